@@ -1,0 +1,32 @@
+# CUDA is optional: where nvcc exists the CUDA backend and kernels/ are compiled for
+# EVO2_CUDA_ARCHITECTURES; where it does not, everything else still builds and GPU tests skip.
+set(EVO2_HAVE_CUDA OFF)
+if(EVO2_ENABLE_CUDA)
+  if(NOT CMAKE_CUDA_COMPILER AND EXISTS /usr/local/cuda/bin/nvcc)
+    set(CMAKE_CUDA_COMPILER /usr/local/cuda/bin/nvcc)
+  endif()
+  include(CheckLanguage)
+  check_language(CUDA)
+  if(CMAKE_CUDA_COMPILER)
+    set(CMAKE_CUDA_ARCHITECTURES ${EVO2_CUDA_ARCHITECTURES})
+    enable_language(CUDA)
+    find_package(CUDAToolkit REQUIRED)
+    set(CMAKE_CUDA_STANDARD 20)
+    set(CMAKE_CUDA_STANDARD_REQUIRED ON)
+    # NCCL ships with the toolkit here (/usr/local/cuda/lib) and in the system path on GPU hosts.
+    find_library(EVO2_NCCL_LIBRARY nccl
+      HINTS ${CUDAToolkit_LIBRARY_DIR} /usr/local/cuda/lib /usr/local/cuda/lib64)
+    find_path(EVO2_NCCL_INCLUDE_DIR nccl.h
+      HINTS ${CUDAToolkit_INCLUDE_DIRS} /usr/local/cuda/include)
+    if(NOT EVO2_NCCL_LIBRARY OR NOT EVO2_NCCL_INCLUDE_DIR)
+      message(FATAL_ERROR "CUDA found but NCCL is missing (looked in ${CUDAToolkit_LIBRARY_DIR})")
+    endif()
+    add_library(evo2_nccl INTERFACE)
+    target_link_libraries(evo2_nccl INTERFACE ${EVO2_NCCL_LIBRARY})
+    target_include_directories(evo2_nccl INTERFACE ${EVO2_NCCL_INCLUDE_DIR})
+    set(EVO2_HAVE_CUDA ON)
+    message(STATUS "CUDA ${CUDAToolkit_VERSION}: building kernels and the cuda backend for sm_${EVO2_CUDA_ARCHITECTURES}")
+  else()
+    message(STATUS "nvcc not found: building without the CUDA backend")
+  endif()
+endif()

@@ -1,0 +1,70 @@
+// The model: a loaded Evo 2 network on one backend (cpu fp32 reference, cuda bf16, ...).
+//
+// This is the engine's main public interface together with predictor.h. A Model computes, for one
+// token sequence, whichever of these the caller asks for:
+//   - next-token log-probabilities lp[t] = log_softmax(logits[t])[tokens[t+1]], t = 0..S-2,
+//     computed without materialising the [S, 512] logits for the whole sequence;
+//   - full logits [S, 512] (row t predicts token t+1);
+//   - hidden states (the residual stream) after named blocks, [S, H] each.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+
+namespace evo2 {
+
+struct ModelConfig;  // evo2/config.h
+
+struct ForwardOptions {
+  bool log_probs = true;               // fill ForwardResult::log_probs
+  bool logits = false;                 // fill ForwardResult::logits
+  std::vector<int> hidden_after_blocks;  // block indices whose output stream to return
+};
+
+struct ForwardResult {
+  std::vector<float> log_probs;  // [S-1]
+  std::vector<float> logits;     // [S, 512] row-major, only when asked
+  std::map<int, std::vector<float>> hidden;  // block -> [S, H] row-major
+};
+
+struct LoadOptions {
+  std::filesystem::path checkpoint;      // .pt file, dir with .pt + config.yml, or NeMo2 dir
+  std::optional<std::string> model_size;  // preset name (bionemo --model-size or evo2 name)
+  std::string device = "cpu";            // "cpu" | "cuda"
+  std::string precision;                 // "" = backend default ("fp32" cpu, "bf16" cuda)
+  int threads = 0;                       // cpu: 0 = all cores
+  int tensor_parallel_size = 1;
+  int context_parallel_size = 1;
+};
+
+class Model {
+ public:
+  virtual ~Model() = default;
+  virtual const ModelConfig& config() const = 0;
+  // "cpu-fp32", "cuda-bf16", ...
+  virtual std::string backend_name() const = 0;
+
+  // One sequence of token ids (0..511). Thread-compatible: one call at a time per Model.
+  virtual absl::StatusOr<ForwardResult> Forward(std::span<const int32_t> tokens,
+                                                const ForwardOptions& options) = 0;
+
+  // Several sequences at once (the backend may pad and batch them); each result equals what
+  // Forward gives for that sequence alone, up to floating-point rounding.
+  virtual absl::StatusOr<std::vector<ForwardResult>> ForwardBatch(
+      std::span<const std::vector<int32_t>> sequences, const ForwardOptions& options);
+};
+
+// Loads the checkpoint, builds the config (from the checkpoint's YAML or the preset), checks
+// every tensor's shape against it and constructs the backend.
+absl::StatusOr<std::unique_ptr<Model>> LoadModel(const LoadOptions& options);
+
+}  // namespace evo2

@@ -1,0 +1,19 @@
+// NumPy .npy files (format 1.0/2.0, little-endian, C order): the golden vectors' format and the
+// engine's plain output format for non-Python users.
+#pragma once
+
+#include <filesystem>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "evo2/tensor.h"
+
+namespace evo2 {
+
+// Reads dtypes <f4 <f8 <f2 <i8 <i4 <i2 |i1 |u1 |b1 into a Tensor.
+absl::StatusOr<Tensor> ReadNpy(const std::filesystem::path& path);
+
+// Writes `tensor` atomically (temporary file + rename).
+absl::Status WriteNpy(const std::filesystem::path& path, const Tensor& tensor);
+
+}  // namespace evo2
