@@ -57,7 +57,7 @@ absl::StatusOr<DType> DTypeFromName(std::string_view name) {
   for (const auto& [n, d] : kNames) {
     if (n == name) return d;
   }
-  return absl::InvalidArgumentError(absl::StrCat("unknown dtype '", name, "'"));
+  return absl::InvalidArgumentError(absl::StrCat("unknown dtype '", std::string(name), "'"));
 }
 
 std::string ShapeString(std::span<const int64_t> shape) {
@@ -85,7 +85,7 @@ absl::StatusOr<Tensor> Tensor::View(std::shared_ptr<const Storage> storage, size
   }
   const size_t available = storage ? storage->bytes().size() : 0;
   if (byte_offset > available || t.nbytes() > available - byte_offset) {
-    return absl::OutOfRangeError(absl::StrCat("tensor ", ShapeString(t.shape_), " ", DTypeName(dtype),
+    return absl::OutOfRangeError(absl::StrCat("tensor ", ShapeString(t.shape_), " ", std::string(DTypeName(dtype)),
                                               " needs ", t.nbytes(), " bytes at offset ", byte_offset,
                                               " but its storage holds ", available));
   }
@@ -206,7 +206,7 @@ absl::StatusOr<std::vector<int64_t>> Tensor::ToInt64() const {
 }
 
 std::string Tensor::DebugString() const {
-  return absl::StrCat(ShapeString(shape_), " ", DTypeName(dtype_));
+  return absl::StrCat(ShapeString(shape_), " ", std::string(DTypeName(dtype_)));
 }
 
 }  // namespace evo2
