@@ -1,0 +1,22 @@
+// Causal softmax attention (spec evo2-architecture.md §8), flash-style: scores never leave the
+// chip, online softmax with fp32 running max/sum, one pass over K and V per query tile.
+//   out[b, t, h·d + i] = Σ_{τ≤t} softmax_τ(q_t·k_τ / √d) · v[τ, i]
+// bf16: tensor-core kernel (mma.sync m16n8k16, fp32 accumulation; P rounded to bf16 for P·V as
+// flash-attention does), d ∈ {32, 64, 128}. fp32: a plain fp32 kernel (the checking path).
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+#include "absl/status/status.h"
+
+namespace evo2::kernels {
+
+// q, k, v: [batch, heads, seq, d] T; out: [batch, seq, heads·d] T.
+template <typename T>
+absl::Status LaunchCausalAttention(const T* q, const T* k, const T* v, T* out, int64_t batch,
+                                   int64_t heads, int64_t seq, int64_t head_dim,
+                                   cudaStream_t stream);
+
+}  // namespace evo2::kernels
