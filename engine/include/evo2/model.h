@@ -28,12 +28,16 @@ struct ForwardOptions {
   bool log_probs = true;               // fill ForwardResult::log_probs
   bool logits = false;                 // fill ForwardResult::logits
   std::vector<int> hidden_after_blocks;  // block indices whose output stream to return
+  // Activations to capture by layer name (evo2/config.h LayerCatalogue: "blocks.3.mlp.l3",
+  // "decoder.layers.3", "embedding_layer", ...); each comes back in ForwardResult::layers.
+  std::vector<std::string> layers;
 };
 
 struct ForwardResult {
   std::vector<float> log_probs;  // [S-1]
   std::vector<float> logits;     // [S, 512] row-major, only when asked
   std::map<int, std::vector<float>> hidden;  // block -> [S, H] row-major
+  std::map<std::string, std::vector<float>> layers;  // requested name -> [S, H] row-major
 };
 
 struct LoadOptions {

@@ -1,0 +1,56 @@
+// The CPU fp32 reference backend: the Evo 2 forward pass (spec evo2-architecture.md §5–8) on
+// fp32 weights, OpenBLAS GEMMs and a small thread pool for the per-channel/per-row loops.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "cpu/cpu_weights.h"
+#include "cpu/hyena_long_filter_fft.h"
+#include "cpu/rotary.h"
+#include "cpu/thread_pool.h"
+#include "evo2/config.h"
+#include "evo2/model.h"
+
+namespace evo2::cpu {
+
+enum class LongFilterMethod {
+  kModalRecurrence,  // default (docs/adr/0001-hcl-on-cpu.md)
+  kFft,
+};
+
+struct CpuOptions {
+  int threads = 0;  // 0 = all cores; used for OpenBLAS and the pool
+  LongFilterMethod long_filter = LongFilterMethod::kModalRecurrence;
+  int64_t mlp_chunk_tokens = 1024;  // positions per MLP chunk (bounds the [chunk, 2I] buffer)
+};
+
+class CpuModel final : public Model {
+ public:
+  CpuModel(ModelConfig config, Weights weights, CpuOptions options);
+
+  const ModelConfig& config() const override { return config_; }
+  std::string backend_name() const override { return "cpu-fp32"; }
+  absl::StatusOr<ForwardResult> Forward(std::span<const int32_t> tokens,
+                                        const ForwardOptions& options) override;
+
+ private:
+  struct Captures;  // requested activations, see cpu_model.cc
+
+  void HyenaMixer(const BlockWeights& b, const float* z, int64_t S, float* out);
+  void AttentionMixer(int block, const BlockWeights& b, const float* z, int64_t S, float* out);
+  const RotaryTable& Rotary(int block, const std::vector<float>& inv_freq, int64_t S);
+
+  ModelConfig config_;
+  Weights weights_;
+  CpuOptions options_;
+  ThreadPool pool_;
+  FftPlanCache fft_plans_;
+  std::map<int, RotaryTable> rotary_;  // per attention block, grown to the longest S seen
+  // Scratch reused across calls (Forward is one call at a time per model).
+  std::vector<float> proj_, q_, a_, y_, mlp_ws_;
+};
+
+}  // namespace evo2::cpu

@@ -1,0 +1,53 @@
+// The CPU backend's weights: every tensor converted to fp32 once at load (bf16 checkpoint
+// values are exact in fp32) and laid out the way the ops want it.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "cpu/gated_mlp.h"
+#include "cpu/hyena_long_filter.h"
+#include "evo2/config.h"
+#include "evo2/tensor.h"
+
+namespace evo2::cpu {
+
+struct HyenaWeights {
+  std::vector<float> projections;   // [3H, H], rows interleaved per channel (q, k, v)
+  std::vector<float> short_filter;  // [3H, 3] featurizer taps, conv order
+  std::vector<float> out_weight;    // [H, H] out_filter_dense
+  std::vector<float> out_bias;      // [H]
+  std::vector<float> fir_taps;      // hcs [7, H] conv order / hcm [128, H] impulse order, per channel
+  int64_t fir_length = 0;
+  std::vector<float> skip;          // hcm D [H]
+  ModalFilter modal;                // hcl
+};
+
+struct AttentionWeights {
+  std::vector<float> wqkv;       // [3H, H], per-head row order (head·3d + j·d + i)
+  std::vector<float> out_weight; // [H, H]
+  std::vector<float> out_bias;   // [H] (zeros when the model has none)
+  std::vector<float> inv_freq;   // [d/2], stored values (spec §8)
+};
+
+struct BlockWeights {
+  BlockKind kind = BlockKind::kHcs;
+  std::vector<float> pre_norm;   // [H]
+  std::vector<float> post_norm;  // [H]
+  HyenaWeights hyena;            // hcs, hcm, hcl
+  AttentionWeights attention;    // attn
+  MlpWeights mlp;
+};
+
+struct Weights {
+  std::vector<float> embedding;   // [V, H], also the tied head
+  std::vector<float> final_norm;  // [H]
+  std::vector<BlockWeights> blocks;
+};
+
+// Converts a validated checkpoint (config.h ValidateTensors) to fp32. Each tensor's fp32 copy
+// is made once; the TensorMap is not kept.
+absl::StatusOr<Weights> LoadWeights(const ModelConfig& config, const TensorMap& tensors);
+
+}  // namespace evo2::cpu

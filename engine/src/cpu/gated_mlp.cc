@@ -1,0 +1,30 @@
+#include "cpu/gated_mlp.h"
+
+#include <cmath>
+
+#include "cpu/linear.h"
+
+namespace evo2::cpu {
+
+void GatedMlp(const float* z, int64_t rows, const MlpWeights& w, GateActivation act, float* out,
+              std::vector<float>& workspace, ThreadPool& pool) {
+  const int64_t H = w.hidden, I = w.inner;
+  workspace.resize(static_cast<size_t>(rows * 2 * I));
+  float* u = workspace.data();  // [rows, 2I]: [l1·z | l2·z]
+  Linear(z, rows, H, H, w.w12.data(), 2 * I, nullptr, u, 2 * I);
+  pool.ParallelFor(rows, 8, [&](int64_t b, int64_t e) {
+    for (int64_t r = b; r < e; ++r) {
+      float* g = u + r * 2 * I;  // gated branch, then the linear branch at g + I
+      if (act == GateActivation::kGeluErf) {
+        for (int64_t i = 0; i < I; ++i) {
+          const double x = g[i];
+          g[i] = static_cast<float>(0.5 * x * (1.0 + std::erf(x * 0.70710678118654752440)));
+        }
+      }
+      for (int64_t i = 0; i < I; ++i) g[i] *= g[I + i];
+    }
+  });
+  Linear(u, rows, I, 2 * I, w.w3.data(), H, nullptr, out, H);
+}
+
+}  // namespace evo2::cpu

@@ -1,0 +1,27 @@
+// Gated MLP (spec evo2-architecture.md §6), no biases:
+//   MLP(z) = l3( φ(l1·z) ⊙ (l2·z) )
+// φ = exact erf GELU in block 0 only (Arc/vortex `evo2_style_activations`), identity in every
+// other block, so those MLPs are bilinear. l1 is the gated branch, l2 the linear one.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "cpu/thread_pool.h"
+
+namespace evo2::cpu {
+
+enum class GateActivation { kIdentity, kGeluErf };
+
+struct MlpWeights {
+  int64_t hidden = 0;      // H
+  int64_t inner = 0;       // I
+  std::vector<float> w12;  // [2I, H]: rows 0..I-1 = l1, rows I..2I-1 = l2 (one GEMM for both)
+  std::vector<float> w3;   // [H, I] = l3
+};
+
+// z [rows, H] -> out [rows, H] (overwritten). `workspace` is resized to rows·2I.
+void GatedMlp(const float* z, int64_t rows, const MlpWeights& w, GateActivation act, float* out,
+              std::vector<float>& workspace, ThreadPool& pool);
+
+}  // namespace evo2::cpu

@@ -1,0 +1,39 @@
+// hcl inner filter (spec evo2-architecture.md §7 step 5): per channel a long causal filter made
+// of 16 real decaying exponentials, as long as the input, plus a skip D:
+//   h_c[t] = Σ_n R[c,n] · exp(λ[c,n]·t),   y_c[t] = Σ_{τ≤t} h_c[t-τ]·a_c[τ] + D_c·a_c[t].
+//
+// Two exact implementations (docs/adr/0001-hcl-on-cpu.md compares them on golden case c):
+//   - HyenaLongFilterModal: the modal recurrence (spec §12) with p = e^λ,
+//       s_n ← p_n·s_n + a_c[t],   y_c[t] = Σ_n R[c,n]·s_n + D_c·a_c[t],
+//     O(S·H·16), state in double. The default.
+//   - HyenaLongFilterFft (hyena_long_filter_fft.h): what vortex does, an FFT convolution of
+//     size ≥ 2S with the filter materialised, O(S·H·(16 + log S)).
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "cpu/thread_pool.h"
+
+namespace evo2::cpu {
+
+// Per-layer hcl parameters in the form the recurrence wants.
+struct ModalFilter {
+  int64_t channels = 0;       // H
+  int64_t modes = 0;          // 16
+  std::vector<double> pole;   // [H, modes]  p = exp(λ)
+  std::vector<double> residue;  // [H, modes] R
+  std::vector<float> log_pole;  // [H, modes] λ as stored (fp32), for the FFT variant
+  std::vector<float> residue_f32;  // [H, modes]
+  std::vector<float> skip;    // [H] D
+};
+
+// log_poles [H, modes] (λ), residues [H, modes], D [H].
+ModalFilter MakeModalFilter(const float* log_poles, const float* residues, const float* D,
+                            int64_t H, int64_t modes);
+
+// a, y [S, H].
+void HyenaLongFilterModal(const float* a, int64_t S, int64_t H, const ModalFilter& filter,
+                          float* y, ThreadPool& pool);
+
+}  // namespace evo2::cpu

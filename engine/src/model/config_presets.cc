@@ -1,0 +1,95 @@
+// Named model presets: the published evo2 models (spec evo2-architecture.md §2) and the bionemo
+// `--model-size` names (bionemo-predict.md §4.2). inner_mlp_size is the nominal value only;
+// LoadModel reads the real one from the checkpoint (the 1M checkpoints are padded).
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "evo2/config.h"
+#include "model/config_common.h"
+
+namespace evo2 {
+
+namespace {
+
+constexpr const char* k1bPattern = "SDH*SDHSDH*SDHSDH*SDHSDH*";
+constexpr const char* k7bPattern = "SDH*SDHSDH*SDHSDH*SDHSDH*SDHSDH*";
+constexpr const char* k20bPattern = "SDH*SDHSDH*SDHSDH*SDHSDH";
+constexpr const char* k40bPattern = "SDH*SDHSDH*SDHSDH*SDHSDH*SDHSDH*SDH*SDHSDH*SDHSDH*";
+
+struct Preset {
+  const char* name;
+  const char* pattern;
+  int hidden, heads, inner, groups;
+  double rotary_base, position_scale;
+  int64_t max_seqlen;
+  bool nv;
+  bool fp8;  // reference runs the Hyena projections in FP8 (spec §2 table)
+};
+
+constexpr Preset kPresets[] = {
+    // evo2 / HuggingFace names (spec §2).
+    {"evo2_1b_base", k1bPattern, 1920, 15, 5120, 128, 1e4, 1, 8192, false, true},
+    {"evo2_7b_base", k7bPattern, 4096, 32, 11008, 256, 1e4, 1, 32768, false, false},
+    {"evo2_7b", k7bPattern, 4096, 32, 11264, 256, 1e4, 128, 1048576, false, true},
+    {"evo2_7b_262k", k7bPattern, 4096, 32, 11008, 256, 1e4, 32, 262144, false, false},
+    {"evo2_20b", k20bPattern, 8192, 64, 22528, 512, 1e6, 128, 1048576, false, true},
+    {"evo2_40b_base", k40bPattern, 8192, 64, 21888, 512, 1e6, 1, 8192, false, true},
+    {"evo2_40b", k40bPattern, 8192, 64, 22528, 512, 1e6, 128, 1048576, false, true},
+    // bionemo --model-size names (bionemo-predict.md §4.2).
+    {"1b", k1bPattern, 1920, 15, 5120, 128, 1e4, 1, 8192, false, false},
+    {"1b_nv", k1bPattern, 1920, 15, 5120, 128, 1e4, 1, 8192, true, false},
+    {"7b", k7bPattern, 4096, 32, 11008, 256, 1e4, 1, 8192, false, false},
+    {"7b_arc_longcontext", k7bPattern, 4096, 32, 11264, 256, 1e4, 128, 1048576, false, false},
+    {"7b_nv", k7bPattern, 4096, 32, 11264, 256, 1e6, 1, 8192, true, false},
+    {"40b", k40bPattern, 8192, 64, 21888, 512, 1e6, 1, 8192, false, false},
+    {"40b_arc_longcontext", k40bPattern, 8192, 64, 22528, 512, 1e6, 128, 1048576, false, false},
+    {"40b_nv", k40bPattern, 8192, 64, 22528, 512, 1e6, 1, 8192, true, false},
+    {"test", "SDH*", 4096, 32, 11008, 256, 1e4, 1, 8192, false, false},
+    {"test_nv", "SDH*", 4096, 32, 11008, 256, 1e4, 1, 8192, true, false},
+};
+
+}  // namespace
+
+std::vector<std::string> PresetNames() {
+  std::vector<std::string> out;
+  for (const auto& p : kPresets) out.emplace_back(p.name);
+  return out;
+}
+
+absl::StatusOr<ModelConfig> ModelConfigPreset(std::string_view name) {
+  for (const auto& p : kPresets) {
+    if (name != p.name) continue;
+    ModelConfig c;
+    c.name = p.name;
+    for (const char* q = p.pattern; *q; ++q) {
+      c.block_kinds.push_back(*q == 'S' ? BlockKind::kHcs
+                              : *q == 'D' ? BlockKind::kHcm
+                              : *q == 'H' ? BlockKind::kHcl
+                                          : BlockKind::kAttn);
+    }
+    c.num_layers = static_cast<int>(c.block_kinds.size());
+    c.hidden_size = p.hidden;
+    c.num_heads = p.heads;
+    c.inner_mlp_size = p.inner;
+    c.hcs_filter_groups = p.groups;
+    c.hcm_filter_groups = p.groups;
+    c.rotary_base = p.rotary_base;
+    c.rotary_position_scale = p.position_scale;
+    c.max_seqlen = p.max_seqlen;
+    c.fp8_input_projections = p.fp8;
+    if (p.nv) {
+      c.mlp_activation = MlpActivation::kNv;
+      c.attn_out_proj_bias = false;
+      c.hcs_conv_bias = true;
+    }
+    if (auto s = internal::FinishConfig(c, p.name); !s.ok()) return s;
+    return c;
+  }
+  return absl::NotFoundError(absl::StrCat("unknown model size '", std::string(name),
+                                          "'; known: ", absl::StrJoin(PresetNames(), ", ")));
+}
+
+}  // namespace evo2

@@ -1,0 +1,25 @@
+// Model's default batched path: each record runs alone, one after the other. On the CPU every
+// forward already uses all cores (OpenBLAS + the pool), so running records sequentially costs
+// little and gives results bit-identical to Forward (no padding, no cross-record effects).
+#include "evo2/model.h"
+
+#include "absl/strings/str_cat.h"
+
+namespace evo2 {
+
+absl::StatusOr<std::vector<ForwardResult>> Model::ForwardBatch(
+    std::span<const std::vector<int32_t>> sequences, const ForwardOptions& options) {
+  std::vector<ForwardResult> out;
+  out.reserve(sequences.size());
+  for (size_t i = 0; i < sequences.size(); ++i) {
+    auto r = Forward(sequences[i], options);
+    if (!r.ok()) {
+      return absl::Status(r.status().code(), absl::StrCat("batch record ", i, ": ",
+                                                          r.status().message()));
+    }
+    out.push_back(std::move(*r));
+  }
+  return out;
+}
+
+}  // namespace evo2
