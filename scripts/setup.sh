@@ -11,6 +11,7 @@ PACKAGES=(
   libopenblas-dev libfftw3-dev libzip-dev
   nlohmann-json3-dev libcli11-dev
   redis-server redis-tools
+  libssl-dev
 )
 
 missing=()

@@ -1,0 +1,197 @@
+// evo2-api: the gRPC front end of the job service (docs/service.md). Every flag can also be set
+// by the environment variable named in its help (containers configure it that way).
+#include <signal.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+#include <thread>
+
+#include "CLI/CLI.hpp"
+#include "absl/strings/str_split.h"
+#include "api_keys.h"
+#include "grpcpp/ext/proto_server_reflection_plugin.h"
+#include "grpcpp/health_check_service_interface.h"
+#include "grpcpp/security/server_credentials.h"
+#include "grpcpp/server.h"
+#include "grpcpp/server_builder.h"
+#include "hashing.h"
+#include "job_service.h"
+#include "job_store.h"
+#include "metrics.h"
+#include "model_catalog.h"
+
+namespace {
+
+std::string ReadFileOrDie(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    std::cerr << "evo2-api: cannot read '" << path << "'\n";
+    std::exit(2);
+  }
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+void Die(const std::string& what, const absl::Status& s) {
+  std::cerr << "evo2-api: " << what << ": " << s << "\n";
+  std::exit(2);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  // SIGTERM/SIGINT are taken by sigwait below; block them before any thread starts.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
+  CLI::App app{"evo2-api: Evo 2 job service gRPC API"};
+  std::string listen = "0.0.0.0:50051";
+  std::string metrics_listen = "0.0.0.0:9464";
+  std::string redis_url = "redis://127.0.0.1:6379";
+  std::string redis_password;
+  std::string key_prefix = "evo2:";
+  std::string api_keys_file;
+  std::string hash_key;
+  std::vector<std::string> model_specs;
+  std::string tls_cert, tls_key, tls_client_ca;
+  bool reflection = true;
+  int64_t grpc_max_receive_bytes = 64ll << 20;
+  evo2::svc::ApiConfig config;
+
+  app.add_option("--listen", listen, "gRPC address [EVO2_API_LISTEN]")->envname("EVO2_API_LISTEN");
+  app.add_option("--metrics-listen", metrics_listen,
+                 "Prometheus /metrics address, '' to disable [EVO2_API_METRICS_LISTEN]")
+      ->envname("EVO2_API_METRICS_LISTEN");
+  app.add_option("--redis", redis_url, "redis://[:password@]host:port[/db] [EVO2_REDIS_URL]")
+      ->envname("EVO2_REDIS_URL");
+  app.add_option("--redis-password", redis_password, "Redis password [EVO2_REDIS_PASSWORD]")
+      ->envname("EVO2_REDIS_PASSWORD");
+  app.add_option("--key-prefix", key_prefix, "Redis key prefix [EVO2_KEY_PREFIX]")
+      ->envname("EVO2_KEY_PREFIX");
+  app.add_option("--api-keys-file", api_keys_file,
+                 "File of '<tenant> sha256:<hex>' lines [EVO2_API_KEYS_FILE]; plain keys may "
+                 "also come as EVO2_API_KEYS=tenant=key,...")
+      ->envname("EVO2_API_KEYS_FILE");
+  app.add_option("--hash-key", hash_key, "Print the key-file hash of KEY and exit");
+  app.add_option("--model", model_specs,
+                 "Served model NAME=MAX_TOKENS[,layers=N][,hidden=H] (repeatable) "
+                 "[EVO2_API_MODELS, ';'-separated]");
+  app.add_option("--tls-cert", tls_cert, "PEM server certificate (enables TLS) [EVO2_TLS_CERT]")
+      ->envname("EVO2_TLS_CERT");
+  app.add_option("--tls-key", tls_key, "PEM private key [EVO2_TLS_KEY]")->envname("EVO2_TLS_KEY");
+  app.add_option("--tls-client-ca", tls_client_ca,
+                 "PEM CA for client certificates (enables mTLS) [EVO2_TLS_CLIENT_CA]")
+      ->envname("EVO2_TLS_CLIENT_CA");
+  app.add_flag("!--no-reflection", reflection, "Disable gRPC server reflection");
+  app.add_option("--max-attempts", config.max_attempts, "Attempts before dead-lettering a job")
+      ->envname("EVO2_MAX_ATTEMPTS");
+  app.add_option("--job-ttl-seconds", config.job_ttl_s, "Retention of finished jobs + results")
+      ->envname("EVO2_JOB_TTL_SECONDS");
+  app.add_option("--max-records", config.limits.max_records, "Records per job");
+  app.add_option("--max-total-bases", config.limits.max_total_bases, "Bases per job");
+  app.add_option("--max-header-bytes", config.limits.max_header_bytes, "FASTA header length");
+  app.add_option("--alphabet", config.limits.alphabet,
+                 "Accepted sequence letters (case-insensitive) [EVO2_ALPHABET]")
+      ->envname("EVO2_ALPHABET");
+  app.add_option("--max-output-bytes-per-record", config.limits.max_output_bytes_per_record);
+  app.add_option("--hard-max-output-bytes-per-record",
+                 config.limits.hard_max_output_bytes_per_record);
+  app.add_option("--tenant-max-active-jobs", config.max_active_jobs_per_tenant,
+                 "Queued+running jobs per tenant (0 = unlimited)")
+      ->envname("EVO2_TENANT_MAX_ACTIVE_JOBS");
+  app.add_option("--tenant-max-active-bases", config.max_active_bases_per_tenant,
+                 "Queued+running bases per tenant (0 = unlimited)")
+      ->envname("EVO2_TENANT_MAX_ACTIVE_BASES");
+  app.add_option("--grpc-max-receive-bytes", grpc_max_receive_bytes, "Largest request accepted");
+  CLI11_PARSE(app, argc, argv);
+
+  if (!hash_key.empty()) {
+    std::cout << "sha256:" << evo2::svc::Sha256Hex(hash_key) << "\n";
+    return 0;
+  }
+  if (model_specs.empty()) {
+    if (const char* env = std::getenv("EVO2_API_MODELS")) {
+      model_specs = absl::StrSplit(env, ';', absl::SkipWhitespace());
+    }
+  }
+  evo2::svc::ModelCatalog models;
+  for (const auto& spec : model_specs) {
+    if (auto s = models.AddSpec(spec); !s.ok()) Die("--model", s);
+  }
+  if (models.models().empty()) Die("--model", absl::InvalidArgumentError("no model configured"));
+
+  evo2::svc::ApiKeyRegistry keys;
+  if (!api_keys_file.empty()) {
+    if (auto s = keys.LoadFile(api_keys_file); !s.ok()) Die("api keys", s);
+  }
+  if (const char* env = std::getenv("EVO2_API_KEYS")) {
+    if (auto s = keys.LoadEnvList(env); !s.ok()) Die("api keys", s);
+  }
+  if (keys.size() == 0) {
+    Die("api keys", absl::InvalidArgumentError(
+                        "no API keys: give --api-keys-file or EVO2_API_KEYS (every call needs one)"));
+  }
+
+  auto redis_opts = evo2::svc::ParseRedisUrl(redis_url);
+  if (!redis_opts.ok()) Die("--redis", redis_opts.status());
+  if (!redis_password.empty()) redis_opts->password = redis_password;
+  evo2::svc::RedisPool pool(*redis_opts, 64);
+  config.keys = evo2::svc::JobKeys(key_prefix);
+  {
+    auto conn = pool.Acquire();
+    if (!conn.ok()) Die("redis", conn.status());
+    evo2::svc::JobStore store(**conn, config.keys);
+    for (const auto& [name, m] : models.models()) {
+      if (auto s = store.EnsureQueues(name); !s.ok()) Die("redis queues", s);
+    }
+  }
+
+  auto metrics = evo2::svc::MetricsEndpoint::Start(metrics_listen);
+  if (!metrics.ok()) Die("metrics", metrics.status());
+
+  evo2::svc::JobServiceImpl service(config, models, keys, pool, (*metrics)->registry());
+  grpc::EnableDefaultHealthCheckService(true);
+  if (reflection) grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+
+  std::shared_ptr<grpc::ServerCredentials> creds = grpc::InsecureServerCredentials();
+  if (!tls_cert.empty()) {
+    grpc::SslServerCredentialsOptions ssl(
+        tls_client_ca.empty() ? GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE
+                              : GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
+    ssl.pem_key_cert_pairs.push_back({ReadFileOrDie(tls_key), ReadFileOrDie(tls_cert)});
+    if (!tls_client_ca.empty()) ssl.pem_root_certs = ReadFileOrDie(tls_client_ca);
+    creds = grpc::SslServerCredentials(ssl);
+  }
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort(listen, creds, &port);
+  builder.SetMaxReceiveMessageSize(static_cast<int>(grpc_max_receive_bytes));
+  builder.RegisterService(&service);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  if (server == nullptr || port == 0) {
+    std::cerr << "evo2-api: cannot listen on " << listen << "\n";
+    return 2;
+  }
+  server->GetHealthCheckService()->SetServingStatus(true);
+  std::cerr << "evo2-api: serving on port " << port << " (metrics port " << (*metrics)->port()
+            << ", " << models.models().size() << " model(s), " << keys.size() << " key(s), "
+            << (tls_cert.empty() ? "plaintext" : "TLS") << ")" << std::endl;
+
+  int sig = 0;
+  sigwait(&stop_signals, &sig);
+  std::cerr << "evo2-api: signal " << sig << ", draining" << std::endl;
+  // Health flips first so load balancers stop sending; open streams end with UNAVAILABLE.
+  server->GetHealthCheckService()->SetServingStatus(false);
+  service.BeginShutdown();
+  server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  std::cerr << "evo2-api: stopped" << std::endl;
+  return 0;
+}

@@ -1,0 +1,376 @@
+#include "job_service.h"
+
+#include <chrono>
+#include <map>
+
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "hashing.h"
+#include "job_codec.h"
+#include "job_store.h"
+
+namespace evo2::svc {
+namespace {
+
+constexpr int64_t kDefaultChunkBytes = 1 << 20;
+// 3 MiB of tensor bytes + a small header stays under gRPC's default 4 MiB receive limit.
+constexpr int64_t kMaxChunkBytes = 3 << 20;
+constexpr int64_t kMinChunkBytes = 4 << 10;
+
+bool ValidJobId(const std::string& id) {
+  return id.size() == 32 && id.find_first_not_of("0123456789abcdef") == std::string::npos;
+}
+
+absl::Status CheckJobId(const std::string& id) {
+  if (ValidJobId(id)) return absl::OkStatus();
+  // Same code as an unknown id: a malformed id cannot exist.
+  return absl::NotFoundError(
+      absl::StrCat("job '", id.substr(0, 64), "' not found (job ids are 32 hex digits)"));
+}
+
+}  // namespace
+
+grpc::Status ToGrpc(const absl::Status& s) {
+  if (s.ok()) return grpc::Status::OK;
+  return grpc::Status(static_cast<grpc::StatusCode>(s.code()), std::string(s.message()));
+}
+
+JobServiceImpl::JobServiceImpl(ApiConfig config, ModelCatalog models, ApiKeyRegistry keys,
+                               RedisPool& redis, prometheus::Registry& metrics)
+    : config_(std::move(config)),
+      models_(std::move(models)),
+      api_keys_(std::move(keys)),
+      redis_(redis),
+      requests_(prometheus::BuildCounter()
+                    .Name("evo2_api_requests_total")
+                    .Help("gRPC requests by method and status code")
+                    .Register(metrics)),
+      latency_(prometheus::BuildHistogram()
+                   .Name("evo2_api_request_duration_seconds")
+                   .Help("Time to the end of a unary call (or of a stream), by method")
+                   .Register(metrics)),
+      submitted_jobs_(prometheus::BuildCounter()
+                          .Name("evo2_api_jobs_submitted_total")
+                          .Help("Jobs accepted and queued, by model")
+                          .Register(metrics)),
+      submitted_bases_(prometheus::BuildCounter()
+                           .Name("evo2_api_submitted_bases_total")
+                           .Help("Nucleotides in accepted jobs, by model")
+                           .Register(metrics)) {}
+
+template <typename Fn>
+grpc::Status JobServiceImpl::Instrument(const char* method, Fn&& fn) {
+  const auto t0 = std::chrono::steady_clock::now();
+  absl::Status s = fn();
+  const double secs =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  requests_.Add({{"method", method}, {"code", std::string(absl::StatusCodeToString(s.code()))}})
+      .Increment();
+  latency_.Add({{"method", method}}, prometheus::Histogram::BucketBoundaries{
+                                         0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+                                         0.25, 0.5, 1, 5, 30, 300})
+      .Observe(secs);
+  return ToGrpc(s);
+}
+
+absl::StatusOr<std::string> JobServiceImpl::Authenticate(grpc::ServerContext* ctx) const {
+  const auto& md = ctx->client_metadata();
+  std::string key;
+  if (auto it = md.find("authorization"); it != md.end()) {
+    std::string v(it->second.data(), it->second.size());
+    if (!absl::StartsWithIgnoreCase(v, "bearer ")) {
+      return absl::UnauthenticatedError("authorization header must be 'Bearer <key>'");
+    }
+    key = v.substr(7);
+  } else if (auto it2 = md.find("x-api-key"); it2 != md.end()) {
+    key.assign(it2->second.data(), it2->second.size());
+  }
+  return api_keys_.Authenticate(key);
+}
+
+grpc::Status JobServiceImpl::SubmitJob(grpc::ServerContext* ctx,
+                                       const evo2::v1::SubmitJobRequest* req,
+                                       evo2::v1::SubmitJobResponse* resp) {
+  return Instrument("SubmitJob", [&]() -> absl::Status {
+    auto tenant = Authenticate(ctx);
+    if (!tenant.ok()) return tenant.status();
+    if (draining_) return absl::UnavailableError("server is shutting down; retry");
+    return DoSubmit(*tenant, *req, resp);
+  });
+}
+
+absl::Status JobServiceImpl::DoSubmit(const std::string& tenant,
+                                      const evo2::v1::SubmitJobRequest& req,
+                                      evo2::v1::SubmitJobResponse* resp) {
+  if (absl::Status s = ValidateMetadata(req); !s.ok()) return s;
+  auto model = models_.Find(req.model());
+  if (!model.ok()) return model.status();
+  auto valid = ValidateSubmit(req, *model, config_.limits);
+  if (!valid.ok()) return valid.status();
+
+  NewJob job;
+  job.tenant = tenant;
+  job.job_id = RandomHex(16);
+  job.model = req.model();
+  job.priority = req.priority() == evo2::v1::PRIORITY_UNSPECIFIED ? evo2::v1::PRIORITY_NORMAL
+                                                                   : req.priority();
+  job.idempotency_key = req.idempotency_key();
+  if (!valid->input.SerializeToString(&job.input_blob)) {
+    return absl::InternalError("cannot serialize the job input");
+  }
+  // Digest of what the job computes + how it is queued/labelled: an identical resubmit with the
+  // same key replays, anything else with that key is ALREADY_EXISTS. (JobInput has no map
+  // fields, so its serialization is deterministic; labels are added in sorted order.)
+  std::string canonical = job.input_blob;
+  absl::StrAppend(&canonical, "|p=", static_cast<int>(job.priority));
+  for (const auto& [k, v] : std::map<std::string, std::string>(req.labels().begin(),
+                                                               req.labels().end())) {
+    absl::StrAppend(&canonical, "|", k, "=", v);
+    job.labels[k] = v;
+  }
+  job.request_digest = Sha256Hex(canonical);
+  job.bases = valid->bases;
+  job.records_total = valid->input.records_size();
+  job.tokens_total = valid->tokens_total;
+  job.max_attempts = config_.max_attempts;
+  job.ttl_s = config_.job_ttl_s;
+  job.idempotency_ttl_s = config_.job_ttl_s;
+  job.max_active_jobs = config_.max_active_jobs_per_tenant;
+  job.max_active_bases = config_.max_active_bases_per_tenant;
+
+  auto conn = redis_.Acquire();
+  if (!conn.ok()) return conn.status();
+  JobStore store(**conn, config_.keys);
+  auto outcome = store.Submit(job);
+  if (!outcome.ok()) return outcome.status();
+  auto stored = store.Get(tenant, outcome->job_id);
+  if (!stored.ok()) return stored.status();
+  *resp->mutable_job() = std::move(*stored);
+  resp->set_idempotent_replay(outcome->replay);
+  if (!outcome->replay) {
+    submitted_jobs_.Add({{"model", job.model}}).Increment();
+    submitted_bases_.Add({{"model", job.model}}).Increment(static_cast<double>(job.bases));
+  }
+  return absl::OkStatus();
+}
+
+grpc::Status JobServiceImpl::GetJob(grpc::ServerContext* ctx, const evo2::v1::GetJobRequest* req,
+                                    evo2::v1::Job* resp) {
+  return Instrument("GetJob", [&]() -> absl::Status {
+    auto tenant = Authenticate(ctx);
+    if (!tenant.ok()) return tenant.status();
+    if (absl::Status s = CheckJobId(req->job_id()); !s.ok()) return s;
+    auto conn = redis_.Acquire();
+    if (!conn.ok()) return conn.status();
+    auto job = JobStore(**conn, config_.keys).Get(*tenant, req->job_id());
+    if (!job.ok()) return job.status();
+    *resp = std::move(*job);
+    return absl::OkStatus();
+  });
+}
+
+grpc::Status JobServiceImpl::CancelJob(grpc::ServerContext* ctx,
+                                       const evo2::v1::CancelJobRequest* req,
+                                       evo2::v1::Job* resp) {
+  return Instrument("CancelJob", [&]() -> absl::Status {
+    auto tenant = Authenticate(ctx);
+    if (!tenant.ok()) return tenant.status();
+    if (absl::Status s = CheckJobId(req->job_id()); !s.ok()) return s;
+    auto conn = redis_.Acquire();
+    if (!conn.ok()) return conn.status();
+    auto job = JobStore(**conn, config_.keys).Cancel(*tenant, req->job_id());
+    if (!job.ok()) return job.status();
+    *resp = std::move(*job);
+    return absl::OkStatus();
+  });
+}
+
+grpc::Status JobServiceImpl::WatchJob(grpc::ServerContext* ctx,
+                                      const evo2::v1::WatchJobRequest* req,
+                                      grpc::ServerWriter<evo2::v1::JobEvent>* writer) {
+  return Instrument("WatchJob", [&]() -> absl::Status {
+    auto tenant = Authenticate(ctx);
+    if (!tenant.ok()) return tenant.status();
+    if (absl::Status s = CheckJobId(req->job_id()); !s.ok()) return s;
+    auto conn = redis_.Acquire();
+    if (!conn.ok()) return conn.status();
+    // The socket must outlive one XREAD BLOCK round.
+    if (absl::Status s = (*conn)->SetCommandTimeout(
+            absl::Milliseconds(config_.watch_block_ms) + absl::Seconds(5));
+        !s.ok()) {
+      return s;
+    }
+    JobStore store(**conn, config_.keys);
+    auto job = store.Get(*tenant, req->job_id());
+    if (!job.ok()) return job.status();
+    const int64_t records_total = job->progress().records_total();
+    const int64_t tokens_total = job->progress().tokens_total();
+    std::string after = req->after_event_id();
+    while (true) {
+      if (ctx->IsCancelled()) return absl::CancelledError("client went away");
+      if (draining_) return absl::UnavailableError("server is shutting down; resume the watch");
+      auto events = store.ReadEvents(*tenant, req->job_id(), after, config_.watch_block_ms, 100);
+      if (!events.ok()) return events.status();
+      for (auto& ev : *events) {
+        after = ev.event_id();
+        ev.mutable_progress()->set_records_total(records_total);
+        ev.mutable_progress()->set_tokens_total(tokens_total);
+        const bool last =
+            ev.type() == evo2::v1::JOB_EVENT_TYPE_STATE_CHANGED && IsTerminal(ev.state());
+        if (!writer->Write(ev)) return absl::CancelledError("client went away");
+        if (last) return absl::OkStatus();
+      }
+      if (events->empty()) {
+        // Nothing new: the job may already be terminal (resumed after the last event) or gone.
+        auto now = store.Get(*tenant, req->job_id());
+        if (!now.ok()) return now.status();
+        if (IsTerminal(now->state())) return absl::OkStatus();
+      }
+    }
+  });
+}
+
+grpc::Status JobServiceImpl::GetJobResults(grpc::ServerContext* ctx,
+                                           const evo2::v1::GetJobResultsRequest* req,
+                                           grpc::ServerWriter<evo2::v1::ResultChunk>* writer) {
+  return Instrument("GetJobResults", [&]() -> absl::Status {
+    auto tenant = Authenticate(ctx);
+    if (!tenant.ok()) return tenant.status();
+    if (absl::Status s = CheckJobId(req->job_id()); !s.ok()) return s;
+    if (req->start_record() < 0) return absl::InvalidArgumentError("start_record must be >= 0");
+    int64_t chunk = req->max_chunk_bytes() == 0 ? kDefaultChunkBytes : req->max_chunk_bytes();
+    chunk = std::clamp(chunk, kMinChunkBytes, kMaxChunkBytes);
+    auto conn = redis_.Acquire();
+    if (!conn.ok()) return conn.status();
+    if (absl::Status s = (*conn)->SetCommandTimeout(
+            absl::Milliseconds(config_.watch_block_ms) + absl::Seconds(5));
+        !s.ok()) {
+      return s;
+    }
+    JobStore store(**conn, config_.keys);
+    auto job = store.Get(*tenant, req->job_id());
+    if (!job.ok()) return job.status();
+    const int64_t total = job->progress().records_total();
+    int64_t next = req->start_record();
+    int64_t sent = 0;
+    std::string after_event;
+    while (next < total) {
+      if (ctx->IsCancelled()) return absl::CancelledError("client went away");
+      if (draining_) return absl::UnavailableError("server is shutting down; resume from record");
+      auto blob = store.GetResult(*tenant, req->job_id(), next);
+      if (!blob.ok()) return blob.status();
+      if (blob->has_value()) {
+        evo2::v1::RecordResult rec;
+        if (!rec.ParseFromString(**blob)) {
+          return absl::InternalError(absl::StrCat("stored result of record ", next, " is corrupt"));
+        }
+        evo2::v1::ResultChunk head;
+        head.set_record_index(next);
+        auto tensors = std::move(*rec.mutable_tensors());
+        rec.clear_tensors();
+        *head.mutable_record() = std::move(rec);
+        if (!writer->Write(head)) return absl::CancelledError("client went away");
+        for (const auto& t : tensors) {
+          const int64_t n = static_cast<int64_t>(t.data().size());
+          int64_t off = 0;
+          do {
+            evo2::v1::ResultChunk c;
+            c.set_record_index(next);
+            auto* tc = c.mutable_tensor();
+            tc->set_name(t.name());
+            tc->set_dtype(t.dtype());
+            *tc->mutable_shape() = t.shape();
+            tc->set_total_bytes(n);
+            tc->set_offset_bytes(off);
+            const int64_t len = std::min(chunk, n - off);
+            tc->set_data(t.data().substr(static_cast<size_t>(off), static_cast<size_t>(len)));
+            off += len;
+            if (!writer->Write(c)) return absl::CancelledError("client went away");
+          } while (off < n);
+        }
+        ++next;
+        ++sent;
+        continue;
+      }
+      // Record `next` is not there yet: finished jobs will not produce it.
+      auto now = store.Get(*tenant, req->job_id());
+      if (!now.ok()) return now.status();
+      if (IsTerminal(now->state())) {
+        auto again = store.GetResult(*tenant, req->job_id(), next);  // stored just before the end
+        if (again.ok() && again->has_value()) continue;
+        break;
+      }
+      if (!req->follow()) break;
+      auto events = store.ReadEvents(*tenant, req->job_id(), after_event, config_.watch_block_ms,
+                                     1000);
+      if (!events.ok()) return events.status();
+      if (!events->empty()) after_event = events->back().event_id();
+    }
+    evo2::v1::ResultChunk end;
+    end.set_record_index(-1);
+    auto final_job = store.Get(*tenant, req->job_id());
+    if (!final_job.ok()) return final_job.status();
+    *end.mutable_end()->mutable_job() = std::move(*final_job);
+    end.mutable_end()->set_records_sent(sent);
+    end.mutable_end()->set_complete(next >= total);
+    if (!writer->Write(end)) return absl::CancelledError("client went away");
+    return absl::OkStatus();
+  });
+}
+
+grpc::Status JobServiceImpl::ListJobs(grpc::ServerContext* ctx,
+                                      const evo2::v1::ListJobsRequest* req,
+                                      evo2::v1::ListJobsResponse* resp) {
+  return Instrument("ListJobs", [&]() -> absl::Status {
+    auto tenant = Authenticate(ctx);
+    if (!tenant.ok()) return tenant.status();
+    if (req->page_size() < 0 || req->page_size() > 1000) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("page_size ", req->page_size(), " is outside 0..1000"));
+    }
+    const int page = req->page_size() == 0 ? 50 : req->page_size();
+    // Page token: create time (µs) of the last job of the previous page; the next page lists
+    // strictly older jobs.
+    int64_t before = 0;
+    if (!req->page_token().empty() &&
+        (!absl::SimpleAtoi(req->page_token(), &before) || before <= 0)) {
+      return absl::InvalidArgumentError("page_token is not one this server returned");
+    }
+    auto conn = redis_.Acquire();
+    if (!conn.ok()) return conn.status();
+    JobStore store(**conn, config_.keys);
+    // Filtering happens after the index read, so scan a bounded number of batches per call.
+    for (int round = 0; round < 20 && resp->jobs_size() < page; ++round) {
+      auto ids = store.ListIds(*tenant, before, page);
+      if (!ids.ok()) return ids.status();
+      if (ids->empty()) {
+        before = 0;
+        break;
+      }
+      for (const auto& [id, created] : *ids) {
+        before = created;
+        auto job = store.Get(*tenant, id);
+        if (absl::IsNotFound(job.status())) {
+          (void)store.ForgetId(*tenant, id);  // expired: drop it from the index
+          continue;
+        }
+        if (!job.ok()) return job.status();
+        if (req->state() != evo2::v1::JOB_STATE_UNSPECIFIED && job->state() != req->state()) {
+          continue;
+        }
+        if (!req->model().empty() && job->model() != req->model()) continue;
+        *resp->add_jobs() = std::move(*job);
+        if (resp->jobs_size() == page) break;
+      }
+      if (static_cast<int>(ids->size()) < page && resp->jobs_size() < page) {
+        before = 0;  // index exhausted
+        break;
+      }
+    }
+    if (before > 0) resp->set_next_page_token(absl::StrCat(before));
+    return absl::OkStatus();
+  });
+}
+
+}  // namespace evo2::svc

@@ -1,0 +1,42 @@
+// Validation of a SubmitJob request before anything is stored (issue 6): FASTA syntax, alphabet,
+// record names, counts and lengths against the model, output sizes, options, labels.
+// Every refusal names the record (and the FASTA line when the input was FASTA text) and the
+// limit: INVALID_ARGUMENT for malformed input, RESOURCE_EXHAUSTED for size limits.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "evo2/v1/jobs.pb.h"
+#include "model_catalog.h"
+
+namespace evo2::svc {
+
+struct SubmitLimits {
+  // Accepted sequence letters (either case). IUPAC nucleotide codes by default.
+  std::string alphabet = "ACGTUNRYSWKMBDHV";
+  int64_t max_records = 10000;
+  int64_t max_total_bases = 50'000'000;
+  int64_t max_header_bytes = 1024;
+  int max_embedding_layers = 10;
+  // Output bytes per record (logits, un-pooled embeddings, per-token log-probs) without /
+  // with OutputSpec.allow_large_outputs.
+  int64_t max_output_bytes_per_record = 64ll << 20;
+  int64_t hard_max_output_bytes_per_record = 1ll << 30;
+};
+
+struct ValidatedSubmit {
+  evo2::v1::JobInput input;  // records in input order, options normalised
+  int64_t bases = 0;         // sum of record lengths
+  int64_t tokens_total = 0;  // bases + one BOS per record when prepend_bos
+};
+
+absl::StatusOr<ValidatedSubmit> ValidateSubmit(const evo2::v1::SubmitJobRequest& request,
+                                               const ModelLimits& model,
+                                               const SubmitLimits& limits);
+
+// Idempotency key and labels (cheap checks, done first).
+absl::Status ValidateMetadata(const evo2::v1::SubmitJobRequest& request);
+
+}  // namespace evo2::svc

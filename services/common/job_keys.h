@@ -1,0 +1,64 @@
+// The Redis key layout of the job service (docs/service.md, "Redis schema").
+//
+//   {p}t:{tenant}:job:{id}           hash    the job (state, progress, timestamps, error, ...)
+//   {p}t:{tenant}:job:{id}:input     string  evo2.v1.JobInput (validated records + options)
+//   {p}t:{tenant}:job:{id}:events    stream  job events (replayable by WatchJob)
+//   {p}t:{tenant}:job:{id}:results   hash    record index -> evo2.v1.RecordResult (HSETNX)
+//   {p}t:{tenant}:jobs               zset    job id scored by create time (µs), for ListJobs
+//   {p}t:{tenant}:quota              hash    active_jobs, active_bases (queued + running)
+//   {p}t:{tenant}:idem:{key}         string  "<job id> <request digest>" (idempotency)
+//   {p}q:{model}:{high|normal|low}   stream  the model's queue, consumer group "workers"
+//   {p}dead                          stream  dead-lettered jobs (tenant, job, error)
+//
+// Tenants are part of every job key, so a lookup with the caller's tenant cannot reach another
+// tenant's job (NOT_FOUND by construction). The prefix lets several deployments share a Redis.
+#pragma once
+
+#include <string>
+
+#include "absl/strings/str_cat.h"
+
+namespace evo2::svc {
+
+inline constexpr char kWorkerGroup[] = "workers";
+
+// Priority class names used in queue keys, highest first.
+inline constexpr const char* kPriorityClasses[] = {"high", "normal", "low"};
+
+class JobKeys {
+ public:
+  explicit JobKeys(std::string prefix = "evo2:") : prefix_(std::move(prefix)) {}
+  const std::string& prefix() const { return prefix_; }
+
+  std::string Job(const std::string& tenant, const std::string& id) const {
+    return absl::StrCat(prefix_, "t:", tenant, ":job:", id);
+  }
+  std::string Input(const std::string& tenant, const std::string& id) const {
+    return absl::StrCat(Job(tenant, id), ":input");
+  }
+  std::string Events(const std::string& tenant, const std::string& id) const {
+    return absl::StrCat(Job(tenant, id), ":events");
+  }
+  std::string Results(const std::string& tenant, const std::string& id) const {
+    return absl::StrCat(Job(tenant, id), ":results");
+  }
+  std::string TenantJobs(const std::string& tenant) const {
+    return absl::StrCat(prefix_, "t:", tenant, ":jobs");
+  }
+  std::string TenantQuota(const std::string& tenant) const {
+    return absl::StrCat(prefix_, "t:", tenant, ":quota");
+  }
+  std::string Idempotency(const std::string& tenant, const std::string& key) const {
+    return absl::StrCat(prefix_, "t:", tenant, ":idem:", key);
+  }
+  // priority_class: one of kPriorityClasses.
+  std::string Queue(const std::string& model, const std::string& priority_class) const {
+    return absl::StrCat(prefix_, "q:", model, ":", priority_class);
+  }
+  std::string DeadLetter() const { return absl::StrCat(prefix_, "dead"); }
+
+ private:
+  std::string prefix_;
+};
+
+}  // namespace evo2::svc
