@@ -1,0 +1,245 @@
+// The CPU fp32 backend against the golden vectors (golden/README.md): cases a, b, c, every
+// record, both Forward and ForwardBatch.
+//
+// Tolerances (golden/README.md "How accurate the golden is"): an independent float64
+// implementation agrees with the fp32 golden to ≤ 1.5e-5 on logits (|logit| up to ~16),
+// ≤ 1.2e-5 on log-probs and ≤ 5e-6 on hidden states; an fp32 engine lands in the same range,
+// so 1e-4 max-abs (the bound) leaves a ~7x margin while still catching any
+// orientation / ordering mistake (those give O(1) errors).
+#include <cmath>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "evo2/config.h"
+#include "evo2/model.h"
+#include "evo2/npy.h"
+#include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
+#include "support/golden_paths.h"
+
+namespace evo2 {
+namespace {
+
+using evo2::testing::GoldenCaseDir;
+
+constexpr double kTol = 1e-4;
+const char* const kRecords[] = {"len00001", "len00017", "len00500", "len02048", "len08192"};
+
+// Max |got - want|; +inf when a value is NaN/inf or the sizes differ (NaN never passes).
+double MaxAbsDiff(const std::vector<float>& got, const std::vector<float>& want) {
+  if (got.size() != want.size()) return INFINITY;
+  double worst = 0;
+  for (size_t i = 0; i < got.size(); ++i) {
+    if (!std::isfinite(got[i])) return INFINITY;
+    worst = std::max(worst, std::abs(double(got[i]) - double(want[i])));
+  }
+  return worst;
+}
+
+std::vector<float> ReadFloats(const std::filesystem::path& p) {
+  auto t = ReadNpy(p);
+  EXPECT_TRUE(t.ok()) << p << ": " << t.status();
+  if (!t.ok()) return {};
+  auto v = t->ToFloat32();
+  EXPECT_TRUE(v.ok()) << p;
+  return v.ok() ? *v : std::vector<float>{};
+}
+
+std::vector<int32_t> ReadTokens(const std::filesystem::path& p) {
+  auto t = ReadNpy(p);
+  EXPECT_TRUE(t.ok()) << p << ": " << t.status();
+  if (!t.ok()) return {};
+  auto v = t->ToInt64();
+  EXPECT_TRUE(v.ok());
+  return std::vector<int32_t>(v->begin(), v->end());
+}
+
+// One loaded model per case, shared by the tests of that case.
+Model* CaseModel(const std::string& name) {
+  static std::map<std::string, std::unique_ptr<Model>> models;
+  auto it = models.find(name);
+  if (it != models.end()) return it->second.get();
+  auto dir = GoldenCaseDir(name);
+  if (!dir) return nullptr;
+  LoadOptions opts;
+  opts.checkpoint = *dir / "model.pt";
+  auto m = LoadModel(opts);
+  EXPECT_TRUE(m.ok()) << name << ": " << m.status();
+  if (!m.ok()) return nullptr;
+  return (models[name] = std::move(*m)).get();
+}
+
+class CpuGoldenTest : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    dir_ = GoldenCaseDir(GetParam()).value_or("");
+    if (dir_.empty()) GTEST_SKIP() << "golden case " << GetParam() << " not present";
+    model_ = CaseModel(GetParam());
+    ASSERT_NE(model_, nullptr);
+    std::ifstream in(dir_ / "summary.json");
+    summary_ = nlohmann::json::parse(in);
+  }
+  const nlohmann::json& RecordSummary(const std::string& rec) const {
+    for (const auto& s : summary_["sequences"]) {
+      if (s["name"] == rec) return s;
+    }
+    ADD_FAILURE() << "no summary for " << rec;
+    return summary_;
+  }
+  // Compares one record's result with every golden file for it.
+  void CheckRecord(const std::string& rec, const std::vector<int32_t>& tokens,
+                   const ForwardResult& r, bool with_logits, bool with_hidden) {
+    const size_t S = tokens.size();
+    SCOPED_TRACE(GetParam() + "/" + rec);
+    const auto want_lp = ReadFloats(dir_ / (rec + ".logprobs.npy"));
+    ASSERT_EQ(r.log_probs.size(), S - 1);
+    EXPECT_LE(MaxAbsDiff(r.log_probs, want_lp), kTol);
+    // Per-sequence sum and mean vs summary.json (summed there in float64 over the fp32 values).
+    // Each log-prob is within kTol, so the mean is within kTol and the sum within kTol·(S−1).
+    double sum = 0;
+    for (float v : r.log_probs) sum += v;
+    const auto& s = RecordSummary(rec)["fp32"];
+    EXPECT_NEAR(sum, s["logprob_sum"].get<double>(), kTol * std::max<size_t>(1, S - 1));
+    if (S > 1) EXPECT_NEAR(sum / double(S - 1), s["logprob_mean"].get<double>(), kTol);
+    if (with_logits) {
+      if (S <= 2048) {
+        EXPECT_LE(MaxAbsDiff(r.logits, ReadFloats(dir_ / (rec + ".logits.npy"))), kTol);
+      } else {
+        ASSERT_EQ(r.logits.size(), S * 512);
+        std::vector<float> last(r.logits.end() - 64 * 512, r.logits.end());
+        EXPECT_LE(MaxAbsDiff(last, ReadFloats(dir_ / (rec + ".logits_last64.npy"))), kTol);
+      }
+    }
+    if (with_hidden) {
+      const int mid = model_->config().num_layers / 2;
+      for (int b : {0, mid}) {
+        auto it = r.hidden.find(b);
+        ASSERT_NE(it, r.hidden.end()) << "block " << b;
+        EXPECT_LE(MaxAbsDiff(it->second,
+                             ReadFloats(dir_ / (rec + ".hidden_after_block" + std::to_string(b) +
+                                                ".npy"))),
+                  kTol)
+            << "hidden after block " << b;
+      }
+    }
+  }
+
+  std::filesystem::path dir_;
+  Model* model_ = nullptr;
+  nlohmann::json summary_;
+};
+
+TEST_P(CpuGoldenTest, ForwardEveryRecord) {
+  for (const char* rec : kRecords) {
+    const auto tokens = ReadTokens(dir_ / (std::string(rec) + ".tokens.npy"));
+    ASSERT_FALSE(tokens.empty());
+    ForwardOptions opts;
+    opts.logits = true;
+    const bool hidden = tokens.size() <= 1000;  // saved for S ≤ 1000
+    const int mid = model_->config().num_layers / 2;
+    if (hidden) opts.hidden_after_blocks = {0, mid};
+    auto r = model_->Forward(tokens, opts);
+    ASSERT_TRUE(r.ok()) << rec << ": " << r.status();
+    CheckRecord(rec, tokens, *r, /*with_logits=*/true, hidden);
+  }
+}
+
+TEST_P(CpuGoldenTest, ForwardBatchEqualsForwardAlone) {
+  std::vector<std::vector<int32_t>> seqs;
+  for (const char* rec : kRecords) seqs.push_back(ReadTokens(dir_ / (std::string(rec) + ".tokens.npy")));
+  ForwardOptions opts;  // log-probs only: the path `predict` takes
+  opts.hidden_after_blocks = {0};
+  auto batch = model_->ForwardBatch(seqs, opts);
+  ASSERT_TRUE(batch.ok()) << batch.status();
+  ASSERT_EQ(batch->size(), seqs.size());
+  for (size_t i = 0; i < seqs.size(); ++i) {
+    CheckRecord(kRecords[i], seqs[i], (*batch)[i], false, false);
+    // Same record alone (shortest and a mid-length one; the long ones are covered above).
+    if (seqs[i].size() <= 500) {
+      auto alone = model_->Forward(seqs[i], opts);
+      ASSERT_TRUE(alone.ok());
+      EXPECT_EQ(alone->log_probs, (*batch)[i].log_probs) << kRecords[i];
+      EXPECT_EQ(alone->hidden.at(0), (*batch)[i].hidden.at(0)) << kRecords[i];
+    }
+  }
+  // Logits are not materialised when only log-probs are asked.
+  for (const auto& r : *batch) EXPECT_TRUE(r.logits.empty());
+}
+
+TEST_P(CpuGoldenTest, NamedLayerCaptures) {
+  const auto tokens = ReadTokens(dir_ / "len00017.tokens.npy");
+  const int mid = model_->config().num_layers / 2;
+  ForwardOptions opts;
+  opts.log_probs = false;
+  opts.layers = {"blocks.0", "decoder.layers." + std::to_string(mid), "blocks.0.mlp.l3",
+                 "embedding_layer", "norm"};
+  auto r = model_->Forward(tokens, opts);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_TRUE(r->log_probs.empty());
+  const auto h0 = ReadFloats(dir_ / "len00017.hidden_after_block0.npy");
+  EXPECT_LE(MaxAbsDiff(r->layers.at("blocks.0"), h0), kTol);
+  EXPECT_LE(MaxAbsDiff(r->layers.at("decoder.layers." + std::to_string(mid)),
+                       ReadFloats(dir_ / ("len00017.hidden_after_block" + std::to_string(mid) +
+                                          ".npy"))),
+            kTol);
+  // blocks.0 = embedding + mixer + MLP output: the MLP capture is the last residual term.
+  const auto& emb = r->layers.at("embedding_layer");
+  const auto& mlp = r->layers.at("blocks.0.mlp.l3");
+  ASSERT_EQ(emb.size(), h0.size());
+  ASSERT_EQ(mlp.size(), h0.size());
+  EXPECT_EQ(r->layers.at("norm").size(), h0.size());
+  auto bad = model_->Forward(tokens, ForwardOptions{true, false, {}, {"blocks.999"}});
+  EXPECT_FALSE(bad.ok());
+}
+
+INSTANTIATE_TEST_SUITE_P(Cases, CpuGoldenTest,
+                         ::testing::Values("a_tiny6", "b_small10", "c_7blike32"),
+                         [](const auto& info) { return info.param; });
+
+TEST(CpuLoadModelTest, ClearErrors) {
+  auto dir = GoldenCaseDir("a_tiny6");
+  if (!dir) GTEST_SKIP() << "golden case a_tiny6 not present";
+  LoadOptions opts;
+  opts.checkpoint = *dir / "model.pt";
+  opts.device = "cuda-nonexistent";
+  auto m = LoadModel(opts);
+  ASSERT_FALSE(m.ok());
+  EXPECT_NE(m.status().message().find("device 'cuda-nonexistent' requested"), std::string::npos);
+
+  opts.device = "cpu";
+  opts.model_size = "7b";  // disagrees with the checkpoint's config.yml
+  m = LoadModel(opts);
+  ASSERT_FALSE(m.ok());
+  EXPECT_NE(m.status().message().find("num_layers"), std::string::npos) << m.status();
+
+  opts.model_size = "7b_nv";
+  m = LoadModel(opts);
+  ASSERT_FALSE(m.ok());
+
+  opts.model_size.reset();
+  opts.precision = "bf16";
+  m = LoadModel(opts);
+  ASSERT_FALSE(m.ok());
+  EXPECT_NE(m.status().message().find("fp32"), std::string::npos) << m.status();
+
+  opts.precision = "";
+  opts.checkpoint = *dir / "does_not_exist.pt";
+  EXPECT_FALSE(LoadModel(opts).ok());
+}
+
+TEST(CpuLoadModelTest, EmptyAndOutOfRangeTokens) {
+  Model* model = CaseModel("a_tiny6");
+  if (model == nullptr) GTEST_SKIP() << "golden case a_tiny6 not present";
+  std::vector<int32_t> empty;
+  EXPECT_FALSE(model->Forward(empty, {}).ok());
+  std::vector<int32_t> bad = {65, 512};
+  auto r = model->Forward(bad, {});
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("position 1"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace evo2
