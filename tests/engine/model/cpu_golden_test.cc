@@ -103,7 +103,9 @@ class CpuGoldenTest : public ::testing::TestWithParam<std::string> {
     for (float v : r.log_probs) sum += v;
     const auto& s = RecordSummary(rec)["fp32"];
     EXPECT_NEAR(sum, s["logprob_sum"].get<double>(), kTol * std::max<size_t>(1, S - 1));
-    if (S > 1) EXPECT_NEAR(sum / double(S - 1), s["logprob_mean"].get<double>(), kTol);
+    if (S > 1) {
+      EXPECT_NEAR(sum / double(S - 1), s["logprob_mean"].get<double>(), kTol);
+    }
     if (with_logits) {
       if (S <= 2048) {
         EXPECT_LE(MaxAbsDiff(r.logits, ReadFloats(dir_ / (rec + ".logits.npy"))), kTol);
@@ -197,7 +199,7 @@ TEST_P(CpuGoldenTest, NamedLayerCaptures) {
 
 INSTANTIATE_TEST_SUITE_P(Cases, CpuGoldenTest,
                          ::testing::Values("a_tiny6", "b_small10", "c_7blike32"),
-                         [](const auto& info) { return info.param; });
+                         [](const ::testing::TestParamInfo<std::string>& p) { return p.param; });
 
 TEST(CpuLoadModelTest, ClearErrors) {
   auto dir = GoldenCaseDir("a_tiny6");
