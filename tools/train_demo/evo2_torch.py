@@ -121,7 +121,8 @@ def hcl_filter(log_poles: torch.Tensor, residues: torch.Tensor, S: int, ct=torch
     """§7 hcl: h[c, t] = sum_n R[c, n] exp(lambda[c, n] t), t = 0..S-1, in `ct`. -> [H, S]."""
     t = torch.arange(S, device=log_poles.device, dtype=ct)
     lam = log_poles.to(ct).reshape(log_poles.shape[0], -1, 1)  # [H, 16, 1]
-    return torch.einsum("cn,cnt->ct", residues.to(ct), torch.exp(lam * t))
+    # elementwise + sum rather than einsum, so that autocast cannot drop it to bf16 (spec §10)
+    return (residues.to(ct)[:, :, None] * torch.exp(lam * t)).sum(dim=1)
 
 
 def group_expand(h: torch.Tensor, H: int) -> torch.Tensor:
@@ -184,7 +185,7 @@ def attention_mixer(cfg: Evo2Config, w: dict, p: str, z: torch.Tensor, exact: bo
         scores = scores.masked_fill(~mask, float("-inf"))
         o = torch.softmax(scores, dim=-1) @ v.to(ct)
     else:
-        dt = z.dtype
+        dt = torch.get_autocast_gpu_dtype() if torch.is_autocast_enabled() else z.dtype
         o = F.scaled_dot_product_attention(q.to(dt), k.to(dt), v.to(dt), is_causal=True)
     o = o.transpose(1, 2).reshape(B, S, H).to(z.dtype)  # heads concatenated head-major
     return linear(o, w[p + "inner_mha_cls.out_proj.weight"], w[p + "inner_mha_cls.out_proj.bias"])
