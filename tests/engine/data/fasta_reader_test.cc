@@ -103,8 +103,8 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"non-ascii base", ">a\nAC\xc3\xa9\n", {"mem.fa:2:", "not ASCII"}},
         BadCase{"lone carriage return", ">a\nAC\rGT\n", {"mem.fa:2:", "carriage return"}},
         BadCase{"invalid utf-8 header", ">a\xff\nAC\n", {"mem.fa:1:", "UTF-8"}}),
-    [](const auto& info) {
-      std::string s = info.param.label;
+    [](const auto& param_info) {
+      std::string s = param_info.param.label;
       for (char& c : s) {
         if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
       }

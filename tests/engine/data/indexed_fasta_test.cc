@@ -114,7 +114,7 @@ INSTANTIATE_TEST_SUITE_P(
         StaleCase{"too_few_fields", "a\t6\t3\n", "expected 5 tab-separated fields"},
         StaleCase{"duplicate", "a\t6\t3\t4\t5\na\t3\t16\t3\t4\n", "duplicate record name"},
         StaleCase{"empty", "", "empty FASTA index"}),
-    [](const auto& info) { return std::string(info.param.label); });
+    [](const auto& param_info) { return std::string(param_info.param.label); });
 
 // A .fai matching the file byte for byte is used.
 TEST(IndexedFasta, MatchingHandWrittenFaiIsAccepted) {
