@@ -1,12 +1,93 @@
 #include "io/nemo2_reader.h"
 
+#include <yaml-cpp/yaml.h>
+
 #include "absl/status/status.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "io/dcp_metadata.h"
+#include "io/dcp_reader.h"
+#include "io/mapped_file.h"
+#include "io/nemo2_names.h"
 
 namespace evo2::io {
+namespace {
 
-absl::StatusOr<Checkpoint> LoadNemo2Checkpoint(const std::filesystem::path& dir) {
-  return absl::UnimplementedError(absl::StrCat(dir.string(), ": NeMo2 checkpoints are not supported yet"));
+namespace fs = std::filesystem;
+constexpr absl::string_view kModulePrefix = "module.";
+
+// Rotary parameters from context/model.yaml's `config:` (Megatron TransformerConfig fields).
+absl::StatusOr<std::optional<NemoRotary>> ReadRotary(const fs::path& model_yaml) {
+  try {
+    const YAML::Node root = YAML::LoadFile(model_yaml.string());
+    const YAML::Node c = root["config"];
+    if (!c || !c["hidden_size"] || !c["num_attention_heads"] || !c["rotary_base"]) return std::nullopt;
+    const int64_t hidden = c["hidden_size"].as<int64_t>();
+    const int64_t heads = c["num_attention_heads"].as<int64_t>();
+    int64_t head_dim = heads > 0 ? hidden / heads : 0;
+    if (c["kv_channels"] && !c["kv_channels"].IsNull()) head_dim = c["kv_channels"].as<int64_t>();
+    double percent = 1.0;
+    if (c["rotary_percent"] && !c["rotary_percent"].IsNull()) percent = c["rotary_percent"].as<double>();
+    NemoRotary r;
+    r.base = c["rotary_base"].as<double>();
+    r.dim = static_cast<int64_t>(static_cast<double>(head_dim) * percent);
+    if (r.dim <= 0 || r.dim % 2 != 0 || r.dim > 65536 || !(r.base > 1.0)) {
+      return absl::InvalidArgumentError(absl::StrCat(model_yaml.string(), ": implausible rotary settings (head dim ",
+                                                     head_dim, ", rotary_percent ", percent, ", rotary_base ", r.base, ")"));
+    }
+    return r;
+  } catch (const YAML::Exception& e) {
+    return absl::InvalidArgumentError(absl::StrCat(model_yaml.string(), ": ", e.what()));
+  }
+}
+
+}  // namespace
+
+absl::StatusOr<Checkpoint> LoadNemo2Checkpoint(const fs::path& dir) {
+  std::error_code ec;
+  fs::path weights = dir / "weights";
+  fs::path context = dir / "context";
+  if (!fs::is_regular_file(weights / ".metadata", ec)) {
+    weights = dir;  // given the weights directory itself
+    context = dir.parent_path() / "context";
+  }
+  const fs::path metadata_path = weights / ".metadata";
+  auto file = MappedFile::Open(metadata_path);
+  if (!file.ok()) return file.status();
+  auto metadata = ParseDcpMetadata((*file)->bytes(), metadata_path.string());
+  if (!metadata.ok()) return metadata.status();
+
+  // NeMo2 keys start with `module.`; MBridge checkpoints drop it (§5.1). Optimizer state is
+  // never needed for inference.
+  bool have_module = false;
+  for (const auto& t : metadata->tensors) have_module |= absl::StartsWith(t.fqn, kModulePrefix);
+  auto wanted = [&](const std::string& fqn) {
+    if (absl::EndsWith(fqn, "_extra_state")) return false;
+    return have_module ? absl::StartsWith(fqn, kModulePrefix) : !absl::StartsWith(fqn, "optimizer.");
+  };
+  auto tensors = ReadDcpTensors(weights, *metadata, wanted);
+  if (!tensors.ok()) return tensors.status();
+  if (tensors->empty()) {
+    return absl::DataLossError(absl::StrCat(metadata_path.string(), ": no model tensors in the checkpoint"));
+  }
+  if (have_module) {
+    for (auto& [name, t] : *tensors) name = name.substr(kModulePrefix.size());
+  }
+
+  Checkpoint ckpt{CheckpointFormat::kNemo2, dir, {}, std::nullopt, std::nullopt};
+  std::optional<NemoRotary> rotary;
+  if (fs::is_regular_file(context / "model.yaml", ec)) {
+    ckpt.nemo_model_yaml = context / "model.yaml";
+    auto r = ReadRotary(context / "model.yaml");
+    if (!r.ok()) return r.status();
+    rotary = *r;
+  }
+  auto mapped = MapNemo2ToVortex(*tensors, rotary);
+  if (!mapped.ok()) {
+    return absl::Status(mapped.status().code(), absl::StrCat(dir.string(), ": ", mapped.status().message()));
+  }
+  ckpt.tensors = *std::move(mapped);
+  return ckpt;
 }
 
 }  // namespace evo2::io

@@ -1,0 +1,22 @@
+// Assembles global tensors from a torch.distributed.checkpoint directory: each chunk is a
+// complete torch.save zip at (offset, length) of a `__R_N.distcp` file (spec bionemo-predict.md
+// §6.3-6.4); chunks from several saving (TP) ranks are placed by their offsets.
+#pragma once
+
+#include <filesystem>
+#include <functional>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "evo2/torch_pt.h"
+#include "io/dcp_metadata.h"
+
+namespace evo2::io {
+
+// Reads every tensor of `metadata` for which `wanted(fqn)` is true, in metadata order.
+// Errors name the tensor and the file.
+absl::StatusOr<NamedTensors> ReadDcpTensors(const std::filesystem::path& weights_dir,
+                                            const DcpMetadata& metadata,
+                                            const std::function<bool(const std::string&)>& wanted);
+
+}  // namespace evo2::io
