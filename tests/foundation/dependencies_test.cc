@@ -18,6 +18,9 @@
 
 #include "gtest/gtest.h"
 #include "google/protobuf/struct.pb.h"
+#ifdef EVO2_HAVE_PROTO
+#include "evo2/v1/jobs.pb.h"
+#endif
 #include "grpcpp/grpcpp.h"
 #include "support/redis_server.h"
 
@@ -129,6 +132,23 @@ TEST(Dependencies, ProtobufSerializesAndGrpcLinks) {
   EXPECT_EQ(back.fields().at("model").string_value(), "evo2_7b");
   EXPECT_FALSE(grpc::Version().empty());
 }
+
+#ifdef EVO2_HAVE_PROTO
+TEST(Dependencies, PublicApiMessageRoundTrips) {
+  evo2::v1::SubmitJobRequest request;
+  request.set_model("evo2_7b");
+  request.set_fasta(">rec1\nACGT\n");
+  request.set_idempotency_key("k-1");
+  (*request.mutable_labels())["portal"] = "demo";
+  std::string wire;
+  ASSERT_TRUE(request.SerializeToString(&wire));
+  evo2::v1::SubmitJobRequest back;
+  ASSERT_TRUE(back.ParseFromString(wire));
+  EXPECT_EQ(back.model(), "evo2_7b");
+  EXPECT_EQ(back.fasta(), ">rec1\nACGT\n");
+  EXPECT_EQ(back.labels().at("portal"), "demo");
+}
+#endif
 
 #ifdef EVO2_HAVE_CUDA
 TEST(Dependencies, CudaLibrariesLinkAndReportVersions) {
