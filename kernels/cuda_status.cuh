@@ -39,8 +39,9 @@ inline absl::Status CudaStatus(cudaError_t err, const char* expr, const char* fi
                                          __LINE__);                                        \
   } while (0)
 
-#define EVO2_RETURN_IF_ERROR(expr)                \
+// Variadic so that template argument lists with commas pass through.
+#define EVO2_RETURN_IF_ERROR(...)                 \
   do {                                            \
-    const ::absl::Status evo2_status_ = (expr);   \
+    const ::absl::Status evo2_status_ = (__VA_ARGS__); \
     if (!evo2_status_.ok()) return evo2_status_;  \
   } while (0)

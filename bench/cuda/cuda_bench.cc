@@ -1,0 +1,245 @@
+// Forward-pass benchmark of the cuda backend on one GPU (issue 5's table): random weights with
+// the real evo2_1b_base / evo2_7b shapes, random A/C/G/T tokens, log-probs only (as scoring
+// does). Per row: warm-up runs, then timed runs with CUDA events around each forward; the median
+// is reported as tokens/s, with the device memory the engine holds (weights + workspace) and the
+// device's used memory from cudaMemGetInfo. A profile run attributes the time to stages and
+// compares each stage with the card's ceilings (copy 4.3 TB/s, bf16 GEMM 790 TFLOP/s).
+//
+//   evo2_cuda_bench [--rows 1b:1x8192,1b:8x8192,7b:1x8192,...] [--profile] [--markdown FILE]
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <map>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "cuda/cuda_model.h"
+#include "cuda/cuda_weights.h"
+#include "cuda/stage_timer.h"
+#include "evo2/config.h"
+
+namespace {
+
+using evo2::cuda::CudaModel;
+
+struct Row {
+  std::string model;  // "1b" | "7b"
+  int64_t batch, seq;
+};
+
+struct Result {
+  Row row;
+  double median_s = 0, tokens_per_s = 0;
+  double engine_gib = 0, device_used_gib = 0;
+  int runs = 0;
+  std::string error;
+  std::map<std::string, double> stages_ms;
+};
+
+double Gib(double bytes) { return bytes / (1024.0 * 1024.0 * 1024.0); }
+
+std::string Preset(const std::string& m) { return m == "1b" ? "evo2_1b_base" : "evo2_7b"; }
+
+// Bytes and FLOPs a stage must move/do for one forward (the floor), for the ceiling comparison.
+struct Work {
+  double bytes = 0, flops = 0;
+};
+std::map<std::string, Work> StageWork(const evo2::ModelConfig& c, int64_t B, int64_t S) {
+  const double R = double(B) * S, H = c.hidden_size, I = c.inner_mlp_size, e = 2;
+  std::map<std::string, Work> w;
+  int n_hyena = 0, n_attn = 0, n_hcs = 0, n_hcm = 0, n_hcl = 0;
+  for (auto k : c.block_kinds) {
+    n_attn += k == evo2::BlockKind::kAttn;
+    n_hyena += k != evo2::BlockKind::kAttn;
+    n_hcs += k == evo2::BlockKind::kHcs;
+    n_hcm += k == evo2::BlockKind::kHcm;
+    n_hcl += k == evo2::BlockKind::kHcl;
+  }
+  const int N = c.num_layers;
+  w["gemm_hyena_in"].flops = n_hyena * 2 * R * H * 3 * H;
+  w["gemm_wqkv"].flops = n_attn * 2 * R * H * 3 * H;
+  w["gemm_out"].flops = N * 2 * R * H * H;
+  w["gemm_mlp_l12"].flops = N * 2 * R * H * 2 * I;
+  w["gemm_mlp_l3"].flops = N * 2 * R * I * H;
+  w["attention"].flops = n_attn * 2.0 * B * double(S) * S * H;  // causal: half of 4·S²·H
+  w["hyena_featurizer"].bytes = n_hyena * R * (3 * H + 2 * H) * e;
+  w["hyena_fir_hcs"].bytes = n_hcs * R * 3 * H * e;
+  w["hyena_fir_hcm"].bytes = n_hcm * R * 3 * H * e;
+  w["hyena_long_hcl"].bytes = n_hcl * R * 3 * H * e;  // one pass: a, q in, o out (floor)
+  w["rotary"].bytes = n_attn * R * 6 * H * e;
+  w["rms_norm"].bytes = (2 * N + 1) * R * 2 * H * e;
+  w["mlp_gate"].bytes = N * R * 3 * I * e;
+  w["head_logsoftmax"].flops = 2 * R * H * c.vocab_size;
+  return w;
+}
+
+absl::Status Measure(CudaModel& model, const Row& row, int warmup, int runs, bool profile,
+                     Result& out) {
+  const int64_t R = row.batch * row.seq;
+  if (auto s = model.Reserve(row.batch, row.seq); !s.ok()) return s;
+  // Random A/C/G/T tokens; targets = next token within each sequence, -1 at its end.
+  std::vector<int32_t> tokens(R), targets(R);
+  std::mt19937 rng(7);
+  const int32_t acgt[4] = {65, 67, 71, 84};
+  for (auto& t : tokens) t = acgt[rng() % 4];
+  for (int64_t i = 0; i < R; ++i)
+    targets[i] = (i % row.seq == row.seq - 1) ? -1 : tokens[i + 1];
+  auto& ws = model.workspace();
+  CUDA_RETURN_IF_ERROR(cudaMemcpy(ws.tokens.get(), tokens.data(), R * 4, cudaMemcpyHostToDevice));
+  CUDA_RETURN_IF_ERROR(cudaMemcpy(ws.targets.get(), targets.data(), R * 4, cudaMemcpyHostToDevice));
+  evo2::cuda::RunRequest req;
+  req.batch = row.batch;
+  req.seq = row.seq;
+  req.tokens_on_device = true;
+  for (int i = 0; i < warmup; ++i)
+    if (auto s = model.Run(req); !s.ok()) return s;
+  cudaEvent_t start, stop;
+  CUDA_RETURN_IF_ERROR(cudaEventCreate(&start));
+  CUDA_RETURN_IF_ERROR(cudaEventCreate(&stop));
+  std::vector<double> times;
+  for (int i = 0; i < runs; ++i) {
+    CUDA_RETURN_IF_ERROR(cudaEventRecord(start, model.stream()));
+    if (auto s = model.Run(req); !s.ok()) return s;
+    CUDA_RETURN_IF_ERROR(cudaEventRecord(stop, model.stream()));
+    CUDA_RETURN_IF_ERROR(cudaEventSynchronize(stop));
+    float ms = 0;
+    CUDA_RETURN_IF_ERROR(cudaEventElapsedTime(&ms, start, stop));
+    times.push_back(ms / 1e3);
+  }
+  cudaEventDestroy(start);
+  cudaEventDestroy(stop);
+  // Sanity: the log-probs must be finite (NaN never passes, also in a benchmark).
+  std::vector<float> lp(R);
+  CUDA_RETURN_IF_ERROR(cudaMemcpy(lp.data(), ws.log_probs.get(), R * 4, cudaMemcpyDeviceToHost));
+  for (float v : lp)
+    if (!std::isfinite(v)) return absl::InternalError("non-finite log-prob in benchmark output");
+  std::sort(times.begin(), times.end());
+  out.runs = runs;
+  out.median_s = times[times.size() / 2];
+  out.tokens_per_s = R / out.median_s;
+  out.engine_gib = Gib(double(model.weights().bytes + ws.bytes()));
+  size_t free_b = 0, total_b = 0;
+  CUDA_RETURN_IF_ERROR(cudaMemGetInfo(&free_b, &total_b));
+  out.device_used_gib = Gib(double(total_b - free_b));
+  if (profile) {
+    evo2::cuda::StageTimer timer;
+    req.timer = &timer;
+    if (auto s = model.Run(req); !s.ok()) return s;
+    auto totals = timer.TotalsMs();
+    if (!totals.ok()) return totals.status();
+    out.stages_ms = *totals;
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string rows_arg = "1b:1x8192,1b:8x8192,7b:1x8192,7b:1x32768,7b:1x131072";
+  bool profile = false;
+  std::string markdown;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--rows" && i + 1 < argc) rows_arg = argv[++i];
+    else if (a == "--profile") profile = true;
+    else if (a == "--markdown" && i + 1 < argc) markdown = argv[++i];
+    else {
+      std::fprintf(stderr, "usage: %s [--rows 1b:1x8192,...] [--profile] [--markdown FILE]\n", argv[0]);
+      return 2;
+    }
+  }
+  std::vector<Row> rows;
+  for (absl::string_view item : absl::StrSplit(rows_arg, ',')) {
+    std::vector<std::string> parts = absl::StrSplit(item, absl::ByAnyChar(":x"));
+    if (parts.size() != 3) {
+      std::fprintf(stderr, "bad row '%s' (want model:BxS)\n", std::string(item).c_str());
+      return 2;
+    }
+    rows.push_back({parts[0], std::atoll(parts[1].c_str()), std::atoll(parts[2].c_str())});
+  }
+  cudaDeviceProp prop{};
+  if (cudaGetDeviceProperties(&prop, 0) != cudaSuccess) {
+    std::fprintf(stderr, "no CUDA device\n");
+    return 1;
+  }
+  std::printf("device: %s, %d SMs, %.1f GiB\n", prop.name, prop.multiProcessorCount,
+              Gib(double(prop.totalGlobalMem)));
+  std::vector<Result> results;
+  std::unique_ptr<CudaModel> model;
+  std::string loaded;
+  evo2::ModelConfig config;
+  for (const Row& row : rows) {
+    Result res;
+    res.row = row;
+    if (loaded != row.model) {
+      model.reset();
+      auto cfg = evo2::ModelConfigPreset(Preset(row.model));
+      if (!cfg.ok()) {
+        std::fprintf(stderr, "%s\n", cfg.status().ToString().c_str());
+        return 1;
+      }
+      config = *cfg;
+      auto w = evo2::cuda::DeviceWeights::Random(config, evo2::DType::kBFloat16, 1234);
+      if (!w.ok()) {
+        std::fprintf(stderr, "weights: %s\n", w.status().ToString().c_str());
+        return 1;
+      }
+      auto m = CudaModel::Create(config, std::move(*w));
+      if (!m.ok()) {
+        std::fprintf(stderr, "model: %s\n", m.status().ToString().c_str());
+        return 1;
+      }
+      model = std::move(*m);
+      loaded = row.model;
+      std::printf("%s (%s): N=%d H=%d I=%d, weights %.2f GiB\n", row.model.c_str(),
+                  Preset(row.model).c_str(), config.num_layers, config.hidden_size,
+                  config.inner_mlp_size, Gib(double(model->weights().bytes)));
+    }
+    const int64_t R = row.batch * row.seq;
+    const int warmup = R >= (1 << 20) ? 0 : (R >= 131072 ? 1 : 2);
+    const int runs = R >= (1 << 20) ? 1 : (R >= 131072 ? 3 : (R >= 32768 ? 5 : 7));
+    if (auto s = Measure(*model, row, warmup, runs, profile, res); !s.ok()) res.error = s.ToString();
+    std::printf("%s %lldx%lld: %s%.4f s median of %d, %.0f tokens/s, engine %.2f GiB, device used %.2f GiB\n",
+                row.model.c_str(), static_cast<long long>(row.batch),
+                static_cast<long long>(row.seq), res.error.empty() ? "" : ("ERROR " + res.error + " ").c_str(),
+                res.median_s, res.runs, res.tokens_per_s, res.engine_gib, res.device_used_gib);
+    if (!res.stages_ms.empty()) {
+      const auto work = StageWork(config, row.batch, row.seq);
+      double total = 0;
+      for (const auto& [k, ms] : res.stages_ms) total += ms;
+      for (const auto& [k, ms] : res.stages_ms) {
+        if (k == "start") continue;
+        auto it = work.find(k);
+        std::string rate;
+        if (it != work.end() && it->second.flops > 0)
+          rate = absl::StrCat(static_cast<int>(it->second.flops / (ms * 1e-3) / 1e12), " TFLOP/s (",
+                              static_cast<int>(100 * it->second.flops / (ms * 1e-3) / 790e12), "% of 790)");
+        else if (it != work.end() && it->second.bytes > 0)
+          rate = absl::StrCat(static_cast<int>(it->second.bytes / (ms * 1e-3) / 1e9), " GB/s (",
+                              static_cast<int>(100 * it->second.bytes / (ms * 1e-3) / 4.3e12), "% of 4.3 TB/s, floor bytes)");
+        std::printf("    %-18s %9.2f ms %5.1f%%  %s\n", k.c_str(), ms, 100 * ms / total, rate.c_str());
+      }
+    }
+    std::fflush(stdout);
+    results.push_back(res);
+  }
+  std::printf("\n| model | batch × length | median s | tokens/s | engine GiB | device used GiB |\n");
+  std::printf("| --- | --- | --- | --- | --- | --- |\n");
+  for (const Result& r : results) {
+    if (!r.error.empty()) {
+      std::printf("| %s | %lld × %lld | error: %s | | | |\n", r.row.model.c_str(),
+                  static_cast<long long>(r.row.batch), static_cast<long long>(r.row.seq), r.error.c_str());
+      continue;
+    }
+    std::printf("| %s | %lld × %lld | %.4f | %.0f | %.2f | %.2f |\n", r.row.model.c_str(),
+                static_cast<long long>(r.row.batch), static_cast<long long>(r.row.seq), r.median_s,
+                r.tokens_per_s, r.engine_gib, r.device_used_gib);
+  }
+  return 0;
+}

@@ -1,0 +1,178 @@
+// The forward pass on the GPU (spec evo2-architecture.md §5-8): the sequence of cuBLAS GEMMs and
+// kernels per block, on one stream. Shapes: R = batch·seq rows, H hidden, I MLP inner.
+#include <cuda_bf16.h>
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "cuda/cuda_model.h"
+#include "cuda/gemm.h"
+#include "kernels/attention.cuh"
+#include "kernels/convert.cuh"
+#include "kernels/cuda_status.cuh"
+#include "kernels/embedding.cuh"
+#include "kernels/hyena_featurizer.cuh"
+#include "kernels/hyena_fir.cuh"
+#include "kernels/hyena_long.cuh"
+#include "kernels/log_softmax_gather.cuh"
+#include "kernels/mlp_gate.cuh"
+#include "kernels/rms_norm.cuh"
+#include "kernels/rotary.cuh"
+
+namespace evo2::cuda {
+namespace {
+
+// Copies an act-typed [rows, H] device array to a host fp32 array.
+template <typename T>
+absl::Status CopyActivationsToHost(const T* src, int64_t n, float* dst, cudaStream_t stream) {
+  auto staging = kernels::DeviceBuffer::Allocate(static_cast<size_t>(n) * sizeof(float));
+  if (!staging.ok()) return staging.status();
+  EVO2_RETURN_IF_ERROR(kernels::LaunchConvert<T, float>(src, staging->as<float>(), n, stream));
+  CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(dst, staging->get(), n * sizeof(float),
+                                       cudaMemcpyDeviceToHost, stream));
+  CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(stream));
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+template <typename T>
+absl::Status CudaModel::RunTyped(const RunRequest& r) {
+  const ModelConfig& cfg = config_;
+  const DType act = weights_.act_dtype;
+  const int64_t B = r.batch, S = r.seq, R = B * S;
+  const int64_t H = cfg.hidden_size, I = cfg.inner_mlp_size, V = cfg.vocab_size;
+  cudaStream_t st = stream_;
+  Workspace& ws = workspace_;
+  T* x = ws.x.as<T>();      // [R, H] residual stream
+  T* z = ws.z.as<T>();      // [R, H] norm output, then attention output
+  T* q = ws.q.as<T>();      // [R, H] Hyena q        | attention Q [B, heads, S, d]
+  T* a = ws.a.as<T>();      // [R, H] Hyena k⊙v      | attention K
+  T* o = ws.o.as<T>();      // [R, H] Hyena gated y  | attention V
+  T* big = ws.big.as<T>();  // [R, 3H]
+  T* mlp = ws.mlp.as<T>();  // [mlp rows, 2I]
+  int32_t* tokens = ws.tokens.as<int32_t>();
+  int32_t* targets = ws.targets.as<int32_t>();
+  float* lp = ws.log_probs.as<float>();
+
+  if (!r.tokens_on_device) {
+    CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(tokens, r.tokens_host, R * sizeof(int32_t),
+                                         cudaMemcpyHostToDevice, st));
+    if (r.targets_host != nullptr)
+      CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(targets, r.targets_host, R * sizeof(int32_t),
+                                           cudaMemcpyHostToDevice, st));
+  }
+  auto capture = [&](int key) -> absl::Status {
+    auto it = r.hidden_host.find(key);
+    if (it == r.hidden_host.end()) return absl::OkStatus();
+    return CopyActivationsToHost<T>(x, R * H, it->second, st);
+  };
+
+  auto mark = [&](const char* stage) {
+    if (r.timer != nullptr) r.timer->Mark(st, stage);
+  };
+  mark("start");
+  EVO2_RETURN_IF_ERROR(kernels::LaunchEmbedding<T>(tokens, static_cast<const T*>(weights_.embedding),
+                                                   x, R, H, V, st));
+  mark("embedding");
+  EVO2_RETURN_IF_ERROR(capture(-1));
+  for (int i = 0; i < cfg.num_layers; ++i) {
+    const DeviceBlockWeights& blk = weights_.blocks[i];
+    // x = u + Mixer(RMSNorm_pre(u))  (§6); the mixer's out bias is added by the next norm.
+    EVO2_RETURN_IF_ERROR(kernels::LaunchRmsNorm<T>(x, nullptr, static_cast<const T*>(blk.pre_norm),
+                                                   z, R, H, cfg.eps, st));
+    mark("rms_norm");
+    EVO2_RETURN_IF_ERROR(Gemm(cublas_, act, act,
+                              {.x = z, .ldx = H, .w = blk.in_proj, .y = big, .ldy = 3 * H,
+                               .rows = R, .in = H, .out = 3 * H}));
+    mark(blk.kind == BlockKind::kAttn ? "gemm_wqkv" : "gemm_hyena_in");
+    const T* mixed = nullptr;
+    if (blk.kind == BlockKind::kAttn) {
+      const int64_t heads = cfg.num_heads, d = cfg.head_dim;
+      EVO2_RETURN_IF_ERROR(kernels::LaunchRotaryQkvSplit<T>(
+          big, blk.inv_freq, static_cast<float>(cfg.rotary_position_scale), q, a, o, B, S, heads,
+          d, st));
+      mark("rotary");
+      EVO2_RETURN_IF_ERROR(kernels::LaunchCausalAttention<T>(q, a, o, z, B, heads, S, d, st));
+      mark("attention");
+      mixed = z;
+    } else {
+      EVO2_RETURN_IF_ERROR(kernels::LaunchHyenaFeaturizer<T>(big, blk.short_taps, q, a, B, S, H, st));
+      mark("hyena_featurizer");
+      if (blk.kind == BlockKind::kHcl) {
+        EVO2_RETURN_IF_ERROR(kernels::LaunchHyenaLongGate<T>(q, a, blk.log_poles, blk.residues,
+                                                             blk.skip_d, o, ws.hcl.get(),
+                                                             ws.hcl.bytes(), B, S, H, st));
+        mark("hyena_long_hcl");
+      } else {
+        EVO2_RETURN_IF_ERROR(kernels::LaunchHyenaFirGate<T>(q, a, blk.fir_taps, blk.skip_d, o, B, S,
+                                                            H, blk.fir_groups, blk.fir_length, st));
+        mark(blk.kind == BlockKind::kHcs ? "hyena_fir_hcs" : "hyena_fir_hcm");
+      }
+      mixed = o;
+    }
+    EVO2_RETURN_IF_ERROR(Gemm(cublas_, act, act,
+                              {.x = mixed, .ldx = H, .w = blk.out_proj, .y = x, .ldy = H,
+                               .rows = R, .in = H, .out = H, .beta = 1.f}));
+    mark("gemm_out");
+    // x = x + MLP(RMSNorm_post(x)), in row chunks so [rows, 2I] stays bounded.
+    EVO2_RETURN_IF_ERROR(kernels::LaunchRmsNorm<T>(x, static_cast<const T*>(blk.out_bias),
+                                                   static_cast<const T*>(blk.post_norm), z, R, H,
+                                                   cfg.eps, st));
+    mark("rms_norm");
+    const bool gelu = i == 0 && cfg.mlp_activation == MlpActivation::kArc;  // §6
+    for (int64_t row0 = 0; row0 < R; row0 += kMlpChunkRows) {
+      const int64_t rows = std::min(kMlpChunkRows, R - row0);
+      EVO2_RETURN_IF_ERROR(Gemm(cublas_, act, act,
+                                {.x = z + row0 * H, .ldx = H, .w = blk.mlp_l12, .y = mlp,
+                                 .ldy = 2 * I, .rows = rows, .in = H, .out = 2 * I}));
+      mark("gemm_mlp_l12");
+      EVO2_RETURN_IF_ERROR(kernels::LaunchMlpGate<T>(mlp, rows, I, gelu, st));
+      mark("mlp_gate");
+      EVO2_RETURN_IF_ERROR(Gemm(cublas_, act, act,
+                                {.x = mlp, .ldx = 2 * I, .w = blk.mlp_l3, .y = x + row0 * H,
+                                 .ldy = H, .rows = rows, .in = I, .out = H, .beta = 1.f}));
+      mark("gemm_mlp_l3");
+    }
+    EVO2_RETURN_IF_ERROR(capture(i));
+  }
+  if (r.skip_head) return absl::OkStatus();
+
+  // logits = RMSNorm_final(x)·Eᵀ (§5), chunk by chunk; log-probs gathered per chunk so the
+  // [R, 512] logits never exist at once.
+  EVO2_RETURN_IF_ERROR(kernels::LaunchRmsNorm<T>(x, nullptr, static_cast<const T*>(weights_.final_norm),
+                                                 z, R, H, cfg.eps, st));
+  mark("rms_norm");
+  if (r.final_norm_host != nullptr)
+    EVO2_RETURN_IF_ERROR(CopyActivationsToHost<T>(z, R * H, r.final_norm_host, st));
+  const bool want_lp = r.targets_host != nullptr || r.tokens_on_device;
+  if (want_lp || r.logits_host != nullptr) {
+    float* logits = ws.logits.as<float>();
+    for (int64_t row0 = 0; row0 < R; row0 += kHeadChunkRows) {
+      const int64_t rows = std::min(kHeadChunkRows, R - row0);
+      EVO2_RETURN_IF_ERROR(Gemm(cublas_, act, DType::kFloat32,
+                                {.x = z + row0 * H, .ldx = H, .w = weights_.embedding, .y = logits,
+                                 .ldy = V, .rows = rows, .in = H, .out = V}));
+      if (want_lp)
+        EVO2_RETURN_IF_ERROR(kernels::LaunchLogSoftmaxGather(logits, targets + row0, lp + row0,
+                                                             rows, V, st));
+      mark("head_logsoftmax");
+      if (r.logits_host != nullptr) {
+        CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(r.logits_host + row0 * V, logits,
+                                             rows * V * sizeof(float), cudaMemcpyDeviceToHost, st));
+        CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(st));
+      }
+    }
+  }
+  if (r.log_probs_host != nullptr) {
+    CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(r.log_probs_host, lp, R * sizeof(float),
+                                         cudaMemcpyDeviceToHost, st));
+    CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(st));
+  }
+  return absl::OkStatus();
+}
+
+template absl::Status CudaModel::RunTyped<float>(const RunRequest&);
+template absl::Status CudaModel::RunTyped<__nv_bfloat16>(const RunRequest&);
+
+}  // namespace evo2::cuda

@@ -1,0 +1,73 @@
+// The cuda backend's Model: weights on one GPU, a planned workspace, one stream and one cuBLAS
+// handle. Forward/ForwardBatch (evo2/model.h) copy tokens in and results out; Run() is the
+// device-side pass the benchmark times directly.
+#pragma once
+
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "cuda/cuda_weights.h"
+#include "cuda/stage_timer.h"
+#include "cuda/workspace.h"
+#include "evo2/config.h"
+#include "evo2/model.h"
+
+namespace evo2::cuda {
+
+// One batched pass over `batch` sequences of `seq` tokens each (right-padded by the caller).
+struct RunRequest {
+  int64_t batch = 0, seq = 0;
+  // Host inputs: copied to the workspace. [batch·seq] each; target -1 = no log-prob at that row.
+  const int32_t* tokens_host = nullptr;
+  const int32_t* targets_host = nullptr;  // nullptr: no log-probs
+  bool tokens_on_device = false;          // tokens/targets already in the workspace (benchmark)
+  float* log_probs_host = nullptr;        // [batch·seq] or nullptr (left on the device)
+  float* logits_host = nullptr;           // [batch·seq, vocab] or nullptr
+  bool skip_head = false;                 // stop after the last block (hidden states only)
+  std::map<int, float*> hidden_host;      // block index (-1 = embedding) -> [batch·seq, H]
+  float* final_norm_host = nullptr;       // [batch·seq, H] or nullptr
+  StageTimer* timer = nullptr;            // benchmark profile: per-stage events
+};
+
+class CudaModel final : public Model {
+ public:
+  ~CudaModel() override;
+  static absl::StatusOr<std::unique_ptr<CudaModel>> Create(ModelConfig config,
+                                                           DeviceWeights weights);
+
+  const ModelConfig& config() const override { return config_; }
+  std::string backend_name() const override;
+  absl::StatusOr<ForwardResult> Forward(std::span<const int32_t> tokens,
+                                        const ForwardOptions& options) override;
+  absl::StatusOr<std::vector<ForwardResult>> ForwardBatch(
+      std::span<const std::vector<int32_t>> sequences, const ForwardOptions& options) override;
+
+  // Grows the workspace for (batch, seq); the benchmark calls it before timing.
+  absl::Status Reserve(int64_t batch, int64_t seq);
+  absl::Status Run(const RunRequest& request);
+  Workspace& workspace() { return workspace_; }
+  const DeviceWeights& weights() const { return weights_; }
+  cudaStream_t stream() const { return stream_; }
+
+ private:
+  CudaModel(ModelConfig config, DeviceWeights weights) : config_(std::move(config)),
+                                                         weights_(std::move(weights)) {}
+  template <typename T>
+  absl::Status RunTyped(const RunRequest& request);
+  absl::StatusOr<std::vector<ForwardResult>> RunRecords(
+      std::span<const std::vector<int32_t>> sequences, const ForwardOptions& options);
+
+  ModelConfig config_;
+  DeviceWeights weights_;
+  Workspace workspace_;
+  cudaStream_t stream_ = nullptr;
+  cublasHandle_t cublas_ = nullptr;
+};
+
+}  // namespace evo2::cuda

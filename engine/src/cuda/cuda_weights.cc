@@ -1,0 +1,261 @@
+#include "cuda/cuda_weights.h"
+
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cmath>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "kernels/cuda_status.cuh"
+#include "kernels/random_fill.cuh"
+
+namespace evo2::cuda {
+namespace {
+
+using kernels::DeviceBuffer;
+
+std::string BlockKey(int i, std::string_view suffix) {
+  return absl::StrCat("blocks.", i, ".", std::string(suffix));
+}
+
+absl::StatusOr<std::vector<float>> HostFloats(const TensorMap& tensors, const std::string& name,
+                                              int64_t expected_numel) {
+  auto it = tensors.find(name);
+  if (it == tensors.end()) return absl::NotFoundError(absl::StrCat("missing tensor '", name, "'"));
+  if (it->second.numel() != expected_numel)
+    return absl::InvalidArgumentError(absl::StrCat("tensor '", name, "' is ",
+                                                   it->second.DebugString(), ", expected ",
+                                                   expected_numel, " elements"));
+  auto values = it->second.ToFloat32();
+  if (!values.ok())
+    return absl::InvalidArgumentError(
+        absl::StrCat("tensor '", name, "': ", values.status().message()));
+  return std::move(*values);
+}
+
+// Copies host fp32 values to `dst` as `dtype` (bf16 rounding to nearest even).
+absl::Status CopyToDevice(void* dst, const std::vector<float>& values, DType dtype) {
+  if (dtype == DType::kFloat32) {
+    CUDA_RETURN_IF_ERROR(
+        cudaMemcpy(dst, values.data(), values.size() * sizeof(float), cudaMemcpyHostToDevice));
+    return absl::OkStatus();
+  }
+  std::vector<uint16_t> bits(values.size());
+  for (size_t i = 0; i < values.size(); ++i) bits[i] = FloatToBFloat16(values[i]);
+  CUDA_RETURN_IF_ERROR(
+      cudaMemcpy(dst, bits.data(), bits.size() * sizeof(uint16_t), cudaMemcpyHostToDevice));
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<void*> DeviceWeights::Allocate(int64_t n, DType dtype) {
+  auto buf = DeviceBuffer::Allocate(static_cast<size_t>(n) * DTypeSize(dtype));
+  if (!buf.ok()) return buf.status();
+  void* p = buf->get();
+  bytes += buf->bytes();
+  buffers_.push_back(std::move(*buf));
+  return p;
+}
+
+absl::StatusOr<DeviceWeights> DeviceWeights::Upload(const ModelConfig& config,
+                                                    const TensorMap& tensors, DType act_dtype) {
+  DeviceWeights w;
+  w.act_dtype = act_dtype;
+  const int64_t H = config.hidden_size, I = config.inner_mlp_size, V = config.vocab_size;
+  // Uploads tensor `name` ([numel] elements) as `dtype`, after an optional host transform.
+  auto put = [&](const std::string& name, int64_t numel, DType dtype,
+                 auto&& transform) -> absl::StatusOr<void*> {
+    auto values = HostFloats(tensors, name, numel);
+    if (!values.ok()) return values.status();
+    transform(*values);
+    auto p = w.Allocate(numel, dtype);
+    if (!p.ok()) return p.status();
+    if (auto s = CopyToDevice(*p, *values, dtype); !s.ok()) return s;
+    return *p;
+  };
+  auto same = [](std::vector<float>&) {};
+#define ASSIGN_OR_RETURN_PTR(lhs, expr, type) \
+  do {                                        \
+    auto evo2_p_ = (expr);                    \
+    if (!evo2_p_.ok()) return evo2_p_.status(); \
+    lhs = static_cast<type>(*evo2_p_);        \
+  } while (0)
+
+  ASSIGN_OR_RETURN_PTR(w.embedding, put("embedding_layer.weight", V * H, act_dtype, same),
+                       const void*);
+  ASSIGN_OR_RETURN_PTR(w.final_norm, put("norm.scale", H, act_dtype, same), const void*);
+  for (int i = 0; i < config.num_layers; ++i) {
+    DeviceBlockWeights b;
+    b.kind = config.block_kinds.at(i);
+    ASSIGN_OR_RETURN_PTR(b.pre_norm, put(BlockKey(i, "pre_norm.scale"), H, act_dtype, same),
+                         const void*);
+    ASSIGN_OR_RETURN_PTR(b.post_norm, put(BlockKey(i, "post_norm.scale"), H, act_dtype, same),
+                         const void*);
+    {
+      auto l1 = HostFloats(tensors, BlockKey(i, "mlp.l1.weight"), I * H);
+      if (!l1.ok()) return l1.status();
+      auto l2 = HostFloats(tensors, BlockKey(i, "mlp.l2.weight"), I * H);
+      if (!l2.ok()) return l2.status();
+      l1->insert(l1->end(), l2->begin(), l2->end());  // [2I, H]: l1 rows then l2 rows
+      auto p = w.Allocate(2 * I * H, act_dtype);
+      if (!p.ok()) return p.status();
+      if (auto s = CopyToDevice(*p, *l1, act_dtype); !s.ok()) return s;
+      b.mlp_l12 = *p;
+    }
+    ASSIGN_OR_RETURN_PTR(b.mlp_l3, put(BlockKey(i, "mlp.l3.weight"), H * I, act_dtype, same),
+                         const void*);
+    if (b.kind == BlockKind::kAttn) {
+      const std::string p = "inner_mha_cls.";
+      ASSIGN_OR_RETURN_PTR(b.in_proj, put(BlockKey(i, p + "Wqkv.weight"), 3 * H * H, act_dtype, same),
+                           const void*);
+      ASSIGN_OR_RETURN_PTR(b.out_proj,
+                           put(BlockKey(i, p + "out_proj.weight"), H * H, act_dtype, same),
+                           const void*);
+      if (config.attn_out_proj_bias) {
+        ASSIGN_OR_RETURN_PTR(b.out_bias, put(BlockKey(i, p + "out_proj.bias"), H, act_dtype, same),
+                             const void*);
+      }
+      const int half = config.head_dim / 2;
+      const std::string freq_name = BlockKey(i, p + "rotary_emb.inv_freq");
+      if (tensors.count(freq_name) != 0) {
+        ASSIGN_OR_RETURN_PTR(b.inv_freq, put(freq_name, half, DType::kFloat32, same),
+                             const float*);
+      } else {
+        // §8: vortex uses the stored inv_freq; without one, f_i = base^(-2i/d).
+        std::vector<float> f(half);
+        for (int k = 0; k < half; ++k)
+          f[k] = static_cast<float>(std::pow(config.rotary_base, -2.0 * k / config.head_dim));
+        auto dp = w.Allocate(half, DType::kFloat32);
+        if (!dp.ok()) return dp.status();
+        if (auto s = CopyToDevice(*dp, f, DType::kFloat32); !s.ok()) return s;
+        b.inv_freq = static_cast<const float*>(*dp);
+      }
+    } else {
+      ASSIGN_OR_RETURN_PTR(b.in_proj, put(BlockKey(i, "projections.weight"), 3 * H * H, act_dtype, same),
+                           const void*);
+      ASSIGN_OR_RETURN_PTR(b.out_proj,
+                           put(BlockKey(i, "out_filter_dense.weight"), H * H, act_dtype, same),
+                           const void*);
+      ASSIGN_OR_RETURN_PTR(b.out_bias,
+                           put(BlockKey(i, "out_filter_dense.bias"), H, act_dtype, same),
+                           const void*);
+      ASSIGN_OR_RETURN_PTR(b.short_taps,
+                           put(BlockKey(i, "filter.short_filter_weight"),
+                               3 * H * config.short_filter_length, DType::kFloat32, same),
+                           const float*);
+      if (config.short_filter_length != 3)
+        return absl::UnimplementedError(absl::StrCat("featurizer of ", config.short_filter_length,
+                                                     " taps (only 3 is implemented)"));
+      if (b.kind == BlockKind::kHcs) {
+        const int K = config.hcs_filter_length, G = config.hcs_filter_groups;
+        b.fir_groups = G;
+        b.fir_length = K;
+        // §7: hcs taps are conv order; reverse to impulse order for the shared FIR kernel.
+        auto reverse = [K](std::vector<float>& v) {
+          for (size_t r = 0; r + K <= v.size(); r += K) std::reverse(v.begin() + r, v.begin() + r + K);
+        };
+        ASSIGN_OR_RETURN_PTR(b.fir_taps,
+                             put(BlockKey(i, "filter.h"), int64_t{G} * K, DType::kFloat32, reverse),
+                             const float*);
+      } else if (b.kind == BlockKind::kHcm) {
+        const int K = config.hcm_filter_length, G = config.hcm_filter_groups;
+        b.fir_groups = G;
+        b.fir_length = K;
+        ASSIGN_OR_RETURN_PTR(b.fir_taps,
+                             put(BlockKey(i, "filter.h"), int64_t{G} * K, DType::kFloat32, same),
+                             const float*);
+        ASSIGN_OR_RETURN_PTR(b.skip_d, put(BlockKey(i, "filter.D"), H, DType::kFloat32, same),
+                             const float*);
+      } else {
+        if (config.hcl_modes != 16)
+          return absl::UnimplementedError(
+              absl::StrCat("hcl with ", config.hcl_modes, " modes (only 16 is compiled)"));
+        ASSIGN_OR_RETURN_PTR(b.skip_d, put(BlockKey(i, "filter.D"), H, DType::kFloat32, same),
+                             const float*);
+        ASSIGN_OR_RETURN_PTR(b.log_poles,
+                             put(BlockKey(i, "filter.log_poles"), H * 16, DType::kFloat32, same),
+                             const float*);
+        ASSIGN_OR_RETURN_PTR(b.residues,
+                             put(BlockKey(i, "filter.residues"), H * 16, DType::kFloat32, same),
+                             const float*);
+      }
+    }
+    w.blocks.push_back(b);
+  }
+#undef ASSIGN_OR_RETURN_PTR
+  return w;
+}
+
+absl::StatusOr<DeviceWeights> DeviceWeights::Random(const ModelConfig& config, DType act_dtype,
+                                                    uint64_t seed) {
+  DeviceWeights w;
+  w.act_dtype = act_dtype;
+  const int64_t H = config.hidden_size, I = config.inner_mlp_size, V = config.vocab_size;
+  uint64_t counter = seed;
+  // Uniform in [lo, hi) of `dtype` (std of uniform ±a is a/√3).
+  auto fill = [&](int64_t n, DType dtype, float lo, float hi) -> absl::StatusOr<void*> {
+    auto p = w.Allocate(n, dtype);
+    if (!p.ok()) return p;
+    absl::Status s = dtype == DType::kFloat32
+                         ? kernels::LaunchFillUniform(static_cast<float*>(*p), n, lo, hi,
+                                                      ++counter, nullptr)
+                         : kernels::LaunchFillUniform(static_cast<__nv_bfloat16*>(*p), n, lo,
+                                                      hi, ++counter, nullptr);
+    if (!s.ok()) return s;
+    return p;
+  };
+  const float in_scale = std::sqrt(3.f / static_cast<float>(H));  // unit-variance outputs
+  const float branch = in_scale / std::sqrt(2.f * config.num_layers);
+#define FILL(lhs, type, ...)                                     \
+  do {                                                           \
+    auto evo2_p_ = fill(__VA_ARGS__);                            \
+    if (!evo2_p_.ok()) return evo2_p_.status();                  \
+    lhs = static_cast<type>(*evo2_p_);                           \
+  } while (0)
+  FILL(w.embedding, const void*, V * H, act_dtype, -1.f, 1.f);
+  FILL(w.final_norm, const void*, H, act_dtype, 0.9f, 1.1f);
+  for (int i = 0; i < config.num_layers; ++i) {
+    DeviceBlockWeights b;
+    b.kind = config.block_kinds.at(i);
+    FILL(b.pre_norm, const void*, H, act_dtype, 0.9f, 1.1f);
+    FILL(b.post_norm, const void*, H, act_dtype, 0.9f, 1.1f);
+    FILL(b.mlp_l12, const void*, 2 * I * H, act_dtype, -in_scale, in_scale);
+    FILL(b.mlp_l3, const void*, H * I, act_dtype, -std::sqrt(3.f / I), std::sqrt(3.f / I));
+    FILL(b.in_proj, const void*, 3 * H * H, act_dtype, -in_scale, in_scale);
+    FILL(b.out_proj, const void*, H * H, act_dtype, -branch, branch);
+    FILL(b.out_bias, const void*, H, act_dtype, -0.1f, 0.1f);
+    if (b.kind == BlockKind::kAttn) {
+      const int half = config.head_dim / 2;
+      std::vector<float> f(half);
+      for (int k = 0; k < half; ++k)
+        f[k] = static_cast<float>(std::pow(config.rotary_base, -2.0 * k / config.head_dim));
+      auto p = w.Allocate(half, DType::kFloat32);
+      if (!p.ok()) return p.status();
+      if (auto s = CopyToDevice(*p, f, DType::kFloat32); !s.ok()) return s;
+      b.inv_freq = static_cast<const float*>(*p);
+    } else {
+      FILL(b.short_taps, const float*, 3 * H * 3, DType::kFloat32, -1.f, 1.f);
+      if (b.kind == BlockKind::kHcs || b.kind == BlockKind::kHcm) {
+        b.fir_length = b.kind == BlockKind::kHcs ? config.hcs_filter_length : config.hcm_filter_length;
+        b.fir_groups = b.kind == BlockKind::kHcs ? config.hcs_filter_groups : config.hcm_filter_groups;
+        const float a = std::sqrt(3.f / b.fir_length);
+        FILL(b.fir_taps, const float*, int64_t{b.fir_groups} * b.fir_length, DType::kFloat32, -a, a);
+      }
+      if (b.kind != BlockKind::kHcs) FILL(b.skip_d, const float*, H, DType::kFloat32, -0.3f, 0.3f);
+      if (b.kind == BlockKind::kHcl) {
+        // Decay rates up to 0.3 per token, residues O(0.1) (spec §11 training ranges, widened).
+        FILL(b.log_poles, const float*, H * 16, DType::kFloat32, -0.3f, -1e-4f);
+        FILL(b.residues, const float*, H * 16, DType::kFloat32, -0.1f, 0.1f);
+      }
+    }
+    w.blocks.push_back(b);
+  }
+#undef FILL
+  CUDA_RETURN_IF_ERROR(cudaDeviceSynchronize());
+  return w;
+}
+
+}  // namespace evo2::cuda

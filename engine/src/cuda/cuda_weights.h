@@ -1,0 +1,60 @@
+// The model's weights on the GPU, in the layouts the kernels and GEMMs want:
+//   activation-typed (bf16, or fp32 in the checking mode): embedding, norms, GEMM weights, biases;
+//   fp32 always: featurizer taps, FIR taps, D, log-poles, residues, inv_freq (spec §10 keeps
+//   the hcl parameters and inv_freq in fp32; the small taps cost nothing in fp32).
+// Load-time layout changes (spec §7, §9): mlp.l1 and mlp.l2 are stacked into one [2I, H] matrix
+// (one GEMM for both); hcs taps are reversed from conv order to impulse order so that one FIR
+// kernel serves hcs and hcm. Wqkv keeps the file's per-head row order (the rotary kernel reads
+// it directly).
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "evo2/config.h"
+#include "evo2/tensor.h"
+#include "kernels/device_buffer.h"
+
+namespace evo2::cuda {
+
+struct DeviceBlockWeights {
+  BlockKind kind = BlockKind::kHcs;
+  const void* pre_norm = nullptr;   // [H] act
+  const void* post_norm = nullptr;  // [H] act
+  const void* mlp_l12 = nullptr;    // [2I, H] act: rows 0..I-1 = l1, I..2I-1 = l2
+  const void* mlp_l3 = nullptr;     // [H, I] act
+  const void* in_proj = nullptr;    // [3H, H] act: projections (hyena) or Wqkv (attention)
+  const void* out_proj = nullptr;   // [H, H] act: out_filter_dense or out_proj
+  const void* out_bias = nullptr;   // [H] act or nullptr
+  const float* short_taps = nullptr;  // [3H, 3] fp32, conv order (hyena)
+  const float* fir_taps = nullptr;    // [G, K] fp32, impulse order (hcs, hcm)
+  int fir_groups = 0, fir_length = 0;
+  const float* skip_d = nullptr;     // [H] fp32 (hcm, hcl)
+  const float* log_poles = nullptr;  // [H, 16] fp32 (hcl)
+  const float* residues = nullptr;   // [H, 16] fp32 (hcl)
+  const float* inv_freq = nullptr;   // [d/2] fp32 (attention)
+};
+
+class DeviceWeights {
+ public:
+  DType act_dtype = DType::kBFloat16;
+  const void* embedding = nullptr;   // [vocab, H] act (also the tied head)
+  const void* final_norm = nullptr;  // [H] act
+  std::vector<DeviceBlockWeights> blocks;
+  size_t bytes = 0;  // device memory held
+
+  // Uploads a validated checkpoint (names as in spec §9) converting to `act_dtype`.
+  static absl::StatusOr<DeviceWeights> Upload(const ModelConfig& config, const TensorMap& tensors,
+                                              DType act_dtype);
+  // Random weights of realistic scale for `config` (benchmarks): built on the device.
+  static absl::StatusOr<DeviceWeights> Random(const ModelConfig& config, DType act_dtype,
+                                              uint64_t seed);
+
+ private:
+  // Allocates `n` elements of `dtype` and returns the pointer (owned here).
+  absl::StatusOr<void*> Allocate(int64_t n, DType dtype);
+  std::vector<kernels::DeviceBuffer> buffers_;
+};
+
+}  // namespace evo2::cuda

@@ -1,0 +1,45 @@
+// The "cuda" entry of the backend registry (evo2/backend_registry.h, evo2/cuda_backend.h).
+#include <cuda_runtime.h>
+
+#include "absl/strings/str_cat.h"
+#include "cuda/cuda_model.h"
+#include "cuda/cuda_weights.h"
+#include "evo2/backend_registry.h"
+#include "evo2/cuda_backend.h"
+
+namespace evo2 {
+namespace {
+
+absl::StatusOr<std::unique_ptr<Model>> MakeCudaModel(const ModelConfig& config,
+                                                     Checkpoint checkpoint,
+                                                     const LoadOptions& options) {
+  DType act = DType::kBFloat16;
+  if (options.precision == "fp32") {
+    act = DType::kFloat32;
+  } else if (!options.precision.empty() && options.precision != "bf16") {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the cuda backend computes in bf16 (default) or fp32; precision '", options.precision,
+        "' is not available"));
+  }
+  if (options.tensor_parallel_size != 1 || options.context_parallel_size != 1)
+    return absl::UnimplementedError(absl::StrCat(
+        "the cuda backend runs on one GPU; tensor/context parallel sizes must be 1 (got ",
+        options.tensor_parallel_size, " x ", options.context_parallel_size, ")"));
+  int devices = 0;
+  if (cudaGetDeviceCount(&devices) != cudaSuccess || devices == 0)
+    return absl::FailedPreconditionError("device 'cuda' requested but no CUDA GPU is present");
+  auto weights = cuda::DeviceWeights::Upload(config, checkpoint.tensors, act);
+  if (!weights.ok())
+    return absl::Status(weights.status().code(),
+                        absl::StrCat(checkpoint.path.string(), ": ", weights.status().message()));
+  checkpoint.tensors.clear();  // host copies no longer needed
+  auto model = cuda::CudaModel::Create(config, std::move(*weights));
+  if (!model.ok()) return model.status();
+  return std::unique_ptr<Model>(std::move(*model));
+}
+
+}  // namespace
+
+void RegisterCudaBackend() { RegisterBackend("cuda", MakeCudaModel); }
+
+}  // namespace evo2

@@ -1,0 +1,219 @@
+// The cuda backend end to end against the golden vectors (../shared/golden, README there):
+//   bf16: logits rel-L2 ≤ 2e-2 (cases a, b) / 2.5e-2 (case c) against the fp32 golden; the
+//         per-record mean log-prob within 1e-2 (≥ 500 tokens) / 3e-2 (shorter); no NaN.
+//   fp32: logits rel-L2 ≤ 1e-3, hidden state after block 0 ≤ 1e-4.
+// Tolerances are the issue's; the golden README explains them: vortex's own bf16 path lands at
+// 0.7-1.2 % (a, b) and 1.2-1.7 % (c) rel-L2 and moves mean log-probs by ≤ 0.007 (≥ 500 tokens)
+// but up to 0.018 for the 17-token record (a mean over 16 values).
+#include <cuda_runtime.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "evo2/cuda_backend.h"
+#include "evo2/model.h"
+#include "evo2/npy.h"
+#include "gtest/gtest.h"
+#include "support/golden_paths.h"
+
+namespace evo2 {
+namespace {
+
+namespace fs = std::filesystem;
+
+bool HaveGpu() {
+  int n = 0;
+  return cudaGetDeviceCount(&n) == cudaSuccess && n > 0;
+}
+
+std::optional<fs::path> CaseDir(const std::string& name) {
+  if (const char* env = std::getenv("EVO2_GOLDEN_DIR"); env != nullptr) {
+    const fs::path p = fs::path(env) / name;
+    if (fs::exists(p / "model.pt")) return p;
+    return std::nullopt;
+  }
+  return testing::GoldenCaseDir(name);
+}
+
+std::vector<float> Floats(const fs::path& p) {
+  auto t = ReadNpy(p);
+  EXPECT_TRUE(t.ok()) << p << ": " << t.status();
+  if (!t.ok()) return {};
+  auto v = t->ToFloat32();
+  EXPECT_TRUE(v.ok()) << v.status();
+  return v.ok() ? *v : std::vector<float>{};
+}
+
+std::vector<int32_t> Tokens(const fs::path& p) {
+  auto t = ReadNpy(p);
+  EXPECT_TRUE(t.ok()) << p << ": " << t.status();
+  std::vector<int32_t> out;
+  if (!t.ok()) return out;
+  auto v = t->ToInt64();
+  EXPECT_TRUE(v.ok()) << v.status();
+  if (v.ok())
+    for (int64_t x : *v) out.push_back(static_cast<int32_t>(x));
+  return out;
+}
+
+// ‖got − want‖ / ‖want‖ over `want.size()` values starting at got[offset]; inf on NaN.
+double RelL2(const std::vector<float>& got, size_t offset, const std::vector<float>& want) {
+  if (got.size() < offset + want.size()) return INFINITY;
+  double num = 0, den = 0;
+  for (size_t i = 0; i < want.size(); ++i) {
+    const double g = got[offset + i];
+    if (!std::isfinite(g)) return INFINITY;
+    num += (g - want[i]) * (g - want[i]);
+    den += double(want[i]) * want[i];
+  }
+  return std::sqrt(num / den);
+}
+
+double Mean(const std::vector<float>& v) {
+  double s = 0;
+  for (float x : v) s += x;
+  return v.empty() ? 0 : s / v.size();
+}
+
+const char* kRecords[] = {"len00001", "len00017", "len00500", "len02048", "len08192"};
+
+struct CaseParam {
+  std::string name;
+  double bf16_logits_tol;
+};
+
+class CudaGoldenTest : public ::testing::TestWithParam<CaseParam> {
+ protected:
+  void SetUp() override {
+    if (!HaveGpu()) GTEST_SKIP() << "no CUDA device (cudaGetDeviceCount reports none)";
+    dir_ = CaseDir(GetParam().name);
+    if (!dir_) GTEST_SKIP() << "golden case " << GetParam().name << " not present";
+    RegisterCudaBackend();
+  }
+
+  std::unique_ptr<Model> Load(const std::string& precision) {
+    LoadOptions lo;
+    lo.checkpoint = *dir_ / "model.pt";
+    lo.device = "cuda";
+    lo.precision = precision;
+    auto m = LoadModel(lo);
+    EXPECT_TRUE(m.ok()) << m.status();
+    return m.ok() ? std::move(*m) : nullptr;
+  }
+
+  // Golden logits for a record: all rows (S ≤ 2048) or the last 64 (8192); offset into ours.
+  std::pair<std::vector<float>, size_t> GoldenLogits(const std::string& rec, size_t seq) {
+    if (fs::exists(*dir_ / (rec + ".logits.npy"))) return {Floats(*dir_ / (rec + ".logits.npy")), 0};
+    return {Floats(*dir_ / (rec + ".logits_last64.npy")), (seq - 64) * 512};
+  }
+
+  std::optional<fs::path> dir_;
+};
+
+TEST_P(CudaGoldenTest, Bf16MatchesGolden) {
+  auto model = Load("bf16");
+  ASSERT_NE(model, nullptr);
+  EXPECT_EQ(model->backend_name(), "cuda-bf16");
+  for (const char* rec : kRecords) {
+    const auto tokens = Tokens(*dir_ / (std::string(rec) + ".tokens.npy"));
+    ForwardOptions fo;
+    fo.logits = true;
+    auto r = model->Forward(tokens, fo);
+    ASSERT_TRUE(r.ok()) << rec << ": " << r.status();
+    ASSERT_EQ(r->logits.size(), tokens.size() * 512);
+    ASSERT_EQ(r->log_probs.size(), tokens.size() - 1);
+    for (float v : r->logits) ASSERT_TRUE(std::isfinite(v)) << rec << ": non-finite logit";
+    const auto [want, offset] = GoldenLogits(rec, tokens.size());
+    const double rel = RelL2(r->logits, offset, want);
+    EXPECT_LE(rel, GetParam().bf16_logits_tol) << GetParam().name << " " << rec;
+    if (tokens.size() > 1) {
+      const auto golden_lp = Floats(*dir_ / (std::string(rec) + ".logprobs.npy"));
+      const double dmean = std::abs(Mean(r->log_probs) - Mean(golden_lp));
+      const double tol = tokens.size() >= 500 ? 1e-2 : 3e-2;
+      EXPECT_LE(dmean, tol) << GetParam().name << " " << rec;
+      std::printf("[bf16] %s %s: logits rel-L2 %.4f, |Δ mean log-prob| %.5f\n",
+                  GetParam().name.c_str(), rec, rel, dmean);
+    }
+  }
+}
+
+TEST_P(CudaGoldenTest, Fp32MatchesGolden) {
+  auto model = Load("fp32");
+  ASSERT_NE(model, nullptr);
+  EXPECT_EQ(model->backend_name(), "cuda-fp32");
+  for (const char* rec : kRecords) {
+    const auto tokens = Tokens(*dir_ / (std::string(rec) + ".tokens.npy"));
+    ForwardOptions fo;
+    fo.logits = true;
+    const bool have_hidden = fs::exists(*dir_ / (std::string(rec) + ".hidden_after_block0.npy"));
+    if (have_hidden) fo.hidden_after_blocks = {0};
+    auto r = model->Forward(tokens, fo);
+    ASSERT_TRUE(r.ok()) << rec << ": " << r.status();
+    const auto [want, offset] = GoldenLogits(rec, tokens.size());
+    const double rel = RelL2(r->logits, offset, want);
+    // The bound for an fp32 engine; the golden's own float64 check agrees to 1.5e-5 abs.
+    EXPECT_LE(rel, 1e-3) << GetParam().name << " " << rec;
+    double max_abs = 0;
+    for (size_t i = 0; i < want.size(); ++i)
+      max_abs = std::max(max_abs, std::abs(double(r->logits[offset + i]) - want[i]));
+    std::printf("[fp32] %s %s: logits rel-L2 %.2e, max abs %.2e\n", GetParam().name.c_str(), rec,
+                rel, max_abs);
+    if (have_hidden) {
+      const auto h0 = Floats(*dir_ / (std::string(rec) + ".hidden_after_block0.npy"));
+      // One block in fp32: only summation order differs from the reference.
+      EXPECT_LE(RelL2(r->hidden[0], 0, h0), 1e-4) << rec << " hidden after block 0";
+    }
+    if (tokens.size() > 1) {
+      const auto golden_lp = Floats(*dir_ / (std::string(rec) + ".logprobs.npy"));
+      // log-probs of an fp32 run: the golden README's fp32 engine lands ~1e-5 per token.
+      EXPECT_LE(std::abs(Mean(r->log_probs) - Mean(golden_lp)), 1e-3) << rec;
+    }
+  }
+}
+
+// ForwardBatch pads the five records (lengths 1..8192) into one pass; every record must still
+// match the golden as well as it does alone (padding is causal-invisible, spec §3).
+TEST_P(CudaGoldenTest, Bf16BatchOfUnequalLengths) {
+  auto model = Load("bf16");
+  ASSERT_NE(model, nullptr);
+  std::vector<std::vector<int32_t>> seqs;
+  for (const char* rec : kRecords) seqs.push_back(Tokens(*dir_ / (std::string(rec) + ".tokens.npy")));
+  ForwardOptions fo;
+  auto rs = model->ForwardBatch(seqs, fo);
+  ASSERT_TRUE(rs.ok()) << rs.status();
+  ASSERT_EQ(rs->size(), seqs.size());
+  for (size_t i = 0; i < seqs.size(); ++i) {
+    ASSERT_EQ((*rs)[i].log_probs.size(), seqs[i].empty() ? 0 : seqs[i].size() - 1);
+    if (seqs[i].size() < 2) continue;
+    const auto golden_lp = Floats(*dir_ / (std::string(kRecords[i]) + ".logprobs.npy"));
+    for (float v : (*rs)[i].log_probs) ASSERT_TRUE(std::isfinite(v));
+    const double tol = seqs[i].size() >= 500 ? 1e-2 : 3e-2;
+    EXPECT_LE(std::abs(Mean((*rs)[i].log_probs) - Mean(golden_lp)), tol) << kRecords[i];
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Cases, CudaGoldenTest,
+                         ::testing::Values(CaseParam{"a_tiny6", 2e-2}, CaseParam{"b_small10", 2e-2},
+                                           CaseParam{"c_7blike32", 2.5e-2}),
+                         [](const auto& param_info) { return param_info.param.name; });
+
+TEST(CudaBackendTest, RejectsUnknownPrecisionAndParallelism) {
+  if (!HaveGpu()) GTEST_SKIP() << "no CUDA device (cudaGetDeviceCount reports none)";
+  auto dir = CaseDir("a_tiny6");
+  if (!dir) GTEST_SKIP() << "golden case a_tiny6 not present";
+  RegisterCudaBackend();
+  LoadOptions lo;
+  lo.checkpoint = *dir / "model.pt";
+  lo.device = "cuda";
+  lo.precision = "fp16";
+  EXPECT_EQ(LoadModel(lo).status().code(), absl::StatusCode::kInvalidArgument);
+  lo.precision = "";
+  lo.tensor_parallel_size = 2;
+  EXPECT_FALSE(LoadModel(lo).ok());
+}
+
+}  // namespace
+}  // namespace evo2
