@@ -3,9 +3,10 @@
   python3 tools/train_demo/train.py --data .gpu/data/demo_data.npz --out OUT_DIR \
       [--minutes 6] [--max-steps N] [--seed 1234]
 
-Training stops at whichever comes first: --max-steps or the --minutes wall-clock budget (the
-learning-rate schedule is a function of the fraction of that budget used, so a time-limited run
-and a step-limited rerun with the logged step count follow the same schedule shape).
+Training stops at whichever comes first: --max-steps or the --minutes wall-clock budget. The
+cosine learning-rate schedule runs on the larger of the two fractions (time used / budget,
+steps done / --max-steps), so the shipped time-limited run (1 542 steps in 6 minutes) is redone
+step for step with `--max-steps 1542 --minutes 1000` on any GPU (up to GPU non-determinism).
 Writes OUT_DIR/{model.pt, config.yml, train_log.txt, train_summary.json}; model.pt is the vortex
 state dict (spec §9): bf16 except filter.log_poles / filter.residues / rotary inv_freq (fp32).
 
@@ -264,7 +265,8 @@ def main():
     tokens_seen = 0
     history = []
     while step < args.max_steps:
-        frac = (time.time() - t0) / budget_s
+        # schedule position: fraction of the time budget or of --max-steps, whichever is further
+        frac = max((time.time() - t0) / budget_s, step / args.max_steps)
         if frac >= 1.0:
             break
         f = lr_factor(step, frac, args.warmup)
@@ -278,7 +280,7 @@ def main():
                 toks = torch.cat([samplers[0].sample(micro - half), samplers[1].sample(half)])
                 loss = loss_fn(toks) / accum
                 loss.backward()
-                tot += float(loss)
+                tot += float(loss.detach())
         except torch.cuda.OutOfMemoryError:
             if micro == 1:
                 raise
