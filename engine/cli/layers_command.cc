@@ -1,0 +1,65 @@
+// `evo2 layers`: the layer names `evo2 predict --embedding-layers` accepts for a model, from a
+// preset (--model-size) or from a checkpoint's own config (--ckpt-dir), without loading weights.
+#include <iostream>
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
+#include "engine_commands.h"
+#include "evo2/config.h"
+
+namespace evo2::cli {
+namespace {
+
+absl::StatusOr<ModelConfig> ConfigOf(const std::string& model_size,
+                                     const std::filesystem::path& ckpt) {
+  if (ckpt.empty()) return ModelConfigPreset(model_size);
+  std::error_code ec;
+  const bool dir = std::filesystem::is_directory(ckpt, ec);
+  const std::filesystem::path base = dir ? ckpt : ckpt.parent_path();
+  if (std::filesystem::exists(base / "config.yml", ec)) {
+    return ModelConfigFromVortexYaml(base / "config.yml");
+  }
+  if (dir && std::filesystem::exists(ckpt / "context" / "model.yaml", ec)) {
+    return ModelConfigFromNemoYaml(ckpt / "context" / "model.yaml");
+  }
+  if (!std::filesystem::exists(ckpt, ec)) {
+    return absl::NotFoundError(absl::StrCat("checkpoint ", ckpt.string(), " does not exist"));
+  }
+  return absl::NotFoundError(absl::StrCat("checkpoint ", ckpt.string(),
+                                          " has no config.yml or context/model.yaml; use "
+                                          "--model-size"));
+}
+
+}  // namespace
+
+void AddLayersCommand(CLI::App& app) {
+  struct Args {
+    std::string model_size;
+    std::filesystem::path ckpt_dir;
+  };
+  auto args = std::make_shared<Args>();
+  CLI::App* cmd = app.add_subcommand(
+      "layers", "List the layer names whose activations `evo2 predict --embedding-layers` can "
+                "write (vortex style first, then NeMo style)");
+  auto* size = cmd->add_option("--model-size", args->model_size, "Preset, e.g. 7b or evo2_7b");
+  auto* ckpt = cmd->add_option("--ckpt-dir", args->ckpt_dir, "Checkpoint with its own config");
+  size->excludes(ckpt);
+  cmd->callback([args, size, ckpt]() {
+    if (size->count() == 0 && ckpt->count() == 0) {
+      std::cerr << "evo2 layers: error: give --model-size or --ckpt-dir\n";
+      throw CLI::RuntimeError(2);
+    }
+    auto config = ConfigOf(args->model_size, args->ckpt_dir);
+    if (!config.ok()) {
+      std::cerr << "evo2 layers: error: " << config.status().message() << std::endl;
+      throw CLI::RuntimeError(1);
+    }
+    std::cout << "# " << config->name << ": " << config->num_layers << " layers, pattern "
+              << config->Pattern() << ", hidden " << config->hidden_size << "\n";
+    for (const std::string& name : LayerCatalogue(*config)) std::cout << name << "\n";
+  });
+}
+
+}  // namespace evo2::cli

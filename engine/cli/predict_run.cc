@@ -1,0 +1,226 @@
+// `evo2 predict`: FASTA -> sorted records -> micro-batches -> Predictor -> PredictionWriter.
+// Order of checks: flags, output directory, FASTA (fully validated), then the (slow) model load,
+// so that bad input fails in milliseconds. Spec: bionemo-predict.md §1 (CLI, files, batching),
+// §2 (data), §3.1 (math); differences from the reference: docs/predict-compatibility.md.
+#include <algorithm>
+#include <atomic>
+#include <csignal>
+#include <iostream>
+#include <numeric>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "evo2/config.h"
+#include "evo2/fasta.h"
+#include "evo2/model.h"
+#include "evo2/prediction_writer.h"
+#include "evo2/predictor.h"
+#include "predict_args.h"
+#include "progress.h"
+
+namespace evo2::cli {
+namespace {
+
+std::atomic<bool> g_cancelled{false};
+
+extern "C" void OnSignal(int) { g_cancelled.store(true); }
+
+// Installs SIGINT/SIGTERM handlers for the run (a cancelled run leaves no output files) and
+// restores the previous ones afterwards.
+class CancelOnSignal {
+ public:
+  CancelOnSignal() {
+    g_cancelled.store(false);
+    old_int_ = std::signal(SIGINT, OnSignal);
+    old_term_ = std::signal(SIGTERM, OnSignal);
+  }
+  ~CancelOnSignal() {
+    std::signal(SIGINT, old_int_);
+    std::signal(SIGTERM, old_term_);
+  }
+
+ private:
+  void (*old_int_)(int);
+  void (*old_term_)(int);
+};
+
+// Whether the checkpoint carries its own architecture (vortex config.yml or NeMo2
+// context/model.yaml); only then may --model-size be left at its default without being used.
+bool CheckpointHasConfig(const std::filesystem::path& ckpt) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(ckpt, ec)) {
+    return std::filesystem::exists(ckpt / "config.yml", ec) ||
+           std::filesystem::exists(ckpt / "context" / "model.yaml", ec);
+  }
+  return std::filesystem::exists(ckpt.parent_path() / "config.yml", ec);
+}
+
+absl::Status CheckFlags(const PredictArgs& a) {
+  if (a.fp8 || a.full_fp8 || a.fp8_recipe) {
+    return absl::InvalidArgumentError(
+        "--fp8/--full-fp8/--fp8-recipe: FP8 is not supported by this engine (fp32 on cpu, bf16 "
+        "on cuda); drop the flag (scores of FP8-trained checkpoints differ slightly, see "
+        "docs/predict-compatibility.md)");
+  }
+  if (a.lora_checkpoint_path) {
+    return absl::UnimplementedError(absl::StrCat(
+        "--lora-checkpoint-path ", a.lora_checkpoint_path->string(),
+        ": LoRA adapters are not supported; merge the adapter into the base weights first"));
+  }
+  const int model_parallel =
+      a.tensor_parallel_size * a.pipeline_model_parallel_size * a.context_parallel_size;
+  const int devices = a.devices.value_or(model_parallel);
+  if ((a.num_nodes * devices) % model_parallel != 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--num-nodes x --devices = ", a.num_nodes * devices,
+        " is not divisible by TP x PP x CP = ", model_parallel));
+  }
+  if (a.num_nodes * devices != model_parallel) {
+    return absl::UnimplementedError(absl::StrCat(
+        "data parallelism (--num-nodes x --devices = ", a.num_nodes * devices, " > TP x PP x CP = ",
+        model_parallel, ") is not supported by one evo2 process; split the FASTA and run one "
+        "evo2 predict per shard, or use the job service"));
+  }
+  if (a.device == "cpu" && model_parallel > 1) {
+    return absl::InvalidArgumentError(
+        "--tensor-parallel-size / --context-parallel-size > 1 need --device cuda");
+  }
+  return absl::OkStatus();
+}
+
+// --num-layers / --hybrid-override-pattern / --seq-len-interpolation-factor override the
+// architecture in the reference; here they must describe the checkpoint as it is.
+absl::Status CheckOverrides(const PredictArgs& a, const ModelConfig& c) {
+  if (a.num_layers && *a.num_layers != c.num_layers) {
+    return absl::UnimplementedError(absl::StrCat(
+        "--num-layers ", *a.num_layers, " differs from the checkpoint's ", c.num_layers,
+        " layers; running a truncated model is not supported"));
+  }
+  if (a.hybrid_override_pattern && *a.hybrid_override_pattern != c.Pattern()) {
+    return absl::UnimplementedError(absl::StrCat(
+        "--hybrid-override-pattern ", *a.hybrid_override_pattern, " differs from the checkpoint's ",
+        c.Pattern(), "; changing the layer pattern is not supported"));
+  }
+  if (a.seq_len_interpolation_factor &&
+      static_cast<double>(*a.seq_len_interpolation_factor) != c.rotary_position_scale) {
+    return absl::UnimplementedError(absl::StrCat(
+        "--seq-len-interpolation-factor ", *a.seq_len_interpolation_factor,
+        " differs from the model's ", c.rotary_position_scale, "; overriding it is not supported"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status RunPredict(const PredictArgs& a) {
+  if (auto s = CheckFlags(a); !s.ok()) return s;
+  auto collapse = ParseLogProbCollapse(a.log_prob_collapse_option);
+  if (!collapse.ok()) return collapse.status();
+  auto pooling = ParseEmbeddingPooling(a.embedding_pooling);
+  if (!pooling.ok()) return pooling.status();
+  auto format = ParseOutputFormat(a.output_format);
+  if (!format.ok()) return format.status();
+  const bool per_batch = a.write_interval == "batch";
+  if (a.files_per_subdir && !per_batch) {
+    std::cerr << "evo2 predict: warning: --files-per-subdir only applies to --write-interval "
+                 "batch; ignored\n";
+  }
+
+  // The input, fully validated, before anything heavy.
+  IndexedFasta::Options fasta_options;
+  fasta_options.use_existing_fai = !a.ignore_fai;
+  auto fasta = IndexedFasta::Open(a.fasta, fasta_options);
+  if (!fasta.ok()) return fasta.status();
+  if (a.write_fai) {
+    if (auto s = fasta->WriteFai(DefaultFaiPath(a.fasta)); !s.ok()) return s;
+  }
+
+  PredictionWriterOptions wo;
+  wo.output_dir = a.output_dir;
+  wo.format = *format;
+  wo.output_log_prob_seqs = a.output_log_prob_seqs;
+  wo.collapse = *collapse;
+  wo.write_per_batch = per_batch;
+  wo.files_per_subdir = per_batch ? a.files_per_subdir.value_or(0) : 0;
+  wo.embedding_layers = a.embedding_layers;
+  wo.pooling = *pooling;
+  auto writer = PredictionWriter::Create(wo);
+  if (!writer.ok()) return writer.status();
+
+  LoadOptions lo;
+  lo.checkpoint = a.ckpt_dir;
+  if (a.model_size_given || !CheckpointHasConfig(a.ckpt_dir)) lo.model_size = a.model_size;
+  lo.device = a.device;
+  lo.threads = a.threads;
+  lo.tensor_parallel_size = a.tensor_parallel_size;
+  lo.context_parallel_size = a.context_parallel_size;
+  auto model = LoadModel(lo);
+  if (!model.ok()) return model.status();
+  if (auto s = CheckOverrides(a, (*model)->config()); !s.ok()) return s;
+
+  ScoreOptions so;
+  so.prepend_bos = a.prepend_bos;
+  so.keep_case = a.keep_case;
+  so.want_logits = !a.output_log_prob_seqs;
+  so.embedding_layers = a.embedding_layers;
+  so.pooling = *pooling;
+  so.eden_tokenizer = a.eden_tokenizer;
+  so.mask_phylogenetic_tags = a.mask_phylogenetic_tags;
+  Predictor predictor(**model);
+  if (auto s = predictor.Validate(so); !s.ok()) return s;
+
+  // Records in sorted-name order; seq_idx = position in that order (§1.3, gotcha 1). Byte order
+  // of UTF-8 equals Python's code-point order.
+  const auto& entries = fasta->entries();
+  std::vector<size_t> order(entries.size());
+  std::iota(order.begin(), order.end(), size_t{0});
+  std::sort(order.begin(), order.end(),
+            [&](size_t x, size_t y) { return entries[x].name < entries[y].name; });
+  std::vector<std::string> sorted_names;
+  sorted_names.reserve(order.size());
+  int64_t total_tokens = 0;
+  const int64_t bos = a.prepend_bos ? 1 : 0;
+  for (size_t i : order) {
+    sorted_names.push_back(entries[i].name);
+    total_tokens += entries[i].length + bos;
+  }
+
+  CancelOnSignal cancel_on_signal;
+  ProgressReporter progress(std::cerr, static_cast<int64_t>(order.size()), total_tokens, !a.quiet);
+  const auto mbs = static_cast<size_t>(a.micro_batch_size);
+  int64_t records_done = 0;
+  int64_t tokens_done = 0;
+  for (size_t begin = 0; begin < order.size(); begin += mbs) {
+    const size_t end = std::min(order.size(), begin + mbs);
+    std::vector<std::string> sequences;
+    std::vector<RecordInput> inputs;
+    std::vector<int64_t> seq_idx;
+    int64_t batch_tokens = a.min_length.value_or(0);  // pads, never truncates (gotcha 3)
+    for (size_t p = begin; p < end; ++p) {
+      auto seq = fasta->ReadSequence(order[p]);
+      if (!seq.ok()) return seq.status();
+      sequences.push_back(std::move(*seq));
+      seq_idx.push_back(static_cast<int64_t>(p));
+      batch_tokens = std::max<int64_t>(batch_tokens,
+                                       static_cast<int64_t>(sequences.back().size()) + bos);
+    }
+    for (size_t k = 0; k < sequences.size(); ++k) {
+      inputs.push_back(RecordInput{sorted_names[begin + k], sequences[k]});
+    }
+    so.pad_to_tokens = batch_tokens;
+    auto scores = predictor.ScoreBatch(inputs, so, &g_cancelled);
+    if (!scores.ok()) return scores.status();
+    for (const RecordScore& r : *scores) tokens_done += r.num_tokens;
+    records_done += static_cast<int64_t>(scores->size());
+    if (auto s = (*writer)->AddBatch(std::move(*scores), seq_idx, batch_tokens); !s.ok()) {
+      return s;
+    }
+    if (g_cancelled.load()) return absl::CancelledError("interrupted; no output written");
+    progress.Update(records_done, tokens_done);
+  }
+  if (auto s = (*writer)->Finish(sorted_names); !s.ok()) return s;
+  progress.Done(records_done, tokens_done);
+  return absl::OkStatus();
+}
+
+}  // namespace evo2::cli
