@@ -139,6 +139,10 @@ return {'ok', entry}
 // ARGV: now, worker, entry id, lease_until_us, then provenance field/value pairs.
 constexpr char kClaim[] = R"lua(
 local function drop() redis.call('XACK', KEYS[2], 'workers', ARGV[3]); redis.call('XDEL', KEYS[2], ARGV[3]) end
+-- Only the consumer that holds the entry may claim (an entry can be reclaimed by another worker
+-- while it waits in this worker's hands).
+local p = redis.call('XPENDING', KEYS[2], 'workers', ARGV[3], ARGV[3], 1)
+if #p == 0 or p[1][2] ~= ARGV[2] then return {'skip', 'not-owner'} end
 if redis.call('EXISTS', H) == 0 then drop(); return {'skip', 'gone'} end
 local st = redis.call('HGET', H, 'state')
 if redis.call('HGET', H, 'entry') ~= ARGV[3] then drop(); return {'skip', 'superseded'} end

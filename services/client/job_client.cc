@@ -1,0 +1,148 @@
+#include "job_client.h"
+
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/str_cat.h"
+#include "grpcpp/create_channel.h"
+#include "grpcpp/security/credentials.h"
+
+namespace evo2::client {
+
+absl::Status FromGrpc(const grpc::Status& s) {
+  if (s.ok()) return absl::OkStatus();
+  return absl::Status(static_cast<absl::StatusCode>(s.error_code()), s.error_message());
+}
+
+absl::StatusOr<std::unique_ptr<JobClient>> JobClient::Connect(const ClientOptions& options) {
+  auto c = std::make_unique<JobClient>();
+  c->options_ = options;
+  std::shared_ptr<grpc::ChannelCredentials> creds = grpc::InsecureChannelCredentials();
+  if (options.tls) {
+    grpc::SslCredentialsOptions ssl;
+    if (!options.tls_ca_file.empty()) {
+      std::ifstream in(options.tls_ca_file);
+      if (!in) return absl::NotFoundError(absl::StrCat("cannot read ", options.tls_ca_file));
+      std::stringstream ss;
+      ss << in.rdbuf();
+      ssl.pem_root_certs = ss.str();
+    }
+    creds = grpc::SslCredentials(ssl);
+  }
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(16 << 20);
+  c->channel_ = grpc::CreateCustomChannel(options.target, creds, args);
+  c->stub_ = evo2::v1::JobService::NewStub(c->channel_);
+  return c;
+}
+
+std::unique_ptr<grpc::ClientContext> JobClient::NewContext() const {
+  auto ctx = std::make_unique<grpc::ClientContext>();
+  if (!options_.api_key.empty()) ctx->AddMetadata("authorization", "Bearer " + options_.api_key);
+  return ctx;
+}
+
+absl::StatusOr<evo2::v1::SubmitJobResponse> JobClient::Submit(
+    const evo2::v1::SubmitJobRequest& req) {
+  auto ctx = NewContext();
+  evo2::v1::SubmitJobResponse resp;
+  if (auto s = FromGrpc(stub_->SubmitJob(ctx.get(), req, &resp)); !s.ok()) return s;
+  return resp;
+}
+
+absl::StatusOr<evo2::v1::Job> JobClient::Get(const std::string& job_id) {
+  auto ctx = NewContext();
+  evo2::v1::GetJobRequest req;
+  req.set_job_id(job_id);
+  evo2::v1::Job job;
+  if (auto s = FromGrpc(stub_->GetJob(ctx.get(), req, &job)); !s.ok()) return s;
+  return job;
+}
+
+absl::StatusOr<evo2::v1::Job> JobClient::Cancel(const std::string& job_id) {
+  auto ctx = NewContext();
+  evo2::v1::CancelJobRequest req;
+  req.set_job_id(job_id);
+  evo2::v1::Job job;
+  if (auto s = FromGrpc(stub_->CancelJob(ctx.get(), req, &job)); !s.ok()) return s;
+  return job;
+}
+
+absl::StatusOr<evo2::v1::ListJobsResponse> JobClient::List(const evo2::v1::ListJobsRequest& req) {
+  auto ctx = NewContext();
+  evo2::v1::ListJobsResponse resp;
+  if (auto s = FromGrpc(stub_->ListJobs(ctx.get(), req, &resp)); !s.ok()) return s;
+  return resp;
+}
+
+absl::Status JobClient::Watch(const std::string& job_id, const std::string& after,
+                              const std::function<bool(const evo2::v1::JobEvent&)>& on_event) {
+  auto ctx = NewContext();
+  evo2::v1::WatchJobRequest req;
+  req.set_job_id(job_id);
+  req.set_after_event_id(after);
+  auto reader = stub_->WatchJob(ctx.get(), req);
+  evo2::v1::JobEvent ev;
+  while (reader->Read(&ev)) {
+    if (!on_event(ev)) {
+      ctx->TryCancel();
+      break;
+    }
+  }
+  grpc::Status s = reader->Finish();
+  if (s.error_code() == grpc::StatusCode::CANCELLED) return absl::OkStatus();
+  return FromGrpc(s);
+}
+
+absl::StatusOr<evo2::v1::ResultsEnd> JobClient::Results(
+    const evo2::v1::GetJobResultsRequest& req,
+    const std::function<void(evo2::v1::RecordResult&&)>& on_record) {
+  auto ctx = NewContext();
+  auto reader = stub_->GetJobResults(ctx.get(), req);
+  evo2::v1::ResultChunk chunk;
+  evo2::v1::RecordResult current;
+  bool have = false;
+  evo2::v1::ResultsEnd end;
+  auto flush = [&] {
+    if (have) on_record(std::move(current));
+    current = evo2::v1::RecordResult();
+    have = false;
+  };
+  while (reader->Read(&chunk)) {
+    switch (chunk.payload_case()) {
+      case evo2::v1::ResultChunk::kRecord:
+        flush();
+        current = std::move(*chunk.mutable_record());
+        have = true;
+        break;
+      case evo2::v1::ResultChunk::kTensor: {
+        const auto& t = chunk.tensor();
+        evo2::v1::Tensor* dst = nullptr;
+        if (current.tensors_size() > 0 && current.tensors(current.tensors_size() - 1).name() ==
+                                              t.name() &&
+            static_cast<int64_t>(current.tensors(current.tensors_size() - 1).data().size()) ==
+                t.offset_bytes() && t.offset_bytes() > 0) {
+          dst = current.mutable_tensors(current.tensors_size() - 1);
+        } else {
+          dst = current.add_tensors();
+          dst->set_name(t.name());
+          dst->set_dtype(t.dtype());
+          *dst->mutable_shape() = t.shape();
+        }
+        dst->mutable_data()->append(t.data());
+        break;
+      }
+      case evo2::v1::ResultChunk::kEnd:
+        flush();
+        end = chunk.end();
+        break;
+      default:
+        break;
+    }
+  }
+  flush();
+  if (auto s = FromGrpc(reader->Finish()); !s.ok()) return s;
+  return end;
+}
+
+}  // namespace evo2::client

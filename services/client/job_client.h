@@ -1,0 +1,51 @@
+// A thin C++ client of evo2.v1.JobService: channel + API key, submit, watch, and reassembly of
+// GetJobResults chunks into whole records. Used by the `evo2` CLI, the tests and the load bench.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "evo2/v1/jobs.grpc.pb.h"
+
+namespace evo2::client {
+
+struct ClientOptions {
+  std::string target = "localhost:50051";  // host:port
+  std::string api_key;                     // sent as "authorization: Bearer <key>"
+  bool tls = false;
+  std::string tls_ca_file;                 // PEM roots; "" = system roots
+};
+
+class JobClient {
+ public:
+  static absl::StatusOr<std::unique_ptr<JobClient>> Connect(const ClientOptions& options);
+
+  absl::StatusOr<evo2::v1::SubmitJobResponse> Submit(const evo2::v1::SubmitJobRequest& req);
+  absl::StatusOr<evo2::v1::Job> Get(const std::string& job_id);
+  absl::StatusOr<evo2::v1::Job> Cancel(const std::string& job_id);
+  absl::StatusOr<evo2::v1::ListJobsResponse> List(const evo2::v1::ListJobsRequest& req);
+  // Streams events to `on_event` until the job is terminal (or on_event returns false).
+  absl::Status Watch(const std::string& job_id, const std::string& after_event_id,
+                     const std::function<bool(const evo2::v1::JobEvent&)>& on_event);
+  // Whole records (tensors reassembled from chunks) in input order, passed to `on_record`.
+  // Returns the stream's end message.
+  absl::StatusOr<evo2::v1::ResultsEnd> Results(
+      const evo2::v1::GetJobResultsRequest& req,
+      const std::function<void(evo2::v1::RecordResult&&)>& on_record);
+
+  evo2::v1::JobService::Stub& stub() { return *stub_; }
+  // A context carrying the API key (for direct stub calls).
+  std::unique_ptr<grpc::ClientContext> NewContext() const;
+
+ private:
+  ClientOptions options_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<evo2::v1::JobService::Stub> stub_;
+};
+
+absl::Status FromGrpc(const grpc::Status& s);
+
+}  // namespace evo2::client

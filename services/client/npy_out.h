@@ -1,0 +1,14 @@
+// Writes a result tensor as a .npy file (format 1.0, little-endian, C order) so that numpy users
+// can np.load() it. bfloat16 has no numpy dtype: it is widened to float32 on write.
+#pragma once
+
+#include <filesystem>
+
+#include "absl/status/status.h"
+#include "evo2/v1/results.pb.h"
+
+namespace evo2::client {
+
+absl::Status WriteNpy(const std::filesystem::path& path, const evo2::v1::Tensor& tensor);
+
+}  // namespace evo2::client

@@ -1,0 +1,35 @@
+// One record through the engine: JobInput options → evo2::ScoreOptions, RecordScore →
+// evo2.v1.RecordResult (tensors as raw little-endian bytes of the requested dtype).
+// The only file of the worker that talks to the engine (through evo2/predictor.h).
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "evo2/model.h"
+#include "evo2/predictor.h"
+#include "evo2/v1/inputs.pb.h"
+#include "evo2/v1/results.pb.h"
+
+namespace evo2::svc {
+
+class RecordScorer {
+ public:
+  explicit RecordScorer(evo2::Model& model) : predictor_(model) {}
+
+  // Scores `record` (input index `index`) with the job's outputs/options. `cancelled` is handed
+  // to the engine, which checks it between chunks of work (→ CANCELLED).
+  // tokens_out: tokens given to the model (including a BOS).
+  absl::StatusOr<evo2::v1::RecordResult> Score(const evo2::v1::JobInput& job, int64_t index,
+                                               const std::atomic<bool>* cancelled);
+
+ private:
+  evo2::Predictor predictor_;
+};
+
+// float32 values → bytes of `dtype` (float32 as is; bfloat16 rounded to nearest even).
+std::string EncodeTensorData(const std::vector<float>& values, evo2::v1::DType dtype);
+
+}  // namespace evo2::svc

@@ -1,0 +1,413 @@
+#include "worker.h"
+
+#include <chrono>
+#include <condition_variable>
+#include <iostream>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "job_codec.h"
+
+namespace evo2::svc {
+namespace {
+
+// Codes for which another attempt cannot succeed: the job fails at once instead of retrying.
+bool IsPermanent(const absl::Status& s) {
+  switch (s.code()) {
+    case absl::StatusCode::kInvalidArgument:
+    case absl::StatusCode::kFailedPrecondition:
+    case absl::StatusCode::kOutOfRange:
+    case absl::StatusCode::kUnimplemented:
+    case absl::StatusCode::kNotFound:
+    case absl::StatusCode::kResourceExhausted:
+      return true;
+    default:
+      return false;
+  }
+}
+
+int64_t ToMs(absl::Duration d) { return absl::ToInt64Milliseconds(d); }
+
+}  // namespace
+
+struct Worker::RunningJob {
+  std::string job_key, queue, entry;
+  int attempt = 0;
+  std::atomic<bool> engine_cancel{false};     // handed to the engine
+  std::atomic<bool> cancel_requested{false};  // CancelJob reached the job
+  std::atomic<bool> lost{false};              // lease taken over: stop without writing
+  std::mutex mu;
+  std::condition_variable cv;
+  bool done = false;
+};
+
+Worker::Worker(WorkerOptions options, RecordScorer& scorer, WorkerMetrics& metrics)
+    : options_(std::move(options)), scorer_(scorer), metrics_(metrics) {
+  if (!options_.fault_fail_records_regex.empty()) {
+    fail_regex_ = std::make_unique<std::regex>(options_.fault_fail_records_regex);
+  }
+}
+
+void Worker::RequestStop() { stop_requests_.fetch_add(1); }
+
+absl::Status Worker::Run() {
+  RedisOptions ro = options_.redis;
+  ro.command_timeout = options_.block + absl::Seconds(5);
+  auto conn = RedisConnection::Connect(ro);
+  if (!conn.ok()) return conn.status();
+  conn_ = std::move(*conn);
+  store_ = std::make_unique<JobStore>(*conn_, options_.keys);
+  if (absl::Status s = store_->EnsureQueues(options_.model); !s.ok()) return s;
+
+  std::atomic<bool> sampler_stop{false};
+  std::thread sampler([&] {
+    std::unique_ptr<RedisConnection> c;
+    while (!sampler_stop) {
+      if (c == nullptr) {
+        auto r = RedisConnection::Connect(options_.redis);
+        if (r.ok()) c = std::move(*r);
+      }
+      if (c != nullptr) SampleQueue(*c);
+      for (int i = 0; i < ToMs(options_.metrics_interval) / 50 && !sampler_stop; ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      }
+    }
+  });
+  metrics_.ready.Set(1);
+  std::cerr << "evo2-worker " << options_.worker_id << ": pulling jobs for model '"
+            << options_.model << "'" << std::endl;
+  while (stop_requests_ == 0) {
+    auto entries = NextEntries();
+    if (!entries.ok()) {
+      std::cerr << "evo2-worker " << options_.worker_id << ": queue read failed: "
+                << entries.status() << "; retrying" << std::endl;
+      std::this_thread::sleep_for(std::chrono::milliseconds(250));
+      (void)store_->EnsureQueues(options_.model);  // recreates the group after a Redis wipe
+      continue;
+    }
+    for (const Entry& e : *entries) Process(e);
+  }
+  metrics_.ready.Set(0);
+  sampler_stop = true;
+  sampler.join();
+  std::cerr << "evo2-worker " << options_.worker_id << ": stopped" << std::endl;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<Worker::Entry>> Worker::NextEntries() {
+  std::vector<Entry> out;
+  auto parse_entries = [&](const std::string& queue, const RedisReply& list) {
+    for (const auto& e : list.elements) {
+      if (e.elements.size() != 2) continue;  // deleted entry (nil)
+      FieldMap f = FieldsFromReply(e.elements[1]);
+      out.push_back(Entry{queue, e.elements[0].AsString(), f["job"]});
+    }
+  };
+  // 1. Reclaim entries whose holder stopped heartbeating (every half visibility timeout).
+  const absl::Time now = absl::Now();
+  if (now - last_reclaim_ >= options_.visibility_timeout / 2) {
+    last_reclaim_ = now;
+    for (const char* cls : kPriorityClasses) {
+      const std::string q = options_.keys.Queue(options_.model, cls);
+      auto r = conn_->Command({"XAUTOCLAIM", q, kWorkerGroup, options_.worker_id,
+                               absl::StrCat(ToMs(options_.visibility_timeout)), "0-0", "COUNT",
+                               "1"});
+      if (!r.ok()) return r.status();
+      if (r->elements.size() >= 2) parse_entries(q, r->elements[1]);
+      if (!out.empty()) {
+        std::cerr << "evo2-worker " << options_.worker_id << ": reclaimed stale entry "
+                  << out[0].id << " of " << out[0].job_key << std::endl;
+        last_reclaim_ = absl::InfinitePast();  // there may be more
+        return out;
+      }
+    }
+  }
+  // 2. New entries, highest priority first.
+  for (const char* cls : kPriorityClasses) {
+    const std::string q = options_.keys.Queue(options_.model, cls);
+    auto r = conn_->Command({"XREADGROUP", "GROUP", kWorkerGroup, options_.worker_id, "COUNT", "1",
+                             "STREAMS", q, ">"});
+    if (!r.ok()) return r.status();
+    if (r->is_array() && !r->elements.empty()) {
+      parse_entries(q, r->elements[0].elements[1]);
+      if (!out.empty()) return out;
+    }
+  }
+  // 3. Nothing: block on all classes at once. Several entries may come back; each is claimed in
+  // turn (the claim script re-checks that this worker still holds it).
+  std::vector<std::string> cmd = {"XREADGROUP", "GROUP",  kWorkerGroup, options_.worker_id,
+                                  "COUNT",      "1",      "BLOCK",      absl::StrCat(ToMs(options_.block)),
+                                  "STREAMS"};
+  for (const char* cls : kPriorityClasses) cmd.push_back(options_.keys.Queue(options_.model, cls));
+  for (size_t i = 0; i < 3; ++i) cmd.push_back(">");
+  auto r = conn_->Command(cmd);
+  if (!r.ok()) return r.status();
+  if (r->is_array()) {
+    for (const auto& stream : r->elements) {
+      if (stream.elements.size() == 2) parse_entries(stream.elements[0].AsString(), stream.elements[1]);
+    }
+  }
+  return out;
+}
+
+void Worker::Process(const Entry& e) {
+  std::map<std::string, std::string> prov = options_.provenance;
+  prov["prov_worker"] = options_.worker_id;
+  const int64_t lease = NowMicros() + absl::ToInt64Microseconds(options_.visibility_timeout);
+  auto claim = store_->Claim(e.job_key, e.queue, e.id, options_.worker_id, lease, prov);
+  if (!claim.ok()) {
+    std::cerr << "evo2-worker " << options_.worker_id << ": claim of " << e.job_key
+              << " failed: " << claim.status() << " (entry stays pending)" << std::endl;
+    return;
+  }
+  switch (claim->kind) {
+    case ClaimOutcome::Kind::kSkip:
+      std::cerr << "evo2-worker " << options_.worker_id << ": skipped " << e.job_key << " ("
+                << claim->detail << ")" << std::endl;
+      return;
+    case ClaimOutcome::Kind::kDeadLettered:
+      metrics_.JobOutcome("dead_lettered");
+      std::cerr << "evo2-worker " << options_.worker_id << ": dead-lettered " << e.job_key
+                << " after " << claim->attempt << " attempts" << std::endl;
+      return;
+    case ClaimOutcome::Kind::kRun:
+      RunClaimed(e, claim->attempt);
+      return;
+  }
+}
+
+void Worker::HeartbeatLoop(RunningJob* job) {
+  std::unique_ptr<RedisConnection> c;
+  while (true) {
+    {
+      std::unique_lock<std::mutex> lock(job->mu);
+      if (job->cv.wait_for(lock,
+                           std::chrono::milliseconds(ToMs(options_.heartbeat_interval)),
+                           [&] { return job->done; })) {
+        return;
+      }
+    }
+    if (stop_requests_ >= 2) job->engine_cancel = true;  // hard stop: abort the record
+    if (c == nullptr) {
+      auto r = RedisConnection::Connect(options_.redis);
+      if (!r.ok()) continue;
+      c = std::move(*r);
+    }
+    JobStore store(*c, options_.keys);
+    const int64_t lease = NowMicros() + absl::ToInt64Microseconds(options_.visibility_timeout);
+    auto hb = store.Heartbeat(job->job_key, job->queue, job->entry, options_.worker_id,
+                              job->attempt, lease);
+    if (!hb.ok()) {
+      std::cerr << "evo2-worker " << options_.worker_id << ": heartbeat failed: " << hb.status()
+                << std::endl;
+      continue;
+    }
+    if (hb->fenced) {
+      std::cerr << "evo2-worker " << options_.worker_id << ": lost " << job->job_key << " ("
+                << hb->detail << "); abandoning it" << std::endl;
+      job->lost = true;
+      job->engine_cancel = true;
+    } else if (hb->cancel_requested) {
+      job->cancel_requested = true;
+      job->engine_cancel = true;
+    }
+  }
+}
+
+absl::Status Worker::ScoreWithFaults(const evo2::v1::JobInput& input, int64_t index,
+                                     RunningJob* job, evo2::v1::RecordResult* out) {
+  const auto& name = input.records(static_cast<int>(index)).name();
+  if (options_.fault_record_delay > absl::ZeroDuration()) {
+    const absl::Time until = absl::Now() + options_.fault_record_delay;
+    while (absl::Now() < until) {
+      if (job->engine_cancel) return absl::CancelledError("cancelled during injected delay");
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+  }
+  if (fail_regex_ != nullptr && std::regex_search(name, *fail_regex_)) {
+    return absl::UnavailableError(
+        absl::StrCat("injected fault: record '", name, "' always fails (--fault-fail-records)"));
+  }
+  auto r = scorer_.Score(input, index, &job->engine_cancel);
+  if (!r.ok()) return r.status();
+  *out = std::move(*r);
+  return absl::OkStatus();
+}
+
+void Worker::RunClaimed(const Entry& e, int attempt) {
+  const auto t0 = std::chrono::steady_clock::now();
+  const std::string& me = options_.worker_id;
+  std::cerr << "evo2-worker " << me << ": running " << e.job_key << " (attempt " << attempt << ")"
+            << std::endl;
+  RunningJob rj;
+  rj.job_key = e.job_key;
+  rj.queue = e.queue;
+  rj.entry = e.id;
+  rj.attempt = attempt;
+
+  auto fail = [&](const absl::Status& s, int64_t index, const std::string& name) {
+    evo2::v1::JobError err;
+    err.set_code(static_cast<int32_t>(s.code()));
+    err.set_message(std::string(s.message()));
+    err.set_record_index(index);
+    err.set_record_name(name);
+    return err;
+  };
+
+  auto job = store_->GetByKey(e.job_key);
+  if (job.ok()) {
+    if (attempt == 1) {
+      metrics_.queue_wait_seconds.Observe(
+          static_cast<double>(NowMicros() - job->create_time_us()) / 1e6);
+    } else {
+      metrics_.redeliveries.Increment();
+    }
+  }
+  evo2::v1::JobInput input;
+  auto blob = store_->GetInput(e.job_key);
+  if (!blob.ok() || !input.ParseFromString(*blob)) {
+    absl::Status s = blob.ok() ? absl::DataLossError("job input is corrupt") : blob.status();
+    (void)store_->Finish(e.job_key, me, attempt, evo2::v1::JOB_STATE_FAILED, fail(s, -1, ""),
+                         "input unreadable");
+    metrics_.JobOutcome("failed");
+    return;
+  }
+  std::set<int64_t> done;
+  if (auto stored = store_->StoredRecordIndices(e.job_key); stored.ok()) {
+    done.insert(stored->begin(), stored->end());
+  }
+
+  metrics_.busy.Set(1);
+  std::thread heartbeat([&] { HeartbeatLoop(&rj); });
+  std::string outcome;
+  absl::StatusOr<WriteOutcome> final_write = WriteOutcome{};
+  int64_t i = 0;
+  const int64_t n = input.records_size();
+  for (; i < n && outcome.empty(); ++i) {
+    if (done.count(i)) continue;
+    if (rj.lost) {
+      outcome = "lost";
+      break;
+    }
+    if (rj.cancel_requested) break;
+    if (stop_requests_ > 0) {
+      final_write = store_->Release(e.job_key, me, attempt);
+      outcome = "released";
+      break;
+    }
+    evo2::v1::RecordResult res;
+    absl::Status s = ScoreWithFaults(input, i, &rj, &res);
+    const std::string& name = input.records(static_cast<int>(i)).name();
+    if (!s.ok()) {
+      if (rj.lost) {
+        outcome = "lost";
+      } else if (rj.cancel_requested) {
+        break;
+      } else if (absl::IsCancelled(s) && stop_requests_ > 0) {
+        final_write = store_->Release(e.job_key, me, attempt);
+        outcome = "released";
+      } else if (IsPermanent(s)) {
+        final_write = store_->Finish(e.job_key, me, attempt, evo2::v1::JOB_STATE_FAILED,
+                                     fail(s, i, name), "failed");
+        outcome = "failed";
+      } else {
+        final_write = store_->FailAttempt(e.job_key, me, attempt, fail(s, i, name));
+        outcome = final_write.ok() && final_write->detail == "dead" ? "dead_lettered" : "retried";
+      }
+      std::cerr << "evo2-worker " << me << ": record #" << i << " of " << e.job_key << ": " << s
+                << " -> " << outcome << std::endl;
+      break;
+    }
+    res.set_worker_id(me);
+    const int64_t tokens = res.num_tokens();
+    std::string out_blob;
+    res.SerializeToString(&out_blob);
+    absl::StatusOr<WriteOutcome> w = absl::UnavailableError("not tried");
+    // Redis may be restarting: retry the (idempotent) write for a while before giving up; the
+    // entry then stays pending and the job is reclaimed after the visibility timeout.
+    for (int tries = 0; tries < 40; ++tries) {
+      w = store_->PutResult(e.job_key, me, attempt, i, out_blob, tokens, name);
+      if (w.ok() || !absl::IsUnavailable(w.status())) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(250));
+    }
+    if (!w.ok() || w->fenced) {
+      std::cerr << "evo2-worker " << me << ": storing record #" << i << " of " << e.job_key
+                << " failed: " << (w.ok() ? "lease lost" : w.status().ToString()) << std::endl;
+      outcome = "lost";
+      break;
+    }
+    metrics_.records_processed.Increment();
+    metrics_.tokens_processed.Increment(static_cast<double>(tokens));
+    metrics_.forward_seconds.Observe(res.forward_seconds());
+    metrics_.batch_size_records.Observe(1);
+    if (res.forward_seconds() > 0) {
+      metrics_.tokens_per_second.Set(static_cast<double>(tokens) / res.forward_seconds());
+    }
+    if (w->cancel_requested) rj.cancel_requested = true;
+  }
+  if (outcome.empty()) {
+    if (rj.cancel_requested && i < n) {
+      final_write = store_->Finish(e.job_key, me, attempt, evo2::v1::JOB_STATE_CANCELLED, {},
+                                   absl::StrCat("cancelled after ", i, " of ", n, " records"));
+      outcome = "cancelled";
+    } else {
+      // Every record is stored (a cancel that arrived during the last record changes nothing).
+      for (int tries = 0; tries < 40; ++tries) {
+        final_write = store_->Finish(e.job_key, me, attempt, evo2::v1::JOB_STATE_SUCCEEDED, {},
+                                     "succeeded");
+        if (final_write.ok() || !absl::IsUnavailable(final_write.status())) break;
+        std::this_thread::sleep_for(std::chrono::milliseconds(250));
+      }
+      outcome = "succeeded";
+    }
+  }
+  if (!final_write.ok() || final_write->fenced) {
+    std::cerr << "evo2-worker " << me << ": final write for " << e.job_key << " ("
+              << outcome << ") failed: "
+              << (final_write.ok() ? "lease lost" : final_write.status().ToString()) << std::endl;
+    outcome = "lost";
+  }
+  {
+    std::lock_guard<std::mutex> lock(rj.mu);
+    rj.done = true;
+  }
+  rj.cv.notify_all();
+  heartbeat.join();
+  metrics_.busy.Set(0);
+  metrics_.JobOutcome(outcome);
+  metrics_.job_duration_seconds.Observe(
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  std::cerr << "evo2-worker " << me << ": " << e.job_key << " -> " << outcome << std::endl;
+}
+
+void Worker::SampleQueue(RedisConnection& c) {
+  double oldest_s = 0;
+  const int64_t now_ms = NowMicros() / 1000;
+  for (const char* cls : kPriorityClasses) {
+    const std::string q = options_.keys.Queue(options_.model, cls);
+    auto groups = c.Command({"XINFO", "GROUPS", q});
+    if (!groups.ok()) continue;
+    for (const auto& g : groups->elements) {
+      FieldMap f = FieldsFromReply(g);
+      if (f["name"] != kWorkerGroup) continue;
+      double lag = 0, pending = 0;
+      absl::SimpleAtod(f["lag"], &lag);
+      absl::SimpleAtod(f["pending"], &pending);
+      metrics_.QueueDepth(cls, lag, pending);
+      auto next = c.Command({"XRANGE", q, "(" + f["last-delivered-id"], "+", "COUNT", "1"});
+      if (next.ok() && !next->elements.empty()) {
+        int64_t ms = 0;
+        const std::string id = next->elements[0].elements[0].AsString();
+        if (absl::SimpleAtoi(id.substr(0, id.find('-')), &ms)) {
+          oldest_s = std::max(oldest_s, static_cast<double>(now_ms - ms) / 1e3);
+        }
+      }
+    }
+  }
+  metrics_.oldest_job_age_seconds.Set(oldest_s);
+}
+
+}  // namespace evo2::svc

@@ -1,0 +1,75 @@
+// The queue consumer: pulls jobs of one model from Redis, runs them record by record through
+// the engine, publishes results/progress, heartbeats its lease, reclaims jobs of dead workers,
+// drains on SIGTERM (docs/service.md, "Delivery semantics").
+#pragma once
+
+#include <atomic>
+#include <map>
+#include <memory>
+#include <regex>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "job_keys.h"
+#include "job_store.h"
+#include "record_scorer.h"
+#include "redis_client.h"
+#include "worker_metrics.h"
+
+namespace evo2::svc {
+
+struct WorkerOptions {
+  std::string worker_id;      // consumer name; unique per process
+  std::string model;          // queue to serve
+  RedisOptions redis;
+  JobKeys keys;
+  // An entry idle (no heartbeat) longer than this is taken over by another worker.
+  absl::Duration visibility_timeout = absl::Seconds(60);
+  absl::Duration heartbeat_interval = absl::Seconds(10);  // < visibility_timeout / 2
+  absl::Duration block = absl::Seconds(1);                 // XREADGROUP BLOCK
+  absl::Duration metrics_interval = absl::Seconds(5);      // queue-depth sampling
+  std::map<std::string, std::string> provenance;           // prov_* fields for the job hash
+  // Fault injection, for tests only: records whose name matches fail with UNAVAILABLE
+  // (retryable), and each record waits this long before it is scored.
+  std::string fault_fail_records_regex;
+  absl::Duration fault_record_delay = absl::ZeroDuration();
+};
+
+class Worker {
+ public:
+  Worker(WorkerOptions options, RecordScorer& scorer, WorkerMetrics& metrics);
+
+  // Runs until RequestStop(); returns after the current job is finished or released.
+  absl::Status Run();
+  // First call: drain (finish the current record, then release the job). Second call: abort the
+  // current record at the engine's next cancellation check and release at once.
+  void RequestStop();
+
+ private:
+  struct Entry {
+    std::string queue;
+    std::string id;
+    std::string job_key;
+  };
+  struct RunningJob;
+
+  absl::StatusOr<std::vector<Entry>> NextEntries();
+  void Process(const Entry& entry);
+  void RunClaimed(const Entry& entry, int attempt);
+  void HeartbeatLoop(RunningJob* job);
+  void SampleQueue(RedisConnection& conn);
+  absl::Status ScoreWithFaults(const evo2::v1::JobInput& input, int64_t index, RunningJob* job,
+                               evo2::v1::RecordResult* out);
+
+  WorkerOptions options_;
+  RecordScorer& scorer_;
+  WorkerMetrics& metrics_;
+  std::unique_ptr<RedisConnection> conn_;
+  std::unique_ptr<JobStore> store_;
+  std::atomic<int> stop_requests_{0};
+  absl::Time last_reclaim_ = absl::InfinitePast();
+  std::unique_ptr<std::regex> fail_regex_;
+};
+
+}  // namespace evo2::svc

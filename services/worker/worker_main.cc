@@ -1,0 +1,161 @@
+// evo2-worker: serves one model's queue with one engine group (docs/service.md). Every flag can
+// also come from the environment variable named in its help.
+#include <signal.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <thread>
+
+#include "CLI/CLI.hpp"
+#include "absl/strings/str_cat.h"
+#include "evo2/model.h"
+#include "hashing.h"
+#include "metrics.h"
+#include "record_scorer.h"
+#include "worker.h"
+#include "worker_metrics.h"
+
+#ifndef EVO2_ENGINE_VERSION
+#define EVO2_ENGINE_VERSION "unknown"
+#endif
+
+namespace {
+
+void Die(const std::string& what, const absl::Status& s) {
+  std::cerr << "evo2-worker: " << what << ": " << s << "\n";
+  std::exit(2);
+}
+
+// "sha256:<hex>" of a checkpoint file; directories and files over 4 GiB are not hashed at start
+// (minutes for a 40B checkpoint) - give --checkpoint-digest for those.
+std::string CheckpointDigest(const std::filesystem::path& p) {
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(p, ec)) return "";
+  if (std::filesystem::file_size(p, ec) > (4ull << 30)) return "";
+  std::ifstream in(p, std::ios::binary);
+  std::string data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  return "sha256:" + evo2::svc::Sha256Hex(data);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
+  CLI::App app{"evo2-worker: runs queued Evo 2 jobs of one model"};
+  std::string model_name, checkpoint, device = "cpu", precision, model_size;
+  std::string redis_url = "redis://127.0.0.1:6379", redis_password, key_prefix = "evo2:";
+  std::string worker_id, metrics_listen = "0.0.0.0:9465", checkpoint_digest;
+  int threads = 0, tp = 1, cp = 1;
+  int64_t visibility_ms = 60000, heartbeat_ms = 0, block_ms = 1000, metrics_interval_ms = 5000;
+  std::string fault_fail_records;
+  int64_t fault_delay_ms = 0;
+
+  app.add_option("--model-name", model_name, "Queue (model name) to serve [EVO2_MODEL_NAME]")
+      ->envname("EVO2_MODEL_NAME")
+      ->required();
+  app.add_option("--checkpoint", checkpoint,
+                 "Checkpoint: .pt, directory with .pt + config.yml, or NeMo2 dir [EVO2_CHECKPOINT]")
+      ->envname("EVO2_CHECKPOINT")
+      ->required();
+  app.add_option("--model-size", model_size, "Preset name when the checkpoint has no config");
+  app.add_option("--device", device, "cpu | cuda [EVO2_DEVICE]")->envname("EVO2_DEVICE");
+  app.add_option("--precision", precision, "'' = backend default")->envname("EVO2_PRECISION");
+  app.add_option("--threads", threads, "CPU threads (0 = all) [EVO2_THREADS]")
+      ->envname("EVO2_THREADS");
+  app.add_option("--tensor-parallel-size", tp, "TP size of the engine group")
+      ->envname("EVO2_TENSOR_PARALLEL_SIZE");
+  app.add_option("--context-parallel-size", cp, "CP size of the engine group")
+      ->envname("EVO2_CONTEXT_PARALLEL_SIZE");
+  app.add_option("--redis", redis_url, "redis://[:password@]host:port[/db] [EVO2_REDIS_URL]")
+      ->envname("EVO2_REDIS_URL");
+  app.add_option("--redis-password", redis_password, "[EVO2_REDIS_PASSWORD]")
+      ->envname("EVO2_REDIS_PASSWORD");
+  app.add_option("--key-prefix", key_prefix, "[EVO2_KEY_PREFIX]")->envname("EVO2_KEY_PREFIX");
+  app.add_option("--worker-id", worker_id, "Consumer name (default host-pid-random)")
+      ->envname("EVO2_WORKER_ID");
+  app.add_option("--metrics-listen", metrics_listen, "/metrics address, '' = off")
+      ->envname("EVO2_WORKER_METRICS_LISTEN");
+  app.add_option("--visibility-timeout-ms", visibility_ms,
+                 "Idle time after which another worker reclaims a job [EVO2_VISIBILITY_TIMEOUT_MS]")
+      ->envname("EVO2_VISIBILITY_TIMEOUT_MS");
+  app.add_option("--heartbeat-ms", heartbeat_ms, "Lease renewal period (default timeout/4)");
+  app.add_option("--block-ms", block_ms, "XREADGROUP BLOCK time");
+  app.add_option("--metrics-interval-ms", metrics_interval_ms, "Queue-depth sampling period");
+  app.add_option("--checkpoint-digest", checkpoint_digest,
+                 "Provenance digest (default: sha256 of a checkpoint file)");
+  app.add_option("--fault-fail-records", fault_fail_records,
+                 "TESTING ONLY: records whose name matches this regex fail (retryable)");
+  app.add_option("--fault-record-delay-ms", fault_delay_ms,
+                 "TESTING ONLY: wait this long before scoring each record");
+  CLI11_PARSE(app, argc, argv);
+
+  if (worker_id.empty()) {
+    char host[256] = {0};
+    gethostname(host, sizeof(host) - 1);
+    worker_id = absl::StrCat(host, "-", getpid(), "-", evo2::svc::RandomHex(3));
+  }
+  auto redis = evo2::svc::ParseRedisUrl(redis_url);
+  if (!redis.ok()) Die("--redis", redis.status());
+  if (!redis_password.empty()) redis->password = redis_password;
+
+  evo2::LoadOptions lo;
+  lo.checkpoint = checkpoint;
+  if (!model_size.empty()) lo.model_size = model_size;
+  lo.device = device;
+  lo.precision = precision;
+  lo.threads = threads;
+  lo.tensor_parallel_size = tp;
+  lo.context_parallel_size = cp;
+  std::cerr << "evo2-worker " << worker_id << ": loading " << checkpoint << " on " << device
+            << std::endl;
+  auto model = evo2::LoadModel(lo);
+  if (!model.ok()) Die("loading the model", model.status());
+
+  auto metrics = evo2::svc::MetricsEndpoint::Start(metrics_listen);
+  if (!metrics.ok()) Die("metrics", metrics.status());
+  evo2::svc::WorkerMetrics wm((*metrics)->registry(), model_name);
+
+  evo2::svc::WorkerOptions wo;
+  wo.worker_id = worker_id;
+  wo.model = model_name;
+  wo.redis = *redis;
+  wo.keys = evo2::svc::JobKeys(key_prefix);
+  wo.visibility_timeout = absl::Milliseconds(visibility_ms);
+  wo.heartbeat_interval =
+      absl::Milliseconds(heartbeat_ms > 0 ? heartbeat_ms : std::max<int64_t>(visibility_ms / 4, 50));
+  wo.block = absl::Milliseconds(block_ms);
+  wo.metrics_interval = absl::Milliseconds(metrics_interval_ms);
+  wo.fault_fail_records_regex = fault_fail_records;
+  wo.fault_record_delay = absl::Milliseconds(fault_delay_ms);
+  wo.provenance = {
+      {"prov_checkpoint",
+       checkpoint_digest.empty() ? CheckpointDigest(checkpoint) : checkpoint_digest},
+      {"prov_precision", (*model)->backend_name()},
+      {"prov_engine", EVO2_ENGINE_VERSION},
+      {"prov_layout", absl::StrCat("tp", tp, "xcp", cp)}};
+
+  evo2::svc::RecordScorer scorer(**model);
+  evo2::svc::Worker worker(wo, scorer, wm);
+  std::thread signals([&] {
+    for (int n = 0; n < 2; ++n) {
+      int sig = 0;
+      sigwait(&stop_signals, &sig);
+      std::cerr << "evo2-worker " << worker_id << ": signal " << sig
+                << (n == 0 ? ", draining (finish the record, release the job)"
+                           : ", aborting the record and releasing the job")
+                << std::endl;
+      worker.RequestStop();
+    }
+  });
+  signals.detach();
+  absl::Status s = worker.Run();
+  if (!s.ok()) Die("worker", s);
+  return 0;
+}

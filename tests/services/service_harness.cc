@@ -1,0 +1,259 @@
+#include "service_harness.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "evo2/npy.h"
+#include "support/free_port.h"
+#include "support/golden_paths.h"
+
+namespace evo2::testing {
+
+absl::StatusOr<std::unique_ptr<ChildProcess>> ChildProcess::Spawn(
+    const std::vector<std::string>& argv, const std::map<std::string, std::string>& env,
+    const std::filesystem::path& log) {
+  auto p = std::unique_ptr<ChildProcess>(new ChildProcess());
+  p->log_ = log;
+  pid_t pid = ::fork();
+  if (pid < 0) return absl::InternalError("fork failed");
+  if (pid == 0) {
+    int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    if (fd >= 0) {
+      ::dup2(fd, 1);
+      ::dup2(fd, 2);
+      ::close(fd);
+    }
+    for (const auto& [k, v] : env) ::setenv(k.c_str(), v.c_str(), 1);
+    std::vector<char*> args;
+    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    ::execv(args[0], args.data());
+    std::_Exit(127);
+  }
+  p->pid_ = pid;
+  return p;
+}
+
+ChildProcess::~ChildProcess() {
+  if (!reaped_ && pid_ > 0) {
+    ::kill(pid_, SIGKILL);
+    Wait(std::chrono::milliseconds(5000));
+  }
+}
+
+void ChildProcess::Signal(int sig) {
+  if (!reaped_ && pid_ > 0) ::kill(pid_, sig);
+}
+
+int ChildProcess::Wait(std::chrono::milliseconds timeout) {
+  const auto until = std::chrono::steady_clock::now() + timeout;
+  while (!reaped_) {
+    int st = 0;
+    pid_t r = ::waitpid(pid_, &st, WNOHANG);
+    if (r == pid_) {
+      reaped_ = true;
+      status_ = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+      break;
+    }
+    if (std::chrono::steady_clock::now() >= until) return -1;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return status_;
+}
+
+bool ChildProcess::Running() { return Wait(std::chrono::milliseconds(0)) == -1; }
+
+std::string ChildProcess::Log() const {
+  std::ifstream in(log_);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+bool WaitUntil(const std::function<bool()>& pred, std::chrono::milliseconds timeout) {
+  const auto until = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < until) {
+    if (pred()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return pred();
+}
+
+std::filesystem::path GoldenDir() {
+  auto d = GoldenCaseDir("a_tiny6");
+  return d ? *d : std::filesystem::path();
+}
+
+absl::StatusOr<std::unique_ptr<ServiceCluster>> ServiceCluster::Start(ClusterOptions options) {
+  if (!HaveRedisServer()) return absl::FailedPreconditionError("redis-server not installed");
+  auto c = std::unique_ptr<ServiceCluster>(new ServiceCluster());
+  c->options_ = options;
+  RedisServer::Options ro;
+  ro.append_only = options.append_only;
+  auto redis = RedisServer::Start(ro);
+  if (!redis.ok()) return redis.status();
+  c->redis_ = std::move(*redis);
+  c->logs_ = c->redis_->dir();
+  auto port = PickFreePort();
+  auto mport = PickFreePort();
+  if (!port.ok() || !mport.ok()) return absl::InternalError("no free port");
+  c->api_port_ = *port;
+  c->api_metrics_port_ = *mport;
+  std::vector<std::string> argv = {EVO2_API_BIN,
+                                   "--listen",
+                                   c->api_target(),
+                                   "--metrics-listen",
+                                   absl::StrCat("127.0.0.1:", *mport),
+                                   "--redis",
+                                   absl::StrCat("redis://127.0.0.1:", c->redis_->port()),
+                                   "--model",
+                                   absl::StrCat(kModel, "=8192,layers=6,hidden=128"),
+                                   "--max-attempts",
+                                   "3"};
+  argv.insert(argv.end(), options.api_args.begin(), options.api_args.end());
+  auto api = ChildProcess::Spawn(
+      argv, {{"EVO2_API_KEYS", absl::StrCat("alpha=", kKeyAlpha, ",beta=", kKeyBeta)}},
+      c->logs_ / "api.log");
+  if (!api.ok()) return api.status();
+  c->api_ = std::move(*api);
+  auto client = c->Client();
+  const bool up = WaitUntil(
+      [&] {
+        evo2::v1::ListJobsRequest req;
+        auto r = client->List(req);
+        return r.ok();
+      },
+      std::chrono::seconds(15));
+  if (!up) return absl::UnavailableError("evo2-api did not come up:\n" + c->api_->Log());
+  return c;
+}
+
+ServiceCluster::~ServiceCluster() {
+  workers_.clear();
+  api_.reset();
+}
+
+absl::StatusOr<int> ServiceCluster::StartWorker(const std::vector<std::string>& extra) {
+  const int index = static_cast<int>(workers_.size());
+  std::vector<std::string> argv = {EVO2_WORKER_BIN,
+                                   "--model-name",
+                                   kModel,
+                                   "--checkpoint",
+                                   GoldenDir().string(),
+                                   "--threads",
+                                   "1",
+                                   "--redis",
+                                   absl::StrCat("redis://127.0.0.1:", redis_->port()),
+                                   "--worker-id",
+                                   absl::StrCat("w", index),
+                                   "--metrics-listen",
+                                   "",
+                                   "--visibility-timeout-ms",
+                                   "1500",
+                                   "--block-ms",
+                                   "200",
+                                   "--metrics-interval-ms",
+                                   "200"};
+  argv.insert(argv.end(), extra.begin(), extra.end());
+  auto w = ChildProcess::Spawn(argv, {}, logs_ / absl::StrCat("worker", index, ".log"));
+  if (!w.ok()) return w.status();
+  workers_.push_back(std::move(*w));
+  ChildProcess& p = *workers_.back();
+  const bool up = WaitUntil([&] { return absl::StrContains(p.Log(), "pulling jobs") || !p.Running(); },
+                            std::chrono::seconds(60));
+  if (!up || !p.Running()) return absl::UnavailableError("evo2-worker did not start:\n" + p.Log());
+  return index;
+}
+
+std::unique_ptr<evo2::client::JobClient> ServiceCluster::Client(const std::string& key) {
+  evo2::client::ClientOptions o;
+  o.target = api_target();
+  o.api_key = key;
+  return std::move(*evo2::client::JobClient::Connect(o));
+}
+
+std::unique_ptr<evo2::svc::RedisConnection> ServiceCluster::Redis() {
+  evo2::svc::RedisOptions o;
+  o.port = redis_->port();
+  auto c = evo2::svc::RedisConnection::Connect(o);
+  return c.ok() ? std::move(*c) : nullptr;
+}
+
+std::vector<std::string> ServiceCluster::Keys() {
+  std::vector<std::string> out;
+  auto c = Redis();
+  if (c == nullptr) return out;
+  auto r = c->Command({"KEYS", "evo2:*"});
+  if (!r.ok()) return out;
+  for (const auto& e : r->elements) out.push_back(e.AsString());
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+absl::StatusOr<std::vector<GoldenRecord>> GoldenRecords() {
+  std::ifstream in(GoldenDir() / "input.fa");
+  if (!in) return absl::NotFoundError("golden a_tiny6/input.fa missing");
+  std::vector<GoldenRecord> out;
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.empty()) continue;
+    if (line[0] == '>') {
+      out.push_back({line.substr(1, line.find(' ') - 1), ""});
+    } else if (!out.empty()) {
+      out.back().sequence += line;
+    }
+  }
+  return out;
+}
+
+absl::StatusOr<std::vector<float>> GoldenLogProbs(const std::string& record) {
+  auto t = evo2::ReadNpy(GoldenDir() / (record + ".logprobs.npy"));
+  if (!t.ok()) return t.status();
+  return t->ToFloat32();
+}
+
+std::string GoldenFasta(const std::vector<std::string>& names) {
+  auto recs = GoldenRecords();
+  std::string out;
+  if (!recs.ok()) return out;
+  for (const auto& n : names) {
+    for (const auto& r : *recs) {
+      if (r.name != n) continue;
+      absl::StrAppend(&out, ">", r.name, " length=", r.sequence.size(), "\n");
+      for (size_t i = 0; i < r.sequence.size(); i += 80) {
+        absl::StrAppend(&out, r.sequence.substr(i, 80), "\n");
+      }
+    }
+  }
+  return out;
+}
+
+absl::StatusOr<evo2::v1::Job> WaitForTerminal(evo2::client::JobClient& client,
+                                              const std::string& job_id,
+                                              std::chrono::milliseconds timeout) {
+  absl::StatusOr<evo2::v1::Job> job = absl::DeadlineExceededError("not polled");
+  const bool done = WaitUntil(
+      [&] {
+        job = client.Get(job_id);
+        return job.ok() && (job->state() == evo2::v1::JOB_STATE_SUCCEEDED ||
+                            job->state() == evo2::v1::JOB_STATE_FAILED ||
+                            job->state() == evo2::v1::JOB_STATE_CANCELLED);
+      },
+      timeout);
+  if (!job.ok()) return job.status();
+  if (!done) {
+    return absl::DeadlineExceededError(
+        absl::StrCat("job ", job_id, " still ", evo2::v1::JobState_Name(job->state())));
+  }
+  return job;
+}
+
+}  // namespace evo2::testing

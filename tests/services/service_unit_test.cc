@@ -1,0 +1,114 @@
+// Unit tests of the service pieces that need no processes: Redis URL parsing, API keys,
+// submit validation details, tensor encoding.
+#include <cmath>
+#include <cstring>
+#include <fstream>
+
+#include "absl/strings/match.h"
+#include "api_keys.h"
+#include "gtest/gtest.h"
+#include "hashing.h"
+#include "record_scorer.h"
+#include "redis_client.h"
+#include "submit_validation.h"
+
+namespace evo2::svc {
+namespace {
+
+TEST(RedisUrl, ParsesHostPortPasswordAndDb) {
+  auto o = ParseRedisUrl("redis://:s3cret@redis.default:6380/2");
+  ASSERT_TRUE(o.ok()) << o.status();
+  EXPECT_EQ(o->host, "redis.default");
+  EXPECT_EQ(o->port, 6380);
+  EXPECT_EQ(o->password, "s3cret");
+  EXPECT_EQ(o->db, 2);
+  auto plain = ParseRedisUrl("10.0.0.1:7000");
+  ASSERT_TRUE(plain.ok());
+  EXPECT_EQ(plain->host, "10.0.0.1");
+  EXPECT_EQ(plain->port, 7000);
+  EXPECT_EQ(ParseRedisUrl("rediss://x:1").status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ParseRedisUrl("redis://x:99999").status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST(ApiKeys, HashedKeysMapToTenants) {
+  ApiKeyRegistry reg;
+  ASSERT_TRUE(reg.LoadEnvList("alpha=k1, beta=k2").ok());
+  EXPECT_EQ(*reg.Authenticate("k1"), "alpha");
+  EXPECT_EQ(*reg.Authenticate("k2"), "beta");
+  EXPECT_EQ(reg.Authenticate("k3").status().code(), absl::StatusCode::kUnauthenticated);
+  EXPECT_EQ(reg.Authenticate("").status().code(), absl::StatusCode::kUnauthenticated);
+  EXPECT_FALSE(reg.LoadEnvList("bad tenant=k").ok());
+  // SHA-256("abc"), FIPS 180-2 test vector.
+  EXPECT_EQ(Sha256Hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+
+  const std::string path = ::testing::TempDir() + "/keys.txt";
+  {
+    std::ofstream f(path);
+    f << "# comment\n\ngamma sha256:" << Sha256Hex("k4") << "\nbroken line\n";
+  }
+  ApiKeyRegistry file;
+  auto st = file.LoadFile(path);
+  EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(absl::StrContains(st.message(), "line 4")) << st;
+  EXPECT_EQ(*file.Authenticate("k4"), "gamma");
+}
+
+TEST(RandomIds, AreHexAndDistinct) {
+  const std::string a = RandomHex(16), b = RandomHex(16);
+  EXPECT_EQ(a.size(), 32u);
+  EXPECT_NE(a, b);
+  EXPECT_EQ(a.find_first_not_of("0123456789abcdef"), std::string::npos);
+}
+
+TEST(SubmitValidation, AcceptsCrlfBlankLinesLowercaseAndCountsBosTokens) {
+  ModelLimits m{"m", 100, 4, 8};
+  evo2::v1::SubmitJobRequest r;
+  r.set_model("m");
+  r.set_fasta(">r1 first record\r\nACGT\r\nnnry\r\n\r\n>r2\nA\n");
+  r.mutable_options()->set_prepend_bos(true);
+  auto v = ValidateSubmit(r, m, SubmitLimits{});
+  ASSERT_TRUE(v.ok()) << v.status();
+  ASSERT_EQ(v->input.records_size(), 2);
+  EXPECT_EQ(v->input.records(0).name(), "r1");
+  EXPECT_EQ(v->input.records(0).description(), "first record");
+  EXPECT_EQ(v->input.records(0).sequence(), "ACGTnnry");
+  EXPECT_EQ(v->bases, 9);
+  EXPECT_EQ(v->tokens_total, 11);  // + one BOS per record
+  // Default outputs: sum and mean.
+  EXPECT_EQ(v->input.outputs().log_probs_size(), 2);
+  // The BOS counts against the per-record limit: 100 bases + BOS > 100.
+  r.set_fasta(">r\n" + std::string(100, 'A') + "\n");
+  EXPECT_EQ(ValidateSubmit(r, m, SubmitLimits{}).status().code(),
+            absl::StatusCode::kResourceExhausted);
+  // A configurable alphabet: ACGT only refuses N.
+  SubmitLimits acgt;
+  acgt.alphabet = "ACGT";
+  r.set_fasta(">r\nACGN\n");
+  auto s = ValidateSubmit(r, m, acgt).status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(absl::StrContains(s.message(), "line 2, column 4")) << s;
+}
+
+TEST(TensorEncoding, Bfloat16RoundsToNearestEvenAndKeepsNan) {
+  const std::vector<float> v = {1.0f, -2.5f, 1.00390625f /* halfway 1+2^-8 → even (1.0) */,
+                                1.01171875f /* halfway 1+3·2^-8 → even (1+2^-6) */, NAN};
+  const std::string b = EncodeTensorData(v, evo2::v1::DTYPE_BFLOAT16);
+  ASSERT_EQ(b.size(), 10u);
+  auto u16 = [&](int i) {
+    return static_cast<uint16_t>(static_cast<unsigned char>(b[2 * i]) |
+                                 (static_cast<unsigned char>(b[2 * i + 1]) << 8));
+  };
+  EXPECT_EQ(u16(0), 0x3f80);
+  EXPECT_EQ(u16(1), 0xc020);
+  EXPECT_EQ(u16(2), 0x3f80);
+  EXPECT_EQ(u16(3), 0x3f82);
+  EXPECT_EQ(u16(4) & 0x7f80, 0x7f80);
+  EXPECT_NE(u16(4) & 0x007f, 0);
+  const std::string f = EncodeTensorData({1.5f}, evo2::v1::DTYPE_FLOAT32);
+  float back = 0;
+  std::memcpy(&back, f.data(), 4);
+  EXPECT_EQ(back, 1.5f);
+}
+
+}  // namespace
+}  // namespace evo2::svc

@@ -1,0 +1,282 @@
+// Bad inputs through the real API: each gets the right gRPC code and a message naming the
+// record / line / limit, and nothing is left in Redis for a refused request. Also tenant
+// isolation, idempotency, quotas and ListJobs paging. No worker runs here (jobs stay QUEUED).
+#include <string>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "gtest/gtest.h"
+#include "service_harness.h"
+
+namespace evo2::testing {
+namespace {
+
+using evo2::v1::SubmitJobRequest;
+
+class ServiceValidationTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ClusterOptions o;
+    o.api_args = {"--tenant-max-active-jobs", "6", "--max-records", "5", "--max-header-bytes",
+                  "100"};
+    auto c = ServiceCluster::Start(o);
+    if (absl::IsFailedPrecondition(c.status())) GTEST_SKIP() << c.status();
+    ASSERT_TRUE(c.ok()) << c.status();
+    cluster_ = std::move(*c);
+  }
+
+  SubmitJobRequest Fasta(const std::string& fasta) {
+    SubmitJobRequest r;
+    r.set_model(kModel);
+    r.set_fasta(fasta);
+    return r;
+  }
+
+  std::unique_ptr<ServiceCluster> cluster_;
+};
+
+struct BadCase {
+  std::string what;
+  SubmitJobRequest request;
+  absl::StatusCode code;
+  std::vector<std::string> message_parts;
+};
+
+TEST_F(ServiceValidationTest, BadSubmissionsGetTheRightCodeAndMessageAndLeaveNoKeys) {
+  const std::vector<std::string> keys_before = cluster_->Keys();
+  std::vector<BadCase> cases;
+  auto add = [&](std::string what, SubmitJobRequest r, absl::StatusCode code,
+                 std::vector<std::string> parts) {
+    cases.push_back({std::move(what), std::move(r), code, std::move(parts)});
+  };
+  using C = absl::StatusCode;
+  add("sequence before header", Fasta("ACGT\n>r1\nACGT\n"), C::kInvalidArgument,
+      {"line 1", "before the first '>'"});
+  add("bad letter", Fasta(">r1\nACGT\nACXT\n"), C::kInvalidArgument,
+      {"record 'r1'", "line 3, column 3", "'X'", "alphabet"});
+  add("binary garbage", Fasta(std::string(">r1\nAC\x01\xff\x00GT\n", 11)), C::kInvalidArgument,
+      {"record 'r1'", "line 2", "byte 0x01"});
+  add("binary header", Fasta(std::string(">r\x02x\nACGT\n")), C::kInvalidArgument,
+      {"line 1", "header contains byte 0x02"});
+  add("huge header", Fasta(">" + std::string(500, 'h') + "\nACGT\n"), C::kInvalidArgument,
+      {"line 1", "500 bytes", "limit 100"});
+  add("empty record", Fasta(">r1\n>r2\nACGT\n"), C::kInvalidArgument,
+      {"record 'r1'", "line 1", "empty sequence"});
+  add("empty name", Fasta(">\nACGT\n"), C::kInvalidArgument, {"line 1", "empty record name"});
+  add("duplicate name", Fasta(">r1\nACGT\n>r1\nACGT\n"), C::kInvalidArgument,
+      {"record 'r1'", "line 3", "duplicate"});
+  add("no records", Fasta("\n\n"), C::kInvalidArgument, {"no records"});
+  add("record too long", Fasta(">long\n" + std::string(9000, 'A') + "\n"),
+      C::kResourceExhausted, {"record 'long'", "9000 tokens", "limit of 8192", "a_tiny6"});
+  add("too many records", Fasta(">a\nA\n>b\nA\n>c\nA\n>d\nA\n>e\nA\n>f\nA\n"),
+      C::kResourceExhausted, {"line 11", "more than 5 records"});
+  {
+    auto r = Fasta(">r1\nACGT\n");
+    r.set_model("evo2_40b");
+    add("unknown model", r, C::kInvalidArgument, {"unknown model 'evo2_40b'", "a_tiny6"});
+  }
+  {
+    SubmitJobRequest r;
+    r.set_model(kModel);
+    add("no input", r, C::kInvalidArgument, {"no input"});
+  }
+  {
+    auto r = Fasta(">r1\nACGT\n");
+    r.mutable_outputs()->add_embeddings()->set_layer("blocks.9");
+    add("layer out of range", r, C::kInvalidArgument, {"blocks.9", "layers 0..5"});
+  }
+  {
+    auto r = Fasta(">r1\nACGT\n");
+    r.mutable_outputs()->add_embeddings()->set_layer("unembed; DROP");
+    add("bad layer name", r, C::kInvalidArgument, {"embedding layer", "expected 'blocks.<N>'"});
+  }
+  {
+    auto r = Fasta(">r1\nACGT\n");
+    for (int i = 0; i < 11; ++i) r.mutable_outputs()->add_embeddings()->set_layer("blocks.1");
+    add("too many layers", r, C::kInvalidArgument, {"11 embedding layers", "limit 10"});
+  }
+  {
+    auto r = Fasta(">r1\nACGT\n");
+    r.set_idempotency_key(std::string(200, 'k'));
+    add("idempotency key too long", r, C::kInvalidArgument, {"idempotency_key", "limit 128"});
+  }
+  {
+    auto r = Fasta(">r1\nACGT\n");
+    (*r.mutable_labels())["Bad Key"] = "v";
+    add("bad label", r, C::kInvalidArgument, {"label key 'Bad Key'"});
+  }
+  {
+    SubmitJobRequest r;
+    r.set_model(kModel);
+    auto* rec = r.mutable_records()->add_records();
+    rec->set_name("r 1");
+    rec->set_sequence("ACGT");
+    add("record name with space", r, C::kInvalidArgument, {"record #1", "whitespace"});
+  }
+  {
+    SubmitJobRequest r;
+    r.set_model(kModel);
+    auto* rec = r.mutable_records()->add_records();
+    rec->set_name("r1");
+    rec->set_sequence("AC GT");
+    add("whitespace in records sequence", r, C::kInvalidArgument,
+        {"record 'r1'", "position 3", "' ' (0x20)"});
+  }
+
+  auto client = cluster_->Client();
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.what);
+    auto r = client->Submit(c.request);
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.status().code(), c.code) << r.status();
+    for (const auto& part : c.message_parts) {
+      EXPECT_TRUE(absl::StrContains(r.status().message(), part))
+          << "message '" << r.status().message() << "' lacks '" << part << "'";
+    }
+  }
+  // Missing and wrong credentials (output-size refusals: OutputLimit test below).
+  {
+    auto anon = cluster_->Client("");
+    auto r = anon->Submit(Fasta(">r1\nACGT\n"));
+    EXPECT_EQ(r.status().code(), absl::StatusCode::kUnauthenticated) << r.status();
+    EXPECT_TRUE(absl::StrContains(r.status().message(), "missing API key"));
+    auto wrong = cluster_->Client("not-a-key");
+    auto r2 = wrong->Submit(Fasta(">r1\nACGT\n"));
+    EXPECT_EQ(r2.status().code(), absl::StatusCode::kUnauthenticated) << r2.status();
+    auto r3 = wrong->Get("0123456789abcdef0123456789abcdef");
+    EXPECT_EQ(r3.status().code(), absl::StatusCode::kUnauthenticated);
+  }
+  EXPECT_GE(cases.size() + 3, 15u);
+  // Nothing was stored for any refused request.
+  EXPECT_EQ(cluster_->Keys(), keys_before);
+}
+
+TEST_F(ServiceValidationTest, TenantIsolationIdempotencyQuotaAndPaging) {
+  auto alpha = cluster_->Client(kKeyAlpha);
+  auto beta = cluster_->Client(kKeyBeta);
+  auto req = Fasta(">r1 some description\nACGTN\nacgt\n");
+  req.set_idempotency_key("order-42");
+  (*req.mutable_labels())["project"] = "brca1";
+  auto first = alpha->Submit(req);
+  ASSERT_TRUE(first.ok()) << first.status();
+  const std::string id = first->job().job_id();
+  EXPECT_EQ(id.size(), 32u);
+  EXPECT_EQ(first->job().state(), evo2::v1::JOB_STATE_QUEUED);
+  EXPECT_EQ(first->job().labels().at("project"), "brca1");
+  EXPECT_FALSE(first->idempotent_replay());
+
+  // Same key + same request: the same job. Different request: ALREADY_EXISTS.
+  auto again = alpha->Submit(req);
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->job().job_id(), id);
+  EXPECT_TRUE(again->idempotent_replay());
+  auto changed = req;
+  changed.set_fasta(">r1\nACGTT\n");
+  auto conflict = alpha->Submit(changed);
+  EXPECT_EQ(conflict.status().code(), absl::StatusCode::kAlreadyExists) << conflict.status();
+  EXPECT_TRUE(absl::StrContains(conflict.status().message(), "order-42"));
+  // The key is per tenant: beta may use it for its own job.
+  auto beta_job = beta->Submit(req);
+  ASSERT_TRUE(beta_job.ok()) << beta_job.status();
+  EXPECT_NE(beta_job->job().job_id(), id);
+
+  // Another tenant's job is NOT_FOUND for every call, exactly like an unknown id.
+  EXPECT_EQ(beta->Get(id).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(beta->Cancel(id).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(beta->Watch(id, "", [](const evo2::v1::JobEvent&) { return true; }).code(),
+            absl::StatusCode::kNotFound);
+  evo2::v1::GetJobResultsRequest rr;
+  rr.set_job_id(id);
+  EXPECT_EQ(beta->Results(rr, [](evo2::v1::RecordResult&&) {}).status().code(),
+            absl::StatusCode::kNotFound);
+  EXPECT_EQ(alpha->Get("ffffffffffffffffffffffffffffffff").status().code(),
+            absl::StatusCode::kNotFound);
+  EXPECT_EQ(alpha->Get("../../etc").status().code(), absl::StatusCode::kNotFound);
+  // A bad resume id is INVALID_ARGUMENT.
+  EXPECT_EQ(alpha->Watch(id, "not-an-id", [](const evo2::v1::JobEvent&) { return true; }).code(),
+            absl::StatusCode::kInvalidArgument);
+
+  // Quota: 6 active jobs per tenant; alpha has 1.
+  std::vector<std::string> ids = {id};
+  for (int i = 0; i < 5; ++i) {
+    auto r = alpha->Submit(Fasta(absl::StrCat(">q", i, "\nACGT\n")));
+    ASSERT_TRUE(r.ok()) << r.status();
+    ids.push_back(r->job().job_id());
+  }
+  const auto keys_before = cluster_->Keys();
+  auto over = alpha->Submit(Fasta(">q9\nACGT\n"));
+  EXPECT_EQ(over.status().code(), absl::StatusCode::kResourceExhausted) << over.status();
+  EXPECT_TRUE(absl::StrContains(over.status().message(), "limit 6"));
+  EXPECT_EQ(cluster_->Keys(), keys_before);
+
+  // Cancel a queued job: CANCELLED at once, frees quota; cancelling again is a no-op.
+  auto cancelled = alpha->Cancel(ids[1]);
+  ASSERT_TRUE(cancelled.ok()) << cancelled.status();
+  EXPECT_EQ(cancelled->state(), evo2::v1::JOB_STATE_CANCELLED);
+  EXPECT_GT(cancelled->expire_time_us(), 0);
+  EXPECT_TRUE(alpha->Cancel(ids[1]).ok());
+  auto fits = alpha->Submit(Fasta(">q10\nACGT\n"));
+  ASSERT_TRUE(fits.ok()) << fits.status();
+
+  // ListJobs: newest first, paged, filtered; beta sees only its own job.
+  std::vector<std::string> listed;
+  std::string token;
+  do {
+    evo2::v1::ListJobsRequest lr;
+    lr.set_page_size(4);
+    lr.set_page_token(token);
+    auto page = alpha->List(lr);
+    ASSERT_TRUE(page.ok()) << page.status();
+    ASSERT_LE(page->jobs_size(), 4);
+    for (const auto& j : page->jobs()) listed.push_back(j.job_id());
+    token = page->next_page_token();
+  } while (!token.empty());
+  ASSERT_EQ(listed.size(), 7u);
+  EXPECT_EQ(listed.front(), fits->job().job_id());
+  EXPECT_EQ(listed.back(), id);
+  evo2::v1::ListJobsRequest only_cancelled;
+  only_cancelled.set_state(evo2::v1::JOB_STATE_CANCELLED);
+  auto lc = alpha->List(only_cancelled);
+  ASSERT_TRUE(lc.ok());
+  ASSERT_EQ(lc->jobs_size(), 1);
+  EXPECT_EQ(lc->jobs(0).job_id(), ids[1]);
+  auto lb = beta->List(evo2::v1::ListJobsRequest());
+  ASSERT_TRUE(lb.ok());
+  ASSERT_EQ(lb->jobs_size(), 1);
+  EXPECT_EQ(lb->jobs(0).job_id(), beta_job->job().job_id());
+}
+
+TEST_F(ServiceValidationTest, OutputLimitRefusesHugeLogitsUnlessAllowed) {
+  // Restart the API with a 1 MiB per-record output limit and a 4 MiB hard maximum.
+  cluster_.reset();
+  ClusterOptions o;
+  o.api_args = {"--max-output-bytes-per-record", "1048576", "--hard-max-output-bytes-per-record",
+                "4194304"};
+  auto c = ServiceCluster::Start(o);
+  ASSERT_TRUE(c.ok()) << c.status();
+  cluster_ = std::move(*c);
+  auto client = cluster_->Client();
+  // 1000 tokens × 512 × 4 B = 2 048 000 B > 1 MiB.
+  auto r = Fasta(">mid\n" + std::string(1000, 'A') + "\n");
+  r.mutable_outputs()->set_logits(true);
+  auto refused = client->Submit(r);
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kResourceExhausted) << refused.status();
+  EXPECT_TRUE(absl::StrContains(refused.status().message(), "record 'mid'"));
+  EXPECT_TRUE(absl::StrContains(refused.status().message(), "2048000 bytes"));
+  EXPECT_TRUE(absl::StrContains(refused.status().message(), "allow_large_outputs"));
+  r.mutable_outputs()->set_allow_large_outputs(true);
+  EXPECT_TRUE(client->Submit(r).ok());
+  // Above the hard maximum even when allowed: 3000 × 512 × 4 = 6 144 000 B > 4 MiB.
+  auto big = Fasta(">big\n" + std::string(3000, 'A') + "\n");
+  big.mutable_outputs()->set_logits(true);
+  big.mutable_outputs()->set_allow_large_outputs(true);
+  auto hard = client->Submit(big);
+  EXPECT_EQ(hard.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_TRUE(absl::StrContains(hard.status().message(), "hard maximum"));
+  // bfloat16 halves the size: 3000 × 512 × 2 = 3 072 000 B fits under the hard maximum.
+  big.mutable_outputs()->set_tensor_dtype(evo2::v1::DTYPE_BFLOAT16);
+  EXPECT_TRUE(client->Submit(big).ok());
+}
+
+}  // namespace
+}  // namespace evo2::testing
