@@ -1,20 +1,56 @@
+// The 8-lane helpers of fast_exp.h are always inlined, so GCC's note that passing 32-byte
+// vectors changes the ABI without AVX (-Wpsabi, reported at the end of the file) is moot here.
+#pragma GCC diagnostic ignored "-Wpsabi"
+
 #include "cpu/attention.h"
 
 #include <cblas.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <limits>
 #include <vector>
 
 #include "cpu/fast_exp.h"
+#include "cpu/linear.h"
+#include "cpu/vectorize.h"
 
 namespace evo2::cpu {
 
 namespace {
 
-// Query rows per block: the score block [kQueryBlock, S] stays a few MB at S = 8192.
-constexpr int64_t kQueryBlock = 128;
+// Query rows per task: the score block [kQueryBlock, S] is 2 MB at S = 8192.
+constexpr int64_t kQueryBlock = 64;
+constexpr int kLanes = 8;
+
+// row[0..valid) ← exp(row − max), row[valid..keys) ← 0; returns Σ exp (lane-wise partial
+// sums in fp32, combined in double: the same order on every CPU).
+EVO2_VECTORIZE double SoftmaxNumerator(float* row, int64_t valid, int64_t keys) {
+  const int64_t full = valid / kLanes * kLanes;
+  V8f vmax = V8f{} - std::numeric_limits<float>::infinity();
+  for (int64_t j = 0; j < full; j += kLanes) {
+    const V8f v = Load8(row + j);
+    vmax = v > vmax ? v : vmax;
+  }
+  float mx = -std::numeric_limits<float>::infinity();
+  for (int l = 0; l < kLanes; ++l) mx = std::max(mx, vmax[l]);
+  for (int64_t j = full; j < valid; ++j) mx = std::max(mx, row[j]);
+  V8f vsum = V8f{};
+  for (int64_t j = 0; j < full; j += kLanes) {
+    const V8f e = FastExp8(Load8(row + j) - mx);
+    Store8(row + j, e);
+    vsum += e;
+  }
+  double sum = 0;
+  for (int l = 0; l < kLanes; ++l) sum += vsum[l];
+  for (int64_t j = full; j < valid; ++j) {
+    row[j] = FastExp(row[j] - mx);
+    sum += row[j];
+  }
+  std::fill(row + valid, row + keys, 0.0f);
+  return sum;
+}
 
 }  // namespace
 
@@ -30,40 +66,46 @@ void CausalAttention(float* qkv, int64_t S, int64_t heads, int64_t d, const Rota
       ApplyRotary(qkv + head * 3 * d + which * d, S, ld, rotary);
     }
   });
-  std::vector<float> scores(static_cast<size_t>(std::min(S, kQueryBlock) * S));
-  for (int64_t head = 0; head < heads; ++head) {
-    const float* q = qkv + head * 3 * d;
-    const float* k = q + d;
-    const float* v = q + 2 * d;
-    for (int64_t i0 = 0; i0 < S; i0 += kQueryBlock) {
+  // Tasks = (query block, head), heaviest (latest) blocks first, handed out dynamically: with
+  // the causal mask block b costs ∝ b, so a static split would leave one thread idle.
+  // Each task runs single-threaded GEMMs; the pool provides the parallelism.
+  const int64_t blocks = (S + kQueryBlock - 1) / kQueryBlock;
+  const int64_t tasks = blocks * heads;
+  std::atomic<int64_t> next{0};
+  SetBlasThreads(1);
+  pool.ParallelFor(pool.size(), 1, [&](int64_t, int64_t) {
+    std::vector<float> scores(static_cast<size_t>(std::min(S, kQueryBlock) * S));
+    std::vector<double> row_sum(static_cast<size_t>(kQueryBlock));
+    for (int64_t task; (task = next.fetch_add(1)) < tasks;) {
+      const int64_t blk = blocks - 1 - task / heads;
+      const int64_t head = task % heads;
+      const float* q = qkv + head * 3 * d;
+      const float* k = q + d;
+      const float* v = q + 2 * d;
+      const int64_t i0 = blk * kQueryBlock;
       const int64_t rows = std::min(kQueryBlock, S - i0);
-      const int64_t keys = i0 + rows;  // causal: the last row of the block sees keys [0, i0+rows)
+      const int64_t keys = i0 + rows;  // causal: the block's last row sees keys [0, i0+rows)
       // scores[r, j] = scale · q[i0+r] · k[j]
       cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<blasint>(rows),
                   static_cast<blasint>(keys), static_cast<blasint>(d), scale, q + i0 * ld,
                   static_cast<blasint>(ld), k, static_cast<blasint>(ld), 0.0f, scores.data(),
                   static_cast<blasint>(keys));
-      pool.ParallelFor(rows, 16, [&](int64_t r0, int64_t r1) {
-        for (int64_t r = r0; r < r1; ++r) {
-          float* row = scores.data() + r * keys;
-          const int64_t valid = i0 + r + 1;  // keys 0..i0+r
-          float mx = -std::numeric_limits<float>::infinity();
-          for (int64_t j = 0; j < valid; ++j) mx = std::max(mx, row[j]);
-          for (int64_t j = 0; j < valid; ++j) row[j] = FastExp(row[j] - mx);
-          double sum = 0;
-          for (int64_t j = 0; j < valid; ++j) sum += row[j];
-          const float inv = static_cast<float>(1.0 / sum);
-          for (int64_t j = 0; j < valid; ++j) row[j] *= inv;
-          std::fill(row + valid, row + keys, 0.0f);
-        }
-      });
-      // out[i0+r, head·d + i] = Σ_j P[r, j] · v[j, i]
+      for (int64_t r = 0; r < rows; ++r) {
+        row_sum[r] = SoftmaxNumerator(scores.data() + r * keys, i0 + r + 1, keys);
+      }
+      // out[i0+r, head·d + i] = (Σ_j e[r, j] · v[j, i]) / Σ_j e[r, j]
+      float* o = out + i0 * H + head * d;
       cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<blasint>(rows),
                   static_cast<blasint>(d), static_cast<blasint>(keys), 1.0f, scores.data(),
-                  static_cast<blasint>(keys), v, static_cast<blasint>(ld), 0.0f,
-                  out + i0 * H + head * d, static_cast<blasint>(H));
+                  static_cast<blasint>(keys), v, static_cast<blasint>(ld), 0.0f, o,
+                  static_cast<blasint>(H));
+      for (int64_t r = 0; r < rows; ++r) {
+        const float inv = static_cast<float>(1.0 / row_sum[r]);
+        for (int64_t i = 0; i < d; ++i) o[r * H + i] *= inv;
+      }
     }
-  }
+  });
+  SetBlasThreads(pool.size());
 }
 
 }  // namespace evo2::cpu

@@ -1,6 +1,7 @@
 #include "cpu/cpu_model.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <utility>
 
@@ -50,6 +51,18 @@ CpuModel::CpuModel(ModelConfig config, Weights weights, CpuOptions options)
   SetBlasThreads(pool_.size());
 }
 
+template <typename Fn>
+void CpuModel::Stage(const char* stage, Fn&& fn) {
+  if (!options_.profile) {
+    fn();
+    return;
+  }
+  const auto t0 = std::chrono::steady_clock::now();
+  fn();
+  stage_seconds_[stage] +=
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
 const RotaryTable& CpuModel::Rotary(int block, const std::vector<float>& inv_freq, int64_t S) {
   RotaryTable& t = rotary_[block];
   if (t.positions < S) {
@@ -69,10 +82,15 @@ void CpuModel::HyenaMixer(const BlockWeights& b, const float* z, int64_t S, floa
   a_.resize(static_cast<size_t>(S * H));
   y_.resize(static_cast<size_t>(S * H));
   // 1. P = projections·z  [S, 3H], columns interleaved per channel (q, k, v).
-  Linear(z, S, H, H, w.projections.data(), 3 * H, nullptr, proj_.data(), 3 * H);
+  Stage("projections", [&] {
+    Linear(z, S, H, H, w.projections.data(), 3 * H, nullptr, proj_.data(), 3 * H);
+  });
   // 2–4. featurizer on all 3H columns, de-interleave, a = k ⊙ v.
-  HyenaFeaturize(proj_.data(), S, H, w.short_filter.data(), q_.data(), a_.data(), pool_);
+  Stage("featurizer", [&] {
+    HyenaFeaturize(proj_.data(), S, H, w.short_filter.data(), q_.data(), a_.data(), pool_);
+  });
   // 5. inner filter.
+  Stage(BlockKindName(b.kind).data(), [&] {
   switch (b.kind) {
     case BlockKind::kHcs:
       HyenaShortFilter(a_.data(), S, H, w.fir_taps.data(), w.fir_length, y_.data(), pool_);
@@ -91,12 +109,15 @@ void CpuModel::HyenaMixer(const BlockWeights& b, const float* z, int64_t S, floa
     case BlockKind::kAttn:
       break;
   }
-  // 6. post-gate o = q ⊙ y (in place in y).
-  pool_.ParallelFor(S, 64, [&](int64_t t0, int64_t t1) {
-    for (int64_t i = t0 * H; i < t1 * H; ++i) y_[i] *= q_[i];
   });
-  // 7. out_filter_dense with bias.
-  Linear(y_.data(), S, H, H, w.out_weight.data(), H, w.out_bias.data(), out, H);
+  Stage("gate+out_projection", [&] {
+    // 6. post-gate o = q ⊙ y (in place in y).
+    pool_.ParallelFor(S, 64, [&](int64_t t0, int64_t t1) {
+      for (int64_t i = t0 * H; i < t1 * H; ++i) y_[i] *= q_[i];
+    });
+    // 7. out_filter_dense with bias.
+    Linear(y_.data(), S, H, H, w.out_weight.data(), H, w.out_bias.data(), out, H);
+  });
 }
 
 void CpuModel::AttentionMixer(int block, const BlockWeights& b, const float* z, int64_t S,
@@ -105,10 +126,16 @@ void CpuModel::AttentionMixer(int block, const BlockWeights& b, const float* z, 
   const AttentionWeights& w = b.attention;
   proj_.resize(static_cast<size_t>(S * 3 * H));
   y_.resize(static_cast<size_t>(S * H));
-  Linear(z, S, H, H, w.wqkv.data(), 3 * H, nullptr, proj_.data(), 3 * H);
-  CausalAttention(proj_.data(), S, config_.num_heads, config_.head_dim,
-                  Rotary(block, w.inv_freq, S), y_.data(), pool_);
-  Linear(y_.data(), S, H, H, w.out_weight.data(), H, w.out_bias.data(), out, H);
+  Stage("projections", [&] {
+    Linear(z, S, H, H, w.wqkv.data(), 3 * H, nullptr, proj_.data(), 3 * H);
+  });
+  Stage("attention", [&] {
+    CausalAttention(proj_.data(), S, config_.num_heads, config_.head_dim,
+                    Rotary(block, w.inv_freq, S), y_.data(), pool_);
+  });
+  Stage("gate+out_projection", [&] {
+    Linear(y_.data(), S, H, H, w.out_weight.data(), H, w.out_bias.data(), out, H);
+  });
 }
 
 absl::StatusOr<ForwardResult> CpuModel::Forward(std::span<const int32_t> tokens,
@@ -149,7 +176,7 @@ absl::StatusOr<ForwardResult> CpuModel::Forward(std::span<const int32_t> tokens,
   for (int bi = 0; bi < config_.num_layers; ++bi) {
     const BlockWeights& b = weights_.blocks[static_cast<size_t>(bi)];
     // x = u + Mixer(RMSNorm_pre(u))
-    RmsNorm(x.data(), S, H, b.pre_norm.data(), config_.eps, z.data(), pool_);
+    Stage("norms", [&] { RmsNorm(x.data(), S, H, b.pre_norm.data(), config_.eps, z.data(), pool_); });
     cap.Store(Point::kPreNorm, bi, z.data(), 0, S, S, H, result);
     if (b.kind == BlockKind::kAttn) {
       AttentionMixer(bi, b, z.data(), S, m.data());
@@ -167,9 +194,9 @@ absl::StatusOr<ForwardResult> CpuModel::Forward(std::span<const int32_t> tokens,
       float* xc = x.data() + t0 * H;
       float* zc = z.data() + t0 * H;
       float* mc = m.data() + t0 * H;
-      RmsNorm(xc, rows, H, b.post_norm.data(), config_.eps, zc, pool_);
+      Stage("norms", [&] { RmsNorm(xc, rows, H, b.post_norm.data(), config_.eps, zc, pool_); });
       cap.Store(Point::kPostNorm, bi, zc, t0, rows, S, H, result);
-      GatedMlp(zc, rows, b.mlp, act, mc, mlp_ws_, pool_);
+      Stage("mlp", [&] { GatedMlp(zc, rows, b.mlp, act, mc, mlp_ws_, pool_); });
       cap.Store(Point::kMlp, bi, mc, t0, rows, S, H, result);
       for (int64_t i = 0; i < rows * H; ++i) xc[i] += mc[i];
     }
@@ -185,8 +212,10 @@ absl::StatusOr<ForwardResult> CpuModel::Forward(std::span<const int32_t> tokens,
   outs.logits = options.logits ? &result.logits : nullptr;
   outs.final_norm = cap.Wants(Point::kFinalNorm, -1) ? &final_norm : nullptr;
   if (outs.log_probs || outs.logits || outs.final_norm) {
-    LmHead(x.data(), S, H, weights_.final_norm.data(), config_.eps, weights_.embedding.data(), V,
-           tokens, outs, pool_);
+    Stage("head", [&] {
+      LmHead(x.data(), S, H, weights_.final_norm.data(), config_.eps, weights_.embedding.data(),
+             V, tokens, outs, pool_);
+    });
   }
   if (outs.final_norm) cap.Store(Point::kFinalNorm, -1, final_norm.data(), 0, S, S, H, result);
   return result;

@@ -25,6 +25,7 @@ struct CpuOptions {
   int threads = 0;  // 0 = all cores; used for OpenBLAS and the pool
   LongFilterMethod long_filter = LongFilterMethod::kModalRecurrence;
   int64_t mlp_chunk_tokens = 1024;  // positions per MLP chunk (bounds the [chunk, 2I] buffer)
+  bool profile = false;  // accumulate wall time per stage (CpuModel::stage_seconds)
 };
 
 class CpuModel final : public Model {
@@ -35,6 +36,10 @@ class CpuModel final : public Model {
   std::string backend_name() const override { return "cpu-fp32"; }
   absl::StatusOr<ForwardResult> Forward(std::span<const int32_t> tokens,
                                         const ForwardOptions& options) override;
+
+  // Seconds spent per stage since construction (only when CpuOptions::profile): "projections",
+  // "featurizer", "hcs", "hcm", "hcl", "attention", "mlp", "norms", "head", ...
+  const std::map<std::string, double>& stage_seconds() const { return stage_seconds_; }
 
  private:
   struct Captures;  // requested activations, see cpu_model.cc
@@ -48,6 +53,11 @@ class CpuModel final : public Model {
   CpuOptions options_;
   ThreadPool pool_;
   FftPlanCache fft_plans_;
+  // Runs fn, adding its wall time to stage_seconds_[stage] when profiling.
+  template <typename Fn>
+  void Stage(const char* stage, Fn&& fn);
+
+  std::map<std::string, double> stage_seconds_;
   std::map<int, RotaryTable> rotary_;  // per attention block, grown to the longest S seen
   // Scratch reused across calls (Forward is one call at a time per model).
   std::vector<float> proj_, q_, a_, y_, mlp_ws_;

@@ -1,31 +1,51 @@
 #include "cpu/hyena_featurizer.h"
 
+#include <vector>
+
+#include "cpu/vectorize.h"
+
 namespace evo2::cpu {
+
+namespace {
+
+// Rows [begin, end): F for all 3H columns of each row into `f` (scratch [3H]), then split.
+EVO2_VECTORIZE void FeaturizeRows(const float* P, int64_t begin, int64_t end, int64_t H,
+                                  const float* w0, const float* w1, const float* w2, float* f,
+                                  float* q, float* a) {
+  const int64_t W = 3 * H;
+  for (int64_t t = begin; t < end; ++t) {
+    const float* p0 = P + t * W;  // current sample: tap 2 (conv order)
+    for (int64_t j = 0; j < W; ++j) f[j] = w2[j] * p0[j];
+    if (t >= 1) {
+      const float* p1 = P + (t - 1) * W;
+      for (int64_t j = 0; j < W; ++j) f[j] += w1[j] * p1[j];
+    }
+    if (t >= 2) {
+      const float* p2 = P + (t - 2) * W;
+      for (int64_t j = 0; j < W; ++j) f[j] += w0[j] * p2[j];
+    }
+    float* qt = q + t * H;
+    float* at = a + t * H;
+    for (int64_t c = 0; c < H; ++c) {
+      qt[c] = f[3 * c];
+      at[c] = f[3 * c + 1] * f[3 * c + 2];
+    }
+  }
+}
+
+}  // namespace
 
 void HyenaFeaturize(const float* P, int64_t S, int64_t H, const float* taps, float* q, float* a,
                     ThreadPool& pool) {
   const int64_t W = 3 * H;
+  // Taps split by position so the column loops are unit-stride: w_k[j] = taps[j*3 + k].
+  std::vector<float> w(static_cast<size_t>(3 * W));
+  for (int64_t j = 0; j < W; ++j) {
+    for (int k = 0; k < 3; ++k) w[k * W + j] = taps[j * 3 + k];
+  }
   pool.ParallelFor(S, 16, [&](int64_t begin, int64_t end) {
-    for (int64_t t = begin; t < end; ++t) {
-      const float* p0 = P + t * W;                          // current sample
-      const float* p1 = t >= 1 ? P + (t - 1) * W : nullptr;  // t-1
-      const float* p2 = t >= 2 ? P + (t - 2) * W : nullptr;  // t-2
-      float* qt = q + t * H;
-      float* at = a + t * H;
-      for (int64_t c = 0; c < H; ++c) {
-        float f[3];
-        for (int r = 0; r < 3; ++r) {
-          const int64_t j = 3 * c + r;
-          const float* w = taps + j * 3;
-          float acc = w[2] * p0[j];
-          if (p1) acc += w[1] * p1[j];
-          if (p2) acc += w[0] * p2[j];
-          f[r] = acc;
-        }
-        qt[c] = f[0];
-        at[c] = f[1] * f[2];
-      }
-    }
+    std::vector<float> f(static_cast<size_t>(W));
+    FeaturizeRows(P, begin, end, H, w.data(), w.data() + W, w.data() + 2 * W, f.data(), q, a);
   });
 }
 

@@ -2,11 +2,14 @@
 
 #include <algorithm>
 
+#include "cpu/vectorize.h"
+
 namespace evo2::cpu {
 
-void HyenaMediumFilter(const float* a, int64_t S, int64_t H, const float* taps, int64_t K,
-                       const float* D, float* y, ThreadPool& pool) {
-  pool.ParallelFor(S, 8, [&](int64_t begin, int64_t end) {
+namespace {
+
+EVO2_VECTORIZE void MediumFilterRows(const float* a, int64_t begin, int64_t end, int64_t H,
+                                     const float* taps, int64_t K, const float* D, float* y) {
     for (int64_t t = begin; t < end; ++t) {
       float* yt = y + t * H;
       const float* a_now = a + t * H;
@@ -18,6 +21,14 @@ void HyenaMediumFilter(const float* a, int64_t S, int64_t H, const float* taps, 
         for (int64_t c = 0; c < H; ++c) yt[c] += w[c] * at[c];
       }
     }
+}
+
+}  // namespace
+
+void HyenaMediumFilter(const float* a, int64_t S, int64_t H, const float* taps, int64_t K,
+                       const float* D, float* y, ThreadPool& pool) {
+  pool.ParallelFor(S, 8, [&](int64_t begin, int64_t end) {
+    MediumFilterRows(a, begin, end, H, taps, K, D, y);
   });
 }
 

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "cpu/vectorize.h"
+
 namespace evo2::cpu {
 
 std::vector<float> ExpandGroupedTaps(const float* h, int64_t G, int64_t K, int64_t H) {
@@ -14,9 +16,10 @@ std::vector<float> ExpandGroupedTaps(const float* h, int64_t G, int64_t K, int64
   return out;
 }
 
-void HyenaShortFilter(const float* a, int64_t S, int64_t H, const float* taps, int64_t K,
-                      float* y, ThreadPool& pool) {
-  pool.ParallelFor(S, 16, [&](int64_t begin, int64_t end) {
+namespace {
+
+EVO2_VECTORIZE void ShortFilterRows(const float* a, int64_t begin, int64_t end, int64_t H,
+                                    const float* taps, int64_t K, float* y) {
     for (int64_t t = begin; t < end; ++t) {
       float* yt = y + t * H;
       std::fill(yt, yt + H, 0.0f);
@@ -27,6 +30,14 @@ void HyenaShortFilter(const float* a, int64_t S, int64_t H, const float* taps, i
         for (int64_t c = 0; c < H; ++c) yt[c] += w[c] * at[c];
       }
     }
+}
+
+}  // namespace
+
+void HyenaShortFilter(const float* a, int64_t S, int64_t H, const float* taps, int64_t K,
+                      float* y, ThreadPool& pool) {
+  pool.ParallelFor(S, 16, [&](int64_t begin, int64_t end) {
+    ShortFilterRows(a, begin, end, H, taps, K, y);
   });
 }
 
