@@ -23,7 +23,13 @@ namespace {
 
 std::atomic<bool> g_cancelled{false};
 
-extern "C" void OnSignal(int) { g_cancelled.store(true); }
+// First signal: cancel cleanly at the next record boundary. Second: die the default way.
+extern "C" void OnSignal(int sig) {
+  if (g_cancelled.exchange(true)) {
+    std::signal(sig, SIG_DFL);
+    std::raise(sig);
+  }
+}
 
 // Installs SIGINT/SIGTERM handlers for the run (a cancelled run leaves no output files) and
 // restores the previous ones afterwards.
@@ -113,6 +119,8 @@ absl::Status CheckOverrides(const PredictArgs& a, const ModelConfig& c) {
 }  // namespace
 
 absl::Status RunPredict(const PredictArgs& a) {
+  // From here on Ctrl-C / SIGTERM cancel the run cleanly (the staging directory is removed).
+  CancelOnSignal cancel_on_signal;
   if (auto s = CheckFlags(a); !s.ok()) return s;
   auto collapse = ParseLogProbCollapse(a.log_prob_collapse_option);
   if (!collapse.ok()) return collapse.status();
@@ -156,6 +164,7 @@ absl::Status RunPredict(const PredictArgs& a) {
   lo.context_parallel_size = a.context_parallel_size;
   auto model = LoadModel(lo);
   if (!model.ok()) return model.status();
+  if (g_cancelled.load()) return absl::CancelledError("interrupted; no output written");
   if (auto s = CheckOverrides(a, (*model)->config()); !s.ok()) return s;
 
   ScoreOptions so;
@@ -185,7 +194,6 @@ absl::Status RunPredict(const PredictArgs& a) {
     total_tokens += entries[i].length + bos;
   }
 
-  CancelOnSignal cancel_on_signal;
   ProgressReporter progress(std::cerr, static_cast<int64_t>(order.size()), total_tokens, !a.quiet);
   const auto mbs = static_cast<size_t>(a.micro_batch_size);
   int64_t records_done = 0;

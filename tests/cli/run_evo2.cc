@@ -14,18 +14,17 @@ std::string ReadFileBytes(const std::filesystem::path& p) {
   return std::string(std::istreambuf_iterator<char>(in), {});
 }
 
-RunResult RunEvo2(const std::vector<std::string>& args) {
+Evo2Process::Evo2Process(const std::vector<std::string>& args) {
   static std::atomic<int> counter{0};
   const auto base = std::filesystem::temp_directory_path() /
                     ("evo2_cli_run_" + std::to_string(::getpid()) + "_" +
                      std::to_string(counter++));
-  const std::string out_path = base.string() + ".out";
-  const std::string err_path = base.string() + ".err";
-  RunResult result;
-  const pid_t pid = ::fork();
-  if (pid == 0) {
-    const int out = ::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    const int err = ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  out_path_ = base.string() + ".out";
+  err_path_ = base.string() + ".err";
+  pid_ = ::fork();
+  if (pid_ == 0) {
+    const int out = ::open(out_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    const int err = ::open(err_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
     ::dup2(out, 1);
     ::dup2(err, 2);
     std::vector<char*> argv;
@@ -37,15 +36,21 @@ RunResult RunEvo2(const std::vector<std::string>& args) {
     ::execv(binary.c_str(), argv.data());
     ::_exit(127);
   }
+}
+
+RunResult Evo2Process::Wait() {
+  RunResult result;
   int status = 0;
-  ::waitpid(pid, &status, 0);
+  ::waitpid(pid_, &status, 0);
   if (WIFEXITED(status)) result.exit_code = WEXITSTATUS(status);
-  result.out = ReadFileBytes(out_path);
-  result.err = ReadFileBytes(err_path);
-  std::filesystem::remove(out_path);
-  std::filesystem::remove(err_path);
+  result.out = ReadFileBytes(out_path_);
+  result.err = ReadFileBytes(err_path_);
+  std::filesystem::remove(out_path_);
+  std::filesystem::remove(err_path_);
   return result;
 }
+
+RunResult RunEvo2(const std::vector<std::string>& args) { return Evo2Process(args).Wait(); }
 
 ScratchDir::ScratchDir(const std::string& tag) {
   static std::atomic<int> counter{0};

@@ -15,6 +15,19 @@ struct RunResult {
 
 RunResult RunEvo2(const std::vector<std::string>& args);
 
+// Starts the binary without waiting; Wait() collects the result.
+class Evo2Process {
+ public:
+  explicit Evo2Process(const std::vector<std::string>& args);
+  int pid() const { return pid_; }
+  RunResult Wait();
+
+ private:
+  int pid_ = -1;
+  std::string out_path_;
+  std::string err_path_;
+};
+
 // A fresh temporary directory, removed at destruction.
 class ScratchDir {
  public:
