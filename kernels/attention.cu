@@ -198,6 +198,190 @@ __global__ void __launch_bounds__(kWarps * 32)
   }
 }
 
+
+// ---------------------------------------------------------------------------------------------
+// bf16 tensor-core kernel, version 2 (default): K and V both staged row-major with 16-byte
+// stores, and the mma B fragments fetched with ldmatrix (x4: two 8-column tiles per
+// instruction); V's fragments with ldmatrix.trans, which removes v1's element-wise transposed
+// stores into shared memory (16-way bank conflicts, the bulk of v1's time; kernels/NOTES.md).
+// ldmatrix lane l addresses row (l & 7) of matrix (l >> 3); rows are 16-byte aligned and
+// padded by 8 elements so the 8 rows of one matrix fall in distinct bank groups.
+__device__ __forceinline__ void LdMatrixX4(uint32_t (&r)[4], const void* smem) {
+  const uint32_t addr = static_cast<uint32_t>(__cvta_generic_to_shared(smem));
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(addr));
+}
+__device__ __forceinline__ void LdMatrixX4Trans(uint32_t (&r)[4], const void* smem) {
+  const uint32_t addr = static_cast<uint32_t>(__cvta_generic_to_shared(smem));
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(addr));
+}
+
+template <int D>
+__global__ void __launch_bounds__(kWarps * 32)
+    FlashAttentionBf16V2Kernel(const __nv_bfloat16* __restrict__ q,
+                               const __nv_bfloat16* __restrict__ k,
+                               const __nv_bfloat16* __restrict__ v,
+                               __nv_bfloat16* __restrict__ out, int heads, int seq,
+                               float scale_log2) {
+  __shared__ __align__(16) __nv_bfloat16 k_s[kBlockN][D + 8];
+  __shared__ __align__(16) __nv_bfloat16 v_s[kBlockN][D + 8];
+  const int warp = threadIdx.x / 32;
+  const int lane = threadIdx.x % 32;
+  const int g = lane / 4;
+  const int i4 = lane % 4;
+  const int m_tile = gridDim.x - 1 - blockIdx.x;
+  const int h = blockIdx.y;
+  const int b = blockIdx.z;
+  const int64_t head_off = (static_cast<int64_t>(b) * heads + h) * seq * D;
+  const __nv_bfloat16* qh = q + head_off;
+  const __nv_bfloat16* kh = k + head_off;
+  const __nv_bfloat16* vh = v + head_off;
+  const int row0 = m_tile * kBlockM + warp * 16 + g;
+
+  uint32_t q_frag[D / 16][4];
+#pragma unroll
+  for (int kk = 0; kk < D / 16; ++kk) {
+#pragma unroll
+    for (int r = 0; r < 4; ++r) {
+      const int row = row0 + ((r & 1) ? 8 : 0);
+      const int col = kk * 16 + 2 * i4 + ((r & 2) ? 8 : 0);
+      q_frag[kk][r] =
+          row < seq ? *reinterpret_cast<const uint32_t*>(qh + static_cast<int64_t>(row) * D + col)
+                    : 0u;
+    }
+  }
+  float o_acc[D / 8][4];
+#pragma unroll
+  for (int dn = 0; dn < D / 8; ++dn)
+#pragma unroll
+    for (int r = 0; r < 4; ++r) o_acc[dn][r] = 0.f;
+  float m_run[2] = {-INFINITY, -INFINITY};
+  float l_run[2] = {0.f, 0.f};
+  // This lane's ldmatrix row within a 16×16 block: matrices 0..3 = (rows 0-7 | 8-15) × (cols
+  // 0-7 | 8-15), in the order each use below needs.
+  const int lm_row = lane & 7;
+  const int lm_sel_a = (lane >> 3) & 1;  // second matrix of a pair
+  const int lm_sel_b = lane >> 4;        // second pair
+
+  const int last_tile = (m_tile * kBlockM + kBlockM - 1) / kBlockN;
+  for (int n_tile = 0; n_tile <= last_tile; ++n_tile) {
+    const int key0 = n_tile * kBlockN;
+    __syncthreads();
+    constexpr int kVecPerRow = D / 8;
+    for (int idx = threadIdx.x; idx < kBlockN * kVecPerRow; idx += kWarps * 32) {
+      const int r = idx / kVecPerRow;
+      const int c8 = (idx - r * kVecPerRow) * 8;
+      const int key = key0 + r;
+      uint4 kv = make_uint4(0, 0, 0, 0), vv = make_uint4(0, 0, 0, 0);
+      if (key < seq) {
+        kv = *reinterpret_cast<const uint4*>(kh + static_cast<int64_t>(key) * D + c8);
+        vv = *reinterpret_cast<const uint4*>(vh + static_cast<int64_t>(key) * D + c8);
+      }
+      *reinterpret_cast<uint4*>(&k_s[r][c8]) = kv;
+      *reinterpret_cast<uint4*>(&v_s[r][c8]) = vv;
+    }
+    __syncthreads();
+
+    float s_acc[kBlockN / 8][4];
+#pragma unroll
+    for (int nt = 0; nt < kBlockN / 8; ++nt)
+#pragma unroll
+      for (int r = 0; r < 4; ++r) s_acc[nt][r] = 0.f;
+#pragma unroll
+    for (int kk = 0; kk < D / 16; ++kk) {
+#pragma unroll
+      for (int ntp = 0; ntp < kBlockN / 16; ++ntp) {
+        // Matrices: (keys +0-7, d +0-7) (keys +0-7, d +8-15) (keys +8-15, d +0-7) (keys +8-15, d +8-15)
+        // = b0, b1 of key tile 2·ntp, then b0, b1 of key tile 2·ntp + 1.
+        uint32_t bk[4];
+        LdMatrixX4(bk, &k_s[ntp * 16 + lm_row + lm_sel_b * 8][kk * 16 + lm_sel_a * 8]);
+        MmaBf16(s_acc[2 * ntp], q_frag[kk], bk[0], bk[1]);
+        MmaBf16(s_acc[2 * ntp + 1], q_frag[kk], bk[2], bk[3]);
+      }
+    }
+    const bool diagonal = key0 + kBlockN - 1 > m_tile * kBlockM;
+    float tile_max[2] = {-INFINITY, -INFINITY};
+#pragma unroll
+    for (int nt = 0; nt < kBlockN / 8; ++nt) {
+#pragma unroll
+      for (int r = 0; r < 4; ++r) {
+        float sc = s_acc[nt][r] * scale_log2;
+        if (diagonal) {
+          const int key = key0 + nt * 8 + 2 * i4 + (r & 1);
+          const int row = row0 + ((r & 2) ? 8 : 0);
+          if (key > row) sc = -INFINITY;
+        }
+        s_acc[nt][r] = sc;
+        tile_max[r >> 1] = fmaxf(tile_max[r >> 1], sc);
+      }
+    }
+    float alpha[2];
+#pragma unroll
+    for (int hr = 0; hr < 2; ++hr) {
+      tile_max[hr] = fmaxf(tile_max[hr], __shfl_xor_sync(0xffffffffu, tile_max[hr], 1));
+      tile_max[hr] = fmaxf(tile_max[hr], __shfl_xor_sync(0xffffffffu, tile_max[hr], 2));
+      const float m_new = fmaxf(m_run[hr], tile_max[hr]);
+      alpha[hr] = exp2f(m_run[hr] - m_new);
+      m_run[hr] = m_new;
+      l_run[hr] *= alpha[hr];
+    }
+#pragma unroll
+    for (int nt = 0; nt < kBlockN / 8; ++nt) {
+#pragma unroll
+      for (int r = 0; r < 4; ++r) {
+        const float p = exp2f(s_acc[nt][r] - m_run[r >> 1]);
+        s_acc[nt][r] = p;
+        l_run[r >> 1] += p;
+      }
+    }
+#pragma unroll
+    for (int dn = 0; dn < D / 8; ++dn) {
+      o_acc[dn][0] *= alpha[0];
+      o_acc[dn][1] *= alpha[0];
+      o_acc[dn][2] *= alpha[1];
+      o_acc[dn][3] *= alpha[1];
+    }
+#pragma unroll
+    for (int kk = 0; kk < kBlockN / 16; ++kk) {
+      const uint32_t a[4] = {PackBf16(s_acc[2 * kk][0], s_acc[2 * kk][1]),
+                             PackBf16(s_acc[2 * kk][2], s_acc[2 * kk][3]),
+                             PackBf16(s_acc[2 * kk + 1][0], s_acc[2 * kk + 1][1]),
+                             PackBf16(s_acc[2 * kk + 1][2], s_acc[2 * kk + 1][3])};
+#pragma unroll
+      for (int dnp = 0; dnp < D / 16; ++dnp) {
+        // Transposed matrices: (keys +0-7, d +0-7) (keys +8-15, d +0-7) (keys +0-7, d +8-15)
+        // (keys +8-15, d +8-15) = b0, b1 of d tile 2·dnp, then b0, b1 of d tile 2·dnp + 1.
+        uint32_t bv[4];
+        LdMatrixX4Trans(bv, &v_s[kk * 16 + lm_row + lm_sel_a * 8][dnp * 16 + lm_sel_b * 8]);
+        MmaBf16(o_acc[2 * dnp], a, bv[0], bv[1]);
+        MmaBf16(o_acc[2 * dnp + 1], a, bv[2], bv[3]);
+      }
+    }
+  }
+
+#pragma unroll
+  for (int hr = 0; hr < 2; ++hr) {
+    l_run[hr] += __shfl_xor_sync(0xffffffffu, l_run[hr], 1);
+    l_run[hr] += __shfl_xor_sync(0xffffffffu, l_run[hr], 2);
+  }
+  const int64_t out_stride = static_cast<int64_t>(heads) * D;
+#pragma unroll
+  for (int hr = 0; hr < 2; ++hr) {
+    const int row = row0 + hr * 8;
+    if (row >= seq) continue;
+    const float inv = 1.f / l_run[hr];
+    __nv_bfloat16* dst = out + (static_cast<int64_t>(b) * seq + row) * out_stride + h * D;
+#pragma unroll
+    for (int dn = 0; dn < D / 8; ++dn) {
+      *reinterpret_cast<__nv_bfloat162*>(dst + dn * 8 + 2 * i4) =
+          __floats2bfloat162_rn(o_acc[dn][2 * hr] * inv, o_acc[dn][2 * hr + 1] * inv);
+    }
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // fp32 kernel: one thread per query row, keys staged in shared memory in tiles of 32.
 constexpr int kPlainRows = 64;
@@ -271,22 +455,27 @@ template <>
 absl::Status LaunchCausalAttention<__nv_bfloat16>(const __nv_bfloat16* q, const __nv_bfloat16* k,
                                                   const __nv_bfloat16* v, __nv_bfloat16* out,
                                                   int64_t batch, int64_t heads, int64_t seq,
-                                                  int64_t head_dim, cudaStream_t stream) {
+                                                  int64_t head_dim, cudaStream_t stream,
+                                                  AttentionVariant variant) {
   EVO2_RETURN_IF_ERROR(CheckShape(q, k, v, out, batch, heads, seq, head_dim));
   if (batch == 0 || seq == 0) return absl::OkStatus();
   const dim3 grid(static_cast<unsigned>((seq + kBlockM - 1) / kBlockM),
                   static_cast<unsigned>(heads), static_cast<unsigned>(batch));
   const float scale_log2 = kLog2e / std::sqrt(static_cast<float>(head_dim));
   const int s = static_cast<int>(seq), hh = static_cast<int>(heads);
+  const bool v1 = variant == AttentionVariant::kMmaV1;
   switch (head_dim) {
     case 32:
-      FlashAttentionBf16Kernel<32><<<grid, kWarps * 32, 0, stream>>>(q, k, v, out, hh, s, scale_log2);
+      if (v1) FlashAttentionBf16Kernel<32><<<grid, kWarps * 32, 0, stream>>>(q, k, v, out, hh, s, scale_log2);
+      else FlashAttentionBf16V2Kernel<32><<<grid, kWarps * 32, 0, stream>>>(q, k, v, out, hh, s, scale_log2);
       break;
     case 64:
-      FlashAttentionBf16Kernel<64><<<grid, kWarps * 32, 0, stream>>>(q, k, v, out, hh, s, scale_log2);
+      if (v1) FlashAttentionBf16Kernel<64><<<grid, kWarps * 32, 0, stream>>>(q, k, v, out, hh, s, scale_log2);
+      else FlashAttentionBf16V2Kernel<64><<<grid, kWarps * 32, 0, stream>>>(q, k, v, out, hh, s, scale_log2);
       break;
     default:
-      FlashAttentionBf16Kernel<128><<<grid, kWarps * 32, 0, stream>>>(q, k, v, out, hh, s, scale_log2);
+      if (v1) FlashAttentionBf16Kernel<128><<<grid, kWarps * 32, 0, stream>>>(q, k, v, out, hh, s, scale_log2);
+      else FlashAttentionBf16V2Kernel<128><<<grid, kWarps * 32, 0, stream>>>(q, k, v, out, hh, s, scale_log2);
       break;
   }
   RETURN_IF_LAUNCH_FAILED("attention bf16");
@@ -296,7 +485,8 @@ absl::Status LaunchCausalAttention<__nv_bfloat16>(const __nv_bfloat16* q, const 
 template <>
 absl::Status LaunchCausalAttention<float>(const float* q, const float* k, const float* v,
                                           float* out, int64_t batch, int64_t heads, int64_t seq,
-                                          int64_t head_dim, cudaStream_t stream) {
+                                          int64_t head_dim, cudaStream_t stream,
+                                          AttentionVariant /*variant: one fp32 kernel*/) {
   EVO2_RETURN_IF_ERROR(CheckShape(q, k, v, out, batch, heads, seq, head_dim));
   if (batch == 0 || seq == 0) return absl::OkStatus();
   const dim3 grid(static_cast<unsigned>((seq + kPlainRows - 1) / kPlainRows),

@@ -13,10 +13,15 @@
 
 namespace evo2::kernels {
 
+// bf16 kernel versions: kMmaLdmatrix (default) fetches B fragments with ldmatrix; kMmaV1 is the
+// first version (element-wise transposed V staging), kept for A/B measurement and as a fallback.
+enum class AttentionVariant { kMmaLdmatrix, kMmaV1 };
+
 // q, k, v: [batch, heads, seq, d] T; out: [batch, seq, heads·d] T.
 template <typename T>
 absl::Status LaunchCausalAttention(const T* q, const T* k, const T* v, T* out, int64_t batch,
                                    int64_t heads, int64_t seq, int64_t head_dim,
-                                   cudaStream_t stream);
+                                   cudaStream_t stream,
+                                   AttentionVariant variant = AttentionVariant::kMmaLdmatrix);
 
 }  // namespace evo2::kernels

@@ -1,6 +1,9 @@
 // RMSNorm with the reference's ε placement (spec evo2-architecture.md §5), optionally preceded by
-// a bias add on the residual stream:
-//   if bias: x[r, :] = round_T(x[r, :] + bias)            (written back; the mixer's out bias)
+// a bias add on the residual stream. The residual stream x is fp32 in every mode: the reference
+// keeps it in bf16, but rounding the stream to bf16 after each of 2N residual additions is the
+// largest systematic error of a bf16 forward (small branch updates are swamped), and an fp32
+// stream costs only 2 extra bytes per element on the norms' reads.
+//   if bias: x[r, :] = x[r, :] + bias                     (written back; the mixer's out bias)
 //   y[r, :] = scale ⊙ x[r, :] / (‖x[r, :]‖₂ / √H + eps)     (fp32 sum of squares)
 // Folding the out-projection bias into the next norm saves one pass over [rows, H].
 #pragma once
@@ -13,9 +16,9 @@
 
 namespace evo2::kernels {
 
-// x, y: [rows, H] T (x in/out when bias != nullptr); scale, bias: [H] T. y must not alias x.
+// x: [rows, H] fp32 (in/out when bias != nullptr); y: [rows, H] T; scale, bias: [H] T.
 template <typename T>
-absl::Status LaunchRmsNorm(T* x, const T* bias, const T* scale, T* y, int64_t rows, int64_t hidden,
+absl::Status LaunchRmsNorm(float* x, const T* bias, const T* scale, T* y, int64_t rows, int64_t hidden,
                            float eps, cudaStream_t stream);
 
 }  // namespace evo2::kernels

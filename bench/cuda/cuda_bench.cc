@@ -73,7 +73,7 @@ std::map<std::string, Work> StageWork(const evo2::ModelConfig& c, int64_t B, int
   w["hyena_fir_hcm"].bytes = n_hcm * R * 3 * H * e;
   w["hyena_long_hcl"].bytes = n_hcl * R * 3 * H * e;  // one pass: a, q in, o out (floor)
   w["rotary"].bytes = n_attn * R * 6 * H * e;
-  w["rms_norm"].bytes = (2 * N + 1) * R * 2 * H * e;
+  w["rms_norm"].bytes = (2 * N + 1) * R * H * (4 + e);  // fp32 stream in, act out
   w["mlp_gate"].bytes = N * R * 3 * I * e;
   w["head_logsoftmax"].flops = 2 * R * H * c.vocab_size;
   return w;

@@ -58,7 +58,8 @@ TYPED_TEST(AttentionKernelTest, RotarySplitMatchesReference) {
 }
 
 template <typename T>
-void CheckAttention(int batch, int heads, int seq, int d, std::mt19937& rng) {
+void CheckAttention(int batch, int heads, int seq, int d, std::mt19937& rng,
+                    AttentionVariant variant = AttentionVariant::kMmaLdmatrix) {
   const size_t n = static_cast<size_t>(batch) * heads * seq * d;
   // Scores of O(1-3) like real attention logits: q·k/√d with unit-variance entries.
   auto q = RandomValues<T>(n, 1.5f, rng);
@@ -66,7 +67,7 @@ void CheckAttention(int batch, int heads, int seq, int d, std::mt19937& rng) {
   auto v = RandomValues<T>(n, 1.f, rng);
   DeviceBuffer dq = Upload<T>(q), dk = Upload<T>(k), dv = Upload<T>(v), dout = Poisoned<T>(n);
   ASSERT_TRUE(LaunchCausalAttention<T>(dq.as<T>(), dk.as<T>(), dv.as<T>(), dout.as<T>(), batch,
-                                       heads, seq, d, nullptr)
+                                       heads, seq, d, nullptr, variant)
                   .ok());
   std::vector<double> want(n);
   std::vector<double> sc(seq);
@@ -94,7 +95,8 @@ void CheckAttention(int batch, int heads, int seq, int d, std::mt19937& rng) {
   // bf16: P is rounded to bf16 before P·V (as flash-attention does), ~2^-9 relative per weight,
   // plus the bf16 output rounding: within the generic 1e-2.
   EXPECT_LE(RelL2(Download<T>(dout, n), want), Tolerance<T>())
-      << "B=" << batch << " heads=" << heads << " S=" << seq << " d=" << d;
+      << "B=" << batch << " heads=" << heads << " S=" << seq << " d=" << d
+      << " variant=" << static_cast<int>(variant);
 }
 
 TYPED_TEST(AttentionKernelTest, CausalAttentionMatchesReference) {
@@ -102,6 +104,15 @@ TYPED_TEST(AttentionKernelTest, CausalAttentionMatchesReference) {
   std::mt19937 rng(21);
   for (int d : {32, 64, 128}) {
     for (int seq : {1, 17, 100, 130}) CheckAttention<TypeParam>(2, 2, seq, d, rng);
+  }
+}
+
+// The first bf16 version stays selectable (EVO2_CUDA_ATTENTION=v1); it must stay correct too.
+TEST(AttentionKernelV1Test, CausalAttentionMatchesReference) {
+  SKIP_WITHOUT_GPU();
+  std::mt19937 rng(22);
+  for (int d : {32, 128}) {
+    for (int seq : {1, 100, 130}) CheckAttention<__nv_bfloat16>(2, 2, seq, d, rng, AttentionVariant::kMmaV1);
   }
 }
 

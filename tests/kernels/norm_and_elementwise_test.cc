@@ -28,9 +28,10 @@ TYPED_TEST(ElementwiseTest, RmsNormMatchesReference) {
       auto x = RandomValues<T>(static_cast<size_t>(rows) * hidden, 2.f, rng);
       auto scale = RandomValues<T>(hidden, 1.f, rng);
       auto bias = RandomValues<T>(hidden, 0.5f, rng);
-      DeviceBuffer dx = Upload<T>(x), ds = Upload<T>(scale), db = Upload<T>(bias);
+      // The residual stream x is fp32 in both modes.
+      DeviceBuffer dx = Upload<float>(x), ds = Upload<T>(scale), db = Upload<T>(bias);
       DeviceBuffer dy = Poisoned<T>(x.size());
-      ASSERT_TRUE(LaunchRmsNorm<T>(dx.as<T>(), with_bias ? db.as<T>() : nullptr, ds.as<T>(),
+      ASSERT_TRUE(LaunchRmsNorm<T>(dx.as<float>(), with_bias ? db.as<T>() : nullptr, ds.as<T>(),
                                    dy.as<T>(), rows, hidden, 1e-6f, nullptr)
                       .ok());
       std::vector<double> want(x.size());
@@ -46,6 +47,10 @@ TYPED_TEST(ElementwiseTest, RmsNormMatchesReference) {
       }
       EXPECT_LE(RelL2(Download<T>(dy, x.size()), want), Tolerance<T>())
           << "rows=" << rows << " H=" << hidden << " bias=" << with_bias;
+      if (with_bias) {  // the bias is added into the fp32 stream in place
+        const auto x_after = Download<float>(dx, x.size());
+        for (int i = 0; i < hidden; ++i) ASSERT_FLOAT_EQ(x_after[i], x[i] + bias[i]);
+      }
     }
   }
 }

@@ -44,7 +44,7 @@ absl::Status CudaModel::RunTyped(const RunRequest& r) {
   const int64_t H = cfg.hidden_size, I = cfg.inner_mlp_size, V = cfg.vocab_size;
   cudaStream_t st = stream_;
   Workspace& ws = workspace_;
-  T* x = ws.x.as<T>();      // [R, H] residual stream
+  float* x = ws.x.as<float>();  // [R, H] fp32 residual stream
   T* z = ws.z.as<T>();      // [R, H] norm output, then attention output
   T* q = ws.q.as<T>();      // [R, H] Hyena q        | attention Q [B, heads, S, d]
   T* a = ws.a.as<T>();      // [R, H] Hyena k⊙v      | attention K
@@ -65,7 +65,7 @@ absl::Status CudaModel::RunTyped(const RunRequest& r) {
   auto capture = [&](int key) -> absl::Status {
     auto it = r.hidden_host.find(key);
     if (it == r.hidden_host.end()) return absl::OkStatus();
-    return CopyActivationsToHost<T>(x, R * H, it->second, st);
+    return CopyActivationsToHost<float>(x, R * H, it->second, st);
   };
 
   auto mark = [&](const char* stage) {
@@ -73,7 +73,8 @@ absl::Status CudaModel::RunTyped(const RunRequest& r) {
   };
   mark("start");
   EVO2_RETURN_IF_ERROR(kernels::LaunchEmbedding<T>(tokens, static_cast<const T*>(weights_.embedding),
-                                                   x, R, H, V, st));
+                                                   z, R, H, V, st));
+  EVO2_RETURN_IF_ERROR(kernels::LaunchConvert<T, float>(z, x, R * H, st));
   mark("embedding");
   EVO2_RETURN_IF_ERROR(capture(-1));
   for (int i = 0; i < cfg.num_layers; ++i) {
@@ -93,7 +94,8 @@ absl::Status CudaModel::RunTyped(const RunRequest& r) {
           big, blk.inv_freq, static_cast<float>(cfg.rotary_position_scale), q, a, o, B, S, heads,
           d, st));
       mark("rotary");
-      EVO2_RETURN_IF_ERROR(kernels::LaunchCausalAttention<T>(q, a, o, z, B, heads, S, d, st));
+      EVO2_RETURN_IF_ERROR(
+          kernels::LaunchCausalAttention<T>(q, a, o, z, B, heads, S, d, st, attention_variant_));
       mark("attention");
       mixed = z;
     } else {
@@ -111,7 +113,7 @@ absl::Status CudaModel::RunTyped(const RunRequest& r) {
       }
       mixed = o;
     }
-    EVO2_RETURN_IF_ERROR(Gemm(cublas_, act, act,
+    EVO2_RETURN_IF_ERROR(Gemm(cublas_, act, DType::kFloat32,
                               {.x = mixed, .ldx = H, .w = blk.out_proj, .y = x, .ldy = H,
                                .rows = R, .in = H, .out = H, .beta = 1.f}));
     mark("gemm_out");
@@ -129,7 +131,7 @@ absl::Status CudaModel::RunTyped(const RunRequest& r) {
       mark("gemm_mlp_l12");
       EVO2_RETURN_IF_ERROR(kernels::LaunchMlpGate<T>(mlp, rows, I, gelu, st));
       mark("mlp_gate");
-      EVO2_RETURN_IF_ERROR(Gemm(cublas_, act, act,
+      EVO2_RETURN_IF_ERROR(Gemm(cublas_, act, DType::kFloat32,
                                 {.x = mlp, .ldx = 2 * I, .w = blk.mlp_l3, .y = x + row0 * H,
                                  .ldy = H, .rows = rows, .in = I, .out = H, .beta = 1.f}));
       mark("gemm_mlp_l3");

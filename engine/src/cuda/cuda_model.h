@@ -17,6 +17,7 @@
 #include "cuda/workspace.h"
 #include "evo2/config.h"
 #include "evo2/model.h"
+#include "kernels/attention.cuh"
 
 namespace evo2::cuda {
 
@@ -68,6 +69,8 @@ class CudaModel final : public Model {
   Workspace workspace_;
   cudaStream_t stream_ = nullptr;
   cublasHandle_t cublas_ = nullptr;
+  // EVO2_CUDA_ATTENTION=v1 selects the first bf16 attention kernel (A/B runs, fallback).
+  kernels::AttentionVariant attention_variant_ = kernels::AttentionVariant::kMmaLdmatrix;
 };
 
 }  // namespace evo2::cuda

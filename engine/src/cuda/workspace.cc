@@ -13,6 +13,7 @@ WorkspacePlan PlanWorkspace(const ModelConfig& config, DType act, int64_t batch,
   const int64_t rows = batch * seq;
   const size_t es = DTypeSize(act);
   p.act_bytes = static_cast<size_t>(rows) * config.hidden_size * es;
+  p.resid_bytes = static_cast<size_t>(rows) * config.hidden_size * sizeof(float);
   p.hcl_bytes = kernels::HyenaLongWorkspaceBytes(batch, seq, config.hidden_size);
   p.mlp_bytes = static_cast<size_t>(std::min(rows, kMlpChunkRows)) * 2 * config.inner_mlp_size * es;
   p.logits_bytes = static_cast<size_t>(std::min(rows, kHeadChunkRows)) * config.vocab_size * 4;
@@ -22,7 +23,7 @@ WorkspacePlan PlanWorkspace(const ModelConfig& config, DType act, int64_t batch,
 
 absl::Status Workspace::Ensure(const ModelConfig& config, DType act, int64_t batch, int64_t seq) {
   const WorkspacePlan need = PlanWorkspace(config, act, batch, seq);
-  if (need.act_bytes <= plan_.act_bytes && need.hcl_bytes <= plan_.hcl_bytes &&
+  if (need.act_bytes <= plan_.act_bytes && need.resid_bytes <= plan_.resid_bytes && need.hcl_bytes <= plan_.hcl_bytes &&
       need.mlp_bytes <= plan_.mlp_bytes && need.logits_bytes <= plan_.logits_bytes &&
       need.io_bytes <= plan_.io_bytes)
     return absl::OkStatus();
@@ -38,7 +39,8 @@ absl::Status Workspace::Ensure(const ModelConfig& config, DType act, int64_t bat
     return absl::OkStatus();
   };
   const size_t rows = static_cast<size_t>(batch * seq);
-  for (kernels::DeviceBuffer* b : {&x, &z, &q, &a, &o})
+  if (auto s = alloc(x, need.resid_bytes); !s.ok()) return s;
+  for (kernels::DeviceBuffer* b : {&z, &q, &a, &o})
     if (auto s = alloc(*b, need.act_bytes); !s.ok()) return s;
   if (auto s = alloc(big, 3 * need.act_bytes); !s.ok()) return s;
   if (auto s = alloc(mlp, need.mlp_bytes); !s.ok()) return s;

@@ -3,7 +3,8 @@
 // math needs it: the residual stream and the mixers' per-position buffers. The MLP's [R, 2I]
 // and the head's [R, 512] are processed in row chunks of bounded size.
 //
-//   x, z, q, a, o : [R, H] act      residual; norm output / attention output; Hyena q, k⊙v, gated
+//   x             : [R, H] fp32     residual stream (fp32 in every mode, kernels/rms_norm.cuh)
+//   z, q, a, o    : [R, H] act      norm output / attention output; Hyena q, k⊙v, gated
 //                                   (attention: Q, K, V head-major [B, heads, S, d])
 //   big           : [R, 3H] act     Hyena projections / attention Wqkv output
 //   mlp           : [mlp_rows, 2I] act
@@ -28,8 +29,9 @@ inline constexpr int64_t kHeadChunkRows = 8192;
 struct WorkspacePlan {
   int64_t batch = 0, seq = 0;
   size_t act_bytes = 0, hcl_bytes = 0, mlp_bytes = 0, logits_bytes = 0, io_bytes = 0;
-  size_t total() const { return 5 * act_bytes + 3 * act_bytes + hcl_bytes + mlp_bytes +
-                                logits_bytes + io_bytes; }
+  size_t resid_bytes = 0;
+  size_t total() const { return resid_bytes + 4 * act_bytes + 3 * act_bytes + hcl_bytes +
+                                mlp_bytes + logits_bytes + io_bytes; }
 };
 
 WorkspacePlan PlanWorkspace(const ModelConfig& config, DType act, int64_t batch, int64_t seq);
