@@ -44,6 +44,7 @@ struct PredictArgs {
   bool mask_phylogenetic_tags = false;
   // --- this engine ---
   std::string device = "cpu";
+  std::string precision;  // "" = the backend's default (cpu fp32, cuda bf16)
   bool keep_case = false;
   std::string output_format = "pt";
   std::vector<std::string> embedding_layers;

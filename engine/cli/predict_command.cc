@@ -81,6 +81,10 @@ void AddPredictCommand(CLI::App& app) {
   // This engine's own options.
   cmd->add_option("--device", a.device, "cpu (fp32 reference) or cuda (bf16)")
       ->capture_default_str()->check(CLI::IsMember({"cpu", "cuda"}));
+  cmd->add_option("--precision", a.precision,
+                  "Compute precision: bf16 (cuda default, like the reference) or fp32 (cpu; on "
+                  "cuda for checking against fp32 references)")
+      ->check(CLI::IsMember({"bf16", "fp32"}));
   cmd->add_flag("--keep-case", a.keep_case,
                 "Tokenize bases as given (Arc/vortex scoring) instead of upper-casing them like "
                 "bionemo predict");

@@ -159,6 +159,7 @@ absl::Status RunPredict(const PredictArgs& a) {
   lo.checkpoint = a.ckpt_dir;
   if (a.model_size_given || !CheckpointHasConfig(a.ckpt_dir)) lo.model_size = a.model_size;
   lo.device = a.device;
+  lo.precision = a.precision;
   lo.threads = a.threads;
   lo.tensor_parallel_size = a.tensor_parallel_size;
   lo.context_parallel_size = a.context_parallel_size;
