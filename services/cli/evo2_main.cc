@@ -1,6 +1,7 @@
 // `evo2`: one binary, several subcommands. Each Add*Command registers a CLI11 subcommand whose
 // callback does the work and throws CLI::RuntimeError(code) on failure.
 #include "CLI/CLI.hpp"
+#include "client_commands.h"
 #include "engine_commands.h"
 
 #if defined(EVO2_WITH_CUDA) && __has_include("evo2/cuda_backend.h")
@@ -16,6 +17,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   evo2::cli::AddPredictCommand(app);
   evo2::cli::AddLayersCommand(app);
+  evo2::client::AddClientCommands(app);  // submit|status|watch|results|cancel|list
   CLI11_PARSE(app, argc, argv);
   return 0;
 }

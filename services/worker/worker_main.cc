@@ -17,6 +17,11 @@
 #include "worker.h"
 #include "worker_metrics.h"
 
+#if defined(EVO2_WITH_CUDA) && __has_include("evo2/cuda_backend.h")
+#include "evo2/cuda_backend.h"
+#define EVO2_REGISTER_CUDA 1
+#endif
+
 #ifndef EVO2_ENGINE_VERSION
 #define EVO2_ENGINE_VERSION "unknown"
 #endif
@@ -48,6 +53,9 @@ int main(int argc, char** argv) {
   sigaddset(&stop_signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
+#ifdef EVO2_REGISTER_CUDA
+  evo2::RegisterCudaBackend();
+#endif
   CLI::App app{"evo2-worker: runs queued Evo 2 jobs of one model"};
   std::string model_name, checkpoint, device = "cpu", precision, model_size;
   std::string redis_url = "redis://127.0.0.1:6379", redis_password, key_prefix = "evo2:";
