@@ -12,6 +12,10 @@ here="$(cd "$(dirname "$0")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
 data="${1:-/tmp/evo2-demo-raw}"
 mkdir -p "$data/debs" "$data/x" "$repo/.demo-data"
+# .demo-data/ must never be committed nor travel to the device machine uncarried
+exclude="$(git -C "$repo" rev-parse --git-common-dir)/info/exclude"
+mkdir -p "$(dirname "$exclude")"
+grep -qx '/.demo-data/' "$exclude" 2>/dev/null || echo '/.demo-data/' >> "$exclude"
 # Exact versions (Debian bookworm) and their sha256, as recorded in DATA.md.
 pkgs=(bowtie-examples=1.3.1-1 bowtie2-examples=2.5.0-3 kleborate-examples=2.3.1-2
       kmer-examples=0~20150903+r2013-8 emboss-test=6.6.0+dfsg-12 vt-examples=0.57721+ds-3)
