@@ -136,7 +136,8 @@ absl::Status RunPredict(const PredictArgs& a) {
 
   // The input, fully validated, before anything heavy.
   IndexedFasta::Options fasta_options;
-  fasta_options.use_existing_fai = !a.ignore_fai;
+  // --write-fai rebuilds the index from the file (replacing a stale one) instead of trusting it.
+  fasta_options.use_existing_fai = !a.ignore_fai && !a.write_fai;
   auto fasta = IndexedFasta::Open(a.fasta, fasta_options);
   if (!fasta.ok()) return fasta.status();
   if (a.write_fai) {

@@ -124,6 +124,16 @@ TEST_F(PredictErrors, DuplicateRecordNames) {
                 "duplicate record \"a\"");
 }
 
+TEST_F(PredictErrors, StaleFaiIsAnErrorAndWriteFaiRebuildsIt) {
+  // good.fa is ">r1\nACGTACGTAC\n>r2\nGGCCTTAA\n"; this index has r1 one base short.
+  scratch_.Write("good.fa.fai", "r1\t9\t4\t10\t11\nr2\t8\t19\t8\t9\n");
+  ExpectFailure({}, "stale index");
+  auto fixed = RunEvo2(Args({"--write-fai", "--output-log-prob-seqs", "--quiet"}));
+  ASSERT_EQ(fixed.exit_code, 0) << fixed.err;
+  EXPECT_EQ(ReadFileBytes(scratch_.path() / "good.fa.fai"),
+            "r1\t10\t4\t10\t11\nr2\t8\t19\t8\t9\n");
+}
+
 TEST_F(PredictErrors, UnwritableOutputDir) {
   scratch_.Write("blocker", "a file where a directory should be");
   out_ = scratch_.path() / "blocker" / "out";
