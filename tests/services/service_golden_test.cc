@@ -5,6 +5,7 @@
 #include <cstring>
 #include <thread>
 
+#include "evo2/npy.h"
 #include "gtest/gtest.h"
 #include "service_harness.h"
 
