@@ -14,6 +14,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <memory>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -37,6 +38,9 @@ struct Record {
   const char* name;
   size_t length;
 };
+// gtest prints the parameter in test names and failures: the record name, not its bytes.
+void PrintTo(const Record& r, std::ostream* os) { *os << r.name; }
+
 const Record kRecords[] = {
     {"lambda_17", 17},
     {"hbb_sickle_1000", 1000},
