@@ -14,6 +14,8 @@
 #include <string>
 #include <vector>
 
+#include <sys/resource.h>
+
 #include "CLI/CLI.hpp"
 #include "cpu/cpu_model.h"
 #include "cpu/cpu_weights.h"
@@ -29,12 +31,23 @@ using evo2::cpu::CpuModel;
 struct Timing {
   double median_s = 0;
   std::vector<double> runs_s;
+  double cpu_s_per_run = 0;  // process CPU time (all threads) per timed run
 };
+
+// Process CPU seconds (user + system, all threads): on a shared machine wall time depends on
+// the other load, CPU time much less so.
+double ProcessCpuSeconds() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return double(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
+         1e-6 * double(u.ru_utime.tv_usec + u.ru_stime.tv_usec);
+}
 
 Timing TimeForward(CpuModel& model, const std::vector<int32_t>& tokens, int runs) {
   evo2::ForwardOptions opts;  // log-probs only, like `predict`
   (void)model.Forward(tokens, opts);  // warm-up: page in weights, grow buffers, plan FFTs
   Timing t;
+  const double cpu0 = ProcessCpuSeconds();
   for (int r = 0; r < runs; ++r) {
     const auto t0 = std::chrono::steady_clock::now();
     auto res = model.Forward(tokens, opts);
@@ -44,17 +57,29 @@ Timing TimeForward(CpuModel& model, const std::vector<int32_t>& tokens, int runs
       std::exit(1);
     }
   }
+  t.cpu_s_per_run = (ProcessCpuSeconds() - cpu0) / runs;
   auto sorted = t.runs_s;
   std::sort(sorted.begin(), sorted.end());
   t.median_s = sorted[sorted.size() / 2];
   return t;
 }
 
+std::string LoadAverage() {
+  std::FILE* f = std::fopen("/proc/loadavg", "r");
+  if (!f) return "?";
+  char buf[64] = {};
+  const size_t n = std::fread(buf, 1, sizeof(buf) - 1, f);
+  std::fclose(f);
+  std::string s(buf, n);
+  return s.substr(0, s.find(' '));
+}
+
 void PrintTiming(const char* what, size_t tokens, const Timing& t) {
   std::printf("%s: %zu tokens, median %.3f s = %.0f tokens/s (runs:", what, tokens, t.median_s,
               double(tokens) / t.median_s);
   for (double s : t.runs_s) std::printf(" %.3f", s);
-  std::printf(")\n");
+  std::printf("); process CPU time %.3f s per forward; load average at start %s\n",
+              t.cpu_s_per_run, LoadAverage().c_str());
 }
 
 void PrintStages(const std::map<std::string, double>& before,
