@@ -33,6 +33,8 @@ if [ "$mode" = pack ]; then
     find "$stage/golden/a_tiny6" -type f ! -name len02048.logits.npy -delete
   fi
   (cd "$stage" && tar -cf - golden | xz -T2 -3 > "$root/.gpu/ship/golden.tar.xz")
+  git -C "$root" rev-parse HEAD > "$root/.gpu/ship/commit.txt"
+  git -C "$root" status --short -- kernels engine/src/cuda bench/cuda >> "$root/.gpu/ship/commit.txt"
   du -sh "$root/.gpu/ship"
   exit 0
 fi
@@ -44,13 +46,13 @@ mkdir -p "$out" "$work"
 tar -xJf "$ship/binlib.tar.xz" -C "$work" || exit 1
 [ -f "$ship/golden.tar.xz" ] && tar -xJf "$ship/golden.tar.xz" -C "$work"
 for c in "$root"/tests/data/golden/*/; do  # complete shipped cases from the repository's subset
-  name=$(basename "$c"); mkdir -p "$work/golden/$name"; cp -rn "$c"/. "$work/golden/$name/"
+  name=$(basename "$c"); mkdir -p "$work/golden/$name"; cp -rn "$c"/. "$work/golden/$name/" 2>/dev/null
 done
 export LD_LIBRARY_PATH=$work/lib
 export EVO2_GOLDEN_DIR=$work/golden
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.max.sm --format=csv \
   > "$out/nvidia-smi.txt" 2>&1
-git -C "$root" rev-parse HEAD > "$out/commit.txt" 2>/dev/null || true
+cp "$ship/commit.txt" "$out/commit.txt" 2>/dev/null || true
 
 k=skipped; g=skipped; b=skipped
 if [ "${SKIP_TESTS:-0}" != 1 ]; then
@@ -68,7 +70,7 @@ if [ "${SKIP_BENCH:-0}" != 1 ]; then
     > "$out/bench.log" 2>&1 && b=done || b=FAIL
 fi
 
-echo "== $(cat "$out/nvidia-smi.txt" | tail -1)"
+echo "== $(tail -1 "$out/nvidia-smi.txt"); packed from commit $(head -1 "$out/commit.txt" 2>/dev/null)"
 echo "== kernels_test: $k  ($(grep -E '^\[  (PASSED|FAILED)' "$out/kernels_test.log" 2>/dev/null | tr '\n' ' '))"
 grep -E '^\[  FAILED|Failure|error' "$out/kernels_test.log" 2>/dev/null | head -20
 echo "== cuda_golden_test: $g  ($(grep -E '^\[  (PASSED|FAILED)' "$out/cuda_golden_test.log" 2>/dev/null | tr '\n' ' '))"

@@ -219,15 +219,37 @@ __device__ __forceinline__ void LdMatrixX4Trans(uint32_t (&r)[4], const void* sm
                : "r"(addr));
 }
 
-template <int D>
-__global__ void __launch_bounds__(kWarps * 32)
+// cp.async: 16 bytes global -> shared, zero-filled when src_bytes is 0 (keys past the end).
+__device__ __forceinline__ void CpAsync16(void* smem, const void* gmem, int src_bytes) {
+  const uint32_t addr = static_cast<uint32_t>(__cvta_generic_to_shared(smem));
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(addr), "l"(gmem),
+               "r"(src_bytes));
+}
+__device__ __forceinline__ void CpAsyncCommit() { asm volatile("cp.async.commit_group;\n" ::); }
+template <int kPending>
+__device__ __forceinline__ void CpAsyncWait() {
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(kPending));
+}
+
+template <int D, int kStages>
+constexpr size_t V2SharedBytes() {
+  return static_cast<size_t>(kStages) * 2 * kBlockN * (D + 8) * sizeof(__nv_bfloat16);
+}
+
+// kStages = 1: load a K/V tile, barrier, compute (version 2). kStages = 2: the next tile's K/V
+// are fetched with cp.async into the other buffer while this one is computed (version 3).
+// Three blocks per multiprocessor (≤ 170 registers): 12 warps to hide the tile loads.
+template <int D, int kStages>
+__global__ void __launch_bounds__(kWarps * 32, 3)
     FlashAttentionBf16V2Kernel(const __nv_bfloat16* __restrict__ q,
                                const __nv_bfloat16* __restrict__ k,
                                const __nv_bfloat16* __restrict__ v,
                                __nv_bfloat16* __restrict__ out, int heads, int seq,
                                float scale_log2) {
-  __shared__ __align__(16) __nv_bfloat16 k_s[kBlockN][D + 8];
-  __shared__ __align__(16) __nv_bfloat16 v_s[kBlockN][D + 8];
+  // Dynamic shared memory: [stage][K | V][kBlockN][D + 8] bf16.
+  extern __shared__ __align__(16) unsigned char smem_raw[];
+  using Row = __nv_bfloat16[D + 8];
+  Row* const smem_rows = reinterpret_cast<Row*>(smem_raw);
   const int warp = threadIdx.x / 32;
   const int lane = threadIdx.x % 32;
   const int g = lane / 4;
@@ -267,23 +289,51 @@ __global__ void __launch_bounds__(kWarps * 32)
   const int lm_sel_b = lane >> 4;        // second pair
 
   const int last_tile = (m_tile * kBlockM + kBlockM - 1) / kBlockN;
-  for (int n_tile = 0; n_tile <= last_tile; ++n_tile) {
-    const int key0 = n_tile * kBlockN;
-    __syncthreads();
-    constexpr int kVecPerRow = D / 8;
+  constexpr int kVecPerRow = D / 8;
+  auto issue_async = [&](int tile, int stage) {
+    Row* ks = smem_rows + (stage * 2) * kBlockN;
+    Row* vs = smem_rows + (stage * 2 + 1) * kBlockN;
     for (int idx = threadIdx.x; idx < kBlockN * kVecPerRow; idx += kWarps * 32) {
       const int r = idx / kVecPerRow;
       const int c8 = (idx - r * kVecPerRow) * 8;
-      const int key = key0 + r;
-      uint4 kv = make_uint4(0, 0, 0, 0), vv = make_uint4(0, 0, 0, 0);
-      if (key < seq) {
-        kv = *reinterpret_cast<const uint4*>(kh + static_cast<int64_t>(key) * D + c8);
-        vv = *reinterpret_cast<const uint4*>(vh + static_cast<int64_t>(key) * D + c8);
-      }
-      *reinterpret_cast<uint4*>(&k_s[r][c8]) = kv;
-      *reinterpret_cast<uint4*>(&v_s[r][c8]) = vv;
+      const int key = tile * kBlockN + r;
+      const bool ok = key < seq;
+      const int64_t off = ok ? static_cast<int64_t>(key) * D + c8 : 0;
+      CpAsync16(&ks[r][c8], kh + off, ok ? 16 : 0);
+      CpAsync16(&vs[r][c8], vh + off, ok ? 16 : 0);
     }
-    __syncthreads();
+    CpAsyncCommit();
+  };
+  if constexpr (kStages == 2) issue_async(0, 0);
+  for (int n_tile = 0; n_tile <= last_tile; ++n_tile) {
+    const int key0 = n_tile * kBlockN;
+    const int stage = kStages == 2 ? (n_tile & 1) : 0;
+    Row* const k_s = smem_rows + (stage * 2) * kBlockN;
+    Row* const v_s = smem_rows + (stage * 2 + 1) * kBlockN;
+    if constexpr (kStages == 1) {
+      __syncthreads();
+      for (int idx = threadIdx.x; idx < kBlockN * kVecPerRow; idx += kWarps * 32) {
+        const int r = idx / kVecPerRow;
+        const int c8 = (idx - r * kVecPerRow) * 8;
+        const int key = key0 + r;
+        uint4 kv = make_uint4(0, 0, 0, 0), vv = make_uint4(0, 0, 0, 0);
+        if (key < seq) {
+          kv = *reinterpret_cast<const uint4*>(kh + static_cast<int64_t>(key) * D + c8);
+          vv = *reinterpret_cast<const uint4*>(vh + static_cast<int64_t>(key) * D + c8);
+        }
+        *reinterpret_cast<uint4*>(&k_s[r][c8]) = kv;
+        *reinterpret_cast<uint4*>(&v_s[r][c8]) = vv;
+      }
+      __syncthreads();
+    } else {
+      if (n_tile < last_tile) {
+        issue_async(n_tile + 1, stage ^ 1);  // that buffer was released by the last barrier
+        CpAsyncWait<1>();                    // this tile's group has landed
+      } else {
+        CpAsyncWait<0>();
+      }
+      __syncthreads();
+    }
 
     float s_acc[kBlockN / 8][4];
 #pragma unroll
@@ -360,6 +410,7 @@ __global__ void __launch_bounds__(kWarps * 32)
         MmaBf16(o_acc[2 * dnp + 1], a, bv[2], bv[3]);
       }
     }
+    if constexpr (kStages == 2) __syncthreads();  // all warps done with this stage
   }
 
 #pragma unroll
@@ -436,6 +487,35 @@ __global__ void __launch_bounds__(kPlainRows)
   for (int i = 0; i < D; ++i) dst[i] = acc[i] / l;
 }
 
+template <int D, int kStages>
+absl::Status LaunchV2(dim3 grid, cudaStream_t stream, const __nv_bfloat16* q,
+                      const __nv_bfloat16* k, const __nv_bfloat16* v, __nv_bfloat16* out, int heads,
+                      int seq, float scale_log2) {
+  constexpr size_t bytes = V2SharedBytes<D, kStages>();
+  CUDA_RETURN_IF_ERROR(cudaFuncSetAttribute(FlashAttentionBf16V2Kernel<D, kStages>,
+                                            cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                            static_cast<int>(bytes)));
+  FlashAttentionBf16V2Kernel<D, kStages><<<grid, kWarps * 32, bytes, stream>>>(q, k, v, out, heads,
+                                                                             seq, scale_log2);
+  return absl::OkStatus();
+}
+
+template <int D>
+absl::Status LaunchBf16(AttentionVariant variant, dim3 grid, cudaStream_t stream,
+                        const __nv_bfloat16* q, const __nv_bfloat16* k, const __nv_bfloat16* v,
+                        __nv_bfloat16* out, int heads, int seq, float scale_log2) {
+  switch (variant) {
+    case AttentionVariant::kMmaV1:
+      FlashAttentionBf16Kernel<D><<<grid, kWarps * 32, 0, stream>>>(q, k, v, out, heads, seq,
+                                                                    scale_log2);
+      return absl::OkStatus();
+    case AttentionVariant::kMmaLdmatrix:
+      return LaunchV2<D, 1>(grid, stream, q, k, v, out, heads, seq, scale_log2);
+    default:
+      return LaunchV2<D, 2>(grid, stream, q, k, v, out, heads, seq, scale_log2);
+  }
+}
+
 absl::Status CheckShape(const void* q, const void* k, const void* v, const void* out,
                         int64_t batch, int64_t heads, int64_t seq, int64_t head_dim) {
   if (q == nullptr || k == nullptr || v == nullptr || out == nullptr)
@@ -463,19 +543,15 @@ absl::Status LaunchCausalAttention<__nv_bfloat16>(const __nv_bfloat16* q, const 
                   static_cast<unsigned>(heads), static_cast<unsigned>(batch));
   const float scale_log2 = kLog2e / std::sqrt(static_cast<float>(head_dim));
   const int s = static_cast<int>(seq), hh = static_cast<int>(heads);
-  const bool v1 = variant == AttentionVariant::kMmaV1;
   switch (head_dim) {
     case 32:
-      if (v1) FlashAttentionBf16Kernel<32><<<grid, kWarps * 32, 0, stream>>>(q, k, v, out, hh, s, scale_log2);
-      else FlashAttentionBf16V2Kernel<32><<<grid, kWarps * 32, 0, stream>>>(q, k, v, out, hh, s, scale_log2);
+      EVO2_RETURN_IF_ERROR(LaunchBf16<32>(variant, grid, stream, q, k, v, out, hh, s, scale_log2));
       break;
     case 64:
-      if (v1) FlashAttentionBf16Kernel<64><<<grid, kWarps * 32, 0, stream>>>(q, k, v, out, hh, s, scale_log2);
-      else FlashAttentionBf16V2Kernel<64><<<grid, kWarps * 32, 0, stream>>>(q, k, v, out, hh, s, scale_log2);
+      EVO2_RETURN_IF_ERROR(LaunchBf16<64>(variant, grid, stream, q, k, v, out, hh, s, scale_log2));
       break;
     default:
-      if (v1) FlashAttentionBf16Kernel<128><<<grid, kWarps * 32, 0, stream>>>(q, k, v, out, hh, s, scale_log2);
-      else FlashAttentionBf16V2Kernel<128><<<grid, kWarps * 32, 0, stream>>>(q, k, v, out, hh, s, scale_log2);
+      EVO2_RETURN_IF_ERROR(LaunchBf16<128>(variant, grid, stream, q, k, v, out, hh, s, scale_log2));
       break;
   }
   RETURN_IF_LAUNCH_FAILED("attention bf16");

@@ -13,15 +13,17 @@
 
 namespace evo2::kernels {
 
-// bf16 kernel versions: kMmaLdmatrix (default) fetches B fragments with ldmatrix; kMmaV1 is the
-// first version (element-wise transposed V staging), kept for A/B measurement and as a fallback.
-enum class AttentionVariant { kMmaLdmatrix, kMmaV1 };
+// bf16 kernel versions (kernels/NOTES.md): kMmaPipelined (default) = ldmatrix fragments and K/V
+// tiles double-buffered with cp.async; kMmaLdmatrix = the same without the double buffer;
+// kMmaV1 = the first version (element-wise transposed V staging). The older ones stay for A/B
+// measurement and as fallbacks (EVO2_CUDA_ATTENTION=v2|v1).
+enum class AttentionVariant { kMmaPipelined, kMmaLdmatrix, kMmaV1 };
 
 // q, k, v: [batch, heads, seq, d] T; out: [batch, seq, heads·d] T.
 template <typename T>
 absl::Status LaunchCausalAttention(const T* q, const T* k, const T* v, T* out, int64_t batch,
                                    int64_t heads, int64_t seq, int64_t head_dim,
                                    cudaStream_t stream,
-                                   AttentionVariant variant = AttentionVariant::kMmaLdmatrix);
+                                   AttentionVariant variant = AttentionVariant::kMmaPipelined);
 
 }  // namespace evo2::kernels

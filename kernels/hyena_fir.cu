@@ -9,14 +9,16 @@
 namespace evo2::kernels {
 namespace {
 
-constexpr int kChannels = 32;  // channels per block (one warp's lanes)
-constexpr int kRowGroups = 8;  // warps per block
-constexpr int kOutPerThread = 8;
+constexpr int kChannels = 32;    // channels per block (one warp's lanes)
+constexpr int kRowGroups = 4;    // warps per block
+constexpr int kOutPerThread = 16;  // consecutive outputs per thread (register-blocked)
 constexpr int kTime = kRowGroups * kOutPerThread;  // 64 time steps per block
 
 // Block: 32 channels × 64 time steps. The input window a[t0-K+1 .. t0+63] and the 32 channels'
 // taps are staged in shared memory as fp32, [row][channel] so that a warp's lanes (channels)
-// hit distinct banks.
+// hit distinct banks. Each thread computes 16 consecutive outputs of one channel from a
+// register window that slides by one sample per tap: one shared load of `a` and one of `h` per
+// 16 FMAs (v1 loaded `a` once per FMA and was shared-memory bound, kernels/NOTES.md).
 template <typename T, int K>
 __global__ void __launch_bounds__(kChannels* kRowGroups)
     HyenaFirGateKernel(const T* __restrict__ q, const T* __restrict__ a,
@@ -44,25 +46,31 @@ __global__ void __launch_bounds__(kChannels* kRowGroups)
   __syncthreads();
   if (!channel_ok) return;
 
-  float acc[kOutPerThread];
+  const int local0 = row_group * kOutPerThread;  // first output row of this thread in the tile
+  // win[j] = a[t_j - k] for the current tap k, t_j = local0 + j (rows offset by K-1 in a_s).
+  float win[kOutPerThread], acc[kOutPerThread];
 #pragma unroll
-  for (int j = 0; j < kOutPerThread; ++j) acc[j] = 0.f;
-#pragma unroll 8
+  for (int j = 0; j < kOutPerThread; ++j) {
+    win[j] = a_s[local0 + j + K - 1][lane];
+    acc[j] = 0.f;
+  }
+#pragma unroll
   for (int k = 0; k < K; ++k) {
     const float hk = h_s[k][lane];
 #pragma unroll
-    for (int j = 0; j < kOutPerThread; ++j) {
-      const int local_t = row_group + j * kRowGroups;  // output row within the tile
-      acc[j] += hk * a_s[local_t + K - 1 - k][lane];
+    for (int j = 0; j < kOutPerThread; ++j) acc[j] = fmaf(hk, win[j], acc[j]);
+    if (k + 1 < K) {
+#pragma unroll
+      for (int j = kOutPerThread - 1; j > 0; --j) win[j] = win[j - 1];
+      win[0] = a_s[local0 + K - 2 - k][lane];
     }
   }
   const float d = skip_d != nullptr ? skip_d[c] : 0.f;
 #pragma unroll
   for (int j = 0; j < kOutPerThread; ++j) {
-    const int local_t = row_group + j * kRowGroups;
-    const int t = t0 + local_t;
-    if (t >= seq) continue;
-    const float y = acc[j] + d * a_s[local_t + K - 1][lane];
+    const int t = t0 + local0 + j;
+    if (t >= seq) break;
+    const float y = acc[j] + d * a_s[local0 + j + K - 1][lane];
     const int64_t idx = base + static_cast<int64_t>(t) * hidden + c;
     o[idx] = FromFloat<T>(ToFloat(q[idx]) * Round<T>(y));
   }

@@ -34,8 +34,10 @@ absl::StatusOr<std::unique_ptr<CudaModel>> CudaModel::Create(ModelConfig config,
   CUBLAS_RETURN_IF_ERROR(cublasSetStream(m->cublas_, m->stream_));
   // fp32 mode must be true fp32 (no TF32), the bf16 mode uses the tensor cores anyway.
   CUBLAS_RETURN_IF_ERROR(cublasSetMathMode(m->cublas_, CUBLAS_DEFAULT_MATH));
-  if (const char* v = std::getenv("EVO2_CUDA_ATTENTION"); v != nullptr && std::string_view(v) == "v1")
-    m->attention_variant_ = kernels::AttentionVariant::kMmaV1;
+  if (const char* v = std::getenv("EVO2_CUDA_ATTENTION"); v != nullptr) {
+    if (std::string_view(v) == "v1") m->attention_variant_ = kernels::AttentionVariant::kMmaV1;
+    if (std::string_view(v) == "v2") m->attention_variant_ = kernels::AttentionVariant::kMmaLdmatrix;
+  }
   return m;
 }
 

@@ -69,8 +69,8 @@ class CudaModel final : public Model {
   Workspace workspace_;
   cudaStream_t stream_ = nullptr;
   cublasHandle_t cublas_ = nullptr;
-  // EVO2_CUDA_ATTENTION=v1 selects the first bf16 attention kernel (A/B runs, fallback).
-  kernels::AttentionVariant attention_variant_ = kernels::AttentionVariant::kMmaLdmatrix;
+  // EVO2_CUDA_ATTENTION=v2|v1 selects an older bf16 attention kernel (A/B runs, fallback).
+  kernels::AttentionVariant attention_variant_ = kernels::AttentionVariant::kMmaPipelined;
 };
 
 }  // namespace evo2::cuda
