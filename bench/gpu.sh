@@ -15,11 +15,15 @@ if [ "$mode" = pack ]; then
   build=${BUILD_DIR:-$root/build-cuda}
   [ "${NO_BUILD:-0}" = 1 ] || ninja -C "$build" -j2 kernels_test cuda_golden_test evo2_cuda_bench
   stage=$root/.gpu/stage
-  rm -rf "$stage" "$root/.gpu/ship" && mkdir -p "$stage/golden" "$root/.gpu/ship"
+  keep_golden=0
+  [ "${NO_GOLDEN:-0}" = 1 ] && [ -f "$root/.gpu/ship/golden.tar.xz" ] && keep_golden=1
+  rm -rf "$stage" && mkdir -p "$stage/golden" "$root/.gpu/ship"
+  [ $keep_golden = 1 ] || rm -f "$root/.gpu/ship/golden.tar.xz"
   /work/shared/tools/pack-for-gpu.sh "$stage" "$build/tests/kernels/kernels_test" \
     "$build/tests/engine/cuda/cuda_golden_test" "$build/bench/cuda/evo2_cuda_bench"
   strip "$stage"/bin/*
   for c in a_tiny6 b_small10 c_7blike32; do
+    [ $keep_golden = 1 ] && break
     src=$root/../shared/golden/$c
     mkdir -p "$stage/golden/$c"
     cp "$src"/model.pt "$src"/config.yml "$src"/*.tokens.npy "$src"/len?????.logits.npy \
@@ -29,10 +33,10 @@ if [ "$mode" = pack ]; then
   (cd "$stage" && tar -cf - bin lib | xz -T2 -6 > "$root/.gpu/ship/binlib.tar.xz")
   # a_tiny6 is in the repository (tests/data/golden) except its 2048-token logits: ship only
   # those for it (the call's working tree is limited to 64 MiB).
-  if [ -f "$root/tests/data/golden/a_tiny6/model.pt" ]; then
+  if [ $keep_golden = 0 ] && [ -f "$root/tests/data/golden/a_tiny6/model.pt" ]; then
     find "$stage/golden/a_tiny6" -type f ! -name len02048.logits.npy -delete
   fi
-  (cd "$stage" && tar -cf - golden | xz -T2 -3 > "$root/.gpu/ship/golden.tar.xz")
+  [ $keep_golden = 1 ] || (cd "$stage" && tar -cf - golden | xz -T2 -3 > "$root/.gpu/ship/golden.tar.xz")
   git -C "$root" rev-parse HEAD > "$root/.gpu/ship/commit.txt"
   git -C "$root" status --short -- kernels engine/src/cuda bench/cuda >> "$root/.gpu/ship/commit.txt"
   du -sh "$root/.gpu/ship"
@@ -60,14 +64,26 @@ if [ "${SKIP_TESTS:-0}" != 1 ]; then
   # If the default (ldmatrix) attention kernel failed its unit test, run the rest with the
   # first version and say so, rather than spend the call on a known-bad kernel.
   if grep -qE '^\[  FAILED  \] AttentionKernelTest/1\.CausalAttention' "$out/kernels_test.log"; then
-    export EVO2_CUDA_ATTENTION=v1
-    echo "!! ldmatrix attention kernel failed its test: golden tests and benchmark use EVO2_CUDA_ATTENTION=v1"
+    if grep -qE '^\[  FAILED  \] AttentionKernelV2Test' "$out/kernels_test.log"; then
+      export EVO2_CUDA_ATTENTION=v1
+    else
+      export EVO2_CUDA_ATTENTION=v2
+    fi
+    echo "!! default attention kernel failed its test: the rest runs with EVO2_CUDA_ATTENTION=$EVO2_CUDA_ATTENTION"
   fi
   "$work/bin/cuda_golden_test" > "$out/cuda_golden_test.log" 2>&1 && g=pass || g=FAIL
 fi
 if [ "${SKIP_BENCH:-0}" != 1 ]; then
   "$work/bin/evo2_cuda_bench" --profile ${BENCH_ROWS:+--rows "$BENCH_ROWS"} \
     > "$out/bench.log" 2>&1 && b=done || b=FAIL
+  # A/B of the attention kernel versions on one row (BENCH_AB_ROWS="" to skip).
+  ab_rows=${BENCH_AB_ROWS-7b:1x32768}
+  if [ -n "$ab_rows" ] && [ -z "${EVO2_CUDA_ATTENTION:-}" ]; then
+    for variant in v2 v1; do
+      EVO2_CUDA_ATTENTION=$variant "$work/bin/evo2_cuda_bench" --rows "$ab_rows" \
+        > "$out/bench_attention_$variant.log" 2>&1
+    done
+  fi
 fi
 
 echo "== $(tail -1 "$out/nvidia-smi.txt"); packed from commit $(head -1 "$out/commit.txt" 2>/dev/null)"
@@ -78,3 +94,7 @@ grep -E '^\[(bf16|fp32)\]' "$out/cuda_golden_test.log" 2>/dev/null
 grep -E -A3 'Failure' "$out/cuda_golden_test.log" 2>/dev/null | head -40
 echo "== benchmark: $b"
 cat "$out/bench.log" 2>/dev/null | tail -80
+for variant in v2 v1; do
+  [ -f "$out/bench_attention_$variant.log" ] && \
+    echo "A/B attention $variant: $(grep -F ' tokens/s' "$out/bench_attention_$variant.log" | head -1)"
+done
