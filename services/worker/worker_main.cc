@@ -3,6 +3,8 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -28,6 +30,9 @@
 
 namespace {
 
+std::atomic<int> g_stop_signals{0};
+void OnStopSignal(int) { g_stop_signals.fetch_add(1); }
+
 void Die(const std::string& what, const absl::Status& s) {
   std::cerr << "evo2-worker: " << what << ": " << s << "\n";
   std::exit(2);
@@ -47,11 +52,13 @@ std::string CheckpointDigest(const std::filesystem::path& p) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGTERM);
-  sigaddset(&stop_signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  // A handler, not sigwait: libraries start threads before main (OpenBLAS' pool), and any of
+  // them may receive the signal.
+  struct sigaction sa {};
+  sa.sa_handler = OnStopSignal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGTERM, &sa, nullptr);
+  sigaction(SIGINT, &sa, nullptr);
 
 #ifdef EVO2_REGISTER_CUDA
   evo2::RegisterCudaBackend();
@@ -152,14 +159,15 @@ int main(int argc, char** argv) {
   evo2::svc::RecordScorer scorer(**model);
   evo2::svc::Worker worker(wo, scorer, wm);
   std::thread signals([&] {
-    for (int n = 0; n < 2; ++n) {
-      int sig = 0;
-      sigwait(&stop_signals, &sig);
-      std::cerr << "evo2-worker " << worker_id << ": signal " << sig
-                << (n == 0 ? ", draining (finish the record, release the job)"
-                           : ", aborting the record and releasing the job")
+    for (int seen = 0; seen < 2;) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      if (g_stop_signals.load() <= seen) continue;
+      std::cerr << "evo2-worker " << worker_id << ": signal"
+                << (seen == 0 ? ", draining (finish the record, release the job)"
+                              : ", aborting the record and releasing the job")
                 << std::endl;
       worker.RequestStop();
+      ++seen;
     }
   });
   signals.detach();
