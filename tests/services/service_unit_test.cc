@@ -15,7 +15,7 @@
 namespace evo2::svc {
 namespace {
 
-TEST(RedisUrl, ParsesHostPortPasswordAndDb) {
+TEST(ServiceRedisUrl, ParsesHostPortPasswordAndDb) {
   auto o = ParseRedisUrl("redis://:s3cret@redis.default:6380/2");
   ASSERT_TRUE(o.ok()) << o.status();
   EXPECT_EQ(o->host, "redis.default");
@@ -30,7 +30,7 @@ TEST(RedisUrl, ParsesHostPortPasswordAndDb) {
   EXPECT_EQ(ParseRedisUrl("redis://x:99999").status().code(), absl::StatusCode::kInvalidArgument);
 }
 
-TEST(ApiKeys, HashedKeysMapToTenants) {
+TEST(ServiceApiKeys, HashedKeysMapToTenants) {
   ApiKeyRegistry reg;
   ASSERT_TRUE(reg.LoadEnvList("alpha=k1, beta=k2").ok());
   EXPECT_EQ(*reg.Authenticate("k1"), "alpha");
@@ -53,14 +53,14 @@ TEST(ApiKeys, HashedKeysMapToTenants) {
   EXPECT_EQ(*file.Authenticate("k4"), "gamma");
 }
 
-TEST(RandomIds, AreHexAndDistinct) {
+TEST(ServiceRandomIds, AreHexAndDistinct) {
   const std::string a = RandomHex(16), b = RandomHex(16);
   EXPECT_EQ(a.size(), 32u);
   EXPECT_NE(a, b);
   EXPECT_EQ(a.find_first_not_of("0123456789abcdef"), std::string::npos);
 }
 
-TEST(SubmitValidation, AcceptsCrlfBlankLinesLowercaseAndCountsBosTokens) {
+TEST(ServiceSubmitValidation, AcceptsCrlfBlankLinesLowercaseAndCountsBosTokens) {
   ModelLimits m{"m", 100, 4, 8};
   evo2::v1::SubmitJobRequest r;
   r.set_model("m");
@@ -89,7 +89,7 @@ TEST(SubmitValidation, AcceptsCrlfBlankLinesLowercaseAndCountsBosTokens) {
   EXPECT_TRUE(absl::StrContains(s.message(), "line 2, column 4")) << s;
 }
 
-TEST(TensorEncoding, Bfloat16RoundsToNearestEvenAndKeepsNan) {
+TEST(ServiceTensorEncoding, Bfloat16RoundsToNearestEvenAndKeepsNan) {
   const std::vector<float> v = {1.0f, -2.5f, 1.00390625f /* halfway 1+2^-8 → even (1.0) */,
                                 1.01171875f /* halfway 1+3·2^-8 → even (1+2^-6) */, NAN};
   const std::string b = EncodeTensorData(v, evo2::v1::DTYPE_BFLOAT16);
