@@ -51,6 +51,33 @@ absl::Status CopyToDevice(void* dst, const std::vector<float>& values, DType dty
 
 }  // namespace
 
+size_t PlannedWeightBytes(const ModelConfig& c, DType act_dtype) {
+  const int64_t H = c.hidden_size, I = c.inner_mlp_size, V = c.vocab_size;
+  int64_t act = V * H + H, f32 = 0;
+  for (BlockKind kind : c.block_kinds) {
+    act += 2 * H + 2 * I * H + H * I + 3 * H * H + H * H;  // norms, MLP, in/out projections
+    switch (kind) {
+      case BlockKind::kAttn:
+        act += c.attn_out_proj_bias ? H : 0;
+        f32 += c.head_dim / 2;
+        break;
+      case BlockKind::kHcs:
+        act += H;
+        f32 += 3 * H * 3 + int64_t{c.hcs_filter_groups} * c.hcs_filter_length;
+        break;
+      case BlockKind::kHcm:
+        act += H;
+        f32 += 3 * H * 3 + int64_t{c.hcm_filter_groups} * c.hcm_filter_length + H;
+        break;
+      case BlockKind::kHcl:
+        act += H;
+        f32 += 3 * H * 3 + H + 2 * H * 16;
+        break;
+    }
+  }
+  return static_cast<size_t>(act) * DTypeSize(act_dtype) + static_cast<size_t>(f32) * 4;
+}
+
 absl::StatusOr<void*> DeviceWeights::Allocate(int64_t n, DType dtype) {
   auto buf = DeviceBuffer::Allocate(static_cast<size_t>(n) * DTypeSize(dtype));
   if (!buf.ok()) return buf.status();
@@ -226,7 +253,8 @@ absl::StatusOr<DeviceWeights> DeviceWeights::Random(const ModelConfig& config, D
     FILL(b.mlp_l3, const void*, H * I, act_dtype, -std::sqrt(3.f / I), std::sqrt(3.f / I));
     FILL(b.in_proj, const void*, 3 * H * H, act_dtype, -in_scale, in_scale);
     FILL(b.out_proj, const void*, H * H, act_dtype, -branch, branch);
-    FILL(b.out_bias, const void*, H, act_dtype, -0.1f, 0.1f);
+    if (b.kind != BlockKind::kAttn || config.attn_out_proj_bias)
+      FILL(b.out_bias, const void*, H, act_dtype, -0.1f, 0.1f);
     if (b.kind == BlockKind::kAttn) {
       const int half = config.head_dim / 2;
       std::vector<float> f(half);

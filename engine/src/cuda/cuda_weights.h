@@ -36,6 +36,9 @@ struct DeviceBlockWeights {
   const float* inv_freq = nullptr;   // [d/2] fp32 (attention)
 };
 
+// Device bytes Upload/Random allocate for `config` (admission control and memory planning).
+size_t PlannedWeightBytes(const ModelConfig& config, DType act_dtype);
+
 class DeviceWeights {
  public:
   DType act_dtype = DType::kBFloat16;
