@@ -6,6 +6,8 @@
 //       golden log-probs / last-64 logits (max abs error).
 //   evo2_bench_cpu random [--preset evo2_1b_base] [--tokens 2048] [--runs 3]
 //       the same for a published shape with random weights (no checkpoint needed).
+#include <sys/resource.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -13,8 +15,6 @@
 #include <map>
 #include <string>
 #include <vector>
-
-#include <sys/resource.h>
 
 #include "CLI/CLI.hpp"
 #include "cpu/cpu_model.h"
@@ -44,14 +44,15 @@ double ProcessCpuSeconds() {
 }
 
 Timing TimeForward(CpuModel& model, const std::vector<int32_t>& tokens, int runs) {
-  evo2::ForwardOptions opts;  // log-probs only, like `predict`
+  evo2::ForwardOptions opts;          // log-probs only, like `predict`
   (void)model.Forward(tokens, opts);  // warm-up: page in weights, grow buffers, plan FFTs
   Timing t;
   const double cpu0 = ProcessCpuSeconds();
   for (int r = 0; r < runs; ++r) {
     const auto t0 = std::chrono::steady_clock::now();
     auto res = model.Forward(tokens, opts);
-    t.runs_s.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    t.runs_s.push_back(
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
     if (!res.ok()) {
       std::fprintf(stderr, "forward failed: %s\n", std::string(res.status().message()).c_str());
       std::exit(1);
@@ -78,8 +79,8 @@ void PrintTiming(const char* what, size_t tokens, const Timing& t) {
   std::printf("%s: %zu tokens, median %.3f s = %.0f tokens/s (runs:", what, tokens, t.median_s,
               double(tokens) / t.median_s);
   for (double s : t.runs_s) std::printf(" %.3f", s);
-  std::printf("); process CPU time %.3f s per forward; load average at start %s\n",
-              t.cpu_s_per_run, LoadAverage().c_str());
+  std::printf("); process CPU time %.3f s per forward; load average at start %s\n", t.cpu_s_per_run,
+              LoadAverage().c_str());
 }
 
 void PrintStages(const std::map<std::string, double>& before,

@@ -2,7 +2,8 @@
 //
 // Sources, in the order LoadModel tries them (spec evo2-architecture.md §2, bionemo-predict.md §4):
 //   - the vortex YAML beside a `.pt` (`config.yml`: `hcs_layer_idxs`, `hidden_size`, ...);
-//   - a NeMo2 checkpoint's `context/model.yaml` (`hybrid_override_pattern`, `ffn_hidden_size`, ...);
+//   - a NeMo2 checkpoint's `context/model.yaml` (`hybrid_override_pattern`, `ffn_hidden_size`,
+//   ...);
 //   - a named preset: evo2 names (`evo2_7b`, ...) or bionemo `--model-size` names (`7b`, ...).
 // The MLP width `I` is always taken from the checkpoint's tensors (ResolveFromTensors), never
 // from a name: the 1M-context checkpoints have a padded MLP (spec §2, §13 item 13).
@@ -35,27 +36,27 @@ enum class MlpActivation : uint8_t {
 };
 
 struct ModelConfig {
-  std::string name;                 // preset or YAML model name, for logs
-  int num_layers = 0;               // N
-  int hidden_size = 0;              // H
-  int num_heads = 0;                // attention heads
-  int head_dim = 0;                 // d (H / heads for every published model)
-  int inner_mlp_size = 0;           // I; 0 until ResolveFromTensors reads it from mlp.l1
+  std::string name;        // preset or YAML model name, for logs
+  int num_layers = 0;      // N
+  int hidden_size = 0;     // H
+  int num_heads = 0;       // attention heads
+  int head_dim = 0;        // d (H / heads for every published model)
+  int inner_mlp_size = 0;  // I; 0 until ResolveFromTensors reads it from mlp.l1
   int vocab_size = 512;
   std::vector<BlockKind> block_kinds;  // [N], from the config's explicit lists
-  int short_filter_length = 3;      // featurizer taps (conv order)
-  int hcs_filter_length = 7;        // conv order
-  int hcm_filter_length = 128;      // impulse order
-  int hcs_filter_groups = 0;        // G of the hcs taps [G, 1, 7]
-  int hcm_filter_groups = 0;        // G of the hcm taps [G, 1, 128]
-  int hcl_modes = 16;               // real exponential modes per hcl channel (`state_size`)
-  double rotary_base = 10000.0;     // only used when a checkpoint lacks inv_freq
+  int short_filter_length = 3;         // featurizer taps (conv order)
+  int hcs_filter_length = 7;           // conv order
+  int hcm_filter_length = 128;         // impulse order
+  int hcs_filter_groups = 0;           // G of the hcs taps [G, 1, 7]
+  int hcm_filter_groups = 0;           // G of the hcm taps [G, 1, 128]
+  int hcl_modes = 16;                  // real exponential modes per hcl channel (`state_size`)
+  double rotary_base = 10000.0;        // only used when a checkpoint lacks inv_freq
   double rotary_position_scale = 1.0;  // positions are divided by this (1 = no interpolation)
-  float eps = 1e-6f;                // RMSNorm epsilon, added outside the root (spec §5)
-  int64_t max_seqlen = 8192;        // the model's trained context (informational)
+  float eps = 1e-6f;                   // RMSNorm epsilon, added outside the root (spec §5)
+  int64_t max_seqlen = 8192;           // the model's trained context (informational)
   MlpActivation mlp_activation = MlpActivation::kArc;
-  bool attn_out_proj_bias = true;   // `mha_out_proj_bias` / NeMo `add_attn_proj_bias`
-  bool hcs_conv_bias = false;       // `_nv`: S blocks add bias[group]·z (unsupported, rejected)
+  bool attn_out_proj_bias = true;  // `mha_out_proj_bias` / NeMo `add_attn_proj_bias`
+  bool hcs_conv_bias = false;      // `_nv`: S blocks add bias[group]·z (unsupported, rejected)
   // The reference runs the Hyena input projections in FP8 for this model (spec §10); this
   // engine does not (fp32 on the CPU), so scores of FP8-trained checkpoints differ slightly.
   bool fp8_input_projections = false;

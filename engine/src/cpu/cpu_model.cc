@@ -32,8 +32,8 @@ struct CpuModel::Captures {
     return false;
   }
   // Copies rows [t0, t0+rows) of an [*, H] activation into every request for (p, block).
-  void Store(Point p, int block, const float* src, int64_t t0, int64_t rows, int64_t S,
-             int64_t H, ForwardResult& out) const {
+  void Store(Point p, int block, const float* src, int64_t t0, int64_t rows, int64_t S, int64_t H,
+             ForwardResult& out) const {
     for (const auto& [tap, name] : named) {
       if (tap.point != p || tap.block != block) continue;
       std::vector<float>& dst = out.layers[name];
@@ -74,32 +74,18 @@ const RotaryTable& CpuModel::Rotary(int block, const std::vector<float>& inv_fre
   return t;
 }
 
-void CpuModel::HyenaMixer(const BlockWeights& b, const float* z, int64_t S, float* out) {
+void CpuModel::InnerFilter(const BlockWeights& b, int64_t S) {
   const int64_t H = config_.hidden_size;
   const HyenaWeights& w = b.hyena;
-  proj_.resize(static_cast<size_t>(S * 3 * H));
-  q_.resize(static_cast<size_t>(S * H));
-  a_.resize(static_cast<size_t>(S * H));
-  y_.resize(static_cast<size_t>(S * H));
-  // 1. P = projections·z  [S, 3H], columns interleaved per channel (q, k, v).
-  Stage("projections", [&] {
-    Linear(z, S, H, H, w.projections.data(), 3 * H, nullptr, proj_.data(), 3 * H);
-  });
-  // 2–4. featurizer on all 3H columns, de-interleave, a = k ⊙ v.
-  Stage("featurizer", [&] {
-    HyenaFeaturize(proj_.data(), S, H, w.short_filter.data(), q_.data(), a_.data(), pool_);
-  });
-  // 5. inner filter.
-  Stage(BlockKindName(b.kind).data(), [&] {
   switch (b.kind) {
-    case BlockKind::kHcs:
+    case BlockKind::kHcs:  // 7 taps, conv order, no skip
       HyenaShortFilter(a_.data(), S, H, w.fir_taps.data(), w.fir_length, y_.data(), pool_);
       break;
-    case BlockKind::kHcm:
-      HyenaMediumFilter(a_.data(), S, H, w.fir_taps.data(), w.fir_length, w.skip.data(),
-                        y_.data(), pool_);
+    case BlockKind::kHcm:  // 128 taps, impulse order, + D·a
+      HyenaMediumFilter(a_.data(), S, H, w.fir_taps.data(), w.fir_length, w.skip.data(), y_.data(),
+                        pool_);
       break;
-    case BlockKind::kHcl:
+    case BlockKind::kHcl:  // 16 real exponential modes, + D·a
       if (options_.long_filter == LongFilterMethod::kFft) {
         HyenaLongFilterFft(a_.data(), S, H, w.modal, fft_plans_, y_.data(), pool_);
       } else {
@@ -109,7 +95,24 @@ void CpuModel::HyenaMixer(const BlockWeights& b, const float* z, int64_t S, floa
     case BlockKind::kAttn:
       break;
   }
+}
+
+void CpuModel::HyenaMixer(const BlockWeights& b, const float* z, int64_t S, float* out) {
+  const int64_t H = config_.hidden_size;
+  const HyenaWeights& w = b.hyena;
+  proj_.resize(static_cast<size_t>(S * 3 * H));
+  q_.resize(static_cast<size_t>(S * H));
+  a_.resize(static_cast<size_t>(S * H));
+  y_.resize(static_cast<size_t>(S * H));
+  // 1. P = projections·z  [S, 3H], columns interleaved per channel (q, k, v).
+  Stage("projections",
+        [&] { Linear(z, S, H, H, w.projections.data(), 3 * H, nullptr, proj_.data(), 3 * H); });
+  // 2–4. featurizer on all 3H columns, de-interleave, a = k ⊙ v.
+  Stage("featurizer", [&] {
+    HyenaFeaturize(proj_.data(), S, H, w.short_filter.data(), q_.data(), a_.data(), pool_);
   });
+  // 5. inner filter y = Filter(a).
+  Stage(BlockKindName(b.kind).data(), [&] { InnerFilter(b, S); });
   Stage("gate+out_projection", [&] {
     // 6. post-gate o = q ⊙ y (in place in y).
     pool_.ParallelFor(S, 64, [&](int64_t t0, int64_t t1) {
@@ -126,16 +129,14 @@ void CpuModel::AttentionMixer(int block, const BlockWeights& b, const float* z, 
   const AttentionWeights& w = b.attention;
   proj_.resize(static_cast<size_t>(S * 3 * H));
   y_.resize(static_cast<size_t>(S * H));
-  Stage("projections", [&] {
-    Linear(z, S, H, H, w.wqkv.data(), 3 * H, nullptr, proj_.data(), 3 * H);
-  });
+  Stage("projections",
+        [&] { Linear(z, S, H, H, w.wqkv.data(), 3 * H, nullptr, proj_.data(), 3 * H); });
   Stage("attention", [&] {
     CausalAttention(proj_.data(), S, config_.num_heads, config_.head_dim,
                     Rotary(block, w.inv_freq, S), y_.data(), pool_);
   });
-  Stage("gate+out_projection", [&] {
-    Linear(y_.data(), S, H, H, w.out_weight.data(), H, w.out_bias.data(), out, H);
-  });
+  Stage("gate+out_projection",
+        [&] { Linear(y_.data(), S, H, H, w.out_weight.data(), H, w.out_bias.data(), out, H); });
 }
 
 absl::StatusOr<ForwardResult> CpuModel::Forward(std::span<const int32_t> tokens,
@@ -146,9 +147,8 @@ absl::StatusOr<ForwardResult> CpuModel::Forward(std::span<const int32_t> tokens,
   if (S == 0) return absl::InvalidArgumentError("Forward: empty token sequence");
   for (int64_t t = 0; t < S; ++t) {
     if (tokens[t] < 0 || tokens[t] >= V) {
-      return absl::InvalidArgumentError(absl::StrCat("Forward: token ", tokens[t],
-                                                     " at position ", t, " is outside [0, ", V,
-                                                     ")"));
+      return absl::InvalidArgumentError(absl::StrCat("Forward: token ", tokens[t], " at position ",
+                                                     t, " is outside [0, ", V, ")"));
     }
   }
   Captures cap;
@@ -167,16 +167,17 @@ absl::StatusOr<ForwardResult> CpuModel::Forward(std::span<const int32_t> tokens,
   }
 
   ForwardResult result;
-  std::vector<float> x(static_cast<size_t>(S * H));   // [S, H] residual stream
-  std::vector<float> z(static_cast<size_t>(S * H));   // [S, H] normed input of a mixer
-  std::vector<float> m(static_cast<size_t>(S * H));   // [S, H] mixer / MLP output
+  std::vector<float> x(static_cast<size_t>(S * H));  // [S, H] residual stream
+  std::vector<float> z(static_cast<size_t>(S * H));  // [S, H] normed input of a mixer
+  std::vector<float> m(static_cast<size_t>(S * H));  // [S, H] mixer / MLP output
   Embed(tokens, weights_.embedding.data(), H, x.data());
   cap.Store(Point::kEmbedding, -1, x.data(), 0, S, S, H, result);
 
   for (int bi = 0; bi < config_.num_layers; ++bi) {
     const BlockWeights& b = weights_.blocks[static_cast<size_t>(bi)];
     // x = u + Mixer(RMSNorm_pre(u))
-    Stage("norms", [&] { RmsNorm(x.data(), S, H, b.pre_norm.data(), config_.eps, z.data(), pool_); });
+    Stage("norms",
+          [&] { RmsNorm(x.data(), S, H, b.pre_norm.data(), config_.eps, z.data(), pool_); });
     cap.Store(Point::kPreNorm, bi, z.data(), 0, S, S, H, result);
     if (b.kind == BlockKind::kAttn) {
       AttentionMixer(bi, b, z.data(), S, m.data());
@@ -213,8 +214,8 @@ absl::StatusOr<ForwardResult> CpuModel::Forward(std::span<const int32_t> tokens,
   outs.final_norm = cap.Wants(Point::kFinalNorm, -1) ? &final_norm : nullptr;
   if (outs.log_probs || outs.logits || outs.final_norm) {
     Stage("head", [&] {
-      LmHead(x.data(), S, H, weights_.final_norm.data(), config_.eps, weights_.embedding.data(),
-             V, tokens, outs, pool_);
+      LmHead(x.data(), S, H, weights_.final_norm.data(), config_.eps, weights_.embedding.data(), V,
+             tokens, outs, pool_);
     });
   }
   if (outs.final_norm) cap.Store(Point::kFinalNorm, -1, final_norm.data(), 0, S, S, H, result);

@@ -25,9 +25,12 @@ struct CpuOptions {
   int threads = 0;  // 0 = all cores; used for OpenBLAS and the pool
   LongFilterMethod long_filter = LongFilterMethod::kModalRecurrence;
   int64_t mlp_chunk_tokens = 1024;  // positions per MLP chunk (bounds the [chunk, 2I] buffer)
-  bool profile = false;  // accumulate wall time per stage (CpuModel::stage_seconds)
+  bool profile = false;             // accumulate wall time per stage (CpuModel::stage_seconds)
 };
 
+// OpenBLAS's thread count is process-wide: the attention stage sets it to 1 while its own
+// tasks run in parallel and restores it after, so two CpuModels running at the same time in one
+// process stay correct but may slow each other down.
 class CpuModel final : public Model {
  public:
   CpuModel(ModelConfig config, Weights weights, CpuOptions options);
@@ -44,6 +47,8 @@ class CpuModel final : public Model {
  private:
   struct Captures;  // requested activations, see cpu_model.cc
 
+  // a_ [S, H] -> y_ [S, H] with the block's inner filter (spec §7 step 5).
+  void InnerFilter(const BlockWeights& b, int64_t S);
   void HyenaMixer(const BlockWeights& b, const float* z, int64_t S, float* out);
   void AttentionMixer(int block, const BlockWeights& b, const float* z, int64_t S, float* out);
   const RotaryTable& Rotary(int block, const std::vector<float>& inv_freq, int64_t S);

@@ -19,9 +19,8 @@ class Reader {
       return absl::InvalidArgumentError(absl::StrCat("checkpoint has no tensor '", name, "'"));
     }
     if (it->second.numel() != numel) {
-      return absl::InvalidArgumentError(absl::StrCat("tensor '", name, "' has ",
-                                                     it->second.numel(), " elements, expected ",
-                                                     numel));
+      return absl::InvalidArgumentError(absl::StrCat("tensor '", name, "' has ", it->second.numel(),
+                                                     " elements, expected ", numel));
     }
     auto v = it->second.ToFloat32();
     if (!v.ok()) {
@@ -36,11 +35,11 @@ class Reader {
   const TensorMap& tensors_;
 };
 
-#define EVO2_ASSIGN_OR_RETURN(lhs, expr)   \
-  do {                                     \
-    auto _v = (expr);                      \
-    if (!_v.ok()) return _v.status();      \
-    lhs = std::move(*_v);                  \
+#define EVO2_ASSIGN_OR_RETURN(lhs, expr) \
+  do {                                   \
+    auto _v = (expr);                    \
+    if (!_v.ok()) return _v.status();    \
+    lhs = std::move(*_v);                \
   } while (0)
 
 }  // namespace

@@ -18,17 +18,17 @@ struct HyenaWeights {
   std::vector<float> short_filter;  // [3H, 3] featurizer taps, conv order
   std::vector<float> out_weight;    // [H, H] out_filter_dense
   std::vector<float> out_bias;      // [H]
-  std::vector<float> fir_taps;      // hcs [7, H] conv order / hcm [128, H] impulse order, per channel
+  std::vector<float> fir_taps;  // hcs [7, H] conv order / hcm [128, H] impulse order, per channel
   int64_t fir_length = 0;
-  std::vector<float> skip;          // hcm D [H]
-  ModalFilter modal;                // hcl
+  std::vector<float> skip;  // hcm D [H]
+  ModalFilter modal;        // hcl
 };
 
 struct AttentionWeights {
-  std::vector<float> wqkv;       // [3H, H], per-head row order (head·3d + j·d + i)
-  std::vector<float> out_weight; // [H, H]
-  std::vector<float> out_bias;   // [H] (zeros when the model has none)
-  std::vector<float> inv_freq;   // [d/2], stored values (spec §8)
+  std::vector<float> wqkv;        // [3H, H], per-head row order (head·3d + j·d + i)
+  std::vector<float> out_weight;  // [H, H]
+  std::vector<float> out_bias;    // [H] (zeros when the model has none)
+  std::vector<float> inv_freq;    // [d/2], stored values (spec §8)
 };
 
 struct BlockWeights {

@@ -19,13 +19,13 @@ namespace evo2::cpu {
 
 // Per-layer hcl parameters in the form the recurrence wants.
 struct ModalFilter {
-  int64_t channels = 0;       // H
-  int64_t modes = 0;          // 16
-  std::vector<double> pole;   // [H, modes]  p = exp(λ)
-  std::vector<double> residue;  // [H, modes] R
-  std::vector<float> log_pole;  // [H, modes] λ as stored (fp32), for the FFT variant
+  int64_t channels = 0;            // H
+  int64_t modes = 0;               // 16
+  std::vector<double> pole;        // [H, modes]  p = exp(λ)
+  std::vector<double> residue;     // [H, modes] R
+  std::vector<float> log_pole;     // [H, modes] λ as stored (fp32), for the FFT variant
   std::vector<float> residue_f32;  // [H, modes]
-  std::vector<float> skip;    // [H] D
+  std::vector<float> skip;         // [H] D
 };
 
 // log_poles [H, modes] (λ), residues [H, modes], D [H].
@@ -33,7 +33,7 @@ ModalFilter MakeModalFilter(const float* log_poles, const float* residues, const
                             int64_t H, int64_t modes);
 
 // a, y [S, H].
-void HyenaLongFilterModal(const float* a, int64_t S, int64_t H, const ModalFilter& filter,
-                          float* y, ThreadPool& pool);
+void HyenaLongFilterModal(const float* a, int64_t S, int64_t H, const ModalFilter& filter, float* y,
+                          ThreadPool& pool);
 
 }  // namespace evo2::cpu

@@ -74,8 +74,7 @@ void HyenaLongFilterFft(const float* a, int64_t S, int64_t H, const ModalFilter&
       for (int64_t t = 0; t < S; ++t) {
         float acc = 0;
         for (int64_t n = 0; n < M; ++n) {
-          acc += f.residue_f32[c * M + n] *
-                 std::exp(f.log_pole[c * M + n] * static_cast<float>(t));
+          acc += f.residue_f32[c * M + n] * std::exp(f.log_pole[c * M + n] * static_cast<float>(t));
         }
         hbuf.p[t] = acc;
         abuf.p[t] = a[t * H + c];

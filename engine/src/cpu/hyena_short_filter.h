@@ -15,7 +15,7 @@ namespace evo2::cpu {
 std::vector<float> ExpandGroupedTaps(const float* h, int64_t G, int64_t K, int64_t H);
 
 // a, y [S, H]; taps [K, H] from ExpandGroupedTaps (conv order).
-void HyenaShortFilter(const float* a, int64_t S, int64_t H, const float* taps, int64_t K,
-                      float* y, ThreadPool& pool);
+void HyenaShortFilter(const float* a, int64_t S, int64_t H, const float* taps, int64_t K, float* y,
+                      ThreadPool& pool);
 
 }  // namespace evo2::cpu

@@ -11,8 +11,9 @@ BackendFactory MakeCpuBackendFactory() {
   return [](const ModelConfig& config, Checkpoint checkpoint,
             const LoadOptions& options) -> absl::StatusOr<std::unique_ptr<Model>> {
     if (!options.precision.empty() && options.precision != "fp32") {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "the cpu backend computes in fp32; precision '", options.precision, "' is not available"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("the cpu backend computes in fp32; precision '", options.precision,
+                       "' is not available"));
     }
     if (options.tensor_parallel_size != 1 || options.context_parallel_size != 1) {
       return absl::InvalidArgumentError(absl::StrCat(

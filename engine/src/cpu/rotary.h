@@ -15,9 +15,9 @@ namespace evo2::cpu {
 
 struct RotaryTable {
   int64_t positions = 0;
-  int64_t half_dim = 0;     // d / 2
-  std::vector<float> cos;   // [positions, d/2]
-  std::vector<float> sin;   // [positions, d/2]
+  int64_t half_dim = 0;    // d / 2
+  std::vector<float> cos;  // [positions, d/2]
+  std::vector<float> sin;  // [positions, d/2]
 };
 
 RotaryTable MakeRotaryTable(const float* inv_freq, int64_t half_dim, int64_t positions,

@@ -44,8 +44,8 @@ absl::StatusOr<BackendFactory> FindBackend(std::string_view device) {
   for (const auto& [n, f] : r.factories) names.push_back(n);
   std::string what = device == "cuda" ? "this build has no CUDA backend"
                                       : absl::StrCat("no backend '", std::string(device), "'");
-  return absl::NotFoundError(absl::StrCat("device '", std::string(device), "' requested but ",
-                                          what, " (available: ", absl::StrJoin(names, ", "), ")"));
+  return absl::NotFoundError(absl::StrCat("device '", std::string(device), "' requested but ", what,
+                                          " (available: ", absl::StrJoin(names, ", "), ")"));
 }
 
 std::vector<std::string> RegisteredBackends() {

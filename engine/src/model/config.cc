@@ -1,29 +1,38 @@
 // ModelConfig helpers: names, pattern, support checks and config-vs-config agreement.
+#include "evo2/config.h"
+
 #include <string>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
-#include "evo2/config.h"
 
 namespace evo2 {
 
 std::string_view BlockKindName(BlockKind kind) {
   switch (kind) {
-    case BlockKind::kHcs: return "hcs";
-    case BlockKind::kHcm: return "hcm";
-    case BlockKind::kHcl: return "hcl";
-    case BlockKind::kAttn: return "attn";
+    case BlockKind::kHcs:
+      return "hcs";
+    case BlockKind::kHcm:
+      return "hcm";
+    case BlockKind::kHcl:
+      return "hcl";
+    case BlockKind::kAttn:
+      return "attn";
   }
   return "?";
 }
 
 char BlockKindLetter(BlockKind kind) {
   switch (kind) {
-    case BlockKind::kHcs: return 'S';
-    case BlockKind::kHcm: return 'D';
-    case BlockKind::kHcl: return 'H';
-    case BlockKind::kAttn: return '*';
+    case BlockKind::kHcs:
+      return 'S';
+    case BlockKind::kHcm:
+      return 'D';
+    case BlockKind::kHcl:
+      return 'H';
+    case BlockKind::kAttn:
+      return '*';
   }
   return '?';
 }

@@ -1,8 +1,8 @@
 #include "model/config_common.h"
 
 #include <fstream>
-#include <tuple>
 #include <sstream>
+#include <tuple>
 
 #include "absl/strings/str_cat.h"
 
@@ -24,8 +24,8 @@ bool YamlReader::Has(const char* key) const {
 
 void YamlReader::Fail(const char* key, std::string_view what) {
   if (status_.ok()) {
-    status_ = absl::InvalidArgumentError(
-        absl::StrCat(source_, ": key '", key, "': ", std::string(what)));
+    status_ =
+        absl::InvalidArgumentError(absl::StrCat(source_, ": key '", key, "': ", std::string(what)));
   }
 }
 
@@ -113,8 +113,8 @@ absl::Status FinishConfig(ModelConfig& c, std::string_view source) {
   }
   if (static_cast<int>(c.block_kinds.size()) != c.num_layers) {
     return absl::InvalidArgumentError(absl::StrCat(src, ": layer pattern has ",
-                                                   c.block_kinds.size(), " entries but num_layers is ",
-                                                   c.num_layers));
+                                                   c.block_kinds.size(),
+                                                   " entries but num_layers is ", c.num_layers));
   }
   if (c.hidden_size % c.num_heads != 0) {
     return absl::InvalidArgumentError(absl::StrCat(src, ": hidden size ", c.hidden_size,
@@ -142,15 +142,20 @@ absl::Status FinishConfig(ModelConfig& c, std::string_view source) {
     }
   }
   if (c.short_filter_length != 3) {
-    return absl::UnimplementedError(absl::StrCat(src, ": short_filter_length ",
-                                                 c.short_filter_length, " (expected 3)"));
+    return absl::UnimplementedError(
+        absl::StrCat(src, ": short_filter_length ", c.short_filter_length, " (expected 3)"));
   }
   if (c.hcs_filter_length <= 0 || c.hcm_filter_length <= 0 || c.hcl_modes <= 0) {
-    return absl::InvalidArgumentError(absl::StrCat(src, ": filter lengths and state_size must be positive"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(src, ": filter lengths and state_size must be positive"));
+  }
+  if (c.hcl_modes > 64) {  // the CPU modal state is a fixed 64-entry array per channel
+    return absl::UnimplementedError(
+        absl::StrCat(src, ": state_size ", c.hcl_modes, " (at most 64 modes are supported)"));
   }
   if (!(c.rotary_position_scale > 0)) {
-    return absl::InvalidArgumentError(absl::StrCat(src, ": rotary position scaling factor must be positive, got ",
-                                                   c.rotary_position_scale));
+    return absl::InvalidArgumentError(absl::StrCat(
+        src, ": rotary position scaling factor must be positive, got ", c.rotary_position_scale));
   }
   if (!(c.eps >= 0)) {
     return absl::InvalidArgumentError(absl::StrCat(src, ": eps must be >= 0"));

@@ -17,15 +17,23 @@ absl::StatusOr<std::vector<BlockKind>> KindsFromPattern(std::string_view pattern
   std::vector<BlockKind> kinds;
   for (size_t i = 0; i < pattern.size(); ++i) {
     switch (pattern[i]) {
-      case 'S': kinds.push_back(BlockKind::kHcs); break;
-      case 'D': kinds.push_back(BlockKind::kHcm); break;
-      case 'H': kinds.push_back(BlockKind::kHcl); break;
-      case '*': kinds.push_back(BlockKind::kAttn); break;
+      case 'S':
+        kinds.push_back(BlockKind::kHcs);
+        break;
+      case 'D':
+        kinds.push_back(BlockKind::kHcm);
+        break;
+      case 'H':
+        kinds.push_back(BlockKind::kHcl);
+        break;
+      case '*':
+        kinds.push_back(BlockKind::kAttn);
+        break;
       default:
-        return absl::InvalidArgumentError(absl::StrCat(
-            std::string(source), ": hybrid_override_pattern '", std::string(pattern),
-            "' has '", std::string(1, pattern[i]), "' at layer ", i,
-            " (expected S, D, H or * for an Evo 2 Hyena model)"));
+        return absl::InvalidArgumentError(
+            absl::StrCat(std::string(source), ": hybrid_override_pattern '", std::string(pattern),
+                         "' has '", std::string(1, pattern[i]), "' at layer ", i,
+                         " (expected S, D, H or * for an Evo 2 Hyena model)"));
     }
   }
   return kinds;
@@ -43,7 +51,8 @@ absl::StatusOr<ModelConfig> ModelConfigFromNemoYamlString(std::string_view yaml,
     return absl::InvalidArgumentError(absl::StrCat(src, ": not valid YAML: ", e.what()));
   }
   // model.yaml nests the model config under `config:`; accept a bare config mapping too.
-  YAML::Node cfg = (root.IsMap() && root["config"] && root["config"].IsMap()) ? root["config"] : root;
+  YAML::Node cfg =
+      (root.IsMap() && root["config"] && root["config"].IsMap()) ? root["config"] : root;
   if (!cfg.IsMap()) {
     return absl::InvalidArgumentError(absl::StrCat(src, ": expected a NeMo model config mapping"));
   }
@@ -70,8 +79,8 @@ absl::StatusOr<ModelConfig> ModelConfigFromNemoYamlString(std::string_view yaml,
   c.rotary_position_scale = r.Double("seq_len_interpolation_factor", 1.0);
   c.eps = static_cast<float>(r.Double("layernorm_epsilon", 1e-6));
   c.max_seqlen = r.Int("seq_length", 8192);
-  c.mlp_activation = r.Bool("remove_activation_post_first_layer", true) ? MlpActivation::kArc
-                                                                          : MlpActivation::kNv;
+  c.mlp_activation =
+      r.Bool("remove_activation_post_first_layer", true) ? MlpActivation::kArc : MlpActivation::kNv;
   c.attn_out_proj_bias = r.Bool("add_attn_proj_bias", true);
   c.hcs_conv_bias = r.Bool("use_short_conv_bias", false);
   c.fp8_input_projections = r.Bool("vortex_style_fp8", false);
@@ -81,13 +90,13 @@ absl::StatusOr<ModelConfig> ModelConfigFromNemoYamlString(std::string_view yaml,
   const bool tied = r.Bool("share_embeddings_and_output_weights", true);
   if (!r.status().ok()) return r.status();
   if (query_groups != 0 && query_groups != c.num_heads) {
-    return absl::UnimplementedError(absl::StrCat(
-        src, ": num_query_groups ", query_groups, " != heads ", c.num_heads,
-        " (grouped-query attention is not part of Evo 2 Hyena models)"));
+    return absl::UnimplementedError(
+        absl::StrCat(src, ": num_query_groups ", query_groups, " != heads ", c.num_heads,
+                     " (grouped-query attention is not part of Evo 2 Hyena models)"));
   }
   if (rotary_percent != 1.0 || rotary_interleaved) {
-    return absl::UnimplementedError(absl::StrCat(
-        src, ": only full-dimension, non-interleaved rotary embedding is supported"));
+    return absl::UnimplementedError(
+        absl::StrCat(src, ": only full-dimension, non-interleaved rotary embedding is supported"));
   }
   if (!tied) {
     return absl::UnimplementedError(absl::StrCat(src, ": untied output layer is not supported"));

@@ -65,7 +65,7 @@ absl::StatusOr<ModelConfig> ModelConfigPreset(std::string_view name) {
     ModelConfig c;
     c.name = p.name;
     for (const char* q = p.pattern; *q; ++q) {
-      c.block_kinds.push_back(*q == 'S' ? BlockKind::kHcs
+      c.block_kinds.push_back(*q == 'S'   ? BlockKind::kHcs
                               : *q == 'D' ? BlockKind::kHcm
                               : *q == 'H' ? BlockKind::kHcl
                                           : BlockKind::kAttn);

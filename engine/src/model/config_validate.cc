@@ -41,10 +41,9 @@ absl::Status ResolveFromTensors(ModelConfig& config, const TensorMap& tensors) {
   }
   const Tensor& t = it->second;
   if (t.rank() != 2 || t.dim(1) != config.hidden_size || t.dim(0) <= 0) {
-    return absl::InvalidArgumentError(absl::StrCat("tensor '", key, "' has shape ",
-                                                   ShapeString(t.shape()), " but ",
-                                                   Describe(config), " expects [I, ",
-                                                   config.hidden_size, "]"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("tensor '", key, "' has shape ", ShapeString(t.shape()), " but ",
+                     Describe(config), " expects [I, ", config.hidden_size, "]"));
   }
   config.inner_mlp_size = static_cast<int>(t.dim(0));
   return absl::OkStatus();
@@ -65,10 +64,9 @@ absl::Status ValidateTensors(const ModelConfig& config, const TensorMap& tensors
     const Tensor& t = it->second;
     // A layout with extra singleton axes ([3H, 3] vs [3H, 1, 3]) holds the same numbers.
     if (t.shape() != e.shape && Squeezed(t.shape()) != Squeezed(e.shape)) {
-      return absl::InvalidArgumentError(absl::StrCat("tensor '", e.name, "' has shape ",
-                                                     ShapeString(t.shape()), " but ",
-                                                     Describe(config), " expects ",
-                                                     ShapeString(e.shape)));
+      return absl::InvalidArgumentError(
+          absl::StrCat("tensor '", e.name, "' has shape ", ShapeString(t.shape()), " but ",
+                       Describe(config), " expects ", ShapeString(e.shape)));
     }
     if (!IsFloating(t.dtype())) {
       return absl::InvalidArgumentError(absl::StrCat("tensor '", e.name, "' has dtype ",

@@ -23,10 +23,11 @@ struct ExpectedSwitch {
   bool value;
 };
 constexpr ExpectedSwitch kSwitches[] = {
-    {"interleave", true},           {"column_split", true},      {"column_split_hyena", false},
-    {"hyena_flip_x1x2", false},     {"short_filter_bias", false}, {"qkv_proj_bias", false},
-    {"hyena_out_proj_bias", true},  {"tie_embeddings", true},    {"final_norm", true},
-    {"evo2_style_activations", true},
+    {"interleave", true},          {"column_split", true},
+    {"column_split_hyena", false}, {"hyena_flip_x1x2", false},
+    {"short_filter_bias", false},  {"qkv_proj_bias", false},
+    {"hyena_out_proj_bias", true}, {"tie_embeddings", true},
+    {"final_norm", true},          {"evo2_style_activations", true},
 };
 
 }  // namespace
@@ -76,15 +77,16 @@ absl::StatusOr<ModelConfig> ModelConfigFromVortexYamlString(std::string_view yam
 
   for (const auto& sw : kSwitches) {
     if (root[sw.key] && r.Bool(sw.key, sw.value) != sw.value) {
-      return absl::UnimplementedError(absl::StrCat(
-          std::string(source_name), ": '", sw.key, ": ", sw.value ? "false" : "true",
-          "' is not supported (every published Evo 2 model uses ", sw.value ? "true" : "false",
-          ")"));
+      return absl::UnimplementedError(
+          absl::StrCat(std::string(source_name), ": '", sw.key, ": ", sw.value ? "false" : "true",
+                       "' is not supported (every published Evo 2 model uses ",
+                       sw.value ? "true" : "false", ")"));
     }
   }
   if (root["proj_groups"] && r.Int("proj_groups", 1) != 1) {
-    return absl::UnimplementedError(absl::StrCat(
-        std::string(source_name), ": 'proj_groups' != 1 (grouped-query attention) is not supported"));
+    return absl::UnimplementedError(
+        absl::StrCat(std::string(source_name),
+                     ": 'proj_groups' != 1 (grouped-query attention) is not supported"));
   }
   const std::string act = r.String("mlp_activation", "gelu");
   if (act != "gelu") {

@@ -104,8 +104,8 @@ absl::StatusOr<LayerTap> ParseLayerName(const ModelConfig& c, std::string_view n
   }
   if (tail.size() == 1 && tail[0] == MixerName(c, b)) return LayerTap{Point::kMixer, b};
   if ((tail[0] == "inner_mha_cls" || tail[0] == "out_filter_dense") && tail.size() == 1) {
-    return bad(absl::StrCat("block ", b, " is ", std::string(BlockKindName(c.block_kinds[b])), "; its mixer is blocks.",
-                            b, ".", MixerName(c, b)));
+    return bad(absl::StrCat("block ", b, " is ", std::string(BlockKindName(c.block_kinds[b])),
+                            "; its mixer is blocks.", b, ".", MixerName(c, b)));
   }
   return bad("this sub-layer cannot be captured");
 }

@@ -14,8 +14,8 @@ absl::StatusOr<std::vector<ForwardResult>> Model::ForwardBatch(
   for (size_t i = 0; i < sequences.size(); ++i) {
     auto r = Forward(sequences[i], options);
     if (!r.ok()) {
-      return absl::Status(r.status().code(), absl::StrCat("batch record ", i, ": ",
-                                                          r.status().message()));
+      return absl::Status(r.status().code(),
+                          absl::StrCat("batch record ", i, ": ", r.status().message()));
     }
     out.push_back(std::move(*r));
   }

@@ -1,9 +1,10 @@
 // ModelConfig: vortex YAML, NeMo YAML, presets, tensor validation, layer names, registry.
+#include "evo2/config.h"
+
 #include <string>
 #include <vector>
 
 #include "evo2/backend_registry.h"
-#include "evo2/config.h"
 #include "gtest/gtest.h"
 #include "model/expected_tensors.h"
 #include "support/golden_paths.h"

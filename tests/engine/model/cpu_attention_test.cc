@@ -18,7 +18,8 @@ TEST(RotaryTest, DefaultInvFreqIsBasePower) {
   auto f = DefaultInvFreq(10000.0, 32);
   ASSERT_EQ(f.size(), 16u);
   for (int i = 0; i < 16; ++i) {
-    EXPECT_NEAR(f[i], std::pow(10000.0, -2.0 * i / 32), 1e-7 * std::pow(10000.0, -2.0 * i / 32) + 1e-12);
+    EXPECT_NEAR(f[i], std::pow(10000.0, -2.0 * i / 32),
+                1e-7 * std::pow(10000.0, -2.0 * i / 32) + 1e-12);
   }
 }
 
@@ -51,7 +52,8 @@ TEST(CausalAttentionTest, MatchesNaiveWithPerHeadRowOrderAndRotary) {
         const int64_t ii = i % h;
         const double ang = double(pos * inv[ii]);
         const double a = orig[t * 3 * H + col + ii], b = orig[t * 3 * H + col + ii + h];
-        return i < h ? a * std::cos(ang) - b * std::sin(ang) : a * std::sin(ang) + b * std::cos(ang);
+        return i < h ? a * std::cos(ang) - b * std::sin(ang)
+                     : a * std::sin(ang) + b * std::cos(ang);
       };
       std::vector<double> want(S * H, 0.0);
       for (int64_t hd = 0; hd < heads; ++hd) {

@@ -121,9 +121,8 @@ class CpuGoldenTest : public ::testing::TestWithParam<std::string> {
       for (int b : {0, mid}) {
         auto it = r.hidden.find(b);
         ASSERT_NE(it, r.hidden.end()) << "block " << b;
-        EXPECT_LE(MaxAbsDiff(it->second,
-                             ReadFloats(dir_ / (rec + ".hidden_after_block" + std::to_string(b) +
-                                                ".npy"))),
+        EXPECT_LE(MaxAbsDiff(it->second, ReadFloats(dir_ / (rec + ".hidden_after_block" +
+                                                            std::to_string(b) + ".npy"))),
                   kTol)
             << "hidden after block " << b;
       }
@@ -152,7 +151,8 @@ TEST_P(CpuGoldenTest, ForwardEveryRecord) {
 
 TEST_P(CpuGoldenTest, ForwardBatchEqualsForwardAlone) {
   std::vector<std::vector<int32_t>> seqs;
-  for (const char* rec : kRecords) seqs.push_back(ReadTokens(dir_ / (std::string(rec) + ".tokens.npy")));
+  for (const char* rec : kRecords)
+    seqs.push_back(ReadTokens(dir_ / (std::string(rec) + ".tokens.npy")));
   ForwardOptions opts;  // log-probs only: the path `predict` takes
   opts.hidden_after_blocks = {0};
   auto batch = model_->ForwardBatch(seqs, opts);
@@ -184,10 +184,10 @@ TEST_P(CpuGoldenTest, NamedLayerCaptures) {
   EXPECT_TRUE(r->log_probs.empty());
   const auto h0 = ReadFloats(dir_ / "len00017.hidden_after_block0.npy");
   EXPECT_LE(MaxAbsDiff(r->layers.at("blocks.0"), h0), kTol);
-  EXPECT_LE(MaxAbsDiff(r->layers.at("decoder.layers." + std::to_string(mid)),
-                       ReadFloats(dir_ / ("len00017.hidden_after_block" + std::to_string(mid) +
-                                          ".npy"))),
-            kTol);
+  EXPECT_LE(
+      MaxAbsDiff(r->layers.at("decoder.layers." + std::to_string(mid)),
+                 ReadFloats(dir_ / ("len00017.hidden_after_block" + std::to_string(mid) + ".npy"))),
+      kTol);
   // blocks.0 = embedding + mixer + MLP output: the MLP capture is the last residual term.
   const auto& emb = r->layers.at("embedding_layer");
   const auto& mlp = r->layers.at("blocks.0.mlp.l3");
@@ -207,8 +207,9 @@ INSTANTIATE_TEST_SUITE_P(Cases, CpuGoldenTest,
 // (NEMO2.md: a float64 run on these weights is within 1.1e-5 of the golden).
 TEST(CpuNemo2Test, SameResultsAsTheVortexCheckpoint) {
   int ran = 0;
-  for (const auto& [name, sub] : {std::pair{"a_tiny6", "nemo2_tp1"}, std::pair{"a_tiny6", "nemo2_tp2"},
-                                  std::pair{"b_small10", "nemo2_tp1"}}) {
+  for (const auto& [name, sub] :
+       {std::pair{"a_tiny6", "nemo2_tp1"}, std::pair{"a_tiny6", "nemo2_tp2"},
+        std::pair{"b_small10", "nemo2_tp1"}}) {
     auto dir = GoldenCaseDir(name);
     if (!dir || !std::filesystem::is_directory(*dir / sub)) continue;
     SCOPED_TRACE(std::string(name) + "/" + sub);

@@ -109,7 +109,8 @@ std::vector<double> NaiveLong(const std::vector<float>& a, int64_t S, int64_t H,
   for (int64_t c = 0; c < H; ++c) {
     std::vector<double> h(S, 0.0);
     for (int64_t t = 0; t < S; ++t) {
-      for (int64_t n = 0; n < M; ++n) h[t] += double(R[c * M + n]) * std::exp(double(lp[c * M + n]) * t);
+      for (int64_t n = 0; n < M; ++n)
+        h[t] += double(R[c * M + n]) * std::exp(double(lp[c * M + n]) * t);
     }
     for (int64_t t = 0; t < S; ++t) {
       double acc = double(D[c]) * a[t * H + c];

@@ -138,8 +138,7 @@ TEST(LmHeadTest, FusedLogProbsMatchFullLogSoftmax) {
     std::vector<int32_t> tokens(S);
     for (int64_t t = 0; t < S; ++t) tokens[t] = static_cast<int32_t>((t * 37 + 5) % V);
     std::vector<float> lp, logits;
-    LmHead(x.data(), S, H, scale.data(), 1e-6f, E.data(), V, tokens, {&lp, &logits, nullptr},
-           pool);
+    LmHead(x.data(), S, H, scale.data(), 1e-6f, E.data(), V, tokens, {&lp, &logits, nullptr}, pool);
     std::vector<float> lp_only;
     LmHead(x.data(), S, H, scale.data(), 1e-6f, E.data(), V, tokens, {&lp_only, nullptr, nullptr},
            pool);

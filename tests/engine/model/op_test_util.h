@@ -32,8 +32,7 @@ inline ::testing::AssertionResult AllClose(const std::vector<float>& got,
                                            const std::vector<double>& want, double atol,
                                            double rtol) {
   if (got.size() != want.size()) {
-    return ::testing::AssertionFailure()
-           << "size " << got.size() << " != expected " << want.size();
+    return ::testing::AssertionFailure() << "size " << got.size() << " != expected " << want.size();
   }
   double worst = 0;
   size_t worst_i = 0;
