@@ -69,6 +69,7 @@ absl::StatusOr<std::pair<CheckpointFormat, fs::path>> Resolve(const fs::path& pa
           "(cat NAME.pt.part0 NAME.pt.part1 ... > NAME.pt) and load NAME.pt"));
     }
     if (path.filename() == ".metadata") return std::pair{CheckpointFormat::kNemo2, path.parent_path()};
+    if (path.extension() == ".safetensors") return std::pair{CheckpointFormat::kSafetensors, path};
     return std::pair{CheckpointFormat::kVortexPt, path};
   }
   if (!fs::is_directory(path, ec)) {

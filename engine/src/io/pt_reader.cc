@@ -99,11 +99,18 @@ absl::StatusOr<Tensor> TorchArchive::ToTensor(const PickleValue* value, const st
     return bad(absl::StrCat("expected a tensor, found ", DescribePickleValue(value)));
   }
   const PickleValue* args = value->args;
-  // nn.Parameter: _rebuild_parameter(data, requires_grad, backward_hooks)
-  if (value->callable->IsGlobal("torch._utils", "_rebuild_parameter") ||
-      value->callable->IsGlobal("torch._utils", "_rebuild_parameter_with_state")) {
+  // nn.Parameter: _rebuild_parameter(data, requires_grad, backward_hooks). Unwrapped in a loop
+  // with a bound, so a malicious chain of nested parameters cannot exhaust the stack.
+  for (int depth = 0; value->callable->IsGlobal("torch._utils", "_rebuild_parameter") ||
+                      value->callable->IsGlobal("torch._utils", "_rebuild_parameter_with_state");
+       ++depth) {
     if (args->items.empty()) return bad("_rebuild_parameter without arguments");
-    return ToTensor(args->items[0], name);
+    if (depth >= kMaxPickleDepth) return bad("parameters nested too deeply");
+    value = args->items[0];
+    if (value->kind != Kind::kObject || value->callable == nullptr) {
+      return bad(absl::StrCat("expected a tensor, found ", DescribePickleValue(value)));
+    }
+    args = value->args;
   }
   if (!value->callable->IsGlobal("torch._utils", "_rebuild_tensor_v2") &&
       !value->callable->IsGlobal("torch._utils", "_rebuild_tensor")) {
