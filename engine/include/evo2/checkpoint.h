@@ -9,6 +9,19 @@
 // Whatever the format, tensors come back in the engine's naming, which is vortex's
 // (`blocks.{i}.projections.weight`, ...; spec evo2-architecture.md §9), with NeMo2 names and
 // filter parametrisations mapped (spec bionemo-predict.md §5.7). `*._extra_state` is skipped.
+//
+// What callers should know about the tensors:
+//   - dtypes are as stored. In the golden/vortex files: bf16, except filter.log_poles,
+//     filter.residues and rotary_emb.inv_freq (fp32). From NeMo2 the hcm taps `filter.h`
+//     [G,1,128] come out fp32 (fp32(h*decay), not rounded to bf16), log_poles/residues fp32.
+//     Use Tensor::ToFloat32() rather than assuming a dtype.
+//   - `.pt` tensors view the memory-mapped file (torch aligns each storage to 64 bytes, so the
+//     views are aligned); NeMo2 tensors own freshly assembled buffers.
+//   - NeMo2: `rotary_emb.inv_freq` is generated from context/model.yaml (`rotary_base`, head
+//     dim, `rotary_percent`) bit-identically to vortex; without model.yaml it is absent and the
+//     model must generate it from its preset. An hcs `conv_bias` (`_nv` models only) becomes
+//     `blocks.{i}.filter.short_conv_bias`; an untied `output_layer.weight` becomes `unembed.weight`.
+//   - Byte-wise shards (`NAME.pt.part0`, …) are refused with a message to concatenate them.
 #pragma once
 
 #include <filesystem>
