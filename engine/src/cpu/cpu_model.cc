@@ -63,11 +63,11 @@ void CpuModel::Stage(const char* stage, Fn&& fn) {
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
-const RotaryTable& CpuModel::Rotary(int block, const std::vector<float>& inv_freq, int64_t S) {
-  RotaryTable& t = rotary_[block];
+const RotaryTable& CpuModel::Rotary(const std::vector<float>& inv_freq, int64_t S) {
+  RotaryTable& t = rotary_[inv_freq];
   if (t.positions < S) {
-    // Grow geometrically so that a stream of slightly longer records does not rebuild each time.
-    const int64_t n = std::max<int64_t>(S, 2 * t.positions);
+    // Grow by at least 1.5x so a stream of slightly longer records does not rebuild each time.
+    const int64_t n = std::max<int64_t>(S, t.positions + t.positions / 2);
     t = MakeRotaryTable(inv_freq.data(), static_cast<int64_t>(inv_freq.size()), n,
                         config_.rotary_position_scale);
   }
@@ -123,8 +123,7 @@ void CpuModel::HyenaMixer(const BlockWeights& b, const float* z, int64_t S, floa
   });
 }
 
-void CpuModel::AttentionMixer(int block, const BlockWeights& b, const float* z, int64_t S,
-                              float* out) {
+void CpuModel::AttentionMixer(const BlockWeights& b, const float* z, int64_t S, float* out) {
   const int64_t H = config_.hidden_size;
   const AttentionWeights& w = b.attention;
   proj_.resize(static_cast<size_t>(S * 3 * H));
@@ -132,8 +131,8 @@ void CpuModel::AttentionMixer(int block, const BlockWeights& b, const float* z, 
   Stage("projections",
         [&] { Linear(z, S, H, H, w.wqkv.data(), 3 * H, nullptr, proj_.data(), 3 * H); });
   Stage("attention", [&] {
-    CausalAttention(proj_.data(), S, config_.num_heads, config_.head_dim,
-                    Rotary(block, w.inv_freq, S), y_.data(), pool_);
+    CausalAttention(proj_.data(), S, config_.num_heads, config_.head_dim, Rotary(w.inv_freq, S),
+                    y_.data(), pool_);
   });
   Stage("gate+out_projection",
         [&] { Linear(y_.data(), S, H, H, w.out_weight.data(), H, w.out_bias.data(), out, H); });
@@ -180,7 +179,7 @@ absl::StatusOr<ForwardResult> CpuModel::Forward(std::span<const int32_t> tokens,
           [&] { RmsNorm(x.data(), S, H, b.pre_norm.data(), config_.eps, z.data(), pool_); });
     cap.Store(Point::kPreNorm, bi, z.data(), 0, S, S, H, result);
     if (b.kind == BlockKind::kAttn) {
-      AttentionMixer(bi, b, z.data(), S, m.data());
+      AttentionMixer(b, z.data(), S, m.data());
     } else {
       HyenaMixer(b, z.data(), S, m.data());
     }

@@ -50,8 +50,8 @@ class CpuModel final : public Model {
   // a_ [S, H] -> y_ [S, H] with the block's inner filter (spec §7 step 5).
   void InnerFilter(const BlockWeights& b, int64_t S);
   void HyenaMixer(const BlockWeights& b, const float* z, int64_t S, float* out);
-  void AttentionMixer(int block, const BlockWeights& b, const float* z, int64_t S, float* out);
-  const RotaryTable& Rotary(int block, const std::vector<float>& inv_freq, int64_t S);
+  void AttentionMixer(const BlockWeights& b, const float* z, int64_t S, float* out);
+  const RotaryTable& Rotary(const std::vector<float>& inv_freq, int64_t S);
 
   ModelConfig config_;
   Weights weights_;
@@ -63,7 +63,9 @@ class CpuModel final : public Model {
   void Stage(const char* stage, Fn&& fn);
 
   std::map<std::string, double> stage_seconds_;
-  std::map<int, RotaryTable> rotary_;  // per attention block, grown to the longest S seen
+  // cos/sin tables by inverse-frequency vector (all attention blocks of a checkpoint normally
+  // share one), grown to the longest S seen: [S, d/2] x 2 floats, 512 MB at 1M tokens, d = 128.
+  std::map<std::vector<float>, RotaryTable> rotary_;
   // Scratch reused across calls (Forward is one call at a time per model).
   std::vector<float> proj_, q_, a_, y_, mlp_ws_;
 };
