@@ -14,6 +14,9 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "cpu/cpu_model.h"
+#include "cpu/cpu_weights.h"
+#include "evo2/checkpoint.h"
 #include "evo2/config.h"
 #include "evo2/model.h"
 #include "evo2/npy.h"
@@ -230,6 +233,30 @@ TEST(CpuNemo2Test, SameResultsAsTheVortexCheckpoint) {
     ++ran;
   }
   if (ran == 0) GTEST_SKIP() << "no NeMo2 golden checkpoints present";
+}
+
+// The alternative hcl implementation (FFT convolution, ADR 0001) end to end on the 32-layer
+// case, 2048 tokens (9 hcl blocks): same 1e-4 bound.
+TEST(CpuFftLongFilterTest, GoldenCaseC) {
+  auto dir = GoldenCaseDir("c_7blike32");
+  if (!dir) GTEST_SKIP() << "golden case c_7blike32 not present";
+  auto ckpt = LoadCheckpoint(*dir / "model.pt");
+  ASSERT_TRUE(ckpt.ok()) << ckpt.status();
+  auto config = ModelConfigFromVortexYaml(*dir / "config.yml");
+  ASSERT_TRUE(config.ok()) << config.status();
+  ASSERT_TRUE(ValidateTensors(*config, ckpt->tensors).ok());
+  auto weights = cpu::LoadWeights(*config, ckpt->tensors);
+  ASSERT_TRUE(weights.ok()) << weights.status();
+  cpu::CpuOptions options;
+  options.long_filter = cpu::LongFilterMethod::kFft;
+  cpu::CpuModel model(*config, std::move(*weights), options);
+  const auto tokens = ReadTokens(*dir / "len02048.tokens.npy");
+  ForwardOptions fo;
+  fo.logits = true;
+  auto r = model.Forward(tokens, fo);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_LE(MaxAbsDiff(r->log_probs, ReadFloats(*dir / "len02048.logprobs.npy")), kTol);
+  EXPECT_LE(MaxAbsDiff(r->logits, ReadFloats(*dir / "len02048.logits.npy")), kTol);
 }
 
 TEST(CpuLoadModelTest, ClearErrors) {
