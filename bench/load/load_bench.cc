@@ -59,7 +59,7 @@ int main(int argc, char** argv) {
     }
     cluster = std::move(*c);
     for (int i = 0; i < workers; ++i) {
-      auto w = cluster->StartWorker({"--block-ms", "1000"});
+      auto w = cluster->StartWorker();
       if (!w.ok()) {
         std::cerr << w.status() << "\n";
         return 1;

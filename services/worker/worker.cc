@@ -180,7 +180,8 @@ void Worker::Process(const Entry& e) {
 }
 
 void Worker::HeartbeatLoop(RunningJob* job) {
-  std::unique_ptr<RedisConnection> c;
+  // One heartbeat thread at a time (jobs run one after another): it reuses one connection.
+  std::unique_ptr<RedisConnection>& c = heartbeat_conn_;
   while (true) {
     {
       std::unique_lock<std::mutex> lock(job->mu);

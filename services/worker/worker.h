@@ -67,6 +67,7 @@ class Worker {
   WorkerMetrics& metrics_;
   std::unique_ptr<RedisConnection> conn_;
   std::unique_ptr<JobStore> store_;
+  std::unique_ptr<RedisConnection> heartbeat_conn_;  // used only by the heartbeat thread
   std::atomic<int> stop_requests_{0};
   absl::Time last_reclaim_ = absl::InfinitePast();
   std::unique_ptr<std::regex> fail_regex_;
