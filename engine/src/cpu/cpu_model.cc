@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <fstream>
 #include <utility>
 
 #include "absl/status/status.h"
@@ -138,6 +139,37 @@ void CpuModel::AttentionMixer(const BlockWeights& b, const float* z, int64_t S, 
         [&] { Linear(y_.data(), S, H, H, w.out_weight.data(), H, w.out_bias.data(), out, H); });
 }
 
+namespace {
+
+// MemAvailable from /proc/meminfo in bytes; -1 when unknown (then no check is made).
+int64_t AvailableMemoryBytes() {
+  std::ifstream in("/proc/meminfo");
+  std::string key;
+  int64_t kb = 0;
+  std::string unit;
+  while (in >> key >> kb >> unit) {
+    if (key == "MemAvailable:") return kb * 1024;
+  }
+  return -1;
+}
+
+}  // namespace
+
+int64_t CpuModel::EstimateForwardBytes(int64_t S, const ForwardOptions& options) const {
+  const int64_t H = config_.hidden_size, I = config_.inner_mlp_size, V = config_.vocab_size;
+  int64_t floats = 0;
+  floats += 3 * S * H;                                                 // x, z, m
+  floats += 3 * S * H + 3 * S * H;                                     // proj_ [S,3H]; q_, a_, y_
+  floats += std::min(S, options_.mlp_chunk_tokens) * 2 * I;            // MLP chunk
+  floats += int64_t{pool_.size()} * 64 * S;                            // attention score blocks
+  floats += S * config_.head_dim;                                      // rotary cos + sin
+  floats += (options.logits ? S : std::min<int64_t>(S, 256)) * V + S;  // head, log-probs
+  const int64_t captures =
+      static_cast<int64_t>(options.layers.size() + options.hidden_after_blocks.size());
+  floats += captures * S * H;
+  return floats * static_cast<int64_t>(sizeof(float));
+}
+
 absl::StatusOr<ForwardResult> CpuModel::Forward(std::span<const int32_t> tokens,
                                                 const ForwardOptions& options) {
   const int64_t S = static_cast<int64_t>(tokens.size());
@@ -149,6 +181,14 @@ absl::StatusOr<ForwardResult> CpuModel::Forward(std::span<const int32_t> tokens,
       return absl::InvalidArgumentError(absl::StrCat("Forward: token ", tokens[t], " at position ",
                                                      t, " is outside [0, ", V, ")"));
     }
+  }
+  const int64_t need = EstimateForwardBytes(S, options);
+  if (const int64_t avail = AvailableMemoryBytes(); avail > 0 && need > avail) {
+    return absl::ResourceExhaustedError(absl::StrCat("Forward: ", S, " tokens need about ",
+                                                     need >> 20,
+                                                     " MiB of working memory on the cpu "
+                                                     "backend but only ",
+                                                     avail >> 20, " MiB are available"));
   }
   Captures cap;
   for (const std::string& name : options.layers) {

@@ -44,6 +44,12 @@ class CpuModel final : public Model {
   // "featurizer", "hcs", "hcm", "hcl", "attention", "mlp", "norms", "head", ...
   const std::map<std::string, double>& stage_seconds() const { return stage_seconds_; }
 
+  // Working memory (bytes) a forward of S tokens needs beyond the weights: activations, the
+  // Hyena/attention scratch, per-thread score blocks, the MLP chunk, rotary tables, the head
+  // and the requested outputs. Forward refuses (RESOURCE_EXHAUSTED) when this exceeds the
+  // memory the OS reports available, instead of dying half-way.
+  int64_t EstimateForwardBytes(int64_t S, const ForwardOptions& options) const;
+
  private:
   struct Captures;  // requested activations, see cpu_model.cc
 

@@ -259,6 +259,24 @@ TEST(CpuFftLongFilterTest, GoldenCaseC) {
   EXPECT_LE(MaxAbsDiff(r->logits, ReadFloats(*dir / "len02048.logits.npy")), kTol);
 }
 
+TEST(CpuMemoryTest, EstimateGrowsWithLengthAndOutputs) {
+  Model* model = CaseModel("a_tiny6");
+  if (model == nullptr) GTEST_SKIP() << "golden case a_tiny6 not present";
+  auto* cpu_model = dynamic_cast<cpu::CpuModel*>(model);
+  ASSERT_NE(cpu_model, nullptr);
+  ForwardOptions lp_only;
+  ForwardOptions with_logits;
+  with_logits.logits = true;
+  const int64_t S = 100000, H = 128;
+  const int64_t base = cpu_model->EstimateForwardBytes(S, lp_only);
+  // At least the residual stream, normed input and the [S, 3H] projection, in fp32.
+  EXPECT_GE(base, 4 * (3 * S * H + 3 * S * H));
+  // Asking for logits adds the [S, 512] fp32 matrix (minus the 256-row chunk it replaces).
+  EXPECT_EQ(cpu_model->EstimateForwardBytes(S, with_logits) - base, 4 * (S - 256) * 512);
+  // A billion tokens is far beyond any machine that runs this test.
+  EXPECT_GT(cpu_model->EstimateForwardBytes(int64_t{1} << 30, lp_only), int64_t{1} << 40);
+}
+
 TEST(CpuLoadModelTest, ClearErrors) {
   auto dir = GoldenCaseDir("a_tiny6");
   if (!dir) GTEST_SKIP() << "golden case a_tiny6 not present";
