@@ -5,6 +5,7 @@
 #include <cstring>
 #include <thread>
 
+#include "absl/strings/match.h"
 #include "evo2/npy.h"
 #include "gtest/gtest.h"
 #include "service_harness.h"
@@ -115,6 +116,27 @@ TEST_F(ServiceGoldenTest, MultiRecordJobEqualsGoldenAndWatchShowsEveryStateChang
                       return true;
                     }).ok());
   EXPECT_EQ(after_end, 0);
+
+  // Both binaries export their metrics on /metrics.
+  auto api_metrics = HttpGet(cluster_->api_metrics_port(), "/metrics");
+  ASSERT_TRUE(api_metrics.ok()) << api_metrics.status();
+  EXPECT_TRUE(absl::StrContains(*api_metrics,
+                                "evo2_api_requests_total{code=\"OK\",method=\"SubmitJob\"} 1"))
+      << *api_metrics;
+  EXPECT_TRUE(absl::StrContains(*api_metrics, "evo2_api_submitted_bases_total{model=\"a_tiny6\"} 2566"));
+  EXPECT_TRUE(absl::StrContains(*api_metrics, "evo2_api_request_duration_seconds_bucket"));
+  auto worker_metrics = HttpGet(cluster_->worker_metrics_port(0), "/metrics");
+  ASSERT_TRUE(worker_metrics.ok()) << worker_metrics.status();
+  for (const char* m :
+       {"evo2_worker_jobs_total{model=\"a_tiny6\",outcome=\"succeeded\"} 1",
+        "evo2_worker_tokens_processed_total{model=\"a_tiny6\"} 2566",
+        "evo2_worker_records_processed_total{model=\"a_tiny6\"} 4",
+        "evo2_worker_queue_wait_seconds_count{model=\"a_tiny6\"} 1",
+        "evo2_worker_forward_seconds_count{model=\"a_tiny6\"} 4", "evo2_worker_queue_depth",
+        "evo2_worker_oldest_job_age_seconds", "evo2_worker_tokens_per_second",
+        "evo2_worker_ready{model=\"a_tiny6\"} 1"}) {
+    EXPECT_TRUE(absl::StrContains(*worker_metrics, m)) << m << "\n" << *worker_metrics;
+  }
 
   // Results in input order, per-token log-probs equal the golden; small chunks force splitting.
   evo2::v1::GetJobResultsRequest rr;

@@ -1,6 +1,9 @@
 #include "service_harness.h"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -143,6 +146,8 @@ ServiceCluster::~ServiceCluster() {
 
 absl::StatusOr<int> ServiceCluster::StartWorker(const std::vector<std::string>& extra) {
   const int index = static_cast<int>(workers_.size());
+  auto mport = PickFreePort();
+  if (!mport.ok()) return mport.status();
   std::vector<std::string> argv = {EVO2_WORKER_BIN,
                                    "--model-name",
                                    kModel,
@@ -155,7 +160,7 @@ absl::StatusOr<int> ServiceCluster::StartWorker(const std::vector<std::string>& 
                                    "--worker-id",
                                    absl::StrCat("w", index),
                                    "--metrics-listen",
-                                   "",
+                                   absl::StrCat("127.0.0.1:", *mport),
                                    "--visibility-timeout-ms",
                                    "1500",
                                    "--block-ms",
@@ -166,6 +171,7 @@ absl::StatusOr<int> ServiceCluster::StartWorker(const std::vector<std::string>& 
   auto w = ChildProcess::Spawn(argv, {}, logs_ / absl::StrCat("worker", index, ".log"));
   if (!w.ok()) return w.status();
   workers_.push_back(std::move(*w));
+  worker_metrics_ports_.push_back(*mport);
   ChildProcess& p = *workers_.back();
   const bool up = WaitUntil([&] { return absl::StrContains(p.Log(), "pulling jobs") || !p.Running(); },
                             std::chrono::seconds(60));
@@ -196,6 +202,37 @@ std::vector<std::string> ServiceCluster::Keys() {
   for (const auto& e : r->elements) out.push_back(e.AsString());
   std::sort(out.begin(), out.end());
   return out;
+}
+
+absl::StatusOr<std::string> HttpGet(int port, const std::string& path) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return absl::InternalError("socket failed");
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    ::close(fd);
+    return absl::UnavailableError(absl::StrCat("cannot connect to port ", port));
+  }
+  const std::string req = absl::StrCat("GET ", path, " HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n");
+  if (::write(fd, req.data(), req.size()) != static_cast<ssize_t>(req.size())) {
+    ::close(fd);
+    return absl::UnavailableError("write failed");
+  }
+  std::string resp;
+  char buf[4096];
+  ssize_t n;
+  while ((n = ::read(fd, buf, sizeof(buf))) > 0) resp.append(buf, static_cast<size_t>(n));
+  ::close(fd);
+  auto body = resp.find("\r\n\r\n");
+  if (!absl::StartsWith(resp, "HTTP/1.") || body == std::string::npos) {
+    return absl::InternalError("not an HTTP response");
+  }
+  if (resp.find(" 200 ") == std::string::npos || resp.find(" 200 ") > resp.find("\r\n")) {
+    return absl::NotFoundError(resp.substr(0, resp.find("\r\n")));
+  }
+  return resp.substr(body + 4);
 }
 
 absl::StatusOr<std::vector<GoldenRecord>> GoldenRecords() {

@@ -62,6 +62,7 @@ class ServiceCluster {
   // pulls. Returns its index.
   absl::StatusOr<int> StartWorker(const std::vector<std::string>& extra_args = {});
   ChildProcess& worker(int i) { return *workers_.at(static_cast<size_t>(i)); }
+  int worker_metrics_port(int i) const { return worker_metrics_ports_.at(static_cast<size_t>(i)); }
   ChildProcess& api() { return *api_; }
   RedisServer& redis() { return *redis_; }
 
@@ -78,6 +79,7 @@ class ServiceCluster {
   std::unique_ptr<RedisServer> redis_;
   std::unique_ptr<ChildProcess> api_;
   std::vector<std::unique_ptr<ChildProcess>> workers_;
+  std::vector<int> worker_metrics_ports_;
   int api_port_ = 0;
   int api_metrics_port_ = 0;
   std::filesystem::path logs_;
@@ -93,6 +95,9 @@ absl::StatusOr<std::vector<float>> GoldenLogProbs(const std::string& record);
 std::filesystem::path GoldenDir();
 // FASTA text of the named golden records (80 columns, like input.fa).
 std::string GoldenFasta(const std::vector<std::string>& names);
+
+// Body of GET http://127.0.0.1:<port><path> (plain HTTP/1.0; for /metrics).
+absl::StatusOr<std::string> HttpGet(int port, const std::string& path);
 
 // Job in a terminal state within `timeout` (polls GetJob).
 absl::StatusOr<evo2::v1::Job> WaitForTerminal(evo2::client::JobClient& client,

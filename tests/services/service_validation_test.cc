@@ -1,7 +1,12 @@
 // Bad inputs through the real API: each gets the right gRPC code and a message naming the
 // record / line / limit, and nothing is left in Redis for a refused request. Also tenant
 // isolation, idempotency, quotas and ListJobs paging. No worker runs here (jobs stay QUEUED).
+#include <future>
 #include <string>
+
+#include "grpcpp/create_channel.h"
+#include "grpcpp/generic/generic_stub.h"
+#include "grpcpp/support/byte_buffer.h"
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -276,6 +281,26 @@ TEST_F(ServiceValidationTest, OutputLimitRefusesHugeLogitsUnlessAllowed) {
   // bfloat16 halves the size: 3000 × 512 × 2 = 3 072 000 B fits under the hard maximum.
   big.mutable_outputs()->set_tensor_dtype(evo2::v1::DTYPE_BFLOAT16);
   EXPECT_TRUE(client->Submit(big).ok());
+}
+
+// grpc.health.v1.Health/Check through a generic stub (no health stubs ship with Debian's gRPC):
+// an empty HealthCheckRequest (service "") must answer status SERVING (field 1 = 1 → 08 01).
+TEST_F(ServiceValidationTest, StandardHealthServiceReportsServing) {
+  auto channel = grpc::CreateChannel(cluster_->api_target(), grpc::InsecureChannelCredentials());
+  grpc::GenericStub stub(channel);
+  grpc::ClientContext ctx;
+  grpc::ByteBuffer request(nullptr, 0);
+  grpc::ByteBuffer response;
+  std::promise<grpc::Status> done;
+  stub.UnaryCall(&ctx, "/grpc.health.v1.Health/Check", grpc::StubOptions(), &request, &response,
+                 [&](grpc::Status s) { done.set_value(s); });
+  grpc::Status s = done.get_future().get();
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  std::vector<grpc::Slice> slices;
+  ASSERT_TRUE(response.Dump(&slices).ok());
+  std::string bytes;
+  for (const auto& sl : slices) bytes.append(reinterpret_cast<const char*>(sl.begin()), sl.size());
+  EXPECT_EQ(bytes, std::string("\x08\x01", 2));
 }
 
 }  // namespace
