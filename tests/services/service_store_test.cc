@@ -151,3 +151,30 @@ TEST_F(ServiceJobStoreTest, CancelWhileRunningIsSeenByTheWorkerAndReleaseRequeue
 
 }  // namespace
 }  // namespace evo2::svc
+
+namespace evo2::svc {
+namespace {
+
+TEST(ServiceRedisAuth, PasswordIsRequiredAndUsed) {
+  evo2::testing::RedisServer::Options ro;
+  ro.password = "s3cret-pw";
+  auto r = evo2::testing::RedisServer::Start(ro);
+  if (absl::IsFailedPrecondition(r.status())) GTEST_SKIP() << r.status();
+  ASSERT_TRUE(r.ok()) << r.status();
+  RedisOptions o;
+  o.port = (*r)->port();
+  // No password: connecting works, the first command is refused.
+  auto anon = RedisConnection::Connect(o);
+  ASSERT_TRUE(anon.ok());
+  EXPECT_EQ((*anon)->Command({"PING"}).status().code(), absl::StatusCode::kUnauthenticated);
+  o.password = "wrong";
+  EXPECT_EQ(RedisConnection::Connect(o).status().code(), absl::StatusCode::kUnauthenticated);
+  auto url = ParseRedisUrl(absl::StrCat("redis://:s3cret-pw@127.0.0.1:", (*r)->port()));
+  ASSERT_TRUE(url.ok());
+  auto good = RedisConnection::Connect(*url);
+  ASSERT_TRUE(good.ok()) << good.status();
+  EXPECT_EQ((*good)->Command({"PING"})->AsString(), "PONG");
+}
+
+}  // namespace
+}  // namespace evo2::svc
