@@ -35,17 +35,19 @@ std::string Printable(unsigned char c) {
 }
 
 // Header id: up to the first whitespace; description: the rest.
+// `line` 0: the record came as a SequenceRecord (messages then name no line).
 absl::Status SplitHeader(std::string_view header, int64_t line, int64_t max_bytes,
                          SequenceRecord* rec) {
+  const std::string at = line > 0 ? absl::StrCat("line ", line) : std::string("record name");
   if (static_cast<int64_t>(header.size()) > max_bytes) {
-    return absl::InvalidArgumentError(absl::StrCat("line ", line, ": header is ", header.size(),
+    return absl::InvalidArgumentError(absl::StrCat(at, ": header is ", header.size(),
                                                    " bytes (limit ", max_bytes, ")"));
   }
   for (size_t i = 0; i < header.size(); ++i) {
     const unsigned char c = static_cast<unsigned char>(header[i]);
     if ((c < 0x20 && c != '\t') || c >= 0x7f) {
       return absl::InvalidArgumentError(absl::StrCat(
-          "line ", line, ", column ", i + 2, ": header contains ", Printable(c),
+          at, ", column ", i + (line > 0 ? 2 : 1), ": header contains ", Printable(c),
           " (only printable ASCII is accepted)"));
     }
   }
@@ -56,7 +58,7 @@ absl::Status SplitHeader(std::string_view header, int64_t line, int64_t max_byte
         absl::string_view(header.data() + ws, header.size() - ws))));
   }
   if (rec->name().empty()) {
-    return absl::InvalidArgumentError(absl::StrCat("line ", line, ": empty record name after '>'"));
+    return absl::InvalidArgumentError(absl::StrCat(at, ": empty record name"));
   }
   return absl::OkStatus();
 }
