@@ -18,8 +18,8 @@ void AddPredictCommand(CLI::App& app) {
   cmd->add_option("--fasta", a.fasta, "Input FASTA file")->required();
   cmd->add_option("--ckpt-dir", a.ckpt_dir,
                   "Checkpoint: NeMo2 directory (context/ + weights/), Arc/vortex .pt file, or a "
-                  "directory holding one .pt and its config.yml")
-      ->required();
+                  "directory holding one .pt and its config.yml. Default: the demo model shipped "
+                  "with evo2 (models/evo2-demo; override with $EVO2_DEFAULT_MODEL)");
   cmd->add_option("--output-dir", a.output_dir, "Directory for the prediction files")->required();
   auto* model_size = cmd->add_option(
       "--model-size", a.model_size,

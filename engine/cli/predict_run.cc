@@ -15,6 +15,7 @@
 #include "evo2/model.h"
 #include "evo2/prediction_writer.h"
 #include "evo2/predictor.h"
+#include "default_model.h"
 #include "predict_args.h"
 #include "progress.h"
 
@@ -156,9 +157,15 @@ absl::Status RunPredict(const PredictArgs& a) {
   auto writer = PredictionWriter::Create(wo);
   if (!writer.ok()) return writer.status();
 
+  std::filesystem::path ckpt_dir = a.ckpt_dir;
+  if (ckpt_dir.empty()) {
+    auto demo = DefaultModelDir();
+    if (!demo.ok()) return demo.status();
+    ckpt_dir = *demo;
+  }
   LoadOptions lo;
-  lo.checkpoint = a.ckpt_dir;
-  if (a.model_size_given || !CheckpointHasConfig(a.ckpt_dir)) lo.model_size = a.model_size;
+  lo.checkpoint = ckpt_dir;
+  if (a.model_size_given || !CheckpointHasConfig(ckpt_dir)) lo.model_size = a.model_size;
   lo.device = a.device;
   lo.precision = a.precision;
   lo.threads = a.threads;
