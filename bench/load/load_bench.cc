@@ -51,8 +51,10 @@ int main(int argc, char** argv) {
 
   std::unique_ptr<evo2::testing::ServiceCluster> cluster;
   if (server.empty()) {
-    auto c = evo2::testing::ServiceCluster::Start(
-        {.append_only = true, .api_args = {"--tenant-max-active-jobs", "0"}});
+    evo2::testing::ClusterOptions co;
+    co.append_only = true;
+    co.api_args = {"--tenant-max-active-jobs", "0"};
+    auto c = evo2::testing::ServiceCluster::Start(co);
     if (!c.ok()) {
       std::cerr << "cannot start the local stack: " << c.status() << "\n";
       return 1;

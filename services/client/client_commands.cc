@@ -31,6 +31,8 @@ void AddCommon(CLI::App* cmd, Common* c) {
       ->envname("EVO2_API_KEY");
   cmd->add_flag("--tls", c->options.tls, "Use TLS");
   cmd->add_option("--tls-ca", c->options.tls_ca_file, "PEM CA bundle for TLS");
+  cmd->add_option("--tls-server-name", c->options.tls_server_name,
+                  "Certificate name to expect when it differs from the host");
 }
 
 [[noreturn]] void Fail(const absl::Status& s) {

@@ -31,6 +31,9 @@ absl::StatusOr<std::unique_ptr<JobClient>> JobClient::Connect(const ClientOption
   }
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(16 << 20);
+  if (options.tls && !options.tls_server_name.empty()) {
+    args.SetSslTargetNameOverride(options.tls_server_name);
+  }
   c->channel_ = grpc::CreateCustomChannel(options.target, creds, args);
   c->stub_ = evo2::v1::JobService::NewStub(c->channel_);
   return c;

@@ -17,6 +17,7 @@ struct ClientOptions {
   std::string api_key;                     // sent as "authorization: Bearer <key>"
   bool tls = false;
   std::string tls_ca_file;                 // PEM roots; "" = system roots
+  std::string tls_server_name;             // expected certificate name when it differs from host
 };
 
 class JobClient {

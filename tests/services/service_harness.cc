@@ -122,6 +122,9 @@ absl::StatusOr<std::unique_ptr<ServiceCluster>> ServiceCluster::Start(ClusterOpt
                                    "--max-attempts",
                                    "3"};
   argv.insert(argv.end(), options.api_args.begin(), options.api_args.end());
+  if (!options.tls_cert.empty()) {
+    argv.insert(argv.end(), {"--tls-cert", options.tls_cert, "--tls-key", options.tls_key});
+  }
   auto api = ChildProcess::Spawn(
       argv, {{"EVO2_API_KEYS", absl::StrCat("alpha=", kKeyAlpha, ",beta=", kKeyBeta)}},
       c->logs_ / "api.log");
@@ -183,6 +186,11 @@ std::unique_ptr<evo2::client::JobClient> ServiceCluster::Client(const std::strin
   evo2::client::ClientOptions o;
   o.target = api_target();
   o.api_key = key;
+  if (!options_.tls_cert.empty()) {
+    o.tls = true;
+    o.tls_ca_file = options_.tls_cert;
+    o.tls_server_name = "localhost";
+  }
   return std::move(*evo2::client::JobClient::Connect(o));
 }
 

@@ -50,6 +50,8 @@ inline constexpr char kKeyBeta[] = "key-beta-0123456789";
 struct ClusterOptions {
   bool append_only = false;
   std::vector<std::string> api_args;  // extra evo2-api flags
+  // PEM files: serve TLS; clients trust `tls_cert` and expect the name "localhost".
+  std::string tls_cert, tls_key;
 };
 
 class ServiceCluster {

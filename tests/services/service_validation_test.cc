@@ -1,6 +1,8 @@
 // Bad inputs through the real API: each gets the right gRPC code and a message naming the
 // record / line / limit, and nothing is left in Redis for a refused request. Also tenant
 // isolation, idempotency, quotas and ListJobs paging. No worker runs here (jobs stay QUEUED).
+#include <cstdlib>
+#include <filesystem>
 #include <future>
 #include <string>
 
@@ -281,6 +283,40 @@ TEST_F(ServiceValidationTest, OutputLimitRefusesHugeLogitsUnlessAllowed) {
   // bfloat16 halves the size: 3000 × 512 × 2 = 3 072 000 B fits under the hard maximum.
   big.mutable_outputs()->set_tensor_dtype(evo2::v1::DTYPE_BFLOAT16);
   EXPECT_TRUE(client->Submit(big).ok());
+}
+
+// TLS: a self-signed certificate made with the openssl tool; the TLS client works, a plaintext
+// client cannot talk to the TLS port.
+TEST_F(ServiceValidationTest, TlsListenerServesTlsClientsOnly) {
+  const std::string dir = cluster_->redis().dir().string();
+  const std::string cert = dir + "/cert.pem", key = dir + "/key.pem";
+  const std::string cmd =
+      "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=localhost "
+      "-addext subjectAltName=DNS:localhost -keyout " + key + " -out " + cert + " >/dev/null 2>&1";
+  if (std::system(cmd.c_str()) != 0) GTEST_SKIP() << "openssl tool not available";
+  // Copy the files out: the cluster below owns a new Redis directory.
+  const std::string tmp = ::testing::TempDir();
+  std::filesystem::copy_file(cert, tmp + "/evo2-cert.pem",
+                             std::filesystem::copy_options::overwrite_existing);
+  std::filesystem::copy_file(key, tmp + "/evo2-key.pem",
+                             std::filesystem::copy_options::overwrite_existing);
+  cluster_.reset();
+  ClusterOptions o;
+  o.tls_cert = tmp + "/evo2-cert.pem";
+  o.tls_key = tmp + "/evo2-key.pem";
+  auto c = ServiceCluster::Start(o);  // waits for a successful TLS ListJobs
+  ASSERT_TRUE(c.ok()) << c.status();
+  cluster_ = std::move(*c);
+  auto tls = cluster_->Client();
+  auto submitted = tls->Submit(Fasta(">r1\nACGT\n"));
+  ASSERT_TRUE(submitted.ok()) << submitted.status();
+  evo2::client::ClientOptions plain;
+  plain.target = cluster_->api_target();
+  plain.api_key = kKeyAlpha;
+  auto p = evo2::client::JobClient::Connect(plain);
+  ASSERT_TRUE(p.ok());
+  auto refused = (*p)->Get(submitted->job().job_id());
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kUnavailable) << refused.status();
 }
 
 // grpc.health.v1.Health/Check through a generic stub (no health stubs ship with Debian's gRPC):
