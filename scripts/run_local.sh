@@ -5,15 +5,15 @@
 #
 #   scripts/run_local.sh [FASTA] [--keep]     (default FASTA: examples/example.fa)
 #
-# Environment: EVO2_BUILD_DIR (default build), EVO2_LOCAL_MODEL_DIR (default the shipped tiny
-# random-weight model tests/data/golden/a_tiny6), EVO2_LOCAL_MODEL (queue name, default a_tiny6).
+# Environment: EVO2_BUILD_DIR (default build), EVO2_LOCAL_MODEL_DIR (default the shipped demo
+# model models/evo2-demo, trained on real DNA), EVO2_LOCAL_MODEL (queue name, default evo2-demo).
 # --keep leaves the services running until Ctrl-C (prints how to reach them).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 BUILD_DIR=${EVO2_BUILD_DIR:-build}
-MODEL=${EVO2_LOCAL_MODEL:-a_tiny6}
-MODEL_DIR=${EVO2_LOCAL_MODEL_DIR:-$ROOT/tests/data/golden/a_tiny6}
+MODEL=${EVO2_LOCAL_MODEL:-evo2-demo}
+MODEL_DIR=${EVO2_LOCAL_MODEL_DIR:-$ROOT/models/evo2-demo}
 FASTA=examples/example.fa
 KEEP=0
 for arg in "$@"; do
