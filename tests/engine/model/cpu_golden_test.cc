@@ -6,6 +6,7 @@
 // ≤ 1.2e-5 on log-probs and ≤ 5e-6 on hidden states; an fp32 engine lands in the same range,
 // so 1e-4 max-abs (the bound) leaves a ~7x margin while still catching any
 // orientation / ordering mistake (those give O(1) errors).
+#include <iostream>
 #include <cmath>
 #include <fstream>
 #include <map>
@@ -111,8 +112,13 @@ class CpuGoldenTest : public ::testing::TestWithParam<std::string> {
       EXPECT_NEAR(sum / double(S - 1), s["logprob_mean"].get<double>(), kTol);
     }
     if (with_logits) {
-      if (S <= 2048) {
-        EXPECT_LE(MaxAbsDiff(r.logits, ReadFloats(dir_ / (rec + ".logits.npy"))), kTol);
+      const auto logits_path = dir_ / (rec + ".logits.npy");
+      if (S <= 2048 && !std::filesystem::exists(logits_path) && !evo2::testing::HaveSharedGolden()) {
+        // The in-repo golden subset leaves out the 4 MB len02048 logits (tests/data/golden/
+        // README.md); this record's log-probs, sum and mean were still checked above.
+        std::cerr << "note: " << logits_path << " not in the repository subset; logits unchecked\n";
+      } else if (S <= 2048) {
+        EXPECT_LE(MaxAbsDiff(r.logits, ReadFloats(logits_path)), kTol);
       } else {
         ASSERT_EQ(r.logits.size(), S * 512);
         std::vector<float> last(r.logits.end() - 64 * 512, r.logits.end());
