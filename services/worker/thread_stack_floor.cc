@@ -8,6 +8,7 @@
 // library; it forwards to libc with at least kStackFloorBytes. Requests above the floor are
 // passed through unchanged.
 #include <dlfcn.h>
+#include <errno.h>
 #include <pthread.h>
 
 #include <cstddef>
@@ -20,6 +21,6 @@ using SetStackSizeFn = int (*)(pthread_attr_t*, size_t);
 extern "C" int pthread_attr_setstacksize(pthread_attr_t* attr, size_t stacksize) {
   static const auto real =
       reinterpret_cast<SetStackSizeFn>(dlsym(RTLD_NEXT, "pthread_attr_setstacksize"));
-  if (real == nullptr) return 38;  // ENOSYS: cannot happen with glibc, never silently succeed
+  if (real == nullptr) return ENOSYS;  // cannot happen with glibc; never silently succeed
   return real(attr, stacksize < kStackFloorBytes ? kStackFloorBytes : stacksize);
 }

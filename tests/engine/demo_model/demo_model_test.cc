@@ -23,12 +23,16 @@
 #include "evo2/model.h"
 #include "evo2/npy.h"
 #include "gtest/gtest.h"
+#include "support/golden_compare.h"
 #include "support/golden_paths.h"
 
 namespace evo2 {
 namespace {
 
 using evo2::testing::SourceDir;
+using evo2::testing::MaxAbsDiff;
+using evo2::testing::ReadNpyFloats;
+using evo2::testing::ReadNpyTokens;
 
 constexpr double kTol = 1e-4;
 // -ln 4: the log-likelihood per base of a model that knows only that DNA has four letters.
@@ -50,35 +54,6 @@ const Record kRecords[] = {
 
 std::filesystem::path ModelDir() { return SourceDir() / "models" / "evo2-demo"; }
 std::filesystem::path DataDir() { return SourceDir() / "tests" / "data" / "demo_model"; }
-
-// Max |got - want|; +inf when a value is NaN/inf or the sizes differ.
-double MaxAbsDiff(const std::vector<float>& got, const std::vector<float>& want) {
-  if (got.size() != want.size()) return INFINITY;
-  double worst = 0;
-  for (size_t i = 0; i < got.size(); ++i) {
-    if (!std::isfinite(got[i]) || !std::isfinite(want[i])) return INFINITY;
-    worst = std::max(worst, std::abs(double(got[i]) - double(want[i])));
-  }
-  return worst;
-}
-
-std::vector<float> ReadFloats(const std::filesystem::path& p) {
-  auto t = ReadNpy(p);
-  EXPECT_TRUE(t.ok()) << p << ": " << t.status();
-  if (!t.ok()) return {};
-  auto v = t->ToFloat32();
-  EXPECT_TRUE(v.ok()) << p << ": " << v.status();
-  return v.ok() ? *v : std::vector<float>{};
-}
-
-std::vector<int32_t> ReadTokens(const std::filesystem::path& p) {
-  auto t = ReadNpy(p);
-  EXPECT_TRUE(t.ok()) << p << ": " << t.status();
-  if (!t.ok()) return {};
-  auto v = t->ToInt64();
-  EXPECT_TRUE(v.ok()) << p << ": " << v.status();
-  return v.ok() ? std::vector<int32_t>(v->begin(), v->end()) : std::vector<int32_t>{};
-}
 
 // Loaded once for the whole suite (the model directory form, as `evo2 predict` uses it).
 Model* DemoModel() {
@@ -133,8 +108,8 @@ TEST_P(DemoModelRecordTest, LogProbsMatchPyTorch) {
   const Record& rec = GetParam();
   Model* m = DemoModel();
   ASSERT_NE(m, nullptr);
-  const auto tokens = ReadTokens(DataDir() / (std::string(rec.name) + ".tokens.npy"));
-  const auto want = ReadFloats(DataDir() / (std::string(rec.name) + ".logprobs.npy"));
+  const auto tokens = ReadNpyTokens(DataDir() / (std::string(rec.name) + ".tokens.npy"));
+  const auto want = ReadNpyFloats(DataDir() / (std::string(rec.name) + ".logprobs.npy"));
   ASSERT_EQ(tokens.size(), rec.length);
   ASSERT_EQ(want.size(), rec.length - 1);
   auto r = m->Forward(tokens, ForwardOptions{});

@@ -23,44 +23,19 @@
 #include "evo2/npy.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "support/golden_compare.h"
 #include "support/golden_paths.h"
 
 namespace evo2 {
 namespace {
 
 using evo2::testing::GoldenCaseDir;
+using evo2::testing::MaxAbsDiff;
+using evo2::testing::ReadNpyFloats;
+using evo2::testing::ReadNpyTokens;
 
 constexpr double kTol = 1e-4;
 const char* const kRecords[] = {"len00001", "len00017", "len00500", "len02048", "len08192"};
-
-// Max |got - want|; +inf when a value is NaN/inf or the sizes differ (NaN never passes).
-double MaxAbsDiff(const std::vector<float>& got, const std::vector<float>& want) {
-  if (got.size() != want.size()) return INFINITY;
-  double worst = 0;
-  for (size_t i = 0; i < got.size(); ++i) {
-    if (!std::isfinite(got[i])) return INFINITY;
-    worst = std::max(worst, std::abs(double(got[i]) - double(want[i])));
-  }
-  return worst;
-}
-
-std::vector<float> ReadFloats(const std::filesystem::path& p) {
-  auto t = ReadNpy(p);
-  EXPECT_TRUE(t.ok()) << p << ": " << t.status();
-  if (!t.ok()) return {};
-  auto v = t->ToFloat32();
-  EXPECT_TRUE(v.ok()) << p;
-  return v.ok() ? *v : std::vector<float>{};
-}
-
-std::vector<int32_t> ReadTokens(const std::filesystem::path& p) {
-  auto t = ReadNpy(p);
-  EXPECT_TRUE(t.ok()) << p << ": " << t.status();
-  if (!t.ok()) return {};
-  auto v = t->ToInt64();
-  EXPECT_TRUE(v.ok());
-  return std::vector<int32_t>(v->begin(), v->end());
-}
 
 // One loaded model per case, shared by the tests of that case.
 Model* CaseModel(const std::string& name) {
@@ -99,7 +74,7 @@ class CpuGoldenTest : public ::testing::TestWithParam<std::string> {
                    const ForwardResult& r, bool with_logits, bool with_hidden) {
     const size_t S = tokens.size();
     SCOPED_TRACE(GetParam() + "/" + rec);
-    const auto want_lp = ReadFloats(dir_ / (rec + ".logprobs.npy"));
+    const auto want_lp = ReadNpyFloats(dir_ / (rec + ".logprobs.npy"));
     ASSERT_EQ(r.log_probs.size(), S - 1);
     EXPECT_LE(MaxAbsDiff(r.log_probs, want_lp), kTol);
     // Per-sequence sum and mean vs summary.json (summed there in float64 over the fp32 values).
@@ -118,11 +93,11 @@ class CpuGoldenTest : public ::testing::TestWithParam<std::string> {
         // README.md); this record's log-probs, sum and mean were still checked above.
         std::cerr << "note: " << logits_path << " not in the repository subset; logits unchecked\n";
       } else if (S <= 2048) {
-        EXPECT_LE(MaxAbsDiff(r.logits, ReadFloats(logits_path)), kTol);
+        EXPECT_LE(MaxAbsDiff(r.logits, ReadNpyFloats(logits_path)), kTol);
       } else {
         ASSERT_EQ(r.logits.size(), S * 512);
         std::vector<float> last(r.logits.end() - 64 * 512, r.logits.end());
-        EXPECT_LE(MaxAbsDiff(last, ReadFloats(dir_ / (rec + ".logits_last64.npy"))), kTol);
+        EXPECT_LE(MaxAbsDiff(last, ReadNpyFloats(dir_ / (rec + ".logits_last64.npy"))), kTol);
       }
     }
     if (with_hidden) {
@@ -130,7 +105,7 @@ class CpuGoldenTest : public ::testing::TestWithParam<std::string> {
       for (int b : {0, mid}) {
         auto it = r.hidden.find(b);
         ASSERT_NE(it, r.hidden.end()) << "block " << b;
-        EXPECT_LE(MaxAbsDiff(it->second, ReadFloats(dir_ / (rec + ".hidden_after_block" +
+        EXPECT_LE(MaxAbsDiff(it->second, ReadNpyFloats(dir_ / (rec + ".hidden_after_block" +
                                                             std::to_string(b) + ".npy"))),
                   kTol)
             << "hidden after block " << b;
@@ -145,7 +120,7 @@ class CpuGoldenTest : public ::testing::TestWithParam<std::string> {
 
 TEST_P(CpuGoldenTest, ForwardEveryRecord) {
   for (const char* rec : kRecords) {
-    const auto tokens = ReadTokens(dir_ / (std::string(rec) + ".tokens.npy"));
+    const auto tokens = ReadNpyTokens(dir_ / (std::string(rec) + ".tokens.npy"));
     ASSERT_FALSE(tokens.empty());
     ForwardOptions opts;
     opts.logits = true;
@@ -161,7 +136,7 @@ TEST_P(CpuGoldenTest, ForwardEveryRecord) {
 TEST_P(CpuGoldenTest, ForwardBatchEqualsForwardAlone) {
   std::vector<std::vector<int32_t>> seqs;
   for (const char* rec : kRecords)
-    seqs.push_back(ReadTokens(dir_ / (std::string(rec) + ".tokens.npy")));
+    seqs.push_back(ReadNpyTokens(dir_ / (std::string(rec) + ".tokens.npy")));
   ForwardOptions opts;  // log-probs only: the path `predict` takes
   opts.hidden_after_blocks = {0};
   auto batch = model_->ForwardBatch(seqs, opts);
@@ -182,7 +157,7 @@ TEST_P(CpuGoldenTest, ForwardBatchEqualsForwardAlone) {
 }
 
 TEST_P(CpuGoldenTest, NamedLayerCaptures) {
-  const auto tokens = ReadTokens(dir_ / "len00017.tokens.npy");
+  const auto tokens = ReadNpyTokens(dir_ / "len00017.tokens.npy");
   const int mid = model_->config().num_layers / 2;
   ForwardOptions opts;
   opts.log_probs = false;
@@ -191,11 +166,11 @@ TEST_P(CpuGoldenTest, NamedLayerCaptures) {
   auto r = model_->Forward(tokens, opts);
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_TRUE(r->log_probs.empty());
-  const auto h0 = ReadFloats(dir_ / "len00017.hidden_after_block0.npy");
+  const auto h0 = ReadNpyFloats(dir_ / "len00017.hidden_after_block0.npy");
   EXPECT_LE(MaxAbsDiff(r->layers.at("blocks.0"), h0), kTol);
   EXPECT_LE(
       MaxAbsDiff(r->layers.at("decoder.layers." + std::to_string(mid)),
-                 ReadFloats(dir_ / ("len00017.hidden_after_block" + std::to_string(mid) + ".npy"))),
+                 ReadNpyFloats(dir_ / ("len00017.hidden_after_block" + std::to_string(mid) + ".npy"))),
       kTol);
   // blocks.0 = embedding + mixer + MLP output: the MLP capture is the last residual term.
   const auto& emb = r->layers.at("embedding_layer");
@@ -229,13 +204,13 @@ TEST(CpuNemo2Test, SameResultsAsTheVortexCheckpoint) {
       GTEST_SKIP() << "NeMo2 loading not available: " << model.status();
     }
     ASSERT_TRUE(model.ok()) << model.status();
-    const auto tokens = ReadTokens(*dir / "len00500.tokens.npy");
+    const auto tokens = ReadNpyTokens(*dir / "len00500.tokens.npy");
     ForwardOptions fo;
     fo.logits = true;
     auto r = (*model)->Forward(tokens, fo);
     ASSERT_TRUE(r.ok()) << r.status();
-    EXPECT_LE(MaxAbsDiff(r->log_probs, ReadFloats(*dir / "len00500.logprobs.npy")), kTol);
-    EXPECT_LE(MaxAbsDiff(r->logits, ReadFloats(*dir / "len00500.logits.npy")), kTol);
+    EXPECT_LE(MaxAbsDiff(r->log_probs, ReadNpyFloats(*dir / "len00500.logprobs.npy")), kTol);
+    EXPECT_LE(MaxAbsDiff(r->logits, ReadNpyFloats(*dir / "len00500.logits.npy")), kTol);
     ++ran;
   }
   if (ran == 0) GTEST_SKIP() << "no NeMo2 golden checkpoints present";
@@ -256,13 +231,13 @@ TEST(CpuFftLongFilterTest, GoldenCaseC) {
   cpu::CpuOptions options;
   options.long_filter = cpu::LongFilterMethod::kFft;
   cpu::CpuModel model(*config, std::move(*weights), options);
-  const auto tokens = ReadTokens(*dir / "len02048.tokens.npy");
+  const auto tokens = ReadNpyTokens(*dir / "len02048.tokens.npy");
   ForwardOptions fo;
   fo.logits = true;
   auto r = model.Forward(tokens, fo);
   ASSERT_TRUE(r.ok()) << r.status();
-  EXPECT_LE(MaxAbsDiff(r->log_probs, ReadFloats(*dir / "len02048.logprobs.npy")), kTol);
-  EXPECT_LE(MaxAbsDiff(r->logits, ReadFloats(*dir / "len02048.logits.npy")), kTol);
+  EXPECT_LE(MaxAbsDiff(r->log_probs, ReadNpyFloats(*dir / "len02048.logprobs.npy")), kTol);
+  EXPECT_LE(MaxAbsDiff(r->logits, ReadNpyFloats(*dir / "len02048.logits.npy")), kTol);
 }
 
 TEST(CpuMemoryTest, EstimateGrowsWithLengthAndOutputs) {

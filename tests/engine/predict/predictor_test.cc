@@ -9,6 +9,7 @@
 #include "evo2/predictor.h"
 #include "evo2/tokenizer.h"
 #include "gtest/gtest.h"
+#include "support/golden_compare.h"
 #include "support/golden_paths.h"
 
 namespace evo2 {
@@ -50,9 +51,7 @@ class PredictorGolden : public ::testing::Test {
     if (model_ == nullptr) GTEST_SKIP() << "golden case a_tiny6 not available";
   }
   static std::vector<float> Golden(const std::string& file) {
-    auto t = ReadNpy(*dir_ / file);
-    EXPECT_TRUE(t.ok()) << t.status();
-    return t.ok() ? *t->ToFloat32() : std::vector<float>{};
+    return testing::ReadNpyFloats(*dir_ / file);
   }
   static const FastaRecord& Record(const std::string& name) {
     for (const auto& r : *records_) {
@@ -64,12 +63,7 @@ class PredictorGolden : public ::testing::Test {
   static void ExpectNear(const std::vector<float>& got, const std::vector<float>& want,
                          double tol, const std::string& what) {
     ASSERT_EQ(got.size(), want.size()) << what;
-    double worst = 0;
-    for (size_t i = 0; i < got.size(); ++i) {
-      ASSERT_FALSE(std::isnan(got[i])) << what << " NaN at " << i;
-      worst = std::max(worst, std::abs(double(got[i]) - double(want[i])));
-    }
-    EXPECT_LE(worst, tol) << what;
+    EXPECT_LE(testing::MaxAbsDiff(got, want), tol) << what;  // +inf on NaN: never passes
   }
 
   static inline std::filesystem::path* dir_ = nullptr;
