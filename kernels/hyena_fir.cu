@@ -2,6 +2,8 @@
 
 #include <cuda_bf16.h>
 
+#include <type_traits>
+
 #include "absl/strings/str_cat.h"
 #include "kernels/cuda_status.cuh"
 #include "kernels/element.cuh"
@@ -76,6 +78,133 @@ __global__ void __launch_bounds__(kChannels* kRowGroups)
   }
 }
 
+// bf16 version (v3, kernels/NOTES.md): v2 was bound by its staging, not its FMAs — 2-byte
+// loads issued one after another per thread, 3× over-read of the window. Here a block is 64
+// channels × 128 time steps, 8 warps; the window is staged with 16-byte loads all issued before
+// the first shared store, and kept as bf16 (the FMA loop converts; one 4-byte shared load serves
+// a lane's two channels for 32 FMAs). Lane l owns channels 2l, 2l+1; warp w owns 16 consecutive
+// outputs. The FMA order over k is the one v2 uses, so both give the same bits.
+constexpr int kPairChannels = 64;
+constexpr int kPairWarps = 8;
+constexpr int kPairOut = 16;
+constexpr int kPairTime = kPairWarps * kPairOut;  // 128
+
+template <int K>
+constexpr size_t PairFirSmemBytes() {
+  return static_cast<size_t>(kPairTime + K - 1) * kPairChannels * sizeof(__nv_bfloat16) +
+         static_cast<size_t>(K) * kPairChannels * sizeof(float);
+}
+
+template <int K>
+__global__ void __launch_bounds__(32 * kPairWarps)
+    HyenaFirGatePairKernel(const __nv_bfloat16* __restrict__ q, const __nv_bfloat16* __restrict__ a,
+                           const float* __restrict__ taps, const float* __restrict__ skip_d,
+                           __nv_bfloat16* __restrict__ o, int seq, int hidden,
+                           int channels_per_group, int time_tiles) {
+  constexpr int kRows = kPairTime + K - 1;
+  constexpr int kChunksPerRow = kPairChannels / 8;                // 16-byte chunks
+  constexpr int kThreads = 32 * kPairWarps;
+  constexpr int kLoads = (kRows * kChunksPerRow + kThreads - 1) / kThreads;
+  extern __shared__ __align__(16) unsigned char smem[];
+  auto* a_s = reinterpret_cast<__nv_bfloat16(*)[kPairChannels]>(smem);  // [kRows][64]
+  auto* h_s = reinterpret_cast<float2(*)[kPairChannels / 2]>(
+      smem + static_cast<size_t>(kRows) * kPairChannels * sizeof(__nv_bfloat16));  // [K][32]
+
+  const int b = blockIdx.x / time_tiles;
+  const int t0 = (blockIdx.x - b * time_tiles) * kPairTime;
+  const int c_block = blockIdx.y * kPairChannels;
+  const int64_t base = static_cast<int64_t>(b) * seq * hidden;
+
+  uint4 staged[kLoads];
+#pragma unroll
+  for (int i = 0; i < kLoads; ++i) {
+    const int chunk = threadIdx.x + i * kThreads;
+    const int row = chunk / kChunksPerRow, c = c_block + (chunk % kChunksPerRow) * 8;
+    const int t = t0 - (K - 1) + row;
+    staged[i] = make_uint4(0, 0, 0, 0);
+    if (row < kRows && t >= 0 && t < seq && c < hidden)
+      staged[i] = *reinterpret_cast<const uint4*>(a + base + static_cast<int64_t>(t) * hidden + c);
+  }
+#pragma unroll
+  for (int i = 0; i < kLoads; ++i) {
+    const int chunk = threadIdx.x + i * kThreads;
+    const int row = chunk / kChunksPerRow;
+    if (row < kRows)
+      *reinterpret_cast<uint4*>(&a_s[row][(chunk % kChunksPerRow) * 8]) = staged[i];
+  }
+  for (int i = threadIdx.x; i < K * (kPairChannels / 2); i += kThreads) {
+    const int k = i / (kPairChannels / 2), pair = i % (kPairChannels / 2);
+    const int c = c_block + 2 * pair;
+    float2 h = make_float2(0.f, 0.f);
+    if (c < hidden) {
+      h.x = taps[(c / channels_per_group) * K + k];
+      h.y = taps[((c + 1) / channels_per_group) * K + k];
+    }
+    h_s[k][pair] = h;
+  }
+  __syncthreads();
+
+  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+  const int c = c_block + 2 * lane;
+  if (c >= hidden) return;
+  const int local0 = warp * kPairOut;
+  const auto* a_pairs = reinterpret_cast<const __nv_bfloat162*>(&a_s[0][0]);
+  auto window = [&](int row) { return __bfloat1622float2(a_pairs[row * (kPairChannels / 2) + lane]); };
+  float2 win[kPairOut], acc[kPairOut];
+#pragma unroll
+  for (int j = 0; j < kPairOut; ++j) {
+    win[j] = window(local0 + j + K - 1);
+    acc[j] = make_float2(0.f, 0.f);
+  }
+#pragma unroll
+  for (int k = 0; k < K; ++k) {
+    const float2 hk = h_s[k][lane];
+#pragma unroll
+    for (int j = 0; j < kPairOut; ++j) {
+      acc[j].x = fmaf(hk.x, win[j].x, acc[j].x);
+      acc[j].y = fmaf(hk.y, win[j].y, acc[j].y);
+    }
+    if (k + 1 < K) {
+#pragma unroll
+      for (int j = kPairOut - 1; j > 0; --j) win[j] = win[j - 1];
+      win[0] = window(local0 + K - 2 - k);
+    }
+  }
+  const float2 d = skip_d != nullptr ? make_float2(skip_d[c], skip_d[c + 1]) : make_float2(0.f, 0.f);
+#pragma unroll
+  for (int j = 0; j < kPairOut; ++j) {
+    const int t = t0 + local0 + j;
+    if (t >= seq) break;
+    const float2 at = window(local0 + j + K - 1);
+    const int64_t idx = base + static_cast<int64_t>(t) * hidden + c;
+    const float2 qt = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(q + idx));
+    const float y0 = Round<__nv_bfloat16>(acc[j].x + d.x * at.x);
+    const float y1 = Round<__nv_bfloat16>(acc[j].y + d.y * at.y);
+    *reinterpret_cast<__nv_bfloat162*>(o + idx) = __floats2bfloat162_rn(qt.x * y0, qt.y * y1);
+  }
+}
+
+template <int K>
+absl::Status LaunchPairFir(const __nv_bfloat16* q, const __nv_bfloat16* a, const float* taps,
+                           const float* skip_d, __nv_bfloat16* o, int64_t batch, int64_t seq,
+                           int64_t hidden, int cpg, cudaStream_t stream) {
+  constexpr size_t smem = PairFirSmemBytes<K>();
+  // Per device, hence on every call (cheap) rather than once per process.
+  CUDA_RETURN_IF_ERROR(cudaFuncSetAttribute(HyenaFirGatePairKernel<K>,
+                                            cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                            static_cast<int>(smem)));
+  const int64_t time_tiles = (seq + kPairTime - 1) / kPairTime;
+  if (batch * time_tiles > INT32_MAX)
+    return absl::InvalidArgumentError("hyena_fir: batch × length too large");
+  const dim3 grid(static_cast<unsigned>(batch * time_tiles),
+                  static_cast<unsigned>((hidden + kPairChannels - 1) / kPairChannels));
+  HyenaFirGatePairKernel<K><<<grid, 32 * kPairWarps, smem, stream>>>(
+      q, a, taps, skip_d, o, static_cast<int>(seq), static_cast<int>(hidden), cpg,
+      static_cast<int>(time_tiles));
+  RETURN_IF_LAUNCH_FAILED("hyena_fir");
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 template <typename T>
@@ -96,6 +225,13 @@ absl::Status LaunchHyenaFirGate(const T* q, const T* a, const float* taps, const
   const dim3 grid(static_cast<unsigned>(batch * time_tiles),
                   static_cast<unsigned>((hidden + kChannels - 1) / kChannels));
   const int cpg = static_cast<int>(hidden / groups);
+  if constexpr (std::is_same_v<T, __nv_bfloat16>) {
+    // 16-byte rows of 8 channels and channel pairs: H % 8 == 0 (every Evo 2 shape).
+    if (hidden % 8 == 0) {
+      if (taps_per_filter == 7) return LaunchPairFir<7>(q, a, taps, skip_d, o, batch, seq, hidden, cpg, stream);
+      if (taps_per_filter == 128) return LaunchPairFir<128>(q, a, taps, skip_d, o, batch, seq, hidden, cpg, stream);
+    }
+  }
   switch (taps_per_filter) {
     case 7:
       HyenaFirGateKernel<T, 7><<<grid, kChannels * kRowGroups, 0, stream>>>(
