@@ -1,0 +1,113 @@
+#include "cuda/cudnn_attention.h"
+
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "kernels/cuda_status.cuh"
+
+namespace evo2::cuda {
+
+CudnnAttention::~CudnnAttention() {
+  plans_.clear();  // plans reference the handle: destroyed first
+  if (handle_ != nullptr) api_->Destroy(handle_);
+}
+
+absl::StatusOr<std::unique_ptr<CudnnAttention>> CudnnAttention::Create(cudaStream_t stream) {
+  absl::StatusOr<const CudnnApi*> api = CudnnApi::Load();
+  if (!api.ok()) return api.status();
+  const CudnnApi& a = **api;
+  cudnnHandle_t handle = nullptr;
+  EVO2_RETURN_IF_ERROR(a.Check(a.Create(&handle), "cudnnCreate"));
+  const absl::Status bound = a.Check(a.SetStream(handle, stream), "cudnnSetStream");
+  if (!bound.ok()) {
+    a.Destroy(handle);
+    return bound;
+  }
+  return std::unique_ptr<CudnnAttention>(new CudnnAttention(*api, handle, stream, a.GetVersion()));
+}
+
+const SdpaPlan* CudnnAttention::FindPlan(int64_t batch, int64_t heads, int64_t seq,
+                                         int64_t head_dim) const {
+  const SdpaShape shape{batch, heads, seq, head_dim};
+  for (const auto& p : plans_) {
+    if (p->shape == shape) return p.get();
+  }
+  return nullptr;
+}
+
+absl::StatusOr<const SdpaPlan*> CudnnAttention::PlanFor(const SdpaShape& shape) {
+  for (auto it = plans_.begin(); it != plans_.end(); ++it) {
+    if ((*it)->shape == shape) {
+      plans_.splice(plans_.begin(), plans_, it);
+      return plans_.front().get();
+    }
+  }
+  absl::StatusOr<std::unique_ptr<SdpaPlan>> built = BuildCausalSdpaPlan(*api_, handle_, shape);
+  if (!built.ok()) return built.status();
+  const size_t need = static_cast<size_t>((*built)->workspace_bytes);
+  if (need > workspace_.bytes()) {
+    // Work already queued may still use the old buffer.
+    CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(stream_));
+    workspace_.Reset();
+    absl::StatusOr<kernels::DeviceBuffer> grown = kernels::DeviceBuffer::Allocate(need);
+    if (!grown.ok()) return grown.status();
+    workspace_ = std::move(*grown);
+  }
+  plans_.push_front(std::move(*built));
+  while (plans_.size() > kMaxCachedPlans) plans_.pop_back();
+  return plans_.front().get();
+}
+
+absl::Status CudnnAttention::Prepare(int64_t batch, int64_t heads, int64_t seq,
+                                     int64_t head_dim) {
+  return PlanFor(SdpaShape{batch, heads, seq, head_dim}).status();
+}
+
+absl::Status CudnnAttention::Run(const __nv_bfloat16* q, const __nv_bfloat16* k,
+                                 const __nv_bfloat16* v, __nv_bfloat16* out, int64_t batch,
+                                 int64_t heads, int64_t seq, int64_t head_dim) {
+  // The graph declares 16-byte aligned tensors.
+  for (const void* p : {static_cast<const void*>(q), static_cast<const void*>(k),
+                        static_cast<const void*>(v), static_cast<const void*>(out)}) {
+    if (p == nullptr || reinterpret_cast<uintptr_t>(p) % 16 != 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("cuDNN attention: q/k/v/out must be non-null and 16-byte aligned (got ",
+                       reinterpret_cast<uintptr_t>(p), ")"));
+    }
+  }
+  absl::StatusOr<const SdpaPlan*> plan = PlanFor(SdpaShape{batch, heads, seq, head_dim});
+  if (!plan.ok()) return plan.status();
+
+  // By-value scalars: the variant pack points at these host floats for the Execute call.
+  float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(head_dim)));
+  float neg_inf = -std::numeric_limits<float>::infinity();
+  int64_t uids[] = {kSdpaUidQ, kSdpaUidK, kSdpaUidV, kSdpaUidO, kSdpaUidScale, kSdpaUidNegInf};
+  void* pointers[] = {const_cast<__nv_bfloat16*>(q), const_cast<__nv_bfloat16*>(k),
+                      const_cast<__nv_bfloat16*>(v), out, &scale, &neg_inf};
+  void* workspace = workspace_.get();
+
+  absl::StatusOr<BackendDescriptor> pack =
+      BackendDescriptor::Make(*api_, CUDNN_BACKEND_VARIANT_PACK_DESCRIPTOR);
+  if (!pack.ok()) return pack.status();
+  EVO2_RETURN_IF_ERROR(pack->Set(CUDNN_ATTR_VARIANT_PACK_UNIQUE_IDS, CUDNN_TYPE_INT64, 6, uids,
+                                 "variant pack"));
+  EVO2_RETURN_IF_ERROR(pack->Set(CUDNN_ATTR_VARIANT_PACK_DATA_POINTERS, CUDNN_TYPE_VOID_PTR, 6,
+                                 pointers, "variant pack"));
+  EVO2_RETURN_IF_ERROR(pack->Set(CUDNN_ATTR_VARIANT_PACK_WORKSPACE, CUDNN_TYPE_VOID_PTR, 1,
+                                 &workspace, "variant pack"));
+  EVO2_RETURN_IF_ERROR(pack->Finalize("variant pack"));
+  const absl::Status ran =
+      api_->Check(api_->BackendExecute(handle_, (*plan)->plan.get(), pack->get()),
+                  "cudnnBackendExecute");
+  if (!ran.ok()) {
+    return absl::Status(ran.code(), absl::StrCat(ran.message(), " (causal SDPA batch=", batch,
+                                                 " heads=", heads, " seq=", seq,
+                                                 " head_dim=", head_dim, ")"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace evo2::cuda
