@@ -76,12 +76,13 @@ fi
 if [ "${SKIP_BENCH:-0}" != 1 ]; then
   "$work/bin/evo2_cuda_bench" --profile ${BENCH_ROWS:+--rows "$BENCH_ROWS"} \
     > "$out/bench.log" 2>&1 && b=done || b=FAIL
-  # A/B of the attention kernel versions on one row (BENCH_AB_ROWS="" to skip).
-  ab_rows=${BENCH_AB_ROWS-7b:1x32768}
-  if [ -n "$ab_rows" ] && [ -z "${EVO2_CUDA_ATTENTION:-}" ]; then
-    for variant in v2 v1; do
-      EVO2_CUDA_ATTENTION=$variant "$work/bin/evo2_cuda_bench" --rows "$ab_rows" \
-        > "$out/bench_attention_$variant.log" 2>&1
+  # A/B runs: each assignment in BENCH_AB_ENVS (space-separated VAR=value) reruns BENCH_AB_ROWS
+  # with it, e.g. the GEMM tuning on or another attention kernel (BENCH_AB_ROWS="" to skip).
+  ab_rows=${BENCH_AB_ROWS-7b:1x8192,1b:8x8192}
+  if [ -n "$ab_rows" ]; then
+    for assign in ${BENCH_AB_ENVS-EVO2_CUDA_GEMM_TUNING=1}; do
+      env "$assign" "$work/bin/evo2_cuda_bench" --rows "$ab_rows" \
+        > "$out/bench_ab_${assign//[^A-Za-z0-9_]/_}.log" 2>&1
     done
   fi
 fi
@@ -94,7 +95,8 @@ grep -E '^\[(bf16|fp32)\]' "$out/cuda_golden_test.log" 2>/dev/null
 grep -E -A3 'Failure' "$out/cuda_golden_test.log" 2>/dev/null | head -40
 echo "== benchmark: $b"
 cat "$out/bench.log" 2>/dev/null | tail -80
-for variant in v2 v1; do
-  [ -f "$out/bench_attention_$variant.log" ] && \
-    echo "A/B attention $variant: $(grep -F ' tokens/s' "$out/bench_attention_$variant.log" | head -1)"
+for log in "$out"/bench_ab_*.log; do
+  [ -f "$log" ] || continue
+  echo "A/B $(basename "$log" .log | sed 's/^bench_ab_//'):"
+  grep -F ' tokens/s' "$log" | head -4
 done

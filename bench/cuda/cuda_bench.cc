@@ -9,6 +9,7 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <map>
@@ -82,7 +83,13 @@ std::map<std::string, Work> StageWork(const evo2::ModelConfig& c, int64_t B, int
 absl::Status Measure(CudaModel& model, const Row& row, int warmup, int runs, bool profile,
                      Result& out) {
   const int64_t R = row.batch * row.seq;
+  const auto reserve_start = std::chrono::steady_clock::now();
   if (auto s = model.Reserve(row.batch, row.seq); !s.ok()) return s;
+  CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(model.stream()));
+  // Workspace allocation + GEMM tuning for this row count (once per row bucket per process).
+  std::printf("%s %lldx%lld: reserve + GEMM tuning %.3f s\n", row.model.c_str(),
+              static_cast<long long>(row.batch), static_cast<long long>(row.seq),
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - reserve_start).count());
   // Random A/C/G/T tokens; targets = next token within each sequence, -1 at its end.
   std::vector<int32_t> tokens(R), targets(R);
   std::mt19937 rng(7);

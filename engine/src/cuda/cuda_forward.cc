@@ -16,6 +16,7 @@
 #include "kernels/hyena_long.cuh"
 #include "kernels/log_softmax_gather.cuh"
 #include "kernels/mlp_gate.cuh"
+#include "kernels/random_fill.cuh"
 #include "kernels/rms_norm.cuh"
 #include "kernels/rotary.cuh"
 
@@ -83,7 +84,7 @@ absl::Status CudaModel::RunTyped(const RunRequest& r) {
     EVO2_RETURN_IF_ERROR(kernels::LaunchRmsNorm<T>(x, nullptr, static_cast<const T*>(blk.pre_norm),
                                                    z, R, H, cfg.eps, st));
     mark("rms_norm");
-    EVO2_RETURN_IF_ERROR(Gemm(cublas_, act, act,
+    EVO2_RETURN_IF_ERROR(gemm_->Run(act, act,
                               {.x = z, .ldx = H, .w = blk.in_proj, .y = big, .ldy = 3 * H,
                                .rows = R, .in = H, .out = 3 * H}));
     mark(blk.kind == BlockKind::kAttn ? "gemm_wqkv" : "gemm_hyena_in");
@@ -113,7 +114,7 @@ absl::Status CudaModel::RunTyped(const RunRequest& r) {
       }
       mixed = o;
     }
-    EVO2_RETURN_IF_ERROR(Gemm(cublas_, act, DType::kFloat32,
+    EVO2_RETURN_IF_ERROR(gemm_->Run(act, DType::kFloat32,
                               {.x = mixed, .ldx = H, .w = blk.out_proj, .y = x, .ldy = H,
                                .rows = R, .in = H, .out = H, .beta = 1.f}));
     mark("gemm_out");
@@ -125,13 +126,13 @@ absl::Status CudaModel::RunTyped(const RunRequest& r) {
     const bool gelu = i == 0 && cfg.mlp_activation == MlpActivation::kArc;  // §6
     for (int64_t row0 = 0; row0 < R; row0 += kMlpChunkRows) {
       const int64_t rows = std::min(kMlpChunkRows, R - row0);
-      EVO2_RETURN_IF_ERROR(Gemm(cublas_, act, act,
+      EVO2_RETURN_IF_ERROR(gemm_->Run(act, act,
                                 {.x = z + row0 * H, .ldx = H, .w = blk.mlp_l12, .y = mlp,
                                  .ldy = 2 * I, .rows = rows, .in = H, .out = 2 * I}));
       mark("gemm_mlp_l12");
       EVO2_RETURN_IF_ERROR(kernels::LaunchMlpGate<T>(mlp, rows, I, gelu, st));
       mark("mlp_gate");
-      EVO2_RETURN_IF_ERROR(Gemm(cublas_, act, DType::kFloat32,
+      EVO2_RETURN_IF_ERROR(gemm_->Run(act, DType::kFloat32,
                                 {.x = mlp, .ldx = 2 * I, .w = blk.mlp_l3, .y = x + row0 * H,
                                  .ldy = H, .rows = rows, .in = I, .out = H, .beta = 1.f}));
       mark("gemm_mlp_l3");
@@ -152,7 +153,7 @@ absl::Status CudaModel::RunTyped(const RunRequest& r) {
     float* logits = ws.logits.as<float>();
     for (int64_t row0 = 0; row0 < R; row0 += kHeadChunkRows) {
       const int64_t rows = std::min(kHeadChunkRows, R - row0);
-      EVO2_RETURN_IF_ERROR(Gemm(cublas_, act, DType::kFloat32,
+      EVO2_RETURN_IF_ERROR(gemm_->Run(act, DType::kFloat32,
                                 {.x = z + row0 * H, .ldx = H, .w = weights_.embedding, .y = logits,
                                  .ldy = V, .rows = rows, .in = H, .out = V}));
       if (want_lp)
@@ -170,6 +171,54 @@ absl::Status CudaModel::RunTyped(const RunRequest& r) {
     CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(r.log_probs_host, lp, R * sizeof(float),
                                          cudaMemcpyDeviceToHost, st));
     CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(st));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CudaModel::TuneGemms(int64_t rows) {
+  const DType act = weights_.act_dtype;
+  if (act != DType::kBFloat16 || config_.num_layers == 0) return absl::OkStatus();
+  const int64_t H = config_.hidden_size, I = config_.inner_mlp_size, V = config_.vocab_size;
+  const DeviceBlockWeights& blk = weights_.blocks[0];  // every block has these shapes
+  Workspace& ws = workspace_;
+  // The forward's GEMMs (RunTyped), with the row counts it uses: all rows for the projections,
+  // full and last chunks for the MLP and the head.
+  std::vector<std::pair<DType, GemmArgs>> shapes;
+  auto chunks = [&](int64_t chunk, auto&& add) {
+    add(std::min(chunk, rows));
+    if (rows > chunk && rows % chunk != 0) add(rows % chunk);
+  };
+  shapes.push_back({act, {.x = ws.z.get(), .ldx = H, .w = blk.in_proj, .y = ws.big.get(),
+                          .ldy = 3 * H, .rows = rows, .in = H, .out = 3 * H}});
+  shapes.push_back({DType::kFloat32, {.x = ws.o.get(), .ldx = H, .w = blk.out_proj, .y = ws.x.get(),
+                                      .ldy = H, .rows = rows, .in = H, .out = H, .beta = 1.f}});
+  chunks(kMlpChunkRows, [&](int64_t n) {
+    shapes.push_back({act, {.x = ws.z.get(), .ldx = H, .w = blk.mlp_l12, .y = ws.mlp.get(),
+                            .ldy = 2 * I, .rows = n, .in = H, .out = 2 * I}});
+    shapes.push_back({DType::kFloat32, {.x = ws.mlp.get(), .ldx = 2 * I, .w = blk.mlp_l3,
+                                        .y = ws.x.get(), .ldy = H, .rows = n, .in = I, .out = H,
+                                        .beta = 1.f}});
+  });
+  chunks(kHeadChunkRows, [&](int64_t n) {
+    shapes.push_back({DType::kFloat32, {.x = ws.z.get(), .ldx = H, .w = weights_.embedding,
+                                        .y = ws.logits.get(), .ldy = V, .rows = n, .in = H,
+                                        .out = V}});
+  });
+  bool filled = false;
+  for (const auto& [result, args] : shapes) {
+    if (gemm_->Tuned(act, result, args)) continue;
+    if (!filled) {
+      // Random operands: timing on zeros (fresh memory) flatters the tensor cores
+      // (.library/device/METHOD.md). The forward overwrites all of it.
+      using BF16 = __nv_bfloat16;
+      EVO2_RETURN_IF_ERROR(kernels::LaunchFillUniform<BF16>(ws.z.as<BF16>(), rows * H, -1.f, 1.f, 1, stream_));
+      EVO2_RETURN_IF_ERROR(kernels::LaunchFillUniform<BF16>(ws.o.as<BF16>(), rows * H, -1.f, 1.f, 2, stream_));
+      EVO2_RETURN_IF_ERROR(kernels::LaunchFillUniform<BF16>(
+          ws.mlp.as<BF16>(), static_cast<int64_t>(ws.mlp.bytes() / sizeof(BF16)), -1.f, 1.f, 3, stream_));
+      EVO2_RETURN_IF_ERROR(kernels::LaunchFillUniform<float>(ws.x.as<float>(), rows * H, -1.f, 1.f, 4, stream_));
+      filled = true;
+    }
+    EVO2_RETURN_IF_ERROR(gemm_->Tune(act, result, args));
   }
   return absl::OkStatus();
 }

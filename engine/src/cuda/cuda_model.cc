@@ -22,7 +22,7 @@ constexpr int32_t kPadId = 1;
 }  // namespace
 
 CudaModel::~CudaModel() {
-  if (cublas_ != nullptr) cublasDestroy(cublas_);
+  gemm_.reset();  // its handles are bound to the stream
   if (stream_ != nullptr) cudaStreamDestroy(stream_);
 }
 
@@ -30,10 +30,11 @@ absl::StatusOr<std::unique_ptr<CudaModel>> CudaModel::Create(ModelConfig config,
                                                              DeviceWeights weights) {
   std::unique_ptr<CudaModel> m(new CudaModel(std::move(config), std::move(weights)));
   CUDA_RETURN_IF_ERROR(cudaStreamCreateWithFlags(&m->stream_, cudaStreamNonBlocking));
-  CUBLAS_RETURN_IF_ERROR(cublasCreate(&m->cublas_));
-  CUBLAS_RETURN_IF_ERROR(cublasSetStream(m->cublas_, m->stream_));
-  // fp32 mode must be true fp32 (no TF32), the bf16 mode uses the tensor cores anyway.
-  CUBLAS_RETURN_IF_ERROR(cublasSetMathMode(m->cublas_, CUBLAS_DEFAULT_MATH));
+  auto gemm = GemmRunner::Create(m->stream_);
+  if (!gemm.ok()) return gemm.status();
+  m->gemm_ = std::move(*gemm);
+  if (const char* v = std::getenv("EVO2_CUDA_GEMM_TUNING"); v != nullptr)
+    m->tune_gemms_ = std::string_view(v) == "1";
   if (const char* v = std::getenv("EVO2_CUDA_ATTENTION"); v != nullptr) {
     if (std::string_view(v) == "v1") m->attention_variant_ = kernels::AttentionVariant::kMmaV1;
     if (std::string_view(v) == "v2") m->attention_variant_ = kernels::AttentionVariant::kMmaLdmatrix;
@@ -46,7 +47,9 @@ std::string CudaModel::backend_name() const {
 }
 
 absl::Status CudaModel::Reserve(int64_t batch, int64_t seq) {
-  return workspace_.Ensure(config_, weights_.act_dtype, batch, seq);
+  EVO2_RETURN_IF_ERROR(workspace_.Ensure(config_, weights_.act_dtype, batch, seq));
+  if (tune_gemms_) return TuneGemms(batch * seq);
+  return absl::OkStatus();
 }
 
 absl::Status CudaModel::Run(const RunRequest& request) {

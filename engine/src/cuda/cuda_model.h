@@ -3,7 +3,6 @@
 // device-side pass the benchmark times directly.
 #pragma once
 
-#include <cublas_v2.h>
 #include <cuda_runtime.h>
 
 #include <map>
@@ -13,6 +12,7 @@
 
 #include "absl/status/statusor.h"
 #include "cuda/cuda_weights.h"
+#include "cuda/gemm.h"
 #include "cuda/stage_timer.h"
 #include "cuda/workspace.h"
 #include "evo2/config.h"
@@ -49,7 +49,10 @@ class CudaModel final : public Model {
   absl::StatusOr<std::vector<ForwardResult>> ForwardBatch(
       std::span<const std::vector<int32_t>> sequences, const ForwardOptions& options) override;
 
-  // Grows the workspace for (batch, seq); the benchmark calls it before timing.
+  // Grows the workspace for (batch, seq); the benchmark calls it before timing. With
+  // EVO2_CUDA_GEMM_TUNING=1 it also tunes the GEMMs of that many rows (once per row bucket,
+  // gemm.h). Off by default: on the H200 the tuned forward measured within run-to-run noise of
+  // cublasGemmEx's own choices (bench/RESULTS.md) while tuning costs 0.3–1.7 s per new bucket.
   absl::Status Reserve(int64_t batch, int64_t seq);
   absl::Status Run(const RunRequest& request);
   Workspace& workspace() { return workspace_; }
@@ -61,6 +64,8 @@ class CudaModel final : public Model {
                                                          weights_(std::move(weights)) {}
   template <typename T>
   absl::Status RunTyped(const RunRequest& request);
+  // Times the forward's GEMM shapes for `rows` rows on the workspace (overwriting it).
+  absl::Status TuneGemms(int64_t rows);
   absl::StatusOr<std::vector<ForwardResult>> RunRecords(
       std::span<const std::vector<int32_t>> sequences, const ForwardOptions& options);
 
@@ -68,7 +73,8 @@ class CudaModel final : public Model {
   DeviceWeights weights_;
   Workspace workspace_;
   cudaStream_t stream_ = nullptr;
-  cublasHandle_t cublas_ = nullptr;
+  std::unique_ptr<GemmRunner> gemm_;
+  bool tune_gemms_ = false;
   // EVO2_CUDA_ATTENTION=v2|v1 selects an older bf16 attention kernel (A/B runs, fallback).
   kernels::AttentionVariant attention_variant_ = kernels::AttentionVariant::kMmaPipelined;
 };
