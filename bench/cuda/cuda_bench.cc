@@ -130,7 +130,7 @@ absl::Status Measure(CudaModel& model, const Row& row, int warmup, int runs, boo
   out.runs = runs;
   out.median_s = times[times.size() / 2];
   out.tokens_per_s = R / out.median_s;
-  out.engine_gib = Gib(double(model.weights().bytes + ws.bytes()));
+  out.engine_gib = Gib(double(model.device_bytes()));
   size_t free_b = 0, total_b = 0;
   CUDA_RETURN_IF_ERROR(cudaMemGetInfo(&free_b, &total_b));
   out.device_used_gib = Gib(double(total_b - free_b));
@@ -204,9 +204,10 @@ int main(int argc, char** argv) {
       }
       model = std::move(*m);
       loaded = row.model;
-      std::printf("%s (%s): N=%d H=%d I=%d, weights %.2f GiB\n", row.model.c_str(),
-                  Preset(row.model).c_str(), config.num_layers, config.hidden_size,
-                  config.inner_mlp_size, Gib(double(model->weights().bytes)));
+      std::printf("%s (%s): N=%d H=%d I=%d, weights %.2f GiB, attention: %s\n",
+                  row.model.c_str(), Preset(row.model).c_str(), config.num_layers,
+                  config.hidden_size, config.inner_mlp_size, Gib(double(model->weights().bytes)),
+                  model->attention_note().c_str());
     }
     const int64_t R = row.batch * row.seq;
     const int warmup = R >= (1 << 20) ? 0 : (R >= 131072 ? 1 : 2);

@@ -3,6 +3,7 @@
 #include <cuda_bf16.h>
 
 #include <algorithm>
+#include <type_traits>
 
 #include "absl/strings/str_cat.h"
 #include "cuda/cuda_model.h"
@@ -95,8 +96,7 @@ absl::Status CudaModel::RunTyped(const RunRequest& r) {
           big, blk.inv_freq, static_cast<float>(cfg.rotary_position_scale), q, a, o, B, S, heads,
           d, st));
       mark("rotary");
-      EVO2_RETURN_IF_ERROR(
-          kernels::LaunchCausalAttention<T>(q, a, o, z, B, heads, S, d, st, attention_variant_));
+      EVO2_RETURN_IF_ERROR(Attention<T>(q, a, o, z, B, S));
       mark("attention");
       mixed = z;
     } else {
@@ -173,6 +173,22 @@ absl::Status CudaModel::RunTyped(const RunRequest& r) {
     CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(st));
   }
   return absl::OkStatus();
+}
+
+template <typename T>
+absl::Status CudaModel::Attention(const T* q, const T* k, const T* v, T* out, int64_t batch,
+                                  int64_t seq) {
+  const int64_t heads = config_.num_heads, d = config_.head_dim;
+  if constexpr (std::is_same_v<T, __nv_bfloat16>) {
+    if (cudnn_attention_ != nullptr && cudnn_refused_.count({batch, seq}) == 0) {
+      const absl::Status s = cudnn_attention_->Run(q, k, v, out, batch, heads, seq, d);
+      if (s.code() != absl::StatusCode::kUnimplemented) return s;
+      // No cuDNN engine for this shape: the own kernel computes the same function.
+      cudnn_refused_.insert({batch, seq});
+    }
+  }
+  return kernels::LaunchCausalAttention<T>(q, k, v, out, batch, heads, seq, d, stream_,
+                                           attention_variant_);
 }
 
 absl::Status CudaModel::TuneGemms(int64_t rows) {

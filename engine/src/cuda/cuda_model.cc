@@ -35,9 +35,28 @@ absl::StatusOr<std::unique_ptr<CudaModel>> CudaModel::Create(ModelConfig config,
   m->gemm_ = std::move(*gemm);
   if (const char* v = std::getenv("EVO2_CUDA_GEMM_TUNING"); v != nullptr)
     m->tune_gemms_ = std::string_view(v) == "1";
-  if (const char* v = std::getenv("EVO2_CUDA_ATTENTION"); v != nullptr) {
-    if (std::string_view(v) == "v1") m->attention_variant_ = kernels::AttentionVariant::kMmaV1;
-    if (std::string_view(v) == "v2") m->attention_variant_ = kernels::AttentionVariant::kMmaLdmatrix;
+  const char* env = std::getenv("EVO2_CUDA_ATTENTION");
+  const std::string_view choice = env != nullptr ? env : "cudnn";
+  if (choice == "v1") m->attention_variant_ = kernels::AttentionVariant::kMmaV1;
+  if (choice == "v2") m->attention_variant_ = kernels::AttentionVariant::kMmaLdmatrix;
+  if (choice != "cudnn" && choice != "own" && choice != "v1" && choice != "v2")
+    return absl::InvalidArgumentError(absl::StrCat("EVO2_CUDA_ATTENTION=", std::string(choice),
+                                                   ": expected cudnn, own, v2 or v1"));
+  const std::string own_name = choice == "v1" ? "own kernel v1" : choice == "v2" ? "own kernel v2"
+                                                                                : "own kernel v3";
+  m->attention_note_ = own_name;
+  if (m->weights_.act_dtype != DType::kBFloat16) {
+    m->attention_note_ = "own fp32 kernel";
+  } else if (choice == "cudnn") {
+    auto cudnn = CudnnAttention::Create(m->stream_);
+    if (cudnn.ok()) {
+      m->cudnn_attention_ = std::move(*cudnn);
+      m->attention_note_ = absl::StrCat("cuDNN ", m->cudnn_attention_->cudnn_version(),
+                                        " fused attention");
+    } else {
+      m->attention_note_ = absl::StrCat(own_name, " (cuDNN unavailable: ",
+                                        std::string(cudnn.status().message()), ")");
+    }
   }
   return m;
 }
@@ -46,8 +65,23 @@ std::string CudaModel::backend_name() const {
   return weights_.act_dtype == DType::kFloat32 ? "cuda-fp32" : "cuda-bf16";
 }
 
+size_t CudaModel::device_bytes() const {
+  return weights_.bytes + workspace_.bytes() + gemm_->workspace_bytes() +
+         (cudnn_attention_ != nullptr ? cudnn_attention_->workspace_bytes() : 0);
+}
+
 absl::Status CudaModel::Reserve(int64_t batch, int64_t seq) {
   EVO2_RETURN_IF_ERROR(workspace_.Ensure(config_, weights_.act_dtype, batch, seq));
+  const bool has_attention = std::count(config_.block_kinds.begin(), config_.block_kinds.end(),
+                                        BlockKind::kAttn) > 0;
+  if (cudnn_attention_ != nullptr && has_attention) {
+    // Plan building takes milliseconds to seconds: here, not inside a forward. A shape cuDNN
+    // has no engine for runs on the own kernel (Attention below).
+    const absl::Status prepared =
+        cudnn_attention_->Prepare(batch, config_.num_heads, seq, config_.head_dim);
+    if (prepared.code() == absl::StatusCode::kUnimplemented) cudnn_refused_.insert({batch, seq});
+    else if (!prepared.ok()) return prepared;
+  }
   if (tune_gemms_) return TuneGemms(batch * seq);
   return absl::OkStatus();
 }

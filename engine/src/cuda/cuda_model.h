@@ -7,11 +7,13 @@
 
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "cuda/cuda_weights.h"
+#include "cuda/cudnn_attention.h"
 #include "cuda/gemm.h"
 #include "cuda/stage_timer.h"
 #include "cuda/workspace.h"
@@ -56,6 +58,10 @@ class CudaModel final : public Model {
   absl::Status Reserve(int64_t batch, int64_t seq);
   absl::Status Run(const RunRequest& request);
   Workspace& workspace() { return workspace_; }
+  // Device bytes the engine holds: weights, workspace, cuBLASLt and cuDNN scratch.
+  size_t device_bytes() const;
+  // Which attention implementation runs, and why (benchmark and log lines).
+  const std::string& attention_note() const { return attention_note_; }
   const DeviceWeights& weights() const { return weights_; }
   cudaStream_t stream() const { return stream_; }
 
@@ -75,8 +81,15 @@ class CudaModel final : public Model {
   cudaStream_t stream_ = nullptr;
   std::unique_ptr<GemmRunner> gemm_;
   bool tune_gemms_ = false;
-  // EVO2_CUDA_ATTENTION=v2|v1 selects an older bf16 attention kernel (A/B runs, fallback).
+  // bf16 attention: cuDNN's fused flash attention where libcudnn.so.9 loads and supports the
+  // shape, else the own kernel (kernels/attention.cuh). EVO2_CUDA_ATTENTION=own|v2|v1 forces an
+  // own kernel version (A/B runs); =cudnn (the default) prefers cuDNN.
+  template <typename T>
+  absl::Status Attention(const T* q, const T* k, const T* v, T* out, int64_t batch, int64_t seq);
   kernels::AttentionVariant attention_variant_ = kernels::AttentionVariant::kMmaPipelined;
+  std::unique_ptr<CudnnAttention> cudnn_attention_;
+  std::set<std::pair<int64_t, int64_t>> cudnn_refused_;  // (batch, seq) without a cuDNN engine
+  std::string attention_note_;
 };
 
 }  // namespace evo2::cuda
