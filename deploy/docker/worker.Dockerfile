@@ -27,7 +27,7 @@ ARG CUDA_VERSION
 RUN wget -q https://developer.download.nvidia.com/compute/cuda/repos/debian12/x86_64/cuda-keyring_1.1-1_all.deb \
     && dpkg -i cuda-keyring_1.1-1_all.deb && rm cuda-keyring_1.1-1_all.deb \
     && apt-get update -qq && apt-get install -y -qq --no-install-recommends \
-         cuda-toolkit-${CUDA_VERSION} libnccl-dev \
+         cuda-toolkit-${CUDA_VERSION} libnccl-dev libcudnn9-dev-cuda-13 \
     && rm -rf /var/lib/apt/lists/*
 ENV PATH=/usr/local/cuda/bin:${PATH}
 COPY . .
@@ -48,10 +48,13 @@ ENTRYPOINT ["/usr/local/bin/evo2-worker"]
 
 FROM runtime-base AS cuda
 ARG CUDA_VERSION
+# libcudnn9 is optional at run time (dlopen'd for fused attention; without it the engine uses its
+# own attention kernel) but is what makes long sequences fast.
 COPY --from=build-cuda /etc/apt/sources.list.d/ /etc/apt/sources.list.d/
 COPY --from=build-cuda /usr/share/keyrings/ /usr/share/keyrings/
 RUN apt-get update -qq && apt-get install -y -qq --no-install-recommends \
       cuda-cudart-${CUDA_VERSION} libcublas-${CUDA_VERSION} libcufft-${CUDA_VERSION} libnccl2 \
+      libcudnn9-cuda-13 \
     && rm -rf /var/lib/apt/lists/*
 COPY --from=build-cuda /src/build/services/worker/evo2-worker /usr/local/bin/evo2-worker
 COPY --from=build-cuda /src/build/services/cli/evo2 /usr/local/bin/evo2
