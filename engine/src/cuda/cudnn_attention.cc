@@ -1,8 +1,6 @@
 #include "cuda/cudnn_attention.h"
 
-#include <cmath>
 #include <cstdint>
-#include <limits>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -80,34 +78,7 @@ absl::Status CudnnAttention::Run(const __nv_bfloat16* q, const __nv_bfloat16* k,
   }
   absl::StatusOr<const SdpaPlan*> plan = PlanFor(SdpaShape{batch, heads, seq, head_dim});
   if (!plan.ok()) return plan.status();
-
-  // By-value scalars: the variant pack points at these host floats for the Execute call.
-  float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(head_dim)));
-  float neg_inf = -std::numeric_limits<float>::infinity();
-  int64_t uids[] = {kSdpaUidQ, kSdpaUidK, kSdpaUidV, kSdpaUidO, kSdpaUidScale, kSdpaUidNegInf};
-  void* pointers[] = {const_cast<__nv_bfloat16*>(q), const_cast<__nv_bfloat16*>(k),
-                      const_cast<__nv_bfloat16*>(v), out, &scale, &neg_inf};
-  void* workspace = workspace_.get();
-
-  absl::StatusOr<BackendDescriptor> pack =
-      BackendDescriptor::Make(*api_, CUDNN_BACKEND_VARIANT_PACK_DESCRIPTOR);
-  if (!pack.ok()) return pack.status();
-  EVO2_RETURN_IF_ERROR(pack->Set(CUDNN_ATTR_VARIANT_PACK_UNIQUE_IDS, CUDNN_TYPE_INT64, 6, uids,
-                                 "variant pack"));
-  EVO2_RETURN_IF_ERROR(pack->Set(CUDNN_ATTR_VARIANT_PACK_DATA_POINTERS, CUDNN_TYPE_VOID_PTR, 6,
-                                 pointers, "variant pack"));
-  EVO2_RETURN_IF_ERROR(pack->Set(CUDNN_ATTR_VARIANT_PACK_WORKSPACE, CUDNN_TYPE_VOID_PTR, 1,
-                                 &workspace, "variant pack"));
-  EVO2_RETURN_IF_ERROR(pack->Finalize("variant pack"));
-  const absl::Status ran =
-      api_->Check(api_->BackendExecute(handle_, (*plan)->plan.get(), pack->get()),
-                  "cudnnBackendExecute");
-  if (!ran.ok()) {
-    return absl::Status(ran.code(), absl::StrCat(ran.message(), " (causal SDPA batch=", batch,
-                                                 " heads=", heads, " seq=", seq,
-                                                 " head_dim=", head_dim, ")"));
-  }
-  return absl::OkStatus();
+  return ExecuteSdpaPlan(*api_, handle_, **plan, q, k, v, out, workspace_.get());
 }
 
 }  // namespace evo2::cuda

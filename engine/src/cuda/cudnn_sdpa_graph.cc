@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <array>
 #include <chrono>
+#include <cmath>
+#include <limits>
 #include <optional>
 #include <utility>
 
@@ -62,7 +64,8 @@ class GraphBuilder {
                          std::optional<int64_t> axis = std::nullopt) {
     ASSIGN_OR_RETURN(BackendDescriptor pw,
                      BackendDescriptor::Make(api_, CUDNN_BACKEND_POINTWISE_DESCRIPTOR));
-    EVO2_RETURN_IF_ERROR(pw.Set(CUDNN_ATTR_POINTWISE_MODE, CUDNN_TYPE_POINTWISE_MODE, 1, &mode, name));
+    EVO2_RETURN_IF_ERROR(
+        pw.Set(CUDNN_ATTR_POINTWISE_MODE, CUDNN_TYPE_POINTWISE_MODE, 1, &mode, name));
     EVO2_RETURN_IF_ERROR(pw.SetDataType(CUDNN_ATTR_POINTWISE_MATH_PREC, math, name));
     if (axis.has_value()) EVO2_RETURN_IF_ERROR(pw.SetInt64(CUDNN_ATTR_POINTWISE_AXIS, *axis, name));
     EVO2_RETURN_IF_ERROR(pw.Finalize(name));
@@ -88,8 +91,8 @@ class GraphBuilder {
                          const BackendDescriptor& x, const BackendDescriptor& y) {
     ASSIGN_OR_RETURN(BackendDescriptor rd,
                      BackendDescriptor::Make(api_, CUDNN_BACKEND_REDUCTION_DESCRIPTOR));
-    EVO2_RETURN_IF_ERROR(rd.Set(CUDNN_ATTR_REDUCTION_OPERATOR, CUDNN_TYPE_REDUCTION_OPERATOR_TYPE, 1,
-                                &reduce, name));
+    EVO2_RETURN_IF_ERROR(rd.Set(CUDNN_ATTR_REDUCTION_OPERATOR,
+                                CUDNN_TYPE_REDUCTION_OPERATOR_TYPE, 1, &reduce, name));
     EVO2_RETURN_IF_ERROR(rd.SetDataType(CUDNN_ATTR_REDUCTION_COMP_TYPE, CUDNN_DATA_FLOAT, name));
     EVO2_RETURN_IF_ERROR(rd.Finalize(name));
     ASSIGN_OR_RETURN(BackendDescriptor op,
@@ -208,7 +211,8 @@ int64_t EngineIndex(const CudnnApi& api, const BackendDescriptor& config) {
 
 absl::StatusOr<std::unique_ptr<SdpaPlan>> BuildCausalSdpaPlan(const CudnnApi& api,
                                                               cudnnHandle_t handle,
-                                                              const SdpaShape& shape) {
+                                                              const SdpaShape& shape,
+                                                              int64_t choice) {
   const auto start = std::chrono::steady_clock::now();
   const int64_t B = shape.batch, h = shape.heads, s = shape.seq, d = shape.head_dim;
   if (B <= 0 || h <= 0 || s <= 0 || d <= 0) {
@@ -312,6 +316,11 @@ absl::StatusOr<std::unique_ptr<SdpaPlan>> BuildCausalSdpaPlan(const CudnnApi& ap
         last_error = std::string(fin.message());
         continue;
       }
+      if (choice > 0) {  // a working configuration, but the caller asked for a later one
+        --choice;
+        last_error = "fewer working configurations than the choice asked for";
+        continue;
+      }
       int64_t n = 0;
       EVO2_RETURN_IF_ERROR(api.Check(
           api.BackendGetAttribute(plan.get(), CUDNN_ATTR_EXECUTION_PLAN_WORKSPACE_SIZE,
@@ -331,6 +340,33 @@ absl::StatusOr<std::unique_ptr<SdpaPlan>> BuildCausalSdpaPlan(const CudnnApi& ap
       "cuDNN attention: no engine runs the causal SDPA graph for batch=", B, " heads=", h,
       " seq=", s, " head_dim=", d, " (", result->candidates_tried,
       " configurations tried); last error: ", last_error));
+}
+
+absl::Status ExecuteSdpaPlan(const CudnnApi& api, cudnnHandle_t handle, const SdpaPlan& plan,
+                             const void* q, const void* k, const void* v, void* out,
+                             void* workspace) {
+  // By-value scalars: the variant pack points at these host floats for the Execute call.
+  float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(plan.shape.head_dim)));
+  float neg_inf = -std::numeric_limits<float>::infinity();
+  int64_t uids[] = {kSdpaUidQ, kSdpaUidK, kSdpaUidV, kSdpaUidO, kSdpaUidScale, kSdpaUidNegInf};
+  void* pointers[] = {const_cast<void*>(q), const_cast<void*>(k), const_cast<void*>(v), out,
+                      &scale, &neg_inf};
+  ASSIGN_OR_RETURN(BackendDescriptor pack,
+                   BackendDescriptor::Make(api, CUDNN_BACKEND_VARIANT_PACK_DESCRIPTOR));
+  EVO2_RETURN_IF_ERROR(
+      pack.Set(CUDNN_ATTR_VARIANT_PACK_UNIQUE_IDS, CUDNN_TYPE_INT64, 6, uids, "variant pack"));
+  EVO2_RETURN_IF_ERROR(pack.Set(CUDNN_ATTR_VARIANT_PACK_DATA_POINTERS, CUDNN_TYPE_VOID_PTR, 6,
+                                pointers, "variant pack"));
+  EVO2_RETURN_IF_ERROR(pack.Set(CUDNN_ATTR_VARIANT_PACK_WORKSPACE, CUDNN_TYPE_VOID_PTR, 1,
+                                &workspace, "variant pack"));
+  EVO2_RETURN_IF_ERROR(pack.Finalize("variant pack"));
+  const absl::Status ran =
+      api.Check(api.BackendExecute(handle, plan.plan.get(), pack.get()), "cudnnBackendExecute");
+  if (ran.ok()) return ran;
+  const SdpaShape& sh = plan.shape;
+  return absl::Status(ran.code(), absl::StrCat(ran.message(), " (causal SDPA batch=", sh.batch,
+                                               " heads=", sh.heads, " seq=", sh.seq,
+                                               " head_dim=", sh.head_dim, ")"));
 }
 
 #undef ASSIGN_OR_RETURN

@@ -64,11 +64,19 @@ struct SdpaPlan {
 };
 
 // Builds the graph for `shape` in bf16 and finalizes the first engine configuration that cuDNN's
-// heuristics (mode A, then the fallback list) propose and that accepts it. InvalidArgument for
-// non-positive sizes; Unimplemented, with cuDNN's last error text, when no engine supports the
-// graph (e.g. an unsupported head dim).
+// heuristics (mode A, then the fallback list) propose and that accepts it; with `choice` = k > 0
+// the (k+1)-th such configuration instead (for timing the alternatives). InvalidArgument for
+// non-positive sizes; Unimplemented, with cuDNN's last error text, when no (further) engine
+// supports the graph (e.g. an unsupported head dim).
 absl::StatusOr<std::unique_ptr<SdpaPlan>> BuildCausalSdpaPlan(const CudnnApi& api,
                                                               cudnnHandle_t handle,
-                                                              const SdpaShape& shape);
+                                                              const SdpaShape& shape,
+                                                              int64_t choice = 0);
+
+// Enqueues `plan` on the handle's stream: q, k, v [B, h, s, d] bf16, out [B, s, h·d] bf16, each
+// 16-byte aligned; `workspace` at least plan.workspace_bytes of device memory.
+absl::Status ExecuteSdpaPlan(const CudnnApi& api, cudnnHandle_t handle, const SdpaPlan& plan,
+                             const void* q, const void* k, const void* v, void* out,
+                             void* workspace);
 
 }  // namespace evo2::cuda

@@ -4,7 +4,7 @@
 // supports them; and against the own flash kernel (kernels/attention.cuh) on a larger shape.
 // Skips without a GPU, and (with Create's status text) where libcudnn.so.9 cannot be loaded.
 //
-// EVO2_CUDNN_ATTN_BENCH=1 also times 1×32 heads×{32 768, 131 072}×128 (cuDNN and the own
+// EVO2_CUDNN_ATTN_BENCH=1 (or 2) also times 1×32 heads×{32 768, 131 072}×128 (cuDNN and the own
 // kernel, median of 5 with CUDA events after a warm-up) and prints TFLOP/s and the plan build
 // time: one device call gives both the check and the rate.
 #include <cuda_bf16.h>
@@ -55,7 +55,8 @@ std::vector<double> Reference(const std::vector<float>& q, const std::vector<flo
       double m = -INFINITY;
       for (int u = 0; u <= t; ++u) {
         double s = 0;
-        for (int i = 0; i < d; ++i) s += double(q[base + size_t(t) * d + i]) * k[base + size_t(u) * d + i];
+        const size_t qt = base + size_t(t) * d, ku = base + size_t(u) * d;
+        for (int i = 0; i < d; ++i) s += double(q[qt + i]) * k[ku + i];
         sc[u] = s * scale;
         m = std::max(m, sc[u]);
       }
@@ -230,10 +231,10 @@ float MedianMs(const std::function<absl::Status()>& launch, int reps) {
 
 TEST_F(CudnnAttentionTest, Benchmark) {
   const char* flag = std::getenv("EVO2_CUDNN_ATTN_BENCH");
-  if (flag == nullptr || std::string(flag) != "1") {
-    GTEST_SKIP() << "timing runs with EVO2_CUDNN_ATTN_BENCH=1";
+  if (flag == nullptr || (std::string(flag) != "1" && std::string(flag) != "2")) {
+    GTEST_SKIP() << "timing runs with EVO2_CUDNN_ATTN_BENCH=1 (or 2)";
   }
-  std::printf("[bench] cuDNN %zu; FLOPs = 2·B·heads·S²·d (causal half of 4·B·heads·S²·d)\n",
+  std::printf("[bench] cuDNN %zu; FLOPs = 2·B·heads·S²·d (causal: half of 4·B·heads·S²·d)\n",
               attention_->cudnn_version());
   std::printf("[bench] %-22s %12s %10s %12s %10s %14s %12s\n", "shape", "cudnn ms", "TFLOP/s",
               "own ms", "TFLOP/s", "plan build ms", "rel-L2 vs own");
@@ -278,6 +279,97 @@ TEST_F(CudnnAttentionTest, Benchmark) {
                 static_cast<long long>(plan != nullptr ? plan->workspace_bytes : -1));
     EXPECT_LE(rel, kTolerance);
   }
+}
+
+// EVO2_CUDNN_ATTN_BENCH=2: every engine configuration the heuristics offer (that finalizes),
+// timed at 32k and 131k, to see whether the first choice is the fastest.
+TEST_F(CudnnAttentionTest, BenchmarkEngineChoices) {
+  const char* flag = std::getenv("EVO2_CUDNN_ATTN_BENCH");
+  if (flag == nullptr || std::string(flag) != "2") {
+    GTEST_SKIP() << "engine choices are timed with EVO2_CUDNN_ATTN_BENCH=2";
+  }
+  auto api = CudnnApi::Load();
+  ASSERT_TRUE(api.ok()) << api.status();
+  const CudnnApi& a = **api;
+  cudnnHandle_t handle = nullptr;
+  ASSERT_TRUE(a.Check(a.Create(&handle), "cudnnCreate").ok());
+  for (int S : {32768, 131072}) {
+    const int B = 1, H = 32, d = 128;
+    const size_t n = static_cast<size_t>(B) * H * S * d;
+    DeviceBuffer q = Poisoned<Bf16>(n), k = Poisoned<Bf16>(n), v = Poisoned<Bf16>(n);
+    DeviceBuffer o = Poisoned<Bf16>(n);
+    ASSERT_TRUE(kernels::LaunchFillUniform<Bf16>(q.as<Bf16>(), n, -2.5f, 2.5f, 21, nullptr).ok());
+    ASSERT_TRUE(kernels::LaunchFillUniform<Bf16>(k.as<Bf16>(), n, -1.7f, 1.7f, 22, nullptr).ok());
+    ASSERT_TRUE(kernels::LaunchFillUniform<Bf16>(v.as<Bf16>(), n, -1.7f, 1.7f, 23, nullptr).ok());
+    const double flops = 2.0 * B * H * double(S) * double(S) * d;
+    for (int choice = 0; choice < 12; ++choice) {
+      auto plan = BuildCausalSdpaPlan(a, handle, SdpaShape{B, H, S, d}, choice);
+      if (!plan.ok()) {
+        std::printf("[engines] S=%d: %d working configurations (%s)\n", S, choice,
+                    std::string(plan.status().message()).c_str());
+        break;
+      }
+      auto ws = DeviceBuffer::Allocate(static_cast<size_t>((*plan)->workspace_bytes));
+      ASSERT_TRUE(ws.ok()) << ws.status();
+      auto launch = [&] {
+        return ExecuteSdpaPlan(a, handle, **plan, q.get(), k.get(), v.get(), o.get(), ws->get());
+      };
+      ASSERT_TRUE(launch().ok());
+      const float ms = MedianMs(launch, 3);
+      std::printf("[engines] S=%d choice %d: engine %lld, %.2f ms, %.1f TFLOP/s, build %.1f ms\n",
+                  S, choice, static_cast<long long>((*plan)->engine_index), ms,
+                  flops / (ms * 1e-3) / 1e12, (*plan)->build_ms);
+    }
+  }
+  a.Destroy(handle);
+}
+
+// EVO2_CUDNN_ATTN_BENCH=2: 1 × 32 heads × 1 048 576 × 128 (the 1M-token forward): one timed run,
+// and the last head (the largest offsets: 31·2^27 elements, output rows of 2^12 · 2^20) against
+// the own kernel run on that head alone.
+TEST_F(CudnnAttentionTest, OneMillionTokens) {
+  const char* flag = std::getenv("EVO2_CUDNN_ATTN_BENCH");
+  if (flag == nullptr || std::string(flag) != "2") {
+    GTEST_SKIP() << "the 1M-token run needs EVO2_CUDNN_ATTN_BENCH=2";
+  }
+  const int64_t B = 1, H = 32, S = int64_t{1} << 20, d = 128;
+  const size_t n = static_cast<size_t>(B * H * S * d);
+  DeviceBuffer q = Poisoned<Bf16>(n), k = Poisoned<Bf16>(n), v = Poisoned<Bf16>(n);
+  DeviceBuffer o = Poisoned<Bf16>(n);
+  ASSERT_TRUE(kernels::LaunchFillUniform<Bf16>(q.as<Bf16>(), n, -2.5f, 2.5f, 31, nullptr).ok());
+  ASSERT_TRUE(kernels::LaunchFillUniform<Bf16>(k.as<Bf16>(), n, -1.7f, 1.7f, 32, nullptr).ok());
+  ASSERT_TRUE(kernels::LaunchFillUniform<Bf16>(v.as<Bf16>(), n, -1.7f, 1.7f, 33, nullptr).ok());
+  const auto t0 = std::chrono::steady_clock::now();
+  const absl::Status prepared = attention_->Prepare(B, H, S, d);
+  const double build_ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  ASSERT_TRUE(prepared.ok()) << prepared;
+  auto run = [&] {
+    return attention_->Run(q.as<Bf16>(), k.as<Bf16>(), v.as<Bf16>(), o.as<Bf16>(), B, H, S, d);
+  };
+  const float ms = MedianMs(run, 1);
+  const double flops = 2.0 * B * H * double(S) * double(S) * d;
+  std::printf("[1M] 1x32x1048576x128: %.1f ms, %.1f TFLOP/s, plan build %.1f ms\n", ms,
+              flops / (ms * 1e-3) / 1e12, build_ms);
+  // Head 31 alone through the own kernel: [1, S, d].
+  const size_t head = static_cast<size_t>(S * d);
+  DeviceBuffer own = Poisoned<Bf16>(head);
+  ASSERT_TRUE(kernels::LaunchCausalAttention<Bf16>(q.as<Bf16>() + 31 * head,
+                                                   k.as<Bf16>() + 31 * head,
+                                                   v.as<Bf16>() + 31 * head, own.as<Bf16>(), 1, 1,
+                                                   S, d, nullptr)
+                  .ok());
+  // cuDNN's head 31: columns [31·d, 32·d) of each [H·d] output row.
+  std::vector<Bf16> got(head);
+  ASSERT_EQ(cudaMemcpy2D(got.data(), d * sizeof(Bf16), o.as<Bf16>() + 31 * d,
+                         H * d * sizeof(Bf16), d * sizeof(Bf16), S, cudaMemcpyDeviceToHost),
+            cudaSuccess);
+  const std::vector<float> want_f = Download<Bf16>(own, head);
+  std::vector<float> got_f(head);
+  for (size_t i = 0; i < head; ++i) got_f[i] = __bfloat162float(got[i]);
+  const double rel = RelL2(got_f, std::vector<double>(want_f.begin(), want_f.end()));
+  std::printf("[1M] head 31 vs own kernel: rel-L2 %.3e\n", rel);
+  EXPECT_LE(rel, kTolerance);
 }
 
 }  // namespace
