@@ -9,7 +9,10 @@
 namespace evo2::cuda {
 
 CudnnAttention::~CudnnAttention() {
-  plans_.clear();  // plans reference the handle: destroyed first
+  // Queued work may still run kernels of these plans (a device-wide wait: the owner may already
+  // have destroyed the stream). Plans reference the handle: destroyed first.
+  cudaDeviceSynchronize();
+  plans_.clear();
   if (handle_ != nullptr) api_->Destroy(handle_);
 }
 
@@ -54,8 +57,13 @@ absl::StatusOr<const SdpaPlan*> CudnnAttention::PlanFor(const SdpaShape& shape) 
     if (!grown.ok()) return grown.status();
     workspace_ = std::move(*grown);
   }
+  if (plans_.size() >= kMaxCachedPlans) {
+    // A plan may own the module of a run-time compiled kernel: nothing queued may still use the
+    // one dropped.
+    CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(stream_));
+    while (plans_.size() >= kMaxCachedPlans) plans_.pop_back();
+  }
   plans_.push_front(std::move(*built));
-  while (plans_.size() > kMaxCachedPlans) plans_.pop_back();
   return plans_.front().get();
 }
 
