@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "kernels/cuda_status.cuh"
 #include "kernels/element.cuh"
+#include "kernels/mma.cuh"
 
 namespace evo2::kernels {
 namespace {
@@ -15,29 +16,12 @@ constexpr float kLog2e = 1.4426950408889634f;
 
 // ---------------------------------------------------------------------------------------------
 // bf16 tensor-core kernel. Block = 4 warps = 64 query rows (16 per warp); key tiles of 64.
-// Fragment layouts are those of PTX mma.m16n8k16 (g = lane/4, i = lane%4):
-//   A 16×16: a0 (g, 2i..2i+1) a1 (g+8, 2i..) a2 (g, 2i+8..) a3 (g+8, 2i+8..)
-//   B 16×8 : b0 (k=2i..2i+1, n=g)  b1 (k=2i+8.., n=g)
-//   C 16×8 : c0,c1 (g, 2i..2i+1)   c2,c3 (g+8, 2i..2i+1)
+// Fragment layouts: kernels/mma.cuh.
 // K is staged row-major [key][d] and V transposed [d][key] so every B fragment is one 32-bit
 // shared load; rows are padded by 8 elements so a warp's 32 loads hit 32 distinct banks.
 constexpr int kWarps = 4;
 constexpr int kBlockM = 16 * kWarps;
 constexpr int kBlockN = 64;
-
-__device__ __forceinline__ void MmaBf16(float (&c)[4], const uint32_t (&a)[4], uint32_t b0,
-                                        uint32_t b1) {
-  asm volatile(
-      "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, "
-      "{%8,%9}, {%0,%1,%2,%3};\n"
-      : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-}
-
-__device__ __forceinline__ uint32_t PackBf16(float lo, float hi) {
-  __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
-  return *reinterpret_cast<uint32_t*>(&v);
-}
 
 template <int D>
 __global__ void __launch_bounds__(kWarps * 32)
@@ -204,20 +188,8 @@ __global__ void __launch_bounds__(kWarps * 32)
 // stores, and the mma B fragments fetched with ldmatrix (x4: two 8-column tiles per
 // instruction); V's fragments with ldmatrix.trans, which removes v1's element-wise transposed
 // stores into shared memory (16-way bank conflicts, the bulk of v1's time; kernels/NOTES.md).
-// ldmatrix lane l addresses row (l & 7) of matrix (l >> 3); rows are 16-byte aligned and
-// padded by 8 elements so the 8 rows of one matrix fall in distinct bank groups.
-__device__ __forceinline__ void LdMatrixX4(uint32_t (&r)[4], const void* smem) {
-  const uint32_t addr = static_cast<uint32_t>(__cvta_generic_to_shared(smem));
-  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
-               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-               : "r"(addr));
-}
-__device__ __forceinline__ void LdMatrixX4Trans(uint32_t (&r)[4], const void* smem) {
-  const uint32_t addr = static_cast<uint32_t>(__cvta_generic_to_shared(smem));
-  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
-               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-               : "r"(addr));
-}
+// Rows are 16-byte aligned and padded by 8 elements so the 8 rows of one ldmatrix matrix fall
+// in distinct bank groups.
 
 // cp.async: 16 bytes global -> shared, zero-filled when src_bytes is 0 (keys past the end).
 __device__ __forceinline__ void CpAsync16(void* smem, const void* gmem, int src_bytes) {

@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "kernels/cuda_status.cuh"
 #include "kernels/element.cuh"
+#include "kernels/hyena_fir_mma.cuh"
 
 namespace evo2::kernels {
 namespace {
@@ -226,6 +227,9 @@ absl::Status LaunchHyenaFirGate(const T* q, const T* a, const float* taps, const
                   static_cast<unsigned>((hidden + kChannels - 1) / kChannels));
   const int cpg = static_cast<int>(hidden / groups);
   if constexpr (std::is_same_v<T, __nv_bfloat16>) {
+    // 16 channels per group (7B, 40B): the Toeplitz product on the tensor cores.
+    if (HyenaFirMmaSupports(hidden, groups, taps_per_filter))
+      return LaunchHyenaFirGateMma(q, a, taps, skip_d, o, batch, seq, hidden, stream);
     // 16-byte rows of 8 channels and channel pairs: H % 8 == 0 (every Evo 2 shape).
     if (hidden % 8 == 0) {
       if (taps_per_filter == 7) return LaunchPairFir<7>(q, a, taps, skip_d, o, batch, seq, hidden, cpg, stream);

@@ -68,13 +68,16 @@ double MedianMs(const std::function<absl::Status()>& launch) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  int64_t R = 32768, H = 4096, I = 11264, G = 256;
+  int64_t R = 32768, H = 4096, I = 11264;
   std::string only;
+  int64_t G = 0;  // filter groups; default H / 16 (7B, 40B)
   for (int i = 1; i + 1 < argc; i += 2) {
     if (!std::strcmp(argv[i], "--rows")) R = std::atoll(argv[i + 1]);
     if (!std::strcmp(argv[i], "--hidden")) H = std::atoll(argv[i + 1]);
     if (!std::strcmp(argv[i], "--only")) only = argv[i + 1];
+    if (!std::strcmp(argv[i], "--groups")) G = std::atoll(argv[i + 1]);
   }
+  if (G == 0) G = H / 16;
   auto* big = static_cast<BF16*>(Alloc(R * 3 * H * 2));
   auto* q = static_cast<BF16*>(Alloc(R * H * 2));
   auto* a = static_cast<BF16*>(Alloc(R * H * 2));
@@ -116,6 +119,9 @@ int main(int argc, char** argv) {
        [&] { return evo2::kernels::LaunchHyenaFirGate<BF16>(q, a, fir, nullptr, o, 1, R, H, G, 7, nullptr); }},
       {"fir_hcm", n * 6, n * 2 * 128,
        [&] { return evo2::kernels::LaunchHyenaFirGate<BF16>(q, a, fir, d, o, 1, R, H, G, 128, nullptr); }},
+      // 32 channels per group: same work on the fp32-FMA kernel (the tensor-core form needs 16).
+      {"fir_hcm_fma", n * 6, n * 2 * 128,
+       [&] { return evo2::kernels::LaunchHyenaFirGate<BF16>(q, a, fir, d, o, 1, R, H, G / 2, 128, nullptr); }},
       {"long_hcl", n * 6, n * 2 * 2 * 16,
        [&] { return evo2::kernels::LaunchHyenaLongGate<BF16>(q, a, poles, res, d, o, hcl, hcl_bytes, 1, R, H, nullptr); }},
       {"rms_norm", n * 6, 0,

@@ -71,39 +71,48 @@ TYPED_TEST(HyenaKernelTest, FirGateMatchesReference) {
   std::mt19937 rng(11);
   // Plus one shape over several 128-step time tiles and 64-channel blocks with a partial last
   // block of each (the bf16 kernel's tiling).
+  // 16 channels per group (7B/40B) take the tensor-core kernel for 128 taps (hyena_fir_mma.cu):
+  // shapes with partial 64-channel and 128-step blocks and a single step.
   std::vector<Shape> shapes = kShapes;
   shapes.push_back({2, 600, 136});
+  shapes.push_back({1, 1000, 80});
+  shapes.push_back({2, 259, 208});
+  shapes.push_back({1, 1, 32});
   for (int taps_n : {7, 128}) {
     for (const Shape& s : shapes) {
-      const int groups = s.hidden / 8;  // 8 channels per group (contiguous blocks, §7)
-      const size_t n = static_cast<size_t>(s.batch) * s.seq * s.hidden;
-      auto q = RandomValues<T>(n, 1.f, rng);
-      auto a = RandomValues<T>(n, 1.f, rng);
-      auto h = RandomValues<float>(static_cast<size_t>(groups) * taps_n, 0.3f, rng);
-      auto d = RandomValues<float>(s.hidden, 0.3f, rng);
-      const bool with_d = taps_n == 128;  // hcm has the D skip, hcs does not
-      DeviceBuffer dq = Upload<T>(q), da = Upload<T>(a), dh = Upload<float>(h),
-                   dd = Upload<float>(d), dout = Poisoned<T>(n);
-      ASSERT_TRUE(LaunchHyenaFirGate<T>(dq.as<T>(), da.as<T>(), dh.as<float>(),
-                                        with_d ? dd.as<float>() : nullptr, dout.as<T>(), s.batch,
-                                        s.seq, s.hidden, groups, taps_n, nullptr)
-                      .ok());
-      std::vector<double> want(n);
-      for (int b = 0; b < s.batch; ++b) {
-        for (int t = 0; t < s.seq; ++t) {
-          for (int c = 0; c < s.hidden; ++c) {
-            const int g = c / (s.hidden / groups);
-            double y = 0;
-            for (int k = 0; k < taps_n && k <= t; ++k)  // impulse order
-              y += h[g * taps_n + k] * a[(static_cast<size_t>(b) * s.seq + t - k) * s.hidden + c];
-            const size_t o = (static_cast<size_t>(b) * s.seq + t) * s.hidden + c;
-            if (with_d) y += d[c] * a[o];
-            want[o] = q[o] * y;
+      for (int per_group : {8, 16}) {
+        if (s.hidden % per_group != 0) continue;
+        const int groups = s.hidden / per_group;  // contiguous blocks of channels (§7)
+        const size_t n = static_cast<size_t>(s.batch) * s.seq * s.hidden;
+        auto q = RandomValues<T>(n, 1.f, rng);
+        auto a = RandomValues<T>(n, 1.f, rng);
+        auto h = RandomValues<float>(static_cast<size_t>(groups) * taps_n, 0.3f, rng);
+        auto d = RandomValues<float>(s.hidden, 0.3f, rng);
+        const bool with_d = taps_n == 128;  // hcm has the D skip, hcs does not
+        DeviceBuffer dq = Upload<T>(q), da = Upload<T>(a), dh = Upload<float>(h),
+                     dd = Upload<float>(d), dout = Poisoned<T>(n);
+        ASSERT_TRUE(LaunchHyenaFirGate<T>(dq.as<T>(), da.as<T>(), dh.as<float>(),
+                                          with_d ? dd.as<float>() : nullptr, dout.as<T>(), s.batch,
+                                          s.seq, s.hidden, groups, taps_n, nullptr)
+                        .ok());
+        std::vector<double> want(n);
+        for (int b = 0; b < s.batch; ++b) {
+          for (int t = 0; t < s.seq; ++t) {
+            for (int c = 0; c < s.hidden; ++c) {
+              const int g = c / (s.hidden / groups);
+              double y = 0;
+              for (int k = 0; k < taps_n && k <= t; ++k)  // impulse order
+                y += h[g * taps_n + k] * a[(static_cast<size_t>(b) * s.seq + t - k) * s.hidden + c];
+              const size_t o = (static_cast<size_t>(b) * s.seq + t) * s.hidden + c;
+              if (with_d) y += d[c] * a[o];
+              want[o] = q[o] * y;
+            }
           }
         }
+        EXPECT_LE(RelL2(Download<T>(dout, n), want), Tolerance<T>())
+            << "K=" << taps_n << " B=" << s.batch << " S=" << s.seq << " H=" << s.hidden
+            << " channels/group=" << per_group;
       }
-      EXPECT_LE(RelL2(Download<T>(dout, n), want), Tolerance<T>())
-          << "K=" << taps_n << " B=" << s.batch << " S=" << s.seq << " H=" << s.hidden;
     }
   }
 }

@@ -180,7 +180,8 @@ absl::Status CudaModel::Attention(const T* q, const T* k, const T* v, T* out, in
                                   int64_t seq) {
   const int64_t heads = config_.num_heads, d = config_.head_dim;
   if constexpr (std::is_same_v<T, __nv_bfloat16>) {
-    if (cudnn_attention_ != nullptr && cudnn_refused_.count({batch, seq}) == 0) {
+    if (cudnn_attention_ != nullptr && batch * seq >= kCudnnMinRows &&
+        cudnn_refused_.count({batch, seq}) == 0) {
       const absl::Status s = cudnn_attention_->Run(q, k, v, out, batch, heads, seq, d);
       if (s.code() != absl::StatusCode::kUnimplemented) return s;
       // No cuDNN engine for this shape: the own kernel computes the same function.

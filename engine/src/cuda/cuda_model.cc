@@ -22,7 +22,9 @@ constexpr int32_t kPadId = 1;
 }  // namespace
 
 CudaModel::~CudaModel() {
-  gemm_.reset();  // its handles are bound to the stream
+  // Both hold handles bound to the stream: released before it.
+  cudnn_attention_.reset();
+  gemm_.reset();
   if (stream_ != nullptr) cudaStreamDestroy(stream_);
 }
 
@@ -74,7 +76,7 @@ absl::Status CudaModel::Reserve(int64_t batch, int64_t seq) {
   EVO2_RETURN_IF_ERROR(workspace_.Ensure(config_, weights_.act_dtype, batch, seq));
   const bool has_attention = std::count(config_.block_kinds.begin(), config_.block_kinds.end(),
                                         BlockKind::kAttn) > 0;
-  if (cudnn_attention_ != nullptr && has_attention) {
+  if (cudnn_attention_ != nullptr && has_attention && batch * seq >= kCudnnMinRows) {
     // Plan building takes milliseconds to seconds: here, not inside a forward. A shape cuDNN
     // has no engine for runs on the own kernel (Attention below).
     const absl::Status prepared =
