@@ -13,14 +13,17 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 if [ "$mode" = pack ]; then
   set -e
   build=${BUILD_DIR:-$root/build-cuda}
-  [ "${NO_BUILD:-0}" = 1 ] || ninja -C "$build" -j2 kernels_test cuda_golden_test evo2_cuda_bench
+  [ "${NO_BUILD:-0}" = 1 ] || ninja -C "$build" -j2 kernels_test cuda_golden_test evo2_cuda_bench \
+    cudnn_attention_test cuda_gemm_runner_test evo2_kernel_bench
   stage=$root/.gpu/stage
   keep_golden=0
   [ "${NO_GOLDEN:-0}" = 1 ] && [ -f "$root/.gpu/ship/golden.tar.xz" ] && keep_golden=1
   rm -rf "$stage" && mkdir -p "$stage/golden" "$root/.gpu/ship"
   [ $keep_golden = 1 ] || rm -f "$root/.gpu/ship/golden.tar.xz"
   /work/shared/tools/pack-for-gpu.sh "$stage" "$build/tests/kernels/kernels_test" \
-    "$build/tests/engine/cuda/cuda_golden_test" "$build/bench/cuda/evo2_cuda_bench"
+    "$build/tests/engine/cuda/cuda_golden_test" "$build/bench/cuda/evo2_cuda_bench" \
+    "$build/tests/engine/cuda/cudnn_attention_test" "$build/tests/engine/cuda/cuda_gemm_runner_test" \
+    "$build/bench/cuda/evo2_kernel_bench"
   strip "$stage"/bin/*
   for c in a_tiny6 b_small10 c_7blike32; do
     [ $keep_golden = 1 ] && break
@@ -72,6 +75,15 @@ if [ "${SKIP_TESTS:-0}" != 1 ]; then
     echo "!! default attention kernel failed its test: the rest runs with EVO2_CUDA_ATTENTION=$EVO2_CUDA_ATTENTION"
   fi
   "$work/bin/cuda_golden_test" > "$out/cuda_golden_test.log" 2>&1 && g=pass || g=FAIL
+  for t in cudnn_attention_test cuda_gemm_runner_test; do
+    "$work/bin/$t" > "$out/$t.log" 2>&1 && r=pass || r=FAIL
+    echo "== $t: $r  ($(grep -E '^\[  (PASSED|FAILED|SKIPPED)' "$out/$t.log" | tr '\n' ' '))" >> "$out/summary.txt"
+  done
+fi
+if [ "${SKIP_KERNEL_BENCH:-0}" != 1 ]; then
+  # The memory-bound kernels alone at the 7B 32k and 1B 8×8192 shapes.
+  { "$work/bin/evo2_kernel_bench"; "$work/bin/evo2_kernel_bench" --rows 65536 --hidden 1920 --groups 128; } \
+    > "$out/kernel_bench.log" 2>&1
 fi
 if [ "${SKIP_BENCH:-0}" != 1 ]; then
   "$work/bin/evo2_cuda_bench" --profile ${BENCH_ROWS:+--rows "$BENCH_ROWS"} \
@@ -93,6 +105,8 @@ grep -E '^\[  FAILED|Failure|error' "$out/kernels_test.log" 2>/dev/null | head -
 echo "== cuda_golden_test: $g  ($(grep -E '^\[  (PASSED|FAILED)' "$out/cuda_golden_test.log" 2>/dev/null | tr '\n' ' '))"
 grep -E '^\[(bf16|fp32)\]' "$out/cuda_golden_test.log" 2>/dev/null
 grep -E -A3 'Failure' "$out/cuda_golden_test.log" 2>/dev/null | head -40
+cat "$out/summary.txt" 2>/dev/null
+cat "$out/kernel_bench.log" 2>/dev/null
 echo "== benchmark: $b"
 cat "$out/bench.log" 2>/dev/null | tail -80
 for log in "$out"/bench_ab_*.log; do
