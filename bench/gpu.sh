@@ -75,6 +75,11 @@ if [ "${SKIP_TESTS:-0}" != 1 ]; then
     echo "!! default attention kernel failed its test: the rest runs with EVO2_CUDA_ATTENTION=$EVO2_CUDA_ATTENTION"
   fi
   "$work/bin/cuda_golden_test" > "$out/cuda_golden_test.log" 2>&1 && g=pass || g=FAIL
+  # The golden cases again with cuDNN attention forced for every shape (the default uses it only
+  # where a plan pays, which the golden records' single passes rarely do).
+  EVO2_CUDA_ATTENTION=cudnn "$work/bin/cuda_golden_test" > "$out/cuda_golden_test_cudnn.log" 2>&1 \
+    && r=pass || r=FAIL
+  echo "== cuda_golden_test with EVO2_CUDA_ATTENTION=cudnn: $r  ($(grep -E '^\[  (PASSED|FAILED)' "$out/cuda_golden_test_cudnn.log" | tr '\n' ' '))" >> "$out/summary.txt"
   for t in cudnn_attention_test cuda_gemm_runner_test; do
     "$work/bin/$t" > "$out/$t.log" 2>&1 && r=pass || r=FAIL
     echo "== $t: $r  ($(grep -E '^\[  (PASSED|FAILED|SKIPPED)' "$out/$t.log" | tr '\n' ' '))" >> "$out/summary.txt"

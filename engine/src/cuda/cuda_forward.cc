@@ -179,15 +179,17 @@ template <typename T>
 absl::Status CudaModel::Attention(const T* q, const T* k, const T* v, T* out, int64_t batch,
                                   int64_t seq) {
   const int64_t heads = config_.num_heads, d = config_.head_dim;
+#if EVO2_HAVE_CUDNN
   if constexpr (std::is_same_v<T, __nv_bfloat16>) {
-    if (cudnn_attention_ != nullptr && batch * seq >= kCudnnMinRows &&
-        cudnn_refused_.count({batch, seq}) == 0) {
+    // A plan exists only where Reserve's policy chose cuDNN (and cuDNN accepted the shape).
+    if (cudnn_attention_ != nullptr &&
+        cudnn_attention_->FindPlan(batch, heads, seq, d) != nullptr) {
       const absl::Status s = cudnn_attention_->Run(q, k, v, out, batch, heads, seq, d);
       if (s.code() != absl::StatusCode::kUnimplemented) return s;
-      // No cuDNN engine for this shape: the own kernel computes the same function.
-      cudnn_refused_.insert({batch, seq});
+      cudnn_policy_->MarkRefused(batch, seq);  // the own kernel computes the same function
     }
   }
+#endif
   return kernels::LaunchCausalAttention<T>(q, k, v, out, batch, heads, seq, d, stream_,
                                            attention_variant_);
 }

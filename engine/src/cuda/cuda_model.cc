@@ -23,7 +23,9 @@ constexpr int32_t kPadId = 1;
 
 CudaModel::~CudaModel() {
   // Both hold handles bound to the stream: released before it.
+#if EVO2_HAVE_CUDNN
   cudnn_attention_.reset();
+#endif
   gemm_.reset();
   if (stream_ != nullptr) cudaStreamDestroy(stream_);
 }
@@ -38,27 +40,37 @@ absl::StatusOr<std::unique_ptr<CudaModel>> CudaModel::Create(ModelConfig config,
   if (const char* v = std::getenv("EVO2_CUDA_GEMM_TUNING"); v != nullptr)
     m->tune_gemms_ = std::string_view(v) == "1";
   const char* env = std::getenv("EVO2_CUDA_ATTENTION");
-  const std::string_view choice = env != nullptr ? env : "cudnn";
+  const std::string_view choice = env != nullptr ? env : "auto";
   if (choice == "v1") m->attention_variant_ = kernels::AttentionVariant::kMmaV1;
   if (choice == "v2") m->attention_variant_ = kernels::AttentionVariant::kMmaLdmatrix;
-  if (choice != "cudnn" && choice != "own" && choice != "v1" && choice != "v2")
+  if (choice != "auto" && choice != "cudnn" && choice != "own" && choice != "v1" && choice != "v2")
     return absl::InvalidArgumentError(absl::StrCat("EVO2_CUDA_ATTENTION=", std::string(choice),
-                                                   ": expected cudnn, own, v2 or v1"));
+                                                   ": expected auto, cudnn, own, v2 or v1"));
   const std::string own_name = choice == "v1" ? "own kernel v1" : choice == "v2" ? "own kernel v2"
                                                                                 : "own kernel v3";
   m->attention_note_ = own_name;
   if (m->weights_.act_dtype != DType::kBFloat16) {
     m->attention_note_ = "own fp32 kernel";
-  } else if (choice == "cudnn") {
+  } else if (choice == "auto" || choice == "cudnn") {
+#if EVO2_HAVE_CUDNN
     auto cudnn = CudnnAttention::Create(m->stream_);
     if (cudnn.ok()) {
       m->cudnn_attention_ = std::move(*cudnn);
-      m->attention_note_ = absl::StrCat("cuDNN ", m->cudnn_attention_->cudnn_version(),
-                                        " fused attention");
+      const int attention_layers = static_cast<int>(std::count(
+          m->config_.block_kinds.begin(), m->config_.block_kinds.end(), BlockKind::kAttn));
+      m->cudnn_policy_ = std::make_unique<CudnnPlanPolicy>(
+          choice == "cudnn" ? CudnnPlanPolicy::Mode::kAlways : CudnnPlanPolicy::Mode::kAuto,
+          attention_layers, m->config_.hidden_size);
+      m->attention_note_ = absl::StrCat(
+          "cuDNN ", m->cudnn_attention_->cudnn_version(), " fused attention (",
+          choice == "cudnn" ? "every supported shape" : "where a plan pays", "), else own kernel v3");
     } else {
       m->attention_note_ = absl::StrCat(own_name, " (cuDNN unavailable: ",
                                         std::string(cudnn.status().message()), ")");
     }
+#else
+    m->attention_note_ = absl::StrCat(own_name, " (built without cuDNN headers)");
+#endif
   }
   return m;
 }
@@ -68,22 +80,28 @@ std::string CudaModel::backend_name() const {
 }
 
 size_t CudaModel::device_bytes() const {
-  return weights_.bytes + workspace_.bytes() + gemm_->workspace_bytes() +
-         (cudnn_attention_ != nullptr ? cudnn_attention_->workspace_bytes() : 0);
+  size_t bytes = weights_.bytes + workspace_.bytes() + gemm_->workspace_bytes();
+#if EVO2_HAVE_CUDNN
+  if (cudnn_attention_ != nullptr) bytes += cudnn_attention_->workspace_bytes();
+#endif
+  return bytes;
 }
 
 absl::Status CudaModel::Reserve(int64_t batch, int64_t seq) {
   EVO2_RETURN_IF_ERROR(workspace_.Ensure(config_, weights_.act_dtype, batch, seq));
-  const bool has_attention = std::count(config_.block_kinds.begin(), config_.block_kinds.end(),
-                                        BlockKind::kAttn) > 0;
-  if (cudnn_attention_ != nullptr && has_attention && batch * seq >= kCudnnMinRows) {
+#if EVO2_HAVE_CUDNN
+  if (cudnn_attention_ != nullptr && cudnn_policy_->ShouldUse(batch, seq)) {
     // Plan building takes milliseconds to seconds: here, not inside a forward. A shape cuDNN
-    // has no engine for runs on the own kernel (Attention below).
+    // has no engine for runs on the own kernel (Attention uses cuDNN only where a plan exists).
     const absl::Status prepared =
         cudnn_attention_->Prepare(batch, config_.num_heads, seq, config_.head_dim);
-    if (prepared.code() == absl::StatusCode::kUnimplemented) cudnn_refused_.insert({batch, seq});
-    else if (!prepared.ok()) return prepared;
+    if (prepared.code() == absl::StatusCode::kUnimplemented) {
+      cudnn_policy_->MarkRefused(batch, seq);
+    } else if (!prepared.ok()) {
+      return prepared;
+    }
   }
+#endif
   if (tune_gemms_) return TuneGemms(batch * seq);
   return absl::OkStatus();
 }

@@ -7,13 +7,15 @@
 
 #include <map>
 #include <memory>
-#include <set>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "cuda/cuda_weights.h"
+#if EVO2_HAVE_CUDNN
 #include "cuda/cudnn_attention.h"
+#include "cuda/cudnn_plan_policy.h"
+#endif
 #include "cuda/gemm.h"
 #include "cuda/stage_timer.h"
 #include "cuda/workspace.h"
@@ -82,17 +84,16 @@ class CudaModel final : public Model {
   std::unique_ptr<GemmRunner> gemm_;
   bool tune_gemms_ = false;
   // bf16 attention: cuDNN's fused flash attention (2.1–2.5× the own kernel's rate on an H200)
-  // for passes of at least kCudnnMinRows tokens where libcudnn.so.9 loads and supports the
-  // shape, else the own kernel (kernels/attention.cuh). Why a floor: each new (batch, seq)
-  // costs a 40–80 ms cuDNN plan build (0.7 s for the first), more than shorter passes gain.
-  // EVO2_CUDA_ATTENTION=own|v2|v1 forces an own kernel version (A/B runs); =cudnn (the
-  // default) prefers cuDNN.
-  static constexpr int64_t kCudnnMinRows = 8192;
+  // where libcudnn.so.9 loads, supports the shape and a plan for it pays (cudnn_plan_policy.h),
+  // else the own kernel (kernels/attention.cuh). EVO2_CUDA_ATTENTION: auto (default) = that
+  // rule; cudnn = cuDNN for every supported shape; own|v2|v1 = an own kernel version (A/B).
   template <typename T>
   absl::Status Attention(const T* q, const T* k, const T* v, T* out, int64_t batch, int64_t seq);
   kernels::AttentionVariant attention_variant_ = kernels::AttentionVariant::kMmaPipelined;
+#if EVO2_HAVE_CUDNN
   std::unique_ptr<CudnnAttention> cudnn_attention_;
-  std::set<std::pair<int64_t, int64_t>> cudnn_refused_;  // (batch, seq) without a cuDNN engine
+  std::unique_ptr<CudnnPlanPolicy> cudnn_policy_;
+#endif
   std::string attention_note_;
 };
 
