@@ -35,7 +35,17 @@ enum class MlpActivation : uint8_t {
   kNv,   // tanh-approximate GELU in every block (bionemo `*_nv` configs)
 };
 
+// Model family (bionemo-predict runs three; golden/HF_FAMILIES.md). The Hyena fields below
+// describe kHyena only; the HuggingFace families keep their own configs (engine/src/hf/) and
+// fill the common fields (name, num_layers, hidden_size, num_heads, head_dim, vocab_size).
+enum class ModelFamily : uint8_t {
+  kHyena,      // Evo 2 StripedHyena 2 (vortex .pt, NeMo2)
+  kLlama,      // "Eden": HF LlamaForCausalLM (config.json + safetensors)
+  kNemotronH,  // Mamba-2 hybrid: HF NemotronHForCausalLM (config.json + safetensors)
+};
+
 struct ModelConfig {
+  ModelFamily family = ModelFamily::kHyena;
   std::string name;        // preset or YAML model name, for logs
   int num_layers = 0;      // N
   int hidden_size = 0;     // H
