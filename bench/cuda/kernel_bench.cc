@@ -126,6 +126,9 @@ int main(int argc, char** argv) {
        [&] { return evo2::kernels::LaunchHyenaLongGate<BF16>(q, a, poles, res, d, o, hcl, hcl_bytes, 1, R, H, nullptr); }},
       {"rms_norm", n * 6, 0,
        [&] { return evo2::kernels::LaunchRmsNorm<BF16>(x, nullptr, scale, q, R, H, 1e-6f, nullptr); }},
+      // With the folded out-projection bias: x is read, updated in place and normalised.
+      {"rms_norm_bias", n * 10, 0,
+       [&] { return evo2::kernels::LaunchRmsNorm<BF16>(x, scale, scale, q, R, H, 1e-6f, nullptr); }},
       {"mlp_gate", double(mr) * I * 6, 0,
        [&] { return evo2::kernels::LaunchMlpGate<BF16>(mlp, mr, I, false, nullptr); }},
   };

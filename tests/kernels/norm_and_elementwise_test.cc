@@ -23,7 +23,11 @@ TYPED_TEST(ElementwiseTest, RmsNormMatchesReference) {
   SKIP_WITHOUT_GPU();
   using T = TypeParam;
   std::mt19937 rng(1);
-  for (const auto& [rows, hidden] : std::vector<std::pair<int, int>>{{1, 40}, {17, 96}, {33, 1920}}) {
+  // Widths for each register-row variant of the bf16/fp32 kernel (1, 2, 4, 8 float4 per thread,
+  // 4100: a partial last chunk) and for the fallback (H % 4 ≠ 0, H > 8 192).
+  const std::vector<std::pair<int, int>> shapes = {{1, 40},   {17, 96},  {33, 1920}, {5, 4096},
+                                                   {2, 4100}, {2, 8192}, {3, 42},    {2, 12000}};
+  for (const auto& [rows, hidden] : shapes) {
     for (bool with_bias : {false, true}) {
       auto x = RandomValues<T>(static_cast<size_t>(rows) * hidden, 2.f, rng);
       auto scale = RandomValues<T>(hidden, 1.f, rng);
@@ -49,7 +53,7 @@ TYPED_TEST(ElementwiseTest, RmsNormMatchesReference) {
           << "rows=" << rows << " H=" << hidden << " bias=" << with_bias;
       if (with_bias) {  // the bias is added into the fp32 stream in place
         const auto x_after = Download<float>(dx, x.size());
-        for (int i = 0; i < hidden; ++i) ASSERT_FLOAT_EQ(x_after[i], x[i] + bias[i]);
+        for (size_t i = 0; i < x.size(); ++i) ASSERT_FLOAT_EQ(x_after[i], x[i] + bias[i % hidden]);
       }
     }
   }
