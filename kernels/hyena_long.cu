@@ -11,6 +11,7 @@ namespace {
 
 constexpr int kModes = kHyenaLongModes;
 constexpr int kThreads = 128;  // channels per block
+constexpr int kAhead = 4;      // time steps whose loads are in flight per thread
 
 // state layout: [batch][chunk][mode][channel] fp32 (coalesced over channels).
 template <typename T>
@@ -28,11 +29,23 @@ __global__ void __launch_bounds__(kThreads)
     s[n] = 0.f;
   }
   const T* ab = a + static_cast<int64_t>(b) * seq * hidden + c;
-  const int t_end = min(seq, (j + 1) * chunk);
-  for (int t = j * chunk; t < t_end; ++t) {
-    const float x = ToFloat(ab[static_cast<int64_t>(t) * hidden]);
+  const int t_begin = j * chunk, t_end = min(seq, (j + 1) * chunk);
+  // Rolling prefetch (kernels/NOTES.md: v1 stalled on each step's load, 67 % of its cycles).
+  T ahead[kAhead];
 #pragma unroll
-    for (int n = 0; n < kModes; ++n) s[n] = fmaf(p[n], s[n], x);
+  for (int u = 0; u < kAhead; ++u)
+    ahead[u] = t_begin + u < t_end ? ab[static_cast<int64_t>(t_begin + u) * hidden] : T(0.f);
+  for (int t0 = t_begin; t0 < t_end; t0 += kAhead) {
+#pragma unroll
+    for (int u = 0; u < kAhead; ++u) {
+      const int t = t0 + u;
+      const float x = ToFloat(ahead[u]);
+      if (t + kAhead < t_end) ahead[u] = ab[static_cast<int64_t>(t + kAhead) * hidden];
+      if (t < t_end) {
+#pragma unroll
+        for (int n = 0; n < kModes; ++n) s[n] = fmaf(p[n], s[n], x);
+      }
+    }
   }
   float* out = state + (static_cast<int64_t>(b) * chunks + j) * kModes * hidden + c;
 #pragma unroll
@@ -52,10 +65,21 @@ __global__ void ChunkCarryKernel(float* __restrict__ state, const float* __restr
   const float p_chunk = expf(log_poles[c * kModes + n] * static_cast<float>(chunk));
   float carry = 0.f;
   float* s = state + b * chunks * per_batch + nc;
-  for (int j = 0; j < chunks; ++j) {
-    const float end = s[static_cast<int64_t>(j) * per_batch];
-    s[static_cast<int64_t>(j) * per_batch] = carry;
-    carry = fmaf(p_chunk, carry, end);
+  // The chunks' end states are independent loads: issue 8 before walking them (one load in
+  // flight per step made this scan latency-bound: 512 dependent round trips at 32k tokens).
+  constexpr int kBatch = 8;
+  for (int j0 = 0; j0 < chunks; j0 += kBatch) {
+    float end[kBatch];
+#pragma unroll
+    for (int u = 0; u < kBatch; ++u)
+      end[u] = j0 + u < chunks ? s[static_cast<int64_t>(j0 + u) * per_batch] : 0.f;
+#pragma unroll
+    for (int u = 0; u < kBatch; ++u) {
+      if (j0 + u < chunks) {
+        s[static_cast<int64_t>(j0 + u) * per_batch] = carry;
+        carry = fmaf(p_chunk, carry, end[u]);
+      }
+    }
   }
 }
 
@@ -79,18 +103,35 @@ __global__ void __launch_bounds__(kThreads)
   }
   const float d = skip_d[c];
   const int64_t base = static_cast<int64_t>(b) * seq * hidden + c;
-  const int t_end = min(seq, (j + 1) * chunk);
-  for (int t = j * chunk; t < t_end; ++t) {
-    const int64_t idx = base + static_cast<int64_t>(t) * hidden;
-    const float x = ToFloat(a[idx]);
-    float y = 0.f;
+  const int t_begin = j * chunk, t_end = min(seq, (j + 1) * chunk);
+  T a_ahead[kAhead], q_ahead[kAhead];  // rolling prefetch, as in ChunkEndStateKernel
 #pragma unroll
-    for (int n = 0; n < kModes; ++n) {
-      s[n] = fmaf(p[n], s[n], x);
-      y = fmaf(r[n], s[n], y);
+  for (int u = 0; u < kAhead; ++u) {
+    const int64_t idx = base + static_cast<int64_t>(t_begin + u) * hidden;
+    a_ahead[u] = t_begin + u < t_end ? a[idx] : T(0.f);
+    q_ahead[u] = t_begin + u < t_end ? q[idx] : T(0.f);
+  }
+  for (int t0 = t_begin; t0 < t_end; t0 += kAhead) {
+#pragma unroll
+    for (int u = 0; u < kAhead; ++u) {
+      const int t = t0 + u;
+      const float x = ToFloat(a_ahead[u]), qt = ToFloat(q_ahead[u]);
+      if (t + kAhead < t_end) {
+        const int64_t next = base + static_cast<int64_t>(t + kAhead) * hidden;
+        a_ahead[u] = a[next];
+        q_ahead[u] = q[next];
+      }
+      if (t < t_end) {
+        float y = 0.f;
+#pragma unroll
+        for (int n = 0; n < kModes; ++n) {
+          s[n] = fmaf(p[n], s[n], x);
+          y = fmaf(r[n], s[n], y);
+        }
+        const float gated = Round<T>(Round<T>(y) + Round<T>(d * x)) * qt;
+        o[base + static_cast<int64_t>(t) * hidden] = FromFloat<T>(gated);
+      }
     }
-    const float gated = Round<T>(Round<T>(y) + Round<T>(d * x)) * ToFloat(q[idx]);
-    o[idx] = FromFloat<T>(gated);
   }
 }
 
