@@ -1,12 +1,153 @@
+#include "hf/nemotron_h_model.h"
+
+#include <algorithm>
+#include <fstream>
+#include <utility>
+
+#include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "cpu/embedding.h"
+#include "cpu/linear.h"
 #include "hf/hf_families.h"
+#include "hf/nemotron_h_head.h"
+#include "hf/nemotron_h_mlp.h"
+#include "hf/nemotron_h_rms_norm.h"
 
 namespace evo2::hf {
 
+namespace {
+
+// MemAvailable from /proc/meminfo in bytes; -1 when unknown (then no check is made).
+int64_t AvailableMemoryBytes() {
+  std::ifstream in("/proc/meminfo");
+  std::string key, unit;
+  int64_t kb = 0;
+  while (in >> key >> kb >> unit) {
+    if (key == "MemAvailable:") return kb * 1024;
+  }
+  return -1;
+}
+
+}  // namespace
+
+NemotronHModel::NemotronHModel(ModelConfig common, NemotronHConfig config,
+                               NemotronHWeights weights, int threads)
+    : common_(std::move(common)),
+      config_(std::move(config)),
+      weights_(std::move(weights)),
+      pool_(threads),
+      mamba_(config_),
+      attention_(config_) {
+  cpu::SetBlasThreads(pool_.size());
+}
+
+int64_t NemotronHModel::EstimateForwardBytes(int64_t S, const ForwardOptions& options) const {
+  const int64_t H = config_.hidden_size, V = config_.vocab_size;
+  int64_t floats = 3 * S * H;  // x, z, m
+  int64_t mixer = 0;
+  for (NemotronHLayerKind kind : config_.layers) {
+    switch (kind) {
+      case NemotronHLayerKind::kMamba: mixer = std::max(mixer, mamba_.ScratchFloats(S)); break;
+      case NemotronHLayerKind::kAttention:
+        mixer = std::max(mixer, attention_.ScratchFloats(S, pool_.size()));
+        break;
+      case NemotronHLayerKind::kMlp:
+        mixer = std::max(mixer, std::min(S, kMlpChunkTokens) * config_.intermediate_size);
+        break;
+    }
+  }
+  floats += mixer;
+  floats += (options.logits ? S : std::min<int64_t>(S, 256)) * V + S;  // head, log-probs
+  floats += static_cast<int64_t>(options.hidden_after_blocks.size()) * S * H;
+  return floats * static_cast<int64_t>(sizeof(float));
+}
+
+absl::StatusOr<ForwardResult> NemotronHModel::Forward(std::span<const int32_t> tokens,
+                                                      const ForwardOptions& options) {
+  const int64_t S = static_cast<int64_t>(tokens.size());
+  const int64_t H = config_.hidden_size, V = config_.vocab_size;
+  if (S == 0) return absl::InvalidArgumentError("Forward: empty token sequence");
+  for (int64_t t = 0; t < S; ++t) {
+    if (tokens[t] < 0 || tokens[t] >= V)
+      return absl::InvalidArgumentError(absl::StrCat("Forward: token ", tokens[t], " at position ",
+                                                     t, " is outside [0, ", V, ")"));
+  }
+  if (!options.layers.empty())
+    return absl::UnimplementedError(absl::StrCat(
+        "Forward: capturing named layers ('", options.layers.front(),
+        "', ...) is not implemented for the NemotronH (Mamba-2 hybrid) family; "
+        "hidden_after_blocks (the residual stream after a layer) is"));
+  for (int b : options.hidden_after_blocks) {
+    if (b < 0 || b >= config_.num_layers())
+      return absl::OutOfRangeError(absl::StrCat("hidden state after layer ", b,
+                                                " requested; the model has layers 0..",
+                                                config_.num_layers() - 1));
+  }
+  const int64_t need = EstimateForwardBytes(S, options);
+  if (const int64_t avail = AvailableMemoryBytes(); avail > 0 && need > avail)
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "Forward: ", S, " tokens need about ", need >> 20,
+        " MiB of working memory on the cpu backend but only ", avail >> 20, " MiB are available"));
+
+  ForwardResult result;
+  std::vector<float> x(static_cast<size_t>(S * H));  // [S, H] residual stream
+  std::vector<float> z(static_cast<size_t>(S * H));  // [S, H] normed layer input
+  std::vector<float> m(static_cast<size_t>(S * H));  // [S, H] mixer output
+  cpu::Embed(tokens, weights_.embedding.data(), H, x.data());
+  for (int64_t i = 0; i < config_.num_layers(); ++i) {
+    const NemotronHLayerWeights& lw = weights_.layers[static_cast<size_t>(i)];
+    HfRmsNorm(x.data(), S, H, lw.norm.data(), config_.eps, z.data(), pool_);
+    switch (lw.kind) {
+      case NemotronHLayerKind::kMamba: mamba_.Run(lw.mamba, z.data(), S, m.data(), pool_); break;
+      case NemotronHLayerKind::kAttention:
+        attention_.Run(lw.attention, z.data(), S, m.data(), pool_);
+        break;
+      case NemotronHLayerKind::kMlp:
+        SquaredReluMlp(lw.mlp, z.data(), S, H, config_.intermediate_size, m.data(), mlp_scratch_,
+                       pool_);
+        break;
+    }
+    pool_.ParallelFor(S, 64, [&](int64_t t0, int64_t t1) {
+      for (int64_t j = t0 * H; j < t1 * H; ++j) x[j] += m[j];
+    });
+    for (int hb : options.hidden_after_blocks) {
+      if (hb == i) result.hidden[hb] = x;
+    }
+  }
+  if (options.log_probs || options.logits) {
+    NemotronHHead(x.data(), S, H, weights_.norm_f.data(), config_.eps, weights_.lm_head.data(), V,
+                  tokens, options.log_probs ? &result.log_probs : nullptr,
+                  options.logits ? &result.logits : nullptr, pool_);
+  }
+  return result;
+}
+
 absl::StatusOr<std::unique_ptr<Model>> CreateNemotronHModel(HfCheckpoint ckpt,
-                                                            const LoadOptions& /*options*/) {
-  return absl::UnimplementedError(absl::StrCat(
-      ckpt.dir.string(), ": NemotronHForCausalLM checkpoints are not supported yet"));
+                                                            const LoadOptions& options) {
+  if (options.device != "cpu")
+    return absl::UnimplementedError(absl::StrCat(
+        ckpt.dir.string(), ": NemotronH (Mamba-2 hybrid) models run on the cpu backend only for "
+                           "now (device '", options.device, "' requested)"));
+  if (!options.precision.empty() && options.precision != "fp32")
+    return absl::UnimplementedError(absl::StrCat(
+        ckpt.dir.string(), ": NemotronH (Mamba-2 hybrid) models run in fp32 only for now "
+                           "(precision '", options.precision, "' requested)"));
+  auto config = NemotronHConfigFromCheckpoint(ckpt);
+  if (!config.ok()) return config.status();
+  auto weights = LoadNemotronHWeights(ckpt, *config);
+  if (!weights.ok()) return weights.status();
+  ModelConfig common;
+  common.family = ModelFamily::kNemotronH;
+  common.name = absl::StrCat("nemotron_h ", config->Pattern(), " (", ckpt.dir.filename().string(),
+                             ")");
+  common.num_layers = static_cast<int>(config->num_layers());
+  common.hidden_size = static_cast<int>(config->hidden_size);
+  common.num_heads = static_cast<int>(config->num_attention_heads);
+  common.head_dim = static_cast<int>(config->attention_head_dim);
+  common.vocab_size = static_cast<int>(config->vocab_size);
+  if (auto ctx = ConfigInt(ckpt, "max_position_embeddings"); ctx.ok()) common.max_seqlen = *ctx;
+  return std::unique_ptr<Model>(new NemotronHModel(std::move(common), std::move(*config),
+                                                   std::move(*weights), options.threads));
 }
 
 }  // namespace evo2::hf

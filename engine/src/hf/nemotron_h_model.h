@@ -1,0 +1,50 @@
+// The NemotronH (Mamba-2 hybrid) network on the CPU in fp32 (golden/m_hybrid_a/README.md
+// "Forward pass"): embedding, then per layer x ← x + Mixer_i(RMSNorm(x; norm_i)) with the mixer
+// the pattern letter names (M Mamba-2, * attention, - MLP), then final norm and lm_head.
+// Built by CreateNemotronHModel (hf/hf_families.h).
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "cpu/thread_pool.h"
+#include "evo2/config.h"
+#include "evo2/model.h"
+#include "hf/nemotron_h_attention.h"
+#include "hf/nemotron_h_config.h"
+#include "hf/nemotron_h_mamba_mixer.h"
+#include "hf/nemotron_h_weights.h"
+
+namespace evo2::hf {
+
+class NemotronHModel final : public Model {
+ public:
+  // `threads` <= 0: all cores (the pool and OpenBLAS).
+  NemotronHModel(ModelConfig common, NemotronHConfig config, NemotronHWeights weights,
+                 int threads);
+
+  const ModelConfig& config() const override { return common_; }
+  const NemotronHConfig& nemotron_config() const { return config_; }
+  std::string backend_name() const override { return "cpu-fp32"; }
+
+  // log_probs, logits and hidden_after_blocks (k = layer index: the residual stream after layer
+  // k's add). Named-layer capture (options.layers) is refused with UNIMPLEMENTED.
+  absl::StatusOr<ForwardResult> Forward(std::span<const int32_t> tokens,
+                                        const ForwardOptions& options) override;
+
+  // Working memory (bytes) a forward of S tokens needs beyond the weights; Forward refuses
+  // (RESOURCE_EXHAUSTED) when it exceeds what the OS reports available.
+  int64_t EstimateForwardBytes(int64_t S, const ForwardOptions& options) const;
+
+ private:
+  ModelConfig common_;
+  NemotronHConfig config_;
+  NemotronHWeights weights_;
+  cpu::ThreadPool pool_;
+  MambaMixer mamba_;
+  AttentionMixer attention_;
+  std::vector<float> mlp_scratch_;  // [min(S, kMlpChunkTokens), F]
+};
+
+}  // namespace evo2::hf
