@@ -1,12 +1,137 @@
+#include "hf/llama_model.h"
+
+#include <algorithm>
+#include <utility>
+
 #include "absl/strings/str_cat.h"
+#include "cpu/linear.h"
 #include "hf/hf_families.h"
+#include "hf/llama_attention.h"
+#include "hf/llama_ops.h"
 
 namespace evo2::hf {
 
+namespace {
+
+// Positions per MLP chunk: bounds the [chunk, 2F] gate/up buffer (Eden 7B: F = 14336).
+constexpr int64_t kMlpChunk = 1024;
+
+}  // namespace
+
+LlamaModel::LlamaModel(LlamaConfig config, LlamaWeights weights, int threads)
+    : config_(std::move(config)),
+      model_config_(ToModelConfig(config_)),
+      weights_(std::move(weights)),
+      pool_(threads),
+      inv_freq_(LlamaInverseFrequencies(config_)) {
+  cpu::SetBlasThreads(pool_.size());
+}
+
+const cpu::RotaryTable& LlamaModel::Rotary(int64_t S) {
+  if (rotary_.positions < S) {
+    // Grow by at least 1.5x so a stream of slightly longer records does not rebuild each time.
+    // Angles are fp32(s)·fp32(ω_j) as transformers forms them (README "Precision detail").
+    const int64_t n = std::max<int64_t>(S, rotary_.positions + rotary_.positions / 2);
+    rotary_ = cpu::MakeRotaryTable(inv_freq_.data(), static_cast<int64_t>(inv_freq_.size()), n,
+                                   /*position_scale=*/1.0);
+  }
+  return rotary_;
+}
+
+void LlamaModel::AttentionBlock(const LlamaLayerWeights& w, int64_t S, float* x) {
+  const int64_t H = config_.hidden_size;
+  const GqaShape shape{config_.num_heads, config_.num_kv_heads, config_.head_dim};
+  const int64_t qd = shape.num_heads * shape.head_dim;
+  norm_.resize(static_cast<size_t>(S * H));
+  qkv_.resize(static_cast<size_t>(S * shape.ld()));
+  attn_.resize(static_cast<size_t>(S * qd));
+  // u = RMSNorm(x); [q k v] = u·[W_q; W_k; W_v]ᵀ  [S, (n_q + 2 n_kv)·d]
+  LlamaRmsNorm(x, S, H, w.input_norm.data(), static_cast<float>(config_.rms_norm_eps), norm_.data(),
+               pool_);
+  cpu::Linear(norm_.data(), S, H, H, w.wqkv.data(), shape.ld(), nullptr, qkv_.data(), shape.ld());
+  GqaCausalAttention(qkv_.data(), S, shape, Rotary(S), attn_.data(), pool_);
+  // x ← x + W_o·o
+  cpu::Linear(attn_.data(), S, qd, qd, w.wo.data(), H, nullptr, x, H, /*accumulate=*/true);
+}
+
+void LlamaModel::MlpBlock(const LlamaLayerWeights& w, int64_t S, float* x) {
+  const int64_t H = config_.hidden_size, F = config_.intermediate_size;
+  const int64_t chunk = std::min(S, kMlpChunk);
+  norm_.resize(static_cast<size_t>(chunk * H));
+  gate_up_.resize(static_cast<size_t>(chunk * 2 * F));
+  swiglu_.resize(static_cast<size_t>(chunk * F));
+  for (int64_t s0 = 0; s0 < S; s0 += chunk) {
+    const int64_t rows = std::min(chunk, S - s0);
+    float* xs = x + s0 * H;
+    // x ← x + W_down·(SiLU(W_gate·u) ⊙ W_up·u), u = RMSNorm(x)
+    LlamaRmsNorm(xs, rows, H, w.post_norm.data(), static_cast<float>(config_.rms_norm_eps),
+                 norm_.data(), pool_);
+    cpu::Linear(norm_.data(), rows, H, H, w.w_gate_up.data(), 2 * F, nullptr, gate_up_.data(),
+                2 * F);
+    SwiGlu(gate_up_.data(), rows, F, swiglu_.data(), pool_);
+    cpu::Linear(swiglu_.data(), rows, F, F, w.w_down.data(), H, nullptr, xs, H,
+                /*accumulate=*/true);
+  }
+}
+
+absl::StatusOr<ForwardResult> LlamaModel::Forward(std::span<const int32_t> tokens,
+                                                  const ForwardOptions& options) {
+  const int64_t S = static_cast<int64_t>(tokens.size());
+  const int64_t H = config_.hidden_size, V = config_.vocab_size;
+  if (S == 0) return absl::InvalidArgumentError("Forward: empty token sequence");
+  if (!options.layers.empty())
+    return absl::UnimplementedError(
+        absl::StrCat("Forward: capturing named layers ('", options.layers.front(),
+                     "', ...) is not supported for the Llama family; use hidden_after_blocks"));
+  for (int b : options.hidden_after_blocks) {
+    if (b < 0 || b >= config_.num_layers)
+      return absl::InvalidArgumentError(absl::StrCat("Forward: hidden_after_blocks ", b,
+                                                     " is outside [0, ", config_.num_layers, ")"));
+  }
+  for (int64_t s = 0; s < S; ++s) {
+    if (tokens[s] < 0 || tokens[s] >= V)
+      return absl::InvalidArgumentError(absl::StrCat("Forward: token ", tokens[s], " at position ",
+                                                     s, " is outside [0, ", V, ")"));
+  }
+  ForwardResult result;
+  // x_s = E[t_s]  [S, H]
+  std::vector<float> x(static_cast<size_t>(S * H));
+  for (int64_t s = 0; s < S; ++s) {
+    std::copy_n(weights_.embedding.data() + tokens[s] * H, H, x.data() + s * H);
+  }
+  for (int64_t l = 0; l < config_.num_layers; ++l) {
+    const LlamaLayerWeights& w = weights_.layers[static_cast<size_t>(l)];
+    AttentionBlock(w, S, x.data());
+    MlpBlock(w, S, x.data());
+    if (std::find(options.hidden_after_blocks.begin(), options.hidden_after_blocks.end(), l) !=
+        options.hidden_after_blocks.end())
+      result.hidden[static_cast<int>(l)] = x;
+  }
+  LlamaHeadOutputs out;
+  if (options.log_probs) out.log_probs = &result.log_probs;
+  if (options.logits) out.logits = &result.logits;
+  if (out.log_probs || out.logits) {
+    LlamaHead(x.data(), S, H, weights_.final_norm.data(), static_cast<float>(config_.rms_norm_eps),
+              weights_.head().data(), V, tokens, out, pool_);
+  }
+  return result;
+}
+
 absl::StatusOr<std::unique_ptr<Model>> CreateLlamaModel(HfCheckpoint ckpt,
-                                                        const LoadOptions& /*options*/) {
-  return absl::UnimplementedError(
-      absl::StrCat(ckpt.dir.string(), ": LlamaForCausalLM checkpoints are not supported yet"));
+                                                        const LoadOptions& options) {
+  if (options.device != "cpu")
+    return absl::UnimplementedError(absl::StrCat("device '", options.device,
+                                                 "': LlamaForCausalLM (Eden) runs on the cpu "
+                                                 "backend only for now"));
+  if (!options.precision.empty() && options.precision != "fp32")
+    return absl::UnimplementedError(absl::StrCat("precision '", options.precision,
+                                                 "': LlamaForCausalLM (Eden) runs in fp32 only "
+                                                 "for now"));
+  auto config = ParseLlamaConfig(ckpt);
+  if (!config.ok()) return config.status();
+  auto weights = LoadLlamaWeights(ckpt, *config);
+  if (!weights.ok()) return weights.status();
+  return std::make_unique<LlamaModel>(std::move(*config), std::move(*weights), options.threads);
 }
 
 }  // namespace evo2::hf

@@ -1,0 +1,51 @@
+// The Llama ("Eden") model on the CPU in fp32 (golden/l_eden_a/README.md "Forward pass, exactly
+// as HF computes it"): pre-norm decoder layers of GQA self-attention with llama3-scaled
+// rotate-half RoPE and a SwiGLU MLP, final RMSNorm and an untied (or tied) lm_head.
+// GEMMs run on OpenBLAS's threads, attention and the per-row loops on a ThreadPool.
+#pragma once
+
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "cpu/rotary.h"
+#include "cpu/thread_pool.h"
+#include "evo2/config.h"
+#include "evo2/model.h"
+#include "hf/llama_config.h"
+#include "hf/llama_weights.h"
+
+namespace evo2::hf {
+
+class LlamaModel final : public Model {
+ public:
+  // threads <= 0: all cores.
+  LlamaModel(LlamaConfig config, LlamaWeights weights, int threads);
+
+  const ModelConfig& config() const override { return model_config_; }
+  std::string backend_name() const override { return "cpu-fp32"; }
+  // Named-layer capture (options.layers) is not offered for this family (Unimplemented);
+  // hidden_after_blocks k returns the residual stream after decoder layer k.
+  absl::StatusOr<ForwardResult> Forward(std::span<const int32_t> tokens,
+                                        const ForwardOptions& options) override;
+
+  const LlamaConfig& llama_config() const { return config_; }
+
+ private:
+  // x [S, H] += attention block of layer l; x += MLP block of layer l.
+  void AttentionBlock(const LlamaLayerWeights& w, int64_t S, float* x);
+  void MlpBlock(const LlamaLayerWeights& w, int64_t S, float* x);
+  const cpu::RotaryTable& Rotary(int64_t S);
+
+  LlamaConfig config_;
+  ModelConfig model_config_;
+  LlamaWeights weights_;
+  cpu::ThreadPool pool_;
+  std::vector<float> inv_freq_;  // [d/2] ω_j (llama3-scaled)
+  cpu::RotaryTable rotary_;      // cos/sin [positions, d/2], grown to the longest S seen
+  // Scratch reused across calls (Forward is one call at a time per model).
+  std::vector<float> norm_, qkv_, attn_, gate_up_, swiglu_;
+};
+
+}  // namespace evo2::hf
