@@ -103,6 +103,15 @@ absl::Status CheckOverrides(const PredictArgs& a, const ModelConfig& c) {
         "--num-layers ", *a.num_layers, " differs from the checkpoint's ", c.num_layers,
         " layers; running a truncated model is not supported"));
   }
+  // HF families (Llama, NemotronH) take their architecture from config.json; the two flags below
+  // describe Hyena configs (ModelConfig::Pattern has no letters for Mamba or MLP layers).
+  if (c.family != ModelFamily::kHyena &&
+      (a.hybrid_override_pattern || a.seq_len_interpolation_factor)) {
+    return absl::UnimplementedError(absl::StrCat(
+        a.hybrid_override_pattern ? "--hybrid-override-pattern" : "--seq-len-interpolation-factor",
+        " applies to Hyena checkpoints only; ", c.name,
+        " takes its architecture from its config.json"));
+  }
   if (a.hybrid_override_pattern && *a.hybrid_override_pattern != c.Pattern()) {
     return absl::UnimplementedError(absl::StrCat(
         "--hybrid-override-pattern ", *a.hybrid_override_pattern, " differs from the checkpoint's ",

@@ -75,8 +75,8 @@ absl::StatusOr<ForwardResult> NemotronHModel::Forward(std::span<const int32_t> t
   if (!options.layers.empty())
     return absl::UnimplementedError(absl::StrCat(
         "Forward: capturing named layers ('", options.layers.front(),
-        "', ...) is not implemented for the NemotronH (Mamba-2 hybrid) family; "
-        "hidden_after_blocks (the residual stream after a layer) is"));
+        "', ...) is not implemented for the NemotronH (Mamba-2 hybrid) family (Forward's "
+        "hidden_after_blocks returns the residual stream after a layer)"));
   for (int b : options.hidden_after_blocks) {
     if (b < 0 || b >= config_.num_layers())
       return absl::OutOfRangeError(absl::StrCat("hidden state after layer ", b,

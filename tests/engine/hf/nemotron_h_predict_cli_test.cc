@@ -33,41 +33,64 @@ json ReadJson(const fs::path& p) {
   return json::parse(in, nullptr, /*allow_exceptions=*/false);
 }
 
-class NemotronHPredictCli : public ::testing::TestWithParam<std::string> {};
+// Exit status and output (with the command line) of one `evo2 predict` run.
+struct PredictRun {
+  int rc = -1;
+  std::string log;
+};
+
+class NemotronHPredictCli : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    auto dir = testing::GoldenCaseDir(GetParam());
+    if (!dir) GTEST_SKIP() << "golden case " << GetParam() << " not present";
+    dir_ = *dir;
+    binary_ = testing::BinaryDir() / "services" / "cli" / "evo2";
+    if (!fs::exists(binary_)) GTEST_SKIP() << "evo2 binary not built at " << binary_;
+    out_ = fs::temp_directory_path() /
+           ("evo2_nemotron_h_cli_" + GetParam() + "_" +
+            std::to_string(::testing::UnitTest::GetInstance()->random_seed()));
+    fs::remove_all(out_);
+  }
+  void TearDown() override {
+    if (!out_.empty()) fs::remove_all(out_);
+  }
+
+  // `evo2 predict` on the case's input.fa and checkpoint into out_, plus `args`.
+  PredictRun Predict(const std::string& args) const {
+    fs::remove_all(out_);
+    const std::string log_path = out_.string() + ".log";
+    const std::string cmd = "'" + binary_.string() + "' predict --fasta '" +
+                            (dir_ / "input.fa").string() + "' --ckpt-dir '" + dir_.string() +
+                            "' --output-dir '" + out_.string() + "' --quiet " + args + " > '" +
+                            log_path + "' 2>&1";
+    PredictRun run;
+    run.rc = std::system(cmd.c_str());
+    std::ifstream log(log_path);
+    run.log.assign(std::istreambuf_iterator<char>(log), {});
+    fs::remove(log_path);
+    run.log = cmd + "\n" + run.log;
+    return run;
+  }
+
+  fs::path dir_, binary_, out_;
+};
 
 TEST_P(NemotronHPredictCli, LogProbMeansMatchSummary) {
-  auto dir = testing::GoldenCaseDir(GetParam());
-  if (!dir) GTEST_SKIP() << "golden case " << GetParam() << " not present";
-  const fs::path binary = testing::BinaryDir() / "services" / "cli" / "evo2";
-  if (!fs::exists(binary)) GTEST_SKIP() << "evo2 binary not built at " << binary;
-  const fs::path out = fs::temp_directory_path() /
-                       ("evo2_nemotron_h_cli_" + GetParam() + "_" +
-                        std::to_string(::testing::UnitTest::GetInstance()->random_seed()));
-  fs::remove_all(out);
-  const std::string log_path = out.string() + ".log";
-  const std::string cmd = "'" + binary.string() + "' predict --fasta '" +
-                          (*dir / "input.fa").string() + "' --ckpt-dir '" + dir->string() +
-                          "' --output-dir '" + out.string() +
-                          "' --output-log-prob-seqs --keep-case --quiet > '" + log_path +
-                          "' 2>&1";
-  const int rc = std::system(cmd.c_str());
-  std::ifstream log(log_path);
-  const std::string log_text{std::istreambuf_iterator<char>(log), {}};
-  fs::remove(log_path);
-  ASSERT_EQ(rc, 0) << cmd << "\n" << log_text;
-
-  auto pt = ReadTorchPt(out / "predictions__rank_0__dp_rank_0.pt");
+  const PredictRun run = Predict("--output-log-prob-seqs --keep-case");
+  ASSERT_EQ(run.rc, 0) << run.log;
+  auto pt = ReadTorchPt(out_ / "predictions__rank_0__dp_rank_0.pt");
   ASSERT_TRUE(pt.ok()) << pt.status();
   std::map<std::string, Tensor> by_key(pt->begin(), pt->end());
   ASSERT_TRUE(by_key.count("log_probs_seqs") && by_key.count("seq_idx"));
   const auto means = by_key["log_probs_seqs"].ToFloat32();
   const auto idx = by_key["seq_idx"].ToInt64();
   ASSERT_TRUE(means.ok() && idx.ok());
-  const json seq_map = ReadJson(out / "seq_idx_map.json");
-  ASSERT_TRUE(seq_map.is_object()) << out / "seq_idx_map.json";
+  const json seq_map = ReadJson(out_ / "seq_idx_map.json");
+  ASSERT_TRUE(seq_map.is_object()) << out_ / "seq_idx_map.json";
   std::map<int64_t, std::string> name_of;
   for (const auto& [name, i] : seq_map.items()) name_of[i.get<int64_t>()] = name;
-  const json summary = ReadJson(*dir / "summary.json");
+  const json summary = ReadJson(dir_ / "summary.json");
   ASSERT_TRUE(summary.is_object());
   ASSERT_EQ(means->size(), summary["records"].size()) << "one mean per input.fa record";
   for (size_t k = 0; k < means->size(); ++k) {
@@ -80,7 +103,21 @@ TEST_P(NemotronHPredictCli, LogProbMeansMatchSummary) {
               << std::setprecision(8) << (*means)[k] << " (summary " << want << ", |diff| "
               << std::abs((*means)[k] - want) << ")\n";
   }
-  fs::remove_all(out);
+}
+
+// The Hyena-only override flags are refused by name instead of being compared with a pattern
+// the hybrid's config cannot be written in; --num-layers equal to the checkpoint's is accepted.
+TEST_P(NemotronHPredictCli, RefusesHyenaOnlyOverridesClearly) {
+  const PredictRun pattern = Predict("--hybrid-override-pattern 'M-M*-M-'");
+  EXPECT_NE(pattern.rc, 0) << pattern.log;
+  EXPECT_NE(pattern.log.find("--hybrid-override-pattern applies to Hyena checkpoints only"),
+            std::string::npos)
+      << pattern.log;
+  const PredictRun layers = Predict("--output-log-prob-seqs --num-layers 7");
+  EXPECT_EQ(layers.rc, 0) << layers.log;
+  const PredictRun fewer = Predict("--output-log-prob-seqs --num-layers 6");
+  EXPECT_NE(fewer.rc, 0) << fewer.log;
+  EXPECT_NE(fewer.log.find("--num-layers 6"), std::string::npos) << fewer.log;
 }
 
 INSTANTIATE_TEST_SUITE_P(Cases, NemotronHPredictCli, ::testing::Values("m_hybrid_a", "m_hybrid_b"),
