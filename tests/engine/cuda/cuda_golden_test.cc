@@ -61,7 +61,7 @@ std::vector<int32_t> Tokens(const fs::path& p) {
 
 // ‖got − want‖ / ‖want‖ over `want.size()` values starting at got[offset]; inf on NaN.
 double RelL2(const std::vector<float>& got, size_t offset, const std::vector<float>& want) {
-  if (got.size() < offset + want.size()) return INFINITY;
+  if (want.empty() || got.size() < offset + want.size()) return INFINITY;  // nothing read: fail
   double num = 0, den = 0;
   for (size_t i = 0; i < want.size(); ++i) {
     const double g = got[offset + i];
@@ -105,9 +105,19 @@ class CudaGoldenTest : public ::testing::TestWithParam<CaseParam> {
   }
 
   // Golden logits for a record: all rows (S ≤ 2048) or the last 64 (8192); offset into ours.
-  std::pair<std::vector<float>, size_t> GoldenLogits(const std::string& rec, size_t seq) {
-    if (fs::exists(*dir_ / (rec + ".logits.npy"))) return {Floats(*dir_ / (rec + ".logits.npy")), 0};
-    return {Floats(*dir_ / (rec + ".logits_last64.npy")), (seq - 64) * 512};
+  // nullopt only where the in-repo subset leaves a record's logits out (tests/data/golden/
+  // README.md: a_tiny6 len02048); its log-probs are still checked.
+  std::optional<std::pair<std::vector<float>, size_t>> GoldenLogits(const std::string& rec,
+                                                                    size_t seq) {
+    if (fs::exists(*dir_ / (rec + ".logits.npy"))) {
+      return std::pair{Floats(*dir_ / (rec + ".logits.npy")), size_t{0}};
+    }
+    if (seq <= 2048 && !fs::exists(*dir_ / (rec + ".logits_last64.npy"))) {
+      std::printf("note: %s %s: logits not in this golden set; log-probs checked only\n",
+                  GetParam().name.c_str(), rec.c_str());
+      return std::nullopt;
+    }
+    return std::pair{Floats(*dir_ / (rec + ".logits_last64.npy")), (seq - 64) * 512};
   }
 
   std::optional<fs::path> dir_;
@@ -126,8 +136,8 @@ TEST_P(CudaGoldenTest, Bf16MatchesGolden) {
     ASSERT_EQ(r->logits.size(), tokens.size() * 512);
     ASSERT_EQ(r->log_probs.size(), tokens.size() - 1);
     for (float v : r->logits) ASSERT_TRUE(std::isfinite(v)) << rec << ": non-finite logit";
-    const auto [want, offset] = GoldenLogits(rec, tokens.size());
-    const double rel = RelL2(r->logits, offset, want);
+    const auto golden = GoldenLogits(rec, tokens.size());
+    const double rel = golden ? RelL2(r->logits, golden->second, golden->first) : 0.0;
     EXPECT_LE(rel, GetParam().bf16_logits_tol) << GetParam().name << " " << rec;
     if (tokens.size() > 1) {
       const auto golden_lp = Floats(*dir_ / (std::string(rec) + ".logprobs.npy"));
@@ -152,8 +162,11 @@ TEST_P(CudaGoldenTest, Fp32MatchesGolden) {
     if (have_hidden) fo.hidden_after_blocks = {0};
     auto r = model->Forward(tokens, fo);
     ASSERT_TRUE(r.ok()) << rec << ": " << r.status();
-    const auto [want, offset] = GoldenLogits(rec, tokens.size());
-    const double rel = RelL2(r->logits, offset, want);
+    const auto golden = GoldenLogits(rec, tokens.size());
+    const std::vector<float> no_logits;
+    const auto& want = golden ? golden->first : no_logits;
+    const size_t offset = golden ? golden->second : 0;
+    const double rel = golden ? RelL2(r->logits, offset, want) : 0.0;
     // The bound for an fp32 engine; the golden's own float64 check agrees to 1.5e-5 abs.
     EXPECT_LE(rel, 1e-3) << GetParam().name << " " << rec;
     double max_abs = 0;
