@@ -58,7 +58,8 @@ int64_t NemotronHModel::EstimateForwardBytes(int64_t S, const ForwardOptions& op
   }
   floats += mixer;
   floats += (options.logits ? S : std::min<int64_t>(S, 256)) * V + S;  // head, log-probs
-  floats += static_cast<int64_t>(options.hidden_after_blocks.size()) * S * H;
+  floats += static_cast<int64_t>(options.hidden_after_blocks.size() + options.layers.size()) *
+            S * H;
   return floats * static_cast<int64_t>(sizeof(float));
 }
 
@@ -72,11 +73,25 @@ absl::StatusOr<ForwardResult> NemotronHModel::Forward(std::span<const int32_t> t
       return absl::InvalidArgumentError(absl::StrCat("Forward: token ", tokens[t], " at position ",
                                                      t, " is outside [0, ", V, ")"));
   }
-  if (!options.layers.empty())
-    return absl::UnimplementedError(absl::StrCat(
-        "Forward: capturing named layers ('", options.layers.front(),
-        "', ...) is not implemented for the NemotronH (Mamba-2 hybrid) family (Forward's "
-        "hidden_after_blocks returns the residual stream after a layer)"));
+  // Named captures (evo2/config.h ParseLayerName): for this family whole layers only, i.e. the
+  // embedding, the residual stream after a layer (blocks.k / decoder.layers.k) and the final norm.
+  std::vector<std::pair<LayerTap, std::string>> taps;
+  for (const std::string& name : options.layers) {
+    auto tap = ParseLayerName(common_, name);
+    if (!tap.ok()) return tap.status();
+    if (tap->point != LayerTap::Point::kEmbedding && tap->point != LayerTap::Point::kBlockOutput &&
+        tap->point != LayerTap::Point::kFinalNorm)
+      return absl::UnimplementedError(absl::StrCat(
+          "Forward: layer '", name, "' cannot be captured in the NemotronH (Mamba-2 hybrid) family "
+          "(whole layers, the embedding and the final norm can)"));
+    taps.emplace_back(*tap, name);
+  }
+  auto capture = [&](LayerTap::Point point, int layer, const std::vector<float>& v,
+                     ForwardResult& r) {
+    for (const auto& [tap, name] : taps) {
+      if (tap.point == point && tap.block == layer) r.layers[name] = v;
+    }
+  };
   for (int b : options.hidden_after_blocks) {
     if (b < 0 || b >= config_.num_layers())
       return absl::OutOfRangeError(absl::StrCat("hidden state after layer ", b,
@@ -94,6 +109,7 @@ absl::StatusOr<ForwardResult> NemotronHModel::Forward(std::span<const int32_t> t
   std::vector<float> z(static_cast<size_t>(S * H));  // [S, H] normed layer input
   std::vector<float> m(static_cast<size_t>(S * H));  // [S, H] mixer output
   cpu::Embed(tokens, weights_.embedding.data(), H, x.data());
+  capture(LayerTap::Point::kEmbedding, -1, x, result);
   for (int64_t i = 0; i < config_.num_layers(); ++i) {
     const NemotronHLayerWeights& lw = weights_.layers[static_cast<size_t>(i)];
     HfRmsNorm(x.data(), S, H, lw.norm.data(), config_.eps, z.data(), pool_);
@@ -113,6 +129,13 @@ absl::StatusOr<ForwardResult> NemotronHModel::Forward(std::span<const int32_t> t
     for (int hb : options.hidden_after_blocks) {
       if (hb == i) result.hidden[hb] = x;
     }
+    capture(LayerTap::Point::kBlockOutput, static_cast<int>(i), x, result);
+  }
+  for (const auto& [tap, name] : taps) {
+    if (tap.point != LayerTap::Point::kFinalNorm) continue;
+    HfRmsNorm(x.data(), S, H, weights_.norm_f.data(), config_.eps, z.data(), pool_);
+    capture(LayerTap::Point::kFinalNorm, -1, z, result);
+    break;
   }
   if (options.log_probs || options.logits) {
     NemotronHHead(x.data(), S, H, weights_.norm_f.data(), config_.eps, weights_.lm_head.data(), V,

@@ -29,7 +29,9 @@ class NemotronHModel final : public Model {
   std::string backend_name() const override { return "cpu-fp32"; }
 
   // log_probs, logits and hidden_after_blocks (k = layer index: the residual stream after layer
-  // k's add). Named-layer capture (options.layers) is refused with UNIMPLEMENTED.
+  // k's add). Named captures (options.layers): whole layers only — `blocks.k` /
+  // `decoder.layers.k` (= hidden after layer k), `embedding[_layer]`, `norm` /
+  // `decoder.final_norm`; other names are refused with UNIMPLEMENTED.
   absl::StatusOr<ForwardResult> Forward(std::span<const int32_t> tokens,
                                         const ForwardOptions& options) override;
 

@@ -46,7 +46,11 @@ std::vector<std::string_view> SplitDots(std::string_view s) {
 std::vector<std::string> LayerCatalogue(const ModelConfig& c) {
   std::vector<std::string> out;
   out.push_back("embedding_layer");
-  for (int b = 0; b < c.num_layers; ++b) {
+  // HF families: whole layers only (see ParseLayerName).
+  const bool sub_layers =
+      c.family == ModelFamily::kHyena && c.block_kinds.size() == static_cast<size_t>(c.num_layers);
+  for (int b = 0; b < c.num_layers && !sub_layers; ++b) out.push_back(absl::StrCat("blocks.", b));
+  for (int b = 0; b < c.num_layers && sub_layers; ++b) {
     const std::string p = absl::StrCat("blocks.", b);
     out.push_back(p + ".pre_norm");
     out.push_back(absl::StrCat(p, ".", MixerName(c, b)));
@@ -97,6 +101,10 @@ absl::StatusOr<LayerTap> ParseLayerName(const ModelConfig& c, std::string_view n
   }
   const std::vector<std::string_view> tail(parts.begin() + static_cast<long>(rest), parts.end());
   if (tail.empty()) return LayerTap{Point::kBlockOutput, b};
+  // HF families (ModelFamily::kLlama / kNemotronH) have no Hyena block kinds or sub-layer
+  // names: only whole layers, the embedding and the final norm are named for them.
+  if (c.family != ModelFamily::kHyena || c.block_kinds.size() != static_cast<size_t>(c.num_layers))
+    return bad("this model family names whole layers only (blocks.B / decoder.layers.B)");
   if (tail.size() == 1 && tail[0] == "pre_norm") return LayerTap{Point::kPreNorm, b};
   if (tail.size() == 1 && tail[0] == "post_norm") return LayerTap{Point::kPostNorm, b};
   if (tail[0] == "mlp" && (tail.size() == 1 || (tail.size() == 2 && tail[1] == "l3"))) {

@@ -21,6 +21,7 @@
 #include "evo2/config.h"
 #include "evo2/model.h"
 #include "gtest/gtest.h"
+#include "hf/hf_checkpoint.h"
 #include "nlohmann/json.hpp"
 #include "support/golden_compare.h"
 #include "support/golden_paths.h"
@@ -192,13 +193,60 @@ TEST_P(NemotronHGoldenTest, LogProbsOnlyBatchEqualsGoldenAndForwardAlone) {
   }
 }
 
+// `predict --embedding-layers` names: whole layers (NeMo and vortex spelling), the embedding and
+// the final norm, checked against the golden hidden states, the embedding table and (through the
+// lm_head) the golden logits.
+TEST_P(NemotronHGoldenTest, NamedLayersAreTheGoldenActivations) {
+  const std::string rec = "len00017";  // hidden states for layers 0 and 3 are in the subset too
+  const auto tokens = ReadNpyTokens(dir_ / (rec + ".tokens.npy"));
+  ASSERT_FALSE(tokens.empty());
+  const int64_t S = static_cast<int64_t>(tokens.size());
+  const int64_t H = model_->config().hidden_size;
+  ForwardOptions opts;
+  opts.log_probs = false;
+  opts.layers = {"decoder.layers.3", "blocks.0", "module.embedding", "decoder.final_norm"};
+  auto r = model_->Forward(tokens, opts);
+  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_EQ(r->layers.size(), 4u);
+  EXPECT_LE(MaxAbsDiff(r->layers["decoder.layers.3"],
+                       ReadNpyFloats(dir_ / (rec + ".hidden_after_block3.npy"))),
+            kTol);
+  EXPECT_LE(MaxAbsDiff(r->layers["blocks.0"],
+                       ReadNpyFloats(dir_ / (rec + ".hidden_after_block0.npy"))),
+            kTol);
+  auto ckpt = hf::LoadHfCheckpoint(dir_);
+  ASSERT_TRUE(ckpt.ok()) << ckpt.status();
+  const auto table = ckpt->tensors.at("backbone.embeddings.weight").ToFloat32();
+  const auto lm_head = ckpt->tensors.at("lm_head.weight").ToFloat32();
+  ASSERT_TRUE(table.ok() && lm_head.ok());
+  std::vector<float> embedded;
+  for (int32_t t : tokens) embedded.insert(embedded.end(), table->begin() + t * H,
+                                           table->begin() + (t + 1) * H);
+  EXPECT_EQ(r->layers["module.embedding"], embedded);  // a copy: exact
+  // logits = final_norm · lm_headᵀ (in double here): the golden logits to kTol.
+  const std::vector<float>& fn = r->layers["decoder.final_norm"];
+  ASSERT_EQ(fn.size(), static_cast<size_t>(S * H));
+  std::vector<float> logits(static_cast<size_t>(S * kVocab));
+  for (int64_t s = 0; s < S; ++s)
+    for (int64_t v = 0; v < kVocab; ++v) {
+      double acc = 0;
+      for (int64_t j = 0; j < H; ++j) acc += double(fn[s * H + j]) * (*lm_head)[v * H + j];
+      logits[s * kVocab + v] = static_cast<float>(acc);
+    }
+  EXPECT_LE(MaxAbsDiff(logits, ReadNpyFloats(dir_ / (rec + ".logits.npy"))), kTol);
+}
+
 TEST_P(NemotronHGoldenTest, RefusesBadRequestsByName) {
   const int32_t tokens[] = {65, 67, 71};
-  ForwardOptions layers;
-  layers.layers = {"decoder.layers.0"};
-  const auto named = model_->Forward(tokens, layers);
-  EXPECT_EQ(named.status().code(), absl::StatusCode::kUnimplemented);
-  EXPECT_NE(named.status().message().find("decoder.layers.0"), std::string::npos);
+  ForwardOptions sub_layer;
+  sub_layer.layers = {"blocks.3.mlp"};
+  const auto named = model_->Forward(tokens, sub_layer);
+  EXPECT_EQ(named.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(named.status().message().find("whole layers only"), std::string::npos)
+      << named.status();
+  ForwardOptions beyond;
+  beyond.layers = {"decoder.layers.7"};
+  EXPECT_EQ(model_->Forward(tokens, beyond).status().code(), absl::StatusCode::kOutOfRange);
   ForwardOptions hidden;
   hidden.hidden_after_blocks = {7};
   const auto out_of_range = model_->Forward(tokens, hidden);
