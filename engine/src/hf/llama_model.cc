@@ -1,6 +1,8 @@
 #include "hf/llama_model.h"
 
 #include <algorithm>
+#include <fstream>
+#include <string>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -15,8 +17,35 @@ namespace {
 
 // Positions per MLP chunk: bounds the [chunk, 2F] gate/up buffer (Eden 7B: F = 14336).
 constexpr int64_t kMlpChunk = 1024;
+constexpr int64_t kAttentionQueryBlock = 64;  // llama_attention.cc's score block rows
+constexpr int64_t kHeadChunk = 256;           // llama_ops.cc's head chunk rows
+
+// MemAvailable from /proc/meminfo in bytes; -1 when unknown (then no check is made).
+int64_t AvailableMemoryBytes() {
+  std::ifstream in("/proc/meminfo");
+  std::string key, unit;
+  int64_t kb = 0;
+  while (in >> key >> kb >> unit) {
+    if (key == "MemAvailable:") return kb * 1024;
+  }
+  return -1;
+}
 
 }  // namespace
+
+int64_t LlamaModel::EstimateForwardBytes(int64_t S, const ForwardOptions& options) const {
+  const int64_t H = config_.hidden_size, V = config_.vocab_size, F = config_.intermediate_size;
+  const int64_t d = config_.head_dim;
+  const int64_t ld = (config_.num_heads + 2 * config_.num_kv_heads) * d;
+  int64_t floats = 2 * S * H;                                               // x, norm_
+  floats += S * ld + S * config_.num_heads * d;                             // qkv_, attn_
+  floats += int64_t{pool_.size()} * std::min(S, kAttentionQueryBlock) * S;  // score blocks
+  floats += std::min(S, kMlpChunk) * 3 * F;                                 // gate_up_, swiglu_
+  floats += S * d;                                                          // RoPE cos + sin
+  floats += (options.logits ? S : std::min(S, kHeadChunk)) * V + S;         // head, log-probs
+  floats += static_cast<int64_t>(options.hidden_after_blocks.size()) * S * H;
+  return floats * static_cast<int64_t>(sizeof(float));
+}
 
 LlamaModel::LlamaModel(LlamaConfig config, LlamaWeights weights, int threads)
     : config_(std::move(config)),
@@ -93,6 +122,11 @@ absl::StatusOr<ForwardResult> LlamaModel::Forward(std::span<const int32_t> token
       return absl::InvalidArgumentError(absl::StrCat("Forward: token ", tokens[s], " at position ",
                                                      s, " is outside [0, ", V, ")"));
   }
+  const int64_t need = EstimateForwardBytes(S, options);
+  if (const int64_t avail = AvailableMemoryBytes(); avail > 0 && need > avail)
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "Forward: ", S, " tokens need about ", need >> 20,
+        " MiB of working memory on the cpu backend but only ", avail >> 20, " MiB are available"));
   ForwardResult result;
   // x_s = E[t_s]  [S, H]
   std::vector<float> x(static_cast<size_t>(S * H));

@@ -32,6 +32,12 @@ class LlamaModel final : public Model {
 
   const LlamaConfig& llama_config() const { return config_; }
 
+  // Working memory (bytes) a forward of S tokens needs beyond the weights: the residual stream,
+  // norm/qkv/attention buffers, per-thread score blocks, the MLP chunk, RoPE tables, the head
+  // and the requested outputs. Forward refuses (RESOURCE_EXHAUSTED) when this exceeds the memory
+  // the OS reports available, instead of dying half-way.
+  int64_t EstimateForwardBytes(int64_t S, const ForwardOptions& options) const;
+
  private:
   // x [S, H] += attention block of layer l; x += MLP block of layer l.
   void AttentionBlock(const LlamaLayerWeights& w, int64_t S, float* x);

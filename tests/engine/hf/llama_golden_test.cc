@@ -59,6 +59,9 @@ struct Param {
   std::string record;
 };
 
+// Readable names in ctest's listing (gtest would print the struct's bytes).
+void PrintTo(const Param& p, std::ostream* os) { *os << p.case_name << "/" << p.record; }
+
 std::string ParamName(const ::testing::TestParamInfo<Param>& info) {
   return info.param.case_name + "_" + info.param.record;
 }
