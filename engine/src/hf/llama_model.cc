@@ -43,7 +43,8 @@ int64_t LlamaModel::EstimateForwardBytes(int64_t S, const ForwardOptions& option
   floats += std::min(S, kMlpChunk) * 3 * F;                                 // gate_up_, swiglu_
   floats += S * d;                                                          // RoPE cos + sin
   floats += (options.logits ? S : std::min(S, kHeadChunk)) * V + S;         // head, log-probs
-  floats += static_cast<int64_t>(options.hidden_after_blocks.size()) * S * H;
+  floats += static_cast<int64_t>(options.hidden_after_blocks.size() + options.layers.size() + 1) *
+            S * H;  // captures (+1: the final norm's buffer)
   return floats * static_cast<int64_t>(sizeof(float));
 }
 
@@ -108,10 +109,21 @@ absl::StatusOr<ForwardResult> LlamaModel::Forward(std::span<const int32_t> token
   const int64_t S = static_cast<int64_t>(tokens.size());
   const int64_t H = config_.hidden_size, V = config_.vocab_size;
   if (S == 0) return absl::InvalidArgumentError("Forward: empty token sequence");
-  if (!options.layers.empty())
-    return absl::UnimplementedError(
-        absl::StrCat("Forward: capturing named layers ('", options.layers.front(),
-                     "', ...) is not supported for the Llama family; use hidden_after_blocks"));
+  // Named captures (evo2/config.h ParseLayerName): for the HF families whole layers only, i.e.
+  // the embedding, the residual stream after a layer (blocks.k / decoder.layers.k) and the
+  // final norm.
+  std::vector<std::pair<LayerTap, std::string>> taps;
+  for (const std::string& name : options.layers) {
+    auto tap = ParseLayerName(model_config_, name);
+    if (!tap.ok()) return tap.status();
+    if (tap->point != LayerTap::Point::kEmbedding && tap->point != LayerTap::Point::kBlockOutput &&
+        tap->point != LayerTap::Point::kFinalNorm)
+      return absl::UnimplementedError(
+          absl::StrCat("Forward: layer '", name,
+                       "' cannot be captured in the Llama family (whole layers, the embedding "
+                       "and the final norm can)"));
+    taps.emplace_back(*tap, name);
+  }
   for (int b : options.hidden_after_blocks) {
     if (b < 0 || b >= config_.num_layers)
       return absl::InvalidArgumentError(absl::StrCat("Forward: hidden_after_blocks ", b,
@@ -128,11 +140,17 @@ absl::StatusOr<ForwardResult> LlamaModel::Forward(std::span<const int32_t> token
         "Forward: ", S, " tokens need about ", need >> 20,
         " MiB of working memory on the cpu backend but only ", avail >> 20, " MiB are available"));
   ForwardResult result;
+  auto capture = [&](LayerTap::Point point, int layer, const std::vector<float>& v) {
+    for (const auto& [tap, name] : taps) {
+      if (tap.point == point && tap.block == layer) result.layers[name] = v;
+    }
+  };
   // x_s = E[t_s]  [S, H]
   std::vector<float> x(static_cast<size_t>(S * H));
   for (int64_t s = 0; s < S; ++s) {
     std::copy_n(weights_.embedding.data() + tokens[s] * H, H, x.data() + s * H);
   }
+  capture(LayerTap::Point::kEmbedding, -1, x);
   for (int64_t l = 0; l < config_.num_layers; ++l) {
     const LlamaLayerWeights& w = weights_.layers[static_cast<size_t>(l)];
     AttentionBlock(w, S, x.data());
@@ -140,6 +158,15 @@ absl::StatusOr<ForwardResult> LlamaModel::Forward(std::span<const int32_t> token
     if (std::find(options.hidden_after_blocks.begin(), options.hidden_after_blocks.end(), l) !=
         options.hidden_after_blocks.end())
       result.hidden[static_cast<int>(l)] = x;
+    capture(LayerTap::Point::kBlockOutput, static_cast<int>(l), x);
+  }
+  for (const auto& [tap, name] : taps) {
+    if (tap.point != LayerTap::Point::kFinalNorm) continue;
+    std::vector<float> normed(static_cast<size_t>(S * H));  // [S, H] RMSNorm(x; model.norm)
+    LlamaRmsNorm(x.data(), S, H, weights_.final_norm.data(),
+                 static_cast<float>(config_.rms_norm_eps), normed.data(), pool_);
+    capture(LayerTap::Point::kFinalNorm, -1, normed);
+    break;
   }
   LlamaHeadOutputs out;
   if (options.log_probs) out.log_probs = &result.log_probs;

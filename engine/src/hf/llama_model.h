@@ -25,8 +25,8 @@ class LlamaModel final : public Model {
 
   const ModelConfig& config() const override { return model_config_; }
   std::string backend_name() const override { return "cpu-fp32"; }
-  // Named-layer capture (options.layers) is not offered for this family (Unimplemented);
-  // hidden_after_blocks k returns the residual stream after decoder layer k.
+  // hidden_after_blocks k returns the residual stream after decoder layer k; options.layers may
+  // name whole layers (blocks.k / decoder.layers.k), the embedding and the final norm.
   absl::StatusOr<ForwardResult> Forward(std::span<const int32_t> tokens,
                                         const ForwardOptions& options) override;
 

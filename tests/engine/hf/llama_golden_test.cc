@@ -21,6 +21,7 @@
 #include "evo2/config.h"
 #include "evo2/model.h"
 #include "gtest/gtest.h"
+#include "hf/hf_checkpoint.h"
 #include "nlohmann/json.hpp"
 #include "support/golden_compare.h"
 #include "support/golden_paths.h"
@@ -163,6 +164,57 @@ std::vector<Param> AllParams() {
 }
 
 INSTANTIATE_TEST_SUITE_P(Cases, LlamaGoldenTest, ::testing::ValuesIn(AllParams()), ParamName);
+
+// `predict --embedding-layers` names: whole layers (NeMo and vortex spelling), the embedding and
+// the final norm, checked against the golden hidden states, the embedding table and (through the
+// lm_head, in double) the golden logits. Record len00017 (its hidden states are in the in-repo
+// subset too).
+class LlamaNamedLayersTest : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(LlamaNamedLayersTest, AreTheGoldenActivations) {
+  const auto dir = GoldenCaseDir(GetParam());
+  if (!dir) GTEST_SKIP() << "golden case " << GetParam() << " not present";
+  Model* model = CaseModel(GetParam());
+  ASSERT_NE(model, nullptr);
+  auto path = [&](const std::string& suffix) { return *dir / ("len00017." + suffix); };
+  const std::vector<int32_t> tokens = ReadNpyTokens(path("tokens.npy"));
+  ASSERT_FALSE(tokens.empty());
+  const int64_t S = static_cast<int64_t>(tokens.size());
+  const int64_t H = model->config().hidden_size, V = model->config().vocab_size;
+  ForwardOptions opts;
+  opts.log_probs = false;
+  opts.layers = {"decoder.layers.2", "blocks.0", "module.embedding", "decoder.final_norm"};
+  auto r = model->Forward(tokens, opts);
+  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_EQ(r->layers.size(), 4u);
+  EXPECT_LE(
+      MaxAbsDiff(r->layers["decoder.layers.2"], ReadNpyFloats(path("hidden_after_block2.npy"))),
+      kTol);
+  EXPECT_LE(MaxAbsDiff(r->layers["blocks.0"], ReadNpyFloats(path("hidden_after_block0.npy"))),
+            kTol);
+  auto ckpt = hf::LoadHfCheckpoint(*dir);
+  ASSERT_TRUE(ckpt.ok()) << ckpt.status();
+  const auto table = ckpt->tensors.at("model.embed_tokens.weight").ToFloat32();
+  const auto head = ckpt->tensors.at("lm_head.weight").ToFloat32();
+  ASSERT_TRUE(table.ok() && head.ok());
+  std::vector<float> embedded;
+  for (int32_t t : tokens)
+    embedded.insert(embedded.end(), table->begin() + t * H, table->begin() + (t + 1) * H);
+  EXPECT_EQ(r->layers["module.embedding"], embedded);  // a copy: exact
+  const std::vector<float>& fn = r->layers["decoder.final_norm"];
+  ASSERT_EQ(fn.size(), static_cast<size_t>(S * H));
+  std::vector<float> logits(static_cast<size_t>(S * V));
+  for (int64_t s = 0; s < S; ++s) {
+    for (int64_t v = 0; v < V; ++v) {
+      double acc = 0;
+      for (int64_t j = 0; j < H; ++j) acc += double(fn[s * H + j]) * (*head)[v * H + j];
+      logits[s * V + v] = static_cast<float>(acc);
+    }
+  }
+  EXPECT_LE(MaxAbsDiff(logits, ReadNpyFloats(path("logits.npy"))), kTol);
+}
+
+INSTANTIATE_TEST_SUITE_P(Cases, LlamaNamedLayersTest, ::testing::Values("l_eden_a", "l_eden_b"));
 
 }  // namespace
 }  // namespace evo2
