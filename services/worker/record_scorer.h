@@ -4,6 +4,7 @@
 #pragma once
 
 #include <atomic>
+#include <optional>
 #include <memory>
 #include <string>
 
@@ -17,15 +18,18 @@ namespace evo2::svc {
 
 class RecordScorer {
  public:
-  explicit RecordScorer(evo2::Model& model) : predictor_(model) {}
+  explicit RecordScorer(evo2::Model& model) : model_(model), predictor_(model) {}
 
   // Scores `record` (input index `index`) with the job's outputs/options. `cancelled` is handed
   // to the engine, which checks it between chunks of work (→ CANCELLED).
   // tokens_out: tokens given to the model (including a BOS).
   absl::StatusOr<evo2::v1::RecordResult> Score(const evo2::v1::JobInput& job, int64_t index,
                                                const std::atomic<bool>* cancelled);
+  // The engine's device memory (GPU workers), nullopt on CPU workers.
+  std::optional<size_t> device_memory_bytes() const { return model_.device_memory_bytes(); }
 
  private:
+  evo2::Model& model_;
   evo2::Predictor predictor_;
 };
 

@@ -344,6 +344,9 @@ void Worker::RunClaimed(const Entry& e, int attempt) {
     metrics_.tokens_processed.Increment(static_cast<double>(tokens));
     metrics_.forward_seconds.Observe(res.forward_seconds());
     metrics_.batch_size_records.Observe(1);
+    // The workspace grows with the longest record seen, so sample after each one.
+    if (auto bytes = scorer_.device_memory_bytes(); bytes.has_value())
+      metrics_.device_memory_bytes.Set(static_cast<double>(*bytes));
     if (res.forward_seconds() > 0) {
       metrics_.tokens_per_second.Set(static_cast<double>(tokens) / res.forward_seconds());
     }

@@ -78,6 +78,12 @@ WorkerMetrics::WorkerMetrics(prometheus::Registry& r, const std::string& model)
                 .Name("evo2_worker_ready")
                 .Help("1 once the model is loaded and the worker pulls jobs")
                 .Register(r)
-                .Add(M(model))) {}
+                .Add(M(model))),
+      device_memory_bytes(prometheus::BuildGauge()
+                              .Name("evo2_worker_device_memory_bytes")
+                              .Help("GPU memory the engine holds (weights, workspace, library "
+                                    "scratch); 0 on CPU workers")
+                              .Register(r)
+                              .Add(M(model))) {}
 
 }  // namespace evo2::svc

@@ -38,6 +38,7 @@ struct WorkerMetrics {
   prometheus::Counter& redeliveries;
   prometheus::Gauge& busy;
   prometheus::Gauge& ready;
+  prometheus::Gauge& device_memory_bytes;
 };
 
 }  // namespace evo2::svc

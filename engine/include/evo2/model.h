@@ -56,6 +56,9 @@ class Model {
   virtual const ModelConfig& config() const = 0;
   // "cpu-fp32", "cuda-bf16", ...
   virtual std::string backend_name() const = 0;
+  // Accelerator memory the model holds (weights, planned workspace, library scratch), for
+  // monitoring; nullopt for host-memory backends.
+  virtual std::optional<size_t> device_memory_bytes() const { return std::nullopt; }
 
   // One sequence of token ids (0..511). Thread-compatible: one call at a time per Model.
   virtual absl::StatusOr<ForwardResult> Forward(std::span<const int32_t> tokens,

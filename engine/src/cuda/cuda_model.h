@@ -48,6 +48,7 @@ class CudaModel final : public Model {
 
   const ModelConfig& config() const override { return config_; }
   std::string backend_name() const override;
+  std::optional<size_t> device_memory_bytes() const override { return device_bytes(); }
   absl::StatusOr<ForwardResult> Forward(std::span<const int32_t> tokens,
                                         const ForwardOptions& options) override;
   absl::StatusOr<std::vector<ForwardResult>> ForwardBatch(
