@@ -135,7 +135,8 @@ TEST_F(ServiceGoldenTest, MultiRecordJobEqualsGoldenAndWatchShowsEveryStateChang
         "evo2_worker_queue_wait_seconds_count{model=\"a_tiny6\"} 1",
         "evo2_worker_forward_seconds_count{model=\"a_tiny6\"} 4", "evo2_worker_queue_depth",
         "evo2_worker_oldest_job_age_seconds", "evo2_worker_tokens_per_second",
-        "evo2_worker_ready{model=\"a_tiny6\"} 1"}) {
+        "evo2_worker_ready{model=\"a_tiny6\"} 1",
+        "evo2_worker_device_memory_bytes{model=\"a_tiny6\"} 0"}) {  // a CPU worker
     EXPECT_TRUE(absl::StrContains(*worker_metrics, m)) << m << "\n" << *worker_metrics;
   }
 
