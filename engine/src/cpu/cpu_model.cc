@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
-#include <fstream>
 #include <utility>
 
 #include "absl/status/status.h"
@@ -16,6 +15,7 @@
 #include "cpu/linear.h"
 #include "cpu/lm_head.h"
 #include "cpu/rms_norm.h"
+#include "cpu/working_memory.h"
 
 namespace evo2::cpu {
 
@@ -139,21 +139,6 @@ void CpuModel::AttentionMixer(const BlockWeights& b, const float* z, int64_t S, 
         [&] { Linear(y_.data(), S, H, H, w.out_weight.data(), H, w.out_bias.data(), out, H); });
 }
 
-namespace {
-
-// MemAvailable from /proc/meminfo in bytes; -1 when unknown (then no check is made).
-int64_t AvailableMemoryBytes() {
-  std::ifstream in("/proc/meminfo");
-  std::string key;
-  int64_t kb = 0;
-  std::string unit;
-  while (in >> key >> kb >> unit) {
-    if (key == "MemAvailable:") return kb * 1024;
-  }
-  return -1;
-}
-
-}  // namespace
 
 int64_t CpuModel::EstimateForwardBytes(int64_t S, const ForwardOptions& options) const {
   const int64_t H = config_.hidden_size, I = config_.inner_mlp_size, V = config_.vocab_size;
@@ -182,14 +167,7 @@ absl::StatusOr<ForwardResult> CpuModel::Forward(std::span<const int32_t> tokens,
                                                      t, " is outside [0, ", V, ")"));
     }
   }
-  const int64_t need = EstimateForwardBytes(S, options);
-  if (const int64_t avail = AvailableMemoryBytes(); avail > 0 && need > avail) {
-    return absl::ResourceExhaustedError(absl::StrCat("Forward: ", S, " tokens need about ",
-                                                     need >> 20,
-                                                     " MiB of working memory on the cpu "
-                                                     "backend but only ",
-                                                     avail >> 20, " MiB are available"));
-  }
+  if (auto s = CheckWorkingMemory(S, EstimateForwardBytes(S, options)); !s.ok()) return s;
   Captures cap;
   for (const std::string& name : options.layers) {
     auto tap = ParseLayerName(config_, name);

@@ -1,12 +1,12 @@
 #include "hf/llama_model.h"
 
 #include <algorithm>
-#include <fstream>
 #include <string>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "cpu/linear.h"
+#include "cpu/working_memory.h"
 #include "hf/hf_families.h"
 #include "hf/llama_attention.h"
 #include "hf/llama_ops.h"
@@ -20,16 +20,6 @@ constexpr int64_t kMlpChunk = 1024;
 constexpr int64_t kAttentionQueryBlock = 64;  // llama_attention.cc's score block rows
 constexpr int64_t kHeadChunk = 256;           // llama_ops.cc's head chunk rows
 
-// MemAvailable from /proc/meminfo in bytes; -1 when unknown (then no check is made).
-int64_t AvailableMemoryBytes() {
-  std::ifstream in("/proc/meminfo");
-  std::string key, unit;
-  int64_t kb = 0;
-  while (in >> key >> kb >> unit) {
-    if (key == "MemAvailable:") return kb * 1024;
-  }
-  return -1;
-}
 
 }  // namespace
 
@@ -134,11 +124,7 @@ absl::StatusOr<ForwardResult> LlamaModel::Forward(std::span<const int32_t> token
       return absl::InvalidArgumentError(absl::StrCat("Forward: token ", tokens[s], " at position ",
                                                      s, " is outside [0, ", V, ")"));
   }
-  const int64_t need = EstimateForwardBytes(S, options);
-  if (const int64_t avail = AvailableMemoryBytes(); avail > 0 && need > avail)
-    return absl::ResourceExhaustedError(absl::StrCat(
-        "Forward: ", S, " tokens need about ", need >> 20,
-        " MiB of working memory on the cpu backend but only ", avail >> 20, " MiB are available"));
+  if (auto s = cpu::CheckWorkingMemory(S, EstimateForwardBytes(S, options)); !s.ok()) return s;
   ForwardResult result;
   auto capture = [&](LayerTap::Point point, int layer, const std::vector<float>& v) {
     for (const auto& [tap, name] : taps) {

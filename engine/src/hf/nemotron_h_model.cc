@@ -1,34 +1,19 @@
 #include "hf/nemotron_h_model.h"
 
 #include <algorithm>
-#include <fstream>
 #include <utility>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "cpu/embedding.h"
 #include "cpu/linear.h"
+#include "cpu/working_memory.h"
 #include "hf/hf_families.h"
 #include "hf/nemotron_h_head.h"
 #include "hf/nemotron_h_mlp.h"
 #include "hf/nemotron_h_rms_norm.h"
 
 namespace evo2::hf {
-
-namespace {
-
-// MemAvailable from /proc/meminfo in bytes; -1 when unknown (then no check is made).
-int64_t AvailableMemoryBytes() {
-  std::ifstream in("/proc/meminfo");
-  std::string key, unit;
-  int64_t kb = 0;
-  while (in >> key >> kb >> unit) {
-    if (key == "MemAvailable:") return kb * 1024;
-  }
-  return -1;
-}
-
-}  // namespace
 
 NemotronHModel::NemotronHModel(ModelConfig common, NemotronHConfig config,
                                NemotronHWeights weights, int threads)
@@ -98,11 +83,7 @@ absl::StatusOr<ForwardResult> NemotronHModel::Forward(std::span<const int32_t> t
                                                 " requested; the model has layers 0..",
                                                 config_.num_layers() - 1));
   }
-  const int64_t need = EstimateForwardBytes(S, options);
-  if (const int64_t avail = AvailableMemoryBytes(); avail > 0 && need > avail)
-    return absl::ResourceExhaustedError(absl::StrCat(
-        "Forward: ", S, " tokens need about ", need >> 20,
-        " MiB of working memory on the cpu backend but only ", avail >> 20, " MiB are available"));
+  if (auto s = cpu::CheckWorkingMemory(S, EstimateForwardBytes(S, options)); !s.ok()) return s;
 
   ForwardResult result;
   std::vector<float> x(static_cast<size_t>(S * H));  // [S, H] residual stream
