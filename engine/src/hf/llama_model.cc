@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "cpu/attention.h"
 #include "cpu/linear.h"
 #include "cpu/working_memory.h"
 #include "hf/hf_families.h"
@@ -17,7 +18,6 @@ namespace {
 
 // Positions per MLP chunk: bounds the [chunk, 2F] gate/up buffer (Eden 7B: F = 14336).
 constexpr int64_t kMlpChunk = 1024;
-constexpr int64_t kAttentionQueryBlock = 64;  // llama_attention.cc's score block rows
 constexpr int64_t kHeadChunk = 256;           // llama_ops.cc's head chunk rows
 
 
@@ -29,7 +29,7 @@ int64_t LlamaModel::EstimateForwardBytes(int64_t S, const ForwardOptions& option
   const int64_t ld = (config_.num_heads + 2 * config_.num_kv_heads) * d;
   int64_t floats = 2 * S * H;                                               // x, norm_
   floats += S * ld + S * config_.num_heads * d;                             // qkv_, attn_
-  floats += int64_t{pool_.size()} * std::min(S, kAttentionQueryBlock) * S;  // score blocks
+  floats += int64_t{pool_.size()} * std::min(S, cpu::kAttentionQueryBlock) * S;  // score blocks
   floats += std::min(S, kMlpChunk) * 3 * F;                                 // gate_up_, swiglu_
   floats += S * d;                                                          // RoPE cos + sin
   floats += (options.logits ? S : std::min(S, kHeadChunk)) * V + S;         // head, log-probs

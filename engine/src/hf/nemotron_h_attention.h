@@ -4,7 +4,7 @@
 //   q = W_q·u [S, n_q·d], k = W_k·u, v = W_v·u [S, n_kv·d]   (heads = contiguous blocks of d)
 //   o_h(s) = Σ_{r≤s} softmax_r(q_h(s)·k_g(r) / √d) v_g(r),   g = ⌊h / (n_q/n_kv)⌋
 //   out = W_o · concat_h o_h
-// Evo 2's attention (cpu/attention.h) differs (rotary, fused per-head qkv, no GQA), hence this.
+// The attention itself is cpu/attention.h's CausalSoftmaxAttention (shared with Evo 2 and Llama).
 #pragma once
 
 #include <cstdint>
