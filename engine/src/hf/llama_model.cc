@@ -9,6 +9,7 @@
 #include "cpu/linear.h"
 #include "cpu/working_memory.h"
 #include "hf/hf_families.h"
+#include "hf/hf_ops.h"
 #include "hf/llama_attention.h"
 #include "hf/llama_ops.h"
 
@@ -66,7 +67,7 @@ void LlamaModel::AttentionBlock(const LlamaLayerWeights& w, int64_t S, float* x)
   qkv_.resize(static_cast<size_t>(S * shape.ld()));
   attn_.resize(static_cast<size_t>(S * qd));
   // u = RMSNorm(x); [q k v] = u·[W_q; W_k; W_v]ᵀ  [S, (n_q + 2 n_kv)·d]
-  LlamaRmsNorm(x, S, H, w.input_norm.data(), static_cast<float>(config_.rms_norm_eps), norm_.data(),
+  HfRmsNorm(x, S, H, w.input_norm.data(), static_cast<float>(config_.rms_norm_eps), norm_.data(),
                pool_);
   cpu::Linear(norm_.data(), S, H, H, w.wqkv.data(), shape.ld(), nullptr, qkv_.data(), shape.ld());
   GqaCausalAttention(qkv_.data(), S, shape, Rotary(S), attn_.data(), pool_);
@@ -84,7 +85,7 @@ void LlamaModel::MlpBlock(const LlamaLayerWeights& w, int64_t S, float* x) {
     const int64_t rows = std::min(chunk, S - s0);
     float* xs = x + s0 * H;
     // x ← x + W_down·(SiLU(W_gate·u) ⊙ W_up·u), u = RMSNorm(x)
-    LlamaRmsNorm(xs, rows, H, w.post_norm.data(), static_cast<float>(config_.rms_norm_eps),
+    HfRmsNorm(xs, rows, H, w.post_norm.data(), static_cast<float>(config_.rms_norm_eps),
                  norm_.data(), pool_);
     cpu::Linear(norm_.data(), rows, H, H, w.w_gate_up.data(), 2 * F, nullptr, gate_up_.data(),
                 2 * F);
@@ -149,17 +150,15 @@ absl::StatusOr<ForwardResult> LlamaModel::Forward(std::span<const int32_t> token
   for (const auto& [tap, name] : taps) {
     if (tap.point != LayerTap::Point::kFinalNorm) continue;
     std::vector<float> normed(static_cast<size_t>(S * H));  // [S, H] RMSNorm(x; model.norm)
-    LlamaRmsNorm(x.data(), S, H, weights_.final_norm.data(),
+    HfRmsNorm(x.data(), S, H, weights_.final_norm.data(),
                  static_cast<float>(config_.rms_norm_eps), normed.data(), pool_);
     capture(LayerTap::Point::kFinalNorm, -1, normed);
     break;
   }
-  LlamaHeadOutputs out;
-  if (options.log_probs) out.log_probs = &result.log_probs;
-  if (options.logits) out.logits = &result.logits;
-  if (out.log_probs || out.logits) {
-    LlamaHead(x.data(), S, H, weights_.final_norm.data(), static_cast<float>(config_.rms_norm_eps),
-              weights_.head().data(), V, tokens, out, pool_);
+  if (options.log_probs || options.logits) {
+    HfHead(x.data(), S, H, weights_.final_norm.data(), static_cast<float>(config_.rms_norm_eps),
+           weights_.head().data(), V, tokens, options.log_probs ? &result.log_probs : nullptr,
+           options.logits ? &result.logits : nullptr, pool_);
   }
   return result;
 }

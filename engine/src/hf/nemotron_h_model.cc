@@ -9,9 +9,8 @@
 #include "cpu/linear.h"
 #include "cpu/working_memory.h"
 #include "hf/hf_families.h"
-#include "hf/nemotron_h_head.h"
+#include "hf/hf_ops.h"
 #include "hf/nemotron_h_mlp.h"
-#include "hf/nemotron_h_rms_norm.h"
 
 namespace evo2::hf {
 
@@ -119,9 +118,9 @@ absl::StatusOr<ForwardResult> NemotronHModel::Forward(std::span<const int32_t> t
     break;
   }
   if (options.log_probs || options.logits) {
-    NemotronHHead(x.data(), S, H, weights_.norm_f.data(), config_.eps, weights_.lm_head.data(), V,
-                  tokens, options.log_probs ? &result.log_probs : nullptr,
-                  options.logits ? &result.logits : nullptr, pool_);
+    HfHead(x.data(), S, H, weights_.norm_f.data(), config_.eps, weights_.lm_head.data(), V,
+           tokens, options.log_probs ? &result.log_probs : nullptr,
+           options.logits ? &result.logits : nullptr, pool_);
   }
   return result;
 }
