@@ -14,180 +14,18 @@ namespace {
 
 constexpr float kLog2e = 1.4426950408889634f;
 
-// ---------------------------------------------------------------------------------------------
-// bf16 tensor-core kernel. Block = 4 warps = 64 query rows (16 per warp); key tiles of 64.
+// bf16 tensor-core kernels. Block = 4 warps = 64 query rows (16 per warp); key tiles of 64.
 // Fragment layouts: kernels/mma.cuh.
-// K is staged row-major [key][d] and V transposed [d][key] so every B fragment is one 32-bit
-// shared load; rows are padded by 8 elements so a warp's 32 loads hit 32 distinct banks.
 constexpr int kWarps = 4;
 constexpr int kBlockM = 16 * kWarps;
 constexpr int kBlockN = 64;
 
-template <int D>
-__global__ void __launch_bounds__(kWarps * 32)
-    FlashAttentionBf16Kernel(const __nv_bfloat16* __restrict__ q,
-                             const __nv_bfloat16* __restrict__ k,
-                             const __nv_bfloat16* __restrict__ v, __nv_bfloat16* __restrict__ out,
-                             int heads, int seq, float scale_log2) {
-  __shared__ __align__(16) __nv_bfloat16 k_s[kBlockN][D + 8];
-  __shared__ __align__(16) __nv_bfloat16 vt_s[D][kBlockN + 8];
-  const int warp = threadIdx.x / 32;
-  const int lane = threadIdx.x % 32;
-  const int g = lane / 4;
-  const int i4 = lane % 4;
-  // Longest rows first: the last query tile has the most key tiles.
-  const int m_tile = gridDim.x - 1 - blockIdx.x;
-  const int h = blockIdx.y;
-  const int b = blockIdx.z;
-  const int64_t head_off = (static_cast<int64_t>(b) * heads + h) * seq * D;
-  const __nv_bfloat16* qh = q + head_off;
-  const __nv_bfloat16* kh = k + head_off;
-  const __nv_bfloat16* vh = v + head_off;
-  const int row0 = m_tile * kBlockM + warp * 16 + g;  // this thread's rows: row0, row0 + 8
-
-  uint32_t q_frag[D / 16][4];
-#pragma unroll
-  for (int kk = 0; kk < D / 16; ++kk) {
-#pragma unroll
-    for (int r = 0; r < 4; ++r) {
-      const int row = row0 + ((r & 1) ? 8 : 0);
-      const int col = kk * 16 + 2 * i4 + ((r & 2) ? 8 : 0);
-      q_frag[kk][r] =
-          row < seq ? *reinterpret_cast<const uint32_t*>(qh + static_cast<int64_t>(row) * D + col)
-                    : 0u;
-    }
-  }
-  float o_acc[D / 8][4];
-#pragma unroll
-  for (int dn = 0; dn < D / 8; ++dn)
-#pragma unroll
-    for (int r = 0; r < 4; ++r) o_acc[dn][r] = 0.f;
-  float m_run[2] = {-INFINITY, -INFINITY};
-  float l_run[2] = {0.f, 0.f};
-
-  const int last_tile = (m_tile * kBlockM + kBlockM - 1) / kBlockN;
-  for (int n_tile = 0; n_tile <= last_tile; ++n_tile) {
-    const int key0 = n_tile * kBlockN;
-    __syncthreads();  // previous tile fully consumed
-    constexpr int kVecPerRow = D / 8;  // 16-byte vectors per row
-    for (int idx = threadIdx.x; idx < kBlockN * kVecPerRow; idx += kWarps * 32) {
-      const int r = idx / kVecPerRow;
-      const int c8 = (idx - r * kVecPerRow) * 8;
-      const int key = key0 + r;
-      uint4 kv = make_uint4(0, 0, 0, 0), vv = make_uint4(0, 0, 0, 0);
-      if (key < seq) {
-        kv = *reinterpret_cast<const uint4*>(kh + static_cast<int64_t>(key) * D + c8);
-        vv = *reinterpret_cast<const uint4*>(vh + static_cast<int64_t>(key) * D + c8);
-      }
-      *reinterpret_cast<uint4*>(&k_s[r][c8]) = kv;
-      const __nv_bfloat16* ve = reinterpret_cast<const __nv_bfloat16*>(&vv);
-#pragma unroll
-      for (int e = 0; e < 8; ++e) vt_s[c8 + e][r] = ve[e];
-    }
-    __syncthreads();
-
-    float s_acc[kBlockN / 8][4];
-#pragma unroll
-    for (int nt = 0; nt < kBlockN / 8; ++nt)
-#pragma unroll
-      for (int r = 0; r < 4; ++r) s_acc[nt][r] = 0.f;
-#pragma unroll
-    for (int kk = 0; kk < D / 16; ++kk) {
-#pragma unroll
-      for (int nt = 0; nt < kBlockN / 8; ++nt) {
-        const uint32_t b0 = *reinterpret_cast<const uint32_t*>(&k_s[nt * 8 + g][kk * 16 + 2 * i4]);
-        const uint32_t b1 =
-            *reinterpret_cast<const uint32_t*>(&k_s[nt * 8 + g][kk * 16 + 8 + 2 * i4]);
-        MmaBf16(s_acc[nt], q_frag[kk], b0, b1);
-      }
-    }
-    // Scale into the log2 domain and apply the causal mask (only the diagonal tile needs it;
-    // keys past the end of the sequence are later than every real query, so it covers those).
-    const bool diagonal = key0 + kBlockN - 1 > m_tile * kBlockM;
-    float tile_max[2] = {-INFINITY, -INFINITY};
-#pragma unroll
-    for (int nt = 0; nt < kBlockN / 8; ++nt) {
-#pragma unroll
-      for (int r = 0; r < 4; ++r) {
-        float s = s_acc[nt][r] * scale_log2;
-        if (diagonal) {
-          const int key = key0 + nt * 8 + 2 * i4 + (r & 1);
-          const int row = row0 + ((r & 2) ? 8 : 0);
-          if (key > row) s = -INFINITY;
-        }
-        s_acc[nt][r] = s;
-        tile_max[r >> 1] = fmaxf(tile_max[r >> 1], s);
-      }
-    }
-    float alpha[2];
-#pragma unroll
-    for (int hr = 0; hr < 2; ++hr) {
-      tile_max[hr] = fmaxf(tile_max[hr], __shfl_xor_sync(0xffffffffu, tile_max[hr], 1));
-      tile_max[hr] = fmaxf(tile_max[hr], __shfl_xor_sync(0xffffffffu, tile_max[hr], 2));
-      const float m_new = fmaxf(m_run[hr], tile_max[hr]);
-      alpha[hr] = exp2f(m_run[hr] - m_new);
-      m_run[hr] = m_new;
-      l_run[hr] *= alpha[hr];
-    }
-#pragma unroll
-    for (int nt = 0; nt < kBlockN / 8; ++nt) {
-#pragma unroll
-      for (int r = 0; r < 4; ++r) {
-        const float p = exp2f(s_acc[nt][r] - m_run[r >> 1]);
-        s_acc[nt][r] = p;
-        l_run[r >> 1] += p;
-      }
-    }
-#pragma unroll
-    for (int dn = 0; dn < D / 8; ++dn) {
-      o_acc[dn][0] *= alpha[0];
-      o_acc[dn][1] *= alpha[0];
-      o_acc[dn][2] *= alpha[1];
-      o_acc[dn][3] *= alpha[1];
-    }
-#pragma unroll
-    for (int kk = 0; kk < kBlockN / 16; ++kk) {
-      const uint32_t a[4] = {PackBf16(s_acc[2 * kk][0], s_acc[2 * kk][1]),
-                             PackBf16(s_acc[2 * kk][2], s_acc[2 * kk][3]),
-                             PackBf16(s_acc[2 * kk + 1][0], s_acc[2 * kk + 1][1]),
-                             PackBf16(s_acc[2 * kk + 1][2], s_acc[2 * kk + 1][3])};
-#pragma unroll
-      for (int dn = 0; dn < D / 8; ++dn) {
-        const uint32_t b0 = *reinterpret_cast<const uint32_t*>(&vt_s[dn * 8 + g][kk * 16 + 2 * i4]);
-        const uint32_t b1 =
-            *reinterpret_cast<const uint32_t*>(&vt_s[dn * 8 + g][kk * 16 + 8 + 2 * i4]);
-        MmaBf16(o_acc[dn], a, b0, b1);
-      }
-    }
-  }
-
-  // Each row's sum is spread over the 4 threads of its quad.
-#pragma unroll
-  for (int hr = 0; hr < 2; ++hr) {
-    l_run[hr] += __shfl_xor_sync(0xffffffffu, l_run[hr], 1);
-    l_run[hr] += __shfl_xor_sync(0xffffffffu, l_run[hr], 2);
-  }
-  const int64_t out_stride = static_cast<int64_t>(heads) * D;
-#pragma unroll
-  for (int hr = 0; hr < 2; ++hr) {
-    const int row = row0 + hr * 8;
-    if (row >= seq) continue;
-    const float inv = 1.f / l_run[hr];
-    __nv_bfloat16* dst = out + (static_cast<int64_t>(b) * seq + row) * out_stride + h * D;
-#pragma unroll
-    for (int dn = 0; dn < D / 8; ++dn) {
-      *reinterpret_cast<__nv_bfloat162*>(dst + dn * 8 + 2 * i4) =
-          __floats2bfloat162_rn(o_acc[dn][2 * hr] * inv, o_acc[dn][2 * hr + 1] * inv);
-    }
-  }
-}
-
-
 // ---------------------------------------------------------------------------------------------
-// bf16 tensor-core kernel, version 2 (default): K and V both staged row-major with 16-byte
-// stores, and the mma B fragments fetched with ldmatrix (x4: two 8-column tiles per
-// instruction); V's fragments with ldmatrix.trans, which removes v1's element-wise transposed
-// stores into shared memory (16-way bank conflicts, the bulk of v1's time; kernels/NOTES.md).
+// K and V both staged row-major with 16-byte stores, and the mma B fragments fetched with
+// ldmatrix (x4: two 8-column tiles per instruction); V's fragments with ldmatrix.trans (the
+// first version transposed V element-wise into shared memory and was bank-conflict bound,
+// kernels/NOTES.md; removed). kStages = 2 (v3, default) double-buffers the K/V tiles with
+// cp.async; kStages = 1 (v2) loads, waits and computes in turn.
 // Rows are 16-byte aligned and padded by 8 elements so the 8 rows of one ldmatrix matrix fall
 // in distinct bank groups.
 
@@ -477,10 +315,6 @@ absl::Status LaunchBf16(AttentionVariant variant, dim3 grid, cudaStream_t stream
                         const __nv_bfloat16* q, const __nv_bfloat16* k, const __nv_bfloat16* v,
                         __nv_bfloat16* out, int heads, int seq, float scale_log2) {
   switch (variant) {
-    case AttentionVariant::kMmaV1:
-      FlashAttentionBf16Kernel<D><<<grid, kWarps * 32, 0, stream>>>(q, k, v, out, heads, seq,
-                                                                    scale_log2);
-      return absl::OkStatus();
     case AttentionVariant::kMmaLdmatrix:
       return LaunchV2<D, 1>(grid, stream, q, k, v, out, heads, seq, scale_log2);
     default:

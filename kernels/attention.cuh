@@ -13,11 +13,10 @@
 
 namespace evo2::kernels {
 
-// bf16 kernel versions (kernels/NOTES.md): kMmaPipelined (default) = ldmatrix fragments and K/V
-// tiles double-buffered with cp.async; kMmaLdmatrix = the same without the double buffer;
-// kMmaV1 = the first version (element-wise transposed V staging). The older ones stay for A/B
-// measurement and as fallbacks (EVO2_CUDA_ATTENTION=v2|v1).
-enum class AttentionVariant { kMmaPipelined, kMmaLdmatrix, kMmaV1 };
+// bf16 kernel versions (kernels/NOTES.md): kMmaPipelined (v3, default) = ldmatrix fragments and
+// K/V tiles double-buffered with cp.async; kMmaLdmatrix (v2) = the same without the double
+// buffer, kept for A/B measurement and as a fallback (EVO2_CUDA_ATTENTION=v2).
+enum class AttentionVariant { kMmaPipelined, kMmaLdmatrix };
 
 // q, k, v: [batch, heads, seq, d] T; out: [batch, seq, heads·d] T.
 template <typename T>

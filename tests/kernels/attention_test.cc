@@ -111,7 +111,7 @@ TYPED_TEST(AttentionKernelTest, CausalAttentionMatchesReference) {
   }
 }
 
-// The older bf16 versions stay selectable (EVO2_CUDA_ATTENTION=v2|v1); they must stay correct.
+// v2 stays selectable (EVO2_CUDA_ATTENTION=v2, the fallback of bench/gpu.sh); it must stay correct.
 TEST(AttentionKernelV2Test, CausalAttentionMatchesReference) {
   SKIP_WITHOUT_GPU();
   std::mt19937 rng(23);
@@ -119,14 +119,6 @@ TEST(AttentionKernelV2Test, CausalAttentionMatchesReference) {
     for (int seq : {1, 17, 100, 130}) {
       CheckAttention<__nv_bfloat16>(2, 2, seq, d, rng, AttentionVariant::kMmaLdmatrix);
     }
-  }
-}
-
-TEST(AttentionKernelV1Test, CausalAttentionMatchesReference) {
-  SKIP_WITHOUT_GPU();
-  std::mt19937 rng(22);
-  for (int d : {32, 128}) {
-    for (int seq : {1, 100, 130}) CheckAttention<__nv_bfloat16>(2, 2, seq, d, rng, AttentionVariant::kMmaV1);
   }
 }
 

@@ -41,13 +41,11 @@ absl::StatusOr<std::unique_ptr<CudaModel>> CudaModel::Create(ModelConfig config,
     m->tune_gemms_ = std::string_view(v) == "1";
   const char* env = std::getenv("EVO2_CUDA_ATTENTION");
   const std::string_view choice = env != nullptr ? env : "auto";
-  if (choice == "v1") m->attention_variant_ = kernels::AttentionVariant::kMmaV1;
   if (choice == "v2") m->attention_variant_ = kernels::AttentionVariant::kMmaLdmatrix;
-  if (choice != "auto" && choice != "cudnn" && choice != "own" && choice != "v1" && choice != "v2")
+  if (choice != "auto" && choice != "cudnn" && choice != "own" && choice != "v2")
     return absl::InvalidArgumentError(absl::StrCat("EVO2_CUDA_ATTENTION=", std::string(choice),
-                                                   ": expected auto, cudnn, own, v2 or v1"));
-  const std::string own_name = choice == "v1" ? "own kernel v1" : choice == "v2" ? "own kernel v2"
-                                                                                : "own kernel v3";
+                                                   ": expected auto, cudnn, own or v2"));
+  const std::string own_name = choice == "v2" ? "own kernel v2" : "own kernel v3";
   m->attention_note_ = own_name;
   if (m->weights_.act_dtype != DType::kBFloat16) {
     m->attention_note_ = "own fp32 kernel";

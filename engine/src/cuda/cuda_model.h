@@ -87,7 +87,7 @@ class CudaModel final : public Model {
   // bf16 attention: cuDNN's fused flash attention (2.1–2.5× the own kernel's rate on an H200)
   // where libcudnn.so.9 loads, supports the shape and a plan for it pays (cudnn_plan_policy.h),
   // else the own kernel (kernels/attention.cuh). EVO2_CUDA_ATTENTION: auto (default) = that
-  // rule; cudnn = cuDNN for every supported shape; own|v2|v1 = an own kernel version (A/B).
+  // rule; cudnn = cuDNN for every supported shape; own|v2 = an own kernel version (A/B).
   template <typename T>
   absl::Status Attention(const T* q, const T* k, const T* v, T* out, int64_t batch, int64_t seq);
   kernels::AttentionVariant attention_variant_ = kernels::AttentionVariant::kMmaPipelined;
