@@ -190,10 +190,13 @@ absl::Status LaunchPairFir(const __nv_bfloat16* q, const __nv_bfloat16* a, const
                            const float* skip_d, __nv_bfloat16* o, int64_t batch, int64_t seq,
                            int64_t hidden, int cpg, cudaStream_t stream) {
   constexpr size_t smem = PairFirSmemBytes<K>();
-  // Per device, hence on every call (cheap) rather than once per process.
-  CUDA_RETURN_IF_ERROR(cudaFuncSetAttribute(HyenaFirGatePairKernel<K>,
-                                            cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                            static_cast<int>(smem)));
+  // Only the 128-tap window needs more than the default 48 KB; the attribute is per device,
+  // hence set on every such call (a host-side driver call) rather than once per process.
+  if constexpr (smem > 48 * 1024) {
+    CUDA_RETURN_IF_ERROR(cudaFuncSetAttribute(HyenaFirGatePairKernel<K>,
+                                              cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                              static_cast<int>(smem)));
+  }
   const int64_t time_tiles = (seq + kPairTime - 1) / kPairTime;
   if (batch * time_tiles > INT32_MAX)
     return absl::InvalidArgumentError("hyena_fir: batch × length too large");

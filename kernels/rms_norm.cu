@@ -13,6 +13,19 @@ namespace {
 
 constexpr int kThreads = 256;
 
+// 1 / (RMS + eps) of the row whose per-thread partial sums of squares the kThreads threads hold
+// (every thread gets the result). §5: eps is added to the RMS, outside the square root.
+__device__ __forceinline__ float BlockInvRms(float sum_sq, int hidden, float eps) {
+  __shared__ float partial[kThreads / 32];
+  for (int off = 16; off > 0; off >>= 1) sum_sq += __shfl_xor_sync(0xffffffffu, sum_sq, off);
+  if ((threadIdx.x & 31) == 0) partial[threadIdx.x >> 5] = sum_sq;
+  __syncthreads();
+  float total = 0.f;
+#pragma unroll
+  for (int w = 0; w < kThreads / 32; ++w) total += partial[w];
+  return 1.f / (sqrtf(total / static_cast<float>(hidden)) + eps);
+}
+
 template <typename T>
 __global__ void RmsNormKernel(float* __restrict__ x, const T* __restrict__ bias,
                               const T* __restrict__ scale, T* __restrict__ y, int hidden,
@@ -29,15 +42,7 @@ __global__ void RmsNormKernel(float* __restrict__ x, const T* __restrict__ bias,
     }
     sum_sq += v * v;
   }
-  __shared__ float partial[kThreads / 32];
-  for (int off = 16; off > 0; off >>= 1) sum_sq += __shfl_xor_sync(0xffffffffu, sum_sq, off);
-  if ((threadIdx.x & 31) == 0) partial[threadIdx.x >> 5] = sum_sq;
-  __syncthreads();
-  float total = 0.f;
-#pragma unroll
-  for (int w = 0; w < kThreads / 32; ++w) total += partial[w];
-  // §5: eps is added to the RMS, outside the square root.
-  const float inv = 1.f / (sqrtf(total / static_cast<float>(hidden)) + eps);
+  const float inv = BlockInvRms(sum_sq, hidden, eps);
   for (int i = threadIdx.x; i < hidden; i += kThreads) {
     yr[i] = FromFloat<T>(ToFloat(scale[i]) * (xr[i] * inv));
   }
@@ -98,15 +103,7 @@ __global__ void __launch_bounds__(kThreads)
       sum_sq += v[j].x * v[j].x + v[j].y * v[j].y + v[j].z * v[j].z + v[j].w * v[j].w;
     }
   }
-  __shared__ float partial[kThreads / 32];
-  for (int off = 16; off > 0; off >>= 1) sum_sq += __shfl_xor_sync(0xffffffffu, sum_sq, off);
-  if ((threadIdx.x & 31) == 0) partial[threadIdx.x >> 5] = sum_sq;
-  __syncthreads();
-  float total = 0.f;
-#pragma unroll
-  for (int w = 0; w < kThreads / 32; ++w) total += partial[w];
-  // §5: eps is added to the RMS, outside the square root.
-  const float inv = 1.f / (sqrtf(total / static_cast<float>(hidden)) + eps);
+  const float inv = BlockInvRms(sum_sq, hidden, eps);
 #pragma unroll
   for (int j = 0; j < kChunks; ++j) {
     const int i = threadIdx.x + j * kThreads;
