@@ -343,7 +343,7 @@ absl::Status LaunchCausalAttention<__nv_bfloat16>(const __nv_bfloat16* q, const 
                                                   int64_t batch, int64_t heads, int64_t seq,
                                                   int64_t head_dim, cudaStream_t stream,
                                                   AttentionVariant variant) {
-  EVO2_RETURN_IF_ERROR(CheckShape(q, k, v, out, batch, heads, seq, head_dim));
+  RETURN_IF_ERROR(CheckShape(q, k, v, out, batch, heads, seq, head_dim));
   if (batch == 0 || seq == 0) return absl::OkStatus();
   const dim3 grid(static_cast<unsigned>((seq + kBlockM - 1) / kBlockM),
                   static_cast<unsigned>(heads), static_cast<unsigned>(batch));
@@ -351,13 +351,13 @@ absl::Status LaunchCausalAttention<__nv_bfloat16>(const __nv_bfloat16* q, const 
   const int s = static_cast<int>(seq), hh = static_cast<int>(heads);
   switch (head_dim) {
     case 32:
-      EVO2_RETURN_IF_ERROR(LaunchBf16<32>(variant, grid, stream, q, k, v, out, hh, s, scale_log2));
+      RETURN_IF_ERROR(LaunchBf16<32>(variant, grid, stream, q, k, v, out, hh, s, scale_log2));
       break;
     case 64:
-      EVO2_RETURN_IF_ERROR(LaunchBf16<64>(variant, grid, stream, q, k, v, out, hh, s, scale_log2));
+      RETURN_IF_ERROR(LaunchBf16<64>(variant, grid, stream, q, k, v, out, hh, s, scale_log2));
       break;
     default:
-      EVO2_RETURN_IF_ERROR(LaunchBf16<128>(variant, grid, stream, q, k, v, out, hh, s, scale_log2));
+      RETURN_IF_ERROR(LaunchBf16<128>(variant, grid, stream, q, k, v, out, hh, s, scale_log2));
       break;
   }
   RETURN_IF_LAUNCH_FAILED("attention bf16");
@@ -369,7 +369,7 @@ absl::Status LaunchCausalAttention<float>(const float* q, const float* k, const 
                                           float* out, int64_t batch, int64_t heads, int64_t seq,
                                           int64_t head_dim, cudaStream_t stream,
                                           AttentionVariant /*variant: one fp32 kernel*/) {
-  EVO2_RETURN_IF_ERROR(CheckShape(q, k, v, out, batch, heads, seq, head_dim));
+  RETURN_IF_ERROR(CheckShape(q, k, v, out, batch, heads, seq, head_dim));
   if (batch == 0 || seq == 0) return absl::OkStatus();
   const dim3 grid(static_cast<unsigned>((seq + kPlainRows - 1) / kPlainRows),
                   static_cast<unsigned>(heads), static_cast<unsigned>(batch));

@@ -10,6 +10,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "evo2/status_macros.h"  // RETURN_IF_ERROR / ASSIGN_OR_RETURN for launchers
 
 namespace evo2::kernels {
 
@@ -31,17 +32,9 @@ inline absl::Status CudaStatus(cudaError_t err, const char* expr, const char* fi
   } while (0)
 
 // After a kernel launch: launch-configuration errors surface through cudaGetLastError().
-#define RETURN_IF_LAUNCH_FAILED(op_name)                                                   \
-  do {                                                                                     \
-    const cudaError_t evo2_launch_err_ = cudaGetLastError();                               \
-    if (evo2_launch_err_ != cudaSuccess)                                                   \
-      return ::evo2::kernels::CudaStatus(evo2_launch_err_, "launch " op_name, __FILE__,    \
-                                         __LINE__);                                        \
-  } while (0)
-
-// Variadic so that template argument lists with commas pass through.
-#define EVO2_RETURN_IF_ERROR(...)                 \
-  do {                                            \
-    const ::absl::Status evo2_status_ = (__VA_ARGS__); \
-    if (!evo2_status_.ok()) return evo2_status_;  \
+#define RETURN_IF_LAUNCH_FAILED(op_name)                                                           \
+  do {                                                                                             \
+    const cudaError_t evo2_launch_err_ = cudaGetLastError();                                       \
+    if (evo2_launch_err_ != cudaSuccess)                                                           \
+      return ::evo2::kernels::CudaStatus(evo2_launch_err_, "launch " op_name, __FILE__, __LINE__); \
   } while (0)

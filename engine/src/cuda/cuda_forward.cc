@@ -29,7 +29,7 @@ template <typename T>
 absl::Status CopyActivationsToHost(const T* src, int64_t n, float* dst, cudaStream_t stream) {
   auto staging = kernels::DeviceBuffer::Allocate(static_cast<size_t>(n) * sizeof(float));
   if (!staging.ok()) return staging.status();
-  EVO2_RETURN_IF_ERROR(kernels::LaunchConvert<T, float>(src, staging->as<float>(), n, stream));
+  RETURN_IF_ERROR(kernels::LaunchConvert<T, float>(src, staging->as<float>(), n, stream));
   CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(dst, staging->get(), n * sizeof(float),
                                        cudaMemcpyDeviceToHost, stream));
   CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(stream));
@@ -74,91 +74,123 @@ absl::Status CudaModel::RunTyped(const RunRequest& r) {
     if (r.timer != nullptr) r.timer->Mark(st, stage);
   };
   mark("start");
-  EVO2_RETURN_IF_ERROR(kernels::LaunchEmbedding<T>(tokens, static_cast<const T*>(weights_.embedding),
-                                                   z, R, H, V, st));
-  EVO2_RETURN_IF_ERROR(kernels::LaunchConvert<T, float>(z, x, R * H, st));
+  RETURN_IF_ERROR(kernels::LaunchEmbedding<T>(tokens, static_cast<const T*>(weights_.embedding), z,
+                                              R, H, V, st));
+  RETURN_IF_ERROR(kernels::LaunchConvert<T, float>(z, x, R * H, st));
   mark("embedding");
-  EVO2_RETURN_IF_ERROR(capture(-1));
+  RETURN_IF_ERROR(capture(-1));
   for (int i = 0; i < cfg.num_layers; ++i) {
     const DeviceBlockWeights& blk = weights_.blocks[i];
     // x = u + Mixer(RMSNorm_pre(u))  (§6); the mixer's out bias is added by the next norm.
-    EVO2_RETURN_IF_ERROR(kernels::LaunchRmsNorm<T>(x, nullptr, static_cast<const T*>(blk.pre_norm),
-                                                   z, R, H, cfg.eps, st));
+    RETURN_IF_ERROR(kernels::LaunchRmsNorm<T>(x, nullptr, static_cast<const T*>(blk.pre_norm), z, R,
+                                              H, cfg.eps, st));
     mark("rms_norm");
-    EVO2_RETURN_IF_ERROR(gemm_->Run(act, act,
-                              {.x = z, .ldx = H, .w = blk.in_proj, .y = big, .ldy = 3 * H,
-                               .rows = R, .in = H, .out = 3 * H}));
+    RETURN_IF_ERROR(gemm_->Run(act, act,
+                               {.x = z,
+                                .ldx = H,
+                                .w = blk.in_proj,
+                                .y = big,
+                                .ldy = 3 * H,
+                                .rows = R,
+                                .in = H,
+                                .out = 3 * H}));
     mark(blk.kind == BlockKind::kAttn ? "gemm_wqkv" : "gemm_hyena_in");
     const T* mixed = nullptr;
     if (blk.kind == BlockKind::kAttn) {
       const int64_t heads = cfg.num_heads, d = cfg.head_dim;
-      EVO2_RETURN_IF_ERROR(kernels::LaunchRotaryQkvSplit<T>(
-          big, blk.inv_freq, static_cast<float>(cfg.rotary_position_scale), q, a, o, B, S, heads,
-          d, st));
+      RETURN_IF_ERROR(kernels::LaunchRotaryQkvSplit<T>(
+          big, blk.inv_freq, static_cast<float>(cfg.rotary_position_scale), q, a, o, B, S, heads, d,
+          st));
       mark("rotary");
-      EVO2_RETURN_IF_ERROR(Attention<T>(q, a, o, z, B, S));
+      RETURN_IF_ERROR(Attention<T>(q, a, o, z, B, S));
       mark("attention");
       mixed = z;
     } else {
-      EVO2_RETURN_IF_ERROR(kernels::LaunchHyenaFeaturizer<T>(big, blk.short_taps, q, a, B, S, H, st));
+      RETURN_IF_ERROR(kernels::LaunchHyenaFeaturizer<T>(big, blk.short_taps, q, a, B, S, H, st));
       mark("hyena_featurizer");
       if (blk.kind == BlockKind::kHcl) {
-        EVO2_RETURN_IF_ERROR(kernels::LaunchHyenaLongGate<T>(q, a, blk.log_poles, blk.residues,
-                                                             blk.skip_d, o, ws.hcl.get(),
-                                                             ws.hcl.bytes(), B, S, H, st));
+        RETURN_IF_ERROR(kernels::LaunchHyenaLongGate<T>(q, a, blk.log_poles, blk.residues,
+                                                        blk.skip_d, o, ws.hcl.get(), ws.hcl.bytes(),
+                                                        B, S, H, st));
         mark("hyena_long_hcl");
       } else {
-        EVO2_RETURN_IF_ERROR(kernels::LaunchHyenaFirGate<T>(q, a, blk.fir_taps, blk.skip_d, o, B, S,
-                                                            H, blk.fir_groups, blk.fir_length, st));
+        RETURN_IF_ERROR(kernels::LaunchHyenaFirGate<T>(q, a, blk.fir_taps, blk.skip_d, o, B, S, H,
+                                                       blk.fir_groups, blk.fir_length, st));
         mark(blk.kind == BlockKind::kHcs ? "hyena_fir_hcs" : "hyena_fir_hcm");
       }
       mixed = o;
     }
-    EVO2_RETURN_IF_ERROR(gemm_->Run(act, DType::kFloat32,
-                              {.x = mixed, .ldx = H, .w = blk.out_proj, .y = x, .ldy = H,
-                               .rows = R, .in = H, .out = H, .beta = 1.f}));
+    RETURN_IF_ERROR(gemm_->Run(act, DType::kFloat32,
+                               {.x = mixed,
+                                .ldx = H,
+                                .w = blk.out_proj,
+                                .y = x,
+                                .ldy = H,
+                                .rows = R,
+                                .in = H,
+                                .out = H,
+                                .beta = 1.f}));
     mark("gemm_out");
     // x = x + MLP(RMSNorm_post(x)), in row chunks so [rows, 2I] stays bounded.
-    EVO2_RETURN_IF_ERROR(kernels::LaunchRmsNorm<T>(x, static_cast<const T*>(blk.out_bias),
-                                                   static_cast<const T*>(blk.post_norm), z, R, H,
-                                                   cfg.eps, st));
+    RETURN_IF_ERROR(kernels::LaunchRmsNorm<T>(x, static_cast<const T*>(blk.out_bias),
+                                              static_cast<const T*>(blk.post_norm), z, R, H,
+                                              cfg.eps, st));
     mark("rms_norm");
     const bool gelu = i == 0 && cfg.mlp_activation == MlpActivation::kArc;  // §6
     for (int64_t row0 = 0; row0 < R; row0 += kMlpChunkRows) {
       const int64_t rows = std::min(kMlpChunkRows, R - row0);
-      EVO2_RETURN_IF_ERROR(gemm_->Run(act, act,
-                                {.x = z + row0 * H, .ldx = H, .w = blk.mlp_l12, .y = mlp,
-                                 .ldy = 2 * I, .rows = rows, .in = H, .out = 2 * I}));
+      RETURN_IF_ERROR(gemm_->Run(act, act,
+                                 {.x = z + row0 * H,
+                                  .ldx = H,
+                                  .w = blk.mlp_l12,
+                                  .y = mlp,
+                                  .ldy = 2 * I,
+                                  .rows = rows,
+                                  .in = H,
+                                  .out = 2 * I}));
       mark("gemm_mlp_l12");
-      EVO2_RETURN_IF_ERROR(kernels::LaunchMlpGate<T>(mlp, rows, I, gelu, st));
+      RETURN_IF_ERROR(kernels::LaunchMlpGate<T>(mlp, rows, I, gelu, st));
       mark("mlp_gate");
-      EVO2_RETURN_IF_ERROR(gemm_->Run(act, DType::kFloat32,
-                                {.x = mlp, .ldx = 2 * I, .w = blk.mlp_l3, .y = x + row0 * H,
-                                 .ldy = H, .rows = rows, .in = I, .out = H, .beta = 1.f}));
+      RETURN_IF_ERROR(gemm_->Run(act, DType::kFloat32,
+                                 {.x = mlp,
+                                  .ldx = 2 * I,
+                                  .w = blk.mlp_l3,
+                                  .y = x + row0 * H,
+                                  .ldy = H,
+                                  .rows = rows,
+                                  .in = I,
+                                  .out = H,
+                                  .beta = 1.f}));
       mark("gemm_mlp_l3");
     }
-    EVO2_RETURN_IF_ERROR(capture(i));
+    RETURN_IF_ERROR(capture(i));
   }
   if (r.skip_head) return absl::OkStatus();
 
   // logits = RMSNorm_final(x)·Eᵀ (§5), chunk by chunk; log-probs gathered per chunk so the
   // [R, 512] logits never exist at once.
-  EVO2_RETURN_IF_ERROR(kernels::LaunchRmsNorm<T>(x, nullptr, static_cast<const T*>(weights_.final_norm),
-                                                 z, R, H, cfg.eps, st));
+  RETURN_IF_ERROR(kernels::LaunchRmsNorm<T>(x, nullptr, static_cast<const T*>(weights_.final_norm),
+                                            z, R, H, cfg.eps, st));
   mark("rms_norm");
   if (r.final_norm_host != nullptr)
-    EVO2_RETURN_IF_ERROR(CopyActivationsToHost<T>(z, R * H, r.final_norm_host, st));
+    RETURN_IF_ERROR(CopyActivationsToHost<T>(z, R * H, r.final_norm_host, st));
   const bool want_lp = r.targets_host != nullptr || r.tokens_on_device;
   if (want_lp || r.logits_host != nullptr) {
     float* logits = ws.logits.as<float>();
     for (int64_t row0 = 0; row0 < R; row0 += kHeadChunkRows) {
       const int64_t rows = std::min(kHeadChunkRows, R - row0);
-      EVO2_RETURN_IF_ERROR(gemm_->Run(act, DType::kFloat32,
-                                {.x = z + row0 * H, .ldx = H, .w = weights_.embedding, .y = logits,
-                                 .ldy = V, .rows = rows, .in = H, .out = V}));
+      RETURN_IF_ERROR(gemm_->Run(act, DType::kFloat32,
+                                 {.x = z + row0 * H,
+                                  .ldx = H,
+                                  .w = weights_.embedding,
+                                  .y = logits,
+                                  .ldy = V,
+                                  .rows = rows,
+                                  .in = H,
+                                  .out = V}));
       if (want_lp)
-        EVO2_RETURN_IF_ERROR(kernels::LaunchLogSoftmaxGather(logits, targets + row0, lp + row0,
-                                                             rows, V, st));
+        RETURN_IF_ERROR(
+            kernels::LaunchLogSoftmaxGather(logits, targets + row0, lp + row0, rows, V, st));
       mark("head_logsoftmax");
       if (r.logits_host != nullptr) {
         CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(r.logits_host + row0 * V, logits,
@@ -230,14 +262,18 @@ absl::Status CudaModel::TuneGemms(int64_t rows) {
       // Random operands: timing on zeros (fresh memory) flatters the tensor cores
       // (.library/device/METHOD.md). The forward overwrites all of it.
       using BF16 = __nv_bfloat16;
-      EVO2_RETURN_IF_ERROR(kernels::LaunchFillUniform<BF16>(ws.z.as<BF16>(), rows * H, -1.f, 1.f, 1, stream_));
-      EVO2_RETURN_IF_ERROR(kernels::LaunchFillUniform<BF16>(ws.o.as<BF16>(), rows * H, -1.f, 1.f, 2, stream_));
-      EVO2_RETURN_IF_ERROR(kernels::LaunchFillUniform<BF16>(
-          ws.mlp.as<BF16>(), static_cast<int64_t>(ws.mlp.bytes() / sizeof(BF16)), -1.f, 1.f, 3, stream_));
-      EVO2_RETURN_IF_ERROR(kernels::LaunchFillUniform<float>(ws.x.as<float>(), rows * H, -1.f, 1.f, 4, stream_));
+      RETURN_IF_ERROR(
+          kernels::LaunchFillUniform<BF16>(ws.z.as<BF16>(), rows * H, -1.f, 1.f, 1, stream_));
+      RETURN_IF_ERROR(
+          kernels::LaunchFillUniform<BF16>(ws.o.as<BF16>(), rows * H, -1.f, 1.f, 2, stream_));
+      RETURN_IF_ERROR(kernels::LaunchFillUniform<BF16>(
+          ws.mlp.as<BF16>(), static_cast<int64_t>(ws.mlp.bytes() / sizeof(BF16)), -1.f, 1.f, 3,
+          stream_));
+      RETURN_IF_ERROR(
+          kernels::LaunchFillUniform<float>(ws.x.as<float>(), rows * H, -1.f, 1.f, 4, stream_));
       filled = true;
     }
-    EVO2_RETURN_IF_ERROR(gemm_->Tune(act, result, args));
+    RETURN_IF_ERROR(gemm_->Tune(act, result, args));
   }
   return absl::OkStatus();
 }

@@ -86,7 +86,7 @@ size_t CudaModel::device_bytes() const {
 }
 
 absl::Status CudaModel::Reserve(int64_t batch, int64_t seq) {
-  EVO2_RETURN_IF_ERROR(workspace_.Ensure(config_, weights_.act_dtype, batch, seq));
+  RETURN_IF_ERROR(workspace_.Ensure(config_, weights_.act_dtype, batch, seq));
 #if EVO2_HAVE_CUDNN
   if (cudnn_attention_ != nullptr && cudnn_policy_->ShouldUse(batch, seq)) {
     // Plan building takes milliseconds to seconds: here, not inside a forward. A shape cuDNN
@@ -107,7 +107,7 @@ absl::Status CudaModel::Reserve(int64_t batch, int64_t seq) {
 absl::Status CudaModel::Run(const RunRequest& request) {
   if (request.batch <= 0 || request.seq <= 0)
     return absl::InvalidArgumentError("cuda forward: empty batch");
-  EVO2_RETURN_IF_ERROR(Reserve(request.batch, request.seq));
+  RETURN_IF_ERROR(Reserve(request.batch, request.seq));
   return weights_.act_dtype == DType::kFloat32 ? RunTyped<float>(request)
                                                : RunTyped<__nv_bfloat16>(request);
 }
@@ -214,7 +214,7 @@ absl::StatusOr<std::vector<ForwardResult>> CudaModel::RunRecords(
     buf.resize(static_cast<size_t>(R) * H);
     req.hidden_host[b] = buf.data();
   }
-  EVO2_RETURN_IF_ERROR(Run(req));
+  RETURN_IF_ERROR(Run(req));
 
   for (int64_t b = 0; b < B; ++b) {
     const int64_t len = static_cast<int64_t>(sequences[b].size());

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "evo2/status_macros.h"
 #include "kernels/cuda_status.cuh"
 #include "kernels/random_fill.cuh"
 
@@ -46,6 +47,14 @@ absl::Status CopyToDevice(void* dst, const std::vector<float>& values, DType dty
   for (size_t i = 0; i < values.size(); ++i) bits[i] = FloatToBFloat16(values[i]);
   CUDA_RETURN_IF_ERROR(
       cudaMemcpy(dst, bits.data(), bits.size() * sizeof(uint16_t), cudaMemcpyHostToDevice));
+  return absl::OkStatus();
+}
+
+// Stores a fresh device allocation into a typed weight pointer of the block.
+template <typename T>
+absl::Status StoreAs(const T*& field, absl::StatusOr<void*> allocation) {
+  if (!allocation.ok()) return allocation.status();
+  field = static_cast<const T*>(*allocation);
   return absl::OkStatus();
 }
 
@@ -104,23 +113,14 @@ absl::StatusOr<DeviceWeights> DeviceWeights::Upload(const ModelConfig& config,
     return *p;
   };
   auto same = [](std::vector<float>&) {};
-#define ASSIGN_OR_RETURN_PTR(lhs, expr, type) \
-  do {                                        \
-    auto evo2_p_ = (expr);                    \
-    if (!evo2_p_.ok()) return evo2_p_.status(); \
-    lhs = static_cast<type>(*evo2_p_);        \
-  } while (0)
 
-  ASSIGN_OR_RETURN_PTR(w.embedding, put("embedding_layer.weight", V * H, act_dtype, same),
-                       const void*);
-  ASSIGN_OR_RETURN_PTR(w.final_norm, put("norm.scale", H, act_dtype, same), const void*);
+  RETURN_IF_ERROR(StoreAs(w.embedding, put("embedding_layer.weight", V * H, act_dtype, same)));
+  RETURN_IF_ERROR(StoreAs(w.final_norm, put("norm.scale", H, act_dtype, same)));
   for (int i = 0; i < config.num_layers; ++i) {
     DeviceBlockWeights b;
     b.kind = config.block_kinds.at(i);
-    ASSIGN_OR_RETURN_PTR(b.pre_norm, put(BlockKey(i, "pre_norm.scale"), H, act_dtype, same),
-                         const void*);
-    ASSIGN_OR_RETURN_PTR(b.post_norm, put(BlockKey(i, "post_norm.scale"), H, act_dtype, same),
-                         const void*);
+    RETURN_IF_ERROR(StoreAs(b.pre_norm, put(BlockKey(i, "pre_norm.scale"), H, act_dtype, same)));
+    RETURN_IF_ERROR(StoreAs(b.post_norm, put(BlockKey(i, "post_norm.scale"), H, act_dtype, same)));
     {
       auto l1 = HostFloats(tensors, BlockKey(i, "mlp.l1.weight"), I * H);
       if (!l1.ok()) return l1.status();
@@ -132,24 +132,21 @@ absl::StatusOr<DeviceWeights> DeviceWeights::Upload(const ModelConfig& config,
       if (auto s = CopyToDevice(*p, *l1, act_dtype); !s.ok()) return s;
       b.mlp_l12 = *p;
     }
-    ASSIGN_OR_RETURN_PTR(b.mlp_l3, put(BlockKey(i, "mlp.l3.weight"), H * I, act_dtype, same),
-                         const void*);
+    RETURN_IF_ERROR(StoreAs(b.mlp_l3, put(BlockKey(i, "mlp.l3.weight"), H * I, act_dtype, same)));
     if (b.kind == BlockKind::kAttn) {
       const std::string p = "inner_mha_cls.";
-      ASSIGN_OR_RETURN_PTR(b.in_proj, put(BlockKey(i, p + "Wqkv.weight"), 3 * H * H, act_dtype, same),
-                           const void*);
-      ASSIGN_OR_RETURN_PTR(b.out_proj,
-                           put(BlockKey(i, p + "out_proj.weight"), H * H, act_dtype, same),
-                           const void*);
+      RETURN_IF_ERROR(
+          StoreAs(b.in_proj, put(BlockKey(i, p + "Wqkv.weight"), 3 * H * H, act_dtype, same)));
+      RETURN_IF_ERROR(
+          StoreAs(b.out_proj, put(BlockKey(i, p + "out_proj.weight"), H * H, act_dtype, same)));
       if (config.attn_out_proj_bias) {
-        ASSIGN_OR_RETURN_PTR(b.out_bias, put(BlockKey(i, p + "out_proj.bias"), H, act_dtype, same),
-                             const void*);
+        RETURN_IF_ERROR(
+            StoreAs(b.out_bias, put(BlockKey(i, p + "out_proj.bias"), H, act_dtype, same)));
       }
       const int half = config.head_dim / 2;
       const std::string freq_name = BlockKey(i, p + "rotary_emb.inv_freq");
       if (tensors.count(freq_name) != 0) {
-        ASSIGN_OR_RETURN_PTR(b.inv_freq, put(freq_name, half, DType::kFloat32, same),
-                             const float*);
+        RETURN_IF_ERROR(StoreAs(b.inv_freq, put(freq_name, half, DType::kFloat32, same)));
       } else {
         // §8: vortex uses the stored inv_freq; without one, f_i = base^(-2i/d).
         std::vector<float> f(half);
@@ -161,18 +158,15 @@ absl::StatusOr<DeviceWeights> DeviceWeights::Upload(const ModelConfig& config,
         b.inv_freq = static_cast<const float*>(*dp);
       }
     } else {
-      ASSIGN_OR_RETURN_PTR(b.in_proj, put(BlockKey(i, "projections.weight"), 3 * H * H, act_dtype, same),
-                           const void*);
-      ASSIGN_OR_RETURN_PTR(b.out_proj,
-                           put(BlockKey(i, "out_filter_dense.weight"), H * H, act_dtype, same),
-                           const void*);
-      ASSIGN_OR_RETURN_PTR(b.out_bias,
-                           put(BlockKey(i, "out_filter_dense.bias"), H, act_dtype, same),
-                           const void*);
-      ASSIGN_OR_RETURN_PTR(b.short_taps,
-                           put(BlockKey(i, "filter.short_filter_weight"),
-                               3 * H * config.short_filter_length, DType::kFloat32, same),
-                           const float*);
+      RETURN_IF_ERROR(
+          StoreAs(b.in_proj, put(BlockKey(i, "projections.weight"), 3 * H * H, act_dtype, same)));
+      RETURN_IF_ERROR(
+          StoreAs(b.out_proj, put(BlockKey(i, "out_filter_dense.weight"), H * H, act_dtype, same)));
+      RETURN_IF_ERROR(
+          StoreAs(b.out_bias, put(BlockKey(i, "out_filter_dense.bias"), H, act_dtype, same)));
+      RETURN_IF_ERROR(
+          StoreAs(b.short_taps, put(BlockKey(i, "filter.short_filter_weight"),
+                                    3 * H * config.short_filter_length, DType::kFloat32, same)));
       if (config.short_filter_length != 3)
         return absl::UnimplementedError(absl::StrCat("featurizer of ", config.short_filter_length,
                                                      " taps (only 3 is implemented)"));
@@ -184,35 +178,28 @@ absl::StatusOr<DeviceWeights> DeviceWeights::Upload(const ModelConfig& config,
         auto reverse = [K](std::vector<float>& v) {
           for (size_t r = 0; r + K <= v.size(); r += K) std::reverse(v.begin() + r, v.begin() + r + K);
         };
-        ASSIGN_OR_RETURN_PTR(b.fir_taps,
-                             put(BlockKey(i, "filter.h"), int64_t{G} * K, DType::kFloat32, reverse),
-                             const float*);
+        RETURN_IF_ERROR(StoreAs(
+            b.fir_taps, put(BlockKey(i, "filter.h"), int64_t{G} * K, DType::kFloat32, reverse)));
       } else if (b.kind == BlockKind::kHcm) {
         const int K = config.hcm_filter_length, G = config.hcm_filter_groups;
         b.fir_groups = G;
         b.fir_length = K;
-        ASSIGN_OR_RETURN_PTR(b.fir_taps,
-                             put(BlockKey(i, "filter.h"), int64_t{G} * K, DType::kFloat32, same),
-                             const float*);
-        ASSIGN_OR_RETURN_PTR(b.skip_d, put(BlockKey(i, "filter.D"), H, DType::kFloat32, same),
-                             const float*);
+        RETURN_IF_ERROR(StoreAs(
+            b.fir_taps, put(BlockKey(i, "filter.h"), int64_t{G} * K, DType::kFloat32, same)));
+        RETURN_IF_ERROR(StoreAs(b.skip_d, put(BlockKey(i, "filter.D"), H, DType::kFloat32, same)));
       } else {
         if (config.hcl_modes != 16)
           return absl::UnimplementedError(
               absl::StrCat("hcl with ", config.hcl_modes, " modes (only 16 is compiled)"));
-        ASSIGN_OR_RETURN_PTR(b.skip_d, put(BlockKey(i, "filter.D"), H, DType::kFloat32, same),
-                             const float*);
-        ASSIGN_OR_RETURN_PTR(b.log_poles,
-                             put(BlockKey(i, "filter.log_poles"), H * 16, DType::kFloat32, same),
-                             const float*);
-        ASSIGN_OR_RETURN_PTR(b.residues,
-                             put(BlockKey(i, "filter.residues"), H * 16, DType::kFloat32, same),
-                             const float*);
+        RETURN_IF_ERROR(StoreAs(b.skip_d, put(BlockKey(i, "filter.D"), H, DType::kFloat32, same)));
+        RETURN_IF_ERROR(StoreAs(
+            b.log_poles, put(BlockKey(i, "filter.log_poles"), H * 16, DType::kFloat32, same)));
+        RETURN_IF_ERROR(StoreAs(
+            b.residues, put(BlockKey(i, "filter.residues"), H * 16, DType::kFloat32, same)));
       }
     }
     w.blocks.push_back(b);
   }
-#undef ASSIGN_OR_RETURN_PTR
   return w;
 }
 

@@ -21,7 +21,7 @@ absl::StatusOr<std::unique_ptr<CudnnAttention>> CudnnAttention::Create(cudaStrea
   if (!api.ok()) return api.status();
   const CudnnApi& a = **api;
   cudnnHandle_t handle = nullptr;
-  EVO2_RETURN_IF_ERROR(a.Check(a.Create(&handle), "cudnnCreate"));
+  RETURN_IF_ERROR(a.Check(a.Create(&handle), "cudnnCreate"));
   const absl::Status bound = a.Check(a.SetStream(handle, stream), "cudnnSetStream");
   if (!bound.ok()) {
     a.Destroy(handle);

@@ -14,16 +14,6 @@
 namespace evo2::cuda {
 namespace {
 
-#define EVO2_CUDNN_CONCAT_INNER(a, b) a##b
-#define EVO2_CUDNN_CONCAT(a, b) EVO2_CUDNN_CONCAT_INNER(a, b)
-#define EVO2_CUDNN_ASSIGN_OR_RETURN_IMPL(tmp, lhs, expr) \
-  auto tmp = (expr);                                     \
-  if (!tmp.ok()) return tmp.status();                    \
-  lhs = std::move(*tmp)
-// `lhs = value of expr`, or return its error.
-#define ASSIGN_OR_RETURN(lhs, expr) \
-  EVO2_CUDNN_ASSIGN_OR_RETURN_IMPL(EVO2_CUDNN_CONCAT(evo2_cudnn_or_, __LINE__), lhs, expr)
-
 using Dims = std::array<int64_t, 4>;
 
 // Every tensor of the graph is 4-d; the engines want 16-byte aligned device tensors.
@@ -40,20 +30,20 @@ class GraphBuilder {
     ASSIGN_OR_RETURN(BackendDescriptor t,
                      BackendDescriptor::Make(api_, CUDNN_BACKEND_TENSOR_DESCRIPTOR));
     const std::string what = absl::StrCat("tensor uid ", uid);
-    EVO2_RETURN_IF_ERROR(t.SetDataType(CUDNN_ATTR_TENSOR_DATA_TYPE, type, what.c_str()));
-    EVO2_RETURN_IF_ERROR(t.Set(CUDNN_ATTR_TENSOR_DIMENSIONS, CUDNN_TYPE_INT64, 4, dims.data(),
-                               what.c_str()));
-    EVO2_RETURN_IF_ERROR(t.Set(CUDNN_ATTR_TENSOR_STRIDES, CUDNN_TYPE_INT64, 4, strides.data(),
-                               what.c_str()));
-    EVO2_RETURN_IF_ERROR(t.SetInt64(CUDNN_ATTR_TENSOR_UNIQUE_ID, uid, what.c_str()));
-    EVO2_RETURN_IF_ERROR(t.SetInt64(CUDNN_ATTR_TENSOR_BYTE_ALIGNMENT, kAlignment, what.c_str()));
-    EVO2_RETURN_IF_ERROR(
+    RETURN_IF_ERROR(t.SetDataType(CUDNN_ATTR_TENSOR_DATA_TYPE, type, what.c_str()));
+    RETURN_IF_ERROR(
+        t.Set(CUDNN_ATTR_TENSOR_DIMENSIONS, CUDNN_TYPE_INT64, 4, dims.data(), what.c_str()));
+    RETURN_IF_ERROR(
+        t.Set(CUDNN_ATTR_TENSOR_STRIDES, CUDNN_TYPE_INT64, 4, strides.data(), what.c_str()));
+    RETURN_IF_ERROR(t.SetInt64(CUDNN_ATTR_TENSOR_UNIQUE_ID, uid, what.c_str()));
+    RETURN_IF_ERROR(t.SetInt64(CUDNN_ATTR_TENSOR_BYTE_ALIGNMENT, kAlignment, what.c_str()));
+    RETURN_IF_ERROR(
         t.Set(CUDNN_ATTR_TENSOR_IS_VIRTUAL, CUDNN_TYPE_BOOLEAN, 1, &is_virtual, what.c_str()));
     if (by_value) {
-      EVO2_RETURN_IF_ERROR(
+      RETURN_IF_ERROR(
           t.Set(CUDNN_ATTR_TENSOR_IS_BY_VALUE, CUDNN_TYPE_BOOLEAN, 1, &by_value, what.c_str()));
     }
-    EVO2_RETURN_IF_ERROR(t.Finalize(what.c_str()));
+    RETURN_IF_ERROR(t.Finalize(what.c_str()));
     return Keep(std::move(t));
   }
 
@@ -64,23 +54,22 @@ class GraphBuilder {
                          std::optional<int64_t> axis = std::nullopt) {
     ASSIGN_OR_RETURN(BackendDescriptor pw,
                      BackendDescriptor::Make(api_, CUDNN_BACKEND_POINTWISE_DESCRIPTOR));
-    EVO2_RETURN_IF_ERROR(
-        pw.Set(CUDNN_ATTR_POINTWISE_MODE, CUDNN_TYPE_POINTWISE_MODE, 1, &mode, name));
-    EVO2_RETURN_IF_ERROR(pw.SetDataType(CUDNN_ATTR_POINTWISE_MATH_PREC, math, name));
-    if (axis.has_value()) EVO2_RETURN_IF_ERROR(pw.SetInt64(CUDNN_ATTR_POINTWISE_AXIS, *axis, name));
-    EVO2_RETURN_IF_ERROR(pw.Finalize(name));
+    RETURN_IF_ERROR(pw.Set(CUDNN_ATTR_POINTWISE_MODE, CUDNN_TYPE_POINTWISE_MODE, 1, &mode, name));
+    RETURN_IF_ERROR(pw.SetDataType(CUDNN_ATTR_POINTWISE_MATH_PREC, math, name));
+    if (axis.has_value()) RETURN_IF_ERROR(pw.SetInt64(CUDNN_ATTR_POINTWISE_AXIS, *axis, name));
+    RETURN_IF_ERROR(pw.Finalize(name));
     ASSIGN_OR_RETURN(BackendDescriptor op,
                      BackendDescriptor::Make(api_, CUDNN_BACKEND_OPERATION_POINTWISE_DESCRIPTOR));
-    EVO2_RETURN_IF_ERROR(op.SetDescriptor(CUDNN_ATTR_OPERATION_POINTWISE_PW_DESCRIPTOR, pw, name));
-    EVO2_RETURN_IF_ERROR(op.SetDescriptor(CUDNN_ATTR_OPERATION_POINTWISE_XDESC, x, name));
+    RETURN_IF_ERROR(op.SetDescriptor(CUDNN_ATTR_OPERATION_POINTWISE_PW_DESCRIPTOR, pw, name));
+    RETURN_IF_ERROR(op.SetDescriptor(CUDNN_ATTR_OPERATION_POINTWISE_XDESC, x, name));
     if (b != nullptr) {
-      EVO2_RETURN_IF_ERROR(op.SetDescriptor(CUDNN_ATTR_OPERATION_POINTWISE_BDESC, *b, name));
+      RETURN_IF_ERROR(op.SetDescriptor(CUDNN_ATTR_OPERATION_POINTWISE_BDESC, *b, name));
     }
     if (t != nullptr) {
-      EVO2_RETURN_IF_ERROR(op.SetDescriptor(CUDNN_ATTR_OPERATION_POINTWISE_TDESC, *t, name));
+      RETURN_IF_ERROR(op.SetDescriptor(CUDNN_ATTR_OPERATION_POINTWISE_TDESC, *t, name));
     }
-    EVO2_RETURN_IF_ERROR(op.SetDescriptor(CUDNN_ATTR_OPERATION_POINTWISE_YDESC, y, name));
-    EVO2_RETURN_IF_ERROR(op.Finalize(name));
+    RETURN_IF_ERROR(op.SetDescriptor(CUDNN_ATTR_OPERATION_POINTWISE_YDESC, y, name));
+    RETURN_IF_ERROR(op.Finalize(name));
     Keep(std::move(pw));
     ops_.push_back(Keep(std::move(op))->get());
     return absl::OkStatus();
@@ -91,16 +80,16 @@ class GraphBuilder {
                          const BackendDescriptor& x, const BackendDescriptor& y) {
     ASSIGN_OR_RETURN(BackendDescriptor rd,
                      BackendDescriptor::Make(api_, CUDNN_BACKEND_REDUCTION_DESCRIPTOR));
-    EVO2_RETURN_IF_ERROR(rd.Set(CUDNN_ATTR_REDUCTION_OPERATOR,
-                                CUDNN_TYPE_REDUCTION_OPERATOR_TYPE, 1, &reduce, name));
-    EVO2_RETURN_IF_ERROR(rd.SetDataType(CUDNN_ATTR_REDUCTION_COMP_TYPE, CUDNN_DATA_FLOAT, name));
-    EVO2_RETURN_IF_ERROR(rd.Finalize(name));
+    RETURN_IF_ERROR(rd.Set(CUDNN_ATTR_REDUCTION_OPERATOR, CUDNN_TYPE_REDUCTION_OPERATOR_TYPE, 1,
+                           &reduce, name));
+    RETURN_IF_ERROR(rd.SetDataType(CUDNN_ATTR_REDUCTION_COMP_TYPE, CUDNN_DATA_FLOAT, name));
+    RETURN_IF_ERROR(rd.Finalize(name));
     ASSIGN_OR_RETURN(BackendDescriptor op,
                      BackendDescriptor::Make(api_, CUDNN_BACKEND_OPERATION_REDUCTION_DESCRIPTOR));
-    EVO2_RETURN_IF_ERROR(op.SetDescriptor(CUDNN_ATTR_OPERATION_REDUCTION_DESC, rd, name));
-    EVO2_RETURN_IF_ERROR(op.SetDescriptor(CUDNN_ATTR_OPERATION_REDUCTION_XDESC, x, name));
-    EVO2_RETURN_IF_ERROR(op.SetDescriptor(CUDNN_ATTR_OPERATION_REDUCTION_YDESC, y, name));
-    EVO2_RETURN_IF_ERROR(op.Finalize(name));
+    RETURN_IF_ERROR(op.SetDescriptor(CUDNN_ATTR_OPERATION_REDUCTION_DESC, rd, name));
+    RETURN_IF_ERROR(op.SetDescriptor(CUDNN_ATTR_OPERATION_REDUCTION_XDESC, x, name));
+    RETURN_IF_ERROR(op.SetDescriptor(CUDNN_ATTR_OPERATION_REDUCTION_YDESC, y, name));
+    RETURN_IF_ERROR(op.Finalize(name));
     Keep(std::move(rd));
     ops_.push_back(Keep(std::move(op))->get());
     return absl::OkStatus();
@@ -111,15 +100,15 @@ class GraphBuilder {
                       const BackendDescriptor& c) {
     ASSIGN_OR_RETURN(BackendDescriptor mm,
                      BackendDescriptor::Make(api_, CUDNN_BACKEND_MATMUL_DESCRIPTOR));
-    EVO2_RETURN_IF_ERROR(mm.SetDataType(CUDNN_ATTR_MATMUL_COMP_TYPE, CUDNN_DATA_FLOAT, name));
-    EVO2_RETURN_IF_ERROR(mm.Finalize(name));
+    RETURN_IF_ERROR(mm.SetDataType(CUDNN_ATTR_MATMUL_COMP_TYPE, CUDNN_DATA_FLOAT, name));
+    RETURN_IF_ERROR(mm.Finalize(name));
     ASSIGN_OR_RETURN(BackendDescriptor op,
                      BackendDescriptor::Make(api_, CUDNN_BACKEND_OPERATION_MATMUL_DESCRIPTOR));
-    EVO2_RETURN_IF_ERROR(op.SetDescriptor(CUDNN_ATTR_OPERATION_MATMUL_DESC, mm, name));
-    EVO2_RETURN_IF_ERROR(op.SetDescriptor(CUDNN_ATTR_OPERATION_MATMUL_ADESC, a, name));
-    EVO2_RETURN_IF_ERROR(op.SetDescriptor(CUDNN_ATTR_OPERATION_MATMUL_BDESC, b, name));
-    EVO2_RETURN_IF_ERROR(op.SetDescriptor(CUDNN_ATTR_OPERATION_MATMUL_CDESC, c, name));
-    EVO2_RETURN_IF_ERROR(op.Finalize(name));
+    RETURN_IF_ERROR(op.SetDescriptor(CUDNN_ATTR_OPERATION_MATMUL_DESC, mm, name));
+    RETURN_IF_ERROR(op.SetDescriptor(CUDNN_ATTR_OPERATION_MATMUL_ADESC, a, name));
+    RETURN_IF_ERROR(op.SetDescriptor(CUDNN_ATTR_OPERATION_MATMUL_BDESC, b, name));
+    RETURN_IF_ERROR(op.SetDescriptor(CUDNN_ATTR_OPERATION_MATMUL_CDESC, c, name));
+    RETURN_IF_ERROR(op.Finalize(name));
     Keep(std::move(mm));
     ops_.push_back(Keep(std::move(op))->get());
     return absl::OkStatus();
@@ -128,11 +117,11 @@ class GraphBuilder {
   absl::StatusOr<const BackendDescriptor*> Graph(cudnnHandle_t handle) {
     ASSIGN_OR_RETURN(BackendDescriptor g,
                      BackendDescriptor::Make(api_, CUDNN_BACKEND_OPERATIONGRAPH_DESCRIPTOR));
-    EVO2_RETURN_IF_ERROR(g.Set(CUDNN_ATTR_OPERATIONGRAPH_OPS, CUDNN_TYPE_BACKEND_DESCRIPTOR,
-                               static_cast<int64_t>(ops_.size()), ops_.data(), "operation graph"));
-    EVO2_RETURN_IF_ERROR(
+    RETURN_IF_ERROR(g.Set(CUDNN_ATTR_OPERATIONGRAPH_OPS, CUDNN_TYPE_BACKEND_DESCRIPTOR,
+                          static_cast<int64_t>(ops_.size()), ops_.data(), "operation graph"));
+    RETURN_IF_ERROR(
         g.Set(CUDNN_ATTR_OPERATIONGRAPH_HANDLE, CUDNN_TYPE_HANDLE, 1, &handle, "operation graph"));
-    EVO2_RETURN_IF_ERROR(g.Finalize("operation graph (causal SDPA pattern)"));
+    RETURN_IF_ERROR(g.Finalize("operation graph (causal SDPA pattern)"));
     return Keep(std::move(g));
   }
 
@@ -161,16 +150,16 @@ absl::StatusOr<std::vector<BackendDescriptor>> EngineConfigs(const CudnnApi& api
                                                              cudnnBackendHeurMode_t mode) {
   ASSIGN_OR_RETURN(BackendDescriptor heur,
                    BackendDescriptor::Make(api, CUDNN_BACKEND_ENGINEHEUR_DESCRIPTOR));
-  EVO2_RETURN_IF_ERROR(
+  RETURN_IF_ERROR(
       heur.SetDescriptor(CUDNN_ATTR_ENGINEHEUR_OPERATION_GRAPH, graph, "engine heuristics"));
-  EVO2_RETURN_IF_ERROR(
+  RETURN_IF_ERROR(
       heur.Set(CUDNN_ATTR_ENGINEHEUR_MODE, CUDNN_TYPE_HEUR_MODE, 1, &mode, "engine heuristics"));
-  EVO2_RETURN_IF_ERROR(heur.Finalize("engine heuristics"));
+  RETURN_IF_ERROR(heur.Finalize("engine heuristics"));
   int64_t count = 0;
-  EVO2_RETURN_IF_ERROR(api.Check(api.BackendGetAttribute(heur.get(), CUDNN_ATTR_ENGINEHEUR_RESULTS,
-                                                         CUDNN_TYPE_BACKEND_DESCRIPTOR, 0, &count,
-                                                         nullptr),
-                                 "cudnnBackendGetAttribute(ENGINEHEUR_RESULTS count)"));
+  RETURN_IF_ERROR(
+      api.Check(api.BackendGetAttribute(heur.get(), CUDNN_ATTR_ENGINEHEUR_RESULTS,
+                                        CUDNN_TYPE_BACKEND_DESCRIPTOR, 0, &count, nullptr),
+                "cudnnBackendGetAttribute(ENGINEHEUR_RESULTS count)"));
   std::vector<BackendDescriptor> configs;
   std::vector<cudnnBackendDescriptor_t> raw;
   for (int64_t i = 0; i < count; ++i) {
@@ -181,10 +170,10 @@ absl::StatusOr<std::vector<BackendDescriptor>> EngineConfigs(const CudnnApi& api
   }
   if (count == 0) return configs;
   int64_t got = 0;
-  EVO2_RETURN_IF_ERROR(api.Check(api.BackendGetAttribute(heur.get(), CUDNN_ATTR_ENGINEHEUR_RESULTS,
-                                                         CUDNN_TYPE_BACKEND_DESCRIPTOR, count,
-                                                         &got, raw.data()),
-                                 "cudnnBackendGetAttribute(ENGINEHEUR_RESULTS)"));
+  RETURN_IF_ERROR(
+      api.Check(api.BackendGetAttribute(heur.get(), CUDNN_ATTR_ENGINEHEUR_RESULTS,
+                                        CUDNN_TYPE_BACKEND_DESCRIPTOR, count, &got, raw.data()),
+                "cudnnBackendGetAttribute(ENGINEHEUR_RESULTS)"));
   configs.resize(static_cast<size_t>(std::max<int64_t>(0, std::min(got, count))));
   return configs;
 }
@@ -267,30 +256,30 @@ absl::StatusOr<std::unique_ptr<SdpaPlan>> BuildCausalSdpaPlan(const CudnnApi& ap
   ASSIGN_OR_RETURN(const BackendDescriptor* stats, per_row());
   ASSIGN_OR_RETURN(const BackendDescriptor* probs, scores(CUDNN_DATA_BFLOAT16));
 
-  EVO2_RETURN_IF_ERROR(g.Matmul("bmm1 Q·Kt", *q, *kt, *s_raw));
-  EVO2_RETURN_IF_ERROR(g.Pointwise("scale", CUDNN_POINTWISE_MUL, CUDNN_DATA_FLOAT, *s_raw, scale,
-                                   nullptr, *s_scaled));
-  EVO2_RETURN_IF_ERROR(g.Pointwise("row index", CUDNN_POINTWISE_GEN_INDEX, CUDNN_DATA_FLOAT,
-                                   *s_scaled, nullptr, nullptr, *row, 2));
-  EVO2_RETURN_IF_ERROR(g.Pointwise("col index", CUDNN_POINTWISE_GEN_INDEX, CUDNN_DATA_FLOAT,
-                                   *s_scaled, nullptr, nullptr, *col, 3));
-  EVO2_RETURN_IF_ERROR(g.Pointwise("causal row>=col", CUDNN_POINTWISE_CMP_GE, CUDNN_DATA_BOOLEAN,
-                                   *row, col, nullptr, *keep));
-  EVO2_RETURN_IF_ERROR(g.Pointwise("causal select", CUDNN_POINTWISE_BINARY_SELECT,
-                                   CUDNN_DATA_FLOAT, *s_scaled, neg_inf, keep, *s_masked));
-  EVO2_RETURN_IF_ERROR(g.Reduction("softmax max", CUDNN_REDUCE_TENSOR_MAX, *s_masked, *row_max));
-  EVO2_RETURN_IF_ERROR(g.Pointwise("softmax sub", CUDNN_POINTWISE_SUB, CUDNN_DATA_FLOAT,
-                                   *s_masked, row_max, nullptr, *centered));
-  EVO2_RETURN_IF_ERROR(g.Pointwise("softmax exp", CUDNN_POINTWISE_EXP, CUDNN_DATA_FLOAT,
-                                   *centered, nullptr, nullptr, *expd));
-  EVO2_RETURN_IF_ERROR(g.Reduction("softmax sum", CUDNN_REDUCE_TENSOR_ADD, *expd, *row_sum));
-  EVO2_RETURN_IF_ERROR(g.Pointwise("softmax log", CUDNN_POINTWISE_LOG, CUDNN_DATA_FLOAT, *row_sum,
-                                   nullptr, nullptr, *log_sum));
-  EVO2_RETURN_IF_ERROR(g.Pointwise("softmax stats", CUDNN_POINTWISE_ADD, CUDNN_DATA_FLOAT,
-                                   *row_max, log_sum, nullptr, *stats));
-  EVO2_RETURN_IF_ERROR(g.Pointwise("softmax div", CUDNN_POINTWISE_DIV, CUDNN_DATA_FLOAT, *expd,
-                                   row_sum, nullptr, *probs));
-  EVO2_RETURN_IF_ERROR(g.Matmul("bmm2 P·V", *probs, *v, *o));
+  RETURN_IF_ERROR(g.Matmul("bmm1 Q·Kt", *q, *kt, *s_raw));
+  RETURN_IF_ERROR(g.Pointwise("scale", CUDNN_POINTWISE_MUL, CUDNN_DATA_FLOAT, *s_raw, scale,
+                              nullptr, *s_scaled));
+  RETURN_IF_ERROR(g.Pointwise("row index", CUDNN_POINTWISE_GEN_INDEX, CUDNN_DATA_FLOAT, *s_scaled,
+                              nullptr, nullptr, *row, 2));
+  RETURN_IF_ERROR(g.Pointwise("col index", CUDNN_POINTWISE_GEN_INDEX, CUDNN_DATA_FLOAT, *s_scaled,
+                              nullptr, nullptr, *col, 3));
+  RETURN_IF_ERROR(g.Pointwise("causal row>=col", CUDNN_POINTWISE_CMP_GE, CUDNN_DATA_BOOLEAN, *row,
+                              col, nullptr, *keep));
+  RETURN_IF_ERROR(g.Pointwise("causal select", CUDNN_POINTWISE_BINARY_SELECT, CUDNN_DATA_FLOAT,
+                              *s_scaled, neg_inf, keep, *s_masked));
+  RETURN_IF_ERROR(g.Reduction("softmax max", CUDNN_REDUCE_TENSOR_MAX, *s_masked, *row_max));
+  RETURN_IF_ERROR(g.Pointwise("softmax sub", CUDNN_POINTWISE_SUB, CUDNN_DATA_FLOAT, *s_masked,
+                              row_max, nullptr, *centered));
+  RETURN_IF_ERROR(g.Pointwise("softmax exp", CUDNN_POINTWISE_EXP, CUDNN_DATA_FLOAT, *centered,
+                              nullptr, nullptr, *expd));
+  RETURN_IF_ERROR(g.Reduction("softmax sum", CUDNN_REDUCE_TENSOR_ADD, *expd, *row_sum));
+  RETURN_IF_ERROR(g.Pointwise("softmax log", CUDNN_POINTWISE_LOG, CUDNN_DATA_FLOAT, *row_sum,
+                              nullptr, nullptr, *log_sum));
+  RETURN_IF_ERROR(g.Pointwise("softmax stats", CUDNN_POINTWISE_ADD, CUDNN_DATA_FLOAT, *row_max,
+                              log_sum, nullptr, *stats));
+  RETURN_IF_ERROR(g.Pointwise("softmax div", CUDNN_POINTWISE_DIV, CUDNN_DATA_FLOAT, *expd, row_sum,
+                              nullptr, *probs));
+  RETURN_IF_ERROR(g.Matmul("bmm2 P·V", *probs, *v, *o));
   ASSIGN_OR_RETURN(const BackendDescriptor* graph, g.Graph(handle));
 
   // Heuristics, best first; the first configuration that finalizes into a plan wins.
@@ -307,10 +296,9 @@ absl::StatusOr<std::unique_ptr<SdpaPlan>> BuildCausalSdpaPlan(const CudnnApi& ap
       ++result->candidates_tried;
       ASSIGN_OR_RETURN(BackendDescriptor plan,
                        BackendDescriptor::Make(api, CUDNN_BACKEND_EXECUTION_PLAN_DESCRIPTOR));
-      EVO2_RETURN_IF_ERROR(
+      RETURN_IF_ERROR(
           plan.Set(CUDNN_ATTR_EXECUTION_PLAN_HANDLE, CUDNN_TYPE_HANDLE, 1, &handle, "plan"));
-      EVO2_RETURN_IF_ERROR(
-          plan.SetDescriptor(CUDNN_ATTR_EXECUTION_PLAN_ENGINE_CONFIG, config, "plan"));
+      RETURN_IF_ERROR(plan.SetDescriptor(CUDNN_ATTR_EXECUTION_PLAN_ENGINE_CONFIG, config, "plan"));
       const absl::Status fin = plan.Finalize("execution plan");
       if (!fin.ok()) {
         last_error = std::string(fin.message());
@@ -322,10 +310,10 @@ absl::StatusOr<std::unique_ptr<SdpaPlan>> BuildCausalSdpaPlan(const CudnnApi& ap
         continue;
       }
       int64_t n = 0;
-      EVO2_RETURN_IF_ERROR(api.Check(
-          api.BackendGetAttribute(plan.get(), CUDNN_ATTR_EXECUTION_PLAN_WORKSPACE_SIZE,
-                                  CUDNN_TYPE_INT64, 1, &n, &result->workspace_bytes),
-          "cudnnBackendGetAttribute(EXECUTION_PLAN_WORKSPACE_SIZE)"));
+      RETURN_IF_ERROR(
+          api.Check(api.BackendGetAttribute(plan.get(), CUDNN_ATTR_EXECUTION_PLAN_WORKSPACE_SIZE,
+                                            CUDNN_TYPE_INT64, 1, &n, &result->workspace_bytes),
+                    "cudnnBackendGetAttribute(EXECUTION_PLAN_WORKSPACE_SIZE)"));
       result->engine_index = EngineIndex(api, config);
       result->plan = std::move(plan);
       g.Keep(std::move(config));
@@ -353,13 +341,13 @@ absl::Status ExecuteSdpaPlan(const CudnnApi& api, cudnnHandle_t handle, const Sd
                       &scale, &neg_inf};
   ASSIGN_OR_RETURN(BackendDescriptor pack,
                    BackendDescriptor::Make(api, CUDNN_BACKEND_VARIANT_PACK_DESCRIPTOR));
-  EVO2_RETURN_IF_ERROR(
+  RETURN_IF_ERROR(
       pack.Set(CUDNN_ATTR_VARIANT_PACK_UNIQUE_IDS, CUDNN_TYPE_INT64, 6, uids, "variant pack"));
-  EVO2_RETURN_IF_ERROR(pack.Set(CUDNN_ATTR_VARIANT_PACK_DATA_POINTERS, CUDNN_TYPE_VOID_PTR, 6,
-                                pointers, "variant pack"));
-  EVO2_RETURN_IF_ERROR(pack.Set(CUDNN_ATTR_VARIANT_PACK_WORKSPACE, CUDNN_TYPE_VOID_PTR, 1,
-                                &workspace, "variant pack"));
-  EVO2_RETURN_IF_ERROR(pack.Finalize("variant pack"));
+  RETURN_IF_ERROR(pack.Set(CUDNN_ATTR_VARIANT_PACK_DATA_POINTERS, CUDNN_TYPE_VOID_PTR, 6, pointers,
+                           "variant pack"));
+  RETURN_IF_ERROR(pack.Set(CUDNN_ATTR_VARIANT_PACK_WORKSPACE, CUDNN_TYPE_VOID_PTR, 1, &workspace,
+                           "variant pack"));
+  RETURN_IF_ERROR(pack.Finalize("variant pack"));
   const absl::Status ran =
       api.Check(api.BackendExecute(handle, plan.plan.get(), pack.get()), "cudnnBackendExecute");
   if (ran.ok()) return ran;

@@ -110,7 +110,7 @@ absl::Status GemmRunner::RunGemmEx(DType operand, DType result, const GemmArgs& 
 }
 
 absl::Status GemmRunner::Run(DType operand, DType result, const GemmArgs& a) {
-  EVO2_RETURN_IF_ERROR(CheckArgs(a));
+  RETURN_IF_ERROR(CheckArgs(a));
   if (a.rows == 0) return absl::OkStatus();
   auto it = choices_.find(Key(operand, result, a));
   if (it == choices_.end() || !it->second->use_lt) return RunGemmEx(operand, result, a);
@@ -140,7 +140,7 @@ absl::Status GemmRunner::Run(DType operand, DType result, const GemmArgs& a) {
 }
 
 absl::Status GemmRunner::Tune(DType operand, DType result, const GemmArgs& a) {
-  EVO2_RETURN_IF_ERROR(CheckArgs(a));
+  RETURN_IF_ERROR(CheckArgs(a));
   if (operand != DType::kBFloat16 || a.rows < kMinTunedRows) return absl::OkStatus();
   const ShapeKey key = Key(operand, result, a);
   if (choices_.count(key) != 0) return absl::OkStatus();
@@ -180,7 +180,7 @@ absl::Status GemmRunner::Tune(DType operand, DType result, const GemmArgs& a) {
     std::vector<float> ms;
     for (int i = 0; i < 7; ++i) {
       CUDA_RETURN_IF_ERROR(cudaEventRecord(start, stream_));
-      EVO2_RETURN_IF_ERROR(launch());
+      RETURN_IF_ERROR(launch());
       CUDA_RETURN_IF_ERROR(cudaEventRecord(stop, stream_));
       CUDA_RETURN_IF_ERROR(cudaEventSynchronize(stop));
       float t = 0;
@@ -211,7 +211,7 @@ absl::Status GemmRunner::Tune(DType operand, DType result, const GemmArgs& a) {
   }
   cudaEventDestroy(start);
   cudaEventDestroy(stop);
-  EVO2_RETURN_IF_ERROR(status);
+  RETURN_IF_ERROR(status);
   choices_[key] = std::move(c);
   return absl::OkStatus();
 }
