@@ -12,12 +12,12 @@ namespace evo2 {
 namespace {
 
 using testing::RunEvo2;
-using testing::ScratchDir;
+using testing::TempDir;
 
 TEST(PredictDefaultModel, ScoresWithShippedDemoModel) {
   const auto demo = testing::SourceDir() / "models" / "evo2-demo" / "model.pt";
   if (!std::filesystem::exists(demo)) GTEST_SKIP() << "demo model not in this tree: " << demo;
-  ScratchDir scratch("default-model");
+  TempDir scratch("default-model");
   // A 120-base stretch of E. coli-like coding sequence and its reverse; any real DNA will do:
   // the check is that the shipped model loads and scores, not a particular value.
   const auto fasta = scratch.Write(
@@ -45,7 +45,7 @@ TEST(PredictDefaultModel, ScoresWithShippedDemoModel) {
 }
 
 TEST(PredictDefaultModel, WrongOverrideIsAClearError) {
-  ScratchDir scratch("default-model-missing");
+  TempDir scratch("default-model-missing");
   const auto fasta = scratch.Write("in.fa", ">r\nACGTACGT\n");
   ::setenv("EVO2_DEFAULT_MODEL", "/nonexistent/evo2-model", 1);
   auto r = RunEvo2({"predict", "--fasta", fasta.string(), "--output-dir",

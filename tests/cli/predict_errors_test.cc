@@ -11,7 +11,7 @@ namespace {
 
 using testing::ReadFileBytes;
 using testing::RunEvo2;
-using testing::ScratchDir;
+using testing::TempDir;
 
 class PredictErrors : public ::testing::Test {
  protected:
@@ -66,7 +66,7 @@ class PredictErrors : public ::testing::Test {
     EXPECT_TRUE(r.out.empty()) << r.out;
   }
 
-  ScratchDir scratch_{"errors"};
+  TempDir scratch_{"errors"};
   std::filesystem::path case_;
   std::filesystem::path good_fasta_;
   std::filesystem::path out_ = scratch_.path() / "out";

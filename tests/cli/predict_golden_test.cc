@@ -13,7 +13,7 @@ namespace {
 
 using testing::ReadFileBytes;
 using testing::RunEvo2;
-using testing::ScratchDir;
+using testing::TempDir;
 
 // The reference files hold logits from an fp64 forward rounded to fp32 and predict's fp32
 // post-processing; this engine's fp32 CPU forward differs by rounding only. Issue 4: values
@@ -74,7 +74,7 @@ class PredictGolden : public ::testing::Test {
 };
 
 TEST_F(PredictGolden, DefaultLogitsModeMatchesReferenceFile) {
-  ScratchDir out("default");
+  TempDir out("default");
   Predict({"predict", "--fasta", (ref_ / "default" / "input.fa").string(), "--ckpt-dir",
            (case_ / "model.pt").string(), "--output-dir", out.path().string()});
   ExpectSamePt(out.path() / "predictions__rank_0__dp_rank_0.pt",
@@ -83,8 +83,26 @@ TEST_F(PredictGolden, DefaultLogitsModeMatchesReferenceFile) {
             ReadFileBytes(ref_ / "default" / "seq_idx_map.json"));
 }
 
+// A `.pt` whose config is spelled `config.yaml` carries its own architecture: predict must not
+// force its default --model-size in (which the checkpoint would then refuse), and `evo2 layers`
+// reads the same file.
+TEST_F(PredictGolden, PtWithConfigYamlNeedsNoModelSize) {
+  TempDir ckpt("config_yaml");
+  std::filesystem::copy_file(case_ / "model.pt", ckpt / "model.pt");
+  std::filesystem::copy_file(case_ / "config.yml", ckpt / "config.yaml");
+  TempDir out("config_yaml_out");
+  Predict({"predict", "--fasta", (case_ / "input.fa").string(), "--ckpt-dir",
+           ckpt.path().string(), "--output-dir", out.path().string(), "--output-log-prob-seqs",
+           "--log-prob-collapse-option", "mean"});
+  ExpectSamePt(out.path() / "predictions__rank_0__dp_rank_0.pt",
+               ref_ / "log_prob_mean" / "predictions__rank_0__dp_rank_0.pt");
+  auto layers = RunEvo2({"layers", "--ckpt-dir", ckpt.path().string()});
+  ASSERT_EQ(layers.exit_code, 0) << layers.err;
+  EXPECT_NE(layers.out.find("decoder.layers.0"), std::string::npos) << layers.out;
+}
+
 TEST_F(PredictGolden, LogProbMeanMatchesReferenceFile) {
-  ScratchDir out("mean");
+  TempDir out("mean");
   Predict({"predict", "--fasta", (case_ / "input.fa").string(), "--ckpt-dir",
            (case_ / "model.pt").string(), "--output-dir", out.path().string(),
            "--output-log-prob-seqs", "--log-prob-collapse-option", "mean"});
@@ -96,7 +114,7 @@ TEST_F(PredictGolden, LogProbMeanMatchesReferenceFile) {
 
 TEST_F(PredictGolden, PerTokenMatchesReferenceFileFromNemo2Checkpoint) {
   // The reference ran on the NeMo2 directory; same weights as model.pt.
-  ScratchDir out("per_token");
+  TempDir out("per_token");
   Predict({"predict", "--fasta", (case_ / "input.fa").string(), "--ckpt-dir",
            (case_ / "nemo2_tp1").string(), "--output-dir", out.path().string(),
            "--output-log-prob-seqs", "--log-prob-collapse-option", "per_token"});
@@ -105,7 +123,7 @@ TEST_F(PredictGolden, PerTokenMatchesReferenceFileFromNemo2Checkpoint) {
 }
 
 TEST_F(PredictGolden, KeepCaseNpyPerTokenEqualsVortexGolden) {
-  ScratchDir out("keep_case");
+  TempDir out("keep_case");
   Predict({"predict", "--fasta", (case_ / "input.fa").string(), "--ckpt-dir",
            (case_ / "model.pt").string(), "--output-dir", out.path().string(),
            "--output-log-prob-seqs", "--log-prob-collapse-option", "per_token", "--keep-case",
@@ -126,14 +144,14 @@ TEST_F(PredictGolden, KeepCaseNpyPerTokenEqualsVortexGolden) {
 }
 
 TEST_F(PredictGolden, NpyLogitsAndEmbeddingsEqualVortexGolden) {
-  ScratchDir fa("emb_in");
+  TempDir fa("emb_in");
   // Only len00500 (hidden states are saved for S <= 1000): take it from the golden FASTA.
   const std::string text = ReadFileBytes(case_ / "input.fa");
   const size_t b = text.find(">len00500");
   const size_t e = text.find(">len02048");
   ASSERT_NE(b, std::string::npos);
   const auto input = fa.Write("one.fa", text.substr(b, e - b));
-  ScratchDir out("emb");
+  TempDir out("emb");
   Predict({"predict", "--fasta", input.string(), "--ckpt-dir", (case_ / "model.pt").string(),
            "--output-dir", out.path().string(), "--keep-case", "--output-format", "npy",
            "--embedding-layers", "blocks.3,decoder.layers.0", "--embedding-pooling", "none"});
@@ -159,7 +177,7 @@ TEST_F(PredictGolden, NpyLogitsAndEmbeddingsEqualVortexGolden) {
 }
 
 TEST_F(PredictGolden, MicroBatchesAndMinLengthPadButNeverTruncate) {
-  ScratchDir out("mbs");
+  TempDir out("mbs");
   // Micro-batches of 2 and --min-length below the longest record: the per-token rows equal the
   // reference's (mbs 1) exactly where it has values, and the width is the longest record's.
   Predict({"predict", "--fasta", (case_ / "input.fa").string(), "--ckpt-dir",
@@ -169,7 +187,7 @@ TEST_F(PredictGolden, MicroBatchesAndMinLengthPadButNeverTruncate) {
   ExpectSamePt(out.path() / "predictions__rank_0__dp_rank_0.pt",
                ref_ / "per_token" / "predictions__rank_0__dp_rank_0.pt");
   // --min-length above it widens every row with masked zeros.
-  ScratchDir wide("min_length");
+  TempDir wide("min_length");
   Predict({"predict", "--fasta", (ref_ / "default" / "input.fa").string(), "--ckpt-dir",
            (case_ / "model.pt").string(), "--output-dir", wide.path().string(),
            "--output-log-prob-seqs", "--log-prob-collapse-option", "per_token", "--min-length",
@@ -184,11 +202,11 @@ TEST_F(PredictGolden, MicroBatchesAndMinLengthPadButNeverTruncate) {
 }
 
 TEST_F(PredictGolden, BatchWriteIntervalAndFai) {
-  ScratchDir in("fai_in");
+  TempDir in("fai_in");
   // The three shortest records (1, 17 and 500 bases) keep this test fast.
   const std::string text = ReadFileBytes(case_ / "input.fa");
   const auto fasta = in.Write("in.fa", text.substr(0, text.find(">len02048")));
-  ScratchDir out("batch");
+  TempDir out("batch");
   Predict({"predict", "--fasta", fasta.string(), "--ckpt-dir", (case_ / "model.pt").string(),
            "--output-dir", out.path().string(), "--output-log-prob-seqs", "--write-interval",
            "batch", "--write-fai", "--quiet"});
@@ -207,7 +225,7 @@ TEST_F(PredictGolden, BatchWriteIntervalAndFai) {
   EXPECT_NE(fai.find("len00500\t500\t"), std::string::npos);
   EXPECT_NE(fai.find("\t80\t81\n"), std::string::npos);
   // A second run uses the index and gives the same output.
-  ScratchDir again("batch2");
+  TempDir again("batch2");
   Predict({"predict", "--fasta", fasta.string(), "--ckpt-dir", (case_ / "model.pt").string(),
            "--output-dir", again.path().string(), "--output-log-prob-seqs", "--quiet"});
   auto pt = ReadTorchPt(again.path() / "predictions__rank_0__dp_rank_0.pt");

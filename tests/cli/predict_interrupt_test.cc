@@ -16,7 +16,7 @@ namespace {
 TEST(PredictInterrupt, SignalLeavesNoOutput) {
   auto dir = testing::GoldenCaseDir("a_tiny6");
   if (!dir) GTEST_SKIP() << "golden case a_tiny6 not available";
-  testing::ScratchDir scratch("interrupt");
+  testing::TempDir scratch("interrupt");
   // ~400k tokens: minutes of CPU work, far more than the second before the signal.
   std::mt19937 rng(7);
   std::string fasta;

@@ -9,11 +9,6 @@
 
 namespace evo2::testing {
 
-std::string ReadFileBytes(const std::filesystem::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
 Evo2Process::Evo2Process(const std::vector<std::string>& args) {
   static std::atomic<int> counter{0};
   const auto base = std::filesystem::temp_directory_path() /
@@ -51,25 +46,5 @@ RunResult Evo2Process::Wait() {
 }
 
 RunResult RunEvo2(const std::vector<std::string>& args) { return Evo2Process(args).Wait(); }
-
-ScratchDir::ScratchDir(const std::string& tag) {
-  static std::atomic<int> counter{0};
-  path_ = std::filesystem::temp_directory_path() /
-          ("evo2_cli_" + tag + "_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
-  std::filesystem::remove_all(path_);
-  std::filesystem::create_directories(path_);
-}
-
-ScratchDir::~ScratchDir() {
-  std::error_code ignored;
-  std::filesystem::remove_all(path_, ignored);
-}
-
-std::filesystem::path ScratchDir::Write(const std::string& name, const std::string& bytes) const {
-  const auto p = path_ / name;
-  std::filesystem::create_directories(p.parent_path());
-  std::ofstream(p, std::ios::binary) << bytes;
-  return p;
-}
 
 }  // namespace evo2::testing

@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include "support/temp_dir.h"
+
 namespace evo2::testing {
 
 struct RunResult {
@@ -28,18 +30,5 @@ class Evo2Process {
   std::string err_path_;
 };
 
-// A fresh temporary directory, removed at destruction.
-class ScratchDir {
- public:
-  explicit ScratchDir(const std::string& tag);
-  ~ScratchDir();
-  const std::filesystem::path& path() const { return path_; }
-  std::filesystem::path Write(const std::string& name, const std::string& bytes) const;
-
- private:
-  std::filesystem::path path_;
-};
-
-std::string ReadFileBytes(const std::filesystem::path& p);
 
 }  // namespace evo2::testing

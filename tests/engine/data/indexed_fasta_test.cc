@@ -5,7 +5,8 @@
 #include "evo2/fai.h"
 #include "evo2/fasta.h"
 #include "gtest/gtest.h"
-#include "temp_dir.h"
+#include "support/expect_contains.h"
+#include "support/temp_dir.h"
 
 namespace evo2 {
 namespace {

@@ -10,7 +10,7 @@
 #include "evo2/checkpoint.h"
 #include "evo2/torch_pt.h"
 #include "support/golden_paths.h"
-#include "test_files.h"
+#include "support/temp_dir.h"
 
 namespace evo2 {
 namespace {

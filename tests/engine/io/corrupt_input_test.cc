@@ -12,7 +12,7 @@
 #include "io/mapped_file.h"
 #include "io/pt_reader.h"
 #include "support/golden_paths.h"
-#include "test_files.h"
+#include "support/temp_dir.h"
 
 namespace evo2 {
 namespace {

@@ -9,7 +9,7 @@
 #include "io/dcp_metadata.h"
 #include "io/mapped_file.h"
 #include "support/golden_paths.h"
-#include "test_files.h"
+#include "support/temp_dir.h"
 
 namespace evo2 {
 namespace {

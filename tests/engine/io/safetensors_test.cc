@@ -4,7 +4,7 @@
 
 #include <cstring>
 
-#include "test_files.h"
+#include "support/temp_dir.h"
 
 namespace evo2 {
 namespace {

@@ -10,7 +10,7 @@
 
 #include "io/mapped_file.h"
 #include "support/golden_paths.h"
-#include "test_files.h"
+#include "support/temp_dir.h"
 
 namespace evo2::io {
 namespace {

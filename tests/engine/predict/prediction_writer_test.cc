@@ -8,31 +8,14 @@
 #include "evo2/tokenizer.h"
 #include "evo2/torch_pt.h"
 #include "gtest/gtest.h"
+#include "support/temp_dir.h"
 #include "predict/prediction_tensors.h"
 
 namespace evo2 {
 namespace {
 
-class TempDir {
- public:
-  TempDir() {
-    static int n = 0;
-    path_ = std::filesystem::temp_directory_path() /
-            ("evo2_writer_test_" + std::to_string(::getpid()) + "_" + std::to_string(n++));
-    std::filesystem::remove_all(path_);
-    std::filesystem::create_directories(path_);
-  }
-  ~TempDir() { std::filesystem::remove_all(path_); }
-  const std::filesystem::path& path() const { return path_; }
+using testing::TempDir;
 
- private:
-  std::filesystem::path path_;
-};
-
-std::string ReadFile(const std::filesystem::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
 
 // A record of `n` tokens whose per-token log-probs are -(t+1)/10 and logits row t = t + v/1000.
 RecordScore Score(const std::string& name, int64_t n, int64_t logit_rows = 0) {
@@ -146,7 +129,7 @@ TEST(PredictionWriter, NpyFilesAppearOnlyAfterFinish) {
   EXPECT_EQ(lp->shape(), (std::vector<int64_t>{3}));
   EXPECT_EQ(*lp->ToFloat32(), (std::vector<float>{-0.1f, -0.2f, -0.3f}));
   EXPECT_TRUE(std::filesystem::exists(o.output_dir / "x_y.log_probs.npy"));
-  EXPECT_EQ(ReadFile(o.output_dir / "seq_idx_map.json"), "{\"chr1\": 0, \"x/y\": 1}");
+  EXPECT_EQ(testing::ReadFileBytes(o.output_dir / "seq_idx_map.json"), "{\"chr1\": 0, \"x/y\": 1}");
   int entries = 0;
   for (const auto& e : std::filesystem::directory_iterator(o.output_dir)) {
     (void)e;
