@@ -7,7 +7,9 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "engine_commands.h"
+#include "evo2/checkpoint.h"
 #include "evo2/config.h"
+#include "evo2/status_macros.h"
 
 namespace evo2::cli {
 namespace {
@@ -15,21 +17,24 @@ namespace {
 absl::StatusOr<ModelConfig> ConfigOf(const std::string& model_size,
                                      const std::filesystem::path& ckpt) {
   if (ckpt.empty()) return ModelConfigPreset(model_size);
-  std::error_code ec;
-  const bool dir = std::filesystem::is_directory(ckpt, ec);
-  const std::filesystem::path base = dir ? ckpt : ckpt.parent_path();
-  if (std::filesystem::exists(base / "config.yml", ec)) {
-    return ModelConfigFromVortexYaml(base / "config.yml");
-  }
-  if (dir && std::filesystem::exists(ckpt / "context" / "model.yaml", ec)) {
-    return ModelConfigFromNemoYaml(ckpt / "context" / "model.yaml");
-  }
-  if (!std::filesystem::exists(ckpt, ec)) {
-    return absl::NotFoundError(absl::StrCat("checkpoint ", ckpt.string(), " does not exist"));
+  ASSIGN_OR_RETURN(const CheckpointDescription d, DescribeCheckpoint(ckpt));
+  switch (d.config_source) {
+    case ConfigSource::kVortexYaml:
+      return ModelConfigFromVortexYaml(*d.config);
+    case ConfigSource::kNemoModelYaml:
+      return ModelConfigFromNemoYaml(*d.config);
+    case ConfigSource::kHfConfigJson:
+      // HF families name whole layers only; their config needs the family's own parser.
+      return absl::UnimplementedError(absl::StrCat(
+          ckpt.string(), " is a HuggingFace ", d.architecture,
+          " checkpoint: its capturable layers are embedding_layer, blocks.B / decoder.layers.B "
+          "and norm (B below config.json's num_hidden_layers)"));
+    case ConfigSource::kNone:
+      break;
   }
   return absl::NotFoundError(absl::StrCat("checkpoint ", ckpt.string(),
-                                          " has no config.yml or context/model.yaml; use "
-                                          "--model-size"));
+                                          " has no config.yml, config.yaml or context/model.yaml; "
+                                          "use --model-size"));
 }
 
 }  // namespace

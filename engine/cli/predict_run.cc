@@ -10,11 +10,13 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "evo2/checkpoint.h"
 #include "evo2/config.h"
 #include "evo2/fasta.h"
 #include "evo2/model.h"
 #include "evo2/prediction_writer.h"
 #include "evo2/predictor.h"
+#include "evo2/status_macros.h"
 #include "default_model.h"
 #include "predict_args.h"
 #include "progress.h"
@@ -50,17 +52,6 @@ class CancelOnSignal {
   void (*old_int_)(int);
   void (*old_term_)(int);
 };
-
-// Whether the checkpoint carries its own architecture (vortex config.yml or NeMo2
-// context/model.yaml); only then may --model-size be left at its default without being used.
-bool CheckpointHasConfig(const std::filesystem::path& ckpt) {
-  std::error_code ec;
-  if (std::filesystem::is_directory(ckpt, ec)) {
-    return std::filesystem::exists(ckpt / "config.yml", ec) ||
-           std::filesystem::exists(ckpt / "context" / "model.yaml", ec);
-  }
-  return std::filesystem::exists(ckpt.parent_path() / "config.yml", ec);
-}
 
 absl::Status CheckFlags(const PredictArgs& a) {
   if (a.fp8 || a.full_fp8 || a.fp8_recipe) {
@@ -131,7 +122,7 @@ absl::Status CheckOverrides(const PredictArgs& a, const ModelConfig& c) {
 absl::Status RunPredict(const PredictArgs& a) {
   // From here on Ctrl-C / SIGTERM cancel the run cleanly (the staging directory is removed).
   CancelOnSignal cancel_on_signal;
-  if (auto s = CheckFlags(a); !s.ok()) return s;
+  RETURN_IF_ERROR(CheckFlags(a));
   auto collapse = ParseLogProbCollapse(a.log_prob_collapse_option);
   if (!collapse.ok()) return collapse.status();
   auto pooling = ParseEmbeddingPooling(a.embedding_pooling);
@@ -151,7 +142,7 @@ absl::Status RunPredict(const PredictArgs& a) {
   auto fasta = IndexedFasta::Open(a.fasta, fasta_options);
   if (!fasta.ok()) return fasta.status();
   if (a.write_fai) {
-    if (auto s = fasta->WriteFai(DefaultFaiPath(a.fasta)); !s.ok()) return s;
+    RETURN_IF_ERROR(fasta->WriteFai(DefaultFaiPath(a.fasta)));
   }
 
   PredictionWriterOptions wo;
@@ -163,27 +154,27 @@ absl::Status RunPredict(const PredictArgs& a) {
   wo.files_per_subdir = per_batch ? a.files_per_subdir.value_or(0) : 0;
   wo.embedding_layers = a.embedding_layers;
   wo.pooling = *pooling;
-  auto writer = PredictionWriter::Create(wo);
-  if (!writer.ok()) return writer.status();
+  ASSIGN_OR_RETURN(auto writer, PredictionWriter::Create(wo));
 
   std::filesystem::path ckpt_dir = a.ckpt_dir;
   if (ckpt_dir.empty()) {
-    auto demo = DefaultModelDir();
-    if (!demo.ok()) return demo.status();
-    ckpt_dir = *demo;
+    ASSIGN_OR_RETURN(auto demo, DefaultModelDir());
+    ckpt_dir = demo;
   }
+  // --model-size has a default; it is used only when given or when the checkpoint carries no
+  // architecture of its own (vortex config, NeMo2 context/model.yaml, HF config.json).
+  ASSIGN_OR_RETURN(const CheckpointDescription ckpt, DescribeCheckpoint(ckpt_dir));
   LoadOptions lo;
   lo.checkpoint = ckpt_dir;
-  if (a.model_size_given || !CheckpointHasConfig(ckpt_dir)) lo.model_size = a.model_size;
+  if (a.model_size_given || !ckpt.has_config()) lo.model_size = a.model_size;
   lo.device = a.device;
   lo.precision = a.precision;
   lo.threads = a.threads;
   lo.tensor_parallel_size = a.tensor_parallel_size;
   lo.context_parallel_size = a.context_parallel_size;
-  auto model = LoadModel(lo);
-  if (!model.ok()) return model.status();
+  ASSIGN_OR_RETURN(auto model, LoadModel(lo));
   if (g_cancelled.load()) return absl::CancelledError("interrupted; no output written");
-  if (auto s = CheckOverrides(a, (*model)->config()); !s.ok()) return s;
+  RETURN_IF_ERROR(CheckOverrides(a, model->config()));
 
   ScoreOptions so;
   so.prepend_bos = a.prepend_bos;
@@ -193,8 +184,8 @@ absl::Status RunPredict(const PredictArgs& a) {
   so.pooling = *pooling;
   so.eden_tokenizer = a.eden_tokenizer;
   so.mask_phylogenetic_tags = a.mask_phylogenetic_tags;
-  Predictor predictor(**model);
-  if (auto s = predictor.Validate(so); !s.ok()) return s;
+  Predictor predictor(*model);
+  RETURN_IF_ERROR(predictor.Validate(so));
 
   // Records in sorted-name order; seq_idx = position in that order (§1.3, gotcha 1). Byte order
   // of UTF-8 equals Python's code-point order.
@@ -223,9 +214,8 @@ absl::Status RunPredict(const PredictArgs& a) {
     std::vector<int64_t> seq_idx;
     int64_t batch_tokens = a.min_length.value_or(0);  // pads, never truncates (gotcha 3)
     for (size_t p = begin; p < end; ++p) {
-      auto seq = fasta->ReadSequence(order[p]);
-      if (!seq.ok()) return seq.status();
-      sequences.push_back(std::move(*seq));
+      ASSIGN_OR_RETURN(auto seq, fasta->ReadSequence(order[p]));
+      sequences.push_back(std::move(seq));
       seq_idx.push_back(static_cast<int64_t>(p));
       batch_tokens = std::max<int64_t>(batch_tokens,
                                        static_cast<int64_t>(sequences.back().size()) + bos);
@@ -234,17 +224,14 @@ absl::Status RunPredict(const PredictArgs& a) {
       inputs.push_back(RecordInput{sorted_names[begin + k], sequences[k]});
     }
     so.pad_to_tokens = batch_tokens;
-    auto scores = predictor.ScoreBatch(inputs, so, &g_cancelled);
-    if (!scores.ok()) return scores.status();
-    for (const RecordScore& r : *scores) tokens_done += r.num_tokens;
-    records_done += static_cast<int64_t>(scores->size());
-    if (auto s = (*writer)->AddBatch(std::move(*scores), seq_idx, batch_tokens); !s.ok()) {
-      return s;
-    }
+    ASSIGN_OR_RETURN(auto scores, predictor.ScoreBatch(inputs, so, &g_cancelled));
+    for (const RecordScore& r : scores) tokens_done += r.num_tokens;
+    records_done += static_cast<int64_t>(scores.size());
+    RETURN_IF_ERROR(writer->AddBatch(std::move(scores), seq_idx, batch_tokens));
     if (g_cancelled.load()) return absl::CancelledError("interrupted; no output written");
     progress.Update(records_done, tokens_done);
   }
-  if (auto s = (*writer)->Finish(sorted_names); !s.ok()) return s;
+  RETURN_IF_ERROR(writer->Finish(sorted_names));
   progress.Done(records_done, tokens_done);
   return absl::OkStatus();
 }

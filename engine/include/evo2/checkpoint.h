@@ -5,7 +5,8 @@
 //      (a directory holding exactly one `.pt` plus its `config.yml` is accepted too);
 //   2. NeMo2 directory: `context/` + `weights/.metadata` + `weights/__R_N.distcp`
 //      (torch.distributed.checkpoint, possibly written by several TP ranks);
-//   3. (later) HuggingFace safetensors directories.
+//   3. HuggingFace directory: `config.json` + `*.safetensors` (the Llama/Eden and Mamba-2 hybrid
+//      families; loaded by the HF model factories, see DescribeCheckpoint's `family`).
 // Whatever the format, tensors come back in the engine's naming, which is vortex's
 // (`blocks.{i}.projections.weight`, ...; spec evo2-architecture.md §9), with NeMo2 names and
 // filter parametrisations mapped (spec bionemo-predict.md §5.7). `*._extra_state` is skipped.
@@ -29,11 +30,44 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "evo2/config.h"
 #include "evo2/tensor.h"
 
 namespace evo2 {
 
 enum class CheckpointFormat { kVortexPt, kNemo2, kSafetensors };
+
+// Where a checkpoint's architecture comes from.
+enum class ConfigSource {
+  kNone,           // nothing beside the weights: --model-size must name a preset
+  kVortexYaml,     // `config.yml` or `config.yaml` beside a `.pt`
+  kNemoModelYaml,  // NeMo2 `context/model.yaml`
+  kHfConfigJson,   // HuggingFace `config.json`
+};
+
+// What a checkpoint path holds, decided from file names and small metadata only (no weights
+// are read). The one place that answers "which format, which family, does it carry its own
+// config, how are the weights split": LoadModel, `evo2 predict` and `evo2 layers` all use it.
+struct CheckpointDescription {
+  CheckpointFormat format = CheckpointFormat::kVortexPt;
+  ModelFamily family = ModelFamily::kHyena;  // HF: from config.json "architectures"
+  std::string architecture;                  // HF: config.json "architectures"[0]; else empty
+  std::filesystem::path weights;             // the .pt file, NeMo2 directory or HF directory
+  ConfigSource config_source = ConfigSource::kNone;
+  std::optional<std::filesystem::path> config;  // the config file, when config_source != kNone
+  // How the stored weights are split: the number of weight files (NeMo2 `__R_N.distcp`, HF
+  // `*.safetensors`, 1 for a `.pt`) and, for NeMo2, the number of ranks R that saved them (the
+  // save's TP x PP layout; any layout loads on any engine group).
+  int weight_files = 1;
+  int saved_ranks = 1;
+
+  bool has_config() const { return config_source != ConfigSource::kNone; }
+};
+
+// Describes `path` (a .pt file, a directory holding one .pt and its config, a NeMo2 directory or
+// its weights/.metadata, a HuggingFace directory or one of its .safetensors files). Errors say
+// what was expected.
+absl::StatusOr<CheckpointDescription> DescribeCheckpoint(const std::filesystem::path& path);
 
 struct Checkpoint {
   CheckpointFormat format;
@@ -46,7 +80,5 @@ struct Checkpoint {
 // Loads every model tensor. Errors name the file and, where relevant, the tensor.
 absl::StatusOr<Checkpoint> LoadCheckpoint(const std::filesystem::path& path);
 
-// Only detects the format (cheap).
-absl::StatusOr<CheckpointFormat> DetectCheckpointFormat(const std::filesystem::path& path);
 
 }  // namespace evo2

@@ -13,6 +13,7 @@
 #include "evo2/checkpoint.h"
 #include "evo2/config.h"
 #include "evo2/model.h"
+#include "evo2/status_macros.h"
 #include "hf/hf_families.h"
 
 namespace evo2 {
@@ -64,8 +65,9 @@ absl::StatusOr<std::unique_ptr<Model>> LoadModel(const LoadOptions& options) {
   // Fail fast on an unknown device before reading gigabytes of weights.
   auto factory = FindBackend(options.device);
   if (!factory.ok()) return factory.status();
+  ASSIGN_OR_RETURN(const CheckpointDescription desc, DescribeCheckpoint(options.checkpoint));
   // config.json + safetensors: a HuggingFace-family model (Llama/Eden, Mamba-2 hybrid).
-  if (hf::IsHfCheckpoint(options.checkpoint)) return hf::LoadHfModel(options);
+  if (desc.family != ModelFamily::kHyena) return hf::LoadHfModel(options);
   auto ckpt = LoadCheckpoint(options.checkpoint);
   if (!ckpt.ok()) return ckpt.status();
   auto config = ConfigFor(*ckpt, options);
