@@ -8,6 +8,7 @@
 //   - hidden states (the residual stream) after named blocks, [S, H] each.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -31,6 +32,11 @@ struct ForwardOptions {
   // Activations to capture by layer name (evo2/config.h LayerCatalogue: "blocks.3.mlp.l3",
   // "decoder.layers.3", "embedding_layer", ...); each comes back in ForwardResult::layers.
   std::vector<std::string> layers;
+  // Optional cancellation flag, checked between blocks: once set, Forward/ForwardBatch return
+  // CANCELLED (CancelledAt below) without finishing. On a GPU the host stays at most two blocks
+  // ahead of the device while a flag is given, so a cancel takes effect after at most two
+  // blocks of device time; no per-block synchronisation otherwise.
+  const std::atomic<bool>* cancelled = nullptr;
 };
 
 struct ForwardResult {
@@ -69,6 +75,10 @@ class Model {
   virtual absl::StatusOr<std::vector<ForwardResult>> ForwardBatch(
       std::span<const std::vector<int32_t>> sequences, const ForwardOptions& options);
 };
+
+// CANCELLED ("cancelled before block N of M") when `cancelled` is set (ForwardOptions::cancelled),
+// else OK; a null flag is never set. Backends call it before each block.
+absl::Status CancelledAt(const std::atomic<bool>* cancelled, int block, int num_blocks);
 
 // Loads the checkpoint, builds the config (from the checkpoint's YAML or the preset), checks
 // every tensor's shape against it and constructs the backend.

@@ -76,7 +76,9 @@ class Predictor {
  public:
   explicit Predictor(Model& model) : model_(model) {}
 
-  // Scores one record. `cancelled` (optional) is checked between chunks of work.
+  // Scores one record. `cancelled` (optional) is checked before and after the forward and, by
+  // the backend, between blocks of the network (ForwardOptions::cancelled): a set flag ends
+  // the call with CANCELLED within about one block's compute time.
   absl::StatusOr<RecordScore> ScoreRecord(const std::string& name, std::string_view sequence,
                                           const ScoreOptions& options,
                                           const std::atomic<bool>* cancelled = nullptr);

@@ -16,6 +16,7 @@
 #include "cpu/lm_head.h"
 #include "cpu/rms_norm.h"
 #include "cpu/working_memory.h"
+#include "evo2/status_macros.h"
 
 namespace evo2::cpu {
 
@@ -191,6 +192,7 @@ absl::StatusOr<ForwardResult> CpuModel::Forward(std::span<const int32_t> tokens,
   cap.Store(Point::kEmbedding, -1, x.data(), 0, S, S, H, result);
 
   for (int bi = 0; bi < config_.num_layers; ++bi) {
+    RETURN_IF_ERROR(CancelledAt(options.cancelled, bi, config_.num_layers));
     const BlockWeights& b = weights_.blocks[static_cast<size_t>(bi)];
     // x = u + Mixer(RMSNorm_pre(u))
     Stage("norms",

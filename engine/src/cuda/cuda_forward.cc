@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "cuda/cuda_model.h"
 #include "cuda/gemm.h"
+#include "evo2/status_macros.h"
 #include "kernels/attention.cuh"
 #include "kernels/convert.cuh"
 #include "kernels/cuda_status.cuh"
@@ -27,10 +28,9 @@ namespace {
 // Copies an act-typed [rows, H] device array to a host fp32 array.
 template <typename T>
 absl::Status CopyActivationsToHost(const T* src, int64_t n, float* dst, cudaStream_t stream) {
-  auto staging = kernels::DeviceBuffer::Allocate(static_cast<size_t>(n) * sizeof(float));
-  if (!staging.ok()) return staging.status();
-  RETURN_IF_ERROR(kernels::LaunchConvert<T, float>(src, staging->as<float>(), n, stream));
-  CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(dst, staging->get(), n * sizeof(float),
+  ASSIGN_OR_RETURN(auto staging, kernels::DeviceBuffer::Allocate(static_cast<size_t>(n) * sizeof(float)));
+  RETURN_IF_ERROR(kernels::LaunchConvert<T, float>(src, staging.as<float>(), n, stream));
+  CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(dst, staging.get(), n * sizeof(float),
                                        cudaMemcpyDeviceToHost, stream));
   CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(stream));
   return absl::OkStatus();
@@ -80,6 +80,10 @@ absl::Status CudaModel::RunTyped(const RunRequest& r) {
   mark("embedding");
   RETURN_IF_ERROR(capture(-1));
   for (int i = 0; i < cfg.num_layers; ++i) {
+    if (r.cancelled != nullptr) {
+      if (i >= 2) CUDA_RETURN_IF_ERROR(cudaEventSynchronize(block_done_[i % 2]));
+      RETURN_IF_ERROR(CancelledAt(r.cancelled, i, cfg.num_layers));
+    }
     const DeviceBlockWeights& blk = weights_.blocks[i];
     // x = u + Mixer(RMSNorm_pre(u))  (§6); the mixer's out bias is added by the next norm.
     RETURN_IF_ERROR(kernels::LaunchRmsNorm<T>(x, nullptr, static_cast<const T*>(blk.pre_norm), z, R,
@@ -164,6 +168,7 @@ absl::Status CudaModel::RunTyped(const RunRequest& r) {
       mark("gemm_mlp_l3");
     }
     RETURN_IF_ERROR(capture(i));
+    if (r.cancelled != nullptr) CUDA_RETURN_IF_ERROR(cudaEventRecord(block_done_[i % 2], st));
   }
   if (r.skip_head) return absl::OkStatus();
 

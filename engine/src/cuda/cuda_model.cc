@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "cuda/gemm.h"
+#include "evo2/status_macros.h"
 #include "kernels/cuda_status.cuh"
 
 namespace evo2::cuda {
@@ -27,6 +28,9 @@ CudaModel::~CudaModel() {
   cudnn_attention_.reset();
 #endif
   gemm_.reset();
+  for (cudaEvent_t e : block_done_) {
+    if (e != nullptr) cudaEventDestroy(e);
+  }
   if (stream_ != nullptr) cudaStreamDestroy(stream_);
 }
 
@@ -34,9 +38,11 @@ absl::StatusOr<std::unique_ptr<CudaModel>> CudaModel::Create(ModelConfig config,
                                                              DeviceWeights weights) {
   std::unique_ptr<CudaModel> m(new CudaModel(std::move(config), std::move(weights)));
   CUDA_RETURN_IF_ERROR(cudaStreamCreateWithFlags(&m->stream_, cudaStreamNonBlocking));
-  auto gemm = GemmRunner::Create(m->stream_);
-  if (!gemm.ok()) return gemm.status();
-  m->gemm_ = std::move(*gemm);
+  for (cudaEvent_t& e : m->block_done_) {
+    CUDA_RETURN_IF_ERROR(cudaEventCreateWithFlags(&e, cudaEventDisableTiming));
+  }
+  ASSIGN_OR_RETURN(auto gemm, GemmRunner::Create(m->stream_));
+  m->gemm_ = std::move(gemm);
   if (const char* v = std::getenv("EVO2_CUDA_GEMM_TUNING"); v != nullptr)
     m->tune_gemms_ = std::string_view(v) == "1";
   const char* env = std::getenv("EVO2_CUDA_ATTENTION");
@@ -115,9 +121,8 @@ absl::Status CudaModel::Run(const RunRequest& request) {
 absl::StatusOr<ForwardResult> CudaModel::Forward(std::span<const int32_t> tokens,
                                                  const ForwardOptions& options) {
   std::vector<std::vector<int32_t>> one{std::vector<int32_t>(tokens.begin(), tokens.end())};
-  auto results = RunRecords(one, options);
-  if (!results.ok()) return results.status();
-  return std::move((*results)[0]);
+  ASSIGN_OR_RETURN(auto results, RunRecords(one, options));
+  return std::move(results[0]);
 }
 
 absl::StatusOr<std::vector<ForwardResult>> CudaModel::ForwardBatch(
@@ -134,9 +139,8 @@ absl::StatusOr<std::vector<ForwardResult>> CudaModel::ForwardBatch(
       max_len = len;
       ++end;
     }
-    auto part = RunRecords(sequences.subspan(start, end - start), options);
-    if (!part.ok()) return part.status();
-    for (auto& r : *part) out.push_back(std::move(r));
+    ASSIGN_OR_RETURN(auto part, RunRecords(sequences.subspan(start, end - start), options));
+    for (auto& r : part) out.push_back(std::move(r));
     start = end;
   }
   return out;
@@ -155,13 +159,12 @@ absl::StatusOr<std::vector<ForwardResult>> CudaModel::RunRecords(
   std::map<int, std::string> names_by_block;  // block (-1 = embedding) -> requested name
   std::vector<std::string> final_norm_names;
   for (const std::string& name : options.layers) {
-    auto tap = ParseLayerName(config_, name);
-    if (!tap.ok()) return tap.status();
-    if (tap->point == LayerTap::Point::kBlockOutput) {
-      names_by_block[tap->block] = name;
-    } else if (tap->point == LayerTap::Point::kEmbedding) {
+    ASSIGN_OR_RETURN(auto tap, ParseLayerName(config_, name));
+    if (tap.point == LayerTap::Point::kBlockOutput) {
+      names_by_block[tap.block] = name;
+    } else if (tap.point == LayerTap::Point::kEmbedding) {
       names_by_block[-1] = name;
-    } else if (tap->point == LayerTap::Point::kFinalNorm) {
+    } else if (tap.point == LayerTap::Point::kFinalNorm) {
       final_norm_names.push_back(name);
     } else {
       return absl::UnimplementedError(absl::StrCat(
@@ -195,6 +198,7 @@ absl::StatusOr<std::vector<ForwardResult>> CudaModel::RunRecords(
   req.batch = B;
   req.seq = S;
   req.tokens_host = tokens.data();
+  req.cancelled = options.cancelled;
   std::vector<float> lp, logits, final_norm;
   if (options.log_probs) {
     lp.resize(R);

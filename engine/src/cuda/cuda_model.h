@@ -5,6 +5,7 @@
 
 #include <cuda_runtime.h>
 
+#include <atomic>
 #include <map>
 #include <memory>
 #include <string>
@@ -38,6 +39,10 @@ struct RunRequest {
   std::map<int, float*> hidden_host;      // block index (-1 = embedding) -> [batch·seq, H]
   float* final_norm_host = nullptr;       // [batch·seq, H] or nullptr
   StageTimer* timer = nullptr;            // benchmark profile: per-stage events
+  // Checked before each block's launches (ForwardOptions::cancelled). While set to a flag, the
+  // host waits for block i-2 to finish before launching block i: the device always has the
+  // next block queued, and a cancel takes effect after at most two blocks of device time.
+  const std::atomic<bool>* cancelled = nullptr;
 };
 
 class CudaModel final : public Model {
@@ -82,6 +87,8 @@ class CudaModel final : public Model {
   DeviceWeights weights_;
   Workspace workspace_;
   cudaStream_t stream_ = nullptr;
+  // End of block i is recorded in block_done_[i % 2] when a cancellation flag is given.
+  cudaEvent_t block_done_[2] = {nullptr, nullptr};
   std::unique_ptr<GemmRunner> gemm_;
   bool tune_gemms_ = false;
   // bf16 attention: cuDNN's fused flash attention (2.1–2.5× the own kernel's rate on an H200)

@@ -1,4 +1,6 @@
-// Model's default batched path: each record runs alone, one after the other. On the CPU every
+// Model's default batched path and the cancellation check shared by the backends.
+//
+// Default batched path: each record runs alone, one after the other. On the CPU every
 // forward already uses all cores (OpenBLAS + the pool), so running records sequentially costs
 // little and gives results bit-identical to Forward (no padding, no cross-record effects).
 #include "evo2/model.h"
@@ -6,6 +8,14 @@
 #include "absl/strings/str_cat.h"
 
 namespace evo2 {
+
+absl::Status CancelledAt(const std::atomic<bool>* cancelled, int block, int num_blocks) {
+  if (cancelled == nullptr || !cancelled->load(std::memory_order_relaxed)) {
+    return absl::OkStatus();
+  }
+  return absl::CancelledError(
+      absl::StrCat("cancelled before block ", block, " of ", num_blocks, " of the forward"));
+}
 
 absl::StatusOr<std::vector<ForwardResult>> Model::ForwardBatch(
     std::span<const std::vector<int32_t>> sequences, const ForwardOptions& options) {

@@ -10,6 +10,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "evo2/config.h"
+#include "evo2/status_macros.h"
 #include "evo2/tokenizer.h"
 
 namespace evo2 {
@@ -46,8 +47,10 @@ PreparedRecord Prepare(const std::string& name, std::string_view sequence,
   return p;
 }
 
-ForwardOptions MakeForwardOptions(const ScoreOptions& options) {
+ForwardOptions MakeForwardOptions(const ScoreOptions& options,
+                                  const std::atomic<bool>* cancelled) {
   ForwardOptions f;
+  f.cancelled = cancelled;  // the backend stops between blocks
   f.log_probs = true;
   f.logits = options.want_logits;
   f.layers = options.embedding_layers;
@@ -144,9 +147,8 @@ absl::StatusOr<RecordScore> Finish(PreparedRecord p, ForwardResult r, const Scor
     if (it == r.layers.end()) {
       return absl::InternalError(absl::StrCat("model did not return layer ", layer));
     }
-    auto e = Pool(layer, std::move(it->second), run, s, options.prepend_bos, options.pooling);
-    if (!e.ok()) return e.status();
-    score.embeddings.push_back(std::move(*e));
+    ASSIGN_OR_RETURN(auto e, Pool(layer, std::move(it->second), run, s, options.prepend_bos, options.pooling));
+    score.embeddings.push_back(std::move(e));
   }
   score.loss_mask = std::move(p.mask);
   return score;
@@ -190,17 +192,17 @@ absl::StatusOr<RecordScore> Predictor::ScoreRecord(const std::string& name,
                                                    std::string_view sequence,
                                                    const ScoreOptions& options,
                                                    const std::atomic<bool>* cancelled) {
-  if (auto st = CheckCancelled(cancelled, name); !st.ok()) return st;
+  RETURN_IF_ERROR(CheckCancelled(cancelled, name));
   if (sequence.empty()) {
     return absl::InvalidArgumentError(absl::StrCat("record \"", name, "\" has no sequence"));
   }
   PreparedRecord p = Prepare(name, sequence, options);
-  auto result = model_.Forward(p.tokens, MakeForwardOptions(options));
+  auto result = model_.Forward(p.tokens, MakeForwardOptions(options, cancelled));
   if (!result.ok()) {
     return absl::Status(result.status().code(), absl::StrCat("record \"", name, "\": ",
                                                              result.status().message()));
   }
-  if (auto st = CheckCancelled(cancelled, name); !st.ok()) return st;
+  RETURN_IF_ERROR(CheckCancelled(cancelled, name));
   return Finish(std::move(p), std::move(*result), options);
 }
 
@@ -209,13 +211,12 @@ absl::StatusOr<std::vector<RecordScore>> Predictor::ScoreBatch(
     const std::atomic<bool>* cancelled) {
   if (records.empty()) return std::vector<RecordScore>{};
   if (records.size() == 1) {
-    auto one = ScoreRecord(records[0].name, records[0].sequence, options, cancelled);
-    if (!one.ok()) return one.status();
+    ASSIGN_OR_RETURN(auto one, ScoreRecord(records[0].name, records[0].sequence, options, cancelled));
     std::vector<RecordScore> out;
-    out.push_back(std::move(*one));
+    out.push_back(std::move(one));
     return out;
   }
-  if (auto st = CheckCancelled(cancelled, records[0].name); !st.ok()) return st;
+  RETURN_IF_ERROR(CheckCancelled(cancelled, records[0].name));
   std::vector<PreparedRecord> prepared;
   std::vector<std::vector<int32_t>> sequences;
   prepared.reserve(records.size());
@@ -227,7 +228,7 @@ absl::StatusOr<std::vector<RecordScore>> Predictor::ScoreBatch(
     prepared.push_back(Prepare(r.name, r.sequence, options));
     sequences.push_back(prepared.back().tokens);
   }
-  auto results = model_.ForwardBatch(sequences, MakeForwardOptions(options));
+  auto results = model_.ForwardBatch(sequences, MakeForwardOptions(options, cancelled));
   if (!results.ok()) {
     return absl::Status(results.status().code(),
                         absl::StrCat("batch starting at record \"", records[0].name, "\": ",
@@ -237,13 +238,12 @@ absl::StatusOr<std::vector<RecordScore>> Predictor::ScoreBatch(
     return absl::InternalError(absl::StrCat("ForwardBatch returned ", results->size(),
                                             " results for ", records.size(), " records"));
   }
-  if (auto st = CheckCancelled(cancelled, records[0].name); !st.ok()) return st;
+  RETURN_IF_ERROR(CheckCancelled(cancelled, records[0].name));
   std::vector<RecordScore> out;
   out.reserve(records.size());
   for (size_t i = 0; i < records.size(); ++i) {
-    auto score = Finish(std::move(prepared[i]), std::move((*results)[i]), options);
-    if (!score.ok()) return score.status();
-    out.push_back(std::move(*score));
+    ASSIGN_OR_RETURN(auto score, Finish(std::move(prepared[i]), std::move((*results)[i]), options));
+    out.push_back(std::move(score));
   }
   return out;
 }
