@@ -88,11 +88,10 @@ size_t PlannedWeightBytes(const ModelConfig& c, DType act_dtype) {
 }
 
 absl::StatusOr<void*> DeviceWeights::Allocate(int64_t n, DType dtype) {
-  auto buf = DeviceBuffer::Allocate(static_cast<size_t>(n) * DTypeSize(dtype));
-  if (!buf.ok()) return buf.status();
-  void* p = buf->get();
-  bytes += buf->bytes();
-  buffers_.push_back(std::move(*buf));
+  ASSIGN_OR_RETURN(auto buf, DeviceBuffer::Allocate(static_cast<size_t>(n) * DTypeSize(dtype)));
+  void* p = buf.get();
+  bytes += buf.bytes();
+  buffers_.push_back(std::move(buf));
   return p;
 }
 
@@ -104,13 +103,11 @@ absl::StatusOr<DeviceWeights> DeviceWeights::Upload(const ModelConfig& config,
   // Uploads tensor `name` ([numel] elements) as `dtype`, after an optional host transform.
   auto put = [&](const std::string& name, int64_t numel, DType dtype,
                  auto&& transform) -> absl::StatusOr<void*> {
-    auto values = HostFloats(tensors, name, numel);
-    if (!values.ok()) return values.status();
-    transform(*values);
-    auto p = w.Allocate(numel, dtype);
-    if (!p.ok()) return p.status();
-    if (auto s = CopyToDevice(*p, *values, dtype); !s.ok()) return s;
-    return *p;
+    ASSIGN_OR_RETURN(auto values, HostFloats(tensors, name, numel));
+    transform(values);
+    ASSIGN_OR_RETURN(auto p, w.Allocate(numel, dtype));
+    RETURN_IF_ERROR(CopyToDevice(p, values, dtype));
+    return p;
   };
   auto same = [](std::vector<float>&) {};
 
@@ -127,10 +124,9 @@ absl::StatusOr<DeviceWeights> DeviceWeights::Upload(const ModelConfig& config,
       auto l2 = HostFloats(tensors, BlockKey(i, "mlp.l2.weight"), I * H);
       if (!l2.ok()) return l2.status();
       l1->insert(l1->end(), l2->begin(), l2->end());  // [2I, H]: l1 rows then l2 rows
-      auto p = w.Allocate(2 * I * H, act_dtype);
-      if (!p.ok()) return p.status();
-      if (auto s = CopyToDevice(*p, *l1, act_dtype); !s.ok()) return s;
-      b.mlp_l12 = *p;
+      ASSIGN_OR_RETURN(auto p, w.Allocate(2 * I * H, act_dtype));
+      RETURN_IF_ERROR(CopyToDevice(p, *l1, act_dtype));
+      b.mlp_l12 = p;
     }
     RETURN_IF_ERROR(StoreAs(b.mlp_l3, put(BlockKey(i, "mlp.l3.weight"), H * I, act_dtype, same)));
     if (b.kind == BlockKind::kAttn) {
@@ -152,10 +148,9 @@ absl::StatusOr<DeviceWeights> DeviceWeights::Upload(const ModelConfig& config,
         std::vector<float> f(half);
         for (int k = 0; k < half; ++k)
           f[k] = static_cast<float>(std::pow(config.rotary_base, -2.0 * k / config.head_dim));
-        auto dp = w.Allocate(half, DType::kFloat32);
-        if (!dp.ok()) return dp.status();
-        if (auto s = CopyToDevice(*dp, f, DType::kFloat32); !s.ok()) return s;
-        b.inv_freq = static_cast<const float*>(*dp);
+        ASSIGN_OR_RETURN(auto dp, w.Allocate(half, DType::kFloat32));
+        RETURN_IF_ERROR(CopyToDevice(dp, f, DType::kFloat32));
+        b.inv_freq = static_cast<const float*>dp;
       }
     } else {
       RETURN_IF_ERROR(
@@ -247,10 +242,9 @@ absl::StatusOr<DeviceWeights> DeviceWeights::Random(const ModelConfig& config, D
       std::vector<float> f(half);
       for (int k = 0; k < half; ++k)
         f[k] = static_cast<float>(std::pow(config.rotary_base, -2.0 * k / config.head_dim));
-      auto p = w.Allocate(half, DType::kFloat32);
-      if (!p.ok()) return p.status();
-      if (auto s = CopyToDevice(*p, f, DType::kFloat32); !s.ok()) return s;
-      b.inv_freq = static_cast<const float*>(*p);
+      ASSIGN_OR_RETURN(auto p, w.Allocate(half, DType::kFloat32));
+      RETURN_IF_ERROR(CopyToDevice(p, f, DType::kFloat32));
+      b.inv_freq = static_cast<const float*>p;
     } else {
       FILL(b.short_taps, const float*, 3 * H * 3, DType::kFloat32, -1.f, 1.f);
       if (b.kind == BlockKind::kHcs || b.kind == BlockKind::kHcm) {

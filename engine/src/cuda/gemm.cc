@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "evo2/status_macros.h"
 #include "kernels/cuda_status.cuh"
 
 namespace evo2::cuda {
@@ -79,9 +80,8 @@ absl::StatusOr<std::unique_ptr<GemmRunner>> GemmRunner::Create(cudaStream_t stre
   // fp32 mode must be true fp32 (no TF32); the bf16 mode uses the tensor cores anyway.
   CUBLAS_RETURN_IF_ERROR(cublasSetMathMode(r->blas_, CUBLAS_DEFAULT_MATH));
   CUBLAS_RETURN_IF_ERROR(cublasLtCreate(&r->lt_));
-  auto ws = kernels::DeviceBuffer::Allocate(kLtWorkspaceBytes);
-  if (!ws.ok()) return ws.status();
-  r->workspace_ = std::move(*ws);
+  ASSIGN_OR_RETURN(auto ws, kernels::DeviceBuffer::Allocate(kLtWorkspaceBytes));
+  r->workspace_ = std::move(ws);
   return r;
 }
 
@@ -95,16 +95,14 @@ GemmRunner::ShapeKey GemmRunner::Key(DType operand, DType result, const GemmArgs
 }
 
 absl::Status GemmRunner::RunGemmEx(DType operand, DType result, const GemmArgs& a) {
-  auto op_type = CudaType(operand);
-  if (!op_type.ok()) return op_type.status();
-  auto res_type = CudaType(result);
-  if (!res_type.ok()) return res_type.status();
+  ASSIGN_OR_RETURN(auto op_type, CudaType(operand));
+  ASSIGN_OR_RETURN(auto res_type, CudaType(result));
   const float alpha = 1.f;
   // Column-major view: Yᵀ[out, rows] = W[in, out]ᵀ · Xᵀ[in, rows].
   CUBLAS_RETURN_IF_ERROR(cublasGemmEx(
       blas_, CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(a.out), static_cast<int>(a.rows),
-      static_cast<int>(a.in), &alpha, a.w, *op_type, static_cast<int>(a.in), a.x, *op_type,
-      static_cast<int>(a.ldx), &a.beta, a.y, *res_type, static_cast<int>(a.ldy),
+      static_cast<int>(a.in), &alpha, a.w, op_type, static_cast<int>(a.in), a.x, op_type,
+      static_cast<int>(a.ldx), &a.beta, a.y, res_type, static_cast<int>(a.ldy),
       CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
   return absl::OkStatus();
 }
@@ -125,11 +123,10 @@ absl::Status GemmRunner::Run(DType operand, DType result, const GemmArgs& a) {
   // Another length in the tuned bucket: same algorithm, layouts for these rows (host-side
   // descriptors, microseconds). If the algorithm refuses this size, cublasGemmEx does it.
   cublasLtMatrixLayout_t x = nullptr, y = nullptr;
-  auto res_type = CudaType(result);
-  if (!res_type.ok()) return res_type.status();
+  ASSIGN_OR_RETURN(auto res_type, CudaType(result));
   cublasStatus_t st = cublasLtMatrixLayoutCreate(&x, CUDA_R_16BF, a.in, a.rows, a.ldx);
   if (st == CUBLAS_STATUS_SUCCESS)
-    st = cublasLtMatrixLayoutCreate(&y, *res_type, a.out, a.rows, a.ldy);
+    st = cublasLtMatrixLayoutCreate(&y, res_type, a.out, a.rows, a.ldy);
   if (st == CUBLAS_STATUS_SUCCESS)
     st = cublasLtMatmul(lt_, c.desc, &alpha, a.w, c.w, a.x, x, &a.beta, a.y, y, a.y, y, &c.algo,
                         workspace_.get(), workspace_.bytes(), stream_);
@@ -144,8 +141,7 @@ absl::Status GemmRunner::Tune(DType operand, DType result, const GemmArgs& a) {
   if (operand != DType::kBFloat16 || a.rows < kMinTunedRows) return absl::OkStatus();
   const ShapeKey key = Key(operand, result, a);
   if (choices_.count(key) != 0) return absl::OkStatus();
-  auto res_type = CudaType(result);
-  if (!res_type.ok()) return res_type.status();
+  ASSIGN_OR_RETURN(auto res_type, CudaType(result));
 
   auto c = std::make_unique<Choice>();
   c->rows = a.rows;
@@ -158,7 +154,7 @@ absl::Status GemmRunner::Tune(DType operand, DType result, const GemmArgs& a) {
                                                         &trans_x, sizeof(trans_x)));
   CUBLAS_RETURN_IF_ERROR(cublasLtMatrixLayoutCreate(&c->w, CUDA_R_16BF, k, m, k));
   CUBLAS_RETURN_IF_ERROR(cublasLtMatrixLayoutCreate(&c->x, CUDA_R_16BF, k, n, a.ldx));
-  CUBLAS_RETURN_IF_ERROR(cublasLtMatrixLayoutCreate(&c->y, *res_type, m, n, a.ldy));
+  CUBLAS_RETURN_IF_ERROR(cublasLtMatrixLayoutCreate(&c->y, res_type, m, n, a.ldy));
   cublasLtMatmulPreference_t pref = nullptr;
   CUBLAS_RETURN_IF_ERROR(cublasLtMatmulPreferenceCreate(&pref));
   const size_t ws_bytes = workspace_.bytes();

@@ -6,6 +6,7 @@
 #include "cuda/cuda_weights.h"
 #include "evo2/backend_registry.h"
 #include "evo2/cuda_backend.h"
+#include "evo2/status_macros.h"
 
 namespace evo2 {
 namespace {
@@ -33,9 +34,8 @@ absl::StatusOr<std::unique_ptr<Model>> MakeCudaModel(const ModelConfig& config,
     return absl::Status(weights.status().code(),
                         absl::StrCat(checkpoint.path.string(), ": ", weights.status().message()));
   checkpoint.tensors.clear();  // host copies no longer needed
-  auto model = cuda::CudaModel::Create(config, std::move(*weights));
-  if (!model.ok()) return model.status();
-  return std::unique_ptr<Model>(std::move(*model));
+  ASSIGN_OR_RETURN(auto model, cuda::CudaModel::Create(config, std::move(*weights)));
+  return std::unique_ptr<Model>(std::move(model));
 }
 
 }  // namespace

@@ -1,4 +1,5 @@
 #include "cuda/workspace.h"
+#include "evo2/status_macros.h"
 
 #include <algorithm>
 
@@ -33,22 +34,21 @@ absl::Status Workspace::Ensure(const ModelConfig& config, DType act, int64_t bat
     b->Reset();
   plan_ = WorkspacePlan{};
   auto alloc = [](kernels::DeviceBuffer& b, size_t bytes) -> absl::Status {
-    auto r = kernels::DeviceBuffer::Allocate(std::max<size_t>(bytes, 256));
-    if (!r.ok()) return r.status();
-    b = std::move(*r);
+    ASSIGN_OR_RETURN(auto r, kernels::DeviceBuffer::Allocate(std::max<size_t>(bytes, 256)));
+    b = std::move(r);
     return absl::OkStatus();
   };
   const size_t rows = static_cast<size_t>(batch * seq);
-  if (auto s = alloc(x, need.resid_bytes); !s.ok()) return s;
+  RETURN_IF_ERROR(alloc(x, need.resid_bytes));
   for (kernels::DeviceBuffer* b : {&z, &q, &a, &o})
-    if (auto s = alloc(*b, need.act_bytes); !s.ok()) return s;
-  if (auto s = alloc(big, 3 * need.act_bytes); !s.ok()) return s;
-  if (auto s = alloc(mlp, need.mlp_bytes); !s.ok()) return s;
-  if (auto s = alloc(hcl, need.hcl_bytes); !s.ok()) return s;
-  if (auto s = alloc(logits, need.logits_bytes); !s.ok()) return s;
-  if (auto s = alloc(tokens, rows * 4); !s.ok()) return s;
-  if (auto s = alloc(targets, rows * 4); !s.ok()) return s;
-  if (auto s = alloc(log_probs, rows * 4); !s.ok()) return s;
+    RETURN_IF_ERROR(alloc(*b, need.act_bytes));
+  RETURN_IF_ERROR(alloc(big, 3 * need.act_bytes));
+  RETURN_IF_ERROR(alloc(mlp, need.mlp_bytes));
+  RETURN_IF_ERROR(alloc(hcl, need.hcl_bytes));
+  RETURN_IF_ERROR(alloc(logits, need.logits_bytes));
+  RETURN_IF_ERROR(alloc(tokens, rows * 4));
+  RETURN_IF_ERROR(alloc(targets, rows * 4));
+  RETURN_IF_ERROR(alloc(log_probs, rows * 4));
   plan_ = need;
   return absl::OkStatus();
 }

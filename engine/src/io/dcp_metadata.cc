@@ -2,6 +2,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "evo2/status_macros.h"
 #include "io/pickle.h"
 
 namespace evo2::io {
@@ -151,9 +152,8 @@ class Interpreter {
 }  // namespace
 
 absl::StatusOr<DcpMetadata> ParseDcpMetadata(std::span<const std::byte> bytes, const std::string& where) {
-  auto doc = Unpickle(bytes, where);
-  if (!doc.ok()) return doc.status();
-  return Interpreter(where).Run(doc->root);
+  ASSIGN_OR_RETURN(auto doc, Unpickle(bytes, where));
+  return Interpreter(where).Run(doc.root);
 }
 
 }  // namespace evo2::io

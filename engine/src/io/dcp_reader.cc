@@ -6,6 +6,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "evo2/status_macros.h"
 #include "io/mapped_file.h"
 #include "io/pt_reader.h"
 
@@ -25,10 +26,9 @@ class FileCache {
     }
     auto it = files_.find(name);
     if (it != files_.end()) return it->second;
-    auto f = MappedFile::Open(dir_ / name);
-    if (!f.ok()) return f.status();
-    files_.emplace(name, *f);
-    return *f;
+    ASSIGN_OR_RETURN(auto f, MappedFile::Open(dir_ / name));
+    files_.emplace(name, f);
+    return f;
   }
 
  private:

@@ -8,6 +8,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "evo2/status_macros.h"
 
 namespace evo2::io {
 namespace {
@@ -195,7 +196,7 @@ absl::StatusOr<TensorMap> MapNemo2ToVortex(const NamedTensors& nemo, const std::
     }
   }
   for (const auto& [layer, tensors] : layers) {
-    if (auto s = MapLayer(layer, tensors, rotary, out); !s.ok()) return s;
+    RETURN_IF_ERROR(MapLayer(layer, tensors, rotary, out));
   }
   return out;
 }

@@ -5,6 +5,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "evo2/status_macros.h"
 #include "io/dcp_metadata.h"
 #include "io/dcp_reader.h"
 #include "io/mapped_file.h"
@@ -52,20 +53,18 @@ absl::StatusOr<Checkpoint> LoadNemo2Checkpoint(const fs::path& dir) {
     context = dir.parent_path() / "context";
   }
   const fs::path metadata_path = weights / ".metadata";
-  auto file = MappedFile::Open(metadata_path);
-  if (!file.ok()) return file.status();
-  auto metadata = ParseDcpMetadata((*file)->bytes(), metadata_path.string());
-  if (!metadata.ok()) return metadata.status();
+  ASSIGN_OR_RETURN(auto file, MappedFile::Open(metadata_path));
+  ASSIGN_OR_RETURN(auto metadata, ParseDcpMetadata(file->bytes(), metadata_path.string()));
 
   // NeMo2 keys start with `module.`; MBridge checkpoints drop it (§5.1). Optimizer state is
   // never needed for inference.
   bool have_module = false;
-  for (const auto& t : metadata->tensors) have_module |= absl::StartsWith(t.fqn, kModulePrefix);
+  for (const auto& t : metadata.tensors) have_module |= absl::StartsWith(t.fqn, kModulePrefix);
   auto wanted = [&](const std::string& fqn) {
     if (absl::EndsWith(fqn, "_extra_state")) return false;
     return have_module ? absl::StartsWith(fqn, kModulePrefix) : !absl::StartsWith(fqn, "optimizer.");
   };
-  auto tensors = ReadDcpTensors(weights, *metadata, wanted);
+  auto tensors = ReadDcpTensors(weights, metadata, wanted);
   if (!tensors.ok()) return tensors.status();
   if (tensors->empty()) {
     return absl::DataLossError(absl::StrCat(metadata_path.string(), ": no model tensors in the checkpoint"));
@@ -78,9 +77,8 @@ absl::StatusOr<Checkpoint> LoadNemo2Checkpoint(const fs::path& dir) {
   std::optional<NemoRotary> rotary;
   if (fs::is_regular_file(context / "model.yaml", ec)) {
     ckpt.nemo_model_yaml = context / "model.yaml";
-    auto r = ReadRotary(context / "model.yaml");
-    if (!r.ok()) return r.status();
-    rotary = *r;
+    ASSIGN_OR_RETURN(auto r, ReadRotary(context / "model.yaml"));
+    rotary = r;
   }
   auto mapped = MapNemo2ToVortex(*tensors, rotary);
   if (!mapped.ok()) {

@@ -11,6 +11,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "evo2/status_macros.h"
 #include "io/atomic_file.h"
 #include "io/mapped_file.h"
 
@@ -273,11 +274,10 @@ absl::Status WriteNpy(const std::filesystem::path& path, const Tensor& tensor) {
     header.push_back('\n');
     break;
   }
-  auto writer = io::AtomicFileWriter::Open(path);
-  if (!writer.ok()) return writer.status();
-  if (auto s = writer->Write(header); !s.ok()) return s;
-  if (auto s = writer->Write(tensor.bytes()); !s.ok()) return s;
-  return writer->Commit();
+  ASSIGN_OR_RETURN(auto writer, io::AtomicFileWriter::Open(path));
+  RETURN_IF_ERROR(writer.Write(header));
+  RETURN_IF_ERROR(writer.Write(tensor.bytes()));
+  return writer.Commit();
 }
 
 }  // namespace evo2

@@ -6,6 +6,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "evo2/status_macros.h"
 
 namespace evo2::io {
 namespace {
@@ -44,7 +45,7 @@ class Unpickler {
         doc_.root = stack_.back();
         return std::move(doc_);
       }
-      if (auto s = Step(op); !s.ok()) return s;
+      RETURN_IF_ERROR(Step(op));
     }
   }
 
@@ -158,9 +159,8 @@ class Unpickler {
   }
 
   absl::Status Memo(uint64_t index) {
-    auto top = Top();
-    if (!top.ok()) return top.status();
-    memo_[index] = *top;
+    ASSIGN_OR_RETURN(auto top, Top());
+    memo_[index] = top;
     return absl::OkStatus();
   }
 
@@ -198,9 +198,8 @@ class Unpickler {
   absl::Status Step(uint8_t op) {
     switch (op) {
       case kProto: {
-        auto v = ReadLe(1);
-        if (!v.ok()) return v.status();
-        if (*v > 5) return Error(absl::StrCat("unsupported pickle protocol ", *v));
+        ASSIGN_OR_RETURN(auto v, ReadLe(1));
+        if (v > 5) return Error(absl::StrCat("unsupported pickle protocol ", v));
         return absl::OkStatus();
       }
       case kFrame:  // framing only groups opcodes; the data continues inline
@@ -217,9 +216,8 @@ class Unpickler {
       case kPopMark:
         return PopMark().status();
       case kDup: {
-        auto t = Top();
-        if (!t.ok()) return t.status();
-        return Push(*t);
+        ASSIGN_OR_RETURN(auto t, Top());
+        return Push(t);
       }
       case kNone: return Push(New(Kind::kNone));
       case kNewTrue:
@@ -270,9 +268,8 @@ class Unpickler {
         const size_t n = op - kTuple1 + 1;
         std::vector<PickleValue*> items(n);
         for (size_t i = n; i-- > 0;) {
-          auto v = Pop();
-          if (!v.ok()) return v.status();
-          items[i] = *v;
+          ASSIGN_OR_RETURN(auto v, Pop());
+          items[i] = v;
         }
         return MakeTuple(std::move(items));
       }
@@ -292,38 +289,32 @@ class Unpickler {
         return Push(l);
       }
       case kDict: {
-        auto items = PopMark();
-        if (!items.ok()) return items.status();
+        ASSIGN_OR_RETURN(auto items, PopMark());
         PickleValue* d = New(Kind::kDict);
-        if (auto s = SetItems(d, *items); !s.ok()) return s;
+        RETURN_IF_ERROR(SetItems(d, items));
         return Push(d);
       }
       case kAppend: {
-        auto v = Pop();
-        if (!v.ok()) return v.status();
+        ASSIGN_OR_RETURN(auto v, Pop());
         auto t = Top();
-        return t.ok() ? Append(*t, {*v}) : t.status();
+        return t.ok() ? Append(*t, {v}) : t.status();
       }
       case kAppends:
       case kAddItems: {
-        auto items = PopMark();
-        if (!items.ok()) return items.status();
+        ASSIGN_OR_RETURN(auto items, PopMark());
         auto t = Top();
-        return t.ok() ? Append(*t, *items) : t.status();
+        return t.ok() ? Append(*t, items) : t.status();
       }
       case kSetItem: {
-        auto v = Pop();
-        if (!v.ok()) return v.status();
-        auto k = Pop();
-        if (!k.ok()) return k.status();
+        ASSIGN_OR_RETURN(auto v, Pop());
+        ASSIGN_OR_RETURN(auto k, Pop());
         auto t = Top();
-        return t.ok() ? SetItems(*t, {*k, *v}) : t.status();
+        return t.ok() ? SetItems(*t, {k, v}) : t.status();
       }
       case kSetItems: {
-        auto items = PopMark();
-        if (!items.ok()) return items.status();
+        ASSIGN_OR_RETURN(auto items, PopMark());
         auto t = Top();
-        return t.ok() ? SetItems(*t, *items) : t.status();
+        return t.ok() ? SetItems(*t, items) : t.status();
       }
       case kBinPut: {
         auto i = ReadLe(1);
@@ -375,17 +366,15 @@ class Unpickler {
         return Push(o);
       }
       case kNewObjEx: {
-        auto kwargs = Pop();
-        if (!kwargs.ok()) return kwargs.status();
+        RETURN_IF_ERROR(Pop().status());  // kwargs: not used by the objects these files hold
         auto args = Pop();
         if (!args.ok()) return args.status();
-        auto cls = Pop();
-        if (!cls.ok()) return cls.status();
-        if ((*args)->kind != Kind::kTuple || (*cls)->kind != Kind::kGlobal) {
+        ASSIGN_OR_RETURN(auto cls, Pop());
+        if ((*args)->kind != Kind::kTuple || cls->kind != Kind::kGlobal) {
           return Error("NEWOBJ_EX needs a global class and an argument tuple");
         }
         PickleValue* o = New(Kind::kObject);
-        o->callable = *cls;
+        o->callable = cls;
         o->args = *args;
         o->state = nullptr;
         return Push(o);
@@ -393,17 +382,15 @@ class Unpickler {
       case kBuild: {
         auto state = Pop();
         if (!state.ok()) return state.status();
-        auto t = Top();
-        if (!t.ok()) return t.status();
-        if ((*t)->kind != Kind::kObject) return Error(absl::StrCat("BUILD on ", DescribePickleValue(*t)));
-        (*t)->state = *state;
+        ASSIGN_OR_RETURN(auto t, Top());
+        if (t->kind != Kind::kObject) return Error(absl::StrCat("BUILD on ", DescribePickleValue(t)));
+        t->state = *state;
         return absl::OkStatus();
       }
       case kBinPersId: {
-        auto pid = Pop();
-        if (!pid.ok()) return pid.status();
+        ASSIGN_OR_RETURN(auto pid, Pop());
         PickleValue* p = New(Kind::kPersistentId);
-        p->args = *pid;
+        p->args = pid;
         return Push(p);
       }
       default:

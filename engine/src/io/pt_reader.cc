@@ -6,6 +6,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "evo2/status_macros.h"
 #include "io/mapped_file.h"
 
 namespace evo2::io {
@@ -85,7 +86,7 @@ absl::StatusOr<TorchArchive> TorchArchive::Open(std::shared_ptr<const Storage> s
       return absl::UnimplementedError(absl::StrCat(where, ": big-endian torch.save files are not supported"));
     }
   }
-  if (auto s = zip->VerifyCrc(*pkl); !s.ok()) return s;
+  RETURN_IF_ERROR(zip->VerifyCrc(*pkl));
   auto doc = Unpickle(zip->Data(*pkl), absl::StrCat(where, ":", pkl->name));
   if (!doc.ok()) return doc.status();
   return TorchArchive(*std::move(zip), std::move(root), *std::move(doc));
@@ -213,11 +214,9 @@ absl::StatusOr<NamedTensors> TorchArchive::TensorDict(bool skip_extra_state) con
 namespace evo2 {
 
 absl::StatusOr<NamedTensors> ReadTorchPt(const std::filesystem::path& path) {
-  auto file = io::MappedFile::Open(path);
-  if (!file.ok()) return file.status();
-  auto archive = io::TorchArchive::Open(*file, (*file)->bytes(), path.string());
-  if (!archive.ok()) return archive.status();
-  return archive->TensorDict(/*skip_extra_state=*/false);
+  ASSIGN_OR_RETURN(auto file, io::MappedFile::Open(path));
+  ASSIGN_OR_RETURN(auto archive, io::TorchArchive::Open(file, file->bytes(), path.string()));
+  return archive.TensorDict(/*skip_extra_state=*/false);
 }
 
 }  // namespace evo2

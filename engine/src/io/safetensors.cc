@@ -6,6 +6,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "evo2/status_macros.h"
 #include "io/atomic_file.h"
 #include "io/mapped_file.h"
 
@@ -43,14 +44,13 @@ absl::Status WriteSafetensors(const std::filesystem::path& path, const NamedTens
   json.append((8 - json.size() % 8) % 8, ' ');  // keeps the data 8-byte aligned
   std::string prefix(8, '\0');
   for (int i = 0; i < 8; ++i) prefix[i] = static_cast<char>((json.size() >> (8 * i)) & 0xFF);
-  auto file = io::AtomicFileWriter::Open(path);
-  if (!file.ok()) return file.status();
-  if (auto s = file->Write(prefix); !s.ok()) return s;
-  if (auto s = file->Write(json); !s.ok()) return s;
+  ASSIGN_OR_RETURN(auto file, io::AtomicFileWriter::Open(path));
+  RETURN_IF_ERROR(file.Write(prefix));
+  RETURN_IF_ERROR(file.Write(json));
   for (const auto& [name, t] : tensors) {
-    if (auto s = file->Write(t.bytes()); !s.ok()) return s;
+    RETURN_IF_ERROR(file.Write(t.bytes()));
   }
-  return file->Commit();
+  return file.Commit();
 }
 
 absl::StatusOr<SafetensorsFile> ReadSafetensors(const std::filesystem::path& path) {

@@ -9,6 +9,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "evo2/status_macros.h"
 #include "evo2/torch_pt.h"
 #include "io/atomic_file.h"
 #include "io/crc32.h"
@@ -195,30 +196,29 @@ std::string ArchiveName(const std::filesystem::path& path) {
 absl::Status WriteTorchPt(const std::filesystem::path& path, const NamedTensors& tensors) {
   const std::string pickle = TorchPickle(tensors);
   const std::string root = ArchiveName(path);
-  auto file = io::AtomicFileWriter::Open(path);
-  if (!file.ok()) return file.status();
-  io::ZipWriter zip(*file);
+  ASSIGN_OR_RETURN(auto file, io::AtomicFileWriter::Open(path));
+  io::ZipWriter zip(file);
   // Member order and contents as PyTorch 2.x writes them.
-  if (auto s = zip.Add(root + "/data.pkl", pickle); !s.ok()) return s;
-  if (auto s = zip.Add(root + "/.format_version", "1"); !s.ok()) return s;
-  if (auto s = zip.Add(root + "/.storage_alignment", "64"); !s.ok()) return s;
-  if (auto s = zip.Add(root + "/byteorder", "little"); !s.ok()) return s;
+  RETURN_IF_ERROR(zip.Add(root + "/data.pkl", pickle));
+  RETURN_IF_ERROR(zip.Add(root + "/.format_version", "1"));
+  RETURN_IF_ERROR(zip.Add(root + "/.storage_alignment", "64"));
+  RETURN_IF_ERROR(zip.Add(root + "/byteorder", "little"));
   uint32_t id_crc = io::Crc32(std::as_bytes(std::span<const char>(pickle.data(), pickle.size())));
   for (size_t i = 0; i < tensors.size(); ++i) {
     const auto bytes = tensors[i].second.bytes();
     if (bytes.size() != tensors[i].second.nbytes()) {
       return absl::InternalError(absl::StrCat("tensor '", tensors[i].first, "' has no data"));
     }
-    if (auto s = zip.Add(absl::StrCat(root, "/data/", i), bytes); !s.ok()) return s;
+    RETURN_IF_ERROR(zip.Add(absl::StrCat(root, "/data/", i), bytes));
     id_crc = io::Crc32(bytes.subspan(0, std::min<size_t>(bytes.size(), 4096)), id_crc);
   }
-  if (auto s = zip.Add(root + "/version", "3\n"); !s.ok()) return s;
+  RETURN_IF_ERROR(zip.Add(root + "/version", "3\n"));
   // torch writes 40 digits (a counter and a random number); ours is derived from the content so
   // that identical outputs are identical files.
   const std::string id = absl::StrFormat("%020d%020d", tensors.size(), id_crc);
-  if (auto s = zip.Add(root + "/.data/serialization_id", id); !s.ok()) return s;
-  if (auto s = zip.Finish(); !s.ok()) return s;
-  return file->Commit();
+  RETURN_IF_ERROR(zip.Add(root + "/.data/serialization_id", id));
+  RETURN_IF_ERROR(zip.Finish());
+  return file.Commit();
 }
 
 }  // namespace evo2

@@ -1,3 +1,4 @@
+#include "evo2/status_macros.h"
 #include "io/zip_writer.h"
 
 #include "io/crc32.h"
@@ -65,8 +66,8 @@ absl::Status ZipWriter::Add(const std::string& name, std::span<const std::byte> 
   h.U16(extra.str().size());
   h.Str(name);
   h.Str(extra.str());
-  if (auto s = out_.Write(h.str()); !s.ok()) return s;
-  if (auto s = out_.Write(data); !s.ok()) return s;
+  RETURN_IF_ERROR(out_.Write(h.str()));
+  RETURN_IF_ERROR(out_.Write(data));
   const uint32_t crc = Crc32(data);
   Bytes d;  // data descriptor (APPNOTE 4.3.9)
   d.U32(0x08074b50);
@@ -78,7 +79,7 @@ absl::Status ZipWriter::Add(const std::string& name, std::span<const std::byte> 
     d.U32(size);
     d.U32(size);
   }
-  if (auto s = out_.Write(d.str()); !s.ok()) return s;
+  RETURN_IF_ERROR(out_.Write(d.str()));
   members_.push_back(Member{name, offset, size, crc});
   return absl::OkStatus();
 }
@@ -141,7 +142,7 @@ absl::Status ZipWriter::Finish() {
   end.U32(cd_size >= k32Max ? k32Max : cd_size);
   end.U32(cd_offset >= k32Max ? k32Max : cd_offset);
   end.U16(0);
-  if (auto s = out_.Write(cd.str()); !s.ok()) return s;
+  RETURN_IF_ERROR(out_.Write(cd.str()));
   return out_.Write(end.str());
 }
 

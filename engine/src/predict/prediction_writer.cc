@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "evo2/npy.h"
 #include "evo2/safetensors.h"
+#include "evo2/status_macros.h"
 #include "evo2/tokenizer.h"
 #include "evo2/torch_pt.h"
 #include "predict/prediction_tensors.h"
@@ -97,7 +98,7 @@ absl::Status PredictionWriter::Impl::WriteTensors(const std::filesystem::path& r
                                                   NamedArrays arrays) {
   std::filesystem::path relative = relative_stem;
   relative += options.format == OutputFormat::kSafetensors ? ".safetensors" : ".pt";
-  if (auto st = Stage(relative); !st.ok()) return st;
+  RETURN_IF_ERROR(Stage(relative));
   NamedTensors tensors = predict::ToNamedTensors(std::move(arrays));
   if (options.format == OutputFormat::kSafetensors) {
     // "format": "pt" lets safetensors' torch loader hand back torch tensors.
@@ -133,15 +134,13 @@ absl::Status PredictionWriter::Impl::WriteNpyRecords(std::vector<RecordScore> sc
     }
     auto write = [&](const std::string& suffix, const Tensor& t) -> absl::Status {
       const std::filesystem::path relative = stem + suffix;
-      if (auto st = Stage(relative); !st.ok()) return st;
+      RETURN_IF_ERROR(Stage(relative));
       return WriteNpy(staging / relative, t);
     };
     if (options.output_log_prob_seqs) {
       if (options.collapse == LogProbCollapse::kPerToken) {
         const auto n = static_cast<int64_t>(r.per_token.size());
-        if (auto st = write(".log_probs.npy", Tensor::FromFloat32({n}, r.per_token)); !st.ok()) {
-          return st;
-        }
+        RETURN_IF_ERROR(write(".log_probs.npy", Tensor::FromFloat32({n}, r.per_token)));
       } else {
         const float v = static_cast<float>(
             options.collapse == LogProbCollapse::kSum ? r.log_prob_sum : r.log_prob_mean);
@@ -177,25 +176,24 @@ absl::Status PredictionWriter::AddBatch(std::vector<RecordScore> scores,
   if (s.finished) return absl::FailedPreconditionError("PredictionWriter already finished");
   const int64_t batch_idx = s.batch_count++;
   if (s.options.format == OutputFormat::kNpy) return s.WriteNpyRecords(std::move(scores), seq_idx);
-  auto arrays = predict::BuildBatchArrays(scores, seq_idx, batch_tokens, s.options);
-  if (!arrays.ok()) return arrays.status();
+  ASSIGN_OR_RETURN(auto arrays, predict::BuildBatchArrays(scores, seq_idx, batch_tokens, s.options));
   scores.clear();
   if (!s.options.write_per_batch) {
-    s.batches.push_back(std::move(*arrays));
+    s.batches.push_back(std::move(arrays));
     return absl::OkStatus();
   }
   HostArray idx;
   idx.dtype = DType::kInt64;
   idx.shape = {1};
   idx.i64 = {batch_idx};
-  arrays->emplace_back("batch_idx", std::move(idx));
+  arrays.emplace_back("batch_idx", std::move(idx));
   std::filesystem::path stem = s.Stem(batch_idx);
   if (s.options.files_per_subdir > 0) {
     // Legacy predict: the first file already goes to subdir_1 (bionemo-predict.md §1.3).
     stem = std::filesystem::path(absl::StrCat("subdir_", batch_idx / s.options.files_per_subdir + 1)) /
            stem;
   }
-  return s.WriteTensors(stem, std::move(*arrays));
+  return s.WriteTensors(stem, std::move(arrays));
 }
 
 absl::Status PredictionWriter::Finish(std::span<const std::string> sorted_names) {
@@ -205,11 +203,11 @@ absl::Status PredictionWriter::Finish(std::span<const std::string> sorted_names)
     auto collated = predict::CollateBatches(std::move(s.batches));
     s.batches.clear();
     if (!collated.ok()) return collated.status();
-    if (auto st = s.WriteTensors(s.Stem(std::nullopt), std::move(*collated)); !st.ok()) return st;
+    RETURN_IF_ERROR(s.WriteTensors(s.Stem(std::nullopt), std::move(*collated)));
   }
   {
     const std::filesystem::path relative = "seq_idx_map.json";
-    if (auto st = s.Stage(relative); !st.ok()) return st;
+    RETURN_IF_ERROR(s.Stage(relative));
     std::ofstream out(s.staging / relative, std::ios::binary | std::ios::trunc);
     out << PythonJsonDumpSeqIdxMap(sorted_names);
     out.flush();
