@@ -1,6 +1,6 @@
 // `evo2 predict`: FASTA -> sorted records -> micro-batches -> Predictor -> PredictionWriter.
 // Order of checks: flags, output directory, FASTA (fully validated), then the (slow) model load,
-// so that bad input fails in milliseconds. Spec: bionemo-predict.md §1 (CLI, files, batching),
+// so that bad input fails in milliseconds. Spec: docs/spec/predict-cli.md §1 (CLI, files, batches),
 // §2 (data), §3.1 (math); differences from the reference: docs/predict-compatibility.md.
 #include <algorithm>
 #include <atomic>

@@ -1,4 +1,4 @@
-// Checkpoint format detection and the vortex `.pt` loader (spec evo2-architecture.md §9).
+// Checkpoint format detection and the vortex `.pt` loader (docs/spec/checkpoints.md §1).
 #include "evo2/checkpoint.h"
 
 #include <system_error>
@@ -44,7 +44,7 @@ absl::StatusOr<Checkpoint> LoadVortexPt(const fs::path& pt) {
   auto archive = io::TorchArchive::Open(*file, (*file)->bytes(), pt.string());
   if (!archive.ok()) return archive.status();
   // `*._extra_state` entries (Transformer Engine FP8 metadata, io.BytesIO objects) are skipped
-  // without being decoded (spec §9).
+  // without being decoded (docs/spec/checkpoints.md §1).
   auto named = archive->TensorDict(/*skip_extra_state=*/true);
   if (!named.ok()) return named.status();
   Checkpoint ckpt{CheckpointFormat::kVortexPt, pt, {}, std::nullopt, std::nullopt};

@@ -108,7 +108,7 @@ absl::Status MapLayer(int layer, const LayerTensors& in, const std::optional<Nem
       if (!hv.ok()) return hv.status();
       if (!dv.ok()) return dv.status();
       // vortex tap = fp32(h * decay): one IEEE fp32 multiply, no flush-to-zero (taps can be
-      // subnormal, NEMO2.md).
+      // subnormal, docs/spec/checkpoints.md §7).
       std::vector<float> taps_out(static_cast<size_t>(groups * taps));
       for (int64_t g = 0; g < groups; ++g) {
         for (int64_t k = 0; k < taps; ++k) {
@@ -133,7 +133,7 @@ absl::Status MapLayer(int layer, const LayerTensors& in, const std::optional<Nem
       if (!gv.ok()) return gv.status();
       // log_poles = -exp(p) * exp(gamma) (ImplicitModalFilter). Each exp in double rounded to
       // fp32, the product in fp32: bit-identical to vortex with any exp accurate to < 0.45 ulp,
-      // unlike a float exp (NEMO2.md).
+      // unlike a float exp (docs/spec/checkpoints.md §7).
       std::vector<float> poles(pv->size());
       for (size_t i = 0; i < poles.size(); ++i) {
         const float a = static_cast<float>(std::exp(static_cast<double>((*pv)[i])));
