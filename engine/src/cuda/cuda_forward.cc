@@ -1,4 +1,4 @@
-// The forward pass on the GPU (spec evo2-architecture.md §5-8): the sequence of cuBLAS GEMMs and
+// The forward pass on the GPU (docs/spec/model.md §5-8): the sequence of cuBLAS GEMMs and
 // kernels per block, on one stream. Shapes: R = batch·seq rows, H hidden, I MLP inner.
 #include <cuda_bf16.h>
 
