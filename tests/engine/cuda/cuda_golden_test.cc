@@ -191,7 +191,7 @@ TEST_P(CudaGoldenTest, Fp32MatchesGolden) {
 }
 
 // ForwardBatch pads the five records (lengths 1..8192) into one pass; every record must still
-// match the golden as well as it does alone (padding is causal-invisible, spec §3).
+// match the golden as well as it does alone (padding is causal-invisible, docs/spec/model.md §3).
 TEST_P(CudaGoldenTest, Bf16BatchOfUnequalLengths) {
   auto model = Load("bf16");
   ASSERT_NE(model, nullptr);
