@@ -5,7 +5,8 @@
 //      (a directory holding exactly one `.pt` plus its `config.yml` is accepted too);
 //   2. NeMo2 directory: `context/` + `weights/.metadata` + `weights/__R_N.distcp`
 //      (torch.distributed.checkpoint, possibly written by several TP ranks);
-//   3. (later) HuggingFace safetensors directories.
+//   HuggingFace directories (config.json + safetensors) are not read here: LoadModel hands them
+//   to engine/src/hf (hf_checkpoint.h) first, and their tensors keep their HF names.
 // Whatever the format, tensors come back in the engine's naming, which is vortex's
 // (`blocks.{i}.projections.weight`, ...; docs/spec/model.md §9), with NeMo2 names and
 // filter parametrisations mapped (docs/spec/checkpoints.md §7). `*._extra_state` is skipped.

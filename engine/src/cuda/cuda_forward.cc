@@ -260,7 +260,7 @@ absl::Status CudaModel::TuneGemms(int64_t rows) {
     if (gemm_->Tuned(act, result, args)) continue;
     if (!filled) {
       // Random operands: timing on zeros (fresh memory) flatters the tensor cores
-      // (.library/device/METHOD.md). The forward overwrites all of it.
+      // (zeros draw less power, so the card clocks higher). The forward overwrites all of it.
       using BF16 = __nv_bfloat16;
       RETURN_IF_ERROR(
           kernels::LaunchFillUniform<BF16>(ws.z.as<BF16>(), rows * H, -1.f, 1.f, 1, stream_));
