@@ -1,4 +1,4 @@
-// The shipped default model, models/evo2-demo (issue 7; docs/demo-model.md), on the CPU engine.
+// The shipped default model, models/evo2-demo (docs/demo-model.md), on the CPU engine.
 //
 // The reference is the training script's own PyTorch forward pass (tools/train_demo/
 // evo2_torch.py, an independent implementation of docs/spec/model.md, itself checked

@@ -4,7 +4,7 @@
 // Tolerances (docs/spec/golden.md §2): an independent float64
 // implementation agrees with the fp32 golden to ≤ 1.5e-5 on logits (|logit| up to ~16),
 // ≤ 1.2e-5 on log-probs and ≤ 5e-6 on hidden states; an fp32 engine lands in the same range,
-// so 1e-4 max-abs (the bound) leaves a ~7x margin while still catching any
+// so 1e-4 max-abs (the project's bound) leaves a ~7x margin while still catching any
 // orientation / ordering mistake (those give O(1) errors).
 #include <iostream>
 #include <cmath>
