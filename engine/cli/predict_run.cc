@@ -196,8 +196,8 @@ absl::Status RunPredict(const PredictArgs& a) {
   Predictor predictor(**model);
   if (auto s = predictor.Validate(so); !s.ok()) return s;
 
-  // Records in sorted-name order; seq_idx = position in that order (§1.3, gotcha 1). Byte order
-  // of UTF-8 equals Python's code-point order.
+  // Records in sorted-name order; seq_idx = position in that order (docs/spec/predict-cli.md
+  // §1.3). Byte order of UTF-8 equals Python's code-point order.
   const auto& entries = fasta->entries();
   std::vector<size_t> order(entries.size());
   std::iota(order.begin(), order.end(), size_t{0});
@@ -221,7 +221,7 @@ absl::Status RunPredict(const PredictArgs& a) {
     std::vector<std::string> sequences;
     std::vector<RecordInput> inputs;
     std::vector<int64_t> seq_idx;
-    int64_t batch_tokens = a.min_length.value_or(0);  // pads, never truncates (gotcha 3)
+    int64_t batch_tokens = a.min_length.value_or(0);  // pads, never truncates (predict-cli.md §1.4)
     for (size_t p = begin; p < end; ++p) {
       auto seq = fasta->ReadSequence(order[p]);
       if (!seq.ok()) return seq.status();
