@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# GPU tests + benchmark of the cuda backend in one call (issue 5).
+# GPU tests + benchmark of the cuda backend in one call (figures: bench/RESULTS.md).
 #
 #   bench/gpu.sh pack              # here: build, pack executables + libraries + golden cases into
 #                                  #   .gpu/ship (ignored) for the GPU machine

@@ -1,4 +1,4 @@
-// Causal softmax attention (spec evo2-architecture.md §8), flash-style: scores never leave the
+// Causal softmax attention (docs/spec/model.md §8), flash-style: scores never leave the
 // chip, online softmax with fp32 running max/sum, one pass over K and V per query tile.
 //   out[b, t, h·d + i] = Σ_{τ≤t} softmax_τ(q_t·k_τ / √d) · v[τ, i]
 // bf16: tensor-core kernel (mma.sync m16n8k16, fp32 accumulation; P rounded to bf16 for P·V as

@@ -1,6 +1,6 @@
 // Element types the kernels are instantiated for: __nv_bfloat16 (the bf16 path) and float (the
 // fp32 checking path). Kernels load to fp32, compute in fp32 and round once on store; Round<T>()
-// reproduces an intermediate rounding the reference makes (spec evo2-architecture.md §10).
+// reproduces an intermediate rounding the reference makes (docs/spec/model.md §10).
 #pragma once
 
 #include <cuda_bf16.h>

@@ -1,4 +1,4 @@
-// Token embedding (spec evo2-architecture.md §5): out[r, :] = table[ids[r], :].
+// Token embedding (docs/spec/model.md §5): out[r, :] = table[ids[r], :].
 // Ids are validated by the caller before upload (0 <= id < vocab); an out-of-range id on the
 // device is clamped so that a caller bug cannot read outside the table.
 #pragma once

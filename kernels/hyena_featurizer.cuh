@@ -1,4 +1,4 @@
-// Hyena featurizer (spec evo2-architecture.md §7 steps 2-4), fused: the 3-tap causal conv on all
+// Hyena featurizer (docs/spec/model.md §7 steps 2-4), fused: the 3-tap causal conv on all
 // 3H interleaved projection columns, the de-interleave and the pre-gate, in one pass over P:
 //   F[t, j] = w[j,0]·P[t-2, j] + w[j,1]·P[t-1, j] + w[j,2]·P[t, j]    (conv order, fp32)
 //   q[t, c] = F[t, 3c],  a[t, c] = round_T(F[t, 3c+1]) · round_T(F[t, 3c+2])

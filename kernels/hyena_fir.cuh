@@ -1,6 +1,6 @@
-// Hyena short/medium inner filter plus post-gate (spec evo2-architecture.md §7 steps 5-6, hcs and
+// Hyena short/medium inner filter plus post-gate (docs/spec/model.md §7 steps 5-6, hcs and
 // hcm), as a direct causal FIR — no FFT (the reference's 2S-point FFT for 128 taps is what makes
-// its hcm blocks slow, perf-baseline.md):
+// its hcm blocks slow, docs/spec/model.md §14):
 //   y[t, c] = Σ_{k<K} h[g, k] · a[t-k, c]  (+ D[c] · a[t, c] when D is given)   fp32
 //   o[t, c] = round_T(q[t, c] · round_T(y[t, c]))                                 g = c / (H/G)
 // Taps are in **impulse order** (h[g, 0] multiplies the current sample): hcm's file order; hcs's

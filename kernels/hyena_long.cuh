@@ -1,4 +1,4 @@
-// Hyena long inner filter plus post-gate (spec evo2-architecture.md §7 step 5 hcl, §12) as an
+// Hyena long inner filter plus post-gate (docs/spec/model.md §7 step 5 hcl, §12) as an
 // exact chunked linear recurrence instead of the reference's 2S-point FFT (§11):
 //   h_c[t] = Σ_{n<16} R[c,n] · p[c,n]^t,   p = exp(λ)   ⇒   y_c[t] = Σ_n R[c,n] · s_{c,n}[t]
 //   s_{c,n}[t] = p[c,n] · s_{c,n}[t-1] + a_c[t]      (state fp32, 16 per channel, s[-1] = 0)

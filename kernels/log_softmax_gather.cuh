@@ -1,4 +1,4 @@
-// Next-token log-probabilities from a chunk of logits (spec evo2-architecture.md §3 scoring):
+// Next-token log-probabilities from a chunk of logits (docs/spec/model.md §3 scoring):
 //   lp[r] = logits[r, target[r]] − log Σ_j exp(logits[r, j])     (fp32, max-subtracted)
 // Rows whose target is negative get lp = 0 (the last position of a sequence has no next token).
 // The caller runs it chunk by chunk so the [S, vocab] logits never exist for a whole sequence.

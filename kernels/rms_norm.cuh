@@ -1,4 +1,4 @@
-// RMSNorm with the reference's ε placement (spec evo2-architecture.md §5), optionally preceded by
+// RMSNorm with the reference's ε placement (docs/spec/model.md §5), optionally preceded by
 // a bias add on the residual stream. The residual stream x is fp32 in every mode: the reference
 // keeps it in bf16, but rounding the stream to bf16 after each of 2N residual additions is the
 // largest systematic error of a bf16 forward (small branch updates are swamped), and an fp32

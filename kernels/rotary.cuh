@@ -1,4 +1,4 @@
-// Attention input preparation (spec evo2-architecture.md §8): split the Wqkv GEMM output, whose
+// Attention input preparation (docs/spec/model.md §8): split the Wqkv GEMM output, whose
 // columns are per head [q_h | k_h | v_h] (checkpoint row order), into head-major Q, K, V and
 // apply rotate-half rotary embedding to Q and K:
 //   θ[t, i] = (t / scale) · f_i   (fp32, formed as vortex does),  i < d/2, pairs (i, i + d/2)

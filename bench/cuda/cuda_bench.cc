@@ -1,4 +1,4 @@
-// Forward-pass benchmark of the cuda backend on one GPU (issue 5's table): random weights with
+// Forward-pass benchmark of the cuda backend on one GPU (bench/RESULTS.md): random weights with
 // the real evo2_1b_base / evo2_7b shapes, random A/C/G/T tokens, log-probs only (as scoring
 // does). Per row: warm-up runs, then timed runs with CUDA events around each forward; the median
 // is reported as tokens/s, with the device memory the engine holds (weights + workspace) and the

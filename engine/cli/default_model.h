@@ -1,5 +1,5 @@
 // Where `evo2 predict` finds a model when --ckpt-dir is not given: the small demo model
-// trained on real DNA that ships in the repository (models/evo2-demo, issue 7).
+// trained on real DNA that ships in the repository (models/evo2-demo, docs/demo-model.md).
 #pragma once
 
 #include <filesystem>

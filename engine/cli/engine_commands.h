@@ -1,5 +1,5 @@
 // The engine's subcommands of the single `evo2` binary (services/cli/evo2_main.cc):
-//   evo2 predict  drop-in for `python -m bionemo.evo2.run.predict` (spec bionemo-predict.md §1)
+//   evo2 predict  drop-in for `python -m bionemo.evo2.run.predict` (docs/spec/predict-cli.md §1)
 //   evo2 layers   the capturable layer names of a model (for --embedding-layers)
 // A failing command prints one line "evo2 <cmd>: error: ..." on stderr and throws
 // CLI::RuntimeError(exit code), which CLI11_PARSE turns into the process exit status.

@@ -1,4 +1,4 @@
-// Arguments of `evo2 predict`: bionemo predict's (spec bionemo-predict.md §1.1, same names and
+// Arguments of `evo2 predict`: bionemo predict's (docs/spec/predict-cli.md §1.1, same names and
 // defaults) plus this engine's own.
 #pragma once
 

@@ -1,5 +1,5 @@
 // `evo2 predict` argument parsing (CLI11). Names and defaults follow bionemo predict
-// (spec bionemo-predict.md §1.1); the run itself is predict_run.cc.
+// (docs/spec/predict-cli.md §1.1); the run itself is predict_run.cc.
 #include <iostream>
 #include <memory>
 

@@ -1,6 +1,6 @@
 // `evo2 predict`: FASTA -> sorted records -> micro-batches -> Predictor -> PredictionWriter.
 // Order of checks: flags, output directory, FASTA (fully validated), then the (slow) model load,
-// so that bad input fails in milliseconds. Spec: bionemo-predict.md §1 (CLI, files, batching),
+// so that bad input fails in milliseconds. Spec: docs/spec/predict-cli.md §1 (CLI, files, batches),
 // §2 (data), §3.1 (math); differences from the reference: docs/predict-compatibility.md.
 #include <algorithm>
 #include <atomic>
@@ -187,8 +187,8 @@ absl::Status RunPredict(const PredictArgs& a) {
   Predictor predictor(*model);
   RETURN_IF_ERROR(predictor.Validate(so));
 
-  // Records in sorted-name order; seq_idx = position in that order (§1.3, gotcha 1). Byte order
-  // of UTF-8 equals Python's code-point order.
+  // Records in sorted-name order; seq_idx = position in that order (docs/spec/predict-cli.md
+  // §1.3). Byte order of UTF-8 equals Python's code-point order.
   const auto& entries = fasta->entries();
   std::vector<size_t> order(entries.size());
   std::iota(order.begin(), order.end(), size_t{0});
@@ -212,7 +212,7 @@ absl::Status RunPredict(const PredictArgs& a) {
     std::vector<std::string> sequences;
     std::vector<RecordInput> inputs;
     std::vector<int64_t> seq_idx;
-    int64_t batch_tokens = a.min_length.value_or(0);  // pads, never truncates (gotcha 3)
+    int64_t batch_tokens = a.min_length.value_or(0);  // pads, never truncates (predict-cli.md §1.4)
     for (size_t p = begin; p < end; ++p) {
       ASSIGN_OR_RETURN(auto seq, fasta->ReadSequence(order[p]));
       sequences.push_back(std::move(seq));

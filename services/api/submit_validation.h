@@ -1,4 +1,4 @@
-// Validation of a SubmitJob request before anything is stored (issue 6): FASTA syntax, alphabet,
+// Validation of a SubmitJob request before anything is stored (docs/service.md): FASTA, alphabet,
 // record names, counts and lengths against the model, output sizes, options, labels.
 // Every refusal names the record (and the FASTA line when the input was FASTA text) and the
 // limit: INVALID_ARGUMENT for malformed input, RESOURCE_EXHAUSTED for size limits.

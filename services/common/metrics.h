@@ -1,6 +1,6 @@
 // Prometheus plumbing shared by evo2-api and evo2-worker: one registry per process, served on
 // /metrics by prometheus-cpp's embedded HTTP server. Metric names follow
-// evo2_<component>_<what>_<unit> (STYLE.md, principle 9).
+// evo2_<component>_<what>_<unit> (docs/service.md "Metrics").
 #pragma once
 
 #include <memory>

@@ -1,4 +1,4 @@
-// The worker's Prometheus series (issue 6 "Metrics"; names evo2_worker_<what>_<unit>).
+// The worker's Prometheus series (docs/service.md "Metrics"; names evo2_worker_<what>_<unit>).
 #pragma once
 
 #include <string>

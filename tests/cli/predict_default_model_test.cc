@@ -1,5 +1,5 @@
 // `evo2 predict` without --ckpt-dir scores with the demo model shipped in models/evo2-demo
-// (issue 7); a wrong $EVO2_DEFAULT_MODEL is a clear error, not a silent fallback.
+// (docs/demo-model.md); a wrong $EVO2_DEFAULT_MODEL is a clear error, not a silent fallback.
 #include <cmath>
 #include <cstdlib>
 

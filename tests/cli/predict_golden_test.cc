@@ -16,7 +16,7 @@ using testing::RunEvo2;
 using testing::TempDir;
 
 // The reference files hold logits from an fp64 forward rounded to fp32 and predict's fp32
-// post-processing; this engine's fp32 CPU forward differs by rounding only. Issue 4: values
+// post-processing; this engine's fp32 CPU forward differs by rounding only. Required: values
 // within 1e-4.
 constexpr double kTol = 1e-4;
 

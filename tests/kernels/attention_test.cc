@@ -1,4 +1,4 @@
-// Kernel tests for the attention mixer pieces (spec evo2-architecture.md §8): the rotary
+// Kernel tests for the attention mixer pieces (docs/spec/model.md §8): the rotary
 // Q/K/V split and the causal flash attention, against float64 references, on odd lengths
 // (1, 17, 100, 130: no multiple of the 64-row tiles) and every compiled head dim.
 #include <cmath>

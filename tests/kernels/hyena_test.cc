@@ -1,4 +1,4 @@
-// Kernel tests for the Hyena mixer pieces (spec evo2-architecture.md §7): featurizer, direct FIR
+// Kernel tests for the Hyena mixer pieces (docs/spec/model.md §7): featurizer, direct FIR
 // (hcs 7 taps, hcm 128 taps + D) and the chunked hcl recurrence, each against a float64 CPU
 // reference written from the spec's formulas (direct convolution sums, the hcl filter
 // h[t] = Σ R·exp(λt) materialised), on odd sizes: 1 token, lengths that are no multiple of any

@@ -1,5 +1,5 @@
 // Kernel tests: RMSNorm (with the folded bias add), embedding, MLP gate, log-softmax gather,
-// against float64 CPU references on fresh random inputs (spec evo2-architecture.md §3, §5, §6).
+// against float64 CPU references on fresh random inputs (docs/spec/model.md §3, §5, §6).
 #include <cmath>
 #include <random>
 #include <vector>

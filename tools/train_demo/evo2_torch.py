@@ -1,6 +1,6 @@
 """Evo 2 / StripedHyena 2 forward pass in PyTorch, over a vortex-format state dict.
 
-This is the second, independent implementation of /work/shared/spec/evo2-architecture.md
+This is the second, independent implementation of docs/spec/model.md
 (the C++ engine is the first). It is written from the spec only and is checked against the
 vortex golden vectors by check_golden.py. The same function serves three purposes:
 
@@ -11,7 +11,7 @@ vortex golden vectors by check_golden.py. The same function serves three purpose
     (make_reference.py: fp32, exact attention, from the shipped bf16 model.pt);
   * evaluation (evaluate.py).
 
-Weight names, shapes and orientations are those of the vortex checkpoint (spec §9):
+Weight names, shapes and orientations are those of the vortex checkpoint (docs/spec/model.md §9):
   hcs taps are conv order, hcm taps impulse order (§7); the featurizer is conv order;
   q/k/v of the Hyena projections are interleaved per channel (rows 3c, 3c+1, 3c+2 = q, k, v);
   attention Wqkv rows are per head [q_h | k_h | v_h] (§8); rotary is half-split (NeoX).
@@ -78,7 +78,7 @@ class Evo2Config:
 
 
 # ----------------------------------------------------------------------------------------
-# Building blocks (spec §5-§8). Tensors are [B, S, C] unless noted.
+# Building blocks (docs/spec/model.md §5-§8). Tensors are [B, S, C] unless noted.
 
 
 def rms_norm(x: torch.Tensor, scale: torch.Tensor, eps: float, ct=torch.float32) -> torch.Tensor:
@@ -121,7 +121,7 @@ def hcl_filter(log_poles: torch.Tensor, residues: torch.Tensor, S: int, ct=torch
     """§7 hcl: h[c, t] = sum_n R[c, n] exp(lambda[c, n] t), t = 0..S-1, in `ct`. -> [H, S]."""
     t = torch.arange(S, device=log_poles.device, dtype=ct)
     lam = log_poles.to(ct).reshape(log_poles.shape[0], -1, 1)  # [H, 16, 1]
-    # elementwise + sum rather than einsum, so that autocast cannot drop it to bf16 (spec §10)
+    # elementwise + sum, not einsum, so autocast cannot drop it to bf16 (docs/spec/model.md §10)
     return (residues.to(ct)[:, :, None] * torch.exp(lam * t)).sum(dim=1)
 
 
@@ -230,13 +230,13 @@ def forward(cfg: Evo2Config, w: dict, tokens: torch.Tensor, exact: bool = True,
 
 
 def next_token_logprobs(logits: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
-    """lp[t] = log_softmax(logits[t])[tokens[t+1]], t = 0..S-2 (spec §3). -> [B, S-1] fp32."""
+    """lp[t] = log_softmax(logits[t])[tokens[t+1]], t < S-1 (docs/spec/model.md §3); [B,S-1] fp32"""
     lp = torch.log_softmax(logits[:, :-1].float(), dim=-1)
     return lp.gather(-1, tokens[:, 1:, None]).squeeze(-1)
 
 
 # ----------------------------------------------------------------------------------------
-# vortex checkpoint helpers (spec §9)
+# vortex checkpoint helpers (docs/spec/model.md §9)
 
 FP32_KEYS = ("filter.log_poles", "filter.residues", "rotary_emb.inv_freq")
 

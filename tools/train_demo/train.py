@@ -8,9 +8,9 @@ cosine learning-rate schedule runs on the larger of the two fractions (time used
 steps done / --max-steps), so the shipped time-limited run (1 542 steps in 6 minutes) is redone
 step for step with `--max-steps 1542 --minutes 1000` on any GPU (up to GPU non-determinism).
 Writes OUT_DIR/{model.pt, config.yml, train_log.txt, train_summary.json}; model.pt is the vortex
-state dict (spec §9): bf16 except filter.log_poles / filter.residues / rotary inv_freq (fp32).
+state dict (docs/spec/model.md §9): bf16 except filter.log_poles, filter.residues, inv_freq (fp32).
 
-Parametrisation (what is trained vs what is saved; spec §11):
+Parametrisation (what is trained vs what is saved; docs/spec/model.md §11):
   hcl: log_poles = -exp(p) (p trained, so the poles stay real and decaying), residues trained;
   hcm: h = h_raw * exp(-r * t / 127), r log-spaced over [1, 100] across the groups (fixed);
   everything else is trained in the saved form. The forward is evo2_torch.forward on the
@@ -93,7 +93,7 @@ class DemoModel(nn.Module):
                 add(p + "filter.h", taps)
             elif kind == "hcm":
                 G, K = cfg.hcm_filter_groups, cfg.hcm_filter_length
-                rates = torch.logspace(0, 2, G)  # r in [1, 100] across groups (spec §11)
+                rates = torch.logspace(0, 2, G)  # r in [1, 100] (docs/spec/model.md §11)
                 window = torch.exp(-rates[:, None, None] * torch.arange(K)[None, None, :] / (K - 1))
                 self.register_buffer(f"hcm_window_{i}", window)
                 taps = randn(G, 1, K, std=0.3)

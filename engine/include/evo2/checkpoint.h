@@ -8,8 +8,8 @@
 //   3. HuggingFace directory: `config.json` + `*.safetensors` (the Llama/Eden and Mamba-2 hybrid
 //      families; loaded by the HF model factories, see DescribeCheckpoint's `family`).
 // Whatever the format, tensors come back in the engine's naming, which is vortex's
-// (`blocks.{i}.projections.weight`, ...; spec evo2-architecture.md §9), with NeMo2 names and
-// filter parametrisations mapped (spec bionemo-predict.md §5.7). `*._extra_state` is skipped.
+// (`blocks.{i}.projections.weight`, ...; docs/spec/model.md §9), with NeMo2 names and
+// filter parametrisations mapped (docs/spec/checkpoints.md §7). `*._extra_state` is skipped.
 //
 // What callers should know about the tensors:
 //   - dtypes are as stored. In the golden/vortex files: bf16, except filter.log_poles,

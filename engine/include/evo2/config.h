@@ -1,12 +1,12 @@
 // Evo 2 (StripedHyena 2) model configuration: the architecture numbers a backend needs.
 //
-// Sources, in the order LoadModel tries them (spec evo2-architecture.md §2, bionemo-predict.md §4):
+// Sources, in the order LoadModel tries them (docs/spec/model.md §2, predict-cli.md §4):
 //   - the vortex YAML beside a `.pt` (`config.yml`: `hcs_layer_idxs`, `hidden_size`, ...);
 //   - a NeMo2 checkpoint's `context/model.yaml` (`hybrid_override_pattern`, `ffn_hidden_size`,
 //   ...);
 //   - a named preset: evo2 names (`evo2_7b`, ...) or bionemo `--model-size` names (`7b`, ...).
 // The MLP width `I` is always taken from the checkpoint's tensors (ResolveFromTensors), never
-// from a name: the 1M-context checkpoints have a padded MLP (spec §2, §13 item 13).
+// from a name: the 1M-context checkpoints have a padded MLP (docs/spec/model.md §2, §13 item 13).
 #pragma once
 
 #include <cstdint>
@@ -21,7 +21,7 @@
 
 namespace evo2 {
 
-// Sequence mixer of one block (spec §1): S = hcs, D = hcm, H = hcl, * = attention.
+// Sequence mixer of one block (docs/spec/model.md §1): S = hcs, D = hcm, H = hcl, * = attention.
 enum class BlockKind : uint8_t { kHcs, kHcm, kHcl, kAttn };
 
 // "hcs", "hcm", "hcl", "attn".
@@ -29,13 +29,13 @@ std::string_view BlockKindName(BlockKind kind);
 // 'S', 'D', 'H', '*' (the hybrid_override_pattern letter).
 char BlockKindLetter(BlockKind kind);
 
-// MLP nonlinearity convention (spec §6; bionemo-predict.md §4.2).
+// MLP nonlinearity convention (docs/spec/model.md §6; predict-cli.md §4.2).
 enum class MlpActivation : uint8_t {
   kArc,  // exact erf GELU in block 0 only, identity elsewhere (every Arc/vortex checkpoint)
   kNv,   // tanh-approximate GELU in every block (bionemo `*_nv` configs)
 };
 
-// Model family (bionemo-predict runs three; golden/HF_FAMILIES.md). The Hyena fields below
+// Model family (bionemo-predict runs three; docs/spec/checkpoints.md §11). The Hyena fields below
 // describe kHyena only; the HuggingFace families keep their own configs (engine/src/hf/) and
 // fill the common fields (name, num_layers, hidden_size, num_heads, head_dim, vocab_size).
 enum class ModelFamily : uint8_t {
@@ -62,12 +62,12 @@ struct ModelConfig {
   int hcl_modes = 16;                  // real exponential modes per hcl channel (`state_size`)
   double rotary_base = 10000.0;        // only used when a checkpoint lacks inv_freq
   double rotary_position_scale = 1.0;  // positions are divided by this (1 = no interpolation)
-  float eps = 1e-6f;                   // RMSNorm epsilon, added outside the root (spec §5)
+  float eps = 1e-6f;                   // RMSNorm ε, added outside the root (docs/spec/model.md §5)
   int64_t max_seqlen = 8192;           // the model's trained context (informational)
   MlpActivation mlp_activation = MlpActivation::kArc;
   bool attn_out_proj_bias = true;  // `mha_out_proj_bias` / NeMo `add_attn_proj_bias`
   bool hcs_conv_bias = false;      // `_nv`: S blocks add bias[group]·z (unsupported, rejected)
-  // The reference runs the Hyena input projections in FP8 for this model (spec §10); this
+  // The reference runs the Hyena projections in FP8 for this model (docs/spec/model.md §10); this
   // engine does not (fp32 on the CPU), so scores of FP8-trained checkpoints differ slightly.
   bool fp8_input_projections = false;
 
@@ -81,14 +81,14 @@ struct ModelConfig {
 // ---- Building a config ------------------------------------------------------------------------
 
 // Vortex YAML (the `config.yml` beside a `.pt`). Layout switches whose published values the
-// engine assumes (spec §2 "Layout switches") are checked; any other value is rejected naming
+// engine assumes (docs/spec/model.md §2) are checked; any other value is rejected naming
 // the key, as are unknown `mlp_activation`s, overlapping or missing layer lists, and H not
 // divisible by the heads or groups.
 absl::StatusOr<ModelConfig> ModelConfigFromVortexYaml(const std::filesystem::path& path);
 absl::StatusOr<ModelConfig> ModelConfigFromVortexYamlString(std::string_view yaml,
                                                             std::string_view source_name);
 
-// NeMo2 `context/model.yaml` (bionemo-predict.md §5.1; golden/NEMO2.md).
+// NeMo2 `context/model.yaml` (docs/spec/checkpoints.md §4).
 absl::StatusOr<ModelConfig> ModelConfigFromNemoYaml(const std::filesystem::path& path);
 absl::StatusOr<ModelConfig> ModelConfigFromNemoYamlString(std::string_view yaml,
                                                           std::string_view source_name);
@@ -115,7 +115,7 @@ absl::Status CheckConfigsAgree(const ModelConfig& expected, std::string_view exp
 // Reads shapes the config does not fix (the MLP inner size I from blocks.0.mlp.l1.weight).
 absl::Status ResolveFromTensors(ModelConfig& config, const TensorMap& tensors);
 
-// Every expected tensor (spec §9) is present with the expected shape and a floating dtype.
+// Every expected tensor (docs/spec/model.md §9) is present with the expected shape, floating dtype.
 // The first mismatch is reported as "tensor 'blocks.3.mlp.l1.weight' has shape [..] but the
 // config (N layers, H=..) expects [..]"; a missing tensor is named likewise. Extra tensors
 // (e.g. `_extra_state`) are ignored.

@@ -1,5 +1,5 @@
 // The `cuda` backend: Evo 2 on one NVIDIA GPU (sm_90), bf16 weights and activations with fp32
-// where the reference keeps fp32 (spec evo2-architecture.md §10), or fp32 throughout
+// where the reference keeps fp32 (docs/spec/model.md §10), or fp32 throughout
 // (precision "fp32", for checking against the golden vectors).
 //
 // Only declared when the engine is built with CUDA (target evo2_engine_cuda, which defines

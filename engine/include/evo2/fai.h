@@ -2,7 +2,7 @@
 //   NAME <TAB> LENGTH <TAB> OFFSET <TAB> LINEBASES <TAB> LINEWIDTH
 // OFFSET is the byte offset of the record's first base; every sequence line but the last holds
 // LINEBASES bases and LINEWIDTH bytes including its terminator ("\n" or "\r\n").
-// Spec: bionemo-predict.md §2.2 (the reference builds the same index with noodles/NvFaidx).
+// Spec: docs/spec/predict-cli.md §2.2 (the reference builds the same index with noodles/NvFaidx).
 #pragma once
 
 #include <cstdint>

@@ -1,6 +1,6 @@
 // FASTA input: a streaming record reader and an indexed (random-access) view of a file.
 //
-// Format accepted (spec bionemo-predict.md §2.1-2.2): records start with a `>` header line; the
+// Format accepted (docs/spec/predict-cli.md §2.1-2.2): records start with a `>` header line; the
 // record name is the header's first whitespace-delimited word, the rest is its description.
 // Sequence lines are joined without their line breaks ("\n" or "\r\n"); blank lines are ignored;
 // case and IUPAC codes are kept as given (upper-casing is the tokenizer's job). Rejected, each with

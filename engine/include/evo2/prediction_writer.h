@@ -1,4 +1,4 @@
-// Output files of `evo2 predict`, laid out like bionemo predict's (spec bionemo-predict.md §1.3):
+// Output files of `evo2 predict`, laid out like bionemo predict's (docs/spec/predict-cli.md §1.3):
 //   --write-interval epoch: predictions__rank_{R}__dp_rank_{D}.pt, the micro-batches collated
 //   --write-interval batch: predictions__rank_{R}__dp_rank_{D}__batch_{i}.pt (+ `batch_idx`),
 //                           optionally spread over subdir_{k}/ (--files-per-subdir)

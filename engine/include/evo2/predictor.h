@@ -2,7 +2,7 @@
 // Used by `evo2 predict` and by the service worker (which knows the engine only through
 // this header, model.h, fasta.h and config.h).
 //
-// Math (spec bionemo-predict.md §3.1): with tokens T[0..S-1] and loss mask M (1 everywhere, 0 at
+// Math (docs/spec/predict-cli.md §3.1): with tokens T[0..S-1] and loss mask M (1 everywhere, 0 at
 // a prepended BOS and, with --mask-phylogenetic-tags, on taxonomy tags),
 //   lp[t] = log_softmax(logits[t])[T[t+1]] * M[t+1],  t = 0..S-2
 //   sum = Σ lp,  mean = sum / max(1, Σ M[1:]).
@@ -41,7 +41,7 @@ struct ScoreOptions {
   bool mask_phylogenetic_tags = false;  // --mask-phylogenetic-tags
   // When > num_tokens, the model runs on the tokens right-padded with the pad id to this length
   // and `logits` covers all of it: what the reference writes for the shorter records of a
-  // micro-batch (bionemo-predict.md §1.4). Log-probs and embeddings ignore the padding.
+  // micro-batch (docs/spec/predict-cli.md §1.4). Log-probs and embeddings ignore the padding.
   int64_t pad_to_tokens = 0;
 };
 

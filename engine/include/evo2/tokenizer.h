@@ -1,4 +1,4 @@
-// Byte-level tokenizer of Evo 2 (spec evo2-architecture.md §3; bionemo-predict.md §2.3-2.4).
+// Byte-level tokenizer of Evo 2 (docs/spec/model.md §3; docs/spec/predict-cli.md §2.3-2.4).
 // Token id = byte value; vocabulary 512 (ids 256..511 are never produced). End-of-document = 0,
 // pad = 1; there is no BOS token: "prepend BOS" prepends the EOD id (0), as bionemo predict and
 // the Arc scoring helper do. bionemo predict upper-cases every sequence first (`str.upper()`),
@@ -26,7 +26,7 @@ int32_t PadId(const TokenizerOptions& options);  // 1, eden 0
 // [len(sequence) + prepend_bos] ids.
 std::vector<int32_t> Tokenize(std::string_view sequence, const TokenizerOptions& options);
 
-// The reference's loss mask for a tokenized record (bionemo-predict.md §2.1/§2.4): 1 everywhere,
+// The reference's loss mask for a record (docs/spec/predict-cli.md §2.1, §2.4): 1 everywhere,
 // 0 at a prepended BOS; with `mask_phylogenetic_tags` ANDed with PhylogeneticTagMask(tokens).
 std::vector<int64_t> LossMask(const std::vector<int32_t>& tokens, const TokenizerOptions& options,
                               bool mask_phylogenetic_tags);

@@ -1,4 +1,4 @@
-// The CPU fp32 reference backend: the Evo 2 forward pass (spec evo2-architecture.md §5–8) on
+// The CPU fp32 reference backend: the Evo 2 forward pass (docs/spec/model.md §5–8) on
 // fp32 weights, OpenBLAS GEMMs and a small thread pool for the per-channel/per-row loops.
 #pragma once
 
@@ -53,7 +53,7 @@ class CpuModel final : public Model {
  private:
   struct Captures;  // requested activations, see cpu_model.cc
 
-  // a_ [S, H] -> y_ [S, H] with the block's inner filter (spec §7 step 5).
+  // a_ [S, H] -> y_ [S, H] with the block's inner filter (docs/spec/model.md §7 step 5).
   void InnerFilter(const BlockWeights& b, int64_t S);
   void HyenaMixer(const BlockWeights& b, const float* z, int64_t S, float* out);
   void AttentionMixer(const BlockWeights& b, const float* z, int64_t S, float* out);

@@ -28,7 +28,7 @@ struct AttentionWeights {
   std::vector<float> wqkv;        // [3H, H], per-head row order (head·3d + j·d + i)
   std::vector<float> out_weight;  // [H, H]
   std::vector<float> out_bias;    // [H] (zeros when the model has none)
-  std::vector<float> inv_freq;    // [d/2], stored values (spec §8)
+  std::vector<float> inv_freq;    // [d/2], stored values (docs/spec/model.md §8)
 };
 
 struct BlockWeights {

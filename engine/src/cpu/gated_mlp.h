@@ -1,4 +1,4 @@
-// Gated MLP (spec evo2-architecture.md §6), no biases:
+// Gated MLP (docs/spec/model.md §6), no biases:
 //   MLP(z) = l3( φ(l1·z) ⊙ (l2·z) )
 // φ = exact erf GELU in block 0 only (Arc/vortex `evo2_style_activations`), identity in every
 // other block, so those MLPs are bilinear. l1 is the gated branch, l2 the linear one.

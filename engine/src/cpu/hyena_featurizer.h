@@ -1,4 +1,4 @@
-// Hyena featurizer (spec evo2-architecture.md §7 steps 2–4), fused:
+// Hyena featurizer (docs/spec/model.md §7 steps 2–4), fused:
 //   F[t, j] = w[j,0]·P[t-2, j] + w[j,1]·P[t-1, j] + w[j,2]·P[t, j]   (conv order, zero history)
 // on all 3H interleaved columns of the projection P, then de-interleave per channel c:
 //   q_c = F[:, 3c],  k_c = F[:, 3c+1],  v_c = F[:, 3c+2],  and the pre-gate a = k ⊙ v.

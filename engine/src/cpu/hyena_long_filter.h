@@ -1,9 +1,9 @@
-// hcl inner filter (spec evo2-architecture.md §7 step 5): per channel a long causal filter made
+// hcl inner filter (docs/spec/model.md §7 step 5): per channel a long causal filter made
 // of 16 real decaying exponentials, as long as the input, plus a skip D:
 //   h_c[t] = Σ_n R[c,n] · exp(λ[c,n]·t),   y_c[t] = Σ_{τ≤t} h_c[t-τ]·a_c[τ] + D_c·a_c[t].
 //
 // Two exact implementations (docs/adr/0001-hcl-on-cpu.md compares them on golden case c):
-//   - HyenaLongFilterModal: the modal recurrence (spec §12) with p = e^λ,
+//   - HyenaLongFilterModal: the modal recurrence (docs/spec/model.md §12) with p = e^λ,
 //       s_n ← p_n·s_n + a_c[t],   y_c[t] = Σ_n R[c,n]·s_n + D_c·a_c[t],
 //     O(S·H·16), state in double. The default.
 //   - HyenaLongFilterFft (hyena_long_filter_fft.h): what vortex does, an FFT convolution of

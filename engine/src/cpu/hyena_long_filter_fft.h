@@ -1,4 +1,4 @@
-// hcl inner filter by FFT convolution (what vortex does, spec evo2-architecture.md §11): the
+// hcl inner filter by FFT convolution (what vortex does, docs/spec/model.md §11): the
 // filter h_c[t] = Σ_n R[c,n]·exp(λ[c,n]·t) is materialised for t < S, then
 // y_c = irfft(rfft(h_c) · rfft(a_c))[:S] + D_c·a_c with a transform size N ≥ 2S−1 (no wrap).
 // Kept as the alternative measured in docs/adr/0001-hcl-on-cpu.md; the modal recurrence

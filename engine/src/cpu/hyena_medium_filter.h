@@ -1,4 +1,4 @@
-// hcm inner filter (spec evo2-architecture.md §7 step 5): grouped FIR of K = 128 taps in
+// hcm inner filter (docs/spec/model.md §7 step 5): grouped FIR of K = 128 taps in
 // IMPULSE order (tap 0 multiplies the current sample) plus a per-channel skip D:
 //   y_c[t] = Σ_{k<K} h[g, k] · a_c[t - k] + D_c · a_c[t],   g = ⌊c / (H/G)⌋, zero history.
 // Computed directly (S·H·K MACs, vectorised over channels): at K = 128 a direct FIR costs less

@@ -1,4 +1,4 @@
-// hcs inner filter (spec evo2-architecture.md §7 step 5): a grouped depthwise FIR of K = 7 taps
+// hcs inner filter (docs/spec/model.md §7 step 5): a grouped depthwise FIR of K = 7 taps
 // in CONV order (the last tap multiplies the current sample), zero history, no skip, no bias:
 //   y_c[t] = Σ_{k<K} h[g, k] · a_c[t - (K-1) + k],   g = ⌊c / (H/G)⌋ (contiguous channel blocks).
 #pragma once

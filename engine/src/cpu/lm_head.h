@@ -1,5 +1,5 @@
 // Final norm + tied head + log-softmax + gather, fused over chunks of positions
-// (spec evo2-architecture.md §3, §5):
+// (docs/spec/model.md §3, §5):
 //   logits[t] = RMSNorm_final(x[t]) · Eᵀ              [512]
 //   lp[t]     = logits[t][tok[t+1]] − logsumexp(logits[t]),   t = 0..S−2
 // Only a [chunk, V] block of logits exists at a time unless the caller asks for all of them.

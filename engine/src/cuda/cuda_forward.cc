@@ -1,4 +1,4 @@
-// The forward pass on the GPU (spec evo2-architecture.md §5-8): the sequence of cuBLAS GEMMs and
+// The forward pass on the GPU (docs/spec/model.md §5-8): the sequence of cuBLAS GEMMs and
 // kernels per block, on one stream. Shapes: R = batch·seq rows, H hidden, I MLP inner.
 #include <cuda_bf16.h>
 
@@ -265,7 +265,7 @@ absl::Status CudaModel::TuneGemms(int64_t rows) {
     if (gemm_->Tuned(act, result, args)) continue;
     if (!filled) {
       // Random operands: timing on zeros (fresh memory) flatters the tensor cores
-      // (.library/device/METHOD.md). The forward overwrites all of it.
+      // (zeros draw less power, so the card clocks higher). The forward overwrites all of it.
       using BF16 = __nv_bfloat16;
       RETURN_IF_ERROR(
           kernels::LaunchFillUniform<BF16>(ws.z.as<BF16>(), rows * H, -1.f, 1.f, 1, stream_));

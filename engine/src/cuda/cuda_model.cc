@@ -14,7 +14,7 @@
 namespace evo2::cuda {
 namespace {
 
-// Sequences of one ForwardBatch call run together (right-padded with id 1, spec §3: every mixer
+// A ForwardBatch call runs its sequences together (padded with 1, docs/spec/model.md §3: each mixer
 // is causal, so padding cannot change the real positions) as long as batch·max_len stays under
 // this many rows; larger calls are split into several passes.
 constexpr int64_t kMaxBatchRows = 262144;

@@ -255,7 +255,7 @@ absl::StatusOr<DeviceWeights> DeviceWeights::Random(const ModelConfig& config, D
       }
       if (b.kind != BlockKind::kHcs) FILL(b.skip_d, const float*, H, DType::kFloat32, -0.3f, 0.3f);
       if (b.kind == BlockKind::kHcl) {
-        // Decay rates up to 0.3 per token, residues O(0.1) (spec §11 training ranges, widened).
+        // Decay rates ≤ 0.3 per token, residues O(0.1) (docs/spec/model.md §11 ranges, widened).
         FILL(b.log_poles, const float*, H * 16, DType::kFloat32, -0.3f, -1e-4f);
         FILL(b.residues, const float*, H * 16, DType::kFloat32, -0.1f, 0.1f);
       }

@@ -1,8 +1,8 @@
 // The model's weights on the GPU, in the layouts the kernels and GEMMs want:
 //   activation-typed (bf16, or fp32 in the checking mode): embedding, norms, GEMM weights, biases;
-//   fp32 always: featurizer taps, FIR taps, D, log-poles, residues, inv_freq (spec §10 keeps
-//   the hcl parameters and inv_freq in fp32; the small taps cost nothing in fp32).
-// Load-time layout changes (spec §7, §9): mlp.l1 and mlp.l2 are stacked into one [2I, H] matrix
+//   fp32 always: featurizer/FIR taps, D, log-poles, residues, inv_freq (docs/spec/model.md §10:
+//   the reference keeps hcl parameters, inv_freq in fp32; the small taps cost nothing in fp32).
+// Load-time layout changes (docs/spec/model.md §7, §9): mlp.l1, mlp.l2 in one [2I, H] matrix
 // (one GEMM for both); hcs taps are reversed from conv order to impulse order so that one FIR
 // kernel serves hcs and hcm. Wqkv keeps the file's per-head row order (the rotary kernel reads
 // it directly).
@@ -47,7 +47,7 @@ class DeviceWeights {
   std::vector<DeviceBlockWeights> blocks;
   size_t bytes = 0;  // device memory held
 
-  // Uploads a validated checkpoint (names as in spec §9) converting to `act_dtype`.
+  // Uploads a validated checkpoint (names as in docs/spec/model.md §9) converting to `act_dtype`.
   static absl::StatusOr<DeviceWeights> Upload(const ModelConfig& config, const TensorMap& tensors,
                                               DType act_dtype);
   // Random weights of realistic scale for `config` (benchmarks): built on the device.

@@ -1,5 +1,5 @@
 // Causal softmax attention through cuDNN's fused (flash) attention engines, bf16 (spec
-// evo2-architecture.md §8; issue 5: the own mma.sync kernel reaches 217–264 TFLOP/s on an H200,
+// docs/spec/model.md §8; the own mma.sync kernel reaches 217–264 TFLOP/s on an H200,
 // cuDNN's sm90 flash kernel, which the reference uses through PyTorch SDPA, ≈ 600).
 //
 // Same contract as kernels::LaunchCausalAttention<__nv_bfloat16>:

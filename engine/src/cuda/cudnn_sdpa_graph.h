@@ -1,5 +1,5 @@
 // The causal scaled-dot-product attention forward as a cuDNN 9 backend operation graph, and its
-// execution plan (spec evo2-architecture.md §8: softmax(q·kᵀ/√d + causal mask)·v).
+// execution plan (docs/spec/model.md §8: softmax(q·kᵀ/√d + causal mask)·v).
 //
 // The graph is the decomposed form that cuDNN's fused flash-attention engines recognise (the
 // pattern its frontend's SDPA node lowers to for cuDNN 9 before the single SDPA operation

@@ -1,5 +1,5 @@
 // Dense products of the forward pass, bf16 (or fp32) operands with fp32 accumulation (spec
-// evo2-architecture.md §10: "GEMMs: bf16 inputs, fp32 accumulation").
+// docs/spec/model.md §10: "GEMMs: bf16 inputs, fp32 accumulation").
 //
 // Row-major convention of the engine: activations X [rows, in] (leading dimension ldx), a
 // PyTorch Linear weight W [out, in]; computes  Y[rows, out] = X·Wᵀ + beta·Y.

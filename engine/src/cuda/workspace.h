@@ -1,5 +1,5 @@
 // Device scratch for one forward of `batch` sequences of `seq` tokens (rows R = batch·seq),
-// planned from the config (STYLE.md "memory is planned"). Memory grows with R only where the
+// planned from the config (allocated up front, once). Memory grows with R only where the
 // math needs it: the residual stream and the mixers' per-position buffers. The MLP's [R, 2I]
 // and the head's [R, 512] are processed in row chunks of bounded size.
 //

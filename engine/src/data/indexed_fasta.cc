@@ -1,5 +1,5 @@
 // IndexedFasta: records by index via pread, the index built by one streaming pass or read from
-// an existing samtools .fai and validated against the file (spec bionemo-predict.md §2.2).
+// an existing samtools .fai and validated against the file (docs/spec/predict-cli.md §2.2).
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>

@@ -1,5 +1,5 @@
 // NeMo Evo2Dataset.mask_phylogenetic_tags (nemo/collections/llm/gpt/data/megatron/hyena/
-// evo2_dataset.py), used by bionemo predict's --mask-phylogenetic-tags (bionemo-predict.md §1.1).
+// evo2_dataset.py), used by predict's --mask-phylogenetic-tags (docs/spec/predict-cli.md §1.1).
 // Rules, per segment between EOD tokens:
 //   * pipes ('|') are masked;
 //   * no pipe: the segment is masked entirely unless every token is DNA or a control tag;

@@ -11,7 +11,7 @@ std::vector<int32_t> Tokenize(std::string_view sequence, const TokenizerOptions&
   if (options.prepend_bos) tokens.push_back(EodId(options));
   for (char ch : sequence) {
     auto c = static_cast<unsigned char>(ch);
-    // Python's str.upper() on the ASCII letters FASTA sequences are made of (§2.1); the FASTA
+    // Python's str.upper() on FASTA's ASCII letters (docs/spec/predict-cli.md §2.1); the FASTA
     // reader rejects non-ASCII bytes, so no other case mapping can apply.
     if (!options.keep_case && c >= 'a' && c <= 'z') c = static_cast<unsigned char>(c - 32);
     tokens.push_back(static_cast<int32_t>(c));

@@ -1,4 +1,4 @@
-// The HuggingFace model families the engine runs (golden/HF_FAMILIES.md), one factory each.
+// The HuggingFace model families the engine runs (docs/spec/checkpoints.md §11), one factory each.
 // LoadModel (evo2/model.h) sends a checkpoint here when it is a config.json + safetensors
 // directory; LoadHfModel picks the family from config.json's "architectures".
 #pragma once

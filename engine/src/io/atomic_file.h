@@ -1,5 +1,5 @@
 // Writes a file so that readers never see it half-written: bytes go to a temporary file in the
-// same directory, which is renamed over the target only when complete (issue 3: "nothing
+// same directory, which is renamed over the target only when complete (requirement: "nothing
 // half-written left behind as if it were complete").
 #pragma once
 

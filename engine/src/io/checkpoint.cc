@@ -1,5 +1,5 @@
 // Checkpoint description (format, family, config source, weight layout) and the vortex `.pt`
-// loader (spec evo2-architecture.md §9).
+// loader (docs/spec/checkpoints.md §1).
 #include "evo2/checkpoint.h"
 
 #include <algorithm>
@@ -48,7 +48,7 @@ absl::StatusOr<Checkpoint> LoadVortexPt(const fs::path& pt) {
   ASSIGN_OR_RETURN(auto file, io::MappedFile::Open(pt));
   ASSIGN_OR_RETURN(auto archive, io::TorchArchive::Open(file, file->bytes(), pt.string()));
   // `*._extra_state` entries (Transformer Engine FP8 metadata, io.BytesIO objects) are skipped
-  // without being decoded (spec §9).
+  // without being decoded (docs/spec/checkpoints.md §1).
   ASSIGN_OR_RETURN(auto named, archive.TensorDict(/*skip_extra_state=*/true));
   Checkpoint ckpt{CheckpointFormat::kVortexPt, pt, {}, std::nullopt, std::nullopt};
   for (auto& [name, tensor] : named) ckpt.tensors.emplace(std::move(name), std::move(tensor));

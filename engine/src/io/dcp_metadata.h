@@ -1,4 +1,4 @@
-// torch.distributed.checkpoint `.metadata` (spec bionemo-predict.md §6.2): which tensors a DCP
+// torch.distributed.checkpoint `.metadata` (docs/spec/checkpoints.md §8): which tensors a DCP
 // checkpoint holds (dtype, global shape, chunks) and where each chunk's bytes are
 // (`__R_N.distcp` file, offset, length). Interpreted from the generic pickle by class name, so
 // module moves between torch versions do not matter; unknown fields are ignored.

@@ -1,6 +1,6 @@
 // Assembles global tensors from a torch.distributed.checkpoint directory: each chunk is a
-// complete torch.save zip at (offset, length) of a `__R_N.distcp` file (spec bionemo-predict.md
-// §6.3-6.4); chunks from several saving (TP) ranks are placed by their offsets.
+// complete torch.save zip at (offset, length) of a `__R_N.distcp` file (docs/spec/checkpoints.md
+// §2, §9); chunks from several saving (TP) ranks are placed by their offsets.
 #pragma once
 
 #include <filesystem>

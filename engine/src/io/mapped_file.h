@@ -1,5 +1,5 @@
 // A read-only memory map of a whole file, usable as a tensor Storage so that checkpoint tensors
-// can view the file's bytes without copying them (DESIGN.md "memory-map tensor data").
+// can view the file's bytes without copying them (no checkpoint byte is copied at load).
 #pragma once
 
 #include <cstddef>

@@ -14,7 +14,8 @@ namespace evo2::io {
 namespace {
 
 constexpr absl::string_view kLayerPrefix = "decoder.layers.";
-constexpr int64_t kHcmTaps = 128;  // vortex keeps the first 128 taps of the hcm filter (§5.6)
+// vortex keeps the first 128 taps of the hcm filter (docs/spec/checkpoints.md §7).
+constexpr int64_t kHcmTaps = 128;
 
 absl::StatusOr<Tensor> Reshaped(const Tensor& t, std::vector<int64_t> shape) {
   return Tensor::FromBytes(t.dtype(), std::move(shape), t.bytes());
@@ -67,7 +68,7 @@ absl::Status MapLayer(int layer, const LayerTensors& in, const std::optional<Nem
       continue;
     }
     if (name == "mlp.linear_fc1.weight") {
-      // [gate; up] (§5.3): gate rows -> l1, up rows -> l2.
+      // [gate; up] (docs/spec/checkpoints.md §6): gate rows -> l1, up rows -> l2.
       if (t.rank() != 2 || t.dim(0) % 2 != 0) return ShapeError(full, t, "[2F, H]");
       const int64_t f = t.dim(0) / 2;
       auto l1 = Rows(t, 0, f);
@@ -77,7 +78,7 @@ absl::Status MapLayer(int layer, const LayerTensors& in, const std::optional<Nem
       out[b + "mlp.l1.weight"] = *std::move(l1);
       out[b + "mlp.l2.weight"] = *std::move(l2);
     } else if (name == "mixer.hyena_proj_conv.short_conv_weight") {
-      // [3H, 3] with fast_conv_proj, [3H, 1, 3] without (§5.2).
+      // [3H, 3] with fast_conv_proj, [3H, 1, 3] without (docs/spec/checkpoints.md §5).
       if (t.rank() == 3 && t.dim(1) == 1) {
         out[b + "filter.short_filter_weight"] = t;
       } else if (t.rank() == 2) {
@@ -109,7 +110,7 @@ absl::Status MapLayer(int layer, const LayerTensors& in, const std::optional<Nem
       if (!hv.ok()) return hv.status();
       if (!dv.ok()) return dv.status();
       // vortex tap = fp32(h * decay): one IEEE fp32 multiply, no flush-to-zero (taps can be
-      // subnormal, NEMO2.md).
+      // subnormal, docs/spec/checkpoints.md §7).
       std::vector<float> taps_out(static_cast<size_t>(groups * taps));
       for (int64_t g = 0; g < groups; ++g) {
         for (int64_t k = 0; k < taps; ++k) {
@@ -134,7 +135,7 @@ absl::Status MapLayer(int layer, const LayerTensors& in, const std::optional<Nem
       if (!gv.ok()) return gv.status();
       // log_poles = -exp(p) * exp(gamma) (ImplicitModalFilter). Each exp in double rounded to
       // fp32, the product in fp32: bit-identical to vortex with any exp accurate to < 0.45 ulp,
-      // unlike a float exp (NEMO2.md).
+      // unlike a float exp (docs/spec/checkpoints.md §7).
       std::vector<float> poles(pv->size());
       for (size_t i = 0; i < poles.size(); ++i) {
         const float a = static_cast<float>(std::exp(static_cast<double>((*pv)[i])));

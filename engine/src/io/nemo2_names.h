@@ -1,5 +1,5 @@
 // NeMo2 (Megatron) Hyena parameter names and parametrisation -> the engine's vortex names
-// (spec bionemo-predict.md §5.7, golden/NEMO2.md "Filter parameters").
+// (docs/spec/checkpoints.md §7, "Filter parameters, bit-exactly").
 //
 //   embedding.word_embeddings.weight              -> embedding_layer.weight (tied head)
 //   output_layer.weight (untied checkpoints)      -> unembed.weight

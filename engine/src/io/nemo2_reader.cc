@@ -56,8 +56,8 @@ absl::StatusOr<Checkpoint> LoadNemo2Checkpoint(const fs::path& dir) {
   ASSIGN_OR_RETURN(auto file, MappedFile::Open(metadata_path));
   ASSIGN_OR_RETURN(auto metadata, ParseDcpMetadata(file->bytes(), metadata_path.string()));
 
-  // NeMo2 keys start with `module.`; MBridge checkpoints drop it (§5.1). Optimizer state is
-  // never needed for inference.
+  // NeMo2 keys start with `module.`; MBridge checkpoints drop it (docs/spec/checkpoints.md §4).
+  // Optimizer state is never needed for inference.
   bool have_module = false;
   for (const auto& t : metadata.tensors) have_module |= absl::StartsWith(t.fqn, kModulePrefix);
   auto wanted = [&](const std::string& fqn) {

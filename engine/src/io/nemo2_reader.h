@@ -1,4 +1,4 @@
-// NeMo2 checkpoint directories (spec bionemo-predict.md §5, §6): `weights/.metadata` (pickled
+// NeMo2 checkpoint directories (docs/spec/checkpoints.md §4–§9): `weights/.metadata` (pickled
 // torch.distributed.checkpoint Metadata) + `weights/__R_N.distcp`, mapped onto vortex names.
 #pragma once
 

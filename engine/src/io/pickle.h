@@ -1,5 +1,5 @@
 // A strict, non-executing unpickler for the protocol 2-5 opcodes that torch.save `data.pkl`
-// and torch.distributed.checkpoint `.metadata` files use (spec bionemo-predict.md §6.5).
+// and torch.distributed.checkpoint `.metadata` files use (docs/spec/checkpoints.md §3).
 // Malformed input (truncation, stack underflow, bad memo index, unknown opcode, oversize
 // lengths) returns an error with the byte offset; it never crashes, and it runs in time linear
 // in the input (every opcode consumes at least one byte).

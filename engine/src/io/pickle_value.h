@@ -1,4 +1,4 @@
-// The values a strict unpickler produces (spec bionemo-predict.md §6.5): plain data, symbolic
+// The values a strict unpickler produces (docs/spec/checkpoints.md §3): plain data, symbolic
 // globals, and generic objects {callable, args, state}. Nothing is ever executed; readers
 // interpret objects by the global's name (e.g. `torch._utils._rebuild_tensor_v2`).
 //

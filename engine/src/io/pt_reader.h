@@ -1,4 +1,4 @@
-// Reading torch.save zip archives (spec evo2-architecture.md §9, bionemo-predict.md §6.3):
+// Reading torch.save zip archives (docs/spec/checkpoints.md §1–§2):
 // `<root>/data.pkl` (a pickle whose tensors are `_rebuild_tensor_v2(persistent storage, offset,
 // size, stride, ...)`) plus one member `<root>/data/<key>` per storage.
 #pragma once

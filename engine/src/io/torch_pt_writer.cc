@@ -1,4 +1,4 @@
-// torch.save-compatible writer (spec bionemo-predict.md §6.5 "Output .pt files"): a protocol-2
+// torch.save-compatible writer (docs/spec/checkpoints.md §10): a protocol-2
 // pickle of a dict name -> `_rebuild_tensor_v2(persistent storage, 0, size, stride, False,
 // OrderedDict())`, one storage per tensor, in the zip layout of PyTorch 2.x. The pickle's opcode
 // and memo sequence is what CPython's pickler emits for torch.save, so data.pkl is byte-identical

@@ -1,5 +1,5 @@
 // Read-only view of a zip archive held in memory (a memory-mapped file, or a byte range of one:
-// a DCP `.distcp` item is a complete torch.save zip at an offset, spec bionemo-predict.md §6.3).
+// a DCP `.distcp` item is a whole torch.save zip at an offset, docs/spec/checkpoints.md §2, §9).
 //
 // Only what torch.save writes is supported: STORED members (method 0), located through the
 // central directory (local headers carry zero sizes when a data descriptor is used), ZIP64

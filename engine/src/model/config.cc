@@ -91,7 +91,7 @@ absl::Status CheckConfigsAgree(const ModelConfig& e, std::string_view es, const 
   chain(Agree("rotary position scaling", e.rotary_position_scale, a.rotary_position_scale, es, as),
         st);
   chain(Agree("vocab size", e.vocab_size, a.vocab_size, es, as), st);
-  // The MLP width is not compared: it is read from the tensors (spec §2, padded 1M checkpoints).
+  // The MLP width is not compared: it is read from the tensors (docs/spec/model.md §2, padded MLP).
   return st;
 }
 

@@ -1,5 +1,5 @@
-// ModelConfig from a NeMo2 checkpoint's `context/model.yaml` (golden/NEMO2.md;
-// bionemo-predict.md §4.1–4.2). The layer kinds come from `hybrid_override_pattern`.
+// ModelConfig from a NeMo2 checkpoint's `context/model.yaml` (docs/spec/checkpoints.md §4;
+// docs/spec/predict-cli.md §4.1–4.2). The layer kinds come from `hybrid_override_pattern`.
 #include <string>
 
 #include "absl/status/status.h"

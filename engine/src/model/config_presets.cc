@@ -1,5 +1,5 @@
-// Named model presets: the published evo2 models (spec evo2-architecture.md §2) and the bionemo
-// `--model-size` names (bionemo-predict.md §4.2). inner_mlp_size is the nominal value only;
+// Named model presets: the published evo2 models (docs/spec/model.md §2) and the bionemo
+// `--model-size` names (docs/spec/predict-cli.md §4.2). inner_mlp_size is the nominal value only;
 // LoadModel reads the real one from the checkpoint (the 1M checkpoints are padded).
 #include <string>
 #include <vector>
@@ -26,11 +26,11 @@ struct Preset {
   double rotary_base, position_scale;
   int64_t max_seqlen;
   bool nv;
-  bool fp8;  // reference runs the Hyena projections in FP8 (spec §2 table)
+  bool fp8;  // reference runs the Hyena projections in FP8 (docs/spec/model.md §2 table)
 };
 
 constexpr Preset kPresets[] = {
-    // evo2 / HuggingFace names (spec §2).
+    // evo2 / HuggingFace names (docs/spec/model.md §2).
     {"evo2_1b_base", k1bPattern, 1920, 15, 5120, 128, 1e4, 1, 8192, false, true},
     {"evo2_7b_base", k7bPattern, 4096, 32, 11008, 256, 1e4, 1, 32768, false, false},
     {"evo2_7b", k7bPattern, 4096, 32, 11264, 256, 1e4, 128, 1048576, false, true},
@@ -38,7 +38,7 @@ constexpr Preset kPresets[] = {
     {"evo2_20b", k20bPattern, 8192, 64, 22528, 512, 1e6, 128, 1048576, false, true},
     {"evo2_40b_base", k40bPattern, 8192, 64, 21888, 512, 1e6, 1, 8192, false, true},
     {"evo2_40b", k40bPattern, 8192, 64, 22528, 512, 1e6, 128, 1048576, false, true},
-    // bionemo --model-size names (bionemo-predict.md §4.2).
+    // bionemo --model-size names (docs/spec/predict-cli.md §4.2).
     {"1b", k1bPattern, 1920, 15, 5120, 128, 1e4, 1, 8192, false, false},
     {"1b_nv", k1bPattern, 1920, 15, 5120, 128, 1e4, 1, 8192, true, false},
     {"7b", k7bPattern, 4096, 32, 11008, 256, 1e4, 1, 8192, false, false},

@@ -1,4 +1,4 @@
-// Config against a checkpoint: the expected tensor list of spec evo2-architecture.md §9.
+// Config against a checkpoint: the expected tensor list of docs/spec/model.md §9.
 #include <string>
 #include <vector>
 

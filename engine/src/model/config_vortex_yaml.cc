@@ -1,4 +1,4 @@
-// ModelConfig from a vortex YAML (`config.yml` beside an Arc `.pt`; spec evo2-architecture.md §2).
+// ModelConfig from a vortex YAML (`config.yml` beside an Arc `.pt`; docs/spec/model.md §2).
 #include <iterator>
 #include <string>
 #include <vector>
@@ -16,7 +16,7 @@ namespace {
 
 using internal::YamlReader;
 
-// Switches whose published value the engine assumes (spec §2 "Layout switches"); a YAML that
+// Switches whose published value the engine assumes (docs/spec/model.md §2); a YAML that
 // sets another value describes a model this engine would compute wrongly, so it is refused.
 struct ExpectedSwitch {
   const char* key;

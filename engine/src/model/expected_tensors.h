@@ -1,4 +1,4 @@
-// The tensors a config implies (spec evo2-architecture.md §9), in vortex names. Internal.
+// The tensors a config implies (docs/spec/model.md §9), in vortex names. Internal.
 #pragma once
 
 #include <cstdint>

@@ -30,7 +30,7 @@ absl::StatusOr<ModelConfig> ConfigFor(const Checkpoint& ckpt, const LoadOptions&
     auto p = ModelConfigPreset(*options.model_size);
     if (!p.ok()) return p.status();
     preset = *p;
-    preset->inner_mlp_size = 0;  // read from the tensors (padded 1M checkpoints, spec §2)
+    preset->inner_mlp_size = 0;  // read from the tensors (padded 1M MLPs, docs/spec/model.md §2)
   }
   std::optional<ModelConfig> from_yaml;
   std::string yaml_source;

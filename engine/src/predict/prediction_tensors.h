@@ -1,4 +1,4 @@
-// The per-batch dict bionemo predict builds (bionemo-predict.md §1.3) and its epoch collation,
+// The per-batch dict bionemo predict builds (docs/spec/predict-cli.md §1.3), its epoch collation,
 // as host arrays that become evo2::Tensor views without copying.
 #pragma once
 

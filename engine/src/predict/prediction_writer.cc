@@ -1,5 +1,5 @@
 // PredictionWriter: stages every output file in a hidden directory inside the output directory
-// and moves them into place at the end (spec bionemo-predict.md §1.3 for names and contents).
+// and moves them into place at the end (docs/spec/predict-cli.md §1.3 for names and contents).
 #include "evo2/prediction_writer.h"
 
 #include <unistd.h>
@@ -189,7 +189,7 @@ absl::Status PredictionWriter::AddBatch(std::vector<RecordScore> scores,
   arrays.emplace_back("batch_idx", std::move(idx));
   std::filesystem::path stem = s.Stem(batch_idx);
   if (s.options.files_per_subdir > 0) {
-    // Legacy predict: the first file already goes to subdir_1 (bionemo-predict.md §1.3).
+    // Legacy predict: the first file already goes to subdir_1 (docs/spec/predict-cli.md §1.3).
     stem = std::filesystem::path(absl::StrCat("subdir_", batch_idx / s.options.files_per_subdir + 1)) /
            stem;
   }

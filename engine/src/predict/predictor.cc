@@ -1,5 +1,5 @@
 // Predictor: tokens -> Model::Forward -> masked log-probs, collapse, logits, pooled embeddings.
-// Spec: bionemo-predict.md §2.1/§2.4 (tokens, BOS, loss mask) and §3.1 (post-processing math).
+// Spec: docs/spec/predict-cli.md §2.1, §2.4 (tokens, BOS, loss mask) and §3.1 (log-prob math).
 #include "evo2/predictor.h"
 
 #include <algorithm>

@@ -1,4 +1,4 @@
-// seq_idx_map.json exactly as Python's `json.dump(dict)` writes it (bionemo-predict.md §1.3):
+// seq_idx_map.json exactly as Python's `json.dump(dict)` writes it (docs/spec/predict-cli.md §1.3):
 // separators ", " and ": ", ensure_ascii=True (non-ASCII as \uXXXX, surrogate pairs above the
 // BMP), no trailing newline.
 #include <cstdint>

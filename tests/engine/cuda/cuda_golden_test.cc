@@ -1,8 +1,8 @@
-// The cuda backend end to end against the golden vectors (../shared/golden, README there):
+// The cuda backend end to end against the golden vectors (docs/spec/golden.md):
 //   bf16: logits rel-L2 ≤ 2e-2 (cases a, b) / 2.5e-2 (case c) against the fp32 golden; the
 //         per-record mean log-prob within 1e-2 (≥ 500 tokens) / 3e-2 (shorter); no NaN.
 //   fp32: logits rel-L2 ≤ 1e-3, hidden state after block 0 ≤ 1e-4.
-// Tolerances are the issue's; the golden README explains them: vortex's own bf16 path lands at
+// Tolerances as in docs/spec/golden.md §2, which explains them: vortex's own bf16 path lands at
 // 0.7-1.2 % (a, b) and 1.2-1.7 % (c) rel-L2 and moves mean log-probs by ≤ 0.007 (≥ 500 tokens)
 // but up to 0.018 for the 17-token record (a mean over 16 values).
 #include <cuda_runtime.h>
@@ -170,7 +170,7 @@ TEST_P(CudaGoldenTest, Fp32MatchesGolden) {
     const auto& want = golden ? golden->first : no_logits;
     const size_t offset = golden ? golden->second : 0;
     const double rel = golden ? RelL2(r->logits, offset, want) : 0.0;
-    // The bound for an fp32 engine; the golden's own float64 check agrees to 1.5e-5 abs.
+    // The project's bound for an fp32 engine; the golden's own float64 check agrees to 1.5e-5 abs.
     EXPECT_LE(rel, 1e-3) << GetParam().name << " " << rec;
     double max_abs = 0;
     for (size_t i = 0; i < want.size(); ++i)
@@ -191,7 +191,7 @@ TEST_P(CudaGoldenTest, Fp32MatchesGolden) {
 }
 
 // ForwardBatch pads the five records (lengths 1..8192) into one pass; every record must still
-// match the golden as well as it does alone (padding is causal-invisible, spec §3).
+// match the golden as well as it does alone (padding is causal-invisible, docs/spec/model.md §3).
 TEST_P(CudaGoldenTest, Bf16BatchOfUnequalLengths) {
   auto model = Load("bf16");
   ASSERT_NE(model, nullptr);

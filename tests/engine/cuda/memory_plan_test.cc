@@ -1,5 +1,5 @@
 // Memory planning of the cuda backend (host arithmetic only: runs without a GPU). Checks the
-// issue's memory targets for the 7B (1M) shapes against the engine's own plan, and that the
+// project's memory targets for the 7B (1M) shapes against the engine's own plan, and that the
 // weight-bytes formula mirrors what DeviceWeights allocates (12.26 GiB for evo2_7b, the figure
 // DeviceWeights::bytes reported on the H200 in bench/RESULTS.md).
 #include <cstdint>
@@ -32,7 +32,7 @@ TEST(CudaMemoryPlanTest, WeightBytesMatchTheAllocation) {
 TEST(CudaMemoryPlanTest, SevenBFitsTheIssueTargets) {
   auto c = ModelConfigPreset("evo2_7b");
   ASSERT_TRUE(c.ok()) << c.status();
-  // Issue 5: ≤ 40 GiB at 131 072 tokens, ≤ 130 GiB at 1 048 576 (log-probs only). The CUDA
+  // Targets: ≤ 40 GiB at 131 072 tokens, ≤ 130 GiB at 1 048 576 (log-probs only). The CUDA
   // context and cuBLAS add ≈ 0.6 GiB on top (measured), inside both margins.
   EXPECT_LE(PlannedGiB(*c, 1, 131072), 40.0 - 1.0);
   EXPECT_LE(PlannedGiB(*c, 1, 1048576), 130.0 - 1.0);

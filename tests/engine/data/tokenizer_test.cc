@@ -1,4 +1,4 @@
-// Byte-level tokenizer, loss mask and the phylogenetic-tag mask (bionemo-predict.md §2.3-2.4).
+// Byte-level tokenizer, loss mask, phylogenetic-tag mask (docs/spec/predict-cli.md §2.3-2.4).
 #include <string>
 #include <vector>
 

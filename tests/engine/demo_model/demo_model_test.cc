@@ -1,14 +1,14 @@
-// The shipped default model, models/evo2-demo (issue 7; docs/demo-model.md), on the CPU engine.
+// The shipped default model, models/evo2-demo (docs/demo-model.md), on the CPU engine.
 //
 // The reference is the training script's own PyTorch forward pass (tools/train_demo/
-// evo2_torch.py, an independent implementation of spec evo2-architecture.md, itself checked
+// evo2_torch.py, an independent implementation of docs/spec/model.md, itself checked
 // against the vortex golden vectors to 1.1e-5), run in fp32 on the bf16 weights of model.pt by
 // tools/train_demo/make_reference.py. The records are held-out DNA that training never saw:
 // E. coli 536, the human beta-globin locus (chr11), phage lambda, human chr20 57 Mb.
 //
 // Tolerance 1e-4 max-abs per log-prob: make_reference.py measured the reference's own fp32
 // rounding as ≤ 4.5e-6 against float64, and an fp32 engine that sums in another order lands in
-// the same 1e-5 range (golden/README.md); a wrong orientation, ordering or norm gives errors of
+// the same 1e-5 range (docs/spec/golden.md §2); a wrong orientation, order or norm gives errors of
 // 0.1 or more. NaN/inf never passes.
 #include <cmath>
 #include <cstdio>
@@ -83,8 +83,8 @@ TEST(DemoModelTest, ConfigIsThePublishedLayerOrder) {
   EXPECT_EQ(c.mlp_activation, MlpActivation::kArc);
 }
 
-// The file is in the Arc/vortex format (spec §9): bf16 except the hcl poles/residues and the
-// rotary inverse frequencies (fp32), no extra keys.
+// The file is in the vortex format (docs/spec/model.md §9): bf16 except the hcl poles/residues and
+// the rotary inverse frequencies (fp32), no extra keys.
 TEST(DemoModelTest, CheckpointDtypesAreVortexs) {
   auto ckpt = LoadCheckpoint(ModelDir() / "model.pt");
   ASSERT_TRUE(ckpt.ok()) << ckpt.status();

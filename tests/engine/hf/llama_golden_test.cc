@@ -1,5 +1,5 @@
 // The Llama ("Eden") family on the CPU in fp32 against its golden vectors
-// (golden/HF_FAMILIES.md, golden/l_eden_a/README.md): cases l_eden_a and l_eden_b, every record
+// (docs/spec/golden.md §1; tests/data/golden/l_eden_a/README.md): l_eden_a, l_eden_b, each record
 // present (1 … 8192 tokens), logits (all rows or the last 64), log-probs, the hidden states
 // after blocks 0 and 2 where shipped, and the per-record mean log-prob of summary.json.
 // Without ../shared/golden only the in-repo subset of l_eden_a (len00001/00017/00500) runs.

@@ -3,7 +3,7 @@
 // fp32 `logprob_mean` (a float64 mean of the golden log-probs; no --prepend-bos; 0.0 for the
 // 1-token record). --keep-case because the goldens feed the raw bytes of input.fa (README: "no
 // case folding") while predict, like BioNeMo's dataset, upper-cases by default
-// (bionemo-predict.md §"__getitem__"); records len00017/00500/02048/08192 contain lower case.
+// (docs/spec/predict-cli.md §2.1); records len00017/00500/02048/08192 contain lower case.
 // Runs the real binary of this build tree; skips when it has not been built.
 #include <cstdlib>
 #include <filesystem>

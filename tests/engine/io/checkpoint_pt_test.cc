@@ -1,5 +1,5 @@
 // Loading the golden vortex `.pt` checkpoints: key set, shapes and dtypes against the parameter
-// table of spec evo2-architecture.md §9, derived from each case's config.yml.
+// table of docs/spec/model.md §9, derived from each case's config.yml.
 #include <gtest/gtest.h>
 #include <yaml-cpp/yaml.h>
 
@@ -106,7 +106,7 @@ TEST_P(GoldenPt, KeysShapesDTypesAndValues) {
       for (float x : v) ASSERT_LT(x, 0.0f) << key << ": poles must decay";
     }
     if (key.ends_with("inv_freq")) {
-      // inv_freq[j] = base^(-2j/d) (spec §8): exact to fp32 rounding of a double computation.
+      // inv_freq[j] = base^(-2j/d) (docs/spec/model.md §8): a double result rounded to fp32.
       const double base = config["rotary_emb_base"].as<double>();
       const double d = 2.0 * static_cast<double>(v.size());
       for (size_t j = 0; j < v.size(); ++j) {

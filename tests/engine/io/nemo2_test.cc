@@ -1,4 +1,4 @@
-// NeMo2 checkpoints of the golden models (golden/NEMO2.md): every tensor, mapped to vortex
+// NeMo2 checkpoints of the golden models (docs/spec/golden.md §3): every tensor, mapped to vortex
 // names, is bit-identical to the model.pt beside it; damaged checkpoints give errors naming
 // the tensor and the file.
 #include <gtest/gtest.h>

@@ -86,8 +86,9 @@ TEST(ZipArchive, MatchesLibzipOnGoldenArchives) {
 }
 
 TEST(ZipArchive, ReadsAnArchiveAtAnOffset) {
-  // A DCP item is a complete zip at an arbitrary offset of a .distcp file (§6.3): embed a golden
-  // archive after 1000 bytes of other data and read it from that range.
+  // A DCP item is a complete zip at an arbitrary offset of a .distcp file
+  // (docs/spec/checkpoints.md §9): embed a golden archive after 1000 bytes of other data and read
+  // it from that range.
   const auto files = GoldenArchives();
   if (files.empty()) GTEST_SKIP() << "no golden archives present";
   const std::string inner = evo2::testing::ReadFileBytes(files.back());

@@ -1,4 +1,4 @@
-// Rotary + causal attention against a naive double implementation (spec §8).
+// Rotary + causal attention against a naive double implementation (docs/spec/model.md §8).
 #include <cmath>
 #include <vector>
 

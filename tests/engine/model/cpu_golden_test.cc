@@ -1,10 +1,10 @@
-// The CPU fp32 backend against the golden vectors (golden/README.md): cases a, b, c, every
+// The CPU fp32 backend against the golden vectors (docs/spec/golden.md): cases a, b, c, every
 // record, both Forward and ForwardBatch.
 //
-// Tolerances (golden/README.md "How accurate the golden is"): an independent float64
+// Tolerances (docs/spec/golden.md §2): an independent float64
 // implementation agrees with the fp32 golden to ≤ 1.5e-5 on logits (|logit| up to ~16),
 // ≤ 1.2e-5 on log-probs and ≤ 5e-6 on hidden states; an fp32 engine lands in the same range,
-// so 1e-4 max-abs (the bound) leaves a ~7x margin while still catching any
+// so 1e-4 max-abs (the project's bound) leaves a ~7x margin while still catching any
 // orientation / ordering mistake (those give O(1) errors).
 #include <iostream>
 #include <cmath>
@@ -186,9 +186,9 @@ INSTANTIATE_TEST_SUITE_P(Cases, CpuGoldenTest,
                          ::testing::Values("a_tiny6", "b_small10", "c_7blike32"),
                          [](const ::testing::TestParamInfo<std::string>& p) { return p.param; });
 
-// The same weights as NeMo2 checkpoints (golden/NEMO2.md): config from context/model.yaml,
+// The same weights as NeMo2 checkpoints (docs/spec/golden.md §3): config from context/model.yaml,
 // filters re-parametrised by the loader, TP=2 shards reassembled. Same 1e-4 bound as above
-// (NEMO2.md: a float64 run on these weights is within 1.1e-5 of the golden).
+// (docs/spec/golden.md §3: a float64 run on these weights is within 1.1e-5 of the golden).
 TEST(CpuNemo2Test, SameResultsAsTheVortexCheckpoint) {
   int ran = 0;
   for (const auto& [name, sub] :

@@ -1,4 +1,4 @@
-// Hyena ops against naive double loops written straight from spec evo2-architecture.md §7.
+// Hyena ops against naive double loops written straight from docs/spec/model.md §7.
 #include <cmath>
 #include <vector>
 

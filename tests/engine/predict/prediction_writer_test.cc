@@ -1,4 +1,4 @@
-// PredictionWriter and the reference's batch dict / epoch collation (bionemo-predict.md §1.3-1.4)
+// PredictionWriter, the reference's batch dict, epoch collation (docs/spec/predict-cli.md §1.3-1.4)
 // on hand-made scores: shapes, key order, zero padding, staging, seq_idx_map.json.
 #include <fstream>
 

@@ -16,7 +16,7 @@ namespace evo2 {
 namespace {
 
 // Golden per-token log-probs / logits / hidden states were made in fp32 by vortex; this engine's
-// fp32 CPU backend computes the same math in a different order. Issue 3 sets 1e-4 max-abs for
+// fp32 CPU backend computes the same math in a different order. The bound is 1e-4 max-abs for
 // logits, hidden states and log-probs (the fp64 cross-check of the golden itself is ≤ 1.5e-5).
 constexpr double kTol = 1e-4;
 
