@@ -20,7 +20,7 @@ if [ "$mode" = pack ]; then
   [ "${NO_GOLDEN:-0}" = 1 ] && [ -f "$root/.gpu/ship/golden.tar.xz" ] && keep_golden=1
   rm -rf "$stage" && mkdir -p "$stage/golden" "$root/.gpu/ship"
   [ $keep_golden = 1 ] || rm -f "$root/.gpu/ship/golden.tar.xz"
-  /work/shared/tools/pack-for-gpu.sh "$stage" "$build/tests/kernels/kernels_test" \
+  "${PACK_FOR_GPU:-$root/../shared/tools/pack-for-gpu.sh}" "$stage" "$build/tests/kernels/kernels_test" \
     "$build/tests/engine/cuda/cuda_golden_test" "$build/bench/cuda/evo2_cuda_bench" \
     "$build/tests/engine/cuda/cudnn_attention_test" "$build/tests/engine/cuda/cuda_gemm_runner_test" \
     "$build/bench/cuda/evo2_kernel_bench"
@@ -87,7 +87,7 @@ if [ "${SKIP_KERNEL_BENCH:-0}" != 1 ]; then
     > "$out/kernel_bench.log" 2>&1
 fi
 if [ "${SKIP_BENCH:-0}" != 1 ]; then
-  "$work/bin/evo2_cuda_bench" --profile ${BENCH_ROWS:+--rows "$BENCH_ROWS"} \
+  "$work/bin/evo2_cuda_bench" --profile --cancel ${BENCH_ROWS:+--rows "$BENCH_ROWS"} \
     > "$out/bench.log" 2>&1 && b=done || b=FAIL
   # A/B runs: each assignment in BENCH_AB_ENVS (space-separated VAR=value) reruns BENCH_AB_ROWS
   # with it, e.g. the GEMM tuning on or another attention kernel (BENCH_AB_ROWS="" to skip).

@@ -6,9 +6,16 @@
 // compares each stage with the card's ceilings (copy 4.3 TB/s, bf16 GEMM 790 TFLOP/s).
 //
 //   evo2_cuda_bench [--rows 1b:1x8192,1b:8x8192,7b:1x8192,...] [--profile] [--markdown FILE]
+//                   [--cancel]
+//
+// --cancel adds, per row, the cost of giving the forward a cancellation flag (median with an
+// unset flag, which keeps the host at most two blocks ahead) and the cancel latency: the flag is
+// set a quarter into a forward, and the time until Run returns and until the device is idle is
+// reported.
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -16,6 +23,7 @@
 #include <memory>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -145,19 +153,69 @@ absl::Status Measure(CudaModel& model, const Row& row, int warmup, int runs, boo
   return absl::OkStatus();
 }
 
+// Cancellation on this row: forward time with an unset flag (the throttled launch order), then
+// a flag set at 25 % of a forward: milliseconds until Run returns and until the stream is idle.
+absl::Status MeasureCancel(CudaModel& model, const Row& row, double forward_s) {
+  using Clock = std::chrono::steady_clock;
+  evo2::cuda::RunRequest req;
+  req.batch = row.batch;
+  req.seq = row.seq;
+  req.tokens_on_device = true;  // tokens and targets left in the workspace by Measure
+  std::atomic<bool> flag{false};
+  req.cancelled = &flag;
+  const int runs = row.batch * row.seq >= 131072 ? 3 : 5;
+  std::vector<double> times;
+  for (int i = 0; i < runs; ++i) {
+    CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(model.stream()));
+    const auto t0 = Clock::now();
+    if (auto s = model.Run(req); !s.ok()) return s;
+    CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(model.stream()));
+    times.push_back(std::chrono::duration<double>(Clock::now() - t0).count());
+  }
+  std::sort(times.begin(), times.end());
+  const double with_flag_s = times[times.size() / 2];
+  Clock::time_point set_at;
+  std::thread setter([&] {
+    std::this_thread::sleep_for(std::chrono::duration<double>(with_flag_s / 4));
+    set_at = Clock::now();
+    flag = true;
+  });
+  const absl::Status cancelled = model.Run(req);
+  const auto returned_at = Clock::now();
+  setter.join();
+  CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(model.stream()));
+  const auto idle_at = Clock::now();
+  auto ms = [](Clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); };
+  std::printf("%s %lldx%lld cancel: forward %.2f ms without a flag, %.2f ms with an unset flag "
+              "(%+.1f %%); set at 25 %%: Run returned after %.2f ms, device idle after %.2f ms "
+              "(%s)\n",
+              row.model.c_str(), static_cast<long long>(row.batch),
+              static_cast<long long>(row.seq), forward_s * 1e3, with_flag_s * 1e3,
+              100 * (with_flag_s / forward_s - 1), ms(returned_at - set_at),
+              ms(idle_at - set_at), cancelled.ToString().c_str());
+  if (cancelled.code() != absl::StatusCode::kCancelled) {
+    return absl::InternalError("the forward finished although its flag was set");
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   std::string rows_arg = "1b:1x8192,1b:8x8192,7b:1x8192,7b:1x32768,7b:1x131072";
   bool profile = false;
+  bool cancel = false;
   std::string markdown;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--rows" && i + 1 < argc) rows_arg = argv[++i];
     else if (a == "--profile") profile = true;
+    else if (a == "--cancel") cancel = true;
     else if (a == "--markdown" && i + 1 < argc) markdown = argv[++i];
     else {
-      std::fprintf(stderr, "usage: %s [--rows 1b:1x8192,...] [--profile] [--markdown FILE]\n", argv[0]);
+      std::fprintf(stderr,
+                   "usage: %s [--rows 1b:1x8192,...] [--profile] [--markdown FILE] [--cancel]\n",
+                   argv[0]);
       return 2;
     }
   }
@@ -213,6 +271,9 @@ int main(int argc, char** argv) {
     const int warmup = R >= (1 << 20) ? 0 : (R >= 131072 ? 1 : 2);
     const int runs = R >= (1 << 20) ? 1 : (R >= 131072 ? 3 : (R >= 32768 ? 5 : 7));
     if (auto s = Measure(*model, row, warmup, runs, profile, res); !s.ok()) res.error = s.ToString();
+    if (cancel && res.error.empty()) {
+      if (auto s = MeasureCancel(*model, row, res.median_s); !s.ok()) res.error = s.ToString();
+    }
     std::printf("%s %lldx%lld: %s%.4f s median of %d, %.0f tokens/s, engine %.2f GiB, device used %.2f GiB\n",
                 row.model.c_str(), static_cast<long long>(row.batch),
                 static_cast<long long>(row.seq), res.error.empty() ? "" : ("ERROR " + res.error + " ").c_str(),
