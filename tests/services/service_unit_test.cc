@@ -3,6 +3,8 @@
 #include <cmath>
 #include <cstring>
 #include <fstream>
+#include <string>
+#include <vector>
 
 #include "absl/strings/match.h"
 #include "api_keys.h"
@@ -86,7 +88,69 @@ TEST(ServiceSubmitValidation, AcceptsCrlfBlankLinesLowercaseAndCountsBosTokens) 
   r.set_fasta(">r\nACGN\n");
   auto s = ValidateSubmit(r, m, acgt).status();
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_TRUE(absl::StrContains(s.message(), "line 2, column 4")) << s;
+  EXPECT_TRUE(absl::StrContains(s.message(), "fasta:2:")) << s;
+  EXPECT_TRUE(absl::StrContains(s.message(), "column 4")) << s;
+}
+
+// The API reads layer names by the engine's grammar: every name the engine accepts is accepted.
+TEST(ServiceSubmitValidation, AcceptsEveryLayerNameTheEngineAccepts) {
+  ModelLimits m{"m", 100, 4, 8};
+  for (const char* layer :
+       {"blocks.3.pre_norm", "blocks.0.post_norm", "blocks.2.mlp", "blocks.2.mlp.l3",
+        "blocks.1.inner_mha_cls", "blocks.1.out_filter_dense", "embedding_layer", "embedding",
+        "norm", "decoder.final_norm", "module.decoder.layers.2", "blocks.3"}) {
+    evo2::v1::SubmitJobRequest r;
+    r.set_model("m");
+    r.set_fasta(">r1\nACGT\n");
+    r.mutable_outputs()->add_embeddings()->set_layer(layer);
+    auto v = ValidateSubmit(r, m, SubmitLimits{});
+    EXPECT_TRUE(v.ok()) << layer << ": " << v.status();
+  }
+  evo2::v1::SubmitJobRequest r;
+  r.set_model("m");
+  r.set_fasta(">r1\nACGT\n");
+  r.mutable_outputs()->add_embeddings()->set_layer("blocks.4.pre_norm");  // 4 blocks: 0..3
+  auto s = ValidateSubmit(r, m, SubmitLimits{}).status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(absl::StrContains(s.message(), "layers 0..3")) << s;
+  r.mutable_outputs()->mutable_embeddings(0)->set_layer("blocks.1.attention");
+  s = ValidateSubmit(r, m, SubmitLimits{}).status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(absl::StrContains(s.message(), "blocks.1.attention")) << s;
+}
+
+// The engine captures each activation once: two spellings of one layer are refused.
+TEST(ServiceSubmitValidation, RefusesTheSameLayerTwice) {
+  ModelLimits m{"m", 100, 4, 8};
+  evo2::v1::SubmitJobRequest r;
+  r.set_model("m");
+  r.set_fasta(">r1\nACGT\n");
+  auto* a = r.mutable_outputs()->add_embeddings();
+  a->set_layer("blocks.3");
+  a->set_pooling(evo2::v1::POOLING_MEAN);
+  auto* b = r.mutable_outputs()->add_embeddings();
+  b->set_layer("decoder.layers.3");
+  b->set_pooling(evo2::v1::POOLING_MAX);
+  auto s = ValidateSubmit(r, m, SubmitLimits{}).status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(absl::StrContains(s.message(), "'decoder.layers.3' requested twice")) << s;
+  EXPECT_TRUE(absl::StrContains(s.message(), "blocks.3")) << s;
+  b->set_layer("blocks.2");
+  EXPECT_TRUE(ValidateSubmit(r, m, SubmitLimits{}).ok());
+}
+
+// A bad base is reported by the engine's FASTA reader with its record, line and column.
+TEST(ServiceSubmitValidation, BadBaseNamesRecordLineAndColumn) {
+  ModelLimits m{"m", 100, 4, 8};
+  evo2::v1::SubmitJobRequest r;
+  r.set_model("m");
+  r.set_fasta(">r0\nAC\n\n>r1 second\r\nACGT\r\nACXT\r\n");
+  auto s = ValidateSubmit(r, m, SubmitLimits{}).status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(absl::StrContains(s.message(), "record \"r1\"")) << s;
+  EXPECT_TRUE(absl::StrContains(s.message(), "fasta:6:")) << s;
+  EXPECT_TRUE(absl::StrContains(s.message(), "column 3")) << s;
+  EXPECT_TRUE(absl::StrContains(s.message(), "'X'")) << s;
 }
 
 TEST(ServiceTensorEncoding, Bfloat16RoundsToNearestEvenAndKeepsNan) {
