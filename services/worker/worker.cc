@@ -303,6 +303,7 @@ void Worker::RunClaimed(const QueueEntry& e, int attempt) {
     metrics_.records_processed.Increment();
     metrics_.tokens_processed.Increment(static_cast<double>(tokens));
     metrics_.forward_seconds.Observe(res.forward_seconds());
+    // RecordScorer::Score is one engine call for this one record.
     metrics_.batch_size_records.Observe(1);
     // The workspace grows with the longest record seen, so sample after each one.
     if (auto bytes = scorer_.device_memory_bytes(); bytes.has_value())

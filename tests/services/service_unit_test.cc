@@ -3,11 +3,16 @@
 #include <cmath>
 #include <cstring>
 #include <fstream>
+#include <map>
+#include <span>
 #include <string>
 #include <vector>
 
 #include "absl/strings/match.h"
 #include "api_keys.h"
+#include "evo2/config.h"
+#include "evo2/model.h"
+#include "evo2/tokenizer.h"
 #include "gtest/gtest.h"
 #include "hashing.h"
 #include "record_scorer.h"
@@ -151,6 +156,72 @@ TEST(ServiceSubmitValidation, BadBaseNamesRecordLineAndColumn) {
   EXPECT_TRUE(absl::StrContains(s.message(), "fasta:6:")) << s;
   EXPECT_TRUE(absl::StrContains(s.message(), "column 3")) << s;
   EXPECT_TRUE(absl::StrContains(s.message(), "'X'")) << s;
+}
+
+// A Model that counts its forwards; hidden row t of every layer is [t, -t].
+class CountingModel : public evo2::Model {
+ public:
+  const evo2::ModelConfig& config() const override { return config_; }
+  std::string backend_name() const override { return "counting"; }
+  absl::StatusOr<evo2::ForwardResult> Forward(std::span<const int32_t> tokens,
+                                              const evo2::ForwardOptions& options) override {
+    ++forwards;
+    evo2::ForwardResult r;
+    const auto s = static_cast<int64_t>(tokens.size());
+    r.log_probs.assign(static_cast<size_t>(s - 1), -1.0f);
+    if (options.logits) r.logits.assign(static_cast<size_t>(s * evo2::kVocabSize), 0.0f);
+    for (const std::string& layer : options.layers) {
+      std::vector<float>& h = r.layers[layer];  // [S, 2]
+      for (int64_t t = 0; t < s; ++t) {
+        h.push_back(static_cast<float>(t));
+        h.push_back(static_cast<float>(-t));
+      }
+    }
+    return r;
+  }
+  int forwards = 0;
+
+ private:
+  evo2::ModelConfig config_;
+};
+
+// Every pooling of a record comes from one forward that computes all requested layers.
+TEST(ServiceRecordScorer, OneForwardPerRecordForSeveralPoolings) {
+  CountingModel model;
+  RecordScorer scorer(model);
+  evo2::v1::JobInput job;
+  auto* rec = job.add_records();
+  rec->set_name("r");
+  rec->set_sequence("ACGTA");  // S = 5
+  job.mutable_outputs()->set_logits(true);
+  const std::pair<const char*, evo2::v1::Pooling> asked[] = {{"blocks.0", evo2::v1::POOLING_MAX},
+                                                             {"blocks.1", evo2::v1::POOLING_MEAN},
+                                                             {"blocks.2", evo2::v1::POOLING_NONE},
+                                                             {"blocks.3", evo2::v1::POOLING_LAST}};
+  for (const auto& [layer, pooling] : asked) {
+    auto* e = job.mutable_outputs()->add_embeddings();
+    e->set_layer(layer);
+    e->set_pooling(pooling);
+  }
+  auto r = scorer.Score(job, 0, nullptr);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(model.forwards, 1);
+  std::map<std::string, std::vector<float>> got;
+  std::vector<std::string> order;
+  for (const auto& t : r->tensors()) {
+    std::vector<float> v(t.data().size() / 4);
+    std::memcpy(v.data(), t.data().data(), t.data().size());
+    got[t.name()] = v;
+    order.push_back(t.name());
+  }
+  // Grouped by pooling (none, mean, max, last), as results have always been ordered.
+  EXPECT_EQ(order, (std::vector<std::string>{"logits", "embedding/blocks.2", "embedding/blocks.1",
+                                             "embedding/blocks.0", "embedding/blocks.3"}));
+  EXPECT_EQ(got["logits"].size(), 5u * evo2::kVocabSize);
+  EXPECT_EQ(got["embedding/blocks.0"], (std::vector<float>{4, 0}));   // max
+  EXPECT_EQ(got["embedding/blocks.1"], (std::vector<float>{2, -2}));  // mean of 0..4
+  EXPECT_EQ(got["embedding/blocks.2"].size(), 10u);                   // [5, 2]
+  EXPECT_EQ(got["embedding/blocks.3"], (std::vector<float>{4, -4}));  // last
 }
 
 TEST(ServiceTensorEncoding, Bfloat16RoundsToNearestEvenAndKeepsNan) {
