@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "evo2/status_macros.h"
+#include "evo2/tensor.h"
 #include "evo2/tokenizer.h"
 
 namespace evo2::svc {
@@ -41,14 +42,7 @@ std::string EncodeTensorData(const std::vector<float>& values, evo2::v1::DType d
   if (dtype == evo2::v1::DTYPE_BFLOAT16) {
     out.resize(values.size() * 2);
     for (size_t i = 0; i < values.size(); ++i) {
-      uint32_t bits = 0;
-      std::memcpy(&bits, &values[i], 4);
-      uint16_t b;
-      if ((bits & 0x7f800000u) == 0x7f800000u && (bits & 0x007fffffu) != 0) {
-        b = static_cast<uint16_t>((bits >> 16) | 0x40u);  // keep NaN a (quiet) NaN
-      } else {
-        b = static_cast<uint16_t>((bits + 0x7fffu + ((bits >> 16) & 1u)) >> 16);
-      }
+      const uint16_t b = evo2::FloatToBFloat16(values[i]);
       out[2 * i] = static_cast<char>(b & 0xff);
       out[2 * i + 1] = static_cast<char>(b >> 8);
     }

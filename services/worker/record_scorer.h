@@ -34,7 +34,7 @@ class RecordScorer {
   evo2::Predictor predictor_;
 };
 
-// float32 values → bytes of `dtype` (float32 as is; bfloat16 rounded to nearest even).
+// float32 values → bytes of `dtype` (float32 as is; bfloat16 by evo2::FloatToBFloat16).
 std::string EncodeTensorData(const std::vector<float>& values, evo2::v1::DType dtype);
 
 }  // namespace evo2::svc

@@ -2,6 +2,7 @@
 // submit validation details, tensor encoding.
 #include <cmath>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <span>
@@ -12,9 +13,11 @@
 #include "api_keys.h"
 #include "evo2/config.h"
 #include "evo2/model.h"
+#include "evo2/npy.h"
 #include "evo2/tokenizer.h"
 #include "gtest/gtest.h"
 #include "hashing.h"
+#include "npy_out.h"
 #include "record_scorer.h"
 #include "redis_client.h"
 #include "submit_validation.h"
@@ -243,6 +246,31 @@ TEST(ServiceTensorEncoding, Bfloat16RoundsToNearestEvenAndKeepsNan) {
   float back = 0;
   std::memcpy(&back, f.data(), 4);
   EXPECT_EQ(back, 1.5f);
+}
+
+// The client writes result tensors with the engine's .npy writer; bf16 is widened exactly.
+TEST(ServiceClientNpy, WritesFloat32AndWidenedBfloat16) {
+  evo2::v1::Tensor t;
+  t.set_name("embedding/blocks.1");
+  t.set_dtype(evo2::v1::DTYPE_BFLOAT16);
+  t.add_shape(2);
+  t.add_shape(2);
+  const std::vector<float> values = {1.0f, -2.5f, 0.15625f, 3.0f};  // exact in bf16
+  t.set_data(EncodeTensorData(values, evo2::v1::DTYPE_BFLOAT16));
+  const std::filesystem::path path = ::testing::TempDir() + "/client_bf16.npy";
+  ASSERT_TRUE(evo2::client::WriteNpy(path, t).ok());
+  auto back = evo2::ReadNpy(path);
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(back->dtype(), evo2::DType::kFloat32);
+  EXPECT_EQ(back->shape(), (std::vector<int64_t>{2, 2}));
+  EXPECT_EQ(*back->ToFloat32(), values);
+
+  t.set_dtype(evo2::v1::DTYPE_FLOAT32);
+  t.set_data(EncodeTensorData(values, evo2::v1::DTYPE_FLOAT32));
+  ASSERT_TRUE(evo2::client::WriteNpy(path, t).ok());
+  back = evo2::ReadNpy(path);
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(*back->ToFloat32(), values);
 }
 
 }  // namespace
