@@ -6,6 +6,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "evo2/status_macros.h"
 #include "hashing.h"
 #include "job_codec.h"
 #include "job_store.h"
@@ -93,21 +94,18 @@ grpc::Status JobServiceImpl::SubmitJob(grpc::ServerContext* ctx,
                                        const evo2::v1::SubmitJobRequest* req,
                                        evo2::v1::SubmitJobResponse* resp) {
   return Instrument("SubmitJob", [&]() -> absl::Status {
-    auto tenant = Authenticate(ctx);
-    if (!tenant.ok()) return tenant.status();
+    ASSIGN_OR_RETURN(auto tenant, Authenticate(ctx));
     if (draining_) return absl::UnavailableError("server is shutting down; retry");
-    return DoSubmit(*tenant, *req, resp);
+    return DoSubmit(tenant, *req, resp);
   });
 }
 
 absl::Status JobServiceImpl::DoSubmit(const std::string& tenant,
                                       const evo2::v1::SubmitJobRequest& req,
                                       evo2::v1::SubmitJobResponse* resp) {
-  if (absl::Status s = ValidateMetadata(req); !s.ok()) return s;
-  auto model = models_.Find(req.model());
-  if (!model.ok()) return model.status();
-  auto valid = ValidateSubmit(req, *model, config_.limits);
-  if (!valid.ok()) return valid.status();
+  RETURN_IF_ERROR(ValidateMetadata(req));
+  ASSIGN_OR_RETURN(auto model, models_.Find(req.model()));
+  ASSIGN_OR_RETURN(auto valid, ValidateSubmit(req, model, config_.limits));
 
   NewJob job;
   job.tenant = tenant;
@@ -116,7 +114,7 @@ absl::Status JobServiceImpl::DoSubmit(const std::string& tenant,
   job.priority = req.priority() == evo2::v1::PRIORITY_UNSPECIFIED ? evo2::v1::PRIORITY_NORMAL
                                                                    : req.priority();
   job.idempotency_key = req.idempotency_key();
-  if (!valid->input.SerializeToString(&job.input_blob)) {
+  if (!valid.input.SerializeToString(&job.input_blob)) {
     return absl::InternalError("cannot serialize the job input");
   }
   // Digest of what the job computes + how it is queued/labelled: an identical resubmit with the
@@ -130,25 +128,22 @@ absl::Status JobServiceImpl::DoSubmit(const std::string& tenant,
     job.labels[k] = v;
   }
   job.request_digest = Sha256Hex(canonical);
-  job.bases = valid->bases;
-  job.records_total = valid->input.records_size();
-  job.tokens_total = valid->tokens_total;
+  job.bases = valid.bases;
+  job.records_total = valid.input.records_size();
+  job.tokens_total = valid.tokens_total;
   job.max_attempts = config_.max_attempts;
   job.ttl_s = config_.job_ttl_s;
   job.idempotency_ttl_s = config_.job_ttl_s;
   job.max_active_jobs = config_.max_active_jobs_per_tenant;
   job.max_active_bases = config_.max_active_bases_per_tenant;
 
-  auto conn = redis_.Acquire();
-  if (!conn.ok()) return conn.status();
-  JobStore store(**conn, config_.keys);
-  auto outcome = store.Submit(job);
-  if (!outcome.ok()) return outcome.status();
-  auto stored = store.Get(tenant, outcome->job_id);
-  if (!stored.ok()) return stored.status();
-  *resp->mutable_job() = std::move(*stored);
-  resp->set_idempotent_replay(outcome->replay);
-  if (!outcome->replay) {
+  ASSIGN_OR_RETURN(auto conn, redis_.Acquire());
+  JobStore store(*conn, config_.keys);
+  ASSIGN_OR_RETURN(auto outcome, store.Submit(job));
+  ASSIGN_OR_RETURN(auto stored, store.Get(tenant, outcome.job_id));
+  *resp->mutable_job() = std::move(stored);
+  resp->set_idempotent_replay(outcome.replay);
+  if (!outcome.replay) {
     submitted_jobs_.Add({{"model", job.model}}).Increment();
     submitted_bases_.Add({{"model", job.model}}).Increment(static_cast<double>(job.bases));
   }
@@ -158,14 +153,11 @@ absl::Status JobServiceImpl::DoSubmit(const std::string& tenant,
 grpc::Status JobServiceImpl::GetJob(grpc::ServerContext* ctx, const evo2::v1::GetJobRequest* req,
                                     evo2::v1::Job* resp) {
   return Instrument("GetJob", [&]() -> absl::Status {
-    auto tenant = Authenticate(ctx);
-    if (!tenant.ok()) return tenant.status();
-    if (absl::Status s = CheckJobId(req->job_id()); !s.ok()) return s;
-    auto conn = redis_.Acquire();
-    if (!conn.ok()) return conn.status();
-    auto job = JobStore(**conn, config_.keys).Get(*tenant, req->job_id());
-    if (!job.ok()) return job.status();
-    *resp = std::move(*job);
+    ASSIGN_OR_RETURN(auto tenant, Authenticate(ctx));
+    RETURN_IF_ERROR(CheckJobId(req->job_id()));
+    ASSIGN_OR_RETURN(auto conn, redis_.Acquire());
+    ASSIGN_OR_RETURN(auto job, JobStore(*conn, config_.keys).Get(tenant, req->job_id()));
+    *resp = std::move(job);
     return absl::OkStatus();
   });
 }
@@ -174,14 +166,11 @@ grpc::Status JobServiceImpl::CancelJob(grpc::ServerContext* ctx,
                                        const evo2::v1::CancelJobRequest* req,
                                        evo2::v1::Job* resp) {
   return Instrument("CancelJob", [&]() -> absl::Status {
-    auto tenant = Authenticate(ctx);
-    if (!tenant.ok()) return tenant.status();
-    if (absl::Status s = CheckJobId(req->job_id()); !s.ok()) return s;
-    auto conn = redis_.Acquire();
-    if (!conn.ok()) return conn.status();
-    auto job = JobStore(**conn, config_.keys).Cancel(*tenant, req->job_id());
-    if (!job.ok()) return job.status();
-    *resp = std::move(*job);
+    ASSIGN_OR_RETURN(auto tenant, Authenticate(ctx));
+    RETURN_IF_ERROR(CheckJobId(req->job_id()));
+    ASSIGN_OR_RETURN(auto conn, redis_.Acquire());
+    ASSIGN_OR_RETURN(auto job, JobStore(*conn, config_.keys).Cancel(tenant, req->job_id()));
+    *resp = std::move(job);
     return absl::OkStatus();
   });
 }
@@ -190,29 +179,23 @@ grpc::Status JobServiceImpl::WatchJob(grpc::ServerContext* ctx,
                                       const evo2::v1::WatchJobRequest* req,
                                       grpc::ServerWriter<evo2::v1::JobEvent>* writer) {
   return Instrument("WatchJob", [&]() -> absl::Status {
-    auto tenant = Authenticate(ctx);
-    if (!tenant.ok()) return tenant.status();
-    if (absl::Status s = CheckJobId(req->job_id()); !s.ok()) return s;
-    auto conn = redis_.Acquire();
-    if (!conn.ok()) return conn.status();
+    ASSIGN_OR_RETURN(auto tenant, Authenticate(ctx));
+    RETURN_IF_ERROR(CheckJobId(req->job_id()));
+    ASSIGN_OR_RETURN(auto conn, redis_.Acquire());
     // The socket must outlive one XREAD BLOCK round.
-    if (absl::Status s = (*conn)->SetCommandTimeout(
-            absl::Milliseconds(config_.watch_block_ms) + absl::Seconds(5));
-        !s.ok()) {
-      return s;
-    }
-    JobStore store(**conn, config_.keys);
-    auto job = store.Get(*tenant, req->job_id());
-    if (!job.ok()) return job.status();
-    const int64_t records_total = job->progress().records_total();
-    const int64_t tokens_total = job->progress().tokens_total();
+    RETURN_IF_ERROR(
+        conn->SetCommandTimeout(absl::Milliseconds(config_.watch_block_ms) + absl::Seconds(5)));
+    JobStore store(*conn, config_.keys);
+    ASSIGN_OR_RETURN(auto job, store.Get(tenant, req->job_id()));
+    const int64_t records_total = job.progress().records_total();
+    const int64_t tokens_total = job.progress().tokens_total();
     std::string after = req->after_event_id();
     while (true) {
       if (ctx->IsCancelled()) return absl::CancelledError("client went away");
       if (draining_) return absl::UnavailableError("server is shutting down; resume the watch");
-      auto events = store.ReadEvents(*tenant, req->job_id(), after, config_.watch_block_ms, 100);
-      if (!events.ok()) return events.status();
-      for (auto& ev : *events) {
+      ASSIGN_OR_RETURN(auto events,
+                       store.ReadEvents(tenant, req->job_id(), after, config_.watch_block_ms, 100));
+      for (auto& ev : events) {
         after = ev.event_id();
         ev.mutable_progress()->set_records_total(records_total);
         ev.mutable_progress()->set_tokens_total(tokens_total);
@@ -221,11 +204,10 @@ grpc::Status JobServiceImpl::WatchJob(grpc::ServerContext* ctx,
         if (!writer->Write(ev)) return absl::CancelledError("client went away");
         if (last) return absl::OkStatus();
       }
-      if (events->empty()) {
+      if (events.empty()) {
         // Nothing new: the job may already be terminal (resumed after the last event) or gone.
-        auto now = store.Get(*tenant, req->job_id());
-        if (!now.ok()) return now.status();
-        if (IsTerminal(now->state())) return absl::OkStatus();
+        ASSIGN_OR_RETURN(auto now, store.Get(tenant, req->job_id()));
+        if (IsTerminal(now.state())) return absl::OkStatus();
       }
     }
   });
@@ -235,34 +217,27 @@ grpc::Status JobServiceImpl::GetJobResults(grpc::ServerContext* ctx,
                                            const evo2::v1::GetJobResultsRequest* req,
                                            grpc::ServerWriter<evo2::v1::ResultChunk>* writer) {
   return Instrument("GetJobResults", [&]() -> absl::Status {
-    auto tenant = Authenticate(ctx);
-    if (!tenant.ok()) return tenant.status();
-    if (absl::Status s = CheckJobId(req->job_id()); !s.ok()) return s;
+    ASSIGN_OR_RETURN(auto tenant, Authenticate(ctx));
+    RETURN_IF_ERROR(CheckJobId(req->job_id()));
     if (req->start_record() < 0) return absl::InvalidArgumentError("start_record must be >= 0");
     int64_t chunk = req->max_chunk_bytes() == 0 ? kDefaultChunkBytes : req->max_chunk_bytes();
     chunk = std::clamp(chunk, kMinChunkBytes, kMaxChunkBytes);
-    auto conn = redis_.Acquire();
-    if (!conn.ok()) return conn.status();
-    if (absl::Status s = (*conn)->SetCommandTimeout(
-            absl::Milliseconds(config_.watch_block_ms) + absl::Seconds(5));
-        !s.ok()) {
-      return s;
-    }
-    JobStore store(**conn, config_.keys);
-    auto job = store.Get(*tenant, req->job_id());
-    if (!job.ok()) return job.status();
-    const int64_t total = job->progress().records_total();
+    ASSIGN_OR_RETURN(auto conn, redis_.Acquire());
+    RETURN_IF_ERROR(
+        conn->SetCommandTimeout(absl::Milliseconds(config_.watch_block_ms) + absl::Seconds(5)));
+    JobStore store(*conn, config_.keys);
+    ASSIGN_OR_RETURN(auto job, store.Get(tenant, req->job_id()));
+    const int64_t total = job.progress().records_total();
     int64_t next = req->start_record();
     int64_t sent = 0;
     std::string after_event;
     while (next < total) {
       if (ctx->IsCancelled()) return absl::CancelledError("client went away");
       if (draining_) return absl::UnavailableError("server is shutting down; resume from record");
-      auto blob = store.GetResult(*tenant, req->job_id(), next);
-      if (!blob.ok()) return blob.status();
-      if (blob->has_value()) {
+      ASSIGN_OR_RETURN(auto blob, store.GetResult(tenant, req->job_id(), next));
+      if (blob.has_value()) {
         evo2::v1::RecordResult rec;
-        if (!rec.ParseFromString(**blob)) {
+        if (!rec.ParseFromString(*blob)) {
           return absl::InternalError(absl::StrCat("stored result of record ", next, " is corrupt"));
         }
         evo2::v1::ResultChunk head;
@@ -294,24 +269,21 @@ grpc::Status JobServiceImpl::GetJobResults(grpc::ServerContext* ctx,
         continue;
       }
       // Record `next` is not there yet: finished jobs will not produce it.
-      auto now = store.Get(*tenant, req->job_id());
-      if (!now.ok()) return now.status();
-      if (IsTerminal(now->state())) {
-        auto again = store.GetResult(*tenant, req->job_id(), next);  // stored just before the end
+      ASSIGN_OR_RETURN(auto now, store.Get(tenant, req->job_id()));
+      if (IsTerminal(now.state())) {
+        auto again = store.GetResult(tenant, req->job_id(), next);  // stored just before the end
         if (again.ok() && again->has_value()) continue;
         break;
       }
       if (!req->follow()) break;
-      auto events = store.ReadEvents(*tenant, req->job_id(), after_event, config_.watch_block_ms,
-                                     1000);
-      if (!events.ok()) return events.status();
-      if (!events->empty()) after_event = events->back().event_id();
+      ASSIGN_OR_RETURN(auto events, store.ReadEvents(tenant, req->job_id(), after_event,
+                                                     config_.watch_block_ms, 1000));
+      if (!events.empty()) after_event = events.back().event_id();
     }
     evo2::v1::ResultChunk end;
     end.set_record_index(-1);
-    auto final_job = store.Get(*tenant, req->job_id());
-    if (!final_job.ok()) return final_job.status();
-    *end.mutable_end()->mutable_job() = std::move(*final_job);
+    ASSIGN_OR_RETURN(auto final_job, store.Get(tenant, req->job_id()));
+    *end.mutable_end()->mutable_job() = std::move(final_job);
     end.mutable_end()->set_records_sent(sent);
     end.mutable_end()->set_complete(next >= total);
     if (!writer->Write(end)) return absl::CancelledError("client went away");
@@ -323,8 +295,7 @@ grpc::Status JobServiceImpl::ListJobs(grpc::ServerContext* ctx,
                                       const evo2::v1::ListJobsRequest* req,
                                       evo2::v1::ListJobsResponse* resp) {
   return Instrument("ListJobs", [&]() -> absl::Status {
-    auto tenant = Authenticate(ctx);
-    if (!tenant.ok()) return tenant.status();
+    ASSIGN_OR_RETURN(auto tenant, Authenticate(ctx));
     if (req->page_size() < 0 || req->page_size() > 1000) {
       return absl::InvalidArgumentError(
           absl::StrCat("page_size ", req->page_size(), " is outside 0..1000"));
@@ -337,22 +308,20 @@ grpc::Status JobServiceImpl::ListJobs(grpc::ServerContext* ctx,
         (!absl::SimpleAtoi(req->page_token(), &before) || before <= 0)) {
       return absl::InvalidArgumentError("page_token is not one this server returned");
     }
-    auto conn = redis_.Acquire();
-    if (!conn.ok()) return conn.status();
-    JobStore store(**conn, config_.keys);
+    ASSIGN_OR_RETURN(auto conn, redis_.Acquire());
+    JobStore store(*conn, config_.keys);
     // Filtering happens after the index read, so scan a bounded number of batches per call.
     for (int round = 0; round < 20 && resp->jobs_size() < page; ++round) {
-      auto ids = store.ListIds(*tenant, before, page);
-      if (!ids.ok()) return ids.status();
-      if (ids->empty()) {
+      ASSIGN_OR_RETURN(auto ids, store.ListIds(tenant, before, page));
+      if (ids.empty()) {
         before = 0;
         break;
       }
-      for (const auto& [id, created] : *ids) {
+      for (const auto& [id, created] : ids) {
         before = created;
-        auto job = store.Get(*tenant, id);
+        auto job = store.Get(tenant, id);
         if (absl::IsNotFound(job.status())) {
-          (void)store.ForgetId(*tenant, id);  // expired: drop it from the index
+          (void)store.ForgetId(tenant, id);  // expired: drop it from the index
           continue;
         }
         if (!job.ok()) return job.status();
@@ -363,7 +332,7 @@ grpc::Status JobServiceImpl::ListJobs(grpc::ServerContext* ctx,
         *resp->add_jobs() = std::move(*job);
         if (resp->jobs_size() == page) break;
       }
-      if (static_cast<int>(ids->size()) < page && resp->jobs_size() < page) {
+      if (static_cast<int>(ids.size()) < page && resp->jobs_size() < page) {
         before = 0;  // index exhausted
         break;
       }

@@ -2,13 +2,19 @@
 
 #include <array>
 #include <map>
+#include <memory>
 #include <optional>
 #include <regex>
+#include <sstream>
+#include <utility>
 
 #include "absl/strings/ascii.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "evo2/fasta.h"
+#include "evo2/layer_name.h"
+#include "evo2/status_macros.h"
+#include "evo2/tokenizer.h"
 
 namespace evo2::svc {
 namespace {
@@ -34,99 +40,62 @@ std::string Printable(unsigned char c) {
   return absl::StrFormat("byte 0x%02x", c);
 }
 
-// Header id: up to the first whitespace; description: the rest.
-// `line` 0: the record came as a SequenceRecord (messages then name no line).
-absl::Status SplitHeader(std::string_view header, int64_t line, int64_t max_bytes,
-                         SequenceRecord* rec) {
-  const std::string at = line > 0 ? absl::StrCat("line ", line) : std::string("record name");
-  if (static_cast<int64_t>(header.size()) > max_bytes) {
-    return absl::InvalidArgumentError(absl::StrCat(at, ": header is ", header.size(),
-                                                   " bytes (limit ", max_bytes, ")"));
+// Header bytes of a record: what is stored and returned as its name and description.
+int64_t HeaderBytes(const SequenceRecord& r) {
+  return static_cast<int64_t>(r.name().size()) +
+         (r.description().empty() ? 0 : 1 + static_cast<int64_t>(r.description().size()));
+}
+
+// `at` names the place ("record #3" or "fasta:12"). Headers are stored and echoed in results,
+// so only printable ASCII (and tab) is accepted, within the header limit.
+absl::Status CheckHeader(const SequenceRecord& r, const std::string& at, int64_t max_bytes) {
+  if (HeaderBytes(r) > max_bytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(at, ": header is ", HeaderBytes(r), " bytes (limit ", max_bytes, ")"));
   }
-  for (size_t i = 0; i < header.size(); ++i) {
-    const unsigned char c = static_cast<unsigned char>(header[i]);
-    if ((c < 0x20 && c != '\t') || c >= 0x7f) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          at, ", column ", i + (line > 0 ? 2 : 1), ": header contains ", Printable(c),
-          " (only printable ASCII is accepted)"));
+  for (const std::string* text : {&r.name(), &r.description()}) {
+    for (unsigned char c : *text) {
+      if ((c < 0x20 && c != '\t') || c >= 0x7f) {
+        return absl::InvalidArgumentError(absl::StrCat(at, ": header contains ", Printable(c),
+                                                       " (only printable ASCII is accepted)"));
+      }
     }
   }
-  size_t ws = header.find_first_of(" \t");
-  rec->set_name(std::string(header.substr(0, ws)));
-  if (ws != std::string_view::npos) {
-    rec->set_description(std::string(absl::StripAsciiWhitespace(
-        absl::string_view(header.data() + ws, header.size() - ws))));
-  }
-  if (rec->name().empty()) {
-    return absl::InvalidArgumentError(absl::StrCat(at, ": empty record name"));
-  }
+  if (r.name().empty()) return absl::InvalidArgumentError(absl::StrCat(at, ": empty record name"));
   return absl::OkStatus();
 }
 
-// FASTA text → records. Blank lines are allowed anywhere; '\r' line endings are accepted;
-// sequence bytes are checked later, against the alphabet, with their line and column.
+// FASTA text → records, by the engine's own reader (evo2/fasta.h), which also refuses what is
+// not FASTA, duplicate names, empty records and letters outside the alphabet, naming the record,
+// line and column. Messages start with "fasta:LINE:", the request field and its line.
 absl::StatusOr<std::vector<Located>> ParseFasta(const std::string& text,
-                                                const SubmitLimits& limits,
-                                                std::vector<std::vector<int64_t>>* line_starts) {
+                                                const SubmitLimits& limits) {
+  FastaOptions options;
+  options.alphabet = limits.alphabet;
+  // The header limit is checked on the stored header below; the reader's own (1 MiB) only
+  // bounds what it buffers.
+  std::unique_ptr<FastaReader> reader =
+      FastaReader::FromStream(std::make_unique<std::istringstream>(text), "fasta", options);
   std::vector<Located> out;
-  int64_t line = 0;
-  size_t pos = 0;
-  while (pos < text.size()) {
-    ++line;
-    size_t end = text.find('\n', pos);
-    if (end == std::string::npos) end = text.size();
-    std::string_view l(text.data() + pos, end - pos);
-    pos = end + 1;
-    if (!l.empty() && l.back() == '\r') l.remove_suffix(1);
-    if (l.empty()) continue;
-    if (l[0] == '>') {
-      if (static_cast<int64_t>(out.size()) >= limits.max_records) {
-        return absl::ResourceExhaustedError(absl::StrCat(
-            "line ", line, ": more than ", limits.max_records, " records (limit per job)"));
-      }
-      Located r;
-      r.header_line = line;
-      absl::Status st = SplitHeader(l.substr(1), line, limits.max_header_bytes, &r.record);
-      if (!st.ok()) return st;
-      out.push_back(std::move(r));
-      line_starts->emplace_back();
-      continue;
+  while (true) {
+    ASSIGN_OR_RETURN(std::optional<FastaRecord> record, reader->Next());
+    if (!record) return out;
+    const std::string at = absl::StrCat("fasta:", record->header_line);
+    if (static_cast<int64_t>(out.size()) >= limits.max_records) {
+      return absl::ResourceExhaustedError(
+          absl::StrCat(at, ": more than ", limits.max_records, " records (limit per job)"));
     }
-    if (out.empty()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "line ", line, ": sequence data before the first '>' header (not FASTA)"));
-    }
-    // Remember where each line starts inside the joined sequence, for column numbers.
-    line_starts->back().push_back(static_cast<int64_t>(out.back().record.sequence().size()));
-    line_starts->back().push_back(line);
-    out.back().record.mutable_sequence()->append(l.data(), l.size());
+    Located r;
+    r.header_line = record->header_line;
+    r.record.set_name(std::move(record->name));
+    r.record.set_description(std::move(record->description));
+    r.record.set_sequence(std::move(record->sequence));
+    RETURN_IF_ERROR(CheckHeader(r.record, at, limits.max_header_bytes));
+    out.push_back(std::move(r));
   }
-  return out;
-}
-
-// Maps a position in a record's joined sequence back to (line, column).
-std::pair<int64_t, int64_t> LineOf(const std::vector<int64_t>& starts, int64_t offset) {
-  int64_t line = 0, col = offset + 1;
-  for (size_t i = 0; i + 1 < starts.size(); i += 2) {
-    if (starts[i] > offset) break;
-    line = starts[i + 1];
-    col = offset - starts[i] + 1;
-  }
-  return {line, col};
 }
 
 int64_t DtypeBytes(evo2::v1::DType d) { return d == evo2::v1::DTYPE_BFLOAT16 ? 2 : 4; }
-
-std::optional<int> LayerIndex(const std::string& name) {
-  static const std::regex kVortex(R"(blocks\.(\d+)(\.mlp\.l3)?)");
-  static const std::regex kNemo(R"(decoder\.layers\.(\d+))");
-  std::smatch m;
-  if (std::regex_match(name, m, kVortex) || std::regex_match(name, m, kNemo)) {
-    int v = 0;
-    if (m[1].str().size() <= 6 && absl::SimpleAtoi(m[1].str(), &v)) return v;
-  }
-  return std::nullopt;
-}
 
 }  // namespace
 
@@ -163,11 +132,8 @@ absl::StatusOr<ValidatedSubmit> ValidateSubmit(const evo2::v1::SubmitJobRequest&
                                                const ModelLimits& model,
                                                const SubmitLimits& limits) {
   std::vector<Located> records;
-  std::vector<std::vector<int64_t>> line_starts;
   if (req.input_case() == evo2::v1::SubmitJobRequest::kFasta) {
-    auto parsed = ParseFasta(req.fasta(), limits, &line_starts);
-    if (!parsed.ok()) return parsed.status();
-    records = std::move(*parsed);
+    ASSIGN_OR_RETURN(records, ParseFasta(req.fasta(), limits));
   } else if (req.input_case() == evo2::v1::SubmitJobRequest::kRecords) {
     if (req.records().records_size() > limits.max_records) {
       return absl::ResourceExhaustedError(absl::StrCat(req.records().records_size(),
@@ -176,20 +142,18 @@ absl::StatusOr<ValidatedSubmit> ValidateSubmit(const evo2::v1::SubmitJobRequest&
     }
     for (int i = 0; i < req.records().records_size(); ++i) {
       const SequenceRecord& in = req.records().records(i);
-      Located r;
-      std::string header = in.name();
-      if (header.empty() || header.find_first_of(" \t") != std::string::npos) {
+      if (in.name().empty() || in.name().find_first_of(" \t") != std::string::npos) {
         return absl::InvalidArgumentError(absl::StrCat(
             "record #", i + 1, ": name must be non-empty and contain no whitespace"));
       }
-      absl::Status st = SplitHeader(header, 0, limits.max_header_bytes, &r.record);
-      if (!st.ok()) {
-        return absl::InvalidArgumentError(absl::StrCat("record #", i + 1, ": ", st.message()));
-      }
-      r.record.set_sequence(in.sequence());
-      r.record.set_description(in.description());
+      // The description of a record list is free text: only the name is a header here.
+      SequenceRecord name_only;
+      name_only.set_name(in.name());
+      RETURN_IF_ERROR(
+          CheckHeader(name_only, absl::StrCat("record #", i + 1), limits.max_header_bytes));
+      Located r;
+      r.record = in;
       records.push_back(std::move(r));
-      line_starts.emplace_back();
     }
   } else {
     return absl::InvalidArgumentError("no input: set `fasta` or `records`");
@@ -214,19 +178,34 @@ absl::StatusOr<ValidatedSubmit> ValidateSubmit(const evo2::v1::SubmitJobRequest&
                                                    limits.max_embedding_layers, ")"));
   }
   bool any_unpooled = false;
-  for (const auto& e : out.embeddings()) {
-    auto idx = LayerIndex(e.layer());
-    if (!idx) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "embedding layer '", e.layer().substr(0, 80),
-          "': expected 'blocks.<N>', 'blocks.<N>.mlp.l3' or 'decoder.layers.<N>'"));
+  // Layer names by the engine's grammar (evo2/layer_name.h); the model's block count is checked
+  // here when the catalog knows it, the block kinds only by the worker's engine.
+  std::vector<std::pair<LayerName, std::string>> layers;
+  for (int i = 0; i < out.embeddings_size(); ++i) {
+    const std::string& name = out.embeddings(i).layer();
+    // Long names are cut in messages; no layer name is near 80 bytes.
+    absl::StatusOr<LayerName> parsed =
+        name.size() <= 80 ? ParseLayerNameSyntax(name)
+                          : absl::StatusOr<LayerName>(UnknownLayerError(
+                                absl::StrCat(name.substr(0, 80), "..."), "name too long"));
+    if (!parsed.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("embedding layer #", i + 1, ": ", parsed.status().message()));
     }
-    if (model.num_layers > 0 && *idx >= model.num_layers) {
-      return absl::InvalidArgumentError(absl::StrCat("embedding layer '", e.layer(), "': model '",
+    if (model.num_layers > 0 && parsed->block >= model.num_layers) {
+      return absl::InvalidArgumentError(absl::StrCat("embedding layer '", name, "': model '",
                                                      model.name, "' has layers 0..",
                                                      model.num_layers - 1));
     }
-    any_unpooled |= e.pooling() == evo2::v1::POOLING_NONE;
+    // The engine refuses a layer named twice; two spellings of one layer are one request too.
+    for (const auto& [other, other_name] : layers) {
+      if (other.SameTap(*parsed)) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "embedding layer '", name, "' requested twice (also as '", other_name, "')"));
+      }
+    }
+    layers.emplace_back(*parsed, name);
+    any_unpooled |= out.embeddings(i).pooling() == evo2::v1::POOLING_NONE;
   }
 
   ValidatedSubmit v;
@@ -240,16 +219,12 @@ absl::StatusOr<ValidatedSubmit> ValidateSubmit(const evo2::v1::SubmitJobRequest&
                                                      it->second + 1, ")"));
     }
     if (seq.empty()) return absl::InvalidArgumentError(absl::StrCat(where, ": empty sequence"));
-    for (size_t j = 0; j < seq.size(); ++j) {
+    // FASTA input was checked by the reader, with line and column.
+    for (size_t j = 0; j < seq.size() && r.header_line == 0; ++j) {
       const unsigned char c = static_cast<unsigned char>(seq[j]);
       if (!allowed[c]) {
-        std::string at = absl::StrCat("position ", j + 1);
-        if (r.header_line > 0) {
-          auto [line, col] = LineOf(line_starts[i], static_cast<int64_t>(j));
-          at = absl::StrCat("line ", line, ", column ", col);
-        }
-        return absl::InvalidArgumentError(absl::StrCat(where, ", ", at, ": ", Printable(c),
-                                                       " is not in the alphabet ",
+        return absl::InvalidArgumentError(absl::StrCat(where, ", position ", j + 1, ": ",
+                                                       Printable(c), " is not in the alphabet ",
                                                        limits.alphabet));
       }
     }
@@ -260,7 +235,7 @@ absl::StatusOr<ValidatedSubmit> ValidateSubmit(const evo2::v1::SubmitJobRequest&
                        model.max_record_tokens, " per record for model '", model.name, "'"));
     }
     int64_t out_bytes = 0;
-    if (out.logits()) out_bytes += tokens * 512 * dtype_bytes;
+    if (out.logits()) out_bytes += tokens * evo2::kVocabSize * dtype_bytes;
     if (any_unpooled) out_bytes += tokens * (model.hidden_size > 0 ? model.hidden_size : 8192) *
                                    dtype_bytes;
     if (out_bytes > out_limit) {

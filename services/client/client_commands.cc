@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/time.h"
+#include "evo2/tokenizer.h"
 #include "google/protobuf/util/json_util.h"
 #include "job_client.h"
 #include "npy_out.h"
@@ -183,7 +184,8 @@ void AddClientCommands(CLI::App& app) {
     cmd->add_option("fasta", *fasta, "FASTA file ('-' = stdin)")->required();
     cmd->add_option("--model", *model, "Model name [EVO2_MODEL]")->envname("EVO2_MODEL")->required();
     cmd->add_flag("--per-token", *per_token, "Also return per-token log-probs");
-    cmd->add_flag("--logits", *logits, "Return full logits [S, 512]");
+    cmd->add_flag("--logits", *logits,
+                  absl::StrCat("Return full logits [S, ", evo2::kVocabSize, "]"));
     cmd->add_option("--embedding", *embeddings,
                     "LAYER[:none|mean|max|last] hidden states to return (repeatable)");
     cmd->add_flag("--prepend-bos", *bos, "Prepend BOS (not scored)");

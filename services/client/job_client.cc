@@ -4,6 +4,7 @@
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
+#include "evo2/status_macros.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
 
@@ -49,7 +50,7 @@ absl::StatusOr<evo2::v1::SubmitJobResponse> JobClient::Submit(
     const evo2::v1::SubmitJobRequest& req) {
   auto ctx = NewContext();
   evo2::v1::SubmitJobResponse resp;
-  if (auto s = FromGrpc(stub_->SubmitJob(ctx.get(), req, &resp)); !s.ok()) return s;
+  RETURN_IF_ERROR(FromGrpc(stub_->SubmitJob(ctx.get(), req, &resp)));
   return resp;
 }
 
@@ -58,7 +59,7 @@ absl::StatusOr<evo2::v1::Job> JobClient::Get(const std::string& job_id) {
   evo2::v1::GetJobRequest req;
   req.set_job_id(job_id);
   evo2::v1::Job job;
-  if (auto s = FromGrpc(stub_->GetJob(ctx.get(), req, &job)); !s.ok()) return s;
+  RETURN_IF_ERROR(FromGrpc(stub_->GetJob(ctx.get(), req, &job)));
   return job;
 }
 
@@ -67,14 +68,14 @@ absl::StatusOr<evo2::v1::Job> JobClient::Cancel(const std::string& job_id) {
   evo2::v1::CancelJobRequest req;
   req.set_job_id(job_id);
   evo2::v1::Job job;
-  if (auto s = FromGrpc(stub_->CancelJob(ctx.get(), req, &job)); !s.ok()) return s;
+  RETURN_IF_ERROR(FromGrpc(stub_->CancelJob(ctx.get(), req, &job)));
   return job;
 }
 
 absl::StatusOr<evo2::v1::ListJobsResponse> JobClient::List(const evo2::v1::ListJobsRequest& req) {
   auto ctx = NewContext();
   evo2::v1::ListJobsResponse resp;
-  if (auto s = FromGrpc(stub_->ListJobs(ctx.get(), req, &resp)); !s.ok()) return s;
+  RETURN_IF_ERROR(FromGrpc(stub_->ListJobs(ctx.get(), req, &resp)));
   return resp;
 }
 
@@ -144,7 +145,7 @@ absl::StatusOr<evo2::v1::ResultsEnd> JobClient::Results(
     }
   }
   flush();
-  if (auto s = FromGrpc(reader->Finish()); !s.ok()) return s;
+  RETURN_IF_ERROR(FromGrpc(reader->Finish()));
   return end;
 }
 

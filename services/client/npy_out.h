@@ -1,5 +1,5 @@
-// Writes a result tensor as a .npy file (format 1.0, little-endian, C order) so that numpy users
-// can np.load() it. bfloat16 has no numpy dtype: it is widened to float32 on write.
+// Writes a result tensor as a .npy file with the engine's writer (evo2/npy.h) so that numpy
+// users can np.load() it. bfloat16 has no numpy dtype: it is widened to float32 on write.
 #pragma once
 
 #include <filesystem>

@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "evo2/status_macros.h"
 #include "hashing.h"
 
 namespace evo2::svc {
@@ -64,9 +65,8 @@ absl::Status ApiKeyRegistry::LoadEnvList(const std::string& list) {
     if (eq == absl::string_view::npos || eq == 0 || eq + 1 == item.size()) {
       return absl::InvalidArgumentError("EVO2_API_KEYS: expected 'tenant=key[,tenant=key...]'");
     }
-    absl::Status st = Add(std::string(absl::StripAsciiWhitespace(item.substr(0, eq))),
-                          Sha256Hex(std::string(absl::StripAsciiWhitespace(item.substr(eq + 1)))));
-    if (!st.ok()) return st;
+    RETURN_IF_ERROR(Add(std::string(absl::StripAsciiWhitespace(item.substr(0, eq))),
+                        Sha256Hex(std::string(absl::StripAsciiWhitespace(item.substr(eq + 1))))));
   }
   return absl::OkStatus();
 }

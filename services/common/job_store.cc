@@ -3,7 +3,9 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "evo2/status_macros.h"
 #include "job_codec.h"
+#include "job_queue.h"
 #include "job_scripts.h"
 #include "nlohmann/json.hpp"
 
@@ -17,12 +19,7 @@ std::string Tag(const RedisReply& r, size_t i) {
 }  // namespace
 
 absl::Status JobStore::EnsureQueues(const std::string& model) {
-  for (const char* cls : kPriorityClasses) {
-    auto r = redis_.Command({"XGROUP", "CREATE", keys_.Queue(model, cls), kWorkerGroup, "0",
-                             "MKSTREAM"});
-    if (!r.ok() && !absl::StrContains(r.status().message(), "BUSYGROUP")) return r.status();
-  }
-  return absl::OkStatus();
+  return JobQueue(redis_, keys_, model).EnsureGroups();
 }
 
 absl::StatusOr<SubmitOutcome> JobStore::Submit(const NewJob& job) {
@@ -52,33 +49,31 @@ absl::StatusOr<SubmitOutcome> JobStore::Submit(const NewJob& job) {
                                    "tokens_total", absl::StrCat(job.tokens_total),
                                    "max_attempts", absl::StrCat(job.max_attempts),
                                    "idem_key", job.idempotency_key};
-  auto r = redis_.Eval(scripts::Submit(), keys, args);
-  if (!r.ok()) return r.status();
-  const std::string tag = Tag(*r, 0);
+  ASSIGN_OR_RETURN(auto r, redis_.Eval(scripts::Submit(), keys, args));
+  const std::string tag = Tag(r, 0);
   if (tag == "ok") return SubmitOutcome{job.job_id, false};
-  if (tag == "replay") return SubmitOutcome{Tag(*r, 1), true};
+  if (tag == "replay") return SubmitOutcome{Tag(r, 1), true};
   if (tag == "conflict") {
-    return absl::AlreadyExistsError(absl::StrCat(
-        "idempotency key '", job.idempotency_key, "' was already used for job ", Tag(*r, 1),
-        " with a different request"));
+    return absl::AlreadyExistsError(absl::StrCat("idempotency key '", job.idempotency_key,
+                                                 "' was already used for job ", Tag(r, 1),
+                                                 " with a different request"));
   }
   if (tag == "quota_jobs") {
-    return absl::ResourceExhaustedError(
-        absl::StrCat("tenant quota: ", Tag(*r, 1), " jobs already queued or running (limit ",
-                     job.max_active_jobs, ")"));
+    return absl::ResourceExhaustedError(absl::StrCat("tenant quota: ", Tag(r, 1),
+                                                     " jobs already queued or running (limit ",
+                                                     job.max_active_jobs, ")"));
   }
   if (tag == "quota_bases") {
     return absl::ResourceExhaustedError(
-        absl::StrCat("tenant quota: ", Tag(*r, 1), " bases already queued or running + ",
-                     job.bases, " in this job exceeds the limit of ", job.max_active_bases));
+        absl::StrCat("tenant quota: ", Tag(r, 1), " bases already queued or running + ", job.bases,
+                     " in this job exceeds the limit of ", job.max_active_bases));
   }
   return absl::InternalError(absl::StrCat("submit script: unexpected reply '", tag, "'"));
 }
 
 absl::StatusOr<evo2::v1::Job> JobStore::GetByKey(const std::string& job_key) {
-  auto r = redis_.Command({"HGETALL", job_key});
-  if (!r.ok()) return r.status();
-  FieldMap f = FieldsFromReply(*r);
+  ASSIGN_OR_RETURN(auto r, redis_.Command({"HGETALL", job_key}));
+  FieldMap f = FieldsFromReply(r);
   if (f.empty()) return absl::NotFoundError("job not found");
   return JobFromFields(f);
 }
@@ -92,13 +87,13 @@ absl::StatusOr<evo2::v1::Job> JobStore::Get(const std::string& tenant, const std
 }
 
 absl::StatusOr<evo2::v1::Job> JobStore::Cancel(const std::string& tenant, const std::string& id) {
-  auto r = redis_.Eval(scripts::Cancel(), {keys_.Job(tenant, id)}, {absl::StrCat(NowMicros())});
-  if (!r.ok()) return r.status();
-  const std::string tag = Tag(*r, 0);
+  ASSIGN_OR_RETURN(
+      auto r, redis_.Eval(scripts::Cancel(), {keys_.Job(tenant, id)}, {absl::StrCat(NowMicros())}));
+  const std::string tag = Tag(r, 0);
   if (tag == "notfound") return absl::NotFoundError(absl::StrCat("job '", id, "' not found"));
-  if (tag == "terminal" && Tag(*r, 1) != "CANCELLED") {
+  if (tag == "terminal" && Tag(r, 1) != "CANCELLED") {
     return absl::FailedPreconditionError(
-        absl::StrCat("job '", id, "' already ", Tag(*r, 1), "; nothing to cancel"));
+        absl::StrCat("job '", id, "' already ", Tag(r, 1), "; nothing to cancel"));
   }
   return Get(tenant, id);
 }
@@ -121,12 +116,12 @@ absl::StatusOr<std::vector<evo2::v1::JobEvent>> JobStore::ReadEvents(const std::
   }
   for (const auto& e : r->elements) out.push_back(EventFromEntry(e));
   if (!out.empty() || block_ms <= 0) return out;
-  auto b = redis_.Command({"XREAD", "COUNT", absl::StrCat(count), "BLOCK", absl::StrCat(block_ms),
-                           "STREAMS", key, after_id.empty() ? "0-0" : after_id});
-  if (!b.ok()) return b.status();
+  ASSIGN_OR_RETURN(auto b, redis_.Command({"XREAD", "COUNT", absl::StrCat(count), "BLOCK",
+                                           absl::StrCat(block_ms), "STREAMS", key,
+                                           after_id.empty() ? "0-0" : after_id}));
   // Reply: [[key, [entries...]]] or nil on timeout.
-  if (b->is_array() && !b->elements.empty() && b->elements[0].elements.size() == 2) {
-    for (const auto& e : b->elements[0].elements[1].elements) out.push_back(EventFromEntry(e));
+  if (b.is_array() && !b.elements.empty() && b.elements[0].elements.size() == 2) {
+    for (const auto& e : b.elements[0].elements[1].elements) out.push_back(EventFromEntry(e));
   }
   return out;
 }
@@ -134,23 +129,23 @@ absl::StatusOr<std::vector<evo2::v1::JobEvent>> JobStore::ReadEvents(const std::
 absl::StatusOr<std::optional<std::string>> JobStore::GetResult(const std::string& tenant,
                                                                const std::string& id,
                                                                int64_t index) {
-  auto r = redis_.Command({"HGET", keys_.Results(tenant, id), absl::StrCat(index)});
-  if (!r.ok()) return r.status();
-  if (r->is_nil()) return std::optional<std::string>();
-  return std::optional<std::string>(std::move(r->str));
+  ASSIGN_OR_RETURN(auto r,
+                   redis_.Command({"HGET", keys_.Results(tenant, id), absl::StrCat(index)}));
+  if (r.is_nil()) return std::optional<std::string>();
+  return std::optional<std::string>(std::move(r.str));
 }
 
 absl::StatusOr<std::vector<std::pair<std::string, int64_t>>> JobStore::ListIds(
     const std::string& tenant, int64_t before_us, int count) {
-  auto r = redis_.Command({"ZREVRANGEBYSCORE", keys_.TenantJobs(tenant),
-                           before_us > 0 ? absl::StrCat("(", before_us) : "+inf", "-inf",
-                           "WITHSCORES", "LIMIT", "0", absl::StrCat(count)});
-  if (!r.ok()) return r.status();
+  ASSIGN_OR_RETURN(auto r,
+                   redis_.Command({"ZREVRANGEBYSCORE", keys_.TenantJobs(tenant),
+                                   before_us > 0 ? absl::StrCat("(", before_us) : "+inf", "-inf",
+                                   "WITHSCORES", "LIMIT", "0", absl::StrCat(count)}));
   std::vector<std::pair<std::string, int64_t>> out;
-  for (size_t i = 0; i + 1 < r->elements.size(); i += 2) {
+  for (size_t i = 0; i + 1 < r.elements.size(); i += 2) {
     double score = 0;
-    absl::SimpleAtod(r->elements[i + 1].AsString(), &score);
-    out.emplace_back(r->elements[i].AsString(), static_cast<int64_t>(score));
+    absl::SimpleAtod(r.elements[i + 1].AsString(), &score);
+    out.emplace_back(r.elements[i].AsString(), static_cast<int64_t>(score));
   }
   return out;
 }
@@ -169,12 +164,12 @@ absl::StatusOr<ClaimOutcome> JobStore::Claim(const std::string& job_key, const s
     args.push_back(k);
     args.push_back(v);
   }
-  auto r = redis_.Eval(scripts::Claim(), {job_key, queue, keys_.DeadLetter()}, args);
-  if (!r.ok()) return r.status();
+  ASSIGN_OR_RETURN(auto r,
+                   redis_.Eval(scripts::Claim(), {job_key, queue, keys_.DeadLetter()}, args));
   ClaimOutcome out;
-  const std::string tag = Tag(*r, 0);
+  const std::string tag = Tag(r, 0);
   int attempt = 0;
-  absl::SimpleAtoi(Tag(*r, 1), &attempt);
+  absl::SimpleAtoi(Tag(r, 1), &attempt);
   if (tag == "run") {
     out.kind = ClaimOutcome::Kind::kRun;
     out.attempt = attempt;
@@ -183,24 +178,24 @@ absl::StatusOr<ClaimOutcome> JobStore::Claim(const std::string& job_key, const s
     out.attempt = attempt;
   } else {
     out.kind = ClaimOutcome::Kind::kSkip;
-    out.detail = Tag(*r, 1);
+    out.detail = Tag(r, 1);
   }
   return out;
 }
 
-absl::StatusOr<WriteOutcome> JobStore::ParseWrite(absl::StatusOr<RedisReply> r) {
-  if (!r.ok()) return r.status();
+absl::StatusOr<WriteOutcome> JobStore::ParseWrite(absl::StatusOr<RedisReply> reply) {
+  ASSIGN_OR_RETURN(const RedisReply r, std::move(reply));
   WriteOutcome out;
-  const std::string tag = Tag(*r, 0);
+  const std::string tag = Tag(r, 0);
   if (tag == "fenced") {
     out.fenced = true;
-    out.detail = Tag(*r, 1);
+    out.detail = Tag(r, 1);
     return out;
   }
   out.detail = tag;
   if (tag == "ok") {
-    out.cancel_requested = Tag(*r, 1) == "1";
-    out.added = Tag(*r, 2) == "1";
+    out.cancel_requested = Tag(r, 1) == "1";
+    out.added = Tag(r, 2) == "1";
   }
   return out;
 }
@@ -253,17 +248,15 @@ absl::StatusOr<WriteOutcome> JobStore::Release(const std::string& job_key,
 }
 
 absl::StatusOr<std::string> JobStore::GetInput(const std::string& job_key) {
-  auto r = redis_.Command({"GET", job_key + ":input"});
-  if (!r.ok()) return r.status();
-  if (r->is_nil()) return absl::NotFoundError(absl::StrCat("input of ", job_key, " is missing"));
-  return std::move(r->str);
+  ASSIGN_OR_RETURN(auto r, redis_.Command({"GET", job_key + ":input"}));
+  if (r.is_nil()) return absl::NotFoundError(absl::StrCat("input of ", job_key, " is missing"));
+  return std::move(r.str);
 }
 
 absl::StatusOr<std::vector<int64_t>> JobStore::StoredRecordIndices(const std::string& job_key) {
-  auto r = redis_.Command({"HKEYS", job_key + ":results"});
-  if (!r.ok()) return r.status();
+  ASSIGN_OR_RETURN(auto r, redis_.Command({"HKEYS", job_key + ":results"}));
   std::vector<int64_t> out;
-  for (const auto& e : r->elements) {
+  for (const auto& e : r.elements) {
     int64_t i = 0;
     if (absl::SimpleAtoi(e.AsString(), &i)) out.push_back(i);
   }

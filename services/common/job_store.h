@@ -63,7 +63,7 @@ class JobStore {
   JobStore(RedisConnection& redis, JobKeys keys) : redis_(redis), keys_(std::move(keys)) {}
   const JobKeys& keys() const { return keys_; }
 
-  // Creates the consumer group of each priority stream of `model` (idempotent).
+  // Creates the consumer group of each priority stream of `model` (idempotent; JobQueue).
   absl::Status EnsureQueues(const std::string& model);
 
   // ALREADY_EXISTS (key reused with another request), RESOURCE_EXHAUSTED (tenant quota).

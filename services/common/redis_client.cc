@@ -10,6 +10,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "evo2/status_macros.h"
 
 namespace evo2::svc {
 namespace {
@@ -132,8 +133,7 @@ LuaScript::LuaScript(std::string source) : source_(std::move(source)), sha1_(Sha
 absl::StatusOr<std::unique_ptr<RedisConnection>> RedisConnection::Connect(
     const RedisOptions& options) {
   std::unique_ptr<RedisConnection> conn(new RedisConnection(options));
-  absl::Status s = conn->Reconnect();
-  if (!s.ok()) return s;
+  RETURN_IF_ERROR(conn->Reconnect());
   return conn;
 }
 
@@ -172,8 +172,7 @@ absl::Status RedisConnection::Reconnect() {
     }
   }
   if (options_.db != 0) {
-    auto r = Command({"SELECT", absl::StrCat(options_.db)});
-    if (!r.ok()) return r.status();
+    RETURN_IF_ERROR(Command({"SELECT", absl::StrCat(options_.db)}).status());
   }
   return absl::OkStatus();
 }
@@ -192,7 +191,7 @@ absl::Status RedisConnection::SetCommandTimeout(absl::Duration timeout) {
 }
 
 absl::StatusOr<RedisReply> RedisConnection::Command(const std::vector<std::string>& argv) {
-  if (absl::Status s = EnsureConnected(); !s.ok()) return s;
+  RETURN_IF_ERROR(EnsureConnected());
   std::vector<const char*> ptrs;
   std::vector<size_t> lens;
   ptrs.reserve(argv.size());
@@ -218,7 +217,7 @@ absl::StatusOr<RedisReply> RedisConnection::Command(const std::vector<std::strin
 
 absl::StatusOr<std::vector<RedisReply>> RedisConnection::Pipeline(
     const std::vector<std::vector<std::string>>& commands) {
-  if (absl::Status s = EnsureConnected(); !s.ok()) return s;
+  RETURN_IF_ERROR(EnsureConnected());
   for (const auto& argv : commands) {
     std::vector<const char*> ptrs;
     std::vector<size_t> lens;

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "evo2/status_macros.h"
 #include "redis_client.h"
 
 namespace evo2::svc {
@@ -44,9 +45,8 @@ class RedisPool {
         return Lease(this, std::move(c));
       }
     }
-    auto c = RedisConnection::Connect(options_);
-    if (!c.ok()) return c.status();
-    return Lease(this, std::move(*c));
+    ASSIGN_OR_RETURN(auto c, RedisConnection::Connect(options_));
+    return Lease(this, std::move(c));
   }
 
   const RedisOptions& options() const { return options_; }

@@ -5,6 +5,9 @@
 #include <map>
 
 #include "absl/strings/str_cat.h"
+#include "evo2/status_macros.h"
+#include "evo2/tensor.h"
+#include "evo2/tokenizer.h"
 
 namespace evo2::svc {
 namespace {
@@ -39,14 +42,7 @@ std::string EncodeTensorData(const std::vector<float>& values, evo2::v1::DType d
   if (dtype == evo2::v1::DTYPE_BFLOAT16) {
     out.resize(values.size() * 2);
     for (size_t i = 0; i < values.size(); ++i) {
-      uint32_t bits = 0;
-      std::memcpy(&bits, &values[i], 4);
-      uint16_t b;
-      if ((bits & 0x7f800000u) == 0x7f800000u && (bits & 0x007fffffu) != 0) {
-        b = static_cast<uint16_t>((bits >> 16) | 0x40u);  // keep NaN a (quiet) NaN
-      } else {
-        b = static_cast<uint16_t>((bits + 0x7fffu + ((bits >> 16) & 1u)) >> 16);
-      }
+      const uint16_t b = evo2::FloatToBFloat16(values[i]);
       out[2 * i] = static_cast<char>(b & 0xff);
       out[2 * i + 1] = static_cast<char>(b >> 8);
     }
@@ -69,49 +65,46 @@ absl::StatusOr<evo2::v1::RecordResult> RecordScorer::Score(const evo2::v1::JobIn
     want_mean |= r == evo2::v1::LOG_PROB_REDUCTION_MEAN;
     want_per_token |= r == evo2::v1::LOG_PROB_REDUCTION_PER_TOKEN;
   }
-  // The engine takes one pooling per call: group the requested layers by pooling. The first
-  // call also produces log-probs and logits.
+  // One forward computes every requested layer; each is pooled as asked. Layers are grouped by
+  // pooling (none, mean, max, last) so results keep the order they have always had.
   std::map<evo2::v1::Pooling, std::vector<std::string>> by_pooling;
   for (const auto& e : outs.embeddings()) {
     evo2::v1::Pooling p = e.pooling() == evo2::v1::POOLING_UNSPECIFIED ? evo2::v1::POOLING_MEAN
                                                                        : e.pooling();
     by_pooling[p].push_back(e.layer());
   }
-  if (by_pooling.empty()) by_pooling[evo2::v1::POOLING_MEAN] = {};
+  evo2::ScoreOptions opts;
+  opts.prepend_bos = job.options().prepend_bos();
+  opts.keep_case = job.options().keep_case();
+  opts.want_logits = outs.logits();
+  for (const auto& [pooling, layers] : by_pooling) {
+    for (const std::string& layer : layers) {
+      opts.embedding_layers.push_back(layer);
+      opts.layer_poolings.push_back(ToEngine(pooling));
+    }
+  }
 
   evo2::v1::RecordResult out;
   out.set_record_index(index);
   out.set_record_name(rec.name());
   const auto t0 = std::chrono::steady_clock::now();
-  bool first = true;
-  for (const auto& [pooling, layers] : by_pooling) {
-    evo2::ScoreOptions opts;
-    opts.prepend_bos = job.options().prepend_bos();
-    opts.keep_case = job.options().keep_case();
-    opts.want_logits = first && outs.logits();
-    opts.embedding_layers = layers;
-    opts.pooling = ToEngine(pooling);
-    auto score = predictor_.ScoreRecord(rec.name(), rec.sequence(), opts, cancelled);
-    if (!score.ok()) return score.status();
-    if (first) {
-      out.set_num_tokens(score->num_tokens);
-      if (want_sum) out.set_log_prob_sum(score->log_prob_sum);
-      if (want_mean) out.set_log_prob_mean(score->log_prob_mean);
-      if (want_per_token) {
-        AddTensor(&out, "log_probs", {static_cast<int64_t>(score->per_token.size())},
-                  score->per_token, outs.tensor_dtype());
-      }
-      if (outs.logits()) {
-        AddTensor(&out, "logits",
-                  {static_cast<int64_t>(score->logits.size() / 512), int64_t{512}},
-                  score->logits, outs.tensor_dtype());
-      }
-    }
-    for (const auto& e : score->embeddings) {
-      AddTensor(&out, absl::StrCat("embedding/", e.layer), e.shape, e.values,
-                outs.tensor_dtype());
-    }
-    first = false;
+  ASSIGN_OR_RETURN(evo2::RecordScore score,
+                   predictor_.ScoreRecord(rec.name(), rec.sequence(), opts, cancelled));
+  out.set_num_tokens(score.num_tokens);
+  if (want_sum) out.set_log_prob_sum(score.log_prob_sum);
+  if (want_mean) out.set_log_prob_mean(score.log_prob_mean);
+  if (want_per_token) {
+    AddTensor(&out, "log_probs", {static_cast<int64_t>(score.per_token.size())}, score.per_token,
+              outs.tensor_dtype());
+  }
+  if (outs.logits()) {
+    AddTensor(
+        &out, "logits",
+        {static_cast<int64_t>(score.logits.size() / evo2::kVocabSize), int64_t{evo2::kVocabSize}},
+        score.logits, outs.tensor_dtype());
+  }
+  for (const auto& e : score.embeddings) {
+    AddTensor(&out, absl::StrCat("embedding/", e.layer), e.shape, e.values, outs.tensor_dtype());
   }
   out.set_forward_seconds(
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());

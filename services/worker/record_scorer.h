@@ -20,9 +20,10 @@ class RecordScorer {
  public:
   explicit RecordScorer(evo2::Model& model) : model_(model), predictor_(model) {}
 
-  // Scores `record` (input index `index`) with the job's outputs/options. `cancelled` is handed
-  // to the engine, which checks it between chunks of work (→ CANCELLED).
-  // tokens_out: tokens given to the model (including a BOS).
+  // Scores `record` (input index `index`) with the job's outputs/options in one engine call (one
+  // forward computes log-probs, logits and every embedding, whatever their pooling).
+  // `cancelled` is handed to the engine, which checks it before and after the forward
+  // (→ CANCELLED).
   absl::StatusOr<evo2::v1::RecordResult> Score(const evo2::v1::JobInput& job, int64_t index,
                                                const std::atomic<bool>* cancelled);
   // The engine's device memory (GPU workers), nullopt on CPU workers.
@@ -33,7 +34,7 @@ class RecordScorer {
   evo2::Predictor predictor_;
 };
 
-// float32 values → bytes of `dtype` (float32 as is; bfloat16 rounded to nearest even).
+// float32 values → bytes of `dtype` (float32 as is; bfloat16 by evo2::FloatToBFloat16).
 std::string EncodeTensorData(const std::vector<float>& values, evo2::v1::DType dtype);
 
 }  // namespace evo2::svc

@@ -9,6 +9,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "evo2/status_macros.h"
 #include "job_codec.h"
 
 namespace evo2::svc {
@@ -56,11 +57,10 @@ void Worker::RequestStop() { stop_requests_.fetch_add(1); }
 absl::Status Worker::Run() {
   RedisOptions ro = options_.redis;
   ro.command_timeout = options_.block + absl::Seconds(5);
-  auto conn = RedisConnection::Connect(ro);
-  if (!conn.ok()) return conn.status();
-  conn_ = std::move(*conn);
+  ASSIGN_OR_RETURN(conn_, RedisConnection::Connect(ro));
   store_ = std::make_unique<JobStore>(*conn_, options_.keys);
-  if (absl::Status s = store_->EnsureQueues(options_.model); !s.ok()) return s;
+  queue_ = std::make_unique<JobQueue>(*conn_, options_.keys, options_.model);
+  RETURN_IF_ERROR(queue_->EnsureGroups());
 
   std::atomic<bool> sampler_stop{false};
   std::thread sampler([&] {
@@ -85,10 +85,10 @@ absl::Status Worker::Run() {
       std::cerr << "evo2-worker " << options_.worker_id << ": queue read failed: "
                 << entries.status() << "; retrying" << std::endl;
       std::this_thread::sleep_for(std::chrono::milliseconds(250));
-      (void)store_->EnsureQueues(options_.model);  // recreates the group after a Redis wipe
+      (void)queue_->EnsureGroups();  // recreates the group after a Redis wipe
       continue;
     }
-    for (const Entry& e : *entries) Process(e);
+    for (const QueueEntry& e : *entries) Process(e);
   }
   metrics_.ready.Set(0);
   sampler_stop = true;
@@ -97,63 +97,25 @@ absl::Status Worker::Run() {
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::vector<Worker::Entry>> Worker::NextEntries() {
-  std::vector<Entry> out;
-  auto parse_entries = [&](const std::string& queue, const RedisReply& list) {
-    for (const auto& e : list.elements) {
-      if (e.elements.size() != 2) continue;  // deleted entry (nil)
-      FieldMap f = FieldsFromReply(e.elements[1]);
-      out.push_back(Entry{queue, e.elements[0].AsString(), f["job"]});
-    }
-  };
+absl::StatusOr<std::vector<QueueEntry>> Worker::NextEntries() {
   // 1. Reclaim entries whose holder stopped heartbeating (every half visibility timeout).
   const absl::Time now = absl::Now();
   if (now - last_reclaim_ >= options_.visibility_timeout / 2) {
     last_reclaim_ = now;
-    for (const char* cls : kPriorityClasses) {
-      const std::string q = options_.keys.Queue(options_.model, cls);
-      auto r = conn_->Command({"XAUTOCLAIM", q, kWorkerGroup, options_.worker_id,
-                               absl::StrCat(ToMs(options_.visibility_timeout)), "0-0", "COUNT",
-                               "1"});
-      if (!r.ok()) return r.status();
-      if (r->elements.size() >= 2) parse_entries(q, r->elements[1]);
-      if (!out.empty()) {
-        std::cerr << "evo2-worker " << options_.worker_id << ": reclaimed stale entry "
-                  << out[0].id << " of " << out[0].job_key << std::endl;
-        last_reclaim_ = absl::InfinitePast();  // there may be more
-        return out;
-      }
+    ASSIGN_OR_RETURN(std::vector<QueueEntry> reclaimed,
+                     queue_->Reclaim(options_.worker_id, options_.visibility_timeout));
+    if (!reclaimed.empty()) {
+      std::cerr << "evo2-worker " << options_.worker_id << ": reclaimed stale entry "
+                << reclaimed[0].id << " of " << reclaimed[0].job_key << std::endl;
+      last_reclaim_ = absl::InfinitePast();  // there may be more
+      return reclaimed;
     }
   }
-  // 2. New entries, highest priority first.
-  for (const char* cls : kPriorityClasses) {
-    const std::string q = options_.keys.Queue(options_.model, cls);
-    auto r = conn_->Command({"XREADGROUP", "GROUP", kWorkerGroup, options_.worker_id, "COUNT", "1",
-                             "STREAMS", q, ">"});
-    if (!r.ok()) return r.status();
-    if (r->is_array() && !r->elements.empty()) {
-      parse_entries(q, r->elements[0].elements[1]);
-      if (!out.empty()) return out;
-    }
-  }
-  // 3. Nothing: block on all classes at once. Several entries may come back; each is claimed in
-  // turn (the claim script re-checks that this worker still holds it).
-  std::vector<std::string> cmd = {"XREADGROUP", "GROUP",  kWorkerGroup, options_.worker_id,
-                                  "COUNT",      "1",      "BLOCK",      absl::StrCat(ToMs(options_.block)),
-                                  "STREAMS"};
-  for (const char* cls : kPriorityClasses) cmd.push_back(options_.keys.Queue(options_.model, cls));
-  for (size_t i = 0; i < 3; ++i) cmd.push_back(">");
-  auto r = conn_->Command(cmd);
-  if (!r.ok()) return r.status();
-  if (r->is_array()) {
-    for (const auto& stream : r->elements) {
-      if (stream.elements.size() == 2) parse_entries(stream.elements[0].AsString(), stream.elements[1]);
-    }
-  }
-  return out;
+  // 2. New entries, highest priority first; 3. or wait for one.
+  return queue_->ReadNew(options_.worker_id, options_.block);
 }
 
-void Worker::Process(const Entry& e) {
+void Worker::Process(const QueueEntry& e) {
   std::map<std::string, std::string> prov = options_.provenance;
   prov["prov_worker"] = options_.worker_id;
   const int64_t lease = NowMicros() + absl::ToInt64Microseconds(options_.visibility_timeout);
@@ -232,13 +194,11 @@ absl::Status Worker::ScoreWithFaults(const evo2::v1::JobInput& input, int64_t in
     return absl::UnavailableError(
         absl::StrCat("injected fault: record '", name, "' always fails (--fault-fail-records)"));
   }
-  auto r = scorer_.Score(input, index, &job->engine_cancel);
-  if (!r.ok()) return r.status();
-  *out = std::move(*r);
+  ASSIGN_OR_RETURN(*out, scorer_.Score(input, index, &job->engine_cancel));
   return absl::OkStatus();
 }
 
-void Worker::RunClaimed(const Entry& e, int attempt) {
+void Worker::RunClaimed(const QueueEntry& e, int attempt) {
   const auto t0 = std::chrono::steady_clock::now();
   const std::string& me = options_.worker_id;
   std::cerr << "evo2-worker " << me << ": running " << e.job_key << " (attempt " << attempt << ")"
@@ -343,6 +303,7 @@ void Worker::RunClaimed(const Entry& e, int attempt) {
     metrics_.records_processed.Increment();
     metrics_.tokens_processed.Increment(static_cast<double>(tokens));
     metrics_.forward_seconds.Observe(res.forward_seconds());
+    // RecordScorer::Score is one engine call for this one record.
     metrics_.batch_size_records.Observe(1);
     // The workspace grows with the longest record seen, so sample after each one.
     if (auto bytes = scorer_.device_memory_bytes(); bytes.has_value())
@@ -388,30 +349,11 @@ void Worker::RunClaimed(const Entry& e, int attempt) {
 }
 
 void Worker::SampleQueue(RedisConnection& c) {
-  double oldest_s = 0;
-  const int64_t now_ms = NowMicros() / 1000;
-  for (const char* cls : kPriorityClasses) {
-    const std::string q = options_.keys.Queue(options_.model, cls);
-    auto groups = c.Command({"XINFO", "GROUPS", q});
-    if (!groups.ok()) continue;
-    for (const auto& g : groups->elements) {
-      FieldMap f = FieldsFromReply(g);
-      if (f["name"] != kWorkerGroup) continue;
-      double lag = 0, pending = 0;
-      absl::SimpleAtod(f["lag"], &lag);
-      absl::SimpleAtod(f["pending"], &pending);
-      metrics_.QueueDepth(cls, lag, pending);
-      auto next = c.Command({"XRANGE", q, "(" + f["last-delivered-id"], "+", "COUNT", "1"});
-      if (next.ok() && !next->elements.empty()) {
-        int64_t ms = 0;
-        const std::string id = next->elements[0].elements[0].AsString();
-        if (absl::SimpleAtoi(id.substr(0, id.find('-')), &ms)) {
-          oldest_s = std::max(oldest_s, static_cast<double>(now_ms - ms) / 1e3);
-        }
-      }
-    }
+  const QueueSample sample = JobQueue(c, options_.keys, options_.model).Sample();
+  for (const QueueClassDepth& d : sample.classes) {
+    metrics_.QueueDepth(d.priority_class, d.lag, d.pending);
   }
-  metrics_.oldest_job_age_seconds.Set(oldest_s);
+  metrics_.oldest_job_age_seconds.Set(sample.oldest_undelivered_s);
 }
 
 }  // namespace evo2::svc

@@ -12,6 +12,7 @@
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "job_keys.h"
+#include "job_queue.h"
 #include "job_store.h"
 #include "record_scorer.h"
 #include "redis_client.h"
@@ -47,16 +48,11 @@ class Worker {
   void RequestStop();
 
  private:
-  struct Entry {
-    std::string queue;
-    std::string id;
-    std::string job_key;
-  };
   struct RunningJob;
 
-  absl::StatusOr<std::vector<Entry>> NextEntries();
-  void Process(const Entry& entry);
-  void RunClaimed(const Entry& entry, int attempt);
+  absl::StatusOr<std::vector<QueueEntry>> NextEntries();
+  void Process(const QueueEntry& entry);
+  void RunClaimed(const QueueEntry& entry, int attempt);
   void HeartbeatLoop(RunningJob* job);
   void SampleQueue(RedisConnection& conn);
   absl::Status ScoreWithFaults(const evo2::v1::JobInput& input, int64_t index, RunningJob* job,
@@ -67,6 +63,7 @@ class Worker {
   WorkerMetrics& metrics_;
   std::unique_ptr<RedisConnection> conn_;
   std::unique_ptr<JobStore> store_;
+  std::unique_ptr<JobQueue> queue_;
   std::unique_ptr<RedisConnection> heartbeat_conn_;  // used only by the heartbeat thread
   std::atomic<int> stop_requests_{0};
   absl::Time last_reclaim_ = absl::InfinitePast();

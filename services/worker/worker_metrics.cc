@@ -43,12 +43,12 @@ WorkerMetrics::WorkerMetrics(prometheus::Registry& r, const std::string& model)
                           .Help("Engine time per record (all forwards it needs)")
                           .Register(r)
                           .Add(M(model), LatencyBucketsSeconds())),
-      batch_size_records(prometheus::BuildHistogram()
-                             .Name("evo2_worker_batch_size_records")
-                             .Help("Records per engine call")
-                             .Register(r)
-                             .Add(M(model), prometheus::Histogram::BucketBoundaries{
-                                                1, 2, 4, 8, 16, 32, 64})),
+      batch_size_records(
+          prometheus::BuildHistogram()
+              .Name("evo2_worker_batch_size_records")
+              .Help("Records per engine call (the worker scores one record per call)")
+              .Register(r)
+              .Add(M(model), prometheus::Histogram::BucketBoundaries{1, 2, 4, 8, 16, 32, 64})),
       tokens_processed(prometheus::BuildCounter()
                            .Name("evo2_worker_tokens_processed_total")
                            .Help("Tokens scored (including BOS)")

@@ -2,12 +2,22 @@
 // submit validation details, tensor encoding.
 #include <cmath>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
+#include <map>
+#include <span>
+#include <string>
+#include <vector>
 
 #include "absl/strings/match.h"
 #include "api_keys.h"
+#include "evo2/config.h"
+#include "evo2/model.h"
+#include "evo2/npy.h"
+#include "evo2/tokenizer.h"
 #include "gtest/gtest.h"
 #include "hashing.h"
+#include "npy_out.h"
 #include "record_scorer.h"
 #include "redis_client.h"
 #include "submit_validation.h"
@@ -86,7 +96,135 @@ TEST(ServiceSubmitValidation, AcceptsCrlfBlankLinesLowercaseAndCountsBosTokens) 
   r.set_fasta(">r\nACGN\n");
   auto s = ValidateSubmit(r, m, acgt).status();
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_TRUE(absl::StrContains(s.message(), "line 2, column 4")) << s;
+  EXPECT_TRUE(absl::StrContains(s.message(), "fasta:2:")) << s;
+  EXPECT_TRUE(absl::StrContains(s.message(), "column 4")) << s;
+}
+
+// The API reads layer names by the engine's grammar: every name the engine accepts is accepted.
+TEST(ServiceSubmitValidation, AcceptsEveryLayerNameTheEngineAccepts) {
+  ModelLimits m{"m", 100, 4, 8};
+  for (const char* layer :
+       {"blocks.3.pre_norm", "blocks.0.post_norm", "blocks.2.mlp", "blocks.2.mlp.l3",
+        "blocks.1.inner_mha_cls", "blocks.1.out_filter_dense", "embedding_layer", "embedding",
+        "norm", "decoder.final_norm", "module.decoder.layers.2", "blocks.3"}) {
+    evo2::v1::SubmitJobRequest r;
+    r.set_model("m");
+    r.set_fasta(">r1\nACGT\n");
+    r.mutable_outputs()->add_embeddings()->set_layer(layer);
+    auto v = ValidateSubmit(r, m, SubmitLimits{});
+    EXPECT_TRUE(v.ok()) << layer << ": " << v.status();
+  }
+  evo2::v1::SubmitJobRequest r;
+  r.set_model("m");
+  r.set_fasta(">r1\nACGT\n");
+  r.mutable_outputs()->add_embeddings()->set_layer("blocks.4.pre_norm");  // 4 blocks: 0..3
+  auto s = ValidateSubmit(r, m, SubmitLimits{}).status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(absl::StrContains(s.message(), "layers 0..3")) << s;
+  r.mutable_outputs()->mutable_embeddings(0)->set_layer("blocks.1.attention");
+  s = ValidateSubmit(r, m, SubmitLimits{}).status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(absl::StrContains(s.message(), "blocks.1.attention")) << s;
+}
+
+// The engine captures each activation once: two spellings of one layer are refused.
+TEST(ServiceSubmitValidation, RefusesTheSameLayerTwice) {
+  ModelLimits m{"m", 100, 4, 8};
+  evo2::v1::SubmitJobRequest r;
+  r.set_model("m");
+  r.set_fasta(">r1\nACGT\n");
+  auto* a = r.mutable_outputs()->add_embeddings();
+  a->set_layer("blocks.3");
+  a->set_pooling(evo2::v1::POOLING_MEAN);
+  auto* b = r.mutable_outputs()->add_embeddings();
+  b->set_layer("decoder.layers.3");
+  b->set_pooling(evo2::v1::POOLING_MAX);
+  auto s = ValidateSubmit(r, m, SubmitLimits{}).status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(absl::StrContains(s.message(), "'decoder.layers.3' requested twice")) << s;
+  EXPECT_TRUE(absl::StrContains(s.message(), "blocks.3")) << s;
+  b->set_layer("blocks.2");
+  EXPECT_TRUE(ValidateSubmit(r, m, SubmitLimits{}).ok());
+}
+
+// A bad base is reported by the engine's FASTA reader with its record, line and column.
+TEST(ServiceSubmitValidation, BadBaseNamesRecordLineAndColumn) {
+  ModelLimits m{"m", 100, 4, 8};
+  evo2::v1::SubmitJobRequest r;
+  r.set_model("m");
+  r.set_fasta(">r0\nAC\n\n>r1 second\r\nACGT\r\nACXT\r\n");
+  auto s = ValidateSubmit(r, m, SubmitLimits{}).status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(absl::StrContains(s.message(), "record \"r1\"")) << s;
+  EXPECT_TRUE(absl::StrContains(s.message(), "fasta:6:")) << s;
+  EXPECT_TRUE(absl::StrContains(s.message(), "column 3")) << s;
+  EXPECT_TRUE(absl::StrContains(s.message(), "'X'")) << s;
+}
+
+// A Model that counts its forwards; hidden row t of every layer is [t, -t].
+class CountingModel : public evo2::Model {
+ public:
+  const evo2::ModelConfig& config() const override { return config_; }
+  std::string backend_name() const override { return "counting"; }
+  absl::StatusOr<evo2::ForwardResult> Forward(std::span<const int32_t> tokens,
+                                              const evo2::ForwardOptions& options) override {
+    ++forwards;
+    evo2::ForwardResult r;
+    const auto s = static_cast<int64_t>(tokens.size());
+    r.log_probs.assign(static_cast<size_t>(s - 1), -1.0f);
+    if (options.logits) r.logits.assign(static_cast<size_t>(s * evo2::kVocabSize), 0.0f);
+    for (const std::string& layer : options.layers) {
+      std::vector<float>& h = r.layers[layer];  // [S, 2]
+      for (int64_t t = 0; t < s; ++t) {
+        h.push_back(static_cast<float>(t));
+        h.push_back(static_cast<float>(-t));
+      }
+    }
+    return r;
+  }
+  int forwards = 0;
+
+ private:
+  evo2::ModelConfig config_;
+};
+
+// Every pooling of a record comes from one forward that computes all requested layers.
+TEST(ServiceRecordScorer, OneForwardPerRecordForSeveralPoolings) {
+  CountingModel model;
+  RecordScorer scorer(model);
+  evo2::v1::JobInput job;
+  auto* rec = job.add_records();
+  rec->set_name("r");
+  rec->set_sequence("ACGTA");  // S = 5
+  job.mutable_outputs()->set_logits(true);
+  const std::pair<const char*, evo2::v1::Pooling> asked[] = {{"blocks.0", evo2::v1::POOLING_MAX},
+                                                             {"blocks.1", evo2::v1::POOLING_MEAN},
+                                                             {"blocks.2", evo2::v1::POOLING_NONE},
+                                                             {"blocks.3", evo2::v1::POOLING_LAST}};
+  for (const auto& [layer, pooling] : asked) {
+    auto* e = job.mutable_outputs()->add_embeddings();
+    e->set_layer(layer);
+    e->set_pooling(pooling);
+  }
+  auto r = scorer.Score(job, 0, nullptr);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(model.forwards, 1);
+  std::map<std::string, std::vector<float>> got;
+  std::vector<std::string> order;
+  for (const auto& t : r->tensors()) {
+    std::vector<float> v(t.data().size() / 4);
+    std::memcpy(v.data(), t.data().data(), t.data().size());
+    got[t.name()] = v;
+    order.push_back(t.name());
+  }
+  // Grouped by pooling (none, mean, max, last), as results have always been ordered.
+  EXPECT_EQ(order, (std::vector<std::string>{"logits", "embedding/blocks.2", "embedding/blocks.1",
+                                             "embedding/blocks.0", "embedding/blocks.3"}));
+  EXPECT_EQ(got["logits"].size(), 5u * evo2::kVocabSize);
+  EXPECT_EQ(got["embedding/blocks.0"], (std::vector<float>{4, 0}));   // max
+  EXPECT_EQ(got["embedding/blocks.1"], (std::vector<float>{2, -2}));  // mean of 0..4
+  EXPECT_EQ(got["embedding/blocks.2"].size(), 10u);                   // [5, 2]
+  EXPECT_EQ(got["embedding/blocks.3"], (std::vector<float>{4, -4}));  // last
 }
 
 TEST(ServiceTensorEncoding, Bfloat16RoundsToNearestEvenAndKeepsNan) {
@@ -108,6 +246,31 @@ TEST(ServiceTensorEncoding, Bfloat16RoundsToNearestEvenAndKeepsNan) {
   float back = 0;
   std::memcpy(&back, f.data(), 4);
   EXPECT_EQ(back, 1.5f);
+}
+
+// The client writes result tensors with the engine's .npy writer; bf16 is widened exactly.
+TEST(ServiceClientNpy, WritesFloat32AndWidenedBfloat16) {
+  evo2::v1::Tensor t;
+  t.set_name("embedding/blocks.1");
+  t.set_dtype(evo2::v1::DTYPE_BFLOAT16);
+  t.add_shape(2);
+  t.add_shape(2);
+  const std::vector<float> values = {1.0f, -2.5f, 0.15625f, 3.0f};  // exact in bf16
+  t.set_data(EncodeTensorData(values, evo2::v1::DTYPE_BFLOAT16));
+  const std::filesystem::path path = ::testing::TempDir() + "/client_bf16.npy";
+  ASSERT_TRUE(evo2::client::WriteNpy(path, t).ok());
+  auto back = evo2::ReadNpy(path);
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(back->dtype(), evo2::DType::kFloat32);
+  EXPECT_EQ(back->shape(), (std::vector<int64_t>{2, 2}));
+  EXPECT_EQ(*back->ToFloat32(), values);
+
+  t.set_dtype(evo2::v1::DTYPE_FLOAT32);
+  t.set_data(EncodeTensorData(values, evo2::v1::DTYPE_FLOAT32));
+  ASSERT_TRUE(evo2::client::WriteNpy(path, t).ok());
+  back = evo2::ReadNpy(path);
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(*back->ToFloat32(), values);
 }
 
 }  // namespace

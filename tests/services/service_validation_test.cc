@@ -58,25 +58,25 @@ TEST_F(ServiceValidationTest, BadSubmissionsGetTheRightCodeAndMessageAndLeaveNoK
   };
   using C = absl::StatusCode;
   add("sequence before header", Fasta("ACGT\n>r1\nACGT\n"), C::kInvalidArgument,
-      {"line 1", "before the first '>'"});
+      {"fasta:1:", "before the first '>'"});
   add("bad letter", Fasta(">r1\nACGT\nACXT\n"), C::kInvalidArgument,
-      {"record 'r1'", "line 3, column 3", "'X'", "alphabet"});
+      {"record \"r1\"", "fasta:3:", "column 3", "'X'", "alphabet"});
   add("binary garbage", Fasta(std::string(">r1\nAC\x01\xff\x00GT\n", 11)), C::kInvalidArgument,
-      {"record 'r1'", "line 2", "byte 0x01"});
+      {"record \"r1\"", "fasta:2:", "byte 0x01"});
   add("binary header", Fasta(std::string(">r\x02x\nACGT\n")), C::kInvalidArgument,
-      {"line 1", "header contains byte 0x02"});
+      {"fasta:1:", "header has byte 0x02"});
   add("huge header", Fasta(">" + std::string(500, 'h') + "\nACGT\n"), C::kInvalidArgument,
-      {"line 1", "500 bytes", "limit 100"});
+      {"fasta:1:", "500 bytes", "limit 100"});
   add("empty record", Fasta(">r1\n>r2\nACGT\n"), C::kInvalidArgument,
-      {"record 'r1'", "line 1", "empty sequence"});
-  add("empty name", Fasta(">\nACGT\n"), C::kInvalidArgument, {"line 1", "empty record name"});
+      {"record \"r1\"", "fasta:1:", "has no sequence"});
+  add("empty name", Fasta(">\nACGT\n"), C::kInvalidArgument, {"fasta:1:", "no record name"});
   add("duplicate name", Fasta(">r1\nACGT\n>r1\nACGT\n"), C::kInvalidArgument,
-      {"record 'r1'", "line 3", "duplicate"});
-  add("no records", Fasta("\n\n"), C::kInvalidArgument, {"no records"});
+      {"record \"r1\"", "fasta:3:", "duplicate"});
+  add("no records", Fasta("\n\n"), C::kInvalidArgument, {"no '>' records"});
   add("record too long", Fasta(">long\n" + std::string(9000, 'A') + "\n"),
       C::kResourceExhausted, {"record 'long'", "9000 tokens", "limit of 8192", "a_tiny6"});
   add("too many records", Fasta(">a\nA\n>b\nA\n>c\nA\n>d\nA\n>e\nA\n>f\nA\n"),
-      C::kResourceExhausted, {"line 11", "more than 5 records"});
+      C::kResourceExhausted, {"fasta:11:", "more than 5 records"});
   {
     auto r = Fasta(">r1\nACGT\n");
     r.set_model("evo2_40b");
@@ -95,7 +95,8 @@ TEST_F(ServiceValidationTest, BadSubmissionsGetTheRightCodeAndMessageAndLeaveNoK
   {
     auto r = Fasta(">r1\nACGT\n");
     r.mutable_outputs()->add_embeddings()->set_layer("unembed; DROP");
-    add("bad layer name", r, C::kInvalidArgument, {"embedding layer", "expected 'blocks.<N>'"});
+    add("bad layer name", r, C::kInvalidArgument,
+        {"embedding layer #1", "valid names look like blocks.B"});
   }
   {
     auto r = Fasta(">r1\nACGT\n");

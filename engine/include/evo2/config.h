@@ -17,6 +17,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "evo2/layer_name.h"
 #include "evo2/tensor.h"
 
 namespace evo2 {
@@ -123,17 +124,9 @@ absl::Status ValidateTensors(const ModelConfig& config, const TensorMap& tensors
 
 // ---- Capturable layers (embeddings) ----------------------------------------------------------
 
-// A point in the network whose [S, H] activations can be returned.
+// A point in the network whose [S, H] activations can be returned (evo2/layer_name.h).
 struct LayerTap {
-  enum class Point : uint8_t {
-    kEmbedding,    // x0 = E[ids]                     vortex `embedding_layer`, NeMo `embedding`
-    kPreNorm,      // RMSNorm_pre(u) of block b        `blocks.b.pre_norm`
-    kMixer,        // Mixer(...) incl. its out bias   `blocks.b.out_filter_dense` / `.inner_mha_cls`
-    kPostNorm,     // RMSNorm_post(x) of block b       `blocks.b.post_norm`
-    kMlp,          // MLP output before the residual  `blocks.b.mlp`, `blocks.b.mlp.l3`
-    kBlockOutput,  // residual stream after block b   `blocks.b`, NeMo `decoder.layers.b`
-    kFinalNorm,    // RMSNorm_final(x_N)              `norm`, NeMo `decoder.final_norm`
-  };
+  using Point = LayerPoint;
   Point point = Point::kBlockOutput;
   int block = -1;  // -1 for kEmbedding / kFinalNorm
   bool operator==(const LayerTap&) const = default;
@@ -141,7 +134,8 @@ struct LayerTap {
 
 // Every capturable layer name of the model, vortex style first then NeMo style, in network order.
 std::vector<std::string> LayerCatalogue(const ModelConfig& config);
-// Parses a name from the catalogue; NeMo names accept an optional "module." prefix. Errors name
+// Parses a name from the catalogue: the grammar of evo2/layer_name.h plus the model's checks
+// (block in range, the block's own mixer, whole layers only for the HF families). Errors name
 // the layer and the valid range.
 absl::StatusOr<LayerTap> ParseLayerName(const ModelConfig& config, std::string_view name);
 

@@ -27,6 +27,10 @@ namespace evo2 {
 struct FastaOptions {
   int64_t max_header_bytes = int64_t{1} << 20;  // a header line longer than 1 MiB is not FASTA
   int64_t max_line_bytes = int64_t{1} << 30;    // one sequence line; unwrapped chromosomes fit
+  // When non-empty, the only letters accepted in sequence lines (either case), e.g. the IUPAC
+  // nucleotide codes a service accepts; a letter outside it is refused with its record, line and
+  // column. Empty: any printable ASCII letter, as the reference reads it.
+  std::string alphabet;
 };
 
 struct FastaRecord {

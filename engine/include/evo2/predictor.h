@@ -37,6 +37,9 @@ struct ScoreOptions {
   bool want_logits = false;
   std::vector<std::string> embedding_layers;  // "blocks.3.mlp.l3" or "decoder.layers.3"
   EmbeddingPooling pooling = EmbeddingPooling::kMean;
+  // Pooling per layer, parallel to embedding_layers; empty: `pooling` for every layer. Lets one
+  // forward serve layers pooled differently (the service asks for pooling per layer).
+  std::vector<EmbeddingPooling> layer_poolings;
   bool eden_tokenizer = false;          // --eden-tokenizer ids (BOS = 2, pad = 0)
   bool mask_phylogenetic_tags = false;  // --mask-phylogenetic-tags
   // When > num_tokens, the model runs on the tokens right-padded with the pad id to this length

@@ -3,6 +3,7 @@
 #include "absl/strings/str_cat.h"
 #include "data/fasta_scanner.h"
 #include "evo2/fasta.h"
+#include "evo2/status_macros.h"
 
 namespace evo2 {
 
@@ -31,10 +32,9 @@ std::unique_ptr<FastaReader> FastaReader::FromStream(std::unique_ptr<std::istrea
 }
 
 absl::StatusOr<std::optional<FastaRecord>> FastaReader::Next() {
-  auto scanned = scanner_->Next();
-  if (!scanned.ok()) return scanned.status();
-  if (!scanned->has_value()) return std::nullopt;
-  ScannedRecord& r = **scanned;
+  ASSIGN_OR_RETURN(auto scanned, scanner_->Next());
+  if (!scanned.has_value()) return std::nullopt;
+  ScannedRecord& r = *scanned;
   FastaRecord record;
   record.name = std::move(r.fai.name);
   record.description = std::move(r.description);

@@ -1,7 +1,9 @@
 #include "data/fasta_scanner.h"
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "evo2/status_macros.h"
 
 namespace evo2 {
 namespace {
@@ -74,13 +76,18 @@ std::string DescribeByte(unsigned char c) {
   return absl::StrFormat("byte 0x%02X (%s)", c, what);
 }
 
-FastaScanner::FastaScanner(std::istream& in, std::string display_name,
-                           const FastaOptions& options, bool keep_sequence)
+FastaScanner::FastaScanner(std::istream& in, std::string display_name, const FastaOptions& options,
+                           bool keep_sequence)
     : display_name_(display_name),
       options_(options),
       keep_sequence_(keep_sequence),
       lines_(in, std::move(display_name),
-             std::max(options.max_header_bytes, options.max_line_bytes)) {}
+             std::max(options.max_header_bytes, options.max_line_bytes)) {
+  for (unsigned char c : options.alphabet) {
+    in_alphabet_[static_cast<unsigned char>(absl::ascii_toupper(c))] = true;
+    in_alphabet_[static_cast<unsigned char>(absl::ascii_tolower(c))] = true;
+  }
+}
 
 absl::Status FastaScanner::ReadHeader(const data::Line& line, ScannedRecord* record) {
   const std::string where = absl::StrCat(display_name_, ":", line.number, ": ");
@@ -131,6 +138,11 @@ absl::Status FastaScanner::AddSequenceLine(const data::Line& line, ScannedRecord
           DescribeByte(c), " at column ", i + 1,
           " (sequence lines hold printable ASCII letters only)"));
     }
+    if (!options_.alphabet.empty() && !in_alphabet_[c]) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          display_name_, ":", line.number, ": ", QuoteRecordName(record->fai.name), ": ",
+          DescribeByte(c), " at column ", i + 1, " is not in the alphabet ", options_.alphabet));
+    }
   }
   const auto bases = static_cast<int64_t>(line.text.size());
   const int64_t width = bases + line.terminator_bytes;
@@ -163,9 +175,8 @@ absl::StatusOr<std::optional<ScannedRecord>> FastaScanner::Next() {
   // Find the header of this record.
   if (!pending_header_) {
     while (true) {
-      auto more = lines_.Next(&line);
-      if (!more.ok()) return more.status();
-      if (!*more) {
+      ASSIGN_OR_RETURN(auto more, lines_.Next(&line));
+      if (!more) {
         done_ = true;
         if (records_ == 0) {
           return absl::InvalidArgumentError(
@@ -199,7 +210,7 @@ absl::StatusOr<std::optional<ScannedRecord>> FastaScanner::Next() {
   }
 
   ScannedRecord record;
-  if (auto st = ReadHeader(line, &record); !st.ok()) return st;
+  RETURN_IF_ERROR(ReadHeader(line, &record));
   ++records_;
   bool last_line_short = false;
   int64_t blank_after_sequence = 0;
@@ -225,10 +236,7 @@ absl::StatusOr<std::optional<ScannedRecord>> FastaScanner::Next() {
       if (record.fai.length > 0 && blank_after_sequence == 0) blank_after_sequence = line.number;
       continue;
     }
-    if (auto st = AddSequenceLine(line, &record, &last_line_short, &blank_after_sequence);
-        !st.ok()) {
-      return st;
-    }
+    RETURN_IF_ERROR(AddSequenceLine(line, &record, &last_line_short, &blank_after_sequence));
   }
   if (record.fai.length == 0) {
     return absl::InvalidArgumentError(absl::StrCat(display_name_, ":", record.header_line, ": ",

@@ -3,6 +3,7 @@
 // geometry), so both accept and reject exactly the same files.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <istream>
 #include <map>
@@ -41,6 +42,7 @@ class FastaScanner {
 
   std::string display_name_;
   FastaOptions options_;
+  std::array<bool, 256> in_alphabet_{};  // from options_.alphabet, both cases
   bool keep_sequence_;
   data::LineReader lines_;
   std::optional<data::Line> pending_header_;  // header line of the next record

@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "data/fasta_scanner.h"
 #include "evo2/fasta.h"
+#include "evo2/status_macros.h"
 
 namespace evo2 {
 namespace {
@@ -80,13 +81,12 @@ absl::StatusOr<IndexedFasta> IndexedFasta::Open(const std::filesystem::path& pat
   const std::filesystem::path fai = DefaultFaiPath(path);
   std::error_code ec;
   if (options.use_existing_fai && std::filesystem::exists(fai, ec)) {
-    auto entries = ReadFai(fai);
-    if (!entries.ok()) return entries.status();
-    fasta.entries_ = std::move(*entries);
+    ASSIGN_OR_RETURN(auto entries, ReadFai(fai));
+    fasta.entries_ = std::move(entries);
     fasta.used_fai_file_ = true;
     fasta.header_lines_.assign(fasta.entries_.size(), 0);
     fasta.irregular_line_.assign(fasta.entries_.size(), 0);
-    if (auto s = fasta.ValidateHeaders(); !s.ok()) return s;
+    RETURN_IF_ERROR(fasta.ValidateHeaders());
     return fasta;
   }
 
@@ -94,10 +94,9 @@ absl::StatusOr<IndexedFasta> IndexedFasta::Open(const std::filesystem::path& pat
   if (!in) return absl::NotFoundError(absl::StrCat("cannot open FASTA file ", path.string()));
   FastaScanner scanner(in, path.string(), options.fasta, /*keep_sequence=*/false);
   while (true) {
-    auto record = scanner.Next();
-    if (!record.ok()) return record.status();
-    if (!record->has_value()) break;
-    ScannedRecord& r = **record;
+    ASSIGN_OR_RETURN(auto record, scanner.Next());
+    if (!record.has_value()) break;
+    ScannedRecord& r = *record;
     fasta.header_offsets_.push_back(r.header_offset);
     fasta.header_lines_.push_back(r.header_line);
     fasta.irregular_line_.push_back(r.irregular_line);
@@ -125,10 +124,7 @@ absl::Status IndexedFasta::ValidateHeaders() {
     }
     const int64_t window = std::min<int64_t>(e.offset, options_.max_header_bytes + 2);
     std::string bytes(static_cast<size_t>(window), '\0');
-    if (auto s = PreadExact(fd_, path_.string(), e.offset - window, bytes.data(), bytes.size());
-        !s.ok()) {
-      return s;
-    }
+    RETURN_IF_ERROR(PreadExact(fd_, path_.string(), e.offset - window, bytes.data(), bytes.size()));
     if (bytes.back() != '\n') return stale(i, "does not start at the beginning of a line");
     const size_t prev_nl = bytes.find_last_of('\n', bytes.size() - 2);
     size_t start = prev_nl == std::string::npos ? 0 : prev_nl + 1;
@@ -151,7 +147,7 @@ absl::Status IndexedFasta::ValidateHeaders() {
   if (header_offsets_[0] > 0) {
     if (header_offsets_[0] > (int64_t{1} << 20)) return stale(0, "is not the first record");
     std::string bytes(static_cast<size_t>(header_offsets_[0]), '\0');
-    if (auto s = PreadExact(fd_, path_.string(), 0, bytes.data(), bytes.size()); !s.ok()) return s;
+    RETURN_IF_ERROR(PreadExact(fd_, path_.string(), 0, bytes.data(), bytes.size()));
     if (bytes.find_first_not_of(" \t\r\n") != std::string::npos) {
       return stale(0, "is not the first record");
     }
@@ -185,9 +181,7 @@ absl::StatusOr<std::string> IndexedFasta::ReadSequence(size_t i) const {
   if (end < e.offset) return mismatch("extends before its start");
   // Raw bytes of the record's sequence lines; compacted in place into the bases.
   std::string seq(static_cast<size_t>(end - e.offset), '\0');
-  if (auto s = PreadExact(fd_, path_.string(), e.offset, seq.data(), seq.size()); !s.ok()) {
-    return s;
-  }
+  RETURN_IF_ERROR(PreadExact(fd_, path_.string(), e.offset, seq.data(), seq.size()));
   size_t out = 0;
   size_t pos = 0;
   bool first_line = true;

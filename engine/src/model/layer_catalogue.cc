@@ -6,13 +6,13 @@
 // `blocks.b.out_filter_dense` / `blocks.b.inner_mha_cls` the mixer output including its bias.
 // NeMo names are those of bionemo's `--embedding-layer`: `decoder.layers.b` is the output of
 // layer b (the residual stream), `decoder.final_norm` the normalised final stream.
-#include <charconv>
 #include <string>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "evo2/config.h"
+#include "evo2/layer_name.h"
 
 namespace evo2 {
 
@@ -22,23 +22,6 @@ using Point = LayerTap::Point;
 
 std::string MixerName(const ModelConfig& c, int b) {
   return c.block_kinds[b] == BlockKind::kAttn ? "inner_mha_cls" : "out_filter_dense";
-}
-
-bool ParseIndex(std::string_view s, int& out) {
-  if (s.empty() || s.size() > 6) return false;
-  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
-  return ec == std::errc() && p == s.data() + s.size();
-}
-
-std::vector<std::string_view> SplitDots(std::string_view s) {
-  std::vector<std::string_view> out;
-  size_t start = 0;
-  while (true) {
-    const size_t dot = s.find('.', start);
-    out.push_back(s.substr(start, dot == std::string_view::npos ? dot : dot - start));
-    if (dot == std::string_view::npos) return out;
-    start = dot + 1;
-  }
 }
 
 }  // namespace
@@ -66,56 +49,33 @@ std::vector<std::string> LayerCatalogue(const ModelConfig& c) {
   return out;
 }
 
-absl::StatusOr<LayerTap> ParseLayerName(const ModelConfig& c, std::string_view name_in) {
-  std::string_view name = name_in;
-  if (name.starts_with("module.")) name.remove_prefix(7);
-  if (name == "embedding_layer" || name == "embedding" || name == "embedding.word_embeddings") {
-    return LayerTap{Point::kEmbedding, -1};
-  }
-  if (name == "norm" || name == "decoder.final_norm") return LayerTap{Point::kFinalNorm, -1};
-
-  const std::vector<std::string_view> parts = SplitDots(name);
-  auto bad = [&](std::string_view why) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "unknown layer '", std::string(name_in), "' (", std::string(why),
-        "); valid names look like blocks.B, blocks.B.mlp.l3, decoder.layers.B, embedding_layer, "
-        "norm with B in [0, ",
-        c.num_layers, ") — `evo2 layers` lists them all"));
+absl::StatusOr<LayerTap> ParseLayerName(const ModelConfig& c, std::string_view name) {
+  // The grammar's errors gain the model's range of B.
+  auto with_range = [&](const absl::Status& st) {
+    return absl::Status(st.code(), absl::StrCat(st.message(), " with B in [0, ", c.num_layers,
+                                                ") — `evo2 layers` lists them all"));
   };
-  int b = -1;
-  size_t rest = 0;
-  if (parts.size() >= 2 && parts[0] == "blocks") {
-    if (!ParseIndex(parts[1], b)) return bad("block index is not a number");
-    rest = 2;
-  } else if (parts.size() >= 3 && parts[0] == "decoder" && parts[1] == "layers") {
-    if (!ParseIndex(parts[2], b)) return bad("layer index is not a number");
-    if (parts.size() != 3) return bad("only whole decoder layers can be captured");
-    rest = 3;
-  } else {
-    return bad("not a vortex or NeMo layer name");
-  }
-  if (b < 0 || b >= c.num_layers) {
-    return absl::OutOfRangeError(absl::StrCat("layer '", std::string(name_in), "': block ", b,
+  auto bad = [&](std::string_view why) { return with_range(UnknownLayerError(name, why)); };
+  const absl::StatusOr<LayerName> parsed = ParseLayerNameSyntax(name);
+  if (!parsed.ok()) return with_range(parsed.status());
+  const LayerName& n = *parsed;
+  if (n.block < 0) return LayerTap{n.point, -1};
+  const int b = n.block;
+  if (b >= c.num_layers) {
+    return absl::OutOfRangeError(absl::StrCat("layer '", std::string(name), "': block ", b,
                                               " does not exist (the model has ", c.num_layers,
                                               " blocks, 0..", c.num_layers - 1, ")"));
   }
-  const std::vector<std::string_view> tail(parts.begin() + static_cast<long>(rest), parts.end());
-  if (tail.empty()) return LayerTap{Point::kBlockOutput, b};
+  if (n.point == Point::kBlockOutput) return LayerTap{Point::kBlockOutput, b};
   // HF families (ModelFamily::kLlama / kNemotronH) have no Hyena block kinds or sub-layer
   // names: only whole layers, the embedding and the final norm are named for them.
   if (c.family != ModelFamily::kHyena || c.block_kinds.size() != static_cast<size_t>(c.num_layers))
     return bad("this model family names whole layers only (blocks.B / decoder.layers.B)");
-  if (tail.size() == 1 && tail[0] == "pre_norm") return LayerTap{Point::kPreNorm, b};
-  if (tail.size() == 1 && tail[0] == "post_norm") return LayerTap{Point::kPostNorm, b};
-  if (tail[0] == "mlp" && (tail.size() == 1 || (tail.size() == 2 && tail[1] == "l3"))) {
-    return LayerTap{Point::kMlp, b};
-  }
-  if (tail.size() == 1 && tail[0] == MixerName(c, b)) return LayerTap{Point::kMixer, b};
-  if ((tail[0] == "inner_mha_cls" || tail[0] == "out_filter_dense") && tail.size() == 1) {
+  if (n.point == Point::kMixer && MixerSpellingName(n.mixer) != MixerName(c, b)) {
     return bad(absl::StrCat("block ", b, " is ", std::string(BlockKindName(c.block_kinds[b])),
                             "; its mixer is blocks.", b, ".", MixerName(c, b)));
   }
-  return bad("this sub-layer cannot be captured");
+  return LayerTap{n.point, b};
 }
 
 }  // namespace evo2

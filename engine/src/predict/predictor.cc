@@ -111,6 +111,16 @@ absl::StatusOr<RecordScore::Embedding> Pool(const std::string& layer, std::vecto
   return e;
 }
 
+absl::Status CheckLayerPoolings(const ScoreOptions& options) {
+  if (!options.layer_poolings.empty() &&
+      options.layer_poolings.size() != options.embedding_layers.size()) {
+    return absl::InvalidArgumentError(absl::StrCat(options.layer_poolings.size(),
+                                                   " layer poolings for ",
+                                                   options.embedding_layers.size(), " layers"));
+  }
+  return absl::OkStatus();
+}
+
 // Turns one forward result into the record's score (§3.1).
 absl::StatusOr<RecordScore> Finish(PreparedRecord p, ForwardResult r, const ScoreOptions& options) {
   const int64_t s = p.num_tokens;
@@ -142,12 +152,17 @@ absl::StatusOr<RecordScore> Finish(PreparedRecord p, ForwardResult r, const Scor
     score.logits = std::move(r.logits);  // [run, 512]
     score.logit_rows = run;
   }
-  for (const std::string& layer : options.embedding_layers) {
+  RETURN_IF_ERROR(CheckLayerPoolings(options));
+  for (size_t i = 0; i < options.embedding_layers.size(); ++i) {
+    const std::string& layer = options.embedding_layers[i];
     auto it = r.layers.find(layer);
     if (it == r.layers.end()) {
       return absl::InternalError(absl::StrCat("model did not return layer ", layer));
     }
-    ASSIGN_OR_RETURN(auto e, Pool(layer, std::move(it->second), run, s, options.prepend_bos, options.pooling));
+    const EmbeddingPooling pooling =
+        options.layer_poolings.empty() ? options.pooling : options.layer_poolings[i];
+    ASSIGN_OR_RETURN(RecordScore::Embedding e,
+                     Pool(layer, std::move(it->second), run, s, options.prepend_bos, pooling));
     score.embeddings.push_back(std::move(e));
   }
   score.loss_mask = std::move(p.mask);
@@ -182,6 +197,7 @@ absl::Status Predictor::Validate(const ScoreOptions& options) const {
     }
     if (auto tap = ParseLayerName(model_.config(), layer); !tap.ok()) return tap.status();
   }
+  RETURN_IF_ERROR(CheckLayerPoolings(options));
   if (options.pad_to_tokens < 0) {
     return absl::InvalidArgumentError("pad_to_tokens must not be negative");
   }

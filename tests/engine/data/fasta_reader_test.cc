@@ -143,5 +143,21 @@ TEST(FastaReader, LongLinesAcrossBufferBoundaries) {
   EXPECT_EQ((*records)[1].sequence, "A");
 }
 
+// FastaOptions::alphabet: a letter outside it is refused with its record, line and column.
+TEST(FastaReader, AlphabetRefusesOtherLettersWithRecordLineAndColumn) {
+  FastaOptions options;
+  options.alphabet = "ACGTN";
+  ASSERT_TRUE(ReadAll(">a\nacgtn\nACGT\n", options).ok());
+  auto bad = ReadAll(">a\nACGT\n>b\nACGT\nACRT\n", options);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
+  const std::string m(bad.status().message());
+  EXPECT_NE(m.find("mem.fa:5:"), std::string::npos) << m;
+  EXPECT_NE(m.find("record \"b\""), std::string::npos) << m;
+  EXPECT_NE(m.find("column 3"), std::string::npos) << m;
+  EXPECT_NE(m.find("alphabet ACGTN"), std::string::npos) << m;
+  EXPECT_TRUE(ReadAll(">a\nACRT\n").ok());  // no alphabet: any letter
+}
+
 }  // namespace
 }  // namespace evo2
