@@ -150,7 +150,7 @@ absl::StatusOr<DeviceWeights> DeviceWeights::Upload(const ModelConfig& config,
           f[k] = static_cast<float>(std::pow(config.rotary_base, -2.0 * k / config.head_dim));
         ASSIGN_OR_RETURN(auto dp, w.Allocate(half, DType::kFloat32));
         RETURN_IF_ERROR(CopyToDevice(dp, f, DType::kFloat32));
-        b.inv_freq = static_cast<const float*>dp;
+        b.inv_freq = static_cast<const float*>(dp);
       }
     } else {
       RETURN_IF_ERROR(
@@ -244,7 +244,7 @@ absl::StatusOr<DeviceWeights> DeviceWeights::Random(const ModelConfig& config, D
         f[k] = static_cast<float>(std::pow(config.rotary_base, -2.0 * k / config.head_dim));
       ASSIGN_OR_RETURN(auto p, w.Allocate(half, DType::kFloat32));
       RETURN_IF_ERROR(CopyToDevice(p, f, DType::kFloat32));
-      b.inv_freq = static_cast<const float*>p;
+      b.inv_freq = static_cast<const float*>(p);
     } else {
       FILL(b.short_taps, const float*, 3 * H * 3, DType::kFloat32, -1.f, 1.f);
       if (b.kind == BlockKind::kHcs || b.kind == BlockKind::kHcm) {
