@@ -5,12 +5,12 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
-#include "cpu/embedding.h"
-#include "cpu/linear.h"
-#include "cpu/working_memory.h"
 #include "hf/hf_families.h"
 #include "hf/hf_ops.h"
 #include "hf/nemotron_h_mlp.h"
+#include "ops/embedding.h"
+#include "ops/linear.h"
+#include "ops/working_memory.h"
 
 namespace evo2::hf {
 
@@ -22,7 +22,7 @@ NemotronHModel::NemotronHModel(ModelConfig common, NemotronHConfig config,
       pool_(threads),
       mamba_(config_),
       attention_(config_) {
-  cpu::SetBlasThreads(pool_.size());
+  ops::SetBlasThreads(pool_.size());
 }
 
 int64_t NemotronHModel::EstimateForwardBytes(int64_t S, const ForwardOptions& options) const {
@@ -82,13 +82,13 @@ absl::StatusOr<ForwardResult> NemotronHModel::Forward(std::span<const int32_t> t
                                                 " requested; the model has layers 0..",
                                                 config_.num_layers() - 1));
   }
-  if (auto s = cpu::CheckWorkingMemory(S, EstimateForwardBytes(S, options)); !s.ok()) return s;
+  if (auto s = ops::CheckWorkingMemory(S, EstimateForwardBytes(S, options)); !s.ok()) return s;
 
   ForwardResult result;
   std::vector<float> x(static_cast<size_t>(S * H));  // [S, H] residual stream
   std::vector<float> z(static_cast<size_t>(S * H));  // [S, H] normed layer input
   std::vector<float> m(static_cast<size_t>(S * H));  // [S, H] mixer output
-  cpu::Embed(tokens, weights_.embedding.data(), H, x.data());
+  ops::Embed(tokens, weights_.embedding.data(), H, x.data());
   capture(LayerTap::Point::kEmbedding, -1, x, result);
   for (int64_t i = 0; i < config_.num_layers(); ++i) {
     const NemotronHLayerWeights& lw = weights_.layers[static_cast<size_t>(i)];

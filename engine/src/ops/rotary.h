@@ -11,7 +11,7 @@
 #include <cstdint>
 #include <vector>
 
-namespace evo2::cpu {
+namespace evo2::ops {
 
 struct RotaryTable {
   int64_t positions = 0;
@@ -30,4 +30,4 @@ std::vector<float> DefaultInvFreq(double base, int64_t head_dim);
 // Rotates one head in place for positions 0..S-1: x [S, d] with row stride ld.
 void ApplyRotary(float* x, int64_t S, int64_t ld, const RotaryTable& table);
 
-}  // namespace evo2::cpu
+}  // namespace evo2::ops

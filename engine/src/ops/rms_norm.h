@@ -6,9 +6,9 @@
 
 #include <cstdint>
 
-#include "cpu/thread_pool.h"
+#include "ops/thread_pool.h"
 
-namespace evo2::cpu {
+namespace evo2::ops {
 
 // x, y [S, H] row-major (may alias), scale [H].
 void RmsNorm(const float* x, int64_t S, int64_t H, const float* scale, float eps, float* y,
@@ -17,4 +17,4 @@ void RmsNorm(const float* x, int64_t S, int64_t H, const float* scale, float eps
 // One row, for fused callers.
 void RmsNormRow(const float* x, int64_t H, const float* scale, float eps, float* y);
 
-}  // namespace evo2::cpu
+}  // namespace evo2::ops
