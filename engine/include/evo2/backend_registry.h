@@ -1,9 +1,9 @@
-// Backends by device name ("cpu", "cuda", ...): LoadModel looks the requested device up here.
+// Backends by device (evo2/device.h): LoadModel looks the requested device up here.
 //
-// "cpu" is registered by the engine itself (on first use of the registry). Other backends are
-// registered explicitly by the program that links them, e.g. main() calls
-// RegisterCudaBackend() from the CUDA library; nothing relies on static initialisers, which a
-// static library may drop at link time.
+// Device::kCpu is registered by the engine itself (on first use of the registry). Other backends
+// are registered explicitly by the program that links them, e.g. main() calls RegisterCudaBackend()
+// from the CUDA library; nothing relies on static initialisers, which a static library may drop at
+// link time.
 #pragma once
 
 #include <functional>
@@ -16,6 +16,7 @@
 #include "absl/status/statusor.h"
 #include "evo2/checkpoint.h"
 #include "evo2/config.h"
+#include "evo2/device.h"
 #include "evo2/model.h"
 
 namespace evo2 {
@@ -27,13 +28,13 @@ using BackendFactory = std::function<absl::StatusOr<std::unique_ptr<Model>>(
     const ModelConfig& config, Checkpoint checkpoint, const LoadOptions& options)>;
 
 // Registers (or replaces) the factory for `device`. Thread-safe.
-void RegisterBackend(std::string device, BackendFactory factory);
+void RegisterBackend(Device device, BackendFactory factory);
 
 // The factory for `device`; NotFound naming the device and the registered ones otherwise
-// ("device 'cuda' requested but this build has no CUDA backend").
-absl::StatusOr<BackendFactory> FindBackend(std::string_view device);
+// ("device 'cuda' requested but this build has no CUDA backend (available: cpu)").
+absl::StatusOr<BackendFactory> FindBackend(Device device);
 
-// Registered device names, sorted.
-std::vector<std::string> RegisteredBackends();
+// Registered devices, in enum order.
+std::vector<Device> RegisteredBackends();
 
 }  // namespace evo2

@@ -10,10 +10,10 @@ namespace evo2::cpu {
 BackendFactory MakeCpuBackendFactory() {
   return [](const ModelConfig& config, Checkpoint checkpoint,
             const LoadOptions& options) -> absl::StatusOr<std::unique_ptr<Model>> {
-    if (!options.precision.empty() && options.precision != "fp32") {
+    if (options.precision != Precision::kDefault && options.precision != Precision::kFp32) {
       return absl::InvalidArgumentError(
-          absl::StrCat("the cpu backend computes in fp32; precision '", options.precision,
-                       "' is not available"));
+          absl::StrCat("the cpu backend computes in fp32; precision '",
+                       PrecisionName(options.precision), "' is not available"));
     }
     if (options.tensor_parallel_size != 1 || options.context_parallel_size != 1) {
       return absl::InvalidArgumentError(absl::StrCat(

@@ -165,12 +165,12 @@ absl::StatusOr<ForwardResult> LlamaModel::Forward(std::span<const int32_t> token
 
 absl::StatusOr<std::unique_ptr<Model>> CreateLlamaModel(HfCheckpoint ckpt,
                                                         const LoadOptions& options) {
-  if (options.device != "cpu")
-    return absl::UnimplementedError(absl::StrCat("device '", options.device,
+  if (options.device != Device::kCpu)
+    return absl::UnimplementedError(absl::StrCat("device '", DeviceName(options.device),
                                                  "': LlamaForCausalLM (Eden) runs on the cpu "
                                                  "backend only for now"));
-  if (!options.precision.empty() && options.precision != "fp32")
-    return absl::UnimplementedError(absl::StrCat("precision '", options.precision,
+  if (options.precision != Precision::kDefault && options.precision != Precision::kFp32)
+    return absl::UnimplementedError(absl::StrCat("precision '", PrecisionName(options.precision),
                                                  "': LlamaForCausalLM (Eden) runs in fp32 only "
                                                  "for now"));
   auto config = ParseLlamaConfig(ckpt);

@@ -127,14 +127,18 @@ absl::StatusOr<ForwardResult> NemotronHModel::Forward(std::span<const int32_t> t
 
 absl::StatusOr<std::unique_ptr<Model>> CreateNemotronHModel(HfCheckpoint ckpt,
                                                             const LoadOptions& options) {
-  if (options.device != "cpu")
-    return absl::UnimplementedError(absl::StrCat(
-        ckpt.dir.string(), ": NemotronH (Mamba-2 hybrid) models run on the cpu backend only for "
-                           "now (device '", options.device, "' requested)"));
-  if (!options.precision.empty() && options.precision != "fp32")
-    return absl::UnimplementedError(absl::StrCat(
-        ckpt.dir.string(), ": NemotronH (Mamba-2 hybrid) models run in fp32 only for now "
-                           "(precision '", options.precision, "' requested)"));
+  if (options.device != Device::kCpu)
+    return absl::UnimplementedError(
+        absl::StrCat(ckpt.dir.string(),
+                     ": NemotronH (Mamba-2 hybrid) models run on the cpu backend only for "
+                     "now (device '",
+                     DeviceName(options.device), "' requested)"));
+  if (options.precision != Precision::kDefault && options.precision != Precision::kFp32)
+    return absl::UnimplementedError(
+        absl::StrCat(ckpt.dir.string(),
+                     ": NemotronH (Mamba-2 hybrid) models run in fp32 only for now "
+                     "(precision '",
+                     PrecisionName(options.precision), "' requested)"));
   auto config = NemotronHConfigFromCheckpoint(ckpt);
   if (!config.ok()) return config.status();
   auto weights = LoadNemotronHWeights(ckpt, *config);

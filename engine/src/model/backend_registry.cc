@@ -1,4 +1,4 @@
-// Device name -> backend factory. "cpu" is added on first use (see cpu/register_cpu_backend.h).
+// Device -> backend factory. Device::kCpu is added on first use (see cpu/register_cpu_backend.h).
 #include "evo2/backend_registry.h"
 
 #include <algorithm>
@@ -15,13 +15,13 @@ namespace {
 
 struct Registry {
   std::mutex mu;
-  std::map<std::string, BackendFactory, std::less<>> factories;
+  std::map<Device, BackendFactory> factories;
 };
 
 Registry& GetRegistry() {
   static Registry* registry = [] {
     auto* r = new Registry;
-    r->factories.emplace("cpu", cpu::MakeCpuBackendFactory());
+    r->factories.emplace(Device::kCpu, cpu::MakeCpuBackendFactory());
     return r;
   }();
   return *registry;
@@ -29,31 +29,32 @@ Registry& GetRegistry() {
 
 }  // namespace
 
-void RegisterBackend(std::string device, BackendFactory factory) {
+void RegisterBackend(Device device, BackendFactory factory) {
   Registry& r = GetRegistry();
   std::lock_guard lock(r.mu);
-  r.factories[std::move(device)] = std::move(factory);
+  r.factories[device] = std::move(factory);
 }
 
-absl::StatusOr<BackendFactory> FindBackend(std::string_view device) {
+absl::StatusOr<BackendFactory> FindBackend(Device device) {
   Registry& r = GetRegistry();
   std::lock_guard lock(r.mu);
   auto it = r.factories.find(device);
   if (it != r.factories.end()) return it->second;
   std::vector<std::string> names;
-  for (const auto& [n, f] : r.factories) names.push_back(n);
-  std::string what = device == "cuda" ? "this build has no CUDA backend"
-                                      : absl::StrCat("no backend '", std::string(device), "'");
-  return absl::NotFoundError(absl::StrCat("device '", std::string(device), "' requested but ", what,
+  for (const auto& [d, f] : r.factories) names.push_back(DeviceName(d));
+  const char* name = DeviceName(device);
+  std::string what = device == Device::kCuda ? "this build has no CUDA backend"
+                                             : absl::StrCat("no backend '", name, "'");
+  return absl::NotFoundError(absl::StrCat("device '", name, "' requested but ", what,
                                           " (available: ", absl::StrJoin(names, ", "), ")"));
 }
 
-std::vector<std::string> RegisteredBackends() {
+std::vector<Device> RegisteredBackends() {
   Registry& r = GetRegistry();
   std::lock_guard lock(r.mu);
-  std::vector<std::string> names;
-  for (const auto& [n, f] : r.factories) names.push_back(n);
-  return names;
+  std::vector<Device> devices;
+  for (const auto& [d, f] : r.factories) devices.push_back(d);
+  return devices;
 }
 
 }  // namespace evo2

@@ -51,8 +51,8 @@ class LlamaConfigTest : public ::testing::Test {
       ASSERT_TRUE(WriteSafetensors(dir_ / "model.safetensors", *tensors).ok());
     }
   }
-  absl::StatusOr<std::unique_ptr<Model>> Load(const fs::path& dir, std::string device = "cpu",
-                                              std::string precision = "") {
+  absl::StatusOr<std::unique_ptr<Model>> Load(const fs::path& dir, Device device = Device::kCpu,
+                                              Precision precision = Precision::kDefault) {
     LoadOptions opts;
     opts.checkpoint = dir;
     opts.device = device;
@@ -210,7 +210,7 @@ TEST_F(LlamaConfigTest, TiedEmbeddingsUseTheEmbeddingAsHead) {
 // The factory itself refuses other backends (LoadModel may refuse a device earlier, when the
 // build lacks it; this checks the family's own message).
 TEST_F(LlamaConfigTest, CudaAndBf16AreRefusedForNow) {
-  auto create = [&](std::string device, std::string precision) {
+  auto create = [&](Device device, Precision precision) {
     auto ckpt = LoadHfCheckpoint(golden_);
     EXPECT_TRUE(ckpt.ok()) << ckpt.status();
     LoadOptions opts;
@@ -219,14 +219,14 @@ TEST_F(LlamaConfigTest, CudaAndBf16AreRefusedForNow) {
     opts.precision = precision;
     return CreateLlamaModel(std::move(*ckpt), opts);
   };
-  auto gpu = create("cuda", "");
+  auto gpu = create(Device::kCuda, Precision::kDefault);
   ASSERT_FALSE(gpu.ok());
   EXPECT_EQ(gpu.status().code(), absl::StatusCode::kUnimplemented);
   EXPECT_NE(gpu.status().message().find("cpu backend only"), std::string::npos) << gpu.status();
-  auto bf16 = create("cpu", "bf16");
+  auto bf16 = create(Device::kCpu, Precision::kBf16);
   ASSERT_FALSE(bf16.ok());
   EXPECT_EQ(bf16.status().code(), absl::StatusCode::kUnimplemented);
-  auto fp32 = create("cpu", "fp32");
+  auto fp32 = create(Device::kCpu, Precision::kFp32);
   EXPECT_TRUE(fp32.ok()) << fp32.status();
 }
 

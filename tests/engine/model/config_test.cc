@@ -268,15 +268,17 @@ TEST(LayerCatalogueTest, EveryListedNameParses) {
 }
 
 TEST(BackendRegistryTest, CpuIsBuiltInUnknownDevicesAreClearErrors) {
-  EXPECT_TRUE(FindBackend("cpu").ok());
-  auto names = RegisteredBackends();
-  EXPECT_NE(std::find(names.begin(), names.end(), "cpu"), names.end());
-  auto tpu = FindBackend("tpu");
+  EXPECT_TRUE(FindBackend(Device::kCpu).ok());
+  auto devices = RegisteredBackends();
+  EXPECT_NE(std::find(devices.begin(), devices.end(), Device::kCpu), devices.end());
+  auto tpu = ParseDevice("tpu");
   ASSERT_FALSE(tpu.ok());
-  EXPECT_NE(tpu.status().message().find("device 'tpu' requested"), std::string::npos);
-  bool cuda_registered = std::find(names.begin(), names.end(), "cuda") != names.end();
+  EXPECT_EQ(tpu.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(tpu.status().message().find("unknown device 'tpu' (valid: cpu, cuda)"),
+            std::string::npos);
+  bool cuda_registered = std::find(devices.begin(), devices.end(), Device::kCuda) != devices.end();
   if (!cuda_registered) {
-    auto cuda = FindBackend("cuda");
+    auto cuda = FindBackend(Device::kCuda);
     ASSERT_FALSE(cuda.ok());
     EXPECT_NE(cuda.status().message().find("this build has no CUDA backend"), std::string::npos);
   }
