@@ -9,8 +9,8 @@
 
 namespace evo2 {
 
-// Registers the factory for Device::kCuda. Idempotent; safe to call without a GPU (the
-// error comes from LoadModel when no device is present).
+// Registers the factory as the Evo 2 family's loader for Device::kCuda. Idempotent; safe to
+// call without a GPU (the error comes from LoadModel when no device is present).
 void RegisterCudaBackend();
 
 }  // namespace evo2

@@ -1,4 +1,5 @@
-// The "cuda" entry of the backend registry (evo2/backend_registry.h, evo2/cuda_backend.h).
+// The Evo 2 family's cuda entry in the backend registry (evo2/backend_registry.h,
+// evo2/cuda_backend.h).
 #include <cuda_runtime.h>
 
 #include "absl/strings/str_cat.h"

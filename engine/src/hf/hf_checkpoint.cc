@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "evo2/safetensors.h"
+#include "evo2/status_macros.h"
 
 namespace evo2::hf {
 namespace fs = std::filesystem;
@@ -38,7 +39,7 @@ bool IsHfCheckpoint(const fs::path& path) {
   return fs::is_regular_file(dir / "config.json", ec) && !SafetensorsFiles(dir).empty();
 }
 
-absl::StatusOr<HfCheckpoint> LoadHfCheckpoint(const fs::path& path) {
+absl::StatusOr<HfCheckpoint> ReadHfConfig(const fs::path& path) {
   HfCheckpoint ckpt;
   ckpt.dir = DirOf(path);
   const fs::path config_path = ckpt.dir / "config.json";
@@ -53,6 +54,11 @@ absl::StatusOr<HfCheckpoint> LoadHfCheckpoint(const fs::path& path) {
     return absl::InvalidArgumentError(
         absl::StrCat(config_path.string(), ": no \"architectures\" list naming the model class"));
   ckpt.architecture = (*archs)[0].get<std::string>();
+  return ckpt;
+}
+
+absl::StatusOr<HfCheckpoint> LoadHfCheckpoint(const fs::path& path) {
+  ASSIGN_OR_RETURN(HfCheckpoint ckpt, ReadHfConfig(path));
   const std::vector<fs::path> files = SafetensorsFiles(ckpt.dir);
   if (files.empty())
     return absl::NotFoundError(absl::StrCat(ckpt.dir.string(), ": no .safetensors files"));

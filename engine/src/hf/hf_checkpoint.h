@@ -25,6 +25,9 @@ struct HfCheckpoint {
 // .safetensors file with a config.json beside it.
 bool IsHfCheckpoint(const std::filesystem::path& path);
 
+// Reads config.json only (dir, config, architecture; no tensors): enough to pick the family.
+absl::StatusOr<HfCheckpoint> ReadHfConfig(const std::filesystem::path& path);
+
 // Reads config.json and every *.safetensors file of the directory (a file path means its
 // directory). Errors name the file: missing or malformed config.json, no "architectures",
 // a tensor name present in two files.

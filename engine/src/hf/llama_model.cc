@@ -165,10 +165,6 @@ absl::StatusOr<ForwardResult> LlamaModel::Forward(std::span<const int32_t> token
 
 absl::StatusOr<std::unique_ptr<Model>> CreateLlamaModel(HfCheckpoint ckpt,
                                                         const LoadOptions& options) {
-  if (options.device != Device::kCpu)
-    return absl::UnimplementedError(absl::StrCat("device '", DeviceName(options.device),
-                                                 "': LlamaForCausalLM (Eden) runs on the cpu "
-                                                 "backend only for now"));
   if (options.precision != Precision::kDefault && options.precision != Precision::kFp32)
     return absl::UnimplementedError(absl::StrCat("precision '", PrecisionName(options.precision),
                                                  "': LlamaForCausalLM (Eden) runs in fp32 only "

@@ -127,12 +127,6 @@ absl::StatusOr<ForwardResult> NemotronHModel::Forward(std::span<const int32_t> t
 
 absl::StatusOr<std::unique_ptr<Model>> CreateNemotronHModel(HfCheckpoint ckpt,
                                                             const LoadOptions& options) {
-  if (options.device != Device::kCpu)
-    return absl::UnimplementedError(
-        absl::StrCat(ckpt.dir.string(),
-                     ": NemotronH (Mamba-2 hybrid) models run on the cpu backend only for "
-                     "now (device '",
-                     DeviceName(options.device), "' requested)"));
   if (options.precision != Precision::kDefault && options.precision != Precision::kFp32)
     return absl::UnimplementedError(
         absl::StrCat(ckpt.dir.string(),

@@ -207,8 +207,8 @@ TEST_F(LlamaConfigTest, TiedEmbeddingsUseTheEmbeddingAsHead) {
   EXPECT_NE(c.status().message().find("lm_head.weight"), std::string::npos) << c.status();
 }
 
-// The factory itself refuses other backends (LoadModel may refuse a device earlier, when the
-// build lacks it; this checks the family's own message).
+// The registry refuses devices the family has no loader for; the factory itself refuses
+// precisions other than fp32 (this checks the family's own message).
 TEST_F(LlamaConfigTest, CudaAndBf16AreRefusedForNow) {
   auto create = [&](Device device, Precision precision) {
     auto ckpt = LoadHfCheckpoint(golden_);
@@ -219,10 +219,13 @@ TEST_F(LlamaConfigTest, CudaAndBf16AreRefusedForNow) {
     opts.precision = precision;
     return CreateLlamaModel(std::move(*ckpt), opts);
   };
-  auto gpu = create(Device::kCuda, Precision::kDefault);
+  // Devices are the registry's business: LoadModel finds no Llama loader for cuda.
+  auto gpu = Load(golden_, Device::kCuda);
   ASSERT_FALSE(gpu.ok());
-  EXPECT_EQ(gpu.status().code(), absl::StatusCode::kUnimplemented);
-  EXPECT_NE(gpu.status().message().find("cpu backend only"), std::string::npos) << gpu.status();
+  EXPECT_EQ(gpu.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_NE(gpu.status().message().find("the Llama family has no 'cuda' backend"),
+            std::string::npos)
+      << gpu.status();
   auto bf16 = create(Device::kCpu, Precision::kBf16);
   ASSERT_FALSE(bf16.ok());
   EXPECT_EQ(bf16.status().code(), absl::StatusCode::kUnimplemented);
