@@ -11,6 +11,7 @@
 #include "cpu/hyena_medium_filter.h"
 #include "cpu/hyena_short_filter.h"
 #include "cpu/lm_head.h"
+#include "evo2/status_macros.h"
 #include "ops/attention.h"
 #include "ops/embedding.h"
 #include "ops/linear.h"
@@ -169,12 +170,11 @@ absl::StatusOr<ForwardResult> CpuModel::Forward(std::span<const int32_t> tokens,
                                                      t, " is outside [0, ", V, ")"));
     }
   }
-  if (auto s = ops::CheckWorkingMemory(S, EstimateForwardBytes(S, options)); !s.ok()) return s;
+  RETURN_IF_ERROR(ops::CheckWorkingMemory(S, EstimateForwardBytes(S, options)));
   Captures cap;
   for (const std::string& name : options.layers) {
-    auto tap = ParseLayerName(config_, name);
-    if (!tap.ok()) return tap.status();
-    cap.named.emplace_back(*tap, name);
+    ASSIGN_OR_RETURN(auto tap, ParseLayerName(config_, name));
+    cap.named.emplace_back(tap, name);
   }
   for (int b : options.hidden_after_blocks) {
     if (b < 0 || b >= config_.num_layers) {

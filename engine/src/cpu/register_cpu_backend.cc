@@ -4,6 +4,7 @@
 #include "absl/strings/str_cat.h"
 #include "cpu/cpu_model.h"
 #include "cpu/cpu_weights.h"
+#include "evo2/status_macros.h"
 
 namespace evo2::cpu {
 
@@ -20,12 +21,11 @@ BackendFactory MakeCpuBackendFactory() {
           "the cpu backend runs on one device; tensor/context parallel sizes must be 1 (got ",
           options.tensor_parallel_size, " x ", options.context_parallel_size, ")"));
     }
-    auto weights = LoadWeights(config, checkpoint.tensors);
-    if (!weights.ok()) return weights.status();
+    ASSIGN_OR_RETURN(auto weights, LoadWeights(config, checkpoint.tensors));
     checkpoint.tensors.clear();  // release the bf16 copies / mappings before running
     CpuOptions cpu;
     cpu.threads = options.threads;
-    return std::unique_ptr<Model>(new CpuModel(config, std::move(*weights), cpu));
+    return std::unique_ptr<Model>(new CpuModel(config, std::move(weights), cpu));
   };
 }
 

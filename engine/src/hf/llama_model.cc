@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "evo2/status_macros.h"
 #include "hf/hf_families.h"
 #include "hf/hf_ops.h"
 #include "hf/llama_attention.h"
@@ -105,15 +106,14 @@ absl::StatusOr<ForwardResult> LlamaModel::Forward(std::span<const int32_t> token
   // final norm.
   std::vector<std::pair<LayerTap, std::string>> taps;
   for (const std::string& name : options.layers) {
-    auto tap = ParseLayerName(model_config_, name);
-    if (!tap.ok()) return tap.status();
-    if (tap->point != LayerTap::Point::kEmbedding && tap->point != LayerTap::Point::kBlockOutput &&
-        tap->point != LayerTap::Point::kFinalNorm)
+    ASSIGN_OR_RETURN(auto tap, ParseLayerName(model_config_, name));
+    if (tap.point != LayerTap::Point::kEmbedding && tap.point != LayerTap::Point::kBlockOutput &&
+        tap.point != LayerTap::Point::kFinalNorm)
       return absl::UnimplementedError(
           absl::StrCat("Forward: layer '", name,
                        "' cannot be captured in the Llama family (whole layers, the embedding "
                        "and the final norm can)"));
-    taps.emplace_back(*tap, name);
+    taps.emplace_back(tap, name);
   }
   for (int b : options.hidden_after_blocks) {
     if (b < 0 || b >= config_.num_layers)
@@ -125,7 +125,7 @@ absl::StatusOr<ForwardResult> LlamaModel::Forward(std::span<const int32_t> token
       return absl::InvalidArgumentError(absl::StrCat("Forward: token ", tokens[s], " at position ",
                                                      s, " is outside [0, ", V, ")"));
   }
-  if (auto s = ops::CheckWorkingMemory(S, EstimateForwardBytes(S, options)); !s.ok()) return s;
+  RETURN_IF_ERROR(ops::CheckWorkingMemory(S, EstimateForwardBytes(S, options)));
   ForwardResult result;
   auto capture = [&](LayerTap::Point point, int layer, const std::vector<float>& v) {
     for (const auto& [tap, name] : taps) {
@@ -169,11 +169,9 @@ absl::StatusOr<std::unique_ptr<Model>> CreateLlamaModel(HfCheckpoint ckpt,
     return absl::UnimplementedError(absl::StrCat("precision '", PrecisionName(options.precision),
                                                  "': LlamaForCausalLM (Eden) runs in fp32 only "
                                                  "for now"));
-  auto config = ParseLlamaConfig(ckpt);
-  if (!config.ok()) return config.status();
-  auto weights = LoadLlamaWeights(ckpt, *config);
-  if (!weights.ok()) return weights.status();
-  return std::make_unique<LlamaModel>(std::move(*config), std::move(*weights), options.threads);
+  ASSIGN_OR_RETURN(auto config, ParseLlamaConfig(ckpt));
+  ASSIGN_OR_RETURN(auto weights, LoadLlamaWeights(ckpt, config));
+  return std::make_unique<LlamaModel>(std::move(config), std::move(weights), options.threads);
 }
 
 }  // namespace evo2::hf

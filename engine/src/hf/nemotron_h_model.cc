@@ -5,6 +5,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "evo2/status_macros.h"
 #include "hf/hf_families.h"
 #include "hf/hf_ops.h"
 #include "hf/nemotron_h_mlp.h"
@@ -61,14 +62,13 @@ absl::StatusOr<ForwardResult> NemotronHModel::Forward(std::span<const int32_t> t
   // embedding, the residual stream after a layer (blocks.k / decoder.layers.k) and the final norm.
   std::vector<std::pair<LayerTap, std::string>> taps;
   for (const std::string& name : options.layers) {
-    auto tap = ParseLayerName(common_, name);
-    if (!tap.ok()) return tap.status();
-    if (tap->point != LayerTap::Point::kEmbedding && tap->point != LayerTap::Point::kBlockOutput &&
-        tap->point != LayerTap::Point::kFinalNorm)
+    ASSIGN_OR_RETURN(auto tap, ParseLayerName(common_, name));
+    if (tap.point != LayerTap::Point::kEmbedding && tap.point != LayerTap::Point::kBlockOutput &&
+        tap.point != LayerTap::Point::kFinalNorm)
       return absl::UnimplementedError(absl::StrCat(
           "Forward: layer '", name, "' cannot be captured in the NemotronH (Mamba-2 hybrid) family "
           "(whole layers, the embedding and the final norm can)"));
-    taps.emplace_back(*tap, name);
+    taps.emplace_back(tap, name);
   }
   auto capture = [&](LayerTap::Point point, int layer, const std::vector<float>& v,
                      ForwardResult& r) {
@@ -82,7 +82,7 @@ absl::StatusOr<ForwardResult> NemotronHModel::Forward(std::span<const int32_t> t
                                                 " requested; the model has layers 0..",
                                                 config_.num_layers() - 1));
   }
-  if (auto s = ops::CheckWorkingMemory(S, EstimateForwardBytes(S, options)); !s.ok()) return s;
+  RETURN_IF_ERROR(ops::CheckWorkingMemory(S, EstimateForwardBytes(S, options)));
 
   ForwardResult result;
   std::vector<float> x(static_cast<size_t>(S * H));  // [S, H] residual stream
@@ -133,22 +133,20 @@ absl::StatusOr<std::unique_ptr<Model>> CreateNemotronHModel(HfCheckpoint ckpt,
                      ": NemotronH (Mamba-2 hybrid) models run in fp32 only for now "
                      "(precision '",
                      PrecisionName(options.precision), "' requested)"));
-  auto config = NemotronHConfigFromCheckpoint(ckpt);
-  if (!config.ok()) return config.status();
-  auto weights = LoadNemotronHWeights(ckpt, *config);
-  if (!weights.ok()) return weights.status();
+  ASSIGN_OR_RETURN(auto config, NemotronHConfigFromCheckpoint(ckpt));
+  ASSIGN_OR_RETURN(auto weights, LoadNemotronHWeights(ckpt, config));
   ModelConfig common;
   common.family = ModelFamily::kNemotronH;
-  common.name = absl::StrCat("nemotron_h ", config->Pattern(), " (", ckpt.dir.filename().string(),
-                             ")");
-  common.num_layers = static_cast<int>(config->num_layers());
-  common.hidden_size = static_cast<int>(config->hidden_size);
-  common.num_heads = static_cast<int>(config->num_attention_heads);
-  common.head_dim = static_cast<int>(config->attention_head_dim);
-  common.vocab_size = static_cast<int>(config->vocab_size);
+  common.name =
+      absl::StrCat("nemotron_h ", config.Pattern(), " (", ckpt.dir.filename().string(), ")");
+  common.num_layers = static_cast<int>(config.num_layers());
+  common.hidden_size = static_cast<int>(config.hidden_size);
+  common.num_heads = static_cast<int>(config.num_attention_heads);
+  common.head_dim = static_cast<int>(config.attention_head_dim);
+  common.vocab_size = static_cast<int>(config.vocab_size);
   if (auto ctx = ConfigInt(ckpt, "max_position_embeddings"); ctx.ok()) common.max_seqlen = *ctx;
-  return std::unique_ptr<Model>(new NemotronHModel(std::move(common), std::move(*config),
-                                                   std::move(*weights), options.threads));
+  return std::unique_ptr<Model>(new NemotronHModel(std::move(common), std::move(config),
+                                                   std::move(weights), options.threads));
 }
 
 }  // namespace evo2::hf

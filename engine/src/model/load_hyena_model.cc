@@ -26,30 +26,21 @@ absl::Status Annotate(const absl::Status& s, std::string_view what) {
 absl::StatusOr<ModelConfig> ConfigFor(const Checkpoint& ckpt, const LoadOptions& options) {
   std::optional<ModelConfig> preset;
   if (options.model_size) {
-    auto p = ModelConfigPreset(*options.model_size);
-    if (!p.ok()) return p.status();
-    preset = *p;
+    ASSIGN_OR_RETURN(preset, ModelConfigPreset(*options.model_size));
     preset->inner_mlp_size = 0;  // read from the tensors (padded 1M checkpoints, spec §2)
   }
   std::optional<ModelConfig> from_yaml;
   std::string yaml_source;
   if (ckpt.config_yaml) {
-    auto c = ModelConfigFromVortexYaml(*ckpt.config_yaml);
-    if (!c.ok()) return c.status();
-    from_yaml = *c;
+    ASSIGN_OR_RETURN(from_yaml, ModelConfigFromVortexYaml(*ckpt.config_yaml));
     yaml_source = ckpt.config_yaml->string();
   } else if (ckpt.nemo_model_yaml) {
-    auto c = ModelConfigFromNemoYaml(*ckpt.nemo_model_yaml);
-    if (!c.ok()) return c.status();
-    from_yaml = *c;
+    ASSIGN_OR_RETURN(from_yaml, ModelConfigFromNemoYaml(*ckpt.nemo_model_yaml));
     yaml_source = ckpt.nemo_model_yaml->string();
   }
   if (from_yaml && preset) {
-    if (auto s = CheckConfigsAgree(*preset, absl::StrCat("--model-size ", *options.model_size),
-                                   *from_yaml, yaml_source);
-        !s.ok()) {
-      return s;
-    }
+    RETURN_IF_ERROR(CheckConfigsAgree(*preset, absl::StrCat("--model-size ", *options.model_size),
+                                      *from_yaml, yaml_source));
   }
   if (from_yaml) return *from_yaml;
   if (preset) return *preset;
@@ -62,15 +53,13 @@ absl::StatusOr<ModelConfig> ConfigFor(const Checkpoint& ckpt, const LoadOptions&
 
 absl::StatusOr<std::unique_ptr<Model>> LoadHyenaModel(const LoadOptions& options,
                                                       const BackendFactory& factory) {
-  auto ckpt = LoadCheckpoint(options.checkpoint);
-  if (!ckpt.ok()) return ckpt.status();
-  auto config = ConfigFor(*ckpt, options);
-  if (!config.ok()) return config.status();
-  if (auto s = CheckSupported(*config); !s.ok()) return s;
-  const std::string where = ckpt->path.string();
-  if (auto s = ResolveFromTensors(*config, ckpt->tensors); !s.ok()) return Annotate(s, where);
-  if (auto s = ValidateTensors(*config, ckpt->tensors); !s.ok()) return Annotate(s, where);
-  return factory(*config, std::move(*ckpt), options);
+  ASSIGN_OR_RETURN(auto ckpt, LoadCheckpoint(options.checkpoint));
+  ASSIGN_OR_RETURN(auto config, ConfigFor(ckpt, options));
+  RETURN_IF_ERROR(CheckSupported(config));
+  const std::string where = ckpt.path.string();
+  if (auto s = ResolveFromTensors(config, ckpt.tensors); !s.ok()) return Annotate(s, where);
+  if (auto s = ValidateTensors(config, ckpt.tensors); !s.ok()) return Annotate(s, where);
+  return factory(config, std::move(ckpt), options);
 }
 
 }  // namespace evo2
