@@ -8,6 +8,7 @@
 #include "evo2/model.h"
 #include "evo2/safetensors.h"
 #include "gtest/gtest.h"
+#include "hf/hf_families.h"
 
 namespace evo2::hf {
 namespace {
@@ -71,6 +72,21 @@ TEST_F(HfCheckpointTest, RefusesMalformedConfigAndUnknownArchitectures) {
   const auto model = LoadModel(options);
   EXPECT_EQ(model.status().code(), absl::StatusCode::kUnimplemented);
   EXPECT_NE(model.status().message().find("GPT2LMHeadModel"), std::string::npos);
+}
+
+// LoadModel picks the registry's loader from config.json alone, before any weights are read.
+TEST_F(HfCheckpointTest, FamilyComesFromTheArchitecturesList) {
+  WriteWeights();
+  WriteConfig(R"({"architectures": ["NemotronHForCausalLM"]})");
+  auto family = HfCheckpointFamily(dir_);
+  ASSERT_TRUE(family.ok()) << family.status();
+  EXPECT_EQ(*family, ModelFamily::kNemotronH);
+  WriteConfig(R"({"architectures": ["LlamaForCausalLM"]})");
+  family = HfCheckpointFamily(dir_ / "model.safetensors");  // a weights file means its directory
+  ASSERT_TRUE(family.ok()) << family.status();
+  EXPECT_EQ(*family, ModelFamily::kLlama);
+  WriteConfig(R"({"architectures": ["GPT2LMHeadModel"]})");
+  EXPECT_EQ(HfCheckpointFamily(dir_).status().code(), absl::StatusCode::kUnimplemented);
 }
 
 }  // namespace
