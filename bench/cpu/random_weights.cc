@@ -4,7 +4,7 @@
 #include <vector>
 
 #include "cpu/hyena_short_filter.h"
-#include "cpu/rotary.h"
+#include "ops/rotary.h"
 
 namespace evo2::bench {
 
@@ -55,7 +55,7 @@ cpu::Weights RandomWeights(const ModelConfig& c, uint64_t seed) {
       b.attention.wqkv = Fill(rng, 3 * H * H, inv_h);
       b.attention.out_weight = Fill(rng, H * H, inv_h);
       b.attention.out_bias = Fill(rng, H, 0.1f);
-      b.attention.inv_freq = cpu::DefaultInvFreq(c.rotary_base, c.head_dim);
+      b.attention.inv_freq = ops::DefaultInvFreq(c.rotary_base, c.head_dim);
     } else {
       auto& h = b.hyena;
       h.projections = Fill(rng, 3 * H * H, inv_h);

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "evo2/device.h"
 
 namespace evo2::cli {
 
@@ -43,8 +44,8 @@ struct PredictArgs {
   bool eden_tokenizer = false;
   bool mask_phylogenetic_tags = false;
   // --- this engine ---
-  std::string device = "cpu";
-  std::string precision;  // "" = the backend's default (cpu fp32, cuda bf16)
+  Device device = Device::kCpu;               // parsed from --device by evo2/device.h
+  Precision precision = Precision::kDefault;  // kDefault = the backend's (cpu fp32, cuda bf16)
   bool keep_case = false;
   std::string output_format = "pt";
   std::vector<std::string> embedding_layers;

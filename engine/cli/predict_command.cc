@@ -4,9 +4,30 @@
 #include <memory>
 
 #include "engine_commands.h"
+#include "evo2/device.h"
 #include "predict_args.h"
 
 namespace evo2::cli {
+namespace {
+
+// A flag whose text goes through one of the engine's parsers (evo2/device.h): the check shows
+// the parser's own error, the callback stores the parsed value. One list of names, the engine's.
+template <typename T>
+CLI::Option* AddParsedOption(CLI::App* cmd, const std::string& name, T& out,
+                             absl::StatusOr<T> (*parse)(std::string_view),
+                             const std::string& help) {
+  return cmd
+      ->add_option_function<std::string>(
+          name, [&out, parse](const std::string& text) { out = *parse(text); }, help)
+      ->check(CLI::Validator(
+          [parse](std::string& text) {
+            auto parsed = parse(text);
+            return parsed.ok() ? std::string() : std::string(parsed.status().message());
+          },
+          ""));
+}
+
+}  // namespace
 
 void AddPredictCommand(CLI::App& app) {
   auto args = std::make_shared<PredictArgs>();
@@ -79,12 +100,11 @@ void AddPredictCommand(CLI::App& app) {
   cmd->add_flag("--mask-phylogenetic-tags", a.mask_phylogenetic_tags,
                 "Do not score |d__...;p__...| taxonomy tags (NeMo's mask_phylogenetic_tags)");
   // This engine's own options.
-  cmd->add_option("--device", a.device, "cpu (fp32 reference) or cuda (bf16)")
-      ->capture_default_str()->check(CLI::IsMember({"cpu", "cuda"}));
-  cmd->add_option("--precision", a.precision,
+  AddParsedOption(cmd, "--device", a.device, &ParseDevice, "cpu (fp32 reference) or cuda (bf16)")
+      ->default_str(std::string(DeviceName(a.device)));
+  AddParsedOption(cmd, "--precision", a.precision, &ParsePrecision,
                   "Compute precision: bf16 (cuda default, like the reference) or fp32 (cpu; on "
-                  "cuda for checking against fp32 references)")
-      ->check(CLI::IsMember({"bf16", "fp32"}));
+                  "cuda for checking against fp32 references)");
   cmd->add_flag("--keep-case", a.keep_case,
                 "Tokenize bases as given (Arc/vortex scoring) instead of upper-casing them like "
                 "bionemo predict");

@@ -79,7 +79,7 @@ absl::Status CheckFlags(const PredictArgs& a) {
         model_parallel, ") is not supported by one evo2 process; split the FASTA and run one "
         "evo2 predict per shard, or use the job service"));
   }
-  if (a.device == "cpu" && model_parallel > 1) {
+  if (a.device == Device::kCpu && model_parallel > 1) {
     return absl::InvalidArgumentError(
         "--tensor-parallel-size / --context-parallel-size > 1 need --device cuda");
   }

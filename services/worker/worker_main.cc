@@ -123,8 +123,12 @@ int main(int argc, char** argv) {
   evo2::LoadOptions lo;
   lo.checkpoint = checkpoint;
   if (!model_size.empty()) lo.model_size = model_size;
-  lo.device = device;
-  lo.precision = precision;
+  auto parsed_device = evo2::ParseDevice(device);
+  if (!parsed_device.ok()) Die("--device", parsed_device.status());
+  auto parsed_precision = evo2::ParsePrecision(precision);
+  if (!parsed_precision.ok()) Die("--precision", parsed_precision.status());
+  lo.device = *parsed_device;
+  lo.precision = *parsed_precision;
   lo.threads = threads;
   lo.tensor_parallel_size = tp;
   lo.context_parallel_size = cp;

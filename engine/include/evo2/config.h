@@ -45,6 +45,9 @@ enum class ModelFamily : uint8_t {
   kNemotronH,  // Mamba-2 hybrid: HF NemotronHForCausalLM (config.json + safetensors)
 };
 
+// "Evo 2 (StripedHyena)", "Llama", "NemotronH": for messages.
+const char* ModelFamilyName(ModelFamily family);
+
 struct ModelConfig {
   ModelFamily family = ModelFamily::kHyena;
   std::string name;        // preset or YAML model name, for logs

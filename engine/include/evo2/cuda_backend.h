@@ -1,16 +1,16 @@
 // The `cuda` backend: Evo 2 on one NVIDIA GPU (sm_90), bf16 weights and activations with fp32
 // where the reference keeps fp32 (docs/spec/model.md §10), or fp32 throughout
-// (precision "fp32", for checking against the golden vectors).
+// (Precision::kFp32, for checking against the golden vectors).
 //
 // Only declared when the engine is built with CUDA (target evo2_engine_cuda, which defines
 // EVO2_WITH_CUDA=1). Call RegisterCudaBackend() once at start-up (the CLI and the worker do)
-// so that LoadModel(LoadOptions{.device = "cuda"}) finds it in the backend registry.
+// so that LoadModel(LoadOptions{.device = Device::kCuda}) finds it in the backend registry.
 #pragma once
 
 namespace evo2 {
 
-// Registers the factory under the name "cuda". Idempotent; safe to call without a GPU (the
-// error comes from LoadModel when no device is present).
+// Registers the factory as the Evo 2 family's loader for Device::kCuda. Idempotent; safe to
+// call without a GPU (the error comes from LoadModel when no device is present).
 void RegisterCudaBackend();
 
 }  // namespace evo2

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "evo2/device.h"
 
 namespace evo2 {
 
@@ -49,8 +50,8 @@ struct ForwardResult {
 struct LoadOptions {
   std::filesystem::path checkpoint;      // .pt file, dir with .pt + config.yml, or NeMo2 dir
   std::optional<std::string> model_size;  // preset name (bionemo --model-size or evo2 name)
-  std::string device = "cpu";            // "cpu" | "cuda"
-  std::string precision;                 // "" = backend default ("fp32" cpu, "bf16" cuda)
+  Device device = Device::kCpu;
+  Precision precision = Precision::kDefault;  // kDefault = the backend's (fp32 cpu, bf16 cuda)
   int threads = 0;                       // cpu: 0 = all cores
   int tensor_parallel_size = 1;
   int context_parallel_size = 1;

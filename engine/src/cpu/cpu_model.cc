@@ -7,16 +7,16 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
-#include "cpu/attention.h"
-#include "cpu/embedding.h"
 #include "cpu/hyena_featurizer.h"
 #include "cpu/hyena_medium_filter.h"
 #include "cpu/hyena_short_filter.h"
-#include "cpu/linear.h"
 #include "cpu/lm_head.h"
-#include "cpu/rms_norm.h"
-#include "cpu/working_memory.h"
 #include "evo2/status_macros.h"
+#include "ops/attention.h"
+#include "ops/embedding.h"
+#include "ops/linear.h"
+#include "ops/rms_norm.h"
+#include "ops/working_memory.h"
 
 namespace evo2::cpu {
 
@@ -50,7 +50,7 @@ CpuModel::CpuModel(ModelConfig config, Weights weights, CpuOptions options)
       weights_(std::move(weights)),
       options_(options),
       pool_(options.threads) {
-  SetBlasThreads(pool_.size());
+  ops::SetBlasThreads(pool_.size());
 }
 
 template <typename Fn>
@@ -65,13 +65,13 @@ void CpuModel::Stage(const char* stage, Fn&& fn) {
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
-const RotaryTable& CpuModel::Rotary(const std::vector<float>& inv_freq, int64_t S) {
-  RotaryTable& t = rotary_[inv_freq];
+const ops::RotaryTable& CpuModel::Rotary(const std::vector<float>& inv_freq, int64_t S) {
+  ops::RotaryTable& t = rotary_[inv_freq];
   if (t.positions < S) {
     // Grow by at least 1.5x so a stream of slightly longer records does not rebuild each time.
     const int64_t n = std::max<int64_t>(S, t.positions + t.positions / 2);
-    t = MakeRotaryTable(inv_freq.data(), static_cast<int64_t>(inv_freq.size()), n,
-                        config_.rotary_position_scale);
+    t = ops::MakeRotaryTable(inv_freq.data(), static_cast<int64_t>(inv_freq.size()), n,
+                             config_.rotary_position_scale);
   }
   return t;
 }
@@ -107,8 +107,9 @@ void CpuModel::HyenaMixer(const BlockWeights& b, const float* z, int64_t S, floa
   a_.resize(static_cast<size_t>(S * H));
   y_.resize(static_cast<size_t>(S * H));
   // 1. P = projections·z  [S, 3H], columns interleaved per channel (q, k, v).
-  Stage("projections",
-        [&] { Linear(z, S, H, H, w.projections.data(), 3 * H, nullptr, proj_.data(), 3 * H); });
+  Stage("projections", [&] {
+    ops::Linear(z, S, H, H, w.projections.data(), 3 * H, nullptr, proj_.data(), 3 * H);
+  });
   // 2–4. featurizer on all 3H columns, de-interleave, a = k ⊙ v.
   Stage("featurizer", [&] {
     HyenaFeaturize(proj_.data(), S, H, w.short_filter.data(), q_.data(), a_.data(), pool_);
@@ -121,7 +122,7 @@ void CpuModel::HyenaMixer(const BlockWeights& b, const float* z, int64_t S, floa
       for (int64_t i = t0 * H; i < t1 * H; ++i) y_[i] *= q_[i];
     });
     // 7. out_filter_dense with bias.
-    Linear(y_.data(), S, H, H, w.out_weight.data(), H, w.out_bias.data(), out, H);
+    ops::Linear(y_.data(), S, H, H, w.out_weight.data(), H, w.out_bias.data(), out, H);
   });
 }
 
@@ -131,13 +132,14 @@ void CpuModel::AttentionMixer(const BlockWeights& b, const float* z, int64_t S, 
   proj_.resize(static_cast<size_t>(S * 3 * H));
   y_.resize(static_cast<size_t>(S * H));
   Stage("projections",
-        [&] { Linear(z, S, H, H, w.wqkv.data(), 3 * H, nullptr, proj_.data(), 3 * H); });
+        [&] { ops::Linear(z, S, H, H, w.wqkv.data(), 3 * H, nullptr, proj_.data(), 3 * H); });
   Stage("attention", [&] {
-    CausalAttention(proj_.data(), S, config_.num_heads, config_.head_dim, Rotary(w.inv_freq, S),
-                    y_.data(), pool_);
+    ops::CausalAttention(proj_.data(), S, config_.num_heads, config_.head_dim,
+                         Rotary(w.inv_freq, S), y_.data(), pool_);
   });
-  Stage("gate+out_projection",
-        [&] { Linear(y_.data(), S, H, H, w.out_weight.data(), H, w.out_bias.data(), out, H); });
+  Stage("gate+out_projection", [&] {
+    ops::Linear(y_.data(), S, H, H, w.out_weight.data(), H, w.out_bias.data(), out, H);
+  });
 }
 
 
@@ -168,12 +170,11 @@ absl::StatusOr<ForwardResult> CpuModel::Forward(std::span<const int32_t> tokens,
                                                      t, " is outside [0, ", V, ")"));
     }
   }
-  if (auto s = CheckWorkingMemory(S, EstimateForwardBytes(S, options)); !s.ok()) return s;
+  RETURN_IF_ERROR(ops::CheckWorkingMemory(S, EstimateForwardBytes(S, options)));
   Captures cap;
   for (const std::string& name : options.layers) {
-    auto tap = ParseLayerName(config_, name);
-    if (!tap.ok()) return tap.status();
-    cap.named.emplace_back(*tap, name);
+    ASSIGN_OR_RETURN(auto tap, ParseLayerName(config_, name));
+    cap.named.emplace_back(tap, name);
   }
   for (int b : options.hidden_after_blocks) {
     if (b < 0 || b >= config_.num_layers) {
@@ -188,7 +189,7 @@ absl::StatusOr<ForwardResult> CpuModel::Forward(std::span<const int32_t> tokens,
   std::vector<float> x(static_cast<size_t>(S * H));  // [S, H] residual stream
   std::vector<float> z(static_cast<size_t>(S * H));  // [S, H] normed input of a mixer
   std::vector<float> m(static_cast<size_t>(S * H));  // [S, H] mixer / MLP output
-  Embed(tokens, weights_.embedding.data(), H, x.data());
+  ops::Embed(tokens, weights_.embedding.data(), H, x.data());
   cap.Store(Point::kEmbedding, -1, x.data(), 0, S, S, H, result);
 
   for (int bi = 0; bi < config_.num_layers; ++bi) {
@@ -196,7 +197,7 @@ absl::StatusOr<ForwardResult> CpuModel::Forward(std::span<const int32_t> tokens,
     const BlockWeights& b = weights_.blocks[static_cast<size_t>(bi)];
     // x = u + Mixer(RMSNorm_pre(u))
     Stage("norms",
-          [&] { RmsNorm(x.data(), S, H, b.pre_norm.data(), config_.eps, z.data(), pool_); });
+          [&] { ops::RmsNorm(x.data(), S, H, b.pre_norm.data(), config_.eps, z.data(), pool_); });
     cap.Store(Point::kPreNorm, bi, z.data(), 0, S, S, H, result);
     if (b.kind == BlockKind::kAttn) {
       AttentionMixer(b, z.data(), S, m.data());
@@ -214,7 +215,8 @@ absl::StatusOr<ForwardResult> CpuModel::Forward(std::span<const int32_t> tokens,
       float* xc = x.data() + t0 * H;
       float* zc = z.data() + t0 * H;
       float* mc = m.data() + t0 * H;
-      Stage("norms", [&] { RmsNorm(xc, rows, H, b.post_norm.data(), config_.eps, zc, pool_); });
+      Stage("norms",
+            [&] { ops::RmsNorm(xc, rows, H, b.post_norm.data(), config_.eps, zc, pool_); });
       cap.Store(Point::kPostNorm, bi, zc, t0, rows, S, H, result);
       Stage("mlp", [&] { GatedMlp(zc, rows, b.mlp, act, mc, mlp_ws_, pool_); });
       cap.Store(Point::kMlp, bi, mc, t0, rows, S, H, result);

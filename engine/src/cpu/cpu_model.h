@@ -9,10 +9,10 @@
 
 #include "cpu/cpu_weights.h"
 #include "cpu/hyena_long_filter_fft.h"
-#include "cpu/rotary.h"
-#include "cpu/thread_pool.h"
 #include "evo2/config.h"
 #include "evo2/model.h"
+#include "ops/rotary.h"
+#include "ops/thread_pool.h"
 
 namespace evo2::cpu {
 
@@ -57,12 +57,12 @@ class CpuModel final : public Model {
   void InnerFilter(const BlockWeights& b, int64_t S);
   void HyenaMixer(const BlockWeights& b, const float* z, int64_t S, float* out);
   void AttentionMixer(const BlockWeights& b, const float* z, int64_t S, float* out);
-  const RotaryTable& Rotary(const std::vector<float>& inv_freq, int64_t S);
+  const ops::RotaryTable& Rotary(const std::vector<float>& inv_freq, int64_t S);
 
   ModelConfig config_;
   Weights weights_;
   CpuOptions options_;
-  ThreadPool pool_;
+  ops::ThreadPool pool_;
   FftPlanCache fft_plans_;
   // Runs fn, adding its wall time to stage_seconds_[stage] when profiling.
   template <typename Fn>
@@ -71,7 +71,7 @@ class CpuModel final : public Model {
   std::map<std::string, double> stage_seconds_;
   // cos/sin tables by inverse-frequency vector (all attention blocks of a checkpoint normally
   // share one), grown to the longest S seen: [S, d/2] x 2 floats, 512 MB at 1M tokens, d = 128.
-  std::map<std::vector<float>, RotaryTable> rotary_;
+  std::map<std::vector<float>, ops::RotaryTable> rotary_;
   // Scratch reused across calls (Forward is one call at a time per model).
   std::vector<float> proj_, q_, a_, y_, mlp_ws_;
 };

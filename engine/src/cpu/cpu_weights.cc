@@ -3,8 +3,8 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "cpu/hyena_short_filter.h"
-#include "cpu/rotary.h"
 #include "evo2/status_macros.h"
+#include "ops/rotary.h"
 
 namespace evo2::cpu {
 
@@ -72,7 +72,7 @@ absl::StatusOr<Weights> LoadWeights(const ModelConfig& c, const TensorMap& tenso
       if (r.Has(m + "rotary_emb.inv_freq")) {
         ASSIGN_OR_RETURN(a.inv_freq, r.Get(m + "rotary_emb.inv_freq", c.head_dim / 2));
       } else {
-        a.inv_freq = DefaultInvFreq(c.rotary_base, c.head_dim);
+        a.inv_freq = ops::DefaultInvFreq(c.rotary_base, c.head_dim);
       }
       continue;
     }

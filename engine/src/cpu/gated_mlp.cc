@@ -2,16 +2,16 @@
 
 #include <cmath>
 
-#include "cpu/linear.h"
+#include "ops/linear.h"
 
 namespace evo2::cpu {
 
 void GatedMlp(const float* z, int64_t rows, const MlpWeights& w, GateActivation act, float* out,
-              std::vector<float>& workspace, ThreadPool& pool) {
+              std::vector<float>& workspace, ops::ThreadPool& pool) {
   const int64_t H = w.hidden, I = w.inner;
   workspace.resize(static_cast<size_t>(rows * 2 * I));
   float* u = workspace.data();  // [rows, 2I]: [l1·z | l2·z]
-  Linear(z, rows, H, H, w.w12.data(), 2 * I, nullptr, u, 2 * I);
+  ops::Linear(z, rows, H, H, w.w12.data(), 2 * I, nullptr, u, 2 * I);
   pool.ParallelFor(rows, 8, [&](int64_t b, int64_t e) {
     for (int64_t r = b; r < e; ++r) {
       float* g = u + r * 2 * I;  // gated branch, then the linear branch at g + I
@@ -24,7 +24,7 @@ void GatedMlp(const float* z, int64_t rows, const MlpWeights& w, GateActivation 
       for (int64_t i = 0; i < I; ++i) g[i] *= g[I + i];
     }
   });
-  Linear(u, rows, I, 2 * I, w.w3.data(), H, nullptr, out, H);
+  ops::Linear(u, rows, I, 2 * I, w.w3.data(), H, nullptr, out, H);
 }
 
 }  // namespace evo2::cpu

@@ -7,7 +7,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "cpu/thread_pool.h"
+#include "ops/thread_pool.h"
 
 namespace evo2::cpu {
 
@@ -22,6 +22,6 @@ struct MlpWeights {
 
 // z [rows, H] -> out [rows, H] (overwritten). `workspace` is resized to rows·2I.
 void GatedMlp(const float* z, int64_t rows, const MlpWeights& w, GateActivation act, float* out,
-              std::vector<float>& workspace, ThreadPool& pool);
+              std::vector<float>& workspace, ops::ThreadPool& pool);
 
 }  // namespace evo2::cpu

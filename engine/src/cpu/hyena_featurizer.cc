@@ -2,7 +2,7 @@
 
 #include <vector>
 
-#include "cpu/vectorize.h"
+#include "ops/vectorize.h"
 
 namespace evo2::cpu {
 
@@ -36,7 +36,7 @@ EVO2_VECTORIZE void FeaturizeRows(const float* P, int64_t begin, int64_t end, in
 }  // namespace
 
 void HyenaFeaturize(const float* P, int64_t S, int64_t H, const float* taps, float* q, float* a,
-                    ThreadPool& pool) {
+                    ops::ThreadPool& pool) {
   const int64_t W = 3 * H;
   // Taps split by position so the column loops are unit-stride: w_k[j] = taps[j*3 + k].
   std::vector<float> w(static_cast<size_t>(3 * W));

@@ -7,13 +7,13 @@
 
 #include <cstdint>
 
-#include "cpu/thread_pool.h"
+#include "ops/thread_pool.h"
 
 namespace evo2::cpu {
 
 // P [S, 3H], taps [3H, 3] (conv order: taps[j*3+2] multiplies the current sample),
 // q [S, H] (post-gate stream), a [S, H] (= k ⊙ v, the inner filter's input).
 void HyenaFeaturize(const float* P, int64_t S, int64_t H, const float* taps, float* q, float* a,
-                    ThreadPool& pool);
+                    ops::ThreadPool& pool);
 
 }  // namespace evo2::cpu

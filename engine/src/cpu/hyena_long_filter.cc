@@ -31,7 +31,7 @@ constexpr int64_t kMaxModes = 64;
 }  // namespace
 
 void HyenaLongFilterModal(const float* a, int64_t S, int64_t H, const ModalFilter& f, float* y,
-                          ThreadPool& pool) {
+                          ops::ThreadPool& pool) {
   const int64_t M = f.modes;
   const int64_t blocks = (H + kChannelBlock - 1) / kChannelBlock;
   pool.ParallelFor(blocks, 1, [&](int64_t b0, int64_t b1) {

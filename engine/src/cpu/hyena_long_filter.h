@@ -13,7 +13,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "cpu/thread_pool.h"
+#include "ops/thread_pool.h"
 
 namespace evo2::cpu {
 
@@ -34,6 +34,6 @@ ModalFilter MakeModalFilter(const float* log_poles, const float* residues, const
 
 // a, y [S, H].
 void HyenaLongFilterModal(const float* a, int64_t S, int64_t H, const ModalFilter& filter, float* y,
-                          ThreadPool& pool);
+                          ops::ThreadPool& pool);
 
 }  // namespace evo2::cpu

@@ -61,7 +61,7 @@ const FftPlanCache::Plans& FftPlanCache::Get(int64_t min_size) {
 }
 
 void HyenaLongFilterFft(const float* a, int64_t S, int64_t H, const ModalFilter& f,
-                        FftPlanCache& cache, float* y, ThreadPool& pool) {
+                        FftPlanCache& cache, float* y, ops::ThreadPool& pool) {
   const FftPlanCache::Plans& plans = cache.Get(2 * S - 1);
   const int64_t N = plans.n;
   const int64_t bins = N / 2 + 1;

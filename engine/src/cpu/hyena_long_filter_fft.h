@@ -11,7 +11,7 @@
 #include <mutex>
 
 #include "cpu/hyena_long_filter.h"
-#include "cpu/thread_pool.h"
+#include "ops/thread_pool.h"
 
 namespace evo2::cpu {
 
@@ -39,6 +39,6 @@ class FftPlanCache {
 
 // a, y [S, H].
 void HyenaLongFilterFft(const float* a, int64_t S, int64_t H, const ModalFilter& filter,
-                        FftPlanCache& plans, float* y, ThreadPool& pool);
+                        FftPlanCache& plans, float* y, ops::ThreadPool& pool);
 
 }  // namespace evo2::cpu

@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-#include "cpu/vectorize.h"
+#include "ops/vectorize.h"
 
 namespace evo2::cpu {
 
@@ -26,7 +26,7 @@ EVO2_VECTORIZE void MediumFilterRows(const float* a, int64_t begin, int64_t end,
 }  // namespace
 
 void HyenaMediumFilter(const float* a, int64_t S, int64_t H, const float* taps, int64_t K,
-                       const float* D, float* y, ThreadPool& pool) {
+                       const float* D, float* y, ops::ThreadPool& pool) {
   pool.ParallelFor(
       S, 8, [&](int64_t begin, int64_t end) { MediumFilterRows(a, begin, end, H, taps, K, D, y); });
 }

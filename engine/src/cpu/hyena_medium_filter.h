@@ -7,12 +7,12 @@
 
 #include <cstdint>
 
-#include "cpu/thread_pool.h"
+#include "ops/thread_pool.h"
 
 namespace evo2::cpu {
 
 // a, y [S, H]; taps [K, H] per channel (hyena_short_filter.h ExpandGroupedTaps), D [H].
 void HyenaMediumFilter(const float* a, int64_t S, int64_t H, const float* taps, int64_t K,
-                       const float* D, float* y, ThreadPool& pool);
+                       const float* D, float* y, ops::ThreadPool& pool);
 
 }  // namespace evo2::cpu

@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-#include "cpu/vectorize.h"
+#include "ops/vectorize.h"
 
 namespace evo2::cpu {
 
@@ -35,7 +35,7 @@ EVO2_VECTORIZE void ShortFilterRows(const float* a, int64_t begin, int64_t end, 
 }  // namespace
 
 void HyenaShortFilter(const float* a, int64_t S, int64_t H, const float* taps, int64_t K, float* y,
-                      ThreadPool& pool) {
+                      ops::ThreadPool& pool) {
   pool.ParallelFor(
       S, 16, [&](int64_t begin, int64_t end) { ShortFilterRows(a, begin, end, H, taps, K, y); });
 }

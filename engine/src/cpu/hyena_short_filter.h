@@ -6,7 +6,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "cpu/thread_pool.h"
+#include "ops/thread_pool.h"
 
 namespace evo2::cpu {
 
@@ -16,6 +16,6 @@ std::vector<float> ExpandGroupedTaps(const float* h, int64_t G, int64_t K, int64
 
 // a, y [S, H]; taps [K, H] from ExpandGroupedTaps (conv order).
 void HyenaShortFilter(const float* a, int64_t S, int64_t H, const float* taps, int64_t K, float* y,
-                      ThreadPool& pool);
+                      ops::ThreadPool& pool);
 
 }  // namespace evo2::cpu

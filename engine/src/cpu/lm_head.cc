@@ -3,8 +3,8 @@
 #include <algorithm>
 #include <cmath>
 
-#include "cpu/linear.h"
-#include "cpu/rms_norm.h"
+#include "ops/linear.h"
+#include "ops/rms_norm.h"
 
 namespace evo2::cpu {
 
@@ -16,7 +16,7 @@ constexpr int64_t kChunk = 256;  // positions per chunk: [256, 512] fp32 logits 
 
 void LmHead(const float* x, int64_t S, int64_t H, const float* scale, float eps,
             const float* embedding, int64_t V, std::span<const int32_t> tokens,
-            const LmHeadOutputs& o, ThreadPool& pool) {
+            const LmHeadOutputs& o, ops::ThreadPool& pool) {
   if (o.log_probs) o.log_probs->assign(static_cast<size_t>(std::max<int64_t>(0, S - 1)), 0.0f);
   if (o.logits) o.logits->assign(static_cast<size_t>(S * V), 0.0f);
   if (o.final_norm) o.final_norm->assign(static_cast<size_t>(S * H), 0.0f);
@@ -24,10 +24,10 @@ void LmHead(const float* x, int64_t S, int64_t H, const float* scale, float eps,
   std::vector<float> chunk_logits(static_cast<size_t>(std::min(S, kChunk) * V));
   for (int64_t t0 = 0; t0 < S; t0 += kChunk) {
     const int64_t rows = std::min(kChunk, S - t0);
-    RmsNorm(x + t0 * H, rows, H, scale, eps, normed.data(), pool);
+    ops::RmsNorm(x + t0 * H, rows, H, scale, eps, normed.data(), pool);
     if (o.final_norm) std::copy_n(normed.data(), rows * H, o.final_norm->data() + t0 * H);
     float* lg = o.logits ? o.logits->data() + t0 * V : chunk_logits.data();
-    Linear(normed.data(), rows, H, H, embedding, V, nullptr, lg, V);
+    ops::Linear(normed.data(), rows, H, H, embedding, V, nullptr, lg, V);
     if (!o.log_probs) continue;
     pool.ParallelFor(rows, 16, [&](int64_t b, int64_t e) {
       for (int64_t r = b; r < e; ++r) {

@@ -9,7 +9,7 @@
 #include <span>
 #include <vector>
 
-#include "cpu/thread_pool.h"
+#include "ops/thread_pool.h"
 
 namespace evo2::cpu {
 
@@ -22,6 +22,6 @@ struct LmHeadOutputs {
 // x [S, H] (the residual stream after the last block), scale [H], embedding [V, H].
 void LmHead(const float* x, int64_t S, int64_t H, const float* scale, float eps,
             const float* embedding, int64_t V, std::span<const int32_t> tokens,
-            const LmHeadOutputs& outputs, ThreadPool& pool);
+            const LmHeadOutputs& outputs, ops::ThreadPool& pool);
 
 }  // namespace evo2::cpu

@@ -4,28 +4,28 @@
 #include "absl/strings/str_cat.h"
 #include "cpu/cpu_model.h"
 #include "cpu/cpu_weights.h"
+#include "evo2/status_macros.h"
 
 namespace evo2::cpu {
 
 BackendFactory MakeCpuBackendFactory() {
   return [](const ModelConfig& config, Checkpoint checkpoint,
             const LoadOptions& options) -> absl::StatusOr<std::unique_ptr<Model>> {
-    if (!options.precision.empty() && options.precision != "fp32") {
+    if (options.precision != Precision::kDefault && options.precision != Precision::kFp32) {
       return absl::InvalidArgumentError(
-          absl::StrCat("the cpu backend computes in fp32; precision '", options.precision,
-                       "' is not available"));
+          absl::StrCat("the cpu backend computes in fp32; precision '",
+                       PrecisionName(options.precision), "' is not available"));
     }
     if (options.tensor_parallel_size != 1 || options.context_parallel_size != 1) {
       return absl::InvalidArgumentError(absl::StrCat(
           "the cpu backend runs on one device; tensor/context parallel sizes must be 1 (got ",
           options.tensor_parallel_size, " x ", options.context_parallel_size, ")"));
     }
-    auto weights = LoadWeights(config, checkpoint.tensors);
-    if (!weights.ok()) return weights.status();
+    ASSIGN_OR_RETURN(auto weights, LoadWeights(config, checkpoint.tensors));
     checkpoint.tensors.clear();  // release the bf16 copies / mappings before running
     CpuOptions cpu;
     cpu.threads = options.threads;
-    return std::unique_ptr<Model>(new CpuModel(config, std::move(*weights), cpu));
+    return std::unique_ptr<Model>(new CpuModel(config, std::move(weights), cpu));
   };
 }
 

@@ -1,4 +1,4 @@
-// The "cpu" entry of the backend registry (evo2/backend_registry.h).
+// The Evo 2 family's cpu backend in the registry (evo2/backend_registry.h).
 #pragma once
 
 #include "evo2/backend_registry.h"

@@ -1,4 +1,5 @@
-// The "cuda" entry of the backend registry (evo2/backend_registry.h, evo2/cuda_backend.h).
+// The Evo 2 family's cuda entry in the backend registry (evo2/backend_registry.h,
+// evo2/cuda_backend.h).
 #include <cuda_runtime.h>
 
 #include "absl/strings/str_cat.h"
@@ -14,14 +15,8 @@ namespace {
 absl::StatusOr<std::unique_ptr<Model>> MakeCudaModel(const ModelConfig& config,
                                                      Checkpoint checkpoint,
                                                      const LoadOptions& options) {
-  DType act = DType::kBFloat16;
-  if (options.precision == "fp32") {
-    act = DType::kFloat32;
-  } else if (!options.precision.empty() && options.precision != "bf16") {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "the cuda backend computes in bf16 (default) or fp32; precision '", options.precision,
-        "' is not available"));
-  }
+  // Every Precision is available here: bf16 by default, fp32 for checking against references.
+  const DType act = options.precision == Precision::kFp32 ? DType::kFloat32 : DType::kBFloat16;
   if (options.tensor_parallel_size != 1 || options.context_parallel_size != 1)
     return absl::UnimplementedError(absl::StrCat(
         "the cuda backend runs on one GPU; tensor/context parallel sizes must be 1 (got ",
@@ -40,6 +35,6 @@ absl::StatusOr<std::unique_ptr<Model>> MakeCudaModel(const ModelConfig& config,
 
 }  // namespace
 
-void RegisterCudaBackend() { RegisterBackend("cuda", MakeCudaModel); }
+void RegisterCudaBackend() { RegisterBackend(Device::kCuda, MakeCudaModel); }
 
 }  // namespace evo2

@@ -6,7 +6,9 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "evo2/checkpoint.h"
 #include "evo2/safetensors.h"
+#include "evo2/status_macros.h"
 
 namespace evo2::hf {
 namespace fs = std::filesystem;
@@ -31,28 +33,22 @@ std::vector<fs::path> SafetensorsFiles(const fs::path& dir) {
 
 }  // namespace
 
-bool IsHfCheckpoint(const fs::path& path) {
-  std::error_code ec;
-  if (fs::is_regular_file(path, ec) && path.extension() != ".safetensors") return false;
-  const fs::path dir = DirOf(path);
-  return fs::is_regular_file(dir / "config.json", ec) && !SafetensorsFiles(dir).empty();
-}
-
 absl::StatusOr<HfCheckpoint> LoadHfCheckpoint(const fs::path& path) {
+  // Format and architecture: DescribeCheckpoint is the one place that reads them.
+  ASSIGN_OR_RETURN(const CheckpointDescription desc, DescribeCheckpoint(path));
+  if (desc.format != CheckpointFormat::kSafetensors) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(path.string(), " is not a HuggingFace (config.json + safetensors) checkpoint"));
+  }
   HfCheckpoint ckpt;
-  ckpt.dir = DirOf(path);
-  const fs::path config_path = ckpt.dir / "config.json";
+  ckpt.dir = desc.weights;
+  ckpt.architecture = desc.architecture;
+  const fs::path config_path = *desc.config;
   std::ifstream in(config_path);
   if (!in) return absl::NotFoundError(absl::StrCat(config_path.string(), ": cannot open"));
   ckpt.config = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
   if (ckpt.config.is_discarded() || !ckpt.config.is_object())
     return absl::InvalidArgumentError(absl::StrCat(config_path.string(), ": not a JSON object"));
-  const auto archs = ckpt.config.find("architectures");
-  if (archs == ckpt.config.end() || !archs->is_array() || archs->empty() ||
-      !(*archs)[0].is_string())
-    return absl::InvalidArgumentError(
-        absl::StrCat(config_path.string(), ": no \"architectures\" list naming the model class"));
-  ckpt.architecture = (*archs)[0].get<std::string>();
   const std::vector<fs::path> files = SafetensorsFiles(ckpt.dir);
   if (files.empty())
     return absl::NotFoundError(absl::StrCat(ckpt.dir.string(), ": no .safetensors files"));

@@ -21,13 +21,10 @@ struct HfCheckpoint {
   TensorMap tensors;         // HF names ("model.layers.0.self_attn.q_proj.weight", ...)
 };
 
-// True for a directory holding config.json and at least one .safetensors file, or for a
-// .safetensors file with a config.json beside it.
-bool IsHfCheckpoint(const std::filesystem::path& path);
-
 // Reads config.json and every *.safetensors file of the directory (a file path means its
-// directory). Errors name the file: missing or malformed config.json, no "architectures",
-// a tensor name present in two files.
+// directory; DescribeCheckpoint decides the format and the architecture). Errors name the file:
+// missing or malformed config.json, no or an unsupported "architectures", a tensor name present
+// in two files.
 absl::StatusOr<HfCheckpoint> LoadHfCheckpoint(const std::filesystem::path& path);
 
 // Typed config.json accessors with errors that name the key and the file.

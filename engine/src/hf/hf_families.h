@@ -1,17 +1,22 @@
-// The HuggingFace model families the engine runs (docs/spec/checkpoints.md §11), one factory each.
-// LoadModel (evo2/model.h) sends a checkpoint here when it is a config.json + safetensors
-// directory; LoadHfModel picks the family from config.json's "architectures".
+// The HuggingFace model families the engine runs (docs/spec/checkpoints.md §11): one loader per
+// family, registered for the cpu device in the backend registry (evo2/backend_registry.h).
+// Which family a directory holds is DescribeCheckpoint's answer (evo2/checkpoint.h).
 #pragma once
 
+#include <filesystem>
 #include <memory>
 
 #include "absl/status/statusor.h"
+#include "evo2/config.h"
 #include "evo2/model.h"
 #include "hf/hf_checkpoint.h"
 
 namespace evo2::hf {
 
-absl::StatusOr<std::unique_ptr<Model>> LoadHfModel(const LoadOptions& options);
+// Registry loaders: read the checkpoint (one device only: tensor/context parallel size 1),
+// then the family's Create function.
+absl::StatusOr<std::unique_ptr<Model>> LoadLlamaModel(const LoadOptions& options);
+absl::StatusOr<std::unique_ptr<Model>> LoadNemotronHModel(const LoadOptions& options);
 
 // "LlamaForCausalLM" (Eden). engine/src/hf/llama_*.
 absl::StatusOr<std::unique_ptr<Model>> CreateLlamaModel(HfCheckpoint ckpt,

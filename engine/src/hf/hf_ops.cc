@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
-#include "cpu/linear.h"
+#include "ops/linear.h"
 
 namespace evo2::hf {
 
@@ -20,7 +20,7 @@ float HfInvRms(const float* x, int64_t n, float eps) {
 }
 
 void HfRmsNorm(const float* x, int64_t S, int64_t H, const float* weight, float eps, float* y,
-               cpu::ThreadPool& pool) {
+               ops::ThreadPool& pool) {
   pool.ParallelFor(S, 64, [&](int64_t b, int64_t e) {
     for (int64_t t = b; t < e; ++t) {
       const float* xr = x + t * H;
@@ -33,7 +33,7 @@ void HfRmsNorm(const float* x, int64_t S, int64_t H, const float* weight, float 
 
 void HfHead(const float* x, int64_t S, int64_t H, const float* final_norm, float eps,
             const float* head, int64_t V, std::span<const int32_t> tokens,
-            std::vector<float>* log_probs, std::vector<float>* logits, cpu::ThreadPool& pool) {
+            std::vector<float>* log_probs, std::vector<float>* logits, ops::ThreadPool& pool) {
   if (log_probs) log_probs->assign(static_cast<size_t>(std::max<int64_t>(0, S - 1)), 0.0f);
   if (logits) logits->assign(static_cast<size_t>(S * V), 0.0f);
   const int64_t chunk = std::min(S, kHeadChunk);
@@ -43,7 +43,7 @@ void HfHead(const float* x, int64_t S, int64_t H, const float* final_norm, float
     const int64_t rows = std::min(chunk, S - t0);
     HfRmsNorm(x + t0 * H, rows, H, final_norm, eps, normed.data(), pool);
     float* lg = logits ? logits->data() + t0 * V : chunk_logits.data();
-    cpu::Linear(normed.data(), rows, H, H, head, V, nullptr, lg, V);
+    ops::Linear(normed.data(), rows, H, H, head, V, nullptr, lg, V);
     if (!log_probs) continue;
     pool.ParallelFor(rows, 16, [&](int64_t b, int64_t e) {
       for (int64_t r = b; r < e; ++r) {

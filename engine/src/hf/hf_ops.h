@@ -1,5 +1,5 @@
 // Per-position pieces both HuggingFace families define the same way (golden/l_eden_a/README.md,
-// golden/m_hybrid_a/README.md "Forward pass" / "End"), unlike Evo 2's (cpu/rms_norm.h,
+// golden/m_hybrid_a/README.md "Forward pass" / "End"), unlike Evo 2's (ops/rms_norm.h,
 // cpu/lm_head.h: ε outside the root, tied head):
 //   RMSNorm(x; w) = w ⊙ x / sqrt(mean_j x_j² + ε)          (ε INSIDE the square root)
 //   logits[t] = W_head · RMSNorm(x[t]; final_norm)            [V], untied head
@@ -10,7 +10,7 @@
 #include <span>
 #include <vector>
 
-#include "cpu/thread_pool.h"
+#include "ops/thread_pool.h"
 
 namespace evo2::hf {
 
@@ -19,7 +19,7 @@ float HfInvRms(const float* x, int64_t n, float eps);
 
 // x, y [S, H] row-major (may alias), weight [H].
 void HfRmsNorm(const float* x, int64_t S, int64_t H, const float* weight, float eps, float* y,
-               cpu::ThreadPool& pool);
+               ops::ThreadPool& pool);
 
 // The final norm, the head and the next-token log-probabilities, fused over chunks of positions
 // so that only a [chunk, V] block of logits exists unless all logits are asked for.
@@ -27,6 +27,6 @@ void HfRmsNorm(const float* x, int64_t S, int64_t H, const float* weight, float 
 // non-null.
 void HfHead(const float* x, int64_t S, int64_t H, const float* final_norm, float eps,
             const float* head, int64_t V, std::span<const int32_t> tokens,
-            std::vector<float>* log_probs, std::vector<float>* logits, cpu::ThreadPool& pool);
+            std::vector<float>* log_probs, std::vector<float>* logits, ops::ThreadPool& pool);
 
 }  // namespace evo2::hf

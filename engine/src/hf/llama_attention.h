@@ -11,8 +11,8 @@
 
 #include <cstdint>
 
-#include "cpu/rotary.h"
-#include "cpu/thread_pool.h"
+#include "ops/rotary.h"
+#include "ops/thread_pool.h"
 
 namespace evo2::hf {
 
@@ -26,6 +26,6 @@ struct GqaShape {
 // qkv [S, ld] (q and k rotated in place), out [S, n_q·d]. `rotary` covers ≥ S positions.
 // Sets OpenBLAS to one thread while its tasks run on `pool`, restoring pool.size() after.
 void GqaCausalAttention(float* qkv, int64_t S, const GqaShape& shape,
-                        const cpu::RotaryTable& rotary, float* out, cpu::ThreadPool& pool);
+                        const ops::RotaryTable& rotary, float* out, ops::ThreadPool& pool);
 
 }  // namespace evo2::hf

@@ -4,6 +4,7 @@
 #include <numbers>
 
 #include "absl/strings/str_cat.h"
+#include "evo2/status_macros.h"
 
 namespace evo2::hf {
 
@@ -94,17 +95,11 @@ absl::StatusOr<LlamaRope> ParseRope(const HfCheckpoint& ckpt) {
                                                  type,
                                                  "' is not supported (default and llama3 are)"));
   rope.llama3 = true;
-  auto factor = RopeNumber(ckpt, *params, where, "factor");
-  auto low = RopeNumber(ckpt, *params, where, "low_freq_factor");
-  auto high = RopeNumber(ckpt, *params, where, "high_freq_factor");
-  auto ctx = RopeNumber(ckpt, *params, where, "original_max_position_embeddings");
-  for (const auto* v : {&factor, &low, &high, &ctx}) {
-    if (!v->ok()) return v->status();
-  }
-  rope.factor = *factor;
-  rope.low_freq_factor = *low;
-  rope.high_freq_factor = *high;
-  rope.original_context = *ctx;
+  ASSIGN_OR_RETURN(rope.factor, RopeNumber(ckpt, *params, where, "factor"));
+  ASSIGN_OR_RETURN(rope.low_freq_factor, RopeNumber(ckpt, *params, where, "low_freq_factor"));
+  ASSIGN_OR_RETURN(rope.high_freq_factor, RopeNumber(ckpt, *params, where, "high_freq_factor"));
+  ASSIGN_OR_RETURN(rope.original_context,
+                   RopeNumber(ckpt, *params, where, "original_max_position_embeddings"));
   if (!(rope.factor > 0) || !(rope.low_freq_factor > 0) || !(rope.original_context > 0) ||
       !(rope.high_freq_factor > rope.low_freq_factor))
     return Invalid(ckpt,
@@ -127,40 +122,30 @@ absl::StatusOr<LlamaConfig> ParseLlamaConfig(const HfCheckpoint& ckpt) {
        {Required{"num_hidden_layers", &c.num_layers}, Required{"hidden_size", &c.hidden_size},
         Required{"vocab_size", &c.vocab_size}, Required{"num_attention_heads", &c.num_heads},
         Required{"intermediate_size", &c.intermediate_size}}) {
-    auto v = ConfigInt(ckpt, r.key);
-    if (!v.ok()) return v.status();
-    if (*v <= 0) return Invalid(ckpt, absl::StrCat("key '", r.key, "' is ", *v, ", not > 0"));
-    *r.field = *v;
+    ASSIGN_OR_RETURN(auto v, ConfigInt(ckpt, r.key));
+    if (v <= 0) return Invalid(ckpt, absl::StrCat("key '", r.key, "' is ", v, ", not > 0"));
+    *r.field = v;
   }
-  auto kv = OptionalInt(ckpt, "num_key_value_heads", c.num_heads);
-  if (!kv.ok()) return kv.status();
-  c.num_kv_heads = *kv;
+  ASSIGN_OR_RETURN(c.num_kv_heads, OptionalInt(ckpt, "num_key_value_heads", c.num_heads));
   if (c.num_kv_heads <= 0 || c.num_heads % c.num_kv_heads != 0)
     return Invalid(ckpt,
                    absl::StrCat("num_attention_heads ", c.num_heads,
                                 " is not a multiple of num_key_value_heads ", c.num_kv_heads));
-  auto hd = OptionalInt(ckpt, "head_dim", c.hidden_size / c.num_heads);
-  if (!hd.ok()) return hd.status();
-  c.head_dim = *hd;
+  ASSIGN_OR_RETURN(c.head_dim, OptionalInt(ckpt, "head_dim", c.hidden_size / c.num_heads));
   if (c.head_dim <= 0 || c.head_dim % 2 != 0)
     return Invalid(ckpt,
                    absl::StrCat("head_dim ", c.head_dim,
                                 " must be positive and even (rotate-half RoPE pairs j, j+d/2)"));
-  auto eps = ConfigDouble(ckpt, "rms_norm_eps");
-  if (!eps.ok()) return eps.status();
-  if (!(*eps >= 0)) return Invalid(ckpt, absl::StrCat("rms_norm_eps ", *eps, " is negative"));
-  c.rms_norm_eps = *eps;
-  auto tie = OptionalBool(ckpt, "tie_word_embeddings", false);  // LlamaConfig's default
-  if (!tie.ok()) return tie.status();
-  c.tie_word_embeddings = *tie;
-  auto maxpos = OptionalInt(ckpt, "max_position_embeddings", 0);
-  if (!maxpos.ok()) return maxpos.status();
-  c.max_position_embeddings = *maxpos;
+  ASSIGN_OR_RETURN(auto eps, ConfigDouble(ckpt, "rms_norm_eps"));
+  if (!(eps >= 0)) return Invalid(ckpt, absl::StrCat("rms_norm_eps ", eps, " is negative"));
+  c.rms_norm_eps = eps;
+  // LlamaConfig's default.
+  ASSIGN_OR_RETURN(c.tie_word_embeddings, OptionalBool(ckpt, "tie_word_embeddings", false));
+  ASSIGN_OR_RETURN(c.max_position_embeddings, OptionalInt(ckpt, "max_position_embeddings", 0));
   // Layout switches this engine implements one value of.
   for (const char* key : {"attention_bias", "mlp_bias"}) {
-    auto bias = OptionalBool(ckpt, key, false);
-    if (!bias.ok()) return bias.status();
-    if (*bias)
+    ASSIGN_OR_RETURN(auto bias, OptionalBool(ckpt, key, false));
+    if (bias)
       return absl::UnimplementedError(
           absl::StrCat(ConfigFile(ckpt), ": ", key, " true is not supported (Eden has no biases)"));
   }
@@ -169,9 +154,7 @@ absl::StatusOr<LlamaConfig> ParseLlamaConfig(const HfCheckpoint& ckpt) {
       return absl::UnimplementedError(absl::StrCat(ConfigFile(ckpt), ": hidden_act ", act->dump(),
                                                    " is not supported (only silu, SwiGLU)"));
   }
-  auto rope = ParseRope(ckpt);
-  if (!rope.ok()) return rope.status();
-  c.rope = *rope;
+  ASSIGN_OR_RETURN(c.rope, ParseRope(ckpt));
   return c;
 }
 

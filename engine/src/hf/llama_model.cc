@@ -5,13 +5,14 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "cpu/attention.h"
-#include "cpu/linear.h"
-#include "cpu/working_memory.h"
+#include "evo2/status_macros.h"
 #include "hf/hf_families.h"
 #include "hf/hf_ops.h"
 #include "hf/llama_attention.h"
 #include "hf/llama_ops.h"
+#include "ops/attention.h"
+#include "ops/linear.h"
+#include "ops/working_memory.h"
 
 namespace evo2::hf {
 
@@ -30,7 +31,7 @@ int64_t LlamaModel::EstimateForwardBytes(int64_t S, const ForwardOptions& option
   const int64_t ld = (config_.num_heads + 2 * config_.num_kv_heads) * d;
   int64_t floats = 2 * S * H;                                               // x, norm_
   floats += S * ld + S * config_.num_heads * d;                             // qkv_, attn_
-  floats += int64_t{pool_.size()} * std::min(S, cpu::kAttentionQueryBlock) * S;  // score blocks
+  floats += int64_t{pool_.size()} * std::min(S, ops::kAttentionQueryBlock) * S;  // score blocks
   floats += std::min(S, kMlpChunk) * 3 * F;                                 // gate_up_, swiglu_
   floats += S * d;                                                          // RoPE cos + sin
   floats += (options.logits ? S : std::min(S, kHeadChunk)) * V + S;         // head, log-probs
@@ -45,15 +46,15 @@ LlamaModel::LlamaModel(LlamaConfig config, LlamaWeights weights, int threads)
       weights_(std::move(weights)),
       pool_(threads),
       inv_freq_(LlamaInverseFrequencies(config_)) {
-  cpu::SetBlasThreads(pool_.size());
+  ops::SetBlasThreads(pool_.size());
 }
 
-const cpu::RotaryTable& LlamaModel::Rotary(int64_t S) {
+const ops::RotaryTable& LlamaModel::Rotary(int64_t S) {
   if (rotary_.positions < S) {
     // Grow by at least 1.5x so a stream of slightly longer records does not rebuild each time.
     // Angles are fp32(s)·fp32(ω_j) as transformers forms them (README "Precision detail").
     const int64_t n = std::max<int64_t>(S, rotary_.positions + rotary_.positions / 2);
-    rotary_ = cpu::MakeRotaryTable(inv_freq_.data(), static_cast<int64_t>(inv_freq_.size()), n,
+    rotary_ = ops::MakeRotaryTable(inv_freq_.data(), static_cast<int64_t>(inv_freq_.size()), n,
                                    /*position_scale=*/1.0);
   }
   return rotary_;
@@ -69,10 +70,10 @@ void LlamaModel::AttentionBlock(const LlamaLayerWeights& w, int64_t S, float* x)
   // u = RMSNorm(x); [q k v] = u·[W_q; W_k; W_v]ᵀ  [S, (n_q + 2 n_kv)·d]
   HfRmsNorm(x, S, H, w.input_norm.data(), static_cast<float>(config_.rms_norm_eps), norm_.data(),
                pool_);
-  cpu::Linear(norm_.data(), S, H, H, w.wqkv.data(), shape.ld(), nullptr, qkv_.data(), shape.ld());
+  ops::Linear(norm_.data(), S, H, H, w.wqkv.data(), shape.ld(), nullptr, qkv_.data(), shape.ld());
   GqaCausalAttention(qkv_.data(), S, shape, Rotary(S), attn_.data(), pool_);
   // x ← x + W_o·o
-  cpu::Linear(attn_.data(), S, qd, qd, w.wo.data(), H, nullptr, x, H, /*accumulate=*/true);
+  ops::Linear(attn_.data(), S, qd, qd, w.wo.data(), H, nullptr, x, H, /*accumulate=*/true);
 }
 
 void LlamaModel::MlpBlock(const LlamaLayerWeights& w, int64_t S, float* x) {
@@ -87,10 +88,10 @@ void LlamaModel::MlpBlock(const LlamaLayerWeights& w, int64_t S, float* x) {
     // x ← x + W_down·(SiLU(W_gate·u) ⊙ W_up·u), u = RMSNorm(x)
     HfRmsNorm(xs, rows, H, w.post_norm.data(), static_cast<float>(config_.rms_norm_eps),
                  norm_.data(), pool_);
-    cpu::Linear(norm_.data(), rows, H, H, w.w_gate_up.data(), 2 * F, nullptr, gate_up_.data(),
+    ops::Linear(norm_.data(), rows, H, H, w.w_gate_up.data(), 2 * F, nullptr, gate_up_.data(),
                 2 * F);
     SwiGlu(gate_up_.data(), rows, F, swiglu_.data(), pool_);
-    cpu::Linear(swiglu_.data(), rows, F, F, w.w_down.data(), H, nullptr, xs, H,
+    ops::Linear(swiglu_.data(), rows, F, F, w.w_down.data(), H, nullptr, xs, H,
                 /*accumulate=*/true);
   }
 }
@@ -105,15 +106,14 @@ absl::StatusOr<ForwardResult> LlamaModel::Forward(std::span<const int32_t> token
   // final norm.
   std::vector<std::pair<LayerTap, std::string>> taps;
   for (const std::string& name : options.layers) {
-    auto tap = ParseLayerName(model_config_, name);
-    if (!tap.ok()) return tap.status();
-    if (tap->point != LayerTap::Point::kEmbedding && tap->point != LayerTap::Point::kBlockOutput &&
-        tap->point != LayerTap::Point::kFinalNorm)
+    ASSIGN_OR_RETURN(auto tap, ParseLayerName(model_config_, name));
+    if (tap.point != LayerTap::Point::kEmbedding && tap.point != LayerTap::Point::kBlockOutput &&
+        tap.point != LayerTap::Point::kFinalNorm)
       return absl::UnimplementedError(
           absl::StrCat("Forward: layer '", name,
                        "' cannot be captured in the Llama family (whole layers, the embedding "
                        "and the final norm can)"));
-    taps.emplace_back(*tap, name);
+    taps.emplace_back(tap, name);
   }
   for (int b : options.hidden_after_blocks) {
     if (b < 0 || b >= config_.num_layers)
@@ -125,7 +125,7 @@ absl::StatusOr<ForwardResult> LlamaModel::Forward(std::span<const int32_t> token
       return absl::InvalidArgumentError(absl::StrCat("Forward: token ", tokens[s], " at position ",
                                                      s, " is outside [0, ", V, ")"));
   }
-  if (auto s = cpu::CheckWorkingMemory(S, EstimateForwardBytes(S, options)); !s.ok()) return s;
+  RETURN_IF_ERROR(ops::CheckWorkingMemory(S, EstimateForwardBytes(S, options)));
   ForwardResult result;
   auto capture = [&](LayerTap::Point point, int layer, const std::vector<float>& v) {
     for (const auto& [tap, name] : taps) {
@@ -165,19 +165,13 @@ absl::StatusOr<ForwardResult> LlamaModel::Forward(std::span<const int32_t> token
 
 absl::StatusOr<std::unique_ptr<Model>> CreateLlamaModel(HfCheckpoint ckpt,
                                                         const LoadOptions& options) {
-  if (options.device != "cpu")
-    return absl::UnimplementedError(absl::StrCat("device '", options.device,
-                                                 "': LlamaForCausalLM (Eden) runs on the cpu "
-                                                 "backend only for now"));
-  if (!options.precision.empty() && options.precision != "fp32")
-    return absl::UnimplementedError(absl::StrCat("precision '", options.precision,
+  if (options.precision != Precision::kDefault && options.precision != Precision::kFp32)
+    return absl::UnimplementedError(absl::StrCat("precision '", PrecisionName(options.precision),
                                                  "': LlamaForCausalLM (Eden) runs in fp32 only "
                                                  "for now"));
-  auto config = ParseLlamaConfig(ckpt);
-  if (!config.ok()) return config.status();
-  auto weights = LoadLlamaWeights(ckpt, *config);
-  if (!weights.ok()) return weights.status();
-  return std::make_unique<LlamaModel>(std::move(*config), std::move(*weights), options.threads);
+  ASSIGN_OR_RETURN(auto config, ParseLlamaConfig(ckpt));
+  ASSIGN_OR_RETURN(auto weights, LoadLlamaWeights(ckpt, config));
+  return std::make_unique<LlamaModel>(std::move(config), std::move(weights), options.threads);
 }
 
 }  // namespace evo2::hf

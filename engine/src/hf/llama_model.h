@@ -9,12 +9,12 @@
 #include <string>
 #include <vector>
 
-#include "cpu/rotary.h"
-#include "cpu/thread_pool.h"
 #include "evo2/config.h"
 #include "evo2/model.h"
 #include "hf/llama_config.h"
 #include "hf/llama_weights.h"
+#include "ops/rotary.h"
+#include "ops/thread_pool.h"
 
 namespace evo2::hf {
 
@@ -42,14 +42,14 @@ class LlamaModel final : public Model {
   // x [S, H] += attention block of layer l; x += MLP block of layer l.
   void AttentionBlock(const LlamaLayerWeights& w, int64_t S, float* x);
   void MlpBlock(const LlamaLayerWeights& w, int64_t S, float* x);
-  const cpu::RotaryTable& Rotary(int64_t S);
+  const ops::RotaryTable& Rotary(int64_t S);
 
   LlamaConfig config_;
   ModelConfig model_config_;
   LlamaWeights weights_;
-  cpu::ThreadPool pool_;
+  ops::ThreadPool pool_;
   std::vector<float> inv_freq_;  // [d/2] ω_j (llama3-scaled)
-  cpu::RotaryTable rotary_;      // cos/sin [positions, d/2], grown to the longest S seen
+  ops::RotaryTable rotary_;      // cos/sin [positions, d/2], grown to the longest S seen
   // Scratch reused across calls (Forward is one call at a time per model).
   std::vector<float> norm_, qkv_, attn_, gate_up_, swiglu_;
 };

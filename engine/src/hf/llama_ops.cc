@@ -4,7 +4,7 @@
 
 namespace evo2::hf {
 
-void SwiGlu(const float* gate_up, int64_t rows, int64_t F, float* h, cpu::ThreadPool& pool) {
+void SwiGlu(const float* gate_up, int64_t rows, int64_t F, float* h, ops::ThreadPool& pool) {
   pool.ParallelFor(rows, 16, [&](int64_t b, int64_t e) {
     for (int64_t r = b; r < e; ++r) {
       const float* g = gate_up + r * 2 * F;

@@ -4,11 +4,11 @@
 
 #include <cstdint>
 
-#include "cpu/thread_pool.h"
+#include "ops/thread_pool.h"
 
 namespace evo2::hf {
 
 // h[r, f] = SiLU(gate_up[r, f]) · gate_up[r, F + f]: gate_up [rows, 2F] (gate; up), h [rows, F].
-void SwiGlu(const float* gate_up, int64_t rows, int64_t F, float* h, cpu::ThreadPool& pool);
+void SwiGlu(const float* gate_up, int64_t rows, int64_t F, float* h, ops::ThreadPool& pool);
 
 }  // namespace evo2::hf

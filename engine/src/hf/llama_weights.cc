@@ -3,6 +3,7 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "evo2/status_macros.h"
 
 namespace evo2::hf {
 
@@ -11,12 +12,11 @@ namespace {
 // Appends tensor `name` (exactly `shape`, any floating dtype) to `dst` as fp32.
 absl::Status Append(const HfCheckpoint& ckpt, const std::string& name,
                     const std::vector<int64_t>& shape, std::vector<float>& dst) {
-  auto t = RequireTensor(ckpt, name, shape);
-  if (!t.ok()) return t.status();
-  auto v = t->ToFloat32();
+  ASSIGN_OR_RETURN(auto t, RequireTensor(ckpt, name, shape));
+  auto v = t.ToFloat32();
   if (!v.ok())
     return absl::InvalidArgumentError(absl::StrCat(ckpt.dir.string(), ": tensor '", name, "' (",
-                                                   t->DebugString(), "): ", v.status().message()));
+                                                   t.DebugString(), "): ", v.status().message()));
   dst.insert(dst.end(), v->begin(), v->end());
   return absl::OkStatus();
 }
@@ -27,7 +27,7 @@ absl::StatusOr<LlamaWeights> LoadLlamaWeights(const HfCheckpoint& ckpt, const Ll
   const int64_t H = c.hidden_size, V = c.vocab_size, F = c.intermediate_size;
   const int64_t qd = c.num_heads * c.head_dim, kvd = c.num_kv_heads * c.head_dim;
   LlamaWeights w;
-  if (auto s = Append(ckpt, "model.embed_tokens.weight", {V, H}, w.embedding); !s.ok()) return s;
+  RETURN_IF_ERROR(Append(ckpt, "model.embed_tokens.weight", {V, H}, w.embedding));
   w.layers.resize(static_cast<size_t>(c.num_layers));
   for (int64_t l = 0; l < c.num_layers; ++l) {
     const std::string p = absl::StrCat("model.layers.", l, ".");
@@ -48,16 +48,16 @@ absl::StatusOr<LlamaWeights> LoadLlamaWeights(const HfCheckpoint& ckpt, const Ll
         {p + "mlp.down_proj.weight", {H, F}, &lw.w_down},
     };
     for (const auto& part : parts) {
-      if (auto s = Append(ckpt, part.name, part.shape, *part.dst); !s.ok()) return s;
+      RETURN_IF_ERROR(Append(ckpt, part.name, part.shape, *part.dst));
     }
   }
-  if (auto s = Append(ckpt, "model.norm.weight", {H}, w.final_norm); !s.ok()) return s;
+  RETURN_IF_ERROR(Append(ckpt, "model.norm.weight", {H}, w.final_norm));
   if (!c.tie_word_embeddings) {
-    if (auto s = Append(ckpt, "lm_head.weight", {V, H}, w.lm_head); !s.ok()) return s;
+    RETURN_IF_ERROR(Append(ckpt, "lm_head.weight", {V, H}, w.lm_head));
   } else if (ckpt.tensors.count("lm_head.weight")) {
     // A tied checkpoint may still store the head; it must then be the embedding.
     std::vector<float> head;
-    if (auto s = Append(ckpt, "lm_head.weight", {V, H}, head); !s.ok()) return s;
+    RETURN_IF_ERROR(Append(ckpt, "lm_head.weight", {V, H}, head));
     if (head != w.embedding)
       return absl::InvalidArgumentError(
           absl::StrCat(ckpt.dir.string(),

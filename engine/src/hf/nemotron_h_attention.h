@@ -4,21 +4,21 @@
 //   q = W_q·u [S, n_q·d], k = W_k·u, v = W_v·u [S, n_kv·d]   (heads = contiguous blocks of d)
 //   o_h(s) = Σ_{r≤s} softmax_r(q_h(s)·k_g(r) / √d) v_g(r),   g = ⌊h / (n_q/n_kv)⌋
 //   out = W_o · concat_h o_h
-// The attention itself is cpu/attention.h's CausalSoftmaxAttention (shared with Evo 2 and Llama).
+// The attention itself is ops/attention.h's CausalSoftmaxAttention (shared with Evo 2 and Llama).
 #pragma once
 
 #include <cstdint>
 #include <vector>
 
-#include "cpu/thread_pool.h"
 #include "hf/nemotron_h_config.h"
 #include "hf/nemotron_h_weights.h"
+#include "ops/thread_pool.h"
 
 namespace evo2::hf {
 
 // q [S, n_q·d], k, v [S, n_kv·d] row-major -> out [S, n_q·d] (heads concatenated head-major).
 void GqaCausalAttention(const float* q, const float* k, const float* v, int64_t S, int64_t n_q,
-                        int64_t n_kv, int64_t d, float* out, cpu::ThreadPool& pool);
+                        int64_t n_kv, int64_t d, float* out, ops::ThreadPool& pool);
 
 class AttentionMixer {
  public:
@@ -26,7 +26,7 @@ class AttentionMixer {
 
   // u [S, H] (the normed layer input) -> out [S, H].
   void Run(const NemotronHAttentionWeights& w, const float* u, int64_t S, float* out,
-           cpu::ThreadPool& pool);
+           ops::ThreadPool& pool);
 
   // Floats of working memory Run(S) allocates (projections + per-thread score blocks).
   int64_t ScratchFloats(int64_t S, int threads) const;

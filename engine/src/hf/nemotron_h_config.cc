@@ -4,6 +4,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "evo2/status_macros.h"
 
 namespace evo2::hf {
 
@@ -33,22 +34,20 @@ absl::StatusOr<std::optional<std::string>> OptionalString(const HfCheckpoint& ck
 }
 
 absl::StatusOr<int64_t> PositiveInt(const HfCheckpoint& ckpt, const std::string& key) {
-  auto v = ConfigInt(ckpt, key);
-  if (!v.ok()) return v.status();
-  if (*v <= 0) return KeyError(ckpt, key, absl::StrCat("is ", *v, ", expected > 0"));
-  return *v;
+  ASSIGN_OR_RETURN(auto v, ConfigInt(ckpt, key));
+  if (v <= 0) return KeyError(ckpt, key, absl::StrCat("is ", v, ", expected > 0"));
+  return v;
 }
 
 // A boolean switch whose only implemented value is `implemented` (absent = the HF default,
 // which is `implemented` for every key used here).
 absl::Status RequireSwitch(const HfCheckpoint& ckpt, const std::string& key, bool implemented,
                            const std::string& why) {
-  auto v = OptionalBool(ckpt, key);
-  if (!v.ok()) return v.status();
-  if (v->has_value() && **v != implemented)
+  ASSIGN_OR_RETURN(auto v, OptionalBool(ckpt, key));
+  if (v.has_value() && *v != implemented)
     return absl::UnimplementedError(absl::StrCat(ConfigPath(ckpt), ": ", key, " = ",
-                                                 **v ? "true" : "false", " is not supported (",
-                                                 why, ")"));
+                                                 *v ? "true" : "false", " is not supported (", why,
+                                                 ")"));
   return absl::OkStatus();
 }
 
@@ -94,19 +93,16 @@ absl::StatusOr<std::vector<NemotronHLayerKind>> ReadPattern(const HfCheckpoint& 
     for (size_t i = 0; i < it->size(); ++i) {
       if (!(*it)[i].is_string())
         return KeyError(ckpt, "layers_block_type", absl::StrCat("entry ", i, " is not a string"));
-      auto kind = KindFromName(ckpt, (*it)[i].get<std::string>(), i);
-      if (!kind.ok()) return kind.status();
-      from_list->push_back(*kind);
+      ASSIGN_OR_RETURN(auto kind, KindFromName(ckpt, (*it)[i].get<std::string>(), i));
+      from_list->push_back(kind);
     }
   }
-  auto legacy = OptionalString(ckpt, "hybrid_override_pattern");
-  if (!legacy.ok()) return legacy.status();
-  if (legacy->has_value()) {
+  ASSIGN_OR_RETURN(auto legacy, OptionalString(ckpt, "hybrid_override_pattern"));
+  if (legacy.has_value()) {
     from_string.emplace();
-    for (size_t i = 0; i < (*legacy)->size(); ++i) {
-      auto kind = KindFromLetter(ckpt, (**legacy)[i], i);
-      if (!kind.ok()) return kind.status();
-      from_string->push_back(*kind);
+    for (size_t i = 0; i < legacy->size(); ++i) {
+      ASSIGN_OR_RETURN(auto kind, KindFromLetter(ckpt, (*legacy)[i], i));
+      from_string->push_back(kind);
     }
   }
   if (!from_list && !from_string)
@@ -114,9 +110,9 @@ absl::StatusOr<std::vector<NemotronHLayerKind>> ReadPattern(const HfCheckpoint& 
         ConfigPath(ckpt), ": no layer pattern (neither 'layers_block_type' nor "
                           "'hybrid_override_pattern')"));
   if (from_list && from_string && *from_list != *from_string)
-    return absl::InvalidArgumentError(absl::StrCat(
-        ConfigPath(ckpt), ": 'layers_block_type' and 'hybrid_override_pattern' ('", **legacy,
-        "') describe different layers"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(ConfigPath(ckpt), ": 'layers_block_type' and 'hybrid_override_pattern' ('",
+                     *legacy, "') describe different layers"));
   std::vector<NemotronHLayerKind> layers = from_list ? *from_list : *from_string;
   if (layers.empty()) return KeyError(ckpt, "layers_block_type", "lists no layers");
   return layers;
@@ -141,15 +137,13 @@ std::string NemotronHConfig::Pattern() const {
 
 absl::StatusOr<NemotronHConfig> NemotronHConfigFromCheckpoint(const HfCheckpoint& ckpt) {
   NemotronHConfig c;
-  auto layers = ReadPattern(ckpt);
-  if (!layers.ok()) return layers.status();
-  c.layers = std::move(*layers);
+  ASSIGN_OR_RETURN(auto layers, ReadPattern(ckpt));
+  c.layers = std::move(layers);
   if (ckpt.config.contains("num_hidden_layers") && !ckpt.config["num_hidden_layers"].is_null()) {
-    auto n = ConfigInt(ckpt, "num_hidden_layers");
-    if (!n.ok()) return n.status();
-    if (*n != c.num_layers())
+    ASSIGN_OR_RETURN(auto n, ConfigInt(ckpt, "num_hidden_layers"));
+    if (n != c.num_layers())
       return KeyError(ckpt, "num_hidden_layers",
-                      absl::StrCat("is ", *n, " but the layer pattern ", c.Pattern(), " has ",
+                      absl::StrCat("is ", n, " but the layer pattern ", c.Pattern(), " has ",
                                    c.num_layers(), " layers"));
   }
 
@@ -167,15 +161,11 @@ absl::StatusOr<NemotronHConfig> NemotronHConfigFromCheckpoint(const HfCheckpoint
                           IntKey{"num_attention_heads", &c.num_attention_heads},
                           IntKey{"num_key_value_heads", &c.num_key_value_heads},
                           IntKey{"intermediate_size", &c.intermediate_size}}) {
-    auto v = PositiveInt(ckpt, k.key);
-    if (!v.ok()) return v.status();
-    *k.dst = *v;
+    ASSIGN_OR_RETURN(*k.dst, PositiveInt(ckpt, k.key));
   }
   // HF: head_dim if set, else hidden_size / num_attention_heads.
   if (ckpt.config.contains("head_dim") && !ckpt.config["head_dim"].is_null()) {
-    auto d = PositiveInt(ckpt, "head_dim");
-    if (!d.ok()) return d.status();
-    c.attention_head_dim = *d;
+    ASSIGN_OR_RETURN(c.attention_head_dim, PositiveInt(ckpt, "head_dim"));
   } else {
     if (c.hidden_size % c.num_attention_heads != 0)
       return KeyError(ckpt, "num_attention_heads",
@@ -183,10 +173,9 @@ absl::StatusOr<NemotronHConfig> NemotronHConfigFromCheckpoint(const HfCheckpoint
                                    c.hidden_size, " and there is no head_dim"));
     c.attention_head_dim = c.hidden_size / c.num_attention_heads;
   }
-  auto eps = ConfigDouble(ckpt, "layer_norm_epsilon");
-  if (!eps.ok()) return eps.status();
-  if (!(*eps > 0)) return KeyError(ckpt, "layer_norm_epsilon", "must be > 0");
-  c.eps = static_cast<float>(*eps);
+  ASSIGN_OR_RETURN(auto eps, ConfigDouble(ckpt, "layer_norm_epsilon"));
+  if (!(eps > 0)) return KeyError(ckpt, "layer_norm_epsilon", "must be > 0");
+  c.eps = static_cast<float>(eps);
 
   if (c.mamba_num_heads % c.n_groups != 0)
     return KeyError(ckpt, "n_groups",
@@ -198,34 +187,25 @@ absl::StatusOr<NemotronHConfig> NemotronHConfigFromCheckpoint(const HfCheckpoint
                                  ") does not divide num_attention_heads (", c.num_attention_heads,
                                  ")"));
 
-  auto tie = OptionalBool(ckpt, "tie_word_embeddings");
-  if (!tie.ok()) return tie.status();
-  c.tie_word_embeddings = tie->value_or(false);  // NemotronHConfig's default
-  auto conv_bias = OptionalBool(ckpt, "use_conv_bias");
-  if (!conv_bias.ok()) return conv_bias.status();
-  c.use_conv_bias = conv_bias->value_or(true);
+  ASSIGN_OR_RETURN(auto tie, OptionalBool(ckpt, "tie_word_embeddings"));
+  c.tie_word_embeddings = tie.value_or(false);  // NemotronHConfig's default
+  ASSIGN_OR_RETURN(auto conv_bias, OptionalBool(ckpt, "use_conv_bias"));
+  c.use_conv_bias = conv_bias.value_or(true);
 
   // Conventions fixed by the README's block math; anything else is refused by name.
-  if (auto s = RequireSwitch(ckpt, "use_bias", false, "Mamba in_proj/out_proj without bias");
-      !s.ok())
-    return s;
-  if (auto s = RequireSwitch(ckpt, "mamba_proj_bias", false, "Mamba projections without bias");
-      !s.ok())
-    return s;
-  if (auto s = RequireSwitch(ckpt, "mlp_bias", false, "MLP without bias"); !s.ok()) return s;
-  if (auto s = RequireSwitch(ckpt, "attention_bias", false, "attention without bias"); !s.ok())
-    return s;
-  auto mlp_act = OptionalString(ckpt, "mlp_hidden_act");
-  if (!mlp_act.ok()) return mlp_act.status();
-  if (!mlp_act->has_value() || **mlp_act != "relu2")
-    return absl::UnimplementedError(absl::StrCat(
-        ConfigPath(ckpt), ": mlp_hidden_act '", mlp_act->value_or("<missing>"),
-        "' is not supported (the hybrid's MLP is squared ReLU, 'relu2')"));
-  auto mamba_act = OptionalString(ckpt, "mamba_hidden_act");
-  if (!mamba_act.ok()) return mamba_act.status();
-  if (mamba_act->has_value() && **mamba_act != "silu")
+  RETURN_IF_ERROR(RequireSwitch(ckpt, "use_bias", false, "Mamba in_proj/out_proj without bias"));
+  RETURN_IF_ERROR(RequireSwitch(ckpt, "mamba_proj_bias", false, "Mamba projections without bias"));
+  RETURN_IF_ERROR(RequireSwitch(ckpt, "mlp_bias", false, "MLP without bias"));
+  RETURN_IF_ERROR(RequireSwitch(ckpt, "attention_bias", false, "attention without bias"));
+  ASSIGN_OR_RETURN(auto mlp_act, OptionalString(ckpt, "mlp_hidden_act"));
+  if (!mlp_act.has_value() || *mlp_act != "relu2")
+    return absl::UnimplementedError(
+        absl::StrCat(ConfigPath(ckpt), ": mlp_hidden_act '", mlp_act.value_or("<missing>"),
+                     "' is not supported (the hybrid's MLP is squared ReLU, 'relu2')"));
+  ASSIGN_OR_RETURN(auto mamba_act, OptionalString(ckpt, "mamba_hidden_act"));
+  if (mamba_act.has_value() && *mamba_act != "silu")
     return absl::UnimplementedError(absl::StrCat(ConfigPath(ckpt), ": mamba_hidden_act '",
-                                                 **mamba_act,
+                                                 *mamba_act,
                                                  "' is not supported (the conv and the gate use "
                                                  "SiLU)"));
   // Not read on purpose: `time_step_limit` / `time_step_min`. HF clamps Δ from below there,

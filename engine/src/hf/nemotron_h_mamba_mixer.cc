@@ -3,9 +3,9 @@
 #include <algorithm>
 #include <cmath>
 
-#include "cpu/linear.h"
-#include "cpu/vectorize.h"
 #include "hf/nemotron_h_rms_norm.h"
+#include "ops/linear.h"
+#include "ops/vectorize.h"
 
 namespace evo2::hf {
 
@@ -66,7 +66,7 @@ int64_t MambaMixer::ScratchFloats(int64_t S) const {
          c.mamba_num_heads * c.mamba_head_dim * c.ssm_state_size;
 }
 
-void MambaMixer::ConvSilu(const NemotronHMambaWeights& w, int64_t rows, cpu::ThreadPool& pool) {
+void MambaMixer::ConvSilu(const NemotronHMambaWeights& w, int64_t rows, ops::ThreadPool& pool) {
   const int64_t C = config_.ConvChannels(), K = config_.conv_kernel;
   pool.ParallelFor(rows, 16, [&](int64_t b, int64_t e) {
     for (int64_t r = b; r < e; ++r) {
@@ -81,7 +81,7 @@ void MambaMixer::ConvSilu(const NemotronHMambaWeights& w, int64_t rows, cpu::Thr
   });
 }
 
-void MambaMixer::StepSizes(const NemotronHMambaWeights& w, int64_t rows, cpu::ThreadPool& pool) {
+void MambaMixer::StepSizes(const NemotronHMambaWeights& w, int64_t rows, ops::ThreadPool& pool) {
   const int64_t nh = config_.mamba_num_heads, R = config_.InProjRows();
   const int64_t dt_off = R - nh;
   pool.ParallelFor(rows, 64, [&](int64_t b, int64_t e) {
@@ -97,7 +97,7 @@ void MambaMixer::StepSizes(const NemotronHMambaWeights& w, int64_t rows, cpu::Th
   });
 }
 
-void MambaMixer::Scan(const NemotronHMambaWeights& w, int64_t rows, cpu::ThreadPool& pool) {
+void MambaMixer::Scan(const NemotronHMambaWeights& w, int64_t rows, ops::ThreadPool& pool) {
   const NemotronHConfig& c = config_;
   const int64_t nh = c.mamba_num_heads, P = c.mamba_head_dim, N = c.ssm_state_size;
   const int64_t G = c.n_groups, di = c.MambaInner(), C = c.ConvChannels();
@@ -117,7 +117,7 @@ void MambaMixer::Scan(const NemotronHMambaWeights& w, int64_t rows, cpu::ThreadP
 }
 
 void MambaMixer::Run(const NemotronHMambaWeights& w, const float* u, int64_t S, float* out,
-                     cpu::ThreadPool& pool) {
+                     ops::ThreadPool& pool) {
   const NemotronHConfig& c = config_;
   const int64_t H = c.hidden_size, di = c.MambaInner(), C = c.ConvChannels();
   const int64_t R = c.InProjRows(), K = c.conv_kernel, nh = c.mamba_num_heads;
@@ -134,7 +134,7 @@ void MambaMixer::Run(const NemotronHMambaWeights& w, const float* u, int64_t S, 
   for (int64_t t0 = 0; t0 < S; t0 += chunk) {
     const int64_t rows = std::min(chunk, S - t0);
     // 1. p = W_in·u.
-    cpu::Linear(u + t0 * H, rows, H, H, w.in_proj.data(), R, nullptr, proj_.data(), R);
+    ops::Linear(u + t0 * H, rows, H, H, w.in_proj.data(), R, nullptr, proj_.data(), R);
     // 2. conv window = previous K−1 raw xBC rows ‖ this chunk's; conv + SiLU.
     for (int64_t r = 0; r < rows; ++r) {
       std::copy_n(proj_.data() + r * R + di, C, window_.data() + (K - 1 + r) * C);
@@ -152,7 +152,7 @@ void MambaMixer::Run(const NemotronHMambaWeights& w, const float* u, int64_t S, 
       }
     });
     // 8. out = W_out·v.
-    cpu::Linear(y_.data(), rows, di, di, w.out_proj.data(), H, nullptr, out + t0 * H, H);
+    ops::Linear(y_.data(), rows, di, di, w.out_proj.data(), H, nullptr, out + t0 * H, H);
     // Keep the last K−1 raw rows for the next chunk's window (source lies after the target).
     std::copy(window_.begin() + rows * C, window_.begin() + (rows + K - 1) * C, window_.begin());
   }

@@ -14,9 +14,9 @@
 #include <cstdint>
 #include <vector>
 
-#include "cpu/thread_pool.h"
 #include "hf/nemotron_h_config.h"
 #include "hf/nemotron_h_weights.h"
+#include "ops/thread_pool.h"
 
 namespace evo2::hf {
 
@@ -30,18 +30,18 @@ class MambaMixer {
 
   // u [S, H] (the normed layer input) -> out [S, H].
   void Run(const NemotronHMambaWeights& w, const float* u, int64_t S, float* out,
-           cpu::ThreadPool& pool);
+           ops::ThreadPool& pool);
 
   // Floats of working memory Run(S) allocates.
   int64_t ScratchFloats(int64_t S) const;
 
  private:
   // Conv + SiLU of one chunk: window_ [K−1 + rows, C] -> xbc_ [rows, C].
-  void ConvSilu(const NemotronHMambaWeights& w, int64_t rows, cpu::ThreadPool& pool);
+  void ConvSilu(const NemotronHMambaWeights& w, int64_t rows, ops::ThreadPool& pool);
   // Δ and exp(Δ·A) for one chunk -> dt_, decay_ [rows, n_h].
-  void StepSizes(const NemotronHMambaWeights& w, int64_t rows, cpu::ThreadPool& pool);
+  void StepSizes(const NemotronHMambaWeights& w, int64_t rows, ops::ThreadPool& pool);
   // The selective scan of one chunk, state_ carried: -> y_ [rows, d_inner].
-  void Scan(const NemotronHMambaWeights& w, int64_t rows, cpu::ThreadPool& pool);
+  void Scan(const NemotronHMambaWeights& w, int64_t rows, ops::ThreadPool& pool);
 
   NemotronHConfig config_;
   int64_t chunk_tokens_;

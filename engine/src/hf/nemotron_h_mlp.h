@@ -7,8 +7,8 @@
 #include <cstdint>
 #include <vector>
 
-#include "cpu/thread_pool.h"
 #include "hf/nemotron_h_weights.h"
+#include "ops/thread_pool.h"
 
 namespace evo2::hf {
 
@@ -17,6 +17,6 @@ inline constexpr int64_t kMlpChunkTokens = 1024;
 
 // u [S, H] -> out [S, H]; `scratch` is resized to [min(S, chunk), F].
 void SquaredReluMlp(const NemotronHMlpWeights& w, const float* u, int64_t S, int64_t H, int64_t F,
-                    float* out, std::vector<float>& scratch, cpu::ThreadPool& pool);
+                    float* out, std::vector<float>& scratch, ops::ThreadPool& pool);
 
 }  // namespace evo2::hf

@@ -5,12 +5,13 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
-#include "cpu/embedding.h"
-#include "cpu/linear.h"
-#include "cpu/working_memory.h"
+#include "evo2/status_macros.h"
 #include "hf/hf_families.h"
 #include "hf/hf_ops.h"
 #include "hf/nemotron_h_mlp.h"
+#include "ops/embedding.h"
+#include "ops/linear.h"
+#include "ops/working_memory.h"
 
 namespace evo2::hf {
 
@@ -22,7 +23,7 @@ NemotronHModel::NemotronHModel(ModelConfig common, NemotronHConfig config,
       pool_(threads),
       mamba_(config_),
       attention_(config_) {
-  cpu::SetBlasThreads(pool_.size());
+  ops::SetBlasThreads(pool_.size());
 }
 
 int64_t NemotronHModel::EstimateForwardBytes(int64_t S, const ForwardOptions& options) const {
@@ -61,14 +62,13 @@ absl::StatusOr<ForwardResult> NemotronHModel::Forward(std::span<const int32_t> t
   // embedding, the residual stream after a layer (blocks.k / decoder.layers.k) and the final norm.
   std::vector<std::pair<LayerTap, std::string>> taps;
   for (const std::string& name : options.layers) {
-    auto tap = ParseLayerName(common_, name);
-    if (!tap.ok()) return tap.status();
-    if (tap->point != LayerTap::Point::kEmbedding && tap->point != LayerTap::Point::kBlockOutput &&
-        tap->point != LayerTap::Point::kFinalNorm)
+    ASSIGN_OR_RETURN(auto tap, ParseLayerName(common_, name));
+    if (tap.point != LayerTap::Point::kEmbedding && tap.point != LayerTap::Point::kBlockOutput &&
+        tap.point != LayerTap::Point::kFinalNorm)
       return absl::UnimplementedError(absl::StrCat(
           "Forward: layer '", name, "' cannot be captured in the NemotronH (Mamba-2 hybrid) family "
           "(whole layers, the embedding and the final norm can)"));
-    taps.emplace_back(*tap, name);
+    taps.emplace_back(tap, name);
   }
   auto capture = [&](LayerTap::Point point, int layer, const std::vector<float>& v,
                      ForwardResult& r) {
@@ -82,13 +82,13 @@ absl::StatusOr<ForwardResult> NemotronHModel::Forward(std::span<const int32_t> t
                                                 " requested; the model has layers 0..",
                                                 config_.num_layers() - 1));
   }
-  if (auto s = cpu::CheckWorkingMemory(S, EstimateForwardBytes(S, options)); !s.ok()) return s;
+  RETURN_IF_ERROR(ops::CheckWorkingMemory(S, EstimateForwardBytes(S, options)));
 
   ForwardResult result;
   std::vector<float> x(static_cast<size_t>(S * H));  // [S, H] residual stream
   std::vector<float> z(static_cast<size_t>(S * H));  // [S, H] normed layer input
   std::vector<float> m(static_cast<size_t>(S * H));  // [S, H] mixer output
-  cpu::Embed(tokens, weights_.embedding.data(), H, x.data());
+  ops::Embed(tokens, weights_.embedding.data(), H, x.data());
   capture(LayerTap::Point::kEmbedding, -1, x, result);
   for (int64_t i = 0; i < config_.num_layers(); ++i) {
     const NemotronHLayerWeights& lw = weights_.layers[static_cast<size_t>(i)];
@@ -127,30 +127,26 @@ absl::StatusOr<ForwardResult> NemotronHModel::Forward(std::span<const int32_t> t
 
 absl::StatusOr<std::unique_ptr<Model>> CreateNemotronHModel(HfCheckpoint ckpt,
                                                             const LoadOptions& options) {
-  if (options.device != "cpu")
-    return absl::UnimplementedError(absl::StrCat(
-        ckpt.dir.string(), ": NemotronH (Mamba-2 hybrid) models run on the cpu backend only for "
-                           "now (device '", options.device, "' requested)"));
-  if (!options.precision.empty() && options.precision != "fp32")
-    return absl::UnimplementedError(absl::StrCat(
-        ckpt.dir.string(), ": NemotronH (Mamba-2 hybrid) models run in fp32 only for now "
-                           "(precision '", options.precision, "' requested)"));
-  auto config = NemotronHConfigFromCheckpoint(ckpt);
-  if (!config.ok()) return config.status();
-  auto weights = LoadNemotronHWeights(ckpt, *config);
-  if (!weights.ok()) return weights.status();
+  if (options.precision != Precision::kDefault && options.precision != Precision::kFp32)
+    return absl::UnimplementedError(
+        absl::StrCat(ckpt.dir.string(),
+                     ": NemotronH (Mamba-2 hybrid) models run in fp32 only for now "
+                     "(precision '",
+                     PrecisionName(options.precision), "' requested)"));
+  ASSIGN_OR_RETURN(auto config, NemotronHConfigFromCheckpoint(ckpt));
+  ASSIGN_OR_RETURN(auto weights, LoadNemotronHWeights(ckpt, config));
   ModelConfig common;
   common.family = ModelFamily::kNemotronH;
-  common.name = absl::StrCat("nemotron_h ", config->Pattern(), " (", ckpt.dir.filename().string(),
-                             ")");
-  common.num_layers = static_cast<int>(config->num_layers());
-  common.hidden_size = static_cast<int>(config->hidden_size);
-  common.num_heads = static_cast<int>(config->num_attention_heads);
-  common.head_dim = static_cast<int>(config->attention_head_dim);
-  common.vocab_size = static_cast<int>(config->vocab_size);
+  common.name =
+      absl::StrCat("nemotron_h ", config.Pattern(), " (", ckpt.dir.filename().string(), ")");
+  common.num_layers = static_cast<int>(config.num_layers());
+  common.hidden_size = static_cast<int>(config.hidden_size);
+  common.num_heads = static_cast<int>(config.num_attention_heads);
+  common.head_dim = static_cast<int>(config.attention_head_dim);
+  common.vocab_size = static_cast<int>(config.vocab_size);
   if (auto ctx = ConfigInt(ckpt, "max_position_embeddings"); ctx.ok()) common.max_seqlen = *ctx;
-  return std::unique_ptr<Model>(new NemotronHModel(std::move(common), std::move(*config),
-                                                   std::move(*weights), options.threads));
+  return std::unique_ptr<Model>(new NemotronHModel(std::move(common), std::move(config),
+                                                   std::move(weights), options.threads));
 }
 
 }  // namespace evo2::hf

@@ -8,13 +8,13 @@
 #include <string>
 #include <vector>
 
-#include "cpu/thread_pool.h"
 #include "evo2/config.h"
 #include "evo2/model.h"
 #include "hf/nemotron_h_attention.h"
 #include "hf/nemotron_h_config.h"
 #include "hf/nemotron_h_mamba_mixer.h"
 #include "hf/nemotron_h_weights.h"
+#include "ops/thread_pool.h"
 
 namespace evo2::hf {
 
@@ -43,7 +43,7 @@ class NemotronHModel final : public Model {
   ModelConfig common_;
   NemotronHConfig config_;
   NemotronHWeights weights_;
-  cpu::ThreadPool pool_;
+  ops::ThreadPool pool_;
   MambaMixer mamba_;
   AttentionMixer attention_;
   std::vector<float> mlp_scratch_;  // [min(S, kMlpChunkTokens), F]

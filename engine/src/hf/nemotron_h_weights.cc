@@ -6,6 +6,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "evo2/status_macros.h"
 
 namespace evo2::hf {
 
@@ -21,9 +22,8 @@ class TensorReader {
   absl::Status Read(const std::string& name, const std::vector<int64_t>& shape,
                     std::vector<float>& out, bool absolute = false) {
     const std::string full = absolute ? name : prefix_ + name;
-    auto t = RequireTensor(ckpt_, full, shape);
-    if (!t.ok()) return t.status();
-    auto values = t->ToFloat32();
+    ASSIGN_OR_RETURN(auto t, RequireTensor(ckpt_, full, shape));
+    auto values = t.ToFloat32();
     if (!values.ok())
       return absl::InvalidArgumentError(absl::StrCat(ckpt_.dir.string(), ": tensor '", full,
                                                      "': ", values.status().message()));
@@ -59,20 +59,20 @@ absl::Status ReadMamba(TensorReader& r, const std::string& p, const NemotronHCon
                        NemotronHMambaWeights& w) {
   const int64_t H = c.hidden_size, di = c.MambaInner(), C = c.ConvChannels();
   const int64_t nh = c.mamba_num_heads, K = c.conv_kernel;
-  if (auto s = r.Read(p + "in_proj.weight", {c.InProjRows(), H}, w.in_proj); !s.ok()) return s;
-  if (auto s = r.Read(p + "conv1d.weight", {C, 1, K}, w.conv_weight); !s.ok()) return s;
+  RETURN_IF_ERROR(r.Read(p + "in_proj.weight", {c.InProjRows(), H}, w.in_proj));
+  RETURN_IF_ERROR(r.Read(p + "conv1d.weight", {C, 1, K}, w.conv_weight));
   if (c.use_conv_bias) {
-    if (auto s = r.Read(p + "conv1d.bias", {C}, w.conv_bias); !s.ok()) return s;
+    RETURN_IF_ERROR(r.Read(p + "conv1d.bias", {C}, w.conv_bias));
   } else {
     w.conv_bias.assign(static_cast<size_t>(C), 0.0f);
   }
-  if (auto s = r.Read(p + "dt_bias", {nh}, w.dt_bias); !s.ok()) return s;
+  RETURN_IF_ERROR(r.Read(p + "dt_bias", {nh}, w.dt_bias));
   std::vector<float> a_log;
-  if (auto s = r.Read(p + "A_log", {nh}, a_log); !s.ok()) return s;
+  RETURN_IF_ERROR(r.Read(p + "A_log", {nh}, a_log));
   w.A.resize(a_log.size());
   for (size_t h = 0; h < a_log.size(); ++h) w.A[h] = -std::exp(a_log[h]);
-  if (auto s = r.Read(p + "D", {nh}, w.D); !s.ok()) return s;
-  if (auto s = r.Read(p + "norm.weight", {di}, w.norm); !s.ok()) return s;
+  RETURN_IF_ERROR(r.Read(p + "D", {nh}, w.D));
+  RETURN_IF_ERROR(r.Read(p + "norm.weight", {di}, w.norm));
   return r.Read(p + "out_proj.weight", {H, di}, w.out_proj);
 }
 
@@ -80,16 +80,16 @@ absl::Status ReadAttention(TensorReader& r, const std::string& p, const Nemotron
                            NemotronHAttentionWeights& w) {
   const int64_t H = c.hidden_size, d = c.attention_head_dim;
   const int64_t q_rows = c.num_attention_heads * d, kv_rows = c.num_key_value_heads * d;
-  if (auto s = r.Read(p + "q_proj.weight", {q_rows, H}, w.q_proj); !s.ok()) return s;
-  if (auto s = r.Read(p + "k_proj.weight", {kv_rows, H}, w.k_proj); !s.ok()) return s;
-  if (auto s = r.Read(p + "v_proj.weight", {kv_rows, H}, w.v_proj); !s.ok()) return s;
+  RETURN_IF_ERROR(r.Read(p + "q_proj.weight", {q_rows, H}, w.q_proj));
+  RETURN_IF_ERROR(r.Read(p + "k_proj.weight", {kv_rows, H}, w.k_proj));
+  RETURN_IF_ERROR(r.Read(p + "v_proj.weight", {kv_rows, H}, w.v_proj));
   return r.Read(p + "o_proj.weight", {H, q_rows}, w.o_proj);
 }
 
 absl::Status ReadMlp(TensorReader& r, const std::string& p, const NemotronHConfig& c,
                      NemotronHMlpWeights& w) {
   const int64_t H = c.hidden_size, F = c.intermediate_size;
-  if (auto s = r.Read(p + "up_proj.weight", {F, H}, w.up_proj); !s.ok()) return s;
+  RETURN_IF_ERROR(r.Read(p + "up_proj.weight", {F, H}, w.up_proj));
   return r.Read(p + "down_proj.weight", {H, F}, w.down_proj);
 }
 
@@ -111,13 +111,13 @@ absl::StatusOr<NemotronHWeights> LoadNemotronHWeights(const HfCheckpoint& ckpt,
   TensorReader r(ckpt, prefix);
   const int64_t H = c.hidden_size, V = c.vocab_size;
   NemotronHWeights w;
-  if (auto s = r.Read("embeddings.weight", {V, H}, w.embedding); !s.ok()) return s;
+  RETURN_IF_ERROR(r.Read("embeddings.weight", {V, H}, w.embedding));
   w.layers.resize(c.layers.size());
   for (size_t i = 0; i < c.layers.size(); ++i) {
     NemotronHLayerWeights& lw = w.layers[i];
     lw.kind = c.layers[i];
     const std::string layer = absl::StrCat("layers.", i, ".");
-    if (auto s = r.Read(layer + "norm.weight", {H}, lw.norm); !s.ok()) return s;
+    RETURN_IF_ERROR(r.Read(layer + "norm.weight", {H}, lw.norm));
     const std::string mixer = layer + "mixer.";
     absl::Status s;
     switch (lw.kind) {
@@ -125,15 +125,15 @@ absl::StatusOr<NemotronHWeights> LoadNemotronHWeights(const HfCheckpoint& ckpt,
       case NemotronHLayerKind::kAttention: s = ReadAttention(r, mixer, c, lw.attention); break;
       case NemotronHLayerKind::kMlp: s = ReadMlp(r, mixer, c, lw.mlp); break;
     }
-    if (!s.ok()) return s;
+    RETURN_IF_ERROR(s);
   }
-  if (auto s = r.Read("norm_f.weight", {H}, w.norm_f); !s.ok()) return s;
+  RETURN_IF_ERROR(r.Read("norm_f.weight", {H}, w.norm_f));
   if (c.tie_word_embeddings && ckpt.tensors.count("lm_head.weight") == 0) {
     w.lm_head = w.embedding;
-  } else if (auto s = r.Read("lm_head.weight", {V, H}, w.lm_head, /*absolute=*/true); !s.ok()) {
-    return s;
+  } else {
+    RETURN_IF_ERROR(r.Read("lm_head.weight", {V, H}, w.lm_head, /*absolute=*/true));
   }
-  if (auto s = r.CheckAllUsed(c.Pattern()); !s.ok()) return s;
+  RETURN_IF_ERROR(r.CheckAllUsed(c.Pattern()));
   return w;
 }
 

@@ -145,7 +145,7 @@ absl::StatusOr<CheckpointDescription> DescribeCheckpoint(const fs::path& path) {
       const fs::path dir = path.parent_path();
       return DescribeNemo2(dir.filename() == "weights" ? dir.parent_path() : dir);
     }
-    if (path.extension() == ".safetensors") {
+    if (path.extension() == ".safetensors" || path.filename() == "config.json") {
       CheckpointDescription d;
       RETURN_IF_ERROR(DescribeHf(path.parent_path(), d));
       return d;

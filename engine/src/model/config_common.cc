@@ -5,6 +5,7 @@
 #include <tuple>
 
 #include "absl/strings/str_cat.h"
+#include "evo2/status_macros.h"
 
 namespace evo2::internal {
 
@@ -80,7 +81,7 @@ absl::StatusOr<int64_t> YamlReader::RequiredInt(const char* key) {
     return absl::InvalidArgumentError(absl::StrCat(source_, ": missing key '", key, "'"));
   }
   const int64_t v = Int(key, 0);
-  if (!status_.ok()) return status_;
+  RETURN_IF_ERROR(status_);
   return v;
 }
 
@@ -109,7 +110,7 @@ absl::Status FinishConfig(ModelConfig& c, std::string_view source) {
   };
   for (auto s : {positive("num_layers", c.num_layers), positive("hidden_size", c.hidden_size),
                  positive("attention heads", c.num_heads), positive("vocab size", c.vocab_size)}) {
-    if (!s.ok()) return s;
+    RETURN_IF_ERROR(s);
   }
   if (static_cast<int>(c.block_kinds.size()) != c.num_layers) {
     return absl::InvalidArgumentError(absl::StrCat(src, ": layer pattern has ",

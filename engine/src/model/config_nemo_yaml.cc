@@ -5,6 +5,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "evo2/config.h"
+#include "evo2/status_macros.h"
 #include "model/config_common.h"
 #include "yaml-cpp/yaml.h"
 
@@ -65,10 +66,9 @@ absl::StatusOr<ModelConfig> ModelConfigFromNemoYamlString(std::string_view yaml,
     return absl::InvalidArgumentError(
         absl::StrCat(src, ": missing 'hybrid_override_pattern' (not an Evo 2 Hyena config?)"));
   }
-  auto kinds = KindsFromPattern(pattern, src);
-  if (!kinds.ok()) return kinds.status();
-  c.block_kinds = *kinds;
-  c.num_layers = static_cast<int>(r.Int("num_layers", static_cast<int64_t>(kinds->size())));
+  ASSIGN_OR_RETURN(auto kinds, KindsFromPattern(pattern, src));
+  c.block_kinds = kinds;
+  c.num_layers = static_cast<int>(r.Int("num_layers", static_cast<int64_t>(kinds.size())));
   c.hidden_size = static_cast<int>(r.Int("hidden_size", 0));
   c.num_heads = static_cast<int>(r.Int("num_attention_heads", 0));
   c.head_dim = static_cast<int>(r.Int("kv_channels", 0));  // null -> H / heads
@@ -88,7 +88,7 @@ absl::StatusOr<ModelConfig> ModelConfigFromNemoYamlString(std::string_view yaml,
   const double rotary_percent = r.Double("rotary_percent", 1.0);
   const bool rotary_interleaved = r.Bool("rotary_interleaved", false);
   const bool tied = r.Bool("share_embeddings_and_output_weights", true);
-  if (!r.status().ok()) return r.status();
+  RETURN_IF_ERROR(r.status());
   if (query_groups != 0 && query_groups != c.num_heads) {
     return absl::UnimplementedError(
         absl::StrCat(src, ": num_query_groups ", query_groups, " != heads ", c.num_heads,
@@ -101,14 +101,13 @@ absl::StatusOr<ModelConfig> ModelConfigFromNemoYamlString(std::string_view yaml,
   if (!tied) {
     return absl::UnimplementedError(absl::StrCat(src, ": untied output layer is not supported"));
   }
-  if (auto s = internal::FinishConfig(c, src); !s.ok()) return s;
+  RETURN_IF_ERROR(internal::FinishConfig(c, src));
   return c;
 }
 
 absl::StatusOr<ModelConfig> ModelConfigFromNemoYaml(const std::filesystem::path& path) {
-  auto text = internal::ReadTextFile(path);
-  if (!text.ok()) return text.status();
-  return ModelConfigFromNemoYamlString(*text, path.string());
+  ASSIGN_OR_RETURN(auto text, internal::ReadTextFile(path));
+  return ModelConfigFromNemoYamlString(text, path.string());
 }
 
 }  // namespace evo2

@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "evo2/config.h"
+#include "evo2/status_macros.h"
 #include "model/config_common.h"
 
 namespace evo2 {
@@ -85,7 +86,7 @@ absl::StatusOr<ModelConfig> ModelConfigPreset(std::string_view name) {
       c.attn_out_proj_bias = false;
       c.hcs_conv_bias = true;
     }
-    if (auto s = internal::FinishConfig(c, p.name); !s.ok()) return s;
+    RETURN_IF_ERROR(internal::FinishConfig(c, p.name));
     return c;
   }
   return absl::NotFoundError(absl::StrCat("unknown model size '", std::string(name),

@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "evo2/config.h"
+#include "evo2/status_macros.h"
 #include "model/config_common.h"
 #include "yaml-cpp/yaml.h"
 
@@ -49,16 +50,15 @@ absl::StatusOr<ModelConfig> ModelConfigFromVortexYamlString(std::string_view yam
   ModelConfig c;
   c.name = r.String("model_name", "vortex-model");
   auto required_int = [&](const char* key, int& out) -> absl::Status {
-    auto v = r.RequiredInt(key);
-    if (!v.ok()) return v.status();
-    out = static_cast<int>(*v);
+    ASSIGN_OR_RETURN(auto v, r.RequiredInt(key));
+    out = static_cast<int>(v);
     return absl::OkStatus();
   };
-  if (auto s = required_int("num_layers", c.num_layers); !s.ok()) return s;
-  if (auto s = required_int("hidden_size", c.hidden_size); !s.ok()) return s;
-  if (auto s = required_int("num_attention_heads", c.num_heads); !s.ok()) return s;
-  if (auto s = required_int("hcs_filter_groups", c.hcs_filter_groups); !s.ok()) return s;
-  if (auto s = required_int("hcm_filter_groups", c.hcm_filter_groups); !s.ok()) return s;
+  RETURN_IF_ERROR(required_int("num_layers", c.num_layers));
+  RETURN_IF_ERROR(required_int("hidden_size", c.hidden_size));
+  RETURN_IF_ERROR(required_int("num_attention_heads", c.num_heads));
+  RETURN_IF_ERROR(required_int("hcs_filter_groups", c.hcs_filter_groups));
+  RETURN_IF_ERROR(required_int("hcm_filter_groups", c.hcm_filter_groups));
   c.vocab_size = static_cast<int>(r.Int("vocab_size", 512));
   c.inner_mlp_size = static_cast<int>(r.Int("inner_mlp_size", 0));
   c.short_filter_length = static_cast<int>(r.Int("short_filter_length", 3));
@@ -73,7 +73,7 @@ absl::StatusOr<ModelConfig> ModelConfigFromVortexYamlString(std::string_view yam
   c.max_seqlen = r.Int("max_seqlen", 8192);
   c.fp8_input_projections = r.Bool("use_fp8_input_projections", false);
   c.attn_out_proj_bias = r.Bool("mha_out_proj_bias", true);
-  if (!r.status().ok()) return r.status();
+  RETURN_IF_ERROR(r.status());
 
   for (const auto& sw : kSwitches) {
     if (root[sw.key] && r.Bool(sw.key, sw.value) != sw.value) {
@@ -93,7 +93,7 @@ absl::StatusOr<ModelConfig> ModelConfigFromVortexYamlString(std::string_view yam
     return absl::UnimplementedError(absl::StrCat(std::string(source_name), ": mlp_activation '",
                                                  act, "' is not supported (expected gelu)"));
   }
-  if (!r.status().ok()) return r.status();
+  RETURN_IF_ERROR(r.status());
 
   // Layer kinds from the explicit lists (never from i mod 7: the 40B pattern is irregular).
   if (c.num_layers <= 0) {
@@ -110,9 +110,8 @@ absl::StatusOr<ModelConfig> ModelConfigFromVortexYamlString(std::string_view yam
   c.block_kinds.assign(c.num_layers, BlockKind::kHcs);
   for (size_t list = 0; list < std::size(kLists); ++list) {
     const auto& [key, kind] = kLists[list];
-    auto idxs = r.IntList(key);
-    if (!idxs.ok()) return idxs.status();
-    for (int64_t i : *idxs) {
+    ASSIGN_OR_RETURN(auto idxs, r.IntList(key));
+    for (int64_t i : idxs) {
       if (i < 0 || i >= c.num_layers) {
         return absl::InvalidArgumentError(absl::StrCat(std::string(source_name), ": ", key,
                                                        " has layer ", i, " outside [0, ",
@@ -134,14 +133,13 @@ absl::StatusOr<ModelConfig> ModelConfigFromVortexYamlString(std::string_view yam
           " is in none of hcs_layer_idxs, hcm_layer_idxs, hcl_layer_idxs, attn_layer_idxs"));
     }
   }
-  if (auto s = internal::FinishConfig(c, source_name); !s.ok()) return s;
+  RETURN_IF_ERROR(internal::FinishConfig(c, source_name));
   return c;
 }
 
 absl::StatusOr<ModelConfig> ModelConfigFromVortexYaml(const std::filesystem::path& path) {
-  auto text = internal::ReadTextFile(path);
-  if (!text.ok()) return text.status();
-  return ModelConfigFromVortexYamlString(*text, path.string());
+  ASSIGN_OR_RETURN(auto text, internal::ReadTextFile(path));
+  return ModelConfigFromVortexYamlString(text, path.string());
 }
 
 }  // namespace evo2

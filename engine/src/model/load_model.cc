@@ -1,82 +1,20 @@
-// LoadModel: checkpoint -> config -> validation -> backend (evo2/model.h).
-//
-// Config source, in order: the vortex `config.yml` beside a `.pt`; else the NeMo2
-// `context/model.yaml`; else the `--model-size` preset. When a preset name is given together
-// with a YAML, both must describe the same architecture (the YAML wins for the numbers that do
-// not change the math, e.g. the rotary base, which vortex takes from the stored inv_freq).
+// LoadModel (evo2/model.h): the checkpoint's family, then that family's loader for the
+// requested device from the backend registry (evo2/backend_registry.h).
 #include <memory>
-#include <string>
 
-#include "absl/status/status.h"
-#include "absl/strings/str_cat.h"
 #include "evo2/backend_registry.h"
 #include "evo2/checkpoint.h"
-#include "evo2/config.h"
 #include "evo2/model.h"
 #include "evo2/status_macros.h"
-#include "hf/hf_families.h"
 
 namespace evo2 {
 
-namespace {
-
-absl::Status Annotate(const absl::Status& s, std::string_view what) {
-  return absl::Status(s.code(), absl::StrCat(std::string(what), ": ", s.message()));
-}
-
-absl::StatusOr<ModelConfig> ConfigFor(const Checkpoint& ckpt, const LoadOptions& options) {
-  std::optional<ModelConfig> preset;
-  if (options.model_size) {
-    auto p = ModelConfigPreset(*options.model_size);
-    if (!p.ok()) return p.status();
-    preset = *p;
-    preset->inner_mlp_size = 0;  // read from the tensors (padded 1M MLPs, docs/spec/model.md §2)
-  }
-  std::optional<ModelConfig> from_yaml;
-  std::string yaml_source;
-  if (ckpt.config_yaml) {
-    auto c = ModelConfigFromVortexYaml(*ckpt.config_yaml);
-    if (!c.ok()) return c.status();
-    from_yaml = *c;
-    yaml_source = ckpt.config_yaml->string();
-  } else if (ckpt.nemo_model_yaml) {
-    auto c = ModelConfigFromNemoYaml(*ckpt.nemo_model_yaml);
-    if (!c.ok()) return c.status();
-    from_yaml = *c;
-    yaml_source = ckpt.nemo_model_yaml->string();
-  }
-  if (from_yaml && preset) {
-    if (auto s = CheckConfigsAgree(*preset, absl::StrCat("--model-size ", *options.model_size),
-                                   *from_yaml, yaml_source);
-        !s.ok()) {
-      return s;
-    }
-  }
-  if (from_yaml) return *from_yaml;
-  if (preset) return *preset;
-  return absl::InvalidArgumentError(absl::StrCat(
-      "checkpoint ", ckpt.path.string(),
-      " has no config.yml / context/model.yaml; pass --model-size (e.g. 7b_arc_longcontext)"));
-}
-
-}  // namespace
-
 absl::StatusOr<std::unique_ptr<Model>> LoadModel(const LoadOptions& options) {
-  // Fail fast on an unknown device before reading gigabytes of weights.
-  auto factory = FindBackend(options.device);
-  if (!factory.ok()) return factory.status();
+  // Both lookups read at most config.json, so an unavailable device fails before gigabytes of
+  // weights are read.
   ASSIGN_OR_RETURN(const CheckpointDescription desc, DescribeCheckpoint(options.checkpoint));
-  // config.json + safetensors: a HuggingFace-family model (Llama/Eden, Mamba-2 hybrid).
-  if (desc.family != ModelFamily::kHyena) return hf::LoadHfModel(options);
-  auto ckpt = LoadCheckpoint(options.checkpoint);
-  if (!ckpt.ok()) return ckpt.status();
-  auto config = ConfigFor(*ckpt, options);
-  if (!config.ok()) return config.status();
-  if (auto s = CheckSupported(*config); !s.ok()) return s;
-  const std::string where = ckpt->path.string();
-  if (auto s = ResolveFromTensors(*config, ckpt->tensors); !s.ok()) return Annotate(s, where);
-  if (auto s = ValidateTensors(*config, ckpt->tensors); !s.ok()) return Annotate(s, where);
-  return (*factory)(*config, std::move(*ckpt), options);
+  ASSIGN_OR_RETURN(const ModelLoader loader, FindModelLoader(desc.family, options.device));
+  return loader(options);
 }
 
 }  // namespace evo2

@@ -95,10 +95,10 @@ class CudaGoldenTest : public ::testing::TestWithParam<CaseParam> {
     RegisterCudaBackend();
   }
 
-  std::unique_ptr<Model> Load(const std::string& precision) {
+  std::unique_ptr<Model> Load(Precision precision) {
     LoadOptions lo;
     lo.checkpoint = *dir_ / "model.pt";
-    lo.device = "cuda";
+    lo.device = Device::kCuda;
     lo.precision = precision;
     auto m = LoadModel(lo);
     EXPECT_TRUE(m.ok()) << m.status();
@@ -125,7 +125,7 @@ class CudaGoldenTest : public ::testing::TestWithParam<CaseParam> {
 };
 
 TEST_P(CudaGoldenTest, Bf16MatchesGolden) {
-  auto model = Load("bf16");
+  auto model = Load(Precision::kBf16);
   ASSERT_NE(model, nullptr);
   EXPECT_EQ(model->backend_name(), "cuda-bf16");
   for (const char* rec : kRecords) {
@@ -154,7 +154,7 @@ TEST_P(CudaGoldenTest, Bf16MatchesGolden) {
 }
 
 TEST_P(CudaGoldenTest, Fp32MatchesGolden) {
-  auto model = Load("fp32");
+  auto model = Load(Precision::kFp32);
   ASSERT_NE(model, nullptr);
   EXPECT_EQ(model->backend_name(), "cuda-fp32");
   for (const char* rec : kRecords) {
@@ -193,7 +193,7 @@ TEST_P(CudaGoldenTest, Fp32MatchesGolden) {
 // ForwardBatch pads the five records (lengths 1..8192) into one pass; every record must still
 // match the golden as well as it does alone (padding is causal-invisible, docs/spec/model.md §3).
 TEST_P(CudaGoldenTest, Bf16BatchOfUnequalLengths) {
-  auto model = Load("bf16");
+  auto model = Load(Precision::kBf16);
   ASSERT_NE(model, nullptr);
   std::vector<std::vector<int32_t>> seqs;
   for (const char* rec : kRecords) seqs.push_back(Tokens(*dir_ / (std::string(rec) + ".tokens.npy")));
@@ -223,10 +223,8 @@ TEST(CudaBackendTest, RejectsUnknownPrecisionAndParallelism) {
   RegisterCudaBackend();
   LoadOptions lo;
   lo.checkpoint = *dir / "model.pt";
-  lo.device = "cuda";
-  lo.precision = "fp16";
-  EXPECT_EQ(LoadModel(lo).status().code(), absl::StatusCode::kInvalidArgument);
-  lo.precision = "";
+  lo.device = Device::kCuda;
+  EXPECT_EQ(ParsePrecision("fp16").status().code(), absl::StatusCode::kInvalidArgument);
   lo.tensor_parallel_size = 2;
   EXPECT_FALSE(LoadModel(lo).ok());
 }

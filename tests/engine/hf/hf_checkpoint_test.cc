@@ -5,9 +5,11 @@
 #include <filesystem>
 #include <fstream>
 
+#include "evo2/checkpoint.h"
 #include "evo2/model.h"
 #include "evo2/safetensors.h"
 #include "gtest/gtest.h"
+#include "hf/hf_families.h"
 
 namespace evo2::hf {
 namespace {
@@ -33,14 +35,18 @@ class HfCheckpointTest : public ::testing::Test {
   fs::path dir_;
 };
 
+// DescribeCheckpoint (evo2/checkpoint.h) decides: config.json + at least one .safetensors.
 TEST_F(HfCheckpointTest, DetectsConfigPlusSafetensorsOnly) {
-  EXPECT_FALSE(IsHfCheckpoint(dir_));
+  EXPECT_FALSE(DescribeCheckpoint(dir_).ok());
   WriteConfig(R"({"architectures": ["LlamaForCausalLM"], "hidden_size": 3})");
-  EXPECT_FALSE(IsHfCheckpoint(dir_));  // no weights yet
+  EXPECT_FALSE(DescribeCheckpoint(dir_).ok());  // no weights yet
   WriteWeights();
-  EXPECT_TRUE(IsHfCheckpoint(dir_));
-  EXPECT_TRUE(IsHfCheckpoint(dir_ / "model.safetensors"));
-  EXPECT_FALSE(IsHfCheckpoint(dir_ / "config.json"));
+  for (const fs::path& given : {dir_, dir_ / "model.safetensors", dir_ / "config.json"}) {
+    auto d = DescribeCheckpoint(given);
+    ASSERT_TRUE(d.ok()) << given << ": " << d.status();
+    EXPECT_EQ(d->format, CheckpointFormat::kSafetensors);
+    EXPECT_EQ(d->weights, dir_);
+  }
 }
 
 TEST_F(HfCheckpointTest, ReadsConfigAndTensorsWithNamedErrors) {
@@ -71,6 +77,21 @@ TEST_F(HfCheckpointTest, RefusesMalformedConfigAndUnknownArchitectures) {
   const auto model = LoadModel(options);
   EXPECT_EQ(model.status().code(), absl::StatusCode::kUnimplemented);
   EXPECT_NE(model.status().message().find("GPT2LMHeadModel"), std::string::npos);
+}
+
+// LoadModel picks the registry's loader from config.json alone, before any weights are read.
+TEST_F(HfCheckpointTest, FamilyComesFromTheArchitecturesList) {
+  WriteWeights();
+  WriteConfig(R"({"architectures": ["NemotronHForCausalLM"]})");
+  auto d = DescribeCheckpoint(dir_);
+  ASSERT_TRUE(d.ok()) << d.status();
+  EXPECT_EQ(d->family, ModelFamily::kNemotronH);
+  WriteConfig(R"({"architectures": ["LlamaForCausalLM"]})");
+  d = DescribeCheckpoint(dir_ / "model.safetensors");  // a weights file means its directory
+  ASSERT_TRUE(d.ok()) << d.status();
+  EXPECT_EQ(d->family, ModelFamily::kLlama);
+  WriteConfig(R"({"architectures": ["GPT2LMHeadModel"]})");
+  EXPECT_EQ(DescribeCheckpoint(dir_).status().code(), absl::StatusCode::kUnimplemented);
 }
 
 }  // namespace

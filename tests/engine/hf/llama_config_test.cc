@@ -51,8 +51,8 @@ class LlamaConfigTest : public ::testing::Test {
       ASSERT_TRUE(WriteSafetensors(dir_ / "model.safetensors", *tensors).ok());
     }
   }
-  absl::StatusOr<std::unique_ptr<Model>> Load(const fs::path& dir, std::string device = "cpu",
-                                              std::string precision = "") {
+  absl::StatusOr<std::unique_ptr<Model>> Load(const fs::path& dir, Device device = Device::kCpu,
+                                              Precision precision = Precision::kDefault) {
     LoadOptions opts;
     opts.checkpoint = dir;
     opts.device = device;
@@ -207,10 +207,10 @@ TEST_F(LlamaConfigTest, TiedEmbeddingsUseTheEmbeddingAsHead) {
   EXPECT_NE(c.status().message().find("lm_head.weight"), std::string::npos) << c.status();
 }
 
-// The factory itself refuses other backends (LoadModel may refuse a device earlier, when the
-// build lacks it; this checks the family's own message).
+// The registry refuses devices the family has no loader for; the factory itself refuses
+// precisions other than fp32 (this checks the family's own message).
 TEST_F(LlamaConfigTest, CudaAndBf16AreRefusedForNow) {
-  auto create = [&](std::string device, std::string precision) {
+  auto create = [&](Device device, Precision precision) {
     auto ckpt = LoadHfCheckpoint(golden_);
     EXPECT_TRUE(ckpt.ok()) << ckpt.status();
     LoadOptions opts;
@@ -219,14 +219,17 @@ TEST_F(LlamaConfigTest, CudaAndBf16AreRefusedForNow) {
     opts.precision = precision;
     return CreateLlamaModel(std::move(*ckpt), opts);
   };
-  auto gpu = create("cuda", "");
+  // Devices are the registry's business: LoadModel finds no Llama loader for cuda.
+  auto gpu = Load(golden_, Device::kCuda);
   ASSERT_FALSE(gpu.ok());
-  EXPECT_EQ(gpu.status().code(), absl::StatusCode::kUnimplemented);
-  EXPECT_NE(gpu.status().message().find("cpu backend only"), std::string::npos) << gpu.status();
-  auto bf16 = create("cpu", "bf16");
+  EXPECT_EQ(gpu.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_NE(gpu.status().message().find("the Llama family has no 'cuda' backend"),
+            std::string::npos)
+      << gpu.status();
+  auto bf16 = create(Device::kCpu, Precision::kBf16);
   ASSERT_FALSE(bf16.ok());
   EXPECT_EQ(bf16.status().code(), absl::StatusCode::kUnimplemented);
-  auto fp32 = create("cpu", "fp32");
+  auto fp32 = create(Device::kCpu, Precision::kFp32);
   EXPECT_TRUE(fp32.ok()) << fp32.status();
 }
 

@@ -176,19 +176,22 @@ TEST_F(NemotronHConfigTest, AcceptsTheModelPrefixWithIdenticalOutputs) {
 
 TEST_F(NemotronHConfigTest, RunsOnTheCpuInFp32Only) {
   LoadOptions cuda;
-  cuda.device = "cuda";
+  cuda.checkpoint = src_;
+  cuda.device = Device::kCuda;
+  auto on_cuda = LoadModel(cuda);  // the registry has no (NemotronH, cuda) loader
+  EXPECT_EQ(on_cuda.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_NE(on_cuda.status().message().find("the NemotronH family has no 'cuda' backend"),
+            std::string::npos)
+      << on_cuda.status();
   auto ckpt = LoadHfCheckpoint(src_);
   ASSERT_TRUE(ckpt.ok());
-  auto on_cuda = CreateNemotronHModel(*ckpt, cuda);
-  EXPECT_EQ(on_cuda.status().code(), absl::StatusCode::kUnimplemented);
-  EXPECT_NE(on_cuda.status().message().find("cpu backend only"), std::string::npos);
   LoadOptions bf16;
-  bf16.precision = "bf16";
+  bf16.precision = Precision::kBf16;
   auto in_bf16 = CreateNemotronHModel(*ckpt, bf16);
   EXPECT_EQ(in_bf16.status().code(), absl::StatusCode::kUnimplemented);
   EXPECT_NE(in_bf16.status().message().find("bf16"), std::string::npos);
   LoadOptions fp32;
-  fp32.precision = "fp32";
+  fp32.precision = Precision::kFp32;
   fp32.threads = 1;
   EXPECT_TRUE(CreateNemotronHModel(*ckpt, fp32).ok());
 }

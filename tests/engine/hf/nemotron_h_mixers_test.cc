@@ -9,13 +9,13 @@
 #include <random>
 #include <vector>
 
-#include "cpu/thread_pool.h"
 #include "gtest/gtest.h"
 #include "hf/hf_checkpoint.h"
 #include "hf/nemotron_h_attention.h"
 #include "hf/nemotron_h_config.h"
 #include "hf/nemotron_h_mamba_mixer.h"
 #include "hf/nemotron_h_weights.h"
+#include "ops/thread_pool.h"
 #include "support/golden_compare.h"
 #include "support/golden_paths.h"
 
@@ -138,7 +138,7 @@ TEST(NemotronHMambaMixer, MatchesFloat64RecurrenceForAnyTimeChunking) {
   ASSERT_TRUE(w.ok()) << w.status();
   const NemotronHMambaWeights& layer0 = w->layers[0].mamba;
   ASSERT_EQ(w->layers[0].kind, NemotronHLayerKind::kMamba);
-  cpu::ThreadPool pool(2);
+  ops::ThreadPool pool(2);
   for (int64_t S : {1, 9, 81, 300}) {
     // Inputs like a normed residual stream (unit RMS).
     const std::vector<float> u = Noise(static_cast<size_t>(S * c->hidden_size), 7 + S);
@@ -166,7 +166,7 @@ TEST(NemotronHAttention, GqaCausalMatchesFloat64OnOddShapes) {
   struct Shape {
     int64_t nq, nkv, d;
   };
-  cpu::ThreadPool pool(2);
+  ops::ThreadPool pool(2);
   for (Shape sh : {Shape{4, 2, 32}, Shape{8, 2, 16}, Shape{6, 3, 5}, Shape{3, 3, 7}}) {
     for (int64_t S : {1, 9, 81, 130}) {
       SCOPED_TRACE("nq=" + std::to_string(sh.nq) + " nkv=" + std::to_string(sh.nkv) +

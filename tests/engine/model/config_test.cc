@@ -267,19 +267,41 @@ TEST(LayerCatalogueTest, EveryListedNameParses) {
   EXPECT_FALSE(ParseLayerName(c, "").ok());
 }
 
-TEST(BackendRegistryTest, CpuIsBuiltInUnknownDevicesAreClearErrors) {
-  EXPECT_TRUE(FindBackend("cpu").ok());
-  auto names = RegisteredBackends();
-  EXPECT_NE(std::find(names.begin(), names.end(), "cpu"), names.end());
-  auto tpu = FindBackend("tpu");
-  ASSERT_FALSE(tpu.ok());
-  EXPECT_NE(tpu.status().message().find("device 'tpu' requested"), std::string::npos);
-  bool cuda_registered = std::find(names.begin(), names.end(), "cuda") != names.end();
-  if (!cuda_registered) {
-    auto cuda = FindBackend("cuda");
-    ASSERT_FALSE(cuda.ok());
-    EXPECT_NE(cuda.status().message().find("this build has no CUDA backend"), std::string::npos);
+TEST(BackendRegistryTest, EveryFamilyRunsOnTheCpu) {
+  for (ModelFamily family : {ModelFamily::kHyena, ModelFamily::kLlama, ModelFamily::kNemotronH}) {
+    EXPECT_TRUE(FindModelLoader(family, Device::kCpu).ok()) << ModelFamilyName(family);
+    auto devices = RegisteredDevices(family);
+    EXPECT_NE(std::find(devices.begin(), devices.end(), Device::kCpu), devices.end());
   }
+}
+
+TEST(BackendRegistryTest, MissingCombinationNamesFamilyAndDevice) {
+  // The CUDA library (when linked and registered) adds Evo 2 only; the HF families stay cpu-only.
+  auto cuda = FindModelLoader(ModelFamily::kNemotronH, Device::kCuda);
+  ASSERT_FALSE(cuda.ok());
+  EXPECT_EQ(cuda.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(cuda.status().message(),
+            "the NemotronH family has no 'cuda' backend in this build (available: cpu)");
+  auto devices = RegisteredDevices(ModelFamily::kHyena);
+  if (std::find(devices.begin(), devices.end(), Device::kCuda) == devices.end()) {
+    auto hyena = FindModelLoader(ModelFamily::kHyena, Device::kCuda);
+    ASSERT_FALSE(hyena.ok());
+    EXPECT_NE(hyena.status().message().find("Evo 2 (StripedHyena) family has no 'cuda' backend"),
+              std::string::npos)
+        << hyena.status();
+  }
+}
+
+TEST(BackendRegistryTest, RegisteredLoaderIsFoundForItsFamilyOnly) {
+  RegisterModelLoader(ModelFamily::kLlama, Device::kCuda, [](const LoadOptions&) {
+    return absl::StatusOr<std::unique_ptr<Model>>(absl::UnavailableError("test loader"));
+  });
+  auto loader = FindModelLoader(ModelFamily::kLlama, Device::kCuda);
+  ASSERT_TRUE(loader.ok()) << loader.status();
+  EXPECT_EQ((*loader)(LoadOptions{}).status().message(), "test loader");
+  auto devices = RegisteredDevices(ModelFamily::kLlama);
+  EXPECT_EQ(devices, (std::vector<Device>{Device::kCpu, Device::kCuda}));
+  EXPECT_FALSE(FindModelLoader(ModelFamily::kNemotronH, Device::kCuda).ok());
 }
 
 }  // namespace

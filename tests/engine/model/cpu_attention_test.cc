@@ -2,13 +2,13 @@
 #include <cmath>
 #include <vector>
 
-#include "cpu/attention.h"
-#include "cpu/rotary.h"
-#include "cpu/thread_pool.h"
 #include "gtest/gtest.h"
 #include "op_test_util.h"
+#include "ops/attention.h"
+#include "ops/rotary.h"
+#include "ops/thread_pool.h"
 
-namespace evo2::cpu {
+namespace evo2::ops {
 namespace {
 
 using evo2::testing::AllClose;
@@ -83,4 +83,4 @@ TEST(CausalAttentionTest, MatchesNaiveWithPerHeadRowOrderAndRotary) {
 }
 
 }  // namespace
-}  // namespace evo2::cpu
+}  // namespace evo2::ops

@@ -263,14 +263,13 @@ TEST(CpuLoadModelTest, ClearErrors) {
   if (!dir) GTEST_SKIP() << "golden case a_tiny6 not present";
   LoadOptions opts;
   opts.checkpoint = *dir / "model.pt";
-  opts.device = "cuda-nonexistent";
-  auto m = LoadModel(opts);
-  ASSERT_FALSE(m.ok());
-  EXPECT_NE(m.status().message().find("device 'cuda-nonexistent' requested"), std::string::npos);
+  auto bad_device = ParseDevice("cuda-nonexistent");
+  ASSERT_FALSE(bad_device.ok());
+  EXPECT_NE(bad_device.status().message().find("valid: cpu, cuda"), std::string::npos);
 
-  opts.device = "cpu";
+  opts.device = Device::kCpu;
   opts.model_size = "7b";  // disagrees with the checkpoint's config.yml
-  m = LoadModel(opts);
+  auto m = LoadModel(opts);
   ASSERT_FALSE(m.ok());
   EXPECT_NE(m.status().message().find("num_layers"), std::string::npos) << m.status();
 
@@ -279,12 +278,12 @@ TEST(CpuLoadModelTest, ClearErrors) {
   ASSERT_FALSE(m.ok());
 
   opts.model_size.reset();
-  opts.precision = "bf16";
+  opts.precision = Precision::kBf16;
   m = LoadModel(opts);
   ASSERT_FALSE(m.ok());
   EXPECT_NE(m.status().message().find("fp32"), std::string::npos) << m.status();
 
-  opts.precision = "";
+  opts.precision = Precision::kDefault;
   opts.checkpoint = *dir / "does_not_exist.pt";
   EXPECT_FALSE(LoadModel(opts).ok());
 }

@@ -7,9 +7,9 @@
 #include "cpu/hyena_long_filter_fft.h"
 #include "cpu/hyena_medium_filter.h"
 #include "cpu/hyena_short_filter.h"
-#include "cpu/thread_pool.h"
 #include "gtest/gtest.h"
 #include "op_test_util.h"
+#include "ops/thread_pool.h"
 
 namespace evo2::cpu {
 namespace {
@@ -20,7 +20,7 @@ using evo2::testing::RandomVector;
 using evo2::testing::UniformVector;
 
 TEST(HyenaFeaturizerTest, ConvOrderOnInterleavedColumnsThenDeinterleave) {
-  ThreadPool pool(2);
+  ops::ThreadPool pool(2);
   const int64_t H = 10;
   auto taps = RandomVector(3 * H * 3, 21);
   for (int64_t S : kOddLengths) {
@@ -64,7 +64,7 @@ std::vector<double> NaiveShort(const std::vector<float>& a, int64_t S, int64_t H
 }
 
 TEST(HyenaShortFilterTest, GroupedContiguousBlocksConvOrder) {
-  ThreadPool pool(2);
+  ops::ThreadPool pool(2);
   const int64_t H = 12, G = 3, K = 7;
   auto h = RandomVector(G * K, 23);
   auto taps = ExpandGroupedTaps(h.data(), G, K, H);
@@ -77,7 +77,7 @@ TEST(HyenaShortFilterTest, GroupedContiguousBlocksConvOrder) {
 }
 
 TEST(HyenaMediumFilterTest, ImpulseOrderPlusSkip) {
-  ThreadPool pool(2);
+  ops::ThreadPool pool(2);
   const int64_t H = 8, G = 2, K = 128;
   auto h = RandomVector(G * K, 25, 0.25f);
   auto D = UniformVector(H, 26, -0.3f, 0.3f);
@@ -139,7 +139,7 @@ class HyenaLongFilterTest : public ::testing::Test {
 };
 
 TEST_F(HyenaLongFilterTest, ModalRecurrenceMatchesDirectConvolution) {
-  ThreadPool pool(2);
+  ops::ThreadPool pool(2);
   for (int64_t S : {int64_t{1}, int64_t{9}, int64_t{81}, int64_t{700}}) {
     auto a = RandomVector(S * H, 34);
     std::vector<float> y(S * H);
@@ -150,7 +150,7 @@ TEST_F(HyenaLongFilterTest, ModalRecurrenceMatchesDirectConvolution) {
 }
 
 TEST_F(HyenaLongFilterTest, FftConvolutionMatchesDirectConvolution) {
-  ThreadPool pool(2);
+  ops::ThreadPool pool(2);
   FftPlanCache plans;
   for (int64_t S : {int64_t{1}, int64_t{9}, int64_t{81}, int64_t{700}}) {
     auto a = RandomVector(S * H, 35);

@@ -4,12 +4,12 @@
 #include <vector>
 
 #include "cpu/gated_mlp.h"
-#include "cpu/linear.h"
 #include "cpu/lm_head.h"
-#include "cpu/rms_norm.h"
-#include "cpu/thread_pool.h"
 #include "gtest/gtest.h"
 #include "op_test_util.h"
+#include "ops/linear.h"
+#include "ops/rms_norm.h"
+#include "ops/thread_pool.h"
 
 namespace evo2::cpu {
 namespace {
@@ -19,7 +19,7 @@ using evo2::testing::kOddLengths;
 using evo2::testing::RandomVector;
 
 TEST(ThreadPoolTest, CoversEveryIndexExactlyOnce) {
-  ThreadPool pool(2);
+  ops::ThreadPool pool(2);
   for (int64_t n : {0, 1, 2, 9, 81, 1000}) {
     std::vector<std::atomic<int>> hits(static_cast<size_t>(n));
     pool.ParallelFor(n, 1, [&](int64_t b, int64_t e) {
@@ -42,7 +42,7 @@ std::vector<double> NaiveRmsNorm(const std::vector<float>& x, int64_t S, int64_t
 }
 
 TEST(RmsNormTest, EpsilonOutsideTheRoot) {
-  ThreadPool pool(2);
+  ops::ThreadPool pool(2);
   const int64_t H = 37;
   for (int64_t S : kOddLengths) {
     // Small activations and a large eps make "outside the root" and "inside" clearly differ.
@@ -50,7 +50,7 @@ TEST(RmsNormTest, EpsilonOutsideTheRoot) {
     auto s = RandomVector(H, 2);
     const float eps = 0.01f;
     std::vector<float> y(x.size());
-    RmsNorm(x.data(), S, H, s.data(), eps, y.data(), pool);
+    ops::RmsNorm(x.data(), S, H, s.data(), eps, y.data(), pool);
     // fp32 products/division against double: a few ulp of O(1) values.
     EXPECT_TRUE(AllClose(y, NaiveRmsNorm(x, S, H, s, eps), 1e-6, 1e-5)) << "S=" << S;
     // The usual x / sqrt(mean(x²) + eps) must NOT match (guards against the common formula).
@@ -68,7 +68,7 @@ TEST(LinearTest, MatchesNaiveWithBiasAndStride) {
     auto w = RandomVector(out * in, 4);
     auto b = RandomVector(out, 5);
     std::vector<float> y(rows * out);
-    Linear(x.data(), rows, in, ldx, w.data(), out, b.data(), y.data(), out);
+    ops::Linear(x.data(), rows, in, ldx, w.data(), out, b.data(), y.data(), out);
     std::vector<double> want(rows * out);
     for (int64_t r = 0; r < rows; ++r) {
       for (int64_t o = 0; o < out; ++o) {
@@ -107,7 +107,7 @@ std::vector<double> NaiveMlp(const std::vector<float>& z, int64_t S, const MlpWe
 }
 
 TEST(GatedMlpTest, GeluAndBilinear) {
-  ThreadPool pool(2);
+  ops::ThreadPool pool(2);
   MlpWeights w;
   w.hidden = 24;
   w.inner = 40;
@@ -128,7 +128,7 @@ TEST(GatedMlpTest, GeluAndBilinear) {
 }
 
 TEST(LmHeadTest, FusedLogProbsMatchFullLogSoftmax) {
-  ThreadPool pool(2);
+  ops::ThreadPool pool(2);
   const int64_t H = 16, V = 512;
   auto E = RandomVector(V * H, 9);
   auto scale = RandomVector(H, 10);

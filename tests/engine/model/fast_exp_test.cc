@@ -2,14 +2,15 @@
 // against double-precision exp, and the SIMD form bit-identical to the scalar one.
 #pragma GCC diagnostic ignored "-Wpsabi"  // 32-byte vectors without AVX: moot in a test
 
+#include "ops/fast_exp.h"
+
 #include <cmath>
 #include <cstring>
 #include <random>
 
-#include "cpu/fast_exp.h"
 #include "gtest/gtest.h"
 
-namespace evo2::cpu {
+namespace evo2::ops {
 namespace {
 
 // fast_exp.h claims ≈ 2 ulp over [-87, 88]; one fp32 ulp relative is 2^-23 ≈ 1.19e-7. The
@@ -61,4 +62,4 @@ TEST(FastExp, EightLaneFormIsBitIdenticalToScalar) {
 }
 
 }  // namespace
-}  // namespace evo2::cpu
+}  // namespace evo2::ops

@@ -7,7 +7,7 @@
 
 #include "absl/status/status.h"
 
-namespace evo2::cpu {
+namespace evo2::ops {
 
 // MemAvailable from /proc/meminfo in bytes; -1 when unknown.
 int64_t AvailableMemoryBytes();
@@ -16,4 +16,4 @@ int64_t AvailableMemoryBytes();
 // RESOURCE_EXHAUSTED naming the token count and both sizes.
 absl::Status CheckWorkingMemory(int64_t tokens, int64_t need_bytes);
 
-}  // namespace evo2::cpu
+}  // namespace evo2::ops

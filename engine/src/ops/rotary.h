@@ -1,17 +1,17 @@
-// Rotary position embedding (spec evo2-architecture.md §8): rotate-half (NeoX) style over the
+// Rotary position embedding (docs/spec/model.md §8): rotate-half (NeoX) style over the
 // full head dim, element i < d/2 paired with i + d/2:
 //   (a, b) → (a·cos θ − b·sin θ, a·sin θ + b·cos θ),   θ_{t,i} = (t / s) · f_i
 // with the checkpoint's stored inverse frequencies f (inv_freq [d/2]) and the position
 // interpolation factor s (1 = none). The angle is formed exactly as vortex does, in fp32:
 // fp32(t) / fp32(s) rounded to fp32, times f_i rounded to fp32; its cos/sin are then taken
 // accurately. At long positions that fp32 rounding of the angle (≈ half an ulp of the angle)
-// is much larger than any other fp32 noise, so matching it matters (spec §8).
+// is much larger than any other fp32 noise, so matching it matters (docs/spec/model.md §8).
 #pragma once
 
 #include <cstdint>
 #include <vector>
 
-namespace evo2::cpu {
+namespace evo2::ops {
 
 struct RotaryTable {
   int64_t positions = 0;
@@ -24,10 +24,10 @@ RotaryTable MakeRotaryTable(const float* inv_freq, int64_t half_dim, int64_t pos
                             double position_scale);
 
 // Megatron's inverse frequencies, for checkpoints without a stored inv_freq (NeMo2):
-// 1 / base^(2i/d) in fp32 (golden/NEMO2.md: bit-identical to vortex's stored values).
+// 1 / base^(2i/d) in fp32 (docs/spec/checkpoints.md §7: bit-identical to vortex's stored values).
 std::vector<float> DefaultInvFreq(double base, int64_t head_dim);
 
 // Rotates one head in place for positions 0..S-1: x [S, d] with row stride ld.
 void ApplyRotary(float* x, int64_t S, int64_t ld, const RotaryTable& table);
 
-}  // namespace evo2::cpu
+}  // namespace evo2::ops

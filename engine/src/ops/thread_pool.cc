@@ -1,8 +1,8 @@
-#include "cpu/thread_pool.h"
+#include "ops/thread_pool.h"
 
 #include <algorithm>
 
-namespace evo2::cpu {
+namespace evo2::ops {
 
 ThreadPool::ThreadPool(int threads) {
   if (threads <= 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
@@ -64,4 +64,4 @@ void ThreadPool::ParallelFor(int64_t n, int64_t min_chunk,
   job_ = nullptr;
 }
 
-}  // namespace evo2::cpu
+}  // namespace evo2::ops

@@ -8,7 +8,7 @@
 #include <cstdint>
 #include <cstring>
 
-namespace evo2::cpu {
+namespace evo2::ops {
 
 inline float FastExp(float x) {
   x = x < -87.3f ? -87.3f : x;
@@ -34,9 +34,9 @@ inline float FastExp(float x) {
   return p * scale;
 }
 
-}  // namespace evo2::cpu
+}  // namespace evo2::ops
 
-namespace evo2::cpu {
+namespace evo2::ops {
 
 // Eight lanes at a time with GCC vector extensions: the same operations as FastExp, so the
 // results are bit-identical to it, but explicitly SIMD (the auto-vectoriser will not if-convert
@@ -75,4 +75,4 @@ __attribute__((always_inline)) inline V8f FastExp8(V8f x) {
   return p * __builtin_bit_cast(V8f, e);
 }
 
-}  // namespace evo2::cpu
+}  // namespace evo2::ops

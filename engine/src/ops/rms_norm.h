@@ -1,4 +1,4 @@
-// RMSNorm as Evo 2 defines it (spec evo2-architecture.md §5):
+// RMSNorm as Evo 2 defines it (docs/spec/model.md §5):
 //   y = s ⊙ x / (‖x‖₂ / √H + ε)
 // per position over the H channels — ε is added to the RMS, OUTSIDE the square root, unlike the
 // usual x / sqrt(mean(x²) + ε).
@@ -6,9 +6,9 @@
 
 #include <cstdint>
 
-#include "cpu/thread_pool.h"
+#include "ops/thread_pool.h"
 
-namespace evo2::cpu {
+namespace evo2::ops {
 
 // x, y [S, H] row-major (may alias), scale [H].
 void RmsNorm(const float* x, int64_t S, int64_t H, const float* scale, float eps, float* y,
@@ -17,4 +17,4 @@ void RmsNorm(const float* x, int64_t S, int64_t H, const float* scale, float eps
 // One row, for fused callers.
 void RmsNormRow(const float* x, int64_t H, const float* scale, float eps, float* y);
 
-}  // namespace evo2::cpu
+}  // namespace evo2::ops

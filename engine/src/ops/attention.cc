@@ -2,7 +2,7 @@
 // vectors changes the ABI without AVX (-Wpsabi, reported at the end of the file) is moot here.
 #pragma GCC diagnostic ignored "-Wpsabi"
 
-#include "cpu/attention.h"
+#include "ops/attention.h"
 
 #include <cblas.h>
 
@@ -12,11 +12,11 @@
 #include <limits>
 #include <vector>
 
-#include "cpu/fast_exp.h"
-#include "cpu/linear.h"
-#include "cpu/vectorize.h"
+#include "ops/fast_exp.h"
+#include "ops/linear.h"
+#include "ops/vectorize.h"
 
-namespace evo2::cpu {
+namespace evo2::ops {
 
 namespace {
 
@@ -119,4 +119,4 @@ void CausalAttention(float* qkv, int64_t S, int64_t heads, int64_t d, const Rota
                          S, out, pool);
 }
 
-}  // namespace evo2::cpu
+}  // namespace evo2::ops

@@ -1,8 +1,8 @@
-#include "cpu/linear.h"
+#include "ops/linear.h"
 
 #include <cblas.h>
 
-namespace evo2::cpu {
+namespace evo2::ops {
 
 void Linear(const float* x, int64_t rows, int64_t in, int64_t ldx, const float* w, int64_t out,
             const float* bias, float* y, int64_t ldy, bool accumulate) {
@@ -27,4 +27,4 @@ void Linear(const float* x, int64_t rows, int64_t in, int64_t ldx, const float* 
 
 void SetBlasThreads(int threads) { openblas_set_num_threads(threads); }
 
-}  // namespace evo2::cpu
+}  // namespace evo2::ops

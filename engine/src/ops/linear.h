@@ -3,7 +3,7 @@
 
 #include <cstdint>
 
-namespace evo2::cpu {
+namespace evo2::ops {
 
 // x [rows, in] (row stride ldx), W [out, in] row-major, bias [out] or nullptr,
 // y [rows, out] (row stride ldy). Accumulates into y when `accumulate` (y += x·Wᵀ + b).
@@ -13,4 +13,4 @@ void Linear(const float* x, int64_t rows, int64_t in, int64_t ldx, const float* 
 // Sets OpenBLAS's thread count (process-wide; OpenBLAS has no per-call setting).
 void SetBlasThreads(int threads);
 
-}  // namespace evo2::cpu
+}  // namespace evo2::ops

@@ -1,5 +1,5 @@
-// A small fixed pool of worker threads for the CPU backend's channel- and row-parallel loops.
-// Owned by a CpuModel (no global pool); GEMMs use OpenBLAS's own threads instead.
+// A small fixed pool of worker threads for the CPU models' channel- and row-parallel loops.
+// Owned by each model (no global pool); GEMMs use OpenBLAS's own threads instead.
 #pragma once
 
 #include <condition_variable>
@@ -9,7 +9,7 @@
 #include <thread>
 #include <vector>
 
-namespace evo2::cpu {
+namespace evo2::ops {
 
 class ThreadPool {
  public:
@@ -41,4 +41,4 @@ class ThreadPool {
   bool stop_ = false;
 };
 
-}  // namespace evo2::cpu
+}  // namespace evo2::ops

@@ -1,8 +1,8 @@
-#include "cpu/embedding.h"
+#include "ops/embedding.h"
 
 #include <algorithm>
 
-namespace evo2::cpu {
+namespace evo2::ops {
 
 void Embed(std::span<const int32_t> tokens, const float* embedding, int64_t H, float* x) {
   for (size_t t = 0; t < tokens.size(); ++t) {
@@ -11,4 +11,4 @@ void Embed(std::span<const int32_t> tokens, const float* embedding, int64_t H, f
   }
 }
 
-}  // namespace evo2::cpu
+}  // namespace evo2::ops

@@ -1,11 +1,11 @@
-#include "cpu/working_memory.h"
+#include "ops/working_memory.h"
 
 #include <fstream>
 #include <string>
 
 #include "absl/strings/str_cat.h"
 
-namespace evo2::cpu {
+namespace evo2::ops {
 
 int64_t AvailableMemoryBytes() {
   std::ifstream in("/proc/meminfo");
@@ -25,4 +25,4 @@ absl::Status CheckWorkingMemory(int64_t tokens, int64_t need_bytes) {
       " MiB of working memory on the cpu backend but only ", avail >> 20, " MiB are available"));
 }
 
-}  // namespace evo2::cpu
+}  // namespace evo2::ops

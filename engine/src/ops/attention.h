@@ -1,4 +1,4 @@
-// Attention mixer core (spec evo2-architecture.md §8): rotary on q and k, causal softmax
+// Attention mixer core (docs/spec/model.md §8): rotary on q and k, causal softmax
 // attention with scale 1/√d per head, heads concatenated head-major.
 //
 // Input is the Wqkv projection in the checkpoint's per-head row order, so its columns are
@@ -8,10 +8,10 @@
 
 #include <cstdint>
 
-#include "cpu/rotary.h"
-#include "cpu/thread_pool.h"
+#include "ops/rotary.h"
+#include "ops/thread_pool.h"
 
-namespace evo2::cpu {
+namespace evo2::ops {
 
 // qkv [S, 3·heads·d] (rotated in place), out [S, heads·d]. `rotary` covers ≥ S positions.
 void CausalAttention(float* qkv, int64_t S, int64_t heads, int64_t d, const RotaryTable& rotary,
@@ -41,4 +41,4 @@ inline constexpr int64_t kAttentionQueryBlock = 64;
 // `pool` with single-threaded BLAS inside (restored to pool.size() after).
 void CausalSoftmaxAttention(const AttentionHeads& heads, int64_t S, float* out, ThreadPool& pool);
 
-}  // namespace evo2::cpu
+}  // namespace evo2::ops

@@ -1,8 +1,8 @@
-#include "cpu/rotary.h"
+#include "ops/rotary.h"
 
 #include <cmath>
 
-namespace evo2::cpu {
+namespace evo2::ops {
 
 RotaryTable MakeRotaryTable(const float* inv_freq, int64_t half_dim, int64_t positions,
                             double position_scale) {
@@ -51,4 +51,4 @@ void ApplyRotary(float* x, int64_t S, int64_t ld, const RotaryTable& table) {
   }
 }
 
-}  // namespace evo2::cpu
+}  // namespace evo2::ops

@@ -1,8 +1,8 @@
-#include "cpu/rms_norm.h"
+#include "ops/rms_norm.h"
 
 #include <cmath>
 
-namespace evo2::cpu {
+namespace evo2::ops {
 
 void RmsNormRow(const float* x, int64_t H, const float* scale, float eps, float* y) {
   double ss = 0;  // sum of squares in double: H up to 8192, no cancellation but long sums
@@ -19,4 +19,4 @@ void RmsNorm(const float* x, int64_t S, int64_t H, const float* scale, float eps
   });
 }
 
-}  // namespace evo2::cpu
+}  // namespace evo2::ops
