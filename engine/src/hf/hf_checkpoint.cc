@@ -15,11 +15,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-fs::path DirOf(const fs::path& path) {
-  std::error_code ec;
-  return fs::is_directory(path, ec) ? path : path.parent_path();
-}
-
 std::vector<fs::path> SafetensorsFiles(const fs::path& dir) {
   std::vector<fs::path> files;
   std::error_code ec;
