@@ -53,8 +53,9 @@ trap cleanup EXIT INT TERM
 REDIS_PORT=$(free_port); API_PORT=$(free_port); API_METRICS=$(free_port); WORKER_METRICS=$(free_port)
 KEY="local-$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
 
+# appendfsync always, as in deploy/k8s: evo2-api refuses a Redis that may lose acknowledged jobs.
 redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --dir "$WORK" --save "" --appendonly yes \
-  --logfile "$WORK/redis.log" --daemonize no &
+  --appendfsync always --logfile "$WORK/redis.log" --daemonize no &
 PIDS+=($!)
 for _ in $(seq 1 100); do
   redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && break; sleep 0.1

@@ -3,6 +3,7 @@
 // and (with workers) end-to-end completed jobs/s.
 //
 //   evo2-load-bench [--clients 16] [--jobs-per-client 50] [--record-bases 200] [--workers 2]
+//                   [--appendfsync always|everysec]
 //
 // By default it starts its own redis-server + evo2-api + workers (CPU, golden a_tiny6) on free
 // ports, exactly like the integration tests; --server/--api-key/--model target a running
@@ -39,6 +40,7 @@ int main(int argc, char** argv) {
   int clients = 16, jobs_per_client = 50, record_bases = 200, workers = 2;
   std::string server, api_key, model = evo2::testing::kModel;
   bool wait = true;
+  std::string appendfsync = "always";
   app.add_option("--clients", clients, "Concurrent client threads (one channel each)");
   app.add_option("--jobs-per-client", jobs_per_client);
   app.add_option("--record-bases", record_bases, "Bases in the single record of each job");
@@ -47,12 +49,17 @@ int main(int argc, char** argv) {
   app.add_option("--api-key", api_key);
   app.add_option("--model", model);
   app.add_flag("!--no-wait", wait, "Do not wait for the jobs to finish");
+  app.add_option("--appendfsync", appendfsync,
+                 "AOF fsync policy of the local Redis (everysec: what durability costs)")
+      ->check(CLI::IsMember({"always", "everysec"}))
+      ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
 
   std::unique_ptr<evo2::testing::ServiceCluster> cluster;
   if (server.empty()) {
     evo2::testing::ClusterOptions co;
     co.append_only = true;
+    co.appendfsync = appendfsync;
     co.api_args = {"--tenant-max-active-jobs", "0"};
     auto c = evo2::testing::ServiceCluster::Start(co);
     if (!c.ok()) {
@@ -129,8 +136,9 @@ int main(int argc, char** argv) {
   }
 
   const int total = clients * jobs_per_client;
-  std::printf("clients=%d jobs=%d record_bases=%d workers=%d errors=%d\n", clients, total,
-              record_bases, cluster ? workers : 0, errors.load());
+  std::printf("clients=%d jobs=%d record_bases=%d workers=%d appendfsync=%s errors=%d\n", clients,
+              total, record_bases, cluster ? workers : 0, cluster ? appendfsync.c_str() : "?",
+              errors.load());
   std::printf("submit latency ms: p50=%.2f p99=%.2f max=%.2f\n", Percentile(latencies_ms, 0.50),
               Percentile(latencies_ms, 0.99), Percentile(latencies_ms, 1.0));
   std::printf("submitted jobs/s: %.1f (%.2f s)\n", static_cast<double>(latencies_ms.size()) / submit_s,

@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "CLI/CLI.hpp"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "api_keys.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
@@ -23,6 +24,7 @@
 #include "job_store.h"
 #include "metrics.h"
 #include "model_catalog.h"
+#include "redis_durability.h"
 
 namespace {
 
@@ -64,6 +66,7 @@ int main(int argc, char** argv) {
   std::string tls_cert, tls_key, tls_client_ca;
   bool reflection = true;
   int64_t grpc_max_receive_bytes = 64ll << 20;
+  bool allow_non_durable_redis = false;
   evo2::svc::ApiConfig config;
 
   app.add_option("--listen", listen, "gRPC address [EVO2_API_LISTEN]")->envname("EVO2_API_LISTEN");
@@ -111,6 +114,10 @@ int main(int argc, char** argv) {
                  "Queued+running bases per tenant (0 = unlimited)")
       ->envname("EVO2_TENANT_MAX_ACTIVE_BASES");
   app.add_option("--grpc-max-receive-bytes", grpc_max_receive_bytes, "Largest request accepted");
+  app.add_flag("--allow-non-durable-redis", allow_non_durable_redis,
+               "Serve even when Redis does not fsync every write (development and tests only: an "
+               "OK from SubmitJob may then be lost) [EVO2_ALLOW_NON_DURABLE_REDIS]")
+      ->envname("EVO2_ALLOW_NON_DURABLE_REDIS");
   CLI11_PARSE(app, argc, argv);
 
   if (!hash_key.empty()) {
@@ -145,9 +152,23 @@ int main(int argc, char** argv) {
   if (!redis_password.empty()) redis_opts->password = redis_password;
   evo2::svc::RedisPool pool(*redis_opts, 64);
   config.keys = evo2::svc::JobKeys(key_prefix);
+  bool redis_durable = false;
   {
     auto conn = pool.Acquire();
     if (!conn.ok()) Die("redis", conn.status());
+    const absl::Status durable = evo2::svc::CheckRedisDurable(**conn);
+    redis_durable = durable.ok();
+    if (!durable.ok() && !allow_non_durable_redis) {
+      Die("redis", absl::Status(durable.code(), absl::StrCat(durable.message(),
+                                                             " (--allow-non-durable-redis to "
+                                                             "serve anyway)")));
+    }
+    if (!durable.ok()) {
+      std::cerr << "evo2-api: WARNING: " << durable.message()
+                << "; serving anyway (--allow-non-durable-redis): an acknowledged job can be "
+                   "lost if Redis crashes"
+                << std::endl;
+    }
     evo2::svc::JobStore store(**conn, config.keys);
     for (const auto& [name, m] : models.models()) {
       if (auto s = store.EnsureQueues(name); !s.ok()) Die("redis queues", s);
@@ -156,6 +177,7 @@ int main(int argc, char** argv) {
 
   auto metrics = evo2::svc::MetricsEndpoint::Start(metrics_listen);
   if (!metrics.ok()) Die("metrics", metrics.status());
+  evo2::svc::ExportRedisDurable((*metrics)->registry(), redis_durable);
 
   evo2::svc::JobServiceImpl service(config, models, keys, pool, (*metrics)->registry());
   grpc::EnableDefaultHealthCheckService(true);

@@ -12,8 +12,10 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/time.h"
+#include "evo2/safe_file_name.h"
 #include "evo2/tokenizer.h"
 #include "google/protobuf/util/json_util.h"
+#include "idempotency_key.h"
 #include "job_client.h"
 #include "npy_out.h"
 
@@ -23,6 +25,11 @@ namespace {
 struct Common {
   ClientOptions options;
   bool json = false;
+  int retry_attempts = 8;
+  double retry_max_seconds = 120;
+  int retry_initial_ms = 250;
+  int retry_max_backoff_ms = 5000;
+  double attempt_timeout_seconds = 60;
 };
 
 void AddCommon(CLI::App* cmd, Common* c) {
@@ -34,6 +41,24 @@ void AddCommon(CLI::App* cmd, Common* c) {
   cmd->add_option("--tls-ca", c->options.tls_ca_file, "PEM CA bundle for TLS");
   cmd->add_option("--tls-server-name", c->options.tls_server_name,
                   "Certificate name to expect when it differs from the host");
+  // An API restart (rolling update, crash) shows up as UNAVAILABLE for a few seconds; the client
+  // rides it out instead of failing the user's script.
+  cmd->add_option("--retry-attempts", c->retry_attempts,
+                  "Tries of a call that fails with UNAVAILABLE (submit: or DEADLINE_EXCEEDED); "
+                  "1 = no retry")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--retry-max-seconds", c->retry_max_seconds,
+                  "Start no retry after this many seconds")
+      ->capture_default_str();
+  cmd->add_option("--retry-initial-ms", c->retry_initial_ms,
+                  "First backoff; doubles per retry, with random jitter")
+      ->capture_default_str();
+  cmd->add_option("--retry-max-backoff-ms", c->retry_max_backoff_ms, "Largest backoff")
+      ->capture_default_str();
+  cmd->add_option("--attempt-timeout-seconds", c->attempt_timeout_seconds,
+                  "Deadline of each try of submit/status/cancel/list (0 = none)")
+      ->capture_default_str();
 }
 
 [[noreturn]] void Fail(const absl::Status& s) {
@@ -52,7 +77,19 @@ void AddCommon(CLI::App* cmd, Common* c) {
 }
 
 std::unique_ptr<JobClient> Open(const Common& c) {
-  auto client = JobClient::Connect(c.options);
+  ClientOptions options = c.options;
+  RetryPolicy& r = options.retry;
+  r.max_attempts = c.retry_attempts;
+  r.max_total = absl::Seconds(c.retry_max_seconds);
+  r.initial_backoff = absl::Milliseconds(c.retry_initial_ms);
+  r.max_backoff = absl::Milliseconds(c.retry_max_backoff_ms);
+  r.attempt_timeout = absl::Seconds(c.attempt_timeout_seconds);
+  r.on_retry = [max = c.retry_attempts](const absl::Status& s, int next, absl::Duration wait) {
+    std::cerr << "evo2: " << absl::StatusCodeToString(s.code()) << ": " << s.message()
+              << "; retrying in " << absl::FormatDuration(absl::Trunc(wait, absl::Milliseconds(1)))
+              << " (try " << next << "/" << max << ")\n";
+  };
+  auto client = JobClient::Connect(options);
   if (!client.ok()) Fail(client.status());
   return std::move(*client);
 }
@@ -140,12 +177,12 @@ void PrintResults(JobClient& client, const std::string& id, bool follow, const s
     }
     if (!out_dir.empty()) {
       for (const auto& t : r.tensors()) {
-        std::string name = t.name();
-        for (char& ch : name) {
-          if (ch == '/') ch = '_';
-        }
-        auto path = std::filesystem::path(out_dir) /
-                    absl::StrCat(r.record_index(), "_", r.record_name(), ".", name, ".npy");
+        const std::string& name = t.name();
+        // Record names are free text ("chr1/part", "../x"): the engine's mapping keeps every
+        // file inside out_dir, and the index prefix keeps names that map alike apart.
+        auto path = std::filesystem::path(out_dir) / absl::StrCat(r.record_index(), "_",
+                                                                  SafeFileStem(r.record_name()),
+                                                                  ".", SafeFileStem(name), ".npy");
         if (auto s = WriteNpy(path, t); !s.ok()) Fail(s);
       }
     }
@@ -191,8 +228,12 @@ void AddClientCommands(CLI::App& app) {
     cmd->add_flag("--prepend-bos", *bos, "Prepend BOS (not scored)");
     cmd->add_flag("--keep-case", *keep_case, "Do not upper-case the sequence");
     cmd->add_flag("--bf16", *bf16, "Return tensors as bfloat16");
-    cmd->add_option("--priority", *priority, "low | normal | high");
-    cmd->add_option("--idempotency-key", *idem, "Same key + same request = same job");
+    cmd->add_option("--priority", *priority, "low | normal | high")
+        ->check(CLI::IsMember({"low", "normal", "high"}))
+        ->capture_default_str();
+    cmd->add_option("--idempotency-key", *idem,
+                    "Same key + same request = same job (default: a new random key, reused by "
+                    "retries)");
     cmd->add_option("--label", *labels, "key=value (repeatable)");
     cmd->add_flag("--wait", *wait, "Watch the job and print its results");
     cmd->add_option("--out", *out_dir, "With --wait: write tensors as .npy files here");
@@ -230,9 +271,10 @@ void AddClientCommands(CLI::App& app) {
       } else if (*priority == "low") {
         r.set_priority(evo2::v1::PRIORITY_LOW);
       } else {
-        r.set_priority(evo2::v1::PRIORITY_NORMAL);
+        r.set_priority(evo2::v1::PRIORITY_NORMAL);  // the only value left after the check
       }
-      r.set_idempotency_key(*idem);
+      // Always keyed: a retry after a lost answer then finds the job instead of making another.
+      r.set_idempotency_key(idem->empty() ? NewIdempotencyKey() : *idem);
       for (const auto& l : *labels) {
         auto eq = l.find('=');
         if (eq == std::string::npos) Fail(absl::InvalidArgumentError("--label wants key=value"));
@@ -334,11 +376,13 @@ void AddClientCommands(CLI::App& app) {
   {
     auto c = std::make_shared<Common>();
     auto state = std::make_shared<std::string>();
+    auto list_model = std::make_shared<std::string>();
     auto size = std::make_shared<int>(20);
     auto token = std::make_shared<std::string>();
     auto* cmd = app.add_subcommand("list", "List your jobs, newest first");
     AddCommon(cmd, c.get());
     cmd->add_option("--state", *state, "queued|running|succeeded|failed|cancelled");
+    cmd->add_option("--model", *list_model, "Only jobs of this model");
     cmd->add_option("--page-size", *size);
     cmd->add_option("--page-token", *token);
     cmd->add_flag("--json", c->json, "JSON output");
@@ -346,6 +390,7 @@ void AddClientCommands(CLI::App& app) {
       evo2::v1::ListJobsRequest r;
       r.set_page_size(*size);
       r.set_page_token(*token);
+      r.set_model(*list_model);
       if (!state->empty()) {
         std::string upper = "JOB_STATE_";
         for (char ch : *state) upper += static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));

@@ -7,6 +7,7 @@
 #include "evo2/status_macros.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
+#include "idempotency_key.h"
 
 namespace evo2::client {
 
@@ -35,6 +36,16 @@ absl::StatusOr<std::unique_ptr<JobClient>> JobClient::Connect(const ClientOption
   if (options.tls && !options.tls_server_name.empty()) {
     args.SetSslTargetNameOverride(options.tls_server_name);
   }
+  if (options.retry.max_attempts > 1) {
+    // gRPC's own reconnect backoff (1 s growing to 120 s) would fail our retries fast while the
+    // channel waits; keep it within the retry policy's backoff so a restarted API is found.
+    const int initial_ms =
+        static_cast<int>(absl::ToInt64Milliseconds(options.retry.initial_backoff));
+    args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, initial_ms);
+    args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, initial_ms);
+    args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS,
+                static_cast<int>(absl::ToInt64Milliseconds(options.retry.max_backoff)));
+  }
   c->channel_ = grpc::CreateCustomChannel(options.target, creds, args);
   c->stub_ = evo2::v1::JobService::NewStub(c->channel_);
   return c;
@@ -46,36 +57,58 @@ std::unique_ptr<grpc::ClientContext> JobClient::NewContext() const {
   return ctx;
 }
 
+absl::Status JobClient::CallUnary(bool retry_deadline_exceeded,
+                                  const std::function<grpc::Status(grpc::ClientContext*)>& rpc) {
+  return RunWithRetry(options_.retry, retry_deadline_exceeded, [&] {
+    auto ctx = NewContext();
+    if (options_.retry.attempt_timeout > absl::ZeroDuration()) {
+      ctx->set_deadline(absl::ToChronoTime(absl::Now() + options_.retry.attempt_timeout));
+    }
+    return FromGrpc(rpc(ctx.get()));
+  });
+}
+
 absl::StatusOr<evo2::v1::SubmitJobResponse> JobClient::Submit(
     const evo2::v1::SubmitJobRequest& req) {
-  auto ctx = NewContext();
   evo2::v1::SubmitJobResponse resp;
-  RETURN_IF_ERROR(FromGrpc(stub_->SubmitJob(ctx.get(), req, &resp)));
+  if (options_.retry.max_attempts > 1 && req.idempotency_key().empty()) {
+    evo2::v1::SubmitJobRequest keyed = req;
+    keyed.set_idempotency_key(NewIdempotencyKey());
+    RETURN_IF_ERROR(CallUnary(
+        true, [&](grpc::ClientContext* ctx) { return stub_->SubmitJob(ctx, keyed, &resp); }));
+    return resp;
+  }
+  // Without a key a submit that timed out may have stored a job: only UNAVAILABLE (the request
+  // never reached a server, or the server died) is retried, and only when the key is the user's.
+  const bool keyed = !req.idempotency_key().empty();
+  RETURN_IF_ERROR(CallUnary(
+      keyed, [&](grpc::ClientContext* ctx) { return stub_->SubmitJob(ctx, req, &resp); }));
   return resp;
 }
 
 absl::StatusOr<evo2::v1::Job> JobClient::Get(const std::string& job_id) {
-  auto ctx = NewContext();
   evo2::v1::GetJobRequest req;
   req.set_job_id(job_id);
   evo2::v1::Job job;
-  RETURN_IF_ERROR(FromGrpc(stub_->GetJob(ctx.get(), req, &job)));
+  RETURN_IF_ERROR(
+      CallUnary(true, [&](grpc::ClientContext* ctx) { return stub_->GetJob(ctx, req, &job); }));
   return job;
 }
 
 absl::StatusOr<evo2::v1::Job> JobClient::Cancel(const std::string& job_id) {
-  auto ctx = NewContext();
   evo2::v1::CancelJobRequest req;
   req.set_job_id(job_id);
   evo2::v1::Job job;
-  RETURN_IF_ERROR(FromGrpc(stub_->CancelJob(ctx.get(), req, &job)));
+  // Cancelling twice is a no-op (CANCELLED stays CANCELLED), so a timed-out cancel may repeat.
+  RETURN_IF_ERROR(
+      CallUnary(true, [&](grpc::ClientContext* ctx) { return stub_->CancelJob(ctx, req, &job); }));
   return job;
 }
 
 absl::StatusOr<evo2::v1::ListJobsResponse> JobClient::List(const evo2::v1::ListJobsRequest& req) {
-  auto ctx = NewContext();
   evo2::v1::ListJobsResponse resp;
-  RETURN_IF_ERROR(FromGrpc(stub_->ListJobs(ctx.get(), req, &resp)));
+  RETURN_IF_ERROR(
+      CallUnary(true, [&](grpc::ClientContext* ctx) { return stub_->ListJobs(ctx, req, &resp); }));
   return resp;
 }
 

@@ -9,6 +9,7 @@
 
 #include "absl/status/statusor.h"
 #include "evo2/v1/jobs.grpc.pb.h"
+#include "retry_policy.h"
 
 namespace evo2::client {
 
@@ -18,12 +19,16 @@ struct ClientOptions {
   bool tls = false;
   std::string tls_ca_file;                 // PEM roots; "" = system roots
   std::string tls_server_name;             // expected certificate name when it differs from host
+  // Unary calls (submit, get, cancel, list) are retried by this policy; the default tries once.
+  RetryPolicy retry;
 };
 
 class JobClient {
  public:
   static absl::StatusOr<std::unique_ptr<JobClient>> Connect(const ClientOptions& options);
 
+  // With retries enabled and no idempotency key in `req`, one is generated and reused by every
+  // attempt, so a retry after an API crash returns the stored job rather than a second one.
   absl::StatusOr<evo2::v1::SubmitJobResponse> Submit(const evo2::v1::SubmitJobRequest& req);
   absl::StatusOr<evo2::v1::Job> Get(const std::string& job_id);
   absl::StatusOr<evo2::v1::Job> Cancel(const std::string& job_id);
@@ -42,6 +47,10 @@ class JobClient {
   std::unique_ptr<grpc::ClientContext> NewContext() const;
 
  private:
+  // One unary RPC under options_.retry, each attempt with a fresh context (and deadline).
+  absl::Status CallUnary(bool retry_deadline_exceeded,
+                         const std::function<grpc::Status(grpc::ClientContext*)>& rpc);
+
   ClientOptions options_;
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<evo2::v1::JobService::Stub> stub_;

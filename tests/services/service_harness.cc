@@ -101,6 +101,7 @@ absl::StatusOr<std::unique_ptr<ServiceCluster>> ServiceCluster::Start(ClusterOpt
   c->options_ = options;
   RedisServer::Options ro;
   ro.append_only = options.append_only;
+  ro.appendfsync = options.appendfsync;
   auto redis = RedisServer::Start(ro);
   if (!redis.ok()) return redis.status();
   c->redis_ = std::move(*redis);
@@ -110,36 +111,58 @@ absl::StatusOr<std::unique_ptr<ServiceCluster>> ServiceCluster::Start(ClusterOpt
   if (!port.ok() || !mport.ok()) return absl::InternalError("no free port");
   c->api_port_ = *port;
   c->api_metrics_port_ = *mport;
+  if (auto s = c->SpawnApi(); !s.ok()) return s;
+  return c;
+}
+
+absl::Status ServiceCluster::SpawnApi() {
   std::vector<std::string> argv = {EVO2_API_BIN,
                                    "--listen",
-                                   c->api_target(),
+                                   api_target(),
                                    "--metrics-listen",
-                                   absl::StrCat("127.0.0.1:", *mport),
+                                   absl::StrCat("127.0.0.1:", api_metrics_port_),
                                    "--redis",
-                                   absl::StrCat("redis://127.0.0.1:", c->redis_->port()),
+                                   absl::StrCat("redis://127.0.0.1:", redis_->port()),
                                    "--model",
                                    absl::StrCat(kModel, "=8192,layers=6,hidden=128"),
                                    "--max-attempts",
                                    "3"};
-  argv.insert(argv.end(), options.api_args.begin(), options.api_args.end());
-  if (!options.tls_cert.empty()) {
-    argv.insert(argv.end(), {"--tls-cert", options.tls_cert, "--tls-key", options.tls_key});
+  if (!options_.append_only || options_.appendfsync != "always") {
+    argv.push_back("--allow-non-durable-redis");
+  }
+  argv.insert(argv.end(), options_.api_args.begin(), options_.api_args.end());
+  if (!options_.tls_cert.empty()) {
+    argv.insert(argv.end(), {"--tls-cert", options_.tls_cert, "--tls-key", options_.tls_key});
   }
   auto api = ChildProcess::Spawn(
       argv, {{"EVO2_API_KEYS", absl::StrCat("alpha=", kKeyAlpha, ",beta=", kKeyBeta)}},
-      c->logs_ / "api.log");
+      logs_ / "api.log");
   if (!api.ok()) return api.status();
-  c->api_ = std::move(*api);
-  auto client = c->Client();
+  api_ = std::move(*api);
+  auto client = Client();
   const bool up = WaitUntil(
       [&] {
         evo2::v1::ListJobsRequest req;
         auto r = client->List(req);
-        return r.ok();
+        return r.ok() || !api_->Running();
       },
       std::chrono::seconds(15));
-  if (!up) return absl::UnavailableError("evo2-api did not come up:\n" + c->api_->Log());
-  return c;
+  if (!up || !api_->Running()) {
+    return absl::UnavailableError("evo2-api did not come up:\n" + api_->Log());
+  }
+  return absl::OkStatus();
+}
+
+void ServiceCluster::KillApi() {
+  if (api_ == nullptr) return;
+  api_->Signal(SIGKILL);
+  api_->Wait(std::chrono::seconds(5));
+}
+
+absl::Status ServiceCluster::RestartApi() {
+  KillApi();
+  api_.reset();
+  return SpawnApi();
 }
 
 ServiceCluster::~ServiceCluster() {

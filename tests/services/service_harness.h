@@ -48,7 +48,10 @@ inline constexpr char kKeyAlpha[] = "key-alpha-0123456789";
 inline constexpr char kKeyBeta[] = "key-beta-0123456789";
 
 struct ClusterOptions {
+  // AOF with `appendfsync` (always = the documented production setting). Without AOF the API
+  // is started with --allow-non-durable-redis, as it refuses such a Redis otherwise.
   bool append_only = false;
+  std::string appendfsync = "always";
   std::vector<std::string> api_args;  // extra evo2-api flags
   // PEM files: serve TLS; clients trust `tls_cert` and expect the name "localhost".
   std::string tls_cert, tls_key;
@@ -66,6 +69,10 @@ class ServiceCluster {
   ChildProcess& worker(int i) { return *workers_.at(static_cast<size_t>(i)); }
   int worker_metrics_port(int i) const { return worker_metrics_ports_.at(static_cast<size_t>(i)); }
   ChildProcess& api() { return *api_; }
+  // SIGKILLs evo2-api (if running) and starts it again on the same ports; waits until it serves.
+  absl::Status RestartApi();
+  // SIGKILLs evo2-api and waits for it (RestartApi brings it back).
+  void KillApi();
   RedisServer& redis() { return *redis_; }
 
   std::unique_ptr<evo2::client::JobClient> Client(const std::string& key = kKeyAlpha);
@@ -77,6 +84,8 @@ class ServiceCluster {
   int api_metrics_port() const { return api_metrics_port_; }
 
  private:
+  absl::Status SpawnApi();
+
   ClusterOptions options_;
   std::unique_ptr<RedisServer> redis_;
   std::unique_ptr<ChildProcess> api_;

@@ -63,7 +63,7 @@ absl::Status RedisServer::Spawn() {
                                    "127.0.0.1", "--dir", dir_.string(), "--save", "",
                                    "--daemonize", "no", "--logfile", (dir_ / "redis.log").string()};
   if (options_.append_only) {
-    args.insert(args.end(), {"--appendonly", "yes", "--appendfsync", "always"});
+    args.insert(args.end(), {"--appendonly", "yes", "--appendfsync", options_.appendfsync});
   }
   if (!options_.password.empty()) args.insert(args.end(), {"--requirepass", options_.password});
   args.insert(args.end(), options_.extra_args.begin(), options_.extra_args.end());

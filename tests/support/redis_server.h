@@ -17,6 +17,7 @@ class RedisServer {
  public:
   struct Options {
     bool append_only = false;             // AOF persistence (restart tests)
+    std::string appendfsync = "always";   // with append_only: always | everysec | no
     std::string password;                 // requirepass when non-empty
     std::vector<std::string> extra_args;  // passed through to redis-server
   };
@@ -27,6 +28,7 @@ class RedisServer {
   ~RedisServer();
 
   int port() const { return port_; }
+  pid_t pid() const { return pid_; }  // -1 while killed
   const std::filesystem::path& dir() const { return dir_; }
 
   // SIGKILL the server (no save), then start it again on the same port and directory.

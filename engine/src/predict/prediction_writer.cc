@@ -11,6 +11,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "evo2/npy.h"
+#include "evo2/safe_file_name.h"
 #include "evo2/safetensors.h"
 #include "evo2/status_macros.h"
 #include "evo2/tokenizer.h"
@@ -107,27 +108,11 @@ absl::Status PredictionWriter::Impl::WriteTensors(const std::filesystem::path& r
   return WriteTorchPt(staging / relative, tensors);
 }
 
-namespace {
-
-// A record name as a file name: keeps [A-Za-z0-9._+-], maps the rest to '_', never hidden.
-std::string SafeStem(const std::string& name) {
-  std::string out;
-  for (char c : name) {
-    const bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-                    c == '.' || c == '_' || c == '+' || c == '-';
-    out.push_back(ok ? c : '_');
-  }
-  if (out.empty() || out[0] == '.') out.insert(out.begin(), '_');
-  return out;
-}
-
-}  // namespace
-
 absl::Status PredictionWriter::Impl::WriteNpyRecords(std::vector<RecordScore> scores,
                                                      std::span<const int64_t> seq_idx) {
   for (size_t i = 0; i < scores.size(); ++i) {
     RecordScore& r = scores[i];
-    std::string stem = SafeStem(r.name);
+    std::string stem = SafeFileStem(r.name);
     if (!npy_stems.insert(stem).second) {
       stem = absl::StrCat(stem, "__", seq_idx[i]);  // two names mapped to one file name
       npy_stems.insert(stem);
@@ -160,7 +145,7 @@ absl::Status PredictionWriter::Impl::WriteNpyRecords(std::vector<RecordScore> sc
       }
     }
     for (const auto& e : r.embeddings) {
-      if (auto st = write(absl::StrCat(".hidden_embeddings.", SafeStem(e.layer), ".npy"),
+      if (auto st = write(absl::StrCat(".hidden_embeddings.", SafeFileStem(e.layer), ".npy"),
                           Tensor::FromFloat32(e.shape, e.values));
           !st.ok()) {
         return st;
