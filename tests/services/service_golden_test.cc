@@ -76,6 +76,10 @@ TEST_F(ServiceGoldenTest, MultiRecordJobEqualsGoldenAndWatchShowsEveryStateChang
   EXPECT_EQ(job->provenance().worker_id(), "w0");
   EXPECT_EQ(job->provenance().parallel_layout(), "tp1xcp1");
   EXPECT_FALSE(job->provenance().precision().empty());
+  // The harness serves a_tiny6 from its golden directory: directories get a listing digest.
+  EXPECT_TRUE(absl::StartsWith(job->provenance().checkpoint_digest(), "sha256-dir:"))
+      << job->provenance().checkpoint_digest();
+  EXPECT_EQ(job->provenance().checkpoint_digest().size(), 11u + 64u);
   EXPECT_GT(job->end_time_us(), job->start_time_us());
   EXPECT_GE(job->start_time_us(), job->create_time_us());
 
