@@ -204,6 +204,8 @@ TEST_F(ServiceGoldenTest, LogitsStreamInChunksAndReassembleToGolden) {
   while (reader->Read(&chunk)) {
     if (chunk.has_tensor()) {
       ++tensor_chunks;
+      // tensor_dtype was left UNSPECIFIED, which means float32: the label says what the bytes are.
+      EXPECT_EQ(chunk.tensor().dtype(), evo2::v1::DTYPE_FLOAT32);
       EXPECT_LE(chunk.tensor().data().size(), 4096u);
       EXPECT_EQ(chunk.tensor().offset_bytes(), static_cast<int64_t>(bytes.size()));
       EXPECT_EQ(chunk.tensor().total_bytes(), 17 * 512 * 4);

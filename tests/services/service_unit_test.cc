@@ -257,6 +257,7 @@ TEST(ServiceRecordScorer, OneForwardPerRecordForSeveralPoolings) {
   std::map<std::string, std::vector<float>> got;
   std::vector<std::string> order;
   for (const auto& t : r->tensors()) {
+    EXPECT_EQ(t.dtype(), evo2::v1::DTYPE_FLOAT32) << t.name();  // UNSPECIFIED asked = float32
     std::vector<float> v(t.data().size() / 4);
     std::memcpy(v.data(), t.data().data(), t.data().size());
     got[t.name()] = v;
