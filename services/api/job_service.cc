@@ -140,8 +140,13 @@ absl::Status JobServiceImpl::DoSubmit(const std::string& tenant,
   ASSIGN_OR_RETURN(auto conn, redis_.Acquire());
   JobStore store(*conn, config_.keys);
   ASSIGN_OR_RETURN(auto outcome, store.Submit(job));
-  ASSIGN_OR_RETURN(auto stored, store.Get(tenant, outcome.job_id));
-  *resp->mutable_job() = std::move(stored);
+  if (outcome.replay) {
+    // The earlier job may be further along by now; that is what a replay returns.
+    ASSIGN_OR_RETURN(*resp->mutable_job(), store.Get(tenant, outcome.job_id));
+  } else {
+    // The job as the submit stored it (QUEUED): a worker may claim it before this reply is sent.
+    *resp->mutable_job() = std::move(outcome.job);
+  }
   resp->set_idempotent_replay(outcome.replay);
   if (!outcome.replay) {
     submitted_jobs_.Add({{"model", job.model}}).Increment();

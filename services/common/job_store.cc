@@ -51,8 +51,15 @@ absl::StatusOr<SubmitOutcome> JobStore::Submit(const NewJob& job) {
                                    "idem_key", job.idempotency_key};
   ASSIGN_OR_RETURN(auto r, redis_.Eval(scripts::Submit(), keys, args));
   const std::string tag = Tag(r, 0);
-  if (tag == "ok") return SubmitOutcome{job.job_id, false};
-  if (tag == "replay") return SubmitOutcome{Tag(r, 1), true};
+  if (tag == "ok") {
+    // Reply: ok, entry id, the job hash as stored (HGETALL inside the script).
+    SubmitOutcome out{job.job_id, false, {}};
+    if (r.is_array() && r.elements.size() > 2) {
+      out.job = JobFromFields(FieldsFromReply(r.elements[2]));
+    }
+    return out;
+  }
+  if (tag == "replay") return SubmitOutcome{Tag(r, 1), true, {}};
   if (tag == "conflict") {
     return absl::AlreadyExistsError(absl::StrCat("idempotency key '", job.idempotency_key,
                                                  "' was already used for job ", Tag(r, 1),

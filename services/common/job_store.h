@@ -40,6 +40,7 @@ struct NewJob {
 struct SubmitOutcome {
   std::string job_id;
   bool replay = false;  // the idempotency key matched an earlier identical submit
+  evo2::v1::Job job;    // a new job as stored by the submit (QUEUED); empty for a replay
 };
 
 // Worker-side view of a claim.
