@@ -6,6 +6,8 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "enum_fields.h"
+#include "error_details.h"
 #include "evo2/status_macros.h"
 #include "hashing.h"
 #include "job_codec.h"
@@ -31,11 +33,6 @@ absl::Status CheckJobId(const std::string& id) {
 }
 
 }  // namespace
-
-grpc::Status ToGrpc(const absl::Status& s) {
-  if (s.ok()) return grpc::Status::OK;
-  return grpc::Status(static_cast<grpc::StatusCode>(s.code()), std::string(s.message()));
-}
 
 JobServiceImpl::JobServiceImpl(ApiConfig config, ModelCatalog models, ApiKeyRegistry keys,
                                RedisPool& redis, prometheus::Registry& metrics)
@@ -104,8 +101,10 @@ absl::Status JobServiceImpl::DoSubmit(const std::string& tenant,
                                       const evo2::v1::SubmitJobRequest& req,
                                       evo2::v1::SubmitJobResponse* resp) {
   RETURN_IF_ERROR(ValidateMetadata(req));
-  ASSIGN_OR_RETURN(auto model, models_.Find(req.model()));
-  ASSIGN_OR_RETURN(auto valid, ValidateSubmit(req, model, config_.limits));
+  RETURN_IF_ERROR(CheckEnumFields(req));
+  auto model = models_.Find(req.model());
+  if (!model.ok()) return WithFieldViolation(model.status(), "model");
+  ASSIGN_OR_RETURN(auto valid, ValidateSubmit(req, *model, config_.limits));
 
   NewJob job;
   job.tenant = tenant;
@@ -136,6 +135,7 @@ absl::Status JobServiceImpl::DoSubmit(const std::string& tenant,
   job.idempotency_ttl_s = config_.job_ttl_s;
   job.max_active_jobs = config_.max_active_jobs_per_tenant;
   job.max_active_bases = config_.max_active_bases_per_tenant;
+  job.quota_retry_delay = absl::Seconds(config_.quota_retry_delay_s);
 
   ASSIGN_OR_RETURN(auto conn, redis_.Acquire());
   JobStore store(*conn, config_.keys);

@@ -15,6 +15,7 @@
 #include "prometheus/histogram.h"
 #include "prometheus/registry.h"
 #include "redis_pool.h"
+#include "status_details.h"
 #include "submit_validation.h"
 
 namespace evo2::svc {
@@ -26,6 +27,8 @@ struct ApiConfig {
   int64_t job_ttl_s = 86400;
   int64_t max_active_jobs_per_tenant = 1000;
   int64_t max_active_bases_per_tenant = 500'000'000;
+  // RetryInfo sent with a tenant-quota refusal: quota frees as the tenant's jobs finish.
+  int64_t quota_retry_delay_s = 30;
   int64_t watch_block_ms = 2000;  // XREAD BLOCK per round of WatchJob / GetJobResults
 };
 
@@ -68,8 +71,5 @@ class JobServiceImpl final : public evo2::v1::JobService::Service {
   prometheus::Family<prometheus::Counter>& submitted_jobs_;
   prometheus::Family<prometheus::Counter>& submitted_bases_;
 };
-
-// absl::Status → grpc::Status (the codes are the same numbers).
-grpc::Status ToGrpc(const absl::Status& s);
 
 }  // namespace evo2::svc
