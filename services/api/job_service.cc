@@ -12,6 +12,7 @@
 #include "hashing.h"
 #include "job_codec.h"
 #include "job_store.h"
+#include "utf8_fields.h"
 
 namespace evo2::svc {
 namespace {
@@ -55,7 +56,22 @@ JobServiceImpl::JobServiceImpl(ApiConfig config, ModelCatalog models, ApiKeyRegi
       submitted_bases_(prometheus::BuildCounter()
                            .Name("evo2_api_submitted_bases_total")
                            .Help("Nucleotides in accepted jobs, by model")
-                           .Register(metrics)) {}
+                           .Register(metrics)) {
+  // SubmitJob takes the request as bytes: a `string` field with invalid UTF-8 makes protobuf's
+  // parser refuse the whole request before any handler runs. A streamed-unary handler keeps the
+  // call unary on the wire and runs on the same synchronous thread pool as the other methods.
+  const int submit = evo2::v1::SubmitJobRequest::descriptor()
+                         ->file()
+                         ->FindServiceByName("JobService")
+                         ->FindMethodByName("SubmitJob")
+                         ->index();
+  MarkMethodStreamed(
+      submit, new grpc::internal::StreamedUnaryHandler<grpc::ByteBuffer, grpc::ByteBuffer>(
+                  [this](grpc::ServerContext* ctx,
+                         grpc::ServerUnaryStreamer<grpc::ByteBuffer, grpc::ByteBuffer>* stream) {
+                    return SubmitJobRaw(ctx, stream);
+                  }));
+}
 
 template <typename Fn>
 grpc::Status JobServiceImpl::Instrument(const char* method, Fn&& fn) {
@@ -87,14 +103,40 @@ absl::StatusOr<std::string> JobServiceImpl::Authenticate(grpc::ServerContext* ct
   return api_keys_.Authenticate(key);
 }
 
-grpc::Status JobServiceImpl::SubmitJob(grpc::ServerContext* ctx,
-                                       const evo2::v1::SubmitJobRequest* req,
-                                       evo2::v1::SubmitJobResponse* resp) {
-  return Instrument("SubmitJob", [&]() -> absl::Status {
+grpc::Status JobServiceImpl::SubmitJobRaw(
+    grpc::ServerContext* ctx,
+    grpc::ServerUnaryStreamer<grpc::ByteBuffer, grpc::ByteBuffer>* stream) {
+  grpc::ByteBuffer request_bytes;
+  if (!stream->Read(&request_bytes)) {
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "SubmitJob: no request message");
+  }
+  evo2::v1::SubmitJobResponse resp;
+  grpc::Status status = Instrument("SubmitJob", [&]() -> absl::Status {
     ASSIGN_OR_RETURN(auto tenant, Authenticate(ctx));
     if (draining_) return absl::UnavailableError("server is shutting down; retry");
-    return DoSubmit(tenant, *req, resp);
+    std::vector<grpc::Slice> slices;
+    if (!request_bytes.Dump(&slices).ok()) return absl::InternalError("cannot read the request");
+    std::string wire;
+    for (const auto& slice : slices) {
+      wire.append(reinterpret_cast<const char*>(slice.begin()), slice.size());
+    }
+    RETURN_IF_ERROR(CheckUtf8Fields(*evo2::v1::SubmitJobRequest::descriptor(), wire));
+    evo2::v1::SubmitJobRequest req;
+    if (!req.ParseFromString(wire)) {
+      return absl::InvalidArgumentError("the request is not a valid evo2.v1.SubmitJobRequest");
+    }
+    return DoSubmit(tenant, req, &resp);
   });
+  if (!status.ok()) return status;
+  grpc::ByteBuffer response_bytes;
+  bool own_buffer = false;
+  grpc::Status encoded = grpc::SerializationTraits<evo2::v1::SubmitJobResponse>::Serialize(
+      resp, &response_bytes, &own_buffer);
+  if (!encoded.ok()) return encoded;
+  if (!stream->Write(response_bytes)) {
+    return grpc::Status(grpc::StatusCode::CANCELLED, "client went away");
+  }
+  return grpc::Status::OK;
 }
 
 absl::Status JobServiceImpl::DoSubmit(const std::string& tenant,

@@ -37,8 +37,7 @@ class JobServiceImpl final : public evo2::v1::JobService::Service {
   JobServiceImpl(ApiConfig config, ModelCatalog models, ApiKeyRegistry keys, RedisPool& redis,
                  prometheus::Registry& metrics);
 
-  grpc::Status SubmitJob(grpc::ServerContext* ctx, const evo2::v1::SubmitJobRequest* req,
-                         evo2::v1::SubmitJobResponse* resp) override;
+  // SubmitJob is served by SubmitJobRaw (see the constructor), not by the typed override.
   grpc::Status GetJob(grpc::ServerContext* ctx, const evo2::v1::GetJobRequest* req,
                       evo2::v1::Job* resp) override;
   grpc::Status WatchJob(grpc::ServerContext* ctx, const evo2::v1::WatchJobRequest* req,
@@ -57,6 +56,10 @@ class JobServiceImpl final : public evo2::v1::JobService::Service {
   template <typename Fn>
   grpc::Status Instrument(const char* method, Fn&& fn);
   absl::StatusOr<std::string> Authenticate(grpc::ServerContext* ctx) const;
+  // SubmitJob on the request's bytes: text fields are checked for UTF-8 before protobuf parses
+  // them (utf8_fields.h), so a bad record name is a precise INVALID_ARGUMENT, not INTERNAL.
+  grpc::Status SubmitJobRaw(grpc::ServerContext* ctx,
+                            grpc::ServerUnaryStreamer<grpc::ByteBuffer, grpc::ByteBuffer>* stream);
   absl::Status DoSubmit(const std::string& tenant, const evo2::v1::SubmitJobRequest& req,
                         evo2::v1::SubmitJobResponse* resp);
 

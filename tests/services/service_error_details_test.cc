@@ -1,6 +1,6 @@
 // Unit tests of the API's request checks that run before validation and of the error details
-// they produce: enum values outside the schema, and absl::Status payloads → google.rpc.Status in
-// the gRPC trailer.
+// they produce: enum values outside the schema, invalid UTF-8 in text fields found on the wire,
+// and absl::Status payloads → google.rpc.Status in the gRPC trailer.
 #include <string>
 
 #include "absl/strings/match.h"
@@ -11,6 +11,7 @@
 #include "google/rpc/status.pb.h"
 #include "gtest/gtest.h"
 #include "status_details.h"
+#include "utf8_fields.h"
 
 namespace evo2::svc {
 namespace {
@@ -72,6 +73,66 @@ TEST(ServiceEnumFields, RefusesUnknownValuesAtAnyDepthNamingTheField) {
     EXPECT_EQ(bad.field_violations(0).field(), c.field);
     EXPECT_EQ(bad.field_violations(0).description(), s.message());
   }
+}
+
+TEST(ServiceUtf8Fields, FirstInvalidUtf8FollowsRfc3629) {
+  EXPECT_EQ(FirstInvalidUtf8(""), std::string_view::npos);
+  EXPECT_EQ(FirstInvalidUtf8("chr1 \xc3\xa9\xe2\x82\xac\xf0\x9f\xa7\xac"), std::string_view::npos);
+  EXPECT_EQ(FirstInvalidUtf8("r\xff"), 1u);
+  EXPECT_EQ(FirstInvalidUtf8("ab\xc3"), 2u);              // truncated
+  EXPECT_EQ(FirstInvalidUtf8("a\xc0\xaf"), 1u);           // overlong '/'
+  EXPECT_EQ(FirstInvalidUtf8("a\xe0\x80\xaf"), 1u);       // overlong
+  EXPECT_EQ(FirstInvalidUtf8("\xed\xa0\x80"), 0u);        // surrogate U+D800
+  EXPECT_EQ(FirstInvalidUtf8("xy\xf4\x90\x80\x80"), 2u);  // above U+10FFFF
+  EXPECT_EQ(FirstInvalidUtf8("\xe2\x82"), 0u);
+}
+
+// Serializes `r` and replaces the single '~' with `bad` (protobuf refuses to build such a
+// message itself: this is what another client or a hand-made request sends).
+std::string WireWithByte(const SubmitJobRequest& r, char bad) {
+  std::string wire = r.SerializeAsString();
+  const size_t at = wire.find('~');
+  EXPECT_NE(at, std::string::npos);
+  EXPECT_EQ(wire.find('~', at + 1), std::string::npos);
+  wire[at] = bad;
+  return wire;
+}
+
+TEST(ServiceUtf8Fields, NamesTheFieldPathAndByteOffsetOnTheWire) {
+  SubmitJobRequest r;
+  r.set_model("a_tiny6");
+  auto* a = r.mutable_records()->add_records();
+  a->set_name("first");
+  a->set_sequence("AC\xff~");  // bytes: never checked
+  auto* b = r.mutable_records()->add_records();
+  b->set_name("se~cond");
+  b->set_sequence("ACGT");
+  std::string wire = r.SerializeAsString();
+  EXPECT_TRUE(CheckUtf8Fields(*SubmitJobRequest::descriptor(), wire).ok());
+
+  a->set_sequence("ACGT");
+  absl::Status s = CheckUtf8Fields(*SubmitJobRequest::descriptor(), WireWithByte(r, '\xff'));
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << s;
+  EXPECT_EQ(s.message(),
+            "records.records[1].name: byte 0xff at offset 2 is not valid UTF-8 (text fields must "
+            "be UTF-8)");
+  auto bad = BadRequestOf(s);
+  ASSERT_EQ(bad.field_violations_size(), 1);
+  EXPECT_EQ(bad.field_violations(0).field(), "records.records[1].name");
+
+  b->set_name("second");
+  b->set_description("free text ~");
+  s = CheckUtf8Fields(*SubmitJobRequest::descriptor(), WireWithByte(r, '\xc3'));
+  EXPECT_TRUE(absl::StrContains(s.message(),
+                                "records.records[1].description: byte 0xc3 at "
+                                "offset 10"))
+      << s;
+  b->set_description("");
+  (*r.mutable_labels())["k"] = "v~";
+  s = CheckUtf8Fields(*SubmitJobRequest::descriptor(), WireWithByte(r, '\x80'));
+  EXPECT_TRUE(absl::StrContains(s.message(), "labels[0].value: byte 0x80 at offset 1")) << s;
+  // Garbage that is not a message at all is left for the parser.
+  EXPECT_TRUE(CheckUtf8Fields(*SubmitJobRequest::descriptor(), "\xff\xff\xff").ok());
 }
 
 TEST(ServiceStatusDetails, PayloadsBecomeGoogleRpcStatusDetails) {

@@ -365,6 +365,59 @@ TEST_F(ServiceValidationTest, EnumValuesOutsideTheSchemaAreInvalidArgumentNaming
   EXPECT_EQ(cluster_->Keys(), keys_before);
 }
 
+// A record name that is not UTF-8 makes protobuf's parser refuse the whole request; sent as raw
+// bytes (a generic stub: protobuf will not build such a message), it must come back as
+// INVALID_ARGUMENT naming the record's field and the byte offset, not INTERNAL with no text.
+TEST_F(ServiceValidationTest, NonUtf8RecordNameOrDescriptionIsInvalidArgumentWithOffset) {
+  const std::vector<std::string> keys_before = cluster_->Keys();
+  auto channel = grpc::CreateChannel(cluster_->api_target(), grpc::InsecureChannelCredentials());
+  grpc::GenericStub stub(channel);
+  // Serializes `r`, replaces its single '~' by `bad` and sends the bytes as a SubmitJob.
+  auto send = [&](const SubmitJobRequest& r, char bad) {
+    std::string wire = r.SerializeAsString();
+    const size_t at = wire.find('~');
+    EXPECT_NE(at, std::string::npos);
+    wire[at] = bad;
+    grpc::Slice slice(wire);
+    grpc::ByteBuffer request(&slice, 1);
+    grpc::ByteBuffer response;
+    grpc::ClientContext ctx;
+    ctx.AddMetadata("x-api-key", kKeyAlpha);
+    std::promise<grpc::Status> done;
+    stub.UnaryCall(&ctx, "/evo2.v1.JobService/SubmitJob", grpc::StubOptions(), &request, &response,
+                   [&](grpc::Status s) { done.set_value(s); });
+    return done.get_future().get();
+  };
+  SubmitJobRequest r;
+  r.set_model(kModel);
+  auto* first = r.mutable_records()->add_records();
+  first->set_name("first");
+  first->set_sequence("ACGT");
+  auto* second = r.mutable_records()->add_records();
+  second->set_name("se~cond");
+  second->set_sequence("ACGT");
+  grpc::Status s = send(r, '\xff');
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << s.error_message();
+  EXPECT_EQ(s.error_message(),
+            "records.records[1].name: byte 0xff at offset 2 is not valid UTF-8 (text fields must "
+            "be UTF-8)");
+  auto bad = Get<google::rpc::BadRequest>(Details(s), "BadRequest");
+  ASSERT_EQ(bad.field_violations_size(), 1);
+  EXPECT_EQ(bad.field_violations(0).field(), "records.records[1].name");
+
+  second->set_name("second");
+  second->set_description("caf~ au lait");
+  s = send(r, '\xe9');  // Latin-1 'é'
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << s.error_message();
+  EXPECT_TRUE(
+      absl::StrContains(s.error_message(), "records.records[1].description: byte 0xe9 at offset 3"))
+      << s.error_message();
+  EXPECT_EQ(cluster_->Keys(), keys_before);
+  // The same text as valid UTF-8 is accepted through the raw path.
+  second->set_description("caf\xc3\xa9 au lait ~");
+  EXPECT_TRUE(send(r, 'x').ok());
+}
+
 // google.rpc details tell the kinds of refusal apart without reading the text: BadRequest for
 // invalid fields, ErrorInfo + PreconditionFailure for a size limit (never retry as sent),
 // ErrorInfo + QuotaFailure + RetryInfo for a tenant quota (retry later).
