@@ -113,6 +113,8 @@ int main(int argc, char** argv) {
   app.add_option("--tenant-max-active-bases", config.max_active_bases_per_tenant,
                  "Queued+running bases per tenant (0 = unlimited)")
       ->envname("EVO2_TENANT_MAX_ACTIVE_BASES");
+  app.add_option("--quota-retry-delay-seconds", config.quota_retry_delay_s,
+                 "RetryInfo delay sent with a tenant-quota refusal");
   app.add_option("--grpc-max-receive-bytes", grpc_max_receive_bytes, "Largest request accepted");
   app.add_flag("--allow-non-durable-redis", allow_non_durable_redis,
                "Serve even when Redis does not fsync every write (development and tests only: an "

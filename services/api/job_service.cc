@@ -6,10 +6,13 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "enum_fields.h"
+#include "error_details.h"
 #include "evo2/status_macros.h"
 #include "hashing.h"
 #include "job_codec.h"
 #include "job_store.h"
+#include "utf8_fields.h"
 
 namespace evo2::svc {
 namespace {
@@ -32,11 +35,6 @@ absl::Status CheckJobId(const std::string& id) {
 
 }  // namespace
 
-grpc::Status ToGrpc(const absl::Status& s) {
-  if (s.ok()) return grpc::Status::OK;
-  return grpc::Status(static_cast<grpc::StatusCode>(s.code()), std::string(s.message()));
-}
-
 JobServiceImpl::JobServiceImpl(ApiConfig config, ModelCatalog models, ApiKeyRegistry keys,
                                RedisPool& redis, prometheus::Registry& metrics)
     : config_(std::move(config)),
@@ -58,7 +56,22 @@ JobServiceImpl::JobServiceImpl(ApiConfig config, ModelCatalog models, ApiKeyRegi
       submitted_bases_(prometheus::BuildCounter()
                            .Name("evo2_api_submitted_bases_total")
                            .Help("Nucleotides in accepted jobs, by model")
-                           .Register(metrics)) {}
+                           .Register(metrics)) {
+  // SubmitJob takes the request as bytes: a `string` field with invalid UTF-8 makes protobuf's
+  // parser refuse the whole request before any handler runs. A streamed-unary handler keeps the
+  // call unary on the wire and runs on the same synchronous thread pool as the other methods.
+  const int submit = evo2::v1::SubmitJobRequest::descriptor()
+                         ->file()
+                         ->FindServiceByName("JobService")
+                         ->FindMethodByName("SubmitJob")
+                         ->index();
+  MarkMethodStreamed(
+      submit, new grpc::internal::StreamedUnaryHandler<grpc::ByteBuffer, grpc::ByteBuffer>(
+                  [this](grpc::ServerContext* ctx,
+                         grpc::ServerUnaryStreamer<grpc::ByteBuffer, grpc::ByteBuffer>* stream) {
+                    return SubmitJobRaw(ctx, stream);
+                  }));
+}
 
 template <typename Fn>
 grpc::Status JobServiceImpl::Instrument(const char* method, Fn&& fn) {
@@ -90,22 +103,50 @@ absl::StatusOr<std::string> JobServiceImpl::Authenticate(grpc::ServerContext* ct
   return api_keys_.Authenticate(key);
 }
 
-grpc::Status JobServiceImpl::SubmitJob(grpc::ServerContext* ctx,
-                                       const evo2::v1::SubmitJobRequest* req,
-                                       evo2::v1::SubmitJobResponse* resp) {
-  return Instrument("SubmitJob", [&]() -> absl::Status {
+grpc::Status JobServiceImpl::SubmitJobRaw(
+    grpc::ServerContext* ctx,
+    grpc::ServerUnaryStreamer<grpc::ByteBuffer, grpc::ByteBuffer>* stream) {
+  grpc::ByteBuffer request_bytes;
+  if (!stream->Read(&request_bytes)) {
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "SubmitJob: no request message");
+  }
+  evo2::v1::SubmitJobResponse resp;
+  grpc::Status status = Instrument("SubmitJob", [&]() -> absl::Status {
     ASSIGN_OR_RETURN(auto tenant, Authenticate(ctx));
     if (draining_) return absl::UnavailableError("server is shutting down; retry");
-    return DoSubmit(tenant, *req, resp);
+    std::vector<grpc::Slice> slices;
+    if (!request_bytes.Dump(&slices).ok()) return absl::InternalError("cannot read the request");
+    std::string wire;
+    for (const auto& slice : slices) {
+      wire.append(reinterpret_cast<const char*>(slice.begin()), slice.size());
+    }
+    RETURN_IF_ERROR(CheckUtf8Fields(*evo2::v1::SubmitJobRequest::descriptor(), wire));
+    evo2::v1::SubmitJobRequest req;
+    if (!req.ParseFromString(wire)) {
+      return absl::InvalidArgumentError("the request is not a valid evo2.v1.SubmitJobRequest");
+    }
+    return DoSubmit(tenant, req, &resp);
   });
+  if (!status.ok()) return status;
+  grpc::ByteBuffer response_bytes;
+  bool own_buffer = false;
+  grpc::Status encoded = grpc::SerializationTraits<evo2::v1::SubmitJobResponse>::Serialize(
+      resp, &response_bytes, &own_buffer);
+  if (!encoded.ok()) return encoded;
+  if (!stream->Write(response_bytes)) {
+    return grpc::Status(grpc::StatusCode::CANCELLED, "client went away");
+  }
+  return grpc::Status::OK;
 }
 
 absl::Status JobServiceImpl::DoSubmit(const std::string& tenant,
                                       const evo2::v1::SubmitJobRequest& req,
                                       evo2::v1::SubmitJobResponse* resp) {
   RETURN_IF_ERROR(ValidateMetadata(req));
-  ASSIGN_OR_RETURN(auto model, models_.Find(req.model()));
-  ASSIGN_OR_RETURN(auto valid, ValidateSubmit(req, model, config_.limits));
+  RETURN_IF_ERROR(CheckEnumFields(req));
+  auto model = models_.Find(req.model());
+  if (!model.ok()) return WithFieldViolation(model.status(), "model");
+  ASSIGN_OR_RETURN(auto valid, ValidateSubmit(req, *model, config_.limits));
 
   NewJob job;
   job.tenant = tenant;
@@ -136,12 +177,18 @@ absl::Status JobServiceImpl::DoSubmit(const std::string& tenant,
   job.idempotency_ttl_s = config_.job_ttl_s;
   job.max_active_jobs = config_.max_active_jobs_per_tenant;
   job.max_active_bases = config_.max_active_bases_per_tenant;
+  job.quota_retry_delay = absl::Seconds(config_.quota_retry_delay_s);
 
   ASSIGN_OR_RETURN(auto conn, redis_.Acquire());
   JobStore store(*conn, config_.keys);
   ASSIGN_OR_RETURN(auto outcome, store.Submit(job));
-  ASSIGN_OR_RETURN(auto stored, store.Get(tenant, outcome.job_id));
-  *resp->mutable_job() = std::move(stored);
+  if (outcome.replay) {
+    // The earlier job may be further along by now; that is what a replay returns.
+    ASSIGN_OR_RETURN(*resp->mutable_job(), store.Get(tenant, outcome.job_id));
+  } else {
+    // The job as the submit stored it (QUEUED): a worker may claim it before this reply is sent.
+    *resp->mutable_job() = std::move(outcome.job);
+  }
   resp->set_idempotent_replay(outcome.replay);
   if (!outcome.replay) {
     submitted_jobs_.Add({{"model", job.model}}).Increment();

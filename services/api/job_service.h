@@ -15,6 +15,7 @@
 #include "prometheus/histogram.h"
 #include "prometheus/registry.h"
 #include "redis_pool.h"
+#include "status_details.h"
 #include "submit_validation.h"
 
 namespace evo2::svc {
@@ -26,6 +27,8 @@ struct ApiConfig {
   int64_t job_ttl_s = 86400;
   int64_t max_active_jobs_per_tenant = 1000;
   int64_t max_active_bases_per_tenant = 500'000'000;
+  // RetryInfo sent with a tenant-quota refusal: quota frees as the tenant's jobs finish.
+  int64_t quota_retry_delay_s = 30;
   int64_t watch_block_ms = 2000;  // XREAD BLOCK per round of WatchJob / GetJobResults
 };
 
@@ -34,8 +37,7 @@ class JobServiceImpl final : public evo2::v1::JobService::Service {
   JobServiceImpl(ApiConfig config, ModelCatalog models, ApiKeyRegistry keys, RedisPool& redis,
                  prometheus::Registry& metrics);
 
-  grpc::Status SubmitJob(grpc::ServerContext* ctx, const evo2::v1::SubmitJobRequest* req,
-                         evo2::v1::SubmitJobResponse* resp) override;
+  // SubmitJob is served by SubmitJobRaw (see the constructor), not by the typed override.
   grpc::Status GetJob(grpc::ServerContext* ctx, const evo2::v1::GetJobRequest* req,
                       evo2::v1::Job* resp) override;
   grpc::Status WatchJob(grpc::ServerContext* ctx, const evo2::v1::WatchJobRequest* req,
@@ -54,6 +56,10 @@ class JobServiceImpl final : public evo2::v1::JobService::Service {
   template <typename Fn>
   grpc::Status Instrument(const char* method, Fn&& fn);
   absl::StatusOr<std::string> Authenticate(grpc::ServerContext* ctx) const;
+  // SubmitJob on the request's bytes: text fields are checked for UTF-8 before protobuf parses
+  // them (utf8_fields.h), so a bad record name is a precise INVALID_ARGUMENT, not INTERNAL.
+  grpc::Status SubmitJobRaw(grpc::ServerContext* ctx,
+                            grpc::ServerUnaryStreamer<grpc::ByteBuffer, grpc::ByteBuffer>* stream);
   absl::Status DoSubmit(const std::string& tenant, const evo2::v1::SubmitJobRequest& req,
                         evo2::v1::SubmitJobResponse* resp);
 
@@ -68,8 +74,5 @@ class JobServiceImpl final : public evo2::v1::JobService::Service {
   prometheus::Family<prometheus::Counter>& submitted_jobs_;
   prometheus::Family<prometheus::Counter>& submitted_bases_;
 };
-
-// absl::Status → grpc::Status (the codes are the same numbers).
-grpc::Status ToGrpc(const absl::Status& s);
 
 }  // namespace evo2::svc

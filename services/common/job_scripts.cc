@@ -100,6 +100,8 @@ end
 // KEYS: job, tenant zset, quota hash, idempotency key (the job key again when none), queue.
 // ARGV: now, id, digest, has_idem, idem_ttl_s, max_active_jobs, max_active_bases, bases,
 //       input blob, ttl_s, then field/value pairs for the job hash.
+// Reply: {'ok', entry, job hash (HGETALL)}, {'replay', id}, {'conflict', id} or
+//        {'quota_jobs' | 'quota_bases', active count}.
 constexpr char kSubmit[] = R"lua(
 if ARGV[4] == '1' then
   local v = redis.call('GET', KEYS[4])
@@ -132,7 +134,8 @@ redis.call('HINCRBY', KEYS[3], 'active_jobs', 1)
 redis.call('HINCRBY', KEYS[3], 'active_bases', bases)
 emit('STATE_CHANGED', 'queued')
 if ARGV[4] == '1' then redis.call('SET', KEYS[4], ARGV[2] .. ' ' .. ARGV[3], 'EX', ARGV[5]) end
-return {'ok', entry}
+-- The job as stored: a worker may claim it before the API reads it back.
+return {'ok', entry, redis.call('HGETALL', H)}
 )lua";
 
 // KEYS: job, queue stream the entry came from, dead-letter stream.

@@ -3,6 +3,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "error_details.h"
 #include "evo2/status_macros.h"
 #include "job_codec.h"
 #include "job_queue.h"
@@ -51,22 +52,35 @@ absl::StatusOr<SubmitOutcome> JobStore::Submit(const NewJob& job) {
                                    "idem_key", job.idempotency_key};
   ASSIGN_OR_RETURN(auto r, redis_.Eval(scripts::Submit(), keys, args));
   const std::string tag = Tag(r, 0);
-  if (tag == "ok") return SubmitOutcome{job.job_id, false};
-  if (tag == "replay") return SubmitOutcome{Tag(r, 1), true};
+  if (tag == "ok") {
+    // Reply: ok, entry id, the job hash as stored (HGETALL inside the script).
+    SubmitOutcome out{job.job_id, false, {}};
+    if (r.is_array() && r.elements.size() > 2) {
+      out.job = JobFromFields(FieldsFromReply(r.elements[2]));
+    }
+    return out;
+  }
+  if (tag == "replay") return SubmitOutcome{Tag(r, 1), true, {}};
   if (tag == "conflict") {
     return absl::AlreadyExistsError(absl::StrCat("idempotency key '", job.idempotency_key,
                                                  "' was already used for job ", Tag(r, 1),
                                                  " with a different request"));
   }
+  int64_t active = 0;
+  absl::SimpleAtoi(Tag(r, 1), &active);
   if (tag == "quota_jobs") {
-    return absl::ResourceExhaustedError(absl::StrCat("tenant quota: ", Tag(r, 1),
-                                                     " jobs already queued or running (limit ",
-                                                     job.max_active_jobs, ")"));
+    return TenantQuotaError(
+        "TENANT_ACTIVE_JOBS", job.tenant,
+        absl::StrCat("tenant quota: ", active, " jobs already queued or running (limit ",
+                     job.max_active_jobs, ")"),
+        active + 1, job.max_active_jobs, job.quota_retry_delay);
   }
   if (tag == "quota_bases") {
-    return absl::ResourceExhaustedError(
-        absl::StrCat("tenant quota: ", Tag(r, 1), " bases already queued or running + ", job.bases,
-                     " in this job exceeds the limit of ", job.max_active_bases));
+    return TenantQuotaError(
+        "TENANT_ACTIVE_BASES", job.tenant,
+        absl::StrCat("tenant quota: ", active, " bases already queued or running + ", job.bases,
+                     " in this job exceeds the limit of ", job.max_active_bases),
+        active + job.bases, job.max_active_bases, job.quota_retry_delay);
   }
   return absl::InternalError(absl::StrCat("submit script: unexpected reply '", tag, "'"));
 }

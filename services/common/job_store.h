@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "evo2/v1/job.pb.h"
 #include "evo2/v1/jobs.pb.h"
 #include "job_keys.h"
@@ -35,11 +36,13 @@ struct NewJob {
   int64_t idempotency_ttl_s = 86400;
   int64_t max_active_jobs = 0;  // tenant quota (queued + running); 0 = unlimited
   int64_t max_active_bases = 0;
+  absl::Duration quota_retry_delay = absl::Seconds(30);  // RetryInfo of a quota refusal
 };
 
 struct SubmitOutcome {
   std::string job_id;
   bool replay = false;  // the idempotency key matched an earlier identical submit
+  evo2::v1::Job job;    // a new job as stored by the submit (QUEUED); empty for a replay
 };
 
 // Worker-side view of a claim.
@@ -66,7 +69,8 @@ class JobStore {
   // Creates the consumer group of each priority stream of `model` (idempotent; JobQueue).
   absl::Status EnsureQueues(const std::string& model);
 
-  // ALREADY_EXISTS (key reused with another request), RESOURCE_EXHAUSTED (tenant quota).
+  // ALREADY_EXISTS (key reused with another request), RESOURCE_EXHAUSTED (tenant quota, with
+  // QuotaFailure + RetryInfo details, error_details.h).
   absl::StatusOr<SubmitOutcome> Submit(const NewJob& job);
   // NOT_FOUND when the job does not exist for this tenant (or expired).
   absl::StatusOr<evo2::v1::Job> Get(const std::string& tenant, const std::string& job_id);

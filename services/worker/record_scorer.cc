@@ -30,7 +30,9 @@ void AddTensor(evo2::v1::RecordResult* out, const std::string& name,
                evo2::v1::DType dtype) {
   auto* t = out->add_tensors();
   t->set_name(name);
-  t->set_dtype(dtype);
+  // UNSPECIFIED means float32 (inputs.proto): label the bytes with what they are.
+  t->set_dtype(dtype == evo2::v1::DTYPE_BFLOAT16 ? evo2::v1::DTYPE_BFLOAT16
+                                                 : evo2::v1::DTYPE_FLOAT32);
   for (int64_t d : shape) t->add_shape(d);
   t->set_data(EncodeTensorData(values, dtype));
 }

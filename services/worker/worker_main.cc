@@ -6,12 +6,12 @@
 #include <atomic>
 #include <chrono>
 #include <filesystem>
-#include <fstream>
 #include <iostream>
 #include <thread>
 
 #include "CLI/CLI.hpp"
 #include "absl/strings/str_cat.h"
+#include "checkpoint_digest.h"
 #include "evo2/model.h"
 #include "hashing.h"
 #include "metrics.h"
@@ -36,17 +36,6 @@ void OnStopSignal(int) { g_stop_signals.fetch_add(1); }
 void Die(const std::string& what, const absl::Status& s) {
   std::cerr << "evo2-worker: " << what << ": " << s << "\n";
   std::exit(2);
-}
-
-// "sha256:<hex>" of a checkpoint file; directories and files over 4 GiB are not hashed at start
-// (minutes for a 40B checkpoint) - give --checkpoint-digest for those.
-std::string CheckpointDigest(const std::filesystem::path& p) {
-  std::error_code ec;
-  if (!std::filesystem::is_regular_file(p, ec)) return "";
-  if (std::filesystem::file_size(p, ec) > (4ull << 30)) return "";
-  std::ifstream in(p, std::ios::binary);
-  std::string data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  return "sha256:" + evo2::svc::Sha256Hex(data);
 }
 
 }  // namespace
@@ -155,7 +144,7 @@ int main(int argc, char** argv) {
   wo.fault_record_delay = absl::Milliseconds(fault_delay_ms);
   wo.provenance = {
       {"prov_checkpoint",
-       checkpoint_digest.empty() ? CheckpointDigest(checkpoint) : checkpoint_digest},
+       checkpoint_digest.empty() ? evo2::svc::CheckpointDigest(checkpoint) : checkpoint_digest},
       {"prov_precision", (*model)->backend_name()},
       {"prov_engine", EVO2_ENGINE_VERSION},
       {"prov_layout", absl::StrCat("tp", tp, "xcp", cp)}};

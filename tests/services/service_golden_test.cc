@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "evo2/npy.h"
 #include "gtest/gtest.h"
 #include "service_harness.h"
@@ -76,6 +77,10 @@ TEST_F(ServiceGoldenTest, MultiRecordJobEqualsGoldenAndWatchShowsEveryStateChang
   EXPECT_EQ(job->provenance().worker_id(), "w0");
   EXPECT_EQ(job->provenance().parallel_layout(), "tp1xcp1");
   EXPECT_FALSE(job->provenance().precision().empty());
+  // The harness serves a_tiny6 from its golden directory: directories get a listing digest.
+  EXPECT_TRUE(absl::StartsWith(job->provenance().checkpoint_digest(), "sha256-dir:"))
+      << job->provenance().checkpoint_digest();
+  EXPECT_EQ(job->provenance().checkpoint_digest().size(), 11u + 64u);
   EXPECT_GT(job->end_time_us(), job->start_time_us());
   EXPECT_GE(job->start_time_us(), job->create_time_us());
 
@@ -200,6 +205,8 @@ TEST_F(ServiceGoldenTest, LogitsStreamInChunksAndReassembleToGolden) {
   while (reader->Read(&chunk)) {
     if (chunk.has_tensor()) {
       ++tensor_chunks;
+      // tensor_dtype was left UNSPECIFIED, which means float32: the label says what the bytes are.
+      EXPECT_EQ(chunk.tensor().dtype(), evo2::v1::DTYPE_FLOAT32);
       EXPECT_LE(chunk.tensor().data().size(), 4096u);
       EXPECT_EQ(chunk.tensor().offset_bytes(), static_cast<int64_t>(bytes.size()));
       EXPECT_EQ(chunk.tensor().total_bytes(), 17 * 512 * 4);
@@ -218,6 +225,35 @@ TEST_F(ServiceGoldenTest, LogitsStreamInChunksAndReassembleToGolden) {
   // Golden README: 1e-4 max-abs on logits (std ≈ 3) leaves a wide margin for an fp32 engine;
   // MaxAbsDiff is +inf on any NaN/inf.
   EXPECT_LT(evo2::testing::MaxAbsDiff(got, *g), 1e-4);
+}
+
+// SubmitJob promises QUEUED for a fresh job even when an idle worker claims it before the reply
+// is built: the reply is the job as the submit stored it. Two idle workers race every submit.
+TEST_F(ServiceGoldenTest, FreshSubmitReturnsQueuedEvenWhenClaimedAtOnce) {
+  auto w = cluster_->StartWorker();
+  ASSERT_TRUE(w.ok()) << w.status();
+  auto client = cluster_->Client();
+  int running_at_reply = 0;
+  std::vector<std::string> ids;
+  for (int i = 0; i < 40; ++i) {
+    evo2::v1::SubmitJobRequest req;
+    req.set_model(kModel);
+    req.set_fasta(absl::StrCat(">r", i, "\nACGT\n"));
+    auto submitted = client->Submit(req);
+    ASSERT_TRUE(submitted.ok()) << submitted.status();
+    const auto& job = submitted->job();
+    EXPECT_EQ(job.state(), evo2::v1::JOB_STATE_QUEUED) << "submit " << i;
+    EXPECT_EQ(job.attempt(), 0);
+    EXPECT_EQ(job.start_time_us(), 0);
+    EXPECT_GT(job.create_time_us(), 0);
+    EXPECT_EQ(job.progress().records_total(), 1);
+    EXPECT_EQ(job.priority(), evo2::v1::PRIORITY_NORMAL);
+    running_at_reply += job.state() != evo2::v1::JOB_STATE_QUEUED;
+    ids.push_back(job.job_id());
+    // Let the workers go idle again so that the next submit races a waiting worker.
+    ASSERT_TRUE(WaitForTerminal(*client, job.job_id(), std::chrono::seconds(30)).ok());
+  }
+  EXPECT_EQ(running_at_reply, 0);
 }
 
 }  // namespace

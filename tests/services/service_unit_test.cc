@@ -11,6 +11,7 @@
 
 #include "absl/strings/match.h"
 #include "api_keys.h"
+#include "checkpoint_digest.h"
 #include "evo2/config.h"
 #include "evo2/model.h"
 #include "evo2/npy.h"
@@ -188,6 +189,50 @@ class CountingModel : public evo2::Model {
   evo2::ModelConfig config_;
 };
 
+// Directory checkpoints (NeMo2, Hugging Face) get a listing digest: stable across copies (the
+// rule reads names, sizes and content, never mtimes), different for different content, blind to
+// hidden files (lock files and caches that tools write next to the weights).
+TEST(ServiceCheckpointDigest, DirectoryDigestFollowsNamesSizesAndContent) {
+  namespace fs = std::filesystem;
+  const fs::path root = fs::path(::testing::TempDir()) / "evo2_ckpt_digest";
+  fs::remove_all(root);
+  const fs::path dir = root / "ckpt";
+  fs::create_directories(dir / "weights");
+  auto write = [](const fs::path& p, const std::string& bytes) {
+    std::ofstream(p, std::ios::binary) << bytes;
+  };
+  write(dir / "config.json", R"({"hidden_size": 8})");
+  std::string weights(5 << 20, '\0');  // above the whole-file limit: sampled
+  for (size_t i = 0; i < weights.size(); ++i) weights[i] = static_cast<char>(i * 31 % 251);
+  write(dir / "weights" / "model.bin", weights);
+
+  const std::string digest = CheckpointDigest(dir);
+  ASSERT_TRUE(absl::StartsWith(digest, "sha256-dir:")) << digest;
+  EXPECT_EQ(digest.size(), 11u + 64u);
+  EXPECT_EQ(CheckpointDigest(dir), digest);
+  fs::copy(dir, root / "copy", fs::copy_options::recursive);
+  EXPECT_EQ(CheckpointDigest(root / "copy"), digest);
+  write(dir / ".lock", "pid 42");
+  fs::create_directories(dir / ".cache");
+  write(dir / ".cache" / "meta", "x");
+  EXPECT_EQ(CheckpointDigest(dir), digest);
+
+  write(root / "copy" / "config.json", R"({"hidden_size": 9})");
+  EXPECT_NE(CheckpointDigest(root / "copy"), digest);
+  std::string retrained = weights;
+  retrained[retrained.size() / 2] ^= 1;  // inside the middle sample
+  write(dir / "weights" / "model.bin", retrained);
+  EXPECT_NE(CheckpointDigest(dir), digest);
+  write(dir / "weights" / "model.bin", weights);
+  fs::rename(dir / "weights" / "model.bin", dir / "weights" / "renamed.bin");
+  EXPECT_NE(CheckpointDigest(dir), digest);
+
+  // A file is hashed whole, as before; a missing path has no digest.
+  EXPECT_EQ(CheckpointDigest(dir / "config.json"), "sha256:" + Sha256Hex(R"({"hidden_size": 8})"));
+  EXPECT_EQ(CheckpointDigest(root / "missing"), "");
+  fs::remove_all(root);
+}
+
 // Every pooling of a record comes from one forward that computes all requested layers.
 TEST(ServiceRecordScorer, OneForwardPerRecordForSeveralPoolings) {
   CountingModel model;
@@ -212,6 +257,7 @@ TEST(ServiceRecordScorer, OneForwardPerRecordForSeveralPoolings) {
   std::map<std::string, std::vector<float>> got;
   std::vector<std::string> order;
   for (const auto& t : r->tensors()) {
+    EXPECT_EQ(t.dtype(), evo2::v1::DTYPE_FLOAT32) << t.name();  // UNSPECIFIED asked = float32
     std::vector<float> v(t.data().size() / 4);
     std::memcpy(v.data(), t.data().data(), t.data().size());
     got[t.name()] = v;

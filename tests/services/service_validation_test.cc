@@ -6,12 +6,13 @@
 #include <future>
 #include <string>
 
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "google/rpc/error_details.pb.h"
+#include "google/rpc/status.pb.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/generic/generic_stub.h"
 #include "grpcpp/support/byte_buffer.h"
-
-#include "absl/strings/match.h"
-#include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "service_harness.h"
 
@@ -41,6 +42,40 @@ class ServiceValidationTest : public ::testing::Test {
 
   std::unique_ptr<ServiceCluster> cluster_;
 };
+
+// SubmitJob through the generated stub, keeping the status' details trailer (the JobClient turns
+// statuses into absl::Status).
+grpc::Status SubmitDirect(evo2::client::JobClient& client, const SubmitJobRequest& request) {
+  auto ctx = client.NewContext();
+  evo2::v1::SubmitJobResponse response;
+  return client.stub().SubmitJob(ctx.get(), request, &response);
+}
+
+// The google.rpc details of a status by type name ("BadRequest", ...): serialized messages.
+std::map<std::string, std::string> Details(const grpc::Status& s) {
+  std::map<std::string, std::string> out;
+  google::rpc::Status details;
+  if (!details.ParseFromString(s.error_details())) return out;
+  EXPECT_EQ(details.code(), static_cast<int>(s.error_code()));
+  EXPECT_EQ(details.message(), s.error_message());
+  for (const auto& any : details.details()) {
+    constexpr char kPrefix[] = "type.googleapis.com/google.rpc.";
+    EXPECT_TRUE(absl::StartsWith(any.type_url(), kPrefix)) << any.type_url();
+    out[any.type_url().substr(sizeof(kPrefix) - 1)] = any.value();
+  }
+  return out;
+}
+
+template <typename Detail>
+Detail Get(const std::map<std::string, std::string>& details, const std::string& name) {
+  Detail d;
+  auto it = details.find(name);
+  EXPECT_TRUE(it != details.end()) << "no " << name << " detail";
+  if (it != details.end()) {
+    EXPECT_TRUE(d.ParseFromString(it->second));
+  }
+  return d;
+}
 
 struct BadCase {
   std::string what;
@@ -284,6 +319,168 @@ TEST_F(ServiceValidationTest, OutputLimitRefusesHugeLogitsUnlessAllowed) {
   // bfloat16 halves the size: 3000 × 512 × 2 = 3 072 000 B fits under the hard maximum.
   big.mutable_outputs()->set_tensor_dtype(evo2::v1::DTYPE_BFLOAT16);
   EXPECT_TRUE(client->Submit(big).ok());
+}
+
+// proto3 enums are open: an unknown number parses, so the API checks every enum field against
+// the schema instead of storing, queueing or ignoring it.
+TEST_F(ServiceValidationTest, EnumValuesOutsideTheSchemaAreInvalidArgumentNamingTheField) {
+  const std::vector<std::string> keys_before = cluster_->Keys();
+  auto client = cluster_->Client();
+  struct Case {
+    SubmitJobRequest request;
+    std::string field, text;
+  };
+  std::vector<Case> cases;
+  auto add = [&](std::string field, std::string text, auto mutate) {
+    Case c{Fasta(">r1\nACGT\n"), std::move(field), std::move(text)};
+    mutate(c.request);
+    cases.push_back(std::move(c));
+  };
+  add("outputs.log_probs[0]",
+      "outputs.log_probs[0]: 99 is not a LogProbReduction (valid: ", [](SubmitJobRequest& r) {
+        r.mutable_outputs()->add_log_probs(static_cast<evo2::v1::LogProbReduction>(99));
+      });
+  add("outputs.tensor_dtype", "outputs.tensor_dtype: 7 is not a DType", [](SubmitJobRequest& r) {
+    r.mutable_outputs()->set_tensor_dtype(static_cast<evo2::v1::DType>(7));
+  });
+  add("priority", "priority: 42 is not a Priority",
+      [](SubmitJobRequest& r) { r.set_priority(static_cast<evo2::v1::Priority>(42)); });
+  add("priority", "priority: -1 is not a Priority",
+      [](SubmitJobRequest& r) { r.set_priority(static_cast<evo2::v1::Priority>(-1)); });
+  add("outputs.embeddings[0].pooling", "outputs.embeddings[0].pooling: 9 is not a Pooling",
+      [](SubmitJobRequest& r) {
+        auto* e = r.mutable_outputs()->add_embeddings();
+        e->set_layer("blocks.1");
+        e->set_pooling(static_cast<evo2::v1::Pooling>(9));
+      });
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.text);
+    grpc::Status s = SubmitDirect(*client, c.request);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << s.error_message();
+    EXPECT_TRUE(absl::StrContains(s.error_message(), c.text)) << s.error_message();
+    auto bad = Get<google::rpc::BadRequest>(Details(s), "BadRequest");
+    ASSERT_EQ(bad.field_violations_size(), 1);
+    EXPECT_EQ(bad.field_violations(0).field(), c.field);
+  }
+  EXPECT_EQ(cluster_->Keys(), keys_before);
+}
+
+// A record name that is not UTF-8 makes protobuf's parser refuse the whole request; sent as raw
+// bytes (a generic stub: protobuf will not build such a message), it must come back as
+// INVALID_ARGUMENT naming the record's field and the byte offset, not INTERNAL with no text.
+TEST_F(ServiceValidationTest, NonUtf8RecordNameOrDescriptionIsInvalidArgumentWithOffset) {
+  const std::vector<std::string> keys_before = cluster_->Keys();
+  auto channel = grpc::CreateChannel(cluster_->api_target(), grpc::InsecureChannelCredentials());
+  grpc::GenericStub stub(channel);
+  // Serializes `r`, replaces its single '~' by `bad` and sends the bytes as a SubmitJob.
+  auto send = [&](const SubmitJobRequest& r, char bad) {
+    std::string wire = r.SerializeAsString();
+    const size_t at = wire.find('~');
+    EXPECT_NE(at, std::string::npos);
+    wire[at] = bad;
+    grpc::Slice slice(wire);
+    grpc::ByteBuffer request(&slice, 1);
+    grpc::ByteBuffer response;
+    grpc::ClientContext ctx;
+    ctx.AddMetadata("x-api-key", kKeyAlpha);
+    std::promise<grpc::Status> done;
+    stub.UnaryCall(&ctx, "/evo2.v1.JobService/SubmitJob", grpc::StubOptions(), &request, &response,
+                   [&](grpc::Status s) { done.set_value(s); });
+    return done.get_future().get();
+  };
+  SubmitJobRequest r;
+  r.set_model(kModel);
+  auto* first = r.mutable_records()->add_records();
+  first->set_name("first");
+  first->set_sequence("ACGT");
+  auto* second = r.mutable_records()->add_records();
+  second->set_name("se~cond");
+  second->set_sequence("ACGT");
+  grpc::Status s = send(r, '\xff');
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << s.error_message();
+  EXPECT_EQ(s.error_message(),
+            "records.records[1].name: byte 0xff at offset 2 is not valid UTF-8 (text fields must "
+            "be UTF-8)");
+  auto bad = Get<google::rpc::BadRequest>(Details(s), "BadRequest");
+  ASSERT_EQ(bad.field_violations_size(), 1);
+  EXPECT_EQ(bad.field_violations(0).field(), "records.records[1].name");
+
+  second->set_name("second");
+  second->set_description("caf~ au lait");
+  s = send(r, '\xe9');  // Latin-1 'é'
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << s.error_message();
+  EXPECT_TRUE(
+      absl::StrContains(s.error_message(), "records.records[1].description: byte 0xe9 at offset 3"))
+      << s.error_message();
+  EXPECT_EQ(cluster_->Keys(), keys_before);
+  // The same text as valid UTF-8 is accepted through the raw path.
+  second->set_description("caf\xc3\xa9 au lait ~");
+  EXPECT_TRUE(send(r, 'x').ok());
+}
+
+// google.rpc details tell the kinds of refusal apart without reading the text: BadRequest for
+// invalid fields, ErrorInfo + PreconditionFailure for a size limit (never retry as sent),
+// ErrorInfo + QuotaFailure + RetryInfo for a tenant quota (retry later).
+TEST_F(ServiceValidationTest, RefusalsCarryStructuredErrorDetails) {
+  auto client = cluster_->Client();
+  {
+    auto r = Fasta(">r1\nACGT\n");
+    r.mutable_outputs()->add_embeddings()->set_layer("blocks.9");
+    grpc::Status s = SubmitDirect(*client, r);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    auto details = Details(s);
+    EXPECT_EQ(details.size(), 1u);
+    auto bad = Get<google::rpc::BadRequest>(details, "BadRequest");
+    ASSERT_EQ(bad.field_violations_size(), 1);
+    EXPECT_EQ(bad.field_violations(0).field(), "outputs.embeddings[0].layer");
+    EXPECT_EQ(bad.field_violations(0).description(), s.error_message());
+  }
+  {
+    grpc::Status s = SubmitDirect(*client, Fasta(">r1\nACXT\n"));
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    auto bad = Get<google::rpc::BadRequest>(Details(s), "BadRequest");
+    ASSERT_EQ(bad.field_violations_size(), 1);
+    EXPECT_EQ(bad.field_violations(0).field(), "fasta");
+  }
+  {
+    auto r = Fasta(">r1\nACGT\n");
+    r.set_model("evo2_40b");
+    auto bad = Get<google::rpc::BadRequest>(Details(SubmitDirect(*client, r)), "BadRequest");
+    ASSERT_EQ(bad.field_violations_size(), 1);
+    EXPECT_EQ(bad.field_violations(0).field(), "model");
+  }
+  {
+    grpc::Status s = SubmitDirect(*client, Fasta(">long\n" + std::string(9000, 'A') + "\n"));
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+    auto details = Details(s);
+    EXPECT_EQ(details.count("RetryInfo"), 0u);
+    EXPECT_EQ(details.count("QuotaFailure"), 0u);
+    auto info = Get<google::rpc::ErrorInfo>(details, "ErrorInfo");
+    EXPECT_EQ(info.reason(), "RECORD_TOO_LONG");
+    EXPECT_EQ(info.metadata().at("limit"), "8192");
+    EXPECT_EQ(info.metadata().at("value"), "9000");
+    auto pre = Get<google::rpc::PreconditionFailure>(details, "PreconditionFailure");
+    ASSERT_EQ(pre.violations_size(), 1);
+    EXPECT_EQ(pre.violations(0).type(), "SIZE_LIMIT");
+    EXPECT_EQ(pre.violations(0).subject(), "fasta");
+  }
+  // The fixture's quota is 6 active jobs; no worker runs, so they stay active.
+  for (int i = 0; i < 6; ++i) {
+    ASSERT_TRUE(client->Submit(Fasta(absl::StrCat(">q", i, "\nACGT\n"))).ok());
+  }
+  grpc::Status s = SubmitDirect(*client, Fasta(">q9\nACGT\n"));
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << s.error_message();
+  auto details = Details(s);
+  auto info = Get<google::rpc::ErrorInfo>(details, "ErrorInfo");
+  EXPECT_EQ(info.reason(), "TENANT_ACTIVE_JOBS");
+  EXPECT_EQ(info.domain(), "evo2-serve");
+  EXPECT_EQ(info.metadata().at("limit"), "6");
+  auto quota = Get<google::rpc::QuotaFailure>(details, "QuotaFailure");
+  ASSERT_EQ(quota.violations_size(), 1);
+  EXPECT_EQ(quota.violations(0).subject(), "tenant:alpha");
+  auto retry = Get<google::rpc::RetryInfo>(details, "RetryInfo");
+  EXPECT_EQ(retry.retry_delay().seconds(), 30);
+  EXPECT_EQ(details.count("PreconditionFailure"), 0u);
 }
 
 // TLS: a self-signed certificate made with the openssl tool; the TLS client works, a plaintext
