@@ -9,7 +9,9 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "log_line.h"
 #include "evo2/status_macros.h"
+#include "log_line.h"
 #include "job_codec.h"
 
 namespace evo2::svc {
@@ -82,8 +84,8 @@ absl::Status Worker::Run() {
   while (stop_requests_ == 0) {
     auto entries = NextEntries();
     if (!entries.ok()) {
-      std::cerr << "evo2-worker " << options_.worker_id << ": queue read failed: "
-                << entries.status() << "; retrying" << std::endl;
+      LogLine() << "evo2-worker " << options_.worker_id
+                << ": queue read failed: " << entries.status() << "; retrying";
       std::this_thread::sleep_for(std::chrono::milliseconds(250));
       (void)queue_->EnsureGroups();  // recreates the group after a Redis wipe
       continue;
@@ -93,7 +95,7 @@ absl::Status Worker::Run() {
   metrics_.ready.Set(0);
   sampler_stop = true;
   sampler.join();
-  std::cerr << "evo2-worker " << options_.worker_id << ": stopped" << std::endl;
+  LogLine() << "evo2-worker " << options_.worker_id << ": stopped";
   return absl::OkStatus();
 }
 
@@ -105,8 +107,8 @@ absl::StatusOr<std::vector<QueueEntry>> Worker::NextEntries() {
     ASSIGN_OR_RETURN(std::vector<QueueEntry> reclaimed,
                      queue_->Reclaim(options_.worker_id, options_.visibility_timeout));
     if (!reclaimed.empty()) {
-      std::cerr << "evo2-worker " << options_.worker_id << ": reclaimed stale entry "
-                << reclaimed[0].id << " of " << reclaimed[0].job_key << std::endl;
+      LogLine() << "evo2-worker " << options_.worker_id << ": reclaimed stale entry "
+                << reclaimed[0].id << " of " << reclaimed[0].job_key;
       last_reclaim_ = absl::InfinitePast();  // there may be more
       return reclaimed;
     }
@@ -121,19 +123,19 @@ void Worker::Process(const QueueEntry& e) {
   const int64_t lease = NowMicros() + absl::ToInt64Microseconds(options_.visibility_timeout);
   auto claim = store_->Claim(e.job_key, e.queue, e.id, options_.worker_id, lease, prov);
   if (!claim.ok()) {
-    std::cerr << "evo2-worker " << options_.worker_id << ": claim of " << e.job_key
-              << " failed: " << claim.status() << " (entry stays pending)" << std::endl;
+    LogLine() << "evo2-worker " << options_.worker_id << ": claim of " << e.job_key
+              << " failed: " << claim.status() << " (entry stays pending)";
     return;
   }
   switch (claim->kind) {
     case ClaimOutcome::Kind::kSkip:
-      std::cerr << "evo2-worker " << options_.worker_id << ": skipped " << e.job_key << " ("
-                << claim->detail << ")" << std::endl;
+      LogLine() << "evo2-worker " << options_.worker_id << ": skipped " << e.job_key << " ("
+                << claim->detail << ")";
       return;
     case ClaimOutcome::Kind::kDeadLettered:
       metrics_.JobOutcome("dead_lettered");
-      std::cerr << "evo2-worker " << options_.worker_id << ": dead-lettered " << e.job_key
-                << " after " << claim->attempt << " attempts" << std::endl;
+      LogLine() << "evo2-worker " << options_.worker_id << ": dead-lettered " << e.job_key
+                << " after " << claim->attempt << " attempts";
       return;
     case ClaimOutcome::Kind::kRun:
       RunClaimed(e, claim->attempt);
@@ -164,13 +166,12 @@ void Worker::HeartbeatLoop(RunningJob* job) {
     auto hb = store.Heartbeat(job->job_key, job->queue, job->entry, options_.worker_id,
                               job->attempt, lease);
     if (!hb.ok()) {
-      std::cerr << "evo2-worker " << options_.worker_id << ": heartbeat failed: " << hb.status()
-                << std::endl;
+      LogLine() << "evo2-worker " << options_.worker_id << ": heartbeat failed: " << hb.status();
       continue;
     }
     if (hb->fenced) {
-      std::cerr << "evo2-worker " << options_.worker_id << ": lost " << job->job_key << " ("
-                << hb->detail << "); abandoning it" << std::endl;
+      LogLine() << "evo2-worker " << options_.worker_id << ": lost " << job->job_key << " ("
+                << hb->detail << "); abandoning it";
       job->lost = true;
       job->engine_cancel = true;
     } else if (hb->cancel_requested) {
@@ -201,8 +202,7 @@ absl::Status Worker::ScoreWithFaults(const evo2::v1::JobInput& input, int64_t in
 void Worker::RunClaimed(const QueueEntry& e, int attempt) {
   const auto t0 = std::chrono::steady_clock::now();
   const std::string& me = options_.worker_id;
-  std::cerr << "evo2-worker " << me << ": running " << e.job_key << " (attempt " << attempt << ")"
-            << std::endl;
+  LogLine() << "evo2-worker " << me << ": running " << e.job_key << " (attempt " << attempt << ")";
   RunningJob rj;
   rj.job_key = e.job_key;
   rj.queue = e.queue;
@@ -278,8 +278,8 @@ void Worker::RunClaimed(const QueueEntry& e, int attempt) {
         final_write = store_->FailAttempt(e.job_key, me, attempt, fail(s, i, name));
         outcome = final_write.ok() && final_write->detail == "dead" ? "dead_lettered" : "retried";
       }
-      std::cerr << "evo2-worker " << me << ": record #" << i << " of " << e.job_key << ": " << s
-                << " -> " << outcome << std::endl;
+      LogLine() << "evo2-worker " << me << ": record #" << i << " of " << e.job_key << ": " << s
+                << " -> " << outcome;
       break;
     }
     res.set_worker_id(me);
@@ -295,8 +295,8 @@ void Worker::RunClaimed(const QueueEntry& e, int attempt) {
       std::this_thread::sleep_for(std::chrono::milliseconds(250));
     }
     if (!w.ok() || w->fenced) {
-      std::cerr << "evo2-worker " << me << ": storing record #" << i << " of " << e.job_key
-                << " failed: " << (w.ok() ? "lease lost" : w.status().ToString()) << std::endl;
+      LogLine() << "evo2-worker " << me << ": storing record #" << i << " of " << e.job_key
+                << " failed: " << (w.ok() ? "lease lost" : w.status().ToString());
       outcome = "lost";
       break;
     }
@@ -330,9 +330,9 @@ void Worker::RunClaimed(const QueueEntry& e, int attempt) {
     }
   }
   if (!final_write.ok() || final_write->fenced) {
-    std::cerr << "evo2-worker " << me << ": final write for " << e.job_key << " ("
-              << outcome << ") failed: "
-              << (final_write.ok() ? "lease lost" : final_write.status().ToString()) << std::endl;
+    LogLine() << "evo2-worker " << me << ": final write for " << e.job_key << " (" << outcome
+              << ") failed: "
+              << (final_write.ok() ? "lease lost" : final_write.status().ToString());
     outcome = "lost";
   }
   {
@@ -345,7 +345,7 @@ void Worker::RunClaimed(const QueueEntry& e, int attempt) {
   metrics_.JobOutcome(outcome);
   metrics_.job_duration_seconds.Observe(
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-  std::cerr << "evo2-worker " << me << ": " << e.job_key << " -> " << outcome << std::endl;
+  LogLine() << "evo2-worker " << me << ": " << e.job_key << " -> " << outcome;
 }
 
 void Worker::SampleQueue(RedisConnection& c) {

@@ -12,7 +12,9 @@
 
 #include "CLI/CLI.hpp"
 #include "absl/strings/str_cat.h"
+#include "log_line.h"
 #include "evo2/model.h"
+#include "log_line.h"
 #include "hashing.h"
 #include "metrics.h"
 #include "record_scorer.h"
@@ -28,13 +30,15 @@
 #define EVO2_ENGINE_VERSION "unknown"
 #endif
 
+using evo2::svc::LogLine;
+
 namespace {
 
 std::atomic<int> g_stop_signals{0};
 void OnStopSignal(int) { g_stop_signals.fetch_add(1); }
 
 void Die(const std::string& what, const absl::Status& s) {
-  std::cerr << "evo2-worker: " << what << ": " << s << "\n";
+  LogLine() << "evo2-worker: " << what << ": " << s;
   std::exit(2);
 }
 
@@ -128,8 +132,7 @@ int main(int argc, char** argv) {
   lo.threads = threads;
   lo.tensor_parallel_size = tp;
   lo.context_parallel_size = cp;
-  std::cerr << "evo2-worker " << worker_id << ": loading " << checkpoint << " on " << device
-            << std::endl;
+  LogLine() << "evo2-worker " << worker_id << ": loading " << checkpoint << " on " << device;
   auto model = evo2::LoadModel(lo);
   if (!model.ok()) Die("loading the model", model.status());
 
@@ -162,10 +165,9 @@ int main(int argc, char** argv) {
     for (int seen = 0; seen < 2;) {
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
       if (g_stop_signals.load() <= seen) continue;
-      std::cerr << "evo2-worker " << worker_id << ": signal"
+      LogLine() << "evo2-worker " << worker_id << ": signal"
                 << (seen == 0 ? ", draining (finish the record, release the job)"
-                              : ", aborting the record and releasing the job")
-                << std::endl;
+                              : ", aborting the record and releasing the job");
       worker.RequestStop();
       ++seen;
     }
