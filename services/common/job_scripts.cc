@@ -251,20 +251,37 @@ end
 return {'terminal', st}
 )lua";
 
-const LuaScript& Make(const char* body) {
+const LuaScript& Make(const char* body,
+                      LuaScript::Idempotent idempotent = LuaScript::Idempotent::kNo) {
   // Intentionally leaked: scripts live for the whole process (no static destruction order issue).
-  return *new LuaScript(std::string(kPrelude) + body);
+  return *new LuaScript(std::string(kPrelude) + body, idempotent);
 }
+
+// Safe to resend after a broken socket (RedisConnection's retry policy): a second heartbeat
+// renews the same lease, a second result write finds the record stored (HSETNX) and counts
+// nothing, a second cancel finds the job cancelled or the flag already set. The others are not:
+// a second submit, claim, finish, fail-attempt or release would find the state it left and
+// answer differently (or act twice).
+constexpr auto kIdempotent = LuaScript::Idempotent::kYes;
 
 }  // namespace
 
 const LuaScript& Submit() { static const LuaScript& s = Make(kSubmit); return s; }
 const LuaScript& Claim() { static const LuaScript& s = Make(kClaim); return s; }
-const LuaScript& Heartbeat() { static const LuaScript& s = Make(kHeartbeat); return s; }
-const LuaScript& PutResult() { static const LuaScript& s = Make(kPutResult); return s; }
+const LuaScript& Heartbeat() {
+  static const LuaScript& s = Make(kHeartbeat, kIdempotent);
+  return s;
+}
+const LuaScript& PutResult() {
+  static const LuaScript& s = Make(kPutResult, kIdempotent);
+  return s;
+}
 const LuaScript& Finish() { static const LuaScript& s = Make(kFinish); return s; }
 const LuaScript& FailAttempt() { static const LuaScript& s = Make(kFailAttempt); return s; }
 const LuaScript& Release() { static const LuaScript& s = Make(kRelease); return s; }
-const LuaScript& Cancel() { static const LuaScript& s = Make(kCancel); return s; }
+const LuaScript& Cancel() {
+  static const LuaScript& s = Make(kCancel, kIdempotent);
+  return s;
+}
 
 }  // namespace evo2::svc::scripts
