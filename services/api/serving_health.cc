@@ -25,6 +25,7 @@ void ServingHealth::PublishLocked() {
   const bool serving = redis_reachable_ && !draining_;
   health_->SetServingStatus("", serving);
   health_->SetServingStatus(evo2::v1::JobService::service_full_name(), serving);
+  health_->SetServingStatus(kLivenessService, !draining_);
 }
 
 }  // namespace evo2::svc

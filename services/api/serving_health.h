@@ -1,6 +1,9 @@
-// What the API's grpc.health.v1 service reports, for the whole server ("") and for
+// What the API's grpc.health.v1 service reports. Readiness, for the whole server ("") and for
 // "evo2.v1.JobService": SERVING while Redis is reachable (RedisHealthChecker's hysteresis) and
-// the server is not draining, NOT_SERVING otherwise. Once draining, it never goes back.
+// the server is not draining, NOT_SERVING otherwise; once draining, it never goes back.
+// Liveness, under kLivenessService: SERVING until the drain, whatever Redis does, because
+// restarting the API cannot bring Redis back (a liveness probe on "" would restart every
+// replica during a Redis outage).
 #pragma once
 
 #include <mutex>
@@ -8,6 +11,8 @@
 #include "grpcpp/health_check_service_interface.h"
 
 namespace evo2::svc {
+
+inline constexpr char kLivenessService[] = "liveness";
 
 class ServingHealth {
  public:
