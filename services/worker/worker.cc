@@ -2,17 +2,15 @@
 
 #include <chrono>
 #include <condition_variable>
-#include <iostream>
 #include <mutex>
 #include <set>
 #include <thread>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "log_line.h"
 #include "evo2/status_macros.h"
-#include "log_line.h"
 #include "job_codec.h"
+#include "log_line.h"
 
 namespace evo2::svc {
 namespace {
@@ -54,7 +52,12 @@ Worker::Worker(WorkerOptions options, RecordScorer& scorer, WorkerMetrics& metri
   }
 }
 
-void Worker::RequestStop() { stop_requests_.fetch_add(1); }
+void Worker::RequestStop() {
+  stop_requests_.fetch_add(1);
+  PublishReady();
+}
+
+void Worker::PublishReady() { metrics_.ready.Set(redis_reachable_ && stop_requests_ == 0 ? 1 : 0); }
 
 absl::Status Worker::Run() {
   RedisOptions ro = options_.redis;
@@ -78,9 +81,20 @@ absl::Status Worker::Run() {
       }
     }
   });
-  metrics_.ready.Set(1);
-  std::cerr << "evo2-worker " << options_.worker_id << ": pulling jobs for model '"
-            << options_.model << "'" << std::endl;
+  RedisHealthOptions health_opts;
+  health_opts.redis = options_.redis;
+  health_opts.interval = options_.health_interval;
+  health_opts.failures_to_down = options_.health_failures;
+  health_opts.successes_to_up = options_.health_successes;
+  RedisHealthChecker redis_health(health_opts, [this](bool reachable) {
+    LogLine() << "evo2-worker " << options_.worker_id << ": redis "
+              << (reachable ? "reachable again: ready" : "unreachable: not ready");
+    redis_reachable_ = reachable;
+    PublishReady();
+  });
+  PublishReady();
+  LogLine() << "evo2-worker " << options_.worker_id << ": pulling jobs for model '"
+            << options_.model << "'";
   while (stop_requests_ == 0) {
     auto entries = NextEntries();
     if (!entries.ok()) {
@@ -92,6 +106,7 @@ absl::Status Worker::Run() {
     }
     for (const QueueEntry& e : *entries) Process(e);
   }
+  redis_health.Stop();
   metrics_.ready.Set(0);
   sampler_stop = true;
   sampler.join();
@@ -100,6 +115,9 @@ absl::Status Worker::Run() {
 }
 
 absl::StatusOr<std::vector<QueueEntry>> Worker::NextEntries() {
+  // 0. Queue jobs whose retry backoff is over (the promote script is atomic: any number of
+  // workers may run it at once).
+  RETURN_IF_ERROR(queue_->PromoteDueRetries().status());
   // 1. Reclaim entries whose holder stopped heartbeating (every half visibility timeout).
   const absl::Time now = absl::Now();
   if (now - last_reclaim_ >= options_.visibility_timeout / 2) {
@@ -192,7 +210,8 @@ absl::Status Worker::ScoreWithFaults(const evo2::v1::JobInput& input, int64_t in
     }
   }
   if (fail_regex_ != nullptr && std::regex_search(name, *fail_regex_)) {
-    return absl::UnavailableError(
+    return absl::Status(
+        options_.fault_fail_code,
         absl::StrCat("injected fault: record '", name, "' always fails (--fault-fail-records)"));
   }
   ASSIGN_OR_RETURN(*out, scorer_.Score(input, index, &job->engine_cancel));
@@ -275,7 +294,9 @@ void Worker::RunClaimed(const QueueEntry& e, int attempt) {
                                      fail(s, i, name), "failed");
         outcome = "failed";
       } else {
-        final_write = store_->FailAttempt(e.job_key, me, attempt, fail(s, i, name));
+        const absl::Duration delay = options_.retry_backoff.Delay(attempt, rng_);
+        final_write = store_->FailAttempt(e.job_key, me, attempt, fail(s, i, name), options_.model,
+                                          NowMicros() + absl::ToInt64Microseconds(delay));
         outcome = final_write.ok() && final_write->detail == "dead" ? "dead_lettered" : "retried";
       }
       LogLine() << "evo2-worker " << me << ": record #" << i << " of " << e.job_key << ": " << s
