@@ -24,6 +24,7 @@
 #include "metrics.h"
 #include "model_catalog.h"
 #include "redis_health.h"
+#include "retry_promoter.h"
 #include "serving_health.h"
 
 namespace {
@@ -66,7 +67,7 @@ int main(int argc, char** argv) {
   std::string tls_cert, tls_key, tls_client_ca;
   bool reflection = true;
   int64_t grpc_max_receive_bytes = 64ll << 20;
-  int64_t health_interval_ms = 1000, drain_grace_ms = 5000;
+  int64_t health_interval_ms = 1000, drain_grace_ms = 5000, retry_promote_ms = 1000;
   int health_failures = 3, health_successes = 2;
   evo2::svc::ApiConfig config;
 
@@ -122,6 +123,8 @@ int main(int argc, char** argv) {
                  "Failed PINGs in a row before health reports NOT_SERVING");
   app.add_option("--health-successes", health_successes,
                  "Good PINGs in a row before health reports SERVING again");
+  app.add_option("--retry-promote-ms", retry_promote_ms,
+                 "Period of queueing jobs whose retry backoff is over (workers do it too)");
   app.add_option("--drain-grace-ms", drain_grace_ms,
                  "After SIGTERM: report NOT_SERVING but keep serving this long, so load "
                  "balancers stop routing first; a second signal cuts it short "
@@ -196,6 +199,10 @@ int main(int argc, char** argv) {
     std::cerr << "evo2-api: cannot listen on " << listen << "\n";
     return 2;
   }
+  std::vector<std::string> model_names;
+  for (const auto& [name, m] : models.models()) model_names.push_back(name);
+  evo2::svc::RetryPromoter retry_promoter(*redis_opts, config.keys, model_names,
+                                          absl::Milliseconds(retry_promote_ms));
   evo2::svc::ServingHealth health(server->GetHealthCheckService());
   evo2::svc::RedisHealthOptions health_opts;
   health_opts.redis = *redis_opts;

@@ -2,6 +2,8 @@
 // backoff (stored in Redis, so it holds for whichever worker comes next) before the next
 // attempt; a permanent failure (the engine says the input itself is wrong) fails the job at once.
 // Also: every line of the worker's log starts with an ISO-8601 UTC timestamp.
+#include <signal.h>
+
 #include <regex>
 #include <sstream>
 #include <string>
@@ -105,6 +107,41 @@ TEST_F(ServiceRetryTest, PermanentFailureFailsAfterOneAttempt) {
   }
   EXPECT_EQ(attempt_failed, 0);
   EXPECT_EQ(cluster_->Redis()->Command({"XLEN", "evo2:dead"})->integer, 0);
+}
+
+// The autoscaler may take the workers to zero while a job waits out its backoff (a parked job is
+// not in the stream, so it is not lag): the API queues it when it is due, with no worker running.
+TEST_F(ServiceRetryTest, ParkedRetryIsQueuedWhenDueEvenWithNoWorker) {
+  ASSERT_TRUE(cluster_
+                  ->StartWorker({"--fault-fail-records", "^len00017$", "--retry-base-ms", "1500",
+                                 "--retry-factor", "1", "--retry-jitter", "0"})
+                  .ok());
+  const std::string id = Submit({"len00017"});
+  auto redis = cluster_->Redis();
+  auto parked = [&] {
+    auto n = redis->Command({"ZCARD", "evo2:q:a_tiny6:retry"});
+    return n.ok() && n->integer == 1;
+  };
+  ASSERT_TRUE(WaitUntil(parked, std::chrono::seconds(60))) << cluster_->worker(0).Log();
+  cluster_->worker(0).Signal(SIGTERM);
+  ASSERT_EQ(cluster_->worker(0).Wait(std::chrono::seconds(30)), 0) << cluster_->worker(0).Log();
+  // No worker is left; the job must come back into the stream as undelivered work.
+  const bool queued = WaitUntil(
+      [&] {
+        auto z = redis->Command({"ZCARD", "evo2:q:a_tiny6:retry"});
+        auto x = redis->Command({"XLEN", "evo2:q:a_tiny6:normal"});
+        return z.ok() && z->integer == 0 && x.ok() && x->integer == 1;
+      },
+      std::chrono::seconds(30));
+  ASSERT_TRUE(queued) << cluster_->api().Log();
+  auto job = client_->Get(id);
+  ASSERT_TRUE(job.ok());
+  EXPECT_EQ(job->state(), evo2::v1::JOB_STATE_QUEUED);
+  // A healthy worker then finishes it.
+  ASSERT_TRUE(cluster_->StartWorker().ok());
+  auto done = WaitForTerminal(*client_, id, std::chrono::seconds(60));
+  ASSERT_TRUE(done.ok()) << done.status();
+  EXPECT_EQ(done->state(), evo2::v1::JOB_STATE_SUCCEEDED);
 }
 
 TEST_F(ServiceRetryTest, EveryWorkerLogLineIsTimestamped) {
