@@ -25,6 +25,9 @@
 #include "metrics.h"
 #include "model_catalog.h"
 #include "redis_durability.h"
+#include "redis_health.h"
+#include "retry_promoter.h"
+#include "serving_health.h"
 
 namespace {
 
@@ -67,6 +70,8 @@ int main(int argc, char** argv) {
   bool reflection = true;
   int64_t grpc_max_receive_bytes = 64ll << 20;
   bool allow_non_durable_redis = false;
+  int64_t health_interval_ms = 1000, drain_grace_ms = 5000, retry_promote_ms = 1000;
+  int health_failures = 3, health_successes = 2;
   evo2::svc::ApiConfig config;
 
   app.add_option("--listen", listen, "gRPC address [EVO2_API_LISTEN]")->envname("EVO2_API_LISTEN");
@@ -120,6 +125,20 @@ int main(int argc, char** argv) {
                "Serve even when Redis does not fsync every write (development and tests only: an "
                "OK from SubmitJob may then be lost) [EVO2_ALLOW_NON_DURABLE_REDIS]")
       ->envname("EVO2_ALLOW_NON_DURABLE_REDIS");
+  app.add_option("--health-interval-ms", health_interval_ms,
+                 "Redis PING period (and timeout) of the health check [EVO2_HEALTH_INTERVAL_MS]")
+      ->envname("EVO2_HEALTH_INTERVAL_MS");
+  app.add_option("--health-failures", health_failures,
+                 "Failed PINGs in a row before health reports NOT_SERVING");
+  app.add_option("--health-successes", health_successes,
+                 "Good PINGs in a row before health reports SERVING again");
+  app.add_option("--retry-promote-ms", retry_promote_ms,
+                 "Period of queueing jobs whose retry backoff is over (workers do it too)");
+  app.add_option("--drain-grace-ms", drain_grace_ms,
+                 "After SIGTERM: report NOT_SERVING but keep serving this long, so load "
+                 "balancers stop routing first; a second signal cuts it short "
+                 "[EVO2_API_DRAIN_GRACE_MS]")
+      ->envname("EVO2_API_DRAIN_GRACE_MS");
   CLI11_PARSE(app, argc, argv);
 
   if (!hash_key.empty()) {
@@ -204,7 +223,21 @@ int main(int argc, char** argv) {
     std::cerr << "evo2-api: cannot listen on " << listen << "\n";
     return 2;
   }
-  server->GetHealthCheckService()->SetServingStatus(true);
+  std::vector<std::string> model_names;
+  for (const auto& [name, m] : models.models()) model_names.push_back(name);
+  evo2::svc::RetryPromoter retry_promoter(*redis_opts, config.keys, model_names,
+                                          absl::Milliseconds(retry_promote_ms));
+  evo2::svc::ServingHealth health(server->GetHealthCheckService());
+  evo2::svc::RedisHealthOptions health_opts;
+  health_opts.redis = *redis_opts;
+  health_opts.interval = absl::Milliseconds(health_interval_ms);
+  health_opts.failures_to_down = health_failures;
+  health_opts.successes_to_up = health_successes;
+  evo2::svc::RedisHealthChecker redis_health(health_opts, [&](bool reachable) {
+    std::cerr << "evo2-api: redis "
+              << (reachable ? "reachable again: SERVING" : "unreachable: NOT_SERVING") << std::endl;
+    health.SetRedisReachable(reachable);
+  });
   std::cerr << "evo2-api: serving on port " << port << " (metrics port " << (*metrics)->port()
             << ", " << models.models().size() << " model(s), " << keys.size() << " key(s), "
             << (tls_cert.empty() ? "plaintext" : "TLS") << ")" << std::endl;
@@ -212,8 +245,18 @@ int main(int argc, char** argv) {
   int sig = 0;
   sigwait(&stop_signals, &sig);
   std::cerr << "evo2-api: signal " << sig << ", draining" << std::endl;
-  // Health flips first so load balancers stop sending; open streams end with UNAVAILABLE.
-  server->GetHealthCheckService()->SetServingStatus(false);
+  // Health flips first and the server keeps answering for the grace period, so load balancers
+  // see NOT_SERVING (not a refused connection) and stop routing before calls start failing.
+  health.BeginDrain();
+  if (drain_grace_ms > 0) {
+    const timespec grace = {static_cast<time_t>(drain_grace_ms / 1000),
+                            static_cast<long>(drain_grace_ms % 1000) * 1000000L};
+    if (sigtimedwait(&stop_signals, nullptr, &grace) > 0) {
+      std::cerr << "evo2-api: second signal, ending the grace period" << std::endl;
+    }
+  }
+  redis_health.Stop();
+  // Open streams end with UNAVAILABLE so clients resume on another replica.
   service.BeginShutdown();
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(10));
   std::cerr << "evo2-api: stopped" << std::endl;

@@ -8,6 +8,7 @@
 //   {p}t:{tenant}:quota              hash    active_jobs, active_bases (queued + running)
 //   {p}t:{tenant}:idem:{key}         string  "<job id> <request digest>" (idempotency)
 //   {p}q:{model}:{high|normal|low}   stream  the model's queue, consumer group "workers"
+//   {p}q:{model}:retry               zset    jobs waiting out a retry backoff, by retry time
 //   {p}dead                          stream  dead-lettered jobs (tenant, job, error)
 //
 // Tenants are part of every job key, so a lookup with the caller's tenant cannot reach another
@@ -54,6 +55,10 @@ class JobKeys {
   // priority_class: one of kPriorityClasses.
   std::string Queue(const std::string& model, const std::string& priority_class) const {
     return absl::StrCat(prefix_, "q:", model, ":", priority_class);
+  }
+  // Jobs of `model` waiting for their next attempt (scored by retry time, µs).
+  std::string RetryQueue(const std::string& model) const {
+    return absl::StrCat(prefix_, "q:", model, ":retry");
   }
   std::string DeadLetter() const { return absl::StrCat(prefix_, "dead"); }
 

@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "evo2/status_macros.h"
 #include "job_codec.h"
+#include "job_scripts.h"
 
 namespace evo2::svc {
 namespace {
@@ -72,6 +73,12 @@ absl::StatusOr<std::vector<QueueEntry>> JobQueue::ReadNew(const std::string& con
     }
   }
   return out;
+}
+
+absl::StatusOr<int64_t> JobQueue::PromoteDueRetries() {
+  ASSIGN_OR_RETURN(RedisReply r, redis_.Eval(scripts::PromoteRetries(), {keys_.RetryQueue(model_)},
+                                             {absl::StrCat(NowMicros()), "100"}));
+  return r.AsInteger();
 }
 
 QueueSample JobQueue::Sample() {

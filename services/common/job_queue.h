@@ -53,6 +53,11 @@ class JobQueue {
   absl::StatusOr<std::vector<QueueEntry>> ReadNew(const std::string& consumer,
                                                   absl::Duration block);
 
+  // Queues the jobs of the retry zset (JobKeys::RetryQueue) whose retry time has passed, each
+  // under a fresh entry of its priority stream; returns how many. Every worker calls this before
+  // it reads, so a backoff ends within one read's block time of its retry time.
+  absl::StatusOr<int64_t> PromoteDueRetries();
+
   // Lag, pending count and the oldest undelivered entry's age, for the queue metrics.
   QueueSample Sample();
 

@@ -210,9 +210,11 @@ terminate(ARGV[4], ARGV[9], true)
 return {'ok'}
 )lua";
 
-// KEYS: job, dead-letter stream. ARGV: now, worker, attempt, err code, err msg, err record,
-// err record name. Retryable failure of one attempt: retry, or dead-letter when attempts are
-// used up.
+// KEYS: job, dead-letter stream, the model's retry zset. ARGV: now, worker, attempt, err code,
+// err msg, err record, err record name, retry_at_us. Retryable failure of one attempt:
+// dead-letter when attempts are used up, else back to QUEUED with no queue entry, parked in the
+// retry zset (score = retry_at_us) until a worker's promote script re-queues it, so the backoff
+// holds whichever worker comes next.
 constexpr char kFailAttempt[] = R"lua(
 local f = fenced()
 if f then return f end
@@ -222,8 +224,12 @@ if tonumber(ARGV[3]) >= tonumber(redis.call('HGET', H, 'max_attempts')) then
   dead_letter(KEYS[2], 'attempts exhausted')
   return {'dead'}
 end
-requeue('retrying after attempt ' .. ARGV[3] .. ' failed')
-return {'requeued'}
+ack_entry()
+redis.call('HSET', H, 'state', 'QUEUED', 'entry', '', 'worker', '', 'retry_at_us', ARGV[8],
+           'updated_us', NOW)
+redis.call('ZADD', KEYS[3], ARGV[8], H)
+emit('STATE_CHANGED', 'retrying after attempt ' .. ARGV[3] .. ' failed, not before ' .. ARGV[8] .. ' us')
+return {'delayed'}
 )lua";
 
 // KEYS: job. ARGV: now, worker, attempt. A draining worker hands the job back; the attempt
@@ -234,6 +240,26 @@ if f then return f end
 redis.call('HINCRBY', H, 'attempt', -1)
 requeue('released by worker ' .. ARGV[2] .. ' (draining)')
 return {'released'}
+)lua";
+
+// KEYS: a model's retry zset. ARGV: now (µs), most jobs to promote. Queues every parked job
+// whose retry time has come under a fresh entry of its own priority stream; members whose job
+// has meanwhile been cancelled, expired or re-queued are only dropped. Standalone (no prelude):
+// the members are job keys, so it touches keys it is not given, like the other scripts' sibling
+// keys (one Redis primary, not Cluster).
+constexpr char kPromoteRetries[] = R"lua(
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
+local promoted = 0
+for _, job in ipairs(due) do
+  redis.call('ZREM', KEYS[1], job)
+  local f = redis.call('HMGET', job, 'state', 'entry', 'queue')
+  if f[1] == 'QUEUED' and (not f[2] or f[2] == '') and f[3] then
+    local entry = redis.call('XADD', f[3], '*', 'job', job)
+    redis.call('HSET', job, 'entry', entry, 'updated_us', ARGV[1])
+    promoted = promoted + 1
+  end
+end
+return promoted
 )lua";
 
 // KEYS: job. ARGV: now.
@@ -254,20 +280,41 @@ end
 return {'terminal', st}
 )lua";
 
-const LuaScript& Make(const char* body) {
+const LuaScript& Make(const char* body,
+                      LuaScript::Idempotent idempotent = LuaScript::Idempotent::kNo) {
   // Intentionally leaked: scripts live for the whole process (no static destruction order issue).
-  return *new LuaScript(std::string(kPrelude) + body);
+  return *new LuaScript(std::string(kPrelude) + body, idempotent);
 }
+
+// Safe to resend after a broken socket (RedisConnection's retry policy): a second heartbeat
+// renews the same lease, a second result write finds the record stored (HSETNX) and counts
+// nothing, a second cancel finds the job cancelled or the flag already set. The others are not:
+// a second submit, claim, finish, fail-attempt or release would find the state it left and
+// answer differently (or act twice). A second promote finds nothing due any more.
+constexpr auto kIdempotent = LuaScript::Idempotent::kYes;
 
 }  // namespace
 
 const LuaScript& Submit() { static const LuaScript& s = Make(kSubmit); return s; }
 const LuaScript& Claim() { static const LuaScript& s = Make(kClaim); return s; }
-const LuaScript& Heartbeat() { static const LuaScript& s = Make(kHeartbeat); return s; }
-const LuaScript& PutResult() { static const LuaScript& s = Make(kPutResult); return s; }
+const LuaScript& Heartbeat() {
+  static const LuaScript& s = Make(kHeartbeat, kIdempotent);
+  return s;
+}
+const LuaScript& PutResult() {
+  static const LuaScript& s = Make(kPutResult, kIdempotent);
+  return s;
+}
 const LuaScript& Finish() { static const LuaScript& s = Make(kFinish); return s; }
 const LuaScript& FailAttempt() { static const LuaScript& s = Make(kFailAttempt); return s; }
 const LuaScript& Release() { static const LuaScript& s = Make(kRelease); return s; }
-const LuaScript& Cancel() { static const LuaScript& s = Make(kCancel); return s; }
+const LuaScript& PromoteRetries() {
+  static const LuaScript& s = *new LuaScript(kPromoteRetries, kIdempotent);
+  return s;
+}
+const LuaScript& Cancel() {
+  static const LuaScript& s = Make(kCancel, kIdempotent);
+  return s;
+}
 
 }  // namespace evo2::svc::scripts

@@ -14,6 +14,7 @@ const LuaScript& PutResult();
 const LuaScript& Finish();
 const LuaScript& FailAttempt();
 const LuaScript& Release();
+const LuaScript& PromoteRetries();
 const LuaScript& Cancel();
 
 }  // namespace evo2::svc::scripts

@@ -248,11 +248,13 @@ absl::StatusOr<WriteOutcome> JobStore::Finish(const std::string& job_key,
 
 absl::StatusOr<WriteOutcome> JobStore::FailAttempt(const std::string& job_key,
                                                    const std::string& worker, int attempt,
-                                                   const evo2::v1::JobError& error) {
-  return ParseWrite(redis_.Eval(
-      scripts::FailAttempt(), {job_key, keys_.DeadLetter()},
-      {absl::StrCat(NowMicros()), worker, absl::StrCat(attempt), absl::StrCat(error.code()),
-       error.message(), absl::StrCat(error.record_index()), error.record_name()}));
+                                                   const evo2::v1::JobError& error,
+                                                   const std::string& model, int64_t retry_at_us) {
+  return ParseWrite(
+      redis_.Eval(scripts::FailAttempt(), {job_key, keys_.DeadLetter(), keys_.RetryQueue(model)},
+                  {absl::StrCat(NowMicros()), worker, absl::StrCat(attempt),
+                   absl::StrCat(error.code()), error.message(), absl::StrCat(error.record_index()),
+                   error.record_name(), absl::StrCat(retry_at_us)}));
 }
 
 absl::StatusOr<WriteOutcome> JobStore::Release(const std::string& job_key,

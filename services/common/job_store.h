@@ -110,9 +110,12 @@ class JobStore {
   absl::StatusOr<WriteOutcome> Finish(const std::string& job_key, const std::string& worker,
                                       int attempt, evo2::v1::JobState state,
                                       const evo2::v1::JobError& error, const std::string& message);
-  // Retryable failure: requeue, or dead-letter when attempts are used up (detail "dead").
+  // Retryable failure: dead-letter when attempts are used up (detail "dead"), else park the job
+  // (QUEUED, no queue entry) in `model`'s retry zset until `retry_at_us` (detail "delayed");
+  // JobQueue::PromoteDueRetries queues it again then.
   absl::StatusOr<WriteOutcome> FailAttempt(const std::string& job_key, const std::string& worker,
-                                           int attempt, const evo2::v1::JobError& error);
+                                           int attempt, const evo2::v1::JobError& error,
+                                           const std::string& model, int64_t retry_at_us);
   // Draining worker hands the job back (attempt not counted).
   absl::StatusOr<WriteOutcome> Release(const std::string& job_key, const std::string& worker,
                                        int attempt);

@@ -2,10 +2,15 @@
 
 #include <hiredis/hiredis.h>
 #include <openssl/sha.h>
+#include <sys/socket.h>
 #include <sys/time.h>
 
+#include <algorithm>
+#include <cerrno>
 #include <cstdio>
+#include <string_view>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -128,7 +133,40 @@ absl::StatusOr<RedisOptions> ParseRedisUrl(const std::string& url) {
   return o;
 }
 
-LuaScript::LuaScript(std::string source) : source_(std::move(source)), sha1_(Sha1Hex(source_)) {}
+LuaScript::LuaScript(std::string source, Idempotent idempotent)
+    : source_(std::move(source)), sha1_(Sha1Hex(source_)), idempotent_(idempotent) {}
+
+bool IsRetrySafeCommand(const std::string& name) {
+  static constexpr std::string_view kReadOnly[] = {"GET",
+                                                   "MGET",
+                                                   "HGET",
+                                                   "HGETALL",
+                                                   "HMGET",
+                                                   "HEXISTS",
+                                                   "HLEN",
+                                                   "EXISTS",
+                                                   "TYPE",
+                                                   "TTL",
+                                                   "PTTL",
+                                                   "XRANGE",
+                                                   "XREVRANGE",
+                                                   "XLEN",
+                                                   "XINFO",
+                                                   "XPENDING",
+                                                   "XREAD",
+                                                   "ZRANGE",
+                                                   "ZSCORE",
+                                                   "ZRANGEBYSCORE",
+                                                   "ZREVRANGE",
+                                                   "ZCARD",
+                                                   "ZREVRANGEBYSCORE",
+                                                   "PING",
+                                                   "INFO",
+                                                   "SCAN",
+                                                   "SMEMBERS"};
+  const std::string upper = absl::AsciiStrToUpper(name);
+  return std::find(std::begin(kReadOnly), std::end(kReadOnly), upper) != std::end(kReadOnly);
+}
 
 absl::StatusOr<std::unique_ptr<RedisConnection>> RedisConnection::Connect(
     const RedisOptions& options) {
@@ -177,8 +215,17 @@ absl::Status RedisConnection::Reconnect() {
   return absl::OkStatus();
 }
 
+bool RedisConnection::PeerClosed() const {
+  if (ctx_ == nullptr || ctx_->fd < 0) return false;
+  char byte = 0;
+  const ssize_t n = ::recv(ctx_->fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+  if (n == 0) return true;  // the server closed its end (restart, idle timeout, CLIENT KILL)
+  if (n < 0) return errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR;
+  return false;  // unread bytes: not expected between commands, left to hiredis
+}
+
 absl::Status RedisConnection::EnsureConnected() {
-  if (ctx_ != nullptr && ctx_->err == 0) return absl::OkStatus();
+  if (ctx_ != nullptr && ctx_->err == 0 && !PeerClosed()) return absl::OkStatus();
   return Reconnect();
 }
 
@@ -191,6 +238,22 @@ absl::Status RedisConnection::SetCommandTimeout(absl::Duration timeout) {
 }
 
 absl::StatusOr<RedisReply> RedisConnection::Command(const std::vector<std::string>& argv) {
+  return CommandWithRetry(argv, !argv.empty() && IsRetrySafeCommand(argv[0]));
+}
+
+absl::StatusOr<RedisReply> RedisConnection::CommandWithRetry(const std::vector<std::string>& argv,
+                                                             bool retry_safe) {
+  bool io_error = false;
+  auto r = CommandOnce(argv, &io_error);
+  if (!io_error || !retry_safe) return r;
+  // The socket broke mid-command (e.g. Redis restarted after the liveness check): CommandOnce
+  // reconnects first, so this goes out on a fresh connection.
+  return CommandOnce(argv, &io_error);
+}
+
+absl::StatusOr<RedisReply> RedisConnection::CommandOnce(const std::vector<std::string>& argv,
+                                                        bool* io_error) {
+  *io_error = false;
   RETURN_IF_ERROR(EnsureConnected());
   std::vector<const char*> ptrs;
   std::vector<size_t> lens;
@@ -207,6 +270,7 @@ absl::StatusOr<RedisReply> RedisConnection::Command(const std::vector<std::strin
     std::string msg = absl::StrCat("redis ", name, ": ", ctx_->errstr);
     redisFree(ctx_);
     ctx_ = nullptr;  // reconnect on the next call
+    *io_error = true;
     return absl::UnavailableError(msg);
   }
   RedisReply reply = Convert(raw);
@@ -252,11 +316,11 @@ absl::StatusOr<RedisReply> RedisConnection::Eval(const LuaScript& script,
   std::vector<std::string> argv = {"EVALSHA", script.sha1(), absl::StrCat(keys.size())};
   argv.insert(argv.end(), keys.begin(), keys.end());
   argv.insert(argv.end(), args.begin(), args.end());
-  auto r = Command(argv);
+  auto r = CommandWithRetry(argv, script.idempotent());
   if (r.ok() || !absl::IsNotFound(r.status())) return r;
   argv[0] = "EVAL";
   argv[1] = script.source();
-  return Command(argv);
+  return CommandWithRetry(argv, script.idempotent());
 }
 
 }  // namespace evo2::svc

@@ -2,9 +2,16 @@
 // connect, reconnect after a broken socket, typed replies and Lua scripts by EVALSHA with a
 // fallback to EVAL when the server does not know the script (e.g. after a restart).
 //
-// Retry policy: a command that fails on a broken socket is NOT resent (it may have been
-// executed); the caller gets UNAVAILABLE and the next command reconnects first. Every write this
-// service does is either idempotent or guarded by a Lua script, so callers may retry.
+// Stale sockets: before each command the connection checks, without a round trip, whether the
+// server has closed its socket (a Redis restart closes every client's); if so it reconnects
+// first, so a pooled connection that outlived a restart does not fail a request.
+//
+// Retry policy: a command that fails on a broken socket may or may not have been executed.
+// It is resent once on a fresh connection only when running it twice is harmless: the read-only
+// commands of IsRetrySafeCommand and scripts marked idempotent (LuaScript::idempotent: the
+// heartbeat, the HSETNX result write and cancel). Every other command (submit, claim, finish,
+// fail-attempt, release, XADD, XREADGROUP, ...) is not resent: the caller gets UNAVAILABLE and
+// the next command reconnects first.
 #pragma once
 
 #include <cstdint>
@@ -52,17 +59,27 @@ struct RedisReply {
   absl::StatusOr<int64_t> AsInteger() const;
 };
 
-// A Lua script; its SHA-1 is computed once so that calls can use EVALSHA.
+// A Lua script; its SHA-1 is computed once so that calls can use EVALSHA. `idempotent`: running
+// it twice with the same arguments leaves the same state and reply as running it once, so a
+// call that failed on a broken socket may be resent.
 class LuaScript {
  public:
-  explicit LuaScript(std::string source);
+  enum class Idempotent { kNo, kYes };
+  explicit LuaScript(std::string source, Idempotent idempotent = Idempotent::kNo);
   const std::string& source() const { return source_; }
   const std::string& sha1() const { return sha1_; }
+  bool idempotent() const { return idempotent_ == Idempotent::kYes; }
 
  private:
   std::string source_;
   std::string sha1_;
+  Idempotent idempotent_;
 };
+
+// Commands that only read (or, like PING, change nothing), so resending one after an I/O error
+// cannot change data: GET, HGET, HGETALL, HMGET, EXISTS, XRANGE, XREVRANGE, XREAD (without a
+// group), XINFO, XPENDING, ZRANGE*, ZREVRANGE*, ZSCORE, TTL, PING, ...
+bool IsRetrySafeCommand(const std::string& name);
 
 class RedisConnection {
  public:
@@ -73,7 +90,8 @@ class RedisConnection {
 
   // Runs one command (binary-safe argv). A Redis error reply becomes a status: NOSCRIPT →
   // NOT_FOUND, WRONGPASS/NOAUTH → UNAUTHENTICATED, others → INTERNAL naming the command.
-  // Socket/protocol failures → UNAVAILABLE (the connection reconnects on the next call).
+  // Socket/protocol failures → UNAVAILABLE (the connection reconnects on the next call), after
+  // one resend on a fresh connection when IsRetrySafeCommand(argv[0]).
   absl::StatusOr<RedisReply> Command(const std::vector<std::string>& argv);
 
   // Several commands in one round trip (pipelined, not atomic). Fails as a whole on I/O errors;
@@ -81,7 +99,8 @@ class RedisConnection {
   absl::StatusOr<std::vector<RedisReply>> Pipeline(
       const std::vector<std::vector<std::string>>& commands);
 
-  // EVALSHA, falling back to EVAL (which also caches the script) on NOSCRIPT.
+  // EVALSHA, falling back to EVAL (which also caches the script) on NOSCRIPT. An idempotent
+  // script is resent once on a fresh connection after an I/O error.
   absl::StatusOr<RedisReply> Eval(const LuaScript& script, const std::vector<std::string>& keys,
                                   const std::vector<std::string>& args);
 
@@ -94,6 +113,12 @@ class RedisConnection {
   explicit RedisConnection(RedisOptions options) : options_(std::move(options)) {}
   absl::Status Reconnect();
   absl::Status EnsureConnected();
+  // True when the server has closed the socket (EOF or error pending on an idle socket).
+  bool PeerClosed() const;
+  // One command, no resend; `io_error` tells a socket failure from an error reply.
+  absl::StatusOr<RedisReply> CommandOnce(const std::vector<std::string>& argv, bool* io_error);
+  absl::StatusOr<RedisReply> CommandWithRetry(const std::vector<std::string>& argv,
+                                              bool retry_safe);
 
   RedisOptions options_;
   redisContext* ctx_ = nullptr;  // owned; null while disconnected

@@ -2,7 +2,6 @@
 
 #include <chrono>
 #include <condition_variable>
-#include <iostream>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -11,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "evo2/status_macros.h"
 #include "job_codec.h"
+#include "log_line.h"
 
 namespace evo2::svc {
 namespace {
@@ -52,7 +52,12 @@ Worker::Worker(WorkerOptions options, RecordScorer& scorer, WorkerMetrics& metri
   }
 }
 
-void Worker::RequestStop() { stop_requests_.fetch_add(1); }
+void Worker::RequestStop() {
+  stop_requests_.fetch_add(1);
+  PublishReady();
+}
+
+void Worker::PublishReady() { metrics_.ready.Set(redis_reachable_ && stop_requests_ == 0 ? 1 : 0); }
 
 absl::Status Worker::Run() {
   RedisOptions ro = options_.redis;
@@ -76,28 +81,43 @@ absl::Status Worker::Run() {
       }
     }
   });
-  metrics_.ready.Set(1);
-  std::cerr << "evo2-worker " << options_.worker_id << ": pulling jobs for model '"
-            << options_.model << "'" << std::endl;
+  RedisHealthOptions health_opts;
+  health_opts.redis = options_.redis;
+  health_opts.interval = options_.health_interval;
+  health_opts.failures_to_down = options_.health_failures;
+  health_opts.successes_to_up = options_.health_successes;
+  RedisHealthChecker redis_health(health_opts, [this](bool reachable) {
+    LogLine() << "evo2-worker " << options_.worker_id << ": redis "
+              << (reachable ? "reachable again: ready" : "unreachable: not ready");
+    redis_reachable_ = reachable;
+    PublishReady();
+  });
+  PublishReady();
+  LogLine() << "evo2-worker " << options_.worker_id << ": pulling jobs for model '"
+            << options_.model << "'";
   while (stop_requests_ == 0) {
     auto entries = NextEntries();
     if (!entries.ok()) {
-      std::cerr << "evo2-worker " << options_.worker_id << ": queue read failed: "
-                << entries.status() << "; retrying" << std::endl;
+      LogLine() << "evo2-worker " << options_.worker_id
+                << ": queue read failed: " << entries.status() << "; retrying";
       std::this_thread::sleep_for(std::chrono::milliseconds(250));
       (void)queue_->EnsureGroups();  // recreates the group after a Redis wipe
       continue;
     }
     for (const QueueEntry& e : *entries) Process(e);
   }
+  redis_health.Stop();
   metrics_.ready.Set(0);
   sampler_stop = true;
   sampler.join();
-  std::cerr << "evo2-worker " << options_.worker_id << ": stopped" << std::endl;
+  LogLine() << "evo2-worker " << options_.worker_id << ": stopped";
   return absl::OkStatus();
 }
 
 absl::StatusOr<std::vector<QueueEntry>> Worker::NextEntries() {
+  // 0. Queue jobs whose retry backoff is over (the promote script is atomic: any number of
+  // workers may run it at once).
+  RETURN_IF_ERROR(queue_->PromoteDueRetries().status());
   // 1. Reclaim entries whose holder stopped heartbeating (every half visibility timeout).
   const absl::Time now = absl::Now();
   if (now - last_reclaim_ >= options_.visibility_timeout / 2) {
@@ -105,8 +125,8 @@ absl::StatusOr<std::vector<QueueEntry>> Worker::NextEntries() {
     ASSIGN_OR_RETURN(std::vector<QueueEntry> reclaimed,
                      queue_->Reclaim(options_.worker_id, options_.visibility_timeout));
     if (!reclaimed.empty()) {
-      std::cerr << "evo2-worker " << options_.worker_id << ": reclaimed stale entry "
-                << reclaimed[0].id << " of " << reclaimed[0].job_key << std::endl;
+      LogLine() << "evo2-worker " << options_.worker_id << ": reclaimed stale entry "
+                << reclaimed[0].id << " of " << reclaimed[0].job_key;
       last_reclaim_ = absl::InfinitePast();  // there may be more
       return reclaimed;
     }
@@ -121,19 +141,19 @@ void Worker::Process(const QueueEntry& e) {
   const int64_t lease = NowMicros() + absl::ToInt64Microseconds(options_.visibility_timeout);
   auto claim = store_->Claim(e.job_key, e.queue, e.id, options_.worker_id, lease, prov);
   if (!claim.ok()) {
-    std::cerr << "evo2-worker " << options_.worker_id << ": claim of " << e.job_key
-              << " failed: " << claim.status() << " (entry stays pending)" << std::endl;
+    LogLine() << "evo2-worker " << options_.worker_id << ": claim of " << e.job_key
+              << " failed: " << claim.status() << " (entry stays pending)";
     return;
   }
   switch (claim->kind) {
     case ClaimOutcome::Kind::kSkip:
-      std::cerr << "evo2-worker " << options_.worker_id << ": skipped " << e.job_key << " ("
-                << claim->detail << ")" << std::endl;
+      LogLine() << "evo2-worker " << options_.worker_id << ": skipped " << e.job_key << " ("
+                << claim->detail << ")";
       return;
     case ClaimOutcome::Kind::kDeadLettered:
       metrics_.JobOutcome("dead_lettered");
-      std::cerr << "evo2-worker " << options_.worker_id << ": dead-lettered " << e.job_key
-                << " after " << claim->attempt << " attempts" << std::endl;
+      LogLine() << "evo2-worker " << options_.worker_id << ": dead-lettered " << e.job_key
+                << " after " << claim->attempt << " attempts";
       return;
     case ClaimOutcome::Kind::kRun:
       RunClaimed(e, claim->attempt);
@@ -164,13 +184,12 @@ void Worker::HeartbeatLoop(RunningJob* job) {
     auto hb = store.Heartbeat(job->job_key, job->queue, job->entry, options_.worker_id,
                               job->attempt, lease);
     if (!hb.ok()) {
-      std::cerr << "evo2-worker " << options_.worker_id << ": heartbeat failed: " << hb.status()
-                << std::endl;
+      LogLine() << "evo2-worker " << options_.worker_id << ": heartbeat failed: " << hb.status();
       continue;
     }
     if (hb->fenced) {
-      std::cerr << "evo2-worker " << options_.worker_id << ": lost " << job->job_key << " ("
-                << hb->detail << "); abandoning it" << std::endl;
+      LogLine() << "evo2-worker " << options_.worker_id << ": lost " << job->job_key << " ("
+                << hb->detail << "); abandoning it";
       job->lost = true;
       job->engine_cancel = true;
     } else if (hb->cancel_requested) {
@@ -191,7 +210,8 @@ absl::Status Worker::ScoreWithFaults(const evo2::v1::JobInput& input, int64_t in
     }
   }
   if (fail_regex_ != nullptr && std::regex_search(name, *fail_regex_)) {
-    return absl::UnavailableError(
+    return absl::Status(
+        options_.fault_fail_code,
         absl::StrCat("injected fault: record '", name, "' always fails (--fault-fail-records)"));
   }
   ASSIGN_OR_RETURN(*out, scorer_.Score(input, index, &job->engine_cancel));
@@ -201,8 +221,7 @@ absl::Status Worker::ScoreWithFaults(const evo2::v1::JobInput& input, int64_t in
 void Worker::RunClaimed(const QueueEntry& e, int attempt) {
   const auto t0 = std::chrono::steady_clock::now();
   const std::string& me = options_.worker_id;
-  std::cerr << "evo2-worker " << me << ": running " << e.job_key << " (attempt " << attempt << ")"
-            << std::endl;
+  LogLine() << "evo2-worker " << me << ": running " << e.job_key << " (attempt " << attempt << ")";
   RunningJob rj;
   rj.job_key = e.job_key;
   rj.queue = e.queue;
@@ -275,11 +294,13 @@ void Worker::RunClaimed(const QueueEntry& e, int attempt) {
                                      fail(s, i, name), "failed");
         outcome = "failed";
       } else {
-        final_write = store_->FailAttempt(e.job_key, me, attempt, fail(s, i, name));
+        const absl::Duration delay = options_.retry_backoff.Delay(attempt, rng_);
+        final_write = store_->FailAttempt(e.job_key, me, attempt, fail(s, i, name), options_.model,
+                                          NowMicros() + absl::ToInt64Microseconds(delay));
         outcome = final_write.ok() && final_write->detail == "dead" ? "dead_lettered" : "retried";
       }
-      std::cerr << "evo2-worker " << me << ": record #" << i << " of " << e.job_key << ": " << s
-                << " -> " << outcome << std::endl;
+      LogLine() << "evo2-worker " << me << ": record #" << i << " of " << e.job_key << ": " << s
+                << " -> " << outcome;
       break;
     }
     res.set_worker_id(me);
@@ -295,8 +316,8 @@ void Worker::RunClaimed(const QueueEntry& e, int attempt) {
       std::this_thread::sleep_for(std::chrono::milliseconds(250));
     }
     if (!w.ok() || w->fenced) {
-      std::cerr << "evo2-worker " << me << ": storing record #" << i << " of " << e.job_key
-                << " failed: " << (w.ok() ? "lease lost" : w.status().ToString()) << std::endl;
+      LogLine() << "evo2-worker " << me << ": storing record #" << i << " of " << e.job_key
+                << " failed: " << (w.ok() ? "lease lost" : w.status().ToString());
       outcome = "lost";
       break;
     }
@@ -330,9 +351,9 @@ void Worker::RunClaimed(const QueueEntry& e, int attempt) {
     }
   }
   if (!final_write.ok() || final_write->fenced) {
-    std::cerr << "evo2-worker " << me << ": final write for " << e.job_key << " ("
-              << outcome << ") failed: "
-              << (final_write.ok() ? "lease lost" : final_write.status().ToString()) << std::endl;
+    LogLine() << "evo2-worker " << me << ": final write for " << e.job_key << " (" << outcome
+              << ") failed: "
+              << (final_write.ok() ? "lease lost" : final_write.status().ToString());
     outcome = "lost";
   }
   {
@@ -345,7 +366,7 @@ void Worker::RunClaimed(const QueueEntry& e, int attempt) {
   metrics_.JobOutcome(outcome);
   metrics_.job_duration_seconds.Observe(
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-  std::cerr << "evo2-worker " << me << ": " << e.job_key << " -> " << outcome << std::endl;
+  LogLine() << "evo2-worker " << me << ": " << e.job_key << " -> " << outcome;
 }
 
 void Worker::SampleQueue(RedisConnection& c) {

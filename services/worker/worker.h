@@ -6,6 +6,7 @@
 #include <atomic>
 #include <map>
 #include <memory>
+#include <random>
 #include <regex>
 #include <string>
 
@@ -16,6 +17,8 @@
 #include "job_store.h"
 #include "record_scorer.h"
 #include "redis_client.h"
+#include "redis_health.h"
+#include "retry_backoff.h"
 #include "worker_metrics.h"
 
 namespace evo2::svc {
@@ -31,9 +34,16 @@ struct WorkerOptions {
   absl::Duration block = absl::Seconds(1);                 // XREADGROUP BLOCK
   absl::Duration metrics_interval = absl::Seconds(5);      // queue-depth sampling
   std::map<std::string, std::string> provenance;           // prov_* fields for the job hash
-  // Fault injection, for tests only: records whose name matches fail with UNAVAILABLE
-  // (retryable), and each record waits this long before it is scored.
+  RetryBackoff retry_backoff;  // wait before the next attempt of a retryable failure
+  // evo2_worker_ready follows Redis reachability with this hysteresis (interval = PING period).
+  absl::Duration health_interval = absl::Seconds(1);
+  int health_failures = 3;
+  int health_successes = 2;
+  // Fault injection, for tests only: records whose name matches fail with fault_fail_code
+  // (UNAVAILABLE: retryable; INVALID_ARGUMENT etc.: permanent), and each record waits this long
+  // before it is scored.
   std::string fault_fail_records_regex;
+  absl::StatusCode fault_fail_code = absl::StatusCode::kUnavailable;
   absl::Duration fault_record_delay = absl::ZeroDuration();
 };
 
@@ -55,6 +65,8 @@ class Worker {
   void RunClaimed(const QueueEntry& entry, int attempt);
   void HeartbeatLoop(RunningJob* job);
   void SampleQueue(RedisConnection& conn);
+  // evo2_worker_ready = Redis reachable and not stopping.
+  void PublishReady();
   absl::Status ScoreWithFaults(const evo2::v1::JobInput& input, int64_t index, RunningJob* job,
                                evo2::v1::RecordResult* out);
 
@@ -68,6 +80,8 @@ class Worker {
   std::atomic<int> stop_requests_{0};
   absl::Time last_reclaim_ = absl::InfinitePast();
   std::unique_ptr<std::regex> fail_regex_;
+  std::atomic<bool> redis_reachable_{true};
+  std::mt19937_64 rng_{std::random_device{}()};  // retry jitter
 };
 
 }  // namespace evo2::svc

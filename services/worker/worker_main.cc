@@ -7,6 +7,7 @@
 #include <chrono>
 #include <filesystem>
 #include <iostream>
+#include <fstream>
 #include <thread>
 
 #include "CLI/CLI.hpp"
@@ -14,6 +15,7 @@
 #include "checkpoint_digest.h"
 #include "evo2/model.h"
 #include "hashing.h"
+#include "log_line.h"
 #include "metrics.h"
 #include "record_scorer.h"
 #include "worker.h"
@@ -28,13 +30,15 @@
 #define EVO2_ENGINE_VERSION "unknown"
 #endif
 
+using evo2::svc::LogLine;
+
 namespace {
 
 std::atomic<int> g_stop_signals{0};
 void OnStopSignal(int) { g_stop_signals.fetch_add(1); }
 
 void Die(const std::string& what, const absl::Status& s) {
-  std::cerr << "evo2-worker: " << what << ": " << s << "\n";
+  LogLine() << "evo2-worker: " << what << ": " << s;
   std::exit(2);
 }
 
@@ -59,7 +63,11 @@ int main(int argc, char** argv) {
   int threads = 0, tp = 1, cp = 1;
   int64_t visibility_ms = 60000, heartbeat_ms = 0, block_ms = 1000, metrics_interval_ms = 5000;
   std::string fault_fail_records;
+  int fault_fail_code = static_cast<int>(absl::StatusCode::kUnavailable);
   int64_t fault_delay_ms = 0;
+  int64_t retry_base_ms = 1000, retry_max_ms = 300000, health_interval_ms = 1000;
+  double retry_factor = 4, retry_jitter = 0.2;
+  int health_failures = 3, health_successes = 2;
 
   app.add_option("--model-name", model_name, "Queue (model name) to serve [EVO2_MODEL_NAME]")
       ->envname("EVO2_MODEL_NAME")
@@ -94,8 +102,28 @@ int main(int argc, char** argv) {
   app.add_option("--metrics-interval-ms", metrics_interval_ms, "Queue-depth sampling period");
   app.add_option("--checkpoint-digest", checkpoint_digest,
                  "Provenance digest (default: sha256 of a checkpoint file)");
+  app.add_option("--retry-base-ms", retry_base_ms,
+                 "Wait before the 2nd attempt of a retryable failure [EVO2_RETRY_BASE_MS]")
+      ->envname("EVO2_RETRY_BASE_MS");
+  app.add_option("--retry-factor", retry_factor, "Backoff growth per failed attempt")
+      ->envname("EVO2_RETRY_FACTOR");
+  app.add_option("--retry-max-ms", retry_max_ms, "Longest wait between attempts")
+      ->envname("EVO2_RETRY_MAX_MS");
+  app.add_option("--retry-jitter", retry_jitter, "Random spread of each wait (0.2 = ±20 %)")
+      ->envname("EVO2_RETRY_JITTER");
+  app.add_option(
+         "--health-interval-ms", health_interval_ms,
+         "Redis PING period (and timeout) behind evo2_worker_ready [EVO2_HEALTH_INTERVAL_MS]")
+      ->envname("EVO2_HEALTH_INTERVAL_MS");
+  app.add_option("--health-failures", health_failures,
+                 "Failed PINGs in a row before evo2_worker_ready drops to 0");
+  app.add_option("--health-successes", health_successes,
+                 "Good PINGs in a row before evo2_worker_ready is 1 again");
   app.add_option("--fault-fail-records", fault_fail_records,
-                 "TESTING ONLY: records whose name matches this regex fail (retryable)");
+                 "TESTING ONLY: records whose name matches this regex fail");
+  app.add_option("--fault-fail-code", fault_fail_code,
+                 "TESTING ONLY: status code of those failures (14 UNAVAILABLE: retried; "
+                 "3 INVALID_ARGUMENT: permanent)");
   app.add_option("--fault-record-delay-ms", fault_delay_ms,
                  "TESTING ONLY: wait this long before scoring each record");
   CLI11_PARSE(app, argc, argv);
@@ -121,8 +149,7 @@ int main(int argc, char** argv) {
   lo.threads = threads;
   lo.tensor_parallel_size = tp;
   lo.context_parallel_size = cp;
-  std::cerr << "evo2-worker " << worker_id << ": loading " << checkpoint << " on " << device
-            << std::endl;
+  LogLine() << "evo2-worker " << worker_id << ": loading " << checkpoint << " on " << device;
   auto model = evo2::LoadModel(lo);
   if (!model.ok()) Die("loading the model", model.status());
 
@@ -140,7 +167,15 @@ int main(int argc, char** argv) {
       absl::Milliseconds(heartbeat_ms > 0 ? heartbeat_ms : std::max<int64_t>(visibility_ms / 4, 50));
   wo.block = absl::Milliseconds(block_ms);
   wo.metrics_interval = absl::Milliseconds(metrics_interval_ms);
+  wo.retry_backoff.base = absl::Milliseconds(retry_base_ms);
+  wo.retry_backoff.factor = retry_factor;
+  wo.retry_backoff.max = absl::Milliseconds(retry_max_ms);
+  wo.retry_backoff.jitter = retry_jitter;
+  wo.health_interval = absl::Milliseconds(health_interval_ms);
+  wo.health_failures = health_failures;
+  wo.health_successes = health_successes;
   wo.fault_fail_records_regex = fault_fail_records;
+  wo.fault_fail_code = static_cast<absl::StatusCode>(fault_fail_code);
   wo.fault_record_delay = absl::Milliseconds(fault_delay_ms);
   wo.provenance = {
       {"prov_checkpoint",
@@ -155,10 +190,9 @@ int main(int argc, char** argv) {
     for (int seen = 0; seen < 2;) {
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
       if (g_stop_signals.load() <= seen) continue;
-      std::cerr << "evo2-worker " << worker_id << ": signal"
+      LogLine() << "evo2-worker " << worker_id << ": signal"
                 << (seen == 0 ? ", draining (finish the record, release the job)"
-                              : ", aborting the record and releasing the job")
-                << std::endl;
+                              : ", aborting the record and releasing the job");
       worker.RequestStop();
       ++seen;
     }
