@@ -32,6 +32,7 @@
 #include "cuda/cuda_weights.h"
 #include "cuda/stage_timer.h"
 #include "evo2/config.h"
+#include "evo2/status_macros.h"
 
 namespace {
 
@@ -92,7 +93,7 @@ absl::Status Measure(CudaModel& model, const Row& row, int warmup, int runs, boo
                      Result& out) {
   const int64_t R = row.batch * row.seq;
   const auto reserve_start = std::chrono::steady_clock::now();
-  if (auto s = model.Reserve(row.batch, row.seq); !s.ok()) return s;
+  RETURN_IF_ERROR(model.Reserve(row.batch, row.seq));
   CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(model.stream()));
   // Workspace allocation + GEMM tuning for this row count (once per row bucket per process).
   std::printf("%s %lldx%lld: reserve + GEMM tuning %.3f s\n", row.model.c_str(),
@@ -113,14 +114,14 @@ absl::Status Measure(CudaModel& model, const Row& row, int warmup, int runs, boo
   req.seq = row.seq;
   req.tokens_on_device = true;
   for (int i = 0; i < warmup; ++i)
-    if (auto s = model.Run(req); !s.ok()) return s;
+    RETURN_IF_ERROR(model.Run(req));
   cudaEvent_t start, stop;
   CUDA_RETURN_IF_ERROR(cudaEventCreate(&start));
   CUDA_RETURN_IF_ERROR(cudaEventCreate(&stop));
   std::vector<double> times;
   for (int i = 0; i < runs; ++i) {
     CUDA_RETURN_IF_ERROR(cudaEventRecord(start, model.stream()));
-    if (auto s = model.Run(req); !s.ok()) return s;
+    RETURN_IF_ERROR(model.Run(req));
     CUDA_RETURN_IF_ERROR(cudaEventRecord(stop, model.stream()));
     CUDA_RETURN_IF_ERROR(cudaEventSynchronize(stop));
     float ms = 0;
@@ -145,10 +146,9 @@ absl::Status Measure(CudaModel& model, const Row& row, int warmup, int runs, boo
   if (profile) {
     evo2::cuda::StageTimer timer;
     req.timer = &timer;
-    if (auto s = model.Run(req); !s.ok()) return s;
-    auto totals = timer.TotalsMs();
-    if (!totals.ok()) return totals.status();
-    out.stages_ms = *totals;
+    RETURN_IF_ERROR(model.Run(req));
+    ASSIGN_OR_RETURN(auto totals, timer.TotalsMs());
+    out.stages_ms = totals;
   }
   return absl::OkStatus();
 }
@@ -168,7 +168,7 @@ absl::Status MeasureCancel(CudaModel& model, const Row& row, double forward_s) {
   for (int i = 0; i < runs; ++i) {
     CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(model.stream()));
     const auto t0 = Clock::now();
-    if (auto s = model.Run(req); !s.ok()) return s;
+    RETURN_IF_ERROR(model.Run(req));
     CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(model.stream()));
     times.push_back(std::chrono::duration<double>(Clock::now() - t0).count());
   }

@@ -123,12 +123,9 @@ absl::Status RunPredict(const PredictArgs& a) {
   // From here on Ctrl-C / SIGTERM cancel the run cleanly (the staging directory is removed).
   CancelOnSignal cancel_on_signal;
   RETURN_IF_ERROR(CheckFlags(a));
-  auto collapse = ParseLogProbCollapse(a.log_prob_collapse_option);
-  if (!collapse.ok()) return collapse.status();
-  auto pooling = ParseEmbeddingPooling(a.embedding_pooling);
-  if (!pooling.ok()) return pooling.status();
-  auto format = ParseOutputFormat(a.output_format);
-  if (!format.ok()) return format.status();
+  ASSIGN_OR_RETURN(auto collapse, ParseLogProbCollapse(a.log_prob_collapse_option));
+  ASSIGN_OR_RETURN(auto pooling, ParseEmbeddingPooling(a.embedding_pooling));
+  ASSIGN_OR_RETURN(auto format, ParseOutputFormat(a.output_format));
   const bool per_batch = a.write_interval == "batch";
   if (a.files_per_subdir && !per_batch) {
     std::cerr << "evo2 predict: warning: --files-per-subdir only applies to --write-interval "
@@ -139,21 +136,20 @@ absl::Status RunPredict(const PredictArgs& a) {
   IndexedFasta::Options fasta_options;
   // --write-fai rebuilds the index from the file (replacing a stale one) instead of trusting it.
   fasta_options.use_existing_fai = !a.ignore_fai && !a.write_fai;
-  auto fasta = IndexedFasta::Open(a.fasta, fasta_options);
-  if (!fasta.ok()) return fasta.status();
+  ASSIGN_OR_RETURN(auto fasta, IndexedFasta::Open(a.fasta, fasta_options));
   if (a.write_fai) {
-    RETURN_IF_ERROR(fasta->WriteFai(DefaultFaiPath(a.fasta)));
+    RETURN_IF_ERROR(fasta.WriteFai(DefaultFaiPath(a.fasta)));
   }
 
   PredictionWriterOptions wo;
   wo.output_dir = a.output_dir;
-  wo.format = *format;
+  wo.format = format;
   wo.output_log_prob_seqs = a.output_log_prob_seqs;
-  wo.collapse = *collapse;
+  wo.collapse = collapse;
   wo.write_per_batch = per_batch;
   wo.files_per_subdir = per_batch ? a.files_per_subdir.value_or(0) : 0;
   wo.embedding_layers = a.embedding_layers;
-  wo.pooling = *pooling;
+  wo.pooling = pooling;
   ASSIGN_OR_RETURN(auto writer, PredictionWriter::Create(wo));
 
   std::filesystem::path ckpt_dir = a.ckpt_dir;
@@ -181,7 +177,7 @@ absl::Status RunPredict(const PredictArgs& a) {
   so.keep_case = a.keep_case;
   so.want_logits = !a.output_log_prob_seqs;
   so.embedding_layers = a.embedding_layers;
-  so.pooling = *pooling;
+  so.pooling = pooling;
   so.eden_tokenizer = a.eden_tokenizer;
   so.mask_phylogenetic_tags = a.mask_phylogenetic_tags;
   Predictor predictor(*model);
@@ -189,7 +185,7 @@ absl::Status RunPredict(const PredictArgs& a) {
 
   // Records in sorted-name order; seq_idx = position in that order (docs/spec/predict-cli.md
   // §1.3). Byte order of UTF-8 equals Python's code-point order.
-  const auto& entries = fasta->entries();
+  const auto& entries = fasta.entries();
   std::vector<size_t> order(entries.size());
   std::iota(order.begin(), order.end(), size_t{0});
   std::sort(order.begin(), order.end(),
@@ -214,7 +210,7 @@ absl::Status RunPredict(const PredictArgs& a) {
     std::vector<int64_t> seq_idx;
     int64_t batch_tokens = a.min_length.value_or(0);  // pads, never truncates (predict-cli.md §1.4)
     for (size_t p = begin; p < end; ++p) {
-      ASSIGN_OR_RETURN(auto seq, fasta->ReadSequence(order[p]));
+      ASSIGN_OR_RETURN(auto seq, fasta.ReadSequence(order[p]));
       sequences.push_back(std::move(seq));
       seq_idx.push_back(static_cast<int64_t>(p));
       batch_tokens = std::max<int64_t>(batch_tokens,

@@ -71,12 +71,10 @@ class Interpreter {
     if (state == nullptr) return Error(absl::StrCat("tensor '", fqn, "' metadata has no fields"));
     DcpTensor t;
     t.fqn = fqn;
-    auto dtype = PropertiesDType(state->Get("properties"), fqn);
-    if (!dtype.ok()) return dtype.status();
-    t.dtype = *dtype;
-    auto size = Shape(state->Get("size"), absl::StrCat("size of '", fqn, "'"));
-    if (!size.ok()) return size.status();
-    t.size = *std::move(size);
+    ASSIGN_OR_RETURN(auto dtype, PropertiesDType(state->Get("properties"), fqn));
+    t.dtype = dtype;
+    ASSIGN_OR_RETURN(auto size, Shape(state->Get("size"), absl::StrCat("size of '", fqn, "'")));
+    t.size = std::move(size);
     const PickleValue* chunks = state->Get("chunks");
     if (chunks == nullptr || chunks->kind != Kind::kList) {
       return Error(absl::StrCat("tensor '", fqn, "' has no chunk list"));
@@ -84,11 +82,9 @@ class Interpreter {
     for (const PickleValue* c : chunks->items) {
       const PickleValue* cs = StateDict(c);
       if (cs == nullptr) return Error(absl::StrCat("tensor '", fqn, "': chunk is ", DescribePickleValue(c)));
-      auto offsets = Shape(cs->Get("offsets"), absl::StrCat("chunk offsets of '", fqn, "'"));
-      if (!offsets.ok()) return offsets.status();
-      auto sizes = Shape(cs->Get("sizes"), absl::StrCat("chunk sizes of '", fqn, "'"));
-      if (!sizes.ok()) return sizes.status();
-      t.chunks.push_back(DcpChunk{*std::move(offsets), *std::move(sizes)});
+      ASSIGN_OR_RETURN(auto offsets, Shape(cs->Get("offsets"), absl::StrCat("chunk offsets of '", fqn, "'")));
+      ASSIGN_OR_RETURN(auto sizes, Shape(cs->Get("sizes"), absl::StrCat("chunk sizes of '", fqn, "'")));
+      t.chunks.push_back(DcpChunk{std::move(offsets), std::move(sizes)});
     }
     return t;
   }
@@ -113,9 +109,8 @@ class Interpreter {
       if (v->ClassName() != "TensorStorageMetadata") {
         return Error(absl::StrCat("entry '", k->text, "' is ", DescribePickleValue(v)));
       }
-      auto t = Tensor(k->text, v);
-      if (!t.ok()) return t.status();
-      out.tensors.push_back(*std::move(t));
+      ASSIGN_OR_RETURN(auto t, Tensor(k->text, v));
+      out.tensors.push_back(std::move(t));
     }
     for (const auto& [k, v] : sd->entries) {
       const PickleValue* index = StateDict(k);
@@ -127,9 +122,8 @@ class Interpreter {
       if (fqn == nullptr || !fqn->IsString()) return Error("MetadataIndex without an fqn");
       std::vector<int64_t> offsets;  // absent for byte items
       if (const PickleValue* o = index->Get("offset"); o != nullptr && o->kind != Kind::kNone) {
-        auto s = Shape(o, absl::StrCat("storage offset of '", fqn->text, "'"));
-        if (!s.ok()) return s.status();
-        offsets = *std::move(s);
+        ASSIGN_OR_RETURN(auto s, Shape(o, absl::StrCat("storage offset of '", fqn->text, "'")));
+        offsets = std::move(s);
       }
       const PickleValue* path = info->Get("relative_path");
       const PickleValue* offset = info->Get("offset");

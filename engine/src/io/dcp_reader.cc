@@ -144,9 +144,8 @@ absl::StatusOr<NamedTensors> ReadDcpTensors(const fs::path& weights_dir, const D
   NamedTensors out;
   for (const DcpTensor& t : metadata.tensors) {
     if (!wanted(t.fqn)) continue;
-    auto tensor = ReadOne(t, metadata, files, weights_dir);
-    if (!tensor.ok()) return tensor.status();
-    out.emplace_back(t.fqn, *std::move(tensor));
+    ASSIGN_OR_RETURN(auto tensor, ReadOne(t, metadata, files, weights_dir));
+    out.emplace_back(t.fqn, std::move(tensor));
   }
   return out;
 }

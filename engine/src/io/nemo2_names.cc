@@ -82,9 +82,8 @@ absl::Status MapLayer(int layer, const LayerTensors& in, const std::optional<Nem
       if (t.rank() == 3 && t.dim(1) == 1) {
         out[b + "filter.short_filter_weight"] = t;
       } else if (t.rank() == 2) {
-        auto r = Reshaped(t, {t.dim(0), 1, t.dim(1)});
-        if (!r.ok()) return r.status();
-        out[b + "filter.short_filter_weight"] = *std::move(r);
+        ASSIGN_OR_RETURN(auto r, Reshaped(t, {t.dim(0), 1, t.dim(1)}));
+        out[b + "filter.short_filter_weight"] = std::move(r);
       } else {
         return ShapeError(full, t, "[3H, 3] or [3H, 1, 3]");
       }

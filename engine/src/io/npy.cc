@@ -101,9 +101,8 @@ class HeaderParser {
         }
         have_order = true;
       } else if (*key == "shape") {
-        auto s = ParseShape();
-        if (!s.ok()) return s.status();
-        header.shape = *std::move(s);
+        ASSIGN_OR_RETURN(auto s, ParseShape());
+        header.shape = std::move(s);
         have_shape = true;
       } else {
         return Error(absl::StrCat("unexpected key '", *key, "'"));

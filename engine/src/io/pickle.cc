@@ -128,10 +128,9 @@ class Unpickler {
 
   absl::Status PushText(Kind kind, absl::StatusOr<uint64_t> len) {
     if (!len.ok()) return len.status();
-    auto s = ReadBytes(*len);
-    if (!s.ok()) return s.status();
+    ASSIGN_OR_RETURN(auto s, ReadBytes(*len));
     PickleValue* x = New(kind);
-    x->text = *std::move(s);
+    x->text = std::move(s);
     return Push(x);
   }
 
@@ -282,10 +281,9 @@ class Unpickler {
       case kEmptyDict: return Push(New(Kind::kDict));
       case kList:
       case kFrozenSet: {
-        auto items = PopMark();
-        if (!items.ok()) return items.status();
+        ASSIGN_OR_RETURN(auto items, PopMark());
         PickleValue* l = New(Kind::kList);
-        l->items.assign(items->begin(), items->end());
+        l->items.assign(items.begin(), items.end());
         return Push(l);
       }
       case kDict: {
@@ -328,63 +326,55 @@ class Unpickler {
       case kBinGet: return Get(ReadLe(1));
       case kLongBinGet: return Get(ReadLe(4));
       case kGlobal: {
-        auto module = ReadLine();
-        if (!module.ok()) return module.status();
-        auto name = ReadLine();
-        if (!name.ok()) return name.status();
+        ASSIGN_OR_RETURN(auto module, ReadLine());
+        ASSIGN_OR_RETURN(auto name, ReadLine());
         PickleValue* g = New(Kind::kGlobal);
-        g->module = *std::move(module);
-        g->name = *std::move(name);
+        g->module = std::move(module);
+        g->name = std::move(name);
         return Push(g);
       }
       case kStackGlobal: {
-        auto name = Pop();
-        if (!name.ok()) return name.status();
-        auto module = Pop();
-        if (!module.ok()) return module.status();
-        if ((*name)->kind != Kind::kString || (*module)->kind != Kind::kString) {
+        ASSIGN_OR_RETURN(auto name, Pop());
+        ASSIGN_OR_RETURN(auto module, Pop());
+        if (name->kind != Kind::kString || module->kind != Kind::kString) {
           return Error("STACK_GLOBAL needs two strings");
         }
         PickleValue* g = New(Kind::kGlobal);
-        g->module = (*module)->text;
-        g->name = (*name)->text;
+        g->module = module->text;
+        g->name = name->text;
         return Push(g);
       }
       case kReduce:
       case kNewObj: {
-        auto args = Pop();
-        if (!args.ok()) return args.status();
-        auto callable = Pop();
-        if (!callable.ok()) return callable.status();
-        if ((*args)->kind != Kind::kTuple) return Error("REDUCE/NEWOBJ arguments are not a tuple");
-        if ((*callable)->kind != Kind::kGlobal) {
-          return Error(absl::StrCat("REDUCE/NEWOBJ of ", DescribePickleValue(*callable), ", not a global"));
+        ASSIGN_OR_RETURN(auto args, Pop());
+        ASSIGN_OR_RETURN(auto callable, Pop());
+        if (args->kind != Kind::kTuple) return Error("REDUCE/NEWOBJ arguments are not a tuple");
+        if (callable->kind != Kind::kGlobal) {
+          return Error(absl::StrCat("REDUCE/NEWOBJ of ", DescribePickleValue(callable), ", not a global"));
         }
         PickleValue* o = New(Kind::kObject);
-        o->callable = *callable;
-        o->args = *args;
+        o->callable = callable;
+        o->args = args;
         return Push(o);
       }
       case kNewObjEx: {
         RETURN_IF_ERROR(Pop().status());  // kwargs: not used by the objects these files hold
-        auto args = Pop();
-        if (!args.ok()) return args.status();
+        ASSIGN_OR_RETURN(auto args, Pop());
         ASSIGN_OR_RETURN(auto cls, Pop());
-        if ((*args)->kind != Kind::kTuple || cls->kind != Kind::kGlobal) {
+        if (args->kind != Kind::kTuple || cls->kind != Kind::kGlobal) {
           return Error("NEWOBJ_EX needs a global class and an argument tuple");
         }
         PickleValue* o = New(Kind::kObject);
         o->callable = cls;
-        o->args = *args;
+        o->args = args;
         o->state = nullptr;
         return Push(o);
       }
       case kBuild: {
-        auto state = Pop();
-        if (!state.ok()) return state.status();
+        ASSIGN_OR_RETURN(auto state, Pop());
         ASSIGN_OR_RETURN(auto t, Top());
         if (t->kind != Kind::kObject) return Error(absl::StrCat("BUILD on ", DescribePickleValue(t)));
-        t->state = *state;
+        t->state = state;
         return absl::OkStatus();
       }
       case kBinPersId: {

@@ -65,11 +65,10 @@ std::vector<std::byte> GatherStrided(std::span<const std::byte> src, size_t elem
 
 absl::StatusOr<TorchArchive> TorchArchive::Open(std::shared_ptr<const Storage> storage,
                                                 std::span<const std::byte> range, std::string where) {
-  auto zip = ZipArchive::Open(std::move(storage), range, where);
-  if (!zip.ok()) return zip.status();
+  ASSIGN_OR_RETURN(auto zip, ZipArchive::Open(std::move(storage), range, where));
   // The pickle is `<root>/data.pkl`; root is whatever torch named the archive.
   const ZipEntry* pkl = nullptr;
-  for (const auto& e : zip->entries()) {
+  for (const auto& e : zip.entries()) {
     const size_t slash = e.name.find('/');
     if (slash != std::string::npos && e.name.substr(slash + 1) == "data.pkl") {
       if (pkl != nullptr) return absl::DataLossError(absl::StrCat(where, ": more than one data.pkl"));
@@ -80,16 +79,15 @@ absl::StatusOr<TorchArchive> TorchArchive::Open(std::shared_ptr<const Storage> s
     return absl::DataLossError(absl::StrCat(where, ": no <root>/data.pkl member: not a torch.save file"));
   }
   std::string root = pkl->name.substr(0, pkl->name.find('/'));
-  if (const ZipEntry* bo = zip->Find(root + "/byteorder"); bo != nullptr) {
-    const auto b = zip->Data(*bo);
+  if (const ZipEntry* bo = zip.Find(root + "/byteorder"); bo != nullptr) {
+    const auto b = zip.Data(*bo);
     if (std::string_view(reinterpret_cast<const char*>(b.data()), b.size()) != "little") {
       return absl::UnimplementedError(absl::StrCat(where, ": big-endian torch.save files are not supported"));
     }
   }
-  RETURN_IF_ERROR(zip->VerifyCrc(*pkl));
-  auto doc = Unpickle(zip->Data(*pkl), absl::StrCat(where, ":", pkl->name));
-  if (!doc.ok()) return doc.status();
-  return TorchArchive(*std::move(zip), std::move(root), *std::move(doc));
+  RETURN_IF_ERROR(zip.VerifyCrc(*pkl));
+  ASSIGN_OR_RETURN(auto doc, Unpickle(zip.Data(*pkl), absl::StrCat(where, ":", pkl->name)));
+  return TorchArchive(std::move(zip), std::move(root), std::move(doc));
 }
 
 absl::StatusOr<Tensor> TorchArchive::ToTensor(const PickleValue* value, const std::string& name) const {
@@ -202,9 +200,8 @@ absl::StatusOr<NamedTensors> TorchArchive::TensorDict(bool skip_extra_state) con
       return absl::DataLossError(absl::StrCat(where(), ": key '", k->text, "' appears twice"));
     }
     if (skip_extra_state && absl::EndsWith(k->text, "._extra_state")) continue;
-    auto t = ToTensor(v, k->text);
-    if (!t.ok()) return t.status();
-    out.emplace_back(k->text, *std::move(t));
+    ASSIGN_OR_RETURN(auto t, ToTensor(v, k->text));
+    out.emplace_back(k->text, std::move(t));
   }
   return out;
 }

@@ -106,9 +106,8 @@ absl::StatusOr<SafetensorsFile> ReadSafetensors(const std::filesystem::path& pat
     }
     std::sort(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) { return a.begin < b.begin; });
     for (auto& e : entries) {
-      auto t = Tensor::View(*file, data_start + e.begin, e.dtype, std::move(e.shape));
-      if (!t.ok()) return t.status();
-      out.tensors.emplace_back(std::move(e.name), *std::move(t));
+      ASSIGN_OR_RETURN(auto t, Tensor::View(*file, data_start + e.begin, e.dtype, std::move(e.shape)));
+      out.tensors.emplace_back(std::move(e.name), std::move(t));
     }
   } catch (const nlohmann::json::exception& e) {
     return bad(e.what());
