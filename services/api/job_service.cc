@@ -371,7 +371,7 @@ grpc::Status JobServiceImpl::ListJobs(grpc::ServerContext* ctx,
           (void)store.ForgetId(tenant, id);  // expired: drop it from the index
           continue;
         }
-        if (!job.ok()) return job.status();
+        RETURN_IF_ERROR(job.status());
         if (req->state() != evo2::v1::JOB_STATE_UNSPECIFIED && job->state() != req->state()) {
           continue;
         }

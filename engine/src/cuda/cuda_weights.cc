@@ -53,7 +53,7 @@ absl::Status CopyToDevice(void* dst, const std::vector<float>& values, DType dty
 // Stores a fresh device allocation into a typed weight pointer of the block.
 template <typename T>
 absl::Status StoreAs(const T*& field, absl::StatusOr<void*> allocation) {
-  if (!allocation.ok()) return allocation.status();
+  RETURN_IF_ERROR(allocation.status());
   field = static_cast<const T*>(*allocation);
   return absl::OkStatus();
 }
@@ -119,13 +119,11 @@ absl::StatusOr<DeviceWeights> DeviceWeights::Upload(const ModelConfig& config,
     RETURN_IF_ERROR(StoreAs(b.pre_norm, put(BlockKey(i, "pre_norm.scale"), H, act_dtype, same)));
     RETURN_IF_ERROR(StoreAs(b.post_norm, put(BlockKey(i, "post_norm.scale"), H, act_dtype, same)));
     {
-      auto l1 = HostFloats(tensors, BlockKey(i, "mlp.l1.weight"), I * H);
-      if (!l1.ok()) return l1.status();
-      auto l2 = HostFloats(tensors, BlockKey(i, "mlp.l2.weight"), I * H);
-      if (!l2.ok()) return l2.status();
-      l1->insert(l1->end(), l2->begin(), l2->end());  // [2I, H]: l1 rows then l2 rows
+      ASSIGN_OR_RETURN(auto l1, HostFloats(tensors, BlockKey(i, "mlp.l1.weight"), I * H));
+      ASSIGN_OR_RETURN(auto l2, HostFloats(tensors, BlockKey(i, "mlp.l2.weight"), I * H));
+      l1.insert(l1.end(), l2.begin(), l2.end());  // [2I, H]: l1 rows then l2 rows
       ASSIGN_OR_RETURN(auto p, w.Allocate(2 * I * H, act_dtype));
-      RETURN_IF_ERROR(CopyToDevice(p, *l1, act_dtype));
+      RETURN_IF_ERROR(CopyToDevice(p, l1, act_dtype));
       b.mlp_l12 = p;
     }
     RETURN_IF_ERROR(StoreAs(b.mlp_l3, put(BlockKey(i, "mlp.l3.weight"), H * I, act_dtype, same)));
@@ -206,37 +204,29 @@ absl::StatusOr<DeviceWeights> DeviceWeights::Random(const ModelConfig& config, D
   uint64_t counter = seed;
   // Uniform in [lo, hi) of `dtype` (std of uniform ±a is a/√3).
   auto fill = [&](int64_t n, DType dtype, float lo, float hi) -> absl::StatusOr<void*> {
-    auto p = w.Allocate(n, dtype);
-    if (!p.ok()) return p;
-    absl::Status s = dtype == DType::kFloat32
-                         ? kernels::LaunchFillUniform(static_cast<float*>(*p), n, lo, hi,
-                                                      ++counter, nullptr)
-                         : kernels::LaunchFillUniform(static_cast<__nv_bfloat16*>(*p), n, lo,
-                                                      hi, ++counter, nullptr);
-    if (!s.ok()) return s;
+    ASSIGN_OR_RETURN(void* p, w.Allocate(n, dtype));
+    RETURN_IF_ERROR(dtype == DType::kFloat32
+                        ? kernels::LaunchFillUniform(static_cast<float*>(p), n, lo, hi, ++counter,
+                                                     nullptr)
+                        : kernels::LaunchFillUniform(static_cast<__nv_bfloat16*>(p), n, lo, hi,
+                                                     ++counter, nullptr));
     return p;
   };
   const float in_scale = std::sqrt(3.f / static_cast<float>(H));  // unit-variance outputs
   const float branch = in_scale / std::sqrt(2.f * config.num_layers);
-#define FILL(lhs, type, ...)                                     \
-  do {                                                           \
-    auto evo2_p_ = fill(__VA_ARGS__);                            \
-    if (!evo2_p_.ok()) return evo2_p_.status();                  \
-    lhs = static_cast<type>(*evo2_p_);                           \
-  } while (0)
-  FILL(w.embedding, const void*, V * H, act_dtype, -1.f, 1.f);
-  FILL(w.final_norm, const void*, H, act_dtype, 0.9f, 1.1f);
+  RETURN_IF_ERROR(StoreAs(w.embedding, fill(V * H, act_dtype, -1.f, 1.f)));
+  RETURN_IF_ERROR(StoreAs(w.final_norm, fill(H, act_dtype, 0.9f, 1.1f)));
   for (int i = 0; i < config.num_layers; ++i) {
     DeviceBlockWeights b;
     b.kind = config.block_kinds.at(i);
-    FILL(b.pre_norm, const void*, H, act_dtype, 0.9f, 1.1f);
-    FILL(b.post_norm, const void*, H, act_dtype, 0.9f, 1.1f);
-    FILL(b.mlp_l12, const void*, 2 * I * H, act_dtype, -in_scale, in_scale);
-    FILL(b.mlp_l3, const void*, H * I, act_dtype, -std::sqrt(3.f / I), std::sqrt(3.f / I));
-    FILL(b.in_proj, const void*, 3 * H * H, act_dtype, -in_scale, in_scale);
-    FILL(b.out_proj, const void*, H * H, act_dtype, -branch, branch);
+    RETURN_IF_ERROR(StoreAs(b.pre_norm, fill(H, act_dtype, 0.9f, 1.1f)));
+    RETURN_IF_ERROR(StoreAs(b.post_norm, fill(H, act_dtype, 0.9f, 1.1f)));
+    RETURN_IF_ERROR(StoreAs(b.mlp_l12, fill(2 * I * H, act_dtype, -in_scale, in_scale)));
+    RETURN_IF_ERROR(StoreAs(b.mlp_l3, fill(H * I, act_dtype, -std::sqrt(3.f / I), std::sqrt(3.f / I))));
+    RETURN_IF_ERROR(StoreAs(b.in_proj, fill(3 * H * H, act_dtype, -in_scale, in_scale)));
+    RETURN_IF_ERROR(StoreAs(b.out_proj, fill(H * H, act_dtype, -branch, branch)));
     if (b.kind != BlockKind::kAttn || config.attn_out_proj_bias)
-      FILL(b.out_bias, const void*, H, act_dtype, -0.1f, 0.1f);
+      RETURN_IF_ERROR(StoreAs(b.out_bias, fill(H, act_dtype, -0.1f, 0.1f)));
     if (b.kind == BlockKind::kAttn) {
       const int half = config.head_dim / 2;
       std::vector<float> f(half);
@@ -246,23 +236,22 @@ absl::StatusOr<DeviceWeights> DeviceWeights::Random(const ModelConfig& config, D
       RETURN_IF_ERROR(CopyToDevice(p, f, DType::kFloat32));
       b.inv_freq = static_cast<const float*>(p);
     } else {
-      FILL(b.short_taps, const float*, 3 * H * 3, DType::kFloat32, -1.f, 1.f);
+      RETURN_IF_ERROR(StoreAs(b.short_taps, fill(3 * H * 3, DType::kFloat32, -1.f, 1.f)));
       if (b.kind == BlockKind::kHcs || b.kind == BlockKind::kHcm) {
         b.fir_length = b.kind == BlockKind::kHcs ? config.hcs_filter_length : config.hcm_filter_length;
         b.fir_groups = b.kind == BlockKind::kHcs ? config.hcs_filter_groups : config.hcm_filter_groups;
         const float a = std::sqrt(3.f / b.fir_length);
-        FILL(b.fir_taps, const float*, int64_t{b.fir_groups} * b.fir_length, DType::kFloat32, -a, a);
+        RETURN_IF_ERROR(StoreAs(b.fir_taps, fill(int64_t{b.fir_groups} * b.fir_length, DType::kFloat32, -a, a)));
       }
-      if (b.kind != BlockKind::kHcs) FILL(b.skip_d, const float*, H, DType::kFloat32, -0.3f, 0.3f);
+      if (b.kind != BlockKind::kHcs) RETURN_IF_ERROR(StoreAs(b.skip_d, fill(H, DType::kFloat32, -0.3f, 0.3f)));
       if (b.kind == BlockKind::kHcl) {
         // Decay rates ≤ 0.3 per token, residues O(0.1) (docs/spec/model.md §11 ranges, widened).
-        FILL(b.log_poles, const float*, H * 16, DType::kFloat32, -0.3f, -1e-4f);
-        FILL(b.residues, const float*, H * 16, DType::kFloat32, -0.1f, 0.1f);
+        RETURN_IF_ERROR(StoreAs(b.log_poles, fill(H * 16, DType::kFloat32, -0.3f, -1e-4f)));
+        RETURN_IF_ERROR(StoreAs(b.residues, fill(H * 16, DType::kFloat32, -0.1f, 0.1f)));
       }
     }
     w.blocks.push_back(b);
   }
-#undef FILL
   CUDA_RETURN_IF_ERROR(cudaDeviceSynchronize());
   return w;
 }

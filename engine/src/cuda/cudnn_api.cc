@@ -5,6 +5,7 @@
 #include <mutex>
 
 #include "absl/strings/str_cat.h"
+#include "evo2/status_macros.h"
 
 namespace evo2::cuda {
 namespace {
@@ -47,7 +48,7 @@ absl::StatusOr<CudnnApi> LoadOnce() {
                          Resolve(lib, "cudnnBackendGetAttribute", api.BackendGetAttribute),
                          Resolve(lib, "cudnnBackendFinalize", api.BackendFinalize),
                          Resolve(lib, "cudnnBackendExecute", api.BackendExecute)}) {
-    if (!s.ok()) return s;
+    RETURN_IF_ERROR(s);
   }
   // The backend graph API's attribute set and the SDPA graph pattern used here are cuDNN 9's.
   const size_t version = api.GetVersion();

@@ -17,9 +17,8 @@ CudnnAttention::~CudnnAttention() {
 }
 
 absl::StatusOr<std::unique_ptr<CudnnAttention>> CudnnAttention::Create(cudaStream_t stream) {
-  absl::StatusOr<const CudnnApi*> api = CudnnApi::Load();
-  if (!api.ok()) return api.status();
-  const CudnnApi& a = **api;
+  ASSIGN_OR_RETURN(const CudnnApi* api, CudnnApi::Load());
+  const CudnnApi& a = *api;
   cudnnHandle_t handle = nullptr;
   RETURN_IF_ERROR(a.Check(a.Create(&handle), "cudnnCreate"));
   const absl::Status bound = a.Check(a.SetStream(handle, stream), "cudnnSetStream");
@@ -27,7 +26,7 @@ absl::StatusOr<std::unique_ptr<CudnnAttention>> CudnnAttention::Create(cudaStrea
     a.Destroy(handle);
     return bound;
   }
-  return std::unique_ptr<CudnnAttention>(new CudnnAttention(*api, handle, stream, a.GetVersion()));
+  return std::unique_ptr<CudnnAttention>(new CudnnAttention(api, handle, stream, a.GetVersion()));
 }
 
 const SdpaPlan* CudnnAttention::FindPlan(int64_t batch, int64_t heads, int64_t seq,
@@ -46,16 +45,13 @@ absl::StatusOr<const SdpaPlan*> CudnnAttention::PlanFor(const SdpaShape& shape) 
       return plans_.front().get();
     }
   }
-  absl::StatusOr<std::unique_ptr<SdpaPlan>> built = BuildCausalSdpaPlan(*api_, handle_, shape);
-  if (!built.ok()) return built.status();
-  const size_t need = static_cast<size_t>((*built)->workspace_bytes);
+  ASSIGN_OR_RETURN(std::unique_ptr<SdpaPlan> built, BuildCausalSdpaPlan(*api_, handle_, shape));
+  const size_t need = static_cast<size_t>(built->workspace_bytes);
   if (need > workspace_.bytes()) {
     // Work already queued may still use the old buffer.
     CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(stream_));
     workspace_.Reset();
-    absl::StatusOr<kernels::DeviceBuffer> grown = kernels::DeviceBuffer::Allocate(need);
-    if (!grown.ok()) return grown.status();
-    workspace_ = std::move(*grown);
+    ASSIGN_OR_RETURN(workspace_, kernels::DeviceBuffer::Allocate(need));
   }
   if (plans_.size() >= kMaxCachedPlans) {
     // A plan may own the module of a run-time compiled kernel: nothing queued may still use the
@@ -63,7 +59,7 @@ absl::StatusOr<const SdpaPlan*> CudnnAttention::PlanFor(const SdpaShape& shape) 
     CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(stream_));
     while (plans_.size() >= kMaxCachedPlans) plans_.pop_back();
   }
-  plans_.push_front(std::move(*built));
+  plans_.push_front(std::move(built));
   return plans_.front().get();
 }
 
@@ -84,9 +80,8 @@ absl::Status CudnnAttention::Run(const __nv_bfloat16* q, const __nv_bfloat16* k,
                        reinterpret_cast<uintptr_t>(p), ")"));
     }
   }
-  absl::StatusOr<const SdpaPlan*> plan = PlanFor(SdpaShape{batch, heads, seq, head_dim});
-  if (!plan.ok()) return plan.status();
-  return ExecuteSdpaPlan(*api_, handle_, **plan, q, k, v, out, workspace_.get());
+  ASSIGN_OR_RETURN(const SdpaPlan* plan, PlanFor(SdpaShape{batch, heads, seq, head_dim}));
+  return ExecuteSdpaPlan(*api_, handle_, *plan, q, k, v, out, workspace_.get());
 }
 
 }  // namespace evo2::cuda

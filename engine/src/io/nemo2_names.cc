@@ -71,12 +71,8 @@ absl::Status MapLayer(int layer, const LayerTensors& in, const std::optional<Nem
       // [gate; up] (docs/spec/checkpoints.md §6): gate rows -> l1, up rows -> l2.
       if (t.rank() != 2 || t.dim(0) % 2 != 0) return ShapeError(full, t, "[2F, H]");
       const int64_t f = t.dim(0) / 2;
-      auto l1 = Rows(t, 0, f);
-      auto l2 = Rows(t, f, 2 * f);
-      if (!l1.ok()) return l1.status();
-      if (!l2.ok()) return l2.status();
-      out[b + "mlp.l1.weight"] = *std::move(l1);
-      out[b + "mlp.l2.weight"] = *std::move(l2);
+      ASSIGN_OR_RETURN(out[b + "mlp.l1.weight"], Rows(t, 0, f));
+      ASSIGN_OR_RETURN(out[b + "mlp.l2.weight"], Rows(t, f, 2 * f));
     } else if (name == "mixer.hyena_proj_conv.short_conv_weight") {
       // [3H, 3] with fast_conv_proj, [3H, 1, 3] without (docs/spec/checkpoints.md §5).
       if (t.rank() == 3 && t.dim(1) == 1) {
@@ -104,16 +100,14 @@ absl::Status MapLayer(int layer, const LayerTensors& in, const std::optional<Nem
       }
       const int64_t groups = t.dim(0), len = t.dim(t.rank() - 1);
       const int64_t taps = std::min(len, kHcmTaps);
-      auto hv = t.ToFloat32();
-      auto dv = decay.ToFloat32();
-      if (!hv.ok()) return hv.status();
-      if (!dv.ok()) return dv.status();
+      ASSIGN_OR_RETURN(const std::vector<float> hv, t.ToFloat32());
+      ASSIGN_OR_RETURN(const std::vector<float> dv, decay.ToFloat32());
       // vortex tap = fp32(h * decay): one IEEE fp32 multiply, no flush-to-zero (taps can be
       // subnormal, docs/spec/checkpoints.md §7).
       std::vector<float> taps_out(static_cast<size_t>(groups * taps));
       for (int64_t g = 0; g < groups; ++g) {
         for (int64_t k = 0; k < taps; ++k) {
-          taps_out[g * taps + k] = (*hv)[g * len + k] * (*dv)[g * len + k];
+          taps_out[g * taps + k] = hv[g * len + k] * dv[g * len + k];
         }
       }
       out[b + "filter.h"] = Tensor::FromFloat32({groups, 1, taps}, taps_out);
@@ -128,17 +122,15 @@ absl::Status MapLayer(int layer, const LayerTensors& in, const std::optional<Nem
       if (t.rank() != 2 || gamma.shape() != t.shape()) {
         return ShapeError(full, t, absl::StrCat("[H, 16] like its gamma ", gamma.DebugString()));
       }
-      auto pv = t.ToFloat32();
-      auto gv = gamma.ToFloat32();
-      if (!pv.ok()) return pv.status();
-      if (!gv.ok()) return gv.status();
+      ASSIGN_OR_RETURN(const std::vector<float> pv, t.ToFloat32());
+      ASSIGN_OR_RETURN(const std::vector<float> gv, gamma.ToFloat32());
       // log_poles = -exp(p) * exp(gamma) (ImplicitModalFilter). Each exp in double rounded to
       // fp32, the product in fp32: bit-identical to vortex with any exp accurate to < 0.45 ulp,
       // unlike a float exp (docs/spec/checkpoints.md §7).
-      std::vector<float> poles(pv->size());
+      std::vector<float> poles(pv.size());
       for (size_t i = 0; i < poles.size(); ++i) {
-        const float a = static_cast<float>(std::exp(static_cast<double>((*pv)[i])));
-        const float c = static_cast<float>(std::exp(static_cast<double>((*gv)[i])));
+        const float a = static_cast<float>(std::exp(static_cast<double>(pv[i])));
+        const float c = static_cast<float>(std::exp(static_cast<double>(gv[i])));
         poles[i] = -(a * c);
       }
       out[b + "filter.log_poles"] = Tensor::FromFloat32({t.dim(0), t.dim(1), 1}, poles);

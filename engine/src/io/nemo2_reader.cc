@@ -64,13 +64,12 @@ absl::StatusOr<Checkpoint> LoadNemo2Checkpoint(const fs::path& dir) {
     if (absl::EndsWith(fqn, "_extra_state")) return false;
     return have_module ? absl::StartsWith(fqn, kModulePrefix) : !absl::StartsWith(fqn, "optimizer.");
   };
-  auto tensors = ReadDcpTensors(weights, metadata, wanted);
-  if (!tensors.ok()) return tensors.status();
-  if (tensors->empty()) {
+  ASSIGN_OR_RETURN(auto tensors, ReadDcpTensors(weights, metadata, wanted));
+  if (tensors.empty()) {
     return absl::DataLossError(absl::StrCat(metadata_path.string(), ": no model tensors in the checkpoint"));
   }
   if (have_module) {
-    for (auto& [name, t] : *tensors) name = name.substr(kModulePrefix.size());
+    for (auto& [name, t] : tensors) name = name.substr(kModulePrefix.size());
   }
 
   Checkpoint ckpt{CheckpointFormat::kNemo2, dir, {}, std::nullopt, std::nullopt};
@@ -80,7 +79,7 @@ absl::StatusOr<Checkpoint> LoadNemo2Checkpoint(const fs::path& dir) {
     ASSIGN_OR_RETURN(auto r, ReadRotary(context / "model.yaml"));
     rotary = r;
   }
-  auto mapped = MapNemo2ToVortex(*tensors, rotary);
+  auto mapped = MapNemo2ToVortex(tensors, rotary);
   if (!mapped.ok()) {
     return absl::Status(mapped.status().code(), absl::StrCat(dir.string(), ": ", mapped.status().message()));
   }

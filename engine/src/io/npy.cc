@@ -189,9 +189,8 @@ uint32_t LoadLe(const std::byte* p, int n) {
 }  // namespace
 
 absl::StatusOr<Tensor> ReadNpy(const std::filesystem::path& path) {
-  auto file = io::MappedFile::Open(path);
-  if (!file.ok()) return file.status();
-  const std::span<const std::byte> bytes = (*file)->bytes();
+  ASSIGN_OR_RETURN(const auto file, io::MappedFile::Open(path));
+  const std::span<const std::byte> bytes = file->bytes();
   auto fail = [&](const absl::Status& s) {
     return absl::Status(s.code(), absl::StrCat(path.string(), ": ", s.message()));
   };
@@ -241,7 +240,7 @@ absl::StatusOr<Tensor> ReadNpy(const std::filesystem::path& path) {
         "data of ", ShapeString(header->shape), " ", header->descr, " needs ", need,
         " bytes but the file holds ", bytes.size() - data_start, " after the header")));
   }
-  auto tensor = Tensor::View(*file, data_start, *dtype, header->shape);
+  auto tensor = Tensor::View(file, data_start, *dtype, header->shape);
   if (!tensor.ok()) return fail(tensor.status());
   return tensor;
 }

@@ -127,7 +127,7 @@ class Unpickler {
   }
 
   absl::Status PushText(Kind kind, absl::StatusOr<uint64_t> len) {
-    if (!len.ok()) return len.status();
+    RETURN_IF_ERROR(len.status());  // a failed read of the operand
     ASSIGN_OR_RETURN(auto s, ReadBytes(*len));
     PickleValue* x = New(kind);
     x->text = std::move(s);
@@ -135,7 +135,7 @@ class Unpickler {
   }
 
   absl::Status PushLong(absl::StatusOr<uint64_t> len) {
-    if (!len.ok()) return len.status();
+    RETURN_IF_ERROR(len.status());  // a failed read of the operand
     if (*len > in_.size() - pos_) return Error("LONG length runs past the end of the stream");
     const size_t n = static_cast<size_t>(*len);
     // Two's complement little-endian; must fit in int64 (bytes above 8 are pure sign extension).
@@ -164,7 +164,7 @@ class Unpickler {
   }
 
   absl::Status Get(absl::StatusOr<uint64_t> index) {
-    if (!index.ok()) return index.status();
+    RETURN_IF_ERROR(index.status());  // a failed read of the operand
     auto it = memo_.find(*index);
     if (it == memo_.end()) return Error(absl::StrCat("memo index ", *index, " was never stored"));
     return Push(it->second);

@@ -54,9 +54,8 @@ absl::Status WriteSafetensors(const std::filesystem::path& path, const NamedTens
 }
 
 absl::StatusOr<SafetensorsFile> ReadSafetensors(const std::filesystem::path& path) {
-  auto file = io::MappedFile::Open(path);
-  if (!file.ok()) return file.status();
-  const auto bytes = (*file)->bytes();
+  ASSIGN_OR_RETURN(const auto file, io::MappedFile::Open(path));
+  const auto bytes = file->bytes();
   auto bad = [&](std::string_view what) {
     return absl::DataLossError(absl::StrCat(path.string(), ": not a valid safetensors file: ", std::string(what)));
   };
@@ -106,7 +105,7 @@ absl::StatusOr<SafetensorsFile> ReadSafetensors(const std::filesystem::path& pat
     }
     std::sort(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) { return a.begin < b.begin; });
     for (auto& e : entries) {
-      ASSIGN_OR_RETURN(auto t, Tensor::View(*file, data_start + e.begin, e.dtype, std::move(e.shape)));
+      ASSIGN_OR_RETURN(auto t, Tensor::View(file, data_start + e.begin, e.dtype, std::move(e.shape)));
       out.tensors.emplace_back(std::move(e.name), std::move(t));
     }
   } catch (const nlohmann::json::exception& e) {

@@ -186,8 +186,8 @@ absl::Status PredictionWriter::Finish(std::span<const std::string> sorted_names)
   if (s.finished) return absl::FailedPreconditionError("PredictionWriter already finished");
   if (s.options.format != OutputFormat::kNpy && !s.options.write_per_batch && !s.batches.empty()) {
     auto collated = predict::CollateBatches(std::move(s.batches));
-    s.batches.clear();
-    if (!collated.ok()) return collated.status();
+    s.batches.clear();  // moved-from either way; cleared before an error returns
+    RETURN_IF_ERROR(collated.status());
     RETURN_IF_ERROR(s.WriteTensors(s.Stem(std::nullopt), std::move(*collated)));
   }
   {
