@@ -25,6 +25,7 @@ if ((${#targets[@]} == 0)); then
   for src in tests/fuzz/*_fuzz.cc; do targets+=("$(basename "$src" .cc)"); done
 fi
 mkdir -p "$BUILD_DIR/artifacts" "$BUILD_DIR/logs"
+rm -f "$BUILD_DIR"/logs/*.rc
 
 run_one() {
   local t=$1 work="$BUILD_DIR/corpus/$1"
@@ -48,7 +49,7 @@ done
 wait
 failed=()
 for t in "${targets[@]}"; do
-  if [[ "$(cat "$BUILD_DIR/logs/$t.rc")" != 0 ]]; then failed+=("$t"); fi
+  if [[ "$(cat "$BUILD_DIR/logs/$t.rc" 2>/dev/null)" != 0 ]]; then failed+=("$t"); fi
   runs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$BUILD_DIR/logs/$t.log" | grep -o '[0-9]*$' || echo "?")
   echo "fuzz: $t: ${runs} executions in ${SECONDS_PER_TARGET} s" >&2
 done
