@@ -12,9 +12,10 @@ shift
 SUPP="$PWD/tests/sanitizers"
 # Tests left out of the sanitizer runs, with the reason (ctest -E regex, OR'ed together).
 EXCLUDE=(
-  # Forward passes of the whole model (several seconds each without sanitizers, 3-10x that with):
-  # they exercise the same code as the shorter tests, on bigger inputs; the plain run keeps them.
-  'Cancel\.FlagSetDuringForwardStopsBetweenBlocks' 'Cancel\.PredictorStopsInsideTheForward'
+  # The CLI's golden comparisons (whole-model forwards through `evo2 predict`, the slowest golden
+  # tests): the same engine code runs in the shorter unit and service tests; the plain run keeps
+  # them. The cancellation tests (also whole forwards, 13 s plain, 2.3 min under TSan on a loaded
+  # 2-core machine) stay: they are the engine's threading tests.
   '^PredictGolden\.'
   # Checks ctest's label bookkeeping, not code; the TSan build compiles only some test programs.
   '^test_labels_check$'
@@ -35,11 +36,11 @@ case "$MODE" in
   tsan)
     BUILD_DIR=${EVO2_TSAN_BUILD_DIR:-build-tsan}
     SANITIZE=thread
-    # The code with threads: the service (API, worker, job store, Redis client) and the
-    # engine's thread pool and cancellation. The remaining tests are single-threaded parsers
-    # and numerics, for which TSan has nothing to check.
-    TARGETS=(service_unit_test service_validation_test service_fault_test service_store_test
-             service_golden_test cancel_test cpu_ops_test evo2_cli_interrupt_test)
+    # The code with threads: the engine's thread pool and cancellation, the service's job store,
+    # queue and worker logic in process. Not the tests that start evo2-api/evo2-worker: Debian's
+    # gRPC is not built with TSan, so TSan reports races inside its poller threads
+    # (Epoll1Poller::DoEpollWait) that it cannot see synchronised, and those servers halt.
+    TARGETS=(service_unit_test service_store_test cancel_test cpu_ops_test)
     LABELS='unit|integration|fault'
     export TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1:suppressions=$SUPP/tsan.supp
     ;;

@@ -13,10 +13,11 @@
 # 1.0x) times the units each build compiles; run times are measured:
 #   plain build (190 units) + tests                         ~13 min (before this step)
 #   fuzz: build (101 units, ~3.5 min) + 11 targets x 60 s, 2 at a time (6.2 min measured)  ~10 min
-#   ASan+UBSan: build (142 units, ~11 min) + tests (the 94 unit tests: 5 s measured;
-#     integration and fault tests not yet measured under ASan, ~2-3x their plain time)    ~16 min
-#   TSan: build (122 units, ~4.5 min) + service and threading tests (not yet measured)    ~8 min
-# Added ~34 min, ~47 min in all (limit 90).
+#   ASan+UBSan: build (142 units, ~11 min) + tests (whole run not timed yet; the unit tests
+#     alone took 5 s, integration and fault tests are ~2-3x their plain time)            ~16 min
+#   TSan: build (~90 units, ~4 min) + thread pool, cancellation, job store and worker tests
+#     (the two whole-forward cancellation tests: 68 s of CPU, the others 7 s)             ~6 min
+# Added ~32 min, ~45 min in all (limit 90).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export EVO2_BUILD_DIR=${EVO2_BUILD_DIR:-build}
