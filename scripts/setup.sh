@@ -12,6 +12,7 @@ PACKAGES=(
   nlohmann-json3-dev libcli11-dev
   redis-server redis-tools
   libssl-dev
+  clang libclang-rt-14-dev  # the fuzz targets (libFuzzer, ASan/UBSan runtimes; scripts/fuzz.sh)
 )
 
 missing=()

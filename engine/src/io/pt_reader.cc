@@ -44,6 +44,9 @@ absl::StatusOr<std::vector<int64_t>> IntTuple(const PickleValue* v, std::string_
 }
 
 // Copies a strided view into a C-contiguous buffer.
+// Checkpoints never hold expanded views; a legitimate one (a broadcast bias, say) is small.
+constexpr int64_t kMaxExpandedTensorBytes = int64_t{256} << 20;
+
 std::vector<std::byte> GatherStrided(std::span<const std::byte> src, size_t elem, int64_t offset,
                                      const std::vector<int64_t>& size, const std::vector<int64_t>& stride,
                                      int64_t numel) {
@@ -177,6 +180,17 @@ absl::StatusOr<Tensor> TorchArchive::ToTensor(const PickleValue* value, const st
   if (contiguous) {
     return Tensor::View(zip_.storage(), zip_.StorageOffset(*entry) + static_cast<size_t>(offset) * elem,
                         *dtype, *size);
+  }
+  // Strided tensors are copied. Only a zero stride (torch's expand) gives a tensor more elements
+  // than its storage holds; bound what it may expand to, so that a few bytes of pickle cannot
+  // ask for terabytes or overflow the byte count of the copy.
+  int64_t copy_bytes = 0;
+  if (numel > storage_numel &&
+      (__builtin_mul_overflow(numel, static_cast<int64_t>(elem), &copy_bytes) ||
+       copy_bytes > kMaxExpandedTensorBytes)) {
+    return bad(absl::StrCat("size ", ShapeString(*size), " stride ", ShapeString(*stride),
+                            " expands a ", storage_numel, "-element storage to ", numel,
+                            " elements (more than ", kMaxExpandedTensorBytes >> 20, " MiB)"));
   }
   auto bytes = GatherStrided(zip_.Data(*entry), elem, offset, *size, *stride, numel);
   return Tensor::View(std::make_shared<VectorStorage>(std::move(bytes)), 0, *dtype, *size);

@@ -1,6 +1,8 @@
 #include "model/config_common.h"
 
+#include <cmath>
 #include <fstream>
+#include <limits>
 #include <sstream>
 #include <tuple>
 
@@ -37,8 +39,9 @@ int64_t YamlReader::Int(const char* key, int64_t fallback) {
   } catch (const YAML::Exception&) {
     // Accept integral floats such as `128.0` (NeMo writes interpolation factors as floats).
     try {
+      // Range first: casting a double outside int64's range (1e30, inf, nan) is undefined.
       const double d = map_[key].as<double>();
-      if (d == static_cast<double>(static_cast<int64_t>(d))) return static_cast<int64_t>(d);
+      if (d >= -0x1p63 && d < 0x1p63 && d == std::trunc(d)) return static_cast<int64_t>(d);
     } catch (const YAML::Exception&) {
     }
     Fail(key, "expected an integer");
@@ -85,6 +88,24 @@ absl::StatusOr<int64_t> YamlReader::RequiredInt(const char* key) {
   return v;
 }
 
+int YamlReader::Int32(const char* key, int fallback) {
+  const int64_t v = Int(key, fallback);
+  if (v < std::numeric_limits<int>::min() || v > std::numeric_limits<int>::max()) {
+    Fail(key, absl::StrCat(v, " is out of range (at most ", std::numeric_limits<int>::max(), ")"));
+    return fallback;
+  }
+  return static_cast<int>(v);
+}
+
+absl::StatusOr<int> YamlReader::RequiredInt32(const char* key) {
+  if (!Has(key)) {
+    return absl::InvalidArgumentError(absl::StrCat(source_, ": missing key '", key, "'"));
+  }
+  const int v = Int32(key, 0);
+  if (!status_.ok()) return status_;
+  return v;
+}
+
 absl::StatusOr<std::vector<int64_t>> YamlReader::IntList(const char* key) {
   std::vector<int64_t> out;
   if (!Has(key)) return out;  // a model may have no layers of a kind
@@ -108,6 +129,11 @@ absl::Status FinishConfig(ModelConfig& c, std::string_view source) {
     if (v > 0) return absl::OkStatus();
     return absl::InvalidArgumentError(absl::StrCat(src, ": ", what, " must be positive, got ", v));
   };
+  if (c.num_layers > kMaxConfigLayers) {
+    return absl::InvalidArgumentError(absl::StrCat(src, ": num_layers ", c.num_layers,
+                                                   " is more than the ", kMaxConfigLayers,
+                                                   " layers a config may describe"));
+  }
   for (auto s : {positive("num_layers", c.num_layers), positive("hidden_size", c.hidden_size),
                  positive("attention heads", c.num_heads), positive("vocab size", c.vocab_size)}) {
     RETURN_IF_ERROR(s);

@@ -68,13 +68,13 @@ absl::StatusOr<ModelConfig> ModelConfigFromNemoYamlString(std::string_view yaml,
   }
   ASSIGN_OR_RETURN(auto kinds, KindsFromPattern(pattern, src));
   c.block_kinds = kinds;
-  c.num_layers = static_cast<int>(r.Int("num_layers", static_cast<int64_t>(kinds.size())));
-  c.hidden_size = static_cast<int>(r.Int("hidden_size", 0));
-  c.num_heads = static_cast<int>(r.Int("num_attention_heads", 0));
-  c.head_dim = static_cast<int>(r.Int("kv_channels", 0));  // null -> H / heads
-  c.inner_mlp_size = static_cast<int>(r.Int("ffn_hidden_size", 0));
-  c.hcs_filter_groups = static_cast<int>(r.Int("num_groups_hyena_short", 0));
-  c.hcm_filter_groups = static_cast<int>(r.Int("num_groups_hyena_medium", 0));
+  c.num_layers = r.Int32("num_layers", static_cast<int>(kinds.size()));
+  c.hidden_size = r.Int32("hidden_size", 0);
+  c.num_heads = r.Int32("num_attention_heads", 0);
+  c.head_dim = r.Int32("kv_channels", 0);  // null -> H / heads
+  c.inner_mlp_size = r.Int32("ffn_hidden_size", 0);
+  c.hcs_filter_groups = r.Int32("num_groups_hyena_short", 0);
+  c.hcm_filter_groups = r.Int32("num_groups_hyena_medium", 0);
   c.rotary_base = r.Double("rotary_base", 10000.0);
   c.rotary_position_scale = r.Double("seq_len_interpolation_factor", 1.0);
   c.eps = static_cast<float>(r.Double("layernorm_epsilon", 1e-6));

@@ -50,8 +50,7 @@ absl::StatusOr<ModelConfig> ModelConfigFromVortexYamlString(std::string_view yam
   ModelConfig c;
   c.name = r.String("model_name", "vortex-model");
   auto required_int = [&](const char* key, int& out) -> absl::Status {
-    ASSIGN_OR_RETURN(auto v, r.RequiredInt(key));
-    out = static_cast<int>(v);
+    ASSIGN_OR_RETURN(out, r.RequiredInt32(key));
     return absl::OkStatus();
   };
   RETURN_IF_ERROR(required_int("num_layers", c.num_layers));
@@ -59,12 +58,12 @@ absl::StatusOr<ModelConfig> ModelConfigFromVortexYamlString(std::string_view yam
   RETURN_IF_ERROR(required_int("num_attention_heads", c.num_heads));
   RETURN_IF_ERROR(required_int("hcs_filter_groups", c.hcs_filter_groups));
   RETURN_IF_ERROR(required_int("hcm_filter_groups", c.hcm_filter_groups));
-  c.vocab_size = static_cast<int>(r.Int("vocab_size", 512));
-  c.inner_mlp_size = static_cast<int>(r.Int("inner_mlp_size", 0));
-  c.short_filter_length = static_cast<int>(r.Int("short_filter_length", 3));
-  c.hcs_filter_length = static_cast<int>(r.Int("hcs_filter_length", 7));
-  c.hcm_filter_length = static_cast<int>(r.Int("hcm_filter_length", 128));
-  c.hcl_modes = static_cast<int>(r.Int("state_size", 16));
+  c.vocab_size = r.Int32("vocab_size", 512);
+  c.inner_mlp_size = r.Int32("inner_mlp_size", 0);
+  c.short_filter_length = r.Int32("short_filter_length", 3);
+  c.hcs_filter_length = r.Int32("hcs_filter_length", 7);
+  c.hcm_filter_length = r.Int32("hcm_filter_length", 128);
+  c.hcl_modes = r.Int32("state_size", 16);
   c.rotary_base = r.Double("rotary_emb_base", 10000.0);
   if (r.Bool("use_interpolated_rotary_pos_emb", false)) {
     c.rotary_position_scale = r.Double("rotary_emb_scaling_factor", 1.0);
@@ -96,9 +95,10 @@ absl::StatusOr<ModelConfig> ModelConfigFromVortexYamlString(std::string_view yam
   RETURN_IF_ERROR(r.status());
 
   // Layer kinds from the explicit lists (never from i mod 7: the 40B pattern is irregular).
-  if (c.num_layers <= 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(std::string(source_name), ": num_layers must be positive"));
+  if (c.num_layers <= 0 || c.num_layers > internal::kMaxConfigLayers) {
+    return absl::InvalidArgumentError(absl::StrCat(std::string(source_name), ": num_layers ",
+                                                   c.num_layers, " is not in [1, ",
+                                                   internal::kMaxConfigLayers, "]"));
   }
   std::vector<int> assigned(c.num_layers, -1);
   const std::pair<const char*, BlockKind> kLists[] = {

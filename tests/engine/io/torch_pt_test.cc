@@ -6,8 +6,10 @@
 #include <cmath>
 #include <cstring>
 
+#include "io/atomic_file.h"
 #include "io/mapped_file.h"
 #include "io/zip_archive.h"
+#include "io/zip_writer.h"
 #include "support/golden_paths.h"
 #include "support/temp_dir.h"
 
@@ -15,6 +17,7 @@ namespace evo2 {
 namespace {
 
 namespace fs = std::filesystem;
+using namespace std::string_literals;
 constexpr char kRefName[] = "predictions__rank_0__dp_rank_0.pt";
 
 std::optional<fs::path> Reference(const std::string& mode) {
@@ -176,6 +179,45 @@ TEST(TorchPtWriter, FailsCleanlyOnUnwritableDirectory) {
   int files = 0;
   for ([[maybe_unused]] const auto& e : fs::directory_iterator(tmp.path())) ++files;
   EXPECT_EQ(files, 1);
+}
+
+// A .pt holding {'t': _rebuild_tensor_v2(1-element FloatStorage, offset 0, size (n,),
+// stride (0,))}: a zero-stride (expanded) view, which the reader copies.
+fs::path WriteExpandedPt(const fs::path& path, const std::string& n_le8) {
+  const std::string pkl =
+      "\x80\x02}q\x00(X\x01\x00\x00\x00tctorch._utils\n_rebuild_tensor_v2\nq\x01"
+      "((X\x07\x00\x00\x00storagectorch\nFloatStorage\nX\x01\x00\x00\x00"
+      "0X\x03\x00\x00\x00"
+      "cpuK\x01tQK\x00\x8a\x08"s +
+      n_le8 + "\x85K\x00\x85\x89tRu."s;
+  auto file = io::AtomicFileWriter::Open(path);
+  EXPECT_TRUE(file.ok()) << file.status();
+  io::ZipWriter zip(*file);
+  EXPECT_TRUE(zip.Add("archive/data.pkl", pkl).ok());
+  EXPECT_TRUE(zip.Add("archive/data/0", "\x00\x00\x80\x3f"s).ok());
+  EXPECT_TRUE(zip.Finish().ok());
+  EXPECT_TRUE(file->Commit().ok());
+  return path;
+}
+
+// Reproducers in tests/fuzz/corpus/pt_fuzz (they crashed pt_fuzz): a zero stride let a 1-element
+// storage ask for 2^61 elements, whose byte count wrapped to 0 and the copy overran the heap.
+TEST(TorchPtReader, RefusesExpandedViewsBeyondTheBound) {
+  evo2::testing::TempDir tmp("ptexpand");
+  // 3 elements from 1: a small expanded view still loads, every element the stored 1.0f.
+  auto small = ReadTorchPt(WriteExpandedPt(tmp / "small.pt", "\x03\0\0\0\0\0\0\0"s));
+  ASSERT_TRUE(small.ok()) << small.status();
+  ASSERT_EQ((*small)[0].second.shape(), std::vector<int64_t>{3});
+  EXPECT_EQ((*small)[0].second.ToFloat32().value(), (std::vector<float>{1, 1, 1}));
+  // 2^61 elements (2^64 bytes) and 2^36 elements (256 GiB): refused, naming the tensor.
+  for (const std::string& n : {"\0\0\0\0\0\0\0\x20"s, "\0\0\0\0\x10\0\0\0"s}) {
+    auto big = ReadTorchPt(WriteExpandedPt(tmp / "big.pt", n));
+    ASSERT_FALSE(big.ok());
+    EXPECT_NE(big.status().message().find("big.pt: tensor 't': size ["), std::string::npos)
+        << big.status();
+    EXPECT_NE(big.status().message().find("(more than 256 MiB)"), std::string::npos)
+        << big.status();
+  }
 }
 
 }  // namespace

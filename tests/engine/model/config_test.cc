@@ -114,6 +114,57 @@ TEST(VortexYamlTest, RejectsUnsupportedSwitchesAndBadInput) {
   EXPECT_NE(missing.status().message().find("/nonexistent/config.yml"), std::string::npos);
 }
 
+// Reproducers in tests/fuzz/corpus/vortex_yaml_fuzz (they failed the fuzz target on UBSan and its
+// memory limit): out-of-range numbers are errors naming the key, never a wrapped value, an 8 GB
+// allocation or an undefined cast.
+TEST(VortexYamlTest, RejectsOutOfRangeNumbers) {
+  auto with = [](const std::string& from, const std::string& to) {
+    std::string yaml = kTinyYaml;
+    yaml.replace(yaml.find(from), from.size(), to);
+    return ModelConfigFromVortexYamlString(yaml, "x.yml");
+  };
+  auto c = with("num_layers: 4", "num_layers: 4294967300");  // 4 after a 32-bit wrap
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.status().message().find("x.yml: key 'num_layers': 4294967300 is out of range"),
+            std::string::npos)
+      << c.status();
+
+  c = with("num_layers: 4", "num_layers: 2000000000");
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.status().message().find("num_layers 2000000000 is not in [1, 4096]"),
+            std::string::npos)
+      << c.status();
+
+  for (const char* huge : {"1.0e+30", "-1.0e+300", ".inf", ".nan"}) {
+    c = with("hidden_size: 8", std::string("hidden_size: ") + huge);
+    ASSERT_FALSE(c.ok()) << huge;
+    EXPECT_NE(c.status().message().find("key 'hidden_size': expected an integer"),
+              std::string::npos)
+        << c.status();
+  }
+  c = with("hidden_size: 8", "hidden_size: 8.0");  // integral floats stay accepted
+  EXPECT_TRUE(c.ok()) << c.status();
+}
+
+TEST(NemoYamlTest, RejectsOutOfRangeNumbers) {
+  auto c = ModelConfigFromNemoYamlString(
+      "config:\n  hybrid_override_pattern: SDH*\n  hidden_size: 4294967304\n"
+      "  num_attention_heads: 2\n",
+      "model.yaml");
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.status().message().find("key 'hidden_size': 4294967304 is out of range"),
+            std::string::npos)
+      << c.status();
+  c = ModelConfigFromNemoYamlString(
+      "config:\n  hybrid_override_pattern: SDH*\n  hidden_size: 8\n"
+      "  num_attention_heads: 1.0e+19\n",
+      "model.yaml");
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.status().message().find("key 'num_attention_heads': expected an integer"),
+            std::string::npos)
+      << c.status();
+}
+
 TEST(NemoYamlTest, AgreesWithTheVortexConfigOfTheSameModel) {
   for (const char* name : {"a_tiny6", "b_small10"}) {
     auto dir = GoldenCaseDir(name);
