@@ -46,5 +46,11 @@ def main(dirs):
 
 
 if __name__ == "__main__":
-    dirs = sys.argv[1:] or [os.path.join("/work/shared/golden", c) for c in ("a_tiny6", "b_small10", "c_7blike32")]
+    # Default: the full golden set beside the checkout (../shared/golden), else the repo's subset.
+    repo = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
+    golden = os.path.join(repo, "..", "shared", "golden")
+    if not os.path.isdir(golden):
+        golden = os.path.join(repo, "tests", "data", "golden")
+    dirs = sys.argv[1:] or [d for d in (os.path.join(golden, c) for c in ("a_tiny6", "b_small10", "c_7blike32"))
+                            if os.path.isdir(d)]
     sys.exit(main(dirs))
