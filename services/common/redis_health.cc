@@ -31,19 +31,12 @@ RedisHealthChecker::RedisHealthChecker(RedisHealthOptions options,
       std::clamp(options_.interval, absl::Milliseconds(100), absl::Seconds(5));
   options_.redis.connect_timeout = timeout;
   options_.redis.command_timeout = timeout;
-  thread_ = std::thread([this] { Loop(); });
+  thread_.Start(options_.interval, [this] { Tick(); });
 }
 
 RedisHealthChecker::~RedisHealthChecker() { Stop(); }
 
-void RedisHealthChecker::Stop() {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    stop_ = true;
-  }
-  cv_.notify_all();
-  if (thread_.joinable()) thread_.join();
-}
+void RedisHealthChecker::Stop() { thread_.Stop(); }
 
 bool RedisHealthChecker::Probe() {
   if (conn_ == nullptr) {
@@ -55,21 +48,8 @@ bool RedisHealthChecker::Probe() {
   return pong.ok() && pong->str == "PONG";
 }
 
-void RedisHealthChecker::Loop() {
-  while (true) {
-    {
-      std::unique_lock<std::mutex> lock(mu_);
-      if (cv_.wait_for(lock, absl::ToChronoMilliseconds(options_.interval),
-                       [&] { return stop_; })) {
-        return;
-      }
-    }
-    if (state_.Record(Probe())) {
-      std::lock_guard<std::mutex> lock(mu_);
-      if (stop_) return;
-      on_change_(state_.up());
-    }
-  }
+void RedisHealthChecker::Tick() {
+  if (state_.Record(Probe())) on_change_(state_.up());
 }
 
 }  // namespace evo2::svc

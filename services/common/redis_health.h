@@ -4,12 +4,11 @@
 // put back a replica whose Redis is flapping (docs/service.md, "Health").
 #pragma once
 
-#include <condition_variable>
 #include <functional>
-#include <mutex>
-#include <thread>
+#include <memory>
 
 #include "absl/time/time.h"
+#include "periodic_thread.h"
 #include "redis_client.h"
 
 namespace evo2::svc {
@@ -50,17 +49,14 @@ class RedisHealthChecker {
   void Stop();
 
  private:
-  void Loop();
+  void Tick();
   bool Probe();
 
   RedisHealthOptions options_;
   std::function<void(bool)> on_change_;
   ReachabilityHysteresis state_;
   std::unique_ptr<RedisConnection> conn_;  // checker thread only
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool stop_ = false;
-  std::thread thread_;
+  PeriodicThread thread_;                  // last: stopped before the members it uses go
 };
 
 }  // namespace evo2::svc

@@ -4,15 +4,13 @@
 // nobody would: the API runs this so that a due retry shows up as lag and brings a worker back.
 #pragma once
 
-#include <condition_variable>
 #include <memory>
-#include <mutex>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "absl/time/time.h"
 #include "job_keys.h"
+#include "periodic_thread.h"
 #include "redis_client.h"
 
 namespace evo2::svc {
@@ -28,17 +26,13 @@ class RetryPromoter {
   void Stop();
 
  private:
-  void Loop();
+  void Tick();
 
   RedisOptions redis_;
   JobKeys keys_;
   std::vector<std::string> models_;
-  absl::Duration interval_;
   std::unique_ptr<RedisConnection> conn_;  // promoter thread only
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool stop_ = false;
-  std::thread thread_;
+  PeriodicThread thread_;                  // last: stopped before the members it uses go
 };
 
 }  // namespace evo2::svc
