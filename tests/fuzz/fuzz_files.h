@@ -12,6 +12,7 @@
 #include <string>
 #include <string_view>
 
+#include "evo2/fasta.h"
 #include "evo2/tensor.h"
 
 namespace evo2::fuzz {
@@ -42,6 +43,17 @@ inline unsigned TouchBytes(const Tensor& t) {
   unsigned sum = 0;
   for (std::byte b : t.bytes()) sum += static_cast<unsigned>(b);
   return sum;
+}
+
+// Reads every record through the index; a record whose bytes disagree with its indexed length
+// is a bug (the index was followed out of the record, or silently misread).
+inline void ReadEveryRecord(const IndexedFasta& indexed) {
+  for (size_t i = 0; i < indexed.size(); ++i) {
+    auto sequence = indexed.ReadSequence(i);
+    if (sequence.ok() && static_cast<int64_t>(sequence->size()) != indexed.entries()[i].length) {
+      std::abort();
+    }
+  }
 }
 
 }  // namespace evo2::fuzz
