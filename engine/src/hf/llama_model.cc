@@ -139,6 +139,7 @@ absl::StatusOr<ForwardResult> LlamaModel::Forward(std::span<const int32_t> token
   }
   capture(LayerTap::Point::kEmbedding, -1, x);
   for (int64_t l = 0; l < config_.num_layers; ++l) {
+    RETURN_IF_ERROR(CancelledAt(options.cancelled, static_cast<int>(l), config_.num_layers));
     const LlamaLayerWeights& w = weights_.layers[static_cast<size_t>(l)];
     AttentionBlock(w, S, x.data());
     MlpBlock(w, S, x.data());

@@ -91,6 +91,8 @@ absl::StatusOr<ForwardResult> NemotronHModel::Forward(std::span<const int32_t> t
   ops::Embed(tokens, weights_.embedding.data(), H, x.data());
   capture(LayerTap::Point::kEmbedding, -1, x, result);
   for (int64_t i = 0; i < config_.num_layers(); ++i) {
+    RETURN_IF_ERROR(CancelledAt(options.cancelled, static_cast<int>(i),
+                                static_cast<int>(config_.num_layers())));
     const NemotronHLayerWeights& lw = weights_.layers[static_cast<size_t>(i)];
     HfRmsNorm(x.data(), S, H, lw.norm.data(), config_.eps, z.data(), pool_);
     switch (lw.kind) {

@@ -54,6 +54,24 @@ TEST(Cancel, FlagSetBeforeForwardStopsAtFirstBlock) {
   EXPECT_EQ(with_flag->log_probs, without->log_probs);
 }
 
+// The HuggingFace families check the same flag before each of their layers.
+TEST(Cancel, HfFamiliesStopAtTheirFirstLayer) {
+  for (const char* name : {"l_eden_a", "m_hybrid_a"}) {
+    auto dir = testing::GoldenCaseDir(name);
+    if (!dir) GTEST_SKIP() << "golden case " << name << " not available";
+    LoadOptions load;
+    load.checkpoint = *dir;
+    auto model = LoadModel(load);
+    ASSERT_TRUE(model.ok()) << name << ": " << model.status();
+    std::atomic<bool> cancelled{true};
+    ForwardOptions options;
+    options.cancelled = &cancelled;
+    auto r = (*model)->Forward(RandomDna(33, 3), options);
+    ASSERT_EQ(r.status().code(), absl::StatusCode::kCancelled) << name << ": " << r.status();
+    EXPECT_NE(r.status().message().find("before block 0 of"), std::string::npos) << r.status();
+  }
+}
+
 // A record long enough that one forward takes ~0.4 s or more on this machine, and that time.
 struct SlowRecord {
   std::vector<int32_t> tokens;
