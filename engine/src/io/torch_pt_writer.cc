@@ -13,6 +13,8 @@
 #include "evo2/torch_pt.h"
 #include "io/atomic_file.h"
 #include "io/crc32.h"
+#include "io/pickle_writer.h"
+#include "io/torch_tensor_file.h"
 #include "io/zip_writer.h"
 
 namespace evo2 {
@@ -34,111 +36,38 @@ std::string_view StorageClass(DType dtype) {
   return "?";
 }
 
-// Emits pickle opcodes with CPython's memo numbering (every memoized object gets the next index).
-class PickleWriter {
- public:
-  std::string& out() { return out_; }
-  void Op(char c) { out_.push_back(c); }
-  void Put() {
-    if (memo_ < 256) {
-      Op('q');
-      out_.push_back(static_cast<char>(memo_));
-    } else {
-      Op('r');
-      Le(memo_, 4);
-    }
-    ++memo_;
-  }
-  void Get(uint32_t index) {
-    if (index < 256) {
-      Op('h');
-      out_.push_back(static_cast<char>(index));
-    } else {
-      Op('j');
-      Le(index, 4);
-    }
-  }
-  // A str: BINUNICODE + memo.
-  void String(std::string_view s) {
-    Op('X');
-    Le(s.size(), 4);
-    out_.append(s);
-    Put();
-  }
-  // A string object that is the same Python object each time ('storage', 'cpu').
-  void SharedString(std::string_view s) { Shared(absl::StrCat("s:", std::string(s)), [&] { String(s); }); }
-  void Global(std::string_view module, std::string_view name) {
-    Shared(absl::StrCat("g:", std::string(module), ".", std::string(name)), [&] {
-      Op('c');
-      out_.append(module);
-      out_.push_back('\n');
-      out_.append(name);
-      out_.push_back('\n');
-      Put();
-    });
-  }
-  // pickle.save_long for protocol 2.
-  void Int(int64_t v) {
-    if (v >= 0 && v < 256) {
-      Op('K');
-      out_.push_back(static_cast<char>(v));
-    } else if (v >= 0 && v < 65536) {
-      Op('M');
-      Le(static_cast<uint64_t>(v), 2);
-    } else if (v >= INT32_MIN && v <= INT32_MAX) {
-      Op('J');
-      Le(static_cast<uint64_t>(v), 4);
-    } else {
-      // LONG1 with CPython's encode_long: (bit_length >> 3) + 1 bytes, two's complement, with a
-      // redundant 0xff sign byte dropped for negatives.
-      const uint64_t u = static_cast<uint64_t>(v);
-      const uint64_t mag = v < 0 ? static_cast<uint64_t>(-(v + 1)) + 1 : u;  // |v| >= 2^31 here
-      const size_t n = static_cast<size_t>((64 - __builtin_clzll(mag)) >> 3) + 1;  // <= 9
-      std::string b;
-      for (size_t i = 0; i < n; ++i) {
-        b.push_back(static_cast<char>(i < 8 ? (u >> (8 * i)) & 0xFF : (v < 0 ? 0xFF : 0x00)));
-      }
-      if (v < 0 && n > 1 && static_cast<uint8_t>(b[n - 1]) == 0xFF && (static_cast<uint8_t>(b[n - 2]) & 0x80)) {
-        b.pop_back();
-      }
-      Op('\x8a');
-      out_.push_back(static_cast<char>(b.size()));
-      out_.append(b);
-    }
-  }
-  // A tuple of ints (save_tuple: EMPTY_TUPLE unmemoized, TUPLE1-3, else MARK ... TUPLE).
-  void IntTuple(const std::vector<int64_t>& v) {
-    if (v.empty()) {
-      Op(')');
-      return;
-    }
-    if (v.size() > 3) Op('(');
-    for (int64_t x : v) Int(x);
-    Op(v.size() == 1 ? '\x85' : v.size() == 2 ? '\x86' : v.size() == 3 ? '\x87' : 't');
-    Put();
-  }
-
- private:
-  template <typename F>
-  void Shared(const std::string& key, F emit) {
-    auto it = shared_.find(key);
-    if (it != shared_.end()) {
-      Get(it->second);
-      return;
-    }
-    shared_[key] = memo_;
-    emit();
-  }
-  void Le(uint64_t v, int n) {
-    for (int i = 0; i < n; ++i) out_.push_back(static_cast<char>((v >> (8 * i)) & 0xFF));
-  }
-  std::string out_;
-  uint32_t memo_ = 0;
-  std::map<std::string, uint32_t> shared_;
-};
+// `_rebuild_tensor_v2(persistent storage, 0, size, stride, False, OrderedDict())` for a
+// contiguous tensor whose storage is archive member data/<key>.
+void EmitTensor(io::PickleWriter& w, const Tensor& t, size_t key) {
+  std::vector<int64_t> stride(t.rank(), 1);
+  for (size_t d = t.rank(); d-- > 1;) stride[d - 1] = stride[d] * t.dim(d);
+  w.Global("torch._utils", "_rebuild_tensor_v2");
+  w.Op('(');
+  w.Op('(');  // persistent id ("storage", <Type>Storage, key, "cpu", numel)
+  w.SharedString("storage");
+  w.Global("torch", StorageClass(t.dtype()));
+  w.String(absl::StrCat(key));
+  w.SharedString("cpu");
+  w.Int(t.numel());
+  w.Op('t');
+  w.Put();
+  w.Op('Q');
+  w.Int(0);  // storage offset
+  w.IntTuple(t.shape());
+  w.IntTuple(stride);
+  w.Op('\x89');  // requires_grad=False
+  w.Global("collections", "OrderedDict");
+  w.Op(')');
+  w.Op('R');
+  w.Put();
+  w.Op('t');
+  w.Put();
+  w.Op('R');
+  w.Put();
+}
 
 std::string TorchPickle(const NamedTensors& tensors) {
-  PickleWriter w;
+  io::PickleWriter w;
   w.Op('\x80');
   w.Op('\x02');
   w.Op('}');
@@ -149,33 +78,8 @@ std::string TorchPickle(const NamedTensors& tensors) {
     const size_t end = std::min(tensors.size(), begin + kBatch);
     if (end - begin > 1) w.Op('(');
     for (size_t i = begin; i < end; ++i) {
-      const auto& [name, t] = tensors[i];
-      std::vector<int64_t> stride(t.rank(), 1);
-      for (size_t d = t.rank(); d-- > 1;) stride[d - 1] = stride[d] * t.dim(d);
-      w.String(name);
-      w.Global("torch._utils", "_rebuild_tensor_v2");
-      w.Op('(');
-      w.Op('(');  // persistent id ("storage", <Type>Storage, key, "cpu", numel)
-      w.SharedString("storage");
-      w.Global("torch", StorageClass(t.dtype()));
-      w.String(absl::StrCat(i));
-      w.SharedString("cpu");
-      w.Int(t.numel());
-      w.Op('t');
-      w.Put();
-      w.Op('Q');
-      w.Int(0);  // storage offset
-      w.IntTuple(t.shape());
-      w.IntTuple(stride);
-      w.Op('\x89');  // requires_grad=False
-      w.Global("collections", "OrderedDict");
-      w.Op(')');
-      w.Op('R');
-      w.Put();
-      w.Op('t');
-      w.Put();
-      w.Op('R');
-      w.Put();
+      w.String(tensors[i].first);
+      EmitTensor(w, tensors[i].second, i);
     }
     w.Op(end - begin > 1 ? 'u' : 's');
   }
@@ -191,10 +95,9 @@ std::string ArchiveName(const std::filesystem::path& path) {
   return name.empty() ? "archive" : name;
 }
 
-}  // namespace
-
-absl::Status WriteTorchPt(const std::filesystem::path& path, const NamedTensors& tensors) {
-  const std::string pickle = TorchPickle(tensors);
+// The zip around a pickle whose storages are `tensors` in order (member data/<i>).
+absl::Status WriteTorchArchive(const std::filesystem::path& path, const std::string& pickle,
+                               const NamedTensors& tensors) {
   const std::string root = ArchiveName(path);
   ASSIGN_OR_RETURN(auto file, io::AtomicFileWriter::Open(path));
   io::ZipWriter zip(file);
@@ -220,5 +123,25 @@ absl::Status WriteTorchPt(const std::filesystem::path& path, const NamedTensors&
   RETURN_IF_ERROR(zip.Finish());
   return file.Commit();
 }
+
+}  // namespace
+
+absl::Status WriteTorchPt(const std::filesystem::path& path, const NamedTensors& tensors) {
+  return WriteTorchArchive(path, TorchPickle(tensors), tensors);
+}
+
+namespace io {
+
+absl::Status WriteTorchTensorFile(const std::filesystem::path& path, const std::string& name,
+                                  const Tensor& tensor) {
+  PickleWriter w;
+  w.Op('\x80');
+  w.Op('\x02');
+  EmitTensor(w, tensor, 0);
+  w.Op('.');
+  return WriteTorchArchive(path, w.out(), NamedTensors{{name, tensor}});
+}
+
+}  // namespace io
 
 }  // namespace evo2

@@ -1,0 +1,206 @@
+#include "io/dcp_writer.h"
+
+#include <fstream>
+#include <iterator>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "evo2/status_macros.h"
+#include "io/atomic_file.h"
+#include "io/pickle_writer.h"
+#include "io/torch_tensor_file.h"
+
+namespace evo2::io {
+namespace {
+
+namespace fs = std::filesystem;
+constexpr std::string_view kMetadataModule = "torch.distributed.checkpoint.metadata";
+constexpr std::string_view kStorageModule = "torch.distributed.checkpoint.filesystem";
+
+struct Chunk {
+  std::string fqn;
+  std::vector<int64_t> offsets, sizes;
+  Tensor data;
+  std::string file;  // __R_0.distcp
+  uint64_t offset = 0, length = 0;
+};
+
+// Rows [begin, end) of a tensor along dim 0, copied.
+absl::StatusOr<Tensor> Slice0(const Tensor& t, int64_t begin, int64_t end) {
+  const size_t row = t.nbytes() / static_cast<size_t>(t.dim(0));
+  std::vector<int64_t> shape = t.shape();
+  shape[0] = end - begin;
+  return Tensor::FromBytes(t.dtype(), std::move(shape),
+                           t.bytes().subspan(static_cast<size_t>(begin) * row, static_cast<size_t>(end - begin) * row));
+}
+
+// torch.Size((d0, d1, ...)): REDUCE of the class on a 1-tuple holding the int tuple.
+void EmitSize(PickleWriter& w, const std::vector<int64_t>& shape) {
+  w.Global("torch", "Size");
+  w.IntTuple(shape);
+  w.Op('\x85');
+  w.Put();
+  w.Op('R');
+  w.Put();
+}
+
+// A dataclass instance as copyreg pickles it: NEWOBJ of the class on (), then BUILD(state).
+template <typename EmitState>
+void EmitObject(PickleWriter& w, std::string_view module, std::string_view name, EmitState emit_state) {
+  w.Global(module, name);
+  w.Op(')');
+  w.Op('\x81');
+  w.Put();
+  emit_state();
+  w.Op('b');
+}
+
+// A dict of string keys: EMPTY_DICT, MARK, key value ..., SETITEMS.
+template <typename EmitItems>
+void EmitDict(PickleWriter& w, EmitItems emit_items) {
+  w.Op('}');
+  w.Put();
+  w.Op('(');
+  emit_items();
+  w.Op('u');
+}
+
+std::string MetadataPickle(const std::vector<Chunk>& chunks, const NamedTensors& tensors) {
+  PickleWriter w;
+  w.Op('\x80');
+  w.Op('\x02');
+  EmitObject(w, kMetadataModule, "Metadata", [&] {
+    EmitDict(w, [&] {
+      w.String("state_dict_metadata");
+      EmitDict(w, [&] {
+        for (const auto& [fqn, t] : tensors) {
+          w.String(fqn);
+          EmitObject(w, kMetadataModule, "TensorStorageMetadata", [&] {
+            EmitDict(w, [&] {
+              w.String("properties");
+              // TensorProperties pickles its state as the tuple (dtype, layout, requires_grad,
+              // memory_format, pin_memory).
+              EmitObject(w, kMetadataModule, "TensorProperties", [&] {
+                w.Op('(');
+                w.Global("torch", DTypeName(t.dtype()));
+                w.Global("torch", "strided");
+                w.Op('\x89');
+                w.Global("torch", "contiguous_format");
+                w.Op('\x89');
+                w.Op('t');
+                w.Put();
+              });
+              w.String("size");
+              EmitSize(w, t.shape());
+              w.String("chunks");
+              w.Op(']');
+              w.Put();
+              w.Op('(');
+              for (const Chunk& c : chunks) {
+                if (c.fqn != fqn) continue;
+                EmitObject(w, kMetadataModule, "ChunkStorageMetadata", [&] {
+                  EmitDict(w, [&] {
+                    w.String("offsets");
+                    EmitSize(w, c.offsets);
+                    w.String("sizes");
+                    EmitSize(w, c.sizes);
+                  });
+                });
+              }
+              w.Op('e');
+            });
+          });
+        }
+      });
+      w.String("planner_data");
+      w.Op('N');
+      w.String("storage_data");
+      EmitDict(w, [&] {
+        for (const Chunk& c : chunks) {
+          EmitObject(w, kMetadataModule, "MetadataIndex", [&] {
+            EmitDict(w, [&] {
+              w.String("fqn");
+              w.String(c.fqn);
+              w.String("offset");
+              EmitSize(w, c.offsets);
+              w.String("index");
+              w.Int(0);
+            });
+          });
+          EmitObject(w, kStorageModule, "_StorageInfo", [&] {
+            EmitDict(w, [&] {
+              w.String("relative_path");
+              w.String(c.file);
+              w.String("offset");
+              w.Int(static_cast<int64_t>(c.offset));
+              w.String("length");
+              w.Int(static_cast<int64_t>(c.length));
+            });
+          });
+        }
+      });
+    });
+  });
+  w.Op('.');
+  return std::move(w.out());
+}
+
+absl::StatusOr<std::string> ReadAll(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::InternalError(absl::StrCat("cannot read back ", path.string()));
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+}  // namespace
+
+absl::Status WriteDcpCheckpoint(const fs::path& weights_dir, const NamedTensors& tensors,
+                                const DcpWriteOptions& options) {
+  if (options.ranks < 1) return absl::InvalidArgumentError("DCP writer: ranks must be >= 1");
+  std::error_code ec;
+  fs::create_directories(weights_dir, ec);
+  if (ec) return absl::InternalError(absl::StrCat("cannot create ", weights_dir.string(), ": ", ec.message()));
+
+  // Place the chunks: split along dim 0 where it divides evenly, else whole on rank 0.
+  std::vector<Chunk> chunks;
+  for (const auto& [fqn, t] : tensors) {
+    if (t.bytes().size() != t.nbytes()) {
+      return absl::InvalidArgumentError(absl::StrCat("DCP writer: tensor '", fqn, "' has no data"));
+    }
+    const bool split = options.ranks > 1 && t.rank() >= 1 && t.dim(0) > 0 && t.dim(0) % options.ranks == 0;
+    const int parts = split ? options.ranks : 1;
+    for (int r = 0; r < parts; ++r) {
+      Chunk c{fqn, std::vector<int64_t>(t.rank(), 0), t.shape(), t, absl::StrCat("__", r, "_0.distcp")};
+      if (split) {
+        const int64_t rows = t.dim(0) / parts;
+        c.offsets[0] = r * rows;
+        c.sizes[0] = rows;
+        ASSIGN_OR_RETURN(c.data, Slice0(t, r * rows, (r + 1) * rows));
+      }
+      chunks.push_back(std::move(c));
+    }
+  }
+  // Each item is a complete torch.save archive (its zip offsets relative to the item), appended
+  // to its rank's file.
+  const fs::path scratch = weights_dir / ".dcp-item.pt";
+  for (int r = 0; r < options.ranks; ++r) {
+    const std::string name = absl::StrCat("__", r, "_0.distcp");
+    ASSIGN_OR_RETURN(auto out, AtomicFileWriter::Open(weights_dir / name));
+    for (Chunk& c : chunks) {
+      if (c.file != name) continue;
+      RETURN_IF_ERROR(WriteTorchTensorFile(scratch, c.fqn, c.data));
+      ASSIGN_OR_RETURN(const std::string item, ReadAll(scratch));
+      c.offset = out.position();
+      c.length = item.size();
+      RETURN_IF_ERROR(out.Write(item));
+    }
+    RETURN_IF_ERROR(out.Commit());
+  }
+  fs::remove(scratch, ec);
+  ASSIGN_OR_RETURN(auto metadata, AtomicFileWriter::Open(weights_dir / ".metadata"));
+  RETURN_IF_ERROR(metadata.Write(MetadataPickle(chunks, tensors)));
+  return metadata.Commit();
+}
+
+}  // namespace evo2::io
