@@ -94,7 +94,7 @@ void AddPredictCommand(CLI::App& app) {
                   "Override the RoPE position interpolation factor (must equal the config's)")
       ->check(CLI::PositiveNumber);
   cmd->add_option("--lora-checkpoint-path", a.lora_checkpoint_path,
-                  "LoRA adapters (not supported)");
+                  "LoRA adapter merged into the weights at load: NeMo2 PEFT checkpoint or .safetensors");
   cmd->add_flag("--eden-tokenizer", a.eden_tokenizer,
                 "Eden/Llama token ids: pad 0, bos 1, eos/EOD 2, sep 3");
   cmd->add_flag("--mask-phylogenetic-tags", a.mask_phylogenetic_tags,

@@ -60,11 +60,6 @@ absl::Status CheckFlags(const PredictArgs& a) {
         "on cuda); drop the flag (scores of FP8-trained checkpoints differ slightly, see "
         "docs/predict-compatibility.md)");
   }
-  if (a.lora_checkpoint_path) {
-    return absl::UnimplementedError(absl::StrCat(
-        "--lora-checkpoint-path ", a.lora_checkpoint_path->string(),
-        ": LoRA adapters are not supported; merge the adapter into the base weights first"));
-  }
   const int model_parallel =
       a.tensor_parallel_size * a.pipeline_model_parallel_size * a.context_parallel_size;
   const int devices = a.devices.value_or(model_parallel);
@@ -168,6 +163,7 @@ absl::Status RunPredict(const PredictArgs& a) {
   lo.threads = a.threads;
   lo.tensor_parallel_size = a.tensor_parallel_size;
   lo.context_parallel_size = a.context_parallel_size;
+  lo.lora_adapter = a.lora_checkpoint_path;
   ASSIGN_OR_RETURN(auto model, LoadModel(lo));
   if (g_cancelled.load()) return absl::CancelledError("interrupted; no output written");
   RETURN_IF_ERROR(CheckOverrides(a, model->config()));

@@ -55,6 +55,9 @@ struct LoadOptions {
   int threads = 0;                       // cpu: 0 = all cores
   int tensor_parallel_size = 1;
   int context_parallel_size = 1;
+  // A LoRA adapter merged into the weights at load (NeMo2 PEFT checkpoint or .safetensors;
+  // docs/spec/checkpoints.md §11). Evo 2 (Hyena) checkpoints only.
+  std::optional<std::filesystem::path> lora_adapter;
 };
 
 class Model {

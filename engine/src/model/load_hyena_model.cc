@@ -14,6 +14,7 @@
 #include "evo2/checkpoint.h"
 #include "evo2/config.h"
 #include "evo2/status_macros.h"
+#include "model/lora_adapter.h"
 
 namespace evo2 {
 
@@ -54,6 +55,10 @@ absl::StatusOr<ModelConfig> ConfigFor(const Checkpoint& ckpt, const LoadOptions&
 absl::StatusOr<std::unique_ptr<Model>> LoadHyenaModel(const LoadOptions& options,
                                                       const BackendFactory& factory) {
   ASSIGN_OR_RETURN(auto ckpt, LoadCheckpoint(options.checkpoint));
+  if (options.lora_adapter) {
+    ASSIGN_OR_RETURN(const LoraAdapter adapter, LoadLoraAdapter(*options.lora_adapter));
+    RETURN_IF_ERROR(MergeLoraAdapter(adapter, ckpt.tensors));
+  }
   ASSIGN_OR_RETURN(auto config, ConfigFor(ckpt, options));
   RETURN_IF_ERROR(CheckSupported(config));
   const std::string where = ckpt.path.string();

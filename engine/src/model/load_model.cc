@@ -2,6 +2,8 @@
 // requested device from the backend registry (evo2/backend_registry.h).
 #include <memory>
 
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
 #include "evo2/backend_registry.h"
 #include "evo2/checkpoint.h"
 #include "evo2/model.h"
@@ -13,6 +15,12 @@ absl::StatusOr<std::unique_ptr<Model>> LoadModel(const LoadOptions& options) {
   // Both lookups read at most config.json, so an unavailable device fails before gigabytes of
   // weights are read.
   ASSIGN_OR_RETURN(const CheckpointDescription desc, DescribeCheckpoint(options.checkpoint));
+  if (options.lora_adapter && desc.family != ModelFamily::kHyena) {
+    // The adapters' NeMo names map onto the Hyena layout only (model/lora_adapter.h).
+    return absl::UnimplementedError(absl::StrCat("--lora-checkpoint-path: LoRA adapters are merged into Evo 2 (Hyena) ",
+                                                 "checkpoints only; ", options.checkpoint.string(), " is a ",
+                                                 ModelFamilyName(desc.family), " checkpoint"));
+  }
   ASSIGN_OR_RETURN(const ModelLoader loader, FindModelLoader(desc.family, options.device));
   return loader(options);
 }
