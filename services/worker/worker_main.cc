@@ -59,7 +59,7 @@ int main(int argc, char** argv) {
   CLI::App app{"evo2-worker: runs queued Evo 2 jobs of one model"};
   std::string model_name, checkpoint, device = "cpu", precision, model_size;
   std::string redis_url = "redis://127.0.0.1:6379", redis_password, key_prefix = "evo2:";
-  std::string worker_id, metrics_listen = "0.0.0.0:9465", checkpoint_digest;
+  std::string worker_id, metrics_listen = "0.0.0.0:9465", checkpoint_digest, lora_path;
   int threads = 0, tp = 1, cp = 1;
   int64_t visibility_ms = 60000, heartbeat_ms = 0, block_ms = 1000, metrics_interval_ms = 5000;
   std::string fault_fail_records;
@@ -77,6 +77,10 @@ int main(int argc, char** argv) {
       ->envname("EVO2_CHECKPOINT")
       ->required();
   app.add_option("--model-size", model_size, "Preset name when the checkpoint has no config");
+  app.add_option("--lora-checkpoint-path", lora_path,
+                 "LoRA adapter merged into the checkpoint at load; serve it under its own --model-name "
+                 "[EVO2_LORA_CHECKPOINT_PATH]")
+      ->envname("EVO2_LORA_CHECKPOINT_PATH");
   app.add_option("--device", device, "cpu | cuda [EVO2_DEVICE]")->envname("EVO2_DEVICE");
   app.add_option("--precision", precision, "'' = backend default")->envname("EVO2_PRECISION");
   app.add_option("--threads", threads, "CPU threads (0 = all) [EVO2_THREADS]")
@@ -140,6 +144,7 @@ int main(int argc, char** argv) {
   evo2::LoadOptions lo;
   lo.checkpoint = checkpoint;
   if (!model_size.empty()) lo.model_size = model_size;
+  if (!lora_path.empty()) lo.lora_adapter = lora_path;
   auto parsed_device = evo2::ParseDevice(device);
   if (!parsed_device.ok()) Die("--device", parsed_device.status());
   auto parsed_precision = evo2::ParsePrecision(precision);
@@ -177,9 +182,11 @@ int main(int argc, char** argv) {
   wo.fault_fail_records_regex = fault_fail_records;
   wo.fault_fail_code = static_cast<absl::StatusCode>(fault_fail_code);
   wo.fault_record_delay = absl::Milliseconds(fault_delay_ms);
+  // A base with an adapter is its own model: both digests identify it.
+  std::string checkpoint_id = checkpoint_digest.empty() ? evo2::svc::CheckpointDigest(checkpoint) : checkpoint_digest;
+  if (!lora_path.empty()) absl::StrAppend(&checkpoint_id, "+lora:", evo2::svc::CheckpointDigest(lora_path));
   wo.provenance = {
-      {"prov_checkpoint",
-       checkpoint_digest.empty() ? evo2::svc::CheckpointDigest(checkpoint) : checkpoint_digest},
+      {"prov_checkpoint", checkpoint_id},
       {"prov_precision", (*model)->backend_name()},
       {"prov_engine", EVO2_ENGINE_VERSION},
       {"prov_layout", absl::StrCat("tp", tp, "xcp", cp)}};

@@ -147,10 +147,15 @@ TEST_F(PredictErrors, DeviceNotAvailable) {
 
 TEST_F(PredictErrors, UnsupportedReferenceFlags) {
   ExpectFailure({"--fp8"}, "FP8");
-  ExpectFailure({"--lora-checkpoint-path", "/tmp/lora"}, "LoRA");
   ExpectFailure({"--devices", "2"}, "data parallelism");
   ExpectFailure({"--num-layers", "4"}, "--num-layers 4");
   ExpectFailure({"--embedding-layers", "blocks.17"}, "blocks.17");
+}
+
+TEST_F(PredictErrors, LoraAdapterThatIsNotThere) {
+  ExpectFailure({"--lora-checkpoint-path", (scratch_.path() / "no_adapter").string()}, "no_adapter does not exist");
+  // A FASTA file is neither a NeMo2 adapter nor safetensors.
+  ExpectFailure({"--lora-checkpoint-path", good_fasta_.parent_path().string()}, "neither a NeMo2 checkpoint");
 }
 
 TEST_F(PredictErrors, BadFlagValuesAreUsageErrors) {

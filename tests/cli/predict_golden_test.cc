@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "evo2/npy.h"
+#include "evo2/safetensors.h"
 #include "evo2/torch_pt.h"
 #include "gtest/gtest.h"
 #include "run_evo2.h"
@@ -99,6 +100,73 @@ TEST_F(PredictGolden, PtWithConfigYamlNeedsNoModelSize) {
   auto layers = RunEvo2({"layers", "--ckpt-dir", ckpt.path().string()});
   ASSERT_EQ(layers.exit_code, 0) << layers.err;
   EXPECT_NE(layers.out.find("decoder.layers.0"), std::string::npos) << layers.out;
+}
+
+// `--lora-checkpoint-path` with a safetensors adapter on one MLP output projection writes
+// exactly what predict writes for a .pt whose weight was merged by hand (W + (alpha/r)·B·A in
+// double, rounded once), and not what the base model writes.
+TEST_F(PredictGolden, LoraAdapterEqualsHandMergedCheckpoint) {
+  auto base = ReadTorchPt(case_ / "model.pt");
+  ASSERT_TRUE(base.ok()) << base.status();
+  TempDir ckpt("lora_merged");
+  NamedTensors merged;
+  Tensor a, b;
+  for (const auto& [name, w] : *base) {
+    if (name != "blocks.0.mlp.l3.weight") {
+      merged.emplace_back(name, w);
+      continue;
+    }
+    const int64_t out = w.dim(0), in = w.dim(1), r = 2;
+    const double scale = 4.0 / r;  // alpha 4
+    std::vector<float> av(static_cast<size_t>(r * in)), bv(static_cast<size_t>(out * r));
+    for (size_t i = 0; i < av.size(); ++i) av[i] = static_cast<float>(0.2 * std::sin(0.7 * static_cast<double>(i)));
+    for (size_t i = 0; i < bv.size(); ++i) bv[i] = static_cast<float>(0.2 * std::cos(1.3 * static_cast<double>(i)));
+    a = Tensor::FromFloat32({r, in}, av);
+    b = Tensor::FromFloat32({out, r}, bv);
+    std::vector<float> m = w.ToFloat32().value();
+    for (int64_t o = 0; o < out; ++o) {
+      for (int64_t i = 0; i < in; ++i) {
+        double acc = 0;
+        for (int64_t k = 0; k < r; ++k) acc += static_cast<double>(bv[o * r + k]) * av[k * in + i];
+        m[o * in + i] = static_cast<float>(m[o * in + i] + scale * acc);
+      }
+    }
+    merged.emplace_back(name, Tensor::FromFloat32({out, in}, m));
+  }
+  ASSERT_GT(a.numel(), 0) << "blocks.0.mlp.l3.weight not in model.pt";
+  ASSERT_TRUE(WriteTorchPt(ckpt / "model.pt", merged).ok());
+  std::filesystem::copy_file(case_ / "config.yml", ckpt / "config.yml");
+  TempDir adapter("lora_adapter");
+  ASSERT_TRUE(WriteSafetensors(adapter / "fc2.safetensors",
+                               {{"decoder.layers.0.mlp.linear_fc2.adapter.linear_in.weight", a},
+                                {"decoder.layers.0.mlp.linear_fc2.adapter.linear_out.weight", b}},
+                               {{"alpha", "4"}})
+                  .ok());
+
+  TempDir with_adapter("lora_out"), hand("lora_hand_out");
+  const std::vector<std::string> common = {"--fasta", (case_ / "input.fa").string(), "--output-log-prob-seqs",
+                                           "--log-prob-collapse-option", "per_token"};
+  auto run = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), "predict");
+    args.insert(args.end(), common.begin(), common.end());
+    Predict(args);
+  };
+  run({"--ckpt-dir", (case_ / "model.pt").string(), "--lora-checkpoint-path",
+       (adapter / "fc2.safetensors").string(), "--output-dir", with_adapter.path().string()});
+  run({"--ckpt-dir", ckpt.path().string(), "--output-dir", hand.path().string()});
+  const std::string file = "predictions__rank_0__dp_rank_0.pt";
+  ExpectSamePt(with_adapter / file, hand / file);
+  // The adapter changes the scores by far more than the tolerance, or the check above is empty.
+  auto adapted = ReadTorchPt(with_adapter / file);
+  auto plain = ReadTorchPt(ref_ / "per_token" / file);
+  ASSERT_TRUE(adapted.ok() && plain.ok());
+  double largest = 0;
+  for (size_t k = 0; k < adapted->size(); ++k) {
+    if ((*adapted)[k].second.dtype() != DType::kFloat32) continue;
+    const auto x = (*adapted)[k].second.ToFloat32().value(), y = (*plain)[k].second.ToFloat32().value();
+    for (size_t i = 0; i < x.size() && i < y.size(); ++i) largest = std::max(largest, std::abs(double(x[i]) - y[i]));
+  }
+  EXPECT_GT(largest, 1e-2);
 }
 
 TEST_F(PredictGolden, LogProbMeanMatchesReferenceFile) {
