@@ -79,9 +79,10 @@ void AddPredictCommand(CLI::App& app) {
   cmd->add_option("--min-length", a.min_length,
                   "Pad every micro-batch to at least this many tokens (never truncates)")
       ->check(CLI::NonNegativeNumber);
-  cmd->add_flag("--fp8", a.fp8, "Not supported (this engine runs fp32 on CPU, bf16 on CUDA)");
-  cmd->add_flag("--full-fp8", a.full_fp8, "Not supported");
-  cmd->add_option("--fp8-recipe", a.fp8_recipe, "Not supported (FP8)");
+  cmd->add_flag("--fp8", a.fp8,
+                "FP8 E4M3 Hyena input projections (docs/spec/fp8.md; emulated on --device cpu)");
+  cmd->add_flag("--full-fp8", a.full_fp8, "FP8 E4M3 for every projection and MLP linear");
+  cmd->add_option("--fp8-recipe", a.fp8_recipe, "Not supported (one scaling rule, docs/spec/fp8.md)");
   cmd->add_option("--ckpt-format", a.ckpt_format,
                   "Accepted for compatibility; the format is detected from the checkpoint")
       ->check(CLI::IsMember({"torch_dist", "zarr"}));

@@ -54,11 +54,11 @@ class CancelOnSignal {
 };
 
 absl::Status CheckFlags(const PredictArgs& a) {
-  if (a.fp8 || a.full_fp8 || a.fp8_recipe) {
-    return absl::InvalidArgumentError(
-        "--fp8/--full-fp8/--fp8-recipe: FP8 is not supported by this engine (fp32 on cpu, bf16 "
-        "on cuda); drop the flag (scores of FP8-trained checkpoints differ slightly, see "
-        "docs/predict-compatibility.md)");
+  if (a.fp8_recipe) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--fp8-recipe ", *a.fp8_recipe,
+        ": the engine has one FP8 scaling rule (per-tensor weights, per-token activations, "
+        "docs/spec/fp8.md); drop the flag and keep --fp8 or --full-fp8"));
   }
   const int model_parallel =
       a.tensor_parallel_size * a.pipeline_model_parallel_size * a.context_parallel_size;
@@ -164,6 +164,7 @@ absl::Status RunPredict(const PredictArgs& a) {
   lo.tensor_parallel_size = a.tensor_parallel_size;
   lo.context_parallel_size = a.context_parallel_size;
   lo.lora_adapter = a.lora_checkpoint_path;
+  lo.fp8 = a.full_fp8 ? Fp8Mode::kAllLinears : a.fp8 ? Fp8Mode::kHyenaProjections : Fp8Mode::kOff;
   ASSIGN_OR_RETURN(auto model, LoadModel(lo));
   if (g_cancelled.load()) return absl::CancelledError("interrupted; no output written");
   RETURN_IF_ERROR(CheckOverrides(a, model->config()));

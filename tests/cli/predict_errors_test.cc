@@ -146,7 +146,7 @@ TEST_F(PredictErrors, DeviceNotAvailable) {
 }
 
 TEST_F(PredictErrors, UnsupportedReferenceFlags) {
-  ExpectFailure({"--fp8"}, "FP8");
+  ExpectFailure({"--fp8-recipe", "delayed"}, "--fp8-recipe delayed");
   ExpectFailure({"--devices", "2"}, "data parallelism");
   ExpectFailure({"--num-layers", "4"}, "--num-layers 4");
   ExpectFailure({"--embedding-layers", "blocks.17"}, "blocks.17");

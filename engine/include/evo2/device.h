@@ -20,6 +20,14 @@ enum class Precision : uint8_t {
   kBf16,     // "bf16"
 };
 
+// Which linear layers compute their GEMMs in FP8 E4M3 (docs/spec/fp8.md). The embedding and the
+// LM head never do.
+enum class Fp8Mode : uint8_t {
+  kOff,
+  kHyenaProjections,  // predict --fp8: the Hyena input projections only (the "vortex style")
+  kAllLinears,        // predict --full-fp8: every projection, out-projection and MLP linear
+};
+
 // "cpu" | "cuda"; InvalidArgument listing the valid names otherwise.
 absl::StatusOr<Device> ParseDevice(std::string_view name);
 // "" (backend default) | "fp32" | "bf16"; InvalidArgument listing the valid names otherwise.
@@ -28,5 +36,6 @@ absl::StatusOr<Precision> ParsePrecision(std::string_view name);
 // Static strings; const char* because this abseil's StrCat takes no std::string_view.
 const char* DeviceName(Device device);           // "cpu", "cuda"
 const char* PrecisionName(Precision precision);  // "default", "fp32", "bf16"
+const char* Fp8ModeName(Fp8Mode mode);           // "off", "hyena-projections", "all-linears"
 
 }  // namespace evo2

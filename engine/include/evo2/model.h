@@ -52,6 +52,7 @@ struct LoadOptions {
   std::optional<std::string> model_size;  // preset name (bionemo --model-size or evo2 name)
   Device device = Device::kCpu;
   Precision precision = Precision::kDefault;  // kDefault = the backend's (fp32 cpu, bf16 cuda)
+  Fp8Mode fp8 = Fp8Mode::kOff;  // FP8 linears (docs/spec/fp8.md); the cpu backend emulates them
   int threads = 0;                       // cpu: 0 = all cores
   int tensor_parallel_size = 1;
   int context_parallel_size = 1;

@@ -99,6 +99,11 @@ void CpuModel::InnerFilter(const BlockWeights& b, int64_t S) {
   }
 }
 
+std::string CpuModel::backend_name() const {
+  if (options_.fp8 == Fp8Mode::kOff) return "cpu-fp32";
+  return absl::StrCat("cpu-fp32+fp8-", Fp8ModeName(options_.fp8));
+}
+
 void CpuModel::HyenaMixer(const BlockWeights& b, const float* z, int64_t S, float* out) {
   const int64_t H = config_.hidden_size;
   const HyenaWeights& w = b.hyena;
@@ -108,7 +113,11 @@ void CpuModel::HyenaMixer(const BlockWeights& b, const float* z, int64_t S, floa
   y_.resize(static_cast<size_t>(S * H));
   // 1. P = projections·z  [S, 3H], columns interleaved per channel (q, k, v).
   Stage("projections", [&] {
-    ops::Linear(z, S, H, H, w.projections.data(), 3 * H, nullptr, proj_.data(), 3 * H);
+    if (!w.projections_fp8.empty()) {
+      ops::Fp8Linear(z, S, H, w.projections_fp8, nullptr, proj_.data(), 3 * H, false, fp8_scratch_);
+    } else {
+      ops::Linear(z, S, H, H, w.projections.data(), 3 * H, nullptr, proj_.data(), 3 * H);
+    }
   });
   // 2–4. featurizer on all 3H columns, de-interleave, a = k ⊙ v.
   Stage("featurizer", [&] {
@@ -122,7 +131,11 @@ void CpuModel::HyenaMixer(const BlockWeights& b, const float* z, int64_t S, floa
       for (int64_t i = t0 * H; i < t1 * H; ++i) y_[i] *= q_[i];
     });
     // 7. out_filter_dense with bias.
-    ops::Linear(y_.data(), S, H, H, w.out_weight.data(), H, w.out_bias.data(), out, H);
+    if (!w.out_fp8.empty()) {
+      ops::Fp8Linear(y_.data(), S, H, w.out_fp8, w.out_bias.data(), out, H, false, fp8_scratch_);
+    } else {
+      ops::Linear(y_.data(), S, H, H, w.out_weight.data(), H, w.out_bias.data(), out, H);
+    }
   });
 }
 
@@ -131,14 +144,23 @@ void CpuModel::AttentionMixer(const BlockWeights& b, const float* z, int64_t S, 
   const AttentionWeights& w = b.attention;
   proj_.resize(static_cast<size_t>(S * 3 * H));
   y_.resize(static_cast<size_t>(S * H));
-  Stage("projections",
-        [&] { ops::Linear(z, S, H, H, w.wqkv.data(), 3 * H, nullptr, proj_.data(), 3 * H); });
+  Stage("projections", [&] {
+    if (!w.wqkv_fp8.empty()) {
+      ops::Fp8Linear(z, S, H, w.wqkv_fp8, nullptr, proj_.data(), 3 * H, false, fp8_scratch_);
+    } else {
+      ops::Linear(z, S, H, H, w.wqkv.data(), 3 * H, nullptr, proj_.data(), 3 * H);
+    }
+  });
   Stage("attention", [&] {
     ops::CausalAttention(proj_.data(), S, config_.num_heads, config_.head_dim,
                          Rotary(w.inv_freq, S), y_.data(), pool_);
   });
   Stage("gate+out_projection", [&] {
-    ops::Linear(y_.data(), S, H, H, w.out_weight.data(), H, w.out_bias.data(), out, H);
+    if (!w.out_fp8.empty()) {
+      ops::Fp8Linear(y_.data(), S, H, w.out_fp8, w.out_bias.data(), out, H, false, fp8_scratch_);
+    } else {
+      ops::Linear(y_.data(), S, H, H, w.out_weight.data(), H, w.out_bias.data(), out, H);
+    }
   });
 }
 

@@ -26,6 +26,7 @@ struct CpuOptions {
   LongFilterMethod long_filter = LongFilterMethod::kModalRecurrence;
   int64_t mlp_chunk_tokens = 1024;  // positions per MLP chunk (bounds the [chunk, 2I] buffer)
   bool profile = false;             // accumulate wall time per stage (CpuModel::stage_seconds)
+  Fp8Mode fp8 = Fp8Mode::kOff;      // which linears have FP8 copies (for the backend's name)
 };
 
 // OpenBLAS's thread count is process-wide: the attention stage sets it to 1 while its own
@@ -36,7 +37,8 @@ class CpuModel final : public Model {
   CpuModel(ModelConfig config, Weights weights, CpuOptions options);
 
   const ModelConfig& config() const override { return config_; }
-  std::string backend_name() const override { return "cpu-fp32"; }
+  // "cpu-fp32", or "cpu-fp32+fp8-<mode>" when FP8 linears are emulated.
+  std::string backend_name() const override;
   absl::StatusOr<ForwardResult> Forward(std::span<const int32_t> tokens,
                                         const ForwardOptions& options) override;
 
@@ -61,6 +63,7 @@ class CpuModel final : public Model {
 
   ModelConfig config_;
   Weights weights_;
+  std::vector<float> fp8_scratch_;  // quantised activations of an FP8 linear
   CpuOptions options_;
   ops::ThreadPool pool_;
   FftPlanCache fft_plans_;

@@ -9,6 +9,8 @@
 #include "cpu/gated_mlp.h"
 #include "cpu/hyena_long_filter.h"
 #include "evo2/config.h"
+#include "evo2/device.h"
+#include "ops/fp8.h"
 #include "evo2/tensor.h"
 
 namespace evo2::cpu {
@@ -22,6 +24,8 @@ struct HyenaWeights {
   int64_t fir_length = 0;
   std::vector<float> skip;  // hcm D [H]
   ModalFilter modal;        // hcl
+  ops::Fp8Matrix projections_fp8;  // FP8 copies (docs/spec/fp8.md); empty unless FP8 is on
+  ops::Fp8Matrix out_fp8;
 };
 
 struct AttentionWeights {
@@ -29,6 +33,8 @@ struct AttentionWeights {
   std::vector<float> out_weight;  // [H, H]
   std::vector<float> out_bias;    // [H] (zeros when the model has none)
   std::vector<float> inv_freq;    // [d/2], stored values (docs/spec/model.md §8)
+  ops::Fp8Matrix wqkv_fp8;        // FP8 copies; empty unless --full-fp8
+  ops::Fp8Matrix out_fp8;
 };
 
 struct BlockWeights {
@@ -45,6 +51,10 @@ struct Weights {
   std::vector<float> final_norm;  // [H]
   std::vector<BlockWeights> blocks;
 };
+
+// Adds the FP8 copies `mode` asks for (docs/spec/fp8.md); the fp32 weights stay for the layers
+// that do not use them.
+void QuantizeLinearsE4M3(Fp8Mode mode, Weights& weights);
 
 // Converts a validated checkpoint (config.h ValidateTensors) to fp32. Each tensor's fp32 copy
 // is made once; the TensorMap is not kept.

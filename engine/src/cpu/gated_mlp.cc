@@ -11,7 +11,12 @@ void GatedMlp(const float* z, int64_t rows, const MlpWeights& w, GateActivation 
   const int64_t H = w.hidden, I = w.inner;
   workspace.resize(static_cast<size_t>(rows * 2 * I));
   float* u = workspace.data();  // [rows, 2I]: [l1·z | l2·z]
-  ops::Linear(z, rows, H, H, w.w12.data(), 2 * I, nullptr, u, 2 * I);
+  thread_local std::vector<float> fp8_scratch;
+  if (!w.w12_fp8.empty()) {
+    ops::Fp8Linear(z, rows, H, w.w12_fp8, nullptr, u, 2 * I, false, fp8_scratch);
+  } else {
+    ops::Linear(z, rows, H, H, w.w12.data(), 2 * I, nullptr, u, 2 * I);
+  }
   pool.ParallelFor(rows, 8, [&](int64_t b, int64_t e) {
     for (int64_t r = b; r < e; ++r) {
       float* g = u + r * 2 * I;  // gated branch, then the linear branch at g + I
@@ -24,7 +29,11 @@ void GatedMlp(const float* z, int64_t rows, const MlpWeights& w, GateActivation 
       for (int64_t i = 0; i < I; ++i) g[i] *= g[I + i];
     }
   });
-  ops::Linear(u, rows, I, 2 * I, w.w3.data(), H, nullptr, out, H);
+  if (!w.w3_fp8.empty()) {
+    ops::Fp8Linear(u, rows, 2 * I, w.w3_fp8, nullptr, out, H, false, fp8_scratch);
+  } else {
+    ops::Linear(u, rows, I, 2 * I, w.w3.data(), H, nullptr, out, H);
+  }
 }
 
 }  // namespace evo2::cpu

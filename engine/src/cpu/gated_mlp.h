@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "ops/fp8.h"
 #include "ops/thread_pool.h"
 
 namespace evo2::cpu {
@@ -18,9 +19,12 @@ struct MlpWeights {
   int64_t inner = 0;       // I
   std::vector<float> w12;  // [2I, H]: rows 0..I-1 = l1, rows I..2I-1 = l2 (one GEMM for both)
   std::vector<float> w3;   // [H, I] = l3
+  ops::Fp8Matrix w12_fp8;  // FP8 copies (docs/spec/fp8.md); empty unless --full-fp8
+  ops::Fp8Matrix w3_fp8;
 };
 
-// z [rows, H] -> out [rows, H] (overwritten). `workspace` is resized to rows·2I.
+// z [rows, H] -> out [rows, H] (overwritten). `workspace` is resized to rows·2I (plus the FP8
+// scratch when the FP8 copies are present).
 void GatedMlp(const float* z, int64_t rows, const MlpWeights& w, GateActivation act, float* out,
               std::vector<float>& workspace, ops::ThreadPool& pool);
 

@@ -23,8 +23,10 @@ BackendFactory MakeCpuBackendFactory() {
     }
     ASSIGN_OR_RETURN(auto weights, LoadWeights(config, checkpoint.tensors));
     checkpoint.tensors.clear();  // release the bf16 copies / mappings before running
+    QuantizeLinearsE4M3(options.fp8, weights);
     CpuOptions cpu;
     cpu.threads = options.threads;
+    cpu.fp8 = options.fp8;
     return std::unique_ptr<Model>(new CpuModel(config, std::move(weights), cpu));
   };
 }

@@ -45,4 +45,13 @@ const char* PrecisionName(Precision precision) {
   return "unknown";
 }
 
+const char* Fp8ModeName(Fp8Mode mode) {
+  switch (mode) {
+    case Fp8Mode::kOff: return "off";
+    case Fp8Mode::kHyenaProjections: return "hyena-projections";
+    case Fp8Mode::kAllLinears: return "all-linears";
+  }
+  return "?";
+}
+
 }  // namespace evo2

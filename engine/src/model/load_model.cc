@@ -21,6 +21,11 @@ absl::StatusOr<std::unique_ptr<Model>> LoadModel(const LoadOptions& options) {
                                                  "checkpoints only; ", options.checkpoint.string(), " is a ",
                                                  ModelFamilyName(desc.family), " checkpoint"));
   }
+  if (options.fp8 != Fp8Mode::kOff && desc.family != ModelFamily::kHyena) {
+    return absl::UnimplementedError(absl::StrCat("--fp8/--full-fp8: FP8 linears are implemented for Evo 2 (Hyena) ",
+                                                 "models only; ", options.checkpoint.string(), " is a ",
+                                                 ModelFamilyName(desc.family), " checkpoint"));
+  }
   ASSIGN_OR_RETURN(const ModelLoader loader, FindModelLoader(desc.family, options.device));
   return loader(options);
 }
