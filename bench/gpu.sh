@@ -15,7 +15,7 @@ if [ "$mode" = pack ]; then
   set -e
   build=${BUILD_DIR:-$root/build-cuda}
   [ "${NO_BUILD:-0}" = 1 ] || ninja -C "$build" -j2 kernels_test cuda_golden_test evo2_cuda_bench \
-    cudnn_attention_test cuda_gemm_runner_test evo2_kernel_bench
+    cudnn_attention_test cuda_gemm_runner_test cuda_fp8_gemm_test evo2_kernel_bench
   stage=$root/.gpu/stage
   keep_golden=0
   [ "${NO_GOLDEN:-0}" = 1 ] && [ -f "$root/.gpu/ship/golden.tar.xz" ] && keep_golden=1
@@ -24,7 +24,7 @@ if [ "$mode" = pack ]; then
   "${PACK_FOR_GPU:-$root/../shared/tools/pack-for-gpu.sh}" "$stage" "$build/tests/kernels/kernels_test" \
     "$build/tests/engine/cuda/cuda_golden_test" "$build/bench/cuda/evo2_cuda_bench" \
     "$build/tests/engine/cuda/cudnn_attention_test" "$build/tests/engine/cuda/cuda_gemm_runner_test" \
-    "$build/bench/cuda/evo2_kernel_bench"
+    "$build/tests/engine/cuda/cuda_fp8_gemm_test" "$build/bench/cuda/evo2_kernel_bench"
   strip "$stage"/bin/*
   for c in a_tiny6 b_small10 c_7blike32; do
     [ $keep_golden = 1 ] && break
@@ -80,10 +80,16 @@ if [ "${SKIP_TESTS:-0}" != 1 ]; then
   EVO2_CUDA_ATTENTION=cudnn "$work/bin/cuda_golden_test" > "$out/cuda_golden_test_cudnn.log" 2>&1 \
     && r=pass || r=FAIL
   echo "== cuda_golden_test with EVO2_CUDA_ATTENTION=cudnn: $r  ($(grep -E '^\[  (PASSED|FAILED)' "$out/cuda_golden_test_cudnn.log" | tr '\n' ' '))" >> "$out/summary.txt"
-  for t in cudnn_attention_test cuda_gemm_runner_test; do
-    "$work/bin/$t" > "$out/$t.log" 2>&1 && r=pass || r=FAIL
+  for t in cudnn_attention_test cuda_gemm_runner_test cuda_fp8_gemm_test; do
+    EVO2_FP8_DUMP_DIR=$out/fp8_dump "$work/bin/$t" > "$out/$t.log" 2>&1 && r=pass || r=FAIL
     echo "== $t: $r  ($(grep -E '^\[  (PASSED|FAILED|SKIPPED)' "$out/$t.log" | tr '\n' ' '))" >> "$out/summary.txt"
   done
+  grep -E '^fp8 gemm|Failure' -A2 "$out/cuda_fp8_gemm_test.log" | head -40 >> "$out/summary.txt"
+  # The FP8 emulation against PyTorch's own float8 cast and torch._scaled_mm (where torch exists).
+  if [ -d "$out/fp8_dump" ] && python3 -c 'import torch' 2>/dev/null; then
+    python3 "$root/bench/fp8_torch_check.py" "$out/fp8_dump" >> "$out/summary.txt" 2>&1 \
+      || echo "!! fp8_torch_check failed" >> "$out/summary.txt"
+  fi
 fi
 if [ "${SKIP_KERNEL_BENCH:-0}" != 1 ]; then
   # The memory-bound kernels alone at the 7B 32k and 1B 8×8192 shapes.
@@ -108,7 +114,7 @@ echo "== $(tail -1 "$out/nvidia-smi.txt"); packed from commit $(head -1 "$out/co
 echo "== kernels_test: $k  ($(grep -E '^\[  (PASSED|FAILED)' "$out/kernels_test.log" 2>/dev/null | tr '\n' ' '))"
 grep -E '^\[  FAILED|Failure|error' "$out/kernels_test.log" 2>/dev/null | head -20
 echo "== cuda_golden_test: $g  ($(grep -E '^\[  (PASSED|FAILED)' "$out/cuda_golden_test.log" 2>/dev/null | tr '\n' ' '))"
-grep -E '^\[(bf16|fp32)\]' "$out/cuda_golden_test.log" 2>/dev/null
+grep -E '^\[(bf16|fp32|fp8)' "$out/cuda_golden_test.log" 2>/dev/null
 grep -E -A3 'Failure' "$out/cuda_golden_test.log" 2>/dev/null | head -40
 cat "$out/summary.txt" 2>/dev/null
 cat "$out/kernel_bench.log" 2>/dev/null

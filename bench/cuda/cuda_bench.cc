@@ -5,8 +5,9 @@
 // device's used memory from cudaMemGetInfo. A profile run attributes the time to stages and
 // compares each stage with the card's ceilings (copy 4.3 TB/s, bf16 GEMM 790 TFLOP/s).
 //
-//   evo2_cuda_bench [--rows 1b:1x8192,1b:8x8192,7b:1x8192,...] [--profile] [--markdown FILE]
-//                   [--cancel]
+//   evo2_cuda_bench [--rows 1b:1x8192,1b:8x8192,7b:1x8192,7b+full-fp8:1x8192,...] [--profile]
+//                   [--markdown FILE] [--cancel]
+// A model name with +fp8 / +full-fp8 runs the same shape with FP8 linears (docs/spec/fp8.md).
 //
 // --cancel adds, per row, the cost of giving the forward a cancellation flag (median with an
 // unset flag, which keeps the host at most two blocks ahead) and the cancel latency: the flag is
@@ -244,7 +245,17 @@ int main(int argc, char** argv) {
     res.row = row;
     if (loaded != row.model) {
       model.reset();
-      auto cfg = evo2::ModelConfigPreset(Preset(row.model));
+      // "7b+fp8" / "7b+full-fp8": the same shape with FP8 linears (docs/spec/fp8.md).
+      const std::string base = row.model.substr(0, row.model.find('+'));
+      const std::string suffix = row.model.size() > base.size() ? row.model.substr(base.size() + 1) : "";
+      evo2::Fp8Mode fp8 = evo2::Fp8Mode::kOff;
+      if (suffix == "fp8") fp8 = evo2::Fp8Mode::kHyenaProjections;
+      else if (suffix == "full-fp8") fp8 = evo2::Fp8Mode::kAllLinears;
+      else if (!suffix.empty()) {
+        std::fprintf(stderr, "bad model '%s' (suffix +fp8 or +full-fp8)\n", row.model.c_str());
+        return 1;
+      }
+      auto cfg = evo2::ModelConfigPreset(Preset(base));
       if (!cfg.ok()) {
         std::fprintf(stderr, "%s\n", cfg.status().ToString().c_str());
         return 1;
@@ -255,6 +266,12 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "weights: %s\n", w.status().ToString().c_str());
         return 1;
       }
+      if (fp8 != evo2::Fp8Mode::kOff) {
+        if (auto f = w->AddFp8Copies(config, fp8, nullptr); !f.ok()) {
+          std::fprintf(stderr, "fp8 weights: %s\n", f.ToString().c_str());
+          return 1;
+        }
+      }
       auto m = CudaModel::Create(config, std::move(*w));
       if (!m.ok()) {
         std::fprintf(stderr, "model: %s\n", m.status().ToString().c_str());
@@ -263,7 +280,7 @@ int main(int argc, char** argv) {
       model = std::move(*m);
       loaded = row.model;
       std::printf("%s (%s): N=%d H=%d I=%d, weights %.2f GiB, attention: %s\n",
-                  row.model.c_str(), Preset(row.model).c_str(), config.num_layers,
+                  row.model.c_str(), Preset(base).c_str(), config.num_layers,
                   config.hidden_size, config.inner_mlp_size, Gib(double(model->weights().bytes)),
                   model->attention_note().c_str());
     }

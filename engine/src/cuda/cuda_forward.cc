@@ -13,6 +13,7 @@
 #include "kernels/convert.cuh"
 #include "kernels/cuda_status.cuh"
 #include "kernels/embedding.cuh"
+#include "kernels/fp8_quantize.cuh"
 #include "kernels/hyena_featurizer.cuh"
 #include "kernels/hyena_fir.cuh"
 #include "kernels/hyena_long.cuh"
@@ -73,6 +74,33 @@ absl::Status CudaModel::RunTyped(const RunRequest& r) {
   auto mark = [&](const char* stage) {
     if (r.timer != nullptr) r.timer->Mark(st, stage);
   };
+  // A linear layer: cuBLAS on the act-typed weight, or the FP8 GEMM where the block has an FP8
+  // copy (docs/spec/fp8.md). FP8 quantises the input rows into `scratch`, a workspace buffer the
+  // forward does not need at that point: o for the input projection (before the mixer writes it),
+  // a for the out-projection (the mixer has consumed it), big for the MLP (a mixer-only buffer).
+  auto linear = [&](DType result, const GemmArgs& g, const DeviceFp8Linear& w8,
+                    kernels::DeviceBuffer& scratch) -> absl::Status {
+    if (!w8.present()) return gemm_->Run(act, result, g);
+    const size_t codes = (static_cast<size_t>(g.rows * w8.k) + 255) / 256 * 256;
+    if (codes + static_cast<size_t>(g.rows) * sizeof(float) > scratch.bytes())
+      return absl::InternalError(absl::StrCat("fp8 linear: ", g.rows, " rows x ", w8.k,
+                                              " codes do not fit the ", scratch.bytes(), "-byte scratch"));
+    uint8_t* codes_ptr = scratch.as<uint8_t>();
+    float* inv = reinterpret_cast<float*>(codes_ptr + codes);
+    RETURN_IF_ERROR(kernels::LaunchQuantizeRowsE4M3<T>(static_cast<const T*>(g.x), g.rows, g.in, g.ldx, codes_ptr,
+                                                       w8.k, inv, st));
+    return fp8_gemm_->Run(result, {.x = codes_ptr,
+                                   .ldx = w8.k,
+                                   .x_inv = inv,
+                                   .w = w8.q,
+                                   .w_inv = w8.inv_scale,
+                                   .y = g.y,
+                                   .ldy = g.ldy,
+                                   .rows = g.rows,
+                                   .k = w8.k,
+                                   .out = g.out,
+                                   .beta = g.beta});
+  };
   mark("start");
   RETURN_IF_ERROR(kernels::LaunchEmbedding<T>(tokens, static_cast<const T*>(weights_.embedding), z,
                                               R, H, V, st));
@@ -89,15 +117,9 @@ absl::Status CudaModel::RunTyped(const RunRequest& r) {
     RETURN_IF_ERROR(kernels::LaunchRmsNorm<T>(x, nullptr, static_cast<const T*>(blk.pre_norm), z, R,
                                               H, cfg.eps, st));
     mark("rms_norm");
-    RETURN_IF_ERROR(gemm_->Run(act, act,
-                               {.x = z,
-                                .ldx = H,
-                                .w = blk.in_proj,
-                                .y = big,
-                                .ldy = 3 * H,
-                                .rows = R,
-                                .in = H,
-                                .out = 3 * H}));
+    RETURN_IF_ERROR(linear(act,
+                           {.x = z, .ldx = H, .w = blk.in_proj, .y = big, .ldy = 3 * H, .rows = R, .in = H, .out = 3 * H},
+                           blk.in_proj_fp8, ws.o));
     mark(blk.kind == BlockKind::kAttn ? "gemm_wqkv" : "gemm_hyena_in");
     const T* mixed = nullptr;
     if (blk.kind == BlockKind::kAttn) {
@@ -124,16 +146,10 @@ absl::Status CudaModel::RunTyped(const RunRequest& r) {
       }
       mixed = o;
     }
-    RETURN_IF_ERROR(gemm_->Run(act, DType::kFloat32,
-                               {.x = mixed,
-                                .ldx = H,
-                                .w = blk.out_proj,
-                                .y = x,
-                                .ldy = H,
-                                .rows = R,
-                                .in = H,
-                                .out = H,
-                                .beta = 1.f}));
+    RETURN_IF_ERROR(linear(DType::kFloat32,
+                           {.x = mixed, .ldx = H, .w = blk.out_proj, .y = x, .ldy = H, .rows = R, .in = H, .out = H,
+                            .beta = 1.f},
+                           blk.out_proj_fp8, ws.a));
     mark("gemm_out");
     // x = x + MLP(RMSNorm_post(x)), in row chunks so [rows, 2I] stays bounded.
     RETURN_IF_ERROR(kernels::LaunchRmsNorm<T>(x, static_cast<const T*>(blk.out_bias),
@@ -143,28 +159,17 @@ absl::Status CudaModel::RunTyped(const RunRequest& r) {
     const bool gelu = i == 0 && cfg.mlp_activation == MlpActivation::kArc;  // §6
     for (int64_t row0 = 0; row0 < R; row0 += kMlpChunkRows) {
       const int64_t rows = std::min(kMlpChunkRows, R - row0);
-      RETURN_IF_ERROR(gemm_->Run(act, act,
-                                 {.x = z + row0 * H,
-                                  .ldx = H,
-                                  .w = blk.mlp_l12,
-                                  .y = mlp,
-                                  .ldy = 2 * I,
-                                  .rows = rows,
-                                  .in = H,
-                                  .out = 2 * I}));
+      RETURN_IF_ERROR(linear(act,
+                             {.x = z + row0 * H, .ldx = H, .w = blk.mlp_l12, .y = mlp, .ldy = 2 * I, .rows = rows,
+                              .in = H, .out = 2 * I},
+                             blk.mlp_l12_fp8, ws.big));
       mark("gemm_mlp_l12");
       RETURN_IF_ERROR(kernels::LaunchMlpGate<T>(mlp, rows, I, gelu, st));
       mark("mlp_gate");
-      RETURN_IF_ERROR(gemm_->Run(act, DType::kFloat32,
-                                 {.x = mlp,
-                                  .ldx = 2 * I,
-                                  .w = blk.mlp_l3,
-                                  .y = x + row0 * H,
-                                  .ldy = H,
-                                  .rows = rows,
-                                  .in = I,
-                                  .out = H,
-                                  .beta = 1.f}));
+      RETURN_IF_ERROR(linear(DType::kFloat32,
+                             {.x = mlp, .ldx = 2 * I, .w = blk.mlp_l3, .y = x + row0 * H, .ldy = H, .rows = rows,
+                              .in = I, .out = H, .beta = 1.f},
+                             blk.mlp_l3_fp8, ws.big));
       mark("gemm_mlp_l3");
     }
     RETURN_IF_ERROR(capture(i));

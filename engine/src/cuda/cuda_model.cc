@@ -43,6 +43,10 @@ absl::StatusOr<std::unique_ptr<CudaModel>> CudaModel::Create(ModelConfig config,
   }
   ASSIGN_OR_RETURN(auto gemm, GemmRunner::Create(m->stream_));
   m->gemm_ = std::move(gemm);
+  if (m->weights_.fp8 != Fp8Mode::kOff) {
+    ASSIGN_OR_RETURN(auto fp8, Fp8Gemm::Create(m->stream_));
+    m->fp8_gemm_ = std::move(fp8);
+  }
   if (const char* v = std::getenv("EVO2_CUDA_GEMM_TUNING"); v != nullptr)
     m->tune_gemms_ = std::string_view(v) == "1";
   const char* env = std::getenv("EVO2_CUDA_ATTENTION");
@@ -80,7 +84,9 @@ absl::StatusOr<std::unique_ptr<CudaModel>> CudaModel::Create(ModelConfig config,
 }
 
 std::string CudaModel::backend_name() const {
-  return weights_.act_dtype == DType::kFloat32 ? "cuda-fp32" : "cuda-bf16";
+  std::string name = weights_.act_dtype == DType::kFloat32 ? "cuda-fp32" : "cuda-bf16";
+  if (weights_.fp8 != Fp8Mode::kOff) absl::StrAppend(&name, "+fp8-", Fp8ModeName(weights_.fp8));
+  return name;
 }
 
 size_t CudaModel::device_bytes() const {

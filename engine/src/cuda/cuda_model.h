@@ -17,6 +17,7 @@
 #include "cuda/cudnn_attention.h"
 #include "cuda/cudnn_plan_policy.h"
 #endif
+#include "cuda/fp8_gemm.h"
 #include "cuda/gemm.h"
 #include "cuda/stage_timer.h"
 #include "cuda/workspace.h"
@@ -90,6 +91,7 @@ class CudaModel final : public Model {
   // End of block i is recorded in block_done_[i % 2] when a cancellation flag is given.
   cudaEvent_t block_done_[2] = {nullptr, nullptr};
   std::unique_ptr<GemmRunner> gemm_;
+  std::unique_ptr<Fp8Gemm> fp8_gemm_;  // when the weights have FP8 copies
   bool tune_gemms_ = false;
   // bf16 attention: cuDNN's fused flash attention (2.1–2.5× the own kernel's rate on an H200)
   // where libcudnn.so.9 loads, supports the shape and a plan for it pays (cudnn_plan_policy.h),

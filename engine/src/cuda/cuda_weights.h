@@ -8,15 +8,27 @@
 // it directly).
 #pragma once
 
+#include <cuda_runtime.h>
+
 #include <cstdint>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "evo2/config.h"
+#include "evo2/device.h"
 #include "evo2/tensor.h"
 #include "kernels/device_buffer.h"
 
 namespace evo2::cuda {
+
+// A linear layer's FP8 copy (docs/spec/fp8.md, kernels/fp8_quantize.cuh): E4M3 codes
+// [out, k] with k = in rounded up to 16 (zero columns), and 1/s_W per output row.
+struct DeviceFp8Linear {
+  const uint8_t* q = nullptr;
+  const float* inv_scale = nullptr;
+  int64_t k = 0;
+  bool present() const { return q != nullptr; }
+};
 
 struct DeviceBlockWeights {
   BlockKind kind = BlockKind::kHcs;
@@ -34,6 +46,8 @@ struct DeviceBlockWeights {
   const float* log_poles = nullptr;  // [H, 16] fp32 (hcl)
   const float* residues = nullptr;   // [H, 16] fp32 (hcl)
   const float* inv_freq = nullptr;   // [d/2] fp32 (attention)
+  // FP8 copies, present for the layers the Fp8Mode selects.
+  DeviceFp8Linear in_proj_fp8, out_proj_fp8, mlp_l12_fp8, mlp_l3_fp8;
 };
 
 // Device bytes Upload/Random allocate for `config` (admission control and memory planning).
@@ -46,10 +60,14 @@ class DeviceWeights {
   const void* final_norm = nullptr;  // [H] act
   std::vector<DeviceBlockWeights> blocks;
   size_t bytes = 0;  // device memory held
+  Fp8Mode fp8 = Fp8Mode::kOff;
 
   // Uploads a validated checkpoint (names as in docs/spec/model.md §9) converting to `act_dtype`.
   static absl::StatusOr<DeviceWeights> Upload(const ModelConfig& config, const TensorMap& tensors,
                                               DType act_dtype);
+  // Adds the FP8 copies `mode` selects (quantised on the device from the act-typed weights, so
+  // bf16 checkpoints give exactly the CPU emulation's codes). The act-typed weights stay.
+  absl::Status AddFp8Copies(const ModelConfig& config, Fp8Mode mode, cudaStream_t stream);
   // Random weights of realistic scale for `config` (benchmarks): built on the device.
   static absl::StatusOr<DeviceWeights> Random(const ModelConfig& config, DType act_dtype,
                                               uint64_t seed);

@@ -8,6 +8,7 @@
 #include "evo2/backend_registry.h"
 #include "evo2/cuda_backend.h"
 #include "evo2/status_macros.h"
+#include "kernels/cuda_status.cuh"
 
 namespace evo2 {
 namespace {
@@ -29,6 +30,14 @@ absl::StatusOr<std::unique_ptr<Model>> MakeCudaModel(const ModelConfig& config,
     return absl::Status(weights.status().code(),
                         absl::StrCat(checkpoint.path.string(), ": ", weights.status().message()));
   checkpoint.tensors.clear();  // host copies no longer needed
+  if (options.fp8 != Fp8Mode::kOff) {
+    // Quantised on a temporary stream; AddFp8Copies waits for it.
+    cudaStream_t stream = nullptr;
+    CUDA_RETURN_IF_ERROR(cudaStreamCreate(&stream));
+    const absl::Status s = weights->AddFp8Copies(config, options.fp8, stream);
+    cudaStreamDestroy(stream);
+    RETURN_IF_ERROR(s);
+  }
   ASSIGN_OR_RETURN(auto model, cuda::CudaModel::Create(config, std::move(*weights)));
   return std::unique_ptr<Model>(std::move(model));
 }
