@@ -37,7 +37,8 @@ def main(d):
     got = torch._scaled_mm(a, b.t(), scale_a=scale_a, scale_b=scale_b, out_dtype=torch.float32).cpu().numpy()
     rel = float(np.linalg.norm(got - y) / np.linalg.norm(y))
     print(f"torch._scaled_mm (row-wise scales) vs emulation: rel-L2 {rel:.2e}, max abs {np.abs(got - y).max():.2e}")
-    ok &= rel <= 1e-5
+    # Hopper's FP8 tensor cores accumulate with less than fp32 precision: ~1e-4 (fp8_gemm_test.cc).
+    ok &= rel <= 5e-4
     return 0 if ok else 1
 
 

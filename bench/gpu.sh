@@ -32,6 +32,7 @@ if [ "$mode" = pack ]; then
     mkdir -p "$stage/golden/$c"
     cp "$src"/model.pt "$src"/config.yml "$src"/*.tokens.npy "$src"/len?????.logits.npy \
        "$src"/*.logits_last64.npy "$src"/len?????.logprobs.npy "$src"/*hidden_after_block0.npy \
+       "$src"/*.bf16run.logprobs.npy \
        "$stage/golden/$c/"
   done
   # SHORT_GOLDEN=1 leaves out the 2048-token logits files (the test then checks those records on
@@ -41,7 +42,7 @@ if [ "$mode" = pack ]; then
   # a_tiny6 is in the repository (tests/data/golden) except its 2048-token logits: ship only
   # those for it (the call's working tree is limited to 64 MiB).
   if [ $keep_golden = 0 ] && [ -f "$root/tests/data/golden/a_tiny6/model.pt" ]; then
-    find "$stage/golden/a_tiny6" -type f ! -name len02048.logits.npy -delete
+    find "$stage/golden/a_tiny6" -type f ! -name len02048.logits.npy ! -name '*.bf16run.logprobs.npy' -delete
   fi
   [ $keep_golden = 1 ] || (cd "$stage" && tar -cf - golden | xz -T2 -3 > "$root/.gpu/ship/golden.tar.xz")
   git -C "$root" rev-parse HEAD > "$root/.gpu/ship/commit.txt"

@@ -102,11 +102,14 @@ absl::Status Fp8Gemm::Run(DType result, const Fp8GemmArgs& a) {
   if (a.x == nullptr || a.w == nullptr || a.y == nullptr || a.x_inv == nullptr || a.w_inv == nullptr) {
     return absl::InvalidArgumentError("fp8 gemm: null pointer");
   }
-  if (a.rows < 0 || a.k <= 0 || a.out <= 0 || a.k % 16 != 0 || a.ldx % 16 != 0 || a.ldx < a.k || a.ldy < a.out ||
-      a.rows > INT_MAX || a.ldx > INT_MAX || a.ldy > INT_MAX || a.out > INT_MAX) {
+  // Measured on an H100 with cuBLAS 13.0: with outer-vector scales there is no kernel for an
+  // output width that is not a multiple of 8 (5, 17, 129 refused; 16, 40, 48, 384 run).
+  if (a.rows < 0 || a.k <= 0 || a.out <= 0 || a.k % 16 != 0 || a.ldx % 16 != 0 || a.out % 8 != 0 ||
+      a.ldy % 8 != 0 || a.ldx < a.k || a.ldy < a.out || a.rows > INT_MAX || a.ldx > INT_MAX || a.ldy > INT_MAX ||
+      a.out > INT_MAX) {
     return absl::InvalidArgumentError(absl::StrCat("fp8 gemm: bad shape rows=", a.rows, " k=", a.k, " out=", a.out,
                                                    " ldx=", a.ldx, " ldy=", a.ldy,
-                                                   " (k and ldx must be multiples of 16)"));
+                                                   " (k and ldx must be multiples of 16, out and ldy of 8)"));
   }
   if (a.rows == 0) return absl::OkStatus();
   ASSIGN_OR_RETURN(Plan * p, PlanFor(result, a));

@@ -6,7 +6,7 @@
 //
 // Layout: the engine's row-major X [rows, k] and W [out, k] are cuBLASLt's column-major
 // Xᵀ [k, rows] and Wᵀ [k, out]; with op(A) = T on W this is the "TN" form Hopper's FP8 tensor
-// cores require. k and both leading dimensions must be multiples of 16.
+// cores require. k and ldx must be multiples of 16, out and ldy multiples of 8.
 #pragma once
 
 #include <cublasLt.h>

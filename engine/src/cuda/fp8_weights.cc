@@ -13,6 +13,12 @@ absl::Status DeviceWeights::AddFp8Copies(const ModelConfig& config, Fp8Mode mode
   fp8 = mode;
   if (mode == Fp8Mode::kOff) return absl::OkStatus();
   const bool all = mode == Fp8Mode::kAllLinears;
+  if (config.hidden_size % 8 != 0 || config.inner_mlp_size % 8 != 0) {
+    // The FP8 GEMM's output widths (3H, H, 2I) must be multiples of 8 (cuda/fp8_gemm.h).
+    return absl::FailedPreconditionError(absl::StrCat("FP8 on the GPU needs a hidden size and an MLP size that are "
+                                                      "multiples of 8 (this model: ",
+                                                      config.hidden_size, " and ", config.inner_mlp_size, ")"));
+  }
   ASSIGN_OR_RETURN(void* amax, Allocate(1, DType::kFloat32));
   auto quantize = [&](const void* w, int64_t out, int64_t in) -> absl::StatusOr<DeviceFp8Linear> {
     DeviceFp8Linear l;

@@ -89,8 +89,10 @@ void CheckShape(const Shape& sh, Fp8Gemm& gemm, bool fp32_result, double toleran
               gemm.fast_accumulation() ? " fast-accum" : "", rel);
 }
 
-const Shape kShapes[] = {{1, 16, 16, 1, 1},          {7, 13, 5, 1, 1},        {33, 81, 17, 1e-20f, 3e3f},
-                         {257, 64, 40, 1e20f, 1e-3f}, {5, 200, 129, 0.5f, 0.02f}, {300, 1000, 48, 1, 0.05f},
+// Odd row counts and input widths (K is padded to 16); output widths are multiples of 8, what
+// cuBLASLt's E4M3 kernels with outer-vector scales take (RefusesUnsupportedShapes).
+const Shape kShapes[] = {{1, 16, 16, 1, 1},          {7, 13, 8, 1, 1},          {33, 81, 24, 1e-20f, 3e3f},
+                         {257, 64, 40, 1e20f, 1e-3f}, {5, 200, 136, 0.5f, 0.02f}, {300, 1000, 48, 1, 0.05f},
                          {1024, 4096, 384, 1, 0.02f}};
 
 TEST(Fp8GemmTest, QuantisationAndGemmMatchTheEmulation) {
@@ -99,9 +101,12 @@ TEST(Fp8GemmTest, QuantisationAndGemmMatchTheEmulation) {
   ASSERT_TRUE(gemm.ok()) << gemm.status();
   std::mt19937 rng(8);
   for (const Shape& sh : kShapes) {
-    // fp32 result: the emulation's sums in another order, ~1e-7 per term (and the products of
-    // two E4M3 values are exact in fp32). bf16 result: one rounding, 2^-9 relative.
-    CheckShape(sh, **gemm, true, 1e-5, rng);
+    // fp32 result: Hopper's FP8 tensor cores accumulate with less than fp32 precision even
+    // without fast accumulation: measured 3e-5 to 1.1e-4 rel-L2 against the emulation's fp32
+    // sums on an H100, and torch._scaled_mm on the same codes differs from the emulation by the
+    // same 1.3e-4 (bench/fp8_torch_check.py) -- the hardware, not this code. bf16 result: one
+    // more rounding, 2^-9 relative.
+    CheckShape(sh, **gemm, true, 5e-4, rng);
     CheckShape(sh, **gemm, false, 4e-3, rng);
   }
 }
@@ -116,7 +121,8 @@ TEST(Fp8GemmTest, FastAccumulationStaysClose) {
   ASSERT_TRUE(gemm.ok()) << gemm.status();
   ASSERT_TRUE((*gemm)->fast_accumulation());
   std::mt19937 rng(9);
-  for (const Shape& sh : kShapes) CheckShape(sh, **gemm, true, 1e-2, rng);
+  // Measured: 1e-3 at K = 4096 on an H100 (10x the default's error).
+  for (const Shape& sh : kShapes) CheckShape(sh, **gemm, true, 5e-3, rng);
 }
 
 // With EVO2_FP8_DUMP_DIR set, writes one case's inputs and the emulation's codes, scales and
@@ -145,14 +151,17 @@ TEST(Fp8GemmTest, DumpForTorchCheck) {
   ASSERT_TRUE(WriteNpy(d / "y.npy", Tensor::FromFloat32({rows, out}, y)).ok());
 }
 
-TEST(Fp8GemmTest, RefusesUnpaddedK) {
+TEST(Fp8GemmTest, RefusesUnsupportedShapes) {
   SKIP_WITHOUT_GPU();
   auto gemm = Fp8Gemm::Create(nullptr);
   ASSERT_TRUE(gemm.ok());
   DeviceBuffer b = Poisoned<float>(1024);
-  const Fp8GemmArgs args{.x = b.as<uint8_t>(), .ldx = 24, .x_inv = b.as<float>(), .w = b.as<uint8_t>(),
-                         .w_inv = b.as<float>(), .y = b.get(), .ldy = 8, .rows = 2, .k = 24, .out = 8};
-  EXPECT_EQ((*gemm)->Run(DType::kFloat32, args).code(), absl::StatusCode::kInvalidArgument);
+  Fp8GemmArgs args{.x = b.as<uint8_t>(), .ldx = 24, .x_inv = b.as<float>(), .w = b.as<uint8_t>(),
+                   .w_inv = b.as<float>(), .y = b.get(), .ldy = 8, .rows = 2, .k = 24, .out = 8};
+  EXPECT_EQ((*gemm)->Run(DType::kFloat32, args).code(), absl::StatusCode::kInvalidArgument);  // K not padded
+  args.ldx = args.k = 32;
+  args.out = args.ldy = 5;
+  EXPECT_EQ((*gemm)->Run(DType::kFloat32, args).code(), absl::StatusCode::kInvalidArgument);  // out % 8
 }
 
 }  // namespace
