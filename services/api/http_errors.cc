@@ -53,11 +53,13 @@ std::string ErrorJson(const absl::Status& status) {
     any->set_type_url(std::string(url));
     any->set_value(std::string(payload));
   });
+  google::protobuf::util::JsonPrintOptions opts;
+  opts.always_print_primitive_fields = true;  // "code": 0 for OK (the end of an event stream)
   std::string json;
-  if (google::protobuf::util::MessageToJsonString(with_details, &json).ok()) return json;
+  if (google::protobuf::util::MessageToJsonString(with_details, &json, opts).ok()) return json;
   // A detail type this binary cannot print: the code and message still reach the client.
   json.clear();
-  (void)google::protobuf::util::MessageToJsonString(body, &json);
+  (void)google::protobuf::util::MessageToJsonString(body, &json, opts);
   return json;
 }
 
