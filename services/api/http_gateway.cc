@@ -1,5 +1,7 @@
 #include "http_gateway.h"
 
+#include <sys/socket.h>
+
 #include <utility>
 
 #include "absl/strings/ascii.h"
@@ -339,6 +341,10 @@ absl::StatusOr<std::unique_ptr<HttpGateway>> HttpGateway::Start(
   const int threads = std::max(1, options.threads);
   server.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
   server.set_payload_max_length(static_cast<size_t>(options.max_body_bytes));
+  // Small JSON replies must not wait for the client's delayed ACK (Nagle), and a portal's
+  // keep-alive connection should not be closed after httplib's default of 5 requests.
+  server.set_tcp_nodelay(true);
+  server.set_keep_alive_max_count(1000);
 
   // CORS (https://fetch.spec.whatwg.org/#http-cors-protocol): configured origins get their
   // Origin echoed; a preflight is answered here, before routing.
