@@ -396,6 +396,3 @@ $('plot-width').addEventListener('change', () => {
 });
 $('zoom-in').addEventListener('click', () => zoom(0.5));
 $('zoom-out').addEventListener('click', () => zoom(2));
-$('api-key').value = sessionStorage.getItem('evo2-api-key') || '';
-$('api-key').addEventListener(
-    'change', () => sessionStorage.setItem('evo2-api-key', $('api-key').value));
