@@ -401,10 +401,22 @@ absl::StatusOr<std::unique_ptr<HttpGateway>> HttpGateway::Start(
   server.Get(R"(/(app\.js|app\.css))",
              [](const Request& req, Response& res) { Api::ServeAsset(req.matches[1].str(), res); });
 
+  // httplib 0.11 listens with a backlog of 5 (compiled into Debian's library), so a burst of
+  // new connections overflows it and the unlucky clients wait for a 1 s SYN retransmit. The
+  // listening socket passes through the socket-options hook; listen() on it again raises the
+  // backlog.
+  auto listen_fd = std::make_shared<socket_t>(INVALID_SOCKET);
+  server.set_socket_options([listen_fd](socket_t sock) {
+    httplib::default_socket_options(sock);
+    *listen_fd = sock;
+  });
   const int bound =
       port == 0 ? server.bind_to_any_port(host) : (server.bind_to_port(host, port) ? port : -1);
   if (bound <= 0) {
     return absl::UnavailableError(absl::StrCat("cannot listen for HTTP on ", options.listen));
+  }
+  if (*listen_fd != INVALID_SOCKET && ::listen(*listen_fd, SOMAXCONN) != 0) {
+    return absl::UnavailableError(absl::StrCat("cannot raise the HTTP listen backlog"));
   }
   gw->port_ = bound;
   gw->thread_ = std::thread([&server] { server.listen_after_bind(); });
