@@ -7,7 +7,8 @@
 #
 # Environment: EVO2_BUILD_DIR (default build), EVO2_LOCAL_MODEL_DIR (default the shipped demo
 # model models/evo2-demo, trained on real DNA), EVO2_LOCAL_MODEL (queue name, default evo2-demo).
-# --keep leaves the services running until Ctrl-C (prints how to reach them).
+# Prints the web page's URL (evo2-api's HTTP/JSON port). --keep leaves the services running until
+# Ctrl-C (prints how to reach them).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -51,6 +52,7 @@ cleanup() {
 trap cleanup EXIT INT TERM
 
 REDIS_PORT=$(free_port); API_PORT=$(free_port); API_METRICS=$(free_port); WORKER_METRICS=$(free_port)
+HTTP_PORT=$(free_port)
 KEY="local-$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
 
 # appendfsync always, as in deploy/k8s: evo2-api refuses a Redis that may lose acknowledged jobs.
@@ -63,7 +65,7 @@ done
 
 EVO2_API_KEYS="local=$KEY" "$API" --listen "127.0.0.1:$API_PORT" \
   --metrics-listen "127.0.0.1:$API_METRICS" --redis "redis://127.0.0.1:$REDIS_PORT" \
-  --model "$MODEL=8192" 2>"$WORK/api.log" &
+  --http-listen "127.0.0.1:$HTTP_PORT" --model "$MODEL=8192" 2>"$WORK/api.log" &
 PIDS+=($!)
 "$WORKER" --model-name "$MODEL" --checkpoint "$MODEL_DIR" --redis "redis://127.0.0.1:$REDIS_PORT" \
   --worker-id local-worker --metrics-listen "127.0.0.1:$WORKER_METRICS" 2>"$WORK/worker.log" &
@@ -80,6 +82,7 @@ for _ in $(seq 1 300); do
 done
 
 echo "== redis :$REDIS_PORT  api :$API_PORT (metrics :$API_METRICS)  worker metrics :$WORKER_METRICS"
+echo "== web page: http://127.0.0.1:$HTTP_PORT/  (API key $KEY, model $MODEL)"
 echo "== evo2 submit $FASTA --model $MODEL --wait"
 status=0
 "$EVO2" submit "$FASTA" --model "$MODEL" --wait || status=$?
@@ -89,6 +92,7 @@ if [[ $status -ne 0 ]]; then
 fi
 if [[ $KEEP -eq 1 ]]; then
   echo "== services running; try: EVO2_SERVER=$EVO2_SERVER EVO2_API_KEY=$KEY $EVO2 list   (Ctrl-C stops)"
+  echo "== or open http://127.0.0.1:$HTTP_PORT/ (API key $KEY), or: curl -H 'Authorization: Bearer $KEY' http://127.0.0.1:$HTTP_PORT/v1/jobs"
   wait
 fi
 exit $status

@@ -13,7 +13,12 @@ PACKAGES=(
   redis-server redis-tools
   libssl-dev
   clang libclang-rt-14-dev  # the fuzz targets (libFuzzer, ASan/UBSan runtimes; scripts/fuzz.sh)
+  libcpp-httplib-dev  # evo2-api's HTTP/JSON API
+  chromium            # the web page's browser test (tests/browser)
 )
+# Node.js for the browser test: Debian's nodejs + npm unless a node with npm is already there
+# (e.g. NodeSource's nodejs, which bundles npm and conflicts with Debian's npm package).
+if ! command -v npm >/dev/null; then PACKAGES+=(nodejs npm); fi
 
 missing=()
 for p in "${PACKAGES[@]}"; do
@@ -31,3 +36,12 @@ if ((${#missing[@]})); then
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 echo "setup: all packages present" >&2
+
+# puppeteer-core for the browser test, exactly as locked in tests/browser/package-lock.json.
+BROWSER_DIR="$(dirname "$0")/../tests/browser"
+if [[ ! -f "$BROWSER_DIR/node_modules/.package-lock.json" ||
+      "$BROWSER_DIR/package-lock.json" -nt "$BROWSER_DIR/node_modules/.package-lock.json" ]]; then
+  echo "setup: npm ci in tests/browser" >&2
+  (cd "$BROWSER_DIR" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+fi
+echo "setup: browser test packages present" >&2

@@ -7,6 +7,7 @@ RUN apt-get update -qq && apt-get install -y -qq --no-install-recommends \
       libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libabsl-dev \
       libhiredis-dev prometheus-cpp-dev libyaml-cpp-dev libgtest-dev libgmock-dev \
       libopenblas-dev libfftw3-dev libzip-dev nlohmann-json3-dev libcli11-dev libssl-dev \
+      libcpp-httplib-dev \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
@@ -17,12 +18,12 @@ RUN cmake -G Ninja -S . -B build -DCMAKE_BUILD_TYPE=Release -DEVO2_ENABLE_CUDA=O
 FROM debian:12-slim
 RUN apt-get update -qq && apt-get install -y -qq --no-install-recommends \
       libgrpc++1.51 libprotobuf32 libabsl20220623 libhiredis0.14 libprometheus-cpp-core1.0 \
-      libprometheus-cpp-pull1.0 libssl3 libgrpc29 ca-certificates \
+      libprometheus-cpp-pull1.0 libssl3 libgrpc29 libcpp-httplib0.11 ca-certificates \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --uid 10001 evo2
 COPY --from=build /src/build/services/api/evo2-api /usr/local/bin/evo2-api
 COPY --from=build /src/build/services/cli/evo2 /usr/local/bin/evo2
 USER 10001
-# 50051 gRPC, 9464 Prometheus /metrics
-EXPOSE 50051 9464
+# 50051 gRPC, 9464 Prometheus /metrics, 8080 HTTP/JSON + web page (with --http-listen)
+EXPOSE 50051 9464 8080
 ENTRYPOINT ["/usr/local/bin/evo2-api"]

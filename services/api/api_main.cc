@@ -20,6 +20,7 @@
 #include "grpcpp/server.h"
 #include "grpcpp/server_builder.h"
 #include "hashing.h"
+#include "http_gateway.h"
 #include "job_service.h"
 #include "job_store.h"
 #include "metrics.h"
@@ -73,6 +74,9 @@ int main(int argc, char** argv) {
   int64_t health_interval_ms = 1000, drain_grace_ms = 5000, retry_promote_ms = 1000;
   int health_failures = 3, health_successes = 2;
   evo2::svc::ApiConfig config;
+  evo2::svc::HttpOptions http;
+  http.listen = "";
+  int64_t http_keepalive_ms = 15000;
 
   app.add_option("--listen", listen, "gRPC address [EVO2_API_LISTEN]")->envname("EVO2_API_LISTEN");
   app.add_option("--metrics-listen", metrics_listen,
@@ -139,7 +143,26 @@ int main(int argc, char** argv) {
                  "balancers stop routing first; a second signal cuts it short "
                  "[EVO2_API_DRAIN_GRACE_MS]")
       ->envname("EVO2_API_DRAIN_GRACE_MS");
+  app.add_option("--http-listen", http.listen,
+                 "HTTP/JSON API + web page address, e.g. 0.0.0.0:8080; '' (default) = off "
+                 "[EVO2_HTTP_LISTEN]")
+      ->envname("EVO2_HTTP_LISTEN");
+  app.add_option("--http-cors-origin", http.cors_origins,
+                 "Origin whose pages may call the HTTP API, e.g. https://portal.example.org; "
+                 "repeatable; '*' = any [EVO2_HTTP_CORS_ORIGINS, ','-separated]")
+      ->envname("EVO2_HTTP_CORS_ORIGINS")
+      ->delimiter(',');
+  app.add_option("--http-max-body-bytes", http.max_body_bytes,
+                 "Largest HTTP request body; larger ones get 413")
+      ->capture_default_str();
+  app.add_option("--http-keepalive-ms", http_keepalive_ms,
+                 "Comment sent on an idle Server-Sent Events stream this often")
+      ->capture_default_str();
+  app.add_option("--http-threads", http.threads,
+                 "Concurrent HTTP requests (each open event stream holds one)")
+      ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
+  http.keepalive = absl::Milliseconds(http_keepalive_ms);
 
   if (!hash_key.empty()) {
     std::cout << "sha256:" << evo2::svc::Sha256Hex(hash_key) << "\n";
@@ -223,6 +246,15 @@ int main(int argc, char** argv) {
     std::cerr << "evo2-api: cannot listen on " << listen << "\n";
     return 2;
   }
+  // The HTTP face calls the same service through the in-process channel (http_gateway.h).
+  std::unique_ptr<evo2::svc::HttpGateway> http_gateway;
+  if (!http.listen.empty()) {
+    grpc::ChannelArguments channel_args;
+    channel_args.SetMaxReceiveMessageSize(16 << 20);  // result chunks are at most 3 MiB
+    auto gw = evo2::svc::HttpGateway::Start(http, server->InProcessChannel(channel_args));
+    if (!gw.ok()) Die("--http-listen", gw.status());
+    http_gateway = std::move(*gw);
+  }
   std::vector<std::string> model_names;
   for (const auto& [name, m] : models.models()) model_names.push_back(name);
   evo2::svc::RetryPromoter retry_promoter(*redis_opts, config.keys, model_names,
@@ -241,6 +273,9 @@ int main(int argc, char** argv) {
   std::cerr << "evo2-api: serving on port " << port << " (metrics port " << (*metrics)->port()
             << ", " << models.models().size() << " model(s), " << keys.size() << " key(s), "
             << (tls_cert.empty() ? "plaintext" : "TLS") << ")" << std::endl;
+  if (http_gateway != nullptr) {
+    std::cerr << "evo2-api: HTTP on port " << http_gateway->port() << std::endl;
+  }
 
   int sig = 0;
   sigwait(&stop_signals, &sig);
@@ -258,6 +293,7 @@ int main(int argc, char** argv) {
   redis_health.Stop();
   // Open streams end with UNAVAILABLE so clients resume on another replica.
   service.BeginShutdown();
+  if (http_gateway != nullptr) http_gateway->Stop();  // its event streams end with the watches
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(10));
   std::cerr << "evo2-api: stopped" << std::endl;
   return 0;

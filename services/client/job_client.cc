@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "evo2/status_macros.h"
+#include "google/rpc/status.pb.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
 #include "idempotency_key.h"
@@ -13,7 +14,23 @@ namespace evo2::client {
 
 absl::Status FromGrpc(const grpc::Status& s) {
   if (s.ok()) return absl::OkStatus();
-  return absl::Status(static_cast<absl::StatusCode>(s.error_code()), s.error_message());
+  absl::Status out(static_cast<absl::StatusCode>(s.error_code()), s.error_message());
+  google::rpc::Status details;
+  if (!s.error_details().empty() && details.ParseFromString(s.error_details())) {
+    for (const auto& any : details.details()) {
+      out.SetPayload(any.type_url(), absl::Cord(any.value()));
+    }
+  }
+  return out;
+}
+
+std::unique_ptr<JobClient> JobClient::OverChannel(std::shared_ptr<grpc::Channel> channel,
+                                                  const ClientOptions& options) {
+  auto c = std::make_unique<JobClient>();
+  c->options_ = options;
+  c->channel_ = std::move(channel);
+  c->stub_ = evo2::v1::JobService::NewStub(c->channel_);
+  return c;
 }
 
 absl::StatusOr<std::unique_ptr<JobClient>> JobClient::Connect(const ClientOptions& options) {
@@ -54,6 +71,7 @@ absl::StatusOr<std::unique_ptr<JobClient>> JobClient::Connect(const ClientOption
 std::unique_ptr<grpc::ClientContext> JobClient::NewContext() const {
   auto ctx = std::make_unique<grpc::ClientContext>();
   if (!options_.api_key.empty()) ctx->AddMetadata("authorization", "Bearer " + options_.api_key);
+  for (const auto& [key, value] : options_.metadata) ctx->AddMetadata(key, value);
   return ctx;
 }
 
@@ -134,18 +152,28 @@ absl::Status JobClient::Watch(const std::string& job_id, const std::string& afte
 absl::StatusOr<evo2::v1::ResultsEnd> JobClient::Results(
     const evo2::v1::GetJobResultsRequest& req,
     const std::function<void(evo2::v1::RecordResult&&)>& on_record) {
+  return ResultsWhile(req, [&](evo2::v1::RecordResult&& r) {
+    on_record(std::move(r));
+    return true;
+  });
+}
+
+absl::StatusOr<evo2::v1::ResultsEnd> JobClient::ResultsWhile(
+    const evo2::v1::GetJobResultsRequest& req,
+    const std::function<bool(evo2::v1::RecordResult&&)>& on_record) {
   auto ctx = NewContext();
   auto reader = stub_->GetJobResults(ctx.get(), req);
   evo2::v1::ResultChunk chunk;
   evo2::v1::RecordResult current;
   bool have = false;
   evo2::v1::ResultsEnd end;
+  bool stopped = false;
   auto flush = [&] {
-    if (have) on_record(std::move(current));
+    if (have && !stopped) stopped = !on_record(std::move(current));
     current = evo2::v1::RecordResult();
     have = false;
   };
-  while (reader->Read(&chunk)) {
+  while (!stopped && reader->Read(&chunk)) {
     switch (chunk.payload_case()) {
       case evo2::v1::ResultChunk::kRecord:
         flush();
@@ -178,6 +206,11 @@ absl::StatusOr<evo2::v1::ResultsEnd> JobClient::Results(
     }
   }
   flush();
+  if (stopped) {
+    ctx->TryCancel();
+    (void)reader->Finish();  // CANCELLED, as asked
+    return evo2::v1::ResultsEnd();
+  }
   RETURN_IF_ERROR(FromGrpc(reader->Finish()));
   return end;
 }

@@ -5,6 +5,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -21,11 +22,18 @@ struct ClientOptions {
   std::string tls_server_name;             // expected certificate name when it differs from host
   // Unary calls (submit, get, cancel, list) are retried by this policy; the default tries once.
   RetryPolicy retry;
+  // Extra call metadata (lower-case keys), sent as given: the HTTP gateway forwards a request's
+  // `authorization` / `x-api-key` headers untouched so the service judges them itself.
+  std::vector<std::pair<std::string, std::string>> metadata;
 };
 
 class JobClient {
  public:
   static absl::StatusOr<std::unique_ptr<JobClient>> Connect(const ClientOptions& options);
+  // A client on an existing channel (e.g. a server's in-process channel); `options.target` and
+  // the TLS fields are ignored.
+  static std::unique_ptr<JobClient> OverChannel(std::shared_ptr<grpc::Channel> channel,
+                                                const ClientOptions& options);
 
   // With retries enabled and no idempotency key in `req`, one is generated and reused by every
   // attempt, so a retry after an API crash returns the stored job rather than a second one.
@@ -41,6 +49,11 @@ class JobClient {
   absl::StatusOr<evo2::v1::ResultsEnd> Results(
       const evo2::v1::GetJobResultsRequest& req,
       const std::function<void(evo2::v1::RecordResult&&)>& on_record);
+  // The same, but the stream is cancelled as soon as `on_record` returns false (the returned
+  // end message is then empty).
+  absl::StatusOr<evo2::v1::ResultsEnd> ResultsWhile(
+      const evo2::v1::GetJobResultsRequest& req,
+      const std::function<bool(evo2::v1::RecordResult&&)>& on_record);
 
   evo2::v1::JobService::Stub& stub() { return *stub_; }
   // A context carrying the API key (for direct stub calls).
@@ -56,6 +69,8 @@ class JobClient {
   std::unique_ptr<evo2::v1::JobService::Stub> stub_;
 };
 
+// Code and message carry over; the google.rpc details of the status trailer become payloads
+// under their type URLs (the inverse of the API's ToGrpc), so callers can read them.
 absl::Status FromGrpc(const grpc::Status& s);
 
 }  // namespace evo2::client

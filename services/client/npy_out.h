@@ -3,12 +3,17 @@
 #pragma once
 
 #include <filesystem>
+#include <string>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "evo2/v1/results.pb.h"
 
 namespace evo2::client {
 
 absl::Status WriteNpy(const std::filesystem::path& path, const evo2::v1::Tensor& tensor);
+
+// The same .npy file's bytes (for downloads over HTTP).
+absl::StatusOr<std::string> NpyBytes(const evo2::v1::Tensor& tensor);
 
 }  // namespace evo2::client

@@ -111,6 +111,11 @@ absl::StatusOr<std::unique_ptr<ServiceCluster>> ServiceCluster::Start(ClusterOpt
   if (!port.ok() || !mport.ok()) return absl::InternalError("no free port");
   c->api_port_ = *port;
   c->api_metrics_port_ = *mport;
+  if (options.http) {
+    auto hport = PickFreePort();
+    if (!hport.ok()) return hport.status();
+    c->http_port_ = *hport;
+  }
   if (auto s = c->SpawnApi(); !s.ok()) return s;
   return c;
 }
@@ -124,9 +129,14 @@ absl::Status ServiceCluster::SpawnApi() {
                                    "--redis",
                                    absl::StrCat("redis://127.0.0.1:", redis_->port()),
                                    "--model",
-                                   absl::StrCat(kModel, "=8192,layers=6,hidden=128"),
+                                   options_.model_spec.empty()
+                                       ? absl::StrCat(kModel, "=8192,layers=6,hidden=128")
+                                       : options_.model_spec,
                                    "--max-attempts",
                                    "3"};
+  if (http_port_ > 0) {
+    argv.insert(argv.end(), {"--http-listen", absl::StrCat("127.0.0.1:", http_port_)});
+  }
   if (!options_.append_only || options_.appendfsync != "always") {
     argv.push_back("--allow-non-durable-redis");
   }
@@ -144,7 +154,9 @@ absl::Status ServiceCluster::SpawnApi() {
       [&] {
         evo2::v1::ListJobsRequest req;
         auto r = client->List(req);
-        return r.ok() || !api_->Running();
+        // The HTTP port opens just after the gRPC one.
+        const bool http_up = http_port_ == 0 || HttpGet(http_port_, "/v1/openapi.json").ok();
+        return (r.ok() && http_up) || !api_->Running();
       },
       std::chrono::seconds(15));
   if (!up || !api_->Running()) {
@@ -174,25 +186,26 @@ absl::StatusOr<int> ServiceCluster::StartWorker(const std::vector<std::string>& 
   const int index = static_cast<int>(workers_.size());
   auto mport = PickFreePort();
   if (!mport.ok()) return mport.status();
-  std::vector<std::string> argv = {EVO2_WORKER_BIN,
-                                   "--model-name",
-                                   kModel,
-                                   "--checkpoint",
-                                   GoldenDir().string(),
-                                   "--threads",
-                                   "1",
-                                   "--redis",
-                                   absl::StrCat("redis://127.0.0.1:", redis_->port()),
-                                   "--worker-id",
-                                   absl::StrCat("w", index),
-                                   "--metrics-listen",
-                                   absl::StrCat("127.0.0.1:", *mport),
-                                   "--visibility-timeout-ms",
-                                   "1500",
-                                   "--block-ms",
-                                   "200",
-                                   "--metrics-interval-ms",
-                                   "200"};
+  std::vector<std::string> argv = {
+      EVO2_WORKER_BIN,
+      "--model-name",
+      options_.model,
+      "--checkpoint",
+      options_.checkpoint.empty() ? GoldenDir().string() : options_.checkpoint,
+      "--threads",
+      "1",
+      "--redis",
+      absl::StrCat("redis://127.0.0.1:", redis_->port()),
+      "--worker-id",
+      absl::StrCat("w", index),
+      "--metrics-listen",
+      absl::StrCat("127.0.0.1:", *mport),
+      "--visibility-timeout-ms",
+      "1500",
+      "--block-ms",
+      "200",
+      "--metrics-interval-ms",
+      "200"};
   argv.insert(argv.end(), extra.begin(), extra.end());
   auto w = ChildProcess::Spawn(argv, {}, logs_ / absl::StrCat("worker", index, ".log"));
   if (!w.ok()) return w.status();

@@ -55,6 +55,12 @@ struct ClusterOptions {
   std::vector<std::string> api_args;  // extra evo2-api flags
   // PEM files: serve TLS; clients trust `tls_cert` and expect the name "localhost".
   std::string tls_cert, tls_key;
+  // The served model: its name, evo2-api's --model spec ("" = a_tiny6's) and the workers'
+  // --checkpoint ("" = the golden a_tiny6 directory).
+  std::string model = kModel;
+  std::string model_spec;
+  std::string checkpoint;
+  bool http = false;  // also serve the HTTP/JSON API (--http-listen on a free port)
 };
 
 class ServiceCluster {
@@ -63,8 +69,8 @@ class ServiceCluster {
   static absl::StatusOr<std::unique_ptr<ServiceCluster>> Start(ClusterOptions options = {});
   ~ServiceCluster();
 
-  // Starts a worker for a_tiny6 (CPU, 1 thread, visibility timeout 1.5 s); waits until it
-  // pulls. Returns its index.
+  // Starts a worker for the model (a_tiny6 by default; CPU, 1 thread, visibility timeout 1.5 s);
+  // waits until it pulls. Returns its index.
   absl::StatusOr<int> StartWorker(const std::vector<std::string>& extra_args = {});
   ChildProcess& worker(int i) { return *workers_.at(static_cast<size_t>(i)); }
   int worker_metrics_port(int i) const { return worker_metrics_ports_.at(static_cast<size_t>(i)); }
@@ -82,6 +88,7 @@ class ServiceCluster {
   std::vector<std::string> Keys();
   std::string api_target() const { return "127.0.0.1:" + std::to_string(api_port_); }
   int api_metrics_port() const { return api_metrics_port_; }
+  int http_port() const { return http_port_; }  // 0 unless ClusterOptions::http
 
  private:
   absl::Status SpawnApi();
@@ -93,6 +100,7 @@ class ServiceCluster {
   std::vector<int> worker_metrics_ports_;
   int api_port_ = 0;
   int api_metrics_port_ = 0;
+  int http_port_ = 0;
   std::filesystem::path logs_;
 };
 

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <filesystem>
+#include <string>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -12,6 +13,9 @@ namespace evo2 {
 
 // Reads dtypes <f4 <f8 <f2 <i8 <i4 <i2 |i1 |u1 |b1 into a Tensor.
 absl::StatusOr<Tensor> ReadNpy(const std::filesystem::path& path);
+
+// The .npy header (magic, version, dict, padding) that precedes `tensor`'s bytes.
+absl::StatusOr<std::string> EncodeNpyHeader(const Tensor& tensor);
 
 // Writes `tensor` atomically (temporary file + rename).
 absl::Status WriteNpy(const std::filesystem::path& path, const Tensor& tensor);

@@ -245,17 +245,14 @@ absl::StatusOr<Tensor> ReadNpy(const std::filesystem::path& path) {
   return tensor;
 }
 
-absl::Status WriteNpy(const std::filesystem::path& path, const Tensor& tensor) {
-  auto descr = DescrFromDType(tensor.dtype());
-  if (!descr.ok()) {
-    return absl::Status(descr.status().code(), absl::StrCat(path.string(), ": ", descr.status().message()));
-  }
+absl::StatusOr<std::string> EncodeNpyHeader(const Tensor& tensor) {
+  ASSIGN_OR_RETURN(auto descr, DescrFromDType(tensor.dtype()));
   std::string shape = "(";
   for (size_t i = 0; i < tensor.rank(); ++i) absl::StrAppend(&shape, tensor.dim(i), ",");
   if (tensor.rank() > 1) shape.pop_back();  // numpy writes "(3,)" but "(3, 4)"
   shape += ")";
-  std::string dict = absl::StrCat("{'descr': '", *descr, "', 'fortran_order': False, 'shape': ",
-                                  shape, ", }");
+  std::string dict =
+      absl::StrCat("{'descr': '", descr, "', 'fortran_order': False, 'shape': ", shape, ", }");
   // Pad with spaces and a final '\n' so that the data starts on a 64-byte boundary (numpy >= 1.14).
   std::string header;
   for (int major : {1, 2}) {
@@ -272,8 +269,17 @@ absl::Status WriteNpy(const std::filesystem::path& path, const Tensor& tensor) {
     header.push_back('\n');
     break;
   }
+  return header;
+}
+
+absl::Status WriteNpy(const std::filesystem::path& path, const Tensor& tensor) {
+  auto header = EncodeNpyHeader(tensor);
+  if (!header.ok()) {
+    return absl::Status(header.status().code(),
+                        absl::StrCat(path.string(), ": ", header.status().message()));
+  }
   ASSIGN_OR_RETURN(auto writer, io::AtomicFileWriter::Open(path));
-  RETURN_IF_ERROR(writer.Write(header));
+  RETURN_IF_ERROR(writer.Write(*header));
   RETURN_IF_ERROR(writer.Write(tensor.bytes()));
   return writer.Commit();
 }
