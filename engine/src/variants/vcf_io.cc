@@ -77,6 +77,12 @@ absl::StatusOr<RecordPtr> VcfReader::Next() {
                                                    records_read_, " cannot be parsed by htslib (",
                                                    ErrorName(rec->errcode), ")"));
   }
+  // htslib accepts a line short of sample columns but refuses to write it back.
+  if (rec->n_sample != static_cast<uint32_t>(bcf_hdr_nsamples(header_.get()))) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("VCF ", path_.string(), ": record ", records_read_, " has ", rec->n_sample,
+                     " sample columns, the header names ", bcf_hdr_nsamples(header_.get())));
+  }
   if (bcf_unpack(rec.get(), BCF_UN_STR) != 0) {
     return absl::InvalidArgumentError(
         absl::StrCat("VCF ", path_.string(), ": record ", records_read_, " cannot be unpacked"));
