@@ -32,25 +32,6 @@ if ((${#missing[@]})); then
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-# htslib's headers and pkg-config file. Debian 12's libhts-dev cannot be installed next to
-# prometheus-cpp-dev: it depends on libcurl4-gnutls-dev, prometheus-cpp-dev on
-# libcurl4-openssl-dev, and the two conflict (installing one removes the other). The headers do
-# not need curl, so we unpack libhts-dev's headers and .pc (from Debian's own .deb, same version
-# as libhts3) under /usr/local and link libhts.so to the installed libhts.so.3.
-HTS_PREFIX=/usr/local
-if ! pkg-config --exists htslib 2>/dev/null; then
-  SUDO=""
-  if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi
-  multiarch=$(gcc -print-multiarch)
-  tmp=$(mktemp -d)
-  (cd "$tmp" && chmod 777 "$tmp" && apt-get download -qq libhts-dev >/dev/null)
-  dpkg-deb -x "$tmp"/libhts-dev_*.deb "$tmp/x"
-  $SUDO mkdir -p "$HTS_PREFIX/include" "$HTS_PREFIX/lib/pkgconfig"
-  $SUDO cp -r "$tmp/x/usr/include/htslib" "$HTS_PREFIX/include/"
-  $SUDO ln -sf "/usr/lib/$multiarch/libhts.so.3" "$HTS_PREFIX/lib/libhts.so"
-  sed -e "s|^includedir=.*|includedir=$HTS_PREFIX/include|" -e "s|^libdir=.*|libdir=$HTS_PREFIX/lib|" \
-    "$tmp/x/usr/lib/$multiarch/pkgconfig/htslib.pc" | $SUDO tee "$HTS_PREFIX/lib/pkgconfig/htslib.pc" >/dev/null
-  rm -rf "$tmp"
-  echo "setup: htslib headers unpacked under $HTS_PREFIX" >&2
-fi
+# htslib's headers (libhts-dev conflicts with prometheus-cpp-dev in Debian 12; see the script).
+"$(dirname "$0")/install_htslib_headers.sh"
 echo "setup: all packages present" >&2

@@ -227,6 +227,15 @@ absl::StatusOr<VariantScoringSummary> ScoreVariants(
       summary.tokens_scored += tokens;
       prog.windows_scored = summary.windows_scored;
       prog.tokens_scored = summary.tokens_scored;
+      // Windows are scored in record order: count the records of the chunk now complete.
+      int64_t complete = 0;
+      for (const PendingRecord& p : chunk) {
+        bool all = p.ref_window == nullptr || p.ref_window->scored;
+        for (const auto* w : p.alt_windows) all = all && (w == nullptr || w->scored);
+        if (!all) break;
+        ++complete;
+      }
+      prog.records_done = summary.records + complete;
       if (progress) progress(prog);
     }));
     for (PendingRecord& p : chunk) {
