@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Plots the deltas of an `evo2 score-variants` TSV (docs/variant-scoring.md §6).
+"""Plots the deltas of an `evo2 score-variants` TSV (docs/variant-scoring.md §7).
 
     plot_deltas.py RESULTS.tsv OUT.png
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Worked example of `evo2 score-variants` (docs/variant-scoring.md §6): the 194 human chr20
+# Worked example of `evo2 score-variants` (docs/variant-scoring.md §7): the 194 human chr20
 # indels that Debian's vt-examples package ships (normalize/01_IN.vcf.gz, GRCh37 chr20 in
 # ref/20.fa.gz, MIT licence), scored with the demo model; then the plot of the deltas.
 #
