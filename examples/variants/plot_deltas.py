@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """Plots the deltas of an `evo2 score-variants` TSV (docs/variant-scoring.md §7).
 
     plot_deltas.py RESULTS.tsv OUT.png
@@ -36,6 +36,9 @@ def main(tsv_path, png_path):
     b.axvline(55, color="grey", ls="--", lw=0.8)
     b.text(55.3, b.get_ylim()[0], "demo model trained left of 55 Mb", fontsize=8, va="bottom")
     b.set_xlabel("position on chr20 (Mb, GRCh37)")
+    for label, c in (("insertion", "tab:blue"), ("deletion", "tab:red")):
+        a.scatter([], [], c=c, s=14, label=label)
+    a.legend(loc="upper right")
     b.set_title("delta along the chromosome")
     fig.suptitle("evo2 score-variants, demo model, 2 048-base windows: vt-examples chr20 indels")
     fig.tight_layout()

@@ -26,4 +26,4 @@ gunzip -kf "$ex/ref/20.fa.gz.gzi.gz"  # the package gzips the bgzip index
 # shellcheck disable=SC2086
 "$evo2" score-variants --vcf "$ex/normalize/01_IN.vcf.gz" --reference "$ex/ref/20.fa.gz" \
   --output "$work/vt_chr20.vcf.gz" --tsv "$here/vt_chr20_indels.tsv" --window 2048 ${EVO2_ARGS:-}
-python3 "$here/plot_deltas.py" "$here/vt_chr20_indels.tsv" "$repo/docs/variant-deltas.png"
+/usr/bin/python3 "$here/plot_deltas.py" "$here/vt_chr20_indels.tsv" "$repo/docs/variant-deltas.png"
