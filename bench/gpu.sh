@@ -5,8 +5,9 @@
 #                                  #   .gpu/ship (ignored) for the GPU machine (SHORT_GOLDEN=1:
 #                                  #   without the 2048-token logits, to stay under 64 MiB)
 #   bench/gpu.sh run [SHIP_DIR]    # there: unpack, run kernels_test, cuda_golden_test and the
-#                                  #   benchmark; full logs under $OUT, a short table at the end
-# Environment for run: BENCH_ROWS (e.g. "7b:1x1048576"), SKIP_TESTS=1, SKIP_BENCH=1.
+#                                  #   benchmarks; full logs under $OUT, a short table at the end
+# Environment for run: BENCH_ROWS (e.g. "7b:1x1048576"), SKIP_TESTS=1, SKIP_BENCH=1,
+# SKIP_VARIANTS_BENCH=1 (evo2_variants_bench: variant scoring, 7B shape, 8 192-base windows).
 set -uo pipefail
 mode=${1:-run}
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -15,7 +16,7 @@ if [ "$mode" = pack ]; then
   set -e
   build=${BUILD_DIR:-$root/build-cuda}
   [ "${NO_BUILD:-0}" = 1 ] || ninja -C "$build" -j2 kernels_test cuda_golden_test evo2_cuda_bench \
-    cudnn_attention_test cuda_gemm_runner_test cuda_fp8_gemm_test evo2_kernel_bench
+    cudnn_attention_test cuda_gemm_runner_test cuda_fp8_gemm_test evo2_kernel_bench evo2_variants_bench
   stage=$root/.gpu/stage
   keep_golden=0
   [ "${NO_GOLDEN:-0}" = 1 ] && [ -f "$root/.gpu/ship/golden.tar.xz" ] && keep_golden=1
@@ -24,7 +25,8 @@ if [ "$mode" = pack ]; then
   "${PACK_FOR_GPU:-$root/../shared/tools/pack-for-gpu.sh}" "$stage" "$build/tests/kernels/kernels_test" \
     "$build/tests/engine/cuda/cuda_golden_test" "$build/bench/cuda/evo2_cuda_bench" \
     "$build/tests/engine/cuda/cudnn_attention_test" "$build/tests/engine/cuda/cuda_gemm_runner_test" \
-    "$build/tests/engine/cuda/cuda_fp8_gemm_test" "$build/bench/cuda/evo2_kernel_bench"
+    "$build/tests/engine/cuda/cuda_fp8_gemm_test" "$build/bench/cuda/evo2_kernel_bench" \
+    "$build/bench/cuda/evo2_variants_bench"
   strip "$stage"/bin/*
   for c in a_tiny6 b_small10 c_7blike32; do
     [ $keep_golden = 1 ] && break
@@ -110,6 +112,11 @@ if [ "${SKIP_BENCH:-0}" != 1 ]; then
     done
   fi
 fi
+if [ "${SKIP_VARIANTS_BENCH:-0}" != 1 ] && [ -x "$work/bin/evo2_variants_bench" ]; then
+  # Variant scoring end to end (docs/variant-scoring.md §5): 7B shape, 8 192-base windows.
+  "$work/bin/evo2_variants_bench" --model 7b --window 8192 --variants 96 --batches 1,4,8 \
+    > "$out/variants_bench.log" 2>&1
+fi
 
 echo "== $(tail -1 "$out/nvidia-smi.txt"); packed from commit $(head -1 "$out/commit.txt" 2>/dev/null)"
 echo "== kernels_test: $k  ($(grep -E '^\[  (PASSED|FAILED)' "$out/kernels_test.log" 2>/dev/null | tr '\n' ' '))"
@@ -121,6 +128,7 @@ cat "$out/summary.txt" 2>/dev/null
 cat "$out/kernel_bench.log" 2>/dev/null
 echo "== benchmark: $b"
 cat "$out/bench.log" 2>/dev/null | tail -80
+[ -f "$out/variants_bench.log" ] && { echo "== variant scoring:"; cat "$out/variants_bench.log"; }
 for log in "$out"/bench_ab_*.log; do
   [ -f "$log" ] || continue
   echo "A/B $(basename "$log" .log | sed 's/^bench_ab_//'):"

@@ -16,6 +16,7 @@ pkg_check_modules(HIREDIS REQUIRED IMPORTED_TARGET hiredis)
 pkg_check_modules(OPENBLAS REQUIRED IMPORTED_TARGET openblas)
 pkg_check_modules(FFTW3F REQUIRED IMPORTED_TARGET fftw3f)
 pkg_check_modules(LIBZIP REQUIRED IMPORTED_TARGET libzip)
+pkg_check_modules(HTSLIB REQUIRED IMPORTED_TARGET htslib)
 
 find_program(EVO2_REDIS_SERVER redis-server)
 if(NOT EVO2_REDIS_SERVER)

@@ -10,6 +10,7 @@ PACKAGES=(
   libgtest-dev libgmock-dev
   libopenblas-dev libfftw3-dev libzip-dev
   nlohmann-json3-dev libcli11-dev
+  libhts3  # htslib runtime: VCF/BCF, faidx, bgzf (evo2 score-variants); headers: see below
   redis-server redis-tools
   libssl-dev
   clang libclang-rt-14-dev  # the fuzz targets (libFuzzer, ASan/UBSan runtimes; scripts/fuzz.sh)
@@ -35,6 +36,9 @@ if ((${#missing[@]})); then
   $SUDO apt-get update -qq
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
+
+# htslib's headers (libhts-dev conflicts with prometheus-cpp-dev in Debian 12; see the script).
+"$(dirname "$0")/install_htslib_headers.sh"
 echo "setup: all packages present" >&2
 
 # puppeteer-core for the browser test, exactly as locked in tests/browser/package-lock.json.

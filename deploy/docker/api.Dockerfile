@@ -2,12 +2,15 @@
 # packages scripts/setup.sh installs, ship only the binary and its runtime libraries.
 # Build from the repository root:  docker build -f deploy/docker/api.Dockerfile -t evo2-api .
 FROM debian:12 AS build
+# htslib headers without libhts-dev, which conflicts with prometheus-cpp-dev (see the script).
+COPY scripts/install_htslib_headers.sh /tmp/
 RUN apt-get update -qq && apt-get install -y -qq --no-install-recommends \
       build-essential cmake ninja-build pkg-config git ca-certificates \
       libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libabsl-dev \
       libhiredis-dev prometheus-cpp-dev libyaml-cpp-dev libgtest-dev libgmock-dev \
-      libopenblas-dev libfftw3-dev libzip-dev nlohmann-json3-dev libcli11-dev libssl-dev \
+      libopenblas-dev libfftw3-dev libzip-dev nlohmann-json3-dev libcli11-dev libssl-dev libhts3 \
       libcpp-httplib-dev \
+    && /tmp/install_htslib_headers.sh \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
@@ -18,7 +21,7 @@ RUN cmake -G Ninja -S . -B build -DCMAKE_BUILD_TYPE=Release -DEVO2_ENABLE_CUDA=O
 FROM debian:12-slim
 RUN apt-get update -qq && apt-get install -y -qq --no-install-recommends \
       libgrpc++1.51 libprotobuf32 libabsl20220623 libhiredis0.14 libprometheus-cpp-core1.0 \
-      libprometheus-cpp-pull1.0 libssl3 libgrpc29 libcpp-httplib0.11 ca-certificates \
+      libprometheus-cpp-pull1.0 libssl3 libgrpc29 libcpp-httplib0.11 libhts3 ca-certificates \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --uid 10001 evo2
 COPY --from=build /src/build/services/api/evo2-api /usr/local/bin/evo2-api

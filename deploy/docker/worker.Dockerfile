@@ -7,12 +7,15 @@
 ARG CUDA_VERSION=12-4
 
 FROM debian:12 AS deps
+# htslib headers without libhts-dev, which conflicts with prometheus-cpp-dev (see the script).
+COPY scripts/install_htslib_headers.sh /tmp/
 RUN apt-get update -qq && apt-get install -y -qq --no-install-recommends \
       build-essential cmake ninja-build pkg-config git ca-certificates wget gnupg \
       libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libabsl-dev \
       libhiredis-dev prometheus-cpp-dev libyaml-cpp-dev libgtest-dev libgmock-dev \
-      libopenblas-dev libfftw3-dev libzip-dev nlohmann-json3-dev libcli11-dev libssl-dev \
+      libopenblas-dev libfftw3-dev libzip-dev nlohmann-json3-dev libcli11-dev libssl-dev libhts3 \
       libcpp-httplib-dev \
+    && /tmp/install_htslib_headers.sh \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 
@@ -40,7 +43,7 @@ FROM debian:12-slim AS runtime-base
 RUN apt-get update -qq && apt-get install -y -qq --no-install-recommends \
       libgrpc++1.51 libgrpc29 libprotobuf32 libabsl20220623 libhiredis0.14 \
       libprometheus-cpp-core1.0 libprometheus-cpp-pull1.0 libssl3 libyaml-cpp0.7 \
-      libopenblas0-pthread libfftw3-single3 libzip4 ca-certificates \
+      libopenblas0-pthread libfftw3-single3 libzip4 libhts3 ca-certificates \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --uid 10001 evo2
 # 9465 Prometheus /metrics. Checkpoints are mounted at /models (see deploy/k8s).

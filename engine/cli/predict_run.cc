@@ -4,12 +4,13 @@
 // §2 (data), §3.1 (math); differences from the reference: docs/predict-compatibility.md.
 #include <algorithm>
 #include <atomic>
-#include <csignal>
 #include <iostream>
 #include <numeric>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "cancel_on_signal.h"
+#include "default_model.h"
 #include "evo2/checkpoint.h"
 #include "evo2/config.h"
 #include "evo2/fasta.h"
@@ -17,41 +18,11 @@
 #include "evo2/prediction_writer.h"
 #include "evo2/predictor.h"
 #include "evo2/status_macros.h"
-#include "default_model.h"
 #include "predict_args.h"
 #include "progress.h"
 
 namespace evo2::cli {
 namespace {
-
-std::atomic<bool> g_cancelled{false};
-
-// First signal: cancel cleanly at the next record boundary. Second: die the default way.
-extern "C" void OnSignal(int sig) {
-  if (g_cancelled.exchange(true)) {
-    std::signal(sig, SIG_DFL);
-    std::raise(sig);
-  }
-}
-
-// Installs SIGINT/SIGTERM handlers for the run (a cancelled run leaves no output files) and
-// restores the previous ones afterwards.
-class CancelOnSignal {
- public:
-  CancelOnSignal() {
-    g_cancelled.store(false);
-    old_int_ = std::signal(SIGINT, OnSignal);
-    old_term_ = std::signal(SIGTERM, OnSignal);
-  }
-  ~CancelOnSignal() {
-    std::signal(SIGINT, old_int_);
-    std::signal(SIGTERM, old_term_);
-  }
-
- private:
-  void (*old_int_)(int);
-  void (*old_term_)(int);
-};
 
 absl::Status CheckFlags(const PredictArgs& a) {
   if (a.fp8_recipe) {
@@ -117,6 +88,7 @@ absl::Status CheckOverrides(const PredictArgs& a, const ModelConfig& c) {
 absl::Status RunPredict(const PredictArgs& a) {
   // From here on Ctrl-C / SIGTERM cancel the run cleanly (the staging directory is removed).
   CancelOnSignal cancel_on_signal;
+  const std::atomic<bool>& cancelled = cancel_on_signal.flag();
   RETURN_IF_ERROR(CheckFlags(a));
   ASSIGN_OR_RETURN(auto collapse, ParseLogProbCollapse(a.log_prob_collapse_option));
   ASSIGN_OR_RETURN(auto pooling, ParseEmbeddingPooling(a.embedding_pooling));
@@ -166,7 +138,7 @@ absl::Status RunPredict(const PredictArgs& a) {
   lo.lora_adapter = a.lora_checkpoint_path;
   lo.fp8 = a.full_fp8 ? Fp8Mode::kAllLinears : a.fp8 ? Fp8Mode::kHyenaProjections : Fp8Mode::kOff;
   ASSIGN_OR_RETURN(auto model, LoadModel(lo));
-  if (g_cancelled.load()) return absl::CancelledError("interrupted; no output written");
+  if (cancelled.load()) return absl::CancelledError("interrupted; no output written");
   RETURN_IF_ERROR(CheckOverrides(a, model->config()));
 
   ScoreOptions so;
@@ -217,11 +189,11 @@ absl::Status RunPredict(const PredictArgs& a) {
       inputs.push_back(RecordInput{sorted_names[begin + k], sequences[k]});
     }
     so.pad_to_tokens = batch_tokens;
-    ASSIGN_OR_RETURN(auto scores, predictor.ScoreBatch(inputs, so, &g_cancelled));
+    ASSIGN_OR_RETURN(auto scores, predictor.ScoreBatch(inputs, so, &cancelled));
     for (const RecordScore& r : scores) tokens_done += r.num_tokens;
     records_done += static_cast<int64_t>(scores.size());
     RETURN_IF_ERROR(writer->AddBatch(std::move(scores), seq_idx, batch_tokens));
-    if (g_cancelled.load()) return absl::CancelledError("interrupted; no output written");
+    if (cancelled.load()) return absl::CancelledError("interrupted; no output written");
     progress.Update(records_done, tokens_done);
   }
   RETURN_IF_ERROR(writer->Finish(sorted_names));

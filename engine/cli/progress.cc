@@ -19,11 +19,13 @@ std::string Duration(double seconds) {
 }  // namespace
 
 ProgressReporter::ProgressReporter(std::ostream& out, int64_t total_records, int64_t total_tokens,
-                                   bool enabled)
+                                   bool enabled, std::string command, std::string items)
     : out_(out),
       total_records_(total_records),
       total_tokens_(total_tokens),
       enabled_(enabled),
+      command_(std::move(command)),
+      items_(std::move(items)),
       start_(Clock::now()),
       last_print_(start_) {}
 
@@ -34,19 +36,28 @@ void ProgressReporter::Update(int64_t records_done, int64_t tokens_done) {
   last_print_ = now;
   const double elapsed = std::chrono::duration<double>(now - start_).count();
   const double rate = elapsed > 0 ? tokens_done / elapsed : 0;
-  const std::string eta =
-      rate > 0 ? Duration((total_tokens_ - tokens_done) / rate) : std::string("?");
-  out_ << absl::StrFormat("evo2 predict: %d/%d records, %s/%s tokens, %.0f tokens/s, ETA %s\n",
-                          records_done, total_records_, Count(tokens_done), Count(total_tokens_),
-                          rate, eta)
+  const double item_rate = elapsed > 0 ? records_done / elapsed : 0;
+  std::string eta = "?";
+  if (total_tokens_ > 0 && rate > 0) {
+    eta = Duration((total_tokens_ - tokens_done) / rate);
+  } else if (total_tokens_ <= 0 && item_rate > 0) {
+    eta = Duration((total_records_ - records_done) / item_rate);
+  }
+  const std::string tokens =
+      total_tokens_ > 0 ? absl::StrFormat("%s/%s", Count(tokens_done), Count(total_tokens_))
+                        : Count(tokens_done);
+  out_ << absl::StrFormat("%s: %d/%d %s, %s tokens, %.1f %s/s, %.0f tokens/s, ETA %s\n", command_,
+                          records_done, total_records_, items_, tokens, item_rate, items_, rate,
+                          eta)
        << std::flush;
 }
 
 void ProgressReporter::Done(int64_t records_done, int64_t tokens_done) {
   if (!enabled_) return;
   const double elapsed = std::chrono::duration<double>(Clock::now() - start_).count();
-  out_ << absl::StrFormat("evo2 predict: done: %d records, %s tokens in %.1f s (%.0f tokens/s)\n",
-                          records_done, Count(tokens_done), elapsed,
+  out_ << absl::StrFormat("%s: done: %d %s, %s tokens in %.1f s (%.1f %s/s, %.0f tokens/s)\n",
+                          command_, records_done, items_, Count(tokens_done), elapsed,
+                          elapsed > 0 ? records_done / elapsed : 0.0, items_,
                           elapsed > 0 ? tokens_done / elapsed : 0.0)
        << std::flush;
 }

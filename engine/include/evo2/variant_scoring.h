@@ -1,0 +1,63 @@
+// Variant-effect scoring: a VCF/BCF and a faidx-indexed reference in, Evo 2 delta
+// log-likelihoods out, as the input VCF with INFO fields or as a TSV (docs/variant-scoring.md).
+//
+// For each ALT allele, delta = S(alt window) - S(ref window), where S(w) is the sum of the
+// next-token log-probs of window w exactly as `evo2 predict` computes it without a BOS
+// (evo2/predictor.h: the first base is context only, bases 2..L are scored), optionally averaged
+// with the same sum on the reverse complement of w. Windows: docs/variant-scoring.md §2.
+// Records that cannot be scored are written with a FILTER and a per-allele reason, never dropped.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "evo2/model.h"
+
+namespace evo2 {
+
+enum class VariantOutputFormat { kVcf, kTsv };
+
+struct VariantScoringOptions {
+  std::filesystem::path vcf;        // .vcf, .vcf.gz (bgzip or gzip) or .bcf
+  std::filesystem::path reference;  // FASTA, plain or bgzipped; .fai/.gzi built when missing
+  std::filesystem::path output;     // VCF: .vcf, .vcf.gz (bgzf), .bcf; or TSV
+  VariantOutputFormat format = VariantOutputFormat::kVcf;
+  std::filesystem::path tsv;    // optional second output, a TSV, beside a VCF output
+  int64_t window_bases = 8192;  // L: bases in every ref and alt window
+  bool both_strands = false;    // average S over the window and its reverse complement
+  int batch_windows = 8;        // windows per Model::ForwardBatch call
+  std::string model_name;       // written to the VCF header and INFO (EVO2_MODEL)
+  std::string precision_name;   // "fp32", "bf16", ... (EVO2_PRECISION)
+};
+
+struct VariantScoringProgress {
+  int64_t records_done = 0;
+  int64_t records_total = 0;  // counted by a first pass over the input
+  int64_t windows_scored = 0;
+  int64_t tokens_scored = 0;
+};
+
+struct VariantScoringSummary {
+  int64_t records = 0;
+  int64_t alleles_scored = 0;
+  int64_t alleles_unscored = 0;
+  int64_t windows_scored = 0;  // forward passes (a strand of a window counts once)
+  int64_t windows_reused = 0;  // ref windows shared with an earlier record at the same place
+  int64_t tokens_scored = 0;
+  int64_t unsorted_records = 0;  // records before their predecessor (scored all the same)
+};
+
+// Runs the whole job. Fails (with the file and record) only on unreadable input, an unusable
+// reference or an output that cannot be written; a record that cannot be scored is annotated.
+// `progress` (optional) is called after every batch; `cancelled` (optional) stops between
+// batches and inside forwards with CANCELLED, leaving no output file.
+absl::StatusOr<VariantScoringSummary> ScoreVariants(
+    Model& model, const VariantScoringOptions& options,
+    const std::function<void(const VariantScoringProgress&)>& progress = nullptr,
+    const std::atomic<bool>* cancelled = nullptr);
+
+}  // namespace evo2
