@@ -53,8 +53,11 @@ struct LoadOptions {
   Device device = Device::kCpu;
   Precision precision = Precision::kDefault;  // kDefault = the backend's (fp32 cpu, bf16 cuda)
   int threads = 0;                       // cpu: 0 = all cores
+  // Engine group (docs/parallelism.md): TP x CP ranks per replica and `devices` / (TP x CP)
+  // data-parallel replicas; devices 0 means TP x CP. On the cpu backend the ranks are threads.
   int tensor_parallel_size = 1;
   int context_parallel_size = 1;
+  int devices = 0;
 };
 
 class Model {
