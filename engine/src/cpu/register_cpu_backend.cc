@@ -25,8 +25,8 @@ BackendFactory MakeCpuBackendFactory() {
     ASSIGN_OR_RETURN(auto weights, LoadWeights(config, checkpoint.tensors));
     checkpoint.tensors.clear();  // release the bf16 copies / mappings before running
     if (layout.devices() > 1) {
-      return std::unique_ptr<Model>(new parallel::EngineGroupModel(config, std::move(weights),
-                                                                   layout, options.threads));
+      return std::unique_ptr<Model>(
+          new parallel::EngineGroupModel(config, std::move(weights), layout, options.threads));
     }
     CpuOptions cpu;
     cpu.threads = options.threads;

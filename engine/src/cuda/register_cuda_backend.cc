@@ -37,4 +37,10 @@ absl::StatusOr<std::unique_ptr<Model>> MakeCudaModel(const ModelConfig& config,
 
 void RegisterCudaBackend() { RegisterBackend(Device::kCuda, MakeCudaModel); }
 
+int CudaDeviceCount() {
+  int devices = 0;
+  if (cudaGetDeviceCount(&devices) != cudaSuccess) return 0;
+  return devices;
+}
+
 }  // namespace evo2

@@ -67,7 +67,8 @@ void CausalSoftmaxAttention(const AttentionHeads& h, int64_t S, float* out, Thre
   SetBlasThreads(1);
   pool.ParallelFor(pool.size(), 1, [&](int64_t, int64_t) {
     const int64_t max_keys = h.query_offset + S;
-    std::vector<float> scores(static_cast<size_t>(std::min(S, kQueryBlock) * max_keys));  // [rows, keys]
+    std::vector<float> scores(
+        static_cast<size_t>(std::min(S, kQueryBlock) * max_keys));  // [rows, keys]
     std::vector<double> row_sum(static_cast<size_t>(kQueryBlock));
     for (int64_t task; (task = next.fetch_add(1)) < tasks;) {
       const int64_t blk = blocks - 1 - task / nq;

@@ -40,8 +40,8 @@ struct AttentionHeads {
 inline constexpr int64_t kAttentionQueryBlock = 64;
 
 // Causal softmax attention with scale 1/√d (no position encoding: apply rotary first) for S
-// query rows, out [S, num_heads·d] heads concatenated head-major. Parallel over (query block, head) on
-// `pool` with single-threaded BLAS inside (restored to pool.size() after).
+// query rows, out [S, num_heads·d] heads concatenated head-major. Parallel over (query block, head)
+// on `pool` with single-threaded BLAS inside (restored to pool.size() after).
 void CausalSoftmaxAttention(const AttentionHeads& heads, int64_t S, float* out, ThreadPool& pool);
 
 }  // namespace evo2::ops

@@ -39,18 +39,26 @@ absl::Status CausalAttentionContextParallel(const SequenceSplit& split, Communic
   for (int r = 0; r < cp.size(); ++r) {
     const std::vector<int>& chunks = split.ChunksOf(r);
     for (size_t j = 0; j < chunks.size(); ++j) {
-      std::copy_n(gathered.data() + (static_cast<int64_t>(r) * L + static_cast<int64_t>(j) * Lc) *
-                                        kv_width,
-                  Lc * kv_width, kv.data() + chunks[j] * Lc * kv_width);
+      std::copy_n(
+          gathered.data() + (static_cast<int64_t>(r) * L + static_cast<int64_t>(j) * Lc) * kv_width,
+          Lc * kv_width, kv.data() + chunks[j] * Lc * kv_width);
     }
   }
   // 3. Each local chunk's queries against keys 0..q.
   for (size_t j = 0; j < mine.size(); ++j) {
     const int64_t row0 = static_cast<int64_t>(j) * Lc;
-    ops::CausalSoftmaxAttention({.q = qkv + row0 * ld, .ldq = ld, .q_head_stride = 3 * d,
-                                 .k = kv.data(), .ldk = kv_width, .k_head_stride = 2 * d,
-                                 .v = kv.data() + d, .ldv = kv_width, .v_head_stride = 2 * d,
-                                 .num_heads = heads, .num_kv_heads = heads, .head_dim = d,
+    ops::CausalSoftmaxAttention({.q = qkv + row0 * ld,
+                                 .ldq = ld,
+                                 .q_head_stride = 3 * d,
+                                 .k = kv.data(),
+                                 .ldk = kv_width,
+                                 .k_head_stride = 2 * d,
+                                 .v = kv.data() + d,
+                                 .ldv = kv_width,
+                                 .v_head_stride = 2 * d,
+                                 .num_heads = heads,
+                                 .num_kv_heads = heads,
+                                 .head_dim = d,
                                  .query_offset = mine[j] * Lc},
                                 Lc, out + row0 * heads * d, pool);
   }

@@ -27,7 +27,8 @@ absl::Status ChunksWithHalo(const SequenceSplit& split, Communicator& cp, const 
     const int i = mine[j];
     const float* chunk_tail = local + (static_cast<int64_t>(j) * Lc + Lc - tail) * width;
     for (int k = i + 1; k <= std::min(nc - 1, i + reach); ++k) {
-      sends.push_back(SendSpec{.peer = split.Owner(k), .tag = tag(i, k),
+      sends.push_back(SendSpec{.peer = split.Owner(k),
+                               .tag = tag(i, k),
                                .data = {chunk_tail, static_cast<size_t>(tail * width)}});
     }
   }

@@ -8,9 +8,8 @@
 namespace evo2::parallel {
 
 absl::Status HyenaLongFilterContextParallel(const SequenceSplit& split, Communicator& cp,
-                                            const float* a, int64_t H,
-                                            const cpu::ModalFilter& f, float* y,
-                                            ops::ThreadPool& pool) {
+                                            const float* a, int64_t H, const cpu::ModalFilter& f,
+                                            float* y, ops::ThreadPool& pool) {
   const int64_t Lc = split.chunk_tokens();
   const int64_t M = f.modes;
   const int per_rank = split.chunks_per_rank();

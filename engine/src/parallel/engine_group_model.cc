@@ -53,7 +53,8 @@ int64_t EngineGroupModel::EstimateForwardBytes(int64_t S, const ForwardOptions& 
   int64_t floats = int64_t{layout_.devices()} * (3 * L * H + 8 * L * H / layout_.tp) +
                    int64_t{layout_.devices()} * 2 * S * H / layout_.tp;
   if (options.logits) floats += S * V;
-  floats += static_cast<int64_t>(options.layers.size() + options.hidden_after_blocks.size()) * S * H;
+  floats +=
+      static_cast<int64_t>(options.layers.size() + options.hidden_after_blocks.size()) * S * H;
   return floats * static_cast<int64_t>(sizeof(float));
 }
 
@@ -82,8 +83,7 @@ absl::StatusOr<std::vector<ForwardResult>> EngineGroupModel::ForwardBatch(
     if (!results[i].ok()) {
       return absl::Status(results[i].status().code(),
                           absl::StrCat("sequence ", i, " of the batch (data-parallel replica ",
-                                       i % replicas_.size(), "): ",
-                                       results[i].status().message()));
+                                       i % replicas_.size(), "): ", results[i].status().message()));
     }
     out.push_back(std::move(*results[i]));
   }
@@ -136,10 +136,10 @@ absl::StatusOr<ForwardResult> EngineGroupModel::RunReplica(Replica& replica,
   for (size_t i = 0; i < replica.ranks.size(); ++i) {
     threads.emplace_back([&, i] {
       RankState& rank = replica.ranks[i];
-      Communicator& tp_comm = *tp_groups[static_cast<size_t>(rank.cp_rank)]
-                                        [static_cast<size_t>(rank.tp_rank)];
-      Communicator& cp_comm = *cp_groups[static_cast<size_t>(rank.tp_rank)]
-                                        [static_cast<size_t>(rank.cp_rank)];
+      Communicator& tp_comm =
+          *tp_groups[static_cast<size_t>(rank.cp_rank)][static_cast<size_t>(rank.tp_rank)];
+      Communicator& cp_comm =
+          *cp_groups[static_cast<size_t>(rank.tp_rank)][static_cast<size_t>(rank.cp_rank)];
       status[i] = RankForward(config_, rank, tp_comm, cp_comm, tokens, options, taps, result);
       if (!status[i].ok()) abort_all(status[i]);
     });

@@ -17,22 +17,21 @@ std::string GroupLayout::ToString() const {
 absl::StatusOr<GroupLayout> MakeGroupLayout(const ModelConfig& c, int tp, int cp, int devices,
                                             int max_devices) {
   if (tp < 1 || cp < 1 || devices < 0) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "tensor/context-parallel sizes must be >= 1 and devices >= 0 (got TP=", tp, ", CP=", cp,
-        ", devices=", devices, ")"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("tensor/context-parallel sizes must be >= 1 and devices >= 0 (got TP=", tp,
+                     ", CP=", cp, ", devices=", devices, ")"));
   }
   GroupLayout g{.tp = tp, .cp = cp, .dp = 1};
   if (devices != 0) {
     if (devices % (tp * cp) != 0) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "devices = ", devices, " is not a multiple of TP x CP = ", tp * cp));
+      return absl::InvalidArgumentError(
+          absl::StrCat("devices = ", devices, " is not a multiple of TP x CP = ", tp * cp));
     }
     g.dp = devices / (tp * cp);
   }
   if (g.devices() > max_devices) {
     return absl::InvalidArgumentError(absl::StrCat(
-        g.ToString(), " needs ", g.devices(), " devices; at most ", max_devices,
-        " are available"));
+        g.ToString(), " needs ", g.devices(), " devices; at most ", max_devices, " are available"));
   }
   // Every dimension TP splits, with its name (predict-cli.md §3.4).
   std::vector<std::pair<const char*, int64_t>> dims = {
@@ -63,7 +62,8 @@ absl::StatusOr<GroupLayout> MakeGroupLayout(const ModelConfig& c, int tp, int cp
     return absl::InvalidArgumentError(absl::StrCat(
         "tensor-parallel size ", tp, " does not divide the ", n, " ", name, " of ", c.name,
         " (TP must divide the hidden channels, MLP width, vocabulary, heads, KV heads and filter "
-        "groups; possible here: ", absl::StrJoin(allowed, ", "), ")"));
+        "groups; possible here: ",
+        absl::StrJoin(allowed, ", "), ")"));
   }
   return g;
 }

@@ -27,7 +27,7 @@ struct GroupLayout {
 // Validates sizes against `config`. `devices` 0 means TP × CP; otherwise it must be a multiple
 // of TP × CP and gives devices / (TP × CP) replicas. Errors name the failing dimension and the
 // sizes that would work.
-absl::StatusOr<GroupLayout> MakeGroupLayout(const ModelConfig& config, int tp, int cp,
-                                            int devices, int max_devices = kMaxCpuRanks);
+absl::StatusOr<GroupLayout> MakeGroupLayout(const ModelConfig& config, int tp, int cp, int devices,
+                                            int max_devices = kMaxCpuRanks);
 
 }  // namespace evo2::parallel

@@ -11,8 +11,14 @@
 namespace evo2::parallel {
 namespace {
 
-enum class OpKind { kAllReduceF32, kAllReduceF64, kAllGatherF32, kAllGatherF64, kExchange,
-                    kBarrier };
+enum class OpKind {
+  kAllReduceF32,
+  kAllReduceF64,
+  kAllGatherF32,
+  kAllGatherF64,
+  kExchange,
+  kBarrier
+};
 
 const char* OpName(OpKind k) {
   switch (k) {
@@ -72,9 +78,9 @@ class Rendezvous {
     while (generation_ == gen && failure_.ok()) {
       if (cv_.wait_until(lock, deadline) == std::cv_status::timeout && generation_ == gen &&
           failure_.ok()) {
-        failure_ = absl::DeadlineExceededError(absl::StrCat(
-            "rank ", rank, " of ", size_, " waited ", timeout_.count(), " ms in ",
-            OpName(p.kind), " and ", size_ - arrived_, " rank(s) never arrived"));
+        failure_ = absl::DeadlineExceededError(
+            absl::StrCat("rank ", rank, " of ", size_, " waited ", timeout_.count(), " ms in ",
+                         OpName(p.kind), " and ", size_ - arrived_, " rank(s) never arrived"));
         cv_.notify_all();
       }
     }
@@ -132,9 +138,9 @@ absl::Status CheckConsistent(const Rendezvous& rv, int me) {
   for (int r = 0; r < rv.size(); ++r) {
     const Posting& p = rv.post(r);
     if (p.kind != mine.kind || p.count != mine.count || p.reduce != mine.reduce) {
-      return absl::InternalError(absl::StrCat(
-          "collective mismatch: rank ", me, " called ", OpName(mine.kind), " of ", mine.count,
-          " elements, rank ", r, " ", OpName(p.kind), " of ", p.count));
+      return absl::InternalError(
+          absl::StrCat("collective mismatch: rank ", me, " called ", OpName(mine.kind), " of ",
+                       mine.count, " elements, rank ", r, " ", OpName(p.kind), " of ", p.count));
     }
   }
   return absl::OkStatus();
@@ -142,7 +148,8 @@ absl::Status CheckConsistent(const Rendezvous& rv, int me) {
 
 class InProcessCommunicator final : public Communicator {
  public:
-  InProcessCommunicator(std::shared_ptr<Rendezvous> rv, int rank) : rv_(std::move(rv)), rank_(rank) {}
+  InProcessCommunicator(std::shared_ptr<Rendezvous> rv, int rank)
+      : rv_(std::move(rv)), rank_(rank) {}
 
   int rank() const override { return rank_; }
   int size() const override { return rv_->size(); }
@@ -167,7 +174,8 @@ class InProcessCommunicator final : public Communicator {
             absl::StrCat("rank ", rank_, ": Exchange send to rank ", s.peer, " of ", size())));
       }
     }
-    RETURN_IF_ERROR(rv_->PostAndWait(rank_, MakePosting(OpKind::kExchange, nullptr, 0, ReduceOp::kSum, sends)));
+    RETURN_IF_ERROR(
+        rv_->PostAndWait(rank_, MakePosting(OpKind::kExchange, nullptr, 0, ReduceOp::kSum, sends)));
     absl::Status status;
     for (const RecvSpec& r : recvs) {
       const SendSpec* match = nullptr;
@@ -177,10 +185,11 @@ class InProcessCommunicator final : public Communicator {
         }
       }
       if (match == nullptr || match->data.size() != r.data.size()) {
-        status = absl::InternalError(absl::StrCat(
-            "rank ", rank_, ": Exchange expected ", r.data.size(), " values with tag ", r.tag,
-            " from rank ", r.peer, match ? absl::StrCat(" but got ", match->data.size())
-                                         : std::string(" but none was sent")));
+        status =
+            absl::InternalError(absl::StrCat("rank ", rank_, ": Exchange expected ", r.data.size(),
+                                             " values with tag ", r.tag, " from rank ", r.peer,
+                                             match ? absl::StrCat(" but got ", match->data.size())
+                                                   : std::string(" but none was sent")));
         break;
       }
       std::copy(match->data.begin(), match->data.end(), r.data.begin());
@@ -205,8 +214,7 @@ class InProcessCommunicator final : public Communicator {
 
   template <typename T>
   absl::Status Reduce(std::span<T> data, ReduceOp op, OpKind kind) {
-    RETURN_IF_ERROR(rv_->PostAndWait(
-        rank_, MakePosting(kind, data.data(), data.size(), op)));
+    RETURN_IF_ERROR(rv_->PostAndWait(rank_, MakePosting(kind, data.data(), data.size(), op)));
     absl::Status status = CheckConsistent(*rv_, rank_);
     std::vector<T> out;
     if (status.ok()) {
@@ -232,11 +240,10 @@ class InProcessCommunicator final : public Communicator {
   absl::Status Gather(std::span<const T> send, std::span<T> recv, OpKind kind) {
     if (recv.size() != send.size() * static_cast<size_t>(size())) {
       return Fail(absl::InvalidArgumentError(
-          absl::StrCat("rank ", rank_, ": AllGather of ", send.size(), " values into ",
-                       recv.size(), " (need ", send.size() * static_cast<size_t>(size()), ")")));
+          absl::StrCat("rank ", rank_, ": AllGather of ", send.size(), " values into ", recv.size(),
+                       " (need ", send.size() * static_cast<size_t>(size()), ")")));
     }
-    RETURN_IF_ERROR(rv_->PostAndWait(
-        rank_, MakePosting(kind, send.data(), send.size())));
+    RETURN_IF_ERROR(rv_->PostAndWait(rank_, MakePosting(kind, send.data(), send.size())));
     const absl::Status status = CheckConsistent(*rv_, rank_);
     if (status.ok()) {
       for (int r = 0; r < size(); ++r) {

@@ -132,8 +132,8 @@ class RankPass {
       const int64_t Lc = split_.chunk_tokens();
       std::vector<float> qe(static_cast<size_t>((2 + Lc) * Hl)), ae(qe.size());
       for (size_t j = 0; j < ext.size(); ++j) {
-        cpu::HyenaFeaturize(ext[j].data(), 2 + Lc, Hl, w.short_filter.data(), qe.data(),
-                            ae.data(), pool_);
+        cpu::HyenaFeaturize(ext[j].data(), 2 + Lc, Hl, w.short_filter.data(), qe.data(), ae.data(),
+                            pool_);
         const int64_t row0 = static_cast<int64_t>(j) * Lc;
         std::copy_n(qe.data() + 2 * Hl, Lc * Hl, q_.data() + row0 * Hl);
         std::copy_n(ae.data() + 2 * Hl, Lc * Hl, a_.data() + row0 * Hl);
@@ -143,11 +143,10 @@ class RankPass {
     const int64_t K = w.fir_length;
     switch (b.kind) {
       case BlockKind::kHcs:  // halo K−1 = 6
-        RETURN_IF_ERROR(PerChunkWithHalo(a_.data(), Hl, K - 1, y_.data(), Hl,
-                                         [&](const float* in, int64_t rows, float* o) {
-                                           cpu::HyenaShortFilter(in, rows, Hl, w.fir_taps.data(),
-                                                                 K, o, pool_);
-                                         }));
+        RETURN_IF_ERROR(PerChunkWithHalo(
+            a_.data(), Hl, K - 1, y_.data(), Hl, [&](const float* in, int64_t rows, float* o) {
+              cpu::HyenaShortFilter(in, rows, Hl, w.fir_taps.data(), K, o, pool_);
+            }));
         break;
       case BlockKind::kHcm:  // halo K−1 = 127
         RETURN_IF_ERROR(PerChunkWithHalo(
@@ -156,8 +155,8 @@ class RankPass {
             }));
         break;
       case BlockKind::kHcl:
-        RETURN_IF_ERROR(HyenaLongFilterContextParallel(split_, cp_, a_.data(), Hl, w.modal,
-                                                       y_.data(), pool_));
+        RETURN_IF_ERROR(
+            HyenaLongFilterContextParallel(split_, cp_, a_.data(), Hl, w.modal, y_.data(), pool_));
         break;
       case BlockKind::kAttn:
         break;
@@ -212,9 +211,12 @@ class RankPass {
                     .final_norm = final_norm};
     if (!out.log_probs && !out.logits && !out.final_norm) return absl::OkStatus();
     const int64_t Vl = c_.vocab_size / tp_.size();
-    HeadShard head{.final_norm = w_.final_norm.data(), .eps = c_.eps,
-                   .embedding = w_.embedding.data(), .vocab = c_.vocab_size,
-                   .v0 = tp_.rank() * Vl, .rows = Vl};
+    HeadShard head{.final_norm = w_.final_norm.data(),
+                   .eps = c_.eps,
+                   .embedding = w_.embedding.data(),
+                   .vocab = c_.vocab_size,
+                   .v0 = tp_.rank() * Vl,
+                   .rows = Vl};
     RETURN_IF_ERROR(VocabParallelHead(split_, cp_.rank(), tp_, x, H_, head, tokens_, out, pool_));
     if (final_norm != nullptr) {  // other names of the same tap get a copy (TP rank 0 wrote it)
       for (const auto& [tap, name] : taps_) {

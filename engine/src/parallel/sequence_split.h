@@ -16,12 +16,12 @@ class SequenceSplit {
  public:
   SequenceSplit(int64_t tokens, int cp);
 
-  int64_t tokens() const { return tokens_; }          // S, real positions
-  int num_chunks() const { return num_chunks_; }      // 1 or 2·CP
-  int64_t chunk_tokens() const { return chunk_; }     // Lc
+  int64_t tokens() const { return tokens_; }       // S, real positions
+  int num_chunks() const { return num_chunks_; }   // 1 or 2·CP
+  int64_t chunk_tokens() const { return chunk_; }  // Lc
   int64_t padded_tokens() const { return chunk_ * num_chunks_; }
-  int Owner(int chunk) const;                         // rank holding `chunk`
-  const std::vector<int>& ChunksOf(int rank) const;   // that rank's chunks, in local-row order
+  int Owner(int chunk) const;                        // rank holding `chunk`
+  const std::vector<int>& ChunksOf(int rank) const;  // that rank's chunks, in local-row order
   int64_t LocalRows() const { return chunk_ * chunks_per_rank(); }
   int chunks_per_rank() const { return num_chunks_ == 1 ? 1 : 2; }
   // Absolute position of local row `row` of `rank`.

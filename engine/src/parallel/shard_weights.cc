@@ -17,8 +17,7 @@ std::vector<T> Cols(const std::vector<T>& m, int64_t cols, int64_t c0, int64_t c
   const int64_t rows = static_cast<int64_t>(m.size()) / cols;
   std::vector<T> out(static_cast<size_t>(rows * (c1 - c0)));
   for (int64_t r = 0; r < rows; ++r) {
-    std::copy(m.begin() + r * cols + c0, m.begin() + r * cols + c1,
-              out.begin() + r * (c1 - c0));
+    std::copy(m.begin() + r * cols + c0, m.begin() + r * cols + c1, out.begin() + r * (c1 - c0));
   }
   return out;
 }

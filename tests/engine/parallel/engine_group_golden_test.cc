@@ -9,8 +9,8 @@
 // correction fails every CP layout). The reference runs on one thread, as each rank does here,
 // so that DP=2 (the same per-rank code, one replica per record) is bit-identical on a and c.
 #include <algorithm>
-#include <iostream>
 #include <cmath>
+#include <iostream>
 #include <map>
 #include <memory>
 #include <string>
@@ -40,8 +40,7 @@ struct Layout {
 const Layout kLayouts[] = {
     {"TP2", 2, 1, 0}, {"CP2", 1, 2, 0}, {"CP3", 1, 3, 0}, {"TP2xCP2", 2, 2, 0}, {"DP2", 1, 1, 2}};
 
-absl::StatusOr<std::unique_ptr<Model>> Load(const std::string& name, int tp, int cp,
-                                            int devices) {
+absl::StatusOr<std::unique_ptr<Model>> Load(const std::string& name, int tp, int cp, int devices) {
   LoadOptions o;
   o.checkpoint = *GoldenCaseDir(name) / "model.pt";
   o.threads = (tp * cp == 1 && devices == 0) ? 1 : 2;  // 1 per rank in every layout here

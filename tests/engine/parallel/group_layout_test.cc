@@ -1,10 +1,11 @@
 // Engine-group shapes: Megatron's divisibility rules with errors that name the dimension, and the
 // zigzag placement of a sequence over CP ranks (every position exactly once, balanced work).
+#include "parallel/group_layout.h"
+
 #include <set>
 
 #include "evo2/config.h"
 #include "gtest/gtest.h"
-#include "parallel/group_layout.h"
 #include "parallel/sequence_split.h"
 #include "support/expect_contains.h"
 
