@@ -9,6 +9,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "evo2/status_macros.h"
+#include "ops/attention.h"
 #include "ops/linear.h"
 #include "ops/working_memory.h"
 #include "parallel/in_process_communicator.h"
@@ -46,12 +47,15 @@ EngineGroupModel::EngineGroupModel(ModelConfig config, cpu::Weights full, GroupL
 }
 
 int64_t EngineGroupModel::EstimateForwardBytes(int64_t S, const ForwardOptions& options) const {
-  // Per replica: each rank holds ~L = S/CP rows of 3 [L, H] streams plus [L, 3H/TP + 3H/TP]
-  // Hyena scratch, the halo copies and (attention) all keys and values [S, 2H/TP].
+  // Every rank (all replicas) holds ~L = S/CP rows of 3 [L, H] streams plus [L, 3H/TP + 3H/TP]
+  // Hyena scratch, the halo copies, (attention) all keys and values [S, 2H/TP] and a [64, S]
+  // score block per thread.
   const int64_t H = config_.hidden_size, V = config_.vocab_size;
   const int64_t L = (S + 2 * layout_.cp - 1) / layout_.cp + 1;
+  const int64_t threads = replicas_.empty() ? 1 : replicas_[0].ranks[0].pool->size();
   int64_t floats = int64_t{layout_.devices()} * (3 * L * H + 8 * L * H / layout_.tp) +
-                   int64_t{layout_.devices()} * 2 * S * H / layout_.tp;
+                   int64_t{layout_.devices()} * 2 * S * H / layout_.tp +
+                   int64_t{layout_.devices()} * threads * ops::kAttentionQueryBlock * S;
   if (options.logits) floats += S * V;
   floats +=
       static_cast<int64_t>(options.layers.size() + options.hidden_after_blocks.size()) * S * H;

@@ -7,6 +7,9 @@
 //   ForwardBatch   the sequences spread over the DP replicas (sequence i on replica i mod DP),
 //                  the replicas running at the same time; results in input order.
 //
+// OpenBLAS's thread count is process-wide: it is set to the per-rank share of the threads, and
+// the ranks' GEMMs run concurrently (OpenBLAS serialises its own thread server between callers).
+//
 // Failure: a rank that fails (bad input, cancellation, a collective error) aborts its replica's
 // communicators, so the other ranks return at their next collective instead of waiting; the
 // call returns the failing rank's own error, and the next call starts with fresh communicators.
