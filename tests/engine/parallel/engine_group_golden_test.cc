@@ -57,7 +57,7 @@ std::vector<std::vector<int32_t>> Sequences(const std::filesystem::path& dir) {
   for (const char* rec : {"len00001", "len00017", "len00500"}) {
     seqs.push_back(ReadNpyTokens(dir / (std::string(rec) + ".tokens.npy")));
   }
-  const auto& long_one = seqs.back();
+  const std::vector<int32_t> long_one = seqs.back();  // a copy: seqs grows below
   for (size_t n : {2, 3, 7, 13, 131}) {
     seqs.emplace_back(long_one.begin(), long_one.begin() + static_cast<ptrdiff_t>(n));
   }
