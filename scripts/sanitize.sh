@@ -36,11 +36,12 @@ case "$MODE" in
   tsan)
     BUILD_DIR=${EVO2_TSAN_BUILD_DIR:-build-tsan}
     SANITIZE=thread
-    # The code with threads: the engine's thread pool and cancellation, the service's job store,
+    # The code with threads: the engine's thread pool, cancellation and engine-group
+    # communicator (ranks as threads), the service's job store,
     # queue and worker logic in process. Not the tests that start evo2-api/evo2-worker: Debian's
     # gRPC is not built with TSan, so TSan reports races inside its poller threads
     # (Epoll1Poller::DoEpollWait) that it cannot see synchronised, and those servers halt.
-    TARGETS=(service_unit_test service_store_test cancel_test cpu_ops_test)
+    TARGETS=(service_unit_test service_store_test cancel_test cpu_ops_test parallel_unit_test)
     LABELS='unit|integration|fault'
     export TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1:suppressions=$SUPP/tsan.supp
     ;;

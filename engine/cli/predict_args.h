@@ -44,7 +44,8 @@ struct PredictArgs {
   bool eden_tokenizer = false;
   bool mask_phylogenetic_tags = false;
   // --- this engine ---
-  Device device = Device::kCpu;               // parsed from --device by evo2/device.h
+  // --device: nullopt = auto (cuda when a GPU and the CUDA backend are present, else cpu).
+  std::optional<Device> device;
   Precision precision = Precision::kDefault;  // kDefault = the backend's (cpu fp32, cuda bf16)
   bool keep_case = false;
   std::string output_format = "pt";

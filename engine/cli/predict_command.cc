@@ -2,7 +2,10 @@
 // (docs/spec/predict-cli.md §1.1); the run itself is predict_run.cc.
 #include <iostream>
 #include <memory>
+#include <optional>
+#include <string>
 
+#include "absl/strings/str_cat.h"
 #include "engine_commands.h"
 #include "evo2/device.h"
 #include "predict_args.h"
@@ -27,6 +30,17 @@ CLI::Option* AddParsedOption(CLI::App* cmd, const std::string& name, T& out,
           ""));
 }
 
+// --device: "auto" (nullopt) or one of evo2/device.h's names.
+absl::StatusOr<std::optional<Device>> ParseDeviceChoice(std::string_view name) {
+  if (name == "auto") return std::optional<Device>();
+  auto device = ParseDevice(name);
+  if (!device.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("unknown device '", std::string(name), "' (valid: auto, cpu, cuda)"));
+  }
+  return std::optional<Device>(*device);
+}
+
 }  // namespace
 
 void AddPredictCommand(CLI::App& app) {
@@ -48,20 +62,28 @@ void AddPredictCommand(CLI::App& app) {
       "Used when the checkpoint carries no config; when it does, the checkpoint's config is used "
       "and an explicit --model-size must agree with it")
       ->capture_default_str();
-  cmd->add_option("--tensor-parallel-size", a.tensor_parallel_size, "Tensor-parallel degree")
-      ->capture_default_str()->check(CLI::PositiveNumber);
+  cmd->add_option("--tensor-parallel-size", a.tensor_parallel_size,
+                  "Tensor-parallel degree (on --device cpu: ranks as threads)")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
   cmd->add_option("--pipeline-model-parallel-size", a.pipeline_model_parallel_size,
                   "Pipeline-parallel degree (only 1)")
       ->capture_default_str()->check(CLI::IsMember({1}));
-  cmd->add_option("--context-parallel-size", a.context_parallel_size, "Context-parallel degree")
-      ->capture_default_str()->check(CLI::PositiveNumber);
+  cmd->add_option(
+         "--context-parallel-size", a.context_parallel_size,
+         "Context-parallel degree, any sequence length (on --device cpu: ranks as threads)")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
   cmd->add_flag("--no-sequence-parallel", a.no_sequence_parallel,
                 "Accepted for compatibility (this engine does not scatter the sequence over TP)");
   cmd->add_option("--micro-batch-size", a.micro_batch_size, "Sequences per forward pass")
       ->capture_default_str()->check(CLI::PositiveNumber);
-  cmd->add_option("--num-nodes", a.num_nodes, "Nodes (data parallelism is not supported: 1)")
-      ->capture_default_str()->check(CLI::PositiveNumber);
-  cmd->add_option("--devices", a.devices, "Devices per node (default TP x PP x CP)")
+  cmd->add_option("--num-nodes", a.num_nodes, "Nodes (one evo2 process drives one node: 1)")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--devices", a.devices,
+                  "Devices per node (default TP x PP x CP); a multiple of TP x CP gives "
+                  "devices / (TP x CP) data-parallel replicas")
       ->check(CLI::PositiveNumber);
   cmd->add_option("--write-interval", a.write_interval,
                   "epoch: one collated file; batch: one file per micro-batch")
@@ -101,8 +123,10 @@ void AddPredictCommand(CLI::App& app) {
   cmd->add_flag("--mask-phylogenetic-tags", a.mask_phylogenetic_tags,
                 "Do not score |d__...;p__...| taxonomy tags (NeMo's mask_phylogenetic_tags)");
   // This engine's own options.
-  AddParsedOption(cmd, "--device", a.device, &ParseDevice, "cpu (fp32 reference) or cuda (bf16)")
-      ->default_str(std::string(DeviceName(a.device)));
+  AddParsedOption(cmd, "--device", a.device, &ParseDeviceChoice,
+                  "auto (cuda when a GPU and the CUDA backend are present, else cpu), cpu (fp32 "
+                  "reference; TP/CP ranks and DP replicas run as threads) or cuda (bf16)")
+      ->default_str("auto");
   AddParsedOption(cmd, "--precision", a.precision, &ParsePrecision,
                   "Compute precision: bf16 (cuda default, like the reference) or fp32 (cpu; on "
                   "cuda for checking against fp32 references)");

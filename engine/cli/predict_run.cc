@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "cancel_on_signal.h"
 #include "default_model.h"
+#include "evo2/backend_registry.h"
 #include "evo2/checkpoint.h"
 #include "evo2/config.h"
 #include "evo2/fasta.h"
@@ -18,6 +19,9 @@
 #include "evo2/prediction_writer.h"
 #include "evo2/predictor.h"
 #include "evo2/status_macros.h"
+#ifdef EVO2_WITH_CUDA
+#include "evo2/cuda_backend.h"
+#endif
 #include "predict_args.h"
 #include "progress.h"
 
@@ -31,24 +35,13 @@ absl::Status CheckFlags(const PredictArgs& a) {
         ": the engine has one FP8 scaling rule (per-tensor weights, per-token activations, "
         "docs/spec/fp8.md); drop the flag and keep --fp8 or --full-fp8"));
   }
-  const int model_parallel =
-      a.tensor_parallel_size * a.pipeline_model_parallel_size * a.context_parallel_size;
-  const int devices = a.devices.value_or(model_parallel);
-  if ((a.num_nodes * devices) % model_parallel != 0) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "--num-nodes x --devices = ", a.num_nodes * devices,
-        " is not divisible by TP x PP x CP = ", model_parallel));
+  if (a.num_nodes != 1) {
+    return absl::UnimplementedError(
+        absl::StrCat("--num-nodes ", a.num_nodes,
+                     ": one evo2 process drives the devices of one node; run one "
+                     "evo2 predict per node on a shard of the FASTA, or use the job service"));
   }
-  if (a.num_nodes * devices != model_parallel) {
-    return absl::UnimplementedError(absl::StrCat(
-        "data parallelism (--num-nodes x --devices = ", a.num_nodes * devices, " > TP x PP x CP = ",
-        model_parallel, ") is not supported by one evo2 process; split the FASTA and run one "
-        "evo2 predict per shard, or use the job service"));
-  }
-  if (a.device == Device::kCpu && model_parallel > 1) {
-    return absl::InvalidArgumentError(
-        "--tensor-parallel-size / --context-parallel-size > 1 need --device cuda");
-  }
+  // TP x CP x DP is checked against the model at load (docs/parallelism.md §5).
   return absl::OkStatus();
 }
 
@@ -81,6 +74,33 @@ absl::Status CheckOverrides(const PredictArgs& a, const ModelConfig& c) {
         " differs from the model's ", c.rotary_position_scale, "; overriding it is not supported"));
   }
   return absl::OkStatus();
+}
+
+// --device auto: cuda when this build has the CUDA backend for the checkpoint's family and the
+// CUDA runtime sees a GPU, else cpu.
+Device ResolveDevice(const PredictArgs& a, ModelFamily family) {
+  if (a.device) return *a.device;
+#ifdef EVO2_WITH_CUDA
+  const std::vector<Device> devices = RegisteredDevices(family);
+  if (std::find(devices.begin(), devices.end(), Device::kCuda) != devices.end() &&
+      CudaDeviceCount() > 0) {
+    return Device::kCuda;
+  }
+#else
+  (void)family;
+#endif
+  return Device::kCpu;
+}
+
+// One line on stderr: the device, precision and engine group the run uses.
+void PrintSetup(const PredictArgs& a, const LoadOptions& lo, const Model& model) {
+  const int ranks = lo.tensor_parallel_size * lo.context_parallel_size;
+  const int replicas = lo.devices > 0 ? lo.devices / ranks : 1;
+  std::cerr << "evo2 predict: device " << DeviceName(lo.device) << (a.device ? "" : " (auto)")
+            << ", " << model.backend_name() << ", engine group TP=" << lo.tensor_parallel_size
+            << " x CP=" << lo.context_parallel_size << " x DP=" << replicas;
+  if (lo.device == Device::kCpu && ranks * replicas > 1) std::cerr << " (ranks run as threads)";
+  std::cerr << ", model " << model.config().name << "\n";
 }
 
 }  // namespace
@@ -123,6 +143,10 @@ absl::Status RunPredict(const PredictArgs& a) {
   if (ckpt_dir.empty()) {
     ASSIGN_OR_RETURN(auto demo, DefaultModelDir());
     ckpt_dir = demo;
+    // The reference requires --ckpt-dir; say plainly which model scores the records.
+    std::cerr << "evo2 predict: note: no --ckpt-dir given; using the small demo model shipped "
+                 "with evo2 ("
+              << ckpt_dir.string() << ", docs/demo-model.md), not a published Evo 2 checkpoint\n";
   }
   // --model-size has a default; it is used only when given or when the checkpoint carries no
   // architecture of its own (vortex config, NeMo2 context/model.yaml, HF config.json).
@@ -130,13 +154,14 @@ absl::Status RunPredict(const PredictArgs& a) {
   LoadOptions lo;
   lo.checkpoint = ckpt_dir;
   if (a.model_size_given || !ckpt.has_config()) lo.model_size = a.model_size;
-  lo.device = a.device;
+  lo.device = ResolveDevice(a, ckpt.family);
   lo.precision = a.precision;
   lo.threads = a.threads;
   lo.tensor_parallel_size = a.tensor_parallel_size;
   lo.context_parallel_size = a.context_parallel_size;
   lo.lora_adapter = a.lora_checkpoint_path;
   lo.fp8 = a.full_fp8 ? Fp8Mode::kAllLinears : a.fp8 ? Fp8Mode::kHyenaProjections : Fp8Mode::kOff;
+  lo.devices = a.devices.value_or(0);
   ASSIGN_OR_RETURN(auto model, LoadModel(lo));
   if (cancelled.load()) return absl::CancelledError("interrupted; no output written");
   RETURN_IF_ERROR(CheckOverrides(a, model->config()));
@@ -188,6 +213,8 @@ absl::Status RunPredict(const PredictArgs& a) {
     for (size_t k = 0; k < sequences.size(); ++k) {
       inputs.push_back(RecordInput{sorted_names[begin + k], sequences[k]});
     }
+    // Once the model is up and the first records read (an input error stays the only line).
+    if (begin == 0 && !a.quiet) PrintSetup(a, lo, *model);
     so.pad_to_tokens = batch_tokens;
     ASSIGN_OR_RETURN(auto scores, predictor.ScoreBatch(inputs, so, &cancelled));
     for (const RecordScore& r : scores) tokens_done += r.num_tokens;

@@ -147,7 +147,7 @@ TEST_F(PredictErrors, DeviceNotAvailable) {
 
 TEST_F(PredictErrors, UnsupportedReferenceFlags) {
   ExpectFailure({"--fp8-recipe", "delayed"}, "--fp8-recipe delayed");
-  ExpectFailure({"--devices", "2"}, "data parallelism");
+  ExpectFailure({"--num-nodes", "2"}, "one evo2 process drives the devices of one node");
   ExpectFailure({"--num-layers", "4"}, "--num-layers 4");
   ExpectFailure({"--embedding-layers", "blocks.17"}, "blocks.17");
 }
@@ -158,12 +158,22 @@ TEST_F(PredictErrors, LoraAdapterThatIsNotThere) {
   ExpectFailure({"--lora-checkpoint-path", good_fasta_.parent_path().string()}, "neither a NeMo2 checkpoint");
 }
 
+// Engine-group shapes the model or the devices cannot take (docs/parallelism.md §5).
+TEST_F(PredictErrors, ImpossibleEngineGroups) {
+  ExpectFailure({"--tensor-parallel-size", "3"},
+                "tensor-parallel size 3 does not divide the 128 hidden channels");
+  ExpectFailure({"--tensor-parallel-size", "2", "--devices", "3"},
+                "devices = 3 is not a multiple of TP x CP = 2");
+  ExpectFailure({"--context-parallel-size", "65"}, "at most 64");
+}
+
 TEST_F(PredictErrors, BadFlagValuesAreUsageErrors) {
-  for (const auto& bad : std::vector<std::vector<std::string>>{
-           {"--log-prob-collapse-option", "median"},
-           {"--pipeline-model-parallel-size", "2"},
-           {"--output-format", "csv"},
-           {"--micro-batch-size", "0"}}) {
+  for (const auto& bad :
+       std::vector<std::vector<std::string>>{{"--log-prob-collapse-option", "median"},
+                                             {"--pipeline-model-parallel-size", "2"},
+                                             {"--output-format", "csv"},
+                                             {"--micro-batch-size", "0"},
+                                             {"--device", "gpu"}}) {
     const std::vector<std::string> full = Args(bad);
     auto r = RunEvo2(full);
     EXPECT_NE(r.exit_code, 0) << bad[0];

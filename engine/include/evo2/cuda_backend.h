@@ -13,4 +13,8 @@ namespace evo2 {
 // call without a GPU (the error comes from LoadModel when no device is present).
 void RegisterCudaBackend();
 
+// GPUs the CUDA runtime sees (0 when none or when the driver is missing); `--device auto` picks
+// cuda when this is positive.
+int CudaDeviceCount();
+
 }  // namespace evo2

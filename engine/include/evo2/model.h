@@ -54,10 +54,13 @@ struct LoadOptions {
   Precision precision = Precision::kDefault;  // kDefault = the backend's (fp32 cpu, bf16 cuda)
   Fp8Mode fp8 = Fp8Mode::kOff;  // FP8 linears (docs/spec/fp8.md); the cpu backend emulates them
   int threads = 0;                       // cpu: 0 = all cores
+  // Engine group (docs/parallelism.md): TP x CP ranks per replica and `devices` / (TP x CP)
+  // data-parallel replicas; devices 0 means TP x CP. On the cpu backend the ranks are threads.
   int tensor_parallel_size = 1;
   int context_parallel_size = 1;
+  int devices = 0;
   // A LoRA adapter merged into the weights at load (NeMo2 PEFT checkpoint or .safetensors;
-  // docs/spec/checkpoints.md §11). Evo 2 (Hyena) checkpoints only.
+  // docs/spec/checkpoints.md §12). Evo 2 (Hyena) checkpoints only.
   std::optional<std::filesystem::path> lora_adapter;
 };
 

@@ -31,7 +31,7 @@ constexpr int64_t kMaxModes = 64;
 }  // namespace
 
 void HyenaLongFilterModal(const float* a, int64_t S, int64_t H, const ModalFilter& f, float* y,
-                          ops::ThreadPool& pool) {
+                          ops::ThreadPool& pool, double* end_state) {
   const int64_t M = f.modes;
   const int64_t blocks = (H + kChannelBlock - 1) / kChannelBlock;
   pool.ParallelFor(blocks, 1, [&](int64_t b0, int64_t b1) {
@@ -56,6 +56,11 @@ void HyenaLongFilterModal(const float* a, int64_t S, int64_t H, const ModalFilte
           double acc = 0;
           for (int64_t n = 0; n < M; ++n) acc += prod[n];
           yt[c] = static_cast<float>(acc + static_cast<double>(f.skip[c]) * av);
+        }
+      }
+      if (end_state != nullptr) {
+        for (int64_t c = c0; c < c1; ++c) {
+          std::copy_n(state + (c - c0) * kMaxModes, M, end_state + c * M);
         }
       }
     }

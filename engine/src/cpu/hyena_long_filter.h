@@ -32,8 +32,9 @@ struct ModalFilter {
 ModalFilter MakeModalFilter(const float* log_poles, const float* residues, const float* D,
                             int64_t H, int64_t modes);
 
-// a, y [S, H].
+// a, y [S, H]. When `end_state` is given it receives the modal state after the last position,
+// [H, modes] (context parallelism passes it to the next chunk's rank, docs/parallelism.md §3).
 void HyenaLongFilterModal(const float* a, int64_t S, int64_t H, const ModalFilter& filter, float* y,
-                          ops::ThreadPool& pool);
+                          ops::ThreadPool& pool, double* end_state = nullptr);
 
 }  // namespace evo2::cpu

@@ -18,10 +18,12 @@ absl::StatusOr<std::unique_ptr<Model>> MakeCudaModel(const ModelConfig& config,
                                                      const LoadOptions& options) {
   // Every Precision is available here: bf16 by default, fp32 for checking against references.
   const DType act = options.precision == Precision::kFp32 ? DType::kFloat32 : DType::kBFloat16;
-  if (options.tensor_parallel_size != 1 || options.context_parallel_size != 1)
+  if (options.tensor_parallel_size != 1 || options.context_parallel_size != 1 ||
+      options.devices > 1)
     return absl::UnimplementedError(absl::StrCat(
-        "the cuda backend runs on one GPU; tensor/context parallel sizes must be 1 (got ",
-        options.tensor_parallel_size, " x ", options.context_parallel_size, ")"));
+        "the cuda backend runs on one GPU; tensor/context parallel sizes and --devices must be 1 "
+        "(got TP=", options.tensor_parallel_size, ", CP=", options.context_parallel_size,
+        ", devices=", options.devices, "); engine groups run on --device cpu for now"));
   int devices = 0;
   if (cudaGetDeviceCount(&devices) != cudaSuccess || devices == 0)
     return absl::FailedPreconditionError("device 'cuda' requested but no CUDA GPU is present");
@@ -45,5 +47,11 @@ absl::StatusOr<std::unique_ptr<Model>> MakeCudaModel(const ModelConfig& config,
 }  // namespace
 
 void RegisterCudaBackend() { RegisterBackend(Device::kCuda, MakeCudaModel); }
+
+int CudaDeviceCount() {
+  int devices = 0;
+  if (cudaGetDeviceCount(&devices) != cudaSuccess) return 0;
+  return devices;
+}
 
 }  // namespace evo2

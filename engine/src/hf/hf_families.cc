@@ -10,9 +10,11 @@ namespace evo2::hf {
 namespace {
 
 absl::StatusOr<HfCheckpoint> LoadOnOneDevice(const LoadOptions& options) {
-  if (options.tensor_parallel_size != 1 || options.context_parallel_size != 1)
+  if (options.tensor_parallel_size != 1 || options.context_parallel_size != 1 ||
+      options.devices > 1)
     return absl::UnimplementedError(
-        "HuggingFace-family checkpoints run on one device (tensor/context parallel size 1)");
+        "HuggingFace-family checkpoints run on one device (tensor/context parallel size 1, "
+        "--devices 1)");
   return LoadHfCheckpoint(options.checkpoint);
 }
 

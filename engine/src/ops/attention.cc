@@ -66,7 +66,9 @@ void CausalSoftmaxAttention(const AttentionHeads& h, int64_t S, float* out, Thre
   std::atomic<int64_t> next{0};
   SetBlasThreads(1);
   pool.ParallelFor(pool.size(), 1, [&](int64_t, int64_t) {
-    std::vector<float> scores(static_cast<size_t>(std::min(S, kQueryBlock) * S));  // [rows, keys]
+    const int64_t max_keys = h.query_offset + S;
+    std::vector<float> scores(
+        static_cast<size_t>(std::min(S, kQueryBlock) * max_keys));  // [rows, keys]
     std::vector<double> row_sum(static_cast<size_t>(kQueryBlock));
     for (int64_t task; (task = next.fetch_add(1)) < tasks;) {
       const int64_t blk = blocks - 1 - task / nq;
@@ -77,14 +79,15 @@ void CausalSoftmaxAttention(const AttentionHeads& h, int64_t S, float* out, Thre
       const float* v = h.v + kv * h.v_head_stride;
       const int64_t i0 = blk * kQueryBlock;
       const int64_t rows = std::min(kQueryBlock, S - i0);
-      const int64_t keys = i0 + rows;  // causal: the block's last row sees keys [0, i0+rows)
+      // causal: the block's last row sees keys [0, query_offset + i0 + rows)
+      const int64_t keys = h.query_offset + i0 + rows;
       // scores[r, j] = scale · q[i0+r] · k[j]
       cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<blasint>(rows),
                   static_cast<blasint>(keys), static_cast<blasint>(d), scale, q + i0 * h.ldq,
                   static_cast<blasint>(h.ldq), k, static_cast<blasint>(h.ldk), 0.0f,
                   scores.data(), static_cast<blasint>(keys));
       for (int64_t r = 0; r < rows; ++r) {
-        row_sum[r] = SoftmaxNumerator(scores.data() + r * keys, i0 + r + 1, keys);
+        row_sum[r] = SoftmaxNumerator(scores.data() + r * keys, h.query_offset + i0 + r + 1, keys);
       }
       // out[i0+r, head·d + i] = (Σ_j e[r, j] · v[j, i]) / Σ_j e[r, j]
       float* o = out + i0 * ldo + head * d;

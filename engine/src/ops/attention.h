@@ -30,15 +30,18 @@ struct AttentionHeads {
   const float* v = nullptr;
   int64_t ldv = 0, v_head_stride = 0;
   int64_t num_heads = 0, num_kv_heads = 0, head_dim = 0;
+  // Absolute position of query row 0 (context parallelism: a rank's chunk starts mid-sequence).
+  // Query row r sees keys 0..query_offset+r, so k and v must hold query_offset + S rows.
+  int64_t query_offset = 0;
 };
 
 // Query rows per (block, head) task of CausalSoftmaxAttention: each task holds a [64, S] fp32
 // score block (2 MB at S = 8192); models size their scratch estimates with it.
 inline constexpr int64_t kAttentionQueryBlock = 64;
 
-// Causal softmax attention with scale 1/√d (no position encoding: apply rotary first),
-// out [S, num_heads·d] heads concatenated head-major. Parallel over (query block, head) on
-// `pool` with single-threaded BLAS inside (restored to pool.size() after).
+// Causal softmax attention with scale 1/√d (no position encoding: apply rotary first) for S
+// query rows, out [S, num_heads·d] heads concatenated head-major. Parallel over (query block, head)
+// on `pool` with single-threaded BLAS inside (restored to pool.size() after).
 void CausalSoftmaxAttention(const AttentionHeads& heads, int64_t S, float* out, ThreadPool& pool);
 
 }  // namespace evo2::ops

@@ -36,12 +36,13 @@ std::vector<float> DefaultInvFreq(double base, int64_t head_dim) {
   return f;
 }
 
-void ApplyRotary(float* x, int64_t S, int64_t ld, const RotaryTable& table) {
+void ApplyRotary(float* x, int64_t S, int64_t ld, const RotaryTable& table,
+                 int64_t first_position) {
   const int64_t h = table.half_dim;
   for (int64_t t = 0; t < S; ++t) {
     float* row = x + t * ld;
-    const float* c = table.cos.data() + t * h;
-    const float* s = table.sin.data() + t * h;
+    const float* c = table.cos.data() + (first_position + t) * h;
+    const float* s = table.sin.data() + (first_position + t) * h;
     for (int64_t i = 0; i < h; ++i) {
       const float a = row[i];
       const float b = row[i + h];

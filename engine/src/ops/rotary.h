@@ -27,7 +27,9 @@ RotaryTable MakeRotaryTable(const float* inv_freq, int64_t half_dim, int64_t pos
 // 1 / base^(2i/d) in fp32 (docs/spec/checkpoints.md §7: bit-identical to vortex's stored values).
 std::vector<float> DefaultInvFreq(double base, int64_t head_dim);
 
-// Rotates one head in place for positions 0..S-1: x [S, d] with row stride ld.
-void ApplyRotary(float* x, int64_t S, int64_t ld, const RotaryTable& table);
+// Rotates one head in place for positions first_position..first_position+S-1: x [S, d] with row
+// stride ld. The table covers those positions.
+void ApplyRotary(float* x, int64_t S, int64_t ld, const RotaryTable& table,
+                 int64_t first_position = 0);
 
 }  // namespace evo2::ops
