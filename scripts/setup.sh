@@ -13,7 +13,14 @@ PACKAGES=(
   redis-server redis-tools
   libssl-dev
   clang libclang-rt-14-dev  # the fuzz targets (libFuzzer, ASan/UBSan runtimes; scripts/fuzz.sh)
+  python3 python3-yaml yamllint  # tests/deploy: manifest invariants, YAML lint
 )
+# tests/deploy renders the Kubernetes overlays with `kubectl kustomize`. Any kubectl >= 1.20
+# works (the manifests avoid what kustomize v2.0.3 lacks); Debian's kubernetes-client (1.20) is
+# installed only when none is on PATH. A newer one: https://kubernetes.io/docs/tasks/tools/
+if ! command -v kubectl >/dev/null; then
+  PACKAGES+=(kubernetes-client)
+fi
 
 missing=()
 for p in "${PACKAGES[@]}"; do
