@@ -9,6 +9,9 @@
 //   {p}t:{tenant}:idem:{key}         string  "<job id> <request digest>" (idempotency)
 //   {p}q:{model}:{high|normal|low}   stream  the model's queue, consumer group "workers"
 //   {p}q:{model}:retry               zset    jobs waiting out a retry backoff, by retry time
+//   {p}q:{model}:active              stream  one entry per queued, running or retry-waiting job
+//                                            (added by submit, deleted at the job's end): its
+//                                            XLEN is what the autoscaler scales on
 //   {p}dead                          stream  dead-lettered jobs (tenant, job, error)
 //
 // Tenants are part of every job key, so a lookup with the caller's tenant cannot reach another
@@ -59,6 +62,13 @@ class JobKeys {
   // Jobs of `model` waiting for their next attempt (scored by retry time, µs).
   std::string RetryQueue(const std::string& model) const {
     return absl::StrCat(prefix_, "q:", model, ":retry");
+  }
+  // One entry per job of `model` that is not finished: queued, running or waiting out a retry
+  // backoff. KEDA scales workers on its length (deploy/k8s/keda): unlike the consumer group's
+  // lag it still counts jobs once they are claimed, and a job cancelled while queued leaves it
+  // at once. (Entries are never read by a consumer group, so deleting them costs no lag.)
+  std::string ActiveWork(const std::string& model) const {
+    return absl::StrCat(prefix_, "q:", model, ":active");
   }
   std::string DeadLetter() const { return absl::StrCat(prefix_, "dead"); }
 
