@@ -46,7 +46,10 @@ struct Worker::RunningJob {
 };
 
 Worker::Worker(WorkerOptions options, RecordScorer& scorer, WorkerMetrics& metrics)
-    : options_(std::move(options)), scorer_(scorer), metrics_(metrics) {
+    : options_(std::move(options)),
+      scorer_(scorer),
+      metrics_(metrics),
+      health_files_(options_.health_dir) {
   if (!options_.fault_fail_records_regex.empty()) {
     fail_regex_ = std::make_unique<std::regex>(options_.fault_fail_records_regex);
   }
@@ -57,9 +60,14 @@ void Worker::RequestStop() {
   PublishReady();
 }
 
-void Worker::PublishReady() { metrics_.ready.Set(redis_reachable_ && stop_requests_ == 0 ? 1 : 0); }
+void Worker::PublishReady() {
+  const bool ready = redis_reachable_ && stop_requests_ == 0;
+  metrics_.ready.Set(ready ? 1 : 0);
+  health_files_.SetReady(ready);
+}
 
 absl::Status Worker::Run() {
+  RETURN_IF_ERROR(health_files_.Init());
   RedisOptions ro = options_.redis;
   ro.command_timeout = options_.block + absl::Seconds(5);
   ASSIGN_OR_RETURN(conn_, RedisConnection::Connect(ro));
@@ -96,6 +104,7 @@ absl::Status Worker::Run() {
   LogLine() << "evo2-worker " << options_.worker_id << ": pulling jobs for model '"
             << options_.model << "'";
   while (stop_requests_ == 0) {
+    health_files_.TouchAlive();
     auto entries = NextEntries();
     if (!entries.ok()) {
       LogLine() << "evo2-worker " << options_.worker_id
@@ -108,6 +117,7 @@ absl::Status Worker::Run() {
   }
   redis_health.Stop();
   metrics_.ready.Set(0);
+  health_files_.SetReady(false);
   sampler_stop = true;
   sampler.join();
   LogLine() << "evo2-worker " << options_.worker_id << ": stopped";
@@ -321,6 +331,7 @@ void Worker::RunClaimed(const QueueEntry& e, int attempt) {
       outcome = "lost";
       break;
     }
+    health_files_.TouchAlive();
     metrics_.records_processed.Increment();
     metrics_.tokens_processed.Increment(static_cast<double>(tokens));
     metrics_.forward_seconds.Observe(res.forward_seconds());

@@ -12,6 +12,7 @@
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
+#include "health_files.h"
 #include "job_keys.h"
 #include "job_queue.h"
 #include "job_store.h"
@@ -39,6 +40,8 @@ struct WorkerOptions {
   absl::Duration health_interval = absl::Seconds(1);
   int health_failures = 3;
   int health_successes = 2;
+  // Probe files (health_files.h); empty = none.
+  std::string health_dir;
   // Fault injection, for tests only: records whose name matches fail with fault_fail_code
   // (UNAVAILABLE: retryable; INVALID_ARGUMENT etc.: permanent), and each record waits this long
   // before it is scored.
@@ -65,7 +68,8 @@ class Worker {
   void RunClaimed(const QueueEntry& entry, int attempt);
   void HeartbeatLoop(RunningJob* job);
   void SampleQueue(RedisConnection& conn);
-  // evo2_worker_ready = Redis reachable and not stopping.
+  // evo2_worker_ready (and the `ready` probe file) = Redis reachable and not stopping; the
+  // model is loaded and its self-test passed before a Worker exists.
   void PublishReady();
   absl::Status ScoreWithFaults(const evo2::v1::JobInput& input, int64_t index, RunningJob* job,
                                evo2::v1::RecordResult* out);
@@ -82,6 +86,7 @@ class Worker {
   std::unique_ptr<std::regex> fail_regex_;
   std::atomic<bool> redis_reachable_{true};
   std::mt19937_64 rng_{std::random_device{}()};  // retry jitter
+  HealthFiles health_files_;
 };
 
 }  // namespace evo2::svc
