@@ -139,6 +139,16 @@ int main(int argc, char** argv) {
                  "balancers stop routing first; a second signal cuts it short "
                  "[EVO2_API_DRAIN_GRACE_MS]")
       ->envname("EVO2_API_DRAIN_GRACE_MS");
+  // Idle streams: a KEEPALIVE event on WatchJob, and HTTP/2 PINGs on every connection, so that
+  // load balancers and NAT tables do not drop quiet clients (docs/service.md, "Long streams").
+  int64_t grpc_keepalive_ms = 30000;
+  app.add_option("--watch-keepalive-ms", config.watch_keepalive_ms,
+                 "WatchJob sends a KEEPALIVE event after this long without events; 0 = never "
+                 "[EVO2_API_WATCH_KEEPALIVE_MS]")
+      ->envname("EVO2_API_WATCH_KEEPALIVE_MS");
+  app.add_option("--grpc-keepalive-ms", grpc_keepalive_ms,
+                 "HTTP/2 PING period on idle connections (a client that stops answering for "
+                 "10 s more is dropped); 0 = no pings");
   CLI11_PARSE(app, argc, argv);
 
   if (!hash_key.empty()) {
@@ -217,6 +227,15 @@ int main(int argc, char** argv) {
   int port = 0;
   builder.AddListeningPort(listen, creds, &port);
   builder.SetMaxReceiveMessageSize(static_cast<int>(grpc_max_receive_bytes));
+  if (grpc_keepalive_ms > 0) {
+    builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, static_cast<int>(grpc_keepalive_ms));
+    builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 10000);
+    builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
+  }
+  // Clients ping every 20 s (services/client/job_client.cc); accept pings that far apart, also
+  // on connections without calls, instead of answering them with GOAWAY "too_many_pings".
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 10000);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
   builder.RegisterService(&service);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (server == nullptr || port == 0) {

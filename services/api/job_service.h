@@ -30,6 +30,8 @@ struct ApiConfig {
   // RetryInfo sent with a tenant-quota refusal: quota frees as the tenant's jobs finish.
   int64_t quota_retry_delay_s = 30;
   int64_t watch_block_ms = 2000;  // XREAD BLOCK per round of WatchJob / GetJobResults
+  // WatchJob sends a KEEPALIVE event after this long without one (jobs.proto); 0 = never.
+  int64_t watch_keepalive_ms = 15000;
 };
 
 class JobServiceImpl final : public evo2::v1::JobService::Service {
