@@ -103,8 +103,15 @@ int main(int argc, char** argv) {
       ->envname("EVO2_MAX_ATTEMPTS");
   app.add_option("--job-ttl-seconds", config.job_ttl_s, "Retention of finished jobs + results")
       ->envname("EVO2_JOB_TTL_SECONDS");
-  app.add_option("--max-records", config.limits.max_records, "Records per job");
-  app.add_option("--max-total-bases", config.limits.max_total_bases, "Bases per job");
+  app.add_option("--max-records", config.limits.max_records, "Records per job [EVO2_MAX_RECORDS]")
+      ->envname("EVO2_MAX_RECORDS");
+  app.add_option("--max-total-bases", config.limits.max_total_bases,
+                 "Bases per job [EVO2_MAX_TOTAL_BASES]")
+      ->envname("EVO2_MAX_TOTAL_BASES");
+  app.add_option("--max-output-bytes-per-job", config.limits.max_output_bytes_per_job,
+                 "Tensor bytes a job may request in all (logits, embeddings, per-token "
+                 "log-probs) [EVO2_MAX_OUTPUT_BYTES_PER_JOB]")
+      ->envname("EVO2_MAX_OUTPUT_BYTES_PER_JOB");
   app.add_option("--max-header-bytes", config.limits.max_header_bytes, "FASTA header length");
   app.add_option("--alphabet", config.limits.alphabet,
                  "Accepted sequence letters (case-insensitive) [EVO2_ALPHABET]")
