@@ -26,6 +26,7 @@
 #include "model_catalog.h"
 #include "redis_durability.h"
 #include "redis_health.h"
+#include "results_janitor.h"
 #include "retry_promoter.h"
 #include "serving_health.h"
 
@@ -156,6 +157,14 @@ int main(int argc, char** argv) {
   app.add_option("--grpc-keepalive-ms", grpc_keepalive_ms,
                  "HTTP/2 PING period on idle connections (a client that stops answering for "
                  "10 s more is dropped); 0 = no pings");
+  int64_t results_clean_interval_ms = 600000, results_clean_grace_ms = 3600000;
+  app.add_option("--results-dir", config.results_dir,
+                 "Results store shared with the workers (their --results-dir) [EVO2_RESULTS_DIR]")
+      ->envname("EVO2_RESULTS_DIR");
+  app.add_option("--results-clean-interval-ms", results_clean_interval_ms,
+                 "How often expired jobs' results are removed from the results store");
+  app.add_option("--results-clean-grace-ms", results_clean_grace_ms,
+                 "Leave a job's results directory alone this long after its last change");
   CLI11_PARSE(app, argc, argv);
 
   if (!hash_key.empty()) {
@@ -264,6 +273,12 @@ int main(int argc, char** argv) {
               << (reachable ? "reachable again: SERVING" : "unreachable: NOT_SERVING") << std::endl;
     health.SetRedisReachable(reachable);
   });
+  std::unique_ptr<evo2::svc::ResultsJanitor> results_janitor;
+  if (!config.results_dir.empty()) {
+    results_janitor = std::make_unique<evo2::svc::ResultsJanitor>(
+        evo2::svc::ResultsStore(config.results_dir), config.keys, pool,
+        absl::Milliseconds(results_clean_interval_ms), absl::Milliseconds(results_clean_grace_ms));
+  }
   std::cerr << "evo2-api: serving on port " << port << " (metrics port " << (*metrics)->port()
             << ", " << models.models().size() << " model(s), " << keys.size() << " key(s), "
             << (tls_cert.empty() ? "plaintext" : "TLS") << ")" << std::endl;
@@ -282,6 +297,7 @@ int main(int argc, char** argv) {
     }
   }
   redis_health.Stop();
+  if (results_janitor != nullptr) results_janitor->Stop();
   // Open streams end with UNAVAILABLE so clients resume on another replica.
   service.BeginShutdown();
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(10));

@@ -41,6 +41,7 @@ JobServiceImpl::JobServiceImpl(ApiConfig config, ModelCatalog models, ApiKeyRegi
       models_(std::move(models)),
       api_keys_(std::move(keys)),
       redis_(redis),
+      results_store_(config_.results_dir),
       requests_(prometheus::BuildCounter()
                     .Name("evo2_api_requests_total")
                     .Help("gRPC requests by method and status code")
@@ -301,6 +302,16 @@ grpc::Status JobServiceImpl::GetJobResults(grpc::ServerContext* ctx,
       if (ctx->IsCancelled()) return absl::CancelledError("client went away");
       if (draining_) return absl::UnavailableError("server is shutting down; resume from record");
       ASSIGN_OR_RETURN(auto blob, store.GetResult(tenant, req->job_id(), next));
+      if (blob.has_value() && ResultsStore::IsReference(*blob)) {
+        // A large result lives in the results store; Redis holds where.
+        if (config_.results_dir.empty()) {
+          return absl::FailedPreconditionError(
+              absl::StrCat("record ", next,
+                           " is in the results store, which this API has no --results-dir "
+                           "for"));
+        }
+        ASSIGN_OR_RETURN(*blob, results_store_.Get(tenant, req->job_id(), *blob));
+      }
       if (blob.has_value()) {
         evo2::v1::RecordResult rec;
         if (!rec.ParseFromString(*blob)) {

@@ -37,6 +37,16 @@ class JobKeys {
   std::string Job(const std::string& tenant, const std::string& id) const {
     return absl::StrCat(prefix_, "t:", tenant, ":job:", id);
   }
+  // The inverse of Job(): false when `job_key` is not a job key of this prefix.
+  bool SplitJob(const std::string& job_key, std::string* tenant, std::string* id) const {
+    const std::string head = absl::StrCat(prefix_, "t:");
+    if (job_key.compare(0, head.size(), head) != 0) return false;
+    const size_t sep = job_key.find(":job:", head.size());
+    if (sep == std::string::npos) return false;
+    *tenant = job_key.substr(head.size(), sep - head.size());
+    *id = job_key.substr(sep + 5);
+    return !tenant->empty() && !id->empty();
+  }
   std::string Input(const std::string& tenant, const std::string& id) const {
     return absl::StrCat(Job(tenant, id), ":input");
   }

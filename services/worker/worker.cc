@@ -50,6 +50,9 @@ Worker::Worker(WorkerOptions options, RecordScorer& scorer, WorkerMetrics& metri
       scorer_(scorer),
       metrics_(metrics),
       health_files_(options_.health_dir) {
+  if (!options_.results_dir.empty()) {
+    results_store_ = std::make_unique<ResultsStore>(options_.results_dir);
+  }
   if (!options_.fault_fail_records_regex.empty()) {
     fail_regex_ = std::make_unique<std::regex>(options_.fault_fail_records_regex);
   }
@@ -228,6 +231,25 @@ absl::Status Worker::ScoreWithFaults(const evo2::v1::JobInput& input, int64_t in
   return absl::OkStatus();
 }
 
+absl::StatusOr<std::string> Worker::EncodeResult(const std::string& job_key, int64_t index,
+                                                 int attempt,
+                                                 const evo2::v1::RecordResult& result) {
+  std::string blob;
+  if (!result.SerializeToString(&blob)) return absl::InternalError("cannot serialize a result");
+  if (results_store_ == nullptr ||
+      static_cast<int64_t>(blob.size()) <= options_.results_inline_max_bytes) {
+    return blob;
+  }
+  std::string tenant, job_id;
+  if (!options_.keys.SplitJob(job_key, &tenant, &job_id)) {
+    return absl::InternalError(absl::StrCat("'", job_key, "' is not a job key"));
+  }
+  // One file per attempt: Redis keeps the first result written (HSETNX), never a file that a
+  // later attempt rewrote.
+  return results_store_->Put(tenant, job_id, index, absl::StrCat(options_.worker_id, ".", attempt),
+                             blob);
+}
+
 void Worker::RunClaimed(const QueueEntry& e, int attempt) {
   const auto t0 = std::chrono::steady_clock::now();
   const std::string& me = options_.worker_id;
@@ -290,6 +312,17 @@ void Worker::RunClaimed(const QueueEntry& e, int attempt) {
     }
     evo2::v1::RecordResult res;
     absl::Status s = ScoreWithFaults(input, i, &rj, &res);
+    std::string out_blob;
+    if (s.ok()) {
+      res.set_worker_id(me);
+      // A results store that cannot be written is a retryable failure of the attempt.
+      absl::StatusOr<std::string> encoded = EncodeResult(e.job_key, i, attempt, res);
+      if (encoded.ok()) {
+        out_blob = std::move(*encoded);
+      } else {
+        s = encoded.status();
+      }
+    }
     const std::string& name = input.records(static_cast<int>(i)).name();
     if (!s.ok()) {
       if (rj.lost) {
@@ -313,10 +346,7 @@ void Worker::RunClaimed(const QueueEntry& e, int attempt) {
                 << " -> " << outcome;
       break;
     }
-    res.set_worker_id(me);
     const int64_t tokens = res.num_tokens();
-    std::string out_blob;
-    res.SerializeToString(&out_blob);
     absl::StatusOr<WriteOutcome> w = absl::UnavailableError("not tried");
     // Redis may be restarting: retry the (idempotent) write for a while before giving up; the
     // entry then stays pending and the job is reclaimed after the visibility timeout.

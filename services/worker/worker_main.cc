@@ -69,8 +69,8 @@ int main(int argc, char** argv) {
   int64_t retry_base_ms = 1000, retry_max_ms = 300000, health_interval_ms = 1000;
   double retry_factor = 4, retry_jitter = 0.2;
   int health_failures = 3, health_successes = 2;
-  std::string health_dir;
-  int64_t drain_timeout_ms = 0;
+  std::string health_dir, results_dir;
+  int64_t drain_timeout_ms = 0, results_inline_max_bytes = 1 << 20;
 
   app.add_option("--model-name", model_name, "Queue (model name) to serve [EVO2_MODEL_NAME]")
       ->envname("EVO2_MODEL_NAME")
@@ -132,6 +132,14 @@ int main(int argc, char** argv) {
                  "it and release the job as a second signal does (0 = wait for the record) "
                  "[EVO2_WORKER_DRAIN_TIMEOUT_MS]")
       ->envname("EVO2_WORKER_DRAIN_TIMEOUT_MS");
+  app.add_option("--results-dir", results_dir,
+                 "Results store shared with evo2-api: results larger than "
+                 "--results-inline-max-bytes are written here instead of Redis [EVO2_RESULTS_DIR]")
+      ->envname("EVO2_RESULTS_DIR");
+  app.add_option("--results-inline-max-bytes", results_inline_max_bytes,
+                 "Largest serialized record result kept in Redis when a results store is set "
+                 "[EVO2_RESULTS_INLINE_MAX_BYTES]")
+      ->envname("EVO2_RESULTS_INLINE_MAX_BYTES");
   app.add_option("--fault-fail-records", fault_fail_records,
                  "TESTING ONLY: records whose name matches this regex fail");
   app.add_option("--fault-fail-code", fault_fail_code,
@@ -201,6 +209,8 @@ int main(int argc, char** argv) {
   if (auto st = evo2::svc::RunSelfTest(scorer); !st.ok()) Die("self-test", st);
   LogLine() << "evo2-worker " << worker_id << ": model loaded, self-test passed";
   wo.health_dir = health_dir;
+  wo.results_dir = results_dir;
+  wo.results_inline_max_bytes = results_inline_max_bytes;
   evo2::svc::Worker worker(wo, scorer, wm);
   std::thread signals([&] {
     auto drain_deadline = std::chrono::steady_clock::time_point::max();

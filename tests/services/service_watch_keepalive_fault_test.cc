@@ -48,7 +48,7 @@ class ServiceWatchKeepaliveTest : public ::testing::Test {
   std::string Submit() {
     evo2::v1::SubmitJobRequest req;
     req.set_model(kModel);
-    req.set_fasta(GoldenFasta({"len00017", "len00033"}));
+    req.set_fasta(GoldenFasta({"len00001", "len00017"}));
     auto s = cluster_->Client()->Submit(req);
     EXPECT_TRUE(s.ok()) << s.status();
     return s.ok() ? s->job().job_id() : "";
