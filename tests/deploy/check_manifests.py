@@ -103,7 +103,7 @@ class Checker:
     def run(self):
         for check in (self.check_workloads, self.check_no_inline_secrets, self.check_references,
                       self.check_selectors, self.check_worker, self.check_api, self.check_keda,
-                      self.check_models, self.check_redis):
+                      self.check_models, self.check_redis, self.check_results_store):
             check()
         return self.errors
 
@@ -352,6 +352,26 @@ class Checker:
         if not ok:
             self.err(w, f"checkpoint {ckpt!r} is not on a read-only PersistentVolumeClaim mount")
 
+    # The results store is one volume, mounted read-write at EVO2_RESULTS_DIR by the API and the
+    # workers (the API streams what the workers wrote).
+    def check_results_store(self):
+        claims = {}
+        for name, cname in (("evo2-api", API_CONTAINER), ("evo2-worker", WORKER_CONTAINER)):
+            w = self.workload(name)
+            if w is None:
+                return
+            c = self.container(w, cname)
+            rdir = effective_env(c, self.objs).get("EVO2_RESULTS_DIR", "")
+            vols = {v["name"]: v for v in pod_spec(w).get("volumes", [])}
+            mnt = next((m for m in c.get("volumeMounts", []) if m["mountPath"] == rdir), None)
+            claim = ((vols.get(mnt["name"], {}) if mnt else {}).get("persistentVolumeClaim")
+                     or {}).get("claimName")
+            if not rdir or not claim or (mnt or {}).get("readOnly"):
+                self.err(w, f"results dir {rdir!r} is not a read-write PersistentVolumeClaim mount")
+            claims[name] = (rdir, claim)
+        if len(set(claims.values())) > 1:
+            self.err(None, f"API and workers see different results stores: {claims}")
+
     # In-cluster Redis: bounded memory under the container limit, durable, probed.
     def check_redis(self):
         for o in self.by_kind("StatefulSet"):
@@ -455,7 +475,12 @@ def mutations():
                    (x.get("data") or {})):
             cm["data"]["redis.conf"] = cm["data"]["redis.conf"].replace("maxmemory 5gb", "")
 
-    return [("PVC removed", drop_pvc, None), ("inline Secret", add_secret, None),
+    def api_without_results(o):
+        c = container_of(o, "evo2-api", "api")
+        c["volumeMounts"] = [m for m in c["volumeMounts"] if m["mountPath"] != "/results"]
+
+    return [("PVC removed", drop_pvc, None), ("API without the results volume",
+                                                api_without_results, None), ("inline Secret", add_secret, None),
             ("literal password env", literal_password, None), ("2 GPUs for TP 1 x CP 1", two_gpus,
                                                                  None),
             ("cuda worker without GPU", cuda_without_gpu, None), ("no liveness probe", no_probe,
