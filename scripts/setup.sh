@@ -19,6 +19,8 @@ PACKAGES=(
 # works (the manifests avoid what kustomize v2.0.3 lacks); Debian's kubernetes-client (1.20) is
 # installed only when none is on PATH. A newer one: https://kubernetes.io/docs/tasks/tools/
 if ! command -v kubectl >/dev/null; then
+  echo "setup: no kubectl on PATH: adding Debian's kubernetes-client (kubectl 1.20); for a newer" \
+       "one see https://kubernetes.io/docs/tasks/tools/" >&2
   PACKAGES+=(kubernetes-client)
 fi
 
