@@ -16,10 +16,19 @@ PACKAGES=(
   clang libclang-rt-14-dev  # the fuzz targets (libFuzzer, ASan/UBSan runtimes; scripts/fuzz.sh)
   libcpp-httplib-dev  # evo2-api's HTTP/JSON API
   chromium            # the web page's browser test (tests/browser)
+  python3 python3-yaml yamllint  # tests/deploy: manifest invariants, YAML lint
 )
 # Node.js for the browser test: Debian's nodejs + npm unless a node with npm is already there
 # (e.g. NodeSource's nodejs, which bundles npm and conflicts with Debian's npm package).
 if ! command -v npm >/dev/null; then PACKAGES+=(nodejs npm); fi
+# tests/deploy renders the Kubernetes overlays with `kubectl kustomize`. Any kubectl >= 1.20
+# works (the manifests avoid what kustomize v2.0.3 lacks); Debian's kubernetes-client (1.20) is
+# installed only when none is on PATH. A newer one: https://kubernetes.io/docs/tasks/tools/
+if ! command -v kubectl >/dev/null; then
+  echo "setup: no kubectl on PATH: adding Debian's kubernetes-client (kubectl 1.20); for a newer" \
+       "one see https://kubernetes.io/docs/tasks/tools/" >&2
+  PACKAGES+=(kubernetes-client)
+fi
 
 missing=()
 for p in "${PACKAGES[@]}"; do

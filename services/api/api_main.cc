@@ -27,6 +27,7 @@
 #include "model_catalog.h"
 #include "redis_durability.h"
 #include "redis_health.h"
+#include "results_janitor.h"
 #include "retry_promoter.h"
 #include "serving_health.h"
 
@@ -107,8 +108,15 @@ int main(int argc, char** argv) {
       ->envname("EVO2_MAX_ATTEMPTS");
   app.add_option("--job-ttl-seconds", config.job_ttl_s, "Retention of finished jobs + results")
       ->envname("EVO2_JOB_TTL_SECONDS");
-  app.add_option("--max-records", config.limits.max_records, "Records per job");
-  app.add_option("--max-total-bases", config.limits.max_total_bases, "Bases per job");
+  app.add_option("--max-records", config.limits.max_records, "Records per job [EVO2_MAX_RECORDS]")
+      ->envname("EVO2_MAX_RECORDS");
+  app.add_option("--max-total-bases", config.limits.max_total_bases,
+                 "Bases per job [EVO2_MAX_TOTAL_BASES]")
+      ->envname("EVO2_MAX_TOTAL_BASES");
+  app.add_option("--max-output-bytes-per-job", config.limits.max_output_bytes_per_job,
+                 "Tensor bytes a job may request in all (logits, embeddings, per-token "
+                 "log-probs) [EVO2_MAX_OUTPUT_BYTES_PER_JOB]")
+      ->envname("EVO2_MAX_OUTPUT_BYTES_PER_JOB");
   app.add_option("--max-header-bytes", config.limits.max_header_bytes, "FASTA header length");
   app.add_option("--alphabet", config.limits.alphabet,
                  "Accepted sequence letters (case-insensitive) [EVO2_ALPHABET]")
@@ -161,6 +169,24 @@ int main(int argc, char** argv) {
   app.add_option("--http-threads", http.threads,
                  "Concurrent HTTP requests (each open event stream holds one)")
       ->capture_default_str();
+  // Idle streams: a KEEPALIVE event on WatchJob, and HTTP/2 PINGs on every connection, so that
+  // load balancers and NAT tables do not drop quiet clients (docs/service.md, "Long streams").
+  int64_t grpc_keepalive_ms = 30000;
+  app.add_option("--watch-keepalive-ms", config.watch_keepalive_ms,
+                 "WatchJob sends a KEEPALIVE event after this long without events; 0 = never "
+                 "[EVO2_API_WATCH_KEEPALIVE_MS]")
+      ->envname("EVO2_API_WATCH_KEEPALIVE_MS");
+  app.add_option("--grpc-keepalive-ms", grpc_keepalive_ms,
+                 "HTTP/2 PING period on idle connections (a client that stops answering for "
+                 "10 s more is dropped); 0 = no pings");
+  int64_t results_clean_interval_ms = 600000, results_clean_grace_ms = 3600000;
+  app.add_option("--results-dir", config.results_dir,
+                 "Results store shared with the workers (their --results-dir) [EVO2_RESULTS_DIR]")
+      ->envname("EVO2_RESULTS_DIR");
+  app.add_option("--results-clean-interval-ms", results_clean_interval_ms,
+                 "How often expired jobs' results are removed from the results store");
+  app.add_option("--results-clean-grace-ms", results_clean_grace_ms,
+                 "Leave a job's results directory alone this long after its last change");
   CLI11_PARSE(app, argc, argv);
   http.keepalive = absl::Milliseconds(http_keepalive_ms);
 
@@ -240,6 +266,15 @@ int main(int argc, char** argv) {
   int port = 0;
   builder.AddListeningPort(listen, creds, &port);
   builder.SetMaxReceiveMessageSize(static_cast<int>(grpc_max_receive_bytes));
+  if (grpc_keepalive_ms > 0) {
+    builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, static_cast<int>(grpc_keepalive_ms));
+    builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 10000);
+    builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
+  }
+  // Clients ping every 20 s (services/client/job_client.cc); accept pings that far apart, also
+  // on connections without calls, instead of answering them with GOAWAY "too_many_pings".
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 10000);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
   builder.RegisterService(&service);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (server == nullptr || port == 0) {
@@ -270,6 +305,12 @@ int main(int argc, char** argv) {
               << (reachable ? "reachable again: SERVING" : "unreachable: NOT_SERVING") << std::endl;
     health.SetRedisReachable(reachable);
   });
+  std::unique_ptr<evo2::svc::ResultsJanitor> results_janitor;
+  if (!config.results_dir.empty()) {
+    results_janitor = std::make_unique<evo2::svc::ResultsJanitor>(
+        evo2::svc::ResultsStore(config.results_dir), config.keys, pool,
+        absl::Milliseconds(results_clean_interval_ms), absl::Milliseconds(results_clean_grace_ms));
+  }
   std::cerr << "evo2-api: serving on port " << port << " (metrics port " << (*metrics)->port()
             << ", " << models.models().size() << " model(s), " << keys.size() << " key(s), "
             << (tls_cert.empty() ? "plaintext" : "TLS") << ")" << std::endl;
@@ -291,6 +332,7 @@ int main(int argc, char** argv) {
     }
   }
   redis_health.Stop();
+  if (results_janitor != nullptr) results_janitor->Stop();
   // Open streams end with UNAVAILABLE so clients resume on another replica.
   service.BeginShutdown();
   if (http_gateway != nullptr) http_gateway->Stop();  // its event streams end with the watches

@@ -41,6 +41,7 @@ JobServiceImpl::JobServiceImpl(ApiConfig config, ModelCatalog models, ApiKeyRegi
       models_(std::move(models)),
       api_keys_(std::move(keys)),
       redis_(redis),
+      results_store_(config_.results_dir),
       requests_(prometheus::BuildCounter()
                     .Name("evo2_api_requests_total")
                     .Help("gRPC requests by method and status code")
@@ -237,11 +238,17 @@ grpc::Status JobServiceImpl::WatchJob(grpc::ServerContext* ctx,
     const int64_t records_total = job.progress().records_total();
     const int64_t tokens_total = job.progress().tokens_total();
     std::string after = req->after_event_id();
+    // Idle streams carry a KEEPALIVE now and then, so no proxy cuts them; each XREAD round
+    // blocks at most that long.
+    const int64_t keepalive_ms = config_.watch_keepalive_ms;
+    const int64_t block_ms =
+        keepalive_ms > 0 ? std::min(config_.watch_block_ms, keepalive_ms) : config_.watch_block_ms;
+    auto last_write = std::chrono::steady_clock::now();
     while (true) {
       if (ctx->IsCancelled()) return absl::CancelledError("client went away");
       if (draining_) return absl::UnavailableError("server is shutting down; resume the watch");
-      ASSIGN_OR_RETURN(auto events,
-                       store.ReadEvents(tenant, req->job_id(), after, config_.watch_block_ms, 100));
+      ASSIGN_OR_RETURN(auto events, store.ReadEvents(tenant, req->job_id(), after, block_ms, 100));
+      if (!events.empty()) last_write = std::chrono::steady_clock::now();
       for (auto& ev : events) {
         after = ev.event_id();
         ev.mutable_progress()->set_records_total(records_total);
@@ -255,6 +262,19 @@ grpc::Status JobServiceImpl::WatchJob(grpc::ServerContext* ctx,
         // Nothing new: the job may already be terminal (resumed after the last event) or gone.
         ASSIGN_OR_RETURN(auto now, store.Get(tenant, req->job_id()));
         if (IsTerminal(now.state())) return absl::OkStatus();
+        if (keepalive_ms > 0 && std::chrono::steady_clock::now() - last_write >=
+                                    std::chrono::milliseconds(keepalive_ms)) {
+          evo2::v1::JobEvent ka;
+          ka.set_event_id(after);
+          ka.set_type(evo2::v1::JOB_EVENT_TYPE_KEEPALIVE);
+          ka.set_time_us(NowMicros());
+          ka.set_state(now.state());
+          *ka.mutable_progress() = now.progress();
+          ka.set_attempt(now.attempt());
+          ka.set_record_index(-1);
+          if (!writer->Write(ka)) return absl::CancelledError("client went away");
+          last_write = std::chrono::steady_clock::now();
+        }
       }
     }
   });
@@ -282,6 +302,16 @@ grpc::Status JobServiceImpl::GetJobResults(grpc::ServerContext* ctx,
       if (ctx->IsCancelled()) return absl::CancelledError("client went away");
       if (draining_) return absl::UnavailableError("server is shutting down; resume from record");
       ASSIGN_OR_RETURN(auto blob, store.GetResult(tenant, req->job_id(), next));
+      if (blob.has_value() && ResultsStore::IsReference(*blob)) {
+        // A large result lives in the results store; Redis holds where.
+        if (config_.results_dir.empty()) {
+          return absl::FailedPreconditionError(
+              absl::StrCat("record ", next,
+                           " is in the results store, which this API has no --results-dir "
+                           "for"));
+        }
+        ASSIGN_OR_RETURN(*blob, results_store_.Get(tenant, req->job_id(), *blob));
+      }
       if (blob.has_value()) {
         evo2::v1::RecordResult rec;
         if (!rec.ParseFromString(*blob)) {

@@ -15,6 +15,7 @@
 #include "prometheus/histogram.h"
 #include "prometheus/registry.h"
 #include "redis_pool.h"
+#include "results_store.h"
 #include "status_details.h"
 #include "submit_validation.h"
 
@@ -30,6 +31,10 @@ struct ApiConfig {
   // RetryInfo sent with a tenant-quota refusal: quota frees as the tenant's jobs finish.
   int64_t quota_retry_delay_s = 30;
   int64_t watch_block_ms = 2000;  // XREAD BLOCK per round of WatchJob / GetJobResults
+  // WatchJob sends a KEEPALIVE event after this long without one (jobs.proto); 0 = never.
+  int64_t watch_keepalive_ms = 15000;
+  // Results store shared with the workers (results_store.h); "" = none (every result in Redis).
+  std::string results_dir;
 };
 
 class JobServiceImpl final : public evo2::v1::JobService::Service {
@@ -67,6 +72,7 @@ class JobServiceImpl final : public evo2::v1::JobService::Service {
   ModelCatalog models_;
   ApiKeyRegistry api_keys_;
   RedisPool& redis_;
+  ResultsStore results_store_;
   std::atomic<bool> draining_{false};
 
   prometheus::Family<prometheus::Counter>& requests_;

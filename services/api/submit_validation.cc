@@ -230,7 +230,14 @@ absl::StatusOr<ValidatedSubmit> ValidateSubmit(const evo2::v1::SubmitJobRequest&
     any_unpooled |= out.embeddings(i).pooling() == evo2::v1::POOLING_NONE;
   }
 
+  bool per_token = false;
+  for (int r : out.log_probs()) per_token |= r == evo2::v1::LOG_PROB_REDUCTION_PER_TOKEN;
+  int64_t pooled_layers = 0;
+  for (const auto& e : out.embeddings()) pooled_layers += e.pooling() != evo2::v1::POOLING_NONE;
+  const int64_t hidden = model.hidden_size > 0 ? model.hidden_size : 8192;
+
   ValidatedSubmit v;
+  int64_t job_out_bytes = 0;
   std::map<std::string, int64_t> seen;
   for (size_t i = 0; i < records.size(); ++i) {
     Located& r = records[i];
@@ -261,20 +268,35 @@ absl::StatusOr<ValidatedSubmit> ValidateSubmit(const evo2::v1::SubmitJobRequest&
                        model.max_record_tokens, " per record for model '", model.name, "'"),
           tokens, model.max_record_tokens);
     }
+    // Tensor bytes of this record's result: [S, 512] logits, [S, H] per un-pooled layer,
+    // [S-1] per-token log-probs, [H] per pooled layer (results.proto).
     int64_t out_bytes = 0;
     if (out.logits()) out_bytes += tokens * evo2::kVocabSize * dtype_bytes;
-    if (any_unpooled) out_bytes += tokens * (model.hidden_size > 0 ? model.hidden_size : 8192) *
-                                   dtype_bytes;
-    if (out_bytes > out_limit) {
+    if (any_unpooled) out_bytes += tokens * hidden * dtype_bytes;
+    const int64_t large_bytes = out_bytes;  // what the per-record limits have always counted
+    if (per_token) out_bytes += (tokens - 1) * dtype_bytes;
+    out_bytes += pooled_layers * hidden * dtype_bytes;
+    if (large_bytes > out_limit) {
       return SizeLimitError(
           out.allow_large_outputs() ? "OUTPUT_TOO_LARGE" : "OUTPUT_ABOVE_DEFAULT_LIMIT",
           FieldOf(r, i, "sequence"),
-          absl::StrCat(where, ": requested outputs are ", out_bytes,
+          absl::StrCat(where, ": requested outputs are ", large_bytes,
                        " bytes for this record (limit ", out_limit,
                        out.allow_large_outputs() ? ", the server's hard maximum"
                                                  : "; set allow_large_outputs to raise it",
                        ")"),
-          out_bytes, out_limit);
+          large_bytes, out_limit);
+    }
+    job_out_bytes += out_bytes;
+    if (job_out_bytes > limits.max_output_bytes_per_job) {
+      return SizeLimitError(
+          "JOB_OUTPUT_TOO_LARGE", FieldOf(r, i, "sequence"),
+          absl::StrCat(where, ": requested outputs of the job reach ", job_out_bytes,
+                       " bytes with this record, above the limit of ",
+                       limits.max_output_bytes_per_job,
+                       " bytes per job (--max-output-bytes-per-job); ask for fewer outputs or "
+                       "split the input"),
+          job_out_bytes, limits.max_output_bytes_per_job);
     }
     v.bases += static_cast<int64_t>(seq.size());
     v.tokens_total += tokens;

@@ -24,6 +24,9 @@ struct SubmitLimits {
   // with OutputSpec.allow_large_outputs.
   int64_t max_output_bytes_per_record = 64ll << 20;
   int64_t hard_max_output_bytes_per_record = 1ll << 30;
+  // Output bytes of the whole job (the sum over records, allow_large_outputs or not): what the
+  // results store and the client have to hold for one job.
+  int64_t max_output_bytes_per_job = 8ll << 30;
 };
 
 struct ValidatedSubmit {

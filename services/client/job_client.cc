@@ -1,7 +1,9 @@
 #include "job_client.h"
 
 #include <fstream>
+#include <random>
 #include <sstream>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "evo2/status_macros.h"
@@ -63,6 +65,11 @@ absl::StatusOr<std::unique_ptr<JobClient>> JobClient::Connect(const ClientOption
     args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS,
                 static_cast<int>(absl::ToInt64Milliseconds(options.retry.max_backoff)));
   }
+  // HTTP/2 PINGs during calls (a long WatchJob), so idle-connection timeouts of proxies and NAT
+  // do not cut them; evo2-api accepts pings 10 s apart.
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 20000);
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 10000);
+  args.SetInt(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
   c->channel_ = grpc::CreateCustomChannel(options.target, creds, args);
   c->stub_ = evo2::v1::JobService::NewStub(c->channel_);
   return c;
@@ -130,23 +137,57 @@ absl::StatusOr<evo2::v1::ListJobsResponse> JobClient::List(const evo2::v1::ListJ
   return resp;
 }
 
-absl::Status JobClient::Watch(const std::string& job_id, const std::string& after,
-                              const std::function<bool(const evo2::v1::JobEvent&)>& on_event) {
+absl::Status JobClient::WatchOnce(const std::string& job_id, std::string* after,
+                                  const std::function<bool(const evo2::v1::JobEvent&)>& on_event,
+                                  bool* progressed, bool* stopped) {
   auto ctx = NewContext();
   evo2::v1::WatchJobRequest req;
   req.set_job_id(job_id);
-  req.set_after_event_id(after);
+  req.set_after_event_id(*after);
   auto reader = stub_->WatchJob(ctx.get(), req);
   evo2::v1::JobEvent ev;
   while (reader->Read(&ev)) {
+    *progressed = true;
+    if (ev.type() == evo2::v1::JOB_EVENT_TYPE_KEEPALIVE) continue;
+    *after = ev.event_id();
     if (!on_event(ev)) {
+      *stopped = true;
       ctx->TryCancel();
       break;
     }
   }
   grpc::Status s = reader->Finish();
-  if (s.error_code() == grpc::StatusCode::CANCELLED) return absl::OkStatus();
+  if (*stopped && s.error_code() == grpc::StatusCode::CANCELLED) return absl::OkStatus();
   return FromGrpc(s);
+}
+
+absl::Status JobClient::Watch(const std::string& job_id, const std::string& after,
+                              const std::function<bool(const evo2::v1::JobEvent&)>& on_event) {
+  // A broken stream (a proxy that cut it, an API replica that drained) is resumed after the
+  // last event seen, so the caller sees every event once. Failures in a row are bounded by the
+  // retry policy; any message received (a KEEPALIVE too) starts the count afresh.
+  std::string resume = after;
+  std::mt19937_64 rng{std::random_device{}()};
+  int failures = 0;
+  absl::Time give_up = absl::Now() + options_.retry.max_total;
+  while (true) {
+    bool progressed = false, stopped = false;
+    absl::Status s = WatchOnce(job_id, &resume, on_event, &progressed, &stopped);
+    if (s.ok() || stopped) return s;
+    if (progressed) {
+      failures = 0;
+      give_up = absl::Now() + options_.retry.max_total;
+    }
+    ++failures;
+    // A stream cut mid-way reads as UNAVAILABLE (connection reset) or, through some proxies,
+    // INTERNAL (RST_STREAM); both are safe to resume, since a watch only reads.
+    const bool retryable = absl::IsUnavailable(s) || (progressed && absl::IsInternal(s));
+    if (!retryable || failures >= options_.retry.max_attempts) return s;
+    const absl::Duration wait = BackoffBeforeAttempt(options_.retry, failures + 1, rng);
+    if (absl::Now() + wait > give_up) return s;
+    if (options_.retry.on_retry) options_.retry.on_retry(s, failures + 1, wait);
+    std::this_thread::sleep_for(absl::ToChronoNanoseconds(wait));
+  }
 }
 
 absl::StatusOr<evo2::v1::ResultsEnd> JobClient::Results(

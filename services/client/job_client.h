@@ -42,6 +42,9 @@ class JobClient {
   absl::StatusOr<evo2::v1::Job> Cancel(const std::string& job_id);
   absl::StatusOr<evo2::v1::ListJobsResponse> List(const evo2::v1::ListJobsRequest& req);
   // Streams events to `on_event` until the job is terminal (or on_event returns false).
+  // KEEPALIVE events are not passed on. With retries enabled, a stream that breaks is resumed
+  // after the last event seen (reconnecting under the retry policy's backoff), so no event is
+  // missed or repeated.
   absl::Status Watch(const std::string& job_id, const std::string& after_event_id,
                      const std::function<bool(const evo2::v1::JobEvent&)>& on_event);
   // Whole records (tensors reassembled from chunks) in input order, passed to `on_record`.
@@ -60,6 +63,10 @@ class JobClient {
   std::unique_ptr<grpc::ClientContext> NewContext() const;
 
  private:
+  // One WatchJob stream from *after; *after follows the events passed to on_event.
+  absl::Status WatchOnce(const std::string& job_id, std::string* after,
+                         const std::function<bool(const evo2::v1::JobEvent&)>& on_event,
+                         bool* progressed, bool* stopped);
   // One unary RPC under options_.retry, each attempt with a fresh context (and deadline).
   absl::Status CallUnary(bool retry_deadline_exceeded,
                          const std::function<grpc::Status(grpc::ClientContext*)>& rpc);

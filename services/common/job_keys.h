@@ -9,6 +9,9 @@
 //   {p}t:{tenant}:idem:{key}         string  "<job id> <request digest>" (idempotency)
 //   {p}q:{model}:{high|normal|low}   stream  the model's queue, consumer group "workers"
 //   {p}q:{model}:retry               zset    jobs waiting out a retry backoff, by retry time
+//   {p}q:{model}:active              stream  one entry per queued, running or retry-waiting job
+//                                            (added by submit, deleted at the job's end): its
+//                                            XLEN is what the autoscaler scales on
 //   {p}dead                          stream  dead-lettered jobs (tenant, job, error)
 //
 // Tenants are part of every job key, so a lookup with the caller's tenant cannot reach another
@@ -33,6 +36,16 @@ class JobKeys {
 
   std::string Job(const std::string& tenant, const std::string& id) const {
     return absl::StrCat(prefix_, "t:", tenant, ":job:", id);
+  }
+  // The inverse of Job(): false when `job_key` is not a job key of this prefix.
+  bool SplitJob(const std::string& job_key, std::string* tenant, std::string* id) const {
+    const std::string head = absl::StrCat(prefix_, "t:");
+    if (job_key.compare(0, head.size(), head) != 0) return false;
+    const size_t sep = job_key.find(":job:", head.size());
+    if (sep == std::string::npos) return false;
+    *tenant = job_key.substr(head.size(), sep - head.size());
+    *id = job_key.substr(sep + 5);
+    return !tenant->empty() && !id->empty();
   }
   std::string Input(const std::string& tenant, const std::string& id) const {
     return absl::StrCat(Job(tenant, id), ":input");
@@ -59,6 +72,13 @@ class JobKeys {
   // Jobs of `model` waiting for their next attempt (scored by retry time, µs).
   std::string RetryQueue(const std::string& model) const {
     return absl::StrCat(prefix_, "q:", model, ":retry");
+  }
+  // One entry per job of `model` that is not finished: queued, running or waiting out a retry
+  // backoff. KEDA scales workers on its length (deploy/k8s/keda): unlike the consumer group's
+  // lag it still counts jobs once they are claimed, and a job cancelled while queued leaves it
+  // at once. (Entries are never read by a consumer group, so deleting them costs no lag.)
+  std::string ActiveWork(const std::string& model) const {
+    return absl::StrCat(prefix_, "q:", model, ":active");
   }
   std::string DeadLetter() const { return absl::StrCat(prefix_, "dead"); }
 

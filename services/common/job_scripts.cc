@@ -61,6 +61,12 @@ local function terminate(state, msg, ack)
     redis.call('EXPIRE', k, ttl)
   end
   if ack then ack_entry() end
+  -- The job no longer counts as work for the autoscaler (job_keys.h, ActiveWork).
+  local aw = redis.call('HMGET', H, 'active_stream', 'active_entry')
+  if aw[1] and aw[2] and aw[2] ~= '' then
+    redis.call('XDEL', aw[1], aw[2])
+    redis.call('HSET', H, 'active_entry', '')
+  end
 end
 
 -- FAILED for good, with a copy in the dead-letter stream `dead`.
@@ -97,7 +103,8 @@ local function fenced()
 end
 )lua";
 
-// KEYS: job, tenant zset, quota hash, idempotency key (the job key again when none), queue.
+// KEYS: job, tenant zset, quota hash, idempotency key (the job key again when none), queue,
+//       the model's active-work stream.
 // ARGV: now, id, digest, has_idem, idem_ttl_s, max_active_jobs, max_active_bases, bases,
 //       input blob, ttl_s, then field/value pairs for the job hash.
 // Reply: {'ok', entry, job hash (HGETALL)}, {'replay', id}, {'conflict', id} or
@@ -128,7 +135,8 @@ for i = 11, #ARGV do fields[#fields + 1] = ARGV[i] end
 redis.call(unpack(fields))
 redis.call('SET', H .. ':input', ARGV[9])
 local entry = redis.call('XADD', KEYS[5], '*', 'job', H)
-redis.call('HSET', H, 'entry', entry)
+local active = redis.call('XADD', KEYS[6], '*', 'job', H)
+redis.call('HSET', H, 'entry', entry, 'active_stream', KEYS[6], 'active_entry', active)
 redis.call('ZADD', KEYS[2], NOW, ARGV[2])
 redis.call('HINCRBY', KEYS[3], 'active_jobs', 1)
 redis.call('HINCRBY', KEYS[3], 'active_bases', bases)

@@ -31,7 +31,7 @@ absl::StatusOr<SubmitOutcome> JobStore::Submit(const NewJob& job) {
   std::vector<std::string> keys = {
       h, keys_.TenantJobs(job.tenant), keys_.TenantQuota(job.tenant),
       has_idem ? keys_.Idempotency(job.tenant, job.idempotency_key) : h,
-      keys_.Queue(job.model, PriorityClass(job.priority))};
+      keys_.Queue(job.model, PriorityClass(job.priority)), keys_.ActiveWork(job.model)};
   std::vector<std::string> args = {absl::StrCat(NowMicros()),
                                    job.job_id,
                                    job.request_digest,

@@ -46,7 +46,13 @@ struct Worker::RunningJob {
 };
 
 Worker::Worker(WorkerOptions options, RecordScorer& scorer, WorkerMetrics& metrics)
-    : options_(std::move(options)), scorer_(scorer), metrics_(metrics) {
+    : options_(std::move(options)),
+      scorer_(scorer),
+      metrics_(metrics),
+      health_files_(options_.health_dir) {
+  if (!options_.results_dir.empty()) {
+    results_store_ = std::make_unique<ResultsStore>(options_.results_dir);
+  }
   if (!options_.fault_fail_records_regex.empty()) {
     fail_regex_ = std::make_unique<std::regex>(options_.fault_fail_records_regex);
   }
@@ -57,9 +63,14 @@ void Worker::RequestStop() {
   PublishReady();
 }
 
-void Worker::PublishReady() { metrics_.ready.Set(redis_reachable_ && stop_requests_ == 0 ? 1 : 0); }
+void Worker::PublishReady() {
+  const bool ready = redis_reachable_ && stop_requests_ == 0;
+  metrics_.ready.Set(ready ? 1 : 0);
+  health_files_.SetReady(ready);
+}
 
 absl::Status Worker::Run() {
+  RETURN_IF_ERROR(health_files_.Init());
   RedisOptions ro = options_.redis;
   ro.command_timeout = options_.block + absl::Seconds(5);
   ASSIGN_OR_RETURN(conn_, RedisConnection::Connect(ro));
@@ -96,6 +107,7 @@ absl::Status Worker::Run() {
   LogLine() << "evo2-worker " << options_.worker_id << ": pulling jobs for model '"
             << options_.model << "'";
   while (stop_requests_ == 0) {
+    health_files_.TouchAlive();
     auto entries = NextEntries();
     if (!entries.ok()) {
       LogLine() << "evo2-worker " << options_.worker_id
@@ -108,6 +120,7 @@ absl::Status Worker::Run() {
   }
   redis_health.Stop();
   metrics_.ready.Set(0);
+  health_files_.SetReady(false);
   sampler_stop = true;
   sampler.join();
   LogLine() << "evo2-worker " << options_.worker_id << ": stopped";
@@ -218,6 +231,25 @@ absl::Status Worker::ScoreWithFaults(const evo2::v1::JobInput& input, int64_t in
   return absl::OkStatus();
 }
 
+absl::StatusOr<std::string> Worker::EncodeResult(const std::string& job_key, int64_t index,
+                                                 int attempt,
+                                                 const evo2::v1::RecordResult& result) {
+  std::string blob;
+  if (!result.SerializeToString(&blob)) return absl::InternalError("cannot serialize a result");
+  if (results_store_ == nullptr ||
+      static_cast<int64_t>(blob.size()) <= options_.results_inline_max_bytes) {
+    return blob;
+  }
+  std::string tenant, job_id;
+  if (!options_.keys.SplitJob(job_key, &tenant, &job_id)) {
+    return absl::InternalError(absl::StrCat("'", job_key, "' is not a job key"));
+  }
+  // One file per attempt: Redis keeps the first result written (HSETNX), never a file that a
+  // later attempt rewrote.
+  return results_store_->Put(tenant, job_id, index, absl::StrCat(options_.worker_id, ".", attempt),
+                             blob);
+}
+
 void Worker::RunClaimed(const QueueEntry& e, int attempt) {
   const auto t0 = std::chrono::steady_clock::now();
   const std::string& me = options_.worker_id;
@@ -280,6 +312,17 @@ void Worker::RunClaimed(const QueueEntry& e, int attempt) {
     }
     evo2::v1::RecordResult res;
     absl::Status s = ScoreWithFaults(input, i, &rj, &res);
+    std::string out_blob;
+    if (s.ok()) {
+      res.set_worker_id(me);
+      // A results store that cannot be written is a retryable failure of the attempt.
+      absl::StatusOr<std::string> encoded = EncodeResult(e.job_key, i, attempt, res);
+      if (encoded.ok()) {
+        out_blob = std::move(*encoded);
+      } else {
+        s = encoded.status();
+      }
+    }
     const std::string& name = input.records(static_cast<int>(i)).name();
     if (!s.ok()) {
       if (rj.lost) {
@@ -303,10 +346,7 @@ void Worker::RunClaimed(const QueueEntry& e, int attempt) {
                 << " -> " << outcome;
       break;
     }
-    res.set_worker_id(me);
     const int64_t tokens = res.num_tokens();
-    std::string out_blob;
-    res.SerializeToString(&out_blob);
     absl::StatusOr<WriteOutcome> w = absl::UnavailableError("not tried");
     // Redis may be restarting: retry the (idempotent) write for a while before giving up; the
     // entry then stays pending and the job is reclaimed after the visibility timeout.
@@ -321,6 +361,7 @@ void Worker::RunClaimed(const QueueEntry& e, int attempt) {
       outcome = "lost";
       break;
     }
+    health_files_.TouchAlive();
     metrics_.records_processed.Increment();
     metrics_.tokens_processed.Increment(static_cast<double>(tokens));
     metrics_.forward_seconds.Observe(res.forward_seconds());

@@ -12,12 +12,14 @@
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
+#include "health_files.h"
 #include "job_keys.h"
 #include "job_queue.h"
 #include "job_store.h"
 #include "record_scorer.h"
 #include "redis_client.h"
 #include "redis_health.h"
+#include "results_store.h"
 #include "retry_backoff.h"
 #include "worker_metrics.h"
 
@@ -39,6 +41,12 @@ struct WorkerOptions {
   absl::Duration health_interval = absl::Seconds(1);
   int health_failures = 3;
   int health_successes = 2;
+  // Probe files (health_files.h); empty = none.
+  std::string health_dir;
+  // Results store (results_store.h) shared with the API; empty = every result goes to Redis.
+  // A record result whose serialized size exceeds results_inline_max_bytes goes to the store.
+  std::string results_dir;
+  int64_t results_inline_max_bytes = 1 << 20;
   // Fault injection, for tests only: records whose name matches fail with fault_fail_code
   // (UNAVAILABLE: retryable; INVALID_ARGUMENT etc.: permanent), and each record waits this long
   // before it is scored.
@@ -65,8 +73,13 @@ class Worker {
   void RunClaimed(const QueueEntry& entry, int attempt);
   void HeartbeatLoop(RunningJob* job);
   void SampleQueue(RedisConnection& conn);
-  // evo2_worker_ready = Redis reachable and not stopping.
+  // evo2_worker_ready (and the `ready` probe file) = Redis reachable and not stopping; the
+  // model is loaded and its self-test passed before a Worker exists.
   void PublishReady();
+  // The value stored in Redis for a record: its serialization, or a results-store reference
+  // when it is larger than options_.results_inline_max_bytes.
+  absl::StatusOr<std::string> EncodeResult(const std::string& job_key, int64_t index, int attempt,
+                                           const evo2::v1::RecordResult& result);
   absl::Status ScoreWithFaults(const evo2::v1::JobInput& input, int64_t index, RunningJob* job,
                                evo2::v1::RecordResult* out);
 
@@ -82,6 +95,8 @@ class Worker {
   std::unique_ptr<std::regex> fail_regex_;
   std::atomic<bool> redis_reachable_{true};
   std::mt19937_64 rng_{std::random_device{}()};  // retry jitter
+  HealthFiles health_files_;
+  std::unique_ptr<ResultsStore> results_store_;  // null without options_.results_dir
 };
 
 }  // namespace evo2::svc

@@ -6,8 +6,8 @@
 #include <atomic>
 #include <chrono>
 #include <filesystem>
-#include <iostream>
 #include <fstream>
+#include <iostream>
 #include <thread>
 
 #include "CLI/CLI.hpp"
@@ -18,6 +18,7 @@
 #include "log_line.h"
 #include "metrics.h"
 #include "record_scorer.h"
+#include "self_test.h"
 #include "worker.h"
 #include "worker_metrics.h"
 
@@ -68,6 +69,8 @@ int main(int argc, char** argv) {
   int64_t retry_base_ms = 1000, retry_max_ms = 300000, health_interval_ms = 1000;
   double retry_factor = 4, retry_jitter = 0.2;
   int health_failures = 3, health_successes = 2;
+  std::string health_dir, results_dir;
+  int64_t drain_timeout_ms = 0, results_inline_max_bytes = 1 << 20;
 
   app.add_option("--model-name", model_name, "Queue (model name) to serve [EVO2_MODEL_NAME]")
       ->envname("EVO2_MODEL_NAME")
@@ -123,6 +126,24 @@ int main(int argc, char** argv) {
                  "Failed PINGs in a row before evo2_worker_ready drops to 0");
   app.add_option("--health-successes", health_successes,
                  "Good PINGs in a row before evo2_worker_ready is 1 again");
+  app.add_option("--health-dir", health_dir,
+                 "Write probe files here: 'alive' (touched every loop turn and record, once the "
+                 "model is loaded and self-tested) and 'ready' (while evo2_worker_ready is 1) "
+                 "[EVO2_WORKER_HEALTH_DIR]")
+      ->envname("EVO2_WORKER_HEALTH_DIR");
+  app.add_option("--drain-timeout-ms", drain_timeout_ms,
+                 "After SIGTERM, finish the record in progress for at most this long, then abort "
+                 "it and release the job as a second signal does (0 = wait for the record) "
+                 "[EVO2_WORKER_DRAIN_TIMEOUT_MS]")
+      ->envname("EVO2_WORKER_DRAIN_TIMEOUT_MS");
+  app.add_option("--results-dir", results_dir,
+                 "Results store shared with evo2-api: results larger than "
+                 "--results-inline-max-bytes are written here instead of Redis [EVO2_RESULTS_DIR]")
+      ->envname("EVO2_RESULTS_DIR");
+  app.add_option("--results-inline-max-bytes", results_inline_max_bytes,
+                 "Largest serialized record result kept in Redis when a results store is set "
+                 "[EVO2_RESULTS_INLINE_MAX_BYTES]")
+      ->envname("EVO2_RESULTS_INLINE_MAX_BYTES");
   app.add_option("--fault-fail-records", fault_fail_records,
                  "TESTING ONLY: records whose name matches this regex fail");
   app.add_option("--fault-fail-code", fault_fail_code,
@@ -192,15 +213,27 @@ int main(int argc, char** argv) {
       {"prov_layout", absl::StrCat("tp", tp, "xcp", cp)}};
 
   evo2::svc::RecordScorer scorer(**model);
+  if (auto st = evo2::svc::RunSelfTest(scorer); !st.ok()) Die("self-test", st);
+  LogLine() << "evo2-worker " << worker_id << ": model loaded, self-test passed";
+  wo.health_dir = health_dir;
+  wo.results_dir = results_dir;
+  wo.results_inline_max_bytes = results_inline_max_bytes;
   evo2::svc::Worker worker(wo, scorer, wm);
   std::thread signals([&] {
+    auto drain_deadline = std::chrono::steady_clock::time_point::max();
     for (int seen = 0; seen < 2;) {
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
-      if (g_stop_signals.load() <= seen) continue;
-      LogLine() << "evo2-worker " << worker_id << ": signal"
-                << (seen == 0 ? ", draining (finish the record, release the job)"
-                              : ", aborting the record and releasing the job");
+      const bool timed_out = seen == 1 && std::chrono::steady_clock::now() >= drain_deadline;
+      if (g_stop_signals.load() <= seen && !timed_out) continue;
+      LogLine() << "evo2-worker " << worker_id
+                << (seen == 0   ? ": signal, draining (finish the record, release the job)"
+                    : timed_out ? ": drain timeout, aborting the record and releasing the job"
+                                : ": signal, aborting the record and releasing the job");
       worker.RequestStop();
+      if (seen == 0 && drain_timeout_ms > 0) {
+        drain_deadline =
+            std::chrono::steady_clock::now() + std::chrono::milliseconds(drain_timeout_ms);
+      }
       ++seen;
     }
   });

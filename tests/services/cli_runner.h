@@ -15,10 +15,13 @@ struct CliResult {
   std::string output;  // stdout and stderr together
 };
 
-// Starts `evo2 <args> --server <api> --api-key <key>`; output goes to `log`.
+// Starts `evo2 <args> --server <api> --api-key <key>`; output goes to `log`. `server` replaces
+// the cluster's API address (e.g. a proxy in front of it).
 std::unique_ptr<ChildProcess> StartCli(ServiceCluster& cluster, std::vector<std::string> args,
-                                       const std::filesystem::path& log);
+                                       const std::filesystem::path& log,
+                                       const std::string& server = "");
 // Runs it to the end (at most 60 s).
-CliResult RunCli(ServiceCluster& cluster, std::vector<std::string> args);
+CliResult RunCli(ServiceCluster& cluster, std::vector<std::string> args,
+                 const std::string& server = "");
 
 }  // namespace evo2::testing

@@ -149,6 +149,35 @@ TEST_F(ServiceJobStoreTest, CancelWhileRunningIsSeenByTheWorkerAndReleaseRequeue
             "0");
 }
 
+// The autoscaler's signal (deploy/k8s/keda): XLEN of the active-work stream = queued + running
+// jobs. It must not drop when a job is claimed (the consumer group's lag does), must survive a
+// release, and must drop at once when a queued job is cancelled (no pod woken for it).
+TEST_F(ServiceJobStoreTest, ActiveWorkCountsQueuedAndRunningJobsOnly) {
+  const std::string active = store_->keys().ActiveWork("m");
+  auto xlen = [&] { return conn_->Command({"XLEN", active})->integer; };
+  const std::string k1 = Submit("a1");
+  Submit("a2");
+  EXPECT_EQ(xlen(), 2);
+  ASSERT_EQ(store_->Cancel("ten", "a2")->state(), evo2::v1::JOB_STATE_CANCELLED);
+  EXPECT_EQ(xlen(), 1) << "a job cancelled while queued still counts as work";
+  auto [q, entry] = Read("w0");
+  ASSERT_EQ(store_->Claim(k1, q, entry, "w0", NowMicros() + 1000000, {})->kind,
+            ClaimOutcome::Kind::kRun);
+  EXPECT_EQ(xlen(), 1) << "a running job must keep its worker";
+  ASSERT_EQ(store_->Release(k1, "w0", 1)->detail, "released");
+  EXPECT_EQ(xlen(), 1);
+  // The cancelled job's entry is skipped by the claim; it changes nothing.
+  auto [q2, skipped] = Read("w1");
+  EXPECT_EQ(store_->Claim(store_->keys().Job("ten", "a2"), q2, skipped, "w1",
+                          NowMicros() + 1000000, {})->kind,
+            ClaimOutcome::Kind::kSkip);
+  auto [q3, entry3] = Read("w1");
+  ASSERT_EQ(store_->Claim(k1, q3, entry3, "w1", NowMicros() + 1000000, {})->kind,
+            ClaimOutcome::Kind::kRun);
+  ASSERT_FALSE(store_->Finish(k1, "w1", 1, evo2::v1::JOB_STATE_SUCCEEDED, {}, "ok")->fenced);
+  EXPECT_EQ(xlen(), 0);
+}
+
 }  // namespace
 }  // namespace evo2::svc
 
