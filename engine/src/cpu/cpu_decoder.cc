@@ -10,6 +10,7 @@
 #include "cpu/gated_mlp.h"
 #include "cpu/lm_head.h"
 #include "evo2/status_macros.h"
+#include "model/decoder_util.h"
 #include "ops/embedding.h"
 #include "ops/kv_cache.h"
 #include "ops/linear.h"
@@ -64,10 +65,7 @@ absl::StatusOr<std::vector<float>> CpuDecoder::Prefill(
       return absl::InvalidArgumentError(absl::StrCat("Prefill: prompt ", i, " is empty"));
     }
     auto seq = PrefillOne(prompts[i], logits);
-    if (!seq.ok()) {
-      return absl::Status(seq.status().code(),
-                          absl::StrCat("Prefill: prompt ", i, ": ", seq.status().message()));
-    }
+    if (!seq.ok()) return PromptError(i, seq.status());
     seqs.push_back(std::move(*seq));
   }
   sequences_ = std::move(seqs);
@@ -75,17 +73,7 @@ absl::StatusOr<std::vector<float>> CpuDecoder::Prefill(
 }
 
 absl::Status CpuDecoder::Select(std::span<const int64_t> rows) {
-  std::vector<Sequence> next;
-  next.reserve(rows.size());
-  for (int64_t r : rows) {
-    if (r < 0 || r >= batch_size()) {
-      return absl::OutOfRangeError(
-          absl::StrCat("Select: row ", r, " is outside the batch [0, ", batch_size(), ")"));
-    }
-    next.push_back(sequences_[static_cast<size_t>(r)]);
-  }
-  sequences_ = std::move(next);
-  return absl::OkStatus();
+  return SelectRows(sequences_, rows);
 }
 
 void CpuDecoder::MixerStep(int bi, const float* z, float* m) {
@@ -144,20 +132,9 @@ void CpuDecoder::MixerStep(int bi, const float* z, float* m) {
 
 absl::StatusOr<std::vector<float>> CpuDecoder::Step(std::span<const int32_t> tokens) {
   const int64_t B = batch_size(), H = config_.hidden_size, V = config_.vocab_size;
-  if (B == 0) return absl::FailedPreconditionError("Step: no sequences (call Prefill first)");
-  if (static_cast<int64_t>(tokens.size()) != B) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("Step: ", tokens.size(), " tokens for a batch of ", B, " sequences"));
-  }
-  for (int64_t i = 0; i < B; ++i) {
-    if (tokens[i] < 0 || tokens[i] >= V) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("Step: token ", tokens[i], " of sequence ", i, " is outside [0, ", V, ")"));
-    }
-  }
-  if (options_.cancelled != nullptr && options_.cancelled->load(std::memory_order_relaxed)) {
-    sequences_.clear();
-    return absl::CancelledError("cancelled before a decode step");
+  if (auto st = CheckStepTokens(tokens, B, V, options_.cancelled); !st.ok()) {
+    if (st.code() == absl::StatusCode::kCancelled) sequences_.clear();
+    return st;
   }
   // OpenBLAS's threads cost more than they save on GEMMs this small (a [B, H] x [H, 3H]
   // projection of the demo model is ~0.2 MFLOP); single-threaded BLAS for such steps.
