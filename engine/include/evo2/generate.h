@@ -29,19 +29,9 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "evo2/model.h"
+#include "evo2/sampling.h"
 
 namespace evo2 {
-
-struct SamplingOptions {
-  double temperature = 1.0;  // ≥ 0; 0 = greedy
-  int top_k = 0;             // ≥ 0; 0 = no limit
-  double top_p = 1.0;        // (0, 1]
-  uint64_t seed = 0;
-  std::string alphabet = "ACGT";  // candidate tokens (bytes); printable ASCII, no repeats
-};
-
-// INVALID_ARGUMENT naming the option and the allowed range.
-absl::Status ValidateSamplingOptions(const SamplingOptions& options);
 
 // Draws tokens for one sequence.
 class TokenSampler {
@@ -67,6 +57,11 @@ struct GenerateOptions {
   int batch_size = 1;            // sequences decoded together in one step, ≥ 1
   SamplingOptions sampling;
   const std::atomic<bool>* cancelled = nullptr;  // CANCELLED between steps once set
+  // Prompt i draws from the random stream of prompt index offset + i (and reports that index):
+  // a caller that generates the records of one input one at a time (the service's worker)
+  // passes the record's index to get the same sequences as one call over the whole input.
+  // Results and tokens still report prompt_index as the index into `prompts`.
+  size_t prompt_index_offset = 0;
 };
 
 struct GeneratedToken {

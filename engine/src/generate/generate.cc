@@ -74,7 +74,8 @@ absl::StatusOr<std::vector<GeneratedSequence>> Generate(
           row_of_prompt.emplace(out[i].prompt_index, static_cast<int64_t>(group_prompts.size()));
       if (fresh) group_prompts.push_back(prompts[out[i].prompt_index]);
       rows.push_back(it->second);
-      samplers.emplace_back(o.sampling, out[i].prompt_index, static_cast<uint64_t>(out[i].sample));
+      samplers.emplace_back(o.sampling, o.prompt_index_offset + out[i].prompt_index,
+                            static_cast<uint64_t>(out[i].sample));
     }
     ASSIGN_OR_RETURN(std::vector<float> prefill_logits, decoder->Prefill(group_prompts));
     RETURN_IF_ERROR(decoder->Select(rows));
