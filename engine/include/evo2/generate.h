@@ -14,8 +14,9 @@
 //
 // Reproducibility: every sequence (prompt i, sample j) has its own generator, std::mt19937_64
 // (its output is fixed by the C++ standard) seeded from (seed, i, j), and a draw is
-// (bits >> 11)·2⁻⁵³. The same seed, model, backend and batch size give the same tokens on
-// any machine; sequences do not share randomness, so adding prompts changes no other's output.
+// (bits >> 11)·2⁻⁵³. The same seed, model, backend, machine and batch size give the same
+// tokens (the draws are fixed; the logits depend on the BLAS kernels the machine selects);
+// sequences do not share randomness, so adding prompts changes no other's output.
 #pragma once
 
 #include <atomic>
