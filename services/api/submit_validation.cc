@@ -16,6 +16,7 @@
 #include "evo2/layer_name.h"
 #include "evo2/status_macros.h"
 #include "evo2/tokenizer.h"
+#include "generation_validation.h"
 
 namespace evo2::svc {
 namespace {
@@ -315,6 +316,7 @@ absl::StatusOr<ValidatedSubmit> ValidateSubmit(const evo2::v1::SubmitJobRequest&
     v.input.mutable_outputs()->add_log_probs(evo2::v1::LOG_PROB_REDUCTION_MEAN);
   }
   *v.input.mutable_options() = req.options();
+  if (req.has_generation()) RETURN_IF_ERROR(ValidateGeneration(req, model, v));
   return v;
 }
 

@@ -18,6 +18,7 @@ int main(int argc, char** argv) {
   evo2::cli::AddPredictCommand(app);
   evo2::cli::AddLayersCommand(app);
   evo2::cli::AddScoreVariantsCommand(app);
+  evo2::cli::AddGenerateCommand(app);
   evo2::client::AddClientCommands(app);  // submit|status|watch|results|cancel|list
   CLI11_PARSE(app, argc, argv);
   return 0;

@@ -14,6 +14,7 @@
 #include "absl/time/time.h"
 #include "evo2/safe_file_name.h"
 #include "evo2/tokenizer.h"
+#include "generate_output.h"
 #include "google/protobuf/util/json_util.h"
 #include "idempotency_key.h"
 #include "job_client.h"
@@ -121,6 +122,10 @@ std::string ReadInput(const std::string& path) {
 }
 
 void PrintEvent(const evo2::v1::JobEvent& ev, bool tty) {
+  if (ev.type() == evo2::v1::JOB_EVENT_TYPE_TOKENS_GENERATED) {
+    std::cout << (tty ? "\r\033[K" : "") << TokensEventLine(ev) << "\n" << std::flush;
+    return;
+  }
   const auto& p = ev.progress();
   std::string bar;
   if (p.tokens_total() > 0) {
@@ -165,8 +170,16 @@ void PrintResults(JobClient& client, const std::string& id, bool follow, const s
   evo2::v1::GetJobResultsRequest req;
   req.set_job_id(id);
   req.set_follow(follow);
-  if (!json) std::cout << "index\tname\tnum_tokens\tlog_prob_sum\tlog_prob_mean\n";
+  bool header_printed = false;
   auto end = client.Results(req, [&](evo2::v1::RecordResult&& r) {
+    if (!json && r.generated_size() > 0) {  // a generate job: its sequences as FASTA
+      std::cout << GeneratedFasta(r);
+      return;
+    }
+    if (!json && !header_printed) {
+      std::cout << "index\tname\tnum_tokens\tlog_prob_sum\tlog_prob_mean\n";
+      header_printed = true;
+    }
     if (json) {
       evo2::v1::RecordResult head = r;
       for (auto& t : *head.mutable_tensors()) t.clear_data();
@@ -216,7 +229,9 @@ void AddClientCommands(CLI::App& app) {
     auto priority = std::make_shared<std::string>("normal");
     auto idem = std::make_shared<std::string>();
     auto out_dir = std::make_shared<std::string>();
-    auto* cmd = app.add_subcommand("submit", "Submit a FASTA file as a scoring job");
+    auto gen = std::make_shared<GenerateFlags>();
+    auto* cmd =
+        app.add_subcommand("submit", "Submit a FASTA file as a scoring (or --generate) job");
     AddCommon(cmd, c.get());
     cmd->add_option("fasta", *fasta, "FASTA file ('-' = stdin)")->required();
     cmd->add_option("--model", *model, "Model name [EVO2_MODEL]")->envname("EVO2_MODEL")->required();
@@ -238,6 +253,7 @@ void AddClientCommands(CLI::App& app) {
     cmd->add_flag("--wait", *wait, "Watch the job and print its results");
     cmd->add_option("--out", *out_dir, "With --wait: write tensors as .npy files here");
     cmd->add_flag("--json", c->json, "Print the job as JSON");
+    AddGenerateFlags(cmd, gen.get());
     cmd->callback([=] {
       evo2::v1::SubmitJobRequest r;
       r.set_model(*model);
@@ -264,6 +280,7 @@ void AddClientCommands(CLI::App& app) {
           er->set_pooling(pool);
         }
       }
+      ApplyGenerateFlags(*gen, r);
       r.mutable_options()->set_prepend_bos(*bos);
       r.mutable_options()->set_keep_case(*keep_case);
       if (*priority == "high") {

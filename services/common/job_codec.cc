@@ -4,6 +4,8 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
 #include "nlohmann/json.hpp"
 
 namespace evo2::svc {
@@ -114,6 +116,21 @@ evo2::v1::Job JobFromFields(const FieldMap& f) {
   return job;
 }
 
+std::string EncodeLogProbs(const google::protobuf::RepeatedField<float>& values) {
+  std::string out;
+  for (int i = 0; i < values.size(); ++i) {
+    absl::StrAppend(&out, i ? "," : "", absl::StrFormat("%.9g", values[i]));
+  }
+  return out;
+}
+
+void DecodeLogProbs(const std::string& text, google::protobuf::RepeatedField<float>* out) {
+  for (absl::string_view part : absl::StrSplit(text, ',', absl::SkipEmpty())) {
+    float v = 0;
+    if (absl::SimpleAtof(part, &v)) out->Add(v);
+  }
+}
+
 evo2::v1::JobEvent EventFromEntry(const RedisReply& entry) {
   evo2::v1::JobEvent ev;
   if (entry.elements.size() < 2) return ev;
@@ -137,6 +154,13 @@ evo2::v1::JobEvent EventFromEntry(const RedisReply& entry) {
   }
   ev.set_worker_id(Str(f, "worker"));
   ev.set_message(Str(f, "msg"));
+  if (type == evo2::v1::JOB_EVENT_TYPE_TOKENS_GENERATED) {
+    evo2::v1::GeneratedTokens* t = ev.mutable_tokens();
+    t->set_sample(static_cast<int32_t>(Int(f, "sample")));
+    t->set_first_index(Int(f, "first"));
+    t->set_bases(Str(f, "bases"));
+    DecodeLogProbs(Str(f, "lps"), t->mutable_log_probs());
+  }
   return ev;
 }
 

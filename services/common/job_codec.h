@@ -20,6 +20,11 @@ FieldMap FieldsFromReply(const RedisReply& reply);
 // The job hash → Job. Unknown/missing fields keep their defaults.
 evo2::v1::Job JobFromFields(const FieldMap& fields);
 
+// Log-probs of a TOKENS_GENERATED event as stored in its stream entry: comma-separated,
+// 9 significant digits (round-trips a float), and back.
+std::string EncodeLogProbs(const google::protobuf::RepeatedField<float>& values);
+void DecodeLogProbs(const std::string& text, google::protobuf::RepeatedField<float>* out);
+
 // One XRANGE/XREAD entry ([id, [field, value, ...]]) → JobEvent.
 evo2::v1::JobEvent EventFromEntry(const RedisReply& entry);
 

@@ -208,6 +208,19 @@ end
 return {'ok', redis.call('HGET', H, 'cancel_requested'), tostring(added)}
 )lua";
 
+// KEYS: job. ARGV: now, worker, attempt, record index, record name, sample, first index, bases,
+// log-probs (comma-separated). A generate job's freshly drawn bases as a TOKENS_GENERATED event;
+// fenced like every worker write. Not idempotent: a retried call publishes the bases twice
+// (clients key them by record, sample and first index, jobs.proto GeneratedTokens).
+constexpr char kEmitTokens[] = R"lua(
+local f = fenced()
+if f then return f end
+redis.call('HSET', H, 'updated_us', NOW)
+emit('TOKENS_GENERATED', '', {'record_index', ARGV[4], 'record_name', ARGV[5], 'sample', ARGV[6],
+                              'first', ARGV[7], 'bases', ARGV[8], 'lps', ARGV[9]})
+return {'ok', redis.call('HGET', H, 'cancel_requested')}
+)lua";
+
 // KEYS: job. ARGV: now, worker, attempt, state (SUCCEEDED|FAILED|CANCELLED), err code, err msg,
 // err record index, err record name, message.
 constexpr char kFinish[] = R"lua(
@@ -314,6 +327,10 @@ const LuaScript& PutResult() {
   return s;
 }
 const LuaScript& Finish() { static const LuaScript& s = Make(kFinish); return s; }
+const LuaScript& EmitTokens() {
+  static const LuaScript& s = Make(kEmitTokens);
+  return s;
+}
 const LuaScript& FailAttempt() { static const LuaScript& s = Make(kFailAttempt); return s; }
 const LuaScript& Release() { static const LuaScript& s = Make(kRelease); return s; }
 const LuaScript& PromoteRetries() {

@@ -12,6 +12,7 @@ const LuaScript& Claim();
 const LuaScript& Heartbeat();
 const LuaScript& PutResult();
 const LuaScript& Finish();
+const LuaScript& EmitTokens();
 const LuaScript& FailAttempt();
 const LuaScript& Release();
 const LuaScript& PromoteRetries();

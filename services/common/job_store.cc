@@ -234,6 +234,18 @@ absl::StatusOr<WriteOutcome> JobStore::PutResult(const std::string& job_key,
        absl::StrCat(tokens), record_name}));
 }
 
+absl::StatusOr<WriteOutcome> JobStore::EmitTokens(const std::string& job_key,
+                                                  const std::string& worker, int attempt,
+                                                  int64_t record_index,
+                                                  const std::string& record_name,
+                                                  const evo2::v1::GeneratedTokens& tokens) {
+  return ParseWrite(redis_.Eval(
+      scripts::EmitTokens(), {job_key},
+      {absl::StrCat(NowMicros()), worker, absl::StrCat(attempt), absl::StrCat(record_index),
+       record_name, absl::StrCat(tokens.sample()), absl::StrCat(tokens.first_index()),
+       tokens.bases(), EncodeLogProbs(tokens.log_probs())}));
+}
+
 absl::StatusOr<WriteOutcome> JobStore::Finish(const std::string& job_key,
                                               const std::string& worker, int attempt,
                                               evo2::v1::JobState state,

@@ -106,6 +106,11 @@ class JobStore {
                                          int attempt, int64_t record_index,
                                          const std::string& blob, int64_t tokens,
                                          const std::string& record_name);
+  // A generate job's bases just drawn for (record, sample), as one TOKENS_GENERATED event.
+  absl::StatusOr<WriteOutcome> EmitTokens(const std::string& job_key, const std::string& worker,
+                                          int attempt, int64_t record_index,
+                                          const std::string& record_name,
+                                          const evo2::v1::GeneratedTokens& tokens);
   // state: SUCCEEDED, FAILED (with error) or CANCELLED.
   absl::StatusOr<WriteOutcome> Finish(const std::string& job_key, const std::string& worker,
                                       int attempt, evo2::v1::JobState state,

@@ -26,6 +26,8 @@ class RecordScorer {
   // (→ CANCELLED).
   absl::StatusOr<evo2::v1::RecordResult> Score(const evo2::v1::JobInput& job, int64_t index,
                                                const std::atomic<bool>* cancelled);
+  // The model, for generate jobs (record_generator.h).
+  evo2::Model& model() { return model_; }
   // The engine's device memory (GPU workers), nullopt on CPU workers.
   std::optional<size_t> device_memory_bytes() const { return model_.device_memory_bytes(); }
 

@@ -11,6 +11,7 @@
 #include "evo2/status_macros.h"
 #include "job_codec.h"
 #include "log_line.h"
+#include "record_generator.h"
 
 namespace evo2::svc {
 namespace {
@@ -226,6 +227,27 @@ absl::Status Worker::ScoreWithFaults(const evo2::v1::JobInput& input, int64_t in
     return absl::Status(
         options_.fault_fail_code,
         absl::StrCat("injected fault: record '", name, "' always fails (--fault-fail-records)"));
+  }
+  if (input.has_generation()) {
+    // Bases go out as TOKENS_GENERATED events while they are drawn; the same fenced write tells
+    // of a lost lease or a cancel, which stop the generation at the next step.
+    auto publish = [&](const evo2::v1::GeneratedTokens& t) -> absl::Status {
+      ASSIGN_OR_RETURN(WriteOutcome w, store_->EmitTokens(job->job_key, options_.worker_id,
+                                                          job->attempt, index, name, t));
+      if (w.fenced) {
+        job->lost = true;
+        job->engine_cancel = true;
+        return absl::CancelledError("lease lost while generating");
+      }
+      if (w.cancel_requested) {
+        job->cancel_requested = true;
+        job->engine_cancel = true;
+      }
+      return absl::OkStatus();
+    };
+    ASSIGN_OR_RETURN(*out,
+                     GenerateRecord(scorer_.model(), input, index, &job->engine_cancel, publish));
+    return absl::OkStatus();
   }
   ASSIGN_OR_RETURN(*out, scorer_.Score(input, index, &job->engine_cancel));
   return absl::OkStatus();

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "evo2/decoder.h"
 #include "evo2/device.h"
 
 namespace evo2 {
@@ -82,6 +83,10 @@ class Model {
   // Forward gives for that sequence alone, up to floating-point rounding.
   virtual absl::StatusOr<std::vector<ForwardResult>> ForwardBatch(
       std::span<const std::vector<int32_t>> sequences, const ForwardOptions& options);
+
+  // A cached-state decoder over this model (evo2/decoder.h): prefill, then one token at a
+  // time. UNIMPLEMENTED on a backend without one (the default).
+  virtual absl::StatusOr<std::unique_ptr<Decoder>> NewDecoder(const DecoderOptions& options);
 };
 
 // CANCELLED ("cancelled before block N of M") when `cancelled` is set (ForwardOptions::cancelled),

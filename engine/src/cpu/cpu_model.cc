@@ -226,6 +226,9 @@ absl::StatusOr<ForwardResult> CpuModel::Forward(std::span<const int32_t> tokens,
     } else {
       HyenaMixer(b, z.data(), S, m.data());
     }
+    if (mixer_observer_) {
+      mixer_observer_(bi, proj_.data(), b.kind == BlockKind::kAttn ? nullptr : a_.data(), S);
+    }
     cap.Store(Point::kMixer, bi, m.data(), 0, S, S, H, result);
     pool_.ParallelFor(S, 64, [&](int64_t t0, int64_t t1) {
       for (int64_t i = t0 * H; i < t1 * H; ++i) x[i] += m[i];

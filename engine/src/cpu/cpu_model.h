@@ -2,6 +2,7 @@
 // fp32 weights, OpenBLAS GEMMs and a small thread pool for the per-channel/per-row loops.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -42,6 +43,16 @@ class CpuModel final : public Model {
   absl::StatusOr<ForwardResult> Forward(std::span<const int32_t> tokens,
                                         const ForwardOptions& options) override;
 
+  // Cached-state decoding on this model (cpu/cpu_decoder.h).
+  absl::StatusOr<std::unique_ptr<Decoder>> NewDecoder(const DecoderOptions& options) override;
+
+  // Called by Forward after each block's mixer with that block's intermediates, for deriving a
+  // decode state (cpu/hyena_decode_state.h): Hyena blocks pass P [S, 3H] and a [S, H];
+  // attention blocks pass the qkv projection [S, 3H] with q and k rotated, and a = nullptr.
+  using MixerObserver =
+      std::function<void(int block, const float* proj, const float* a, int64_t S)>;
+  void set_mixer_observer(MixerObserver observer) { mixer_observer_ = std::move(observer); }
+
   // Seconds spent per stage since construction (only when CpuOptions::profile): "projections",
   // "featurizer", "hcs", "hcm", "hcl", "attention", "mlp", "norms", "head", ...
   const std::map<std::string, double>& stage_seconds() const { return stage_seconds_; }
@@ -72,6 +83,7 @@ class CpuModel final : public Model {
   void Stage(const char* stage, Fn&& fn);
 
   std::map<std::string, double> stage_seconds_;
+  MixerObserver mixer_observer_;  // empty unless a decoder is prefilling
   // cos/sin tables by inverse-frequency vector (all attention blocks of a checkpoint normally
   // share one), grown to the longest S seen: [S, d/2] x 2 floats, 512 MB at 1M tokens, d = 128.
   std::map<std::vector<float>, ops::RotaryTable> rotary_;

@@ -142,6 +142,7 @@ absl::StatusOr<ForwardResult> LlamaModel::Forward(std::span<const int32_t> token
     RETURN_IF_ERROR(CancelledAt(options.cancelled, static_cast<int>(l), config_.num_layers));
     const LlamaLayerWeights& w = weights_.layers[static_cast<size_t>(l)];
     AttentionBlock(w, S, x.data());
+    if (attention_observer_) attention_observer_(l, qkv_.data(), S);
     MlpBlock(w, S, x.data());
     if (std::find(options.hidden_after_blocks.begin(), options.hidden_after_blocks.end(), l) !=
         options.hidden_after_blocks.end())

@@ -4,6 +4,7 @@
 // GEMMs run on OpenBLAS's threads, attention and the per-row loops on a ThreadPool.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -32,6 +33,14 @@ class LlamaModel final : public Model {
 
   const LlamaConfig& llama_config() const { return config_; }
 
+  // Cached-state decoding (hf/llama_decoder.h).
+  absl::StatusOr<std::unique_ptr<Decoder>> NewDecoder(const DecoderOptions& options) override;
+
+  // Called by Forward after each layer's attention with the layer's qkv [S, (n_q + 2 n_kv)·d],
+  // q and k rotated: what a decoder's KV cache is derived from. Empty unless prefilling.
+  using AttentionObserver = std::function<void(int64_t layer, const float* qkv, int64_t S)>;
+  void set_attention_observer(AttentionObserver o) { attention_observer_ = std::move(o); }
+
   // Working memory (bytes) a forward of S tokens needs beyond the weights: the residual stream,
   // norm/qkv/attention buffers, per-thread score blocks, the MLP chunk, RoPE tables, the head
   // and the requested outputs. Forward refuses (RESOURCE_EXHAUSTED) when this exceeds the memory
@@ -43,6 +52,7 @@ class LlamaModel final : public Model {
   void AttentionBlock(const LlamaLayerWeights& w, int64_t S, float* x);
   void MlpBlock(const LlamaLayerWeights& w, int64_t S, float* x);
   const ops::RotaryTable& Rotary(int64_t S);
+  friend class LlamaDecoder;  // steps reuse MlpBlock, the weights and the pool
 
   LlamaConfig config_;
   ModelConfig model_config_;
@@ -52,6 +62,7 @@ class LlamaModel final : public Model {
   ops::RotaryTable rotary_;      // cos/sin [positions, d/2], grown to the longest S seen
   // Scratch reused across calls (Forward is one call at a time per model).
   std::vector<float> norm_, qkv_, attn_, gate_up_, swiglu_;
+  AttentionObserver attention_observer_;
 };
 
 }  // namespace evo2::hf

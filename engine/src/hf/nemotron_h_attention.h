@@ -28,6 +28,10 @@ class AttentionMixer {
   void Run(const NemotronHAttentionWeights& w, const float* u, int64_t S, float* out,
            ops::ThreadPool& pool);
 
+  // k, v [S, n_kv·d] of the latest Run (a decoder's KV cache is derived from them).
+  const std::vector<float>& keys() const { return k_; }
+  const std::vector<float>& values() const { return v_; }
+
   // Floats of working memory Run(S) allocates (projections + per-thread score blocks).
   int64_t ScratchFloats(int64_t S, int threads) const;
 

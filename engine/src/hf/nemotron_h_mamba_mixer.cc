@@ -116,8 +116,14 @@ void MambaMixer::Scan(const NemotronHMambaWeights& w, int64_t rows, ops::ThreadP
   });
 }
 
+void MambaMixer::SaveState(MambaState& state) const {
+  const int64_t C = config_.ConvChannels(), K = config_.conv_kernel;
+  state.conv_tail.assign(window_.begin(), window_.begin() + (K - 1) * C);
+  state.ssm = state_;
+}
+
 void MambaMixer::Run(const NemotronHMambaWeights& w, const float* u, int64_t S, float* out,
-                     ops::ThreadPool& pool) {
+                     ops::ThreadPool& pool, MambaState* state) {
   const NemotronHConfig& c = config_;
   const int64_t H = c.hidden_size, di = c.MambaInner(), C = c.ConvChannels();
   const int64_t R = c.InProjRows(), K = c.conv_kernel, nh = c.mamba_num_heads;
@@ -130,6 +136,10 @@ void MambaMixer::Run(const NemotronHMambaWeights& w, const float* u, int64_t S, 
   decay_.resize(static_cast<size_t>(chunk * nh));
   y_.resize(static_cast<size_t>(chunk * di));
   state_.assign(static_cast<size_t>(nh * c.mamba_head_dim * c.ssm_state_size), 0.0f);
+  if (state != nullptr && !state->conv_tail.empty()) {
+    std::copy(state->conv_tail.begin(), state->conv_tail.end(), window_.begin());
+    state_ = state->ssm;
+  }
 
   for (int64_t t0 = 0; t0 < S; t0 += chunk) {
     const int64_t rows = std::min(chunk, S - t0);
@@ -156,6 +166,7 @@ void MambaMixer::Run(const NemotronHMambaWeights& w, const float* u, int64_t S, 
     // Keep the last K−1 raw rows for the next chunk's window (source lies after the target).
     std::copy(window_.begin() + rows * C, window_.begin() + (rows + K - 1) * C, window_.begin());
   }
+  if (state != nullptr) SaveState(*state);
 }
 
 }  // namespace evo2::hf

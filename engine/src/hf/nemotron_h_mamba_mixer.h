@@ -20,6 +20,13 @@
 
 namespace evo2::hf {
 
+// The recurrent state of one sequence in one Mamba layer after its last position
+// (cached-state decoding, evo2/decoder.h): the raw xBC rows the causal conv still needs and σ.
+struct MambaState {
+  std::vector<float> conv_tail;  // [K−1, C] raw xBC of positions t−K+2 … t (zeros before 0)
+  std::vector<float> ssm;        // [n_h, P, N] σ, fp32
+};
+
 class MambaMixer {
  public:
   // Positions per time chunk; 2048 keeps [chunk, in_proj rows] at ~150 MB for the 8B layout.
@@ -28,9 +35,14 @@ class MambaMixer {
   explicit MambaMixer(const NemotronHConfig& config, int64_t chunk_tokens = kDefaultChunkTokens)
       : config_(config), chunk_tokens_(chunk_tokens) {}
 
-  // u [S, H] (the normed layer input) -> out [S, H].
+  // u [S, H] (the normed layer input) -> out [S, H]. With `state`: starts from it instead of
+  // the zero state of a sequence's start (when it holds one; empty vectors mean zeros) and
+  // leaves the state after the last position in it, so a sequence can continue in later calls.
   void Run(const NemotronHMambaWeights& w, const float* u, int64_t S, float* out,
-           ops::ThreadPool& pool);
+           ops::ThreadPool& pool, MambaState* state = nullptr);
+
+  // The state after the last position of the latest Run.
+  void SaveState(MambaState& state) const;
 
   // Floats of working memory Run(S) allocates.
   int64_t ScratchFloats(int64_t S) const;

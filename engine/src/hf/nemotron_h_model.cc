@@ -105,6 +105,7 @@ absl::StatusOr<ForwardResult> NemotronHModel::Forward(std::span<const int32_t> t
                        pool_);
         break;
     }
+    if (mixer_observer_) mixer_observer_(i, S);
     pool_.ParallelFor(S, 64, [&](int64_t t0, int64_t t1) {
       for (int64_t j = t0 * H; j < t1 * H; ++j) x[j] += m[j];
     });

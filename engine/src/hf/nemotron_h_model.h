@@ -4,6 +4,7 @@
 // Built by CreateNemotronHModel (hf/hf_families.h).
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -35,11 +36,21 @@ class NemotronHModel final : public Model {
   absl::StatusOr<ForwardResult> Forward(std::span<const int32_t> tokens,
                                         const ForwardOptions& options) override;
 
+  // Cached-state decoding (hf/nemotron_h_decoder.h).
+  absl::StatusOr<std::unique_ptr<Decoder>> NewDecoder(const DecoderOptions& options) override;
+
+  // Called by Forward right after layer `layer`'s mixer ran over S positions, while the mixer
+  // still holds its intermediates (Mamba state, attention k and v). Empty unless prefilling.
+  using MixerObserver = std::function<void(int64_t layer, int64_t S)>;
+  void set_mixer_observer(MixerObserver o) { mixer_observer_ = std::move(o); }
+
   // Working memory (bytes) a forward of S tokens needs beyond the weights; Forward refuses
   // (RESOURCE_EXHAUSTED) when it exceeds what the OS reports available.
   int64_t EstimateForwardBytes(int64_t S, const ForwardOptions& options) const;
 
  private:
+  friend class NemotronHDecoder;  // steps reuse the mixers, the weights and the pool
+
   ModelConfig common_;
   NemotronHConfig config_;
   NemotronHWeights weights_;
@@ -47,6 +58,7 @@ class NemotronHModel final : public Model {
   MambaMixer mamba_;
   AttentionMixer attention_;
   std::vector<float> mlp_scratch_;  // [min(S, kMlpChunkTokens), F]
+  MixerObserver mixer_observer_;
 };
 
 }  // namespace evo2::hf

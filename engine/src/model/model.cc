@@ -6,6 +6,7 @@
 #include "evo2/model.h"
 
 #include "absl/strings/str_cat.h"
+#include "evo2/config.h"
 
 namespace evo2 {
 
@@ -30,6 +31,12 @@ absl::StatusOr<std::vector<ForwardResult>> Model::ForwardBatch(
     out.push_back(std::move(*r));
   }
   return out;
+}
+
+absl::StatusOr<std::unique_ptr<Decoder>> Model::NewDecoder(const DecoderOptions&) {
+  return absl::UnimplementedError(
+      absl::StrCat("the ", backend_name(), " backend of the ", config().name,
+                   " model has no cached-state decoder (generation) yet"));
 }
 
 }  // namespace evo2

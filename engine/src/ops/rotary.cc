@@ -11,18 +11,32 @@ RotaryTable MakeRotaryTable(const float* inv_freq, int64_t half_dim, int64_t pos
   t.half_dim = half_dim;
   t.cos.resize(static_cast<size_t>(positions * half_dim));
   t.sin.resize(static_cast<size_t>(positions * half_dim));
-  const float scale = static_cast<float>(position_scale);
   for (int64_t p = 0; p < positions; ++p) {
-    // vortex: t = arange(S, fp32); t = t / scaling_factor; freqs = outer(t, inv_freq) (fp32).
-    float pos = static_cast<float>(p);
-    if (position_scale != 1.0) pos = pos / scale;
-    for (int64_t i = 0; i < half_dim; ++i) {
-      const float angle = pos * inv_freq[i];
-      t.cos[p * half_dim + i] = static_cast<float>(std::cos(static_cast<double>(angle)));
-      t.sin[p * half_dim + i] = static_cast<float>(std::sin(static_cast<double>(angle)));
-    }
+    RotaryRow(inv_freq, half_dim, p, position_scale, t.cos.data() + p * half_dim,
+              t.sin.data() + p * half_dim);
   }
   return t;
+}
+
+void RotaryRow(const float* inv_freq, int64_t half_dim, int64_t position, double position_scale,
+               float* cos, float* sin) {
+  // vortex: t = arange(S, fp32); t = t / scaling_factor; freqs = outer(t, inv_freq) (fp32).
+  float pos = static_cast<float>(position);
+  if (position_scale != 1.0) pos = pos / static_cast<float>(position_scale);
+  for (int64_t i = 0; i < half_dim; ++i) {
+    const float angle = pos * inv_freq[i];
+    cos[i] = static_cast<float>(std::cos(static_cast<double>(angle)));
+    sin[i] = static_cast<float>(std::sin(static_cast<double>(angle)));
+  }
+}
+
+void ApplyRotaryRow(float* x, const float* c, const float* s, int64_t h) {
+  for (int64_t i = 0; i < h; ++i) {
+    const float a = x[i];
+    const float b = x[i + h];
+    x[i] = a * c[i] - b * s[i];
+    x[i + h] = a * s[i] + b * c[i];
+  }
 }
 
 std::vector<float> DefaultInvFreq(double base, int64_t head_dim) {

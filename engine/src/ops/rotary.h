@@ -32,4 +32,12 @@ std::vector<float> DefaultInvFreq(double base, int64_t head_dim);
 void ApplyRotary(float* x, int64_t S, int64_t ld, const RotaryTable& table,
                  int64_t first_position = 0);
 
+// cos/sin [d/2] of one position, bit-identical to that row of MakeRotaryTable: what a cached
+// decode step needs without a table as long as the sequence.
+void RotaryRow(const float* inv_freq, int64_t half_dim, int64_t position, double position_scale,
+               float* cos, float* sin);
+
+// Rotates one head vector x [d] for one position with a RotaryRow's cos/sin.
+void ApplyRotaryRow(float* x, const float* cos, const float* sin, int64_t half_dim);
+
 }  // namespace evo2::ops

@@ -1,0 +1,58 @@
+// Cached-state decoding (docs/spec/model.md §12): a batch of sequences, each with its own
+// position and per-block state, produced by a prefill and advanced one token at a time.
+//
+// Per sequence the state is, block by block: the featurizer's last two projection rows, the
+// hcs/hcm FIR's last 6/127 inputs, the hcl block's 16 modal values per channel, the attention
+// KV cache (rotated keys, values); for the HuggingFace families the KV cache and, in Mamba
+// blocks, the causal-conv tail and the SSM state. A backend implements Decoder over its own
+// memory (host vectors on the CPU, device buffers on a GPU); callers see only this interface.
+//
+// Get one from Model::NewDecoder (evo2/model.h). A Decoder borrows its model: it must not
+// outlive it, and model and decoder calls must not overlap (one call at a time per Model).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+
+namespace evo2 {
+
+struct DecoderOptions {
+  // Checked by Prefill (between blocks of the forward) and at the start of every Step: once set,
+  // they return CANCELLED and leave the batch unusable until the next Prefill.
+  const std::atomic<bool>* cancelled = nullptr;
+};
+
+class Decoder {
+ public:
+  virtual ~Decoder() = default;
+
+  // Replaces the batch with one sequence per prompt (each at least one token, ids in
+  // [0, vocab)). Each prompt runs through the model's parallel forward, then every block's
+  // state after the prompt's last token is derived exactly from that forward's intermediates.
+  // Returns the logits at each prompt's last position: [prompts, vocab] row-major (row i
+  // predicts prompt i's next token).
+  virtual absl::StatusOr<std::vector<float>> Prefill(
+      std::span<const std::vector<int32_t>> prompts) = 0;
+
+  // Feeds tokens[i] to sequence i at its next position (tokens.size() == batch_size()) and
+  // returns the logits there: [batch, vocab] row-major. Equals the parallel forward's logits
+  // over the whole sequence so far, up to floating-point rounding.
+  virtual absl::StatusOr<std::vector<float>> Step(std::span<const int32_t> tokens) = 0;
+
+  // Rebuilds the batch from the current sequences: new sequence i continues from a copy of
+  // current sequence rows[i]. Repeats are allowed (several samples share one prefill); a
+  // sequence not named is dropped. OUT_OF_RANGE for a row outside [0, batch_size()).
+  virtual absl::Status Select(std::span<const int64_t> rows) = 0;
+
+  virtual int64_t batch_size() const = 0;
+  // Tokens sequence i has consumed, i.e. the position its next token will take.
+  virtual int64_t position(int64_t i) const = 0;
+  virtual int64_t vocab_size() const = 0;
+};
+
+}  // namespace evo2
