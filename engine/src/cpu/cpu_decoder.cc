@@ -44,14 +44,8 @@ absl::StatusOr<CpuDecoder::Sequence> CpuDecoder::PrefillOne(std::span<const int3
     }
   });
   absl::Cleanup unhook = [&] { model_.set_mixer_observer(nullptr); };
-  ForwardOptions fo;
-  fo.log_probs = false;
-  fo.logits = true;
-  fo.cancelled = options_.cancelled;
-  ASSIGN_OR_RETURN(ForwardResult r, model_.Forward(prompt, fo));
-  const int64_t S = static_cast<int64_t>(prompt.size());
-  logits.insert(logits.end(), r.logits.begin() + (S - 1) * V, r.logits.begin() + S * V);
-  seq.position = S;
+  RETURN_IF_ERROR(ForwardLastLogits(model_, prompt, options_.cancelled, V, logits));
+  seq.position = static_cast<int64_t>(prompt.size());
   return seq;
 }
 

@@ -50,15 +50,10 @@ absl::StatusOr<std::vector<float>> NemotronHDecoder::Prefill(
       }
     });
     absl::Cleanup unhook = [&] { model_.set_mixer_observer(nullptr); };
-    ForwardOptions fo;
-    fo.log_probs = false;
-    fo.logits = true;
-    fo.cancelled = options_.cancelled;
-    auto r = model_.Forward(prompts[i], fo);
-    if (!r.ok()) return PromptError(i, r.status());
-    const int64_t S = static_cast<int64_t>(prompts[i].size());
-    logits.insert(logits.end(), r->logits.begin() + (S - 1) * V, r->logits.begin() + S * V);
-    seq.position = S;
+    if (auto st = ForwardLastLogits(model_, prompts[i], options_.cancelled, V, logits); !st.ok()) {
+      return PromptError(i, st);
+    }
+    seq.position = static_cast<int64_t>(prompts[i].size());
     seqs.push_back(std::move(seq));
   }
   sequences_ = std::move(seqs);

@@ -1,5 +1,7 @@
 #include "model/decoder_util.h"
 
+#include "evo2/status_macros.h"
+
 namespace evo2 {
 
 absl::Status CheckStepTokens(std::span<const int32_t> tokens, int64_t batch, int64_t V,
@@ -23,6 +25,18 @@ absl::Status CheckStepTokens(std::span<const int32_t> tokens, int64_t batch, int
 
 absl::Status PromptError(size_t i, const absl::Status& status) {
   return absl::Status(status.code(), absl::StrCat("Prefill: prompt ", i, ": ", status.message()));
+}
+
+absl::Status ForwardLastLogits(Model& model, std::span<const int32_t> prompt,
+                               const std::atomic<bool>* cancelled, int64_t V, std::vector<float>& logits) {
+  ForwardOptions fo;
+  fo.log_probs = false;
+  fo.logits = true;
+  fo.cancelled = cancelled;
+  ASSIGN_OR_RETURN(ForwardResult r, model.Forward(prompt, fo));
+  const int64_t S = static_cast<int64_t>(prompt.size());
+  logits.insert(logits.end(), r.logits.begin() + (S - 1) * V, r.logits.begin() + S * V);
+  return absl::OkStatus();
 }
 
 }  // namespace evo2

@@ -1,5 +1,5 @@
-// Pieces every backend's Decoder (evo2/decoder.h) shares: the checks a Step makes, the error of a
-// failed prefill, and Select over any per-sequence state.
+// Pieces every backend's Decoder (evo2/decoder.h) shares: the prefill's forward, the checks a Step
+// makes, the error of a failed prefill, and Select over any per-sequence state.
 #pragma once
 
 #include <atomic>
@@ -9,6 +9,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "evo2/model.h"
 
 namespace evo2 {
 
@@ -16,6 +17,11 @@ namespace evo2 {
 // [0, V), CANCELLED once `cancelled` is set.
 absl::Status CheckStepTokens(std::span<const int32_t> tokens, int64_t batch, int64_t V,
                              const std::atomic<bool>* cancelled);
+
+// One prompt's parallel forward, run for the state the backend's observers collect during it;
+// appends the logits of its last position ([V]) to `logits`.
+absl::Status ForwardLastLogits(Model& model, std::span<const int32_t> prompt,
+                               const std::atomic<bool>* cancelled, int64_t V, std::vector<float>& logits);
 
 // A prefill error of prompt `i`, keeping the code.
 absl::Status PromptError(size_t i, const absl::Status& status);
