@@ -75,7 +75,11 @@ std::string MetadataPickle(const std::vector<Chunk>& chunks, const NamedTensors&
     EmitDict(w, [&] {
       w.String("state_dict_metadata");
       EmitDict(w, [&] {
-        for (const auto& [fqn, t] : tensors) {
+        // Named, not a structured binding: the lambdas below capture them (clang 14 cannot
+        // capture structured bindings).
+        for (const auto& entry : tensors) {
+          const std::string& fqn = entry.first;
+          const Tensor& t = entry.second;
           w.String(fqn);
           EmitObject(w, kMetadataModule, "TensorStorageMetadata", [&] {
             EmitDict(w, [&] {
