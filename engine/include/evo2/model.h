@@ -93,6 +93,10 @@ class Model {
 // else OK; a null flag is never set. Backends call it before each block.
 absl::Status CancelledAt(const std::atomic<bool>* cancelled, int block, int num_blocks);
 
+// INVALID_ARGUMENT for an empty sequence or a token outside [0, vocab_size), naming the position;
+// every backend's Forward checks its input with it.
+absl::Status CheckForwardTokens(std::span<const int32_t> tokens, int64_t vocab_size);
+
 // Loads the checkpoint, builds the config (from the checkpoint's YAML or the preset), checks
 // every tensor's shape against it and constructs the backend.
 absl::StatusOr<std::unique_ptr<Model>> LoadModel(const LoadOptions& options);

@@ -50,7 +50,8 @@ class CpuDecoder final : public Decoder {
   DecoderOptions options_;
   std::vector<Sequence> sequences_;
   // Step scratch.
-  std::vector<float> proj_, y_, mlp_ws_;
+  std::vector<float> proj_, y_;
+  MlpWorkspace mlp_ws_;
 };
 
 }  // namespace evo2::cpu

@@ -185,13 +185,7 @@ absl::StatusOr<ForwardResult> CpuModel::Forward(std::span<const int32_t> tokens,
   const int64_t S = static_cast<int64_t>(tokens.size());
   const int64_t H = config_.hidden_size;
   const int64_t V = config_.vocab_size;
-  if (S == 0) return absl::InvalidArgumentError("Forward: empty token sequence");
-  for (int64_t t = 0; t < S; ++t) {
-    if (tokens[t] < 0 || tokens[t] >= V) {
-      return absl::InvalidArgumentError(absl::StrCat("Forward: token ", tokens[t], " at position ",
-                                                     t, " is outside [0, ", V, ")"));
-    }
-  }
+  RETURN_IF_ERROR(CheckForwardTokens(tokens, V));
   RETURN_IF_ERROR(ops::CheckWorkingMemory(S, EstimateForwardBytes(S, options)));
   Captures cap;
   for (const std::string& name : options.layers) {

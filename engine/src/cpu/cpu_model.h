@@ -88,7 +88,8 @@ class CpuModel final : public Model {
   // share one), grown to the longest S seen: [S, d/2] x 2 floats, 512 MB at 1M tokens, d = 128.
   std::map<std::vector<float>, ops::RotaryTable> rotary_;
   // Scratch reused across calls (Forward is one call at a time per model).
-  std::vector<float> proj_, q_, a_, y_, mlp_ws_;
+  std::vector<float> proj_, q_, a_, y_;
+  MlpWorkspace mlp_ws_;
 };
 
 }  // namespace evo2::cpu

@@ -7,13 +7,12 @@
 namespace evo2::cpu {
 
 void GatedMlp(const float* z, int64_t rows, const MlpWeights& w, GateActivation act, float* out,
-              std::vector<float>& workspace, ops::ThreadPool& pool) {
+              MlpWorkspace& workspace, ops::ThreadPool& pool) {
   const int64_t H = w.hidden, I = w.inner;
-  workspace.resize(static_cast<size_t>(rows * 2 * I));
-  float* u = workspace.data();  // [rows, 2I]: [l1·z | l2·z]
-  thread_local std::vector<float> fp8_scratch;
+  workspace.u.resize(static_cast<size_t>(rows * 2 * I));
+  float* u = workspace.u.data();  // [rows, 2I]: [l1·z | l2·z]
   if (!w.w12_fp8.empty()) {
-    ops::Fp8Linear(z, rows, H, w.w12_fp8, nullptr, u, 2 * I, false, fp8_scratch);
+    ops::Fp8Linear(z, rows, H, w.w12_fp8, nullptr, u, 2 * I, false, workspace.fp8);
   } else {
     ops::Linear(z, rows, H, H, w.w12.data(), 2 * I, nullptr, u, 2 * I);
   }
@@ -30,7 +29,7 @@ void GatedMlp(const float* z, int64_t rows, const MlpWeights& w, GateActivation 
     }
   });
   if (!w.w3_fp8.empty()) {
-    ops::Fp8Linear(u, rows, 2 * I, w.w3_fp8, nullptr, out, H, false, fp8_scratch);
+    ops::Fp8Linear(u, rows, 2 * I, w.w3_fp8, nullptr, out, H, false, workspace.fp8);
   } else {
     ops::Linear(u, rows, I, 2 * I, w.w3.data(), H, nullptr, out, H);
   }

@@ -23,9 +23,15 @@ struct MlpWeights {
   ops::Fp8Matrix w3_fp8;
 };
 
-// z [rows, H] -> out [rows, H] (overwritten). `workspace` is resized to rows·2I (plus the FP8
-// scratch when the FP8 copies are present).
+// Scratch a GatedMlp call reuses: the [rows, 2I] products, and the quantised input and
+// product of an FP8 linear (ops::Fp8Linear) when the FP8 copies are present.
+struct MlpWorkspace {
+  std::vector<float> u;
+  std::vector<float> fp8;
+};
+
+// z [rows, H] -> out [rows, H] (overwritten). The workspace grows to the largest call's size.
 void GatedMlp(const float* z, int64_t rows, const MlpWeights& w, GateActivation act, float* out,
-              std::vector<float>& workspace, ops::ThreadPool& pool);
+              MlpWorkspace& workspace, ops::ThreadPool& pool);
 
 }  // namespace evo2::cpu

@@ -100,7 +100,7 @@ absl::StatusOr<ForwardResult> LlamaModel::Forward(std::span<const int32_t> token
                                                   const ForwardOptions& options) {
   const int64_t S = static_cast<int64_t>(tokens.size());
   const int64_t H = config_.hidden_size, V = config_.vocab_size;
-  if (S == 0) return absl::InvalidArgumentError("Forward: empty token sequence");
+  RETURN_IF_ERROR(CheckForwardTokens(tokens, V));
   // Named captures (evo2/config.h ParseLayerName): for the HF families whole layers only, i.e.
   // the embedding, the residual stream after a layer (blocks.k / decoder.layers.k) and the
   // final norm.
@@ -119,11 +119,6 @@ absl::StatusOr<ForwardResult> LlamaModel::Forward(std::span<const int32_t> token
     if (b < 0 || b >= config_.num_layers)
       return absl::InvalidArgumentError(absl::StrCat("Forward: hidden_after_blocks ", b,
                                                      " is outside [0, ", config_.num_layers, ")"));
-  }
-  for (int64_t s = 0; s < S; ++s) {
-    if (tokens[s] < 0 || tokens[s] >= V)
-      return absl::InvalidArgumentError(absl::StrCat("Forward: token ", tokens[s], " at position ",
-                                                     s, " is outside [0, ", V, ")"));
   }
   RETURN_IF_ERROR(ops::CheckWorkingMemory(S, EstimateForwardBytes(S, options)));
   ForwardResult result;

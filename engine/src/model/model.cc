@@ -18,6 +18,17 @@ absl::Status CancelledAt(const std::atomic<bool>* cancelled, int block, int num_
       absl::StrCat("cancelled before block ", block, " of ", num_blocks, " of the forward"));
 }
 
+absl::Status CheckForwardTokens(std::span<const int32_t> tokens, int64_t vocab_size) {
+  if (tokens.empty()) return absl::InvalidArgumentError("Forward: empty token sequence");
+  for (size_t t = 0; t < tokens.size(); ++t) {
+    if (tokens[t] < 0 || tokens[t] >= vocab_size) {
+      return absl::InvalidArgumentError(absl::StrCat("Forward: token ", tokens[t], " at position ", t,
+                                                     " is outside [0, ", vocab_size, ")"));
+    }
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<std::vector<ForwardResult>> Model::ForwardBatch(
     std::span<const std::vector<int32_t>> sequences, const ForwardOptions& options) {
   std::vector<ForwardResult> out;

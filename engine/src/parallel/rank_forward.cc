@@ -263,7 +263,8 @@ class RankPass {
   const LayerTaps& taps_;
   ForwardResult& result_;
   const int64_t H_, Hl_, L_;
-  std::vector<float> proj_, q_, a_, y_, mlp_ws_;  // [L, 3H/TP], [L, H/TP] x 3, MLP chunk
+  std::vector<float> proj_, q_, a_, y_;  // [L, 3H/TP], [L, H/TP] x 3
+  cpu::MlpWorkspace mlp_ws_;            // MLP chunk
 };
 
 }  // namespace

@@ -113,7 +113,7 @@ TEST(GatedMlpTest, GeluAndBilinear) {
   w.inner = 40;
   w.w12 = RandomVector(2 * 40 * 24, 6, 0.2f);
   w.w3 = RandomVector(24 * 40, 7, 0.15f);
-  std::vector<float> ws;
+  MlpWorkspace ws;
   for (int64_t S : kOddLengths) {
     auto z = RandomVector(S * 24, 8);
     std::vector<float> out(S * 24);
