@@ -212,6 +212,10 @@ def check(name, text, root, build, cuda_version, overrides=None):
                     continue
                 cuda = next((pk for so, pk in CUDA_SONAME_PACKAGES.items()
                              if soname.startswith(so + ".")), None)
+                if cuda and not is_cuda:
+                    # This build tree has CUDA but the stage's image builds with
+                    # EVO2_ENABLE_CUDA=OFF, so its binary does not link the CUDA libraries.
+                    continue
                 pkg = cuda.format(v=cuda_pkg) if cuda else owners.get(path)
                 if pkg is None:
                     errors.append(f"{where}: no Debian package owns {path} ({rel} links it)")
