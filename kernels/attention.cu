@@ -53,9 +53,8 @@ template <int D, int kStages>
 __global__ void __launch_bounds__(kWarps * 32, 3)
     FlashAttentionBf16V2Kernel(const __nv_bfloat16* __restrict__ q,
                                const __nv_bfloat16* __restrict__ k,
-                               const __nv_bfloat16* __restrict__ v,
-                               __nv_bfloat16* __restrict__ out, int heads, int seq,
-                               float scale_log2) {
+                               const __nv_bfloat16* __restrict__ v, __nv_bfloat16* __restrict__ out,
+                               int heads, int kv_heads, int seq, float scale_log2) {
   // Dynamic shared memory: [stage][K | V][kBlockN][D + 8] bf16.
   extern __shared__ __align__(16) unsigned char smem_raw[];
   using Row = __nv_bfloat16[D + 8];
@@ -68,9 +67,11 @@ __global__ void __launch_bounds__(kWarps * 32, 3)
   const int h = blockIdx.y;
   const int b = blockIdx.z;
   const int64_t head_off = (static_cast<int64_t>(b) * heads + h) * seq * D;
+  // GQA: query head h reads KV head h / (heads / kv_heads) (consecutive heads share one).
+  const int64_t kv_off = (static_cast<int64_t>(b) * kv_heads + h / (heads / kv_heads)) * seq * D;
   const __nv_bfloat16* qh = q + head_off;
-  const __nv_bfloat16* kh = k + head_off;
-  const __nv_bfloat16* vh = v + head_off;
+  const __nv_bfloat16* kh = k + kv_off;
+  const __nv_bfloat16* vh = v + kv_off;
   const int row0 = m_tile * kBlockM + warp * 16 + g;
 
   uint32_t q_frag[D / 16][4];
@@ -251,14 +252,15 @@ constexpr int kPlainKeys = 32;
 template <int D>
 __global__ void __launch_bounds__(kPlainRows)
     PlainAttentionKernel(const float* __restrict__ q, const float* __restrict__ k,
-                         const float* __restrict__ v, float* __restrict__ out, int heads, int seq,
-                         float scale) {
+                         const float* __restrict__ v, float* __restrict__ out, int heads,
+                         int kv_heads, int seq, float scale) {
   __shared__ float k_s[kPlainKeys][D];
   __shared__ float v_s[kPlainKeys][D];
   const int h = blockIdx.y;
   const int b = blockIdx.z;
   const int row = blockIdx.x * kPlainRows + threadIdx.x;
   const int64_t head_off = (static_cast<int64_t>(b) * heads + h) * seq * D;
+  const int64_t kv_off = (static_cast<int64_t>(b) * kv_heads + h / (heads / kv_heads)) * seq * D;
   float qr[D], acc[D];
 #pragma unroll
   for (int i = 0; i < D; ++i) {
@@ -272,8 +274,8 @@ __global__ void __launch_bounds__(kPlainRows)
     for (int idx = threadIdx.x; idx < kPlainKeys * D; idx += kPlainRows) {
       const int r = idx / D, c = idx - (idx / D) * D;
       const int key = key0 + r;
-      k_s[r][c] = key < seq ? k[head_off + static_cast<int64_t>(key) * D + c] : 0.f;
-      v_s[r][c] = key < seq ? v[head_off + static_cast<int64_t>(key) * D + c] : 0.f;
+      k_s[r][c] = key < seq ? k[kv_off + static_cast<int64_t>(key) * D + c] : 0.f;
+      v_s[r][c] = key < seq ? v[kv_off + static_cast<int64_t>(key) * D + c] : 0.f;
     }
     __syncthreads();
     for (int r = 0; r < kPlainKeys; ++r) {
@@ -300,64 +302,72 @@ __global__ void __launch_bounds__(kPlainRows)
 template <int D, int kStages>
 absl::Status LaunchV2(dim3 grid, cudaStream_t stream, const __nv_bfloat16* q,
                       const __nv_bfloat16* k, const __nv_bfloat16* v, __nv_bfloat16* out, int heads,
-                      int seq, float scale_log2) {
+                      int kv_heads, int seq, float scale_log2) {
   constexpr size_t bytes = V2SharedBytes<D, kStages>();
   CUDA_RETURN_IF_ERROR(cudaFuncSetAttribute(FlashAttentionBf16V2Kernel<D, kStages>,
                                             cudaFuncAttributeMaxDynamicSharedMemorySize,
                                             static_cast<int>(bytes)));
-  FlashAttentionBf16V2Kernel<D, kStages><<<grid, kWarps * 32, bytes, stream>>>(q, k, v, out, heads,
-                                                                             seq, scale_log2);
+  FlashAttentionBf16V2Kernel<D, kStages>
+      <<<grid, kWarps * 32, bytes, stream>>>(q, k, v, out, heads, kv_heads, seq, scale_log2);
   return absl::OkStatus();
 }
 
 template <int D>
 absl::Status LaunchBf16(AttentionVariant variant, dim3 grid, cudaStream_t stream,
                         const __nv_bfloat16* q, const __nv_bfloat16* k, const __nv_bfloat16* v,
-                        __nv_bfloat16* out, int heads, int seq, float scale_log2) {
+                        __nv_bfloat16* out, int heads, int kv_heads, int seq, float scale_log2) {
   switch (variant) {
     case AttentionVariant::kMmaLdmatrix:
-      return LaunchV2<D, 1>(grid, stream, q, k, v, out, heads, seq, scale_log2);
+      return LaunchV2<D, 1>(grid, stream, q, k, v, out, heads, kv_heads, seq, scale_log2);
     default:
-      return LaunchV2<D, 2>(grid, stream, q, k, v, out, heads, seq, scale_log2);
+      return LaunchV2<D, 2>(grid, stream, q, k, v, out, heads, kv_heads, seq, scale_log2);
   }
 }
 
-absl::Status CheckShape(const void* q, const void* k, const void* v, const void* out,
-                        int64_t batch, int64_t heads, int64_t seq, int64_t head_dim) {
+absl::Status CheckShape(const void* q, const void* k, const void* v, const void* out, int64_t batch,
+                        int64_t heads, int64_t kv_heads, int64_t seq, int64_t head_dim) {
   if (q == nullptr || k == nullptr || v == nullptr || out == nullptr)
     return absl::InvalidArgumentError("attention: null pointer");
   if (batch < 0 || heads <= 0 || seq < 0 || seq > (1 << 30) || batch > 65535 || heads > 65535)
     return absl::InvalidArgumentError(
         absl::StrCat("attention: bad shape B=", batch, " heads=", heads, " S=", seq));
-  if (head_dim != 32 && head_dim != 64 && head_dim != 128)
+  if (kv_heads <= 0 || heads % kv_heads != 0)
+    return absl::InvalidArgumentError(absl::StrCat(
+        "attention: ", heads, " query heads are not a multiple of ", kv_heads, " KV heads"));
+  if (head_dim != 16 && head_dim != 32 && head_dim != 64 && head_dim != 128)
     return absl::UnimplementedError(
-        absl::StrCat("attention: head dim ", head_dim, " is not compiled (32, 64, 128)"));
+        absl::StrCat("attention: head dim ", head_dim, " is not compiled (16, 32, 64, 128)"));
   return absl::OkStatus();
 }
 
 }  // namespace
 
 template <>
-absl::Status LaunchCausalAttention<__nv_bfloat16>(const __nv_bfloat16* q, const __nv_bfloat16* k,
-                                                  const __nv_bfloat16* v, __nv_bfloat16* out,
-                                                  int64_t batch, int64_t heads, int64_t seq,
-                                                  int64_t head_dim, cudaStream_t stream,
-                                                  AttentionVariant variant) {
-  RETURN_IF_ERROR(CheckShape(q, k, v, out, batch, heads, seq, head_dim));
+absl::Status LaunchCausalGqaAttention<__nv_bfloat16>(const __nv_bfloat16* q, const __nv_bfloat16* k,
+                                                     const __nv_bfloat16* v, __nv_bfloat16* out,
+                                                     int64_t batch, int64_t heads, int64_t kv_heads,
+                                                     int64_t seq, int64_t head_dim,
+                                                     cudaStream_t stream,
+                                                     AttentionVariant variant) {
+  RETURN_IF_ERROR(CheckShape(q, k, v, out, batch, heads, kv_heads, seq, head_dim));
   if (batch == 0 || seq == 0) return absl::OkStatus();
   const dim3 grid(static_cast<unsigned>((seq + kBlockM - 1) / kBlockM),
                   static_cast<unsigned>(heads), static_cast<unsigned>(batch));
   const float scale_log2 = kLog2e / std::sqrt(static_cast<float>(head_dim));
   const int s = static_cast<int>(seq), hh = static_cast<int>(heads);
+  const int kv = static_cast<int>(kv_heads);
   switch (head_dim) {
+    case 16:
+      RETURN_IF_ERROR(LaunchBf16<16>(variant, grid, stream, q, k, v, out, hh, kv, s, scale_log2));
+      break;
     case 32:
-      RETURN_IF_ERROR(LaunchBf16<32>(variant, grid, stream, q, k, v, out, hh, s, scale_log2));
+      RETURN_IF_ERROR(LaunchBf16<32>(variant, grid, stream, q, k, v, out, hh, kv, s, scale_log2));
       break;
     case 64:
-      RETURN_IF_ERROR(LaunchBf16<64>(variant, grid, stream, q, k, v, out, hh, s, scale_log2));
+      RETURN_IF_ERROR(LaunchBf16<64>(variant, grid, stream, q, k, v, out, hh, kv, s, scale_log2));
       break;
     default:
-      RETURN_IF_ERROR(LaunchBf16<128>(variant, grid, stream, q, k, v, out, hh, s, scale_log2));
+      RETURN_IF_ERROR(LaunchBf16<128>(variant, grid, stream, q, k, v, out, hh, kv, s, scale_log2));
       break;
   }
   RETURN_IF_LAUNCH_FAILED("attention bf16");
@@ -365,29 +375,51 @@ absl::Status LaunchCausalAttention<__nv_bfloat16>(const __nv_bfloat16* q, const 
 }
 
 template <>
-absl::Status LaunchCausalAttention<float>(const float* q, const float* k, const float* v,
-                                          float* out, int64_t batch, int64_t heads, int64_t seq,
-                                          int64_t head_dim, cudaStream_t stream,
-                                          AttentionVariant /*variant: one fp32 kernel*/) {
-  RETURN_IF_ERROR(CheckShape(q, k, v, out, batch, heads, seq, head_dim));
+absl::Status LaunchCausalGqaAttention<float>(const float* q, const float* k, const float* v,
+                                             float* out, int64_t batch, int64_t heads,
+                                             int64_t kv_heads, int64_t seq, int64_t head_dim,
+                                             cudaStream_t stream,
+                                             AttentionVariant /*variant: one fp32 kernel*/) {
+  RETURN_IF_ERROR(CheckShape(q, k, v, out, batch, heads, kv_heads, seq, head_dim));
   if (batch == 0 || seq == 0) return absl::OkStatus();
   const dim3 grid(static_cast<unsigned>((seq + kPlainRows - 1) / kPlainRows),
                   static_cast<unsigned>(heads), static_cast<unsigned>(batch));
   const float scale = 1.f / std::sqrt(static_cast<float>(head_dim));
   const int s = static_cast<int>(seq), hh = static_cast<int>(heads);
+  const int kv = static_cast<int>(kv_heads);
   switch (head_dim) {
+    case 16:
+      PlainAttentionKernel<16><<<grid, kPlainRows, 0, stream>>>(q, k, v, out, hh, kv, s, scale);
+      break;
     case 32:
-      PlainAttentionKernel<32><<<grid, kPlainRows, 0, stream>>>(q, k, v, out, hh, s, scale);
+      PlainAttentionKernel<32><<<grid, kPlainRows, 0, stream>>>(q, k, v, out, hh, kv, s, scale);
       break;
     case 64:
-      PlainAttentionKernel<64><<<grid, kPlainRows, 0, stream>>>(q, k, v, out, hh, s, scale);
+      PlainAttentionKernel<64><<<grid, kPlainRows, 0, stream>>>(q, k, v, out, hh, kv, s, scale);
       break;
     default:
-      PlainAttentionKernel<128><<<grid, kPlainRows, 0, stream>>>(q, k, v, out, hh, s, scale);
+      PlainAttentionKernel<128><<<grid, kPlainRows, 0, stream>>>(q, k, v, out, hh, kv, s, scale);
       break;
   }
   RETURN_IF_LAUNCH_FAILED("attention fp32");
   return absl::OkStatus();
 }
+
+template <typename T>
+absl::Status LaunchCausalAttention(const T* q, const T* k, const T* v, T* out, int64_t batch,
+                                   int64_t heads, int64_t seq, int64_t head_dim,
+                                   cudaStream_t stream, AttentionVariant variant) {
+  return LaunchCausalGqaAttention<T>(q, k, v, out, batch, heads, heads, seq, head_dim, stream,
+                                     variant);
+}
+
+template absl::Status LaunchCausalAttention<float>(const float*, const float*, const float*, float*,
+                                                   int64_t, int64_t, int64_t, int64_t, cudaStream_t,
+                                                   AttentionVariant);
+template absl::Status LaunchCausalAttention<__nv_bfloat16>(const __nv_bfloat16*,
+                                                           const __nv_bfloat16*,
+                                                           const __nv_bfloat16*, __nv_bfloat16*,
+                                                           int64_t, int64_t, int64_t, int64_t,
+                                                           cudaStream_t, AttentionVariant);
 
 }  // namespace evo2::kernels

@@ -2,7 +2,9 @@
 // chip, online softmax with fp32 running max/sum, one pass over K and V per query tile.
 //   out[b, t, h·d + i] = Σ_{τ≤t} softmax_τ(q_t·k_τ / √d) · v[τ, i]
 // bf16: tensor-core kernel (mma.sync m16n8k16, fp32 accumulation; P rounded to bf16 for P·V as
-// flash-attention does), d ∈ {32, 64, 128}. fp32: a plain fp32 kernel (the checking path).
+// flash-attention does), d ∈ {16, 32, 64, 128}. fp32: a plain fp32 kernel (the checking path).
+// Grouped-query attention (GQA, Ainslie et al. 2023; multi-query when kv_heads = 1): with
+// heads = g·kv_heads, query head h reads KV head ⌊h / g⌋, natively (K and V are never repeated).
 #pragma once
 
 #include <cuda_runtime.h>
@@ -18,6 +20,15 @@ namespace evo2::kernels {
 // buffer, kept for A/B measurement and as a fallback (EVO2_CUDA_ATTENTION=v2).
 enum class AttentionVariant { kMmaPipelined, kMmaLdmatrix };
 
+// q: [batch, heads, seq, d] T; k, v: [batch, kv_heads, seq, d] T; out: [batch, seq, heads·d] T.
+// InvalidArgument when kv_heads does not divide heads; Unimplemented for an uncompiled d.
+template <typename T>
+absl::Status LaunchCausalGqaAttention(const T* q, const T* k, const T* v, T* out, int64_t batch,
+                                      int64_t heads, int64_t kv_heads, int64_t seq,
+                                      int64_t head_dim, cudaStream_t stream,
+                                      AttentionVariant variant = AttentionVariant::kMmaPipelined);
+
+// Multi-head attention: LaunchCausalGqaAttention with kv_heads = heads.
 // q, k, v: [batch, heads, seq, d] T; out: [batch, seq, heads·d] T.
 template <typename T>
 absl::Status LaunchCausalAttention(const T* q, const T* k, const T* v, T* out, int64_t batch,
