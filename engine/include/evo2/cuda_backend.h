@@ -9,8 +9,9 @@
 
 namespace evo2 {
 
-// Registers the factory as the Evo 2 family's loader for Device::kCuda. Idempotent; safe to
-// call without a GPU (the error comes from LoadModel when no device is present).
+// Registers the Device::kCuda loaders: the Evo 2 (Hyena) family and the Llama ("Eden") family.
+// Idempotent; safe to call without a GPU (the error comes from LoadModel when no device is
+// present).
 void RegisterCudaBackend();
 
 // GPUs the CUDA runtime sees (0 when none or when the driver is missing); `--device auto` picks
