@@ -105,4 +105,59 @@ std::vector<ForwardResult> UnpackRecords(std::span<const std::vector<int32_t>> s
   return results;
 }
 
+namespace {
+
+absl::StatusOr<std::vector<ForwardResult>> RunOnePass(
+    const ModelConfig& config, std::span<const std::vector<int32_t>> sequences,
+    const ForwardOptions& options, int32_t pad_id, const PassRunner& run) {
+  const int64_t H = config.hidden_size, V = config.vocab_size;
+  ASSIGN_OR_RETURN(const CapturePlan plan, PlanCaptures(config, options, "cuda"));
+  ASSIGN_OR_RETURN(const PackedRecords packed, PackRecords(sequences, V, pad_id));
+  if (packed.seq == 0) return std::vector<ForwardResult>(sequences.size());  // only empty records
+  const size_t R = static_cast<size_t>(packed.batch * packed.seq);
+
+  PassOutputs out;
+  RunRequest req;
+  req.batch = packed.batch;
+  req.seq = packed.seq;
+  req.tokens_host = packed.tokens.data();
+  req.cancelled = options.cancelled;
+  if (options.log_probs) {
+    out.log_probs.resize(R);
+    req.targets_host = packed.targets.data();
+    req.log_probs_host = out.log_probs.data();
+  }
+  if (options.logits) {
+    out.logits.resize(R * static_cast<size_t>(V));
+    req.logits_host = out.logits.data();
+  }
+  if (!plan.final_norm_names.empty()) {
+    out.final_norm.resize(R * static_cast<size_t>(H));
+    req.final_norm_host = out.final_norm.data();
+  }
+  req.skip_head = !options.log_probs && !options.logits && plan.final_norm_names.empty();
+  for (int b : plan.blocks) {
+    std::vector<float>& buf = out.by_block[b];
+    buf.resize(R * static_cast<size_t>(H));
+    req.hidden_host[b] = buf.data();
+  }
+  RETURN_IF_ERROR(run(req));
+  return UnpackRecords(sequences, packed.seq, H, V, options, plan, out);
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<ForwardResult>> RunRecords(
+    const ModelConfig& config, std::span<const std::vector<int32_t>> sequences,
+    const ForwardOptions& options, int32_t pad_id, int64_t max_rows, const PassRunner& run) {
+  std::vector<ForwardResult> results;
+  results.reserve(sequences.size());
+  for (const auto& [begin, end] : GroupByRowBudget(sequences, max_rows)) {
+    ASSIGN_OR_RETURN(
+        auto part, RunOnePass(config, sequences.subspan(begin, end - begin), options, pad_id, run));
+    for (auto& r : part) results.push_back(std::move(r));
+  }
+  return results;
+}
+
 }  // namespace evo2::cuda

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <span>
 #include <string>
@@ -12,6 +13,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "cuda/run_request.h"
 #include "evo2/config.h"
 #include "evo2/model.h"
 
@@ -58,5 +60,14 @@ std::vector<ForwardResult> UnpackRecords(std::span<const std::vector<int32_t>> s
                                          int64_t seq, int64_t hidden, int64_t vocab,
                                          const ForwardOptions& options, const CapturePlan& plan,
                                          const PassOutputs& out);
+
+// `sequences` through `run` (a model's Run) in padded passes of at most `max_rows` rows
+// (GroupByRowBudget): each pass packs its records (pad `pad_id`), asks for what `options` wants
+// (log-probs, logits, captures; the head is skipped when nothing after the last block is wanted)
+// and unpacks. The GPU models' Forward and ForwardBatch are this call.
+using PassRunner = std::function<absl::Status(const RunRequest&)>;
+absl::StatusOr<std::vector<ForwardResult>> RunRecords(
+    const ModelConfig& config, std::span<const std::vector<int32_t>> sequences,
+    const ForwardOptions& options, int32_t pad_id, int64_t max_rows, const PassRunner& run);
 
 }  // namespace evo2::cuda

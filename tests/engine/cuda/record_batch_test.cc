@@ -93,5 +93,52 @@ TEST(RecordBatchTest, UnpacksEachRecordsRows) {
   EXPECT_EQ(r[1].hidden.at(1), (std::vector<float>{4, 4}));
 }
 
+// The whole host side of Forward/ForwardBatch around a device pass. The pass here is a host
+// function with the device pass's contract (fills what the request points at from the tokens),
+// so the packing, grouping and unpacking are checked end to end.
+TEST(RecordBatchTest, RunRecordsSplitsIntoPassesAndReassembles) {
+  const std::vector<std::vector<int32_t>> s = {{65, 67, 71}, {84, 65}, {71, 71, 71, 71, 71}};
+  ForwardOptions o;
+  o.layers = {"blocks.3"};
+  std::vector<std::pair<int64_t, int64_t>> passes;  // (batch, seq) of each pass
+  auto run = [&](const RunRequest& r) -> absl::Status {
+    passes.emplace_back(r.batch, r.seq);
+    EXPECT_FALSE(r.skip_head);  // log-probs are asked for
+    EXPECT_EQ(r.logits_host, nullptr);
+    for (int64_t row = 0; row < r.batch * r.seq; ++row) {
+      // "log-prob" = the target id, so the test sees which target each row got.
+      r.log_probs_host[row] = static_cast<float>(r.targets_host[row]);
+      float* h = r.hidden_host.at(3) + row * 2;
+      h[0] = h[1] = static_cast<float>(r.tokens_host[row]);
+    }
+    return absl::OkStatus();
+  };
+  // 6 rows per pass: {3, 2} pads to 2·3 = 6; the 5-token record runs alone.
+  auto results = RunRecords(SmallLlama(), s, o, /*pad_id=*/0, /*max_rows=*/6, run);
+  ASSERT_TRUE(results.ok()) << results.status();
+  EXPECT_EQ(passes, (std::vector<std::pair<int64_t, int64_t>>{{2, 3}, {1, 5}}));
+  ASSERT_EQ(results->size(), 3u);
+  EXPECT_EQ((*results)[0].log_probs, (std::vector<float>{67, 71}));
+  EXPECT_EQ((*results)[1].log_probs, (std::vector<float>{65}));
+  EXPECT_EQ((*results)[2].log_probs, (std::vector<float>{71, 71, 71, 71}));
+  EXPECT_EQ((*results)[1].layers.at("blocks.3"), (std::vector<float>{84, 84, 65, 65}));
+
+  // A device error comes back as it is.
+  auto failing = [](const RunRequest&) { return absl::ResourceExhaustedError("out of memory"); };
+  EXPECT_EQ(RunRecords(SmallLlama(), s, o, 0, 6, failing).status().code(),
+            absl::StatusCode::kResourceExhausted);
+  // Only hidden states asked for: the head is skipped.
+  ForwardOptions hidden_only;
+  hidden_only.log_probs = false;
+  hidden_only.hidden_after_blocks = {0};
+  bool skipped = false;
+  auto check_skip = [&](const RunRequest& r) {
+    skipped = r.skip_head && r.log_probs_host == nullptr;
+    return absl::OkStatus();
+  };
+  ASSERT_TRUE(RunRecords(SmallLlama(), s, hidden_only, 0, 64, check_skip).ok());
+  EXPECT_TRUE(skipped);
+}
+
 }  // namespace
 }  // namespace evo2::cuda

@@ -132,56 +132,14 @@ absl::StatusOr<ForwardResult> LlamaCudaModel::Forward(std::span<const int32_t> t
                                                       const ForwardOptions& options) {
   RETURN_IF_ERROR(CheckForwardTokens(tokens, config_.vocab_size));
   std::vector<std::vector<int32_t>> one{std::vector<int32_t>(tokens.begin(), tokens.end())};
-  ASSIGN_OR_RETURN(auto results, RunRecords(one, options));
+  ASSIGN_OR_RETURN(auto results, ForwardBatch(one, options));
   return std::move(results[0]);
 }
 
 absl::StatusOr<std::vector<ForwardResult>> LlamaCudaModel::ForwardBatch(
     std::span<const std::vector<int32_t>> sequences, const ForwardOptions& options) {
-  std::vector<ForwardResult> out;
-  out.reserve(sequences.size());
-  for (const auto& [begin, end] : GroupByRowBudget(sequences, kMaxBatchRows)) {
-    ASSIGN_OR_RETURN(auto part, RunRecords(sequences.subspan(begin, end - begin), options));
-    for (auto& r : part) out.push_back(std::move(r));
-  }
-  return out;
-}
-
-absl::StatusOr<std::vector<ForwardResult>> LlamaCudaModel::RunRecords(
-    std::span<const std::vector<int32_t>> sequences, const ForwardOptions& options) {
-  const int64_t H = config_.hidden_size, V = config_.vocab_size;
-  ASSIGN_OR_RETURN(const CapturePlan plan, PlanCaptures(model_config_, options, "cuda"));
-  ASSIGN_OR_RETURN(PackedRecords packed, PackRecords(sequences, V, kPadId));
-  if (packed.seq == 0) return std::vector<ForwardResult>(sequences.size());  // only empty records
-  const int64_t R = packed.batch * packed.seq;
-
-  PassOutputs out;
-  RunRequest req;
-  req.batch = packed.batch;
-  req.seq = packed.seq;
-  req.tokens_host = packed.tokens.data();
-  req.cancelled = options.cancelled;
-  if (options.log_probs) {
-    out.log_probs.resize(static_cast<size_t>(R));
-    req.targets_host = packed.targets.data();
-    req.log_probs_host = out.log_probs.data();
-  }
-  if (options.logits) {
-    out.logits.resize(static_cast<size_t>(R * V));
-    req.logits_host = out.logits.data();
-  }
-  if (!plan.final_norm_names.empty()) {
-    out.final_norm.resize(static_cast<size_t>(R * H));
-    req.final_norm_host = out.final_norm.data();
-  }
-  req.skip_head = !options.log_probs && !options.logits && plan.final_norm_names.empty();
-  for (int b : plan.blocks) {
-    std::vector<float>& buf = out.by_block[b];
-    buf.resize(static_cast<size_t>(R * H));
-    req.hidden_host[b] = buf.data();
-  }
-  RETURN_IF_ERROR(Run(req));
-  return UnpackRecords(sequences, packed.seq, H, V, options, plan, out);
+  return RunRecords(model_config_, sequences, options, kPadId, kMaxBatchRows,
+                    [this](const RunRequest& request) { return Run(request); });
 }
 
 }  // namespace evo2::cuda

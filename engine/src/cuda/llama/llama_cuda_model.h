@@ -73,8 +73,6 @@ class LlamaCudaModel final : public Model {
   template <typename T>
   absl::Status Attention(const T* q, const T* k, const T* v, T* out, int64_t batch, int64_t seq,
                          bool cudnn);
-  absl::StatusOr<std::vector<ForwardResult>> RunRecords(
-      std::span<const std::vector<int32_t>> sequences, const ForwardOptions& options);
 
   hf::LlamaConfig config_;
   ModelConfig model_config_;
