@@ -10,7 +10,9 @@
 // --peak-tflops):
 //   GEMMs     2·R·(H·(n_q + 2 n_kv)·d + n_q·d·H + 3·F·H)·L + 2·R·H·V
 //   attention 2·B·S²·n_q·d·L            (causal: half of 4·S²·d per head)
-// and "% of floor" = floor time / measured time. --profile adds a per-stage breakdown.
+// and "% of floor" = floor time / measured time; also printed against the bf16 GEMM rate cuBLAS
+// reaches on these cards (790 TFLOP/s, kernels/NOTES.md), the practical ceiling. --profile adds
+// a per-stage breakdown.
 //
 //   evo2_llama_bench [--rows eden7b:1x8192,eden7b:1x131072] [--profile] [--peak-tflops T]
 // EVO2_CUDA_ATTENTION=own|cudnn|auto picks the attention (llama_cuda_model.h).
@@ -43,6 +45,9 @@ struct Row {
   std::string model;  // "eden7b" | "llama8b"
   int64_t batch, seq;
 };
+
+// bf16 cuBLAS GEMM rate measured on the H100/H200 (kernels/NOTES.md "Ceilings").
+constexpr double kMeasuredGemmFlops = 790e12;
 
 double Gib(double bytes) { return bytes / (1024.0 * 1024.0 * 1024.0); }
 
@@ -139,11 +144,13 @@ absl::Status RunRow(const Row& row, double peak_flops, bool profile) {
   const double floor_s = (f.gemm + f.attention) / peak_flops;
   std::printf(
       "%s %lldx%lld: median %.3f s of %d (min %.3f, max %.3f), %.0f tokens/s, %.0f TFLOP/s; "
-      "floor %.3f s (GEMM %.2f + attention %.2f PFLOP at %.0f TFLOP/s) = %.1f %% of floor; "
-      "engine %.2f GiB, device used %.2f GiB; attention: %s\n",
+      "floor %.3f s (GEMM %.2f + attention %.2f PFLOP at %.0f TFLOP/s) = %.1f %% of floor "
+      "(%.1f %% at the 790 TFLOP/s measured GEMM ceiling); engine %.2f GiB, device used %.2f GiB; "
+      "attention: %s\n",
       row.model.c_str(), static_cast<long long>(row.batch), static_cast<long long>(row.seq), median,
       runs, times.front(), times.back(), double(R) / median, (f.gemm + f.attention) / median / 1e12,
       floor_s, f.gemm / 1e15, f.attention / 1e15, peak_flops / 1e12, 100 * floor_s / median,
+      100 * (f.gemm + f.attention) / kMeasuredGemmFlops / median,
       Gib(double(model->device_bytes())), Gib(double(total_b - free_b)),
       model->attention_note().c_str());
   if (profile) {

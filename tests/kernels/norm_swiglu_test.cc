@@ -52,7 +52,7 @@ TYPED_TEST(NormSwiGluTest, SwiGluMatchesReference) {
   SKIP_WITHOUT_GPU();
   using T = TypeParam;
   std::mt19937 rng(42);
-  for (int inner : {1, 37, 256, 1001}) {
+  for (int inner : {1, 2, 37, 256, 1001, 1002}) {  // odd F: scalar kernel; even: paired
     const int rows = 7;
     auto g = RandomValues<T>(static_cast<size_t>(rows) * 2 * inner, 2.f, rng);
     DeviceBuffer dg = Upload<T>(g);
