@@ -7,17 +7,22 @@
 //   fp32: logits max-abs ≤ 1e-3 (values up to ~15; the float64 reference lands within 2e-5, the
 //         margin is for the GPU's different summation order over 8192 keys); the named layers
 //         (embedding, layers 0 and 2, final norm) within 1e-3 as well.
-//   batches of unequal lengths equal single-record runs; cancellation stops the pass.
+//   batches of unequal lengths equal single-record runs; cancellation stops the pass;
+//   `evo2 predict --device cuda` on the checkpoint directory reports the golden means.
 // Each case prints one line per record (rel-L2, Δ mean log-prob, max-abs) so a single GPU run
 // shows every number. EVO2_GOLDEN_DIR overrides where the cases are read from; the test skips
 // without a GPU or without the case. EVO2_CUDA_ATTENTION=cudnn runs the bf16 path on cuDNN.
 #include <cuda_runtime.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <map>
 #include <optional>
 #include <string>
 #include <utility>
@@ -26,7 +31,9 @@
 #include "evo2/config.h"
 #include "evo2/cuda_backend.h"
 #include "evo2/model.h"
+#include "evo2/torch_pt.h"
 #include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
 #include "support/golden_compare.h"
 #include "support/golden_paths.h"
 
@@ -257,6 +264,66 @@ TEST_P(CudaLlamaGoldenTest, RefusesOutOfRangeTokens) {
   auto r = model->Forward(bad, ForwardOptions{});
   EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument) << r.status();
   EXPECT_NE(std::string(r.status().message()).find("position 2"), std::string::npos) << r.status();
+}
+
+// The evo2 binary of this build tree: EVO2_CLI_BINARY, else services/cli/evo2 relative to this
+// test program (tests/engine/cuda/ → build root), where a packed build tree keeps it too.
+std::optional<fs::path> CliBinary() {
+  if (const char* env = std::getenv("EVO2_CLI_BINARY"); env != nullptr) return fs::path(env);
+  std::error_code ec;
+  const fs::path self = fs::read_symlink("/proc/self/exe", ec);
+  if (ec) return std::nullopt;
+  const fs::path p =
+      self.parent_path().parent_path().parent_path().parent_path() / "services" / "cli" / "evo2";
+  if (fs::exists(p)) return p;
+  return std::nullopt;
+}
+
+// `evo2 predict --device cuda` on the Eden checkpoint directory: per-record mean log-probs (the
+// .pt's log_probs_seqs) against summary.json's fp32 means, with the bf16 tolerances above
+// (1e-2 for ≥ 500 tokens, 3e-2 for shorter). --keep-case: the goldens score the raw bytes.
+TEST_P(CudaLlamaGoldenTest, PredictCliOnCudaMatchesSummary) {
+  const auto binary = CliBinary();
+  if (!binary) GTEST_SKIP() << "evo2 binary not found (set EVO2_CLI_BINARY)";
+  const fs::path out = fs::temp_directory_path() /
+                       ("evo2_llama_cuda_cli_" + GetParam() + "_" + std::to_string(getpid()));
+  fs::remove_all(out);
+  const std::string cmd =
+      "'" + binary->string() + "' predict --device cuda --fasta '" + (*dir_ / "input.fa").string() +
+      "' --ckpt-dir '" + dir_->string() + "' --output-dir '" + out.string() +
+      "' --output-log-prob-seqs --keep-case --quiet > '" + out.string() + ".log' 2>&1";
+  const int rc = std::system(cmd.c_str());
+  std::ifstream log(out.string() + ".log");
+  const std::string log_text{std::istreambuf_iterator<char>(log), {}};
+  fs::remove(out.string() + ".log");
+  ASSERT_EQ(rc, 0) << cmd << "\n" << log_text;
+  EXPECT_NE(log_text.find("cuda-bf16"), std::string::npos) << log_text;
+
+  auto pt = ReadTorchPt(out / "predictions__rank_0__dp_rank_0.pt");
+  ASSERT_TRUE(pt.ok()) << pt.status();
+  std::map<std::string, Tensor> by_key(pt->begin(), pt->end());
+  ASSERT_TRUE(by_key.count("log_probs_seqs") && by_key.count("seq_idx"));
+  const auto means = by_key["log_probs_seqs"].ToFloat32();
+  const auto idx = by_key["seq_idx"].ToInt64();
+  ASSERT_TRUE(means.ok() && idx.ok());
+  std::ifstream map_in(out / "seq_idx_map.json"), summary_in(*dir_ / "summary.json");
+  const auto seq_map = nlohmann::json::parse(map_in, nullptr, false);
+  const auto summary = nlohmann::json::parse(summary_in, nullptr, false);
+  ASSERT_TRUE(seq_map.is_object() && summary.is_object());
+  std::map<int64_t, std::string> name_of;
+  for (const auto& [name, i] : seq_map.items()) name_of[i.get<int64_t>()] = name;
+  ASSERT_EQ(means->size(), summary["records"].size());
+  for (size_t i = 0; i < means->size(); ++i) {
+    const std::string& name = name_of[(*idx)[i]];
+    ASSERT_TRUE(summary["records"].contains(name)) << name;
+    const auto& rec = summary["records"][name];
+    const double want = rec["fp32"]["logprob_mean"].get<double>();
+    const bool long_record = Tokens(name).size() >= 500;
+    std::printf("llama cli %s %s: mean lp %.6f vs golden %.6f\n", GetParam().c_str(), name.c_str(),
+                (*means)[i], want);
+    EXPECT_NEAR((*means)[i], want, long_record ? 1e-2 : 3e-2) << name;
+  }
+  fs::remove_all(out);
 }
 
 INSTANTIATE_TEST_SUITE_P(Cases, CudaLlamaGoldenTest, ::testing::Values("l_eden_a", "l_eden_b"));
