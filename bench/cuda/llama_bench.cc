@@ -170,10 +170,11 @@ absl::Status RunRow(const Row& row, double peak_flops, bool profile) {
     for (const auto& [stage, ms] : totals) {
       auto it = stage_flops.find(stage);
       if (it == stage_flops.end()) {
-        std::printf("  %-16s %9.2f ms\n", stage.c_str(), ms);
+        std::printf("  %-16s %9.2f ms (%.0f tokens/s were it the whole forward)\n", stage.c_str(),
+                    ms, double(R) / (ms * 1e-3));
       } else {
-        std::printf("  %-16s %9.2f ms  %4.0f TFLOP/s\n", stage.c_str(), ms,
-                    it->second / (ms * 1e-3) / 1e12);
+        std::printf("  %-16s %9.2f ms  %4.0f TFLOP/s (%.0f tokens/s were it the whole forward)\n",
+                    stage.c_str(), ms, it->second / (ms * 1e-3) / 1e12, double(R) / (ms * 1e-3));
       }
     }
   }

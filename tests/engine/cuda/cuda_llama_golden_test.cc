@@ -134,7 +134,7 @@ TEST_P(CudaLlamaGoldenTest, Bf16MatchesGolden) {
     ASSERT_EQ(golden_lp.size(), r->log_probs.size()) << rec;
     const double dmean = std::abs(Mean(r->log_probs) - Mean(golden_lp));
     for (float v : r->log_probs) ASSERT_TRUE(std::isfinite(v)) << rec << ": non-finite log-prob";
-    std::printf("llama bf16 %s %s: logits rel-L2 %.3e, |d mean lp| %.3e, lp max-abs %.3e\n",
+    std::printf("llama bf16 %s %s: logits rel-L2 error %.3e, |d mean lp| %.3e, lp max-abs %.3e\n",
                 GetParam().c_str(), rec, rel, dmean, MaxAbsDiff(r->log_probs, golden_lp));
     EXPECT_LE(rel, 2e-2) << rec;
     EXPECT_LE(dmean, tokens.size() >= 500 ? 1e-2 : 3e-2) << rec;
@@ -161,7 +161,7 @@ TEST_P(CudaLlamaGoldenTest, Fp32MatchesGolden) {
     const double max_abs = MaxAbsDiff(ours, want);
     const double lp_abs =
         MaxAbsDiff(r->log_probs, ReadNpyFloats(*dir_ / (std::string(rec) + ".logprobs.npy")));
-    std::printf("llama fp32 %s %s: logits max-abs %.3e, log-prob max-abs %.3e\n",
+    std::printf("llama fp32 %s %s: logits max-abs error %.3e, log-prob max-abs %.3e\n",
                 GetParam().c_str(), rec, max_abs, lp_abs);
     EXPECT_LE(max_abs, 1e-3) << rec;
     EXPECT_LE(lp_abs, 1e-3) << rec;
@@ -186,7 +186,7 @@ TEST_P(CudaLlamaGoldenTest, Fp32NamedLayersMatchGolden) {
   const auto h2 = ReadNpyFloats(*dir_ / "len00017.hidden_after_block2.npy");
   const double d0 = MaxAbsDiff(r->layers["blocks.0"], h0);
   const double d2 = MaxAbsDiff(r->layers["decoder.layers.2"], h2);
-  std::printf("llama fp32 %s len00017: layer 0 max-abs %.3e, layer 2 max-abs %.3e\n",
+  std::printf("llama fp32 %s len00017: layer 0 max-abs error %.3e, layer 2 max-abs %.3e\n",
               GetParam().c_str(), d0, d2);
   EXPECT_LE(d0, 1e-3);
   EXPECT_LE(d2, 1e-3);
@@ -319,8 +319,8 @@ TEST_P(CudaLlamaGoldenTest, PredictCliOnCudaMatchesSummary) {
     const auto& rec = summary["records"][name];
     const double want = rec["fp32"]["logprob_mean"].get<double>();
     const bool long_record = Tokens(name).size() >= 500;
-    std::printf("llama cli %s %s: mean lp %.6f vs golden %.6f\n", GetParam().c_str(), name.c_str(),
-                (*means)[i], want);
+    std::printf("llama cli %s %s: mean lp %.6f vs golden %.6f (error %.1e)\n", GetParam().c_str(),
+                name.c_str(), (*means)[i], want, std::abs((*means)[i] - want));
     EXPECT_NEAR((*means)[i], want, long_record ? 1e-2 : 3e-2) << name;
   }
   fs::remove_all(out);
