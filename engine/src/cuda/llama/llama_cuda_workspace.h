@@ -1,7 +1,7 @@
 // Device scratch for one Llama forward of `batch` sequences of `seq` tokens (R = batch·seq
 // rows), allocated once per shape and reused. Only per-position buffers grow with R; the MLP's
 // [rows, 2F] and the head's [rows, V] run in bounded row chunks (cuda/workspace.h's chunk sizes),
-// so a 131 072-token record of the 8B shape needs ~8 GB here (docs/families.md).
+// so a 131 072-token record of the 8B shape needs ~9 GB here (docs/families.md).
 //
 //   x        : [R, H] fp32                 residual stream (kernels/rms_norm.cuh explains fp32)
 //   z        : [R, max(H, n_q·d)] act      norm output, then the attention output
