@@ -112,6 +112,21 @@ class CudaLlamaGoldenTest : public ::testing::TestWithParam<std::string> {
     return ReadNpyTokens(*dir_ / (rec + ".tokens.npy"));
   }
 
+  // The records this copy of the case has (the in-repo subset of l_eden_a stops at len00500,
+  // tests/data/golden/l_eden_a/SUBSET.md); says which are left out.
+  std::vector<std::string> Records() {
+    std::vector<std::string> present;
+    for (const char* rec : kRecords) {
+      if (fs::exists(*dir_ / (std::string(rec) + ".tokens.npy"))) {
+        present.emplace_back(rec);
+      } else {
+        std::printf("note: %s %s: not in this golden set, not checked\n", GetParam().c_str(), rec);
+      }
+    }
+    EXPECT_FALSE(present.empty()) << "no record of " << GetParam() << " in " << *dir_;
+    return present;
+  }
+
   std::optional<fs::path> dir_;
 };
 
@@ -119,7 +134,7 @@ TEST_P(CudaLlamaGoldenTest, Bf16MatchesGolden) {
   auto model = Load(Precision::kBf16);
   ASSERT_NE(model, nullptr);
   EXPECT_EQ(model->backend_name(), "cuda-bf16");
-  for (const char* rec : kRecords) {
+  for (const std::string& rec : Records()) {
     const auto tokens = Tokens(rec);
     ASSERT_FALSE(tokens.empty()) << rec;
     ForwardOptions fo;
@@ -130,12 +145,12 @@ TEST_P(CudaLlamaGoldenTest, Bf16MatchesGolden) {
     ASSERT_EQ(r->log_probs.size(), tokens.size() - 1);
     const auto [want, offset] = GoldenLogits(*dir_, rec, tokens.size());
     const double rel = RelL2(r->logits, offset, want);
-    const auto golden_lp = ReadNpyFloats(*dir_ / (std::string(rec) + ".logprobs.npy"));
+    const auto golden_lp = ReadNpyFloats(*dir_ / (rec + ".logprobs.npy"));
     ASSERT_EQ(golden_lp.size(), r->log_probs.size()) << rec;
     const double dmean = std::abs(Mean(r->log_probs) - Mean(golden_lp));
     for (float v : r->log_probs) ASSERT_TRUE(std::isfinite(v)) << rec << ": non-finite log-prob";
     std::printf("llama bf16 %s %s: logits rel-L2 error %.3e, |d mean lp| %.3e, lp max-abs %.3e\n",
-                GetParam().c_str(), rec, rel, dmean, MaxAbsDiff(r->log_probs, golden_lp));
+                GetParam().c_str(), rec.c_str(), rel, dmean, MaxAbsDiff(r->log_probs, golden_lp));
     EXPECT_LE(rel, 2e-2) << rec;
     EXPECT_LE(dmean, tokens.size() >= 500 ? 1e-2 : 3e-2) << rec;
   }
@@ -145,7 +160,7 @@ TEST_P(CudaLlamaGoldenTest, Fp32MatchesGolden) {
   auto model = Load(Precision::kFp32);
   ASSERT_NE(model, nullptr);
   EXPECT_EQ(model->backend_name(), "cuda-fp32");
-  for (const char* rec : kRecords) {
+  for (const std::string& rec : Records()) {
     const auto tokens = Tokens(rec);
     ASSERT_FALSE(tokens.empty()) << rec;
     ForwardOptions fo;
@@ -159,10 +174,9 @@ TEST_P(CudaLlamaGoldenTest, Fp32MatchesGolden) {
         r->logits.begin() + static_cast<std::ptrdiff_t>(offset),
         r->logits.begin() + static_cast<std::ptrdiff_t>(offset + want.size()));
     const double max_abs = MaxAbsDiff(ours, want);
-    const double lp_abs =
-        MaxAbsDiff(r->log_probs, ReadNpyFloats(*dir_ / (std::string(rec) + ".logprobs.npy")));
+    const double lp_abs = MaxAbsDiff(r->log_probs, ReadNpyFloats(*dir_ / (rec + ".logprobs.npy")));
     std::printf("llama fp32 %s %s: logits max-abs error %.3e, log-prob max-abs %.3e\n",
-                GetParam().c_str(), rec, max_abs, lp_abs);
+                GetParam().c_str(), rec.c_str(), max_abs, lp_abs);
     EXPECT_LE(max_abs, 1e-3) << rec;
     EXPECT_LE(lp_abs, 1e-3) << rec;
   }
@@ -212,8 +226,11 @@ TEST_P(CudaLlamaGoldenTest, BatchOfUnequalLengthsEqualsSingleRuns) {
     auto model = Load(p);
     ASSERT_NE(model, nullptr);
     std::vector<std::vector<int32_t>> records;
-    for (const char* rec : {"len00017", "len00500", "len00001", "len02048"})
-      records.push_back(Tokens(rec));
+    // Unequal lengths in an unsorted order (1, 17, 500, 2048 → 500, 17, 1, 2048).
+    for (const std::string& rec : Records()) {
+      if (rec != "len08192") records.push_back(Tokens(rec));
+    }
+    if (records.size() > 2) std::swap(records[0], records[records.size() / 2]);
     ForwardOptions fo;
     fo.logits = true;
     fo.hidden_after_blocks = {1};
@@ -318,7 +335,7 @@ TEST_P(CudaLlamaGoldenTest, PredictCliOnCudaMatchesSummary) {
     ASSERT_TRUE(summary["records"].contains(name)) << name;
     const auto& rec = summary["records"][name];
     const double want = rec["fp32"]["logprob_mean"].get<double>();
-    const bool long_record = Tokens(name).size() >= 500;
+    const bool long_record = rec["S"].get<int64_t>() >= 500;
     std::printf("llama cli %s %s: mean lp %.6f vs golden %.6f (error %.1e)\n", GetParam().c_str(),
                 name.c_str(), (*means)[i], want, std::abs((*means)[i] - want));
     EXPECT_NEAR((*means)[i], want, long_record ? 1e-2 : 3e-2) << name;
