@@ -7,7 +7,10 @@
 #   bench/gpu.sh run [SHIP_DIR]    # there: unpack, run kernels_test, cuda_golden_test and the
 #                                  #   benchmarks; full logs under $OUT, a short table at the end
 # Environment for run: BENCH_ROWS (e.g. "7b:1x1048576"), SKIP_TESTS=1, SKIP_BENCH=1,
-# SKIP_VARIANTS_BENCH=1 (evo2_variants_bench: variant scoring, 7B shape, 8 192-base windows).
+# SKIP_VARIANTS_BENCH=1 (evo2_variants_bench: variant scoring, 7B shape, 8 192-base windows),
+# SKIP_LLAMA_BENCH=1 / LLAMA_BENCH_ROWS (evo2_llama_bench, the Llama family at the 8B shape).
+# For pack: LLAMA_GOLDEN=1 ships the full l_eden_a / l_eden_b cases (≈ 10 MB; without it the
+# Llama golden test checks the in-repo subset of l_eden_a only).
 set -uo pipefail
 mode=${1:-run}
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -16,7 +19,8 @@ if [ "$mode" = pack ]; then
   set -e
   build=${BUILD_DIR:-$root/build-cuda}
   [ "${NO_BUILD:-0}" = 1 ] || ninja -C "$build" -j2 kernels_test cuda_golden_test evo2_cuda_bench \
-    cudnn_attention_test cuda_gemm_runner_test cuda_fp8_gemm_test evo2_kernel_bench evo2_variants_bench
+    cudnn_attention_test cuda_gemm_runner_test cuda_fp8_gemm_test evo2_kernel_bench evo2_variants_bench \
+    gqa_kernels_test cuda_llama_golden_test evo2_llama_bench
   stage=$root/.gpu/stage
   keep_golden=0
   [ "${NO_GOLDEN:-0}" = 1 ] && [ -f "$root/.gpu/ship/golden.tar.xz" ] && keep_golden=1
@@ -26,7 +30,8 @@ if [ "$mode" = pack ]; then
     "$build/tests/engine/cuda/cuda_golden_test" "$build/bench/cuda/evo2_cuda_bench" \
     "$build/tests/engine/cuda/cudnn_attention_test" "$build/tests/engine/cuda/cuda_gemm_runner_test" \
     "$build/tests/engine/cuda/cuda_fp8_gemm_test" "$build/bench/cuda/evo2_kernel_bench" \
-    "$build/bench/cuda/evo2_variants_bench"
+    "$build/bench/cuda/evo2_variants_bench" "$build/tests/kernels/gqa_kernels_test" \
+    "$build/tests/engine/cuda/cuda_llama_golden_test" "$build/bench/cuda/evo2_llama_bench"
   strip "$stage"/bin/*
   for c in a_tiny6 b_small10 c_7blike32; do
     [ $keep_golden = 1 ] && break
@@ -37,6 +42,11 @@ if [ "$mode" = pack ]; then
        "$src"/*.bf16run.logprobs.npy \
        "$stage/golden/$c/"
   done
+  if [ "${LLAMA_GOLDEN:-0}" = 1 ] && [ $keep_golden = 0 ]; then
+    for c in l_eden_a l_eden_b; do
+      mkdir -p "$stage/golden/$c" && cp "$root/../shared/golden/$c"/* "$stage/golden/$c/"
+    done
+  fi
   # SHORT_GOLDEN=1 leaves out the 2048-token logits files (the test then checks those records on
   # log-probs only), for when the call's 64 MiB would otherwise be exceeded.
   [ "${SHORT_GOLDEN:-0}" = 1 ] && rm -f "$stage"/golden/*/len02048.logits.npy
@@ -88,6 +98,17 @@ if [ "${SKIP_TESTS:-0}" != 1 ]; then
     echo "== $t: $r  ($(grep -E '^\[  (PASSED|FAILED|SKIPPED)' "$out/$t.log" | tr '\n' ' '))" >> "$out/summary.txt"
   done
   grep -E '^fp8 gemm|Failure' -A2 "$out/cuda_fp8_gemm_test.log" | head -40 >> "$out/summary.txt"
+  # The Llama family: its kernels, then its goldens (own attention kernel, and cuDNN forced).
+  if [ -x "$work/bin/cuda_llama_golden_test" ]; then
+    "$work/bin/gqa_kernels_test" > "$out/gqa_kernels_test.log" 2>&1 && r=pass || r=FAIL
+    echo "== gqa_kernels_test: $r  ($(grep -E '^\[  (PASSED|FAILED)' "$out/gqa_kernels_test.log" | tr '\n' ' '))" >> "$out/summary.txt"
+    for attn in auto cudnn; do
+      EVO2_CUDA_ATTENTION=$attn "$work/bin/cuda_llama_golden_test" \
+        > "$out/cuda_llama_golden_test_$attn.log" 2>&1 && r=pass || r=FAIL
+      echo "== cuda_llama_golden_test (EVO2_CUDA_ATTENTION=$attn): $r  ($(grep -E '^\[  (PASSED|FAILED)' "$out/cuda_llama_golden_test_$attn.log" | tr '\n' ' '))" >> "$out/summary.txt"
+      grep -E '^llama (bf16|fp32)|Failure' -A2 "$out/cuda_llama_golden_test_$attn.log" | head -40 >> "$out/summary.txt"
+    done
+  fi
   # The FP8 emulation against PyTorch's own float8 cast and torch._scaled_mm (where torch exists).
   if [ -d "$out/fp8_dump" ] && python3 -c 'import torch' 2>/dev/null; then
     python3 "$root/bench/fp8_torch_check.py" "$out/fp8_dump" >> "$out/summary.txt" 2>&1 \
@@ -112,6 +133,12 @@ if [ "${SKIP_BENCH:-0}" != 1 ]; then
     done
   fi
 fi
+if [ "${SKIP_LLAMA_BENCH:-0}" != 1 ] && [ -x "$work/bin/evo2_llama_bench" ]; then
+  # The Llama family at the Eden 7B shape: 8k with a stage profile, then 131k.
+  { "$work/bin/evo2_llama_bench" --rows "${LLAMA_BENCH_ROWS:-eden7b:1x8192}" --profile
+    [ -n "${LLAMA_BENCH_ROWS:-}" ] || "$work/bin/evo2_llama_bench" --rows eden7b:1x131072; } \
+    > "$out/llama_bench.log" 2>&1
+fi
 if [ "${SKIP_VARIANTS_BENCH:-0}" != 1 ] && [ -x "$work/bin/evo2_variants_bench" ]; then
   # Variant scoring end to end (docs/variant-scoring.md §5): 7B shape, 8 192-base windows.
   "$work/bin/evo2_variants_bench" --model 7b --window 8192 --variants 96 --batches 1,4,8 \
@@ -129,6 +156,7 @@ cat "$out/kernel_bench.log" 2>/dev/null
 echo "== benchmark: $b"
 cat "$out/bench.log" 2>/dev/null | tail -80
 [ -f "$out/variants_bench.log" ] && { echo "== variant scoring:"; cat "$out/variants_bench.log"; }
+[ -f "$out/llama_bench.log" ] && { echo "== Llama family:"; cat "$out/llama_bench.log"; }
 for log in "$out"/bench_ab_*.log; do
   [ -f "$log" ] || continue
   echo "A/B $(basename "$log" .log | sed 's/^bench_ab_//'):"
