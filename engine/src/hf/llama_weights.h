@@ -34,4 +34,12 @@ struct LlamaWeights {
 // Errors name the missing tensor, or its shape and the expected one, and the checkpoint dir.
 absl::StatusOr<LlamaWeights> LoadLlamaWeights(const HfCheckpoint& ckpt, const LlamaConfig& config);
 
+// The two halves of LoadLlamaWeights, same checks: the embedding, final norm and head (`layers`
+// left empty), and one decoder layer. A device backend converts and uploads layer by layer, so
+// the host never holds the whole model in fp32 (32 GB at 8B).
+absl::StatusOr<LlamaWeights> LoadLlamaOuterWeights(const HfCheckpoint& ckpt,
+                                                   const LlamaConfig& config);
+absl::StatusOr<LlamaLayerWeights> LoadLlamaLayerWeights(const HfCheckpoint& ckpt,
+                                                        const LlamaConfig& config, int64_t layer);
+
 }  // namespace evo2::hf

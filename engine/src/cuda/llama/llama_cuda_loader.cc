@@ -10,7 +10,6 @@
 #include "evo2/status_macros.h"
 #include "hf/hf_checkpoint.h"
 #include "hf/llama_config.h"
-#include "hf/llama_weights.h"
 
 namespace evo2::cuda {
 
@@ -31,13 +30,10 @@ absl::StatusOr<std::unique_ptr<Model>> LoadLlamaCudaModel(const LoadOptions& opt
   const DType act = options.precision == Precision::kFp32 ? DType::kFloat32 : DType::kBFloat16;
   ASSIGN_OR_RETURN(hf::HfCheckpoint ckpt, hf::LoadHfCheckpoint(options.checkpoint));
   ASSIGN_OR_RETURN(hf::LlamaConfig config, hf::ParseLlamaConfig(ckpt));
-  ASSIGN_OR_RETURN(hf::LlamaWeights host, hf::LoadLlamaWeights(ckpt, config));
-  ckpt.tensors.clear();  // the fp32 copies in `host` are all that is still needed
-  auto weights = LlamaDeviceWeights::Upload(config, std::move(host), act);
-  if (!weights.ok())
-    return absl::Status(weights.status().code(),
-                        absl::StrCat(ckpt.dir.string(), ": ", weights.status().message()));
-  ASSIGN_OR_RETURN(auto model, LlamaCudaModel::Create(std::move(config), std::move(*weights)));
+  // Errors name the checkpoint and tensor (hf/llama_weights.h) or the failed allocation.
+  ASSIGN_OR_RETURN(LlamaDeviceWeights weights, LlamaDeviceWeights::Upload(config, ckpt, act));
+  ckpt.tensors.clear();  // the host copies are no longer needed
+  ASSIGN_OR_RETURN(auto model, LlamaCudaModel::Create(std::move(config), std::move(weights)));
   return std::unique_ptr<Model>(std::move(model));
 }
 

@@ -58,7 +58,7 @@ absl::StatusOr<void*> LlamaDeviceWeights::Allocate(int64_t n, DType dtype) {
 }
 
 absl::StatusOr<LlamaDeviceWeights> LlamaDeviceWeights::Upload(const hf::LlamaConfig& config,
-                                                              hf::LlamaWeights host,
+                                                              const hf::HfCheckpoint& ckpt,
                                                               DType act_dtype) {
   LlamaDeviceWeights w;
   w.act_dtype = act_dtype;
@@ -69,24 +69,26 @@ absl::StatusOr<LlamaDeviceWeights> LlamaDeviceWeights::Upload(const hf::LlamaCon
     std::vector<float>().swap(values);
     return static_cast<const void*>(p);
   };
-  ASSIGN_OR_RETURN(w.embedding, put(host.embedding, act_dtype));
-  ASSIGN_OR_RETURN(w.final_norm, put(host.final_norm, act_dtype));
-  if (host.lm_head.empty()) {
+  ASSIGN_OR_RETURN(hf::LlamaWeights outer, hf::LoadLlamaOuterWeights(ckpt, config));
+  ASSIGN_OR_RETURN(w.embedding, put(outer.embedding, act_dtype));
+  ASSIGN_OR_RETURN(w.final_norm, put(outer.final_norm, act_dtype));
+  if (outer.lm_head.empty()) {
     w.head = w.embedding;  // tie_word_embeddings
   } else {
-    ASSIGN_OR_RETURN(w.head, put(host.lm_head, act_dtype));
+    ASSIGN_OR_RETURN(w.head, put(outer.lm_head, act_dtype));
   }
   std::vector<float> inv_freq = hf::LlamaInverseFrequencies(config);
   ASSIGN_OR_RETURN(const void* f, put(inv_freq, DType::kFloat32));
   w.inv_freq = static_cast<const float*>(f);
-  for (hf::LlamaLayerWeights& l : host.layers) {
+  for (int64_t l = 0; l < config.num_layers; ++l) {
+    ASSIGN_OR_RETURN(hf::LlamaLayerWeights host, hf::LoadLlamaLayerWeights(ckpt, config, l));
     LlamaDeviceLayer d;
-    ASSIGN_OR_RETURN(d.input_norm, put(l.input_norm, act_dtype));
-    ASSIGN_OR_RETURN(d.wqkv, put(l.wqkv, act_dtype));
-    ASSIGN_OR_RETURN(d.wo, put(l.wo, act_dtype));
-    ASSIGN_OR_RETURN(d.post_norm, put(l.post_norm, act_dtype));
-    ASSIGN_OR_RETURN(d.w_gate_up, put(l.w_gate_up, act_dtype));
-    ASSIGN_OR_RETURN(d.w_down, put(l.w_down, act_dtype));
+    ASSIGN_OR_RETURN(d.input_norm, put(host.input_norm, act_dtype));
+    ASSIGN_OR_RETURN(d.wqkv, put(host.wqkv, act_dtype));
+    ASSIGN_OR_RETURN(d.wo, put(host.wo, act_dtype));
+    ASSIGN_OR_RETURN(d.post_norm, put(host.post_norm, act_dtype));
+    ASSIGN_OR_RETURN(d.w_gate_up, put(host.w_gate_up, act_dtype));
+    ASSIGN_OR_RETURN(d.w_down, put(host.w_down, act_dtype));
     w.layers.push_back(d);
   }
   return w;

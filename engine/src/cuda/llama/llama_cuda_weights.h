@@ -10,6 +10,7 @@
 
 #include "absl/status/statusor.h"
 #include "evo2/tensor.h"
+#include "hf/hf_checkpoint.h"
 #include "hf/llama_config.h"
 #include "hf/llama_weights.h"
 #include "kernels/device_buffer.h"
@@ -38,10 +39,11 @@ class LlamaDeviceWeights {
   std::vector<LlamaDeviceLayer> layers;
   size_t bytes = 0;  // device memory held
 
-  // Uploads checked host weights (hf::LoadLlamaWeights), converting to `act_dtype`; each host
-  // tensor is released once on the device.
+  // Reads, checks (hf/llama_weights.h) and uploads the checkpoint's weights converted to
+  // `act_dtype`, one decoder layer at a time: the host holds the fp32 copy of the embedding, the
+  // head and one layer at most, never the whole model.
   static absl::StatusOr<LlamaDeviceWeights> Upload(const hf::LlamaConfig& config,
-                                                   hf::LlamaWeights weights, DType act_dtype);
+                                                   const hf::HfCheckpoint& ckpt, DType act_dtype);
   // Random weights of realistic scale built on the device (benchmarks).
   static absl::StatusOr<LlamaDeviceWeights> Random(const hf::LlamaConfig& config, DType act_dtype,
                                                    uint64_t seed);
