@@ -185,6 +185,8 @@ TEST_P(CudaLlamaGoldenTest, Fp32MatchesGolden) {
 // `predict --embedding-layers` names (the CPU Llama model's): layers in both spellings, the
 // embedding and the final norm, in fp32 against the goldens' hidden states (len00017).
 TEST_P(CudaLlamaGoldenTest, Fp32NamedLayersMatchGolden) {
+  if (!fs::exists(*dir_ / "len00017.hidden_after_block2.npy"))
+    GTEST_SKIP() << "no hidden states of len00017 in this copy of " << GetParam();
   auto model = Load(Precision::kFp32);
   ASSERT_NE(model, nullptr);
   const auto tokens = Tokens("len00017");
