@@ -5,8 +5,9 @@
 //   llama8b : the same with Llama 3.1's vocabulary V 128256
 // Per row: warm-up, then timed runs with CUDA events around each forward; the median gives
 // tokens/s. Memory: the engine's device bytes (weights + workspace + library scratch) and the
-// device's used memory (cudaMemGetInfo) after the runs. The floor is the forward's GEMM and
-// attention FLOPs at the card's dense bf16 tensor peak (H100/H200 SXM: 989 TFLOP/s, or
+// device's used memory (cudaMemGetInfo) after the runs, which is the peak: everything is
+// allocated before the first forward (Reserve) and nothing during one. The floor is the forward's
+// GEMM and attention FLOPs at the card's dense bf16 tensor peak (H100/H200 SXM: 989 TFLOP/s, or
 // --peak-tflops):
 //   GEMMs     2·R·(H·(n_q + 2 n_kv)·d + n_q·d·H + 3·F·H)·L + 2·R·H·V
 //   attention 2·B·S²·n_q·d·L            (causal: half of 4·S²·d per head)
@@ -145,7 +146,8 @@ absl::Status RunRow(const Row& row, double peak_flops, bool profile) {
   std::printf(
       "%s %lldx%lld: median %.3f s of %d (min %.3f, max %.3f), %.0f tokens/s, %.0f TFLOP/s; "
       "floor %.3f s (GEMM %.2f + attention %.2f PFLOP at %.0f TFLOP/s) = %.1f %% of floor "
-      "(%.1f %% at the 790 TFLOP/s measured GEMM ceiling); engine %.2f GiB, device used %.2f GiB; "
+      "(%.1f %% at the 790 TFLOP/s measured GEMM ceiling); engine %.2f GiB, peak device used %.2f "
+      "GiB; "
       "attention: %s\n",
       row.model.c_str(), static_cast<long long>(row.batch), static_cast<long long>(row.seq), median,
       runs, times.front(), times.back(), double(R) / median, (f.gemm + f.attention) / median / 1e12,
