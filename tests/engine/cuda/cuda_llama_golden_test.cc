@@ -307,16 +307,17 @@ TEST_P(CudaLlamaGoldenTest, PredictCliOnCudaMatchesSummary) {
   const fs::path out = fs::temp_directory_path() /
                        ("evo2_llama_cuda_cli_" + GetParam() + "_" + std::to_string(getpid()));
   fs::remove_all(out);
-  const std::string cmd =
-      "'" + binary->string() + "' predict --device cuda --fasta '" + (*dir_ / "input.fa").string() +
-      "' --ckpt-dir '" + dir_->string() + "' --output-dir '" + out.string() +
-      "' --output-log-prob-seqs --keep-case --quiet > '" + out.string() + ".log' 2>&1";
+  const std::string cmd = "'" + binary->string() + "' predict --device cuda --fasta '" +
+                          (*dir_ / "input.fa").string() + "' --ckpt-dir '" + dir_->string() +
+                          "' --output-dir '" + out.string() +
+                          "' --output-log-prob-seqs --keep-case > '" + out.string() + ".log' 2>&1";
   const int rc = std::system(cmd.c_str());
   std::ifstream log(out.string() + ".log");
   const std::string log_text{std::istreambuf_iterator<char>(log), {}};
   fs::remove(out.string() + ".log");
   ASSERT_EQ(rc, 0) << cmd << "\n" << log_text;
-  EXPECT_NE(log_text.find("cuda-bf16"), std::string::npos) << log_text;
+  // The setup line on stderr ("evo2 predict: device cuda, cuda-bf16, ...").
+  EXPECT_NE(log_text.find("device cuda, cuda-bf16"), std::string::npos) << log_text;
 
   auto pt = ReadTorchPt(out / "predictions__rank_0__dp_rank_0.pt");
   ASSERT_TRUE(pt.ok()) << pt.status();
