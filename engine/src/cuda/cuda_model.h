@@ -6,6 +6,7 @@
 #include <cuda_runtime.h>
 
 #include <atomic>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -27,6 +28,17 @@
 
 namespace evo2::cuda {
 
+// A block's device intermediates, shown to RunRequest::block_observer after the block's mixer
+// and before its out-projection (the cached-state decoder derives each block's state from them).
+struct BlockIntermediates {
+  int block = 0;
+  BlockKind kind = BlockKind::kHcs;
+  const void* proj = nullptr;  // Hyena: [batch, seq, 3H] act, the input projection P
+  const void* a = nullptr;     // Hyena: [batch, seq, H] act, k ⊙ v after the featurizer
+  const void* k = nullptr;     // attention: [batch, heads, seq, d] act, rotated keys
+  const void* v = nullptr;     // attention: [batch, heads, seq, d] act
+};
+
 // One batched pass over `batch` sequences of `seq` tokens each (right-padded by the caller).
 struct RunRequest {
   int64_t batch = 0, seq = 0;
@@ -44,6 +56,11 @@ struct RunRequest {
   // host waits for block i-2 to finish before launching block i: the device always has the
   // next block queued, and a cancel takes effect after at most two blocks of device time.
   const std::atomic<bool>* cancelled = nullptr;
+  // Called in block order on the host while the block's launches are queued: work it enqueues
+  // on the model's stream reads the intermediates before the forward reuses their buffers.
+  std::function<absl::Status(const BlockIntermediates&)> block_observer;
+  // The head runs on each sequence's last row only: logits_host gets [batch, vocab] (prefill).
+  bool head_last_rows_only = false;
 };
 
 class CudaModel final : public Model {
@@ -72,6 +89,9 @@ class CudaModel final : public Model {
   // Which attention implementation runs, and why (benchmark and log lines).
   const std::string& attention_note() const { return attention_note_; }
   const DeviceWeights& weights() const { return weights_; }
+  GemmRunner& gemm() { return *gemm_; }
+  // Cached-state decoder (cuda/cuda_decoder.h).
+  absl::StatusOr<std::unique_ptr<Decoder>> NewDecoder(const DecoderOptions& options) override;
   cudaStream_t stream() const { return stream_; }
 
  private:
