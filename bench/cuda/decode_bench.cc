@@ -167,7 +167,7 @@ int main(int argc, char** argv) {
         continue;
       }
       const bool check = batch == 1 && !no_graphs && target > 0;
-      std::printf("| %s | %lld | %s (%lld replayed) | %.3f | %.0f | %s | %.2f |\n", name.c_str(),
+      std::printf("| %s | %lld | %s (%lld replayed) | %.3f | %.0f tokens/s | %s | %.2f |\n", name.c_str(),
                   static_cast<long long>(batch), no_graphs ? "no" : "yes",
                   static_cast<long long>(r->graph_steps), r->step_ms, r->tokens_per_s,
                   check ? (r->tokens_per_s >= target ? "≥ target: met" : "below target") : "",
@@ -180,8 +180,9 @@ int main(int argc, char** argv) {
                   static_cast<long long>(ttft_prompt), ttft.status().ToString().c_str());
       ++failures;
     } else {
-      std::printf("%s time to first token (%lld-token prompt): %.1f ms\n", name.c_str(),
-                  static_cast<long long>(ttft_prompt), 1e3 * *ttft);
+      std::printf("%s time to first token (%lld-token prompt): %.1f ms (prefill %.0f tokens/s)\n",
+                  name.c_str(), static_cast<long long>(ttft_prompt), 1e3 * *ttft,
+                  static_cast<double>(ttft_prompt) / *ttft);
     }
     std::fflush(stdout);
   }

@@ -10,6 +10,7 @@
 // parallel formula at that position (Tolerance<T>(), gpu_test_util.h, says why each bound).
 #include <cmath>
 #include <random>
+#include <type_traits>
 #include <vector>
 
 #include "gtest/gtest.h"
@@ -197,8 +198,8 @@ TYPED_TEST(DecodeStepTest, DerivedStateThenStepsMatchParallelReference) {
                                        << " sequence " << b << " position " << t;
       }
     }
-    std::printf("hyena step filter=%d H=%d: worst rel-L2 %.2e\n", static_cast<int>(hc.filter), H,
-                worst);
+    std::printf("hyena step filter=%d H=%d %s: worst rel-L2 error %.2e\n",
+                static_cast<int>(hc.filter), H, std::is_same_v<T, float> ? "fp32" : "bf16", worst);
   }
 }
 
@@ -326,8 +327,9 @@ TYPED_TEST(DecodeStepTest, RotaryAppendAndDecodeAttentionMatchReference) {
     }
     const auto got = Download<T>(dout, want.size());
     const double rel = RelL2(got, want), rel_k = RelL2(k_rows_got, want_k);
-    std::printf("decode attention B=%d heads=%d d=%d cap=%d: out rel-L2 %.2e, appended k %.2e\n", B,
-                heads, d, cap, rel, rel_k);
+    std::printf("decode attention B=%d heads=%d d=%d cap=%d %s: rel-L2 error out %.2e, appended "
+                "k %.2e\n",
+                B, heads, d, cap, std::is_same_v<T, float> ? "fp32" : "bf16", rel, rel_k);
     EXPECT_LE(rel, Tolerance<T>());
     EXPECT_LE(rel_k, Tolerance<T>());
   }

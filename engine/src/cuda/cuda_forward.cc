@@ -202,7 +202,7 @@ absl::Status CudaModel::RunTyped(const RunRequest& r) {
     float* logits = ws.logits.as<float>();
     RETURN_IF_ERROR(gemm_->Run(act, DType::kFloat32,
                                {.x = z + (S - 1) * H,
-                                .ldx = S * H,
+                                .ldx = B == 1 ? H : S * H,  // any ldx ≥ H serves one row; S·H must fit an int
                                 .w = weights_.embedding,
                                 .y = logits,
                                 .ldy = V,
