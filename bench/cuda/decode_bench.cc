@@ -9,8 +9,9 @@
 //     B · steps / median wall time.
 // Targets (one H100/H200): 7B batch 1 ≥ 250 tokens/s, 1B batch 1 ≥ 1 000 tokens/s.
 //
-//   evo2_decode_bench [--models 1b,7b] [--batches 1,32] [--eager] [--ttft-prompt 8192]
-// --eager adds a batch-1 row without CUDA graphs (EVO2_CUDA_DECODE_GRAPHS=0) for comparison.
+//   evo2_decode_bench [--models 1b,7b] [--batches 1,32] [--ab] [--ttft-prompt 8192]
+// --ab adds two batch-1 rows for comparison: without CUDA graphs (EVO2_CUDA_DECODE_GRAPHS=0)
+// and with cuBLAS instead of the few-row GEMM kernel (EVO2_CUDA_DECODE_GEMV=0).
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -53,17 +54,27 @@ double Median(std::vector<double> v) {
   return v[v.size() / 2];
 }
 
-absl::StatusOr<std::unique_ptr<evo2::Decoder>> NewDecoder(CudaModel& model, bool eager) {
-  if (eager) setenv("EVO2_CUDA_DECODE_GRAPHS", "0", 1);
+// Which step implementation a row measures (the decoder reads these switches when created).
+struct Variant {
+  bool graphs = true, skinny_gemm = true;
+  const char* name() const {
+    return !graphs ? "eager launches" : (skinny_gemm ? "graph" : "graph, cuBLAS");
+  }
+};
+
+absl::StatusOr<std::unique_ptr<evo2::Decoder>> NewDecoder(CudaModel& model, Variant v) {
+  if (!v.graphs) setenv("EVO2_CUDA_DECODE_GRAPHS", "0", 1);
+  if (!v.skinny_gemm) setenv("EVO2_CUDA_DECODE_GEMV", "0", 1);
   auto d = model.NewDecoder(evo2::DecoderOptions{});
   unsetenv("EVO2_CUDA_DECODE_GRAPHS");
+  unsetenv("EVO2_CUDA_DECODE_GEMV");
   return d;
 }
 
 absl::StatusOr<double> TimeToFirstToken(CudaModel& model, int64_t prompt_len) {
   std::mt19937 rng(7);
   const std::vector<std::vector<int32_t>> prompt = {RandomBases(prompt_len, rng)};
-  ASSIGN_OR_RETURN(auto d, NewDecoder(model, false));
+  ASSIGN_OR_RETURN(auto d, NewDecoder(model, Variant{}));
   RETURN_IF_ERROR(d->Prefill(prompt).status());  // warm-up: workspace, attention plan
   std::vector<double> s;
   for (int r = 0; r < 3; ++r) {
@@ -79,11 +90,11 @@ struct Rate {
   int64_t graph_steps = 0;
 };
 
-absl::StatusOr<Rate> DecodeRate(CudaModel& model, int64_t batch, bool eager) {
+absl::StatusOr<Rate> DecodeRate(CudaModel& model, int64_t batch, Variant variant) {
   std::mt19937 rng(11);
   std::vector<std::vector<int32_t>> prompts;
   for (int64_t b = 0; b < batch; ++b) prompts.push_back(RandomBases(kThroughputPrompt, rng));
-  ASSIGN_OR_RETURN(auto d, NewDecoder(model, eager));
+  ASSIGN_OR_RETURN(auto d, NewDecoder(model, variant));
   RETURN_IF_ERROR(d->Prefill(prompts).status());
   auto step = [&]() -> absl::Status { return d->Step(RandomBases(batch, rng)).status(); };
   for (int i = 0; i < kWarmupSteps; ++i) RETURN_IF_ERROR(step());
@@ -105,7 +116,7 @@ absl::StatusOr<Rate> DecodeRate(CudaModel& model, int64_t batch, bool eager) {
 
 int main(int argc, char** argv) {
   std::string models_arg = "1b,7b", batches_arg = "1,32";
-  bool eager = false;
+  bool ab = false;
   int64_t ttft_prompt = 8192;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
@@ -115,11 +126,11 @@ int main(int argc, char** argv) {
       batches_arg = argv[++i];
     else if (a == "--ttft-prompt" && i + 1 < argc)
       ttft_prompt = std::atoll(argv[++i]);
-    else if (a == "--eager")
-      eager = true;
+    else if (a == "--ab")
+      ab = true;
     else {
       std::fprintf(stderr,
-                   "usage: %s [--models 1b,7b] [--batches 1,32] [--eager] [--ttft-prompt N]\n",
+                   "usage: %s [--models 1b,7b] [--batches 1,32] [--ab] [--ttft-prompt N]\n",
                    argv[0]);
       return 2;
     }
@@ -131,7 +142,7 @@ int main(int argc, char** argv) {
   }
   std::printf("device: %s, %d SMs\n", prop.name, prop.multiProcessorCount);
   std::printf(
-      "| model | batch | graphs | step ms | tokens/s (aggregate) | target | state+buffers GiB |\n");
+      "| model | batch | step | step ms | tokens/s (aggregate) | target | state+buffers GiB |\n");
   std::printf("| --- | --- | --- | --- | --- | --- | --- |\n");
   int failures = 0;
   const std::vector<std::string> models = absl::StrSplit(models_arg, ',');
@@ -153,22 +164,24 @@ int main(int argc, char** argv) {
     }
     CudaModel& model = **m;
     const double target = name == "7b" ? 250 : (name == "1b" ? 1000 : 0);
-    std::vector<std::pair<int64_t, bool>> rows;
+    std::vector<std::pair<int64_t, Variant>> rows;
     const std::vector<std::string> batches = absl::StrSplit(batches_arg, ',');
-    for (const std::string& b : batches) rows.push_back({std::atoll(b.c_str()), false});
-    if (eager) rows.push_back({1, true});
-    for (const auto& [batch, no_graphs] : rows) {
-      auto r = DecodeRate(model, batch, no_graphs);
+    for (const std::string& b : batches) rows.push_back({std::atoll(b.c_str()), Variant{}});
+    if (ab) {
+      rows.push_back({1, Variant{.graphs = false}});
+      rows.push_back({1, Variant{.skinny_gemm = false}});
+    }
+    for (const auto& [batch, variant] : rows) {
+      auto r = DecodeRate(model, batch, variant);
       if (!r.ok()) {
         std::printf("| %s | %lld | %s | error: %s | | | |\n", name.c_str(),
-                    static_cast<long long>(batch), no_graphs ? "no" : "yes",
-                    r.status().ToString().c_str());
+                    static_cast<long long>(batch), variant.name(), r.status().ToString().c_str());
         ++failures;
         continue;
       }
-      const bool check = batch == 1 && !no_graphs && target > 0;
-      std::printf("| %s | %lld | %s (%lld replayed) | %.3f | %.0f tokens/s | %s | %.2f |\n", name.c_str(),
-                  static_cast<long long>(batch), no_graphs ? "no" : "yes",
+      const bool check = batch == 1 && variant.graphs && variant.skinny_gemm && target > 0;
+      std::printf("| %s | %lld | %s (%lld replayed) | %.3f | %.0f tokens/s | %s | %.2f |\n",
+                  name.c_str(), static_cast<long long>(batch), variant.name(),
                   static_cast<long long>(r->graph_steps), r->step_ms, r->tokens_per_s,
                   check ? (r->tokens_per_s >= target ? "≥ target: met" : "below target") : "",
                   r->state_gib);

@@ -18,6 +18,7 @@
 #include "kernels/hyena_long.cuh"
 #include "kernels/hyena_state.cuh"
 #include "kernels/hyena_step.cuh"
+#include "kernels/skinny_gemm.cuh"
 #include "tests/kernels/gpu_test_util.h"
 
 namespace evo2::kernels::testing {
@@ -350,6 +351,60 @@ TYPED_TEST(DecodeStepTest, AttentionRefusesBadShapes) {
                 .code(),
             absl::StatusCode::kInvalidArgument)
       << "workspace too small";
+}
+
+// The few-row GEMM against float64 on odd output counts, both result types, with and without
+// accumulation into y, and a row stride larger than K (the MLP's l3 reads [B, 2I] with ld 2I).
+template <typename T, typename Out>
+void CheckSkinnyGemm(std::mt19937& rng) {
+  constexpr int64_t n = 16 / sizeof(T);
+  for (int64_t rows : {1, 3, 8}) {
+    for (int64_t in : {8 * n, 125 * n}) {
+      for (int64_t out : {1, 77, 513}) {
+        for (bool accumulate : {false, true}) {
+          const int64_t ldx = in + 2 * n;
+          auto x = RandomValues<T>(static_cast<size_t>(rows * ldx), 1.f, rng);
+          auto w = RandomValues<T>(static_cast<size_t>(out * in), 0.05f, rng);
+          auto y0 = RandomValues<Out>(static_cast<size_t>(rows * out), 1.f, rng);
+          DeviceBuffer dx = Upload<T>(x), dw = Upload<T>(w), dy = Upload<Out>(y0);
+          if (!accumulate) dy = Poisoned<Out>(y0.size());
+          const absl::Status launched = LaunchSkinnyGemm<T, Out>(
+              dx.as<T>(), ldx, dw.as<T>(), dy.as<Out>(), out, rows, in, out, accumulate, nullptr);
+          ASSERT_TRUE(launched.ok()) << launched;
+          std::vector<double> want(y0.size());
+          for (int64_t r = 0; r < rows; ++r)
+            for (int64_t o = 0; o < out; ++o) {
+              double acc = accumulate ? y0[static_cast<size_t>(r * out + o)] : 0.0;
+              for (int64_t k = 0; k < in; ++k)
+                acc += double(x[static_cast<size_t>(r * ldx + k)]) * w[static_cast<size_t>(o * in + k)];
+              want[static_cast<size_t>(r * out + o)] = acc;
+            }
+          const double rel = RelL2(Download<Out>(dy, want.size()), want);
+          EXPECT_LE(rel, Tolerance<Out>()) << "rows " << rows << " in " << in << " out " << out
+                                           << " accumulate " << accumulate;
+        }
+      }
+    }
+  }
+}
+
+TYPED_TEST(DecodeStepTest, SkinnyGemmMatchesReference) {
+  SKIP_WITHOUT_GPU();
+  using T = TypeParam;
+  std::mt19937 rng(14);
+  CheckSkinnyGemm<T, T>(rng);
+  CheckSkinnyGemm<T, float>(rng);
+  DeviceBuffer any = Poisoned<T>(4096);
+  EXPECT_EQ((LaunchSkinnyGemm<T, float>(any.as<T>(), 64, any.as<T>(), any.as<float>(), 8, 9, 64,
+                                        8, false, nullptr)
+                 .code()),
+            absl::StatusCode::kUnimplemented)
+      << "9 rows";
+  EXPECT_EQ((LaunchSkinnyGemm<T, float>(any.as<T>(), 66, any.as<T>(), any.as<float>(), 8, 1, 66,
+                                        8, false, nullptr)
+                 .code()),
+            absl::StatusCode::kUnimplemented)
+      << "rows of 66 elements are not 16-byte multiples";
 }
 
 }  // namespace

@@ -17,6 +17,7 @@
 #include "kernels/hyena_step.cuh"
 #include "kernels/mlp_gate.cuh"
 #include "kernels/rms_norm.cuh"
+#include "kernels/skinny_gemm.cuh"
 #include "model/decoder_util.h"
 
 namespace evo2::cuda {
@@ -44,6 +45,8 @@ CudaDecoder::CudaDecoder(CudaModel& model, DecoderOptions options)
       state_(model.config(), model.weights()) {
   if (const char* v = std::getenv("EVO2_CUDA_DECODE_GRAPHS"); v != nullptr)
     use_graphs_ = std::string_view(v) != "0";
+  if (const char* v = std::getenv("EVO2_CUDA_DECODE_GEMV"); v != nullptr)
+    use_skinny_gemm_ = std::string_view(v) != "0";
 }
 
 int64_t CudaDecoder::KvBucket(int64_t tokens) {
@@ -213,6 +216,23 @@ absl::StatusOr<std::vector<float>> CudaDecoder::Step(std::span<const int32_t> to
   return std::vector<float>(logits_host_.get(), logits_host_.get() + B * V);
 }
 
+template <typename T>
+absl::Status CudaDecoder::Linear(DType result, const GemmArgs& g) {
+  if (use_skinny_gemm_ && g.rows <= kernels::kSkinnyGemmMaxRows) {
+    const T* x = static_cast<const T*>(g.x);
+    const T* w = static_cast<const T*>(g.w);
+    const bool acc = g.beta != 0.f;
+    const absl::Status s =
+        result == DType::kFloat32
+            ? kernels::LaunchSkinnyGemm<T, float>(x, g.ldx, w, static_cast<float*>(g.y), g.ldy,
+                                                  g.rows, g.in, g.out, acc, model_.stream())
+            : kernels::LaunchSkinnyGemm<T, T>(x, g.ldx, w, static_cast<T*>(g.y), g.ldy, g.rows,
+                                              g.in, g.out, acc, model_.stream());
+    if (s.code() != absl::StatusCode::kUnimplemented) return s;  // else: a shape for cuBLAS
+  }
+  return model_.gemm().Run(weights_.act_dtype, result, g);
+}
+
 absl::Status CudaDecoder::EnqueueStep(int64_t B) {
   return weights_.act_dtype == DType::kFloat32 ? EnqueueStepTyped<float>(B)
                                                : EnqueueStepTyped<__nv_bfloat16>(B);
@@ -225,7 +245,6 @@ absl::Status CudaDecoder::EnqueueStepTyped(int64_t B) {
   const int64_t H = cfg.hidden_size, I = cfg.inner_mlp_size, V = cfg.vocab_size;
   const int64_t heads = cfg.num_heads, d = cfg.head_dim, cap = state_.kv_cap();
   cudaStream_t st = model_.stream();
-  GemmRunner& gemm = model_.gemm();
   float* x = x_.as<float>();
   T* z = z_.as<T>();
   T* big = big_.as<T>();
@@ -243,8 +262,7 @@ absl::Status CudaDecoder::EnqueueStepTyped(int64_t B) {
     CudaBlockState& state = state_.block(i);
     RETURN_IF_ERROR(kernels::LaunchRmsNorm<T>(x, nullptr, static_cast<const T*>(blk.pre_norm), z, B,
                                               H, cfg.eps, st));
-    RETURN_IF_ERROR(gemm.Run(act, act,
-                             {.x = z,
+    RETURN_IF_ERROR(Linear<T>(act, {.x = z,
                               .ldx = H,
                               .w = blk.in_proj,
                               .y = big,
@@ -281,8 +299,7 @@ absl::Status CudaDecoder::EnqueueStepTyped(int64_t B) {
       }
       RETURN_IF_ERROR(kernels::LaunchHyenaStep<T>(a, st));
     }
-    RETURN_IF_ERROR(gemm.Run(act, DType::kFloat32,
-                             {.x = o,
+    RETURN_IF_ERROR(Linear<T>(DType::kFloat32, {.x = o,
                               .ldx = H,
                               .w = blk.out_proj,
                               .y = x,
@@ -295,8 +312,7 @@ absl::Status CudaDecoder::EnqueueStepTyped(int64_t B) {
                                               static_cast<const T*>(blk.post_norm), z, B, H,
                                               cfg.eps, st));
     const bool gelu = i == 0 && cfg.mlp_activation == MlpActivation::kArc;  // §6
-    RETURN_IF_ERROR(gemm.Run(act, act,
-                             {.x = z,
+    RETURN_IF_ERROR(Linear<T>(act, {.x = z,
                               .ldx = H,
                               .w = blk.mlp_l12,
                               .y = mlp,
@@ -305,8 +321,7 @@ absl::Status CudaDecoder::EnqueueStepTyped(int64_t B) {
                               .in = H,
                               .out = 2 * I}));
     RETURN_IF_ERROR(kernels::LaunchMlpGate<T>(mlp, B, I, gelu, st));
-    RETURN_IF_ERROR(gemm.Run(act, DType::kFloat32,
-                             {.x = mlp,
+    RETURN_IF_ERROR(Linear<T>(DType::kFloat32, {.x = mlp,
                               .ldx = 2 * I,
                               .w = blk.mlp_l3,
                               .y = x,
@@ -318,8 +333,7 @@ absl::Status CudaDecoder::EnqueueStepTyped(int64_t B) {
   }
   RETURN_IF_ERROR(kernels::LaunchRmsNorm<T>(x, nullptr, static_cast<const T*>(weights_.final_norm),
                                             z, B, H, cfg.eps, st));
-  RETURN_IF_ERROR(gemm.Run(act, DType::kFloat32,
-                           {.x = z,
+  RETURN_IF_ERROR(Linear<T>(DType::kFloat32, {.x = z,
                             .ldx = H,
                             .w = weights_.embedding,
                             .y = logits_.get(),

@@ -11,7 +11,9 @@
 // append and a split-K single-query kernel (kernels/decode_attention.cuh). The step is captured
 // as a CUDA graph per (B, KV capacity) and replayed; the first step of a new shape runs
 // eagerly (it loads the kernels a capture cannot load). EVO2_CUDA_DECODE_GRAPHS=0 runs every
-// step eagerly (A/B and debugging). FP8 models decode with their bf16 weights.
+// step eagerly (A/B and debugging). Up to 8 sequences the linear layers run on the
+// weight-streaming kernel of kernels/skinny_gemm.cuh, above on cuBLAS; EVO2_CUDA_DECODE_GEMV=0
+// uses cuBLAS for every B (A/B). FP8 models decode with their bf16 weights.
 #pragma once
 
 #include <cstdint>
@@ -61,6 +63,9 @@ class CudaDecoder final : public Decoder {
   absl::Status EnqueueStep(int64_t batch);
   template <typename T>
   absl::Status EnqueueStepTyped(int64_t batch);
+  // y = x·wᵀ (+ y when beta = 1) for the step's few rows: the skinny kernel or cuBLAS.
+  template <typename T>
+  absl::Status Linear(DType result, const GemmArgs& g);
 
   CudaModel& model_;
   const ModelConfig& config_;
@@ -86,6 +91,7 @@ class CudaDecoder final : public Decoder {
 
   // Captured steps by (B, KV capacity); valid while the buffers they point into are.
   bool use_graphs_ = true;
+  bool use_skinny_gemm_ = true;
   std::pair<uint64_t, uint64_t> graphs_for_{0, 0};  // (state version, buffers version)
   std::map<std::pair<int64_t, int64_t>, CudaGraphExec> graphs_;
   std::map<std::pair<int64_t, int64_t>, bool> warmed_;
