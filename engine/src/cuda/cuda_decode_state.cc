@@ -31,8 +31,13 @@ CudaDecodeState::SlotBytes CudaDecodeState::SlotBytesOf(int i, int64_t kv_cap) c
   return s;
 }
 
-absl::Status CudaDecodeState::Allocate(int64_t slots, int64_t kv_cap) {
+absl::Status CudaDecodeState::Reset(int64_t slots, int64_t kv_cap) {
+  if (slots <= capacity_ && kv_cap <= kv_cap_) {
+    slots_ = slots;
+    return absl::OkStatus();
+  }
   ++version_;
+  capacity_ = 0;
   for (size_t i = 0; i < blocks_.size(); ++i) {
     const SlotBytes sb = SlotBytesOf(static_cast<int>(i), kv_cap);
     CudaBlockState& st = blocks_[i];
@@ -44,7 +49,7 @@ absl::Status CudaDecodeState::Allocate(int64_t slots, int64_t kv_cap) {
     ASSIGN_OR_RETURN(st.k, DeviceBuffer::Allocate(n * sb.kv));
     ASSIGN_OR_RETURN(st.v, DeviceBuffer::Allocate(n * sb.kv));
   }
-  slots_ = slots;
+  slots_ = capacity_ = slots;
   kv_cap_ = kv_cap;
   return absl::OkStatus();
 }
@@ -54,7 +59,7 @@ absl::Status CudaDecodeState::GrowKv(int64_t kv_cap, cudaStream_t stream) {
   ++version_;
   const size_t row_old = static_cast<size_t>(kv_cap_ * config_.head_dim) * act_bytes_;
   const size_t row_new = static_cast<size_t>(kv_cap * config_.head_dim) * act_bytes_;
-  const size_t rows = static_cast<size_t>(slots_ * config_.num_heads);  // (slot, head) pairs
+  const size_t rows = static_cast<size_t>(capacity_ * config_.num_heads);  // (slot, head) pairs
   for (size_t i = 0; i < blocks_.size(); ++i) {
     if (weights_.blocks[i].kind != BlockKind::kAttn) continue;
     for (DeviceBuffer* buf : {&blocks_[i].k, &blocks_[i].v}) {
@@ -71,21 +76,28 @@ absl::Status CudaDecodeState::GrowKv(int64_t kv_cap, cudaStream_t stream) {
 }
 
 absl::Status CudaDecodeState::Gather(std::span<const int64_t> rows, cudaStream_t stream) {
-  ++version_;
   const auto n = rows.size();
+  const bool in_place = static_cast<int64_t>(n) <= capacity_;
+  if (!in_place) ++version_;
   for (size_t i = 0; i < blocks_.size(); ++i) {
     const SlotBytes sb = SlotBytesOf(static_cast<int>(i), kv_cap_);
     CudaBlockState& st = blocks_[i];
     auto gather = [&](DeviceBuffer& buf, size_t slot_bytes) -> absl::Status {
-      if (slot_bytes == 0) return absl::OkStatus();
+      if (slot_bytes == 0 || n == 0) return absl::OkStatus();
       ASSIGN_OR_RETURN(DeviceBuffer next, DeviceBuffer::Allocate(n * slot_bytes));
       for (size_t j = 0; j < n; ++j) {
-        CUDA_RETURN_IF_ERROR(
-            cudaMemcpyAsync(next.as<char>() + j * slot_bytes,
-                            buf.as<char>() + static_cast<size_t>(rows[j]) * slot_bytes, slot_bytes,
-                            cudaMemcpyDeviceToDevice, stream));
+        CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(next.as<char>() + j * slot_bytes,
+                                             buf.as<char>() + static_cast<size_t>(rows[j]) * slot_bytes,
+                                             slot_bytes, cudaMemcpyDeviceToDevice, stream));
       }
-      buf = std::move(next);
+      if (!in_place) {
+        buf = std::move(next);
+        return absl::OkStatus();
+      }
+      // Back into the same buffer, so that captured graphs stay valid; `next` is freed after
+      // the copy has read it (cudaFree synchronises).
+      CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(buf.get(), next.get(), n * slot_bytes,
+                                           cudaMemcpyDeviceToDevice, stream));
       return absl::OkStatus();
     };
     RETURN_IF_ERROR(gather(st.proj_tail, sb.proj_tail));
@@ -95,6 +107,7 @@ absl::Status CudaDecodeState::Gather(std::span<const int64_t> rows, cudaStream_t
     RETURN_IF_ERROR(gather(st.v, sb.kv));
   }
   slots_ = static_cast<int64_t>(n);
+  if (!in_place) capacity_ = slots_;
   return absl::OkStatus();
 }
 

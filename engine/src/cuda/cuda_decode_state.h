@@ -7,8 +7,9 @@
 //   attention     k, v      [slots, heads, kv_cap, d] act   rotated keys, values; row τ = position
 //   τ
 //
-// The layouts are what kernels/hyena_step.cuh and kernels/decode_attention.cuh take. Every
-// buffer is reallocated, never resized in place: a change of `version()` tells the decoder that
+// The layouts are what kernels/hyena_step.cuh and kernels/decode_attention.cuh take. Buffers
+// are kept while they are large enough (a generation's next prefill or Select of the same shape
+// reuses them) and reallocated only to grow: a change of `version()` tells the decoder that
 // device pointers captured in its CUDA graphs are stale.
 #pragma once
 
@@ -31,12 +32,13 @@ class CudaDecodeState {
  public:
   CudaDecodeState(const ModelConfig& config, const DeviceWeights& weights);
 
-  // Fresh buffers for `slots` sequences and KV capacity `kv_cap` (contents undefined: the
-  // prefill derives every slot's state).
-  absl::Status Allocate(int64_t slots, int64_t kv_cap);
+  // Buffers for `slots` sequences and a KV capacity of at least `kv_cap` (contents undefined:
+  // the prefill derives every slot's state); the current ones when large enough.
+  absl::Status Reset(int64_t slots, int64_t kv_cap);
   // Grows the KV capacity to `kv_cap`, keeping rows 0..old cap of every slot.
   absl::Status GrowKv(int64_t kv_cap, cudaStream_t stream);
-  // New slot i ← old slot rows[i] (rows already checked to lie in [0, slots)).
+  // New slot i ← old slot rows[i] (rows already checked to lie in [0, slots)); in place (through
+  // a scratch copy) when the buffers hold rows.size() slots.
   absl::Status Gather(std::span<const int64_t> rows, cudaStream_t stream);
 
   CudaBlockState& block(int i) { return blocks_[static_cast<size_t>(i)]; }
@@ -56,7 +58,7 @@ class CudaDecodeState {
   const DeviceWeights& weights_;
   size_t act_bytes_;
   std::vector<CudaBlockState> blocks_;
-  int64_t slots_ = 0, kv_cap_ = 0;
+  int64_t slots_ = 0, capacity_ = 0, kv_cap_ = 0;  // slots in use, slots allocated
   uint64_t version_ = 0;
 };
 

@@ -72,7 +72,7 @@ absl::StatusOr<std::vector<float>> CudaDecoder::Prefill(
     max_len = std::max<int64_t>(max_len, static_cast<int64_t>(prompts[i].size()));
   }
   const auto n = static_cast<int64_t>(prompts.size());
-  RETURN_IF_ERROR(state_.Allocate(n, KvBucket(max_len + 1)));
+  RETURN_IF_ERROR(state_.Reset(n, KvBucket(max_len + 1)));
   std::vector<float> logits(static_cast<size_t>(n * V));  // [prompts, V]
   for (int64_t i = 0; i < n; ++i) {
     const auto& prompt = prompts[static_cast<size_t>(i)];

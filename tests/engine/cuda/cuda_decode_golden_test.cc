@@ -127,8 +127,14 @@ TEST_P(CudaDecodeGoldenTest, Bf16PrefillThenStepsMatchGoldenAndForward) {
   const std::vector<float> got = TeacherForced(**d, 300, 500);
   ASSERT_EQ(got.size(), 201u * kV);
   EXPECT_EQ((*d)->position(0), 500);
-  EXPECT_GT(dynamic_cast<cuda::CudaDecoder&>(**d).graph_steps(), 150)
-      << "steps after the first of a shape replay a captured graph";
+  auto& cd = dynamic_cast<cuda::CudaDecoder&>(**d);
+  EXPECT_GT(cd.graph_steps(), 150) << "steps after the first of a shape replay a captured graph";
+  // A second prefill of the same shape reuses the state buffers and the captured graph: it must
+  // start from the new prompt's state only, bit for bit as the first time.
+  const int64_t replayed = cd.graph_steps();
+  const std::vector<float> again = TeacherForced(**d, 300, 320);
+  EXPECT_EQ(cd.graph_steps(), replayed + 20) << "the second prefill's steps replay the graph";
+  EXPECT_EQ(MaxAbsDiff(again, Rows(got, 0, 21)), 0.0);
 
   const auto want_decode = ReadNpyFloats(dir_ / "len00500.decode_from300.logits.npy");
   const auto parallel_golden = Rows(ReadNpyFloats(dir_ / "len00500.logits.npy"), 299, 500);
@@ -258,6 +264,14 @@ TEST_P(CudaDecodeGoldenTest, SelectCopiesStateIndependently) {
   EXPECT_LE(MaxAbsDiff(Rows(*s1, 0, 1), Rows(golden, 51, 52)), 1e-3);
   EXPECT_GT(MaxAbsDiff(Rows(*s1, 1, 2), Rows(golden, 51, 52)), 1e-3)
       << "copy 1 saw a different token, its logits must differ";
+  // Swap the two (in place: the buffers already hold two sequences); the copy that followed the
+  // record is now row 1 and continues it.
+  ASSERT_TRUE((*d)->Select(std::vector<int64_t>{1, 0}).ok());
+  EXPECT_EQ((*d)->position(1), 52);
+  auto s2 = (*d)->Step(std::vector<int32_t>{tokens_[52], tokens_[52]});
+  ASSERT_TRUE(s2.ok()) << s2.status();
+  EXPECT_LE(MaxAbsDiff(Rows(*s2, 1, 2), Rows(golden, 52, 53)), 1e-3);
+  EXPECT_GT(MaxAbsDiff(Rows(*s2, 0, 1), Rows(golden, 52, 53)), 1e-3);
   EXPECT_EQ((*d)->Select(std::vector<int64_t>{2}).code(), absl::StatusCode::kOutOfRange);
 }
 
