@@ -203,10 +203,18 @@ absl::StatusOr<std::vector<float>> CudaDecoder::Step(std::span<const int32_t> to
     ++graph_steps_;
   } else if (use_graphs_ && warmed_[key]) {
     if (graphs_.size() >= kMaxGraphs) graphs_.erase(graphs_.begin());
-    ASSIGN_OR_RETURN(CudaGraphExec graph, CaptureGraph(stream, [&] { return EnqueueStep(B); }));
-    RETURN_IF_ERROR(graph.Launch(stream));
-    graphs_.emplace(key, std::move(graph));
-    ++graph_steps_;
+    auto graph = CaptureGraph(stream, [&] { return EnqueueStep(B); });
+    if (graph.ok()) {
+      RETURN_IF_ERROR(graph->Launch(stream));
+      graphs_.emplace(key, std::move(*graph));
+      ++graph_steps_;
+    } else {
+      // A step that cannot be captured (a library refusing stream capture) still runs, eagerly;
+      // graph_error() says why for the log and the benchmark.
+      graph_error_ = std::string(graph.status().message());
+      use_graphs_ = false;
+      RETURN_IF_ERROR(EnqueueStep(B));
+    }
   } else {
     RETURN_IF_ERROR(EnqueueStep(B));
     warmed_[key] = true;

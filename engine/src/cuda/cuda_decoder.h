@@ -20,6 +20,7 @@
 #include <map>
 #include <memory>
 #include <span>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -49,6 +50,8 @@ class CudaDecoder final : public Decoder {
   size_t device_bytes() const;
   // Steps replayed from a captured graph so far (benchmark and tests).
   int64_t graph_steps() const { return graph_steps_; }
+  // Why steps run eagerly although graphs were on (a capture failed); empty otherwise.
+  const std::string& graph_error() const { return graph_error_; }
 
  private:
   struct HostDeleter {
@@ -96,6 +99,7 @@ class CudaDecoder final : public Decoder {
   std::map<std::pair<int64_t, int64_t>, CudaGraphExec> graphs_;
   std::map<std::pair<int64_t, int64_t>, bool> warmed_;
   int64_t graph_steps_ = 0;
+  std::string graph_error_;
 };
 
 }  // namespace evo2::cuda
