@@ -10,8 +10,9 @@
 // Targets (one H100/H200): 7B batch 1 ≥ 250 tokens/s, 1B batch 1 ≥ 1 000 tokens/s.
 //
 //   evo2_decode_bench [--models 1b,7b] [--batches 1,32] [--ab] [--ttft-prompt 8192]
-// --ab adds two batch-1 rows for comparison: without CUDA graphs (EVO2_CUDA_DECODE_GRAPHS=0)
-// and with cuBLAS instead of the few-row GEMM kernel (EVO2_CUDA_DECODE_GEMV=0).
+// --ab adds batch-1 rows for comparison: without CUDA graphs (EVO2_CUDA_DECODE_GRAPHS=0), without
+// the fused norm/gate GEMMs (EVO2_CUDA_DECODE_FUSED=0), and with cuBLAS instead of the few-row
+// GEMM kernel (EVO2_CUDA_DECODE_GEMV=0).
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -56,18 +57,22 @@ double Median(std::vector<double> v) {
 
 // Which step implementation a row measures (the decoder reads these switches when created).
 struct Variant {
-  bool graphs = true, skinny_gemm = true;
+  bool graphs = true, skinny_gemm = true, fused = true;
   const char* name() const {
-    return !graphs ? "eager launches" : (skinny_gemm ? "graph" : "graph, cuBLAS");
+    if (!graphs) return "eager launches";
+    if (!skinny_gemm) return "graph, cuBLAS";
+    return fused ? "graph" : "graph, unfused";
   }
 };
 
 absl::StatusOr<std::unique_ptr<evo2::Decoder>> NewDecoder(CudaModel& model, Variant v) {
   if (!v.graphs) setenv("EVO2_CUDA_DECODE_GRAPHS", "0", 1);
   if (!v.skinny_gemm) setenv("EVO2_CUDA_DECODE_GEMV", "0", 1);
+  if (!v.fused) setenv("EVO2_CUDA_DECODE_FUSED", "0", 1);
   auto d = model.NewDecoder(evo2::DecoderOptions{});
   unsetenv("EVO2_CUDA_DECODE_GRAPHS");
   unsetenv("EVO2_CUDA_DECODE_GEMV");
+  unsetenv("EVO2_CUDA_DECODE_FUSED");
   return d;
 }
 
@@ -171,6 +176,7 @@ int main(int argc, char** argv) {
     for (const std::string& b : batches) rows.push_back({std::atoll(b.c_str()), Variant{}});
     if (ab) {
       rows.push_back({1, Variant{.graphs = false}});
+      rows.push_back({1, Variant{.fused = false}});
       rows.push_back({1, Variant{.skinny_gemm = false}});
     }
     for (const auto& [batch, variant] : rows) {
@@ -181,7 +187,8 @@ int main(int argc, char** argv) {
         ++failures;
         continue;
       }
-      const bool check = batch == 1 && variant.graphs && variant.skinny_gemm && target > 0;
+      const bool check =
+          batch == 1 && variant.graphs && variant.skinny_gemm && variant.fused && target > 0;
       std::printf("| %s | %lld | %s (%lld replayed) | %.3f | %.0f tokens/s | %s | %.2f |\n",
                   name.c_str(), static_cast<long long>(batch), variant.name(),
                   static_cast<long long>(r->graph_steps), r->step_ms, r->tokens_per_s,

@@ -26,6 +26,8 @@ namespace {
 // Captured step graphs kept at once; a generation uses one (B, KV capacity) at a time, a few
 // more cover a caller alternating batch sizes.
 constexpr size_t kMaxGraphs = 4;
+// Shared memory a fused linear may use for its input rows (kernels/skinny_gemm.cuh).
+constexpr size_t kFusedInputBytes = 48 * 1024;
 
 }  // namespace
 
@@ -47,6 +49,8 @@ CudaDecoder::CudaDecoder(CudaModel& model, DecoderOptions options)
     use_graphs_ = std::string_view(v) != "0";
   if (const char* v = std::getenv("EVO2_CUDA_DECODE_GEMV"); v != nullptr)
     use_skinny_gemm_ = std::string_view(v) != "0";
+  if (const char* v = std::getenv("EVO2_CUDA_DECODE_FUSED"); v != nullptr)
+    use_fused_ = std::string_view(v) != "0";
 }
 
 int64_t CudaDecoder::KvBucket(int64_t tokens) {
@@ -227,18 +231,38 @@ absl::StatusOr<std::vector<float>> CudaDecoder::Step(std::span<const int32_t> to
 template <typename T>
 absl::Status CudaDecoder::Linear(DType result, const GemmArgs& g) {
   if (use_skinny_gemm_ && g.rows <= kernels::kSkinnyGemmMaxRows) {
-    const T* x = static_cast<const T*>(g.x);
-    const T* w = static_cast<const T*>(g.w);
-    const bool acc = g.beta != 0.f;
-    const absl::Status s =
-        result == DType::kFloat32
-            ? kernels::LaunchSkinnyGemm<T, float>(x, g.ldx, w, static_cast<float*>(g.y), g.ldy,
-                                                  g.rows, g.in, g.out, acc, model_.stream())
-            : kernels::LaunchSkinnyGemm<T, T>(x, g.ldx, w, static_cast<T*>(g.y), g.ldy, g.rows,
-                                              g.in, g.out, acc, model_.stream());
+    const kernels::SkinnyGemmArgs a{.x = g.x,
+                                    .ldx = g.ldx,
+                                    .w = g.w,
+                                    .y = g.y,
+                                    .ldy = g.ldy,
+                                    .rows = g.rows,
+                                    .in = g.in,
+                                    .out = g.out,
+                                    .accumulate = g.beta != 0.f};
+    const absl::Status s = result == DType::kFloat32
+                               ? kernels::LaunchSkinnyGemm<T, float>(a, model_.stream())
+                               : kernels::LaunchSkinnyGemm<T, T>(a, model_.stream());
     if (s.code() != absl::StatusCode::kUnimplemented) return s;  // else: a shape for cuBLAS
   }
   return model_.gemm().Run(weights_.act_dtype, result, g);
+}
+
+template <typename T, typename Out>
+absl::Status CudaDecoder::Fused(const kernels::SkinnyGemmArgs& a) {
+  const absl::Status s = kernels::LaunchSkinnyGemm<T, Out>(a, model_.stream());
+  if (s.code() == absl::StatusCode::kUnimplemented)  // FuseStep promised this shape fits
+    return absl::InternalError(absl::StrCat("decode step: fused linear refused: ", s.message()));
+  return s;
+}
+
+bool CudaDecoder::FuseStep(int64_t B) const {
+  const size_t act = weights_.act_dtype == DType::kFloat32 ? 4 : 2;
+  const auto widest = static_cast<size_t>(std::max(config_.hidden_size, config_.inner_mlp_size));
+  const int64_t vec = static_cast<int64_t>(16 / act);
+  return use_skinny_gemm_ && use_fused_ && B <= kernels::kSkinnyGemmMaxRows &&
+         static_cast<size_t>(B) * widest * act <= kFusedInputBytes &&
+         config_.hidden_size % vec == 0 && config_.inner_mlp_size % vec == 0;
 }
 
 absl::Status CudaDecoder::EnqueueStep(int64_t B) {
@@ -261,23 +285,31 @@ absl::Status CudaDecoder::EnqueueStepTyped(int64_t B) {
   const int32_t* tokens = io_.as<int32_t>();
   const int32_t* positions = io_.as<int32_t>() + B;
 
-  // The forward's operations (cuda_forward.cc, docs/spec/model.md §5-8) on B rows.
+  // The forward's operations (cuda_forward.cc, docs/spec/model.md §5-8) on B rows. With
+  // `fuse`, each RMSNorm and the MLP gate run inside the GEMM that consumes them
+  // (kernels/skinny_gemm.cuh) and the out-projection adds its bias itself: 5 launches per block
+  // instead of 8.
+  const bool fuse = FuseStep(B);
+  using SkinnyInput = kernels::SkinnyInput;
   RETURN_IF_ERROR(kernels::LaunchEmbedding<T>(tokens, static_cast<const T*>(weights_.embedding), z,
                                               B, H, V, st));
   RETURN_IF_ERROR(kernels::LaunchConvert<T, float>(z, x, B * H, st));
   for (int i = 0; i < cfg.num_layers; ++i) {
     const DeviceBlockWeights& blk = weights_.blocks[static_cast<size_t>(i)];
     CudaBlockState& state = state_.block(i);
-    RETURN_IF_ERROR(kernels::LaunchRmsNorm<T>(x, nullptr, static_cast<const T*>(blk.pre_norm), z, B,
-                                              H, cfg.eps, st));
-    RETURN_IF_ERROR(Linear<T>(act, {.x = z,
-                              .ldx = H,
-                              .w = blk.in_proj,
-                              .y = big,
-                              .ldy = 3 * H,
-                              .rows = B,
-                              .in = H,
-                              .out = 3 * H}));
+    // big [B, 3H] = RMSNorm_pre(x)·W_inᵀ
+    if (fuse) {
+      RETURN_IF_ERROR((Fused<T, T>({.input = SkinnyInput::kRmsNorm, .x = x, .ldx = H,
+                                    .norm_scale = blk.pre_norm, .eps = static_cast<float>(cfg.eps),
+                                    .w = blk.in_proj, .y = big, .ldy = 3 * H, .rows = B, .in = H,
+                                    .out = 3 * H})));
+    } else {
+      RETURN_IF_ERROR(kernels::LaunchRmsNorm<T>(x, nullptr, static_cast<const T*>(blk.pre_norm), z,
+                                                B, H, cfg.eps, st));
+      RETURN_IF_ERROR(Linear<T>(act, {.x = z, .ldx = H, .w = blk.in_proj, .y = big, .ldy = 3 * H,
+                                      .rows = B, .in = H, .out = 3 * H}));
+    }
+    // o [B, H] = mixer step
     if (blk.kind == BlockKind::kAttn) {
       T* q = q_.as<T>();
       RETURN_IF_ERROR(kernels::LaunchRotaryKvAppend<T>(
@@ -307,48 +339,48 @@ absl::Status CudaDecoder::EnqueueStepTyped(int64_t B) {
       }
       RETURN_IF_ERROR(kernels::LaunchHyenaStep<T>(a, st));
     }
-    RETURN_IF_ERROR(Linear<T>(DType::kFloat32, {.x = o,
-                              .ldx = H,
-                              .w = blk.out_proj,
-                              .y = x,
-                              .ldy = H,
-                              .rows = B,
-                              .in = H,
-                              .out = H,
-                              .beta = 1.f}));
+    const bool gelu = i == 0 && cfg.mlp_activation == MlpActivation::kArc;  // §6
+    if (fuse) {
+      // x += o·W_outᵀ + b_out;  mlp [B, 2I] = RMSNorm_post(x)·[l1; l2]ᵀ;  x += gate(mlp)·l3ᵀ
+      RETURN_IF_ERROR((Fused<T, float>({.x = o, .ldx = H, .w = blk.out_proj, .bias = blk.out_bias,
+                                        .y = x, .ldy = H, .rows = B, .in = H, .out = H,
+                                        .accumulate = true})));
+      RETURN_IF_ERROR((Fused<T, T>({.input = SkinnyInput::kRmsNorm, .x = x, .ldx = H,
+                                    .norm_scale = blk.post_norm, .eps = static_cast<float>(cfg.eps),
+                                    .w = blk.mlp_l12, .y = mlp, .ldy = 2 * I, .rows = B, .in = H,
+                                    .out = 2 * I})));
+      RETURN_IF_ERROR((Fused<T, float>({.input = SkinnyInput::kGatedMlp, .x = mlp, .ldx = 2 * I,
+                                        .gelu = gelu, .w = blk.mlp_l3, .y = x, .ldy = H,
+                                        .rows = B, .in = I, .out = H, .accumulate = true})));
+      continue;
+    }
+    RETURN_IF_ERROR(Linear<T>(DType::kFloat32, {.x = o, .ldx = H, .w = blk.out_proj, .y = x,
+                                                .ldy = H, .rows = B, .in = H, .out = H,
+                                                .beta = 1.f}));
     RETURN_IF_ERROR(kernels::LaunchRmsNorm<T>(x, static_cast<const T*>(blk.out_bias),
                                               static_cast<const T*>(blk.post_norm), z, B, H,
                                               cfg.eps, st));
-    const bool gelu = i == 0 && cfg.mlp_activation == MlpActivation::kArc;  // §6
-    RETURN_IF_ERROR(Linear<T>(act, {.x = z,
-                              .ldx = H,
-                              .w = blk.mlp_l12,
-                              .y = mlp,
-                              .ldy = 2 * I,
-                              .rows = B,
-                              .in = H,
-                              .out = 2 * I}));
+    RETURN_IF_ERROR(Linear<T>(act, {.x = z, .ldx = H, .w = blk.mlp_l12, .y = mlp, .ldy = 2 * I,
+                                    .rows = B, .in = H, .out = 2 * I}));
     RETURN_IF_ERROR(kernels::LaunchMlpGate<T>(mlp, B, I, gelu, st));
-    RETURN_IF_ERROR(Linear<T>(DType::kFloat32, {.x = mlp,
-                              .ldx = 2 * I,
-                              .w = blk.mlp_l3,
-                              .y = x,
-                              .ldy = H,
-                              .rows = B,
-                              .in = I,
-                              .out = H,
-                              .beta = 1.f}));
+    RETURN_IF_ERROR(Linear<T>(DType::kFloat32, {.x = mlp, .ldx = 2 * I, .w = blk.mlp_l3, .y = x,
+                                                .ldy = H, .rows = B, .in = I, .out = H,
+                                                .beta = 1.f}));
   }
-  RETURN_IF_ERROR(kernels::LaunchRmsNorm<T>(x, nullptr, static_cast<const T*>(weights_.final_norm),
-                                            z, B, H, cfg.eps, st));
-  RETURN_IF_ERROR(Linear<T>(DType::kFloat32, {.x = z,
-                            .ldx = H,
-                            .w = weights_.embedding,
-                            .y = logits_.get(),
-                            .ldy = V,
-                            .rows = B,
-                            .in = H,
-                            .out = V}));
+  // logits [B, V] = RMSNorm_final(x)·Eᵀ
+  if (fuse) {
+    RETURN_IF_ERROR((Fused<T, float>({.input = SkinnyInput::kRmsNorm, .x = x, .ldx = H,
+                                      .norm_scale = weights_.final_norm,
+                                      .eps = static_cast<float>(cfg.eps), .w = weights_.embedding,
+                                      .y = logits_.get(), .ldy = V, .rows = B, .in = H,
+                                      .out = V})));
+  } else {
+    RETURN_IF_ERROR(kernels::LaunchRmsNorm<T>(
+        x, nullptr, static_cast<const T*>(weights_.final_norm), z, B, H, cfg.eps, st));
+    RETURN_IF_ERROR(Linear<T>(DType::kFloat32, {.x = z, .ldx = H, .w = weights_.embedding,
+                                                .y = logits_.get(), .ldy = V, .rows = B, .in = H,
+                                                .out = V}));
+  }
   CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(logits_host_.get(), logits_.get(), B * V * sizeof(float),
                                        cudaMemcpyDeviceToHost, st));
   return absl::OkStatus();

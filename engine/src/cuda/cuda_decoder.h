@@ -13,7 +13,10 @@
 // eagerly (it loads the kernels a capture cannot load). EVO2_CUDA_DECODE_GRAPHS=0 runs every
 // step eagerly (A/B and debugging). Up to 8 sequences the linear layers run on the
 // weight-streaming kernel of kernels/skinny_gemm.cuh, above on cuBLAS; EVO2_CUDA_DECODE_GEMV=0
-// uses cuBLAS for every B (A/B). FP8 models decode with their bf16 weights.
+// uses cuBLAS for every B (A/B). Where the input rows fit in shared memory (B·max(H, I) values
+// within 48 KiB: batch 1-2 on the 7B, 1-4 on the 1B), each RMSNorm and the MLP gate are fused
+// into the GEMM after them; EVO2_CUDA_DECODE_FUSED=0 keeps them apart (A/B). FP8 models decode
+// with their bf16 weights.
 #pragma once
 
 #include <cstdint>
@@ -29,6 +32,7 @@
 #include "cuda/cuda_model.h"
 #include "evo2/decoder.h"
 #include "kernels/device_buffer.h"
+#include "kernels/skinny_gemm.cuh"
 
 namespace evo2::cuda {
 
@@ -69,6 +73,10 @@ class CudaDecoder final : public Decoder {
   // y = x·wᵀ (+ y when beta = 1) for the step's few rows: the skinny kernel or cuBLAS.
   template <typename T>
   absl::Status Linear(DType result, const GemmArgs& g);
+  // A fused few-row linear (kernels/skinny_gemm.cuh) of a step FuseStep admitted.
+  template <typename T, typename Out>
+  absl::Status Fused(const kernels::SkinnyGemmArgs& args);
+  bool FuseStep(int64_t batch) const;
 
   CudaModel& model_;
   const ModelConfig& config_;
@@ -95,6 +103,7 @@ class CudaDecoder final : public Decoder {
   // Captured steps by (B, KV capacity); valid while the buffers they point into are.
   bool use_graphs_ = true;
   bool use_skinny_gemm_ = true;
+  bool use_fused_ = true;
   std::pair<uint64_t, uint64_t> graphs_for_{0, 0};  // (state version, buffers version)
   std::map<std::pair<int64_t, int64_t>, CudaGraphExec> graphs_;
   std::map<std::pair<int64_t, int64_t>, bool> warmed_;
