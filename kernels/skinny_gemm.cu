@@ -14,7 +14,6 @@ namespace {
 
 constexpr int kWarps = 8;   // output rows in flight per block
 constexpr int kUnroll = 4;  // 16-byte loads of w in flight per lane
-constexpr size_t kMaxSmemBytes = 48 * 1024;
 
 template <typename T>
 struct Vec {
@@ -179,11 +178,11 @@ absl::Status LaunchSkinnyGemm(const SkinnyGemmArgs& a, cudaStream_t stream) {
   const auto misaligned = [](const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 != 0; };
   const size_t smem =
       a.input == SkinnyInput::kPlain ? 0 : static_cast<size_t>(a.rows * a.in) * sizeof(T);
-  if (a.rows > kSkinnyGemmMaxRows || a.in % n != 0 || misaligned(a.w) || smem > kMaxSmemBytes ||
+  if (a.rows > kSkinnyGemmMaxRows || a.in % n != 0 || misaligned(a.w) || smem > kSkinnyGemmMaxInputBytes ||
       (a.input == SkinnyInput::kPlain && (a.ldx % n != 0 || misaligned(a.x))))
     return absl::UnimplementedError(absl::StrCat(
         "skinny_gemm: rows=", a.rows, " in=", a.in, " ldx=", a.ldx,
-        " (needs ≤ 8 rows, 16-byte rows, fused inputs within 48 KiB of shared memory)"));
+        " (needs ≤ 8 rows, 16-byte rows, fused inputs within 46 KiB of shared memory)"));
   if (a.rows == 0) return absl::OkStatus();
   if (a.rows == 1) {
     Launch<T, Out, 1>(a, smem, stream);

@@ -12,12 +12,13 @@
 // At a handful of rows a GEMM is a pass over the weights (2·O·K bytes against 2·rows·O·K
 // FLOPs), so the kernel is written for bandwidth: one warp per output row o, 16-byte loads of w
 // kept in flight four deep per lane, a warp reduction per row. Needs K and ldx multiples of 16
-// bytes of T, 16-byte aligned x and w, rows ≤ 8, and for fused inputs rows·K·sizeof(T) ≤ 48 KiB
-// of shared memory; other shapes are refused with UNIMPLEMENTED (the caller runs the ops apart).
+// bytes of T, 16-byte aligned x and w, rows ≤ 8, and for fused inputs rows·K·sizeof(T) within
+// kSkinnyGemmMaxInputBytes of shared memory; other shapes are refused with UNIMPLEMENTED (the caller runs the ops apart).
 #pragma once
 
 #include <cuda_runtime.h>
 
+#include <cstddef>
 #include <cstdint>
 
 #include "absl/status/status.h"
@@ -25,6 +26,9 @@
 namespace evo2::kernels {
 
 inline constexpr int64_t kSkinnyGemmMaxRows = 8;
+// Shared memory a fused input may take (rows·K·sizeof(T)): under the 48 KiB a launch gets without
+// an opt-in, leaving room for the kernel's own reduction scratch.
+inline constexpr size_t kSkinnyGemmMaxInputBytes = 46 * 1024;
 
 enum class SkinnyInput { kPlain, kRmsNorm, kGatedMlp };
 

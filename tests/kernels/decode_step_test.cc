@@ -391,8 +391,8 @@ void CheckSkinnyGemm(SkinnyInput input, std::mt19937& rng) {
                                     .out = out, .accumulate = accumulate};
           const size_t smem = static_cast<size_t>(rows * in) * sizeof(T);
           const absl::Status launched = LaunchSkinnyGemm<T, Out>(args, nullptr);
-          if (fused && smem > 48 * 1024) {
-            EXPECT_EQ(launched.code(), absl::StatusCode::kUnimplemented) << "over 48 KiB";
+          if (fused && smem > kSkinnyGemmMaxInputBytes) {
+            EXPECT_EQ(launched.code(), absl::StatusCode::kUnimplemented) << "over the shared-memory budget";
             continue;
           }
           ASSERT_TRUE(launched.ok()) << launched;

@@ -26,8 +26,6 @@ namespace {
 // Captured step graphs kept at once; a generation uses one (B, KV capacity) at a time, a few
 // more cover a caller alternating batch sizes.
 constexpr size_t kMaxGraphs = 4;
-// Shared memory a fused linear may use for its input rows (kernels/skinny_gemm.cuh).
-constexpr size_t kFusedInputBytes = 48 * 1024;
 
 }  // namespace
 
@@ -261,7 +259,7 @@ bool CudaDecoder::FuseStep(int64_t B) const {
   const auto widest = static_cast<size_t>(std::max(config_.hidden_size, config_.inner_mlp_size));
   const int64_t vec = static_cast<int64_t>(16 / act);
   return use_skinny_gemm_ && use_fused_ && B <= kernels::kSkinnyGemmMaxRows &&
-         static_cast<size_t>(B) * widest * act <= kFusedInputBytes &&
+         static_cast<size_t>(B) * widest * act <= kernels::kSkinnyGemmMaxInputBytes &&
          config_.hidden_size % vec == 0 && config_.inner_mlp_size % vec == 0;
 }
 

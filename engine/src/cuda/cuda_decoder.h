@@ -14,7 +14,7 @@
 // step eagerly (A/B and debugging). Up to 8 sequences the linear layers run on the
 // weight-streaming kernel of kernels/skinny_gemm.cuh, above on cuBLAS; EVO2_CUDA_DECODE_GEMV=0
 // uses cuBLAS for every B (A/B). Where the input rows fit in shared memory (B·max(H, I) values
-// within 48 KiB: batch 1-2 on the 7B, 1-4 on the 1B), each RMSNorm and the MLP gate are fused
+// within 46 KiB: batch 1-2 on the 7B, 1-4 on the 1B), each RMSNorm and the MLP gate are fused
 // into the GEMM after them; EVO2_CUDA_DECODE_FUSED=0 keeps them apart (A/B). FP8 models decode
 // with their bf16 weights.
 #pragma once
