@@ -2,8 +2,9 @@
 // weights with the real evo2_1b_base / evo2_7b shapes, random A/C/G/T tokens.
 //   * time to first token: Prefill of one 8 192-token prompt (the parallel forward, the state
 //     derivation, the last row's logits back on the host), median of 3 after a warm-up;
-//   * decode rate: B prompts of 64 tokens prefilled (the 147 steps stay in one KV bucket), 3 warm-up steps (the first step of a shape
-//     runs eagerly, the second captures the step graph), then 3 timed runs of 48 steps; each
+//   * decode rate: B prompts of 64 tokens prefilled (the 147 steps then stay in one KV
+//     bucket), 3 warm-up steps (the first step of a shape runs eagerly, the second captures
+//     the step graph), then 3 timed runs of 48 steps; each
 //     Step call includes the token upload, the graph launch and the logits' copy back to the
 //     host, so the rate is what `evo2 generate` sees minus its sampling. Aggregate tokens/s =
 //     B · steps / median wall time.
