@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "kernels/cuda_status.cuh"
+#include "kernels/dependent_launch.cuh"
 #include "kernels/decode_attention.cuh"
 #include "kernels/element.cuh"
 
@@ -130,6 +131,7 @@ __global__ void DecodeAttentionMergeKernel(const float* __restrict__ partial,
                                            const int32_t* __restrict__ positions,
                                            T* __restrict__ out, int heads, int head_dim,
                                            int splits) {
+  AllowDependents();  // dependent_launch.cuh: the decoder's next GEMM may start early
   const int64_t bh = blockIdx.x;
   const int64_t b = bh / heads;
   const int used = static_cast<int>((positions[b] + kDecodeKeysPerSplit) / kDecodeKeysPerSplit);

@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "kernels/cuda_status.cuh"
+#include "kernels/dependent_launch.cuh"
 #include "kernels/element.cuh"
 #include "kernels/hyena_long.cuh"
 #include "kernels/hyena_step.cuh"
@@ -40,6 +41,7 @@ __device__ __forceinline__ void FeaturizeStep(const T* __restrict__ proj,
 template <typename T>
 __global__ void __launch_bounds__(kThreads)
     HyenaFirStepKernel(HyenaStepArgs args, int hidden, int channels_per_group, int K) {
+  AllowDependents();  // dependent_launch.cuh: the decoder's next GEMM may start early
   const int c = blockIdx.x * kThreads + threadIdx.x;
   const int64_t b = blockIdx.y;
   if (c >= hidden) return;
@@ -65,6 +67,7 @@ __global__ void __launch_bounds__(kThreads)
 
 template <typename T>
 __global__ void __launch_bounds__(kThreads) HyenaModalStepKernel(HyenaStepArgs args, int hidden) {
+  AllowDependents();  // dependent_launch.cuh: the decoder's next GEMM may start early
   const int c = blockIdx.x * kThreads + threadIdx.x;
   const int64_t b = blockIdx.y;
   if (c >= hidden) return;

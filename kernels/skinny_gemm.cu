@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "kernels/cuda_status.cuh"
+#include "kernels/dependent_launch.cuh"
 #include "kernels/element.cuh"
 
 namespace evo2::kernels {
@@ -84,6 +85,19 @@ __global__ void __launch_bounds__(32 * kWarps) SkinnyGemmKernel(SkinnyGemmArgs a
   extern __shared__ uint4 smem[];
   const int rows = static_cast<int>(a.rows);
   const int64_t K = a.in;
+  const T* w = static_cast<const T*>(a.w);
+  {
+    // The weights are never written: pull this warp's first row toward L2 (one 128-byte line
+    // per lane and step) while the kernel before this one may still be running.
+    const int64_t o = static_cast<int64_t>(blockIdx.x) * kWarps + threadIdx.x / 32;
+    if (o < a.out) {
+      const char* row = reinterpret_cast<const char*>(w + o * K);
+      const int64_t bytes = K * static_cast<int64_t>(sizeof(T));
+      for (int64_t off = (threadIdx.x % 32) * 128; off < bytes; off += 32 * 128)
+        asm volatile("prefetch.global.L2 [%0];" ::"l"(row + off));
+    }
+  }
+  WaitForPrerequisites();
   const T* x = static_cast<const T*>(a.x);
   int64_t ldx = a.ldx;
   if constexpr (kIn != SkinnyInput::kPlain) {
@@ -93,7 +107,6 @@ __global__ void __launch_bounds__(32 * kWarps) SkinnyGemmKernel(SkinnyGemmArgs a
     ldx = K;
   }
   const int lane = threadIdx.x % 32;
-  const T* w = static_cast<const T*>(a.w);
   const T* bias = static_cast<const T*>(a.bias);
   Out* y = static_cast<Out*>(a.y);
   const int64_t chunks = K / n;  // 16-byte chunks per weight row
@@ -141,8 +154,32 @@ int MultiprocessorCount() {
   return count;
 }
 
+// Launches `kernel`, as a programmatic dependent when asked; a refused programmatic launch
+// (a driver without PDL) is retried as a plain one.
+template <typename Kernel>
+cudaError_t LaunchKernel(Kernel kernel, unsigned grid, size_t smem, cudaStream_t stream,
+                         const SkinnyGemmArgs& a) {
+  cudaLaunchConfig_t config{};
+  config.gridDim = dim3(grid);
+  config.blockDim = dim3(32 * kWarps);
+  config.dynamicSmemBytes = smem;
+  config.stream = stream;
+  cudaLaunchAttribute attribute{};
+  attribute.id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attribute.val.programmaticStreamSerializationAllowed = 1;
+  config.attrs = &attribute;
+  config.numAttrs = a.programmatic ? 1 : 0;
+  cudaError_t err = cudaLaunchKernelEx(&config, kernel, a);
+  if (err != cudaSuccess && a.programmatic) {
+    (void)cudaGetLastError();
+    config.numAttrs = 0;
+    err = cudaLaunchKernelEx(&config, kernel, a);
+  }
+  return err;
+}
+
 template <typename T, typename Out, int R>
-void Launch(const SkinnyGemmArgs& a, size_t smem, cudaStream_t stream) {
+cudaError_t Launch(const SkinnyGemmArgs& a, size_t smem, cudaStream_t stream) {
   int64_t blocks = (a.out + kWarps - 1) / kWarps;
   // A fused input is formed once per block: enough blocks to fill the card, each looping over
   // several output rows.
@@ -150,15 +187,15 @@ void Launch(const SkinnyGemmArgs& a, size_t smem, cudaStream_t stream) {
   const auto grid = static_cast<unsigned>(blocks);
   switch (a.input) {
     case SkinnyInput::kPlain:
-      SkinnyGemmKernel<T, Out, R, SkinnyInput::kPlain><<<grid, 32 * kWarps, 0, stream>>>(a);
-      break;
+      return LaunchKernel(SkinnyGemmKernel<T, Out, R, SkinnyInput::kPlain>, grid, 0, stream, a);
     case SkinnyInput::kRmsNorm:
-      SkinnyGemmKernel<T, Out, R, SkinnyInput::kRmsNorm><<<grid, 32 * kWarps, smem, stream>>>(a);
-      break;
+      return LaunchKernel(SkinnyGemmKernel<T, Out, R, SkinnyInput::kRmsNorm>, grid, smem, stream,
+                          a);
     case SkinnyInput::kGatedMlp:
-      SkinnyGemmKernel<T, Out, R, SkinnyInput::kGatedMlp><<<grid, 32 * kWarps, smem, stream>>>(a);
-      break;
+      return LaunchKernel(SkinnyGemmKernel<T, Out, R, SkinnyInput::kGatedMlp>, grid, smem, stream,
+                          a);
   }
+  return cudaErrorInvalidValue;
 }
 
 }  // namespace
@@ -184,15 +221,17 @@ absl::Status LaunchSkinnyGemm(const SkinnyGemmArgs& a, cudaStream_t stream) {
         "skinny_gemm: rows=", a.rows, " in=", a.in, " ldx=", a.ldx,
         " (needs ≤ 8 rows, 16-byte rows, fused inputs within 46 KiB of shared memory)"));
   if (a.rows == 0) return absl::OkStatus();
+  cudaError_t err;
   if (a.rows == 1) {
-    Launch<T, Out, 1>(a, smem, stream);
+    err = Launch<T, Out, 1>(a, smem, stream);
   } else if (a.rows <= 2) {
-    Launch<T, Out, 2>(a, smem, stream);
+    err = Launch<T, Out, 2>(a, smem, stream);
   } else if (a.rows <= 4) {
-    Launch<T, Out, 4>(a, smem, stream);
+    err = Launch<T, Out, 4>(a, smem, stream);
   } else {
-    Launch<T, Out, 8>(a, smem, stream);
+    err = Launch<T, Out, 8>(a, smem, stream);
   }
+  CUDA_RETURN_IF_ERROR(err);
   RETURN_IF_LAUNCH_FAILED("skinny_gemm");
   return absl::OkStatus();
 }

@@ -45,6 +45,10 @@ struct SkinnyGemmArgs {
   int64_t ldy = 0;
   int64_t rows = 0, in = 0, out = 0;
   bool accumulate = false;
+  // Launch as a programmatic dependent of the kernel before it on the stream
+  // (kernels/dependent_launch.cuh): each warp prefetches its first weight row into L2, then
+  // waits for that kernel before touching x or y. Falls back to a plain launch if refused.
+  bool programmatic = false;
 };
 
 template <typename T, typename Out>

@@ -18,6 +18,7 @@
 #include "kernels/hyena_long.cuh"
 #include "kernels/hyena_state.cuh"
 #include "kernels/hyena_step.cuh"
+#include "kernels/rms_norm.cuh"
 #include "kernels/skinny_gemm.cuh"
 #include "tests/kernels/gpu_test_util.h"
 
@@ -453,6 +454,50 @@ TYPED_TEST(DecodeStepTest, SkinnyGemmMatchesReference) {
   bad.input = SkinnyInput::kRmsNorm;
   EXPECT_EQ((LaunchSkinnyGemm<T, float>(bad, nullptr).code()), absl::StatusCode::kInvalidArgument)
       << "RMSNorm without a scale";
+}
+
+// A programmatic-dependent GEMM (dependent_launch.cuh) straight after the RMSNorm that writes its
+// input: the norm lets it launch early, so it must wait before reading. Repeated on a fresh,
+// poisoned input each time: a GEMM that read too early would see NaN or stale rows.
+TYPED_TEST(DecodeStepTest, ProgrammaticGemmWaitsForThePreviousKernel) {
+  SKIP_WITHOUT_GPU();
+  using T = TypeParam;
+  std::mt19937 rng(15);
+  const int64_t rows = 2, H = 1536, out = 4099;
+  cudaStream_t stream = nullptr;
+  ASSERT_EQ(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking), cudaSuccess);
+  auto w = RandomValues<T>(static_cast<size_t>(out * H), 0.05f, rng);
+  auto scale = RandomValues<T>(static_cast<size_t>(H), 1.f, rng);
+  DeviceBuffer dw = Upload<T>(w), dscale = Upload<T>(scale);
+  double worst = 0;
+  for (int rep = 0; rep < 20; ++rep) {
+    auto x = RandomValues<float>(static_cast<size_t>(rows * H), 1.f, rng);
+    DeviceBuffer dx = Upload<float>(x), dz = Poisoned<T>(static_cast<size_t>(rows * H)),
+                 dy = Poisoned<float>(static_cast<size_t>(rows * out));
+    // The uploads and poison fills ran on the legacy stream, which `stream` does not wait for.
+    ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+    ASSERT_TRUE(LaunchRmsNorm<T>(dx.as<float>(), nullptr, dscale.as<T>(), dz.as<T>(), rows, H,
+                                 1e-5f, stream)
+                    .ok());
+    const SkinnyGemmArgs args{.x = dz.get(), .ldx = H, .w = dw.get(), .y = dy.get(), .ldy = out,
+                              .rows = rows, .in = H, .out = out, .programmatic = true};
+    ASSERT_TRUE((LaunchSkinnyGemm<T, float>(args, stream).ok()));
+    ASSERT_EQ(cudaStreamSynchronize(stream), cudaSuccess);
+    const auto z = Download<T>(dz, static_cast<size_t>(rows * H));
+    std::vector<double> want(static_cast<size_t>(rows * out));
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t o = 0; o < out; ++o) {
+        double acc = 0;
+        for (int64_t k = 0; k < H; ++k)
+          acc += double(z[static_cast<size_t>(r * H + k)]) * w[static_cast<size_t>(o * H + k)];
+        want[static_cast<size_t>(r * out + o)] = acc;
+      }
+    worst = std::max(worst, RelL2(Download<float>(dy, want.size()), want));
+  }
+  std::printf("programmatic skinny GEMM after rms_norm %s: worst rel-L2 error %.2e over 20 runs\n",
+              std::is_same_v<T, float> ? "fp32" : "bf16", worst);
+  EXPECT_LE(worst, 2e-5);  // fp32 sums of the same (already rounded) inputs
+  cudaStreamDestroy(stream);
 }
 
 }  // namespace

@@ -48,7 +48,9 @@ CudaDecoder::CudaDecoder(CudaModel& model, DecoderOptions options)
   if (const char* v = std::getenv("EVO2_CUDA_DECODE_GEMV"); v != nullptr)
     use_skinny_gemm_ = std::string_view(v) != "0";
   if (const char* v = std::getenv("EVO2_CUDA_DECODE_FUSED"); v != nullptr)
-    use_fused_ = std::string_view(v) != "0";
+    use_fused_ = std::string_view(v) == "1";
+  if (const char* v = std::getenv("EVO2_CUDA_DECODE_PDL"); v != nullptr)
+    use_pdl_ = std::string_view(v) != "0";
 }
 
 int64_t CudaDecoder::KvBucket(int64_t tokens) {
@@ -237,7 +239,8 @@ absl::Status CudaDecoder::Linear(DType result, const GemmArgs& g) {
                                     .rows = g.rows,
                                     .in = g.in,
                                     .out = g.out,
-                                    .accumulate = g.beta != 0.f};
+                                    .accumulate = g.beta != 0.f,
+                                    .programmatic = use_pdl_};
     const absl::Status s = result == DType::kFloat32
                                ? kernels::LaunchSkinnyGemm<T, float>(a, model_.stream())
                                : kernels::LaunchSkinnyGemm<T, T>(a, model_.stream());
@@ -247,7 +250,8 @@ absl::Status CudaDecoder::Linear(DType result, const GemmArgs& g) {
 }
 
 template <typename T, typename Out>
-absl::Status CudaDecoder::Fused(const kernels::SkinnyGemmArgs& a) {
+absl::Status CudaDecoder::Fused(kernels::SkinnyGemmArgs a) {
+  a.programmatic = use_pdl_;
   const absl::Status s = kernels::LaunchSkinnyGemm<T, Out>(a, model_.stream());
   if (s.code() == absl::StatusCode::kUnimplemented)  // FuseStep promised this shape fits
     return absl::InternalError(absl::StrCat("decode step: fused linear refused: ", s.message()));

@@ -13,10 +13,13 @@
 // eagerly (it loads the kernels a capture cannot load). EVO2_CUDA_DECODE_GRAPHS=0 runs every
 // step eagerly (A/B and debugging). Up to 8 sequences the linear layers run on the
 // weight-streaming kernel of kernels/skinny_gemm.cuh, above on cuBLAS; EVO2_CUDA_DECODE_GEMV=0
-// uses cuBLAS for every B (A/B). Where the input rows fit in shared memory (B·max(H, I) values
-// within 46 KiB: batch 1-2 on the 7B, 1-4 on the 1B), each RMSNorm and the MLP gate are fused
-// into the GEMM after them; EVO2_CUDA_DECODE_FUSED=0 keeps them apart (A/B). FP8 models decode
-// with their bf16 weights.
+// uses cuBLAS for every B (A/B): on an H100 the kernel made a 7B batch-1 step 6.04 ms against
+// cuBLAS's 6.46 (bench/RESULTS.md). Those GEMMs are launched as programmatic dependents
+// (kernels/dependent_launch.cuh) so that their weight prefetch overlaps the small kernel before
+// them; EVO2_CUDA_DECODE_PDL=0 launches them plainly. EVO2_CUDA_DECODE_FUSED=1 fuses each
+// RMSNorm and the MLP gate into the GEMM after them where the input rows fit in shared memory
+// (B·max(H, I) values within 46 KiB): off by default, as it measured slower (6.63 ms) than the
+// separate launches. FP8 models decode with their bf16 weights.
 #pragma once
 
 #include <cstdint>
@@ -75,7 +78,7 @@ class CudaDecoder final : public Decoder {
   absl::Status Linear(DType result, const GemmArgs& g);
   // A fused few-row linear (kernels/skinny_gemm.cuh) of a step FuseStep admitted.
   template <typename T, typename Out>
-  absl::Status Fused(const kernels::SkinnyGemmArgs& args);
+  absl::Status Fused(kernels::SkinnyGemmArgs args);
   bool FuseStep(int64_t batch) const;
 
   CudaModel& model_;
@@ -103,7 +106,8 @@ class CudaDecoder final : public Decoder {
   // Captured steps by (B, KV capacity); valid while the buffers they point into are.
   bool use_graphs_ = true;
   bool use_skinny_gemm_ = true;
-  bool use_fused_ = true;
+  bool use_fused_ = false;
+  bool use_pdl_ = true;
   std::pair<uint64_t, uint64_t> graphs_for_{0, 0};  // (state version, buffers version)
   std::map<std::pair<int64_t, int64_t>, CudaGraphExec> graphs_;
   std::map<std::pair<int64_t, int64_t>, bool> warmed_;
