@@ -118,7 +118,7 @@ absl::StatusOr<Rate> DecodeRate(CudaModel& model, int64_t batch, Variant variant
   const double med = Median(s);
   auto& cd = dynamic_cast<CudaDecoder&>(*d);
   if (!cd.graph_error().empty())
-    std::printf("note: graph capture error, steps ran eagerly: %s\n", cd.graph_error().c_str());
+    std::printf("note: graph capture error: %s\n", cd.graph_error().c_str());
   return Rate{.tokens_per_s = batch * kStepsPerRun / med,
               .step_ms = 1e3 * med / kStepsPerRun,
               .state_gib = double(cd.device_bytes()) / (1 << 30),

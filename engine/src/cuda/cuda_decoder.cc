@@ -208,6 +208,13 @@ absl::StatusOr<std::vector<float>> CudaDecoder::Step(std::span<const int32_t> to
   } else if (use_graphs_ && warmed_[key]) {
     if (graphs_.size() >= kMaxGraphs) graphs_.erase(graphs_.begin());
     auto graph = CaptureGraph(stream, [&] { return EnqueueStep(B); });
+    if (!graph.ok() && use_pdl_) {
+      // A driver that captures no programmatic launches: capture plain ones.
+      graph_error_ = absl::StrCat("programmatic launches not captured (", graph.status().message(),
+                                  "); captured without them");
+      use_pdl_ = false;
+      graph = CaptureGraph(stream, [&] { return EnqueueStep(B); });
+    }
     if (graph.ok()) {
       RETURN_IF_ERROR(graph->Launch(stream));
       graphs_.emplace(key, std::move(*graph));

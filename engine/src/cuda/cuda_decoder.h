@@ -57,7 +57,8 @@ class CudaDecoder final : public Decoder {
   size_t device_bytes() const;
   // Steps replayed from a captured graph so far (benchmark and tests).
   int64_t graph_steps() const { return graph_steps_; }
-  // Why steps run eagerly although graphs were on (a capture failed); empty otherwise.
+  // Why steps run eagerly although graphs were on (a capture failed), or why they run without
+  // programmatic launches; empty otherwise.
   const std::string& graph_error() const { return graph_error_; }
 
  private:
