@@ -97,6 +97,8 @@ __global__ void __launch_bounds__(32 * kWarps) SkinnyGemmKernel(SkinnyGemmArgs a
         asm volatile("prefetch.global.L2 [%0];" ::"l"(row + off));
     }
   }
+  // A following programmatic GEMM may start its own prefetch during this one's last wave.
+  AllowDependents();
   WaitForPrerequisites();
   const T* x = static_cast<const T*>(a.x);
   int64_t ldx = a.ldx;
