@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "kernels/cuda_status.cuh"
+#include "kernels/dependent_launch.cuh"
 #include "kernels/element.cuh"
 
 namespace evo2::kernels {
@@ -14,6 +15,7 @@ namespace {
 // One block per row: no index division, coalesced along the row.
 template <typename T, bool kGelu>
 __global__ void MlpGateKernel(T* __restrict__ g, int inner) {
+  AllowDependents();  // dependent_launch.cuh: the decoder's next GEMM may start early
   T* row = g + static_cast<int64_t>(blockIdx.x) * 2 * inner;
   for (int i = threadIdx.x; i < inner; i += blockDim.x) {
     float a = ToFloat(row[i]);
@@ -26,6 +28,7 @@ __global__ void MlpGateKernel(T* __restrict__ g, int inner) {
 // copy bandwidth; kernels/NOTES.md).
 template <bool kGelu>
 __global__ void MlpGateBf16x2Kernel(__nv_bfloat16* __restrict__ g, int inner) {
+  AllowDependents();  // dependent_launch.cuh: the decoder's next GEMM may start early
   __nv_bfloat162* row =
       reinterpret_cast<__nv_bfloat162*>(g + static_cast<int64_t>(blockIdx.x) * 2 * inner);
   const int pairs = inner / 2;

@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "kernels/cuda_status.cuh"
+#include "kernels/dependent_launch.cuh"
 #include "kernels/element.cuh"
 
 namespace evo2::kernels {
@@ -30,6 +31,7 @@ template <typename T>
 __global__ void RmsNormKernel(float* __restrict__ x, const T* __restrict__ bias,
                               const T* __restrict__ scale, T* __restrict__ y, int hidden,
                               float eps) {
+  AllowDependents();  // dependent_launch.cuh: the decoder's next GEMM may start early
   const int64_t row = blockIdx.x;
   float* xr = x + row * hidden;
   T* yr = y + row * hidden;
@@ -83,6 +85,7 @@ __global__ void __launch_bounds__(kThreads)
     RmsNormRowInRegistersKernel(float* __restrict__ x, const T* __restrict__ bias,
                                 const T* __restrict__ scale, T* __restrict__ y, int hidden,
                                 float eps) {
+  AllowDependents();  // dependent_launch.cuh: the decoder's next GEMM may start early
   const int64_t row = blockIdx.x;
   float* xr = x + row * hidden;
   T* yr = y + row * hidden;

@@ -35,6 +35,7 @@ struct GenerateArgs {
   std::filesystem::path log_probs;  // empty: not written
   bool keep_case = false;
   Device device = Device::kCpu;
+  Precision precision = Precision::kDefault;
   int threads = 0;
   GenerateOptions gen;
 };
@@ -108,6 +109,7 @@ absl::Status RunGenerate(const GenerateArgs& a) {
   lo.checkpoint = ckpt_dir;
   if (!a.model_size.empty()) lo.model_size = a.model_size;
   lo.device = a.device;
+  lo.precision = a.precision;
   lo.threads = a.threads;
   ASSIGN_OR_RETURN(auto model, LoadModel(lo));
 
@@ -192,11 +194,25 @@ void AddGenerateCommand(CLI::App& app) {
            auto d = ParseDevice(text);
            if (d.ok()) a.device = *d;
          },
-         "cpu (fp32; cached-state decoding is implemented on the CPU backend)")
+         "cpu (fp32, every model family) or cuda (bf16 by default; Evo 2 Hyena checkpoints)")
       ->check(CLI::Validator(
           [](std::string& text) {
             auto d = ParseDevice(text);
             return d.ok() ? std::string() : std::string(d.status().message());
+          },
+          ""));
+  cmd->add_option_function<std::string>(
+         "--precision",
+         [&a](const std::string& text) {
+           auto p = ParsePrecision(text);
+           if (p.ok()) a.precision = *p;
+         },
+         "Compute precision: the device's default (fp32 cpu, bf16 cuda), or fp32 on cuda for "
+         "checking against the CPU")
+      ->check(CLI::Validator(
+          [](std::string& text) {
+            auto p = ParsePrecision(text);
+            return p.ok() ? std::string() : std::string(p.status().message());
           },
           ""));
   cmd->add_option("--threads", a.threads, "CPU threads (0 = all cores)")

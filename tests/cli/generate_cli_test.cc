@@ -166,6 +166,8 @@ TEST_F(GenerateDemo, BadArgumentsGiveOneClearLine) {
       {{"--max-new-tokens", "0"}, "--max-new-tokens"},
       {{"--batch", "0"}, "--batch"},
       {{"--output", "/nonexistent-dir/x.fa"}, "does not exist"},
+      {{"--precision", "fp64"}, "unknown precision 'fp64'"},
+      {{"--device", "tpu"}, "tpu"},
   };
   for (const auto& [extra, message] : cases) {
     auto r = Run(extra);

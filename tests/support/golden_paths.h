@@ -12,6 +12,10 @@ namespace evo2::testing {
 // repository's subset. nullopt when neither has it.
 std::optional<std::filesystem::path> GoldenCaseDir(const std::string& name);
 
+// For tests run where the build tree is absent (the packed GPU test binaries): the case under
+// $EVO2_GOLDEN_DIR when that is set (nullopt if it has no model.pt there), else GoldenCaseDir.
+std::optional<std::filesystem::path> GoldenCaseDirFromEnv(const std::string& name);
+
 // True when the full shared set is present (tests of the full set skip otherwise).
 bool HaveSharedGolden();
 std::filesystem::path SharedGoldenDir();

@@ -146,6 +146,17 @@ absl::Status CudaModel::RunTyped(const RunRequest& r) {
       }
       mixed = o;
     }
+    if (r.block_observer) {
+      BlockIntermediates bi{.block = i, .kind = blk.kind};
+      if (blk.kind == BlockKind::kAttn) {
+        bi.k = a;
+        bi.v = o;
+      } else {
+        bi.proj = big;
+        bi.a = a;
+      }
+      RETURN_IF_ERROR(r.block_observer(bi));
+    }
     RETURN_IF_ERROR(linear(DType::kFloat32,
                            {.x = mixed, .ldx = H, .w = blk.out_proj, .y = x, .ldy = H, .rows = R, .in = H, .out = H,
                             .beta = 1.f},
@@ -184,6 +195,25 @@ absl::Status CudaModel::RunTyped(const RunRequest& r) {
   mark("rms_norm");
   if (r.final_norm_host != nullptr)
     RETURN_IF_ERROR(CopyActivationsToHost<T>(z, R * H, r.final_norm_host, st));
+  if (r.head_last_rows_only) {
+    // Row S−1 of every sequence: rows b·S + S − 1, i.e. a stride of S·H from row S − 1.
+    if (r.logits_host == nullptr || B > kHeadChunkRows)
+      return absl::InvalidArgumentError("head_last_rows_only: needs logits_host and batch ≤ 8192");
+    float* logits = ws.logits.as<float>();
+    RETURN_IF_ERROR(gemm_->Run(act, DType::kFloat32,
+                               {.x = z + (S - 1) * H,
+                                .ldx = B == 1 ? H : S * H,  // any ldx ≥ H serves one row; S·H must fit an int
+                                .w = weights_.embedding,
+                                .y = logits,
+                                .ldy = V,
+                                .rows = B,
+                                .in = H,
+                                .out = V}));
+    CUDA_RETURN_IF_ERROR(
+        cudaMemcpyAsync(r.logits_host, logits, B * V * sizeof(float), cudaMemcpyDeviceToHost, st));
+    CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(st));
+    return absl::OkStatus();
+  }
   const bool want_lp = r.targets_host != nullptr || r.tokens_on_device;
   if (want_lp || r.logits_host != nullptr) {
     float* logits = ws.logits.as<float>();

@@ -6,6 +6,7 @@
 #include <cuda_runtime.h>
 
 #include <atomic>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -54,6 +55,9 @@ class CudaModel final : public Model {
   // Which attention implementation runs, and why (benchmark and log lines).
   const std::string& attention_note() const { return attention_note_; }
   const DeviceWeights& weights() const { return weights_; }
+  GemmRunner& gemm() { return *gemm_; }
+  // Cached-state decoder (cuda/cuda_decoder.h).
+  absl::StatusOr<std::unique_ptr<Decoder>> NewDecoder(const DecoderOptions& options) override;
   cudaStream_t stream() const { return stream_; }
 
  private:

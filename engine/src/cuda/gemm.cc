@@ -82,6 +82,9 @@ absl::StatusOr<std::unique_ptr<GemmRunner>> GemmRunner::Create(cudaStream_t stre
   CUBLAS_RETURN_IF_ERROR(cublasLtCreate(&r->lt_));
   ASSIGN_OR_RETURN(auto ws, kernels::DeviceBuffer::Allocate(kLtWorkspaceBytes));
   r->workspace_ = std::move(ws);
+  // An explicit cuBLAS workspace (the cuBLASLt one: both run in stream order) so that GEMMs
+  // captured into a CUDA graph (the decoder's step, cuda/cuda_decoder.h) allocate nothing.
+  CUBLAS_RETURN_IF_ERROR(cublasSetWorkspace(r->blas_, r->workspace_.get(), r->workspace_.bytes()));
   return r;
 }
 

@@ -4,11 +4,26 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <map>
+
+#include "absl/status/status.h"
+#include "evo2/config.h"
 
 namespace evo2::cuda {
 
 class StageTimer;  // stage_timer.h
+
+// A block's device intermediates, shown to RunRequest::block_observer after the block's mixer
+// and before its out-projection (the cached-state decoder derives each block's state from them).
+struct BlockIntermediates {
+  int block = 0;
+  BlockKind kind = BlockKind::kHcs;
+  const void* proj = nullptr;  // Hyena: [batch, seq, 3H] act, the input projection P
+  const void* a = nullptr;     // Hyena: [batch, seq, H] act, k ⊙ v after the featurizer
+  const void* k = nullptr;     // attention: [batch, heads, seq, d] act, rotated keys
+  const void* v = nullptr;     // attention: [batch, heads, seq, d] act
+};
 
 // One batched pass over `batch` sequences of `seq` tokens each (right-padded by the caller).
 struct RunRequest {
@@ -27,6 +42,11 @@ struct RunRequest {
   // host waits for block i-2 to finish before launching block i: the device always has the
   // next block queued, and a cancel takes effect after at most two blocks of device time.
   const std::atomic<bool>* cancelled = nullptr;
+  // Called in block order on the host while the block's launches are queued: work it enqueues
+  // on the model's stream reads the intermediates before the forward reuses their buffers.
+  std::function<absl::Status(const BlockIntermediates&)> block_observer;
+  // The head runs on each sequence's last row only: logits_host gets [batch, vocab] (prefill).
+  bool head_last_rows_only = false;
 };
 
 }  // namespace evo2::cuda

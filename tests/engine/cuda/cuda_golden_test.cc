@@ -32,12 +32,7 @@ bool HaveGpu() {
 }
 
 std::optional<fs::path> CaseDir(const std::string& name) {
-  if (const char* env = std::getenv("EVO2_GOLDEN_DIR"); env != nullptr) {
-    const fs::path p = fs::path(env) / name;
-    if (fs::exists(p / "model.pt")) return p;
-    return std::nullopt;
-  }
-  return testing::GoldenCaseDir(name);
+  return testing::GoldenCaseDirFromEnv(name);
 }
 
 std::vector<float> Floats(const fs::path& p) {

@@ -1,0 +1,119 @@
+// The cuda backend's Decoder (evo2/decoder.h, docs/spec/model.md §12).
+//
+// Prefill: each prompt runs through CudaModel's parallel forward; its block observer derives
+// every block's state on the device from the forward's intermediates while they are still in
+// the workspace (cuda/cuda_decode_state.h: featurizer and FIR tails = the last rows, the hcl
+// modal state by an fp32 reduction over the prompt, the KV cache = the forward's rotated K, V).
+//
+// Step: B sequences at once, each at its own position. Embedding, norms, projections, MLP and
+// head run as [B, ·] GEMMs (each weight read once per step for the whole batch); the Hyena
+// mixers as one fused step kernel per block (kernels/hyena_step.cuh); attention as rotary + KV
+// append and a split-K single-query kernel (kernels/decode_attention.cuh). The step is captured
+// as a CUDA graph per (B, KV capacity) and replayed; the first step of a new shape runs
+// eagerly (it loads the kernels a capture cannot load). EVO2_CUDA_DECODE_GRAPHS=0 runs every
+// step eagerly (A/B and debugging). Up to 8 sequences the linear layers run on the
+// weight-streaming kernel of kernels/skinny_gemm.cuh, above on cuBLAS; EVO2_CUDA_DECODE_GEMV=0
+// uses cuBLAS for every B (A/B): on an H100 the kernel made a 7B batch-1 step 6.04 ms against
+// cuBLAS's 6.46 (bench/RESULTS.md). Those GEMMs are launched as programmatic dependents
+// (kernels/dependent_launch.cuh) so that their weight prefetch overlaps the small kernel before
+// them; EVO2_CUDA_DECODE_PDL=0 launches them plainly. EVO2_CUDA_DECODE_FUSED=1 fuses each
+// RMSNorm and the MLP gate into the GEMM after them where the input rows fit in shared memory
+// (B·max(H, I) values within 46 KiB): off by default, as it measured slower (6.63 ms) than the
+// separate launches. FP8 models decode with their bf16 weights.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <span>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "cuda/cuda_decode_state.h"
+#include "cuda/cuda_graph.h"
+#include "cuda/cuda_model.h"
+#include "evo2/decoder.h"
+#include "kernels/device_buffer.h"
+#include "kernels/skinny_gemm.cuh"
+
+namespace evo2::cuda {
+
+class CudaDecoder final : public Decoder {
+ public:
+  CudaDecoder(CudaModel& model, DecoderOptions options);
+
+  absl::StatusOr<std::vector<float>> Prefill(
+      std::span<const std::vector<int32_t>> prompts) override;
+  absl::StatusOr<std::vector<float>> Step(std::span<const int32_t> tokens) override;
+  absl::Status Select(std::span<const int64_t> rows) override;
+  int64_t batch_size() const override { return static_cast<int64_t>(positions_.size()); }
+  int64_t position(int64_t i) const override { return positions_[static_cast<size_t>(i)]; }
+  int64_t vocab_size() const override { return config_.vocab_size; }
+
+  // KV capacity for `tokens` cached positions: a power of two ≥ 256 (the graph cache's bucket).
+  static int64_t KvBucket(int64_t tokens);
+  // Device bytes of the decode state and the step buffers.
+  size_t device_bytes() const;
+  // Steps replayed from a captured graph so far (benchmark and tests).
+  int64_t graph_steps() const { return graph_steps_; }
+  // Why steps run eagerly although graphs were on (a capture failed), or why they run without
+  // programmatic launches; empty otherwise.
+  const std::string& graph_error() const { return graph_error_; }
+
+ private:
+  struct HostDeleter {
+    void operator()(void* p) const;
+  };
+
+  absl::Status DeriveBlockState(const BlockIntermediates& bi, int64_t slot, int64_t seq);
+  template <typename T>
+  absl::Status DeriveTyped(const BlockIntermediates& bi, int64_t slot, int64_t seq);
+  absl::Status EnsureStepBuffers(int64_t batch);
+  // The whole step for `batch` sequences, enqueued on the model's stream (the graph's body).
+  absl::Status EnqueueStep(int64_t batch);
+  template <typename T>
+  absl::Status EnqueueStepTyped(int64_t batch);
+  // y = x·wᵀ (+ y when beta = 1) for the step's few rows: the skinny kernel or cuBLAS.
+  template <typename T>
+  absl::Status Linear(DType result, const GemmArgs& g);
+  // A fused few-row linear (kernels/skinny_gemm.cuh) of a step FuseStep admitted.
+  template <typename T, typename Out>
+  absl::Status Fused(kernels::SkinnyGemmArgs args);
+  bool FuseStep(int64_t batch) const;
+
+  CudaModel& model_;
+  const ModelConfig& config_;
+  const DeviceWeights& weights_;
+  DecoderOptions options_;
+  CudaDecodeState state_;
+  std::vector<int64_t> positions_;  // host: tokens each sequence has consumed
+
+  // Step buffers for up to step_rows_ sequences.
+  int64_t step_rows_ = 0;
+  uint64_t buffers_version_ = 0;
+  kernels::DeviceBuffer x_;        // [B, H] fp32 residual stream
+  kernels::DeviceBuffer z_;        // [B, H] act norm output
+  kernels::DeviceBuffer big_;      // [B, 3H] act input projection / Wqkv output
+  kernels::DeviceBuffer o_;        // [B, H] act mixer output
+  kernels::DeviceBuffer q_;        // [B, heads, d] act rotated attention query
+  kernels::DeviceBuffer mlp_;      // [B, 2I] act
+  kernels::DeviceBuffer logits_;   // [B, V] fp32
+  kernels::DeviceBuffer io_;       // [2B] int32: tokens, then positions
+  kernels::DeviceBuffer attn_ws_;  // decode-attention partials (kernels/decode_attention.cuh)
+  std::unique_ptr<int32_t, HostDeleter> io_host_;    // [2B] pinned
+  std::unique_ptr<float, HostDeleter> logits_host_;  // [B, V] pinned
+
+  // Captured steps by (B, KV capacity); valid while the buffers they point into are.
+  bool use_graphs_ = true;
+  bool use_skinny_gemm_ = true;
+  bool use_fused_ = false;
+  bool use_pdl_ = true;
+  std::pair<uint64_t, uint64_t> graphs_for_{0, 0};  // (state version, buffers version)
+  std::map<std::pair<int64_t, int64_t>, CudaGraphExec> graphs_;
+  std::map<std::pair<int64_t, int64_t>, bool> warmed_;
+  int64_t graph_steps_ = 0;
+  std::string graph_error_;
+};
+
+}  // namespace evo2::cuda

@@ -1,0 +1,129 @@
+#include <cuda_bf16.h>
+
+#include "absl/strings/str_cat.h"
+#include "kernels/cuda_status.cuh"
+#include "kernels/dependent_launch.cuh"
+#include "kernels/element.cuh"
+#include "kernels/hyena_long.cuh"
+#include "kernels/hyena_step.cuh"
+
+namespace evo2::kernels {
+namespace {
+
+constexpr int kThreads = 128;  // channels per block
+constexpr int kModes = kHyenaLongModes;
+
+// Featurizer for channel c of sequence b at position t; shifts P_t into the tail ring.
+template <typename T>
+__device__ __forceinline__ void FeaturizeStep(const T* __restrict__ proj,
+                                              const float* __restrict__ taps, T* __restrict__ tail,
+                                              int64_t b, int c, int hidden, int t, float& q,
+                                              float& a) {
+  const int64_t width = 3 * static_cast<int64_t>(hidden);
+  const T* p = proj + b * width + 3 * c;
+  T* slot_prev2 = tail + (b * 2 + (t & 1)) * width + 3 * c;              // P[t−2], then P[t]
+  const T* slot_prev1 = tail + (b * 2 + ((t + 1) & 1)) * width + 3 * c;  // P[t−1]
+  float f[3];
+#pragma unroll
+  for (int r = 0; r < 3; ++r) {
+    const float* w = taps + (3 * c + r) * 3;
+    const T cur_t = p[r];
+    const float prev2 = ToFloat(slot_prev2[r]), prev1 = ToFloat(slot_prev1[r]);
+    const float cur = ToFloat(cur_t);
+    // Same expression as HyenaFeaturizerKernel, so the compiler contracts it the same way.
+    f[r] = w[0] * prev2 + w[1] * prev1 + w[2] * cur;
+    slot_prev2[r] = cur_t;
+  }
+  q = Round<T>(f[0]);
+  a = Round<T>(Round<T>(f[1]) * Round<T>(f[2]));
+}
+
+template <typename T>
+__global__ void __launch_bounds__(kThreads)
+    HyenaFirStepKernel(HyenaStepArgs args, int hidden, int channels_per_group, int K) {
+  AllowDependents();  // dependent_launch.cuh: the decoder's next GEMM may start early
+  const int c = blockIdx.x * kThreads + threadIdx.x;
+  const int64_t b = blockIdx.y;
+  if (c >= hidden) return;
+  const int t = args.positions[b];
+  float q, a;
+  FeaturizeStep<T>(static_cast<const T*>(args.proj), args.short_taps,
+                   static_cast<T*>(args.proj_tail), b, c, hidden, t, q, a);
+  const int n = K - 1;
+  T* tail = static_cast<T*>(args.fir_tail) + b * n * hidden + c;
+  const float* h = args.fir_taps + static_cast<int64_t>(c / channels_per_group) * K;
+  // Tap order k = 0..K−1 with one fmaf each, as the parallel FIR accumulates.
+  float acc = fmaf(h[0], a, 0.f);
+  for (int k = 1; k < K; ++k) {
+    const int tau = t - k;
+    const float x = tau >= 0 ? ToFloat(tail[static_cast<int64_t>(tau % n) * hidden]) : 0.f;
+    acc = fmaf(h[k], x, acc);
+  }
+  tail[static_cast<int64_t>(t % n) * hidden] = FromFloat<T>(a);  // slot of a[t−n], now read
+  const float d = args.skip_d != nullptr ? args.skip_d[c] : 0.f;
+  const float y = Round<T>(acc + d * a);
+  static_cast<T*>(args.out)[b * hidden + c] = FromFloat<T>(q * y);
+}
+
+template <typename T>
+__global__ void __launch_bounds__(kThreads) HyenaModalStepKernel(HyenaStepArgs args, int hidden) {
+  AllowDependents();  // dependent_launch.cuh: the decoder's next GEMM may start early
+  const int c = blockIdx.x * kThreads + threadIdx.x;
+  const int64_t b = blockIdx.y;
+  if (c >= hidden) return;
+  const int t = args.positions[b];
+  float q, x;
+  FeaturizeStep<T>(static_cast<const T*>(args.proj), args.short_taps,
+                   static_cast<T*>(args.proj_tail), b, c, hidden, t, q, x);
+  float* s = args.modal + b * kModes * hidden + c;
+  float y = 0.f;
+#pragma unroll
+  for (int n = 0; n < kModes; ++n) {
+    const float p = expf(args.log_poles[c * kModes + n]);
+    const float sn = fmaf(p, s[static_cast<int64_t>(n) * hidden], x);
+    s[static_cast<int64_t>(n) * hidden] = sn;
+    y = fmaf(args.residues[c * kModes + n], sn, y);
+  }
+  const float gated = Round<T>(Round<T>(y) + Round<T>(args.skip_d[c] * x)) * q;
+  static_cast<T*>(args.out)[b * hidden + c] = FromFloat<T>(gated);
+}
+
+}  // namespace
+
+template <typename T>
+absl::Status LaunchHyenaStep(const HyenaStepArgs& a, cudaStream_t stream) {
+  if (a.proj == nullptr || a.short_taps == nullptr || a.proj_tail == nullptr ||
+      a.positions == nullptr || a.out == nullptr)
+    return absl::InvalidArgumentError("hyena_step: null pointer");
+  if (a.batch < 0 || a.batch > 65535 || a.hidden <= 0 || a.hidden > (1 << 20))
+    return absl::InvalidArgumentError(
+        absl::StrCat("hyena_step: bad shape B=", a.batch, " H=", a.hidden));
+  const bool fir = a.fir_taps != nullptr;
+  if (fir == (a.log_poles != nullptr))
+    return absl::InvalidArgumentError("hyena_step: give exactly one of fir_taps and log_poles");
+  if (fir) {
+    if (a.fir_tail == nullptr) return absl::InvalidArgumentError("hyena_step: null fir_tail");
+    if (a.taps < 2 || a.taps > 128 || a.groups <= 0 || a.hidden % a.groups != 0)
+      return absl::InvalidArgumentError(
+          absl::StrCat("hyena_step: unsupported FIR K=", a.taps, " G=", a.groups, " H=", a.hidden));
+  } else if (a.residues == nullptr || a.modal == nullptr || a.skip_d == nullptr) {
+    return absl::InvalidArgumentError("hyena_step: modal step needs residues, state and D");
+  }
+  if (a.batch == 0) return absl::OkStatus();
+  const dim3 grid(static_cast<unsigned>((a.hidden + kThreads - 1) / kThreads),
+                  static_cast<unsigned>(a.batch));
+  if (fir) {
+    HyenaFirStepKernel<T><<<grid, kThreads, 0, stream>>>(a, static_cast<int>(a.hidden),
+                                                         static_cast<int>(a.hidden / a.groups),
+                                                         static_cast<int>(a.taps));
+  } else {
+    HyenaModalStepKernel<T><<<grid, kThreads, 0, stream>>>(a, static_cast<int>(a.hidden));
+  }
+  RETURN_IF_LAUNCH_FAILED("hyena_step");
+  return absl::OkStatus();
+}
+
+template absl::Status LaunchHyenaStep<float>(const HyenaStepArgs&, cudaStream_t);
+template absl::Status LaunchHyenaStep<__nv_bfloat16>(const HyenaStepArgs&, cudaStream_t);
+
+}  // namespace evo2::kernels

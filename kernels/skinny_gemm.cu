@@ -1,0 +1,246 @@
+#include "kernels/skinny_gemm.cuh"
+
+#include <cuda_bf16.h>
+
+#include <algorithm>
+#include <cstdint>
+
+#include "absl/strings/str_cat.h"
+#include "kernels/cuda_status.cuh"
+#include "kernels/dependent_launch.cuh"
+#include "kernels/element.cuh"
+
+namespace evo2::kernels {
+namespace {
+
+constexpr int kWarps = 8;   // output rows in flight per block
+constexpr int kUnroll = 4;  // 16-byte loads of w in flight per lane
+
+template <typename T>
+struct Vec {
+  static constexpr int kElems = 16 / sizeof(T);
+};
+
+// Adds Σ over one 16-byte chunk: acc[r] += x[r, k..k+n) · w[o, k..k+n). x is global (kPlain) or
+// shared memory (fused inputs): generic loads serve both.
+template <typename T, int R>
+__device__ __forceinline__ void Dot16(const uint4& wv, const T* x, int64_t ldx, int64_t k,
+                                      float (&acc)[R], int rows) {
+  constexpr int n = Vec<T>::kElems;
+  const T* we = reinterpret_cast<const T*>(&wv);
+  float wf[n];
+#pragma unroll
+  for (int e = 0; e < n; ++e) wf[e] = ToFloat(we[e]);
+#pragma unroll
+  for (int r = 0; r < R; ++r) {
+    if (r >= rows) break;
+    const uint4 xv = *reinterpret_cast<const uint4*>(x + r * ldx + k);
+    const T* xe = reinterpret_cast<const T*>(&xv);
+#pragma unroll
+    for (int e = 0; e < n; ++e) acc[r] = fmaf(ToFloat(xe[e]), wf[e], acc[r]);
+  }
+}
+
+// Sum over the block (256 threads); every thread gets it.
+__device__ __forceinline__ float BlockSum(float v, float* scratch) {
+  for (int off = 16; off > 0; off >>= 1) v += __shfl_xor_sync(0xffffffffu, v, off);
+  __syncthreads();  // scratch reused across rows
+  if ((threadIdx.x & 31) == 0) scratch[threadIdx.x >> 5] = v;
+  __syncthreads();
+  float total = 0.f;
+#pragma unroll
+  for (int w = 0; w < kWarps; ++w) total += scratch[w];
+  return total;
+}
+
+// Forms the fused input rows in shared memory: xs [rows, K] T.
+template <typename T, SkinnyInput kIn>
+__device__ void FormInput(const SkinnyGemmArgs& a, int rows, int64_t K, T* xs) {
+  __shared__ float scratch[kWarps];
+  for (int r = 0; r < rows; ++r) {
+    T* dst = xs + r * K;
+    if constexpr (kIn == SkinnyInput::kRmsNorm) {
+      const float* src = static_cast<const float*>(a.x) + r * a.ldx;
+      const T* scale = static_cast<const T*>(a.norm_scale);
+      float ss = 0.f;
+      for (int64_t k = threadIdx.x; k < K; k += blockDim.x) ss += src[k] * src[k];
+      const float inv = 1.f / (sqrtf(BlockSum(ss, scratch) / static_cast<float>(K)) + a.eps);
+      for (int64_t k = threadIdx.x; k < K; k += blockDim.x)
+        dst[k] = FromFloat<T>(ToFloat(scale[k]) * (src[k] * inv));
+    } else {
+      const T* g = static_cast<const T*>(a.x) + r * a.ldx;
+      for (int64_t k = threadIdx.x; k < K; k += blockDim.x) {
+        float v = ToFloat(g[k]);
+        if (a.gelu) v = Round<T>(0.5f * v * (1.f + erff(v * 0.70710678118654752f)));
+        dst[k] = FromFloat<T>(v * ToFloat(g[K + k]));
+      }
+    }
+  }
+  __syncthreads();
+}
+
+template <typename T, typename Out, int R, SkinnyInput kIn>
+__global__ void __launch_bounds__(32 * kWarps) SkinnyGemmKernel(SkinnyGemmArgs a) {
+  constexpr int n = Vec<T>::kElems;
+  extern __shared__ uint4 smem[];
+  const int rows = static_cast<int>(a.rows);
+  const int64_t K = a.in;
+  const T* w = static_cast<const T*>(a.w);
+  {
+    // The weights are never written: pull this warp's first row toward L2 (one 128-byte line
+    // per lane and step) while the kernel before this one may still be running.
+    const int64_t o = static_cast<int64_t>(blockIdx.x) * kWarps + threadIdx.x / 32;
+    if (o < a.out) {
+      const char* row = reinterpret_cast<const char*>(w + o * K);
+      const int64_t bytes = K * static_cast<int64_t>(sizeof(T));
+      for (int64_t off = (threadIdx.x % 32) * 128; off < bytes; off += 32 * 128)
+        asm volatile("prefetch.global.L2 [%0];" ::"l"(row + off));
+    }
+  }
+  // A following programmatic GEMM may start its own prefetch during this one's last wave.
+  AllowDependents();
+  WaitForPrerequisites();
+  const T* x = static_cast<const T*>(a.x);
+  int64_t ldx = a.ldx;
+  if constexpr (kIn != SkinnyInput::kPlain) {
+    T* xs = reinterpret_cast<T*>(smem);
+    FormInput<T, kIn>(a, rows, K, xs);
+    x = xs;
+    ldx = K;
+  }
+  const int lane = threadIdx.x % 32;
+  const T* bias = static_cast<const T*>(a.bias);
+  Out* y = static_cast<Out*>(a.y);
+  const int64_t chunks = K / n;  // 16-byte chunks per weight row
+  for (int64_t o = static_cast<int64_t>(blockIdx.x) * kWarps + threadIdx.x / 32; o < a.out;
+       o += static_cast<int64_t>(gridDim.x) * kWarps) {
+    const uint4* wr = reinterpret_cast<const uint4*>(w + o * K);
+    float acc[R];
+#pragma unroll
+    for (int r = 0; r < R; ++r) acc[r] = 0.f;
+    int64_t c = lane;
+    for (; c + 32 * (kUnroll - 1) < chunks; c += 32 * kUnroll) {
+      uint4 wv[kUnroll];
+#pragma unroll
+      for (int u = 0; u < kUnroll; ++u) wv[u] = __ldcs(wr + c + 32 * u);  // streamed once
+#pragma unroll
+      for (int u = 0; u < kUnroll; ++u) Dot16<T, R>(wv[u], x, ldx, (c + 32 * u) * n, acc, rows);
+    }
+    for (; c < chunks; c += 32) Dot16<T, R>(__ldcs(wr + c), x, ldx, c * n, acc, rows);
+#pragma unroll
+    for (int r = 0; r < R; ++r) {
+#pragma unroll
+      for (int off = 16; off > 0; off /= 2) acc[r] += __shfl_xor_sync(0xffffffffu, acc[r], off);
+    }
+    if (lane == 0) {
+      const float b = bias != nullptr ? ToFloat(bias[o]) : 0.f;
+#pragma unroll
+      for (int r = 0; r < R; ++r) {
+        if (r >= rows) break;
+        Out* dst = y + r * a.ldy + o;
+        const float prev = a.accumulate ? ToFloat(*dst) : 0.f;
+        *dst = FromFloat<Out>(acc[r] + b + prev);
+      }
+    }
+  }
+}
+
+int MultiprocessorCount() {
+  static const int count = [] {
+    int device = 0, sms = 0;
+    if (cudaGetDevice(&device) != cudaSuccess ||
+        cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device) != cudaSuccess)
+      return 132;
+    return sms;
+  }();
+  return count;
+}
+
+// Launches `kernel`, as a programmatic dependent when asked; a refused programmatic launch
+// (a driver without PDL) is retried as a plain one.
+template <typename Kernel>
+cudaError_t LaunchKernel(Kernel kernel, unsigned grid, size_t smem, cudaStream_t stream,
+                         const SkinnyGemmArgs& a) {
+  cudaLaunchConfig_t config{};
+  config.gridDim = dim3(grid);
+  config.blockDim = dim3(32 * kWarps);
+  config.dynamicSmemBytes = smem;
+  config.stream = stream;
+  cudaLaunchAttribute attribute{};
+  attribute.id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attribute.val.programmaticStreamSerializationAllowed = 1;
+  config.attrs = &attribute;
+  config.numAttrs = a.programmatic ? 1 : 0;
+  cudaError_t err = cudaLaunchKernelEx(&config, kernel, a);
+  if (err != cudaSuccess && a.programmatic) {
+    (void)cudaGetLastError();
+    config.numAttrs = 0;
+    err = cudaLaunchKernelEx(&config, kernel, a);
+  }
+  return err;
+}
+
+template <typename T, typename Out, int R>
+cudaError_t Launch(const SkinnyGemmArgs& a, size_t smem, cudaStream_t stream) {
+  int64_t blocks = (a.out + kWarps - 1) / kWarps;
+  // A fused input is formed once per block: enough blocks to fill the card, each looping over
+  // several output rows.
+  if (a.input != SkinnyInput::kPlain) blocks = std::min<int64_t>(blocks, 4 * MultiprocessorCount());
+  const auto grid = static_cast<unsigned>(blocks);
+  switch (a.input) {
+    case SkinnyInput::kPlain:
+      return LaunchKernel(SkinnyGemmKernel<T, Out, R, SkinnyInput::kPlain>, grid, 0, stream, a);
+    case SkinnyInput::kRmsNorm:
+      return LaunchKernel(SkinnyGemmKernel<T, Out, R, SkinnyInput::kRmsNorm>, grid, smem, stream,
+                          a);
+    case SkinnyInput::kGatedMlp:
+      return LaunchKernel(SkinnyGemmKernel<T, Out, R, SkinnyInput::kGatedMlp>, grid, smem, stream,
+                          a);
+  }
+  return cudaErrorInvalidValue;
+}
+
+}  // namespace
+
+template <typename T, typename Out>
+absl::Status LaunchSkinnyGemm(const SkinnyGemmArgs& a, cudaStream_t stream) {
+  if (a.x == nullptr || a.w == nullptr || a.y == nullptr ||
+      (a.input == SkinnyInput::kRmsNorm && a.norm_scale == nullptr))
+    return absl::InvalidArgumentError("skinny_gemm: null pointer");
+  const int64_t x_width = a.input == SkinnyInput::kGatedMlp ? 2 * a.in : a.in;
+  if (a.rows < 0 || a.in <= 0 || a.out <= 0 || a.ldx < x_width || a.ldy < a.out ||
+      a.out > (int64_t{1} << 31))
+    return absl::InvalidArgumentError(absl::StrCat("skinny_gemm: bad shape rows=", a.rows, " in=",
+                                                   a.in, " out=", a.out, " ldx=", a.ldx,
+                                                   " ldy=", a.ldy));
+  constexpr int64_t n = Vec<T>::kElems;
+  const auto misaligned = [](const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 != 0; };
+  const size_t smem =
+      a.input == SkinnyInput::kPlain ? 0 : static_cast<size_t>(a.rows * a.in) * sizeof(T);
+  if (a.rows > kSkinnyGemmMaxRows || a.in % n != 0 || misaligned(a.w) || smem > kSkinnyGemmMaxInputBytes ||
+      (a.input == SkinnyInput::kPlain && (a.ldx % n != 0 || misaligned(a.x))))
+    return absl::UnimplementedError(absl::StrCat(
+        "skinny_gemm: rows=", a.rows, " in=", a.in, " ldx=", a.ldx,
+        " (needs ≤ 8 rows, 16-byte rows, fused inputs within 46 KiB of shared memory)"));
+  if (a.rows == 0) return absl::OkStatus();
+  cudaError_t err;
+  if (a.rows == 1) {
+    err = Launch<T, Out, 1>(a, smem, stream);
+  } else if (a.rows <= 2) {
+    err = Launch<T, Out, 2>(a, smem, stream);
+  } else if (a.rows <= 4) {
+    err = Launch<T, Out, 4>(a, smem, stream);
+  } else {
+    err = Launch<T, Out, 8>(a, smem, stream);
+  }
+  CUDA_RETURN_IF_ERROR(err);
+  RETURN_IF_LAUNCH_FAILED("skinny_gemm");
+  return absl::OkStatus();
+}
+
+template absl::Status LaunchSkinnyGemm<float, float>(const SkinnyGemmArgs&, cudaStream_t);
+template absl::Status LaunchSkinnyGemm<__nv_bfloat16, __nv_bfloat16>(const SkinnyGemmArgs&,
+                                                                     cudaStream_t);
+template absl::Status LaunchSkinnyGemm<__nv_bfloat16, float>(const SkinnyGemmArgs&, cudaStream_t);
+
+}  // namespace evo2::kernels

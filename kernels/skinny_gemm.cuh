@@ -1,0 +1,57 @@
+// Matrix product for a few rows (the decoder's [B, ·] GEMMs at small B), weight-streaming,
+// optionally fused with the op that forms its input:
+//   y[r, o] = Σ_k x[r, k] · w[o, k]  (+ bias[o])  (+ y[r, o] when accumulate)   fp32 sums
+//   x = X                                          kPlain:    X [rows, K] T
+//   x = round_T(scale ⊙ X / (‖X‖₂/√K + eps))        kRmsNorm:  X [rows, K] fp32 (rms_norm.cuh)
+//   x = round_T(round_T(φ(G[:, :K])) · G[:, K:])   kGatedMlp: G [rows, 2K] T  (mlp_gate.cuh)
+// w [O, K] T contiguous (a PyTorch Linear weight), bias [O] T, y [rows, O] Out (T, or fp32 for
+// the residual stream and the logits). Each fused input is computed per block into shared memory
+// with the standalone kernel's arithmetic (only the sum of squares is ordered differently), so
+// the decoder saves one launch per fused op: at batch 1 the small kernels between the GEMMs
+// cost about as much as the GEMMs of a 1B model.
+// At a handful of rows a GEMM is a pass over the weights (2·O·K bytes against 2·rows·O·K
+// FLOPs), so the kernel is written for bandwidth: one warp per output row o, 16-byte loads of w
+// kept in flight four deep per lane, a warp reduction per row. Needs K and ldx multiples of 16
+// bytes of T, 16-byte aligned x and w, rows ≤ 8, and for fused inputs rows·K·sizeof(T) within
+// kSkinnyGemmMaxInputBytes of shared memory; other shapes are refused with UNIMPLEMENTED (the caller runs the ops apart).
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <cstddef>
+#include <cstdint>
+
+#include "absl/status/status.h"
+
+namespace evo2::kernels {
+
+inline constexpr int64_t kSkinnyGemmMaxRows = 8;
+// Shared memory a fused input may take (rows·K·sizeof(T)): under the 48 KiB a launch gets without
+// an opt-in, leaving room for the kernel's own reduction scratch.
+inline constexpr size_t kSkinnyGemmMaxInputBytes = 46 * 1024;
+
+enum class SkinnyInput { kPlain, kRmsNorm, kGatedMlp };
+
+struct SkinnyGemmArgs {
+  SkinnyInput input = SkinnyInput::kPlain;
+  const void* x = nullptr;  // see above; leading dimension ldx (elements)
+  int64_t ldx = 0;
+  const void* norm_scale = nullptr;  // kRmsNorm: [K] T
+  float eps = 0.f;                   // kRmsNorm
+  bool gelu = false;                 // kGatedMlp: φ = exact erf GELU, else identity
+  const void* w = nullptr;           // [O, K] T
+  const void* bias = nullptr;        // [O] T or nullptr
+  void* y = nullptr;                 // [rows, O] Out, leading dimension ldy
+  int64_t ldy = 0;
+  int64_t rows = 0, in = 0, out = 0;
+  bool accumulate = false;
+  // Launch as a programmatic dependent of the kernel before it on the stream
+  // (kernels/dependent_launch.cuh): each warp prefetches its first weight row into L2, then
+  // waits for that kernel before touching x or y. Falls back to a plain launch if refused.
+  bool programmatic = false;
+};
+
+template <typename T, typename Out>
+absl::Status LaunchSkinnyGemm(const SkinnyGemmArgs& args, cudaStream_t stream);
+
+}  // namespace evo2::kernels
