@@ -1,5 +1,5 @@
 // Writes Transformer Engine `_extra_state` payloads for tests, in TE >= 2.0's form
-// (docs/spec/checkpoints.md §11): the bytes of `pickle.dumps(state)`, whose tensors are
+// (docs/spec/checkpoints.md §13): the bytes of `pickle.dumps(state)`, whose tensors are
 // `_rebuild_tensor_v2(torch.storage._load_from_bytes(<legacy torch.save of the storage>), ...)`,
 // with the recipe as a DelayedScaling object. The opcodes are protocol 2's plus BINBYTES, as
 // io/pickle_writer.h emits them; tests/data/te_extra_state/ holds payloads PyTorch itself wrote.

@@ -1,5 +1,5 @@
 """Writes tests/data/te_extra_state/: Transformer Engine `_extra_state` payloads in the forms TE
-writes them (docs/spec/checkpoints.md §11), made with real PyTorch pickling.
+writes them (docs/spec/checkpoints.md §13), made with real PyTorch pickling.
 
 Needs only PyTorch (Debian's python3-torch is enough). Transformer Engine itself is not needed:
 its recipe classes are declared below under their real module name with the fields of TE 2.x's
