@@ -9,11 +9,17 @@
 #include <cmath>
 #include <random>
 
+#include "absl/strings/match.h"
 #include "cpu/cpu_weights.h"
 #include "evo2/checkpoint.h"
 #include "evo2/config.h"
 #include "evo2/model.h"
 #include "evo2/torch_pt.h"
+#include "io/dcp_metadata.h"
+#include "io/dcp_reader.h"
+#include "io/dcp_writer.h"
+#include "io/fp8_linear_names.h"
+#include "io/mapped_file.h"
 #include "ops/fp8.h"
 #include "support/expect_contains.h"
 #include "support/golden_paths.h"
@@ -225,6 +231,80 @@ TEST(Fp8StoredScales, StoredScalesAreAppliedAndCanBeTurnedOff) {
   auto off_ckpt = LogProbs(ckpt.pt, Fp8Mode::kOff);
   ASSERT_TRUE(off_plain.ok() && off_ckpt.ok());
   EXPECT_EQ(*off_plain, *off_ckpt);
+}
+
+// a_tiny6's NeMo2 checkpoint rewritten with `_extra_state` byte items as Megatron saves them
+// (torch.save([uint8 tensor]) per module and TP shard), holding the scales `ckpt` wrote into its
+// `.pt`; `extra` adds further byte items.
+fs::path WriteNemo2WithExtraState(const TinyCheckpoint& ckpt, const testing::TempDir& dir,
+                                  const NamedTensors& extra = {}) {
+  const fs::path original = testing::GoldenCaseDir("a_tiny6").value() / "nemo2_tp1";
+  auto file = io::MappedFile::Open(original / "weights" / ".metadata");
+  EXPECT_TRUE(file.ok()) << file.status();
+  auto metadata = io::ParseDcpMetadata((*file)->bytes(), "metadata");
+  EXPECT_TRUE(metadata.ok()) << metadata.status();
+  auto tensors = io::ReadDcpTensors(original / "weights", *metadata, [](const std::string& fqn) {
+    return absl::StartsWith(fqn, "module.") && !absl::EndsWith(fqn, "_extra_state");
+  });
+  EXPECT_TRUE(tensors.ok()) << tensors.status();
+  NamedTensors byte_items;
+  for (int b = 0; b < kBlocks; ++b) {
+    for (const char* module : {"mixer.dense_projection", "mixer.dense", "self_attention.linear_qkv",
+                               "self_attention.linear_proj", "mlp.linear_fc1", "mlp.linear_fc2"}) {
+      const std::string nemo = absl::StrCat("decoder.layers.", b, ".", module);
+      const std::vector<std::string> vortex = io::VortexModulesOfNemoLinear(nemo);
+      EXPECT_FALSE(vortex.empty()) << nemo;
+      auto it = ckpt.written.find(vortex.empty() ? "" : vortex[0]);
+      if (it == ckpt.written.end()) continue;  // the layer has no such module
+      TeStateSpec spec;
+      spec.scale_fwd = {it->second.input, it->second.weight, 1.0f};
+      byte_items.emplace_back(absl::StrCat("module.", nemo, "._extra_state/shard_0_1"),
+                              TeExtraStateTensor(PickleTeState(spec)));
+    }
+    // TE's attention and the output layer keep state the engine never reads (FP8 attention,
+    // head): even bytes that are no pickle at all do not matter.
+    byte_items.emplace_back(absl::StrCat("module.decoder.layers.", b,
+                                         ".self_attention.core_attention._extra_state/shard_0_1"),
+                            TeExtraStateTensor("not a pickle"));
+  }
+  for (const auto& e : extra) byte_items.push_back(e);
+  EXPECT_TRUE(io::WriteDcpCheckpoint(dir.path() / "weights", *tensors, {}, byte_items).ok());
+  fs::create_directories(dir.path() / "context");
+  fs::copy_file(original / "context" / "model.yaml", dir.path() / "context" / "model.yaml");
+  return dir.path();
+}
+
+TEST(Fp8StoredScales, Nemo2ByteItemsGiveTheScalesAndResultsOfThePt) {
+  TinyCheckpoint ckpt;
+  testing::TempDir dir("fp8_stored_nemo2");
+  const fs::path nemo2 = WriteNemo2WithExtraState(ckpt, dir);
+  auto loaded = LoadCheckpoint(nemo2, {.te_fp8_scales = true});
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  EXPECT_EQ(loaded->fp8_scales, ckpt.written);  // linear_fc1's state is l1's and l2's
+  // The same weights and scales in either format: the same FP8 result.
+  auto from_pt = LogProbs(ckpt.pt, Fp8Mode::kAllLinears);
+  auto from_nemo2 = LogProbs(nemo2, Fp8Mode::kAllLinears);
+  ASSERT_TRUE(from_pt.ok()) << from_pt.status();
+  ASSERT_TRUE(from_nemo2.ok()) << from_nemo2.status();
+  // The golden NeMo2 checkpoint maps onto tensors bit-identical to model.pt's (golden NEMO2.md),
+  // so with the same scales the results are bit-identical too.
+  EXPECT_EQ(*from_nemo2, *from_pt);
+}
+
+TEST(Fp8StoredScalesErrors, Nemo2ShardsThatDisagreeAreRefused) {
+  TinyCheckpoint ckpt;
+  testing::TempDir dir("fp8_stored_nemo2_tp");
+  TeStateSpec other;
+  other.scale_fwd = {7.0f, 9.0f, 1.0f};
+  const fs::path nemo2 = WriteNemo2WithExtraState(
+      ckpt, dir,
+      {{"module.decoder.layers.0.mixer.dense_projection._extra_state/shard_1_2",
+        TeExtraStateTensor(PickleTeState(other))}});
+  auto loaded = LoadCheckpoint(nemo2, {.te_fp8_scales = true});
+  ASSERT_FALSE(loaded.ok());
+  EVO2_EXPECT_CONTAINS(loaded.status().message(),
+                       "decoder.layers.0.mixer.dense_projection._extra_state/shard_1_2");
+  EVO2_EXPECT_CONTAINS(loaded.status().message(), "differ from those of");
 }
 
 TEST(Fp8StoredScalesErrors, MalformedStateNamesTheKeyUnlessStoredScalesAreOff) {
