@@ -21,7 +21,7 @@ struct TeStateSpec {
   bool with_scale_fwd = true;
   int64_t history = 16;  // amax_history_fwd [history, scale_fwd.size()]; 0: no amax_history_fwd
   int64_t history_width = -1;                          // -1: scale_fwd.size()
-  bool with_recipe = true;                             // TE >= 2.1 writes the recipe
+  bool with_recipe = true;                             // TE 2.x releases write the recipe
   std::string extra_global_module, extra_global_name;  // a foreign global as an extra entry
 };
 

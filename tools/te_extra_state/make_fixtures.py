@@ -53,7 +53,7 @@ def install_recipe_module():
 
 
 def state_te2(recipe, scale_fwd, history=16):
-    """get_extra_state's dict in TE >= 2.1 (recipe, no scale_inv)."""
+    """get_extra_state's dict in TE 2.x releases (recipe, no scale_inv)."""
     amax = torch.zeros(history, 3)
     amax[0] = 448.0 / torch.tensor(scale_fwd)
     return {

@@ -12,7 +12,7 @@
 //   None        no state.
 // `state` is None or a dict: scale_fwd [3·gemms] fp32, amax_history_fwd [history, 3·gemms] fp32,
 // scale_bwd, amax_history_bwd, extra_fp8_variables (plain values), and by version scale_inv_fwd /
-// scale_inv_bwd (TE < 2.1) or recipe (TE >= 2.1: a DelayedScaling dataclass, kept opaque).
+// scale_inv_bwd (TE 1.x) or recipe (TE 2.x releases: a DelayedScaling dataclass, kept opaque).
 #pragma once
 
 #include <cstddef>

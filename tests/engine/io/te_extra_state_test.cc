@@ -38,7 +38,7 @@ absl::StatusOr<std::optional<StoredFp8Scales>> FromPickle(const std::string& pic
 }
 
 TEST(TeExtraState, ReadsThePickleTorchWrote) {
-  // pickle.dumps(state) of TE >= 2.1 (protocol 4, FRAME, STACK_GLOBAL, the recipe dataclass and
+  // pickle.dumps(state) of a TE 2.x release (protocol 4, FRAME, STACK_GLOBAL, the recipe dataclass and
   // its enum by name), scale_fwd = [3.5, 112.25, 1.0].
   const std::string pickled = testing::ReadFileBytes(Fixtures() / "te2_state.pickle");
   ASSERT_FALSE(pickled.empty());
@@ -88,7 +88,7 @@ TEST(TeExtraState, TheTestWriterMatchesWhatTorchWrote) {
   auto s = FromPickle(PickleTeState(spec));
   ASSERT_TRUE(s.ok()) << s.status();
   EXPECT_EQ(*s, (StoredFp8Scales{.input = 3.5f, .weight = 112.25f}));
-  spec.with_recipe = false;  // TE 2.0 wrote no recipe
+  spec.with_recipe = false;  // the uint8 form before the recipe was added (TE 2.0 development)
   s = FromPickle(PickleTeState(spec));
   ASSERT_TRUE(s.ok()) << s.status();
   EXPECT_EQ(*s, (StoredFp8Scales{.input = 3.5f, .weight = 112.25f}));
