@@ -37,16 +37,21 @@ __device__ float BlockMax(float v) {
 
 // One block per row: amax, scale, then the codes.
 template <typename T>
-__global__ void QuantizeRowsKernel(const T* __restrict__ x, int64_t cols, int64_t ldx, uint8_t* __restrict__ q,
-                                   int64_t ldq, float* __restrict__ inv_scale) {
+__global__ void QuantizeRowsKernel(const T* __restrict__ x, int64_t cols, int64_t ldx,
+                                   uint8_t* __restrict__ q, int64_t ldq,
+                                   float* __restrict__ inv_scale, float fixed_scale) {
   const int64_t t = blockIdx.x;
   const T* xr = x + t * ldx;
-  // fmaxf ignores NaN operands, like the CPU's std::fmax: the amax of the non-NaN values (a NaN
-  // input still becomes a NaN code, so it is not hidden).
-  float amax = 0.0f;
-  for (int64_t k = threadIdx.x; k < cols; k += kThreads) amax = fmaxf(amax, fabsf(ToFloat(xr[k])));
-  amax = BlockMax(amax);
-  const float s = ScaleForAmax(amax);
+  float s = fixed_scale;
+  if (!(s > 0.0f)) {  // uniform over the block, so BlockMax's barriers are reached by all threads
+    // fmaxf ignores NaN operands, like the CPU's std::fmax: the amax of the non-NaN values (a NaN
+    // input still becomes a NaN code, so it is not hidden).
+    float amax = 0.0f;
+    for (int64_t k = threadIdx.x; k < cols; k += kThreads)
+      amax = fmaxf(amax, fabsf(ToFloat(xr[k])));
+    amax = BlockMax(amax);
+    s = ScaleForAmax(amax);
+  }
   if (threadIdx.x == 0) inv_scale[t] = 1.0f / s;
   uint8_t* qr = q + t * ldq;
   for (int64_t k = threadIdx.x; k < ldq; k += kThreads) qr[k] = k < cols ? ToE4M3(ToFloat(xr[k]) * s) : 0;
@@ -65,9 +70,11 @@ __global__ void AmaxKernel(const T* __restrict__ w, int64_t n, float* __restrict
 }
 
 template <typename T>
-__global__ void QuantizeTensorKernel(const T* __restrict__ w, int64_t rows, int64_t cols, uint8_t* __restrict__ q,
-                                     int64_t ldq, float* __restrict__ inv_scale, const float* __restrict__ amax) {
-  const float s = ScaleForAmax(*amax);
+__global__ void QuantizeTensorKernel(const T* __restrict__ w, int64_t rows, int64_t cols,
+                                     uint8_t* __restrict__ q, int64_t ldq,
+                                     float* __restrict__ inv_scale, const float* __restrict__ amax,
+                                     float fixed_scale) {
+  const float s = fixed_scale > 0.0f ? fixed_scale : ScaleForAmax(*amax);
   const int64_t n = rows * ldq;
   for (int64_t i = blockIdx.x * static_cast<int64_t>(kThreads) + threadIdx.x; i < n;
        i += static_cast<int64_t>(gridDim.x) * kThreads) {
@@ -92,30 +99,36 @@ unsigned GridFor(int64_t n) { return static_cast<unsigned>(std::clamp<int64_t>((
 
 template <typename T>
 absl::Status LaunchQuantizeRowsE4M3(const T* x, int64_t rows, int64_t cols, int64_t ldx, uint8_t* q,
-                                    int64_t ldq, float* inv_scale, cudaStream_t stream) {
+                                    int64_t ldq, float* inv_scale, cudaStream_t stream,
+                                    float fixed_scale) {
   if (rows < 0 || cols < 0 || ldx < cols || ldq < cols) {
     return absl::InvalidArgumentError("quantize_rows_e4m3: bad sizes (need rows, cols >= 0, ldx, ldq >= cols)");
   }
   if (rows == 0) return absl::OkStatus();
   if (rows > 0x7fffffff) return absl::InvalidArgumentError("quantize_rows_e4m3: more than 2^31 rows");
   if (x == nullptr || q == nullptr || inv_scale == nullptr) return absl::InvalidArgumentError("quantize_rows_e4m3: null pointer");
-  QuantizeRowsKernel<T><<<static_cast<unsigned>(rows), kThreads, 0, stream>>>(x, cols, ldx, q, ldq, inv_scale);
+  QuantizeRowsKernel<T><<<static_cast<unsigned>(rows), kThreads, 0, stream>>>(
+      x, cols, ldx, q, ldq, inv_scale, fixed_scale);
   RETURN_IF_LAUNCH_FAILED("quantize_rows_e4m3");
   return absl::OkStatus();
 }
 
 template <typename T>
-absl::Status LaunchQuantizeTensorE4M3(const T* w, int64_t rows, int64_t cols, uint8_t* q, int64_t ldq,
-                                      float* inv_scale, float* amax_scratch, cudaStream_t stream) {
+absl::Status LaunchQuantizeTensorE4M3(const T* w, int64_t rows, int64_t cols, uint8_t* q,
+                                      int64_t ldq, float* inv_scale, float* amax_scratch,
+                                      cudaStream_t stream, float fixed_scale) {
   if (rows < 0 || cols < 0 || ldq < cols) return absl::InvalidArgumentError("quantize_tensor_e4m3: bad sizes");
   if (rows == 0) return absl::OkStatus();
   if (w == nullptr || q == nullptr || inv_scale == nullptr || amax_scratch == nullptr) {
     return absl::InvalidArgumentError("quantize_tensor_e4m3: null pointer");
   }
-  CUDA_RETURN_IF_ERROR(cudaMemsetAsync(amax_scratch, 0, sizeof(float), stream));
-  AmaxKernel<T><<<GridFor(rows * cols), kThreads, 0, stream>>>(w, rows * cols, amax_scratch);
-  RETURN_IF_LAUNCH_FAILED("amax");
-  QuantizeTensorKernel<T><<<GridFor(rows * ldq), kThreads, 0, stream>>>(w, rows, cols, q, ldq, inv_scale, amax_scratch);
+  if (!(fixed_scale > 0.0f)) {
+    CUDA_RETURN_IF_ERROR(cudaMemsetAsync(amax_scratch, 0, sizeof(float), stream));
+    AmaxKernel<T><<<GridFor(rows * cols), kThreads, 0, stream>>>(w, rows * cols, amax_scratch);
+    RETURN_IF_LAUNCH_FAILED("amax");
+  }
+  QuantizeTensorKernel<T><<<GridFor(rows * ldq), kThreads, 0, stream>>>(
+      w, rows, cols, q, ldq, inv_scale, amax_scratch, fixed_scale);
   RETURN_IF_LAUNCH_FAILED("quantize_tensor_e4m3");
   return absl::OkStatus();
 }
@@ -128,11 +141,11 @@ absl::Status LaunchDecodeE4M3(const uint8_t* q, int64_t n, float* out, cudaStrea
   return absl::OkStatus();
 }
 
-#define EVO2_INSTANTIATE(T)                                                                                  \
-  template absl::Status LaunchQuantizeRowsE4M3<T>(const T*, int64_t, int64_t, int64_t, uint8_t*, int64_t,   \
-                                                  float*, cudaStream_t);                                     \
-  template absl::Status LaunchQuantizeTensorE4M3<T>(const T*, int64_t, int64_t, uint8_t*, int64_t, float*, \
-                                                    float*, cudaStream_t);
+#define EVO2_INSTANTIATE(T)                                                                        \
+  template absl::Status LaunchQuantizeRowsE4M3<T>(const T*, int64_t, int64_t, int64_t, uint8_t*,   \
+                                                  int64_t, float*, cudaStream_t, float);           \
+  template absl::Status LaunchQuantizeTensorE4M3<T>(const T*, int64_t, int64_t, uint8_t*, int64_t, \
+                                                    float*, float*, cudaStream_t, float);
 EVO2_INSTANTIATE(float)
 EVO2_INSTANTIATE(__nv_bfloat16)
 #undef EVO2_INSTANTIATE

@@ -2,10 +2,11 @@
 // engine's one scaling rule:
 //   rows (activations): s_t = 448 / amax(x_t) per row, q[t,k] = E4M3(x[t,k]·s_t), inv[t] = 1/s_t
 //   tensor (weights):   s   = 448 / amax(W) over the whole tensor, inv[o] = 1/s for every row o
-// (s = 1 when the amax is 0 or not finite). E4M3 conversion: round to nearest even, saturate to
-// ±448 (__NV_SATFINITE). Codes are stored as bytes, row-major with a leading dimension ldq ≥ cols;
-// columns cols..ldq-1 are written as zeros (cuBLASLt wants K and the leading dimension to be
-// multiples of 16, and zero columns add nothing to a dot product).
+// (s = 1 when the amax is 0 or not finite); a `fixed_scale` > 0 replaces s (the checkpoint's stored
+// Transformer Engine scale, docs/spec/fp8.md "Stored scales"). E4M3 conversion: round to nearest
+// even, saturate to ±448 (__NV_SATFINITE). Codes are stored as bytes, row-major with a leading
+// dimension ldq ≥ cols; columns cols..ldq-1 are written as zeros (cuBLASLt wants K and the leading
+// dimension to be multiples of 16, and zero columns add nothing to a dot product).
 #pragma once
 
 #include <cuda_runtime.h>
@@ -19,13 +20,15 @@ namespace evo2::kernels {
 // x [rows, cols] (row stride ldx) -> q [rows, ldq] codes, inv_scale [rows].
 template <typename T>
 absl::Status LaunchQuantizeRowsE4M3(const T* x, int64_t rows, int64_t cols, int64_t ldx, uint8_t* q,
-                                    int64_t ldq, float* inv_scale, cudaStream_t stream);
+                                    int64_t ldq, float* inv_scale, cudaStream_t stream,
+                                    float fixed_scale = 0.0f);
 
 // w [rows, cols] contiguous -> q [rows, ldq] codes, inv_scale [rows] (all equal). `amax_scratch`
 // is one device float.
 template <typename T>
-absl::Status LaunchQuantizeTensorE4M3(const T* w, int64_t rows, int64_t cols, uint8_t* q, int64_t ldq,
-                                      float* inv_scale, float* amax_scratch, cudaStream_t stream);
+absl::Status LaunchQuantizeTensorE4M3(const T* w, int64_t rows, int64_t cols, uint8_t* q,
+                                      int64_t ldq, float* inv_scale, float* amax_scratch,
+                                      cudaStream_t stream, float fixed_scale = 0.0f);
 
 // The E4M3 code -> float (tests and debugging).
 absl::Status LaunchDecodeE4M3(const uint8_t* q, int64_t n, float* out, cudaStream_t stream);

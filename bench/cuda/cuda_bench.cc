@@ -267,7 +267,7 @@ int main(int argc, char** argv) {
         return 1;
       }
       if (fp8 != evo2::Fp8Mode::kOff) {
-        if (auto f = w->AddFp8Copies(config, fp8, nullptr); !f.ok()) {
+        if (auto f = w->AddFp8Copies(config, fp8, {}, nullptr); !f.ok()) {
           std::fprintf(stderr, "fp8 weights: %s\n", f.ToString().c_str());
           return 1;
         }

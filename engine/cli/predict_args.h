@@ -35,6 +35,7 @@ struct PredictArgs {
   std::optional<int64_t> min_length;
   bool fp8 = false;
   bool full_fp8 = false;
+  bool fp8_ignore_stored_scales = false;
   std::optional<std::string> fp8_recipe;
   std::optional<std::string> ckpt_format;
   std::optional<std::string> hybrid_override_pattern;

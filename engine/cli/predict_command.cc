@@ -104,6 +104,10 @@ void AddPredictCommand(CLI::App& app) {
   cmd->add_flag("--fp8", a.fp8,
                 "FP8 E4M3 Hyena input projections (docs/spec/fp8.md; emulated on --device cpu)");
   cmd->add_flag("--full-fp8", a.full_fp8, "FP8 E4M3 for every projection and MLP linear");
+  cmd->add_flag(
+      "--fp8-ignore-stored-scales", a.fp8_ignore_stored_scales,
+      "With --fp8/--full-fp8: current scaling everywhere, ignoring the checkpoint's Transformer "
+      "Engine scales (docs/spec/fp8.md)");
   cmd->add_option("--fp8-recipe", a.fp8_recipe, "Not supported (one scaling rule, docs/spec/fp8.md)");
   cmd->add_option("--ckpt-format", a.ckpt_format,
                   "Accepted for compatibility; the format is detected from the checkpoint")

@@ -30,10 +30,13 @@ namespace {
 
 absl::Status CheckFlags(const PredictArgs& a) {
   if (a.fp8_recipe) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "--fp8-recipe ", *a.fp8_recipe,
-        ": the engine has one FP8 scaling rule (per-tensor weights, per-token activations, "
-        "docs/spec/fp8.md); drop the flag and keep --fp8 or --full-fp8"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("--fp8-recipe ", *a.fp8_recipe,
+                     ": the engine has one FP8 scaling rule (the checkpoint's stored Transformer "
+                     "Engine scales, else "
+                     "per-tensor weights and per-token activations, docs/spec/fp8.md); drop the "
+                     "flag and keep --fp8 or "
+                     "--full-fp8"));
   }
   if (a.num_nodes != 1) {
     return absl::UnimplementedError(
@@ -161,6 +164,7 @@ absl::Status RunPredict(const PredictArgs& a) {
   lo.context_parallel_size = a.context_parallel_size;
   lo.lora_adapter = a.lora_checkpoint_path;
   lo.fp8 = a.full_fp8 ? Fp8Mode::kAllLinears : a.fp8 ? Fp8Mode::kHyenaProjections : Fp8Mode::kOff;
+  lo.fp8_stored_scales = !a.fp8_ignore_stored_scales;
   lo.devices = a.devices.value_or(0);
   ASSIGN_OR_RETURN(auto model, LoadModel(lo));
   if (cancelled.load()) return absl::CancelledError("interrupted; no output written");

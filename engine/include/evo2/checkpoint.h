@@ -9,7 +9,8 @@
 //      families; loaded by the HF model factories, see DescribeCheckpoint's `family`).
 // Whatever the format, tensors come back in the engine's naming, which is vortex's
 // (`blocks.{i}.projections.weight`, ...; docs/spec/model.md §9), with NeMo2 names and
-// filter parametrisations mapped (docs/spec/checkpoints.md §7). `*._extra_state` is skipped.
+// filter parametrisations mapped (docs/spec/checkpoints.md §7). `*._extra_state` is skipped
+// unless CheckpointReadOptions asks for Transformer Engine's stored FP8 scales.
 //
 // What callers should know about the tensors:
 //   - dtypes are as stored. In the golden/vortex files: bf16, except filter.log_poles,
@@ -21,11 +22,13 @@
 //   - NeMo2: `rotary_emb.inv_freq` is generated from context/model.yaml (`rotary_base`, head
 //     dim, `rotary_percent`) bit-identically to vortex; without model.yaml it is absent and the
 //     model must generate it from its preset. An hcs `conv_bias` (`_nv` models only) becomes
-//     `blocks.{i}.filter.short_conv_bias`; an untied `output_layer.weight` becomes `unembed.weight`.
+//     `blocks.{i}.filter.short_conv_bias`; an untied `output_layer.weight` becomes
+//     `unembed.weight`.
 //   - Byte-wise shards (`NAME.pt.part0`, …) are refused with a message to concatenate them.
 #pragma once
 
 #include <filesystem>
+#include <map>
 #include <optional>
 #include <string>
 
@@ -69,16 +72,36 @@ struct CheckpointDescription {
 // what was expected.
 absl::StatusOr<CheckpointDescription> DescribeCheckpoint(const std::filesystem::path& path);
 
+// Transformer Engine's stored forward FP8 scales of one linear (docs/spec/fp8.md, "Stored
+// scales"): the factors TE multiplies the GEMM's input and weight by before the E4M3 cast
+// (its `scale_fwd[0]` and `scale_fwd[1]`). Both are positive and finite.
+struct StoredFp8Scales {
+  float input = 1.0f;
+  float weight = 1.0f;
+  bool operator==(const StoredFp8Scales&) const = default;
+};
+
 struct Checkpoint {
   CheckpointFormat format;
   std::filesystem::path path;                    // what was opened
   TensorMap tensors;                             // engine (vortex) names
   std::optional<std::filesystem::path> config_yaml;  // vortex config.yml beside a .pt, if any
   std::optional<std::filesystem::path> nemo_model_yaml;  // NeMo2 context/model.yaml, if any
+  // Stored FP8 scales by the vortex name of the linear's weight without `.weight`
+  // (`blocks.0.projections`, `blocks.3.inner_mha_cls.Wqkv`, `blocks.0.mlp.l1`, ...); filled only
+  // when CheckpointReadOptions::te_fp8_scales is set, for the modules whose state holds scales.
+  std::map<std::string, StoredFp8Scales> fp8_scales;
+};
+
+struct CheckpointReadOptions {
+  // Decode the `_extra_state` of the linears the engine can run in FP8 into
+  // Checkpoint::fp8_scales; malformed state is then an error naming its key. Off: skipped
+  // undecoded.
+  bool te_fp8_scales = false;
 };
 
 // Loads every model tensor. Errors name the file and, where relevant, the tensor.
-absl::StatusOr<Checkpoint> LoadCheckpoint(const std::filesystem::path& path);
-
+absl::StatusOr<Checkpoint> LoadCheckpoint(const std::filesystem::path& path,
+                                          const CheckpointReadOptions& options = {});
 
 }  // namespace evo2

@@ -36,7 +36,7 @@ enum class MlpActivation : uint8_t {
   kNv,   // tanh-approximate GELU in every block (bionemo `*_nv` configs)
 };
 
-// Model family (bionemo-predict runs three; docs/spec/checkpoints.md §11). The Hyena fields below
+// Model family (bionemo-predict runs three; docs/spec/checkpoints.md §13). The Hyena fields below
 // describe kHyena only; the HuggingFace families keep their own configs (engine/src/hf/) and
 // fill the common fields (name, num_layers, hidden_size, num_heads, head_dim, vocab_size).
 enum class ModelFamily : uint8_t {

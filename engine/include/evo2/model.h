@@ -54,6 +54,10 @@ struct LoadOptions {
   Device device = Device::kCpu;
   Precision precision = Precision::kDefault;  // kDefault = the backend's (fp32 cpu, bf16 cuda)
   Fp8Mode fp8 = Fp8Mode::kOff;  // FP8 linears (docs/spec/fp8.md); the cpu backend emulates them
+  // With FP8 on: take each linear's input and weight scales from the checkpoint's Transformer
+  // Engine state where it has one (docs/spec/fp8.md, "Stored scales"); false: current scaling
+  // everywhere. Not used with a LoRA adapter (the merged weights are not the ones TE scaled).
+  bool fp8_stored_scales = true;
   int threads = 0;                       // cpu: 0 = all cores
   // Engine group (docs/parallelism.md): TP x CP ranks per replica and `devices` / (TP x CP)
   // data-parallel replicas; devices 0 means TP x CP. On the cpu backend the ranks are threads.

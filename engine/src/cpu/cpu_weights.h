@@ -3,15 +3,18 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
+#include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "cpu/gated_mlp.h"
 #include "cpu/hyena_long_filter.h"
+#include "evo2/checkpoint.h"
 #include "evo2/config.h"
 #include "evo2/device.h"
-#include "ops/fp8.h"
 #include "evo2/tensor.h"
+#include "ops/fp8.h"
 
 namespace evo2::cpu {
 
@@ -53,8 +56,10 @@ struct Weights {
 };
 
 // Adds the FP8 copies `mode` asks for (docs/spec/fp8.md); the fp32 weights stay for the layers
-// that do not use them.
-void QuantizeLinearsE4M3(Fp8Mode mode, Weights& weights);
+// that do not use them. `stored`: Transformer Engine's stored scales by vortex module name
+// (Checkpoint::fp8_scales), used where present ("Stored scales"); empty for current scaling.
+absl::Status QuantizeLinearsE4M3(Fp8Mode mode, const std::map<std::string, StoredFp8Scales>& stored,
+                                 Weights& weights);
 
 // Converts a validated checkpoint (config.h ValidateTensors) to fp32. Each tensor's fp32 copy
 // is made once; the TensorMap is not kept.

@@ -33,7 +33,7 @@ BackendFactory MakeCpuBackendFactory() {
       return std::unique_ptr<Model>(
           new parallel::EngineGroupModel(config, std::move(weights), layout, options.threads));
     }
-    QuantizeLinearsE4M3(options.fp8, weights);
+    RETURN_IF_ERROR(QuantizeLinearsE4M3(options.fp8, checkpoint.fp8_scales, weights));
     CpuOptions cpu;
     cpu.threads = options.threads;
     cpu.fp8 = options.fp8;

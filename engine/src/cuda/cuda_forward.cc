@@ -87,8 +87,8 @@ absl::Status CudaModel::RunTyped(const RunRequest& r) {
                                               " codes do not fit the ", scratch.bytes(), "-byte scratch"));
     uint8_t* codes_ptr = scratch.as<uint8_t>();
     float* inv = reinterpret_cast<float*>(codes_ptr + codes);
-    RETURN_IF_ERROR(kernels::LaunchQuantizeRowsE4M3<T>(static_cast<const T*>(g.x), g.rows, g.in, g.ldx, codes_ptr,
-                                                       w8.k, inv, st));
+    RETURN_IF_ERROR(kernels::LaunchQuantizeRowsE4M3<T>(
+        static_cast<const T*>(g.x), g.rows, g.in, g.ldx, codes_ptr, w8.k, inv, st, w8.input_scale));
     return fp8_gemm_->Run(result, {.x = codes_ptr,
                                    .ldx = w8.k,
                                    .x_inv = inv,

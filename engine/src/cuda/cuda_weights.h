@@ -11,9 +11,12 @@
 #include <cuda_runtime.h>
 
 #include <cstdint>
+#include <map>
+#include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "evo2/checkpoint.h"
 #include "evo2/config.h"
 #include "evo2/device.h"
 #include "evo2/tensor.h"
@@ -27,6 +30,9 @@ struct DeviceFp8Linear {
   const uint8_t* q = nullptr;
   const float* inv_scale = nullptr;
   int64_t k = 0;
+  // The stored input scale s_x for every row of this linear's input ("Stored scales"); 0: per-row
+  // current amax.
+  float input_scale = 0.0f;
   bool present() const { return q != nullptr; }
 };
 
@@ -67,7 +73,11 @@ class DeviceWeights {
                                               DType act_dtype);
   // Adds the FP8 copies `mode` selects (quantised on the device from the act-typed weights, so
   // bf16 checkpoints give exactly the CPU emulation's codes). The act-typed weights stay.
-  absl::Status AddFp8Copies(const ModelConfig& config, Fp8Mode mode, cudaStream_t stream);
+  // `stored`: Transformer Engine's stored scales (Checkpoint::fp8_scales), used where present
+  // exactly as cpu/quantize_linears.cc uses them.
+  absl::Status AddFp8Copies(const ModelConfig& config, Fp8Mode mode,
+                            const std::map<std::string, StoredFp8Scales>& stored,
+                            cudaStream_t stream);
   // Random weights of realistic scale for `config` (benchmarks): built on the device.
   static absl::StatusOr<DeviceWeights> Random(const ModelConfig& config, DType act_dtype,
                                               uint64_t seed);

@@ -37,7 +37,8 @@ absl::StatusOr<std::unique_ptr<Model>> MakeCudaModel(const ModelConfig& config,
     // Quantised on a temporary stream; AddFp8Copies waits for it.
     cudaStream_t stream = nullptr;
     CUDA_RETURN_IF_ERROR(cudaStreamCreate(&stream));
-    const absl::Status s = weights->AddFp8Copies(config, options.fp8, stream);
+    const absl::Status s =
+        weights->AddFp8Copies(config, options.fp8, checkpoint.fp8_scales, stream);
     cudaStreamDestroy(stream);
     RETURN_IF_ERROR(s);
   }

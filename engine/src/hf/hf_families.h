@@ -1,4 +1,4 @@
-// The HuggingFace model families the engine runs (docs/spec/checkpoints.md §11): one loader per
+// The HuggingFace model families the engine runs (docs/spec/checkpoints.md §13): one loader per
 // family, registered for the cpu device in the backend registry (evo2/backend_registry.h).
 // Which family a directory holds is DescribeCheckpoint's answer (evo2/checkpoint.h).
 #pragma once

@@ -9,12 +9,15 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "evo2/status_macros.h"
+#include "io/fp8_linear_names.h"
 #include "io/mapped_file.h"
 #include "io/nemo2_reader.h"
 #include "io/pt_reader.h"
+#include "io/te_extra_state.h"
 #include "nlohmann/json.hpp"
 
 namespace evo2 {
@@ -44,16 +47,27 @@ std::optional<fs::path> ConfigYamlBeside(const fs::path& dir) {
   return std::nullopt;
 }
 
-absl::StatusOr<Checkpoint> LoadVortexPt(const fs::path& pt) {
+absl::StatusOr<Checkpoint> LoadVortexPt(const fs::path& pt, const CheckpointReadOptions& options) {
   ASSIGN_OR_RETURN(auto file, io::MappedFile::Open(pt));
   ASSIGN_OR_RETURN(auto archive, io::TorchArchive::Open(file, file->bytes(), pt.string()));
-  // `*._extra_state` entries (Transformer Engine FP8 metadata, io.BytesIO objects) are skipped
-  // without being decoded (docs/spec/checkpoints.md §1).
+  // `*._extra_state` entries (Transformer Engine FP8 state) are not tensors of the model
+  // (docs/spec/checkpoints.md §1); only the FP8 linears' ones are decoded, and only when asked.
   ASSIGN_OR_RETURN(auto named, archive.TensorDict(/*skip_extra_state=*/true));
-  Checkpoint ckpt{CheckpointFormat::kVortexPt, pt, {}, std::nullopt, std::nullopt};
+  Checkpoint ckpt{CheckpointFormat::kVortexPt, pt, {}, std::nullopt, std::nullopt, {}};
   for (auto& [name, tensor] : named) ckpt.tensors.emplace(std::move(name), std::move(tensor));
   if (ckpt.tensors.empty()) {
     return absl::DataLossError(absl::StrCat(pt.string(), ": the checkpoint holds no tensors"));
+  }
+  if (options.te_fp8_scales) {
+    constexpr absl::string_view kSuffix = "._extra_state";
+    for (const auto& [k, v] : archive.root()->entries) {
+      if (!absl::EndsWith(k->text, kSuffix)) continue;
+      const std::string module = k->text.substr(0, k->text.size() - kSuffix.size());
+      if (!io::IsFp8LinearModule(module)) continue;
+      ASSIGN_OR_RETURN(const auto scales,
+                       io::ReadTeExtraState(archive, v, absl::StrCat(pt.string(), ": ", k->text)));
+      if (scales) ckpt.fp8_scales[module] = *scales;
+    }
   }
   return ckpt;
 }
@@ -181,16 +195,17 @@ absl::StatusOr<CheckpointDescription> DescribeCheckpoint(const fs::path& path) {
       "*.safetensors"));
 }
 
-absl::StatusOr<Checkpoint> LoadCheckpoint(const fs::path& path) {
+absl::StatusOr<Checkpoint> LoadCheckpoint(const fs::path& path,
+                                          const CheckpointReadOptions& options) {
   ASSIGN_OR_RETURN(const CheckpointDescription d, DescribeCheckpoint(path));
   switch (d.format) {
     case CheckpointFormat::kVortexPt: {
-      ASSIGN_OR_RETURN(Checkpoint ckpt, LoadVortexPt(d.weights));
+      ASSIGN_OR_RETURN(Checkpoint ckpt, LoadVortexPt(d.weights, options));
       ckpt.config_yaml = d.config;
       return ckpt;
     }
     case CheckpointFormat::kNemo2:
-      return io::LoadNemo2Checkpoint(d.weights);
+      return io::LoadNemo2Checkpoint(d.weights, options);
     case CheckpointFormat::kSafetensors:
       break;
   }

@@ -150,4 +150,28 @@ absl::StatusOr<NamedTensors> ReadDcpTensors(const fs::path& weights_dir, const D
   return out;
 }
 
+absl::StatusOr<std::vector<std::byte>> ReadDcpByteItem(const fs::path& weights_dir,
+                                                       const DcpMetadata& metadata,
+                                                       const std::string& fqn) {
+  auto bad = [&](std::string_view what) {
+    return absl::DataLossError(
+        absl::StrCat(weights_dir.string(), ": byte item '", fqn, "': ", std::string(what)));
+  };
+  // Byte items are indexed without chunk offsets.
+  auto loc = metadata.locations.find({fqn, {}});
+  if (loc == metadata.locations.end()) return bad("no storage entry");
+  const DcpItemLocation& item = loc->second;
+  FileCache files(weights_dir);
+  auto file = files.Get(item.relative_path);
+  if (!file.ok()) return bad(std::string(file.status().message()));
+  const auto bytes = (*file)->bytes();
+  if (item.offset > bytes.size() || item.length > bytes.size() - item.offset) {
+    return bad(absl::StrCat("offset ", item.offset, " + ", item.length,
+                            " bytes lies beyond the end of the ", bytes.size(), "-byte ",
+                            item.relative_path));
+  }
+  const auto range = bytes.subspan(item.offset, item.length);
+  return std::vector<std::byte>(range.begin(), range.end());
+}
+
 }  // namespace evo2::io

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "evo2/torch_pt.h"
@@ -18,5 +19,11 @@ namespace evo2::io {
 absl::StatusOr<NamedTensors> ReadDcpTensors(const std::filesystem::path& weights_dir,
                                             const DcpMetadata& metadata,
                                             const std::function<bool(const std::string&)>& wanted);
+
+// The bytes of a byte item (BytesStorageMetadata, e.g. `…/_extra_state/shard_0_1`) as stored in
+// its `.distcp` file. Errors name the item and the file.
+absl::StatusOr<std::vector<std::byte>> ReadDcpByteItem(const std::filesystem::path& weights_dir,
+                                                       const DcpMetadata& metadata,
+                                                       const std::string& fqn);
 
 }  // namespace evo2::io

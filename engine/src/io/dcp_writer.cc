@@ -25,6 +25,7 @@ struct Chunk {
   Tensor data;
   std::string file;  // __R_0.distcp
   uint64_t offset = 0, length = 0;
+  bool byte_item = false;  // stored as torch.save([data]), indexed without offsets
 };
 
 // Rows [begin, end) of a tensor along dim 0, copied.
@@ -67,7 +68,8 @@ void EmitDict(PickleWriter& w, EmitItems emit_items) {
   w.Op('u');
 }
 
-std::string MetadataPickle(const std::vector<Chunk>& chunks, const NamedTensors& tensors) {
+std::string MetadataPickle(const std::vector<Chunk>& chunks, const NamedTensors& tensors,
+                           const NamedTensors& byte_items) {
   PickleWriter w;
   w.Op('\x80');
   w.Op('\x02');
@@ -117,6 +119,14 @@ std::string MetadataPickle(const std::vector<Chunk>& chunks, const NamedTensors&
             });
           });
         }
+        // BytesStorageMetadata has no fields: NEWOBJ without BUILD.
+        for (const auto& entry : byte_items) {
+          w.String(entry.first);
+          w.Global(kMetadataModule, "BytesStorageMetadata");
+          w.Op(')');
+          w.Op('\x81');
+          w.Put();
+        }
       });
       w.String("planner_data");
       w.Op('N');
@@ -128,9 +138,17 @@ std::string MetadataPickle(const std::vector<Chunk>& chunks, const NamedTensors&
               w.String("fqn");
               w.String(c.fqn);
               w.String("offset");
-              EmitSize(w, c.offsets);
+              if (c.byte_item) {
+                w.Op('N');
+              } else {
+                EmitSize(w, c.offsets);
+              }
               w.String("index");
-              w.Int(0);
+              if (c.byte_item) {
+                w.Op('N');
+              } else {
+                w.Int(0);
+              }
             });
           });
           EmitObject(w, kStorageModule, "_StorageInfo", [&] {
@@ -160,14 +178,20 @@ absl::StatusOr<std::string> ReadAll(const fs::path& path) {
 }  // namespace
 
 absl::Status WriteDcpCheckpoint(const fs::path& weights_dir, const NamedTensors& tensors,
-                                const DcpWriteOptions& options) {
+                                const DcpWriteOptions& options, const NamedTensors& byte_items) {
   if (options.ranks < 1) return absl::InvalidArgumentError("DCP writer: ranks must be >= 1");
   std::error_code ec;
   fs::create_directories(weights_dir, ec);
   if (ec) return absl::InternalError(absl::StrCat("cannot create ", weights_dir.string(), ": ", ec.message()));
 
-  // Place the chunks: split along dim 0 where it divides evenly, else whole on rank 0.
+  // Byte items first, on rank 0; then the chunks: split along dim 0 where it divides evenly, else
+  // whole on rank 0.
   std::vector<Chunk> chunks;
+  for (const auto& [fqn, t] : byte_items) {
+    Chunk c{fqn, {}, {}, t, "__0_0.distcp"};
+    c.byte_item = true;
+    chunks.push_back(std::move(c));
+  }
   for (const auto& [fqn, t] : tensors) {
     if (t.bytes().size() != t.nbytes()) {
       return absl::InvalidArgumentError(absl::StrCat("DCP writer: tensor '", fqn, "' has no data"));
@@ -193,7 +217,8 @@ absl::Status WriteDcpCheckpoint(const fs::path& weights_dir, const NamedTensors&
     ASSIGN_OR_RETURN(auto out, AtomicFileWriter::Open(weights_dir / name));
     for (Chunk& c : chunks) {
       if (c.file != name) continue;
-      RETURN_IF_ERROR(WriteTorchTensorFile(scratch, c.fqn, c.data));
+      RETURN_IF_ERROR(c.byte_item ? WriteTorchTensorListFile(scratch, c.fqn, c.data)
+                                  : WriteTorchTensorFile(scratch, c.fqn, c.data));
       ASSIGN_OR_RETURN(const std::string item, ReadAll(scratch));
       c.offset = out.position();
       c.length = item.size();
@@ -203,7 +228,7 @@ absl::Status WriteDcpCheckpoint(const fs::path& weights_dir, const NamedTensors&
   }
   fs::remove(scratch, ec);
   ASSIGN_OR_RETURN(auto metadata, AtomicFileWriter::Open(weights_dir / ".metadata"));
-  RETURN_IF_ERROR(metadata.Write(MetadataPickle(chunks, tensors)));
+  RETURN_IF_ERROR(metadata.Write(MetadataPickle(chunks, tensors, byte_items)));
   return metadata.Commit();
 }
 

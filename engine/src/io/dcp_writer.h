@@ -18,7 +18,11 @@ struct DcpWriteOptions {
 };
 
 // `weights_dir` is created if missing; existing `.metadata`/`.distcp` files in it are replaced.
-absl::Status WriteDcpCheckpoint(const std::filesystem::path& weights_dir, const NamedTensors& tensors,
-                                const DcpWriteOptions& options = {});
+// `byte_items` (BytesStorageMetadata), e.g. `module.….linear_fc1._extra_state/shard_0_1` -> the
+// module's uint8 extra-state tensor, are each stored as torch.save([tensor]) like Megatron's, in
+// rank 0's file before its tensors.
+absl::Status WriteDcpCheckpoint(const std::filesystem::path& weights_dir,
+                                const NamedTensors& tensors, const DcpWriteOptions& options = {},
+                                const NamedTensors& byte_items = {});
 
 }  // namespace evo2::io

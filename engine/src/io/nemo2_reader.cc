@@ -2,14 +2,21 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <map>
+#include <string>
+#include <vector>
+
 #include "absl/status/status.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "evo2/status_macros.h"
 #include "io/dcp_metadata.h"
 #include "io/dcp_reader.h"
+#include "io/fp8_linear_names.h"
 #include "io/mapped_file.h"
 #include "io/nemo2_names.h"
+#include "io/te_extra_state.h"
 
 namespace evo2::io {
 namespace {
@@ -42,9 +49,48 @@ absl::StatusOr<std::optional<NemoRotary>> ReadRotary(const fs::path& model_yaml)
   }
 }
 
+// The FP8 linears' `<module>._extra_state/shard_<i>_<n>` byte items (one per tensor-parallel
+// rank that saved it) -> stored scales by vortex module name. TE reduces amaxes over the
+// tensor-parallel group, so the ranks' scales agree; ranks that disagree are an error.
+absl::StatusOr<std::map<std::string, StoredFp8Scales>> ReadStoredFp8Scales(
+    const fs::path& weights, const DcpMetadata& metadata, bool have_module) {
+  constexpr absl::string_view kSuffix = "._extra_state";
+  std::map<std::string, StoredFp8Scales> out;
+  std::map<std::string, std::string> source;  // vortex module -> the item its scales came from
+  for (const std::string& fqn : metadata.byte_items) {
+    absl::string_view name = fqn;
+    if (have_module) {
+      if (!absl::ConsumePrefix(&name, kModulePrefix)) continue;
+    } else if (absl::StartsWith(name, "optimizer.")) {
+      continue;
+    }
+    name = name.substr(0, name.find('/'));
+    if (!absl::ConsumeSuffix(&name, kSuffix)) continue;
+    const std::vector<std::string> modules = VortexModulesOfNemoLinear(name);
+    if (modules.empty()) continue;
+    ASSIGN_OR_RETURN(const std::vector<std::byte> item, ReadDcpByteItem(weights, metadata, fqn));
+    ASSIGN_OR_RETURN(
+        const auto scales,
+        ReadTeExtraStateItem(item, absl::StrCat((weights / ".metadata").string(), ": ", fqn)));
+    if (!scales) continue;
+    for (const std::string& m : modules) {
+      auto [it, inserted] = out.emplace(m, *scales);
+      if (!inserted && !(it->second == *scales)) {
+        return absl::DataLossError(
+            absl::StrCat(weights.string(), ": the FP8 scales of '", fqn, "' (input ", scales->input,
+                         ", weight ", scales->weight, ") differ from those of '", source[m],
+                         "' (input ", it->second.input, ", weight ", it->second.weight, ")"));
+      }
+      source.emplace(m, fqn);
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
-absl::StatusOr<Checkpoint> LoadNemo2Checkpoint(const fs::path& dir) {
+absl::StatusOr<Checkpoint> LoadNemo2Checkpoint(const fs::path& dir,
+                                               const CheckpointReadOptions& options) {
   std::error_code ec;
   fs::path weights = dir / "weights";
   fs::path context = dir / "context";
@@ -72,7 +118,7 @@ absl::StatusOr<Checkpoint> LoadNemo2Checkpoint(const fs::path& dir) {
     for (auto& [name, t] : tensors) name = name.substr(kModulePrefix.size());
   }
 
-  Checkpoint ckpt{CheckpointFormat::kNemo2, dir, {}, std::nullopt, std::nullopt};
+  Checkpoint ckpt{CheckpointFormat::kNemo2, dir, {}, std::nullopt, std::nullopt, {}};
   std::optional<NemoRotary> rotary;
   if (fs::is_regular_file(context / "model.yaml", ec)) {
     ckpt.nemo_model_yaml = context / "model.yaml";
@@ -84,6 +130,9 @@ absl::StatusOr<Checkpoint> LoadNemo2Checkpoint(const fs::path& dir) {
     return absl::Status(mapped.status().code(), absl::StrCat(dir.string(), ": ", mapped.status().message()));
   }
   ckpt.tensors = *std::move(mapped);
+  if (options.te_fp8_scales) {
+    ASSIGN_OR_RETURN(ckpt.fp8_scales, ReadStoredFp8Scales(weights, metadata, have_module));
+  }
   return ckpt;
 }
 

@@ -11,6 +11,9 @@ namespace evo2::io {
 
 // `dir` is the checkpoint root (holding `context/` and `weights/`) or the weights directory
 // itself (holding `.metadata`).
-absl::StatusOr<Checkpoint> LoadNemo2Checkpoint(const std::filesystem::path& dir);
+// With options.te_fp8_scales, the byte items of the FP8 linears' `_extra_state` are decoded into
+// Checkpoint::fp8_scales (under vortex names; tensor-parallel shards must agree).
+absl::StatusOr<Checkpoint> LoadNemo2Checkpoint(const std::filesystem::path& dir,
+                                               const CheckpointReadOptions& options = {});
 
 }  // namespace evo2::io

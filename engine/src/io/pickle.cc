@@ -43,6 +43,7 @@ class Unpickler {
       if (op == kStop) {
         if (stack_.empty()) return Error("STOP with an empty stack");
         doc_.root = stack_.back();
+        doc_.end = pos_;
         return std::move(doc_);
       }
       RETURN_IF_ERROR(Step(op));

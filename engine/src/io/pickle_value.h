@@ -7,6 +7,7 @@
 // must bound their recursion depth (kMaxPickleDepth).
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -74,6 +75,9 @@ std::string DescribePickleValue(const PickleValue* value);
 struct PickleDocument {
   std::vector<std::unique_ptr<PickleValue>> arena;
   const PickleValue* root = nullptr;
+  // Bytes consumed, up to and including STOP: where a following pickle of the same stream
+  // starts (torch's legacy format writes several pickles back to back).
+  size_t end = 0;
 };
 
 }  // namespace evo2::io

@@ -15,21 +15,6 @@ namespace {
 using Kind = PickleValue::Kind;
 constexpr size_t kMaxRank = 64;
 
-// torch's legacy typed-storage class names (what torch.save still pickles) -> dtype.
-absl::StatusOr<DType> DTypeFromStorageClass(const std::string& name) {
-  static const std::pair<const char*, DType> kClasses[] = {
-      {"FloatStorage", DType::kFloat32}, {"BFloat16Storage", DType::kBFloat16},
-      {"HalfStorage", DType::kFloat16},  {"DoubleStorage", DType::kFloat64},
-      {"LongStorage", DType::kInt64},    {"IntStorage", DType::kInt32},
-      {"ShortStorage", DType::kInt16},   {"CharStorage", DType::kInt8},
-      {"ByteStorage", DType::kUInt8},    {"BoolStorage", DType::kBool},
-  };
-  for (const auto& [n, d] : kClasses) {
-    if (name == n) return d;
-  }
-  return absl::UnimplementedError(absl::StrCat("unsupported storage type torch.", name));
-}
-
 absl::StatusOr<std::vector<int64_t>> IntTuple(const PickleValue* v, std::string_view what) {
   if (v == nullptr || v->kind != Kind::kTuple) {
     return absl::InvalidArgumentError(absl::StrCat(std::string(what), " is ", DescribePickleValue(v), ", not a tuple"));
@@ -65,6 +50,21 @@ std::vector<std::byte> GatherStrided(std::span<const std::byte> src, size_t elem
 }
 
 }  // namespace
+
+// torch's legacy typed-storage class names (what torch.save still pickles) -> dtype.
+absl::StatusOr<DType> DTypeFromStorageClass(const std::string& name) {
+  static const std::pair<const char*, DType> kClasses[] = {
+      {"FloatStorage", DType::kFloat32}, {"BFloat16Storage", DType::kBFloat16},
+      {"HalfStorage", DType::kFloat16},  {"DoubleStorage", DType::kFloat64},
+      {"LongStorage", DType::kInt64},    {"IntStorage", DType::kInt32},
+      {"ShortStorage", DType::kInt16},   {"CharStorage", DType::kInt8},
+      {"ByteStorage", DType::kUInt8},    {"BoolStorage", DType::kBool},
+  };
+  for (const auto& [n, d] : kClasses) {
+    if (name == n) return d;
+  }
+  return absl::UnimplementedError(absl::StrCat("unsupported storage type torch.", name));
+}
 
 absl::StatusOr<TorchArchive> TorchArchive::Open(std::shared_ptr<const Storage> storage,
                                                 std::span<const std::byte> range, std::string where) {

@@ -15,12 +15,17 @@
 
 namespace evo2::io {
 
+// torch's typed-storage class name (`FloatStorage`, `BFloat16Storage`, ...; what torch.save still
+// pickles as the storage type) -> dtype.
+absl::StatusOr<DType> DTypeFromStorageClass(const std::string& name);
+
 class TorchArchive {
  public:
   // Opens the zip in `range` of `storage` and unpickles its data.pkl.
   static absl::StatusOr<TorchArchive> Open(std::shared_ptr<const Storage> storage,
                                            std::span<const std::byte> range, std::string where);
   const PickleValue* root() const { return doc_.root; }
+  const PickleDocument& document() const { return doc_; }
   const std::string& where() const { return zip_.where(); }
 
   // Builds the tensor a `_rebuild_tensor_v2` (or `_rebuild_parameter`) object describes.

@@ -142,6 +142,19 @@ absl::Status WriteTorchTensorFile(const std::filesystem::path& path, const std::
   return WriteTorchArchive(path, w.out(), NamedTensors{{name, tensor}});
 }
 
+absl::Status WriteTorchTensorListFile(const std::filesystem::path& path, const std::string& name,
+                                      const Tensor& tensor) {
+  PickleWriter w;
+  w.Op('\x80');
+  w.Op('\x02');
+  w.Op(']');
+  w.Put();
+  EmitTensor(w, tensor, 0);
+  w.Op('a');
+  w.Op('.');
+  return WriteTorchArchive(path, w.out(), NamedTensors{{name, tensor}});
+}
+
 }  // namespace io
 
 }  // namespace evo2

@@ -14,4 +14,9 @@ namespace evo2::io {
 absl::Status WriteTorchTensorFile(const std::filesystem::path& path, const std::string& name,
                                   const Tensor& tensor);
 
+// torch.save([tensor]): a one-element list, the form Megatron saves a module's `_extra_state` in
+// as a DCP byte item (docs/spec/checkpoints.md §13).
+absl::Status WriteTorchTensorListFile(const std::filesystem::path& path, const std::string& name,
+                                      const Tensor& tensor);
+
 }  // namespace evo2::io

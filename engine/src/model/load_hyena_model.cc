@@ -54,7 +54,11 @@ absl::StatusOr<ModelConfig> ConfigFor(const Checkpoint& ckpt, const LoadOptions&
 
 absl::StatusOr<std::unique_ptr<Model>> LoadHyenaModel(const LoadOptions& options,
                                                       const BackendFactory& factory) {
-  ASSIGN_OR_RETURN(auto ckpt, LoadCheckpoint(options.checkpoint));
+  // Transformer Engine's stored FP8 scales are read only when they will be used (fp8.md).
+  CheckpointReadOptions read;
+  read.te_fp8_scales =
+      options.fp8 != Fp8Mode::kOff && options.fp8_stored_scales && !options.lora_adapter;
+  ASSIGN_OR_RETURN(auto ckpt, LoadCheckpoint(options.checkpoint, read));
   if (options.lora_adapter) {
     ASSIGN_OR_RETURN(const LoraAdapter adapter, LoadLoraAdapter(*options.lora_adapter));
     RETURN_IF_ERROR(MergeLoraAdapter(adapter, ckpt.tensors));

@@ -26,14 +26,17 @@ float E4M3ScaleForAmax(float amax) {
   return kE4M3Max / amax;
 }
 
-Fp8Matrix QuantizeMatrixE4M3(const float* w, int64_t out, int64_t in) {
+Fp8Matrix QuantizeMatrixE4M3(const float* w, int64_t out, int64_t in, float scale) {
   Fp8Matrix m;
   m.out = out;
   m.in = in;
   const int64_t n = out * in;
-  float amax = 0.0f;
-  for (int64_t i = 0; i < n; ++i) amax = std::fmax(amax, std::fabs(w[i]));
-  const float s = E4M3ScaleForAmax(amax);
+  float s = scale;
+  if (!(s > 0.0f)) {
+    float amax = 0.0f;
+    for (int64_t i = 0; i < n; ++i) amax = std::fmax(amax, std::fabs(w[i]));
+    s = E4M3ScaleForAmax(amax);
+  }
   m.inv_scale = 1.0f / s;
   m.q.resize(static_cast<size_t>(n));
   for (int64_t i = 0; i < n; ++i) m.q[i] = RoundToE4M3(w[i] * s);
@@ -41,12 +44,15 @@ Fp8Matrix QuantizeMatrixE4M3(const float* w, int64_t out, int64_t in) {
 }
 
 void QuantizeRowsE4M3(const float* x, int64_t rows, int64_t cols, int64_t ldx, float* q,
-                      float* inv_scale) {
+                      float* inv_scale, float fixed_scale) {
   for (int64_t t = 0; t < rows; ++t) {
     const float* xr = x + t * ldx;
-    float amax = 0.0f;
-    for (int64_t k = 0; k < cols; ++k) amax = std::fmax(amax, std::fabs(xr[k]));
-    const float s = E4M3ScaleForAmax(amax);
+    float s = fixed_scale;
+    if (!(s > 0.0f)) {
+      float amax = 0.0f;
+      for (int64_t k = 0; k < cols; ++k) amax = std::fmax(amax, std::fabs(xr[k]));
+      s = E4M3ScaleForAmax(amax);
+    }
     inv_scale[t] = 1.0f / s;
     float* qr = q + t * cols;
     for (int64_t k = 0; k < cols; ++k) qr[k] = RoundToE4M3(xr[k] * s);
@@ -61,7 +67,7 @@ void Fp8Linear(const float* x, int64_t rows, int64_t ldx, const Fp8Matrix& w, co
   float* q = scratch.data();
   float* inv_x = q + rows * in;
   float* acc = inv_x + rows;
-  QuantizeRowsE4M3(x, rows, in, ldx, q, inv_x);
+  QuantizeRowsE4M3(x, rows, in, ldx, q, inv_x, w.input_scale);
   Linear(q, rows, in, in, w.q.data(), out, nullptr, acc, out);
   for (int64_t t = 0; t < rows; ++t) {
     const float m = inv_x[t] * w.inv_scale;

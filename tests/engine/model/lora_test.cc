@@ -1,4 +1,4 @@
-// LoRA adapters merged at load (docs/spec/checkpoints.md §11): an adapter written from known
+// LoRA adapters merged at load (docs/spec/checkpoints.md §13): an adapter written from known
 // A/B matrices gives the result of a checkpoint whose weights were merged by hand, whatever the
 // adapter's container (NeMo2 TP-split, safetensors) and the base's (NeMo2, .pt); adapters that
 // do not fit the base are refused by name.
