@@ -22,13 +22,15 @@ absl::StatusOr<ModelConfig> ConfigOf(const std::string& model_size,
     case ConfigSource::kVortexYaml:
       return ModelConfigFromVortexYaml(*d.config);
     case ConfigSource::kNemoModelYaml:
-      return ModelConfigFromNemoYaml(*d.config);
+      if (d.family == ModelFamily::kHyena) return ModelConfigFromNemoYaml(*d.config);
+      [[fallthrough]];
     case ConfigSource::kHfConfigJson:
-      // HF families name whole layers only; their config needs the family's own parser.
+      // HF families (also in NeMo2 form) name whole layers only; their config needs the family's
+      // own parser.
       return absl::UnimplementedError(absl::StrCat(
-          ckpt.string(), " is a HuggingFace ", d.architecture,
+          ckpt.string(), " is a ", ModelFamilyName(d.family),
           " checkpoint: its capturable layers are embedding_layer, blocks.B / decoder.layers.B "
-          "and norm (B below config.json's num_hidden_layers)"));
+          "and norm (B below its number of layers)"));
     case ConfigSource::kNone:
       break;
   }

@@ -44,7 +44,7 @@ absl::StatusOr<std::optional<NemoRotary>> ReadRotary(const fs::path& model_yaml)
 
 }  // namespace
 
-absl::StatusOr<Checkpoint> LoadNemo2Checkpoint(const fs::path& dir) {
+absl::StatusOr<Nemo2Weights> ReadNemo2Weights(const fs::path& dir) {
   std::error_code ec;
   fs::path weights = dir / "weights";
   fs::path context = dir / "context";
@@ -64,22 +64,27 @@ absl::StatusOr<Checkpoint> LoadNemo2Checkpoint(const fs::path& dir) {
     if (absl::EndsWith(fqn, "_extra_state")) return false;
     return have_module ? absl::StartsWith(fqn, kModulePrefix) : !absl::StartsWith(fqn, "optimizer.");
   };
-  ASSIGN_OR_RETURN(auto tensors, ReadDcpTensors(weights, metadata, wanted));
-  if (tensors.empty()) {
+  Nemo2Weights out{dir, weights, std::nullopt, {}};
+  ASSIGN_OR_RETURN(out.tensors, ReadDcpTensors(weights, metadata, wanted));
+  if (out.tensors.empty()) {
     return absl::DataLossError(absl::StrCat(metadata_path.string(), ": no model tensors in the checkpoint"));
   }
   if (have_module) {
-    for (auto& [name, t] : tensors) name = name.substr(kModulePrefix.size());
+    for (auto& [name, t] : out.tensors) name = name.substr(kModulePrefix.size());
   }
+  if (fs::is_regular_file(context / "model.yaml", ec)) out.model_yaml = context / "model.yaml";
+  return out;
+}
 
-  Checkpoint ckpt{CheckpointFormat::kNemo2, dir, {}, std::nullopt, std::nullopt};
+absl::StatusOr<Checkpoint> LoadNemo2Checkpoint(const fs::path& dir) {
+  ASSIGN_OR_RETURN(Nemo2Weights weights, ReadNemo2Weights(dir));
+  Checkpoint ckpt{CheckpointFormat::kNemo2, dir, {}, std::nullopt, weights.model_yaml};
   std::optional<NemoRotary> rotary;
-  if (fs::is_regular_file(context / "model.yaml", ec)) {
-    ckpt.nemo_model_yaml = context / "model.yaml";
-    ASSIGN_OR_RETURN(auto r, ReadRotary(context / "model.yaml"));
+  if (weights.model_yaml) {
+    ASSIGN_OR_RETURN(auto r, ReadRotary(*weights.model_yaml));
     rotary = r;
   }
-  auto mapped = MapNemo2ToVortex(tensors, rotary);
+  auto mapped = MapNemo2ToVortex(weights.tensors, rotary);
   if (!mapped.ok()) {
     return absl::Status(mapped.status().code(), absl::StrCat(dir.string(), ": ", mapped.status().message()));
   }
