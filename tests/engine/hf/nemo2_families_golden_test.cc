@@ -13,6 +13,7 @@
 #include <cmath>
 #include <cstring>
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -123,6 +124,119 @@ INSTANTIATE_TEST_SUITE_P(Cases, Nemo2FamilyGolden,
                                            Param{"m_hybrid_b", 1}, Param{"m_hybrid_b", 2},
                                            Param{"l_eden_b", 1}, Param{"l_eden_b", 2}),
                          ParamName);
+
+// ---- Other layouts a NeMo2 checkpoint may have ------------------------------------------------
+
+// `t` with `extra` zero rows appended (dim 0).
+Tensor PadRows(const Tensor& t, int64_t extra) {
+  std::vector<std::byte> bytes(t.bytes().begin(), t.bytes().end());
+  bytes.resize(bytes.size() +
+               static_cast<size_t>(extra) * (t.nbytes() / static_cast<size_t>(t.dim(0))));
+  std::vector<int64_t> shape = t.shape();
+  shape[0] += extra;
+  return *Tensor::FromBytes(t.dtype(), shape, bytes);
+}
+
+// Logits of len00017 from the HF directory and from its NeMo2 copy written with `options`.
+void ExpectSameLogits(const std::string& case_name, const Nemo2FamilyWriteOptions& options) {
+  const auto hf_dir = GoldenCaseDir(case_name);
+  if (!hf_dir) GTEST_SKIP() << "golden case " << case_name << " not present";
+  TempDir tmp("nemo2fam_layout");
+  ASSERT_TRUE(WriteNemo2FromHf(*hf_dir, tmp.path() / "nemo2", options).ok());
+  LoadOptions from_hf, from_nemo2;
+  from_hf.checkpoint = *hf_dir;
+  from_nemo2.checkpoint = tmp.path() / "nemo2";
+  auto hf = LoadModel(from_hf);
+  ASSERT_TRUE(hf.ok()) << hf.status();
+  auto nemo = LoadModel(from_nemo2);
+  ASSERT_TRUE(nemo.ok()) << nemo.status();
+  const std::vector<int32_t> tokens = ReadNpyTokens(*hf_dir / "len00017.tokens.npy");
+  ForwardOptions opts;
+  opts.logits = true;
+  auto want = (*hf)->Forward(tokens, opts);
+  auto got = (*nemo)->Forward(tokens, opts);
+  ASSERT_TRUE(want.ok() && got.ok());
+  EXPECT_TRUE(AllFinite(got->logits));
+  EXPECT_TRUE(BitEqual(got->logits, want->logits)) << MaxAbsDiff(got->logits, want->logits);
+}
+
+// Megatron pads the vocabulary to make_vocab_size_divisible_by x TP; rows past 512 are unused.
+TEST(Nemo2FamilyLayouts, PaddedVocabulary) {
+  Nemo2FamilyWriteOptions o;
+  o.edit = [](NamedTensors& t) {
+    for (auto& [name, tensor] : t) {
+      if (name == "module.embedding.word_embeddings.weight" ||
+          name == "module.output_layer.weight") {
+        tensor = PadRows(tensor, 128);
+      }
+    }
+  };
+  ExpectSameLogits("l_eden_a", o);
+  ExpectSameLogits("m_hybrid_a", o);
+}
+
+// Megatron's non-homogeneous save keeps one key per layer (decoder.layers.<l>.…) instead of
+// stacking them.
+TEST(Nemo2FamilyLayouts, LlamaLayersSavedOnePerKey) {
+  Nemo2FamilyWriteOptions o;
+  o.edit = [](NamedTensors& t) {
+    NamedTensors out;
+    const std::string stacked = "module.decoder.layers.";
+    for (auto& [name, tensor] : t) {
+      if (name.rfind(stacked, 0) != 0) {
+        out.emplace_back(name, tensor);
+        continue;
+      }
+      const size_t per_layer = tensor.nbytes() / static_cast<size_t>(tensor.dim(0));
+      std::vector<int64_t> shape(tensor.shape().begin() + 1, tensor.shape().end());
+      for (int64_t l = 0; l < tensor.dim(0); ++l) {
+        out.emplace_back(stacked + std::to_string(l) + "." + name.substr(stacked.size()),
+                         *Tensor::FromBytes(tensor.dtype(), shape,
+                                            tensor.bytes().subspan(
+                                                static_cast<size_t>(l) * per_layer, per_layer)));
+      }
+    }
+    t = std::move(out);
+  };
+  ExpectSameLogits("l_eden_a", o);
+}
+
+// The in-memory (unsplit) Mamba in_proj and conv1d names, as a tool writing the model's own
+// state dict would store them.
+TEST(Nemo2FamilyLayouts, MambaPartsUnsplit) {
+  Nemo2FamilyWriteOptions o;
+  o.edit = [](NamedTensors& t) {
+    std::map<std::string, std::vector<Tensor>> parts;  // base -> parts in stored order
+    NamedTensors out;
+    for (auto& [name, tensor] : t) {
+      const size_t dot = name.rfind('.');
+      const std::string suffix = name.substr(dot + 1), base = name.substr(0, dot);
+      const bool part = (name.find(".in_proj.weight.") != std::string::npos ||
+                         name.find(".conv1d.weight.") != std::string::npos ||
+                         name.find(".conv1d.bias.") != std::string::npos);
+      if (!part) {
+        out.emplace_back(name, tensor);
+        continue;
+      }
+      if (parts[base].empty()) out.emplace_back(base, Tensor());  // placeholder, keeps the order
+      parts[base].push_back(tensor);
+    }
+    for (auto& [name, tensor] : out) {
+      auto it = parts.find(name);
+      if (it == parts.end()) continue;
+      std::vector<std::byte> bytes;
+      std::vector<int64_t> shape = it->second[0].shape();
+      shape[0] = 0;
+      for (const Tensor& p : it->second) {
+        bytes.insert(bytes.end(), p.bytes().begin(), p.bytes().end());
+        shape[0] += p.dim(0);
+      }
+      tensor = *Tensor::FromBytes(it->second[0].dtype(), shape, bytes);
+    }
+    t = std::move(out);
+  };
+  ExpectSameLogits("m_hybrid_a", o);
+}
 
 // ---- Bad checkpoints: the error names the key or the field ---------------------------------
 
