@@ -328,6 +328,37 @@ TEST(Nemo2FamilyErrors, WithoutContextThePresetShapesApply) {
       {"embedding.word_embeddings.weight", "--model-size hybrid_mamba_8b", "[512, 4096]"});
 }
 
+// A context/model.yaml setting the engine does not implement is refused naming the key.
+TEST(Nemo2FamilyErrors, UnsupportedContextSettingIsNamed) {
+  struct Case {
+    const char* golden;
+    std::string from, to, key;
+  };
+  for (const Case& c :
+       {Case{"l_eden_a", "normalization: 'RMSNorm'", "normalization: 'LayerNorm'", "normalization"},
+        Case{"m_hybrid_a", "position_embedding_type: 'none'", "position_embedding_type: 'rope'",
+             "position_embedding_type"},
+        Case{"l_eden_a", "gated_linear_unit: true", "gated_linear_unit: false",
+             "gated_linear_unit"}}) {
+    const auto hf_dir = GoldenCaseDir(c.golden);
+    if (!hf_dir) GTEST_SKIP() << "golden case " << c.golden << " not present";
+    TempDir tmp("nemo2fam_yaml");
+    ASSERT_TRUE(WriteNemo2FromHf(*hf_dir, tmp.path() / "nemo2").ok());
+    const fs::path yaml = tmp.path() / "nemo2" / "context" / "model.yaml";
+    std::string text = evo2::testing::ReadFileBytes(yaml);
+    const size_t at = text.find(c.from);
+    ASSERT_NE(at, std::string::npos) << c.from;
+    text.replace(at, c.from.size(), c.to);
+    evo2::testing::WriteFileBytes(yaml, text);
+    LoadOptions lo;
+    lo.checkpoint = tmp.path() / "nemo2";
+    auto m = LoadModel(lo);
+    ASSERT_FALSE(m.ok()) << c.to;
+    EXPECT_NE(m.status().message().find(c.key), std::string::npos) << m.status();
+    EXPECT_NE(m.status().message().find("model.yaml"), std::string::npos) << m.status();
+  }
+}
+
 // ---- Presets (bionemo-predict §4.5–4.6) -------------------------------------------------------
 
 TEST(FamilyPresets, EveryNameHasItsFamilyAndSizes) {
