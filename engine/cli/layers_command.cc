@@ -63,8 +63,12 @@ void AddLayersCommand(CLI::App& app) {
       std::cerr << "evo2 layers: error: " << config.status().message() << std::endl;
       throw CLI::RuntimeError(1);
     }
-    std::cout << "# " << config->name << ": " << config->num_layers << " layers, pattern "
-              << config->Pattern() << ", hidden " << config->hidden_size << "\n";
+    // The HF families' common view has no Hyena layer kinds: their presets print the family.
+    const std::string kinds = config->family == ModelFamily::kHyena
+                                  ? "pattern " + config->Pattern()
+                                  : std::string(ModelFamilyName(config->family));
+    std::cout << "# " << config->name << ": " << config->num_layers << " layers, " << kinds
+              << ", hidden " << config->hidden_size << "\n";
     for (const std::string& name : LayerCatalogue(*config)) std::cout << name << "\n";
   });
 }
