@@ -22,13 +22,15 @@ absl::StatusOr<ModelConfig> ConfigOf(const std::string& model_size,
     case ConfigSource::kVortexYaml:
       return ModelConfigFromVortexYaml(*d.config);
     case ConfigSource::kNemoModelYaml:
-      return ModelConfigFromNemoYaml(*d.config);
+      if (d.family == ModelFamily::kHyena) return ModelConfigFromNemoYaml(*d.config);
+      [[fallthrough]];
     case ConfigSource::kHfConfigJson:
-      // HF families name whole layers only; their config needs the family's own parser.
+      // HF families (also in NeMo2 form) name whole layers only; their config needs the family's
+      // own parser.
       return absl::UnimplementedError(absl::StrCat(
-          ckpt.string(), " is a HuggingFace ", d.architecture,
+          ckpt.string(), " is a ", ModelFamilyName(d.family),
           " checkpoint: its capturable layers are embedding_layer, blocks.B / decoder.layers.B "
-          "and norm (B below config.json's num_hidden_layers)"));
+          "and norm (B below its number of layers)"));
     case ConfigSource::kNone:
       break;
   }
@@ -61,8 +63,12 @@ void AddLayersCommand(CLI::App& app) {
       std::cerr << "evo2 layers: error: " << config.status().message() << std::endl;
       throw CLI::RuntimeError(1);
     }
-    std::cout << "# " << config->name << ": " << config->num_layers << " layers, pattern "
-              << config->Pattern() << ", hidden " << config->hidden_size << "\n";
+    // The HF families' common view has no Hyena layer kinds: their presets print the family.
+    const std::string kinds = config->family == ModelFamily::kHyena
+                                  ? "pattern " + config->Pattern()
+                                  : std::string(ModelFamilyName(config->family));
+    std::cout << "# " << config->name << ": " << config->num_layers << " layers, " << kinds
+              << ", hidden " << config->hidden_size << "\n";
     for (const std::string& name : LayerCatalogue(*config)) std::cout << name << "\n";
   });
 }

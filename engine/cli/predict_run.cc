@@ -157,7 +157,14 @@ absl::Status RunPredict(const PredictArgs& a) {
   LoadOptions lo;
   lo.checkpoint = ckpt_dir;
   if (a.model_size_given || !ckpt.has_config()) lo.model_size = a.model_size;
-  lo.device = ResolveDevice(a, ckpt.family);
+  // Without a config of its own the checkpoint's family is the preset's (LoadModel decides the
+  // same way), e.g. a NeMo2 Llama directory without context/ and --model-size 7B.
+  ModelFamily family = ckpt.family;
+  if (!ckpt.has_config()) {
+    if (auto preset_family = PresetFamily(a.model_size); preset_family.ok())
+      family = *preset_family;
+  }
+  lo.device = ResolveDevice(a, family);
   lo.precision = a.precision;
   lo.threads = a.threads;
   lo.tensor_parallel_size = a.tensor_parallel_size;

@@ -7,6 +7,9 @@
 //      (torch.distributed.checkpoint, possibly written by several TP ranks);
 //   3. HuggingFace directory: `config.json` + `*.safetensors` (the Llama/Eden and Mamba-2 hybrid
 //      families; loaded by the HF model factories, see DescribeCheckpoint's `family`).
+// NeMo2 checkpoints of the Llama/Eden and Mamba-2 hybrid families are loaded by those families'
+// factories too (their names mapped to HF ones, hf/nemo2_family_checkpoint.h); LoadCheckpoint
+// below reads Evo 2 (Hyena) checkpoints only.
 // Whatever the format, tensors come back in the engine's naming, which is vortex's
 // (`blocks.{i}.projections.weight`, ...; docs/spec/model.md §9), with NeMo2 names and
 // filter parametrisations mapped (docs/spec/checkpoints.md §7). `*._extra_state` is skipped
@@ -53,7 +56,9 @@ enum class ConfigSource {
 // config, how are the weights split": LoadModel, `evo2 predict` and `evo2 layers` all use it.
 struct CheckpointDescription {
   CheckpointFormat format = CheckpointFormat::kVortexPt;
-  ModelFamily family = ModelFamily::kHyena;  // HF: from config.json "architectures"
+  // HF: from config.json "architectures"; NeMo2: from context/model.yaml's model/config class
+  // (Hyena when there is no context).
+  ModelFamily family = ModelFamily::kHyena;
   std::string architecture;                  // HF: config.json "architectures"[0]; else empty
   std::filesystem::path weights;             // the .pt file, NeMo2 directory or HF directory
   ConfigSource config_source = ConfigSource::kNone;

@@ -102,8 +102,16 @@ absl::StatusOr<ModelConfig> ModelConfigFromNemoYamlString(std::string_view yaml,
 // 7b_nv, 40b, 40b_arc_longcontext, 40b_nv, test, test_nv). `_nv` presets are returned with
 // their conventions (tanh GELU, no attention bias, hcs conv bias) and then refused by
 // CheckSupported. Unknown names give an error listing the known ones.
+//
+// The other families' bionemo --model-size names (hybrid_mamba_8b; 8B, 7B, 11B, 18B, 21B, 24B,
+// 27B, 28B, 35B; docs/spec/checkpoints.md §13) are accepted too and give that family's common
+// view (family, layers, H, heads, head dim, vocab); the families' loaders read the full preset.
 absl::StatusOr<ModelConfig> ModelConfigPreset(std::string_view name);
+// The Evo 2 (Hyena) preset names.
 std::vector<std::string> PresetNames();
+// The family a --model-size name belongs to (any of the names above); NotFound listing every
+// known name otherwise.
+absl::StatusOr<ModelFamily> PresetFamily(std::string_view name);
 
 // Refuses conventions this engine does not implement (`_nv` variants), with the reason.
 absl::Status CheckSupported(const ModelConfig& config);

@@ -64,16 +64,16 @@ absl::StatusOr<HfCheckpoint> LoadHfCheckpoint(const fs::path& path) {
 absl::StatusOr<int64_t> ConfigInt(const HfCheckpoint& ckpt, const std::string& key) {
   const auto it = ckpt.config.find(key);
   if (it == ckpt.config.end() || !it->is_number_integer())
-    return absl::InvalidArgumentError(absl::StrCat((ckpt.dir / "config.json").string(), ": key '",
-                                                   key, "' missing or not an integer"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(ckpt.ConfigName(), ": key '", key, "' missing or not an integer"));
   return it->get<int64_t>();
 }
 
 absl::StatusOr<double> ConfigDouble(const HfCheckpoint& ckpt, const std::string& key) {
   const auto it = ckpt.config.find(key);
   if (it == ckpt.config.end() || !it->is_number())
-    return absl::InvalidArgumentError(absl::StrCat((ckpt.dir / "config.json").string(), ": key '",
-                                                   key, "' missing or not a number"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(ckpt.ConfigName(), ": key '", key, "' missing or not a number"));
   return it->get<double>();
 }
 

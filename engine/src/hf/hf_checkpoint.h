@@ -19,6 +19,14 @@ struct HfCheckpoint {
   nlohmann::json config;     // config.json as read
   std::string architecture;  // config.json "architectures"[0], e.g. "LlamaForCausalLM"
   TensorMap tensors;         // HF names ("model.layers.0.self_attn.q_proj.weight", ...)
+  // Where `config` came from, for messages; empty means `dir`/config.json. A NeMo2 checkpoint
+  // of these families (hf/nemo2_family_checkpoint.h) names its context/model.yaml or the
+  // --model-size preset instead.
+  std::string config_source;
+
+  std::string ConfigName() const {
+    return config_source.empty() ? (dir / "config.json").string() : config_source;
+  }
 };
 
 // Reads config.json and every *.safetensors file of the directory (a file path means its

@@ -13,8 +13,8 @@
 
 namespace evo2::hf {
 
-// Registry loaders: read the checkpoint (one device only: tensor/context parallel size 1),
-// then the family's Create function.
+// Registry loaders: read the checkpoint (a HuggingFace directory or a NeMo2 checkpoint of the
+// family; one device only: tensor/context parallel size 1), then the family's Create function.
 absl::StatusOr<std::unique_ptr<Model>> LoadLlamaModel(const LoadOptions& options);
 absl::StatusOr<std::unique_ptr<Model>> LoadNemotronHModel(const LoadOptions& options);
 

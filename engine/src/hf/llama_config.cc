@@ -12,7 +12,7 @@ namespace {
 
 using nlohmann::json;
 
-std::string ConfigFile(const HfCheckpoint& ckpt) { return (ckpt.dir / "config.json").string(); }
+std::string ConfigFile(const HfCheckpoint& ckpt) { return ckpt.ConfigName(); }
 
 absl::Status Invalid(const HfCheckpoint& ckpt, const std::string& what) {
   return absl::InvalidArgumentError(absl::StrCat(ConfigFile(ckpt), ": ", what));

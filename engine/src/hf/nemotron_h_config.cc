@@ -10,7 +10,7 @@ namespace evo2::hf {
 
 namespace {
 
-std::string ConfigPath(const HfCheckpoint& ckpt) { return (ckpt.dir / "config.json").string(); }
+std::string ConfigPath(const HfCheckpoint& ckpt) { return ckpt.ConfigName(); }
 
 absl::Status KeyError(const HfCheckpoint& ckpt, const std::string& key, const std::string& what) {
   return absl::InvalidArgumentError(
@@ -212,6 +212,21 @@ absl::StatusOr<NemotronHConfig> NemotronHConfigFromCheckpoint(const HfCheckpoint
   // Megatron's MambaMixer (what BioNeMo runs) does not clamp; this engine follows Megatron
   // (README "dt clamp"). `chunk_size` only changes HF's evaluation order, not the math.
   return c;
+}
+
+ModelConfig ToModelConfig(const NemotronHConfig& c) {
+  ModelConfig m;
+  m.family = ModelFamily::kNemotronH;
+  m.name = absl::StrCat("nemotron_h ", c.Pattern());
+  m.num_layers = static_cast<int>(c.num_layers());
+  m.hidden_size = static_cast<int>(c.hidden_size);
+  m.num_heads = static_cast<int>(c.num_attention_heads);
+  m.head_dim = static_cast<int>(c.attention_head_dim);
+  m.inner_mlp_size = static_cast<int>(c.intermediate_size);
+  m.vocab_size = static_cast<int>(c.vocab_size);
+  m.eps = c.eps;
+  m.attn_out_proj_bias = false;
+  return m;
 }
 
 }  // namespace evo2::hf

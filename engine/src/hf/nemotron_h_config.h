@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "evo2/config.h"
 #include "hf/hf_checkpoint.h"
 
 namespace evo2::hf {
@@ -58,5 +59,8 @@ struct NemotronHConfig {
 // Reads the layer pattern from `layers_block_type` (transformers ≥ 5) or the legacy
 // `hybrid_override_pattern` (both must agree when both are present), and the sizes above.
 absl::StatusOr<NemotronHConfig> NemotronHConfigFromCheckpoint(const HfCheckpoint& ckpt);
+
+// The engine-wide view (family kNemotronH, common fields filled; name "nemotron_h <pattern>").
+ModelConfig ToModelConfig(const NemotronHConfig& config);
 
 }  // namespace evo2::hf

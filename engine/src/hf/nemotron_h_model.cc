@@ -133,15 +133,8 @@ absl::StatusOr<std::unique_ptr<Model>> CreateNemotronHModel(HfCheckpoint ckpt,
                      PrecisionName(options.precision), "' requested)"));
   ASSIGN_OR_RETURN(auto config, NemotronHConfigFromCheckpoint(ckpt));
   ASSIGN_OR_RETURN(auto weights, LoadNemotronHWeights(ckpt, config));
-  ModelConfig common;
-  common.family = ModelFamily::kNemotronH;
-  common.name =
-      absl::StrCat("nemotron_h ", config.Pattern(), " (", ckpt.dir.filename().string(), ")");
-  common.num_layers = static_cast<int>(config.num_layers());
-  common.hidden_size = static_cast<int>(config.hidden_size);
-  common.num_heads = static_cast<int>(config.num_attention_heads);
-  common.head_dim = static_cast<int>(config.attention_head_dim);
-  common.vocab_size = static_cast<int>(config.vocab_size);
+  ModelConfig common = ToModelConfig(config);
+  common.name = absl::StrCat(common.name, " (", ckpt.dir.filename().string(), ")");
   if (auto ctx = ConfigInt(ckpt, "max_position_embeddings"); ctx.ok()) common.max_seqlen = *ctx;
   return std::unique_ptr<Model>(new NemotronHModel(std::move(common), std::move(config),
                                                    std::move(weights), options.threads));

@@ -41,10 +41,10 @@ class TensorReader {
   absl::Status CheckAllUsed(const std::string& pattern) const {
     for (const auto& [name, tensor] : ckpt_.tensors) {
       if (used_.count(name) == 0)
-        return absl::InvalidArgumentError(absl::StrCat(
-            ckpt_.dir.string(), ": tensor '", name, "' ", tensor.DebugString(),
-            " is not part of the model config.json describes (layer pattern ", pattern,
-            "); refusing a checkpoint that does not match its config"));
+        return absl::InvalidArgumentError(
+            absl::StrCat(ckpt_.dir.string(), ": tensor '", name, "' ", tensor.DebugString(),
+                         " is not part of the model its config describes (layer pattern ", pattern,
+                         "); refusing a checkpoint that does not match its config"));
     }
     return absl::OkStatus();
   }

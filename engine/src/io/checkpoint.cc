@@ -15,6 +15,7 @@
 #include "evo2/status_macros.h"
 #include "io/fp8_linear_names.h"
 #include "io/mapped_file.h"
+#include "io/nemo2_context.h"
 #include "io/nemo2_reader.h"
 #include "io/pt_reader.h"
 #include "io/te_extra_state.h"
@@ -108,7 +109,7 @@ absl::Status DescribeHf(const fs::path& dir, CheckpointDescription& d) {
   return absl::OkStatus();
 }
 
-CheckpointDescription DescribeNemo2(const fs::path& dir) {
+absl::StatusOr<CheckpointDescription> DescribeNemo2(const fs::path& dir) {
   CheckpointDescription d;
   d.format = CheckpointFormat::kNemo2;
   d.weights = dir;
@@ -127,6 +128,9 @@ CheckpointDescription DescribeNemo2(const fs::path& dir) {
   if (IsFile(dir / "context" / "model.yaml")) {
     d.config_source = ConfigSource::kNemoModelYaml;
     d.config = dir / "context" / "model.yaml";
+    // The family comes from the context's model/config class (docs/spec/checkpoints.md §13);
+    // without a context it is Hyena unless --model-size names another family (LoadModel).
+    ASSIGN_OR_RETURN(d.family, io::Nemo2ContextFamily(*d.config));
   }
   return d;
 }
@@ -205,6 +209,11 @@ absl::StatusOr<Checkpoint> LoadCheckpoint(const fs::path& path,
       return ckpt;
     }
     case CheckpointFormat::kNemo2:
+      if (d.family != ModelFamily::kHyena) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            path.string(), ": a NeMo2 checkpoint of the ", ModelFamilyName(d.family),
+            " family is loaded by its model family, not as an Evo 2 tensor map; use LoadModel"));
+      }
       return io::LoadNemo2Checkpoint(d.weights, options);
     case CheckpointFormat::kSafetensors:
       break;

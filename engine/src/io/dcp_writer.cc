@@ -1,5 +1,6 @@
 #include "io/dcp_writer.h"
 
+#include <cstring>
 #include <fstream>
 #include <iterator>
 #include <string>
@@ -28,13 +29,45 @@ struct Chunk {
   bool byte_item = false;  // stored as torch.save([data]), indexed without offsets
 };
 
-// Rows [begin, end) of a tensor along dim 0, copied.
-absl::StatusOr<Tensor> Slice0(const Tensor& t, int64_t begin, int64_t end) {
-  const size_t row = t.nbytes() / static_cast<size_t>(t.dim(0));
-  std::vector<int64_t> shape = t.shape();
-  shape[0] = end - begin;
-  return Tensor::FromBytes(t.dtype(), std::move(shape),
-                           t.bytes().subspan(static_cast<size_t>(begin) * row, static_cast<size_t>(end - begin) * row));
+// The box (offsets, sizes) of a C-contiguous tensor, copied into its own tensor.
+absl::StatusOr<Tensor> SliceBox(const Tensor& t, const std::vector<int64_t>& offsets,
+                                const std::vector<int64_t>& sizes) {
+  const size_t rank = t.rank();
+  const size_t elem = DTypeSize(t.dtype());
+  if (rank == 0) return Tensor::FromBytes(t.dtype(), {}, t.bytes());
+  std::vector<int64_t> stride(rank, 1);  // in elements
+  for (size_t d = rank - 1; d-- > 0;) stride[d] = stride[d + 1] * t.dim(d + 1);
+  int64_t rows = 1;
+  for (size_t d = 0; d + 1 < rank; ++d) rows *= sizes[d];
+  const size_t row_bytes = static_cast<size_t>(sizes[rank - 1]) * elem;
+  std::vector<std::byte> out(static_cast<size_t>(rows) * row_bytes);
+  std::vector<int64_t> index(rank - 1, 0);
+  for (int64_t r = 0; r < rows; ++r) {
+    int64_t at = offsets[rank - 1];
+    for (size_t d = 0; d + 1 < rank; ++d) at += (offsets[d] + index[d]) * stride[d];
+    std::memcpy(out.data() + static_cast<size_t>(r) * row_bytes,
+                t.bytes().data() + static_cast<size_t>(at) * elem, row_bytes);
+    for (size_t d = rank - 1; d-- > 0;) {
+      if (++index[d] < sizes[d]) break;
+      index[d] = 0;
+    }
+  }
+  return Tensor::FromBytes(t.dtype(), sizes, out);
+}
+
+// The default layout: split along dim 0 where it divides evenly, else whole on rank 0.
+std::vector<DcpChunkPlan> DefaultPlan(const Tensor& t, int ranks) {
+  const bool split = ranks > 1 && t.rank() >= 1 && t.dim(0) > 0 && t.dim(0) % ranks == 0;
+  std::vector<DcpChunkPlan> plan;
+  for (int r = 0; r < (split ? ranks : 1); ++r) {
+    DcpChunkPlan c{r, std::vector<int64_t>(t.rank(), 0), t.shape()};
+    if (split) {
+      c.sizes[0] = t.dim(0) / ranks;
+      c.offsets[0] = r * c.sizes[0];
+    }
+    plan.push_back(std::move(c));
+  }
+  return plan;
 }
 
 // torch.Size((d0, d1, ...)): REDUCE of the class on a 1-tuple holding the int tuple.
@@ -184,8 +217,7 @@ absl::Status WriteDcpCheckpoint(const fs::path& weights_dir, const NamedTensors&
   fs::create_directories(weights_dir, ec);
   if (ec) return absl::InternalError(absl::StrCat("cannot create ", weights_dir.string(), ": ", ec.message()));
 
-  // Byte items first, on rank 0; then the chunks: split along dim 0 where it divides evenly, else
-  // whole on rank 0.
+  // Byte items first, on rank 0; then the tensors' chunks as planned.
   std::vector<Chunk> chunks;
   for (const auto& [fqn, t] : byte_items) {
     Chunk c{fqn, {}, {}, t, "__0_0.distcp"};
@@ -196,15 +228,23 @@ absl::Status WriteDcpCheckpoint(const fs::path& weights_dir, const NamedTensors&
     if (t.bytes().size() != t.nbytes()) {
       return absl::InvalidArgumentError(absl::StrCat("DCP writer: tensor '", fqn, "' has no data"));
     }
-    const bool split = options.ranks > 1 && t.rank() >= 1 && t.dim(0) > 0 && t.dim(0) % options.ranks == 0;
-    const int parts = split ? options.ranks : 1;
-    for (int r = 0; r < parts; ++r) {
-      Chunk c{fqn, std::vector<int64_t>(t.rank(), 0), t.shape(), t, absl::StrCat("__", r, "_0.distcp")};
-      if (split) {
-        const int64_t rows = t.dim(0) / parts;
-        c.offsets[0] = r * rows;
-        c.sizes[0] = rows;
-        ASSIGN_OR_RETURN(c.data, Slice0(t, r * rows, (r + 1) * rows));
+    const std::vector<DcpChunkPlan> plan =
+        options.planner ? options.planner(fqn, t) : DefaultPlan(t, options.ranks);
+    for (const DcpChunkPlan& p : plan) {
+      bool inside = p.rank >= 0 && p.rank < options.ranks && p.offsets.size() == t.rank() &&
+                    p.sizes.size() == t.rank();
+      for (size_t d = 0; inside && d < t.rank(); ++d) {
+        inside = p.offsets[d] >= 0 && p.sizes[d] >= 0 && p.offsets[d] + p.sizes[d] <= t.dim(d);
+      }
+      if (!inside) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("DCP writer: tensor '", fqn, "' ", t.DebugString(), ": planned chunk at ",
+                         ShapeString(p.offsets), " of ", ShapeString(p.sizes), " on rank ", p.rank,
+                         " lies outside it or the ranks"));
+      }
+      Chunk c{fqn, p.offsets, p.sizes, t, absl::StrCat("__", p.rank, "_0.distcp")};
+      if (p.sizes != t.shape()) {
+        ASSIGN_OR_RETURN(c.data, SliceBox(t, p.offsets, p.sizes));
       }
       chunks.push_back(std::move(c));
     }

@@ -89,8 +89,7 @@ absl::StatusOr<std::map<std::string, StoredFp8Scales>> ReadStoredFp8Scales(
 
 }  // namespace
 
-absl::StatusOr<Checkpoint> LoadNemo2Checkpoint(const fs::path& dir,
-                                               const CheckpointReadOptions& options) {
+absl::StatusOr<Nemo2Weights> ReadNemo2Weights(const fs::path& dir) {
   std::error_code ec;
   fs::path weights = dir / "weights";
   fs::path context = dir / "context";
@@ -110,28 +109,40 @@ absl::StatusOr<Checkpoint> LoadNemo2Checkpoint(const fs::path& dir,
     if (absl::EndsWith(fqn, "_extra_state")) return false;
     return have_module ? absl::StartsWith(fqn, kModulePrefix) : !absl::StartsWith(fqn, "optimizer.");
   };
-  ASSIGN_OR_RETURN(auto tensors, ReadDcpTensors(weights, metadata, wanted));
-  if (tensors.empty()) {
+  Nemo2Weights out{dir, weights, std::nullopt, {}};
+  ASSIGN_OR_RETURN(out.tensors, ReadDcpTensors(weights, metadata, wanted));
+  if (out.tensors.empty()) {
     return absl::DataLossError(absl::StrCat(metadata_path.string(), ": no model tensors in the checkpoint"));
   }
+  out.have_module = have_module;
   if (have_module) {
-    for (auto& [name, t] : tensors) name = name.substr(kModulePrefix.size());
+    for (auto& [name, t] : out.tensors) name = name.substr(kModulePrefix.size());
   }
+  if (fs::is_regular_file(context / "model.yaml", ec)) out.model_yaml = context / "model.yaml";
+  return out;
+}
 
-  Checkpoint ckpt{CheckpointFormat::kNemo2, dir, {}, std::nullopt, std::nullopt, {}};
+absl::StatusOr<Checkpoint> LoadNemo2Checkpoint(const fs::path& dir,
+                                               const CheckpointReadOptions& options) {
+  ASSIGN_OR_RETURN(Nemo2Weights weights, ReadNemo2Weights(dir));
+  Checkpoint ckpt{CheckpointFormat::kNemo2, dir, {}, std::nullopt, weights.model_yaml, {}};
   std::optional<NemoRotary> rotary;
-  if (fs::is_regular_file(context / "model.yaml", ec)) {
-    ckpt.nemo_model_yaml = context / "model.yaml";
-    ASSIGN_OR_RETURN(auto r, ReadRotary(context / "model.yaml"));
+  if (weights.model_yaml) {
+    ASSIGN_OR_RETURN(auto r, ReadRotary(*weights.model_yaml));
     rotary = r;
   }
-  auto mapped = MapNemo2ToVortex(tensors, rotary);
+  auto mapped = MapNemo2ToVortex(weights.tensors, rotary);
   if (!mapped.ok()) {
     return absl::Status(mapped.status().code(), absl::StrCat(dir.string(), ": ", mapped.status().message()));
   }
   ckpt.tensors = *std::move(mapped);
   if (options.te_fp8_scales) {
-    ASSIGN_OR_RETURN(ckpt.fp8_scales, ReadStoredFp8Scales(weights, metadata, have_module));
+    // The metadata again (a small pickle, mapped): only FP8 loads need its byte items.
+    const fs::path metadata_path = weights.weights_dir / ".metadata";
+    ASSIGN_OR_RETURN(auto file, MappedFile::Open(metadata_path));
+    ASSIGN_OR_RETURN(auto metadata, ParseDcpMetadata(file->bytes(), metadata_path.string()));
+    ASSIGN_OR_RETURN(ckpt.fp8_scales,
+                     ReadStoredFp8Scales(weights.weights_dir, metadata, weights.have_module));
   }
   return ckpt;
 }

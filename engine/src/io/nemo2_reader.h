@@ -3,11 +3,27 @@
 #pragma once
 
 #include <filesystem>
+#include <optional>
 
 #include "absl/status/statusor.h"
 #include "evo2/checkpoint.h"
+#include "evo2/torch_pt.h"
 
 namespace evo2::io {
+
+// The model tensors of a NeMo2 checkpoint under their stored names, before any family mapping.
+struct Nemo2Weights {
+  std::filesystem::path dir;                        // as given
+  std::filesystem::path weights_dir;                // holding `.metadata`
+  std::optional<std::filesystem::path> model_yaml;  // context/model.yaml, when present
+  // `module.` stripped (MBridge checkpoints have none); `_extra_state` and optimizer state
+  // skipped; TP/PP chunks assembled into global tensors (docs/spec/checkpoints.md §9).
+  NamedTensors tensors;
+  bool have_module = false;  // the stored names began with `module.`
+};
+
+// `dir` is the checkpoint root or its weights directory, as for LoadNemo2Checkpoint.
+absl::StatusOr<Nemo2Weights> ReadNemo2Weights(const std::filesystem::path& dir);
 
 // `dir` is the checkpoint root (holding `context/` and `weights/`) or the weights directory
 // itself (holding `.metadata`).

@@ -1,5 +1,5 @@
 // Transformer Engine's FP8 state of one module (`<module>._extra_state`), read with the strict
-// unpickler (docs/spec/checkpoints.md §13, docs/spec/fp8.md "Stored scales"). Only the forward
+// unpickler (docs/spec/checkpoints.md §14, docs/spec/fp8.md "Stored scales"). Only the forward
 // scales of the module's first GEMM are kept: TE's forward meta holds three entries per GEMM,
 // scale_fwd[3g] for its input, [3g+1] its weight, [3g+2] its output, and each linear the engine
 // runs in FP8 is one TE module with one GEMM.

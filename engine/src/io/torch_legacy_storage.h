@@ -1,6 +1,6 @@
 // One storage in torch's legacy (pre-zip) `torch.save` format: what `pickle.dumps` of a tensor
 // embeds, because torch pickles a storage as `torch.storage._load_from_bytes(<these bytes>)`
-// (docs/spec/checkpoints.md §13). The bytes are five pickles back to back, then the data:
+// (docs/spec/checkpoints.md §14). The bytes are five pickles back to back, then the data:
 //
 //   magic number 0x1950a86a20f9469cfc6c | protocol version 1001 | sys_info dict
 //   | the storage as a persistent id ("storage", torch.<Type>Storage, key, location, numel, None)

@@ -15,7 +15,7 @@ absl::Status WriteTorchTensorFile(const std::filesystem::path& path, const std::
                                   const Tensor& tensor);
 
 // torch.save([tensor]): a one-element list, the form Megatron saves a module's `_extra_state` in
-// as a DCP byte item (docs/spec/checkpoints.md §13).
+// as a DCP byte item (docs/spec/checkpoints.md §14).
 absl::Status WriteTorchTensorListFile(const std::filesystem::path& path, const std::string& name,
                                       const Tensor& tensor);
 

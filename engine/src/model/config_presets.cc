@@ -1,7 +1,10 @@
 // Named model presets: the published evo2 models (docs/spec/model.md §2) and the bionemo
-// `--model-size` names (docs/spec/predict-cli.md §4.2). inner_mlp_size is the nominal value only;
+// `--model-size` names (docs/spec/predict-cli.md §4.2); the Mamba-2 hybrid and Llama/Eden names
+// live with their families (hf/family_presets.h). inner_mlp_size is the nominal value only;
 // LoadModel reads the real one from the checkpoint (the 1M checkpoints are padded).
+#include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -9,6 +12,9 @@
 #include "absl/strings/str_join.h"
 #include "evo2/config.h"
 #include "evo2/status_macros.h"
+#include "hf/family_presets.h"
+#include "hf/llama_config.h"
+#include "hf/nemotron_h_config.h"
 #include "model/config_common.h"
 
 namespace evo2 {
@@ -52,6 +58,14 @@ constexpr Preset kPresets[] = {
     {"test_nv", "SDH*", 4096, 32, 11008, 256, 1e4, 1, 8192, true, false},
 };
 
+absl::Status UnknownPreset(std::string_view name) {
+  std::vector<std::string> names;
+  for (const auto& p : kPresets) names.emplace_back(p.name);
+  for (std::string& n : hf::FamilyPresetNames()) names.push_back(std::move(n));
+  return absl::NotFoundError(absl::StrCat("unknown model size '", std::string(name),
+                                          "'; known: ", absl::StrJoin(names, ", ")));
+}
+
 }  // namespace
 
 std::vector<std::string> PresetNames() {
@@ -89,8 +103,31 @@ absl::StatusOr<ModelConfig> ModelConfigPreset(std::string_view name) {
     RETURN_IF_ERROR(internal::FinishConfig(c, p.name));
     return c;
   }
-  return absl::NotFoundError(absl::StrCat("unknown model size '", std::string(name),
-                                          "'; known: ", absl::StrJoin(PresetNames(), ", ")));
+  if (std::optional<hf::FamilyPreset> preset = hf::FindFamilyPreset(name)) {
+    hf::HfCheckpoint ckpt;
+    ckpt.config = std::move(preset->config);
+    ckpt.config_source = absl::StrCat("--model-size ", std::string(name));
+    ModelConfig c;
+    if (preset->family == ModelFamily::kLlama) {
+      ASSIGN_OR_RETURN(const hf::LlamaConfig llama, hf::ParseLlamaConfig(ckpt));
+      c = hf::ToModelConfig(llama);
+    } else {
+      ASSIGN_OR_RETURN(const hf::NemotronHConfig hybrid, hf::NemotronHConfigFromCheckpoint(ckpt));
+      c = hf::ToModelConfig(hybrid);
+    }
+    c.name = std::string(name);
+    if (auto ctx = hf::ConfigInt(ckpt, "max_position_embeddings"); ctx.ok()) c.max_seqlen = *ctx;
+    return c;
+  }
+  return UnknownPreset(name);
+}
+
+absl::StatusOr<ModelFamily> PresetFamily(std::string_view name) {
+  for (const auto& p : kPresets) {
+    if (name == p.name) return ModelFamily::kHyena;
+  }
+  if (std::optional<hf::FamilyPreset> preset = hf::FindFamilyPreset(name)) return preset->family;
+  return UnknownPreset(name);
 }
 
 }  // namespace evo2

@@ -14,7 +14,20 @@ namespace evo2 {
 absl::StatusOr<std::unique_ptr<Model>> LoadModel(const LoadOptions& options) {
   // Both lookups read at most config.json, so an unavailable device fails before gigabytes of
   // weights are read.
-  ASSIGN_OR_RETURN(const CheckpointDescription desc, DescribeCheckpoint(options.checkpoint));
+  ASSIGN_OR_RETURN(CheckpointDescription desc, DescribeCheckpoint(options.checkpoint));
+  // A checkpoint without a config of its own takes its family from --model-size (a NeMo2
+  // directory without context/ may hold any family); one with a config must agree with it.
+  if (options.model_size) {
+    ASSIGN_OR_RETURN(const ModelFamily preset_family, PresetFamily(*options.model_size));
+    if (!desc.has_config()) {
+      desc.family = preset_family;
+    } else if (preset_family != desc.family) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--model-size ", *options.model_size, " is a ", ModelFamilyName(preset_family),
+          " preset but ", options.checkpoint.string(), " holds a ", ModelFamilyName(desc.family),
+          " model (", desc.config->string(), ")"));
+    }
+  }
   if (options.lora_adapter && desc.family != ModelFamily::kHyena) {
     // The adapters' NeMo names map onto the Hyena layout only (model/lora_adapter.h).
     return absl::UnimplementedError(absl::StrCat("--lora-checkpoint-path: LoRA adapters are merged into Evo 2 (Hyena) ",

@@ -1,4 +1,4 @@
-// LoRA adapters (docs/spec/checkpoints.md §13): low-rank updates of a model's linear layers,
+// LoRA adapters (docs/spec/checkpoints.md §12): low-rank updates of a model's linear layers,
 // merged into the base weights at load so that the forward is the plain model's.
 //
 // A NeMo2 PEFT adapter holds, for each adapted linear `<prefix>` (its base weight is

@@ -88,6 +88,58 @@ TEST(DescribeCheckpoint, HuggingFaceFamilies) {
   }
 }
 
+// The family of a NeMo2 directory comes from its context/model.yaml: the model class, else the
+// config class, else the layer letters (docs/spec/checkpoints.md §13). Only file names and the
+// YAML are read, so an empty `.metadata` is enough here.
+TEST(DescribeCheckpoint, Nemo2FamilyFromContext) {
+  struct Case {
+    const char* yaml;
+    ModelFamily family;
+  };
+  const Case cases[] = {
+      {"_target_: nemo.collections.llm.gpt.model.hyena.HyenaModel\nconfig:\n  "
+       "hybrid_override_pattern: SDH*\n",
+       ModelFamily::kHyena},
+      {"_target_: bionemo.evo2.models.mamba.MambaModel\nconfig:\n  _target_: "
+       "bionemo.evo2.models.mamba.HybridMambaConfig8BEvo2Loss\n",
+       ModelFamily::kNemotronH},
+      {"_target_: nemo.collections.llm.gpt.model.llama.LlamaModel\nconfig:\n  _target_: "
+       "bionemo.evo2.models.llama.EdenConfig\n",
+       ModelFamily::kLlama},
+      // A generic model class defers to the config class.
+      {"_target_: nemo.collections.llm.gpt.model.base.GPTModel\nconfig:\n  _target_: "
+       "nemo.collections.llm.gpt.model.llama.Llama31Config8B\n",
+       ModelFamily::kLlama},
+      // No classes: the layer letters decide.
+      {"config:\n  hybrid_override_pattern: M-M*-\n", ModelFamily::kNemotronH},
+      {"config:\n  hybrid_override_pattern: SDH*\n", ModelFamily::kHyena},
+  };
+  for (const Case& c : cases) {
+    TempDir tmp("describe_family");
+    fs::create_directories(tmp / "weights");
+    fs::create_directories(tmp / "context");
+    tmp.Write("weights/.metadata", "");
+    tmp.Write("context/model.yaml", c.yaml);
+    auto d = DescribeCheckpoint(tmp.path());
+    ASSERT_TRUE(d.ok()) << c.yaml << d.status();
+    EXPECT_EQ(d->format, CheckpointFormat::kNemo2) << c.yaml;
+    EXPECT_EQ(d->family, c.family) << c.yaml;
+  }
+  // A class of no family this engine runs is refused by name; broken YAML names the file.
+  TempDir tmp("describe_family_bad");
+  fs::create_directories(tmp / "weights");
+  fs::create_directories(tmp / "context");
+  tmp.Write("weights/.metadata", "");
+  tmp.Write("context/model.yaml", "_target_: x.GPTModel\nconfig:\n  _target_: x.GPTConfig126M\n");
+  auto gpt = DescribeCheckpoint(tmp.path());
+  EXPECT_EQ(gpt.status().code(), absl::StatusCode::kUnimplemented);
+  EXPECT_NE(gpt.status().message().find("GPTConfig126M"), std::string::npos) << gpt.status();
+  tmp.Write("context/model.yaml", "config: [unclosed");
+  auto broken = DescribeCheckpoint(tmp.path());
+  EXPECT_EQ(broken.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(broken.status().message().find("model.yaml"), std::string::npos) << broken.status();
+}
+
 TEST(DescribeCheckpoint, ClearErrors) {
   TempDir tmp("describe_errors");
   auto missing = DescribeCheckpoint(tmp / "nope.pt");
