@@ -1,5 +1,5 @@
 // A HuggingFace transformers checkpoint directory: `config.json` + one or more `*.safetensors`
-// files (docs/spec/checkpoints.md §13). The tensors keep their HF names and views of the
+// files (docs/spec/checkpoints.md §11, §13). The tensors keep their HF names and views of the
 // memory-mapped files; each family's model (engine/src/hf/<family>_*) maps and checks them.
 #pragma once
 
