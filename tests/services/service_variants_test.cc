@@ -17,11 +17,14 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "cli_runner.h"
 #include "gtest/gtest.h"
+#include "httplib.h"
+#include "nlohmann/json.hpp"
 #include "service_harness.h"
 #include "support/temp_dir.h"
 
@@ -121,6 +124,7 @@ class ServiceVariantsTest : public ::testing::Test {
     o.model_spec = absl::StrCat(kDemoModel, "=8192");
     o.checkpoint = EVO2_DEMO_MODEL_DIR;
     o.api_args = {"--max-vcf-bytes", "65536", "--max-reference-fasta-bytes", "4096"};
+    o.http = true;
     auto c = ServiceCluster::Start(o);
     if (!c.ok()) {
       start_error_ = new absl::Status(c.status());
@@ -258,6 +262,63 @@ TEST_F(ServiceVariantsTest, JobOnRegisteredReferenceEqualsLocalScoreVariants) {
   ASSERT_NE(tsv, nullptr);
   EXPECT_EQ(vcf->media_type(), "application/gzip");
   ExpectEqualsLocal(vcf->data(), tsv->data());
+
+  // The HTTP/JSON results route carries the same files (base64, the proto3 JSON mapping).
+  httplib::Client http("127.0.0.1", cluster_->http_port());
+  auto res = http.Get(absl::StrCat("/v1/jobs/", id, "/results"),
+                      {{"Authorization", absl::StrCat("Bearer ", kKeyAlpha)}});
+  ASSERT_TRUE(res) << httplib::to_string(res.error());
+  ASSERT_EQ(res->status, 200) << res->body;
+  const nlohmann::json files = nlohmann::json::parse(res->body)["records"][0]["files"];
+  ASSERT_EQ(files.size(), 2u) << res->body;
+  for (const auto& f : files) {
+    std::string bytes;
+    ASSERT_TRUE(absl::Base64Unescape(f["data"].get<std::string>(), &bytes));
+    const auto* grpc_file = FindFile(results[0], f["name"].get<std::string>());
+    ASSERT_NE(grpc_file, nullptr) << f["name"];
+    EXPECT_EQ(bytes, grpc_file->data()) << f["name"];
+    EXPECT_EQ(f["mediaType"], grpc_file->media_type());
+  }
+}
+
+// A name in the registry that this worker was not started with (another worker's, or a stale
+// registration): the worker fails the job at once, saying what it has.
+TEST_F(ServiceVariantsTest, WorkerWithoutTheNamedReferenceFailsTheJobSayingWhatItHas) {
+  auto redis = cluster_->Redis();
+  ASSERT_TRUE(
+      redis->Command({"HSET", absl::StrCat("evo2:q:", kDemoModel, ":references"), "ghost", "x"})
+          .ok());
+  auto req = Request(ReadFileBytes(vcf_));
+  req.mutable_variants()->set_reference_name("ghost");
+  auto client = cluster_->Client();
+  auto submitted = client->Submit(req);
+  ASSERT_TRUE(submitted.ok()) << submitted.status();
+  auto job = WaitForTerminal(*client, submitted->job().job_id(), std::chrono::seconds(60));
+  ASSERT_TRUE(job.ok()) << job.status();
+  ASSERT_EQ(job->state(), evo2::v1::JOB_STATE_FAILED);
+  EXPECT_EQ(job->error().code(), static_cast<int>(absl::StatusCode::kFailedPrecondition));
+  EXPECT_TRUE(absl::StrContains(job->error().message(), "has no reference 'ghost' (it has: " +
+                                                            std::string(kReferenceName) + ")"))
+      << job->error().message();
+}
+
+// A reference the engine cannot open stops the worker at start with the reason, before it
+// registers anything or pulls a job.
+TEST_F(ServiceVariantsTest, WorkerRefusesAnUnusableReferenceAtStart) {
+  const auto not_fasta = scratch_->Write("not-a-fasta.fa.gz", "this is not gzip");
+  auto w =
+      ChildProcess::Spawn({EVO2_WORKER_BIN, "--model-name", kDemoModel, "--checkpoint",
+                           EVO2_DEMO_MODEL_DIR, "--threads", "1", "--metrics-listen", "", "--redis",
+                           absl::StrCat("redis://127.0.0.1:", cluster_->redis().port()),
+                           "--reference", absl::StrCat("broken=", not_fasta.string())},
+                          {}, scratch_->path() / "broken-worker.log");
+  ASSERT_TRUE(w.ok()) << w.status();
+  EXPECT_EQ((*w)->Wait(std::chrono::seconds(60)), 2) << (*w)->Log();
+  EXPECT_TRUE(absl::StrContains((*w)->Log(), "--reference broken: ")) << (*w)->Log();
+  auto registered = cluster_->Redis()->Command(
+      {"HEXISTS", absl::StrCat("evo2:q:", kDemoModel, ":references"), "broken"});
+  ASSERT_TRUE(registered.ok());
+  EXPECT_EQ(registered->integer, 0);
 }
 
 TEST_F(ServiceVariantsTest, CliWithUploadedReferenceEqualsLocalScoreVariants) {
