@@ -189,6 +189,9 @@ class ServiceVariantsTest : public ::testing::Test {
     EXPECT_EQ(tsv, local_tsv);
     // Not a comparison of two empty outputs: every record is there, with its scores or reasons.
     EXPECT_TRUE(absl::StrContains(local_vcf, "EVO2_DELTA=")) << local_vcf;
+    // The worker names the model as the CLI does: "<config name>/<checkpoint file name>".
+    EXPECT_TRUE(absl::StrContains(local_vcf, "EVO2_MODEL=evo2-demo-256x11/evo2-demo;"))
+        << local_vcf;
     EXPECT_TRUE(absl::StrContains(local_tsv, "\tEVO2_REF_MISMATCH\t")) << local_tsv;
     EXPECT_TRUE(absl::StrContains(local_tsv, "\tEVO2_NO_CONTIG\t")) << local_tsv;
     EXPECT_EQ(std::vector<std::string>(absl::StrSplit(local_tsv, '\n', absl::SkipEmpty())).size(),
