@@ -2,11 +2,11 @@
 // (VariantScoringInput.reference_name, docs/service.md "Variant-scoring jobs").
 //
 // A worker started with `--reference NAME=PATH` checks each file with the engine at start and
-// registers NAME under its model (job_keys.h References); the API refuses a job naming a
-// reference no worker of the model has registered, listing the registered ones. Registrations
-// persist (an autoscaler may have stopped every worker while jobs are submitted), so every
-// worker of a model is expected to offer the same references; a worker that lacks one fails the
-// job with FAILED_PRECONDITION naming what it has.
+// registers NAME under its model (job_keys.h References), and again every metrics interval; the API
+// refuses a job naming a reference no worker of the model has registered, listing the registered
+// ones. Registrations persist (an autoscaler may have stopped every worker while jobs are
+// submitted), so every worker of a model is expected to offer the same references; a worker that
+// lacks one fails the job with FAILED_PRECONDITION naming what it has.
 #pragma once
 
 #include <map>

@@ -91,11 +91,7 @@ absl::Status Worker::Run() {
   store_ = std::make_unique<JobStore>(*conn_, options_.keys);
   queue_ = std::make_unique<JobQueue>(*conn_, options_.keys, options_.model);
   RETURN_IF_ERROR(queue_->EnsureGroups());
-  for (const auto& [name, path] : options_.references) {
-    RETURN_IF_ERROR(RegisterReference(
-        *conn_, options_.keys, options_.model, name,
-        absl::StrCat("worker ", options_.worker_id, ": ", path.filename().string())));
-  }
+  RETURN_IF_ERROR(RegisterReferences(*conn_));
 
   std::atomic<bool> sampler_stop{false};
   std::thread sampler([&] {
@@ -105,7 +101,12 @@ absl::Status Worker::Run() {
         auto r = RedisConnection::Connect(options_.redis);
         if (r.ok()) c = std::move(*r);
       }
-      if (c != nullptr) SampleQueue(*c);
+      if (c != nullptr) {
+        SampleQueue(*c);
+        // Again every interval: a Redis that lost its data (no AOF, a failover to an empty
+        // replica) learns the references back without a worker restart.
+        (void)RegisterReferences(*c);
+      }
       for (int i = 0; i < ToMs(options_.metrics_interval) / 50 && !sampler_stop; ++i) {
         std::this_thread::sleep_for(std::chrono::milliseconds(50));
       }
@@ -474,6 +475,15 @@ void Worker::RunClaimed(const QueueEntry& e, int attempt) {
   metrics_.job_duration_seconds.Observe(
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   LogLine() << "evo2-worker " << me << ": " << e.job_key << " -> " << outcome;
+}
+
+absl::Status Worker::RegisterReferences(RedisConnection& c) {
+  for (const auto& [name, path] : options_.references) {
+    RETURN_IF_ERROR(RegisterReference(
+        c, options_.keys, options_.model, name,
+        absl::StrCat("worker ", options_.worker_id, ": ", path.filename().string())));
+  }
+  return absl::OkStatus();
 }
 
 void Worker::SampleQueue(RedisConnection& c) {

@@ -79,6 +79,8 @@ class Worker {
   void RunClaimed(const QueueEntry& entry, int attempt);
   void HeartbeatLoop(RunningJob* job);
   void SampleQueue(RedisConnection& conn);
+  // Registers options_.references under the model (reference_registry.h); idempotent.
+  absl::Status RegisterReferences(RedisConnection& conn);
   // evo2_worker_ready (and the `ready` probe file) = Redis reachable and not stopping; the
   // model is loaded and its self-test passed before a Worker exists.
   void PublishReady();
