@@ -334,6 +334,26 @@ TEST_F(ServiceVariantsTest, CliWithUploadedReferenceEqualsLocalScoreVariants) {
   EXPECT_TRUE(absl::StrContains(r.output, "variants  7/7 VCF records")) << r.output;
   ExpectEqualsLocal(ReadFileBytes(out.path() / "variants.vcf.gz"),
                     ReadFileBytes(out.path() / "variants.tsv"));
+
+  // The client's own checks: one clear line, exit 2 (a bad request), nothing submitted.
+  struct Bad {
+    std::vector<std::string> args;
+    std::string message;
+  } bad[] = {
+      {{"submit", "--model", kDemoModel, "--score-variants", "--reference", kReferenceName},
+       "--score-variants needs --vcf"},
+      {{"submit", "--model", kDemoModel, "--score-variants", "--vcf", vcf_.string()},
+       "needs exactly one of --reference NAME and --reference-fasta FILE"},
+      {{"submit", "--model", kDemoModel, "--score-variants", "--vcf",
+        (scratch_->path() / "missing.vcf").string(), "--reference", kReferenceName},
+       "missing.vcf: cannot read it"},
+      {{"submit", "--model", kDemoModel}, "a FASTA file is required (or --score-variants)"},
+  };
+  for (const Bad& b : bad) {
+    CliResult e = RunCli(*cluster_, b.args);
+    EXPECT_EQ(e.exit_code, 2) << e.output;
+    EXPECT_TRUE(absl::StrContains(e.output, b.message)) << e.output;
+  }
 }
 
 TEST_F(ServiceVariantsTest, UnparsableRecordFailsTheJobNamingTheRecord) {
