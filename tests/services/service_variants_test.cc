@@ -334,6 +334,11 @@ TEST_F(ServiceVariantsTest, CliWithUploadedReferenceEqualsLocalScoreVariants) {
   EXPECT_TRUE(absl::StrContains(r.output, "variants  7/7 VCF records")) << r.output;
   ExpectEqualsLocal(ReadFileBytes(out.path() / "variants.vcf.gz"),
                     ReadFileBytes(out.path() / "variants.tsv"));
+  // `evo2 results ID` without --out prints the TSV (the submit printed the id first).
+  const std::string id = r.output.substr(0, r.output.find('\n'));
+  CliResult printed = RunCli(*cluster_, {"results", id});
+  ASSERT_EQ(printed.exit_code, 0) << printed.output;
+  EXPECT_EQ(printed.output, Local().second);
 
   // The client's own checks: one clear line, exit 2 (a bad request), nothing submitted.
   struct Bad {
