@@ -76,14 +76,8 @@ absl::Status Run(const ScoreVariantsArgs& a) {
   lo.precision = precision;
   lo.threads = a.threads;
   ASSIGN_OR_RETURN(auto model, LoadModel(lo));
-  // "<config name>/<checkpoint file>"; VCF INFO values allow no whitespace, ';', '=' or ','.
-  o.model_name = absl::StrCat(model->config().name, "/", ckpt_dir.filename().string());
-  for (char& c : o.model_name) {
-    if (c == ' ' || c == '\t' || c == ';' || c == '=' || c == ',') c = '_';
-  }
-  // backend_name() is "cpu-fp32", "cuda-bf16", ...: the precision is the part after the dash.
-  const std::string backend = model->backend_name();
-  o.precision_name = backend.substr(backend.find('-') + 1);
+  o.model_name = VariantModelName(*model, ckpt_dir);
+  o.precision_name = VariantPrecisionName(*model);
 
   // Created at the first report, when the record count (from the engine's prescan) is known;
   // the ETA is by records (windows per record vary).

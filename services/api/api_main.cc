@@ -117,6 +117,13 @@ int main(int argc, char** argv) {
                  "Tensor bytes a job may request in all (logits, embeddings, per-token "
                  "log-probs) [EVO2_MAX_OUTPUT_BYTES_PER_JOB]")
       ->envname("EVO2_MAX_OUTPUT_BYTES_PER_JOB");
+  app.add_option("--max-vcf-bytes", config.limits.max_vcf_bytes,
+                 "Bytes of a variant-scoring job's VCF [EVO2_MAX_VCF_BYTES]")
+      ->envname("EVO2_MAX_VCF_BYTES");
+  app.add_option("--max-reference-fasta-bytes", config.limits.max_reference_fasta_bytes,
+                 "Bytes of a reference FASTA uploaded with a variant-scoring job "
+                 "[EVO2_MAX_REFERENCE_FASTA_BYTES]")
+      ->envname("EVO2_MAX_REFERENCE_FASTA_BYTES");
   app.add_option("--max-header-bytes", config.limits.max_header_bytes, "FASTA header length");
   app.add_option("--alphabet", config.limits.alphabet,
                  "Accepted sequence letters (case-insensitive) [EVO2_ALPHABET]")

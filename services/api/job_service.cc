@@ -13,6 +13,7 @@
 #include "job_codec.h"
 #include "job_store.h"
 #include "utf8_fields.h"
+#include "variant_validation.h"
 
 namespace evo2::svc {
 namespace {
@@ -171,7 +172,7 @@ absl::Status JobServiceImpl::DoSubmit(const std::string& tenant,
   }
   job.request_digest = Sha256Hex(canonical);
   job.bases = valid.bases;
-  job.records_total = valid.input.records_size();
+  job.records_total = valid.records_total;
   job.tokens_total = valid.tokens_total;
   job.max_attempts = config_.max_attempts;
   job.ttl_s = config_.job_ttl_s;
@@ -181,6 +182,9 @@ absl::Status JobServiceImpl::DoSubmit(const std::string& tenant,
   job.quota_retry_delay = absl::Seconds(config_.quota_retry_delay_s);
 
   ASSIGN_OR_RETURN(auto conn, redis_.Acquire());
+  if (valid.input.has_variants()) {
+    RETURN_IF_ERROR(CheckReferenceRegistered(*conn, config_.keys, valid.input));
+  }
   JobStore store(*conn, config_.keys);
   ASSIGN_OR_RETURN(auto outcome, store.Submit(job));
   if (outcome.replay) {
@@ -321,6 +325,8 @@ grpc::Status JobServiceImpl::GetJobResults(grpc::ServerContext* ctx,
         head.set_record_index(next);
         auto tensors = std::move(*rec.mutable_tensors());
         rec.clear_tensors();
+        auto files = std::move(*rec.mutable_files());
+        rec.clear_files();
         *head.mutable_record() = std::move(rec);
         if (!writer->Write(head)) return absl::CancelledError("client went away");
         for (const auto& t : tensors) {
@@ -337,6 +343,23 @@ grpc::Status JobServiceImpl::GetJobResults(grpc::ServerContext* ctx,
             tc->set_offset_bytes(off);
             const int64_t len = std::min(chunk, n - off);
             tc->set_data(t.data().substr(static_cast<size_t>(off), static_cast<size_t>(len)));
+            off += len;
+            if (!writer->Write(c)) return absl::CancelledError("client went away");
+          } while (off < n);
+        }
+        for (const auto& f : files) {
+          const int64_t n = static_cast<int64_t>(f.data().size());
+          int64_t off = 0;
+          do {
+            evo2::v1::ResultChunk c;
+            c.set_record_index(next);
+            auto* fc = c.mutable_file();
+            fc->set_name(f.name());
+            fc->set_media_type(f.media_type());
+            fc->set_total_bytes(n);
+            fc->set_offset_bytes(off);
+            const int64_t len = std::min(chunk, n - off);
+            fc->set_data(f.data().substr(static_cast<size_t>(off), static_cast<size_t>(len)));
             off += len;
             if (!writer->Write(c)) return absl::CancelledError("client went away");
           } while (off < n);

@@ -17,6 +17,7 @@
 #include "evo2/status_macros.h"
 #include "evo2/tokenizer.h"
 #include "generation_validation.h"
+#include "variant_validation.h"
 
 namespace evo2::svc {
 namespace {
@@ -147,6 +148,11 @@ absl::Status ValidateMetadata(const evo2::v1::SubmitJobRequest& req) {
 absl::StatusOr<ValidatedSubmit> ValidateSubmit(const evo2::v1::SubmitJobRequest& req,
                                                const ModelLimits& model,
                                                const SubmitLimits& limits) {
+  if (req.input_case() == evo2::v1::SubmitJobRequest::kVariants) {
+    ValidatedSubmit v;
+    RETURN_IF_ERROR(ValidateVariantSubmit(req, model, limits, v));
+    return v;
+  }
   std::vector<Located> records;
   if (req.input_case() == evo2::v1::SubmitJobRequest::kFasta) {
     ASSIGN_OR_RETURN(records, ParseFasta(req.fasta(), limits));
@@ -175,7 +181,7 @@ absl::StatusOr<ValidatedSubmit> ValidateSubmit(const evo2::v1::SubmitJobRequest&
       records.push_back(std::move(r));
     }
   } else {
-    return InvalidField("input", "no input: set `fasta` or `records`");
+    return InvalidField("input", "no input: set `fasta`, `records` or `variants`");
   }
   if (records.empty()) {
     return InvalidField(
@@ -309,6 +315,7 @@ absl::StatusOr<ValidatedSubmit> ValidateSubmit(const evo2::v1::SubmitJobRequest&
     }
     *v.input.add_records() = std::move(r.record);
   }
+  v.records_total = static_cast<int64_t>(records.size());
   v.input.set_model(req.model());
   *v.input.mutable_outputs() = out;
   if (v.input.outputs().log_probs_size() == 0) {

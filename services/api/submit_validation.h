@@ -27,12 +27,16 @@ struct SubmitLimits {
   // Output bytes of the whole job (the sum over records, allow_large_outputs or not): what the
   // results store and the client have to hold for one job.
   int64_t max_output_bytes_per_job = 8ll << 30;
+  // Variant-scoring jobs: bytes of the uploaded VCF and of an uploaded reference FASTA.
+  int64_t max_vcf_bytes = 16ll << 20;
+  int64_t max_reference_fasta_bytes = 16ll << 20;
 };
 
 struct ValidatedSubmit {
   evo2::v1::JobInput input;  // records in input order, options normalised
   int64_t bases = 0;         // sum of record lengths
   int64_t tokens_total = 0;  // bases + one BOS per record when prepend_bos
+  int64_t records_total = 0;  // results the job will have: its records (1 for variant scoring)
 };
 
 absl::StatusOr<ValidatedSubmit> ValidateSubmit(const evo2::v1::SubmitJobRequest& request,

@@ -19,6 +19,7 @@
 #include "idempotency_key.h"
 #include "job_client.h"
 #include "npy_out.h"
+#include "variant_submit.h"
 
 namespace evo2::client {
 namespace {
@@ -126,6 +127,10 @@ void PrintEvent(const evo2::v1::JobEvent& ev, bool tty) {
     std::cout << (tty ? "\r\033[K" : "") << TokensEventLine(ev) << "\n" << std::flush;
     return;
   }
+  if (ev.type() == evo2::v1::JOB_EVENT_TYPE_VARIANTS_PROGRESS) {
+    std::cout << (tty ? "\r\033[K" : "") << VariantProgressLine(ev) << "\n" << std::flush;
+    return;
+  }
   const auto& p = ev.progress();
   std::string bar;
   if (p.tokens_total() > 0) {
@@ -176,6 +181,18 @@ void PrintResults(JobClient& client, const std::string& id, bool follow, const s
       std::cout << GeneratedFasta(r);
       return;
     }
+    if (!json && r.files_size() > 0) {  // a variant job: its files, or the TSV on stdout
+      absl::Status s = absl::OkStatus();
+      if (!out_dir.empty()) {
+        s = WriteResultFiles(r, out_dir);
+      } else {
+        for (const auto& f : r.files()) {
+          if (f.media_type() == "text/tab-separated-values") std::cout << f.data();
+        }
+      }
+      if (!s.ok()) Fail(s);
+      return;
+    }
     if (!json && !header_printed) {
       std::cout << "index\tname\tnum_tokens\tlog_prob_sum\tlog_prob_mean\n";
       header_printed = true;
@@ -183,6 +200,7 @@ void PrintResults(JobClient& client, const std::string& id, bool follow, const s
     if (json) {
       evo2::v1::RecordResult head = r;
       for (auto& t : *head.mutable_tensors()) t.clear_data();
+      for (auto& f : *head.mutable_files()) f.clear_data();
       std::cout << Json(head) << "\n";
     } else {
       std::cout << absl::StrFormat("%d\t%s\t%d\t%.6f\t%.6f\n", r.record_index(), r.record_name(),
@@ -230,10 +248,11 @@ void AddClientCommands(CLI::App& app) {
     auto idem = std::make_shared<std::string>();
     auto out_dir = std::make_shared<std::string>();
     auto gen = std::make_shared<GenerateFlags>();
-    auto* cmd =
-        app.add_subcommand("submit", "Submit a FASTA file as a scoring (or --generate) job");
+    auto variants = std::make_shared<VariantFlags>();
+    auto* cmd = app.add_subcommand(
+        "submit", "Submit a FASTA file as a scoring (or --generate) job, or --score-variants");
     AddCommon(cmd, c.get());
-    cmd->add_option("fasta", *fasta, "FASTA file ('-' = stdin)")->required();
+    cmd->add_option("fasta", *fasta, "FASTA file ('-' = stdin); not with --score-variants");
     cmd->add_option("--model", *model, "Model name [EVO2_MODEL]")->envname("EVO2_MODEL")->required();
     cmd->add_flag("--per-token", *per_token, "Also return per-token log-probs");
     cmd->add_flag("--logits", *logits,
@@ -251,38 +270,55 @@ void AddClientCommands(CLI::App& app) {
                     "retries)");
     cmd->add_option("--label", *labels, "key=value (repeatable)");
     cmd->add_flag("--wait", *wait, "Watch the job and print its results");
-    cmd->add_option("--out", *out_dir, "With --wait: write tensors as .npy files here");
+    cmd->add_option("--out", *out_dir,
+                    "With --wait: write tensors as .npy files (variant jobs: the VCF and TSV) "
+                    "here");
     cmd->add_flag("--json", c->json, "Print the job as JSON");
     AddGenerateFlags(cmd, gen.get());
+    AddVariantFlags(cmd, variants.get());
     cmd->callback([=] {
       evo2::v1::SubmitJobRequest r;
       r.set_model(*model);
-      r.set_fasta(ReadInput(*fasta));
-      auto* o = r.mutable_outputs();
-      o->add_log_probs(evo2::v1::LOG_PROB_REDUCTION_SUM);
-      o->add_log_probs(evo2::v1::LOG_PROB_REDUCTION_MEAN);
-      if (*per_token) o->add_log_probs(evo2::v1::LOG_PROB_REDUCTION_PER_TOKEN);
-      o->set_logits(*logits);
-      if (*bf16) o->set_tensor_dtype(evo2::v1::DTYPE_BFLOAT16);
-      for (const auto& e : *embeddings) {
-        auto* er = o->add_embeddings();
-        auto colon = e.rfind(':');
-        er->set_layer(e.substr(0, colon));
-        er->set_pooling(evo2::v1::POOLING_MEAN);
-        if (colon != std::string::npos) {
-          const std::string p = e.substr(colon + 1);
-          evo2::v1::Pooling pool;
-          std::string upper = "POOLING_";
-          for (char ch : p) upper += static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
-          if (!evo2::v1::Pooling_Parse(upper, &pool)) {
-            Fail(absl::InvalidArgumentError(absl::StrCat("--embedding ", e, ": unknown pooling")));
-          }
-          er->set_pooling(pool);
+      if (variants->score_variants) {
+        // A variant job carries no FASTA and no record options (inputs.proto).
+        if (!fasta->empty()) {
+          Fail(absl::InvalidArgumentError(
+              "--score-variants takes its input from --vcf; give no FASTA file"));
         }
+        if (absl::Status s = ApplyVariantFlags(*variants, r); !s.ok()) Fail(s);
+      } else {
+        if (fasta->empty()) {
+          Fail(absl::InvalidArgumentError("a FASTA file is required (or --score-variants)"));
+        }
+        r.set_fasta(ReadInput(*fasta));
+        auto* o = r.mutable_outputs();
+        o->add_log_probs(evo2::v1::LOG_PROB_REDUCTION_SUM);
+        o->add_log_probs(evo2::v1::LOG_PROB_REDUCTION_MEAN);
+        if (*per_token) o->add_log_probs(evo2::v1::LOG_PROB_REDUCTION_PER_TOKEN);
+        o->set_logits(*logits);
+        if (*bf16) o->set_tensor_dtype(evo2::v1::DTYPE_BFLOAT16);
+        for (const auto& e : *embeddings) {
+          auto* er = o->add_embeddings();
+          auto colon = e.rfind(':');
+          er->set_layer(e.substr(0, colon));
+          er->set_pooling(evo2::v1::POOLING_MEAN);
+          if (colon != std::string::npos) {
+            const std::string p = e.substr(colon + 1);
+            evo2::v1::Pooling pool;
+            std::string upper = "POOLING_";
+            for (char ch : p)
+              upper += static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+            if (!evo2::v1::Pooling_Parse(upper, &pool)) {
+              Fail(
+                  absl::InvalidArgumentError(absl::StrCat("--embedding ", e, ": unknown pooling")));
+            }
+            er->set_pooling(pool);
+          }
+        }
+        ApplyGenerateFlags(*gen, r);
+        r.mutable_options()->set_prepend_bos(*bos);
+        r.mutable_options()->set_keep_case(*keep_case);
       }
-      ApplyGenerateFlags(*gen, r);
-      r.mutable_options()->set_prepend_bos(*bos);
-      r.mutable_options()->set_keep_case(*keep_case);
       if (*priority == "high") {
         r.set_priority(evo2::v1::PRIORITY_HIGH);
       } else if (*priority == "low") {

@@ -238,6 +238,23 @@ absl::StatusOr<evo2::v1::ResultsEnd> JobClient::ResultsWhile(
         dst->mutable_data()->append(t.data());
         break;
       }
+      case evo2::v1::ResultChunk::kFile: {
+        const auto& f = chunk.file();
+        evo2::v1::ResultFile* dst = nullptr;
+        if (current.files_size() > 0 &&
+            current.files(current.files_size() - 1).name() == f.name() &&
+            static_cast<int64_t>(current.files(current.files_size() - 1).data().size()) ==
+                f.offset_bytes() &&
+            f.offset_bytes() > 0) {
+          dst = current.mutable_files(current.files_size() - 1);
+        } else {
+          dst = current.add_files();
+          dst->set_name(f.name());
+          dst->set_media_type(f.media_type());
+        }
+        dst->mutable_data()->append(f.data());
+        break;
+      }
       case evo2::v1::ResultChunk::kEnd:
         flush();
         end = chunk.end();

@@ -161,6 +161,13 @@ evo2::v1::JobEvent EventFromEntry(const RedisReply& entry) {
     t->set_bases(Str(f, "bases"));
     DecodeLogProbs(Str(f, "lps"), t->mutable_log_probs());
   }
+  if (type == evo2::v1::JOB_EVENT_TYPE_VARIANTS_PROGRESS) {
+    evo2::v1::VariantProgress* v = ev.mutable_variants();
+    v->set_records_done(Int(f, "v_done"));
+    v->set_records_total(Int(f, "v_total"));
+    v->set_windows_scored(Int(f, "v_windows"));
+    v->set_tokens_scored(Int(f, "v_tokens"));
+  }
   return ev;
 }
 

@@ -12,6 +12,8 @@
 //   {p}q:{model}:active              stream  one entry per queued, running or retry-waiting job
 //                                            (added by submit, deleted at the job's end): its
 //                                            XLEN is what the autoscaler scales on
+//   {p}q:{model}:references          hash    reference name -> what the worker registering it
+//                                            said of it (variant-scoring jobs)
 //   {p}dead                          stream  dead-lettered jobs (tenant, job, error)
 //
 // Tenants are part of every job key, so a lookup with the caller's tenant cannot reach another
@@ -79,6 +81,10 @@ class JobKeys {
   // at once. (Entries are never read by a consumer group, so deleting them costs no lag.)
   std::string ActiveWork(const std::string& model) const {
     return absl::StrCat(prefix_, "q:", model, ":active");
+  }
+  // Reference genomes registered by the model's workers (reference_registry.h).
+  std::string References(const std::string& model) const {
+    return absl::StrCat(prefix_, "q:", model, ":references");
   }
   std::string DeadLetter() const { return absl::StrCat(prefix_, "dead"); }
 

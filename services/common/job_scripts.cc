@@ -221,6 +221,18 @@ emit('TOKENS_GENERATED', '', {'record_index', ARGV[4], 'record_name', ARGV[5], '
 return {'ok', redis.call('HGET', H, 'cancel_requested')}
 )lua";
 
+// KEYS: job. ARGV: now, worker, attempt, VCF records done, VCF records total, windows scored,
+// tokens scored. A variant-scoring job's progress through its VCF as a VARIANTS_PROGRESS event;
+// fenced like every worker write, and the reply tells of a cancel.
+constexpr char kEmitVariantProgress[] = R"lua(
+local f = fenced()
+if f then return f end
+redis.call('HSET', H, 'updated_us', NOW)
+emit('VARIANTS_PROGRESS', '', {'v_done', ARGV[4], 'v_total', ARGV[5], 'v_windows', ARGV[6],
+                               'v_tokens', ARGV[7]})
+return {'ok', redis.call('HGET', H, 'cancel_requested')}
+)lua";
+
 // KEYS: job. ARGV: now, worker, attempt, state (SUCCEEDED|FAILED|CANCELLED), err code, err msg,
 // err record index, err record name, message.
 constexpr char kFinish[] = R"lua(
@@ -329,6 +341,10 @@ const LuaScript& PutResult() {
 const LuaScript& Finish() { static const LuaScript& s = Make(kFinish); return s; }
 const LuaScript& EmitTokens() {
   static const LuaScript& s = Make(kEmitTokens);
+  return s;
+}
+const LuaScript& EmitVariantProgress() {
+  static const LuaScript& s = Make(kEmitVariantProgress);
   return s;
 }
 const LuaScript& FailAttempt() { static const LuaScript& s = Make(kFailAttempt); return s; }

@@ -13,6 +13,7 @@ const LuaScript& Heartbeat();
 const LuaScript& PutResult();
 const LuaScript& Finish();
 const LuaScript& EmitTokens();
+const LuaScript& EmitVariantProgress();
 const LuaScript& FailAttempt();
 const LuaScript& Release();
 const LuaScript& PromoteRetries();

@@ -246,6 +246,16 @@ absl::StatusOr<WriteOutcome> JobStore::EmitTokens(const std::string& job_key,
        tokens.bases(), EncodeLogProbs(tokens.log_probs())}));
 }
 
+absl::StatusOr<WriteOutcome> JobStore::EmitVariantProgress(
+    const std::string& job_key, const std::string& worker, int attempt,
+    const evo2::v1::VariantProgress& progress) {
+  return ParseWrite(redis_.Eval(
+      scripts::EmitVariantProgress(), {job_key},
+      {absl::StrCat(NowMicros()), worker, absl::StrCat(attempt),
+       absl::StrCat(progress.records_done()), absl::StrCat(progress.records_total()),
+       absl::StrCat(progress.windows_scored()), absl::StrCat(progress.tokens_scored())}));
+}
+
 absl::StatusOr<WriteOutcome> JobStore::Finish(const std::string& job_key,
                                               const std::string& worker, int attempt,
                                               evo2::v1::JobState state,

@@ -111,6 +111,10 @@ class JobStore {
                                           int attempt, int64_t record_index,
                                           const std::string& record_name,
                                           const evo2::v1::GeneratedTokens& tokens);
+  // A variant-scoring job's progress through its VCF, as one VARIANTS_PROGRESS event.
+  absl::StatusOr<WriteOutcome> EmitVariantProgress(const std::string& job_key,
+                                                   const std::string& worker, int attempt,
+                                                   const evo2::v1::VariantProgress& progress);
   // state: SUCCEEDED, FAILED (with error) or CANCELLED.
   absl::StatusOr<WriteOutcome> Finish(const std::string& job_key, const std::string& worker,
                                       int attempt, evo2::v1::JobState state,

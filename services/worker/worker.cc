@@ -12,6 +12,8 @@
 #include "job_codec.h"
 #include "log_line.h"
 #include "record_generator.h"
+#include "reference_registry.h"
+#include "variant_job.h"
 
 namespace evo2::svc {
 namespace {
@@ -32,6 +34,17 @@ bool IsPermanent(const absl::Status& s) {
 }
 
 int64_t ToMs(absl::Duration d) { return absl::ToInt64Milliseconds(d); }
+
+// Results a job produces: one per record, one (the output files) for a variant-scoring job.
+int64_t ResultCount(const evo2::v1::JobInput& input) {
+  return input.has_variants() ? 1 : input.records_size();
+}
+
+// Name of result `index`, for events and errors.
+std::string ResultName(const evo2::v1::JobInput& input, int64_t index) {
+  if (input.has_variants()) return kVariantResultName;
+  return input.records(static_cast<int>(index)).name();
+}
 
 }  // namespace
 
@@ -78,6 +91,7 @@ absl::Status Worker::Run() {
   store_ = std::make_unique<JobStore>(*conn_, options_.keys);
   queue_ = std::make_unique<JobQueue>(*conn_, options_.keys, options_.model);
   RETURN_IF_ERROR(queue_->EnsureGroups());
+  RETURN_IF_ERROR(RegisterReferences(*conn_));
 
   std::atomic<bool> sampler_stop{false};
   std::thread sampler([&] {
@@ -87,7 +101,12 @@ absl::Status Worker::Run() {
         auto r = RedisConnection::Connect(options_.redis);
         if (r.ok()) c = std::move(*r);
       }
-      if (c != nullptr) SampleQueue(*c);
+      if (c != nullptr) {
+        SampleQueue(*c);
+        // Again every interval: a Redis that lost its data (no AOF, a failover to an empty
+        // replica) learns the references back without a worker restart.
+        (void)RegisterReferences(*c);
+      }
       for (int i = 0; i < ToMs(options_.metrics_interval) / 50 && !sampler_stop; ++i) {
         std::this_thread::sleep_for(std::chrono::milliseconds(50));
       }
@@ -215,7 +234,7 @@ void Worker::HeartbeatLoop(RunningJob* job) {
 
 absl::Status Worker::ScoreWithFaults(const evo2::v1::JobInput& input, int64_t index,
                                      RunningJob* job, evo2::v1::RecordResult* out) {
-  const auto& name = input.records(static_cast<int>(index)).name();
+  const std::string name = ResultName(input, index);
   if (options_.fault_record_delay > absl::ZeroDuration()) {
     const absl::Time until = absl::Now() + options_.fault_record_delay;
     while (absl::Now() < until) {
@@ -227,6 +246,32 @@ absl::Status Worker::ScoreWithFaults(const evo2::v1::JobInput& input, int64_t in
     return absl::Status(
         options_.fault_fail_code,
         absl::StrCat("injected fault: record '", name, "' always fails (--fault-fail-records)"));
+  }
+  if (input.has_variants()) {
+    // Progress through the VCF goes out as VARIANTS_PROGRESS events by the same fenced write
+    // as generated tokens, which also tells of a lost lease or a cancel.
+    auto publish = [&](const evo2::v1::VariantProgress& p) -> absl::Status {
+      ASSIGN_OR_RETURN(WriteOutcome w, store_->EmitVariantProgress(job->job_key, options_.worker_id,
+                                                                   job->attempt, p));
+      if (w.fenced) {
+        job->lost = true;
+        job->engine_cancel = true;
+        return absl::CancelledError("lease lost while scoring variants");
+      }
+      if (w.cancel_requested) {
+        job->cancel_requested = true;
+        job->engine_cancel = true;
+      }
+      return absl::OkStatus();
+    };
+    VariantJobEngine engine;
+    engine.model = &scorer_.model();
+    engine.vcf_model_name = options_.vcf_model_name;
+    engine.vcf_precision_name = options_.vcf_precision_name;
+    engine.references = options_.references;
+    engine.worker_id = options_.worker_id;
+    ASSIGN_OR_RETURN(*out, ScoreVariantJob(engine, input, &job->engine_cancel, publish));
+    return absl::OkStatus();
   }
   if (input.has_generation()) {
     // Bases go out as TOKENS_GENERATED events while they are drawn; the same fenced write tells
@@ -319,7 +364,7 @@ void Worker::RunClaimed(const QueueEntry& e, int attempt) {
   std::string outcome;
   absl::StatusOr<WriteOutcome> final_write = WriteOutcome{};
   int64_t i = 0;
-  const int64_t n = input.records_size();
+  const int64_t n = ResultCount(input);
   for (; i < n && outcome.empty(); ++i) {
     if (done.count(i)) continue;
     if (rj.lost) {
@@ -345,7 +390,7 @@ void Worker::RunClaimed(const QueueEntry& e, int attempt) {
         s = encoded.status();
       }
     }
-    const std::string& name = input.records(static_cast<int>(i)).name();
+    const std::string name = ResultName(input, i);
     if (!s.ok()) {
       if (rj.lost) {
         outcome = "lost";
@@ -430,6 +475,15 @@ void Worker::RunClaimed(const QueueEntry& e, int attempt) {
   metrics_.job_duration_seconds.Observe(
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   LogLine() << "evo2-worker " << me << ": " << e.job_key << " -> " << outcome;
+}
+
+absl::Status Worker::RegisterReferences(RedisConnection& c) {
+  for (const auto& [name, path] : options_.references) {
+    RETURN_IF_ERROR(RegisterReference(
+        c, options_.keys, options_.model, name,
+        absl::StrCat("worker ", options_.worker_id, ": ", path.filename().string())));
+  }
+  return absl::OkStatus();
 }
 
 void Worker::SampleQueue(RedisConnection& c) {

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <atomic>
+#include <filesystem>
 #include <map>
 #include <memory>
 #include <random>
@@ -47,6 +48,11 @@ struct WorkerOptions {
   // A record result whose serialized size exceeds results_inline_max_bytes goes to the store.
   std::string results_dir;
   int64_t results_inline_max_bytes = 1 << 20;
+  // Variant-scoring jobs (variant_job.h): references by name (registered in Redis at start)
+  // and the names the annotated VCF carries.
+  std::map<std::string, std::filesystem::path> references;
+  std::string vcf_model_name;
+  std::string vcf_precision_name;
   // Fault injection, for tests only: records whose name matches fail with fault_fail_code
   // (UNAVAILABLE: retryable; INVALID_ARGUMENT etc.: permanent), and each record waits this long
   // before it is scored.
@@ -73,6 +79,8 @@ class Worker {
   void RunClaimed(const QueueEntry& entry, int attempt);
   void HeartbeatLoop(RunningJob* job);
   void SampleQueue(RedisConnection& conn);
+  // Registers options_.references under the model (reference_registry.h); idempotent.
+  absl::Status RegisterReferences(RedisConnection& conn);
   // evo2_worker_ready (and the `ready` probe file) = Redis reachable and not stopping; the
   // model is loaded and its self-test passed before a Worker exists.
   void PublishReady();

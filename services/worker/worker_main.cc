@@ -9,15 +9,18 @@
 #include <fstream>
 #include <iostream>
 #include <thread>
+#include <vector>
 
 #include "CLI/CLI.hpp"
 #include "absl/strings/str_cat.h"
 #include "checkpoint_digest.h"
 #include "evo2/model.h"
+#include "evo2/variant_scoring.h"
 #include "hashing.h"
 #include "log_line.h"
 #include "metrics.h"
 #include "record_scorer.h"
+#include "reference_registry.h"
 #include "self_test.h"
 #include "worker.h"
 #include "worker_metrics.h"
@@ -71,6 +74,7 @@ int main(int argc, char** argv) {
   int health_failures = 3, health_successes = 2;
   std::string health_dir, results_dir;
   int64_t drain_timeout_ms = 0, results_inline_max_bytes = 1 << 20;
+  std::vector<std::string> reference_specs;
 
   app.add_option("--model-name", model_name, "Queue (model name) to serve [EVO2_MODEL_NAME]")
       ->envname("EVO2_MODEL_NAME")
@@ -144,6 +148,12 @@ int main(int argc, char** argv) {
                  "Largest serialized record result kept in Redis when a results store is set "
                  "[EVO2_RESULTS_INLINE_MAX_BYTES]")
       ->envname("EVO2_RESULTS_INLINE_MAX_BYTES");
+  app.add_option("--reference", reference_specs,
+                 "NAME=PATH: a reference genome (FASTA, plain or bgzipped, faidx-indexed; a "
+                 "missing .fai/.gzi is built beside it) that variant-scoring jobs may name; "
+                 "repeatable [EVO2_REFERENCES, comma-separated]")
+      ->envname("EVO2_REFERENCES")
+      ->delimiter(',');
   app.add_option("--fault-fail-records", fault_fail_records,
                  "TESTING ONLY: records whose name matches this regex fail");
   app.add_option("--fault-fail-code", fault_fail_code,
@@ -211,6 +221,28 @@ int main(int argc, char** argv) {
       {"prov_precision", (*model)->backend_name()},
       {"prov_engine", EVO2_ENGINE_VERSION},
       {"prov_layout", absl::StrCat("tp", tp, "xcp", cp)}};
+
+  // References are checked (and indexed) now, not at the first job that names them.
+  for (const std::string& spec : reference_specs) {
+    const size_t eq = spec.find('=');
+    if (eq == std::string::npos) {
+      Die("--reference", absl::InvalidArgumentError(absl::StrCat("'", spec, "' is not NAME=PATH")));
+    }
+    const std::string name = spec.substr(0, eq);
+    const std::filesystem::path path = spec.substr(eq + 1);
+    if (auto st = evo2::svc::CheckReferenceName(name); !st.ok()) Die("--reference", st);
+    if (wo.references.count(name) > 0) {
+      Die("--reference",
+          absl::InvalidArgumentError(absl::StrCat("reference '", name, "' is given twice")));
+    }
+    if (auto st = evo2::CheckVariantReference(path); !st.ok()) {
+      Die(absl::StrCat("--reference ", name), st);
+    }
+    wo.references[name] = path;
+    LogLine() << "evo2-worker " << worker_id << ": reference '" << name << "' = " << path.string();
+  }
+  wo.vcf_model_name = evo2::VariantModelName(**model, checkpoint);
+  wo.vcf_precision_name = evo2::VariantPrecisionName(**model);
 
   evo2::svc::RecordScorer scorer(**model);
   if (auto st = evo2::svc::RunSelfTest(scorer); !st.ok()) Die("self-test", st);

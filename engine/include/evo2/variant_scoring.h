@@ -60,4 +60,16 @@ absl::StatusOr<VariantScoringSummary> ScoreVariants(
     const std::function<void(const VariantScoringProgress&)>& progress = nullptr,
     const std::atomic<bool>* cancelled = nullptr);
 
+// What `evo2 score-variants` writes as EVO2_MODEL and EVO2_PRECISION for `model` loaded from
+// `checkpoint`: "<config name>/<checkpoint file name>" with the characters a VCF INFO value
+// cannot hold (whitespace, ';', '=', ',') replaced by '_', and the backend's precision ("fp32",
+// "bf16"). One definition for the CLI and the job service's worker, so both write the same VCF.
+std::string VariantModelName(const Model& model, const std::filesystem::path& checkpoint);
+std::string VariantPrecisionName(const Model& model);
+
+// Opens `reference` as ScoreVariants does (building a missing .fai/.gzi beside it, as samtools
+// does) and fails with the path and htslib's reason when it cannot be used. For a service that
+// checks the references it offers when it starts rather than at its first job.
+absl::Status CheckVariantReference(const std::filesystem::path& reference);
+
 }  // namespace evo2
