@@ -1,10 +1,11 @@
-// The Evo 2 family's cuda entry in the backend registry (evo2/backend_registry.h,
-// evo2/cuda_backend.h).
+// The cuda entries in the backend registry (evo2/backend_registry.h, evo2/cuda_backend.h): the
+// Evo 2 family and the NemotronH (Mamba-2 hybrid) family.
 #include <cuda_runtime.h>
 
 #include "absl/strings/str_cat.h"
 #include "cuda/cuda_model.h"
 #include "cuda/cuda_weights.h"
+#include "cuda/nemotron_h/nemotron_h_cuda_model.h"
 #include "evo2/backend_registry.h"
 #include "evo2/cuda_backend.h"
 #include "evo2/status_macros.h"
@@ -46,7 +47,10 @@ absl::StatusOr<std::unique_ptr<Model>> MakeCudaModel(const ModelConfig& config,
 
 }  // namespace
 
-void RegisterCudaBackend() { RegisterBackend(Device::kCuda, MakeCudaModel); }
+void RegisterCudaBackend() {
+  RegisterBackend(Device::kCuda, MakeCudaModel);
+  RegisterModelLoader(ModelFamily::kNemotronH, Device::kCuda, cuda::LoadNemotronHCudaModel);
+}
 
 int CudaDeviceCount() {
   int devices = 0;

@@ -1,0 +1,105 @@
+#include "cuda/nemotron_h/nemotron_h_cuda_model.h"
+
+#include <cuda_bf16.h>
+
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "cuda/forward_records.h"
+#include "evo2/status_macros.h"
+#include "hf/hf_checkpoint.h"
+#include "hf/nemotron_h_model.h"
+#include "hf/nemotron_h_weights.h"
+#include "kernels/cuda_status.cuh"
+
+namespace evo2::cuda {
+
+CudaNemotronHModel::~CudaNemotronHModel() {
+  gemm_.reset();  // its handles are bound to the stream: released before it
+  for (cudaEvent_t e : block_done_) {
+    if (e != nullptr) cudaEventDestroy(e);
+  }
+  if (stream_ != nullptr) cudaStreamDestroy(stream_);
+}
+
+absl::StatusOr<std::unique_ptr<CudaNemotronHModel>> CudaNemotronHModel::Create(
+    ModelConfig common, hf::NemotronHConfig config, DeviceNemotronHWeights weights,
+    cudaStream_t stream) {
+  std::unique_ptr<CudaNemotronHModel> m(
+      new CudaNemotronHModel(std::move(common), std::move(config), std::move(weights), stream));
+  for (cudaEvent_t& e : m->block_done_) {
+    CUDA_RETURN_IF_ERROR(cudaEventCreateWithFlags(&e, cudaEventDisableTiming));
+  }
+  ASSIGN_OR_RETURN(m->gemm_, GemmRunner::Create(m->stream_));
+  return m;
+}
+
+std::string CudaNemotronHModel::backend_name() const {
+  return weights_.act_dtype == DType::kFloat32 ? "cuda-fp32" : "cuda-bf16";
+}
+
+size_t CudaNemotronHModel::device_bytes() const {
+  return weights_.bytes + workspace_.bytes() + gemm_->workspace_bytes();
+}
+
+absl::Status CudaNemotronHModel::Reserve(int64_t batch, int64_t seq) {
+  return workspace_.Ensure(config_, weights_.act_dtype, batch, seq);
+}
+
+absl::Status CudaNemotronHModel::Run(const RunRequest& request) {
+  if (request.batch <= 0 || request.seq <= 0)
+    return absl::InvalidArgumentError("cuda forward: empty batch");
+  RETURN_IF_ERROR(Reserve(request.batch, request.seq));
+  return weights_.act_dtype == DType::kFloat32 ? RunTyped<float>(request)
+                                               : RunTyped<__nv_bfloat16>(request);
+}
+
+absl::StatusOr<ForwardResult> CudaNemotronHModel::Forward(std::span<const int32_t> tokens,
+                                                          const ForwardOptions& options) {
+  std::vector<std::vector<int32_t>> one{std::vector<int32_t>(tokens.begin(), tokens.end())};
+  ASSIGN_OR_RETURN(auto results, ForwardBatch(one, options));
+  return std::move(results[0]);
+}
+
+absl::StatusOr<std::vector<ForwardResult>> CudaNemotronHModel::ForwardBatch(
+    std::span<const std::vector<int32_t>> sequences, const ForwardOptions& options) {
+  return ForwardRecords(common_, sequences, options,
+                        [this](const RunRequest& request) { return Run(request); });
+}
+
+absl::StatusOr<std::unique_ptr<Model>> LoadNemotronHCudaModel(const LoadOptions& options) {
+  if (options.tensor_parallel_size != 1 || options.context_parallel_size != 1 ||
+      options.devices > 1)
+    return absl::UnimplementedError(absl::StrCat(
+        "NemotronH (Mamba-2 hybrid) models run on one GPU; tensor/context parallel sizes and "
+        "--devices must be 1 (got TP=",
+        options.tensor_parallel_size, ", CP=", options.context_parallel_size,
+        ", devices=", options.devices, ")"));
+  if (options.fp8 != Fp8Mode::kOff)
+    return absl::UnimplementedError(
+        "NemotronH (Mamba-2 hybrid) models have no FP8 path on the cuda backend (bf16 or fp32)");
+  int devices = 0;
+  if (cudaGetDeviceCount(&devices) != cudaSuccess || devices == 0)
+    return absl::FailedPreconditionError("device 'cuda' requested but no CUDA GPU is present");
+  const DType act = options.precision == Precision::kFp32 ? DType::kFloat32 : DType::kBFloat16;
+  ASSIGN_OR_RETURN(hf::HfCheckpoint ckpt, hf::LoadHfCheckpoint(options.checkpoint));
+  ASSIGN_OR_RETURN(hf::NemotronHConfig config, hf::NemotronHConfigFromCheckpoint(ckpt));
+  ModelConfig common = hf::NemotronHModelConfig(ckpt, config);
+  cudaStream_t stream = nullptr;
+  CUDA_RETURN_IF_ERROR(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
+  absl::StatusOr<DeviceNemotronHWeights> weights = [&]() -> absl::StatusOr<DeviceNemotronHWeights> {
+    // The fp32 host copy lives only while it is uploaded.
+    ASSIGN_OR_RETURN(hf::NemotronHWeights host, hf::LoadNemotronHWeights(ckpt, config));
+    return DeviceNemotronHWeights::Upload(config, host, act, stream);
+  }();
+  if (!weights.ok()) {
+    cudaStreamDestroy(stream);
+    return absl::Status(weights.status().code(),
+                        absl::StrCat(ckpt.dir.string(), ": ", weights.status().message()));
+  }
+  ASSIGN_OR_RETURN(auto model, CudaNemotronHModel::Create(std::move(common), std::move(config),
+                                                          std::move(*weights), stream));
+  return std::unique_ptr<Model>(std::move(model));
+}
+
+}  // namespace evo2::cuda
