@@ -56,6 +56,7 @@ absl::Status CudaNemotronHModel::Run(const RunRequest& request) {
 
 absl::StatusOr<ForwardResult> CudaNemotronHModel::Forward(std::span<const int32_t> tokens,
                                                           const ForwardOptions& options) {
+  RETURN_IF_ERROR(CheckForwardTokens(tokens, common_.vocab_size));
   std::vector<std::vector<int32_t>> one{std::vector<int32_t>(tokens.begin(), tokens.end())};
   ASSIGN_OR_RETURN(auto results, ForwardBatch(one, options));
   return std::move(results[0]);
