@@ -41,18 +41,29 @@ Scratch Carve(void* base, int64_t batch, int64_t seq, int64_t heads, int64_t P, 
   return s;
 }
 
+// Which part of a product is structurally zero (the causal mask of the chunk's quadratic form).
+enum class Causal {
+  kNone,
+  kUpperZero,  // out[m][n] is not needed for n > m: whole tiles above the diagonal skip the sums
+  kKUpToM,     // A[k][m] = 0 for k > m: the sum for row m stops at k = m
+};
+
 // out[m][n] = Σ_k A[k·lda + m] · Bt[k·ldb + n] over a block's threads in 4×4 register tiles,
 // handing each (m < M, n < N) to f(m, n, value). Both tiles are k-major in shared memory, with
 // lda, ldb multiples of 4 and rows readable up to the next multiple of 4 of M and N (the extra
-// lanes only feed results that are discarded).
-template <typename F>
+// lanes only feed results that are discarded). kUpperZero hands 0 for tiles wholly above the
+// diagonal (f applies the mask itself).
+template <Causal kCausal = Causal::kNone, typename F>
 __device__ __forceinline__ void TileProduct(const float* A, int lda, const float* Bt, int ldb,
                                             int K, int M, int N, F&& f) {
   const int mt = (M + 3) / 4, nt = (N + 3) / 4;
   for (int tile = threadIdx.x; tile < mt * nt; tile += blockDim.x) {
     const int m0 = (tile / nt) * 4, n0 = (tile % nt) * 4;
     float acc[4][4] = {};
-    for (int k = 0; k < K; ++k) {
+    int k_end = K;
+    if (kCausal == Causal::kUpperZero && n0 > m0 + 3) k_end = 0;
+    if (kCausal == Causal::kKUpToM) k_end = min(K, m0 + 4);
+    for (int k = 0; k < k_end; ++k) {
       const float4 a = *reinterpret_cast<const float4*>(A + k * lda + m0);
       const float4 b = *reinterpret_cast<const float4*>(Bt + k * ldb + n0);
       const float av[4] = {a.x, a.y, a.z, a.w}, bv[4] = {b.x, b.y, b.z, b.w};
@@ -196,7 +207,7 @@ __global__ void __launch_bounds__(kThreads)
   }
   __syncthreads();
   // Scores G[t, s] = C_t·B_s, masked to s ≤ t and weighted by exp(a_t − a_s)·Δ_s.
-  TileProduct(ct, ldl, bt, ld_shared, N, kL, kL, [&](int t, int s, float v) {
+  TileProduct<Causal::kUpperZero>(ct, ldl, bt, ld_shared, N, kL, kL, [&](int t, int s, float v) {
     mt[s * ldl + t] = s <= t ? v * expf(acs[t] - acs[s]) * dts[s] : 0.f;
   });
   __syncthreads();
@@ -214,7 +225,7 @@ __global__ void __launch_bounds__(kThreads)
               [&](int t, int p, float v) { ys[t * ldp + p] = expf(acs[t]) * v; });
   __syncthreads();
   const float d_h = args.D[h];
-  TileProduct(mt, ldl, xs, ldp, kL, len, P, [&](int t, int p, float v) {
+  TileProduct<Causal::kKUpToM>(mt, ldl, xs, ldp, kL, len, P, [&](int t, int p, float v) {
     args.y[(row0 + t) * args.ld_y + h * P + p] = v + ys[t * ldp + p] + d_h * xs[t * ldp + p];
   });
 }
