@@ -181,8 +181,8 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "model: %s\n", model.status().ToString().c_str());
     return 1;
   }
-  std::printf("hybrid_mamba_8b: %zu layers (%s), weights %.2f GiB\n", config.layers.size(),
-              kPattern8b, weight_gib);
+  std::printf("hybrid_mamba_8b: %zu layers (%s), weights %.2f GiB, attention: %s\n",
+              config.layers.size(), kPattern8b, weight_gib, (*model)->attention_note().c_str());
   int failures = 0;
   for (int64_t seq : seqs) {
     const absl::Status s = Measure(**model, seq, runs, profile);

@@ -2,6 +2,9 @@
 
 #include <cuda_bf16.h>
 
+#include <algorithm>
+#include <cstdlib>
+#include <string_view>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -15,7 +18,11 @@
 namespace evo2::cuda {
 
 CudaNemotronHModel::~CudaNemotronHModel() {
-  gemm_.reset();  // its handles are bound to the stream: released before it
+  // Both hold handles bound to the stream: released before it.
+#if EVO2_HAVE_CUDNN
+  cudnn_attention_.reset();
+#endif
+  gemm_.reset();
   for (cudaEvent_t e : block_done_) {
     if (e != nullptr) cudaEventDestroy(e);
   }
@@ -31,6 +38,36 @@ absl::StatusOr<std::unique_ptr<CudaNemotronHModel>> CudaNemotronHModel::Create(
     CUDA_RETURN_IF_ERROR(cudaEventCreateWithFlags(&e, cudaEventDisableTiming));
   }
   ASSIGN_OR_RETURN(m->gemm_, GemmRunner::Create(m->stream_));
+  const char* env = std::getenv("EVO2_CUDA_ATTENTION");
+  const std::string_view choice = env != nullptr ? env : "auto";
+  if (choice != "auto" && choice != "cudnn" && choice != "own")
+    return absl::InvalidArgumentError(absl::StrCat("EVO2_CUDA_ATTENTION=", std::string(choice),
+                                                   ": expected auto, cudnn or own"));
+  const int attention_layers = static_cast<int>(
+      std::count(m->config_.layers.begin(), m->config_.layers.end(),
+                 hf::NemotronHLayerKind::kAttention));
+  if (m->weights_.act_dtype != DType::kBFloat16) {
+    m->attention_note_ = "own fp32 kernel";
+  } else if (choice != "own" && attention_layers > 0) {
+#if EVO2_HAVE_CUDNN
+    auto cudnn = CudnnAttention::Create(m->stream_);
+    if (cudnn.ok()) {
+      m->cudnn_attention_ = std::move(*cudnn);
+      // The policy's FLOP count uses the attention width n_q·d (2·B·S²·n_q·d per layer).
+      m->cudnn_policy_ = std::make_unique<CudnnPlanPolicy>(
+          choice == "cudnn" ? CudnnPlanPolicy::Mode::kAlways : CudnnPlanPolicy::Mode::kAuto,
+          attention_layers, m->config_.num_attention_heads * m->config_.attention_head_dim);
+      m->attention_note_ = absl::StrCat("cuDNN ", m->cudnn_attention_->cudnn_version(),
+                                        " fused attention (", choice == "cudnn" ? "every supported shape" : "where a plan pays",
+                                        "), else own kernel v3");
+    } else {
+      m->attention_note_ =
+          absl::StrCat("own kernel v3 (cuDNN unavailable: ", std::string(cudnn.status().message()), ")");
+    }
+#else
+    m->attention_note_ = "own kernel v3 (built without cuDNN headers)";
+#endif
+  }
   return m;
 }
 
@@ -39,11 +76,29 @@ std::string CudaNemotronHModel::backend_name() const {
 }
 
 size_t CudaNemotronHModel::device_bytes() const {
-  return weights_.bytes + workspace_.bytes() + gemm_->workspace_bytes();
+  size_t bytes = weights_.bytes + workspace_.bytes() + gemm_->workspace_bytes();
+#if EVO2_HAVE_CUDNN
+  if (cudnn_attention_ != nullptr) bytes += cudnn_attention_->workspace_bytes();
+#endif
+  return bytes;
 }
 
 absl::Status CudaNemotronHModel::Reserve(int64_t batch, int64_t seq) {
-  return workspace_.Ensure(config_, weights_.act_dtype, batch, seq);
+  RETURN_IF_ERROR(workspace_.Ensure(config_, weights_.act_dtype, batch, seq));
+#if EVO2_HAVE_CUDNN
+  if (cudnn_attention_ != nullptr && cudnn_policy_->ShouldUse(batch, seq)) {
+    // Plan building takes milliseconds to seconds: here, not inside a forward. A shape cuDNN
+    // has no engine for runs on the own kernel (GqaAttention uses cuDNN only where a plan exists).
+    const absl::Status prepared = cudnn_attention_->Prepare(
+        batch, config_.num_attention_heads, seq, config_.attention_head_dim);
+    if (prepared.code() == absl::StatusCode::kUnimplemented) {
+      cudnn_policy_->MarkRefused(batch, seq);
+    } else if (!prepared.ok()) {
+      return prepared;
+    }
+  }
+#endif
+  return absl::OkStatus();
 }
 
 absl::Status CudaNemotronHModel::Run(const RunRequest& request) {

@@ -14,6 +14,10 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#if EVO2_HAVE_CUDNN
+#include "cuda/cudnn_attention.h"
+#include "cuda/cudnn_plan_policy.h"
+#endif
 #include "cuda/gemm.h"
 #include "cuda/nemotron_h/nemotron_h_device_weights.h"
 #include "cuda/nemotron_h/nemotron_h_workspace.h"
@@ -48,6 +52,8 @@ class CudaNemotronHModel final : public Model {
   NemotronHWorkspace& workspace() { return workspace_; }
   size_t device_bytes() const;
   cudaStream_t stream() const { return stream_; }
+  // Which attention implementation runs, and why (benchmark and log lines).
+  const std::string& attention_note() const { return attention_note_; }
 
  private:
   CudaNemotronHModel(ModelConfig common, hf::NemotronHConfig config, DeviceNemotronHWeights weights,
@@ -70,7 +76,9 @@ class CudaNemotronHModel final : public Model {
   absl::Status MlpMixer(const DeviceNemotronHLayer& layer, int64_t rows, StageTimer* timer);
   // Causal grouped-query attention without positions: q [R, n_q·d], k, v [R, n_kv·d] row-major
   // (leading dimension ld) -> out [R, n_q·d]. The one place that decides how GQA runs: for now
-  // K/V heads are repeated into head-major buffers for the MHA kernel (kernels/attention.cuh).
+  // K/V heads are repeated into head-major buffers for an MHA kernel: cuDNN's fused attention in
+  // bf16 where it loads and a plan pays (cuda/cudnn_plan_policy.h, as the Hyena model), else the
+  // own kernel (kernels/attention.cuh). EVO2_CUDA_ATTENTION=own|cudnn|auto as for the Hyena model.
   template <typename T>
   absl::Status GqaAttention(const T* q, const T* k, const T* v, int64_t ld, T* out, int64_t batch,
                             int64_t seq);
@@ -82,6 +90,11 @@ class CudaNemotronHModel final : public Model {
   cudaStream_t stream_ = nullptr;
   cudaEvent_t block_done_[2] = {nullptr, nullptr};  // cancellation pacing, as the Hyena model
   std::unique_ptr<GemmRunner> gemm_;
+#if EVO2_HAVE_CUDNN
+  std::unique_ptr<CudnnAttention> cudnn_attention_;
+  std::unique_ptr<CudnnPlanPolicy> cudnn_policy_;
+#endif
+  std::string attention_note_ = "own kernel v3";
 };
 
 // The registry's loader for (kNemotronH, kCuda): reads the HF checkpoint (hf/), uploads it in

@@ -4,6 +4,7 @@
 #include <cuda_bf16.h>
 
 #include <algorithm>
+#include <type_traits>
 
 #include "absl/strings/str_cat.h"
 #include "cuda/activations_to_host.h"
@@ -257,6 +258,17 @@ absl::Status CudaNemotronHModel::GqaAttention(const T* q, const T* k, const T* v
   RETURN_IF_ERROR(kernels::LaunchToHeadMajor<T>(q, ld, n_q, q_hm, n_q, batch, seq, d, stream_));
   RETURN_IF_ERROR(kernels::LaunchToHeadMajor<T>(k, ld, n_kv, k_hm, n_q, batch, seq, d, stream_));
   RETURN_IF_ERROR(kernels::LaunchToHeadMajor<T>(v, ld, n_kv, v_hm, n_q, batch, seq, d, stream_));
+#if EVO2_HAVE_CUDNN
+  if constexpr (std::is_same_v<T, __nv_bfloat16>) {
+    // A plan exists only where Reserve's policy chose cuDNN (and cuDNN accepted the shape).
+    if (cudnn_attention_ != nullptr &&
+        cudnn_attention_->FindPlan(batch, n_q, seq, d) != nullptr) {
+      const absl::Status s = cudnn_attention_->Run(q_hm, k_hm, v_hm, out, batch, n_q, seq, d);
+      if (s.code() != absl::StatusCode::kUnimplemented) return s;
+      cudnn_policy_->MarkRefused(batch, seq);  // the own kernel computes the same function
+    }
+  }
+#endif
   return kernels::LaunchCausalAttention<T>(q_hm, k_hm, v_hm, out, batch, n_q, seq, d, stream_);
 }
 
