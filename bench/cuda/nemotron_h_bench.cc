@@ -114,10 +114,14 @@ absl::Status Measure(CudaNemotronHModel& model, int64_t seq, int runs, bool prof
     req.timer = &timer;
     RETURN_IF_ERROR(model.Run(req));
     ASSIGN_OR_RETURN(auto totals, timer.TotalsMs());
-    double sum = 0;
-    for (const auto& [stage, ms] : totals) sum += ms;
-    for (const auto& [stage, ms] : totals)
-      std::printf("  %-16s %9.2f ms  %5.1f %%\n", stage.c_str(), ms, 100 * ms / sum);
+    // One line per profile (stage: ms), longest first.
+    std::vector<std::pair<double, std::string>> by_time;
+    for (const auto& [stage, ms] : totals) by_time.emplace_back(ms, stage);
+    std::sort(by_time.rbegin(), by_time.rend());
+    std::string line;
+    for (const auto& [ms, stage] : by_time) line += " " + stage + " " + std::to_string(ms).substr(0, 7);
+    std::printf("hybrid_mamba_8b 1x%lld profile at %.0f tokens/s (ms):%s\n",
+                static_cast<long long>(seq), seq / median, line.c_str());
   }
   return absl::OkStatus();
 }
@@ -163,7 +167,7 @@ int main(int argc, char** argv) {
   if (cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking) != cudaSuccess) return 1;
   auto weights = evo2::cuda::DeviceNemotronHWeights::Random(config, act, 1, stream);
   if (!weights.ok()) {
-    std::fprintf(stderr, "weights: %s\n", weights.status().ToString().c_str());
+    std::fprintf(stderr, "weights error: %s\n", weights.status().ToString().c_str());
     cudaStreamDestroy(stream);
     return 1;
   }
@@ -178,7 +182,7 @@ int main(int argc, char** argv) {
   const double weight_gib = Gib(double(weights->bytes));
   auto model = CudaNemotronHModel::Create(common, config, std::move(*weights), stream);
   if (!model.ok()) {
-    std::fprintf(stderr, "model: %s\n", model.status().ToString().c_str());
+    std::fprintf(stderr, "model error: %s\n", model.status().ToString().c_str());
     return 1;
   }
   std::printf("hybrid_mamba_8b: %zu layers (%s), weights %.2f GiB, attention: %s\n",
@@ -187,7 +191,7 @@ int main(int argc, char** argv) {
   for (int64_t seq : seqs) {
     const absl::Status s = Measure(**model, seq, runs, profile);
     if (!s.ok()) {
-      std::printf("hybrid_mamba_8b 1x%lld: FAILED %s\n", static_cast<long long>(seq),
+      std::printf("hybrid_mamba_8b 1x%lld: FAILED, error: %s\n", static_cast<long long>(seq),
                   s.ToString().c_str());
       ++failures;
     }

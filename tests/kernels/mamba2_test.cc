@@ -135,7 +135,7 @@ TYPED_TEST(Mamba2KernelTest, SsdScanMatchesSequentialRecurrence) {
     const auto want = ReferenceScan(s, xbc, ld, dt_raw, ld_dt, dt_bias, A, D);
     const double rel = RelL2(got, want), max_abs = MaxAbs(got, want);
     std::printf(
-        "ssd_scan %s batch=%d seq=%d heads=%d P=%d groups=%d N=%d: rel-L2 %.2e max-abs %.2e\n",
+        "ssd_scan %s batch=%d seq=%d heads=%d P=%d groups=%d N=%d: rel-L2 error %.2e, max-abs error %.2e\n",
         sizeof(T) == 4 ? "fp32" : "bf16", s.batch, s.seq, s.heads, s.head_dim, s.groups, s.state,
         rel, max_abs);
     // The inputs are rounded to T before the reference sees them and the scan runs in fp32 for

@@ -135,7 +135,8 @@ TEST_P(CudaNemotronHGoldenTest, Bf16MatchesGolden) {
     const double rel = RelL2(r->logits, offset, want);
     const auto golden_lp = ReadNpyFloats(dir_ / (rec + ".logprobs.npy"));
     const double dmean = std::abs(Mean(r->log_probs) - Mean(golden_lp));
-    std::printf("%s bf16 %s: logits rel-L2 %.4f, |Δ mean log-prob| %.5f\n", GetParam().c_str(),
+    std::printf("%s bf16 %s: logits rel-L2 error %.4f, mean log-prob error %.5f\n",
+                GetParam().c_str(),
                 rec.c_str(), rel, dmean);
     EXPECT_LE(rel, 2e-2) << rec;
     for (float v : r->log_probs) ASSERT_TRUE(std::isfinite(v)) << rec << ": non-finite log-prob";
@@ -158,7 +159,8 @@ TEST_P(CudaNemotronHGoldenTest, Fp32MatchesGolden) {
     const auto [want, offset] = GoldenLogits(rec, tokens.size());
     const double logits_err = MaxAbsAt(r->logits, offset, want);
     const double lp_err = MaxAbsDiff(r->log_probs, ReadNpyFloats(dir_ / (rec + ".logprobs.npy")));
-    std::printf("%s fp32 %s: logits max-abs %.2e, log-probs max-abs %.2e\n", GetParam().c_str(),
+    std::printf("%s fp32 %s: logits max-abs error %.2e, log-probs max-abs error %.2e\n",
+                GetParam().c_str(),
                 rec.c_str(), logits_err, lp_err);
     EXPECT_LE(logits_err, 1e-3) << rec;
     EXPECT_LE(lp_err, 1e-3) << rec;
@@ -167,7 +169,7 @@ TEST_P(CudaNemotronHGoldenTest, Fp32MatchesGolden) {
         const double err = MaxAbsDiff(
             r->hidden[k],
             ReadNpyFloats(dir_ / (rec + ".hidden_after_block" + std::to_string(k) + ".npy")));
-        std::printf("%s fp32 %s: hidden after layer %d max-abs %.2e\n", GetParam().c_str(),
+        std::printf("%s fp32 %s: hidden after layer %d max-abs error %.2e\n", GetParam().c_str(),
                     rec.c_str(), k, err);
         EXPECT_LE(err, 1e-3) << rec << " layer " << k;
       }
