@@ -1,11 +1,10 @@
 // Forward-pass benchmark of the NemotronH (Mamba-2 hybrid) family on one GPU: random weights
-// at the shape of BioNeMo's `hybrid_mamba_8b` (spec bionemo-predict.md §4.5: 52 layers, pattern
-// below, hidden 4096, 128 Mamba heads × 64, 8 groups, state 128, conv 4, 32 query / 8 KV heads of
-// 128, squared-ReLU MLP 21504, vocab 512), random A/C/G/T tokens, log-probs only (as scoring
-// does). Per length: one warm-up forward, then timed forwards with CUDA events around each; the
-// median is reported as tokens/s, with the device memory the engine holds (weights + workspace +
-// cuBLAS scratch) and the device's used memory from cudaMemGetInfo after the runs (the engine
-// allocates everything up front, so this is the peak). --profile adds one run split by stage.
+// at the shape of BioNeMo's `hybrid_mamba_8b` (hf::HybridMamba8bConfig), random A/C/G/T tokens,
+// log-probs only (as scoring does). Per length: one warm-up forward, then timed forwards with CUDA
+// events around each; the median is reported as tokens/s, with the device memory the engine holds
+// (weights + workspace + cuBLAS scratch) and the device's used memory from cudaMemGetInfo after the
+// runs (the engine allocates everything up front, so this is the peak). --profile adds one run
+// split by stage.
 //
 //   evo2_nemotron_h_bench [--seqs 8192,131072] [--runs 3] [--fp32] [--profile]
 #include <cuda_runtime.h>
@@ -31,32 +30,6 @@ namespace {
 
 using evo2::cuda::CudaNemotronHModel;
 using evo2::hf::NemotronHConfig;
-using evo2::hf::NemotronHLayerKind;
-
-// hybrid_mamba_8b (spec bionemo-predict.md §4.5).
-constexpr char kPattern8b[] = "M-M-M-M*-M-M-M-M-M*-M-M-M-M-M*-M-M-M-M-M*-M-M-M-M-M-";
-
-NemotronHConfig HybridMamba8b() {
-  NemotronHConfig c;
-  c.hidden_size = 4096;
-  c.vocab_size = 512;
-  for (const char* p = kPattern8b; *p != 0; ++p) {
-    c.layers.push_back(*p == 'M'   ? NemotronHLayerKind::kMamba
-                       : *p == '*' ? NemotronHLayerKind::kAttention
-                                   : NemotronHLayerKind::kMlp);
-  }
-  c.eps = 1e-5f;
-  c.mamba_num_heads = 128;
-  c.mamba_head_dim = 64;
-  c.n_groups = 8;
-  c.ssm_state_size = 128;
-  c.conv_kernel = 4;
-  c.num_attention_heads = 32;
-  c.num_key_value_heads = 8;
-  c.attention_head_dim = 128;
-  c.intermediate_size = 21504;
-  return c;
-}
 
 double Gib(double bytes) { return bytes / (1024.0 * 1024.0 * 1024.0); }
 
@@ -161,7 +134,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "no CUDA device\n");
     return 1;
   }
-  const NemotronHConfig config = HybridMamba8b();
+  const NemotronHConfig config = evo2::hf::HybridMamba8bConfig();
   const evo2::DType act = fp32 ? evo2::DType::kFloat32 : evo2::DType::kBFloat16;
   cudaStream_t stream = nullptr;
   if (cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking) != cudaSuccess) return 1;
@@ -186,7 +159,8 @@ int main(int argc, char** argv) {
     return 1;
   }
   std::printf("hybrid_mamba_8b: %zu layers (%s), weights %.2f GiB, attention: %s\n",
-              config.layers.size(), kPattern8b, weight_gib, (*model)->attention_note().c_str());
+              config.layers.size(), config.Pattern().c_str(), weight_gib,
+              (*model)->attention_note().c_str());
   int failures = 0;
   for (int64_t seq : seqs) {
     const absl::Status s = Measure(**model, seq, runs, profile);
