@@ -296,6 +296,28 @@ TYPED_TEST(Mamba2KernelTest, SquaredReluAndHeadMajorGather) {
   EXPECT_EQ(
       LaunchToHeadMajor<T>(ds.as<T>(), ld, 4, dd.as<T>(), dst_heads, batch, seq, d, nullptr).code(),
       absl::StatusCode::kInvalidArgument);  // 6 heads cannot repeat 4
+
+  // Widened to 8 columns per head with zeros and scaled by 2 (exact in bf16 and fp32).
+  const int d_wide = 8;
+  const size_t n_wide = static_cast<size_t>(batch) * dst_heads * seq * d_wide;
+  DeviceBuffer dw = Poisoned<T>(n_wide);
+  ASSERT_TRUE(LaunchToHeadMajor<T>(ds.as<T>(), ld, src_heads, dw.as<T>(), dst_heads, batch, seq,
+                                   d, nullptr, d_wide, 2.f)
+                  .ok());
+  const auto wide = Download<T>(dw, n_wide);
+  for (int b = 0; b < batch; ++b)
+    for (int h = 0; h < dst_heads; ++h)
+      for (int t = 0; t < seq; ++t)
+        for (int i = 0; i < d_wide; ++i) {
+          const float expected =
+              i < d ? 2.f * src[(static_cast<size_t>(b) * seq + t) * ld + (h / 3) * d + i] : 0.f;
+          ASSERT_EQ(wide[((static_cast<size_t>(b) * dst_heads + h) * seq + t) * d_wide + i], expected)
+              << "b=" << b << " h=" << h << " t=" << t << " i=" << i;
+        }
+  EXPECT_EQ(LaunchToHeadMajor<T>(ds.as<T>(), ld, src_heads, dw.as<T>(), dst_heads, batch, seq, d,
+                                 nullptr, d - 1)
+                .code(),
+            absl::StatusCode::kInvalidArgument);  // narrower than the source head
 }
 
 }  // namespace

@@ -44,5 +44,23 @@ TEST(NemotronHMemoryPlanTest, OnlyPerPositionBuffersGrowWithTheSequence) {
   EXPECT_EQ(p.proj, 0u);
 }
 
+// Attention head dims the kernels lack run zero-widened; the widening prefers a power-of-4 ratio
+// (exact q scaling by a power of two).
+TEST(NemotronHMemoryPlanTest, AttentionHeadDimWidening) {
+  EXPECT_EQ(AttentionKernelHeadDim(32), 32);
+  EXPECT_EQ(AttentionKernelHeadDim(64), 64);
+  EXPECT_EQ(AttentionKernelHeadDim(128), 128);
+  EXPECT_EQ(AttentionKernelHeadDim(16), 64);  // m_hybrid_b: ratio 4, q scaled by 2
+  EXPECT_EQ(AttentionKernelHeadDim(8), 32);
+  EXPECT_EQ(AttentionKernelHeadDim(2), 32);   // ratio 16
+  EXPECT_EQ(AttentionKernelHeadDim(48), 64);  // no power-of-4 ratio: the next compiled size
+  EXPECT_EQ(AttentionKernelHeadDim(96), 128);
+  EXPECT_EQ(AttentionKernelHeadDim(256), 0);  // refused at load
+  hf::NemotronHConfig c = hf::HybridMamba8bConfig();
+  c.attention_head_dim = 16;
+  const auto narrow = PlanNemotronHWorkspace(c, DType::kBFloat16, 1, 1000);
+  EXPECT_EQ(narrow.attn, 4u * 1000 * 32 * 64 * 2);
+}
+
 }  // namespace
 }  // namespace evo2::cuda

@@ -53,10 +53,11 @@ absl::StatusOr<std::unique_ptr<CudaNemotronHModel>> CudaNemotronHModel::Create(
     auto cudnn = CudnnAttention::Create(m->stream_);
     if (cudnn.ok()) {
       m->cudnn_attention_ = std::move(*cudnn);
-      // The policy's FLOP count uses the attention width n_q·d (2·B·S²·n_q·d per layer).
+      // The policy's FLOP count uses the attention width n_q·d_k (2·B·S²·n_q·d_k per layer).
       m->cudnn_policy_ = std::make_unique<CudnnPlanPolicy>(
           choice == "cudnn" ? CudnnPlanPolicy::Mode::kAlways : CudnnPlanPolicy::Mode::kAuto,
-          attention_layers, m->config_.num_attention_heads * m->config_.attention_head_dim);
+          attention_layers,
+          m->config_.num_attention_heads * AttentionKernelHeadDim(m->config_.attention_head_dim));
       m->attention_note_ = absl::StrCat("cuDNN ", m->cudnn_attention_->cudnn_version(),
                                         " fused attention (", choice == "cudnn" ? "every supported shape" : "where a plan pays",
                                         "), else own kernel v3");
@@ -89,8 +90,8 @@ absl::Status CudaNemotronHModel::Reserve(int64_t batch, int64_t seq) {
   if (cudnn_attention_ != nullptr && cudnn_policy_->ShouldUse(batch, seq)) {
     // Plan building takes milliseconds to seconds: here, not inside a forward. A shape cuDNN
     // has no engine for runs on the own kernel (GqaAttention uses cuDNN only where a plan exists).
-    const absl::Status prepared = cudnn_attention_->Prepare(
-        batch, config_.num_attention_heads, seq, config_.attention_head_dim);
+    const absl::Status prepared = cudnn_attention_->Prepare(batch, config_.num_attention_heads, seq,
+                                  AttentionKernelHeadDim(config_.attention_head_dim));
     if (prepared.code() == absl::StatusCode::kUnimplemented) {
       cudnn_policy_->MarkRefused(batch, seq);
     } else if (!prepared.ok()) {

@@ -34,7 +34,7 @@ LayerSizes SizesOf(const NemotronHConfig& c, NemotronHLayerKind kind) {
     case NemotronHLayerKind::kAttention: {
       const int64_t d = c.attention_head_dim;
       s.act += (c.num_attention_heads + 2 * c.num_key_value_heads) * d * H +
-               H * c.num_attention_heads * d;
+               H * c.num_attention_heads * AttentionKernelHeadDim(d);
       break;
     }
     case NemotronHLayerKind::kMlp:
@@ -46,7 +46,41 @@ LayerSizes SizesOf(const NemotronHConfig& c, NemotronHLayerKind kind) {
 
 size_t Round256(size_t bytes) { return (bytes + 255) / 256 * 256; }
 
+bool HasAttention(const NemotronHConfig& c) {
+  for (NemotronHLayerKind kind : c.layers) {
+    if (kind == NemotronHLayerKind::kAttention) return true;
+  }
+  return false;
+}
+
+absl::Status CheckAttentionHeadDim(const NemotronHConfig& c) {
+  if (HasAttention(c) && AttentionKernelHeadDim(c.attention_head_dim) == 0)
+    return absl::UnimplementedError(absl::StrCat(
+        "NemotronH on cuda: attention head dim ", c.attention_head_dim,
+        " is larger than the attention kernels' 128"));
+  return absl::OkStatus();
+}
+
 }  // namespace
+
+int64_t AttentionKernelHeadDim(int64_t d) {
+  constexpr int64_t kCompiled[] = {32, 64, 128};
+  if (d <= 0) return 0;
+  for (int64_t p : kCompiled) {
+    if (p == d) return d;
+  }
+  for (int64_t p : kCompiled) {
+    if (p > d && p % d == 0) {
+      const int64_t ratio = p / d;
+      const bool power_of_4 = (ratio & (ratio - 1)) == 0 && (ratio & 0x5555555555555555LL) != 0;
+      if (power_of_4) return p;
+    }
+  }
+  for (int64_t p : kCompiled) {
+    if (p > d) return p;
+  }
+  return 0;
+}
 
 size_t PlannedNemotronHWeightBytes(const NemotronHConfig& c, DType act_dtype) {
   const size_t a = DTypeSize(act_dtype);
@@ -75,6 +109,7 @@ absl::StatusOr<DeviceNemotronHWeights> DeviceNemotronHWeights::Upload(const Nemo
                                                                       cudaStream_t stream) {
   if (act != DType::kBFloat16 && act != DType::kFloat32)
     return absl::InvalidArgumentError("NemotronH cuda weights: activations are bf16 or fp32");
+  RETURN_IF_ERROR(CheckAttentionHeadDim(c));
   DeviceNemotronHWeights d;
   d.act_dtype = act;
   kernels::DeviceBuffer staging;  // fp32 copy of the tensor being converted, grown as needed
@@ -136,7 +171,15 @@ absl::StatusOr<DeviceNemotronHWeights> DeviceNemotronHWeights::Upload(const Nemo
       case NemotronHLayerKind::kAttention: {
         const hf::NemotronHAttentionWeights& a = lw.attention;
         ASSIGN_OR_RETURN(l.qkv_proj, upload({&a.q_proj, &a.k_proj, &a.v_proj}, act));
-        ASSIGN_OR_RETURN(l.o_proj, upload({&a.o_proj}, act));
+        // o_proj [H, n_q·d] -> [H, n_q·d_k] with zero columns d … d_k−1 in every head.
+        const int64_t H = c.hidden_size, nq = c.num_attention_heads, hd = c.attention_head_dim;
+        const int64_t dk = AttentionKernelHeadDim(hd);
+        std::vector<float> o_wide(static_cast<size_t>(H * nq * dk), 0.f);
+        for (int64_t r = 0; r < H; ++r)
+          for (int64_t h = 0; h < nq; ++h)
+            std::copy_n(a.o_proj.begin() + (r * nq + h) * hd, hd,
+                        o_wide.begin() + (r * nq + h) * dk);
+        ASSIGN_OR_RETURN(l.o_proj, upload({&o_wide}, act));
         break;
       }
       case NemotronHLayerKind::kMlp: {
@@ -155,6 +198,7 @@ absl::StatusOr<DeviceNemotronHWeights> DeviceNemotronHWeights::Random(const Nemo
                                                                       cudaStream_t stream) {
   if (act != DType::kBFloat16 && act != DType::kFloat32)
     return absl::InvalidArgumentError("NemotronH cuda weights: activations are bf16 or fp32");
+  RETURN_IF_ERROR(CheckAttentionHeadDim(c));
   DeviceNemotronHWeights d;
   d.act_dtype = act;
   // U(lo, hi) into a new tensor of `dtype` with the next seed.
@@ -207,7 +251,10 @@ absl::StatusOr<DeviceNemotronHWeights> DeviceNemotronHWeights::Random(const Nemo
         const int64_t qd = c.num_attention_heads * c.attention_head_dim;
         const int64_t kvd = c.num_key_value_heads * c.attention_head_dim;
         ASSIGN_OR_RETURN(l.qkv_proj, linear(qd + 2 * kvd, H));
-        ASSIGN_OR_RETURN(l.o_proj, linear(H, qd));
+        // Random values in the padding columns too: they multiply the zero columns of the
+        // attention output.
+        ASSIGN_OR_RETURN(l.o_proj,
+                         linear(H, c.num_attention_heads * AttentionKernelHeadDim(c.attention_head_dim)));
         break;
       }
       case NemotronHLayerKind::kMlp: {

@@ -33,11 +33,19 @@ struct DeviceNemotronHLayer {
   const void* out_proj = nullptr;      // [H, d_inner] act
   // '*' attention.
   const void* qkv_proj = nullptr;  // [(n_q + 2·n_kv)·d, H] act
-  const void* o_proj = nullptr;    // [H, n_q·d] act
+  const void* o_proj = nullptr;    // [H, n_q·d_k] act, d_k = AttentionKernelHeadDim(d): each
+                                   // head's columns d … d_k−1 are zeros
   // '-' MLP.
   const void* up_proj = nullptr;    // [F, H] act
   const void* down_proj = nullptr;  // [H, F] act
 };
+
+// The head dim the attention kernels run at (kernels/attention.cuh and cuDNN have 32, 64 and
+// 128): d itself when compiled, else d widened with zero columns (zeros add nothing to q·k or to
+// the output), preferring a width d_k with d_k/d a power of 4 so that the score-scale correction
+// √(d_k/d) applied to q is a power of two, exact in bf16 (d = 16 → 64, d = 8 → 32). 0 when
+// d > 128 (refused at load).
+int64_t AttentionKernelHeadDim(int64_t d);
 
 // Device bytes Upload/Random allocate for `config` (memory planning and the benchmark).
 size_t PlannedNemotronHWeightBytes(const hf::NemotronHConfig& config, DType act_dtype);

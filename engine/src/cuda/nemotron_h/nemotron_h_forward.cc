@@ -4,6 +4,7 @@
 #include <cuda_bf16.h>
 
 #include <algorithm>
+#include <cmath>
 #include <type_traits>
 
 #include "absl/strings/str_cat.h"
@@ -215,8 +216,9 @@ absl::Status CudaNemotronHModel::AttentionMixer(const DeviceNemotronHLayer& laye
   const int64_t R = batch * seq, H = c.hidden_size, d = c.attention_head_dim;
   const int64_t qd = c.num_attention_heads * d, kvd = c.num_key_value_heads * d;
   const int64_t ld = qd + 2 * kvd;
-  T* qkv = workspace_.proj.as<T>();               // [R, qd + 2·kvd]  q ‖ k ‖ v
-  T* out = workspace_.attn.as<T>() + 3 * R * qd;  // [R, qd]  concatenated heads
+  const int64_t qd_k = c.num_attention_heads * AttentionKernelHeadDim(d);
+  T* qkv = workspace_.proj.as<T>();                 // [R, qd + 2·kvd]  q ‖ k ‖ v
+  T* out = workspace_.attn.as<T>() + 3 * R * qd_k;  // [R, n_q·d_k]  heads, zero-widened
   auto mark = [&](const char* stage) {
     if (timer != nullptr) timer->Mark(stream_, stage);
   };
@@ -234,12 +236,12 @@ absl::Status CudaNemotronHModel::AttentionMixer(const DeviceNemotronHLayer& laye
   mark("attention");
   RETURN_IF_ERROR(gemm_->Run(act, DType::kFloat32,
                              {.x = out,
-                              .ldx = qd,
+                              .ldx = qd_k,
                               .w = layer.o_proj,
                               .y = workspace_.x.get(),
                               .ldy = H,
                               .rows = R,
-                              .in = qd,
+                              .in = qd_k,
                               .out = H,
                               .beta = 1.f}));
   mark("gemm_o");
@@ -252,24 +254,31 @@ absl::Status CudaNemotronHModel::GqaAttention(const T* q, const T* k, const T* v
   const hf::NemotronHConfig& c = config_;
   const int64_t n_q = c.num_attention_heads, n_kv = c.num_key_value_heads;
   const int64_t d = c.attention_head_dim, R = batch * seq;
-  T* q_hm = workspace_.attn.as<T>();  // [B, n_q, S, d] each; K and V heads repeated n_q/n_kv times
-  T* k_hm = q_hm + R * n_q * d;
-  T* v_hm = k_hm + R * n_q * d;
-  RETURN_IF_ERROR(kernels::LaunchToHeadMajor<T>(q, ld, n_q, q_hm, n_q, batch, seq, d, stream_));
-  RETURN_IF_ERROR(kernels::LaunchToHeadMajor<T>(k, ld, n_kv, k_hm, n_q, batch, seq, d, stream_));
-  RETURN_IF_ERROR(kernels::LaunchToHeadMajor<T>(v, ld, n_kv, v_hm, n_q, batch, seq, d, stream_));
+  // The kernels' head dim d_k ≥ d: zero columns change neither q·k nor the output; the kernels
+  // scale scores by 1/√d_k, so q is scaled by √(d_k/d) (a power of two for d = 16 → 64).
+  const int64_t dk = AttentionKernelHeadDim(d);
+  const float q_scale = std::sqrt(static_cast<float>(dk) / static_cast<float>(d));
+  T* q_hm = workspace_.attn.as<T>();  // [B, n_q, S, d_k] each; K, V heads repeated n_q/n_kv times
+  T* k_hm = q_hm + R * n_q * dk;
+  T* v_hm = k_hm + R * n_q * dk;
+  RETURN_IF_ERROR(kernels::LaunchToHeadMajor<T>(q, ld, n_q, q_hm, n_q, batch, seq, d, stream_, dk,
+                                                q_scale));
+  RETURN_IF_ERROR(
+      kernels::LaunchToHeadMajor<T>(k, ld, n_kv, k_hm, n_q, batch, seq, d, stream_, dk));
+  RETURN_IF_ERROR(
+      kernels::LaunchToHeadMajor<T>(v, ld, n_kv, v_hm, n_q, batch, seq, d, stream_, dk));
 #if EVO2_HAVE_CUDNN
   if constexpr (std::is_same_v<T, __nv_bfloat16>) {
     // A plan exists only where Reserve's policy chose cuDNN (and cuDNN accepted the shape).
     if (cudnn_attention_ != nullptr &&
-        cudnn_attention_->FindPlan(batch, n_q, seq, d) != nullptr) {
-      const absl::Status s = cudnn_attention_->Run(q_hm, k_hm, v_hm, out, batch, n_q, seq, d);
+        cudnn_attention_->FindPlan(batch, n_q, seq, dk) != nullptr) {
+      const absl::Status s = cudnn_attention_->Run(q_hm, k_hm, v_hm, out, batch, n_q, seq, dk);
       if (s.code() != absl::StatusCode::kUnimplemented) return s;
       cudnn_policy_->MarkRefused(batch, seq);  // the own kernel computes the same function
     }
   }
 #endif
-  return kernels::LaunchCausalAttention<T>(q_hm, k_hm, v_hm, out, batch, n_q, seq, d, stream_);
+  return kernels::LaunchCausalAttention<T>(q_hm, k_hm, v_hm, out, batch, n_q, seq, dk, stream_);
 }
 
 // MLP mixer ('-'): x += W_down · ReLU(W_up·u)², in row chunks so [rows, F] stays bounded.

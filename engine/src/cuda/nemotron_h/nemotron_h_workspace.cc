@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "cuda/nemotron_h/nemotron_h_device_weights.h"
 #include "cuda/workspace.h"
 #include "evo2/status_macros.h"
 #include "kernels/ssd_scan.cuh"
@@ -31,7 +32,8 @@ NemotronHWorkspacePlan PlanNemotronHWorkspace(const hf::NemotronHConfig& c, DTyp
   if (has(NemotronHLayerKind::kAttention)) {
     const int64_t qd = c.num_attention_heads * c.attention_head_dim;
     proj_cols = std::max(proj_cols, qd + 2 * c.num_key_value_heads * c.attention_head_dim);
-    p.attn = 4 * R * qd * a;
+    // Q, K, V and the output at the kernels' head dim (cuda/nemotron_h/nemotron_h_device_weights.h).
+    p.attn = 4 * R * c.num_attention_heads * AttentionKernelHeadDim(c.attention_head_dim) * a;
   }
   p.proj = R * proj_cols * a;
   if (has(NemotronHLayerKind::kMlp)) p.mlp = std::min(R, kMlpChunkRows) * c.intermediate_size * a;

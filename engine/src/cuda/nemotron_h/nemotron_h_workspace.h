@@ -9,7 +9,8 @@
 //   xbc       : [R, d_inner + 2GN] act   conv + SiLU output, then the gated norm's output
 //   y         : [R, d_inner] fp32        SSD scan output
 //   scan      : kernels/ssd_scan.cuh SsdScanWorkspaceBytes (chunk states, Δ, decays)
-//   attn      : [4, R, n_q·d] act        Q, K, V head-major (K/V heads repeated), output
+//   attn      : [4, R, n_q·d_k] act      Q, K, V head-major (K/V heads repeated, head dim widened
+//                                        to the kernels' d_k with zeros), output
 //   mlp       : [min(R, kMlpChunkRows), F] act
 //   logits    : [min(R, kHeadChunkRows), V] fp32
 //   tokens, targets : [R] int32;  log_probs : [R] fp32
