@@ -39,6 +39,11 @@ namespace evo2::kernels {
 
 inline constexpr int kSsdChunk = 64;  // positions per chunk (L)
 
+// v1: the three phases as first written and checked on the GPU. v2: the same arithmetic with
+// the fills' global loads batched (8 in flight per thread) and phase 3 in 105 instead of 122 KB
+// of shared memory at P = 64, N = 128 (two blocks per SM): kernels/NOTES.md "SSD scan".
+enum class SsdScanVariant { kV1, kV2 };
+
 template <typename T>
 struct SsdScanArgs {
   const T* x = nullptr;
@@ -57,6 +62,7 @@ struct SsdScanArgs {
   // Scratch of SsdScanWorkspaceBytes(...) bytes (device, 16-byte aligned).
   void* workspace = nullptr;
   size_t workspace_bytes = 0;
+  SsdScanVariant variant = SsdScanVariant::kV1;
 };
 
 // Scratch bytes the scan needs: chunk states [batch, chunks, heads, P, N] fp32, Δ and the

@@ -77,9 +77,11 @@ absl::Status Measure(CudaNemotronHModel& model, int64_t seq, int runs, bool prof
   size_t free_b = 0, total_b = 0;
   CUDA_RETURN_IF_ERROR(cudaMemGetInfo(&free_b, &total_b));
   std::printf(
-      "hybrid_mamba_8b %s 1x%lld: %.4f s median of %d (min %.4f), %.0f tokens/s, engine "
+      "hybrid_mamba_8b %s scan-%s 1x%lld: %.4f s median of %d (min %.4f), %.0f tokens/s, engine "
       "%.2f GiB, device used %.2f of %.2f GiB, mean log-prob %.3f\n",
-      model.backend_name().c_str(), static_cast<long long>(seq), median, runs, times[0],
+      model.backend_name().c_str(),
+      model.ssd_variant() == evo2::kernels::SsdScanVariant::kV2 ? "v2" : "v1",
+      static_cast<long long>(seq), median, runs, times[0],
       seq / median, Gib(double(model.device_bytes())), Gib(double(total_b - free_b)),
       Gib(double(total_b)), mean / seq);
   if (profile) {
@@ -158,9 +160,10 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "model error: %s\n", model.status().ToString().c_str());
     return 1;
   }
-  std::printf("hybrid_mamba_8b: %zu layers (%s), weights %.2f GiB, attention: %s\n",
+  std::printf("hybrid_mamba_8b: %zu layers (%s), weights %.2f GiB, attention: %s, SSD scan %s\n",
               config.layers.size(), config.Pattern().c_str(), weight_gib,
-              (*model)->attention_note().c_str());
+              (*model)->attention_note().c_str(),
+              (*model)->ssd_variant() == evo2::kernels::SsdScanVariant::kV2 ? "v2" : "v1");
   int failures = 0;
   for (int64_t seq : seqs) {
     const absl::Status s = Measure(**model, seq, runs, profile);

@@ -38,6 +38,13 @@ absl::StatusOr<std::unique_ptr<CudaNemotronHModel>> CudaNemotronHModel::Create(
     CUDA_RETURN_IF_ERROR(cudaEventCreateWithFlags(&e, cudaEventDisableTiming));
   }
   ASSIGN_OR_RETURN(m->gemm_, GemmRunner::Create(m->stream_));
+  if (const char* scan = std::getenv("EVO2_SSD_SCAN"); scan != nullptr) {
+    const std::string_view v = scan;
+    if (v != "v1" && v != "v2")
+      return absl::InvalidArgumentError(
+          absl::StrCat("EVO2_SSD_SCAN=", std::string(v), ": expected v1 or v2"));
+    m->ssd_variant_ = v == "v2" ? kernels::SsdScanVariant::kV2 : kernels::SsdScanVariant::kV1;
+  }
   const char* env = std::getenv("EVO2_CUDA_ATTENTION");
   const std::string_view choice = env != nullptr ? env : "auto";
   if (choice != "auto" && choice != "cudnn" && choice != "own")

@@ -25,6 +25,7 @@
 #include "evo2/config.h"
 #include "evo2/model.h"
 #include "hf/nemotron_h_config.h"
+#include "kernels/ssd_scan.cuh"
 
 namespace evo2::cuda {
 
@@ -54,6 +55,8 @@ class CudaNemotronHModel final : public Model {
   cudaStream_t stream() const { return stream_; }
   // Which attention implementation runs, and why (benchmark and log lines).
   const std::string& attention_note() const { return attention_note_; }
+  // The SSD scan's kernel version (kernels/ssd_scan.cuh): EVO2_SSD_SCAN=v1 (default) or v2.
+  kernels::SsdScanVariant ssd_variant() const { return ssd_variant_; }
 
  private:
   CudaNemotronHModel(ModelConfig common, hf::NemotronHConfig config, DeviceNemotronHWeights weights,
@@ -95,6 +98,7 @@ class CudaNemotronHModel final : public Model {
   std::unique_ptr<CudnnPlanPolicy> cudnn_policy_;
 #endif
   std::string attention_note_ = "own kernel v3";
+  kernels::SsdScanVariant ssd_variant_ = kernels::SsdScanVariant::kV1;
 };
 
 // The registry's loader for (kNemotronH, kCuda): reads the HF checkpoint (hf/), uploads it in

@@ -185,6 +185,7 @@ absl::Status CudaNemotronHModel::MambaMixer(const DeviceNemotronHLayer& layer, i
   scan.state_size = c.ssm_state_size;
   scan.workspace = ws.scan.get();
   scan.workspace_bytes = ws.scan.bytes();
+  scan.variant = ssd_variant_;
   RETURN_IF_ERROR(kernels::LaunchSsdScan<T>(scan, st));
   mark("ssd_scan");
   // 7. Gated RMSNorm: v = y ⊙ SiLU(z) normalised per group of d_inner / G channels.
