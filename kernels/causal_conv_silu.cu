@@ -13,15 +13,17 @@ constexpr int kStepsPerThread = 8;  // consecutive positions per thread: each in
                                     // once per thread instead of K times
 
 // Thread = (channel, run of kStepsPerThread positions); threads of a warp take consecutive
-// channels, so every load and store is coalesced along the row.
-template <typename T>
+// channels, so every load and store is coalesced along the row. The tap count is a template
+// parameter so that the window stays in registers (with a runtime count it lived in local memory).
+template <typename T, int taps>
 __global__ void CausalConvSiluKernel(const T* __restrict__ in, int64_t ld_in,
                                      const float* __restrict__ w, const float* __restrict__ bias,
-                                     T* __restrict__ out, int64_t seq, int channels, int taps) {
+                                     T* __restrict__ out, int64_t seq, int channels) {
   const int c = blockIdx.x * blockDim.x + threadIdx.x;
   if (c >= channels) return;
   const int64_t b = blockIdx.z;
-  float wc[kMaxTaps];
+  float wc[taps];
+#pragma unroll
   for (int k = 0; k < taps; ++k) wc[k] = w[c * taps + k];
   const float bc = bias != nullptr ? bias[c] : 0.f;
   const int64_t runs = (seq + kStepsPerThread - 1) / kStepsPerThread;
@@ -29,7 +31,8 @@ __global__ void CausalConvSiluKernel(const T* __restrict__ in, int64_t ld_in,
     const int64_t t_begin = run * kStepsPerThread;
     const int64_t t_end = t_begin + kStepsPerThread < seq ? t_begin + kStepsPerThread : seq;
     // window[k] holds in[t − K + 1 + k]; filled with the K−1 positions before t_begin.
-    float window[kMaxTaps];
+    float window[taps];
+#pragma unroll
     for (int k = 0; k < taps - 1; ++k) {
       const int64_t t = t_begin - (taps - 1) + k;
       window[k] = t >= 0 ? ToFloat(in[(b * seq + t) * ld_in + c]) : 0.f;
@@ -37,8 +40,10 @@ __global__ void CausalConvSiluKernel(const T* __restrict__ in, int64_t ld_in,
     for (int64_t t = t_begin; t < t_end; ++t) {
       window[taps - 1] = ToFloat(in[(b * seq + t) * ld_in + c]);
       float acc = bc;
+#pragma unroll
       for (int k = 0; k < taps; ++k) acc = fmaf(wc[k], window[k], acc);
       out[(b * seq + t) * channels + c] = FromFloat<T>(acc / (1.f + expf(-acc)));
+#pragma unroll
       for (int k = 0; k + 1 < taps; ++k) window[k] = window[k + 1];
     }
   }
@@ -67,8 +72,25 @@ absl::Status LaunchCausalConvSilu(const T* in, int64_t ld_in, const float* w, co
   // Blocks loop over runs beyond the grid's y limit.
   const dim3 grid(static_cast<unsigned>((channels + 127) / 128),
                   static_cast<unsigned>(runs < 65535 ? runs : 65535), static_cast<unsigned>(batch));
-  CausalConvSiluKernel<T><<<grid, 128, 0, stream>>>(
-      in, ld_in, w, bias, out, seq, static_cast<int>(channels), static_cast<int>(kernel_size));
+  const int C = static_cast<int>(channels);
+  switch (kernel_size) {
+#define EVO2_CONV_TAPS(K)                                                                   \
+  case K:                                                                                   \
+    CausalConvSiluKernel<T, K><<<grid, 128, 0, stream>>>(in, ld_in, w, bias, out, seq, C); \
+    break;
+    EVO2_CONV_TAPS(1)
+    EVO2_CONV_TAPS(2)
+    EVO2_CONV_TAPS(3)
+    EVO2_CONV_TAPS(4)
+    EVO2_CONV_TAPS(5)
+    EVO2_CONV_TAPS(6)
+    EVO2_CONV_TAPS(7)
+    EVO2_CONV_TAPS(8)
+#undef EVO2_CONV_TAPS
+    default:
+      return absl::InvalidArgumentError(
+          absl::StrCat("causal_conv_silu: K=", kernel_size, " (1..", kMaxTaps, ")"));
+  }
   RETURN_IF_LAUNCH_FAILED("causal_conv_silu");
   return absl::OkStatus();
 }
