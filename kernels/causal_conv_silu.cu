@@ -74,8 +74,8 @@ absl::Status LaunchCausalConvSilu(const T* in, int64_t ld_in, const float* w, co
                   static_cast<unsigned>(runs < 65535 ? runs : 65535), static_cast<unsigned>(batch));
   const int C = static_cast<int>(channels);
   switch (kernel_size) {
-#define EVO2_CONV_TAPS(K)                                                                   \
-  case K:                                                                                   \
+#define EVO2_CONV_TAPS(K)                                                                  \
+  case K:                                                                                  \
     CausalConvSiluKernel<T, K><<<grid, 128, 0, stream>>>(in, ld_in, w, bias, out, seq, C); \
     break;
     EVO2_CONV_TAPS(1)

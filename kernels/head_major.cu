@@ -39,10 +39,10 @@ absl::Status LaunchToHeadMajor(const T* src, int64_t ld_src, int64_t src_heads, 
     return absl::InvalidArgumentError("head_major: null pointer");
   if (batch < 0 || seq < 0 || src_heads <= 0 || dst_heads <= 0 || head_dim <= 0 ||
       dst_heads % src_heads != 0 || ld_src < src_heads * head_dim || dst_head_dim < head_dim)
-    return absl::InvalidArgumentError(absl::StrCat(
-        "head_major: bad shape src_heads=", src_heads, " dst_heads=", dst_heads, " d=", head_dim,
-        " d_dst=", dst_head_dim, " ld_src=", ld_src,
-        " (dst_heads must be a multiple of src_heads, d_dst at least d)"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("head_major: bad shape src_heads=", src_heads, " dst_heads=", dst_heads,
+                     " d=", head_dim, " d_dst=", dst_head_dim, " ld_src=", ld_src,
+                     " (dst_heads must be a multiple of src_heads, d_dst at least d)"));
   const int64_t n = batch * dst_heads * seq * dst_head_dim;
   if (n == 0) return absl::OkStatus();
   const int64_t blocks = (n + 255) / 256;

@@ -377,8 +377,8 @@ size_t ChunkStateSmemBytes(int64_t P, int64_t N) {
 size_t ChunkOutputSmemBytes(int64_t P, int64_t N, SsdScanVariant variant) {
   const int ldl = TileLd(kL), ldp = TileLd(static_cast<int>(P));
   const int tiles_of_x = variant == SsdScanVariant::kV2 ? 1 : 2;  // v1 also holds the inter term
-  return static_cast<size_t>(N * ldl + N * std::max(ldl, ldp) + kL * ldl +
-                             tiles_of_x * kL * ldp + 2 * kL) *
+  return static_cast<size_t>(N * ldl + N * std::max(ldl, ldp) + kL * ldl + tiles_of_x * kL * ldp +
+                             2 * kL) *
          sizeof(float);
 }
 
@@ -456,11 +456,10 @@ absl::Status LaunchSsdScan(const SsdScanArgs<T>& a, cudaStream_t stream) {
       scratch, a.batch, a.heads, PN, nc);
   RETURN_IF_LAUNCH_FAILED("ssd_scan state passing");
 
-  auto* output_kernel = a.variant == SsdScanVariant::kV2 ? SsdChunkOutputKernelV2<T>
-                                                          : SsdChunkOutputKernelV1<T>;
-  CUDA_RETURN_IF_ERROR(cudaFuncSetAttribute(output_kernel,
-                                            cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                            static_cast<int>(smem3)));
+  auto* output_kernel =
+      a.variant == SsdScanVariant::kV2 ? SsdChunkOutputKernelV2<T> : SsdChunkOutputKernelV1<T>;
+  CUDA_RETURN_IF_ERROR(cudaFuncSetAttribute(
+      output_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem3)));
   output_kernel<<<grid, kThreads, smem3, stream>>>(a, scratch, nc);
   RETURN_IF_LAUNCH_FAILED("ssd_scan chunk outputs");
   return absl::OkStatus();

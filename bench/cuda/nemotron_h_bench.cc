@@ -81,9 +81,9 @@ absl::Status Measure(CudaNemotronHModel& model, int64_t seq, int runs, bool prof
       "%.2f GiB, device used %.2f of %.2f GiB, mean log-prob %.3f\n",
       model.backend_name().c_str(),
       model.ssd_variant() == evo2::kernels::SsdScanVariant::kV2 ? "v2" : "v1",
-      static_cast<long long>(seq), median, runs, times[0],
-      seq / median, Gib(double(model.device_bytes())), Gib(double(total_b - free_b)),
-      Gib(double(total_b)), mean / seq);
+      static_cast<long long>(seq), median, runs, times[0], seq / median,
+      Gib(double(model.device_bytes())), Gib(double(total_b - free_b)), Gib(double(total_b)),
+      mean / seq);
   if (profile) {
     evo2::cuda::StageTimer timer;
     req.timer = &timer;
@@ -94,7 +94,8 @@ absl::Status Measure(CudaNemotronHModel& model, int64_t seq, int runs, bool prof
     for (const auto& [stage, ms] : totals) by_time.emplace_back(ms, stage);
     std::sort(by_time.rbegin(), by_time.rend());
     std::string line;
-    for (const auto& [ms, stage] : by_time) line += " " + stage + " " + std::to_string(ms).substr(0, 7);
+    for (const auto& [ms, stage] : by_time)
+      line += " " + stage + " " + std::to_string(ms).substr(0, 7);
     std::printf("hybrid_mamba_8b 1x%lld profile at %.0f tokens/s (ms):%s\n",
                 static_cast<long long>(seq), seq / median, line.c_str());
   }

@@ -104,48 +104,49 @@ TYPED_TEST(Mamba2KernelTest, SsdScanMatchesSequentialRecurrence) {
     const int ld_y = di + 1;
     const auto want = ReferenceScan(s, xbc, ld, dt_raw, ld_dt, dt_bias, A, D);
     for (SsdScanVariant variant : {SsdScanVariant::kV1, SsdScanVariant::kV2}) {
-    DeviceBuffer dy = Poisoned<float>(rows * ld_y);
-    const size_t ws_bytes = SsdScanWorkspaceBytes(s.batch, s.seq, s.heads, s.head_dim, s.state);
-    DeviceBuffer dws = Poisoned<uint8_t>(ws_bytes);
-    SsdScanArgs<T> args;
-    args.variant = variant;
-    args.x = dxbc.as<T>();
-    args.ld_x = ld;
-    args.B = dxbc.as<T>() + di;
-    args.C = dxbc.as<T>() + di + gn;
-    args.ld_bc = ld;
-    args.dt_raw = ddt.as<T>();
-    args.ld_dt = ld_dt;
-    args.dt_bias = dbias.as<float>();
-    args.A = dA.as<float>();
-    args.D = dD.as<float>();
-    args.y = dy.as<float>();
-    args.ld_y = ld_y;
-    args.batch = s.batch;
-    args.seq = s.seq;
-    args.heads = s.heads;
-    args.head_dim = s.head_dim;
-    args.groups = s.groups;
-    args.state_size = s.state;
-    args.workspace = dws.get();
-    args.workspace_bytes = ws_bytes;
-    const absl::Status st = LaunchSsdScan<T>(args, nullptr);
-    ASSERT_TRUE(st.ok()) << st;
-    const auto y_all = Download<float>(dy, rows * ld_y);
-    std::vector<float> got(rows * di);
-    for (size_t r = 0; r < rows; ++r)
-      for (int c = 0; c < di; ++c) got[r * di + c] = y_all[r * ld_y + c];
-    const double rel = RelL2(got, want), max_abs = MaxAbs(got, want);
-    const char* version = variant == SsdScanVariant::kV2 ? "v2" : "v1";
-    std::printf("ssd_scan %s %s batch=%d seq=%d heads=%d P=%d groups=%d N=%d: rel-L2 error %.2e, "
-                "max-abs error %.2e\n",
-                version, sizeof(T) == 4 ? "fp32" : "bf16", s.batch, s.seq, s.heads, s.head_dim,
-                s.groups, s.state, rel, max_abs);
-    // The inputs are rounded to T before the reference sees them and the scan runs in fp32 for
-    // both types, so only fp32 summation order differs from float64: up to a few hundred terms
-    // per output (chunk of 64 × state ≤ 128) at ~6e-8 each, hence 2e-5 (observed ≤ 5.3e-7).
-    EXPECT_LE(rel, 2e-5) << version << " seq=" << s.seq << " heads=" << s.heads
-                         << " P=" << s.head_dim << " N=" << s.state;
+      DeviceBuffer dy = Poisoned<float>(rows * ld_y);
+      const size_t ws_bytes = SsdScanWorkspaceBytes(s.batch, s.seq, s.heads, s.head_dim, s.state);
+      DeviceBuffer dws = Poisoned<uint8_t>(ws_bytes);
+      SsdScanArgs<T> args;
+      args.variant = variant;
+      args.x = dxbc.as<T>();
+      args.ld_x = ld;
+      args.B = dxbc.as<T>() + di;
+      args.C = dxbc.as<T>() + di + gn;
+      args.ld_bc = ld;
+      args.dt_raw = ddt.as<T>();
+      args.ld_dt = ld_dt;
+      args.dt_bias = dbias.as<float>();
+      args.A = dA.as<float>();
+      args.D = dD.as<float>();
+      args.y = dy.as<float>();
+      args.ld_y = ld_y;
+      args.batch = s.batch;
+      args.seq = s.seq;
+      args.heads = s.heads;
+      args.head_dim = s.head_dim;
+      args.groups = s.groups;
+      args.state_size = s.state;
+      args.workspace = dws.get();
+      args.workspace_bytes = ws_bytes;
+      const absl::Status st = LaunchSsdScan<T>(args, nullptr);
+      ASSERT_TRUE(st.ok()) << st;
+      const auto y_all = Download<float>(dy, rows * ld_y);
+      std::vector<float> got(rows * di);
+      for (size_t r = 0; r < rows; ++r)
+        for (int c = 0; c < di; ++c) got[r * di + c] = y_all[r * ld_y + c];
+      const double rel = RelL2(got, want), max_abs = MaxAbs(got, want);
+      const char* version = variant == SsdScanVariant::kV2 ? "v2" : "v1";
+      std::printf(
+          "ssd_scan %s %s batch=%d seq=%d heads=%d P=%d groups=%d N=%d: rel-L2 error %.2e, "
+          "max-abs error %.2e\n",
+          version, sizeof(T) == 4 ? "fp32" : "bf16", s.batch, s.seq, s.heads, s.head_dim, s.groups,
+          s.state, rel, max_abs);
+      // The inputs are rounded to T before the reference sees them and the scan runs in fp32 for
+      // both types, so only fp32 summation order differs from float64: up to a few hundred terms
+      // per output (chunk of 64 × state ≤ 128) at ~6e-8 each, hence 2e-5 (observed ≤ 5.3e-7).
+      EXPECT_LE(rel, 2e-5) << version << " seq=" << s.seq << " heads=" << s.heads
+                           << " P=" << s.head_dim << " N=" << s.state;
     }
   }
 }
@@ -305,8 +306,8 @@ TYPED_TEST(Mamba2KernelTest, SquaredReluAndHeadMajorGather) {
   const int d_wide = 8;
   const size_t n_wide = static_cast<size_t>(batch) * dst_heads * seq * d_wide;
   DeviceBuffer dw = Poisoned<T>(n_wide);
-  ASSERT_TRUE(LaunchToHeadMajor<T>(ds.as<T>(), ld, src_heads, dw.as<T>(), dst_heads, batch, seq,
-                                   d, nullptr, d_wide, 2.f)
+  ASSERT_TRUE(LaunchToHeadMajor<T>(ds.as<T>(), ld, src_heads, dw.as<T>(), dst_heads, batch, seq, d,
+                                   nullptr, d_wide, 2.f)
                   .ok());
   const auto wide = Download<T>(dw, n_wide);
   for (int b = 0; b < batch; ++b)
@@ -315,7 +316,8 @@ TYPED_TEST(Mamba2KernelTest, SquaredReluAndHeadMajorGather) {
         for (int i = 0; i < d_wide; ++i) {
           const float expected =
               i < d ? 2.f * src[(static_cast<size_t>(b) * seq + t) * ld + (h / 3) * d + i] : 0.f;
-          ASSERT_EQ(wide[((static_cast<size_t>(b) * dst_heads + h) * seq + t) * d_wide + i], expected)
+          ASSERT_EQ(wide[((static_cast<size_t>(b) * dst_heads + h) * seq + t) * d_wide + i],
+                    expected)
               << "b=" << b << " h=" << h << " t=" << t << " i=" << i;
         }
   EXPECT_EQ(LaunchToHeadMajor<T>(ds.as<T>(), ld, src_heads, dw.as<T>(), dst_heads, batch, seq, d,

@@ -136,8 +136,7 @@ TEST_P(CudaNemotronHGoldenTest, Bf16MatchesGolden) {
     const auto golden_lp = ReadNpyFloats(dir_ / (rec + ".logprobs.npy"));
     const double dmean = std::abs(Mean(r->log_probs) - Mean(golden_lp));
     std::printf("%s bf16 %s: logits rel-L2 error %.4f, mean log-prob error %.5f\n",
-                GetParam().c_str(),
-                rec.c_str(), rel, dmean);
+                GetParam().c_str(), rec.c_str(), rel, dmean);
     EXPECT_LE(rel, 2e-2) << rec;
     for (float v : r->log_probs) ASSERT_TRUE(std::isfinite(v)) << rec << ": non-finite log-prob";
     EXPECT_LE(dmean, tokens.size() >= 500 ? 1e-2 : 3e-2) << rec;
@@ -160,8 +159,7 @@ TEST_P(CudaNemotronHGoldenTest, Fp32MatchesGolden) {
     const double logits_err = MaxAbsAt(r->logits, offset, want);
     const double lp_err = MaxAbsDiff(r->log_probs, ReadNpyFloats(dir_ / (rec + ".logprobs.npy")));
     std::printf("%s fp32 %s: logits max-abs error %.2e, log-probs max-abs error %.2e\n",
-                GetParam().c_str(),
-                rec.c_str(), logits_err, lp_err);
+                GetParam().c_str(), rec.c_str(), logits_err, lp_err);
     EXPECT_LE(logits_err, 1e-3) << rec;
     EXPECT_LE(lp_err, 1e-3) << rec;
     if (has_hidden) {

@@ -48,11 +48,10 @@ absl::StatusOr<std::unique_ptr<CudaNemotronHModel>> CudaNemotronHModel::Create(
   const char* env = std::getenv("EVO2_CUDA_ATTENTION");
   const std::string_view choice = env != nullptr ? env : "auto";
   if (choice != "auto" && choice != "cudnn" && choice != "own")
-    return absl::InvalidArgumentError(absl::StrCat("EVO2_CUDA_ATTENTION=", std::string(choice),
-                                                   ": expected auto, cudnn or own"));
-  const int attention_layers = static_cast<int>(
-      std::count(m->config_.layers.begin(), m->config_.layers.end(),
-                 hf::NemotronHLayerKind::kAttention));
+    return absl::InvalidArgumentError(
+        absl::StrCat("EVO2_CUDA_ATTENTION=", std::string(choice), ": expected auto, cudnn or own"));
+  const int attention_layers = static_cast<int>(std::count(
+      m->config_.layers.begin(), m->config_.layers.end(), hf::NemotronHLayerKind::kAttention));
   if (m->weights_.act_dtype != DType::kBFloat16) {
     m->attention_note_ = "own fp32 kernel";
   } else if (choice != "own" && attention_layers > 0) {
@@ -65,12 +64,13 @@ absl::StatusOr<std::unique_ptr<CudaNemotronHModel>> CudaNemotronHModel::Create(
           choice == "cudnn" ? CudnnPlanPolicy::Mode::kAlways : CudnnPlanPolicy::Mode::kAuto,
           attention_layers,
           m->config_.num_attention_heads * AttentionKernelHeadDim(m->config_.attention_head_dim));
-      m->attention_note_ = absl::StrCat("cuDNN ", m->cudnn_attention_->cudnn_version(),
-                                        " fused attention (", choice == "cudnn" ? "every supported shape" : "where a plan pays",
-                                        "), else own kernel v3");
-    } else {
       m->attention_note_ =
-          absl::StrCat("own kernel v3 (cuDNN unavailable: ", std::string(cudnn.status().message()), ")");
+          absl::StrCat("cuDNN ", m->cudnn_attention_->cudnn_version(), " fused attention (",
+                       choice == "cudnn" ? "every supported shape" : "where a plan pays",
+                       "), else own kernel v3");
+    } else {
+      m->attention_note_ = absl::StrCat(
+          "own kernel v3 (cuDNN unavailable: ", std::string(cudnn.status().message()), ")");
     }
 #else
     m->attention_note_ = "own kernel v3 (built without cuDNN headers)";
@@ -97,7 +97,8 @@ absl::Status CudaNemotronHModel::Reserve(int64_t batch, int64_t seq) {
   if (cudnn_attention_ != nullptr && cudnn_policy_->ShouldUse(batch, seq)) {
     // Plan building takes milliseconds to seconds: here, not inside a forward. A shape cuDNN
     // has no engine for runs on the own kernel (GqaAttention uses cuDNN only where a plan exists).
-    const absl::Status prepared = cudnn_attention_->Prepare(batch, config_.num_attention_heads, seq,
+    const absl::Status prepared =
+        cudnn_attention_->Prepare(batch, config_.num_attention_heads, seq,
                                   AttentionKernelHeadDim(config_.attention_head_dim));
     if (prepared.code() == absl::StatusCode::kUnimplemented) {
       cudnn_policy_->MarkRefused(batch, seq);

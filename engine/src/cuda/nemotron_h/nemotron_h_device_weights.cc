@@ -55,9 +55,9 @@ bool HasAttention(const NemotronHConfig& c) {
 
 absl::Status CheckAttentionHeadDim(const NemotronHConfig& c) {
   if (HasAttention(c) && AttentionKernelHeadDim(c.attention_head_dim) == 0)
-    return absl::UnimplementedError(absl::StrCat(
-        "NemotronH on cuda: attention head dim ", c.attention_head_dim,
-        " is larger than the attention kernels' 128"));
+    return absl::UnimplementedError(absl::StrCat("NemotronH on cuda: attention head dim ",
+                                                 c.attention_head_dim,
+                                                 " is larger than the attention kernels' 128"));
   return absl::OkStatus();
 }
 
@@ -253,8 +253,8 @@ absl::StatusOr<DeviceNemotronHWeights> DeviceNemotronHWeights::Random(const Nemo
         ASSIGN_OR_RETURN(l.qkv_proj, linear(qd + 2 * kvd, H));
         // Random values in the padding columns too: they multiply the zero columns of the
         // attention output.
-        ASSIGN_OR_RETURN(l.o_proj,
-                         linear(H, c.num_attention_heads * AttentionKernelHeadDim(c.attention_head_dim)));
+        ASSIGN_OR_RETURN(l.o_proj, linear(H, c.num_attention_heads *
+                                                 AttentionKernelHeadDim(c.attention_head_dim)));
         break;
       }
       case NemotronHLayerKind::kMlp: {

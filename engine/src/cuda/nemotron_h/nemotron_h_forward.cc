@@ -262,8 +262,8 @@ absl::Status CudaNemotronHModel::GqaAttention(const T* q, const T* k, const T* v
   T* q_hm = workspace_.attn.as<T>();  // [B, n_q, S, d_k] each; K, V heads repeated n_q/n_kv times
   T* k_hm = q_hm + R * n_q * dk;
   T* v_hm = k_hm + R * n_q * dk;
-  RETURN_IF_ERROR(kernels::LaunchToHeadMajor<T>(q, ld, n_q, q_hm, n_q, batch, seq, d, stream_, dk,
-                                                q_scale));
+  RETURN_IF_ERROR(
+      kernels::LaunchToHeadMajor<T>(q, ld, n_q, q_hm, n_q, batch, seq, d, stream_, dk, q_scale));
   RETURN_IF_ERROR(
       kernels::LaunchToHeadMajor<T>(k, ld, n_kv, k_hm, n_q, batch, seq, d, stream_, dk));
   RETURN_IF_ERROR(
@@ -271,8 +271,7 @@ absl::Status CudaNemotronHModel::GqaAttention(const T* q, const T* k, const T* v
 #if EVO2_HAVE_CUDNN
   if constexpr (std::is_same_v<T, __nv_bfloat16>) {
     // A plan exists only where Reserve's policy chose cuDNN (and cuDNN accepted the shape).
-    if (cudnn_attention_ != nullptr &&
-        cudnn_attention_->FindPlan(batch, n_q, seq, dk) != nullptr) {
+    if (cudnn_attention_ != nullptr && cudnn_attention_->FindPlan(batch, n_q, seq, dk) != nullptr) {
       const absl::Status s = cudnn_attention_->Run(q_hm, k_hm, v_hm, out, batch, n_q, seq, dk);
       if (s.code() != absl::StatusCode::kUnimplemented) return s;
       cudnn_policy_->MarkRefused(batch, seq);  // the own kernel computes the same function

@@ -32,7 +32,8 @@ NemotronHWorkspacePlan PlanNemotronHWorkspace(const hf::NemotronHConfig& c, DTyp
   if (has(NemotronHLayerKind::kAttention)) {
     const int64_t qd = c.num_attention_heads * c.attention_head_dim;
     proj_cols = std::max(proj_cols, qd + 2 * c.num_key_value_heads * c.attention_head_dim);
-    // Q, K, V and the output at the kernels' head dim (cuda/nemotron_h/nemotron_h_device_weights.h).
+    // Q, K, V and the output at the kernels' head dim
+    // (cuda/nemotron_h/nemotron_h_device_weights.h).
     p.attn = 4 * R * c.num_attention_heads * AttentionKernelHeadDim(c.attention_head_dim) * a;
   }
   p.proj = R * proj_cols * a;
