@@ -6,6 +6,7 @@
 #include <type_traits>
 
 #include "absl/strings/str_cat.h"
+#include "cuda/activations_to_host.h"
 #include "cuda/cuda_model.h"
 #include "cuda/gemm.h"
 #include "evo2/status_macros.h"
@@ -24,20 +25,6 @@
 #include "kernels/rotary.cuh"
 
 namespace evo2::cuda {
-namespace {
-
-// Copies an act-typed [rows, H] device array to a host fp32 array.
-template <typename T>
-absl::Status CopyActivationsToHost(const T* src, int64_t n, float* dst, cudaStream_t stream) {
-  ASSIGN_OR_RETURN(auto staging, kernels::DeviceBuffer::Allocate(static_cast<size_t>(n) * sizeof(float)));
-  RETURN_IF_ERROR(kernels::LaunchConvert<T, float>(src, staging.as<float>(), n, stream));
-  CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(dst, staging.get(), n * sizeof(float),
-                                       cudaMemcpyDeviceToHost, stream));
-  CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(stream));
-  return absl::OkStatus();
-}
-
-}  // namespace
 
 template <typename T>
 absl::Status CudaModel::RunTyped(const RunRequest& r) {

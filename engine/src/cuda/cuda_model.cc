@@ -15,11 +15,9 @@
 namespace evo2::cuda {
 namespace {
 
-// A ForwardBatch call runs its sequences together (padded with 1, docs/spec/model.md §3: each mixer
-// is causal, so padding cannot change the real positions) as long as batch·max_len stays under
-// this many rows; larger calls are split into several passes.
+// A ForwardBatch call runs its records together while batch·max_len stays under this many rows.
 constexpr int64_t kMaxBatchRows = 262144;
-constexpr int32_t kPadId = 1;
+constexpr int32_t kPadId = 1;  // after a record's end; every mixer is causal (docs/spec/model.md §3)
 
 }  // namespace
 

@@ -1,11 +1,13 @@
 // The cuda entries in the backend registry (evo2/backend_registry.h, evo2/cuda_backend.h): the
-// Evo 2 family here, the Llama family from cuda/llama/.
+// Evo 2 family here, the Llama family from cuda/llama/, the NemotronH (Mamba-2 hybrid) family
+// from cuda/nemotron_h/.
 #include <cuda_runtime.h>
 
 #include "absl/strings/str_cat.h"
 #include "cuda/cuda_model.h"
 #include "cuda/cuda_weights.h"
 #include "cuda/llama/llama_cuda_loader.h"
+#include "cuda/nemotron_h/nemotron_h_cuda_model.h"
 #include "evo2/backend_registry.h"
 #include "evo2/cuda_backend.h"
 #include "evo2/status_macros.h"
@@ -51,6 +53,7 @@ absl::StatusOr<std::unique_ptr<Model>> MakeCudaModel(const ModelConfig& config,
 void RegisterCudaBackend() {
   RegisterBackend(Device::kCuda, MakeCudaModel);
   RegisterModelLoader(ModelFamily::kLlama, Device::kCuda, cuda::LoadLlamaCudaModel);
+  RegisterModelLoader(ModelFamily::kNemotronH, Device::kCuda, cuda::LoadNemotronHCudaModel);
 }
 
 int CudaDeviceCount() {

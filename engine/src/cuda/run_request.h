@@ -1,4 +1,4 @@
-// One device pass of a GPU model (Run() of cuda_model.h, llama/llama_cuda_model.h): what goes in,
+// One device pass of a GPU model (Run() of every cuda-backend family's model): what goes in,
 // where results go. A plain struct, so host-side code (record_batch.h) builds it without CUDA.
 #pragma once
 

@@ -1,6 +1,7 @@
 #include "hf/nemotron_h_config.h"
 
 #include <optional>
+#include <string_view>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
@@ -133,6 +134,28 @@ std::string NemotronHConfig::Pattern() const {
   std::string s;
   for (NemotronHLayerKind k : layers) s.push_back(NemotronHLayerLetter(k));
   return s;
+}
+
+NemotronHConfig HybridMamba8bConfig() {
+  NemotronHConfig c;
+  c.hidden_size = 4096;
+  c.vocab_size = 512;
+  for (char letter : std::string_view("M-M-M-M*-M-M-M-M-M*-M-M-M-M-M*-M-M-M-M-M*-M-M-M-M-M-")) {
+    c.layers.push_back(letter == 'M'   ? NemotronHLayerKind::kMamba
+                       : letter == '*' ? NemotronHLayerKind::kAttention
+                                       : NemotronHLayerKind::kMlp);
+  }
+  c.eps = 1e-5f;
+  c.mamba_num_heads = 128;
+  c.mamba_head_dim = 64;
+  c.n_groups = 8;
+  c.ssm_state_size = 128;
+  c.conv_kernel = 4;
+  c.num_attention_heads = 32;
+  c.num_key_value_heads = 8;
+  c.attention_head_dim = 128;
+  c.intermediate_size = 21504;
+  return c;
 }
 
 absl::StatusOr<NemotronHConfig> NemotronHConfigFromCheckpoint(const HfCheckpoint& ckpt) {

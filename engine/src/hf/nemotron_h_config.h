@@ -56,6 +56,13 @@ struct NemotronHConfig {
   std::string Pattern() const;
 };
 
+// BioNeMo's `hybrid_mamba_8b` shape (docs/spec/predict-cli.md §4.5; Megatron's
+// HybridMambaConfig8BEvo2Loss): 52 layers "M-M-M-M*-…", H 4096, 128 Mamba heads × 64
+// (d_inner = 2H), 8 groups, state 128, conv 4, 32 query / 8 KV heads of 128, squared-ReLU MLP
+// 21504, vocabulary 512, untied head. For benchmarks and memory planning: no checkpoint of it is
+// public.
+NemotronHConfig HybridMamba8bConfig();
+
 // Reads the layer pattern from `layers_block_type` (transformers ≥ 5) or the legacy
 // `hybrid_override_pattern` (both must agree when both are present), and the sizes above.
 absl::StatusOr<NemotronHConfig> NemotronHConfigFromCheckpoint(const HfCheckpoint& ckpt);

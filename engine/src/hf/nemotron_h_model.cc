@@ -133,11 +133,16 @@ absl::StatusOr<std::unique_ptr<Model>> CreateNemotronHModel(HfCheckpoint ckpt,
                      PrecisionName(options.precision), "' requested)"));
   ASSIGN_OR_RETURN(auto config, NemotronHConfigFromCheckpoint(ckpt));
   ASSIGN_OR_RETURN(auto weights, LoadNemotronHWeights(ckpt, config));
+  ModelConfig common = NemotronHModelConfig(ckpt, config);
+  return std::unique_ptr<Model>(new NemotronHModel(std::move(common), std::move(config),
+                                                   std::move(weights), options.threads));
+}
+
+ModelConfig NemotronHModelConfig(const HfCheckpoint& ckpt, const NemotronHConfig& config) {
   ModelConfig common = ToModelConfig(config);
   common.name = absl::StrCat(common.name, " (", ckpt.dir.filename().string(), ")");
   if (auto ctx = ConfigInt(ckpt, "max_position_embeddings"); ctx.ok()) common.max_seqlen = *ctx;
-  return std::unique_ptr<Model>(new NemotronHModel(std::move(common), std::move(config),
-                                                   std::move(weights), options.threads));
+  return common;
 }
 
 }  // namespace evo2::hf

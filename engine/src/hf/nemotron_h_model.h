@@ -11,6 +11,7 @@
 
 #include "evo2/config.h"
 #include "evo2/model.h"
+#include "hf/hf_checkpoint.h"
 #include "hf/nemotron_h_attention.h"
 #include "hf/nemotron_h_config.h"
 #include "hf/nemotron_h_mamba_mixer.h"
@@ -60,5 +61,9 @@ class NemotronHModel final : public Model {
   std::vector<float> mlp_scratch_;  // [min(S, kMlpChunkTokens), F]
   MixerObserver mixer_observer_;
 };
+
+// The family-independent part of the config (evo2/config.h) that every backend's NemotronH model
+// reports: family, name, layer count, sizes, context length from `max_position_embeddings`.
+ModelConfig NemotronHModelConfig(const HfCheckpoint& ckpt, const NemotronHConfig& config);
 
 }  // namespace evo2::hf

@@ -105,6 +105,39 @@ TEST_P(NemotronHPredictCli, LogProbMeansMatchSummary) {
   }
 }
 
+// `--device cuda` (bf16): the same per-record means within the bf16 tolerances of
+// cuda_nemotron_h_golden_test.cc (1e-2 for records of ≥ 500 tokens, 3e-2 for shorter ones: HF's
+// own bf16 run moves them by ≤ 0.005). Skips where the binary reports no GPU or no cuda backend
+// (CPU-only builds and machines); the cuda golden test covers the registration in cuda builds.
+TEST_P(NemotronHPredictCli, CudaLogProbMeansMatchSummary) {
+  const PredictRun run = Predict("--output-log-prob-seqs --keep-case --device cuda");
+  if (run.rc != 0 && (run.log.find("no CUDA GPU is present") != std::string::npos ||
+                      run.log.find("no 'cuda' backend") != std::string::npos))
+    GTEST_SKIP() << "no GPU or no cuda backend in this build";
+  ASSERT_EQ(run.rc, 0) << run.log;
+  auto pt = ReadTorchPt(out_ / "predictions__rank_0__dp_rank_0.pt");
+  ASSERT_TRUE(pt.ok()) << pt.status();
+  std::map<std::string, Tensor> by_key(pt->begin(), pt->end());
+  const auto means = by_key["log_probs_seqs"].ToFloat32();
+  const auto idx = by_key["seq_idx"].ToInt64();
+  ASSERT_TRUE(means.ok() && idx.ok());
+  const json seq_map = ReadJson(out_ / "seq_idx_map.json");
+  std::map<int64_t, std::string> name_of;
+  for (const auto& [name, i] : seq_map.items()) name_of[i.get<int64_t>()] = name;
+  const json summary = ReadJson(dir_ / "summary.json");
+  ASSERT_EQ(means->size(), summary["records"].size());
+  for (size_t k = 0; k < means->size(); ++k) {
+    const std::string& name = name_of[(*idx)[k]];
+    SCOPED_TRACE(GetParam() + "/" + name);
+    const json& rec = summary["records"][name];
+    const double want = rec["fp32"]["logprob_mean"].get<double>();
+    const bool long_record = rec["S"].get<int64_t>() >= 500;
+    EXPECT_NEAR((*means)[k], want, long_record ? 1e-2 : 3e-2);
+    std::cout << "[predict cuda mean] " << GetParam() << "/" << name << ": " << std::setprecision(8)
+              << (*means)[k] << " (summary " << want << ")\n";
+  }
+}
+
 // The Hyena-only override flags are refused by name instead of being compared with a pattern
 // the hybrid's config cannot be written in; --num-layers equal to the checkpoint's is accepted.
 TEST_P(NemotronHPredictCli, RefusesHyenaOnlyOverridesClearly) {

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <type_traits>
 
+#include "cuda/activations_to_host.h"
 #include "cuda/llama/llama_cuda_model.h"
 #include "cuda/workspace.h"
 #include "evo2/status_macros.h"
@@ -19,27 +20,6 @@
 #include "kernels/swiglu.cuh"
 
 namespace evo2::cuda {
-namespace {
-
-// Copies a T-typed [n] device array to a host fp32 array through an fp32 staging buffer.
-template <typename T>
-absl::Status CopyToHostFloats(const T* src, int64_t n, float* dst, cudaStream_t stream) {
-  if constexpr (std::is_same_v<T, float>) {
-    CUDA_RETURN_IF_ERROR(
-        cudaMemcpyAsync(dst, src, n * sizeof(float), cudaMemcpyDeviceToHost, stream));
-  } else {
-    ASSIGN_OR_RETURN(auto staging,
-                     kernels::DeviceBuffer::Allocate(static_cast<size_t>(n) * sizeof(float)));
-    RETURN_IF_ERROR(kernels::LaunchConvert<T, float>(src, staging.as<float>(), n, stream));
-    CUDA_RETURN_IF_ERROR(
-        cudaMemcpyAsync(dst, staging.get(), n * sizeof(float), cudaMemcpyDeviceToHost, stream));
-    CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(stream));  // before `staging` is freed
-  }
-  CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(stream));
-  return absl::OkStatus();
-}
-
-}  // namespace
 
 template <typename T>
 absl::Status LlamaCudaModel::RunTyped(const RunRequest& r) {
@@ -74,7 +54,7 @@ absl::Status LlamaCudaModel::RunTyped(const RunRequest& r) {
   auto capture = [&](int key) -> absl::Status {
     auto it = r.hidden_host.find(key);
     if (it == r.hidden_host.end()) return absl::OkStatus();
-    return CopyToHostFloats<float>(x, R * H, it->second, st);
+    return CopyActivationsToHost<float>(x, R * H, it->second, st);
   };
   auto mark = [&](const char* stage) {
     if (r.timer != nullptr) r.timer->Mark(st, stage);
@@ -160,7 +140,7 @@ absl::Status LlamaCudaModel::RunTyped(const RunRequest& r) {
                                                      z, R, H, eps, st));
   mark("rms_norm");
   if (r.final_norm_host != nullptr)
-    RETURN_IF_ERROR(CopyToHostFloats<T>(z, R * H, r.final_norm_host, st));
+    RETURN_IF_ERROR(CopyActivationsToHost<T>(z, R * H, r.final_norm_host, st));
   const bool want_lp = r.targets_host != nullptr || r.tokens_on_device;
   if (want_lp || r.logits_host != nullptr) {
     float* logits = ws.logits.as<float>();
