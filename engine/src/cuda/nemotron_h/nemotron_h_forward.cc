@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "cuda/activations_to_host.h"
+#include "cuda/stage_timer.h"
 #include "cuda/nemotron_h/nemotron_h_cuda_model.h"
 #include "cuda/workspace.h"
 #include "evo2/status_macros.h"
