@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "evo2/cuda_backend.h"
 #include "evo2/model.h"
 #include "evo2/npy.h"
 #include "evo2/torch_pt.h"
@@ -45,6 +46,7 @@ double RelL2(const std::vector<float>& a, const std::vector<float>& b) {
 
 TEST(CudaFp8StoredScales, MatchCpuEmulation) {
   if (!HaveGpu()) GTEST_SKIP() << "no CUDA device";
+  RegisterCudaBackend();
   auto golden = testing::GoldenCaseDir("a_tiny6");
   ASSERT_TRUE(golden.has_value());
   auto tensors = ReadTorchPt(*golden / "model.pt");
