@@ -55,7 +55,7 @@ class CudaNemotronHModel final : public Model {
   cudaStream_t stream() const { return stream_; }
   // Which attention implementation runs, and why (benchmark and log lines).
   const std::string& attention_note() const { return attention_note_; }
-  // The SSD scan's kernel version (kernels/ssd_scan.cuh): EVO2_SSD_SCAN=v1 (default) or v2.
+  // The SSD scan's kernel version (kernels/ssd_scan.cuh): EVO2_SSD_SCAN=v2 (default) or v1.
   kernels::SsdScanVariant ssd_variant() const { return ssd_variant_; }
 
  private:
@@ -98,7 +98,7 @@ class CudaNemotronHModel final : public Model {
   std::unique_ptr<CudnnPlanPolicy> cudnn_policy_;
 #endif
   std::string attention_note_ = "own kernel v3";
-  kernels::SsdScanVariant ssd_variant_ = kernels::SsdScanVariant::kV1;
+  kernels::SsdScanVariant ssd_variant_ = kernels::SsdScanVariant::kV2;
 };
 
 // The registry's loader for (kNemotronH, kCuda): reads the HF checkpoint (hf/), uploads it in
