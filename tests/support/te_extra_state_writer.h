@@ -123,20 +123,7 @@ inline void PickledTensor(io::PickleWriter& w, const std::vector<float>& values,
   w.Put();
   w.Op('R');
   w.Put();
-  w.Int(0);
-  std::vector<int64_t> stride(shape.size(), 1);
-  for (size_t d = shape.size(); d-- > 1;) stride[d - 1] = stride[d] * shape[d];
-  w.IntTuple(shape);
-  w.IntTuple(stride);
-  w.Op('\x89');
-  w.Global("collections", "OrderedDict");
-  w.Op(')');
-  w.Op('R');
-  w.Put();
-  w.Op('t');
-  w.Put();
-  w.Op('R');
-  w.Put();
+  w.FinishRebuildContiguousTensor(shape);
 }
 
 }  // namespace te_writer_internal

@@ -96,6 +96,24 @@ class PickleWriter {
     Op(v.size() == 1 ? '\x85' : v.size() == 2 ? '\x86' : v.size() == 3 ? '\x87' : 't');
     Put();
   }
+  // The rest of `_rebuild_tensor_v2(storage, 0, shape, stride, False, OrderedDict())` once its
+  // GLOBAL, MARK and storage are written: a contiguous tensor's arguments, then the call.
+  void FinishRebuildContiguousTensor(const std::vector<int64_t>& shape) {
+    std::vector<int64_t> stride(shape.size(), 1);
+    for (size_t d = shape.size(); d-- > 1;) stride[d - 1] = stride[d] * shape[d];
+    Int(0);  // storage offset
+    IntTuple(shape);
+    IntTuple(stride);
+    Op('\x89');  // requires_grad=False
+    Global("collections", "OrderedDict");
+    Op(')');
+    Op('R');
+    Put();
+    Op('t');
+    Put();
+    Op('R');
+    Put();
+  }
 
  private:
   template <typename F>

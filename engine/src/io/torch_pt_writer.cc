@@ -39,8 +39,6 @@ std::string_view StorageClass(DType dtype) {
 // `_rebuild_tensor_v2(persistent storage, 0, size, stride, False, OrderedDict())` for a
 // contiguous tensor whose storage is archive member data/<key>.
 void EmitTensor(io::PickleWriter& w, const Tensor& t, size_t key) {
-  std::vector<int64_t> stride(t.rank(), 1);
-  for (size_t d = t.rank(); d-- > 1;) stride[d - 1] = stride[d] * t.dim(d);
   w.Global("torch._utils", "_rebuild_tensor_v2");
   w.Op('(');
   w.Op('(');  // persistent id ("storage", <Type>Storage, key, "cpu", numel)
@@ -52,18 +50,7 @@ void EmitTensor(io::PickleWriter& w, const Tensor& t, size_t key) {
   w.Op('t');
   w.Put();
   w.Op('Q');
-  w.Int(0);  // storage offset
-  w.IntTuple(t.shape());
-  w.IntTuple(stride);
-  w.Op('\x89');  // requires_grad=False
-  w.Global("collections", "OrderedDict");
-  w.Op(')');
-  w.Op('R');
-  w.Put();
-  w.Op('t');
-  w.Put();
-  w.Op('R');
-  w.Put();
+  w.FinishRebuildContiguousTensor(t.shape());
 }
 
 std::string TorchPickle(const NamedTensors& tensors) {
