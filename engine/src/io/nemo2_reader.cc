@@ -4,6 +4,7 @@
 
 #include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -109,12 +110,15 @@ absl::StatusOr<Nemo2Weights> ReadNemo2Weights(const fs::path& dir) {
     if (absl::EndsWith(fqn, "_extra_state")) return false;
     return have_module ? absl::StartsWith(fqn, kModulePrefix) : !absl::StartsWith(fqn, "optimizer.");
   };
-  Nemo2Weights out{dir, weights, std::nullopt, {}};
+  Nemo2Weights out;
+  out.dir = dir;
+  out.weights_dir = weights;
   ASSIGN_OR_RETURN(out.tensors, ReadDcpTensors(weights, metadata, wanted));
   if (out.tensors.empty()) {
     return absl::DataLossError(absl::StrCat(metadata_path.string(), ": no model tensors in the checkpoint"));
   }
   out.have_module = have_module;
+  out.metadata = std::move(metadata);
   if (have_module) {
     for (auto& [name, t] : out.tensors) name = name.substr(kModulePrefix.size());
   }
@@ -137,12 +141,8 @@ absl::StatusOr<Checkpoint> LoadNemo2Checkpoint(const fs::path& dir,
   }
   ckpt.tensors = *std::move(mapped);
   if (options.te_fp8_scales) {
-    // The metadata again (a small pickle, mapped): only FP8 loads need its byte items.
-    const fs::path metadata_path = weights.weights_dir / ".metadata";
-    ASSIGN_OR_RETURN(auto file, MappedFile::Open(metadata_path));
-    ASSIGN_OR_RETURN(auto metadata, ParseDcpMetadata(file->bytes(), metadata_path.string()));
-    ASSIGN_OR_RETURN(ckpt.fp8_scales,
-                     ReadStoredFp8Scales(weights.weights_dir, metadata, weights.have_module));
+    ASSIGN_OR_RETURN(ckpt.fp8_scales, ReadStoredFp8Scales(weights.weights_dir, weights.metadata,
+                                                           weights.have_module));
   }
   return ckpt;
 }

@@ -8,6 +8,7 @@
 #include "absl/status/statusor.h"
 #include "evo2/checkpoint.h"
 #include "evo2/torch_pt.h"
+#include "io/dcp_metadata.h"
 
 namespace evo2::io {
 
@@ -20,6 +21,7 @@ struct Nemo2Weights {
   // skipped; TP/PP chunks assembled into global tensors (docs/spec/checkpoints.md §9).
   NamedTensors tensors;
   bool have_module = false;  // the stored names began with `module.`
+  DcpMetadata metadata;      // the parsed `.metadata` (its byte items hold TE FP8 state)
 };
 
 // `dir` is the checkpoint root or its weights directory, as for LoadNemo2Checkpoint.
