@@ -22,6 +22,8 @@ WORKLOADS = ("Deployment", "StatefulSet", "DaemonSet", "Job")
 SECRET_ENV = re.compile(r"(PASSWORD|SECRET|TOKEN|API_KEYS$|CREDENTIAL)", re.I)
 API_CONTAINER, WORKER_CONTAINER = "api", "worker"
 WORKER_GROUP = "workers"  # the consumer group evo2-worker reads (services/common/job_keys.h)
+# A reference name as evo2-worker accepts it (services/common/reference_registry.h).
+REFERENCE_NAME = re.compile(r"[A-Za-z0-9._-]{1,64}$")
 # After the drain timeout the worker aborts the record and releases the job (one Redis script);
 # the grace period must leave at least this much on top.
 WORKER_RELEASE_MARGIN_S = 30
@@ -103,7 +105,8 @@ class Checker:
     def run(self):
         for check in (self.check_workloads, self.check_no_inline_secrets, self.check_references,
                       self.check_selectors, self.check_worker, self.check_api, self.check_keda,
-                      self.check_models, self.check_redis, self.check_results_store):
+                      self.check_models, self.check_references_mounted, self.check_redis,
+                      self.check_results_store):
             check()
         return self.errors
 
@@ -352,6 +355,36 @@ class Checker:
         if not ok:
             self.err(w, f"checkpoint {ckpt!r} is not on a read-only PersistentVolumeClaim mount")
 
+    # Reference genomes for variant jobs (EVO2_REFERENCES, NAME=PATH pairs comma-separated):
+    # each file is on a read-only PersistentVolumeClaim mount of the worker (the models volume),
+    # so that a reference the worker is told about exists in every pod that gets the config (the
+    # worker exits at start on a file it cannot open) and no pod can change what another scores
+    # against. Not on an emptyDir (empty in a new pod) nor on the results volume (read-write).
+    def check_references_mounted(self):
+        w = self.workload("evo2-worker")
+        if w is None:
+            return
+        c = self.container(w, WORKER_CONTAINER)
+        refs = effective_env(c, self.objs).get("EVO2_REFERENCES", "")
+        vols = {v["name"]: v for v in pod_spec(w).get("volumes", [])}
+        names = set()
+        for spec in (s for s in refs.split(",") if s.strip()):
+            name, _, path = spec.partition("=")
+            if not REFERENCE_NAME.match(name) or not path.startswith("/"):
+                self.err(w, f"EVO2_REFERENCES entry {spec!r} is not NAME=/absolute/path with "
+                            "NAME of 1..64 [A-Za-z0-9._-]")
+                continue
+            if name in names:
+                self.err(w, f"EVO2_REFERENCES names {name!r} twice")
+            names.add(name)
+            norm = os.path.normpath(path)
+            mnt = next((m for m in c.get("volumeMounts", [])
+                        if norm.startswith(m["mountPath"].rstrip("/") + "/")), None)
+            if mnt is None or "persistentVolumeClaim" not in vols.get(mnt["name"], {}) or \
+                    not mnt.get("readOnly") or mnt.get("subPath"):
+                self.err(w, f"reference {name} at {path!r} is not on a read-only "
+                            "PersistentVolumeClaim mount of the worker")
+
     # The results store is one volume, mounted read-write at EVO2_RESULTS_DIR by the API and the
     # workers (the API streams what the workers wrote).
     def check_results_store(self):
@@ -479,6 +512,27 @@ def mutations():
         c = container_of(o, "evo2-api", "api")
         c["volumeMounts"] = [m for m in c["volumeMounts"] if m["mountPath"] != "/results"]
 
+    def reference_off_volume(o):
+        c = container_of(o, "evo2-worker", "worker")
+        c["env"].append({"name": "EVO2_REFERENCES", "value": "grch38=/opt/refs/GRCh38.fa.gz"})
+
+    def reference_escapes_volume(o):
+        c = container_of(o, "evo2-worker", "worker")
+        c["env"].append({"name": "EVO2_REFERENCES",
+                         "value": "ok=/models/references/a.fa,grch38=/models/../etc/GRCh38.fa"})
+
+    def reference_malformed(o):
+        c = container_of(o, "evo2-worker", "worker")
+        c["env"].append({"name": "EVO2_REFERENCES", "value": "/models/references/GRCh38.fa.gz"})
+
+    def reference_on_empty_dir(o):
+        c = container_of(o, "evo2-worker", "worker")
+        c["env"].append({"name": "EVO2_REFERENCES", "value": "grch38=/run/evo2/GRCh38.fa.gz"})
+
+    def reference_on_results_volume(o):
+        c = container_of(o, "evo2-worker", "worker")
+        c["env"].append({"name": "EVO2_REFERENCES", "value": "grch38=/results/GRCh38.fa.gz"})
+
     return [("PVC removed", drop_pvc, None), ("API without the results volume",
                                                 api_without_results, None), ("inline Secret", add_secret, None),
             ("literal password env", literal_password, None), ("2 GPUs for TP 1 x CP 1", two_gpus,
@@ -492,7 +546,13 @@ def mutations():
             ("KEDA on lag", lag_trigger, "ScaledObject"), ("worker model != API model",
                                                           other_model, None),
             ("model baked into the image", baked_model, None),
-            ("Redis without maxmemory", redis_unbounded, "StatefulSet")]
+            ("Redis without maxmemory", redis_unbounded, "StatefulSet"),
+            ("reference genome off the mounted volumes", reference_off_volume, None),
+            ("reference path leaving the models mount", reference_escapes_volume, None),
+            ("EVO2_REFERENCES entry without a name", reference_malformed, None),
+            ("reference genome on an emptyDir", reference_on_empty_dir, None),
+            ("reference genome on the read-write results volume", reference_on_results_volume,
+             None)]
 
 
 def main():
