@@ -12,6 +12,7 @@
 #include "hashing.h"
 #include "job_codec.h"
 #include "job_store.h"
+#include "reference_registry.h"
 #include "utf8_fields.h"
 #include "variant_validation.h"
 
@@ -438,6 +439,26 @@ grpc::Status JobServiceImpl::ListJobs(grpc::ServerContext* ctx,
       }
     }
     if (before > 0) resp->set_next_page_token(absl::StrCat(before));
+    return absl::OkStatus();
+  });
+}
+
+grpc::Status JobServiceImpl::ListModels(grpc::ServerContext* ctx,
+                                        const evo2::v1::ListModelsRequest* /*req*/,
+                                        evo2::v1::ListModelsResponse* resp) {
+  return Instrument("ListModels", [&]() -> absl::Status {
+    RETURN_IF_ERROR(Authenticate(ctx).status());
+    ASSIGN_OR_RETURN(auto conn, redis_.Acquire());
+    for (const auto& [name, limits] : models_.models()) {  // a std::map: sorted by name
+      evo2::v1::ModelInfo* m = resp->add_models();
+      m->set_name(name);
+      m->set_max_record_tokens(limits.max_record_tokens);
+      // The registry SubmitJob checks names against (reference_registry.h), so a listed name
+      // is one a submit accepts; descriptions name worker paths and stay private.
+      ASSIGN_OR_RETURN(auto registered, RegisteredReferences(*conn, config_.keys, name));
+      for (const auto& [reference, description] : registered) m->add_references(reference);
+    }
+    *resp->mutable_variant_defaults() = VariantDefaults();
     return absl::OkStatus();
   });
 }

@@ -53,6 +53,8 @@ class JobServiceImpl final : public evo2::v1::JobService::Service {
                          evo2::v1::Job* resp) override;
   grpc::Status ListJobs(grpc::ServerContext* ctx, const evo2::v1::ListJobsRequest* req,
                         evo2::v1::ListJobsResponse* resp) override;
+  grpc::Status ListModels(grpc::ServerContext* ctx, const evo2::v1::ListModelsRequest* req,
+                          evo2::v1::ListModelsResponse* resp) override;
 
   // Draining: streams end with UNAVAILABLE so clients reconnect to another replica.
   void BeginShutdown() { draining_ = true; }

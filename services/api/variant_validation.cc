@@ -12,6 +12,8 @@ namespace {
 // Defaults of unset fields (proto3 zero values), as documented in inputs.proto; they match
 // `evo2 score-variants`' defaults.
 constexpr int64_t kDefaultWindowBases = 8192;
+// The first base of a window is context only (docs/variant-scoring.md §1).
+constexpr int64_t kMinWindowBases = 2;
 constexpr int32_t kDefaultBatchWindows = 8;
 constexpr int32_t kMaxBatchWindows = 64;
 
@@ -67,11 +69,10 @@ absl::Status ValidateVariantSubmit(const evo2::v1::SubmitJobRequest& req, const 
                           "workers) or `reference_fasta` (an uploaded FASTA)");
   }
   if (in.window_bases() == 0) in.set_window_bases(kDefaultWindowBases);
-  // The first base of a window is context only (docs/variant-scoring.md §1).
-  if (in.window_bases() < 2) {
+  if (in.window_bases() < kMinWindowBases) {
     return InvalidField("variants.window_bases",
                         absl::StrCat("variants.window_bases is ", in.window_bases(),
-                                     "; a window needs at least 2 bases"));
+                                     "; a window needs at least ", kMinWindowBases, " bases"));
   }
   if (in.window_bases() > model.max_record_tokens) {
     return SizeLimitError(
@@ -92,6 +93,15 @@ absl::Status ValidateVariantSubmit(const evo2::v1::SubmitJobRequest& req, const 
   v.input.set_model(req.model());
   *v.input.mutable_variants() = std::move(in);
   return absl::OkStatus();
+}
+
+evo2::v1::VariantScoringDefaults VariantDefaults() {
+  evo2::v1::VariantScoringDefaults d;
+  d.set_window_bases(kDefaultWindowBases);
+  d.set_min_window_bases(kMinWindowBases);
+  d.set_batch_windows(kDefaultBatchWindows);
+  d.set_max_batch_windows(kMaxBatchWindows);
+  return d;
 }
 
 absl::Status CheckReferenceRegistered(RedisConnection& redis, const JobKeys& keys,

@@ -21,6 +21,10 @@ namespace evo2::svc {
 absl::Status ValidateVariantSubmit(const evo2::v1::SubmitJobRequest& req, const ModelLimits& model,
                                    const SubmitLimits& limits, ValidatedSubmit& v);
 
+// The values ValidateVariantSubmit gives unset fields, and their bounds (ListModels tells
+// clients, so a page's form starts from the API's own defaults).
+evo2::v1::VariantScoringDefaults VariantDefaults();
+
 // A job naming a reference must name one the model's workers registered (reference_registry.h):
 // INVALID_ARGUMENT listing the registered names otherwise.
 absl::Status CheckReferenceRegistered(RedisConnection& redis, const JobKeys& keys,

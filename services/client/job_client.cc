@@ -137,6 +137,14 @@ absl::StatusOr<evo2::v1::ListJobsResponse> JobClient::List(const evo2::v1::ListJ
   return resp;
 }
 
+absl::StatusOr<evo2::v1::ListModelsResponse> JobClient::ListModels() {
+  evo2::v1::ListModelsResponse resp;
+  RETURN_IF_ERROR(CallUnary(true, [&](grpc::ClientContext* ctx) {
+    return stub_->ListModels(ctx, evo2::v1::ListModelsRequest(), &resp);
+  }));
+  return resp;
+}
+
 absl::Status JobClient::WatchOnce(const std::string& job_id, std::string* after,
                                   const std::function<bool(const evo2::v1::JobEvent&)>& on_event,
                                   bool* progressed, bool* stopped) {

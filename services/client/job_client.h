@@ -41,6 +41,7 @@ class JobClient {
   absl::StatusOr<evo2::v1::Job> Get(const std::string& job_id);
   absl::StatusOr<evo2::v1::Job> Cancel(const std::string& job_id);
   absl::StatusOr<evo2::v1::ListJobsResponse> List(const evo2::v1::ListJobsRequest& req);
+  absl::StatusOr<evo2::v1::ListModelsResponse> ListModels();
   // Streams events to `on_event` until the job is terminal (or on_event returns false).
   // KEEPALIVE events are not passed on. With retries enabled, a stream that breaks is resumed
   // after the last event seen (reconnecting under the retry policy's backoff), so no event is
