@@ -150,6 +150,12 @@ class Api {
     ReplyJson(res, *std::move(reply));
   }
 
+  void Models(const Request& req, Response& res) {
+    auto models = ClientFor(req)->ListModels();
+    if (!models.ok()) return ReplyError(res, models.status());
+    ReplyJson(res, ToJson(*models));
+  }
+
   void Get(const Request& req, Response& res) {
     auto job = ClientFor(req)->Get(req.matches[1]);
     if (!job.ok()) return ReplyError(res, job.status());
@@ -309,6 +315,7 @@ const RouteSpec kRoutes[] = {
     {"get", "/v1/jobs/{job_id}/results", R"(/v1/jobs/([^/:]+)/results)", &Api::Results},
     {"get", "/v1/jobs/{job_id}/results/{record_index}/{tensor}.npy",
      R"(/v1/jobs/([^/:]+)/results/([^/]+)/(.+)\.npy)", &Api::Npy},
+    {"get", "/v1/models", "/v1/models", &Api::Models},
     {"get", "/v1/openapi.json", "/v1/openapi.json", &Api::OpenApi},
 };
 
@@ -398,7 +405,7 @@ absl::StatusOr<std::unique_ptr<HttpGateway>> HttpGateway::Start(
   }
   // The web page.
   server.Get("/", [](const Request&, Response& res) { Api::ServeAsset("index.html", res); });
-  server.Get(R"(/(app\.js|app\.css))",
+  server.Get(R"(/(app\.js|variants\.js|app\.css))",
              [](const Request& req, Response& res) { Api::ServeAsset(req.matches[1].str(), res); });
 
   // httplib 0.11 listens with a backlog of 5 (compiled into Debian's library), so a burst of

@@ -465,6 +465,43 @@ TEST_F(HttpApiTest, OpenApiDocumentDescribesExactlyTheServedRoutes) {
   }
 }
 
+// GET /v1/models: every served model with its record limit and the references its workers
+// registered (names only, sorted), the variant defaults; a key is needed like for every call.
+TEST_F(HttpApiTest, ModelsListTheServedModelsTheirReferencesAndTheVariantDefaults) {
+  auto redis = cluster_->Redis();
+  for (const char* name : {"zeta", "alpha"}) {
+    ASSERT_TRUE(redis
+                    ->Command({"HSET", absl::StrCat("evo2:q:", kIdleModel, ":references"), name,
+                               "worker w-1: /refs/secret/path.fa"})
+                    .ok());
+  }
+  auto r = Http().Get("/v1/models", Auth());
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  const json body = json::parse(r->body);
+  ASSERT_EQ(body["models"].size(), 2u) << r->body;
+  // Sorted by name: "a_tiny6" (the worker's) before "idle".
+  EXPECT_EQ(body["models"][0]["name"], kModel);
+  EXPECT_EQ(body["models"][0]["references"], json::array());
+  EXPECT_EQ(body["models"][1]["name"], kIdleModel);
+  EXPECT_EQ(body["models"][1]["maxRecordTokens"], "8192");
+  EXPECT_EQ(body["models"][1]["references"], json::array({"alpha", "zeta"}));
+  EXPECT_FALSE(absl::StrContains(r->body, "/refs/secret")) << r->body;
+  EXPECT_EQ(body["variantDefaults"]["windowBases"], "8192");
+  EXPECT_EQ(body["variantDefaults"]["minWindowBases"], "2");
+  EXPECT_EQ(body["variantDefaults"]["batchWindows"], 8);
+  EXPECT_EQ(body["variantDefaults"]["maxBatchWindows"], 64);
+  // Equal to the gRPC answer.
+  auto grpc = cluster_->Client()->ListModels();
+  ASSERT_TRUE(grpc.ok()) << grpc.status();
+  EXPECT_EQ(grpc->models(1).references_size(), 2);
+  EXPECT_EQ(grpc->variant_defaults().window_bases(), 8192);
+
+  auto no_key = Http().Get("/v1/models");
+  ASSERT_TRUE(no_key);
+  EXPECT_EQ(no_key->status, 401) << no_key->body;
+}
+
 TEST_F(HttpApiTest, ServesTheWebPage) {
   auto page = Http().Get("/");
   ASSERT_TRUE(page);
@@ -475,6 +512,10 @@ TEST_F(HttpApiTest, ServesTheWebPage) {
   ASSERT_TRUE(js);
   EXPECT_EQ(js->status, 200);
   EVO2_EXPECT_CONTAINS(js->get_header_value("Content-Type"), "text/javascript");
+  auto variants_js = Http().Get("/variants.js");
+  ASSERT_TRUE(variants_js);
+  EXPECT_EQ(variants_js->status, 200);
+  EVO2_EXPECT_CONTAINS(variants_js->body, "function fillVariantResults");
   auto css = Http().Get("/app.css");
   ASSERT_TRUE(css);
   EXPECT_EQ(css->status, 200);
