@@ -1,50 +1,23 @@
 // Drives evo2-api's web page in headless Chromium (Debian's, through puppeteer-core) like a
 // person would: error paths first (a wrong API key, a bad FASTA), then examples/example.fa
 // uploaded through the file input, followed live to success. Writes what the page shows to
-// OUT/page_result.json (browser_page_test.cc compares it with the gRPC API) and a screenshot
+// OUT/page_result.json (tests/services/service_web_page_test.cc compares it with the gRPC API) and a screenshot
 // to OUT/page.png. Exit status 0 = the page did everything; the comparison is the caller's.
 //
 //   node page_test.mjs --url http://127.0.0.1:PORT/ --key KEY --fasta FILE --out DIR
 //                      [--chromium /usr/bin/chromium]
 import fs from 'node:fs';
 import path from 'node:path';
-import puppeteer from 'puppeteer-core';
+import { clearAndType, errorShown, launch, openPage, parseArgs, timeout, unlabelledControls } from './page_driver.mjs';
 
-const args = {};
-for (let i = 2; i < process.argv.length; i += 2) args[process.argv[i].replace(/^--/, '')] = process.argv[i + 1];
-for (const need of ['url', 'key', 'fasta', 'out']) {
-  if (!args[need]) { console.error(`page_test: --${need} is required`); process.exit(2); }
-}
-const chromium = args.chromium || '/usr/bin/chromium';
-const timeout = 60000;
-
-async function errorShown(page) {
-  await page.waitForFunction(() => !document.getElementById('error').hidden, { timeout });
-  return page.$eval('#error', (e) => e.textContent);
-}
-
-async function clearAndType(page, selector, text) {
-  await page.$eval(selector, (e) => { e.value = ''; });
-  await page.type(selector, text);
-}
-
-const browser = await puppeteer.launch({
-  executablePath: chromium,
-  headless: true,
-  // --no-sandbox: CI runs as root, where Chromium's sandbox cannot start.
-  args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'],
-});
+const args = parseArgs('page_test', ['url', 'key', 'fasta', 'out']);
+const browser = await launch(args.chromium);
 const result = {};
 try {
-  const page = await browser.newPage();
-  await page.setViewport({ width: 1100, height: 1400 });
-  const consoleErrors = [];
-  page.on('pageerror', (e) => consoleErrors.push(String(e)));
-  await page.goto(args.url, { waitUntil: 'load' });
+  const { page, pageErrors: consoleErrors } = await openPage(browser, args.url);
 
   // Accessibility basics: every form control has a label, the first Tab reaches the key field.
-  result.unlabelled = await page.$$eval('input, select, textarea', (els) =>
-    els.filter((e) => e.type !== 'hidden' && (!e.labels || e.labels.length === 0) && !e.getAttribute('aria-label')).map((e) => e.id));
+  result.unlabelled = await unlabelledControls(page);
   await page.keyboard.press('Tab');
   result.first_focus = await page.evaluate(() => document.activeElement.id);
 
@@ -59,9 +32,7 @@ try {
   await clearAndType(page, '#fasta', '>ok\nACGT\n>broken\nACGTQACGT\n');
   await page.focus('#submit');
   await page.keyboard.press('Enter');
-  await page.waitForFunction((old) => !document.getElementById('error').hidden &&
-    document.getElementById('error').textContent !== old, { timeout }, result.bad_key_error);
-  result.bad_fasta_error = await page.$eval('#error', (e) => e.textContent);
+  result.bad_fasta_error = await errorShown(page, result.bad_key_error);
 
   // 3. examples/example.fa through the file input, followed to success.
   await page.$eval('#fasta', (e) => { e.value = ''; });

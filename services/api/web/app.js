@@ -6,10 +6,17 @@ const $ = (id) => document.getElementById(id);
 const state = {
   jobId: null,
   lastEventId: '',
+  kind: 'fasta',          // the kind of the job followed: 'fasta' or 'variants'
+  variantProgress: null,  // the last VARIANTS_PROGRESS event's `variants`
   results: null,
   series: null,
   start: 0,
-  width: 0
+  width: 0,
+  catalog: null,    // GET /v1/models
+  vcfUpload: null,  // Uint8Array of an uploaded compressed VCF / BCF (not shown as text)
+  variantRows: [],  // variants.tsv as rows of strings, header first
+  sort: {column: -1, descending: false},
+  downloadUrls: []
 };
 
 function showError(message) {
@@ -47,17 +54,25 @@ async function api(path, options = {}) {
 
 // FASTA text → base64 (the JSON mapping of the request's `bytes fasta`); the server parses it.
 function base64OfText(text) {
-  const bytes = new TextEncoder().encode(text);
+  return base64OfBytes(new TextEncoder().encode(text));
+}
+
+function base64OfBytes(bytes) {
   let binary = '';
   for (let i = 0; i < bytes.length; i += 0x8000)
     binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
   return btoa(binary);
 }
 
-function float32sOfTensor(t) {
-  const raw = atob(t.data || '');
+function bytesOfBase64(b64) {
+  const raw = atob(b64 || '');
   const bytes = new Uint8Array(raw.length);
   for (let i = 0; i < raw.length; i++) bytes[i] = raw.charCodeAt(i);
+  return bytes;
+}
+
+function float32sOfTensor(t) {
+  const bytes = bytesOfBase64(t.data);
   const view = new DataView(bytes.buffer);
   if (t.dtype === 'DTYPE_BFLOAT16') {
     const out = new Float32Array(bytes.length / 2);
@@ -73,21 +88,28 @@ function float32sOfTensor(t) {
   return out;
 }
 
-async function submit(event) {
-  event.preventDefault();
-  showError('');
+function fastaRequest() {
   const logProbs = [];
   if ($('out-sum').checked) logProbs.push('LOG_PROB_REDUCTION_SUM');
   if ($('out-mean').checked) logProbs.push('LOG_PROB_REDUCTION_MEAN');
   if ($('out-per-token').checked) logProbs.push('LOG_PROB_REDUCTION_PER_TOKEN');
-  const body = {
+  return {
     model: $('model').value.trim(),
     fasta: base64OfText($('fasta').value),
     outputs: {logProbs}
   };
+}
+
+async function submit(event) {
+  event.preventDefault();
+  showError('');
   $('submit').disabled = true;
   clearResults();
+  state.jobId = null;
+  state.kind = mode();
+  state.variantProgress = null;
   try {
+    const body = state.kind === 'variants' ? await variantsRequest() : fastaRequest();
     const resp = await api('/v1/jobs', {
       method: 'POST',
       headers: {'Content-Type': 'application/json'},
@@ -107,11 +129,15 @@ async function submit(event) {
   }
 }
 
+// A variant job's progress counts VCF records (VARIANTS_PROGRESS events), not its one result.
 function showJob(job) {
-  const p = job.progress || {};
+  const v = state.kind === 'variants' ? state.variantProgress || {} : null;
+  const p = v || job.progress || {};
   const done = Number(p.recordsDone || 0), total = Number(p.recordsTotal || 0);
   const name = (job.state || '').replace('JOB_STATE_', '').toLowerCase();
-  setStatus('Job ' + job.jobId + ': ' + name + ' (' + done + ' of ' + total + ' records)');
+  setStatus(
+      'Job ' + job.jobId + ': ' + name + ' (' + done + ' of ' + total +
+      (v ? ' VCF records scored)' : ' records)'));
   $('progress').max = Math.max(total, 1);
   $('progress').value = done;
 }
@@ -160,6 +186,8 @@ async function follow() {
             continue;
           }
           progress = data.progress || progress;
+          if (data.type === 'JOB_EVENT_TYPE_VARIANTS_PROGRESS')
+            state.variantProgress = data.variants;
           showJob({jobId, state: data.state, progress});
           if (data.type === 'JOB_EVENT_TYPE_STATE_CHANGED' && TERMINAL.includes(data.state)) {
             await finish(jobId, data);
@@ -185,11 +213,15 @@ async function finish(jobId, ev) {
   if (ev.state !== 'JOB_STATE_SUCCEEDED') return;
   const results = await (await api('/v1/jobs/' + jobId + '/results')).json();
   state.results = results;
-  fillResults(jobId, results.records);
+  if (state.kind === 'variants')
+    fillVariantResults(jobId, results.records[0]);
+  else
+    fillResults(jobId, results.records);
 }
 
 function clearResults() {
   state.results = null;
+  clearVariantResults();
   $('results').tBodies[0].replaceChildren();
   $('plot-record').replaceChildren();
   $('plot-record').disabled = true;
@@ -271,9 +303,46 @@ function selectPlotRecord() {
   drawPlot();
 }
 
-// A small own SVG line plot (no plotting library: one polyline and two axes). Long records are
-// reduced to the min and max of each horizontal pixel, so a million positions draw as fast as
-// a thousand and no spike disappears; zoom and pan choose the window.
+// The frame both plots share (no plotting library): an SVG with two axes, the y range and the
+// x range's first and last labels; x(v) and y(v) map data to SVG coordinates, add() appends an
+// element (to the SVG, or to `parent`). Returned so that each plot draws its own marks on it.
+function plotFrame({xFrom, xTo, xFirst, xLast, xTitle, lo, hi}) {
+  const W = 900, H = 260, L = 50, R = 10, T = 10, B = 30;
+  const ns = 'http://www.w3.org/2000/svg';
+  const svg = document.createElementNS(ns, 'svg');
+  svg.setAttribute('viewBox', `0 0 ${W} ${H}`);
+  const add = (tag, attrs, text, parent = svg) => {
+    const e = document.createElementNS(ns, tag);
+    for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
+    if (text !== undefined) e.textContent = text;
+    parent.append(e);
+    return e;
+  };
+  const x = (v) => L + ((v - xFrom) / Math.max(1, xTo - xFrom)) * (W - L - R);
+  const y = (v) => T + (1 - (v - lo) / (hi - lo)) * (H - T - B);
+  add('line', {class: 'axis', x1: L, y1: T, x2: L, y2: H - B});
+  add('line', {class: 'axis', x1: L, y1: H - B, x2: W - R, y2: H - B});
+  add('text', {x: L - 4, y: T + 10, 'text-anchor': 'end'}, hi.toFixed(2));
+  add('text', {x: L - 4, y: H - B, 'text-anchor': 'end'}, lo.toFixed(2));
+  add('text', {x: L, y: H - 8}, xFirst);
+  add('text', {x: W - R, y: H - 8, 'text-anchor': 'end'}, xLast);
+  add('text', {x: (L + W) / 2, y: H - 8, 'text-anchor': 'middle'}, xTitle);
+  return {svg, add, x, y, left: L, plotWidth: W - L - R};
+}
+
+// Smallest and largest of values; a flat range is widened so that the y scale stays finite.
+function valueRange(values) {
+  let lo = Infinity, hi = -Infinity;
+  for (const v of values) {
+    if (v < lo) lo = v;
+    if (v > hi) hi = v;
+  }
+  return hi - lo < 1e-6 ? [lo - 0.5, hi + 0.5] : [lo, hi];
+}
+
+// Per-position log-probabilities as one polyline. Long records are reduced to the min and max
+// of each horizontal pixel, so a million positions draw as fast as a thousand and no spike
+// disappears; zoom and pan choose the window.
 function drawPlot() {
   const s = state.series;
   if (!s || s.length === 0) return;
@@ -282,25 +351,25 @@ function drawPlot() {
   state.start = Math.max(0, Math.min(state.start, n - state.width));
   $('plot-start').value = state.start;
   $('plot-width').value = state.width;
-  const W = 900, H = 260, L = 50, R = 10, T = 10, B = 30;
   const from = state.start, to = state.start + state.width;
-  let lo = Infinity, hi = -Infinity;
-  for (let i = from; i < to; i++) {
-    if (s[i] < lo) lo = s[i];
-    if (s[i] > hi) hi = s[i];
-  }
-  if (hi - lo < 1e-6) {
-    lo -= 0.5;
-    hi += 0.5;
-  }
-  const x = (i) => L + ((i - from) / Math.max(1, to - from - 1)) * (W - L - R);
-  const y = (v) => T + (1 - (v - lo) / (hi - lo)) * (H - T - B);
+  const [lo, hi] = valueRange(s.subarray(from, to));
+  const f = plotFrame({
+    xFrom: from,
+    xTo: to - 1,
+    xFirst: String(from + 1),
+    xLast: String(to),
+    xTitle: 'position (predicted base)',
+    lo,
+    hi
+  });
+  const {x, y} = f;
   const pts = [];
-  const perPixel = (to - from) / (W - L - R);
+  const perPixel = (to - from) / f.plotWidth;
   if (perPixel <= 2) {
     for (let i = from; i < to; i++) pts.push(x(i).toFixed(1) + ',' + y(s[i]).toFixed(1));
   } else {
-    for (let px = 0; px < W - L - R; px++) {
+    const L = f.left;
+    for (let px = 0; px < f.plotWidth; px++) {
       const a = from + Math.floor(px * perPixel),
             b = Math.min(to, from + Math.floor((px + 1) * perPixel));
       let mn = Infinity, mx = -Infinity;
@@ -311,26 +380,10 @@ function drawPlot() {
       if (b > a) pts.push((L + px) + ',' + y(mx).toFixed(1), (L + px) + ',' + y(mn).toFixed(1));
     }
   }
-  const ns = 'http://www.w3.org/2000/svg';
-  const svg = document.createElementNS(ns, 'svg');
-  svg.setAttribute('viewBox', `0 0 ${W} ${H}`);
-  const el = (tag, attrs, text) => {
-    const e = document.createElementNS(ns, tag);
-    for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
-    if (text !== undefined) e.textContent = text;
-    svg.append(e);
-  };
-  el('line', {class: 'axis', x1: L, y1: T, x2: L, y2: H - B});
-  el('line', {class: 'axis', x1: L, y1: H - B, x2: W - R, y2: H - B});
-  el('text', {x: L - 4, y: T + 10, 'text-anchor': 'end'}, hi.toFixed(2));
-  el('text', {x: L - 4, y: H - B, 'text-anchor': 'end'}, lo.toFixed(2));
-  el('text', {x: L, y: H - 8}, String(from + 1));
-  el('text', {x: W - R, y: H - 8, 'text-anchor': 'end'}, String(to));
-  el('text', {x: (L + W) / 2, y: H - 8, 'text-anchor': 'middle'}, 'position (predicted base)');
-  el('polyline', {class: 'line', points: pts.join(' ')});
-  svg.addEventListener('wheel', onWheel, {passive: false});
-  svg.addEventListener('pointerdown', onDrag);
-  $('plot').replaceChildren(svg);
+  f.add('polyline', {class: 'line', points: pts.join(' ')});
+  f.svg.addEventListener('wheel', onWheel, {passive: false});
+  f.svg.addEventListener('pointerdown', onDrag);
+  $('plot').replaceChildren(f.svg);
   $('plot').setAttribute(
       'aria-label',
       `Log-probabilities of ${state.record}, positions ${from + 1} to ${to} of ${n}, from ${
@@ -386,13 +439,3 @@ $('download-json')
             new Blob([JSON.stringify(state.results)], {type: 'application/json'}),
             state.jobId + '_results.json'));
 $('plot-record').addEventListener('change', selectPlotRecord);
-$('plot-start').addEventListener('change', () => {
-  state.start = Number($('plot-start').value);
-  drawPlot();
-});
-$('plot-width').addEventListener('change', () => {
-  state.width = Number($('plot-width').value);
-  drawPlot();
-});
-$('zoom-in').addEventListener('click', () => zoom(0.5));
-$('zoom-out').addEventListener('click', () => zoom(2));
