@@ -1,6 +1,6 @@
 // Drives the web page's "Score variants" mode in headless Chromium like a person would: the
-// reference list from GET /v1/models, an empty VCF (refused at submit) and a VCF with an
-// unparsable record (the job fails naming it), then a VCF uploaded through the file input,
+// reference list from GET /v1/models, an empty VCF and a reference the workers do not offer
+// (refused at submit), a VCF with an unparsable record (the job fails naming it), then a VCF uploaded through the file input,
 // scored against the worker's registered reference and again against the same FASTA uploaded
 // with the job, each followed live to success. Writes what the page shows to
 // OUT/variants_result.json (tests/services/service_web_page_test.cc compares it with the gRPC
@@ -61,13 +61,21 @@ try {
   await page.click('#submit');
   result.empty_vcf_error = await errorShown(page);
 
-  // 2. A record htslib cannot parse: the job fails, the page shows the job's error.
+  // 2. A reference the workers no longer offer (a list older than the registry, simulated by
+  // an extra option): the API's refusal naming the registered ones.
+  await page.$eval('#reference', (e) => e.add(new Option('hg99', 'hg99')));
+  await page.select('#reference', 'hg99');
   await page.$eval('#vcf', (e, text) => { e.value = text; e.dispatchEvent(new Event('input')); }, badVcf);
+  await page.click('#submit');
+  result.unknown_reference_error = await errorShown(page, result.empty_vcf_error);
+  await page.select('#reference', args['reference-name']);
+
+  // 3. A record htslib cannot parse: the job fails, the page shows the job's error.
   result.bad_vcf_status = await submitAndWaitForEnd(page, await page.$eval('#status', (e) => e.textContent));
-  result.bad_vcf_error = await errorShown(page, result.empty_vcf_error);
+  result.bad_vcf_error = await errorShown(page, result.unknown_reference_error);
   result.bad_vcf_job_id = (result.bad_vcf_status.match(/[0-9a-f]{32}/) || [''])[0];
 
-  // 3. The example VCF through the file input, against the registered reference.
+  // 4. The example VCF through the file input, against the registered reference.
   await page.$eval('#vcf', (e) => { e.value = ''; });
   await (await page.$('#vcf-file')).uploadFile(path.resolve(args.vcf));
   await page.waitForFunction(() => document.getElementById('vcf').value.startsWith('##fileformat'), { timeout });
@@ -99,7 +107,7 @@ try {
   await page.keyboard.press('Enter');
   result.sorted_descending = (await readTable(page)).rows.map((r) => r[deltaColumn]);
 
-  // 4. The same VCF against the reference FASTA uploaded with the job.
+  // 5. The same VCF against the reference FASTA uploaded with the job.
   await page.select('#reference', '');
   await (await page.$('#reference-file')).uploadFile(path.resolve(args['reference-fasta']));
   result.uploaded_status = await submitAndWaitForEnd(page, result.status);

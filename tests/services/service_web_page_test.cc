@@ -8,12 +8,13 @@
 //
 // Variant jobs (variants_page_test.mjs), on a worker started with `--reference example=<a copy
 // of examples/example.fa>`: the page offers the reference ListModels names and the API's
-// defaults, shows the API's message for an empty VCF and the failed job's message for an
-// unparsable record, runs examples/example.vcf to success with a table equal to the job's
-// variants.tsv fetched through gRPC (and the same table with the FASTA uploaded instead), draws
-// one dot per scored allele and sorts by delta.
+// defaults, shows the API's message for an empty VCF and an unregistered reference and the
+// failed job's message for an unparsable record, runs examples/example.vcf to success with a
+// table equal to the job's variants.tsv fetched through gRPC (and the same table with the FASTA
+// uploaded instead), draws one dot per scored allele and sorts by delta.
 //
-// The screenshots land in the build tree (tests/services/web_page_test_output/).
+// The screenshots land in the build tree (tests/services/web_page_test_output/page.png and
+// tests/services/web_variants_test_output/variants_page.png).
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
@@ -232,6 +233,16 @@ TEST(WebPageTest, VariantJobsInChromiumShowTheJobsTsvAndTheApiErrors) {
   auto refused = cluster.Client()->Submit(empty);
   ASSERT_TRUE(absl::IsInvalidArgument(refused.status())) << refused.status();
   EXPECT_EQ(page["empty_vcf_error"], std::string(refused.status().message()));
+
+  // A reference no worker registered: the API's refusal, word for word, listing what there is.
+  evo2::v1::SubmitJobRequest unknown;
+  unknown.set_model("evo2-demo");
+  unknown.mutable_variants()->set_vcf(ReadFileBytes(EVO2_EXAMPLE_VCF));
+  unknown.mutable_variants()->set_reference_name("hg99");
+  auto unregistered = cluster.Client()->Submit(unknown);
+  ASSERT_TRUE(absl::IsInvalidArgument(unregistered.status())) << unregistered.status();
+  EXPECT_EQ(page["unknown_reference_error"], std::string(unregistered.status().message()));
+  EVO2_EXPECT_CONTAINS(page["unknown_reference_error"].get<std::string>(), "(registered: example");
 
   // An unparsable record: the failed job's message, naming the record.
   const std::string bad_id = page["bad_vcf_job_id"];
