@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "cuda/activations_to_host.h"
+#include "cuda/chunked_head.h"
 #include "cuda/cuda_model.h"
 #include "cuda/gemm.h"
 #include "evo2/status_macros.h"
@@ -18,7 +19,6 @@
 #include "kernels/hyena_featurizer.cuh"
 #include "kernels/hyena_fir.cuh"
 #include "kernels/hyena_long.cuh"
-#include "kernels/log_softmax_gather.cuh"
 #include "kernels/mlp_gate.cuh"
 #include "kernels/random_fill.cuh"
 #include "kernels/rms_norm.cuh"
@@ -182,56 +182,17 @@ absl::Status CudaModel::RunTyped(const RunRequest& r) {
   mark("rms_norm");
   if (r.final_norm_host != nullptr)
     RETURN_IF_ERROR(CopyActivationsToHost<T>(z, R * H, r.final_norm_host, st));
-  if (r.head_last_rows_only) {
-    // Row S−1 of every sequence: rows b·S + S − 1, i.e. a stride of S·H from row S − 1.
-    if (r.logits_host == nullptr || B > kHeadChunkRows)
-      return absl::InvalidArgumentError("head_last_rows_only: needs logits_host and batch ≤ 8192");
-    float* logits = ws.logits.as<float>();
-    RETURN_IF_ERROR(gemm_->Run(act, DType::kFloat32,
-                               {.x = z + (S - 1) * H,
-                                .ldx = B == 1 ? H : S * H,  // any ldx ≥ H serves one row; S·H must fit an int
-                                .w = weights_.embedding,
-                                .y = logits,
-                                .ldy = V,
-                                .rows = B,
-                                .in = H,
-                                .out = V}));
-    CUDA_RETURN_IF_ERROR(
-        cudaMemcpyAsync(r.logits_host, logits, B * V * sizeof(float), cudaMemcpyDeviceToHost, st));
-    CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(st));
-    return absl::OkStatus();
-  }
-  const bool want_lp = r.targets_host != nullptr || r.tokens_on_device;
-  if (want_lp || r.logits_host != nullptr) {
-    float* logits = ws.logits.as<float>();
-    for (int64_t row0 = 0; row0 < R; row0 += kHeadChunkRows) {
-      const int64_t rows = std::min(kHeadChunkRows, R - row0);
-      RETURN_IF_ERROR(gemm_->Run(act, DType::kFloat32,
-                                 {.x = z + row0 * H,
-                                  .ldx = H,
-                                  .w = weights_.embedding,
-                                  .y = logits,
-                                  .ldy = V,
-                                  .rows = rows,
-                                  .in = H,
-                                  .out = V}));
-      if (want_lp)
-        RETURN_IF_ERROR(
-            kernels::LaunchLogSoftmaxGather(logits, targets + row0, lp + row0, rows, V, st));
-      mark("head_logsoftmax");
-      if (r.logits_host != nullptr) {
-        CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(r.logits_host + row0 * V, logits,
-                                             rows * V * sizeof(float), cudaMemcpyDeviceToHost, st));
-        CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(st));
-      }
-    }
-  }
-  if (r.log_probs_host != nullptr) {
-    CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(r.log_probs_host, lp, R * sizeof(float),
-                                         cudaMemcpyDeviceToHost, st));
-    CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(st));
-  }
-  return absl::OkStatus();
+  return RunChunkedHead({.z = z,
+                         .weight = weights_.embedding,
+                         .operand = act,
+                         .batch = B,
+                         .seq = S,
+                         .hidden = H,
+                         .vocab = V,
+                         .logits = ws.logits.as<float>(),
+                         .targets = targets,
+                         .log_probs = lp},
+                        r, *gemm_, st);
 }
 
 template <typename T>

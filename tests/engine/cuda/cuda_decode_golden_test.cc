@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "cuda/cuda_decoder.h"
+#include "cuda_golden_support.h"
 #include "evo2/cuda_backend.h"
 #include "evo2/decoder.h"
 #include "evo2/generate.h"
@@ -45,30 +46,13 @@ namespace fs = std::filesystem;
 using evo2::testing::MaxAbsDiff;
 using evo2::testing::ReadNpyFloats;
 using evo2::testing::ReadNpyTokens;
+using evo2::testing::RelL2;
 
 constexpr int64_t kV = 512;
-
-bool HaveGpu() {
-  int n = 0;
-  return cudaGetDeviceCount(&n) == cudaSuccess && n > 0;
-}
 
 std::vector<float> Rows(const std::vector<float>& m, int64_t r0, int64_t r1) {
   if (static_cast<int64_t>(m.size()) < r1 * kV) return {};
   return std::vector<float>(m.begin() + r0 * kV, m.begin() + r1 * kV);
-}
-
-// ‖got − want‖ / ‖want‖; inf on a size mismatch or a non-finite value (NaN never passes).
-double RelL2(const std::vector<float>& got, const std::vector<float>& want) {
-  if (got.size() != want.size() || want.empty()) return INFINITY;
-  double num = 0, den = 0;
-  for (size_t i = 0; i < want.size(); ++i) {
-    if (!std::isfinite(got[i])) return INFINITY;
-    const double d = double(got[i]) - want[i];
-    num += d * d;
-    den += double(want[i]) * want[i];
-  }
-  return std::sqrt(num / den);
 }
 
 struct CaseParam {
@@ -79,7 +63,8 @@ struct CaseParam {
 class CudaDecodeGoldenTest : public ::testing::TestWithParam<CaseParam> {
  protected:
   void SetUp() override {
-    if (!HaveGpu()) GTEST_SKIP() << "no CUDA device (cudaGetDeviceCount reports none)";
+    if (!testing::HaveCudaDevice())
+      GTEST_SKIP() << "no CUDA device (cudaGetDeviceCount reports none)";
     auto dir = testing::GoldenCaseDirFromEnv(GetParam().name);
     if (!dir) GTEST_SKIP() << "golden case " << GetParam().name << " not present";
     dir_ = *dir;

@@ -13,11 +13,11 @@
 #include <string>
 #include <vector>
 
-#include "evo2/cuda_backend.h"
-#include "evo2/model.h"
-#include "evo2/npy.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "cuda_golden_support.h"
+#include "evo2/cuda_backend.h"
+#include "evo2/model.h"
 #include "gtest/gtest.h"
 #include "support/golden_paths.h"
 
@@ -25,55 +25,10 @@ namespace evo2 {
 namespace {
 
 namespace fs = std::filesystem;
-
-bool HaveGpu() {
-  int n = 0;
-  return cudaGetDeviceCount(&n) == cudaSuccess && n > 0;
-}
-
-std::optional<fs::path> CaseDir(const std::string& name) {
-  return testing::GoldenCaseDirFromEnv(name);
-}
-
-std::vector<float> Floats(const fs::path& p) {
-  auto t = ReadNpy(p);
-  EXPECT_TRUE(t.ok()) << p << ": " << t.status();
-  if (!t.ok()) return {};
-  auto v = t->ToFloat32();
-  EXPECT_TRUE(v.ok()) << v.status();
-  return v.ok() ? *v : std::vector<float>{};
-}
-
-std::vector<int32_t> Tokens(const fs::path& p) {
-  auto t = ReadNpy(p);
-  EXPECT_TRUE(t.ok()) << p << ": " << t.status();
-  std::vector<int32_t> out;
-  if (!t.ok()) return out;
-  auto v = t->ToInt64();
-  EXPECT_TRUE(v.ok()) << v.status();
-  if (v.ok())
-    for (int64_t x : *v) out.push_back(static_cast<int32_t>(x));
-  return out;
-}
-
-// ‖got − want‖ / ‖want‖ over `want.size()` values starting at got[offset]; inf on NaN.
-double RelL2(const std::vector<float>& got, size_t offset, const std::vector<float>& want) {
-  if (want.empty() || got.size() < offset + want.size()) return INFINITY;  // nothing read: fail
-  double num = 0, den = 0;
-  for (size_t i = 0; i < want.size(); ++i) {
-    const double g = got[offset + i];
-    if (!std::isfinite(g)) return INFINITY;
-    num += (g - want[i]) * (g - want[i]);
-    den += double(want[i]) * want[i];
-  }
-  return std::sqrt(num / den);
-}
-
-double Mean(const std::vector<float>& v) {
-  double s = 0;
-  for (float x : v) s += x;
-  return v.empty() ? 0 : s / v.size();
-}
+using evo2::testing::Mean;
+using evo2::testing::ReadNpyFloats;
+using evo2::testing::ReadNpyTokens;
+using evo2::testing::RelL2;
 
 const char* kRecords[] = {"len00001", "len00017", "len00500", "len02048", "len08192"};
 
@@ -85,8 +40,9 @@ struct CaseParam {
 class CudaGoldenTest : public ::testing::TestWithParam<CaseParam> {
  protected:
   void SetUp() override {
-    if (!HaveGpu()) GTEST_SKIP() << "no CUDA device (cudaGetDeviceCount reports none)";
-    dir_ = CaseDir(GetParam().name);
+    if (!testing::HaveCudaDevice())
+      GTEST_SKIP() << "no CUDA device (cudaGetDeviceCount reports none)";
+    dir_ = testing::GoldenCaseDirFromEnv(GetParam().name);
     if (!dir_) GTEST_SKIP() << "golden case " << GetParam().name << " not present";
     RegisterCudaBackend();
   }
@@ -107,14 +63,14 @@ class CudaGoldenTest : public ::testing::TestWithParam<CaseParam> {
   std::optional<std::pair<std::vector<float>, size_t>> GoldenLogits(const std::string& rec,
                                                                     size_t seq) {
     if (fs::exists(*dir_ / (rec + ".logits.npy"))) {
-      return std::pair{Floats(*dir_ / (rec + ".logits.npy")), size_t{0}};
+      return std::pair{ReadNpyFloats(*dir_ / (rec + ".logits.npy")), size_t{0}};
     }
     if (seq <= 2048 && !fs::exists(*dir_ / (rec + ".logits_last64.npy"))) {
       std::printf("note: %s %s: logits not in this golden set; log-probs checked only\n",
                   GetParam().name.c_str(), rec.c_str());
       return std::nullopt;
     }
-    return std::pair{Floats(*dir_ / (rec + ".logits_last64.npy")), (seq - 64) * 512};
+    return std::pair{ReadNpyFloats(*dir_ / (rec + ".logits_last64.npy")), (seq - 64) * 512};
   }
 
   std::optional<fs::path> dir_;
@@ -125,7 +81,7 @@ TEST_P(CudaGoldenTest, Bf16MatchesGolden) {
   ASSERT_NE(model, nullptr);
   EXPECT_EQ(model->backend_name(), "cuda-bf16");
   for (const char* rec : kRecords) {
-    const auto tokens = Tokens(*dir_ / (std::string(rec) + ".tokens.npy"));
+    const auto tokens = ReadNpyTokens(*dir_ / (std::string(rec) + ".tokens.npy"));
     ForwardOptions fo;
     fo.logits = true;
     auto r = model->Forward(tokens, fo);
@@ -137,7 +93,7 @@ TEST_P(CudaGoldenTest, Bf16MatchesGolden) {
     const double rel = golden ? RelL2(r->logits, golden->second, golden->first) : 0.0;
     EXPECT_LE(rel, GetParam().bf16_logits_tol) << GetParam().name << " " << rec;
     if (tokens.size() > 1) {
-      const auto golden_lp = Floats(*dir_ / (std::string(rec) + ".logprobs.npy"));
+      const auto golden_lp = ReadNpyFloats(*dir_ / (std::string(rec) + ".logprobs.npy"));
       const double dmean = std::abs(Mean(r->log_probs) - Mean(golden_lp));
       const double tol = tokens.size() >= 500 ? 1e-2 : 3e-2;
       EXPECT_LE(dmean, tol) << GetParam().name << " " << rec;
@@ -154,7 +110,7 @@ TEST_P(CudaGoldenTest, Fp32MatchesGolden) {
   ASSERT_NE(model, nullptr);
   EXPECT_EQ(model->backend_name(), "cuda-fp32");
   for (const char* rec : kRecords) {
-    const auto tokens = Tokens(*dir_ / (std::string(rec) + ".tokens.npy"));
+    const auto tokens = ReadNpyTokens(*dir_ / (std::string(rec) + ".tokens.npy"));
     ForwardOptions fo;
     fo.logits = true;
     const bool have_hidden = fs::exists(*dir_ / (std::string(rec) + ".hidden_after_block0.npy"));
@@ -174,12 +130,12 @@ TEST_P(CudaGoldenTest, Fp32MatchesGolden) {
     std::printf("[fp32] %s %s: logits rel-L2 %.2e, max abs %.2e\n", GetParam().name.c_str(), rec,
                 rel, max_abs);
     if (have_hidden) {
-      const auto h0 = Floats(*dir_ / (std::string(rec) + ".hidden_after_block0.npy"));
+      const auto h0 = ReadNpyFloats(*dir_ / (std::string(rec) + ".hidden_after_block0.npy"));
       // One block in fp32: only summation order differs from the reference.
       EXPECT_LE(RelL2(r->hidden[0], 0, h0), 1e-4) << rec << " hidden after block 0";
     }
     if (tokens.size() > 1) {
-      const auto golden_lp = Floats(*dir_ / (std::string(rec) + ".logprobs.npy"));
+      const auto golden_lp = ReadNpyFloats(*dir_ / (std::string(rec) + ".logprobs.npy"));
       // log-probs of an fp32 run: the golden README's fp32 engine lands ~1e-5 per token.
       EXPECT_LE(std::abs(Mean(r->log_probs) - Mean(golden_lp)), 1e-3) << rec;
     }
@@ -192,7 +148,8 @@ TEST_P(CudaGoldenTest, Bf16BatchOfUnequalLengths) {
   auto model = Load(Precision::kBf16);
   ASSERT_NE(model, nullptr);
   std::vector<std::vector<int32_t>> seqs;
-  for (const char* rec : kRecords) seqs.push_back(Tokens(*dir_ / (std::string(rec) + ".tokens.npy")));
+  for (const char* rec : kRecords)
+    seqs.push_back(ReadNpyTokens(*dir_ / (std::string(rec) + ".tokens.npy")));
   ForwardOptions fo;
   auto rs = model->ForwardBatch(seqs, fo);
   ASSERT_TRUE(rs.ok()) << rs.status();
@@ -200,7 +157,7 @@ TEST_P(CudaGoldenTest, Bf16BatchOfUnequalLengths) {
   for (size_t i = 0; i < seqs.size(); ++i) {
     ASSERT_EQ((*rs)[i].log_probs.size(), seqs[i].empty() ? 0 : seqs[i].size() - 1);
     if (seqs[i].size() < 2) continue;
-    const auto golden_lp = Floats(*dir_ / (std::string(kRecords[i]) + ".logprobs.npy"));
+    const auto golden_lp = ReadNpyFloats(*dir_ / (std::string(kRecords[i]) + ".logprobs.npy"));
     for (float v : (*rs)[i].log_probs) ASSERT_TRUE(std::isfinite(v));
     const double tol = seqs[i].size() >= 500 ? 1e-2 : 3e-2;
     EXPECT_LE(std::abs(Mean((*rs)[i].log_probs) - Mean(golden_lp)), tol) << kRecords[i];
@@ -238,7 +195,7 @@ TEST_P(CudaGoldenTest, Fp8MatchesCpuEmulation) {
       EXPECT_EQ((*gpu)->backend_name(), absl::StrCat(precision == Precision::kBf16 ? "cuda-bf16" : "cuda-fp32",
                                                      "+fp8-", Fp8ModeName(mode)));
       for (const char* rec : {"len00017", "len00500", "len02048", "len08192"}) {
-        const auto tokens = Tokens(*dir_ / (std::string(rec) + ".tokens.npy"));
+        const auto tokens = ReadNpyTokens(*dir_ / (std::string(rec) + ".tokens.npy"));
         ForwardOptions fo;
         fo.logits = true;
         auto g = (*gpu)->Forward(tokens, fo);
@@ -252,7 +209,7 @@ TEST_P(CudaGoldenTest, Fp8MatchesCpuEmulation) {
         const fs::path bf16_lp = *dir_ / (std::string(rec) + ".bf16run.logprobs.npy");
         double dref = 0;
         if (fs::exists(bf16_lp)) {
-          dref = std::abs(Mean(g->log_probs) - Mean(Floats(bf16_lp)));
+          dref = std::abs(Mean(g->log_probs) - Mean(ReadNpyFloats(bf16_lp)));
           EXPECT_LE(dref, 6e-2) << GetParam().name << " " << rec << " vs the reference's bf16 run";
         }
         std::printf("[fp8 %s %s] %s %s: logits rel-L2 vs emulation %.4f, |Δ mean log-prob| %.5f, vs bf16 run %.5f\n",
@@ -268,8 +225,9 @@ INSTANTIATE_TEST_SUITE_P(Cases, CudaGoldenTest,
                          [](const auto& param_info) { return param_info.param.name; });
 
 TEST(CudaBackendTest, RejectsUnknownPrecisionAndParallelism) {
-  if (!HaveGpu()) GTEST_SKIP() << "no CUDA device (cudaGetDeviceCount reports none)";
-  auto dir = CaseDir("a_tiny6");
+  if (!testing::HaveCudaDevice())
+    GTEST_SKIP() << "no CUDA device (cudaGetDeviceCount reports none)";
+  auto dir = testing::GoldenCaseDirFromEnv("a_tiny6");
   if (!dir) GTEST_SKIP() << "golden case a_tiny6 not present";
   RegisterCudaBackend();
   LoadOptions lo;

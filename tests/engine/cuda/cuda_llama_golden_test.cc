@@ -28,6 +28,7 @@
 #include <utility>
 #include <vector>
 
+#include "cuda_golden_support.h"
 #include "evo2/config.h"
 #include "evo2/cuda_backend.h"
 #include "evo2/model.h"
@@ -41,45 +42,14 @@ namespace evo2 {
 namespace {
 
 namespace fs = std::filesystem;
+using evo2::testing::Mean;
+using evo2::testing::RelL2;
 using testing::MaxAbsDiff;
 using testing::ReadNpyFloats;
 using testing::ReadNpyTokens;
 
 constexpr int64_t kVocab = 512;
 const char* const kRecords[] = {"len00001", "len00017", "len00500", "len02048", "len08192"};
-
-bool HaveGpu() {
-  int n = 0;
-  return cudaGetDeviceCount(&n) == cudaSuccess && n > 0;
-}
-
-std::optional<fs::path> CaseDir(const std::string& name) {
-  if (const char* env = std::getenv("EVO2_GOLDEN_DIR"); env != nullptr) {
-    const fs::path p = fs::path(env) / name;
-    if (fs::exists(p / "config.json")) return p;
-    return std::nullopt;
-  }
-  return testing::GoldenCaseDir(name);
-}
-
-// ‖got[offset…] − want‖ / ‖want‖; inf on NaN or when nothing can be compared.
-double RelL2(const std::vector<float>& got, size_t offset, const std::vector<float>& want) {
-  if (want.empty() || got.size() < offset + want.size()) return INFINITY;
-  double num = 0, den = 0;
-  for (size_t i = 0; i < want.size(); ++i) {
-    const double g = got[offset + i];
-    if (!std::isfinite(g)) return INFINITY;
-    num += (g - want[i]) * (g - want[i]);
-    den += double(want[i]) * want[i];
-  }
-  return std::sqrt(num / den);
-}
-
-double Mean(const std::vector<float>& v) {
-  double s = 0;
-  for (float x : v) s += x;
-  return v.empty() ? 0 : s / static_cast<double>(v.size());
-}
 
 // The golden logits of a record: all rows, or the last 64 (with the row offset into ours).
 std::pair<std::vector<float>, size_t> GoldenLogits(const fs::path& dir, const std::string& rec,
@@ -92,8 +62,9 @@ std::pair<std::vector<float>, size_t> GoldenLogits(const fs::path& dir, const st
 class CudaLlamaGoldenTest : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
-    if (!HaveGpu()) GTEST_SKIP() << "no CUDA device (cudaGetDeviceCount reports none)";
-    dir_ = CaseDir(GetParam());
+    if (!testing::HaveCudaDevice())
+      GTEST_SKIP() << "no CUDA device (cudaGetDeviceCount reports none)";
+    dir_ = testing::GpuGoldenCaseDir(GetParam(), "config.json");
     if (!dir_) GTEST_SKIP() << "golden case " << GetParam() << " not present";
     RegisterCudaBackend();
   }

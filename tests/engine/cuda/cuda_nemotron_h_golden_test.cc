@@ -21,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "cuda_golden_support.h"
 #include "evo2/config.h"
 #include "evo2/cuda_backend.h"
 #include "evo2/model.h"
@@ -32,58 +33,22 @@ namespace evo2 {
 namespace {
 
 namespace fs = std::filesystem;
+using evo2::testing::MaxAbsAt;
 using evo2::testing::MaxAbsDiff;
+using evo2::testing::Mean;
 using evo2::testing::ReadNpyFloats;
 using evo2::testing::ReadNpyTokens;
+using evo2::testing::RelL2;
 
 constexpr int64_t kVocab = 512;
 const char* const kRecords[] = {"len00001", "len00017", "len00500", "len02048", "len08192"};
 
-bool HaveGpu() {
-  int n = 0;
-  return cudaGetDeviceCount(&n) == cudaSuccess && n > 0;
-}
-
-std::optional<fs::path> CaseDir(const std::string& name) {
-  if (const char* env = std::getenv("EVO2_GOLDEN_DIR"); env != nullptr) {
-    const fs::path p = fs::path(env) / name;
-    if (fs::exists(p / "model.safetensors")) return p;
-    return std::nullopt;
-  }
-  return testing::GoldenCaseDir(name);
-}
-
-// ‖got[offset …] − want‖ / ‖want‖; +inf on NaN/inf or when got is too short.
-double RelL2(const std::vector<float>& got, size_t offset, const std::vector<float>& want) {
-  if (want.empty() || got.size() < offset + want.size()) return INFINITY;
-  double num = 0, den = 0;
-  for (size_t i = 0; i < want.size(); ++i) {
-    const double g = got[offset + i];
-    if (!std::isfinite(g)) return INFINITY;
-    num += (g - want[i]) * (g - want[i]);
-    den += double(want[i]) * want[i];
-  }
-  return std::sqrt(num / den);
-}
-
-// Max |got[offset …] − want|; +inf on NaN/inf or when got is too short.
-double MaxAbsAt(const std::vector<float>& got, size_t offset, const std::vector<float>& want) {
-  if (got.size() < offset + want.size()) return INFINITY;
-  return MaxAbsDiff(std::vector<float>(got.begin() + offset, got.begin() + offset + want.size()),
-                    want);
-}
-
-double Mean(const std::vector<float>& v) {
-  double s = 0;
-  for (float x : v) s += x;
-  return v.empty() ? 0 : s / v.size();
-}
-
 class CudaNemotronHGoldenTest : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
-    if (!HaveGpu()) GTEST_SKIP() << "no CUDA device (cudaGetDeviceCount reports none)";
-    auto dir = CaseDir(GetParam());
+    if (!testing::HaveCudaDevice())
+      GTEST_SKIP() << "no CUDA device (cudaGetDeviceCount reports none)";
+    auto dir = testing::GpuGoldenCaseDir(GetParam(), "model.safetensors");
     if (!dir) GTEST_SKIP() << "golden case " << GetParam() << " not present";
     dir_ = *dir;
     RegisterCudaBackend();

@@ -7,6 +7,7 @@
 #include <type_traits>
 
 #include "cuda/activations_to_host.h"
+#include "cuda/chunked_head.h"
 #include "cuda/llama/llama_cuda_model.h"
 #include "cuda/workspace.h"
 #include "evo2/status_macros.h"
@@ -14,7 +15,6 @@
 #include "kernels/convert.cuh"
 #include "kernels/cuda_status.cuh"
 #include "kernels/embedding.cuh"
-#include "kernels/log_softmax_gather.cuh"
 #include "kernels/rms_norm_eps_inside.cuh"
 #include "kernels/rotary_gqa.cuh"
 #include "kernels/swiglu.cuh"
@@ -141,36 +141,17 @@ absl::Status LlamaCudaModel::RunTyped(const RunRequest& r) {
   mark("rms_norm");
   if (r.final_norm_host != nullptr)
     RETURN_IF_ERROR(CopyActivationsToHost<T>(z, R * H, r.final_norm_host, st));
-  const bool want_lp = r.targets_host != nullptr || r.tokens_on_device;
-  if (want_lp || r.logits_host != nullptr) {
-    float* logits = ws.logits.as<float>();
-    for (int64_t row0 = 0; row0 < R; row0 += kHeadChunkRows) {
-      const int64_t rows = std::min(kHeadChunkRows, R - row0);
-      RETURN_IF_ERROR(gemm(DType::kFloat32, {.x = z + row0 * H,
-                                             .ldx = H,
-                                             .w = weights_.head,
-                                             .y = logits,
-                                             .ldy = V,
-                                             .rows = rows,
-                                             .in = H,
-                                             .out = V}));
-      if (want_lp)
-        RETURN_IF_ERROR(
-            kernels::LaunchLogSoftmaxGather(logits, targets + row0, lp + row0, rows, V, st));
-      mark("head_logsoftmax");
-      if (r.logits_host != nullptr) {
-        CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(r.logits_host + row0 * V, logits,
-                                             rows * V * sizeof(float), cudaMemcpyDeviceToHost, st));
-        CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(st));
-      }
-    }
-  }
-  if (r.log_probs_host != nullptr) {
-    CUDA_RETURN_IF_ERROR(
-        cudaMemcpyAsync(r.log_probs_host, lp, R * sizeof(float), cudaMemcpyDeviceToHost, st));
-    CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(st));
-  }
-  return absl::OkStatus();
+  return RunChunkedHead({.z = z,
+                         .weight = weights_.head,
+                         .operand = act,
+                         .batch = B,
+                         .seq = S,
+                         .hidden = H,
+                         .vocab = V,
+                         .logits = ws.logits.as<float>(),
+                         .targets = targets,
+                         .log_probs = lp},
+                        r, *gemm_, st);
 }
 
 template <typename T>

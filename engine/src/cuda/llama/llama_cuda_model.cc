@@ -11,6 +11,10 @@
 #include "evo2/status_macros.h"
 #include "kernels/cuda_status.cuh"
 
+#if EVO2_HAVE_CUDNN
+#include "cuda/cudnn_plan_prepare.h"
+#endif
+
 namespace evo2::cuda {
 namespace {
 
@@ -94,17 +98,9 @@ size_t LlamaCudaModel::device_bytes() const {
 absl::Status LlamaCudaModel::Reserve(int64_t batch, int64_t seq) {
   RETURN_IF_ERROR(workspace_.Ensure(config_, weights_.act_dtype, batch, seq));
 #if EVO2_HAVE_CUDNN
-  if (cudnn_attention_ != nullptr && cudnn_policy_->ShouldUse(batch, seq)) {
-    // Plan building takes milliseconds to seconds: here, not inside a forward. A shape cuDNN
-    // has no engine for (e.g. its head dim) runs on the own kernel.
-    const absl::Status prepared =
-        cudnn_attention_->Prepare(batch, config_.num_heads, seq, config_.head_dim);
-    if (prepared.code() == absl::StatusCode::kUnimplemented) {
-      cudnn_policy_->MarkRefused(batch, seq);
-    } else if (!prepared.ok()) {
-      return prepared;
-    }
-  }
+  // A shape cuDNN has no engine for (e.g. its head dim) runs on the own kernel.
+  RETURN_IF_ERROR(PrepareCudnnPlanIfPicked(cudnn_attention_.get(), cudnn_policy_.get(), batch,
+                                           config_.num_heads, seq, config_.head_dim));
 #endif
   return absl::OkStatus();
 }

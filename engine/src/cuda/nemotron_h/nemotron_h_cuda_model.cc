@@ -15,6 +15,10 @@
 #include "hf/nemotron_h_weights.h"
 #include "kernels/cuda_status.cuh"
 
+#if EVO2_HAVE_CUDNN
+#include "cuda/cudnn_plan_prepare.h"
+#endif
+
 namespace evo2::cuda {
 namespace {
 
@@ -101,18 +105,9 @@ size_t CudaNemotronHModel::device_bytes() const {
 absl::Status CudaNemotronHModel::Reserve(int64_t batch, int64_t seq) {
   RETURN_IF_ERROR(workspace_.Ensure(config_, weights_.act_dtype, batch, seq));
 #if EVO2_HAVE_CUDNN
-  if (cudnn_attention_ != nullptr && cudnn_policy_->ShouldUse(batch, seq)) {
-    // Plan building takes milliseconds to seconds: here, not inside a forward. A shape cuDNN
-    // has no engine for runs on the own kernel (GqaAttention uses cuDNN only where a plan exists).
-    const absl::Status prepared =
-        cudnn_attention_->Prepare(batch, config_.num_attention_heads, seq,
-                                  AttentionKernelHeadDim(config_.attention_head_dim));
-    if (prepared.code() == absl::StatusCode::kUnimplemented) {
-      cudnn_policy_->MarkRefused(batch, seq);
-    } else if (!prepared.ok()) {
-      return prepared;
-    }
-  }
+  RETURN_IF_ERROR(PrepareCudnnPlanIfPicked(cudnn_attention_.get(), cudnn_policy_.get(), batch,
+                                           config_.num_attention_heads, seq,
+                                           AttentionKernelHeadDim(config_.attention_head_dim)));
 #endif
   return absl::OkStatus();
 }

@@ -9,8 +9,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "cuda/activations_to_host.h"
-#include "cuda/stage_timer.h"
+#include "cuda/chunked_head.h"
 #include "cuda/nemotron_h/nemotron_h_cuda_model.h"
+#include "cuda/stage_timer.h"
 #include "cuda/workspace.h"
 #include "evo2/status_macros.h"
 #include "kernels/attention.cuh"
@@ -20,7 +21,6 @@
 #include "kernels/embedding.cuh"
 #include "kernels/group_rms_norm.cuh"
 #include "kernels/head_major.cuh"
-#include "kernels/log_softmax_gather.cuh"
 #include "kernels/squared_relu.cuh"
 #include "kernels/ssd_scan.cuh"
 
@@ -99,37 +99,17 @@ absl::Status CudaNemotronHModel::RunTyped(const RunRequest& r) {
   mark("rms_norm");
   if (r.final_norm_host != nullptr)
     RETURN_IF_ERROR(CopyActivationsToHost<T>(z, R * H, r.final_norm_host, st));
-  const bool want_lp = r.targets_host != nullptr || r.tokens_on_device;
-  if (want_lp || r.logits_host != nullptr) {
-    float* logits = ws.logits.as<float>();
-    for (int64_t row0 = 0; row0 < R; row0 += kHeadChunkRows) {
-      const int64_t rows = std::min(kHeadChunkRows, R - row0);
-      RETURN_IF_ERROR(gemm_->Run(act, DType::kFloat32,
-                                 {.x = z + row0 * H,
-                                  .ldx = H,
-                                  .w = weights_.lm_head,
-                                  .y = logits,
-                                  .ldy = V,
-                                  .rows = rows,
-                                  .in = H,
-                                  .out = V}));
-      if (want_lp)
-        RETURN_IF_ERROR(
-            kernels::LaunchLogSoftmaxGather(logits, targets + row0, lp + row0, rows, V, st));
-      mark("head_logsoftmax");
-      if (r.logits_host != nullptr) {
-        CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(r.logits_host + row0 * V, logits,
-                                             rows * V * sizeof(float), cudaMemcpyDeviceToHost, st));
-        CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(st));
-      }
-    }
-  }
-  if (r.log_probs_host != nullptr) {
-    CUDA_RETURN_IF_ERROR(
-        cudaMemcpyAsync(r.log_probs_host, lp, R * sizeof(float), cudaMemcpyDeviceToHost, st));
-    CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(st));
-  }
-  return absl::OkStatus();
+  return RunChunkedHead({.z = z,
+                         .weight = weights_.lm_head,
+                         .operand = act,
+                         .batch = B,
+                         .seq = S,
+                         .hidden = H,
+                         .vocab = V,
+                         .logits = ws.logits.as<float>(),
+                         .targets = targets,
+                         .log_probs = lp},
+                        r, *gemm_, st);
 }
 
 // Mamba-2 mixer ('M'), README steps 1–8.
