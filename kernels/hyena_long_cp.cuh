@@ -9,6 +9,9 @@
 //   1. LaunchHyenaLongGate on its chunks from zero (o⁰), and LaunchHyenaLongEndState (e);
 //   2. all-gather e over the CP group; LaunchHyenaLongIncomingState folds S_{k−1} for its chunks;
 //   3. LaunchHyenaLongStateCorrection adds q_t · Σ_n R_n p_n^{t+1} s0_n to o⁰.
+// Or, one pass less and rounded exactly as the whole-sequence gate: LaunchHyenaLongEndState,
+// all-gather, fold, then LaunchHyenaLongGate(…, initial_state = incoming) instead of steps 1's
+// gate and 3 (the gate then waits for the all-gather of 16 floats per channel and chunk).
 // A rank's chunks may be packed as a batch (zigzag: chunks r and 2CP−1−r as B = 2 sequences of Lc
 // rows); every launcher takes B.
 //
