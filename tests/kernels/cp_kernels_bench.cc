@@ -4,7 +4,7 @@
 //   attention: the whole-sequence causal kernel vs. one zigzag rank's two query chunks at their
 //     offsets against the whole K/V (balanced placement: each rank ≈ 1/CP of the work);
 //   hcl: the whole-sequence gate vs. a rank's chunks (gate from zero + end state + fold +
-//     correction), and the CP-only extra kernels alone.
+//     correction, or end state + fold + gate from the incoming state), each kernel's time.
 //
 //   cp_kernels_bench [--seq 32768] [--cp 2] [--hidden 4096] [--heads 32] [--head-dim 128]
 #include <cuda_bf16.h>
@@ -108,8 +108,9 @@ int main(int argc, char** argv) {
     const double whole = MedianMs([&] {
       return evo2::kernels::LaunchCausalAttention<BF16>(q, k, v, out, 1, heads, padded, d, nullptr);
     });
-    std::printf("attention whole sequence (%lld tokens): %.3f ms, %.0f TFLOP/s\n",
-                static_cast<long long>(padded), whole, causal_flop / whole / 1e9);
+    std::printf("attention whole sequence (%lld tokens): %.3f ms, %.0f TFLOP/s, %.0f tokens/s\n",
+                static_cast<long long>(padded), whole, causal_flop / whole / 1e9,
+                padded / whole * 1e3);
     double worst_rank = 0;
     for (int64_t r = 0; r < CP; ++r) {
       const double ms = MedianMs([&]() -> absl::Status {
@@ -125,8 +126,10 @@ int main(int argc, char** argv) {
                   static_cast<long long>(r), static_cast<long long>(r),
                   static_cast<long long>(chunks - 1 - r), ms);
     }
-    std::printf("attention slowest rank / whole = %.3f (ideal 1/CP = %.3f)\n", worst_rank / whole,
-                1.0 / CP);
+    std::printf(
+        "attention slowest rank / whole = %.3f (ideal 1/CP = %.3f): %.0f tokens/s per group of CP "
+        "ranks\n",
+        worst_rank / whole, 1.0 / CP, padded / worst_rank * 1e3);
     for (void* p : {static_cast<void*>(q), static_cast<void*>(k), static_cast<void*>(v),
                     static_cast<void*>(out), static_cast<void*>(qc), static_cast<void*>(oc)})
       Check(cudaFree(p), "free");
@@ -170,15 +173,25 @@ int main(int argc, char** argv) {
       return evo2::kernels::LaunchHyenaLongStateCorrection<BF16>(q, incoming, lp, res, o, 2, Lc, H,
                                                                  nullptr);
     });
+    const double from_state = MedianMs([&] {
+      return evo2::kernels::LaunchHyenaLongGate<BF16>(q, a, lp, res, dd, o, ws, ws_rank, 2, Lc, H,
+                                                      nullptr, incoming);
+    });
     const double floor_gb = 3.0 * 2 * Lc * H * sizeof(BF16) / 1e9;  // q, o read + o written
-    std::printf("hcl whole sequence gate (%lld tokens): %.3f ms\n", static_cast<long long>(padded),
-                whole);
+    std::printf("hcl whole sequence gate (%lld tokens): %.3f ms, %.0f tokens/s\n",
+                static_cast<long long>(padded), whole, padded / whole * 1e3);
     std::printf(
         "hcl rank (2 chunks of %lld): gate from zero %.3f ms + end state %.3f + fold %.3f + "
         "correction %.3f = %.3f ms (%.3f of whole; ideal 1/CP = %.3f); correction at %.0f GB/s "
-        "of q, o traffic\n",
+        "of q, o traffic; %.0f tokens/s per group of CP ranks\n",
         static_cast<long long>(Lc), gate, end_ms, fold, corr, gate + end_ms + fold + corr,
-        (gate + end_ms + fold + corr) / whole, 1.0 / CP, floor_gb / corr * 1e3);
+        (gate + end_ms + fold + corr) / whole, 1.0 / CP, floor_gb / corr * 1e3,
+        padded / (gate + end_ms + fold + corr) * 1e3);
+    const double alt = end_ms + fold + from_state;
+    std::printf(
+        "hcl rank, alternative: end state %.3f + fold %.3f + gate from incoming state %.3f = %.3f "
+        "ms (%.3f of whole); %.0f tokens/s per group of CP ranks\n",
+        end_ms, fold, from_state, alt, alt / whole, padded / alt * 1e3);
     for (void* p : {static_cast<void*>(q), static_cast<void*>(a), static_cast<void*>(o),
                     static_cast<void*>(lp), static_cast<void*>(res), static_cast<void*>(dd), ws,
                     static_cast<void*>(end), static_cast<void*>(incoming)})
