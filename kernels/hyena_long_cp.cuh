@@ -18,12 +18,12 @@
 // Precision. States are fp32 (inputs T = float or bf16 are widened on load). The end state runs
 // the recurrence from zero over sub-chunks of at most max(64, ⌈Lc/256⌉) steps, each multiplying
 // by the fp32 pole at most that many times (relative error ≲ steps·6e-8), then combines the
-// sub-chunks with exp(λ·len) computed directly, so the error does not grow with Lc beyond that.
+// sub-chunks in double with exp(λ·len) computed directly, so the error does not grow with Lc.
 // The fold runs in double (C steps of 16 multiply-adds per channel) and stores fp32.
 // The correction is exact up to fp32 rounding for fp32 outputs. For bf16 it adds to o⁰, which is
 // already rounded to bf16, and rounds again: the result differs from running the gate over the
 // whole sequence by at most about two bf16 steps of |o⁰| + |q·correction| per element (the
-// whole-sequence gate rounds y once, model.md §10).
+// whole-sequence gate rounds y once, docs/spec/model.md §10).
 #pragma once
 
 #include <cuda_runtime.h>
