@@ -53,8 +53,10 @@ __global__ void __launch_bounds__(kThreads)
 }
 
 // One thread per (batch, mode, channel): replaces each chunk's end state by its start state.
+// initial: [batch, H, 16] fp32 state before position 0, or nullptr for zero.
 __global__ void ChunkCarryKernel(float* __restrict__ state, const float* __restrict__ log_poles,
-                                 int hidden, int chunk, int chunks, int64_t total) {
+                                 const float* __restrict__ initial, int hidden, int chunk,
+                                 int chunks, int64_t total) {
   const int64_t idx = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
   if (idx >= total) return;
   const int64_t per_batch = static_cast<int64_t>(kModes) * hidden;
@@ -63,7 +65,7 @@ __global__ void ChunkCarryKernel(float* __restrict__ state, const float* __restr
   const int n = static_cast<int>(nc / hidden);
   const int c = static_cast<int>(nc - static_cast<int64_t>(n) * hidden);
   const float p_chunk = expf(log_poles[c * kModes + n] * static_cast<float>(chunk));
-  float carry = 0.f;
+  float carry = initial == nullptr ? 0.f : initial[(b * hidden + c) * kModes + n];
   float* s = state + b * chunks * per_batch + nc;
   // The chunks' end states are independent loads: issue 8 before walking them (one load in
   // flight per step made this scan latency-bound: 512 dependent round trips at 32k tokens).
@@ -152,8 +154,8 @@ size_t HyenaLongWorkspaceBytes(int64_t batch, int64_t seq, int64_t hidden) {
 template <typename T>
 absl::Status LaunchHyenaLongGate(const T* q, const T* a, const float* log_poles,
                                  const float* residues, const float* skip_d, T* o, void* workspace,
-                                 size_t workspace_bytes, int64_t batch, int64_t seq,
-                                 int64_t hidden, cudaStream_t stream) {
+                                 size_t workspace_bytes, int64_t batch, int64_t seq, int64_t hidden,
+                                 cudaStream_t stream, const float* initial_state) {
   if (q == nullptr || a == nullptr || log_poles == nullptr || residues == nullptr ||
       skip_d == nullptr || o == nullptr)
     return absl::InvalidArgumentError("hyena_long: null pointer");
@@ -178,7 +180,7 @@ absl::Status LaunchHyenaLongGate(const T* q, const T* a, const float* log_poles,
   RETURN_IF_LAUNCH_FAILED("hyena_long chunk states");
   const int64_t total = batch * kModes * hidden;
   ChunkCarryKernel<<<static_cast<unsigned>((total + 255) / 256), 256, 0, stream>>>(
-      state, log_poles, static_cast<int>(hidden), static_cast<int>(chunk),
+      state, log_poles, initial_state, static_cast<int>(hidden), static_cast<int>(chunk),
       static_cast<int>(chunks), total);
   RETURN_IF_LAUNCH_FAILED("hyena_long carry");
   ChunkOutputKernel<T><<<grid, kThreads, 0, stream>>>(
@@ -190,9 +192,12 @@ absl::Status LaunchHyenaLongGate(const T* q, const T* a, const float* log_poles,
 
 template absl::Status LaunchHyenaLongGate<float>(const float*, const float*, const float*,
                                                  const float*, const float*, float*, void*, size_t,
-                                                 int64_t, int64_t, int64_t, cudaStream_t);
-template absl::Status LaunchHyenaLongGate<__nv_bfloat16>(
-    const __nv_bfloat16*, const __nv_bfloat16*, const float*, const float*, const float*,
-    __nv_bfloat16*, void*, size_t, int64_t, int64_t, int64_t, cudaStream_t);
+                                                 int64_t, int64_t, int64_t, cudaStream_t,
+                                                 const float*);
+template absl::Status LaunchHyenaLongGate<__nv_bfloat16>(const __nv_bfloat16*, const __nv_bfloat16*,
+                                                         const float*, const float*, const float*,
+                                                         __nv_bfloat16*, void*, size_t, int64_t,
+                                                         int64_t, int64_t, cudaStream_t,
+                                                         const float*);
 
 }  // namespace evo2::kernels

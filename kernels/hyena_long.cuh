@@ -29,10 +29,14 @@ size_t HyenaLongWorkspaceBytes(int64_t batch, int64_t seq, int64_t hidden);
 
 // q, a, o: [batch, seq, H] T; log_poles, residues: [H, 16] fp32; skip_d: [H] fp32;
 // workspace: HyenaLongWorkspaceBytes(...) bytes of device memory.
+// initial_state: [batch, H, 16] fp32, the modal state s_{-1} before each row's position 0
+// (context parallelism: a chunk's incoming state from LaunchHyenaLongIncomingState,
+// kernels/hyena_long_cp.cuh), or nullptr for zero (a sequence's start). The scan starts from it
+// instead of 0, so the result is the whole sequence's up to fp32 state rounding.
 template <typename T>
 absl::Status LaunchHyenaLongGate(const T* q, const T* a, const float* log_poles,
                                  const float* residues, const float* skip_d, T* o, void* workspace,
-                                 size_t workspace_bytes, int64_t batch, int64_t seq,
-                                 int64_t hidden, cudaStream_t stream);
+                                 size_t workspace_bytes, int64_t batch, int64_t seq, int64_t hidden,
+                                 cudaStream_t stream, const float* initial_state = nullptr);
 
 }  // namespace evo2::kernels
