@@ -292,10 +292,14 @@ class NcclDeviceCommunicator final : public DeviceCommunicator {
       const absl::Status settled = group_->Settle(comm, Clock::now() + group_->timeout(), Who(op));
       if (!settled.ok()) return Fail(settled);
     }
+    // The clock runs from the oldest collective still unfinished: restart it unless the one
+    // recorded before is still pending.
+    const bool previous_pending =
+        pending_recorded_ && cudaEventQuery(pending_) == cudaErrorNotReady;
     if (const cudaError_t e = cudaEventRecord(pending_, stream); e != cudaSuccess) {
       return Fail(kernels::CudaStatus(e, "cudaEventRecord(collective)", __FILE__, __LINE__));
     }
-    if (!pending_recorded_) pending_since_ = Clock::now();  // the oldest unfinished one counts
+    if (!previous_pending) pending_since_ = Clock::now();
     pending_recorded_ = true;
     pending_op_ = std::string(op);
     return absl::OkStatus();

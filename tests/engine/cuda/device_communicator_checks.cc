@@ -24,12 +24,21 @@ using kernels::DeviceBuffer;
       return absl::InternalError(absl::StrCat(#expr, ": ", cudaGetErrorString(err_))); \
   } while (0)
 
+// The ranks' streams are non-blocking, so they do not wait for work on the legacy default
+// stream (cudaMemset, cudaMemcpy to or within the device may still be running when those
+// return): setup done there is waited for before a rank's stream may touch its buffers.
+absl::Status FinishSetup() {
+  CUDA_OK(cudaStreamSynchronize(cudaStreamLegacy));
+  return absl::OkStatus();
+}
+
 absl::StatusOr<DeviceBuffer> Poisoned(int64_t bytes) {
   auto buf = DeviceBuffer::Allocate(static_cast<size_t>(std::max<int64_t>(bytes, 1)));
   if (!buf.ok()) return buf.status();
   if (cudaMemset(buf->get(), 0xFF, buf->bytes()) != cudaSuccess) {
     return absl::InternalError("cudaMemset");
   }
+  RETURN_IF_ERROR(FinishSetup());
   return buf;
 }
 
@@ -117,6 +126,7 @@ void CheckAllReduceSum(DeviceCommunicators& comms, int64_t count, int rounds,
       staged.push_back(std::move(*s));
       outs.push_back(std::move(*o));
     }
+    RETURN_IF_ERROR(FinishSetup());
     auto data = Poisoned(bytes);  // [count] fp32, reused by every round
     if (!data.ok()) return data.status();
     for (int k = 0; k < rounds; ++k) {
@@ -193,6 +203,7 @@ void CheckAllGather(DeviceCommunicators& comms, int64_t bytes_per_rank, bool in_
       CUDA_OK(cudaMemcpy(staged->as<uint8_t>() + k * bytes_per_rank, inputs[k][r].data(),
                          static_cast<size_t>(bytes_per_rank), cudaMemcpyHostToDevice));
     }
+    RETURN_IF_ERROR(FinishSetup());
     uint8_t* send_ptr = in_place ? recv->as<uint8_t>() + r * bytes_per_rank : send->as<uint8_t>();
     for (int k = 0; k < kRounds; ++k) {
       CUDA_OK(cudaMemsetAsync(recv->get(), 0xFF, static_cast<size_t>(total), stream));
@@ -286,6 +297,7 @@ void CheckExchange(DeviceCommunicators& comms) {
         CUDA_OK(cudaMemset(const_cast<void*>(s.data), 0xFF, static_cast<size_t>(s.bytes)));
         originals.push_back(std::move(*copy));
       }
+      RETURN_IF_ERROR(FinishSetup());
       if (r == 0) RETURN_IF_ERROR(StallStream(stream, 20));
       for (size_t i = 0; i < sends.size(); ++i) {
         CUDA_OK(cudaMemcpyAsync(const_cast<void*>(sends[i].data), originals[i].get(),
