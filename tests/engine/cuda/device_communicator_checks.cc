@@ -88,7 +88,20 @@ std::vector<absl::Status> RunRanks(DeviceCommunicators& comms, const RankFn& fn)
         return;
       }
       status[r] = fn(static_cast<int>(r), comm, stream);
-      const cudaError_t sync = cudaStreamSynchronize(stream);
+      // Drain the stream, but never wait forever: a collective left spinning (a bug in the
+      // failure handling) fails the test with a message instead of hanging it.
+      const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+      cudaError_t sync = cudaStreamQuery(stream);
+      while (sync == cudaErrorNotReady && std::chrono::steady_clock::now() < deadline) {
+        std::this_thread::sleep_for(std::chrono::microseconds(200));
+        sync = cudaStreamQuery(stream);
+      }
+      if (sync == cudaErrorNotReady) {
+        status[r] = absl::DeadlineExceededError(
+            absl::StrCat("rank ", r, ": its stream still runs 60 s after the rank returned (",
+                         status[r].ToString(), ")"));
+        return;  // the stream is left alone: destroying it would not stop it either
+      }
       if (status[r].ok() && sync != cudaSuccess) {
         status[r] = absl::InternalError(absl::StrCat("stream: ", cudaGetErrorString(sync)));
       }
