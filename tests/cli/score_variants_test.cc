@@ -207,7 +207,7 @@ class ScoreVariantsTest : public ::testing::Test {
   }
 
   // Runs score-variants and checks every scored allele against two predict runs.
-  void CheckExact(bool both_strands, bool bgzipped_reference) {
+  void CheckExact(bool both_strands, bool bgzipped_reference, bool shared_prefix = true) {
     TempDir dir("score-variants");
     const auto vs = ExactnessSet();
     std::filesystem::path reference = dir / "ref.fa";
@@ -233,9 +233,18 @@ class ScoreVariantsTest : public ::testing::Test {
                                      "--batch",
                                      "3"};
     if (both_strands) args.push_back("--both-strands");
+    if (!shared_prefix) args.push_back("--no-shared-prefix");
     auto r = RunEvo2(args);
     ASSERT_EQ(r.exit_code, 0) << r.err;
     EXPECT_NE(r.err.find("variants/s"), std::string::npos) << r.err;  // the progress summary
+    // Which path scored the windows: with shared prefixes, the centred ref/alt windows (their
+    // left flanks are ~20 bases, above the 16-token minimum) continue from one prefix forward.
+    if (shared_prefix) {
+      EXPECT_EQ(r.err.find(" 0 continued from a shared prefix"), std::string::npos) << r.err;
+      EXPECT_NE(r.err.find("continued from a shared prefix"), std::string::npos) << r.err;
+    } else {
+      EXPECT_NE(r.err.find(" 0 continued from a shared prefix"), std::string::npos) << r.err;
+    }
 
     std::map<std::string, std::string> windows;
     std::vector<CutWindows> cuts;
@@ -288,6 +297,12 @@ TEST_F(ScoreVariantsTest, DeltasEqualPredictOnCutWindowsForwardStrand) { CheckEx
 
 TEST_F(ScoreVariantsTest, DeltasEqualPredictOnCutWindowsBothStrandsBgzippedReference) {
   CheckExact(true, true);
+}
+
+// The full-forward path (--no-shared-prefix), the reference for the default one, against the
+// same cut windows on both strands.
+TEST_F(ScoreVariantsTest, DeltasEqualPredictWithoutSharedPrefixBothStrands) {
+  CheckExact(true, false, false);
 }
 
 TEST_F(ScoreVariantsTest, WindowsMoveAtContigEndsAndSayWhy) {
