@@ -145,7 +145,7 @@ void AddScoreVariantsCommand(CLI::App& app) {
       ->check(CLI::PositiveNumber);
   cmd->add_flag("--no-shared-prefix", a.no_shared_prefix,
                 "A full forward per window instead of one forward of the bases windows share "
-                "at their start plus a continuation per window (same scores)");
+                "at their start plus a continuation per window (same scores up to fp32 rounding)");
   cmd->add_option("--device", a.device, "cpu (fp32 reference) or cuda (bf16)")
       ->capture_default_str();
   cmd->add_option("--precision", a.precision, "bf16 or fp32 (default: the backend's)");

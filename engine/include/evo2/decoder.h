@@ -52,7 +52,7 @@ class Decoder {
   // [Σ_i |suffixes[i]|, vocab] row-major (row j of sequence i predicts the token after
   // suffixes[i][j]). Equals the parallel forward's logits over the whole sequence at those
   // positions, up to floating-point rounding. Shared-prefix scoring: Prefill a common prefix
-  // once, Select copies, Extend each copy with its own suffix (docs/variant-scoring.md §3).
+  // once, Select copies, Extend each copy with its own suffix (docs/variant-scoring.md §5).
   // Backends without it return UNIMPLEMENTED and leave the batch as it was.
   virtual absl::StatusOr<std::vector<float>> Extend(
       std::span<const std::vector<int32_t>> suffixes) {

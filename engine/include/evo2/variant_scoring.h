@@ -32,8 +32,9 @@ struct VariantScoringOptions {
   int batch_windows = 8;        // windows per Model::ForwardBatch call
   // Windows of a strand that begin with the same bases (a variant's ref and alt windows share
   // their left flank) are scored from one forward of that prefix and a Decoder::Extend per
-  // window (docs/variant-scoring.md §3); false: a full forward per window. Same scores either
-  // way; backends without Extend always take full forwards.
+  // window (docs/variant-scoring.md §5); false: a full forward per window, `evo2 predict`'s
+  // scores bit for bit. The two agree up to fp32 GEMM rounding summed over a window (≈ 5e-5 at
+  // 8 192 bases); backends without Extend always take full forwards.
   bool shared_prefix = true;
   std::string model_name;       // written to the VCF header and INFO (EVO2_MODEL)
   std::string precision_name;   // "fp32", "bf16", ... (EVO2_PRECISION)

@@ -1,10 +1,11 @@
-// Shared-prefix window scoring (docs/variant-scoring.md §3). Windows that begin with the same
+// Shared-prefix window scoring (docs/variant-scoring.md §5). Windows that begin with the same
 // bases — the ref and alt windows of a variant share their left flank; on the reverse strand
 // they share the reverse complement of their right flank when it is the same — are scored with
 // one forward over the common prefix and, per window, a continuation from the prefix's cached
 // state (evo2/decoder.h: Prefill, Select, Extend) instead of a full forward each. Every window's
-// S(w) is the same sum of the same next-token log-probs as a full forward's (window_scorer.h),
-// in the same order: only the prefix's work is done once.
+// S(w) is the same sum, in the same order, of the same next-token log-probs as a full forward's
+// (window_scorer.h), each equal to the full forward's up to fp32 GEMM rounding (~5e-6): only the
+// prefix's work is done once.
 #pragma once
 
 #include <cstdint>
