@@ -43,8 +43,8 @@ absl::StatusOr<std::vector<float>> CpuDecoder::Extend(
     return absl::FailedPreconditionError("Extend: no sequences (Prefill first)");
   }
   if (suffixes.size() != sequences_.size()) {
-    return absl::InvalidArgumentError(absl::StrCat("Extend: ", suffixes.size(),
-                                                   " suffixes for a batch of ", sequences_.size()));
+    return absl::InvalidArgumentError(
+        absl::StrCat("Extend: ", suffixes.size(), " suffixes for a batch of ", sequences_.size()));
   }
   for (size_t i = 0; i < suffixes.size(); ++i) {
     if (suffixes[i].empty()) {
@@ -149,8 +149,8 @@ void CpuDecoder::HyenaMixerExtend(const BlockWeights& b, HyenaBlockState& st, in
   ops::Linear(y, L, H, H, w.out_weight.data(), H, w.out_bias.data(), m, H);
 }
 
-void CpuDecoder::AttentionMixerExtend(const BlockWeights& b, HyenaBlockState& st,
-                                      int64_t position, const float* z, int64_t L, float* m) {
+void CpuDecoder::AttentionMixerExtend(const BlockWeights& b, HyenaBlockState& st, int64_t position,
+                                      const float* z, int64_t L, float* m) {
   const int64_t H = config_.hidden_size;
   const AttentionWeights& w = b.attention;
   const int64_t heads = config_.num_heads, d = config_.head_dim, half = d / 2, ld = 3 * heads * d;

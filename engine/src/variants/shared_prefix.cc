@@ -19,7 +19,8 @@ int64_t CommonPrefix(const std::string& a, const std::string& b) {
 }  // namespace
 
 std::vector<PrefixGroup> GroupBySharedPrefix(std::span<const std::string* const> windows,
-                                             int64_t min_prefix_tokens, std::vector<size_t>& alone) {
+                                             int64_t min_prefix_tokens,
+                                             std::vector<size_t>& alone) {
   std::vector<size_t> order(windows.size());
   std::iota(order.begin(), order.end(), size_t{0});
   std::sort(order.begin(), order.end(),

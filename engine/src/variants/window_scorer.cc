@@ -9,8 +9,7 @@
 
 namespace evo2::variants {
 
-WindowScorer::WindowScorer(Model& model, bool both_strands, int batch_windows,
-                           bool shared_prefix)
+WindowScorer::WindowScorer(Model& model, bool both_strands, int batch_windows, bool shared_prefix)
     : model_(model),
       predictor_(model),
       both_strands_(both_strands),
