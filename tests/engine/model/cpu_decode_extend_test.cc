@@ -219,7 +219,9 @@ TEST_P(CpuDecodeExtendTest, BadInputIsRefused) {
   EXPECT_EQ(decoder_->position(0), 2) << "a refused Extend leaves the batch as it was";
 }
 
-INSTANTIATE_TEST_SUITE_P(Cases, CpuDecodeExtendTest, ::testing::Values("a_tiny6", "b_small10"));
+// a_tiny6 has every block kind (hcs, hcm, hcl, attention); the larger cases would add seconds
+// to every CI run (and a minute under ASan) without a block kind of their own.
+INSTANTIATE_TEST_SUITE_P(Cases, CpuDecodeExtendTest, ::testing::Values("a_tiny6"));
 
 }  // namespace
 }  // namespace evo2
