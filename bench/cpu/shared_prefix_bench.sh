@@ -3,7 +3,7 @@
 # a random 200 kb contig (seed fixed), N variants spread over it (SNVs, 1–4-base insertions and
 # deletions, one in four multi-allelic), default 8 192-base windows, scored by
 # `evo2 score-variants` twice per round (shared prefix, then --no-shared-prefix), ROUNDS rounds
-# interleaved so machine load hits both alike. Prints wall seconds and variants/s per run and
+# interleaved so machine load hits both alike. Prints wall and CPU seconds and variants/s per run and
 # the largest difference between the two runs' deltas: GEMM rounding only (fp32 rows blocked
 # differently, ~5e-6 per log-prob, summed over a window); more than 1e-3 would be a defect.
 #
@@ -45,17 +45,15 @@ with open(f"{work}/in.vcf", "w") as f:
         f.write(f"chrB\t{pos}\tv{k}\t{ref}\t{','.join(alts)}\t.\t.\t.\n")
 EOF
 
-run() {  # run NAME [args...]
+run() {  # run NAME [args...]: wall and CPU seconds (user + sys; steadier on a shared machine)
   local name=$1
   shift
-  local t0 t1
-  t0=$(date +%s.%N)
-  "$EVO2" score-variants --vcf "$WORK/in.vcf" --reference "$WORK/ref.fa" \
-    --output "$WORK/$name.tsv" --window "$WINDOW" --quiet "$@"
-  t1=$(date +%s.%N)
-  python3 -c "import sys; w=float(sys.argv[2])-float(sys.argv[1]); \
-print(f'{sys.argv[3]:>18}: {w:8.2f} s  {int(sys.argv[4])/w:7.3f} variants/s')" \
-    "$t0" "$t1" "$name" "$N"
+  /usr/bin/time -o "$WORK/time" -f "%e %U %S" "$EVO2" score-variants --vcf "$WORK/in.vcf" \
+    --reference "$WORK/ref.fa" --output "$WORK/$name.tsv" --window "$WINDOW" --quiet "$@"
+  read -r wall user sys <"$WORK/time"
+  python3 -c "import sys; w, c = float(sys.argv[2]), float(sys.argv[3]) + float(sys.argv[4]); \
+n = int(sys.argv[5]); print(f'{sys.argv[1]:>18}: {w:8.2f} s wall {n / w:7.3f} variants/s, \
+{c:8.2f} CPU s {n / c:7.3f} variants per CPU s')" "$name" "$wall" "$user" "$sys" "$N"
 }
 
 for r in $(seq 1 "$ROUNDS"); do

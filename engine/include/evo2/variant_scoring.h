@@ -33,8 +33,8 @@ struct VariantScoringOptions {
   // Windows of a strand that begin with the same bases (a variant's ref and alt windows share
   // their left flank) are scored from one forward of that prefix and a Decoder::Extend per
   // window (docs/variant-scoring.md §5); false: a full forward per window, `evo2 predict`'s
-  // scores bit for bit. The two agree up to fp32 GEMM rounding summed over a window (≈ 5e-5 at
-  // 8 192 bases); backends without Extend always take full forwards.
+  // scores bit for bit. The two agree up to fp32 GEMM rounding summed over a window (deltas
+  // within 2.4e-4 at 8 192 bases, docs §5); backends without Extend always take full forwards.
   bool shared_prefix = true;
   std::string model_name;       // written to the VCF header and INFO (EVO2_MODEL)
   std::string precision_name;   // "fp32", "bf16", ... (EVO2_PRECISION)
