@@ -31,6 +31,7 @@ struct ScoreVariantsArgs {
   int64_t window = 8192;
   bool both_strands = false;
   int batch = 8;
+  bool no_shared_prefix = false;
   std::string device = "cpu";
   std::string precision;
   int threads = 0;
@@ -55,6 +56,7 @@ absl::Status Run(const ScoreVariantsArgs& a) {
   o.window_bases = a.window;
   o.both_strands = a.both_strands;
   o.batch_windows = a.batch;
+  o.shared_prefix = !a.no_shared_prefix;
 
   ASSIGN_OR_RETURN(const Device device, ParseDevice(a.device));
   ASSIGN_OR_RETURN(const Precision precision, ParsePrecision(a.precision));
@@ -98,7 +100,8 @@ absl::Status Run(const ScoreVariantsArgs& a) {
     std::cerr << "evo2 score-variants: " << summary.alleles_scored << " alleles scored, "
               << summary.alleles_unscored << " not scored (see FILTER / status), "
               << summary.windows_scored << " forward passes, " << summary.windows_reused
-              << " windows shared";
+              << " windows shared, " << summary.windows_from_shared_prefix
+              << " continued from a shared prefix";
     if (summary.unsorted_records > 0) {
       std::cerr << ", " << summary.unsorted_records << " records out of order (EVO2_UNSORTED)";
     }
@@ -140,6 +143,9 @@ void AddScoreVariantsCommand(CLI::App& app) {
   cmd->add_option("--batch", a.batch, "Windows per forward batch")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
+  cmd->add_flag("--no-shared-prefix", a.no_shared_prefix,
+                "A full forward per window instead of one forward of the bases windows share "
+                "at their start plus a continuation per window (same scores up to fp32 rounding)");
   cmd->add_option("--device", a.device, "cpu (fp32 reference) or cuda (bf16)")
       ->capture_default_str();
   cmd->add_option("--precision", a.precision, "bf16 or fp32 (default: the backend's)");

@@ -44,6 +44,22 @@ class Decoder {
   // over the whole sequence so far, up to floating-point rounding.
   virtual absl::StatusOr<std::vector<float>> Step(std::span<const int32_t> tokens) = 0;
 
+  // Continues every sequence by a run of tokens at once: suffixes[i] (at least one token, ids in
+  // [0, vocab); suffixes.size() == batch_size(), lengths may differ) runs through the parallel
+  // forward as if appended to sequence i, starting from its cached state instead of recomputing
+  // its past, and the state then covers the sequence plus the suffix, so Step and Extend may
+  // continue. Returns the logits at every suffix position, sequence after sequence:
+  // [Σ_i |suffixes[i]|, vocab] row-major (row j of sequence i predicts the token after
+  // suffixes[i][j]). Equals the parallel forward's logits over the whole sequence at those
+  // positions, up to floating-point rounding. Shared-prefix scoring: Prefill a common prefix
+  // once, Select copies, Extend each copy with its own suffix (docs/variant-scoring.md §5).
+  // Backends without it return UNIMPLEMENTED and leave the batch as it was.
+  virtual absl::StatusOr<std::vector<float>> Extend(
+      std::span<const std::vector<int32_t>> suffixes) {
+    (void)suffixes;
+    return absl::UnimplementedError("Decoder::Extend is not implemented by this backend");
+  }
+
   // Rebuilds the batch from the current sequences: new sequence i continues from a copy of
   // current sequence rows[i]. Repeats are allowed (several samples share one prefill); a
   // sequence not named is dropped. OUT_OF_RANGE for a row outside [0, batch_size()).

@@ -30,6 +30,12 @@ struct VariantScoringOptions {
   int64_t window_bases = 8192;  // L: bases in every ref and alt window
   bool both_strands = false;    // average S over the window and its reverse complement
   int batch_windows = 8;        // windows per Model::ForwardBatch call
+  // Windows of a strand that begin with the same bases (a variant's ref and alt windows share
+  // their left flank) are scored from one forward of that prefix and a Decoder::Extend per
+  // window (docs/variant-scoring.md §5); false: a full forward per window, `evo2 predict`'s
+  // scores bit for bit. The two agree up to fp32 GEMM rounding summed over a window (deltas
+  // within 2.4e-4 at 8 192 bases, docs §5); backends without Extend always take full forwards.
+  bool shared_prefix = true;
   std::string model_name;       // written to the VCF header and INFO (EVO2_MODEL)
   std::string precision_name;   // "fp32", "bf16", ... (EVO2_PRECISION)
 };
@@ -47,6 +53,9 @@ struct VariantScoringSummary {
   int64_t alleles_unscored = 0;
   int64_t windows_scored = 0;  // forward passes (a strand of a window counts once)
   int64_t windows_reused = 0;  // ref windows shared with an earlier record at the same place
+  // Window strands scored as continuations of a prefix forward (options.shared_prefix); each is
+  // counted in windows_scored too, and tokens_scored counts the prefix once.
+  int64_t windows_from_shared_prefix = 0;
   int64_t tokens_scored = 0;
   int64_t unsorted_records = 0;  // records before their predecessor (scored all the same)
 };

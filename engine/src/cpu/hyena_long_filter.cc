@@ -31,7 +31,7 @@ constexpr int64_t kMaxModes = 64;
 }  // namespace
 
 void HyenaLongFilterModal(const float* a, int64_t S, int64_t H, const ModalFilter& f, float* y,
-                          ops::ThreadPool& pool, double* end_state) {
+                          ops::ThreadPool& pool, double* end_state, const double* start_state) {
   const int64_t M = f.modes;
   const int64_t blocks = (H + kChannelBlock - 1) / kChannelBlock;
   pool.ParallelFor(blocks, 1, [&](int64_t b0, int64_t b1) {
@@ -41,6 +41,11 @@ void HyenaLongFilterModal(const float* a, int64_t S, int64_t H, const ModalFilte
       const int64_t c0 = blk * kChannelBlock;
       const int64_t c1 = std::min(H, c0 + kChannelBlock);
       std::fill(state, state + kChannelBlock * kMaxModes, 0.0);
+      if (start_state != nullptr) {  // read before end_state (possibly the same array) is written
+        for (int64_t c = c0; c < c1; ++c) {
+          std::copy_n(start_state + c * M, M, state + (c - c0) * kMaxModes);
+        }
+      }
       for (int64_t t = 0; t < S; ++t) {
         const float* at = a + t * H;
         float* yt = y + t * H;

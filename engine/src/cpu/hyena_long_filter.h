@@ -34,7 +34,13 @@ ModalFilter MakeModalFilter(const float* log_poles, const float* residues, const
 
 // a, y [S, H]. When `end_state` is given it receives the modal state after the last position,
 // [H, modes] (context parallelism passes it to the next chunk's rank, docs/parallelism.md §3).
+// When `start_state` [H, modes] is given the recurrence starts from it instead of zero: the
+// continuation of a sequence whose state is known before the run (a decoder's Extend), the
+// same arithmetic as one run over the whole sequence. Context parallelism learns a chunk's
+// start state only after its run and adds the response to it instead (cp_long_filter.h).
+// end_state may be the same array as start_state.
 void HyenaLongFilterModal(const float* a, int64_t S, int64_t H, const ModalFilter& filter, float* y,
-                          ops::ThreadPool& pool, double* end_state = nullptr);
+                          ops::ThreadPool& pool, double* end_state = nullptr,
+                          const double* start_state = nullptr);
 
 }  // namespace evo2::cpu

@@ -212,7 +212,7 @@ absl::StatusOr<VariantScoringSummary> ScoreVariants(
   VariantScoringSummary summary;
   VariantScoringProgress prog;
   prog.records_total = prescan.records;
-  WindowScorer scorer(model, options.both_strands, options.batch_windows);
+  WindowScorer scorer(model, options.both_strands, options.batch_windows, options.shared_prefix);
   OrderCheck order;
   // Chunks hold this many pending windows (or records) before they are scored: a few batches,
   // so that progress is reported often and memory stays at a few windows per batch slot.
@@ -287,6 +287,7 @@ absl::StatusOr<VariantScoringSummary> ScoreVariants(
                                             " changed while read: ", prescan.records,
                                             " records, then ", reader->records_read()));
   }
+  summary.windows_from_shared_prefix = scorer.windows_from_shared_prefix();
   if (vcf_out) RETURN_IF_ERROR(vcf_out->Finish());
   if (tsv_out) RETURN_IF_ERROR(tsv_out->Finish());
   return summary;

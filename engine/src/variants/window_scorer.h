@@ -6,6 +6,10 @@
 // Sharing: a window added twice (all ALTs of a record share their ref window; split
 // multi-allelic records at one position share it too) is scored once. Entries live for the
 // current and the previous chunk of records, so neighbours across a chunk boundary share too.
+//
+// Shared prefixes (`shared_prefix`, the default): pending windows of one strand that begin with
+// the same bases are scored from one forward of that prefix (shared_prefix.h); the rest, and all
+// windows on a backend whose decoder has no Extend, take a full forward each.
 #pragma once
 
 #include <atomic>
@@ -29,7 +33,7 @@ class WindowScorer {
     int64_t last_chunk = 0;
   };
 
-  WindowScorer(Model& model, bool both_strands, int batch_windows);
+  WindowScorer(Model& model, bool both_strands, int batch_windows, bool shared_prefix);
 
   // Starts a new chunk of records; entries not used in the previous or this chunk are dropped.
   void StartChunk();
@@ -37,13 +41,31 @@ class WindowScorer {
   // it was already known.
   const Entry* Add(const std::string& sequence, bool* reused);
   // Scores every entry added and not yet scored. `after_batch(forwards, tokens)` is called after
-  // each forward batch.
+  // each forward batch and each shared-prefix group (tokens: those run through the model).
   absl::Status ScorePending(const std::atomic<bool>* cancelled,
                             const std::function<void(int64_t, int64_t)>& after_batch);
+  // Window strands scored from a shared prefix so far.
+  int64_t windows_from_shared_prefix() const { return windows_from_shared_prefix_; }
 
  private:
+  // One window strand: pending_ index and strand (0 forward, 1 reverse complement).
+  struct Strand {
+    size_t window = 0;
+    int strand = 0;
+  };
+  // Shared-prefix groups of each strand's pending windows; the windows left out (and all of
+  // them when the backend cannot Extend) go to `full`. record(strand, sum) stores a result.
+  absl::Status ScoreSharedPrefixes(const std::vector<std::string>& reversed,
+                                   const std::atomic<bool>* cancelled,
+                                   const std::function<void(int64_t, int64_t)>& after_batch,
+                                   const std::function<void(const Strand&, double)>& record,
+                                   std::vector<Strand>& full);
+
+  Model& model_;
   Predictor predictor_;
   bool both_strands_;
+  bool shared_prefix_;
+  int64_t windows_from_shared_prefix_ = 0;
   size_t batch_windows_;
   int64_t chunk_ = 0;
   std::unordered_map<std::string, Entry> entries_;
