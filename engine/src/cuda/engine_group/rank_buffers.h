@@ -1,0 +1,50 @@
+// Device scratch of one rank of a CUDA engine group for one record (docs/parallelism.md), sized
+// from the rank's local shapes: L = the rank's rows (its zigzag chunks, SequenceSplit::LocalRows),
+// Lc = the chunk length, P = the padded sequence (CP·L), and the TP-local widths Hl = H/T,
+// Il = I/T, Vl = V/T. Grown on demand, never shrunk (like cuda/workspace.h).
+//
+//   x            [L, H] fp32      residual stream (replicated over TP, bit-identical)
+//   z            [L, H] act       norm output; attention output [L, Hl]
+//   big          [L, 3Hl] act     Hyena projections / Wqkv output (the rank's channels or heads)
+//   q, a, o      [L, Hl] act      Hyena q, k⊙v, gated output; attention Q, K, V when CP = 1
+//   mlp          [min(L, kMlpChunkRows), 2Il] act
+//   logits       [min(L, kHeadChunkRows), Vl] fp32
+//   lse          [L, 2] fp32      (log-sum-exp, target logit) of the rank's vocabulary columns
+//   lse_all      [T, L, 2] fp32   the TP ranks' pairs, all-gathered
+//   ids, targets [L] int32        shard-local token ids (V/T = the zero row), shard-local targets
+//   hcl          the hcl kernel's fp32 scratch for L rows (CP = 1) or P rows (CP > 1)
+//   ext_in       [2, region, 3Hl] act   FIR inputs with their halo rows (device_halo.h)
+//   ext_q, ext_o [2, region, Hl] act    q and the output in the same layout
+//   gathered     [P, 3Hl] act     CP all-gather target (rank-major)
+//   natural      [P, 3Hl] act     the same rows in natural order
+//   heads        [3, P, Hl] act   Q, K, V over the whole sequence (CP > 1)
+//   whole_out    [P, Hl] act      mixer output over the whole sequence (CP > 1)
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "absl/status/status.h"
+#include "kernels/device_buffer.h"
+
+namespace evo2::cuda {
+
+struct RankShape {
+  int64_t H = 0, Hl = 0, Il = 0, Vl = 0;
+  int tp = 1, cp = 1;
+  int64_t L = 0, Lc = 0, P = 0;
+  int64_t ext_rows = 0;  // rows of one chunk's halo region, the widest filter's (device_halo.h)
+  size_t act_bytes = 2;  // sizeof the activation type
+};
+
+class RankBuffers {
+ public:
+  // Makes every buffer large enough for `shape` (on the current device).
+  absl::Status Ensure(const RankShape& shape);
+  size_t bytes() const;
+
+  kernels::DeviceBuffer x, z, big, q, a, o, mlp, logits, lse, lse_all, ids, targets, hcl, ext_in,
+      ext_q, ext_o, gathered, natural, heads, whole_out;
+};
+
+}  // namespace evo2::cuda
