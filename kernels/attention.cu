@@ -54,7 +54,8 @@ __global__ void __launch_bounds__(kWarps * 32, 3)
     FlashAttentionBf16V2Kernel(const __nv_bfloat16* __restrict__ q,
                                const __nv_bfloat16* __restrict__ k,
                                const __nv_bfloat16* __restrict__ v, __nv_bfloat16* __restrict__ out,
-                               int heads, int kv_heads, int seq, float scale_log2) {
+                               int heads, int kv_heads, int q_len, int kv_len, int q_offset,
+                               int key_end, float scale_log2) {
   // Dynamic shared memory: [stage][K | V][kBlockN][D + 8] bf16.
   extern __shared__ __align__(16) unsigned char smem_raw[];
   using Row = __nv_bfloat16[D + 8];
@@ -66,9 +67,9 @@ __global__ void __launch_bounds__(kWarps * 32, 3)
   const int m_tile = gridDim.x - 1 - blockIdx.x;
   const int h = blockIdx.y;
   const int b = blockIdx.z;
-  const int64_t head_off = (static_cast<int64_t>(b) * heads + h) * seq * D;
+  const int64_t head_off = (static_cast<int64_t>(b) * heads + h) * q_len * D;
   // GQA: query head h reads KV head h / (heads / kv_heads) (consecutive heads share one).
-  const int64_t kv_off = (static_cast<int64_t>(b) * kv_heads + h / (heads / kv_heads)) * seq * D;
+  const int64_t kv_off = (static_cast<int64_t>(b) * kv_heads + h / (heads / kv_heads)) * kv_len * D;
   const __nv_bfloat16* qh = q + head_off;
   const __nv_bfloat16* kh = k + kv_off;
   const __nv_bfloat16* vh = v + kv_off;
@@ -82,8 +83,8 @@ __global__ void __launch_bounds__(kWarps * 32, 3)
       const int row = row0 + ((r & 1) ? 8 : 0);
       const int col = kk * 16 + 2 * i4 + ((r & 2) ? 8 : 0);
       q_frag[kk][r] =
-          row < seq ? *reinterpret_cast<const uint32_t*>(qh + static_cast<int64_t>(row) * D + col)
-                    : 0u;
+          row < q_len ? *reinterpret_cast<const uint32_t*>(qh + static_cast<int64_t>(row) * D + col)
+                      : 0u;
     }
   }
   float o_acc[D / 8][4];
@@ -99,7 +100,11 @@ __global__ void __launch_bounds__(kWarps * 32, 3)
   const int lm_sel_a = (lane >> 3) & 1;  // second matrix of a pair
   const int lm_sel_b = lane >> 4;        // second pair
 
-  const int last_tile = (m_tile * kBlockM + kBlockM - 1) / kBlockN;
+  // Query row r (absolute position q_offset + r) sees keys 0 … q_offset + r: this block needs
+  // key tiles up to its last row's, and never keys past the last query (q_offset + q_len − 1).
+  const int q_pos0 = q_offset + m_tile * kBlockM;  // absolute position of the block's row 0
+  const int last_key = min(q_pos0 + kBlockM - 1, key_end - 1);  // key_end = q_offset + q_len
+  const int last_tile = last_key / kBlockN;
   constexpr int kVecPerRow = D / 8;
   auto issue_async = [&](int tile, int stage) {
     Row* ks = smem_rows + (stage * 2) * kBlockN;
@@ -108,7 +113,7 @@ __global__ void __launch_bounds__(kWarps * 32, 3)
       const int r = idx / kVecPerRow;
       const int c8 = (idx - r * kVecPerRow) * 8;
       const int key = tile * kBlockN + r;
-      const bool ok = key < seq;
+      const bool ok = key < key_end;
       const int64_t off = ok ? static_cast<int64_t>(key) * D + c8 : 0;
       CpAsync16(&ks[r][c8], kh + off, ok ? 16 : 0);
       CpAsync16(&vs[r][c8], vh + off, ok ? 16 : 0);
@@ -128,7 +133,7 @@ __global__ void __launch_bounds__(kWarps * 32, 3)
         const int c8 = (idx - r * kVecPerRow) * 8;
         const int key = key0 + r;
         uint4 kv = make_uint4(0, 0, 0, 0), vv = make_uint4(0, 0, 0, 0);
-        if (key < seq) {
+        if (key < key_end) {
           kv = *reinterpret_cast<const uint4*>(kh + static_cast<int64_t>(key) * D + c8);
           vv = *reinterpret_cast<const uint4*>(vh + static_cast<int64_t>(key) * D + c8);
         }
@@ -163,7 +168,9 @@ __global__ void __launch_bounds__(kWarps * 32, 3)
         MmaBf16(s_acc[2 * ntp + 1], q_frag[kk], bk[2], bk[3]);
       }
     }
-    const bool diagonal = key0 + kBlockN - 1 > m_tile * kBlockM;
+    // key0 relative to the queries' positions, so the mask below compares with the row index.
+    const int rel0 = key0 - q_offset;
+    const bool diagonal = rel0 + kBlockN - 1 > m_tile * kBlockM;
     float tile_max[2] = {-INFINITY, -INFINITY};
 #pragma unroll
     for (int nt = 0; nt < kBlockN / 8; ++nt) {
@@ -171,7 +178,7 @@ __global__ void __launch_bounds__(kWarps * 32, 3)
       for (int r = 0; r < 4; ++r) {
         float sc = s_acc[nt][r] * scale_log2;
         if (diagonal) {
-          const int key = key0 + nt * 8 + 2 * i4 + (r & 1);
+          const int key = rel0 + nt * 8 + 2 * i4 + (r & 1);
           const int row = row0 + ((r & 2) ? 8 : 0);
           if (key > row) sc = -INFINITY;
         }
@@ -233,9 +240,9 @@ __global__ void __launch_bounds__(kWarps * 32, 3)
 #pragma unroll
   for (int hr = 0; hr < 2; ++hr) {
     const int row = row0 + hr * 8;
-    if (row >= seq) continue;
+    if (row >= q_len) continue;
     const float inv = 1.f / l_run[hr];
-    __nv_bfloat16* dst = out + (static_cast<int64_t>(b) * seq + row) * out_stride + h * D;
+    __nv_bfloat16* dst = out + (static_cast<int64_t>(b) * q_len + row) * out_stride + h * D;
 #pragma unroll
     for (int dn = 0; dn < D / 8; ++dn) {
       *reinterpret_cast<__nv_bfloat162*>(dst + dn * 8 + 2 * i4) =
@@ -253,34 +260,36 @@ template <int D>
 __global__ void __launch_bounds__(kPlainRows)
     PlainAttentionKernel(const float* __restrict__ q, const float* __restrict__ k,
                          const float* __restrict__ v, float* __restrict__ out, int heads,
-                         int kv_heads, int seq, float scale) {
+                         int kv_heads, int q_len, int kv_len, int q_offset, float scale) {
   __shared__ float k_s[kPlainKeys][D];
   __shared__ float v_s[kPlainKeys][D];
   const int h = blockIdx.y;
   const int b = blockIdx.z;
   const int row = blockIdx.x * kPlainRows + threadIdx.x;
-  const int64_t head_off = (static_cast<int64_t>(b) * heads + h) * seq * D;
-  const int64_t kv_off = (static_cast<int64_t>(b) * kv_heads + h / (heads / kv_heads)) * seq * D;
+  const int64_t head_off = (static_cast<int64_t>(b) * heads + h) * q_len * D;
+  const int64_t kv_off = (static_cast<int64_t>(b) * kv_heads + h / (heads / kv_heads)) * kv_len * D;
   float qr[D], acc[D];
 #pragma unroll
   for (int i = 0; i < D; ++i) {
-    qr[i] = row < seq ? q[head_off + static_cast<int64_t>(row) * D + i] * scale : 0.f;
+    qr[i] = row < q_len ? q[head_off + static_cast<int64_t>(row) * D + i] * scale : 0.f;
     acc[i] = 0.f;
   }
   float m = -INFINITY, l = 0.f;
-  const int last_key = min(seq - 1, blockIdx.x * kPlainRows + kPlainRows - 1);
+  // Row r (position q_offset + r) sees keys 0 … q_offset + r; none past the last query's.
+  const int last_key =
+      q_offset + min(q_len - 1, static_cast<int>(blockIdx.x) * kPlainRows + kPlainRows - 1);
   for (int key0 = 0; key0 <= last_key; key0 += kPlainKeys) {
     __syncthreads();
     for (int idx = threadIdx.x; idx < kPlainKeys * D; idx += kPlainRows) {
       const int r = idx / D, c = idx - (idx / D) * D;
       const int key = key0 + r;
-      k_s[r][c] = key < seq ? k[kv_off + static_cast<int64_t>(key) * D + c] : 0.f;
-      v_s[r][c] = key < seq ? v[kv_off + static_cast<int64_t>(key) * D + c] : 0.f;
+      k_s[r][c] = key <= last_key ? k[kv_off + static_cast<int64_t>(key) * D + c] : 0.f;
+      v_s[r][c] = key <= last_key ? v[kv_off + static_cast<int64_t>(key) * D + c] : 0.f;
     }
     __syncthreads();
     for (int r = 0; r < kPlainKeys; ++r) {
       const int key = key0 + r;
-      if (key > row || key >= seq) break;
+      if (key > q_offset + row || key > last_key) break;
       float s = 0.f;
 #pragma unroll
       for (int i = 0; i < D; ++i) s = fmaf(qr[i], k_s[r][i], s);
@@ -293,44 +302,56 @@ __global__ void __launch_bounds__(kPlainRows)
       m = m_new;
     }
   }
-  if (row >= seq) return;
-  float* dst = out + (static_cast<int64_t>(b) * seq + row) * heads * D + static_cast<int64_t>(h) * D;
+  if (row >= q_len) return;
+  float* dst =
+      out + (static_cast<int64_t>(b) * q_len + row) * heads * D + static_cast<int64_t>(h) * D;
 #pragma unroll
   for (int i = 0; i < D; ++i) dst[i] = acc[i] / l;
 }
 
+// The sizes every kernel takes (int: the launcher checks they fit).
+struct AttentionDims {
+  int heads, kv_heads, q_len, kv_len, q_offset;
+};
+
 template <int D, int kStages>
 absl::Status LaunchV2(dim3 grid, cudaStream_t stream, const __nv_bfloat16* q,
-                      const __nv_bfloat16* k, const __nv_bfloat16* v, __nv_bfloat16* out, int heads,
-                      int kv_heads, int seq, float scale_log2) {
+                      const __nv_bfloat16* k, const __nv_bfloat16* v, __nv_bfloat16* out,
+                      const AttentionDims& n, float scale_log2) {
   constexpr size_t bytes = V2SharedBytes<D, kStages>();
   CUDA_RETURN_IF_ERROR(cudaFuncSetAttribute(FlashAttentionBf16V2Kernel<D, kStages>,
                                             cudaFuncAttributeMaxDynamicSharedMemorySize,
                                             static_cast<int>(bytes)));
   FlashAttentionBf16V2Kernel<D, kStages>
-      <<<grid, kWarps * 32, bytes, stream>>>(q, k, v, out, heads, kv_heads, seq, scale_log2);
+      <<<grid, kWarps * 32, bytes, stream>>>(q, k, v, out, n.heads, n.kv_heads, n.q_len, n.kv_len,
+                                             n.q_offset, n.q_offset + n.q_len, scale_log2);
   return absl::OkStatus();
 }
 
 template <int D>
 absl::Status LaunchBf16(AttentionVariant variant, dim3 grid, cudaStream_t stream,
                         const __nv_bfloat16* q, const __nv_bfloat16* k, const __nv_bfloat16* v,
-                        __nv_bfloat16* out, int heads, int kv_heads, int seq, float scale_log2) {
+                        __nv_bfloat16* out, const AttentionDims& n, float scale_log2) {
   switch (variant) {
     case AttentionVariant::kMmaLdmatrix:
-      return LaunchV2<D, 1>(grid, stream, q, k, v, out, heads, kv_heads, seq, scale_log2);
+      return LaunchV2<D, 1>(grid, stream, q, k, v, out, n, scale_log2);
     default:
-      return LaunchV2<D, 2>(grid, stream, q, k, v, out, heads, kv_heads, seq, scale_log2);
+      return LaunchV2<D, 2>(grid, stream, q, k, v, out, n, scale_log2);
   }
 }
 
 absl::Status CheckShape(const void* q, const void* k, const void* v, const void* out, int64_t batch,
-                        int64_t heads, int64_t kv_heads, int64_t seq, int64_t head_dim) {
+                        int64_t heads, int64_t kv_heads, int64_t q_len, int64_t kv_len,
+                        int64_t q_offset, int64_t head_dim) {
   if (q == nullptr || k == nullptr || v == nullptr || out == nullptr)
     return absl::InvalidArgumentError("attention: null pointer");
-  if (batch < 0 || heads <= 0 || seq < 0 || seq > (1 << 30) || batch > 65535 || heads > 65535)
-    return absl::InvalidArgumentError(
-        absl::StrCat("attention: bad shape B=", batch, " heads=", heads, " S=", seq));
+  if (batch < 0 || heads <= 0 || q_len < 0 || kv_len > (1 << 30) || batch > 65535 || heads > 65535)
+    return absl::InvalidArgumentError(absl::StrCat(
+        "attention: bad shape B=", batch, " heads=", heads, " S=", q_len, " keys=", kv_len));
+  if (q_offset < 0 || kv_len < q_offset + q_len)
+    return absl::InvalidArgumentError(absl::StrCat("attention: ", q_len, " queries at offset ",
+                                                   q_offset, " need at least ", q_offset + q_len,
+                                                   " keys, got ", kv_len));
   if (kv_heads <= 0 || heads % kv_heads != 0)
     return absl::InvalidArgumentError(absl::StrCat(
         "attention: ", heads, " query heads are not a multiple of ", kv_heads, " KV heads"));
@@ -343,31 +364,31 @@ absl::Status CheckShape(const void* q, const void* k, const void* v, const void*
 }  // namespace
 
 template <>
-absl::Status LaunchCausalGqaAttention<__nv_bfloat16>(const __nv_bfloat16* q, const __nv_bfloat16* k,
-                                                     const __nv_bfloat16* v, __nv_bfloat16* out,
-                                                     int64_t batch, int64_t heads, int64_t kv_heads,
-                                                     int64_t seq, int64_t head_dim,
-                                                     cudaStream_t stream,
-                                                     AttentionVariant variant) {
-  RETURN_IF_ERROR(CheckShape(q, k, v, out, batch, heads, kv_heads, seq, head_dim));
-  if (batch == 0 || seq == 0) return absl::OkStatus();
-  const dim3 grid(static_cast<unsigned>((seq + kBlockM - 1) / kBlockM),
+absl::Status LaunchCausalGqaAttentionAtOffset<__nv_bfloat16>(
+    const __nv_bfloat16* q, const __nv_bfloat16* k, const __nv_bfloat16* v, __nv_bfloat16* out,
+    int64_t batch, int64_t heads, int64_t kv_heads, int64_t q_len, int64_t kv_len, int64_t q_offset,
+    int64_t head_dim, cudaStream_t stream, AttentionVariant variant) {
+  RETURN_IF_ERROR(
+      CheckShape(q, k, v, out, batch, heads, kv_heads, q_len, kv_len, q_offset, head_dim));
+  if (batch == 0 || q_len == 0) return absl::OkStatus();
+  const dim3 grid(static_cast<unsigned>((q_len + kBlockM - 1) / kBlockM),
                   static_cast<unsigned>(heads), static_cast<unsigned>(batch));
   const float scale_log2 = kLog2e / std::sqrt(static_cast<float>(head_dim));
-  const int s = static_cast<int>(seq), hh = static_cast<int>(heads);
-  const int kv = static_cast<int>(kv_heads);
+  const AttentionDims n{static_cast<int>(heads), static_cast<int>(kv_heads),
+                        static_cast<int>(q_len), static_cast<int>(kv_len),
+                        static_cast<int>(q_offset)};
   switch (head_dim) {
     case 16:
-      RETURN_IF_ERROR(LaunchBf16<16>(variant, grid, stream, q, k, v, out, hh, kv, s, scale_log2));
+      RETURN_IF_ERROR(LaunchBf16<16>(variant, grid, stream, q, k, v, out, n, scale_log2));
       break;
     case 32:
-      RETURN_IF_ERROR(LaunchBf16<32>(variant, grid, stream, q, k, v, out, hh, kv, s, scale_log2));
+      RETURN_IF_ERROR(LaunchBf16<32>(variant, grid, stream, q, k, v, out, n, scale_log2));
       break;
     case 64:
-      RETURN_IF_ERROR(LaunchBf16<64>(variant, grid, stream, q, k, v, out, hh, kv, s, scale_log2));
+      RETURN_IF_ERROR(LaunchBf16<64>(variant, grid, stream, q, k, v, out, n, scale_log2));
       break;
     default:
-      RETURN_IF_ERROR(LaunchBf16<128>(variant, grid, stream, q, k, v, out, hh, kv, s, scale_log2));
+      RETURN_IF_ERROR(LaunchBf16<128>(variant, grid, stream, q, k, v, out, n, scale_log2));
       break;
   }
   RETURN_IF_LAUNCH_FAILED("attention bf16");
@@ -375,34 +396,48 @@ absl::Status LaunchCausalGqaAttention<__nv_bfloat16>(const __nv_bfloat16* q, con
 }
 
 template <>
-absl::Status LaunchCausalGqaAttention<float>(const float* q, const float* k, const float* v,
-                                             float* out, int64_t batch, int64_t heads,
-                                             int64_t kv_heads, int64_t seq, int64_t head_dim,
-                                             cudaStream_t stream,
-                                             AttentionVariant /*variant: one fp32 kernel*/) {
-  RETURN_IF_ERROR(CheckShape(q, k, v, out, batch, heads, kv_heads, seq, head_dim));
-  if (batch == 0 || seq == 0) return absl::OkStatus();
-  const dim3 grid(static_cast<unsigned>((seq + kPlainRows - 1) / kPlainRows),
+absl::Status LaunchCausalGqaAttentionAtOffset<float>(
+    const float* q, const float* k, const float* v, float* out, int64_t batch, int64_t heads,
+    int64_t kv_heads, int64_t q_len, int64_t kv_len, int64_t q_offset, int64_t head_dim,
+    cudaStream_t stream, AttentionVariant /*variant: one fp32 kernel*/) {
+  RETURN_IF_ERROR(
+      CheckShape(q, k, v, out, batch, heads, kv_heads, q_len, kv_len, q_offset, head_dim));
+  if (batch == 0 || q_len == 0) return absl::OkStatus();
+  const dim3 grid(static_cast<unsigned>((q_len + kPlainRows - 1) / kPlainRows),
                   static_cast<unsigned>(heads), static_cast<unsigned>(batch));
   const float scale = 1.f / std::sqrt(static_cast<float>(head_dim));
-  const int s = static_cast<int>(seq), hh = static_cast<int>(heads);
-  const int kv = static_cast<int>(kv_heads);
+  const int hh = static_cast<int>(heads), kv = static_cast<int>(kv_heads);
+  const int ql = static_cast<int>(q_len), kl = static_cast<int>(kv_len);
+  const int q0 = static_cast<int>(q_offset);
   switch (head_dim) {
     case 16:
-      PlainAttentionKernel<16><<<grid, kPlainRows, 0, stream>>>(q, k, v, out, hh, kv, s, scale);
+      PlainAttentionKernel<16>
+          <<<grid, kPlainRows, 0, stream>>>(q, k, v, out, hh, kv, ql, kl, q0, scale);
       break;
     case 32:
-      PlainAttentionKernel<32><<<grid, kPlainRows, 0, stream>>>(q, k, v, out, hh, kv, s, scale);
+      PlainAttentionKernel<32>
+          <<<grid, kPlainRows, 0, stream>>>(q, k, v, out, hh, kv, ql, kl, q0, scale);
       break;
     case 64:
-      PlainAttentionKernel<64><<<grid, kPlainRows, 0, stream>>>(q, k, v, out, hh, kv, s, scale);
+      PlainAttentionKernel<64>
+          <<<grid, kPlainRows, 0, stream>>>(q, k, v, out, hh, kv, ql, kl, q0, scale);
       break;
     default:
-      PlainAttentionKernel<128><<<grid, kPlainRows, 0, stream>>>(q, k, v, out, hh, kv, s, scale);
+      PlainAttentionKernel<128>
+          <<<grid, kPlainRows, 0, stream>>>(q, k, v, out, hh, kv, ql, kl, q0, scale);
       break;
   }
   RETURN_IF_LAUNCH_FAILED("attention fp32");
   return absl::OkStatus();
+}
+
+template <typename T>
+absl::Status LaunchCausalGqaAttention(const T* q, const T* k, const T* v, T* out, int64_t batch,
+                                      int64_t heads, int64_t kv_heads, int64_t seq,
+                                      int64_t head_dim, cudaStream_t stream,
+                                      AttentionVariant variant) {
+  return LaunchCausalGqaAttentionAtOffset<T>(q, k, v, out, batch, heads, kv_heads, seq, seq,
+                                             /*q_offset=*/0, head_dim, stream, variant);
 }
 
 template <typename T>
@@ -413,13 +448,15 @@ absl::Status LaunchCausalAttention(const T* q, const T* k, const T* v, T* out, i
                                      variant);
 }
 
-template absl::Status LaunchCausalAttention<float>(const float*, const float*, const float*, float*,
-                                                   int64_t, int64_t, int64_t, int64_t, cudaStream_t,
-                                                   AttentionVariant);
-template absl::Status LaunchCausalAttention<__nv_bfloat16>(const __nv_bfloat16*,
-                                                           const __nv_bfloat16*,
-                                                           const __nv_bfloat16*, __nv_bfloat16*,
-                                                           int64_t, int64_t, int64_t, int64_t,
-                                                           cudaStream_t, AttentionVariant);
+#define EVO2_INSTANTIATE(T)                                                                    \
+  template absl::Status LaunchCausalGqaAttention<T>(const T*, const T*, const T*, T*, int64_t, \
+                                                    int64_t, int64_t, int64_t, int64_t,        \
+                                                    cudaStream_t, AttentionVariant);           \
+  template absl::Status LaunchCausalAttention<T>(const T*, const T*, const T*, T*, int64_t,    \
+                                                 int64_t, int64_t, int64_t, cudaStream_t,      \
+                                                 AttentionVariant);
+EVO2_INSTANTIATE(float)
+EVO2_INSTANTIATE(__nv_bfloat16)
+#undef EVO2_INSTANTIATE
 
 }  // namespace evo2::kernels

@@ -28,6 +28,22 @@ absl::Status LaunchCausalGqaAttention(const T* q, const T* k, const T* v, T* out
                                       int64_t head_dim, cudaStream_t stream,
                                       AttentionVariant variant = AttentionVariant::kMmaPipelined);
 
+// Causal attention of a block of queries at an offset, for context parallelism
+// (docs/parallelism.md §4: a rank's query chunk against the all-gathered keys and values):
+//   queries at absolute positions q_offset … q_offset + q_len − 1; query row i sees keys
+//   0 … q_offset + i. Keys past q_offset + q_len − 1 are never read (kv_len only sets the K/V
+//   strides), so the full gathered K/V may be passed for any chunk.
+// q: [batch, heads, q_len, d] T; k, v: [batch, kv_heads, kv_len, d] T with
+// kv_len ≥ q_offset + q_len; out: [batch, q_len, heads·d] T. Same kernels, precision and head dims
+// as LaunchCausalGqaAttention (which is the case q_offset = 0, kv_len = q_len). Batch rows share
+// q_offset: a rank's two zigzag chunks (different offsets) are two calls, each with pointers
+// offset to the chunk's rows.
+template <typename T>
+absl::Status LaunchCausalGqaAttentionAtOffset(
+    const T* q, const T* k, const T* v, T* out, int64_t batch, int64_t heads, int64_t kv_heads,
+    int64_t q_len, int64_t kv_len, int64_t q_offset, int64_t head_dim, cudaStream_t stream,
+    AttentionVariant variant = AttentionVariant::kMmaPipelined);
+
 // Multi-head attention: LaunchCausalGqaAttention with kv_heads = heads.
 // q, k, v: [batch, heads, seq, d] T; out: [batch, seq, heads·d] T.
 template <typename T>
