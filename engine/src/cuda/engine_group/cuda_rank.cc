@@ -20,6 +20,7 @@
 #include "kernels/hyena_featurizer.cuh"
 #include "kernels/hyena_fir.cuh"
 #include "kernels/hyena_long.cuh"
+#include "kernels/hyena_long_cp.cuh"
 #include "kernels/log_sum_exp_gather.cuh"
 #include "kernels/mlp_gate.cuh"
 #include "kernels/rms_norm.cuh"
@@ -81,6 +82,14 @@ absl::Status CudaRank::ForwardTyped(const ModelConfig& c, DeviceCommunicator& tp
   const bool cp_split = cp.size() > 1;
   const HaloLayout hcm_halo = MakeHaloLayout(Lc, c.hcm_filter_length - 1);
   const HaloLayout feat_halo = MakeHaloLayout(Lc, kFeaturizerHalo);
+  // The gathered end states are rank-major [CP][2]: chunk k of owner o at its index j is slot 2o +
+  // j.
+  std::vector<int32_t> slot_of_chunk(static_cast<size_t>(split.num_chunks()));
+  for (int r = 0; r < cp.size(); ++r)
+    for (size_t j = 0; j < split.ChunksOf(r).size(); ++j)
+      slot_of_chunk[static_cast<size_t>(split.ChunksOf(r)[j])] = static_cast<int32_t>(2 * r + j);
+  const std::vector<int32_t> my_chunks(split.ChunksOf(cp.rank()).begin(),
+                                       split.ChunksOf(cp.rank()).end());
   RankShape shape{.H = H,
                   .Hl = Hl,
                   .Il = Il,
@@ -200,17 +209,26 @@ absl::Status CudaRank::ForwardTyped(const ModelConfig& c, DeviceCommunicator& tp
                                                          heads, d, st));
         RETURN_IF_ERROR(kernels::LaunchCausalAttention<T>(q, a, o, z, 1, heads, L, d, st));
       } else {
-        // The whole sequence's Wqkv rows in natural order; rotary at absolute positions and
-        // causal attention over all of it; the rank keeps its rows.
+        // The whole sequence's Wqkv rows in natural order (all-gather over CP), rotary at
+        // absolute positions; then each of the rank's query chunks against the gathered keys
+        // and values at its offset (docs/parallelism.md §4): causal work balanced by the zigzag.
         T* nat = b.natural.as<T>();  // [P, 3Hl]
         RETURN_IF_ERROR(
             AllGatherNatural(split, cp, big, 3 * Hl * sizeof(T), b.gathered.get(), nat, st));
-        T* qh = b.heads.as<T>();  // [3, heads, P, d]
+        T* qh = b.heads.as<T>();  // [3, heads, P, d]: Q, K, V
+        const T* kh = qh + P * Hl;
+        const T* vh = qh + 2 * P * Hl;
         RETURN_IF_ERROR(kernels::LaunchRotaryQkvSplit<T>(nat, blk.inv_freq, scale, qh, qh + P * Hl,
                                                          qh + 2 * P * Hl, 1, P, heads, d, st));
-        RETURN_IF_ERROR(kernels::LaunchCausalAttention<T>(qh, qh + P * Hl, qh + 2 * P * Hl,
-                                                          b.whole_out.as<T>(), 1, heads, P, d, st));
-        RETURN_IF_ERROR(NaturalToLocal(split, cp.rank(), b.whole_out.get(), Hl * sizeof(T), z, st));
+        T* q_chunk = b.q_chunk.as<T>();  // [heads, Lc, d]
+        for (int j = 0; j < split.chunks_per_rank(); ++j) {
+          const int64_t first = split.ChunksOf(cp.rank())[static_cast<size_t>(j)] * Lc;
+          CUDA_RETURN_IF_ERROR(cudaMemcpy2DAsync(q_chunk, Lc * d * sizeof(T), qh + first * d,
+                                                 P * d * sizeof(T), Lc * d * sizeof(T), heads,
+                                                 cudaMemcpyDeviceToDevice, st));
+          RETURN_IF_ERROR(kernels::LaunchCausalGqaAttentionAtOffset<T>(
+              q_chunk, kh, vh, z + j * Lc * Hl, 1, heads, heads, Lc, P, first, d, st));
+        }
       }
       mixed = z;
     } else {
@@ -240,17 +258,21 @@ absl::Status CudaRank::ForwardTyped(const ModelConfig& c, DeviceCommunicator& tp
                                                           blk.skip_d, o, b.hcl.get(), b.hcl.bytes(),
                                                           1, L, Hl, st));
         } else {
-          // The whole sequence's q and a in natural order, the recurrence over all of it.
-          T* nat = b.natural.as<T>();
-          T* gat = b.gathered.as<T>();
-          RETURN_IF_ERROR(AllGatherNatural(split, cp, q, Hl * sizeof(T), gat, nat, st));
-          RETURN_IF_ERROR(
-              AllGatherNatural(split, cp, a, Hl * sizeof(T), gat + P * Hl, nat + P * Hl, st));
-          RETURN_IF_ERROR(kernels::LaunchHyenaLongGate<T>(
-              nat, nat + P * Hl, blk.log_poles, blk.residues, blk.skip_d, b.whole_out.as<T>(),
-              b.hcl.get(), b.hcl.bytes(), 1, P, Hl, st));
-          RETURN_IF_ERROR(
-              NaturalToLocal(split, cp.rank(), b.whole_out.get(), Hl * sizeof(T), o, st));
+          // The rank's two chunks from a zero state, their end states all-gathered over CP,
+          // the fold to each chunk's true incoming state and the rank-16 correction
+          // (docs/parallelism.md §3, kernels/hyena_long_cp.cuh).
+          RETURN_IF_ERROR(kernels::LaunchHyenaLongGate<T>(q, a, blk.log_poles, blk.residues,
+                                                          blk.skip_d, o, b.hcl.get(), b.hcl.bytes(),
+                                                          2, Lc, Hl, st));
+          float* end = b.end_state.as<float>();  // [2, Hl, 16]
+          RETURN_IF_ERROR(kernels::LaunchHyenaLongEndState<T>(
+              a, blk.log_poles, end, b.hcl_end.get(), b.hcl_end.bytes(), 2, Lc, Hl, st));
+          RETURN_IF_ERROR(cp.AllGather(end, b.end_states.get(), 2 * Hl * 16 * sizeof(float), st));
+          RETURN_IF_ERROR(kernels::LaunchHyenaLongIncomingState(
+              b.end_states.as<float>(), slot_of_chunk.data(), split.num_chunks(), my_chunks.data(),
+              2, blk.log_poles, Lc, Hl, b.incoming.as<float>(), st));
+          RETURN_IF_ERROR(kernels::LaunchHyenaLongStateCorrection<T>(
+              q, b.incoming.as<float>(), blk.log_poles, blk.residues, o, 2, Lc, Hl, st));
         }
       } else if (!cp_split) {
         RETURN_IF_ERROR(kernels::LaunchHyenaFirGate<T>(q, a, blk.fir_taps, blk.skip_d, o, 1, L, Hl,

@@ -4,10 +4,11 @@
 // parallel/rank_forward.cc (the CPU group) puts them:
 //   embedding        masked lookup in the rank's vocabulary rows, all-reduce over TP
 //   Hyena mixer      column-parallel projections → featurizer (CP halo 2) → hcs (halo 6) /
-//                    hcm (halo 127) / hcl (whole-sequence all-gather over CP, natural_order.h)
-//                    → gate → row-parallel out-projection
-//   attention mixer  the rank's heads; CP > 1: Wqkv rows all-gathered over CP, rotary and causal
-//                    attention over the whole sequence, the rank's rows kept
+//                    hcm (halo 127) / hcl (zero-state chunks, end states all-gathered over CP,
+//                    fold, rank-16 correction) → gate → row-parallel out-projection
+//   attention mixer  the rank's heads; CP > 1: Wqkv rows all-gathered over CP (natural_order.h),
+//                    rotary at absolute positions, each query chunk at its offset against
+//                    the whole K/V
 //   out-projections  row-parallel into the replicated fp32 residual stream: TP rank 0 adds
 //                    x + W₀·o₀ (β = 1), the others write W_r·o_r (β = 0), one all-reduce sums
 //                    them, so x stays bit-identical on every TP rank and biases are added once

@@ -23,17 +23,4 @@ absl::Status AllGatherNatural(const parallel::SequenceSplit& split, DeviceCommun
   return absl::OkStatus();
 }
 
-absl::Status NaturalToLocal(const parallel::SequenceSplit& split, int rank, const void* natural,
-                            int64_t row_bytes, void* local, cudaStream_t stream) {
-  const int64_t Lc = split.chunk_tokens();
-  const auto& chunks = split.ChunksOf(rank);
-  for (size_t j = 0; j < chunks.size(); ++j) {
-    CUDA_RETURN_IF_ERROR(
-        cudaMemcpyAsync(static_cast<char*>(local) + static_cast<int64_t>(j) * Lc * row_bytes,
-                        static_cast<const char*>(natural) + chunks[j] * Lc * row_bytes,
-                        Lc * row_bytes, cudaMemcpyDeviceToDevice, stream));
-  }
-  return absl::OkStatus();
-}
-
 }  // namespace evo2::cuda

@@ -1,8 +1,7 @@
 // Rows of a context-parallel group in natural order (docs/parallelism.md §2): rank c holds the
-// zigzag chunks split.ChunksOf(c) (chunk r and 2CP−1−r) as its local rows. These gather every
-// rank's rows into the whole padded sequence [P, row] and pick a rank's rows back out of it —
-// the all-gather form of context parallelism that the hcl and attention mixers use until the
-// chunked kernels (the modal state scan, attention of a query block at an offset) replace it.
+// zigzag chunks split.ChunksOf(c) (chunk r and 2CP−1−r) as its local rows. The attention mixer
+// gathers every rank's Wqkv rows into the whole padded sequence [P, row] (the all-gather form of
+// context parallelism, docs/parallelism.md §4).
 #pragma once
 
 #include <cuda_runtime.h>
@@ -20,9 +19,5 @@ namespace evo2::cuda {
 absl::Status AllGatherNatural(const parallel::SequenceSplit& split, DeviceCommunicator& cp,
                               const void* local, int64_t row_bytes, void* gathered, void* natural,
                               cudaStream_t stream);
-
-// local [L, row_bytes] ← rank `rank`'s rows of natural [P, row_bytes].
-absl::Status NaturalToLocal(const parallel::SequenceSplit& split, int rank, const void* natural,
-                            int64_t row_bytes, void* local, cudaStream_t stream);
 
 }  // namespace evo2::cuda

@@ -6,6 +6,7 @@
 #include "cuda/workspace.h"
 #include "evo2/status_macros.h"
 #include "kernels/hyena_long.cuh"
+#include "kernels/hyena_long_cp.cuh"
 
 namespace evo2::cuda {
 namespace {
@@ -34,7 +35,8 @@ absl::Status RankBuffers::Ensure(const RankShape& s) {
   RETURN_IF_ERROR(Grow(lse_all, n(s.tp * s.L * 2) * f32));
   RETURN_IF_ERROR(Grow(ids, n(s.L) * sizeof(int32_t)));
   RETURN_IF_ERROR(Grow(targets, n(s.L) * sizeof(int32_t)));
-  RETURN_IF_ERROR(Grow(hcl, kernels::HyenaLongWorkspaceBytes(1, split ? s.P : s.L, s.Hl)));
+  RETURN_IF_ERROR(Grow(hcl, split ? kernels::HyenaLongWorkspaceBytes(2, s.Lc, s.Hl)
+                                  : kernels::HyenaLongWorkspaceBytes(1, s.L, s.Hl)));
   if (split) {
     RETURN_IF_ERROR(Grow(ext_in, n(2 * s.ext_rows * 3 * s.Hl) * act));
     RETURN_IF_ERROR(Grow(ext_q, n(2 * s.ext_rows * s.Hl) * act));
@@ -42,7 +44,11 @@ absl::Status RankBuffers::Ensure(const RankShape& s) {
     RETURN_IF_ERROR(Grow(gathered, n(s.P * 3 * s.Hl) * act));
     RETURN_IF_ERROR(Grow(natural, n(s.P * 3 * s.Hl) * act));
     RETURN_IF_ERROR(Grow(heads, n(3 * s.P * s.Hl) * act));
-    RETURN_IF_ERROR(Grow(whole_out, n(s.P * s.Hl) * act));
+    RETURN_IF_ERROR(Grow(q_chunk, n(s.Lc * s.Hl) * act));
+    RETURN_IF_ERROR(Grow(hcl_end, kernels::HyenaLongEndStateWorkspaceBytes(2, s.Lc, s.Hl)));
+    RETURN_IF_ERROR(Grow(end_state, n(2 * s.Hl * 16) * f32));
+    RETURN_IF_ERROR(Grow(end_states, n(s.cp * 2 * s.Hl * 16) * f32));
+    RETURN_IF_ERROR(Grow(incoming, n(2 * s.Hl * 16) * f32));
   }
   return absl::OkStatus();
 }
@@ -50,8 +56,9 @@ absl::Status RankBuffers::Ensure(const RankShape& s) {
 size_t RankBuffers::bytes() const {
   size_t total = 0;
   for (const kernels::DeviceBuffer* b :
-       {&x,   &z,       &big, &q,      &a,     &o,     &mlp,      &logits,  &lse,   &lse_all,
-        &ids, &targets, &hcl, &ext_in, &ext_q, &ext_o, &gathered, &natural, &heads, &whole_out})
+       {&x,        &z,       &big,    &q,       &a,     &o,        &mlp,       &logits,
+        &lse,      &lse_all, &ids,    &targets, &hcl,   &hcl_end,  &end_state, &end_states,
+        &incoming, &q_chunk, &ext_in, &ext_q,   &ext_o, &gathered, &natural,   &heads})
     total += b->bytes();
   return total;
 }

@@ -12,13 +12,17 @@
 //   lse          [L, 2] fp32      (log-sum-exp, target logit) of the rank's vocabulary columns
 //   lse_all      [T, L, 2] fp32   the TP ranks' pairs, all-gathered
 //   ids, targets [L] int32        shard-local token ids (V/T = the zero row), shard-local targets
-//   hcl          the hcl kernel's fp32 scratch for L rows (CP = 1) or P rows (CP > 1)
+//   hcl          the hcl gate's fp32 scratch for L rows (CP = 1) or 2 chunks of Lc (CP > 1)
+//   hcl_end      the end-state kernel's scratch (kernels/hyena_long_cp.cuh), CP > 1
+//   end_state    [2, Hl, 16] fp32  the rank's chunks' zero-state end states
+//   end_states   [CP, 2, Hl, 16] fp32  all ranks' (all-gathered, rank-major)
+//   incoming     [2, Hl, 16] fp32  the true states entering the rank's chunks
+//   q_chunk      [heads, Lc, d] act  one chunk's rotated queries (attention, CP > 1)
 //   ext_in       [2, region, 3Hl] act   FIR inputs with their halo rows (device_halo.h)
 //   ext_q, ext_o [2, region, Hl] act    q and the output in the same layout
 //   gathered     [P, 3Hl] act     CP all-gather target (rank-major)
 //   natural      [P, 3Hl] act     the same rows in natural order
 //   heads        [3, P, Hl] act   Q, K, V over the whole sequence (CP > 1)
-//   whole_out    [P, Hl] act      mixer output over the whole sequence (CP > 1)
 #pragma once
 
 #include <cstddef>
@@ -43,8 +47,8 @@ class RankBuffers {
   absl::Status Ensure(const RankShape& shape);
   size_t bytes() const;
 
-  kernels::DeviceBuffer x, z, big, q, a, o, mlp, logits, lse, lse_all, ids, targets, hcl, ext_in,
-      ext_q, ext_o, gathered, natural, heads, whole_out;
+  kernels::DeviceBuffer x, z, big, q, a, o, mlp, logits, lse, lse_all, ids, targets, hcl, hcl_end,
+      end_state, end_states, incoming, q_chunk, ext_in, ext_q, ext_o, gathered, natural, heads;
 };
 
 }  // namespace evo2::cuda
