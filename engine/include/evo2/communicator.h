@@ -1,12 +1,11 @@
 // Communication between the ranks of an engine group (tensor- or context-parallel sub-group).
 //
 // One Communicator object per rank per sub-group; every method is a collective: all ranks of
-// the sub-group call it in the same order with matching sizes. Two implementations:
-//   - in-process (engine/src/parallel/in_process_communicator.h): ranks are host threads of one
-//     process exchanging through shared memory; used by the CPU backend and, on one GPU, to
-//     prove a decomposition without a multi-GPU machine;
-//   - NCCL (declared in engine/src/parallel/nccl_communicator.h, to be built with the CUDA
-//     backend): one rank per GPU.
+// the sub-group call it in the same order with matching sizes. Implemented in-process
+// (engine/src/parallel/in_process_communicator.h): ranks are host threads of one process
+// exchanging through shared memory, as the CPU backend's engine groups run. The CUDA backend
+// has the stream-ordered counterpart on device buffers (engine/src/cuda/device_communicator.h),
+// in-process (ranks sharing one GPU) and over NCCL.
 //
 // Failure contract (never a hang): a rank that fails calls Abort(status) on its communicators;
 // every rank blocked in, or later entering, a collective of that sub-group returns an error

@@ -1,12 +1,11 @@
 #include "parallel/in_process_communicator.h"
 
 #include <algorithm>
-#include <condition_variable>
-#include <mutex>
 #include <string>
 
 #include "absl/strings/str_cat.h"
 #include "evo2/status_macros.h"
+#include "parallel/host_rendezvous.h"
 
 namespace evo2::parallel {
 namespace {
@@ -56,79 +55,31 @@ Posting MakePosting(OpKind kind, const void* data = nullptr, size_t count = 0,
   return p;
 }
 
+// The rendezvous plus what each rank posted for the current collective (slot r written by rank
+// r before it arrives, read by the others between the two arrivals).
 class Rendezvous {
  public:
   Rendezvous(int size, std::chrono::milliseconds timeout)
-      : size_(size), timeout_(timeout), posts_(static_cast<size_t>(size)) {}
+      : barrier_(size, timeout), posts_(static_cast<size_t>(size)) {}
 
-  // Rendezvous 1: posts `p` for `rank` and waits for all ranks. Abandoned (error) when the group
+  // Arrival 1: posts `p` for `rank` and waits for all ranks; abandoned (error) when the group
   // fails or the timeout passes first.
   absl::Status PostAndWait(int rank, const Posting& p) {
-    std::unique_lock lock(mu_);
-    if (!failure_.ok()) return Failed(rank, p.kind);
     posts_[static_cast<size_t>(rank)] = p;
-    const uint64_t gen = generation_;
-    if (++arrived_ == size_) {
-      arrived_ = 0;
-      ++generation_;
-      cv_.notify_all();
-      return absl::OkStatus();
-    }
-    const auto deadline = std::chrono::steady_clock::now() + timeout_;
-    while (generation_ == gen && failure_.ok()) {
-      if (cv_.wait_until(lock, deadline) == std::cv_status::timeout && generation_ == gen &&
-          failure_.ok()) {
-        failure_ = absl::DeadlineExceededError(
-            absl::StrCat("rank ", rank, " of ", size_, " waited ", timeout_.count(), " ms in ",
-                         OpName(p.kind), " and ", size_ - arrived_, " rank(s) never arrived"));
-        cv_.notify_all();
-      }
-    }
-    if (generation_ != gen) return absl::OkStatus();
-    // Not counted any more: the rendezvous it joined will never complete.
-    return Failed(rank, p.kind);
+    return barrier_.Arrive(rank, OpName(p.kind));
   }
 
-  // Rendezvous 2: waits until every rank has finished reading the posts. Not abandonable: all
-  // ranks passed rendezvous 1, and between the two they only copy memory.
-  void DoneReading() {
-    std::unique_lock lock(mu_);
-    const uint64_t gen = generation_;
-    if (++arrived_ == size_) {
-      arrived_ = 0;
-      ++generation_;
-      cv_.notify_all();
-      return;
-    }
-    cv_.wait(lock, [&] { return generation_ != gen; });
-  }
+  // Arrival 2: waits until every rank has finished reading the posts.
+  void DoneReading() { barrier_.ArriveUnabandonable(); }
 
-  void Abort(const absl::Status& reason) {
-    std::lock_guard lock(mu_);
-    if (!failure_.ok()) return;
-    failure_ = reason.ok() ? absl::AbortedError("aborted") : reason;
-    // Ranks waiting in rendezvous 1 give up (no rendezvous 1 completes from now on); ranks in
-    // rendezvous 2 are unaffected and finish it.
-    cv_.notify_all();
-  }
+  void Abort(const absl::Status& reason) { barrier_.Abort(reason); }
 
-  // Valid between the two rendezvous.
+  // Valid between the two arrivals.
   const Posting& post(int rank) const { return posts_[static_cast<size_t>(rank)]; }
-  int size() const { return size_; }
+  int size() const { return barrier_.size(); }
 
  private:
-  absl::Status Failed(int rank, OpKind kind) const {
-    return absl::Status(failure_.code(), absl::StrCat("rank ", rank, ", ", OpName(kind),
-                                                      ": the group failed: ", failure_.message()));
-  }
-
-  const int size_;
-  const std::chrono::milliseconds timeout_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  int arrived_ = 0;
-  uint64_t generation_ = 0;
-  absl::Status failure_;
+  HostRendezvous barrier_;
   std::vector<Posting> posts_;
 };
 

@@ -1,12 +1,13 @@
 // The in-process Communicator (evo2/communicator.h): the ranks are host threads of one process
-// and exchange through shared memory. The CPU backend's engine groups run on it; on one GPU it
-// can carry device pointers too once copies go through the device (not done yet).
+// and exchange through shared memory. The CPU backend's engine groups run on it (its device
+// counterpart, for ranks sharing a GPU, is cuda/in_process_device_communicator.h).
 //
-// Every collective is two rendezvous of all ranks: (1) each rank posts pointers to its buffers;
-// (2) after everyone has posted, each rank reads the others' buffers into its own outputs, then
-// waits until every rank has finished reading, so no posted buffer is released early. Only the
-// first rendezvous can be abandoned (Abort or timeout): once it has completed, every rank is
-// past its last wait and reaches the second without blocking on anything else.
+// Every collective is two rendezvous of all ranks (parallel/host_rendezvous.h): (1) each rank posts
+// pointers to its buffers; (2) after everyone has posted, each rank reads the others' buffers into
+// its own outputs, then waits until every rank has finished reading, so no posted buffer is
+// released early. Only the first rendezvous can be abandoned (Abort or timeout): once it has
+// completed, every rank is past its last wait and reaches the second without blocking on anything
+// else.
 #pragma once
 
 #include <chrono>
