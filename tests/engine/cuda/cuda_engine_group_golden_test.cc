@@ -122,7 +122,9 @@ class CudaEngineGroupGolden : public ::testing::TestWithParam<std::string> {
     auto model = Load(dir_, Device::kCuda, precision, l.tp, l.cp, l.devices);
     if (!layout.ok()) {
       EXPECT_FALSE(model.ok()) << l.name;
-      if (!model.ok()) EVO2_EXPECT_CONTAINS(model.status().message(), layout.status().message());
+      if (!model.ok()) {
+        EVO2_EXPECT_CONTAINS(model.status().message(), layout.status().message());
+      }
       std::printf("%s %s: refused (%s)\n", GetParam().c_str(), l.name,
                   std::string(layout.status().message()).c_str());
       return nullptr;

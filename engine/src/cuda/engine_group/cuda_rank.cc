@@ -4,10 +4,11 @@
 
 #include <algorithm>
 #include <cmath>
+#include <type_traits>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "cuda/activations_to_host.h"
+#include "cuda/communicator_stream_wait.h"
 #include "cuda/engine_group/device_halo.h"
 #include "cuda/engine_group/natural_order.h"
 #include "cuda/workspace.h"
@@ -16,6 +17,7 @@
 #include "kernels/attention.cuh"
 #include "kernels/convert.cuh"
 #include "kernels/cuda_status.cuh"
+#include "kernels/device_buffer.h"
 #include "kernels/embedding.cuh"
 #include "kernels/hyena_featurizer.cuh"
 #include "kernels/hyena_fir.cuh"
@@ -59,7 +61,11 @@ absl::Status CudaRank::Forward(const ModelConfig& config, DeviceCommunicator& tp
           ? ForwardTyped<float>(config, tp, cp, tokens, cancelled, failure, out)
           : ForwardTyped<__nv_bfloat16>(config, tp, cp, tokens, cancelled, failure, out);
   if (!s.ok()) {
-    cudaStreamSynchronize(stream_);  // nothing of this pass may still run when the caller retries
+    // Nothing of this pass may still run when the caller retries: WaitForStream first (under
+    // NCCL it aborts the failed communicators, whose kernels then exit), then the stream drains.
+    DeviceCommunicator* comms[] = {&tp, &cp};
+    WaitForStream(stream_, comms).IgnoreError();
+    cudaStreamSynchronize(stream_);
     return s;
   }
   RETURN_IF_ERROR(tp.Check());
@@ -130,12 +136,22 @@ absl::Status CudaRank::ForwardTyped(const ModelConfig& c, DeviceCommunicator& tp
   CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(b.targets.get(), targets.data(), L * sizeof(int32_t),
                                        cudaMemcpyHostToDevice, st));
 
+  // Waits for the stream without risking a hang on a collective whose peer never joins
+  // (cuda/communicator_stream_wait.h).
+  DeviceCommunicator* comms[] = {&tp, &cp};
+  auto wait = [&]() { return WaitForStream(st, comms); };
   // Copies local [L, H] rows (fp32 or T) to a host [S, H] array at their natural positions.
   std::vector<float> staging;
   auto scatter_rows = [&](const auto* src, float* dst) -> absl::Status {
     if (dst == nullptr || tp.rank() != 0) return absl::OkStatus();
     staging.resize(static_cast<size_t>(L * H));
-    RETURN_IF_ERROR(CopyActivationsToHost(src, L * H, staging.data(), st));
+    using Src = std::remove_cv_t<std::remove_pointer_t<decltype(src)>>;
+    ASSIGN_OR_RETURN(auto device_staging,
+                     kernels::DeviceBuffer::Allocate(static_cast<size_t>(L * H) * sizeof(float)));
+    RETURN_IF_ERROR(kernels::LaunchConvert<Src, float>(src, device_staging.as<float>(), L * H, st));
+    CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(staging.data(), device_staging.get(),
+                                         L * H * sizeof(float), cudaMemcpyDeviceToHost, st));
+    RETURN_IF_ERROR(wait());
     for (int64_t r = 0; r < L; ++r) {
       const int64_t pos = split.Position(cp.rank(), r);
       if (pos < S) std::copy_n(staging.data() + r * H, H, dst + pos * H);
@@ -331,7 +347,7 @@ absl::Status CudaRank::ForwardTyped(const ModelConfig& c, DeviceCommunicator& tp
     RETURN_IF_ERROR(capture(i));
   }
   if (!out.head) {
-    CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(st));
+    RETURN_IF_ERROR(wait());
     return absl::OkStatus();
   }
 
@@ -359,7 +375,7 @@ absl::Status CudaRank::ForwardTyped(const ModelConfig& c, DeviceCommunicator& tp
       host_logits.resize(static_cast<size_t>(rows * Vl));
       CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(host_logits.data(), logits, rows * Vl * sizeof(float),
                                            cudaMemcpyDeviceToHost, st));
-      CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(st));
+      RETURN_IF_ERROR(wait());
       for (int64_t r = 0; r < rows; ++r) {
         const int64_t pos = split.Position(cp.rank(), row0 + r);
         if (pos < S) std::copy_n(host_logits.data() + r * Vl, Vl, out.logits + pos * V + v0);
@@ -375,7 +391,7 @@ absl::Status CudaRank::ForwardTyped(const ModelConfig& c, DeviceCommunicator& tp
   std::vector<float> host_pairs(static_cast<size_t>(tps * L * 2));
   CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(host_pairs.data(), pairs, host_pairs.size() * sizeof(float),
                                        cudaMemcpyDeviceToHost, st));
-  CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(st));
+  RETURN_IF_ERROR(wait());
   if (out.log_probs != nullptr && tp.rank() == 0) {
     for (int64_t r = 0; r < L; ++r) {
       const int64_t pos = split.Position(cp.rank(), r);
