@@ -219,6 +219,48 @@ TEST_P(CudaEngineGroupGolden, Fp32LayoutsMatchTheCpuReference) {
 INSTANTIATE_TEST_SUITE_P(Cases, CudaEngineGroupGolden,
                          ::testing::Values("a_tiny6", "b_small10", "c_7blike32"));
 
+// One GPU per rank over NCCL (no EVO2_CUDA_GROUP): TP=2, CP=2 and, with 4 GPUs, TP=2×CP=2
+// against the single-GPU bf16 run, same bounds as above. Skipped on a machine with one GPU.
+TEST(CudaEngineGroupNccl, LayoutsOnOneGpuPerRankMatchTheSingleGpuRun) {
+  int gpus = 0;
+  if (cudaGetDeviceCount(&gpus) != cudaSuccess || gpus < 2)
+    GTEST_SKIP() << "needs 2 or more GPUs (found " << gpus << ")";
+  auto dir = evo2::testing::GoldenCaseDirFromEnv("a_tiny6");
+  if (!dir) GTEST_SKIP() << "golden case a_tiny6 not present";
+  RegisterCudaBackend();
+  unsetenv("EVO2_CUDA_GROUP");
+  auto single = Load(*dir, Device::kCuda, Precision::kBf16, 1, 1, 0);
+  ASSERT_TRUE(single.ok()) << single.status();
+  const auto seqs = Records(*dir, 8192);
+  ForwardOptions fo;
+  fo.logits = true;
+  for (const Layout& l : {Layout{"TP2", 2, 1, 0}, Layout{"CP2", 1, 2, 0},
+                          Layout{"TP2xCP2", 2, 2, 0}, Layout{"DP2", 1, 1, 2}}) {
+    if (l.tp * l.cp * std::max(1, l.devices / (l.tp * l.cp)) > gpus) continue;
+    SCOPED_TRACE(l.name);
+    auto model = Load(*dir, Device::kCuda, Precision::kBf16, l.tp, l.cp, l.devices);
+    ASSERT_TRUE(model.ok()) << model.status();
+    auto* group = dynamic_cast<cuda::CudaEngineGroupModel*>(model->get());
+    ASSERT_NE(group, nullptr);
+    EXPECT_FALSE(group->placement().one_gpu);
+    auto got = group->ForwardBatch(seqs, fo);
+    ASSERT_TRUE(got.ok()) << got.status();
+    double worst_rel = 0, worst_mean = 0;
+    for (size_t i = 0; i < seqs.size(); ++i) {
+      auto want = (*single)->Forward(seqs[i], fo);
+      ASSERT_TRUE(want.ok()) << want.status();
+      const double rel = RelL2((*got)[i].logits, want->logits);
+      const double dmean = std::abs(Mean((*got)[i].log_probs) - Mean(want->log_probs));
+      EXPECT_LE(rel, 1e-2) << "length " << seqs[i].size();
+      EXPECT_LE(dmean, 5e-3) << "length " << seqs[i].size();
+      worst_rel = std::max(worst_rel, rel);
+      worst_mean = std::max(worst_mean, dmean);
+    }
+    std::printf("[nccl bf16] a_tiny6 %s (%s): worst logits rel-L2 %.2e, |Δ mean lp| %.2e\n", l.name,
+                group->placement().ToString().c_str(), worst_rel, worst_mean);
+  }
+}
+
 class CudaEngineGroupFailure : public ::testing::Test {
  protected:
   void SetUp() override {
