@@ -141,20 +141,18 @@ absl::Status CudaRank::ForwardTyped(const ModelConfig& c, DeviceCommunicator& tp
   DeviceCommunicator* comms[] = {&tp, &cp};
   auto wait = [&]() { return WaitForStream(st, comms); };
   // Copies local [L, H] rows (fp32 or T) to a host [S, H] array at their natural positions.
-  std::vector<float> staging;
   auto scatter_rows = [&](const auto* src, float* dst) -> absl::Status {
     if (dst == nullptr || tp.rank() != 0) return absl::OkStatus();
-    staging.resize(static_cast<size_t>(L * H));
     using Src = std::remove_cv_t<std::remove_pointer_t<decltype(src)>>;
-    ASSIGN_OR_RETURN(auto device_staging,
-                     kernels::DeviceBuffer::Allocate(static_cast<size_t>(L * H) * sizeof(float)));
-    RETURN_IF_ERROR(kernels::LaunchConvert<Src, float>(src, device_staging.as<float>(), L * H, st));
-    CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(staging.data(), device_staging.get(),
-                                         L * H * sizeof(float), cudaMemcpyDeviceToHost, st));
+    RETURN_IF_ERROR(RankBuffers::Grow(b.staging, static_cast<size_t>(L * H) * sizeof(float)));
+    RETURN_IF_ERROR(kernels::LaunchConvert<Src, float>(src, b.staging.as<float>(), L * H, st));
+    float* staging = b.host.data();  // [L, H] pinned
+    CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(staging, b.staging.get(), L * H * sizeof(float),
+                                         cudaMemcpyDeviceToHost, st));
     RETURN_IF_ERROR(wait());
     for (int64_t r = 0; r < L; ++r) {
       const int64_t pos = split.Position(cp.rank(), r);
-      if (pos < S) std::copy_n(staging.data() + r * H, H, dst + pos * H);
+      if (pos < S) std::copy_n(staging + r * H, H, dst + pos * H);
     }
     return absl::OkStatus();
   };
@@ -357,7 +355,7 @@ absl::Status CudaRank::ForwardTyped(const ModelConfig& c, DeviceCommunicator& tp
   RETURN_IF_ERROR(scatter_rows(z, out.final_norm));
   float* logits = b.logits.as<float>();  // [rows, Vl]
   float* lse = b.lse.as<float>();        // [L, 2]
-  std::vector<float> host_logits;
+  float* host_logits = b.host.data();    // [rows, Vl] pinned
   for (int64_t row0 = 0; row0 < L; row0 += kHeadChunkRows) {
     const int64_t rows = std::min(kHeadChunkRows, L - row0);
     RETURN_IF_ERROR(gemm_->Run(act, DType::kFloat32,
@@ -372,13 +370,12 @@ absl::Status CudaRank::ForwardTyped(const ModelConfig& c, DeviceCommunicator& tp
     RETURN_IF_ERROR(kernels::LaunchLogSumExpGather(logits, b.targets.as<int32_t>() + row0,
                                                    lse + 2 * row0, rows, Vl, st));
     if (out.logits != nullptr) {
-      host_logits.resize(static_cast<size_t>(rows * Vl));
-      CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(host_logits.data(), logits, rows * Vl * sizeof(float),
+      CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(host_logits, logits, rows * Vl * sizeof(float),
                                            cudaMemcpyDeviceToHost, st));
       RETURN_IF_ERROR(wait());
       for (int64_t r = 0; r < rows; ++r) {
         const int64_t pos = split.Position(cp.rank(), row0 + r);
-        if (pos < S) std::copy_n(host_logits.data() + r * Vl, Vl, out.logits + pos * V + v0);
+        if (pos < S) std::copy_n(host_logits + r * Vl, Vl, out.logits + pos * V + v0);
       }
     }
   }
@@ -388,8 +385,8 @@ absl::Status CudaRank::ForwardTyped(const ModelConfig& c, DeviceCommunicator& tp
     RETURN_IF_ERROR(tp.AllGather(lse, b.lse_all.get(), L * 2 * sizeof(float), st));
     pairs = b.lse_all.as<float>();
   }
-  std::vector<float> host_pairs(static_cast<size_t>(tps * L * 2));
-  CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(host_pairs.data(), pairs, host_pairs.size() * sizeof(float),
+  const float* host_pairs = b.host.data();  // [TP, L, 2] pinned
+  CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(b.host.data(), pairs, tps * L * 2 * sizeof(float),
                                        cudaMemcpyDeviceToHost, st));
   RETURN_IF_ERROR(wait());
   if (out.log_probs != nullptr && tp.rank() == 0) {

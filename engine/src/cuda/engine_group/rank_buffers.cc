@@ -1,24 +1,41 @@
 #include "cuda/engine_group/rank_buffers.h"
 
+#include <cuda_runtime.h>
+
 #include <algorithm>
 #include <array>
 
 #include "cuda/workspace.h"
 #include "evo2/status_macros.h"
+#include "kernels/cuda_status.cuh"
 #include "kernels/hyena_long.cuh"
 #include "kernels/hyena_long_cp.cuh"
 
 namespace evo2::cuda {
-namespace {
+namespace {}  // namespace
 
-absl::Status Grow(kernels::DeviceBuffer& b, size_t bytes) {
+absl::Status RankBuffers::Grow(kernels::DeviceBuffer& b, size_t bytes) {
   if (b.bytes() >= bytes) return absl::OkStatus();
   b = kernels::DeviceBuffer();  // release before allocating the larger one
   ASSIGN_OR_RETURN(b, kernels::DeviceBuffer::Allocate(bytes));
   return absl::OkStatus();
 }
 
-}  // namespace
+PinnedHostFloats::~PinnedHostFloats() {
+  if (data_ != nullptr) cudaFreeHost(data_);
+}
+
+absl::Status PinnedHostFloats::Ensure(size_t count) {
+  if (count <= count_) return absl::OkStatus();
+  if (data_ != nullptr) CUDA_RETURN_IF_ERROR(cudaFreeHost(data_));
+  data_ = nullptr;
+  count_ = 0;
+  void* p = nullptr;
+  CUDA_RETURN_IF_ERROR(cudaMallocHost(&p, count * sizeof(float)));
+  data_ = static_cast<float*>(p);
+  count_ = count;
+  return absl::OkStatus();
+}
 
 absl::Status RankBuffers::Ensure(const RankShape& s) {
   const size_t act = s.act_bytes, f32 = sizeof(float);
@@ -35,6 +52,7 @@ absl::Status RankBuffers::Ensure(const RankShape& s) {
   RETURN_IF_ERROR(Grow(lse_all, n(s.tp * s.L * 2) * f32));
   RETURN_IF_ERROR(Grow(ids, n(s.L) * sizeof(int32_t)));
   RETURN_IF_ERROR(Grow(targets, n(s.L) * sizeof(int32_t)));
+  RETURN_IF_ERROR(host.Ensure(std::max({n(s.L * s.H), n(head_rows * s.Vl), n(s.tp * s.L * 2)})));
   RETURN_IF_ERROR(Grow(hcl, split ? kernels::HyenaLongWorkspaceBytes(2, s.Lc, s.Hl)
                                   : kernels::HyenaLongWorkspaceBytes(1, s.L, s.Hl)));
   if (split) {
@@ -56,9 +74,10 @@ absl::Status RankBuffers::Ensure(const RankShape& s) {
 size_t RankBuffers::bytes() const {
   size_t total = 0;
   for (const kernels::DeviceBuffer* b :
-       {&x,        &z,       &big,    &q,       &a,     &o,        &mlp,       &logits,
-        &lse,      &lse_all, &ids,    &targets, &hcl,   &hcl_end,  &end_state, &end_states,
-        &incoming, &q_chunk, &ext_in, &ext_q,   &ext_o, &gathered, &natural,   &heads})
+       {&x,         &z,          &big,      &q,       &a,       &o,     &mlp,
+        &logits,    &lse,        &lse_all,  &ids,     &targets, &hcl,   &hcl_end,
+        &end_state, &end_states, &incoming, &q_chunk, &ext_in,  &ext_q, &ext_o,
+        &gathered,  &natural,    &heads,    &staging})
     total += b->bytes();
   return total;
 }

@@ -23,6 +23,11 @@
 //   gathered     [P, 3Hl] act     CP all-gather target (rank-major)
 //   natural      [P, 3Hl] act     the same rows in natural order
 //   heads        [3, P, Hl] act   Q, K, V over the whole sequence (CP > 1)
+//   staging      [L, H] fp32      a hidden state on its way out (allocated when first asked for)
+//   host         pinned host fp32, max([L, H], [head rows, Vl], [TP, L, 2]): results on their
+//                way out. Pinned, so that a copy out returns at once and the rank then waits
+//                with WaitForStream (a copy into pageable memory blocks the host until it is
+//                done, which a collective whose peer never joins would make forever).
 #pragma once
 
 #include <cstddef>
@@ -41,6 +46,21 @@ struct RankShape {
   size_t act_bytes = 2;  // sizeof the activation type
 };
 
+// Page-locked host memory (cudaMallocHost), grown on demand.
+class PinnedHostFloats {
+ public:
+  PinnedHostFloats() = default;
+  PinnedHostFloats(const PinnedHostFloats&) = delete;
+  PinnedHostFloats& operator=(const PinnedHostFloats&) = delete;
+  ~PinnedHostFloats();
+  absl::Status Ensure(size_t count);
+  float* data() const { return data_; }
+
+ private:
+  float* data_ = nullptr;
+  size_t count_ = 0;
+};
+
 class RankBuffers {
  public:
   // Makes every buffer large enough for `shape` (on the current device).
@@ -49,6 +69,10 @@ class RankBuffers {
 
   kernels::DeviceBuffer x, z, big, q, a, o, mlp, logits, lse, lse_all, ids, targets, hcl, hcl_end,
       end_state, end_states, incoming, q_chunk, ext_in, ext_q, ext_o, gathered, natural, heads;
+  kernels::DeviceBuffer staging;
+  PinnedHostFloats host;
+  // Grows `b` to `bytes` (releasing the old allocation first).
+  static absl::Status Grow(kernels::DeviceBuffer& b, size_t bytes);
 };
 
 }  // namespace evo2::cuda
