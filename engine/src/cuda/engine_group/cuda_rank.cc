@@ -229,7 +229,8 @@ absl::Status CudaRank::ForwardTyped(const ModelConfig& c, DeviceCommunicator& tp
         T* nat = b.natural.as<T>();  // [P, 3Hl]
         RETURN_IF_ERROR(
             AllGatherNatural(split, cp, big, 3 * Hl * sizeof(T), b.gathered.get(), nat, st));
-        T* qh = b.heads.as<T>();  // [3, heads, P, d]: Q, K, V
+        // Q, K, V [3, heads, P, d] into the all-gather's buffer, free once `nat` is filled.
+        T* qh = b.gathered.as<T>();
         const T* kh = qh + P * Hl;
         const T* vh = qh + 2 * P * Hl;
         RETURN_IF_ERROR(kernels::LaunchRotaryQkvSplit<T>(nat, blk.inv_freq, scale, qh, qh + P * Hl,

@@ -61,7 +61,6 @@ absl::Status RankBuffers::Ensure(const RankShape& s) {
     RETURN_IF_ERROR(Grow(ext_o, n(2 * s.ext_rows * s.Hl) * act));
     RETURN_IF_ERROR(Grow(gathered, n(s.P * 3 * s.Hl) * act));
     RETURN_IF_ERROR(Grow(natural, n(s.P * 3 * s.Hl) * act));
-    RETURN_IF_ERROR(Grow(heads, n(3 * s.P * s.Hl) * act));
     RETURN_IF_ERROR(Grow(q_chunk, n(s.Lc * s.Hl) * act));
     RETURN_IF_ERROR(Grow(hcl_end, kernels::HyenaLongEndStateWorkspaceBytes(2, s.Lc, s.Hl)));
     RETURN_IF_ERROR(Grow(end_state, n(2 * s.Hl * 16) * f32));
@@ -74,10 +73,9 @@ absl::Status RankBuffers::Ensure(const RankShape& s) {
 size_t RankBuffers::bytes() const {
   size_t total = 0;
   for (const kernels::DeviceBuffer* b :
-       {&x,         &z,          &big,      &q,       &a,       &o,     &mlp,
-        &logits,    &lse,        &lse_all,  &ids,     &targets, &hcl,   &hcl_end,
-        &end_state, &end_states, &incoming, &q_chunk, &ext_in,  &ext_q, &ext_o,
-        &gathered,  &natural,    &heads,    &staging})
+       {&x,        &z,       &big,    &q,       &a,     &o,        &mlp,       &logits,
+        &lse,      &lse_all, &ids,    &targets, &hcl,   &hcl_end,  &end_state, &end_states,
+        &incoming, &q_chunk, &ext_in, &ext_q,   &ext_o, &gathered, &natural,   &staging})
     total += b->bytes();
   return total;
 }

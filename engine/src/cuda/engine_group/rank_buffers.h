@@ -20,9 +20,9 @@
 //   q_chunk      [heads, Lc, d] act  one chunk's rotated queries (attention, CP > 1)
 //   ext_in       [2, region, 3Hl] act   FIR inputs with their halo rows (device_halo.h)
 //   ext_q, ext_o [2, region, Hl] act    q and the output in the same layout
-//   gathered     [P, 3Hl] act     CP all-gather target (rank-major)
+//   gathered     [P, 3Hl] act     CP all-gather target (rank-major); then Q, K, V
+//                                 [3, heads, P, d] over the whole sequence (attention, CP > 1)
 //   natural      [P, 3Hl] act     the same rows in natural order
-//   heads        [3, P, Hl] act   Q, K, V over the whole sequence (CP > 1)
 //   staging      [L, H] fp32      a hidden state on its way out (allocated when first asked for)
 //   host         pinned host fp32, max([L, H], [head rows, Vl], [TP, L, 2]): results on their
 //                way out. Pinned, so that a copy out returns at once and the rank then waits
@@ -68,7 +68,7 @@ class RankBuffers {
   size_t bytes() const;
 
   kernels::DeviceBuffer x, z, big, q, a, o, mlp, logits, lse, lse_all, ids, targets, hcl, hcl_end,
-      end_state, end_states, incoming, q_chunk, ext_in, ext_q, ext_o, gathered, natural, heads;
+      end_state, end_states, incoming, q_chunk, ext_in, ext_q, ext_o, gathered, natural;
   kernels::DeviceBuffer staging;
   PinnedHostFloats host;
   // Grows `b` to `bytes` (releasing the old allocation first).
