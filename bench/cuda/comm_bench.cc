@@ -11,7 +11,8 @@
 // HBM copies and the reduction kernel, the cost a one-GPU decomposition pays per collective.
 // They feed the multi-GPU scaling model: t_comm(S) ≈ S / busbw per collective.
 //
-//   evo2_comm_bench [--max-mb 256] [--ranks 2,4] [--no-nccl] [--no-in-process]
+//   evo2_comm_bench [--min-kb 1024] [--max-mb 256] [--ranks 2,4] [--no-nccl] [--no-in-process]
+// (--min-kb 4 adds the small sizes where latency, not bandwidth, dominates: CP halo exchanges.)
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -104,10 +105,10 @@ double TimeCollective(Comms& comms, Op op, int64_t bytes) {
   return batch_seconds[kBatches / 2];
 }
 
-void Sweep(const char* impl, Comms& comms, int64_t max_bytes) {
+void Sweep(const char* impl, Comms& comms, int64_t min_bytes, int64_t max_bytes) {
   const int n = static_cast<int>(comms.size());
   for (Op op : {Op::kAllReduce, Op::kAllGather}) {
-    for (int64_t bytes = 1 << 20; bytes <= max_bytes; bytes *= 2) {
+    for (int64_t bytes = min_bytes; bytes <= max_bytes; bytes *= 2) {
       const double t = TimeCollective(comms, op, bytes);
       const double algbw = static_cast<double>(bytes) / t / 1e9;
       const double busbw = op == Op::kAllReduce ? algbw * 2.0 * (n - 1) / n : algbw * (n - 1);
@@ -115,7 +116,7 @@ void Sweep(const char* impl, Comms& comms, int64_t max_bytes) {
           "impl=%s ranks=%d op=%s mb_per_rank=%lld time_us=%.1f algbw_GBps=%.1f "
           "busbw_GBps=%.1f\n",
           impl, n, op == Op::kAllReduce ? "all_reduce" : "all_gather",
-          static_cast<long long>(bytes >> 20), t * 1e6, algbw, busbw);
+          static_cast<long long>(bytes >> 10), t * 1e6, algbw, busbw);
       std::fflush(stdout);
     }
   }
@@ -124,12 +125,15 @@ void Sweep(const char* impl, Comms& comms, int64_t max_bytes) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  int64_t max_mb = 256;
+  int64_t max_mb = 256, min_kb = 1024;
   std::vector<int> rank_counts = {2, 4};
   bool nccl = true, in_process = true;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--max-mb" && i + 1 < argc && absl::SimpleAtoi(argv[i + 1], &max_mb)) {
+      ++i;
+    } else if (a == "--min-kb" && i + 1 < argc && absl::SimpleAtoi(argv[i + 1], &min_kb) &&
+               min_kb >= 4) {
       ++i;
     } else if (a == "--ranks" && i + 1 < argc) {
       rank_counts.clear();
@@ -146,8 +150,10 @@ int main(int argc, char** argv) {
     } else if (a == "--no-in-process") {
       in_process = false;
     } else {
-      std::fprintf(stderr, "usage: %s [--max-mb 256] [--ranks 2,4] [--no-nccl] [--no-in-process]\n",
-                   argv[0]);
+      std::fprintf(
+          stderr,
+          "usage: %s [--min-kb 1024] [--max-mb 256] [--ranks 2,4] [--no-nccl] [--no-in-process]\n",
+          argv[0]);
       return 2;
     }
   }
@@ -166,7 +172,7 @@ int main(int argc, char** argv) {
     for (int n : rank_counts) {
       auto comms = evo2::cuda::MakeInProcessDeviceCommunicators(std::vector<int>(n, 0));
       Check(comms.status(), "MakeInProcessDeviceCommunicators");
-      Sweep("in_process_gpu0", *comms, max_bytes);
+      Sweep("in_process_gpu0", *comms, min_kb << 10, max_bytes);
     }
   }
   if (nccl) {
@@ -176,7 +182,7 @@ int main(int argc, char** argv) {
       for (int d = 0; d < n; ++d) devices.push_back(d);
       auto group = evo2::cuda::MakeNcclDeviceGroup(devices, n, 1);
       Check(group.status(), "MakeNcclDeviceGroup");
-      Sweep("nccl", group->tp, max_bytes);
+      Sweep("nccl", group->tp, min_kb << 10, max_bytes);
     }
   }
   return 0;

@@ -354,17 +354,22 @@ class InProcessDeviceCommunicator final : public DeviceCommunicator {
     return match;
   }
 
-  // Every message this rank sends is received (NCCL would hang on one that is not).
+  // Every message this rank sends is received, with its size (NCCL would hang or truncate).
   absl::Status MatchSendsToReceivers(std::span<const DeviceSend> sends) const {
     for (const DeviceSend& s : sends) {
-      bool received = false;
+      const DeviceRecv* match = nullptr;
       for (const DeviceRecv& r : group_->ready[static_cast<size_t>(s.peer)].recvs) {
-        received = received || (r.peer == rank_ && r.tag == s.tag);
+        if (r.peer == rank_ && r.tag == s.tag) match = &r;
       }
-      if (!received) {
+      if (match == nullptr) {
         return absl::InternalError(absl::StrCat("rank ", rank_, ": Exchange sent tag ", s.tag,
                                                 " to rank ", s.peer,
                                                 ", which does not receive it"));
+      }
+      if (match->bytes != s.bytes) {
+        return absl::InternalError(absl::StrCat("rank ", rank_, ": Exchange sent ", s.bytes,
+                                                " bytes with tag ", s.tag, " to rank ", s.peer,
+                                                ", which expects ", match->bytes));
       }
     }
     return absl::OkStatus();

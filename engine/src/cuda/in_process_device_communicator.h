@@ -19,6 +19,9 @@
 // Every event a stream waits for has been recorded before the wait is enqueued: the device can
 // never deadlock, whatever the host threads do.
 //
+// As with NCCL, the receive buffers of an Exchange must not overlap its send buffers (a peer may
+// still be reading a send while this rank's receive lands).
+//
 // Failure: Abort, a timeout in arrival 1 (DEADLINE_EXCEEDED naming the waiting rank and how many
 // never arrived) and a mismatched collective (kind, size, unmatched exchange message) fail the
 // sub-group on every rank, as the host in-process communicator does.

@@ -90,10 +90,10 @@ class NcclGroupState {
     }
   }
 
-  // Registers a communicator (owned here from now on); returns its slot.
-  size_t Add(ncclComm_t comm, int device) {
+  // Registers a communicator of global rank `owner` (owned here from now on); returns its slot.
+  size_t Add(ncclComm_t comm, int device, int owner) {
     std::lock_guard lock(mu_);
-    slots_.push_back({comm, device});
+    slots_.push_back({comm, device, owner});
     return slots_.size() - 1;
   }
 
@@ -102,14 +102,23 @@ class NcclGroupState {
     return slots_[slot].comm;
   }
 
-  // Aborts the communicator in `slot` (called by its own rank's thread only).
-  void AbortSlot(size_t slot) {
-    ncclComm_t comm = nullptr;
+  // Aborts every communicator of global rank `owner` (its TP and its CP one), so none of its
+  // kernels keeps waiting, whichever communicator reported the failure. Called by the owner's
+  // thread only: the only thread using those communicators.
+  void AbortOwner(int owner) {
+    std::vector<std::pair<ncclComm_t, int>> mine;
     {
       std::lock_guard lock(mu_);
-      comm = std::exchange(slots_[slot].comm, nullptr);
+      for (Slot& s : slots_) {
+        if (s.owner == owner && s.comm != nullptr) {
+          mine.emplace_back(std::exchange(s.comm, nullptr), s.device);
+        }
+      }
     }
-    if (comm != nullptr) ncclCommAbort(comm);
+    for (auto [comm, device] : mine) {
+      cudaSetDevice(device);
+      ncclCommAbort(comm);
+    }
   }
 
   void Fail(const absl::Status& reason) {
@@ -124,8 +133,9 @@ class NcclGroupState {
 
  private:
   struct Slot {
-    ncclComm_t comm = nullptr;
+    ncclComm_t comm = nullptr;  // null once aborted
     int device = 0;
+    int owner = 0;  // global rank
   };
   const std::chrono::milliseconds timeout_;
   mutable std::mutex mu_;
@@ -135,10 +145,11 @@ class NcclGroupState {
 
 class NcclDeviceCommunicator final : public DeviceCommunicator {
  public:
-  NcclDeviceCommunicator(std::shared_ptr<NcclGroupState> group, size_t slot, int rank, int size,
-                         int device, std::string name)
+  NcclDeviceCommunicator(std::shared_ptr<NcclGroupState> group, size_t slot, int owner, int rank,
+                         int size, int device, std::string name)
       : group_(std::move(group)),
         slot_(slot),
+        owner_(owner),
         rank_(rank),
         size_(size),
         device_(device),
@@ -258,14 +269,14 @@ class NcclDeviceCommunicator final : public DeviceCommunicator {
   // The group's failure as this rank reports it; its own communicator is aborted on the way, so
   // its kernels stop waiting for peers.
   absl::Status Failed(absl::string_view op, const absl::Status& failure) {
-    group_->AbortSlot(slot_);
+    group_->AbortOwner(owner_);
     return absl::Status(failure.code(),
                         absl::StrCat(Who(op), ": the group failed: ", failure.message()));
   }
 
   absl::Status Fail(const absl::Status& reason) {
     group_->Fail(reason);
-    group_->AbortSlot(slot_);
+    group_->AbortOwner(owner_);
     return reason;
   }
 
@@ -292,10 +303,14 @@ class NcclDeviceCommunicator final : public DeviceCommunicator {
       const absl::Status settled = group_->Settle(comm, Clock::now() + group_->timeout(), Who(op));
       if (!settled.ok()) return Fail(settled);
     }
+    // The clock runs from the oldest collective still unfinished: restart it unless the one
+    // recorded before is still pending.
+    const bool previous_pending =
+        pending_recorded_ && cudaEventQuery(pending_) == cudaErrorNotReady;
     if (const cudaError_t e = cudaEventRecord(pending_, stream); e != cudaSuccess) {
       return Fail(kernels::CudaStatus(e, "cudaEventRecord(collective)", __FILE__, __LINE__));
     }
-    if (!pending_recorded_) pending_since_ = Clock::now();  // the oldest unfinished one counts
+    if (!previous_pending) pending_since_ = Clock::now();
     pending_recorded_ = true;
     pending_op_ = std::string(op);
     return absl::OkStatus();
@@ -303,6 +318,7 @@ class NcclDeviceCommunicator final : public DeviceCommunicator {
 
   std::shared_ptr<NcclGroupState> group_;
   const size_t slot_;
+  const int owner_;  // global rank: its TP and CP communicators are aborted together
   const int rank_, size_, device_;
   const std::string name_;         // "the sub-group of GPUs 0,2"
   cudaEvent_t pending_ = nullptr;  // recorded after the last collective enqueued
@@ -366,8 +382,9 @@ absl::StatusOr<DeviceGroup> MakeNcclDeviceGroup(const std::vector<int>& devices,
         std::vector<size_t> slots;
         for (int i = 0; i < n; ++i) {
           if (comms[static_cast<size_t>(i)] != nullptr) {
-            slots.push_back(
-                state->Add(comms[static_cast<size_t>(i)], sub_devices[static_cast<size_t>(i)]));
+            slots.push_back(state->Add(comms[static_cast<size_t>(i)],
+                                       sub_devices[static_cast<size_t>(i)],
+                                       ranks[static_cast<size_t>(i)]));
           }
         }
         if ((result != ncclSuccess && result != ncclInProgress) || slots.size() != comms.size()) {
@@ -387,9 +404,9 @@ absl::StatusOr<DeviceGroup> MakeNcclDeviceGroup(const std::vector<int>& devices,
         }
         DeviceCommunicators out;
         for (int i = 0; i < n; ++i) {
-          auto comm =
-              std::make_unique<NcclDeviceCommunicator>(state, slots[static_cast<size_t>(i)], i, n,
-                                                       sub_devices[static_cast<size_t>(i)], name);
+          auto comm = std::make_unique<NcclDeviceCommunicator>(
+              state, slots[static_cast<size_t>(i)], ranks[static_cast<size_t>(i)], i, n,
+              sub_devices[static_cast<size_t>(i)], name);
           RETURN_IF_ERROR(comm->Init());
           out.push_back(std::move(comm));
         }

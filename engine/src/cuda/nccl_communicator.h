@@ -13,8 +13,9 @@
 //                answers ncclInProgress is polled with ncclCommGetAsyncError. The group shares
 //                one failure: Abort(reason), an NCCL error, or a collective still pending
 //                `timeout` after it was enqueued (Check) fails it, and each rank's next
-//                collective or Check() calls ncclCommAbort on its own communicator, from its own
-//                thread, which makes its spinning kernels exit. A rank waits for its stream with
+//                collective or Check() on either of its communicators calls ncclCommAbort on
+//                both (TP and CP), from the rank's own thread, which makes its spinning kernels
+//                exit. A rank waits for its stream with
 //                WaitForStream (cuda/communicator_stream_wait.h), never cudaStreamSynchronize,
 //                so a peer that never joins surfaces as DEADLINE_EXCEEDED.
 //   teardown     the last communicator of a group to go finalises and destroys every NCCL

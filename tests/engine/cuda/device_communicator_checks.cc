@@ -24,12 +24,21 @@ using kernels::DeviceBuffer;
       return absl::InternalError(absl::StrCat(#expr, ": ", cudaGetErrorString(err_))); \
   } while (0)
 
+// The ranks' streams are non-blocking, so they do not wait for work on the legacy default
+// stream (cudaMemset, cudaMemcpy to or within the device may still be running when those
+// return): setup done there is waited for before a rank's stream may touch its buffers.
+absl::Status FinishSetup() {
+  CUDA_OK(cudaStreamSynchronize(cudaStreamLegacy));
+  return absl::OkStatus();
+}
+
 absl::StatusOr<DeviceBuffer> Poisoned(int64_t bytes) {
   auto buf = DeviceBuffer::Allocate(static_cast<size_t>(std::max<int64_t>(bytes, 1)));
   if (!buf.ok()) return buf.status();
   if (cudaMemset(buf->get(), 0xFF, buf->bytes()) != cudaSuccess) {
     return absl::InternalError("cudaMemset");
   }
+  RETURN_IF_ERROR(FinishSetup());
   return buf;
 }
 
@@ -79,7 +88,20 @@ std::vector<absl::Status> RunRanks(DeviceCommunicators& comms, const RankFn& fn)
         return;
       }
       status[r] = fn(static_cast<int>(r), comm, stream);
-      const cudaError_t sync = cudaStreamSynchronize(stream);
+      // Drain the stream, but never wait forever: a collective left spinning (a bug in the
+      // failure handling) fails the test with a message instead of hanging it.
+      const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+      cudaError_t sync = cudaStreamQuery(stream);
+      while (sync == cudaErrorNotReady && std::chrono::steady_clock::now() < deadline) {
+        std::this_thread::sleep_for(std::chrono::microseconds(200));
+        sync = cudaStreamQuery(stream);
+      }
+      if (sync == cudaErrorNotReady) {
+        status[r] = absl::DeadlineExceededError(
+            absl::StrCat("rank ", r, ": its stream still runs 60 s after the rank returned (",
+                         status[r].ToString(), ")"));
+        return;  // the stream is left alone: destroying it would not stop it either
+      }
       if (status[r].ok() && sync != cudaSuccess) {
         status[r] = absl::InternalError(absl::StrCat("stream: ", cudaGetErrorString(sync)));
       }
@@ -117,6 +139,7 @@ void CheckAllReduceSum(DeviceCommunicators& comms, int64_t count, int rounds,
       staged.push_back(std::move(*s));
       outs.push_back(std::move(*o));
     }
+    RETURN_IF_ERROR(FinishSetup());
     auto data = Poisoned(bytes);  // [count] fp32, reused by every round
     if (!data.ok()) return data.status();
     for (int k = 0; k < rounds; ++k) {
@@ -193,6 +216,7 @@ void CheckAllGather(DeviceCommunicators& comms, int64_t bytes_per_rank, bool in_
       CUDA_OK(cudaMemcpy(staged->as<uint8_t>() + k * bytes_per_rank, inputs[k][r].data(),
                          static_cast<size_t>(bytes_per_rank), cudaMemcpyHostToDevice));
     }
+    RETURN_IF_ERROR(FinishSetup());
     uint8_t* send_ptr = in_place ? recv->as<uint8_t>() + r * bytes_per_rank : send->as<uint8_t>();
     for (int k = 0; k < kRounds; ++k) {
       CUDA_OK(cudaMemsetAsync(recv->get(), 0xFF, static_cast<size_t>(total), stream));
@@ -286,6 +310,7 @@ void CheckExchange(DeviceCommunicators& comms) {
         CUDA_OK(cudaMemset(const_cast<void*>(s.data), 0xFF, static_cast<size_t>(s.bytes)));
         originals.push_back(std::move(*copy));
       }
+      RETURN_IF_ERROR(FinishSetup());
       if (r == 0) RETURN_IF_ERROR(StallStream(stream, 20));
       for (size_t i = 0; i < sends.size(); ++i) {
         CUDA_OK(cudaMemcpyAsync(const_cast<void*>(sends[i].data), originals[i].get(),

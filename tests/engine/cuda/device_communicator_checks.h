@@ -21,7 +21,8 @@ namespace evo2::cuda::testing {
 bool HaveGpus(int n);
 
 // Runs fn(rank, comm, stream) on one thread per rank (device comm.device(), a fresh
-// non-blocking stream), then waits for the stream; each rank's status (fn's, else the stream's).
+// non-blocking stream), then waits for the stream (at most 60 s: a stream still busy then is a
+// DEADLINE_EXCEEDED for that rank, not a hung test); each rank's status (fn's, else the stream's).
 using RankFn = std::function<absl::Status(int, DeviceCommunicator&, cudaStream_t)>;
 std::vector<absl::Status> RunRanks(DeviceCommunicators& comms, const RankFn& fn);
 

@@ -154,7 +154,10 @@ TEST(NcclDeviceCommunicator, AbortFromOneRankReleasesAPeerWaitingInAKernel) {
     auto buf = DeviceBuffer::Allocate(1024 * sizeof(float));
     if (!buf.ok()) return buf.status();
     RETURN_IF_ERROR(comm.AllReduceSum(buf->as<float>(), 1024, stream));
-    DeviceCommunicator* list[] = {&comm};
+    // The rank's CP communicator is listed first, so it is the one that reports the failure:
+    // the TP one, whose kernel waits, must be aborted with it (RunRanks then synchronises the
+    // stream, which would hang otherwise).
+    DeviceCommunicator* list[] = {group->cp[1].get(), &comm};
     return WaitForStream(stream, list);
   });
   const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
