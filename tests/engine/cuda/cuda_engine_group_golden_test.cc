@@ -7,15 +7,16 @@
 //
 // Tolerances:
 //   bf16 vs the single-GPU bf16 run: logits rel-L2 ≤ 1e-2 and |Δ mean log-prob| ≤ 5e-3, or, for a
-//     record where one bf16 rounding moves a log-prob further, ≤ that record's bf16 noise: the
-//     largest |Δ| per token between the single-GPU bf16 and fp32 runs. The group computes the same
-//     bf16 function except for the order of fp32 sums (a GEMM's reduction split over TP ranks then
-//     all-reduced; attention over a longer, gathered K/V; the hcl state carried as a rank-16
-//     correction added to an already rounded output), which moves a bf16-rounded intermediate by
-//     one ulp (3.9e-3 relative) here and there. Over hundreds of tokens those shifts average out
-//     in the mean; a record of 3 tokens has a mean of 2 log-probs, no averaging, and measured
-//     8.9e-3 at CP=2 (a_tiny6), within the bf16 run's own distance from fp32 on such records.
-//     A placement, halo or shard mistake moves logits by tens of percent.
+//     record where bf16 rounding moves a log-prob further, ≤ twice that record's bf16 noise (the
+//     largest |Δ| per token between the single-GPU bf16 and fp32 runs): each bf16 run lies about
+//     that far from the fp32 value, so two of them lie within twice that of each other. The group
+//     computes the same bf16 function except for the order of fp32 sums (a GEMM's reduction split
+//     over TP ranks then all-reduced; attention over a longer, gathered K/V; the hcl state carried
+//     as a rank-16 correction added to an already rounded output), which moves a bf16-rounded
+//     intermediate by one ulp (3.9e-3 relative) here and there. Over hundreds of tokens those
+//     shifts average out in the mean; a record of 3 tokens has a mean of 2 log-probs, no averaging,
+//     and measured 8.9e-3 at CP=2 (a_tiny6), within the bf16 run's own distance from fp32 on such
+//     records. A placement, halo or shard mistake moves logits by tens of percent.
 //   fp32 vs the CPU fp32 backend: ≤ 1e-4 max-abs on log-probs (an fp32 engine on another
 //     device: only summation order differs; the single-GPU fp32 figure is printed beside it).
 // Label gpu: skips without a CUDA device.
@@ -150,7 +151,7 @@ TEST_P(CudaEngineGroupGolden, Bf16LayoutsMatchTheSingleGpuRun) {
   ForwardOptions fo;
   fo.logits = true;
   std::vector<ForwardResult> want;
-  std::vector<double> mean_tol;  // per record: max(5e-3, its bf16 noise)
+  std::vector<double> mean_tol;  // per record: max(5e-3, 2 × its bf16 noise)
   for (const auto& s : seqs) {
     auto r = (*single)->Forward(s, fo);
     ASSERT_TRUE(r.ok()) << r.status();
@@ -158,7 +159,7 @@ TEST_P(CudaEngineGroupGolden, Bf16LayoutsMatchTheSingleGpuRun) {
     ASSERT_TRUE(f.ok()) << f.status();
     const double noise = s.size() > 1 ? MaxAbsDiff(r->log_probs, f->log_probs) : 0.0;
     ASSERT_TRUE(std::isfinite(noise));
-    mean_tol.push_back(std::max(5e-3, noise));
+    mean_tol.push_back(std::max(5e-3, 2 * noise));
     want.push_back(std::move(*r));
   }
   for (const Layout& l : kLayouts) {
@@ -182,7 +183,7 @@ TEST_P(CudaEngineGroupGolden, Bf16LayoutsMatchTheSingleGpuRun) {
       const double dmean = std::abs(Mean(g.log_probs) - Mean(want[i].log_probs));
       for (float v : g.log_probs) ASSERT_TRUE(std::isfinite(v)) << "non-finite log-prob";
       EXPECT_LE(rel, 1e-2);
-      EXPECT_LE(dmean, mean_tol[i]) << "the bound: max(5e-3, this record's bf16 noise)";
+      EXPECT_LE(dmean, mean_tol[i]) << "the bound: max(5e-3, 2 × this record's bf16 noise)";
       worst_rel = std::max(worst_rel, rel);
       if (dmean > worst_mean) {
         worst_mean = dmean;
@@ -272,9 +273,9 @@ TEST(CudaEngineGroupNccl, LayoutsOnOneGpuPerRankMatchTheSingleGpuRun) {
       ASSERT_TRUE(want.ok()) << want.status();
       auto f = (*single_fp32)->Forward(seqs[i], ForwardOptions{});
       ASSERT_TRUE(f.ok()) << f.status();
-      // The bound of the one-GPU layouts above: max(5e-3, the record's bf16 noise).
+      // The bound of the one-GPU layouts above: max(5e-3, 2 × the record's bf16 noise).
       const double tol =
-          std::max(5e-3, seqs[i].size() > 1 ? MaxAbsDiff(want->log_probs, f->log_probs) : 0.0);
+          std::max(5e-3, seqs[i].size() > 1 ? 2 * MaxAbsDiff(want->log_probs, f->log_probs) : 0.0);
       const double rel = RelL2((*got)[i].logits, want->logits);
       const double dmean = std::abs(Mean((*got)[i].log_probs) - Mean(want->log_probs));
       EXPECT_LE(rel, 1e-2) << "length " << seqs[i].size();
