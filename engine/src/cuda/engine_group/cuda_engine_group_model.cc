@@ -42,6 +42,8 @@ absl::StatusOr<std::unique_ptr<CudaEngineGroupModel>> CudaEngineGroupModel::Crea
       replica.devices.push_back(device);
       replica.ranks.push_back(std::move(rank));
     }
+    // The communicators once at load (NCCL initialisation is slow); again only after a failure.
+    ASSIGN_OR_RETURN(replica.group, m->groups_(replica.devices));
   }
   return m;
 }
