@@ -67,7 +67,7 @@ class CudaEngineGroupModel final : public Model {
   struct Replica {
     std::vector<int> devices;  // [TP·CP] by rank index
     std::vector<std::unique_ptr<CudaRank>> ranks;
-    std::unique_ptr<DeviceGroup> group;  // null until first use and after a failure
+    std::unique_ptr<DeviceGroup> group;  // made at load; null after a failure until the next call
   };
   CudaEngineGroupModel(ModelConfig config, parallel::GroupLayout layout, GroupPlacement placement,
                        GroupFactory groups)
