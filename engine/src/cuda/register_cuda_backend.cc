@@ -13,8 +13,8 @@
 #include "cuda/engine_group/cuda_engine_group_model.h"
 #include "cuda/engine_group/rank_placement.h"
 #include "cuda/in_process_device_communicator.h"
-#include "cuda/nccl_communicator.h"
 #include "cuda/llama/llama_cuda_loader.h"
+#include "cuda/nccl_communicator.h"
 #include "cuda/nemotron_h/nemotron_h_cuda_model.h"
 #include "evo2/backend_registry.h"
 #include "evo2/cuda_backend.h"
@@ -33,10 +33,10 @@ constexpr int kMaxCudaRanks = 64;
 absl::StatusOr<std::unique_ptr<Model>> MakeCudaEngineGroup(const ModelConfig& config,
                                                            const Checkpoint& checkpoint,
                                                            const LoadOptions& options, DType act) {
-  ASSIGN_OR_RETURN(const parallel::GroupLayout layout,
-                   parallel::MakeGroupLayout(config, options.tensor_parallel_size,
-                                             options.context_parallel_size, options.devices,
-                                             kMaxCudaRanks));
+  ASSIGN_OR_RETURN(
+      const parallel::GroupLayout layout,
+      parallel::MakeGroupLayout(config, options.tensor_parallel_size, options.context_parallel_size,
+                                options.devices, kMaxCudaRanks));
   if (options.fp8 != Fp8Mode::kOff)
     return absl::UnimplementedError(
         "--fp8/--full-fp8 with a cuda engine group (tensor/context parallel size or --devices "
@@ -44,10 +44,10 @@ absl::StatusOr<std::unique_ptr<Model>> MakeCudaEngineGroup(const ModelConfig& co
   int gpus = 0;
   if (cudaGetDeviceCount(&gpus) != cudaSuccess) gpus = 0;
   const char* env = std::getenv("EVO2_CUDA_GROUP");
-  ASSIGN_OR_RETURN(cuda::GroupPlacement placement,
-                   cuda::PlaceGroup(layout, gpus,
-                                    env != nullptr ? std::optional<std::string_view>(env)
-                                                   : std::nullopt));
+  ASSIGN_OR_RETURN(
+      cuda::GroupPlacement placement,
+      cuda::PlaceGroup(layout, gpus,
+                       env != nullptr ? std::optional<std::string_view>(env) : std::nullopt));
   const bool one_gpu = placement.one_gpu;
   const int tp = layout.tp, cp = layout.cp;
   auto weights = [&](cuda::TensorParallelShard shard) -> absl::StatusOr<cuda::DeviceWeights> {
@@ -57,16 +57,17 @@ absl::StatusOr<std::unique_ptr<Model>> MakeCudaEngineGroup(const ModelConfig& co
                           absl::StrCat(checkpoint.path.string(), ": ", w.status().message()));
     return w;
   };
-  auto groups = [one_gpu, tp, cp](std::span<const int> devices)
-      -> absl::StatusOr<std::unique_ptr<cuda::DeviceGroup>> {
+  auto groups =
+      [one_gpu, tp,
+       cp](std::span<const int> devices) -> absl::StatusOr<std::unique_ptr<cuda::DeviceGroup>> {
     const std::vector<int> d(devices.begin(), devices.end());
     ASSIGN_OR_RETURN(cuda::DeviceGroup g, one_gpu ? cuda::MakeInProcessDeviceGroup(d, tp, cp)
                                                   : cuda::MakeNcclDeviceGroup(d, tp, cp));
     return std::make_unique<cuda::DeviceGroup>(std::move(g));
   };
-  ASSIGN_OR_RETURN(auto model, cuda::CudaEngineGroupModel::Create(config, layout,
-                                                                  std::move(placement), weights,
-                                                                  std::move(groups)));
+  ASSIGN_OR_RETURN(auto model,
+                   cuda::CudaEngineGroupModel::Create(config, layout, std::move(placement), weights,
+                                                      std::move(groups)));
   return std::unique_ptr<Model>(std::move(model));
 }
 
