@@ -58,6 +58,20 @@ absl::Status StoreAs(const T*& field, absl::StatusOr<void*> allocation) {
   return absl::OkStatus();
 }
 
+// Rows [r0, r1) of a row-major [*, cols] matrix, in place.
+void KeepRows(std::vector<float>& m, int64_t cols, int64_t r0, int64_t r1) {
+  m = std::vector<float>(m.begin() + r0 * cols, m.begin() + r1 * cols);
+}
+
+// Columns [c0, c1) of a row-major [*, cols] matrix, in place.
+void KeepCols(std::vector<float>& m, int64_t cols, int64_t c0, int64_t c1) {
+  const int64_t rows = static_cast<int64_t>(m.size()) / cols;
+  std::vector<float> out(static_cast<size_t>(rows * (c1 - c0)));
+  for (int64_t r = 0; r < rows; ++r)
+    std::copy(m.begin() + r * cols + c0, m.begin() + r * cols + c1, out.begin() + r * (c1 - c0));
+  m = std::move(out);
+}
+
 }  // namespace
 
 size_t PlannedWeightBytes(const ModelConfig& c, DType act_dtype) {
@@ -96,22 +110,43 @@ absl::StatusOr<void*> DeviceWeights::Allocate(int64_t n, DType dtype) {
 }
 
 absl::StatusOr<DeviceWeights> DeviceWeights::Upload(const ModelConfig& config,
-                                                    const TensorMap& tensors, DType act_dtype) {
+                                                    const TensorMap& tensors, DType act_dtype,
+                                                    TensorParallelShard shard) {
   DeviceWeights w;
   w.act_dtype = act_dtype;
   const int64_t H = config.hidden_size, I = config.inner_mlp_size, V = config.vocab_size;
-  // Uploads tensor `name` ([numel] elements) as `dtype`, after an optional host transform.
+  const int T = shard.size, r = shard.rank;
+  if (T < 1 || r < 0 || r >= T || H % T != 0 || I % T != 0 || V % T != 0)
+    return absl::InvalidArgumentError(absl::StrCat("tensor-parallel shard ", r, " of ", T,
+                                                   " does not divide H=", H, ", I=", I, ", V=", V));
+  const int64_t Hl = H / T, Il = I / T, Vl = V / T;
+  // Uploads tensor `name` ([numel] elements in the file) as `dtype`, after a host transform (the
+  // layout change and the TP cut, which may shrink it).
   auto put = [&](const std::string& name, int64_t numel, DType dtype,
                  auto&& transform) -> absl::StatusOr<void*> {
     ASSIGN_OR_RETURN(auto values, HostFloats(tensors, name, numel));
     transform(values);
-    ASSIGN_OR_RETURN(auto p, w.Allocate(numel, dtype));
+    ASSIGN_OR_RETURN(auto p, w.Allocate(static_cast<int64_t>(values.size()), dtype));
     RETURN_IF_ERROR(CopyToDevice(p, values, dtype));
     return p;
   };
   auto same = [](std::vector<float>&) {};
+  // This rank's rows (column-parallel) or columns (row-parallel) of a [*, cols] matrix.
+  auto rows = [](int64_t width, int64_t r0, int64_t r1) {
+    return [=](std::vector<float>& v) { KeepRows(v, width, r0, r1); };
+  };
+  auto cols = [](int64_t width, int64_t c0, int64_t c1) {
+    return [=](std::vector<float>& v) { KeepCols(v, width, c0, c1); };
+  };
+  auto channels = rows(1, r * Hl, (r + 1) * Hl);  // a per-channel vector [H]
 
-  RETURN_IF_ERROR(StoreAs(w.embedding, put("embedding_layer.weight", V * H, act_dtype, same)));
+  // Vocabulary rows, plus the zero row of the masked lookup when split.
+  RETURN_IF_ERROR(StoreAs(
+      w.embedding, put("embedding_layer.weight", V * H, act_dtype, [&](std::vector<float>& v) {
+        if (T == 1) return;
+        KeepRows(v, H, r * Vl, (r + 1) * Vl);
+        v.resize(v.size() + H, 0.f);
+      })));
   RETURN_IF_ERROR(StoreAs(w.final_norm, put("norm.scale", H, act_dtype, same)));
   for (int i = 0; i < config.num_layers; ++i) {
     DeviceBlockWeights b;
@@ -121,18 +156,22 @@ absl::StatusOr<DeviceWeights> DeviceWeights::Upload(const ModelConfig& config,
     {
       ASSIGN_OR_RETURN(auto l1, HostFloats(tensors, BlockKey(i, "mlp.l1.weight"), I * H));
       ASSIGN_OR_RETURN(auto l2, HostFloats(tensors, BlockKey(i, "mlp.l2.weight"), I * H));
-      l1.insert(l1.end(), l2.begin(), l2.end());  // [2I, H]: l1 rows then l2 rows
-      ASSIGN_OR_RETURN(auto p, w.Allocate(2 * I * H, act_dtype));
+      KeepRows(l1, H, r * Il, (r + 1) * Il);
+      KeepRows(l2, H, r * Il, (r + 1) * Il);
+      l1.insert(l1.end(), l2.begin(), l2.end());  // [2I/T, H]: l1 rows then l2 rows
+      ASSIGN_OR_RETURN(auto p, w.Allocate(2 * Il * H, act_dtype));
       RETURN_IF_ERROR(CopyToDevice(p, l1, act_dtype));
       b.mlp_l12 = p;
     }
-    RETURN_IF_ERROR(StoreAs(b.mlp_l3, put(BlockKey(i, "mlp.l3.weight"), H * I, act_dtype, same)));
+    RETURN_IF_ERROR(StoreAs(b.mlp_l3, put(BlockKey(i, "mlp.l3.weight"), H * I, act_dtype,
+                                          cols(I, r * Il, (r + 1) * Il))));
     if (b.kind == BlockKind::kAttn) {
       const std::string p = "inner_mha_cls.";
-      RETURN_IF_ERROR(
-          StoreAs(b.in_proj, put(BlockKey(i, p + "Wqkv.weight"), 3 * H * H, act_dtype, same)));
-      RETURN_IF_ERROR(
-          StoreAs(b.out_proj, put(BlockKey(i, p + "out_proj.weight"), H * H, act_dtype, same)));
+      // Wqkv rows are per head [q_h; k_h; v_h] (§8): whole heads are 3·Hl contiguous rows.
+      RETURN_IF_ERROR(StoreAs(b.in_proj, put(BlockKey(i, p + "Wqkv.weight"), 3 * H * H, act_dtype,
+                                             rows(H, 3 * r * Hl, 3 * (r + 1) * Hl))));
+      RETURN_IF_ERROR(StoreAs(b.out_proj, put(BlockKey(i, p + "out_proj.weight"), H * H, act_dtype,
+                                              cols(H, r * Hl, (r + 1) * Hl))));
       if (config.attn_out_proj_bias) {
         RETURN_IF_ERROR(
             StoreAs(b.out_bias, put(BlockKey(i, p + "out_proj.bias"), H, act_dtype, same)));
@@ -151,44 +190,58 @@ absl::StatusOr<DeviceWeights> DeviceWeights::Upload(const ModelConfig& config,
         b.inv_freq = static_cast<const float*>(dp);
       }
     } else {
-      RETURN_IF_ERROR(
-          StoreAs(b.in_proj, put(BlockKey(i, "projections.weight"), 3 * H * H, act_dtype, same)));
-      RETURN_IF_ERROR(
-          StoreAs(b.out_proj, put(BlockKey(i, "out_filter_dense.weight"), H * H, act_dtype, same)));
+      // Channel c's q, k, v rows are 3c..3c+2 (§7): the rank's channels are 3·Hl contiguous rows.
+      RETURN_IF_ERROR(StoreAs(b.in_proj, put(BlockKey(i, "projections.weight"), 3 * H * H,
+                                             act_dtype, rows(H, 3 * r * Hl, 3 * (r + 1) * Hl))));
+      RETURN_IF_ERROR(StoreAs(b.out_proj, put(BlockKey(i, "out_filter_dense.weight"), H * H,
+                                              act_dtype, cols(H, r * Hl, (r + 1) * Hl))));
       RETURN_IF_ERROR(
           StoreAs(b.out_bias, put(BlockKey(i, "out_filter_dense.bias"), H, act_dtype, same)));
-      RETURN_IF_ERROR(
-          StoreAs(b.short_taps, put(BlockKey(i, "filter.short_filter_weight"),
-                                    3 * H * config.short_filter_length, DType::kFloat32, same)));
+      RETURN_IF_ERROR(StoreAs(
+          b.short_taps,
+          put(BlockKey(i, "filter.short_filter_weight"), 3 * H * config.short_filter_length,
+              DType::kFloat32, rows(config.short_filter_length, 3 * r * Hl, 3 * (r + 1) * Hl))));
       if (config.short_filter_length != 3)
         return absl::UnimplementedError(absl::StrCat("featurizer of ", config.short_filter_length,
                                                      " taps (only 3 is implemented)"));
       if (b.kind == BlockKind::kHcs) {
         const int K = config.hcs_filter_length, G = config.hcs_filter_groups;
-        b.fir_groups = G;
+        if (G % T != 0)
+          return absl::InvalidArgumentError(
+              absl::StrCat("hcs filter groups ", G, " are not divisible by TP=", T));
+        b.fir_groups = G / T;
         b.fir_length = K;
-        // §7: hcs taps are conv order; reverse to impulse order for the shared FIR kernel.
-        auto reverse = [K](std::vector<float>& v) {
-          for (size_t r = 0; r + K <= v.size(); r += K) std::reverse(v.begin() + r, v.begin() + r + K);
+        // §7: hcs taps are conv order; reverse to impulse order for the shared FIR kernel. A TP
+        // rank keeps its whole groups.
+        auto reverse = [K, G, T, r](std::vector<float>& v) {
+          KeepRows(v, K, int64_t{r} * (G / T), int64_t{r + 1} * (G / T));
+          for (size_t j = 0; j + K <= v.size(); j += K)
+            std::reverse(v.begin() + j, v.begin() + j + K);
         };
         RETURN_IF_ERROR(StoreAs(
             b.fir_taps, put(BlockKey(i, "filter.h"), int64_t{G} * K, DType::kFloat32, reverse)));
       } else if (b.kind == BlockKind::kHcm) {
         const int K = config.hcm_filter_length, G = config.hcm_filter_groups;
-        b.fir_groups = G;
+        if (G % T != 0)
+          return absl::InvalidArgumentError(
+              absl::StrCat("hcm filter groups ", G, " are not divisible by TP=", T));
+        b.fir_groups = G / T;
         b.fir_length = K;
-        RETURN_IF_ERROR(StoreAs(
-            b.fir_taps, put(BlockKey(i, "filter.h"), int64_t{G} * K, DType::kFloat32, same)));
-        RETURN_IF_ERROR(StoreAs(b.skip_d, put(BlockKey(i, "filter.D"), H, DType::kFloat32, same)));
+        RETURN_IF_ERROR(
+            StoreAs(b.fir_taps, put(BlockKey(i, "filter.h"), int64_t{G} * K, DType::kFloat32,
+                                    rows(K, int64_t{r} * (G / T), int64_t{r + 1} * (G / T)))));
+        RETURN_IF_ERROR(
+            StoreAs(b.skip_d, put(BlockKey(i, "filter.D"), H, DType::kFloat32, channels)));
       } else {
         if (config.hcl_modes != 16)
           return absl::UnimplementedError(
               absl::StrCat("hcl with ", config.hcl_modes, " modes (only 16 is compiled)"));
-        RETURN_IF_ERROR(StoreAs(b.skip_d, put(BlockKey(i, "filter.D"), H, DType::kFloat32, same)));
-        RETURN_IF_ERROR(StoreAs(
-            b.log_poles, put(BlockKey(i, "filter.log_poles"), H * 16, DType::kFloat32, same)));
-        RETURN_IF_ERROR(StoreAs(
-            b.residues, put(BlockKey(i, "filter.residues"), H * 16, DType::kFloat32, same)));
+        RETURN_IF_ERROR(
+            StoreAs(b.skip_d, put(BlockKey(i, "filter.D"), H, DType::kFloat32, channels)));
+        RETURN_IF_ERROR(StoreAs(b.log_poles, put(BlockKey(i, "filter.log_poles"), H * 16,
+                                                 DType::kFloat32, rows(16, r * Hl, (r + 1) * Hl))));
+        RETURN_IF_ERROR(StoreAs(b.residues, put(BlockKey(i, "filter.residues"), H * 16,
+                                                DType::kFloat32, rows(16, r * Hl, (r + 1) * Hl))));
       }
     }
     w.blocks.push_back(b);
@@ -197,10 +250,17 @@ absl::StatusOr<DeviceWeights> DeviceWeights::Upload(const ModelConfig& config,
 }
 
 absl::StatusOr<DeviceWeights> DeviceWeights::Random(const ModelConfig& config, DType act_dtype,
-                                                    uint64_t seed) {
+                                                    uint64_t seed, TensorParallelShard shard) {
   DeviceWeights w;
   w.act_dtype = act_dtype;
   const int64_t H = config.hidden_size, I = config.inner_mlp_size, V = config.vocab_size;
+  const int T = shard.size;
+  if (T < 1 || shard.rank < 0 || shard.rank >= T || H % T != 0 || I % T != 0 || V % T != 0)
+    return absl::InvalidArgumentError(absl::StrCat("tensor-parallel shard ", shard.rank, " of ", T,
+                                                   " does not divide H=", H, ", I=", I, ", V=", V));
+  // Local sizes of the rank's part (the values are random either way; the seed differs per rank).
+  const int64_t Hl = H / T, Il = I / T, Vl = V / T;
+  seed += static_cast<uint64_t>(shard.rank) * 1000003u;
   uint64_t counter = seed;
   // Uniform in [lo, hi) of `dtype` (std of uniform ±a is a/√3).
   auto fill = [&](int64_t n, DType dtype, float lo, float hi) -> absl::StatusOr<void*> {
@@ -214,17 +274,22 @@ absl::StatusOr<DeviceWeights> DeviceWeights::Random(const ModelConfig& config, D
   };
   const float in_scale = std::sqrt(3.f / static_cast<float>(H));  // unit-variance outputs
   const float branch = in_scale / std::sqrt(2.f * config.num_layers);
-  RETURN_IF_ERROR(StoreAs(w.embedding, fill(V * H, act_dtype, -1.f, 1.f)));
+  RETURN_IF_ERROR(StoreAs(w.embedding, fill((Vl + (T > 1 ? 1 : 0)) * H, act_dtype, -1.f, 1.f)));
+  if (T > 1)  // the masked lookup's zero row
+    CUDA_RETURN_IF_ERROR(cudaMemset(
+        static_cast<char*>(const_cast<void*>(w.embedding)) + Vl * H * DTypeSize(act_dtype), 0,
+        H * DTypeSize(act_dtype)));
   RETURN_IF_ERROR(StoreAs(w.final_norm, fill(H, act_dtype, 0.9f, 1.1f)));
   for (int i = 0; i < config.num_layers; ++i) {
     DeviceBlockWeights b;
     b.kind = config.block_kinds.at(i);
     RETURN_IF_ERROR(StoreAs(b.pre_norm, fill(H, act_dtype, 0.9f, 1.1f)));
     RETURN_IF_ERROR(StoreAs(b.post_norm, fill(H, act_dtype, 0.9f, 1.1f)));
-    RETURN_IF_ERROR(StoreAs(b.mlp_l12, fill(2 * I * H, act_dtype, -in_scale, in_scale)));
-    RETURN_IF_ERROR(StoreAs(b.mlp_l3, fill(H * I, act_dtype, -std::sqrt(3.f / I), std::sqrt(3.f / I))));
-    RETURN_IF_ERROR(StoreAs(b.in_proj, fill(3 * H * H, act_dtype, -in_scale, in_scale)));
-    RETURN_IF_ERROR(StoreAs(b.out_proj, fill(H * H, act_dtype, -branch, branch)));
+    RETURN_IF_ERROR(StoreAs(b.mlp_l12, fill(2 * Il * H, act_dtype, -in_scale, in_scale)));
+    RETURN_IF_ERROR(
+        StoreAs(b.mlp_l3, fill(H * Il, act_dtype, -std::sqrt(3.f / I), std::sqrt(3.f / I))));
+    RETURN_IF_ERROR(StoreAs(b.in_proj, fill(3 * Hl * H, act_dtype, -in_scale, in_scale)));
+    RETURN_IF_ERROR(StoreAs(b.out_proj, fill(H * Hl, act_dtype, -branch, branch)));
     if (b.kind != BlockKind::kAttn || config.attn_out_proj_bias)
       RETURN_IF_ERROR(StoreAs(b.out_bias, fill(H, act_dtype, -0.1f, 0.1f)));
     if (b.kind == BlockKind::kAttn) {
@@ -236,18 +301,20 @@ absl::StatusOr<DeviceWeights> DeviceWeights::Random(const ModelConfig& config, D
       RETURN_IF_ERROR(CopyToDevice(p, f, DType::kFloat32));
       b.inv_freq = static_cast<const float*>(p);
     } else {
-      RETURN_IF_ERROR(StoreAs(b.short_taps, fill(3 * H * 3, DType::kFloat32, -1.f, 1.f)));
+      RETURN_IF_ERROR(StoreAs(b.short_taps, fill(3 * Hl * 3, DType::kFloat32, -1.f, 1.f)));
       if (b.kind == BlockKind::kHcs || b.kind == BlockKind::kHcm) {
         b.fir_length = b.kind == BlockKind::kHcs ? config.hcs_filter_length : config.hcm_filter_length;
-        b.fir_groups = b.kind == BlockKind::kHcs ? config.hcs_filter_groups : config.hcm_filter_groups;
+        b.fir_groups =
+            (b.kind == BlockKind::kHcs ? config.hcs_filter_groups : config.hcm_filter_groups) / T;
         const float a = std::sqrt(3.f / b.fir_length);
         RETURN_IF_ERROR(StoreAs(b.fir_taps, fill(int64_t{b.fir_groups} * b.fir_length, DType::kFloat32, -a, a)));
       }
-      if (b.kind != BlockKind::kHcs) RETURN_IF_ERROR(StoreAs(b.skip_d, fill(H, DType::kFloat32, -0.3f, 0.3f)));
+      if (b.kind != BlockKind::kHcs)
+        RETURN_IF_ERROR(StoreAs(b.skip_d, fill(Hl, DType::kFloat32, -0.3f, 0.3f)));
       if (b.kind == BlockKind::kHcl) {
         // Decay rates ≤ 0.3 per token, residues O(0.1) (docs/spec/model.md §11 ranges, widened).
-        RETURN_IF_ERROR(StoreAs(b.log_poles, fill(H * 16, DType::kFloat32, -0.3f, -1e-4f)));
-        RETURN_IF_ERROR(StoreAs(b.residues, fill(H * 16, DType::kFloat32, -0.1f, 0.1f)));
+        RETURN_IF_ERROR(StoreAs(b.log_poles, fill(Hl * 16, DType::kFloat32, -0.3f, -1e-4f)));
+        RETURN_IF_ERROR(StoreAs(b.residues, fill(Hl * 16, DType::kFloat32, -0.1f, 0.1f)));
       }
     }
     w.blocks.push_back(b);

@@ -56,21 +56,33 @@ struct DeviceBlockWeights {
   DeviceFp8Linear in_proj_fp8, out_proj_fp8, mlp_l12_fp8, mlp_l3_fp8;
 };
 
+// Which tensor-parallel rank's part of the weights a DeviceWeights holds (docs/parallelism.md §1,
+// the splits of parallel/shard_weights.h): rank `rank` of `size` keeps H/T channels (Hyena
+// channel triples, whole attention heads, whole filter groups), I/T MLP rows and V/T vocabulary
+// rows; norms, biases and inv_freq are replicated. size 1 is the whole model.
+struct TensorParallelShard {
+  int size = 1;
+  int rank = 0;
+};
+
 // Device bytes Upload/Random allocate for `config` (admission control and memory planning).
 size_t PlannedWeightBytes(const ModelConfig& config, DType act_dtype);
 
 class DeviceWeights {
  public:
   DType act_dtype = DType::kBFloat16;
-  const void* embedding = nullptr;   // [vocab, H] act (also the tied head)
+  // [vocab, H] act (also the tied head); a TP shard (size > 1) holds [V/T + 1, H]: its
+  // vocabulary rows, then one zero row that the masked lookup maps foreign tokens to.
+  const void* embedding = nullptr;
   const void* final_norm = nullptr;  // [H] act
   std::vector<DeviceBlockWeights> blocks;
   size_t bytes = 0;  // device memory held
   Fp8Mode fp8 = Fp8Mode::kOff;
 
   // Uploads a validated checkpoint (names as in docs/spec/model.md §9) converting to `act_dtype`.
+  // With `shard`, only that TP rank's part (cut on the host before the upload).
   static absl::StatusOr<DeviceWeights> Upload(const ModelConfig& config, const TensorMap& tensors,
-                                              DType act_dtype);
+                                              DType act_dtype, TensorParallelShard shard = {});
   // Adds the FP8 copies `mode` selects (quantised on the device from the act-typed weights, so
   // bf16 checkpoints give exactly the CPU emulation's codes). The act-typed weights stay.
   // `stored`: Transformer Engine's stored scales (Checkpoint::fp8_scales), used where present
@@ -80,7 +92,7 @@ class DeviceWeights {
                             cudaStream_t stream);
   // Random weights of realistic scale for `config` (benchmarks): built on the device.
   static absl::StatusOr<DeviceWeights> Random(const ModelConfig& config, DType act_dtype,
-                                              uint64_t seed);
+                                              uint64_t seed, TensorParallelShard shard = {});
 
  private:
   // Allocates `n` elements of `dtype` and returns the pointer (owned here).
