@@ -21,7 +21,8 @@ __global__ void QuantizeRowsKernel(const T* __restrict__ x, int64_t cols, int64_
   const int64_t t = blockIdx.x;
   const T* xr = x + t * ldx;
   float s = fixed_scale;
-  if (!(s > 0.0f)) {  // uniform over the block, so the max reduction's barriers are reached by all threads
+  if (!(s > 0.0f)) {  // uniform over the block, so the max reduction's barriers are reached by all
+                      // threads
     float amax = 0.0f;
     for (int64_t k = threadIdx.x; k < cols; k += kThreads) amax = AbsMax(amax, ToFloat(xr[k]));
     s = E4M3ScaleForAmax(BlockMaxNonNegative<kThreads>(amax));

@@ -71,11 +71,12 @@ __global__ void __launch_bounds__(kThreads)
     auto gate = [&](int i) {
       const float2 a = __bfloat1622float2(row2[i]);
       const float2 l = __bfloat1622float2(row2[pairs + i]);
-      return __floats2bfloat162_rn(Activation<T, kGelu>(a.x) * l.x, Activation<T, kGelu>(a.y) * l.y);
+      return __floats2bfloat162_rn(Activation<T, kGelu>(a.x) * l.x,
+                                   Activation<T, kGelu>(a.y) * l.y);
     };
     auto store = [&](int i, float2 v) {
-      *reinterpret_cast<uint16_t*>(qr + 2 * i) = static_cast<uint16_t>(
-          ToE4M3(v.x * s) | (static_cast<uint16_t>(ToE4M3(v.y * s)) << 8));
+      *reinterpret_cast<uint16_t*>(qr + 2 * i) =
+          static_cast<uint16_t>(ToE4M3(v.x * s) | (static_cast<uint16_t>(ToE4M3(v.y * s)) << 8));
     };
     __nv_bfloat162* gated2 = reinterpret_cast<__nv_bfloat162*>(gated);
     if (fixed) {
@@ -131,8 +132,8 @@ absl::Status LaunchMlpGateE4M3(const T* gate_linear, int64_t rows, int64_t inner
   if (gate_linear == nullptr || e4m3.codes == nullptr || e4m3.inv_scale == nullptr)
     return absl::InvalidArgumentError("mlp_gate_e4m3: null pointer");
   if (rows < 0 || inner <= 0 || e4m3.ldq < inner)
-    return absl::InvalidArgumentError(absl::StrCat("mlp_gate_e4m3: bad shape rows=", rows, " I=",
-                                                   inner, " code row width=", e4m3.ldq));
+    return absl::InvalidArgumentError(absl::StrCat("mlp_gate_e4m3: bad shape rows=", rows,
+                                                   " I=", inner, " code row width=", e4m3.ldq));
   if (rows == 0) return absl::OkStatus();
   if (rows > INT32_MAX || inner > INT32_MAX)
     return absl::InvalidArgumentError(
@@ -149,8 +150,7 @@ absl::Status LaunchMlpGateE4M3(const T* gate_linear, int64_t rows, int64_t inner
   const unsigned blocks = static_cast<unsigned>(rows);
   const int i = static_cast<int>(inner);
   if constexpr (std::is_same_v<T, __nv_bfloat16>) {
-    if (inner % 2 == 0 && e4m3.ldq % 2 == 0 &&
-        reinterpret_cast<uintptr_t>(e4m3.codes) % 2 == 0) {
+    if (inner % 2 == 0 && e4m3.ldq % 2 == 0 && reinterpret_cast<uintptr_t>(e4m3.codes) % 2 == 0) {
       return gelu ? LaunchE4M3<T, true, true>(gate_linear, blocks, i, e4m3, smem_bytes, stream)
                   : LaunchE4M3<T, false, true>(gate_linear, blocks, i, e4m3, smem_bytes, stream);
     }
@@ -194,7 +194,7 @@ template absl::Status LaunchMlpGate<__nv_bfloat16>(__nv_bfloat16*, int64_t, int6
                                                    cudaStream_t);
 template absl::Status LaunchMlpGateE4M3<float>(const float*, int64_t, int64_t, bool,
                                                const E4M3RowsOut&, cudaStream_t);
-template absl::Status LaunchMlpGateE4M3<__nv_bfloat16>(const __nv_bfloat16*, int64_t, int64_t,
-                                                       bool, const E4M3RowsOut&, cudaStream_t);
+template absl::Status LaunchMlpGateE4M3<__nv_bfloat16>(const __nv_bfloat16*, int64_t, int64_t, bool,
+                                                       const E4M3RowsOut&, cudaStream_t);
 
 }  // namespace evo2::kernels

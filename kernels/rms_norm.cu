@@ -34,8 +34,8 @@ __device__ __forceinline__ float BlockInvRms(float sum_sq, int hidden, float eps
 // same value) since this fallback has no room for the row.
 template <typename T, bool kE4M3>
 __global__ void RmsNormKernel(float* __restrict__ x, const T* __restrict__ bias,
-                              const T* __restrict__ scale, T* __restrict__ y, int hidden,
-                              float eps, E4M3RowsOut e4m3) {
+                              const T* __restrict__ scale, T* __restrict__ y, int hidden, float eps,
+                              E4M3RowsOut e4m3) {
   AllowDependents();  // dependent_launch.cuh: the decoder's next GEMM may start early
   const int64_t row = blockIdx.x;
   float* xr = x + row * hidden;
@@ -188,11 +188,11 @@ absl::Status Launch(float* x, const T* bias, const T* scale, T* y, const E4M3Row
     auto run = [&](auto chunks_tag) {
       constexpr int kChunks = decltype(chunks_tag)::value;
       if (e4m3 != nullptr) {
-        RmsNormRowInRegistersKernel<T, kChunks, true><<<grid, kThreads, 0, stream>>>(
-            x, bias, scale, y, h, eps, out);
+        RmsNormRowInRegistersKernel<T, kChunks, true>
+            <<<grid, kThreads, 0, stream>>>(x, bias, scale, y, h, eps, out);
       } else {
-        RmsNormRowInRegistersKernel<T, kChunks, false><<<grid, kThreads, 0, stream>>>(
-            x, bias, scale, y, h, eps, out);
+        RmsNormRowInRegistersKernel<T, kChunks, false>
+            <<<grid, kThreads, 0, stream>>>(x, bias, scale, y, h, eps, out);
       }
     };
     if (chunks <= 1) {
@@ -221,8 +221,8 @@ absl::Status Launch(float* x, const T* bias, const T* scale, T* y, const E4M3Row
 }  // namespace
 
 template <typename T>
-absl::Status LaunchRmsNorm(float* x, const T* bias, const T* scale, T* y, int64_t rows, int64_t hidden,
-                           float eps, cudaStream_t stream) {
+absl::Status LaunchRmsNorm(float* x, const T* bias, const T* scale, T* y, int64_t rows,
+                           int64_t hidden, float eps, cudaStream_t stream) {
   return Launch<T>(x, bias, scale, y, nullptr, rows, hidden, eps, stream);
 }
 
@@ -233,10 +233,10 @@ absl::Status LaunchRmsNormE4M3(float* x, const T* bias, const T* scale, T* y,
   return Launch<T>(x, bias, scale, y, &e4m3, rows, hidden, eps, stream);
 }
 
-#define EVO2_INSTANTIATE(T)                                                                      \
+#define EVO2_INSTANTIATE(T)                                                                       \
   template absl::Status LaunchRmsNorm<T>(float*, const T*, const T*, T*, int64_t, int64_t, float, \
-                                         cudaStream_t);                                          \
-  template absl::Status LaunchRmsNormE4M3<T>(float*, const T*, const T*, T*, const E4M3RowsOut&, \
+                                         cudaStream_t);                                           \
+  template absl::Status LaunchRmsNormE4M3<T>(float*, const T*, const T*, T*, const E4M3RowsOut&,  \
                                              int64_t, int64_t, float, cudaStream_t);
 EVO2_INSTANTIATE(float)
 EVO2_INSTANTIATE(__nv_bfloat16)

@@ -10,8 +10,8 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstdio>
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
 #include <random>
 #include <set>
@@ -83,18 +83,23 @@ void CheckNorm(const NormCase& c, const Scaling& sc, std::mt19937& rng) {
   DeviceBuffer x_ref = Upload<float>(x), x_fused = Upload<float>(x), dw = Upload<T>(w),
                db = Upload<T>(b);
   DeviceBuffer y_ref = Poisoned<T>(n), y_fused = Poisoned<T>(n);
-  DeviceBuffer q_ref = Poisoned<uint8_t>(c.rows * c.ldq), q_fused = Poisoned<uint8_t>(c.rows * c.ldq);
+  DeviceBuffer q_ref = Poisoned<uint8_t>(c.rows * c.ldq),
+               q_fused = Poisoned<uint8_t>(c.rows * c.ldq);
   DeviceBuffer inv_ref = Poisoned<float>(c.rows), inv_fused = Poisoned<float>(c.rows);
   const T* bias = c.bias ? db.as<T>() : nullptr;
   constexpr float kEps = 1e-6f;
 
-  ASSERT_TRUE(LaunchRmsNorm<T>(x_ref.as<float>(), bias, dw.as<T>(), y_ref.as<T>(), c.rows,
-                               c.hidden, kEps, nullptr).ok());
+  ASSERT_TRUE(LaunchRmsNorm<T>(x_ref.as<float>(), bias, dw.as<T>(), y_ref.as<T>(), c.rows, c.hidden,
+                               kEps, nullptr)
+                  .ok());
   ASSERT_TRUE(LaunchQuantizeRowsE4M3<T>(y_ref.as<T>(), c.rows, c.hidden, c.hidden,
                                         q_ref.as<uint8_t>(), c.ldq, inv_ref.as<float>(), nullptr,
-                                        sc.fixed).ok());
-  const E4M3RowsOut out{.codes = q_fused.as<uint8_t>(), .ldq = c.ldq,
-                        .inv_scale = inv_fused.as<float>(), .fixed_scale = sc.fixed};
+                                        sc.fixed)
+                  .ok());
+  const E4M3RowsOut out{.codes = q_fused.as<uint8_t>(),
+                        .ldq = c.ldq,
+                        .inv_scale = inv_fused.as<float>(),
+                        .fixed_scale = sc.fixed};
   const absl::Status st = LaunchRmsNormE4M3<T>(x_fused.as<float>(), bias, dw.as<T>(),
                                                c.keep_y ? y_fused.as<T>() : nullptr, out, c.rows,
                                                c.hidden, kEps, nullptr);
@@ -106,13 +111,13 @@ void CheckNorm(const NormCase& c, const Scaling& sc, std::mt19937& rng) {
   const int64_t x_diff = Mismatches(Bytes(x_ref, n * 4), Bytes(x_fused, n * 4));
   const int64_t y_diff =
       c.keep_y ? Mismatches(Bytes(y_ref, n * sizeof(T)), Bytes(y_fused, n * sizeof(T))) : 0;
-  std::printf("[fp8fuse] rms_norm %s rows=%lld H=%lld ldq=%lld |w|=%g bias=%d y=%d %s: "
-              "code/scale/x/y mismatches %lld/%lld/%lld/%lld\n",
-              std::is_same_v<T, float> ? "fp32" : "bf16", static_cast<long long>(c.rows),
-              static_cast<long long>(c.hidden), static_cast<long long>(c.ldq), c.weight_magnitude,
-              c.bias, c.keep_y, sc.name, static_cast<long long>(code_diff),
-              static_cast<long long>(scale_diff), static_cast<long long>(x_diff),
-              static_cast<long long>(y_diff));
+  std::printf(
+      "[fp8fuse] rms_norm %s rows=%lld H=%lld ldq=%lld |w|=%g bias=%d y=%d %s: "
+      "code/scale/x/y mismatches %lld/%lld/%lld/%lld\n",
+      std::is_same_v<T, float> ? "fp32" : "bf16", static_cast<long long>(c.rows),
+      static_cast<long long>(c.hidden), static_cast<long long>(c.ldq), c.weight_magnitude, c.bias,
+      c.keep_y, sc.name, static_cast<long long>(code_diff), static_cast<long long>(scale_diff),
+      static_cast<long long>(x_diff), static_cast<long long>(y_diff));
   EXPECT_EQ(code_diff, 0);
   EXPECT_EQ(scale_diff, 0);
   EXPECT_EQ(x_diff, 0);  // the bias add on the residual stream is unchanged
@@ -125,16 +130,16 @@ void CheckNorm(const NormCase& c, const Scaling& sc, std::mt19937& rng) {
 }
 
 const NormCase kNormCases[] = {
-    {7, 4096, 4096, 1.0f, false, false},   // 7B width, registers path (4 chunks)
-    {5, 1920, 1920, 1.0f, true, true},     // 1B width, bias add, y kept
-    {3, 8192, 8208, 0.7f, true, false},    // 8 chunks, padded code rows
-    {1, 12, 16, 1.0f, false, true},        // 1 row, one chunk, padding
-    {4, 13, 16, 1.0f, true, true},         // H odd: the generic kernel
-    {6, 2050, 2064, 1.0f, false, false},   // H % 4 == 2: generic, padding
-    {9, 36, 48, 1.0f, true, false},        // H not a multiple of 16
-    {4, 256, 256, 3e4f, false, true},      // huge outputs (weights ~3e4)
-    {4, 256, 256, 1e-5f, false, true},     // tiny outputs (codes subnormal under stored scales)
-    {0, 4096, 4096, 1.0f, true, true},     // no rows
+    {7, 4096, 4096, 1.0f, false, false},  // 7B width, registers path (4 chunks)
+    {5, 1920, 1920, 1.0f, true, true},    // 1B width, bias add, y kept
+    {3, 8192, 8208, 0.7f, true, false},   // 8 chunks, padded code rows
+    {1, 12, 16, 1.0f, false, true},       // 1 row, one chunk, padding
+    {4, 13, 16, 1.0f, true, true},        // H odd: the generic kernel
+    {6, 2050, 2064, 1.0f, false, false},  // H % 4 == 2: generic, padding
+    {9, 36, 48, 1.0f, true, false},       // H not a multiple of 16
+    {4, 256, 256, 3e4f, false, true},     // huge outputs (weights ~3e4)
+    {4, 256, 256, 1e-5f, false, true},    // tiny outputs (codes subnormal under stored scales)
+    {0, 4096, 4096, 1.0f, true, true},    // no rows
 };
 
 TEST(Fp8FusedQuantize, RmsNormMatchesNormThenQuantize) {
@@ -161,29 +166,35 @@ void CheckGate(const GateCase& c, const Scaling& sc, std::mt19937& rng) {
   if (c.rows > 2) std::fill(g.begin() + 2 * c.inner, g.begin() + 4 * c.inner, 0.0f);  // zero row
   if (c.rows > 3) g[3 * 2 * c.inner + c.inner / 2] = NAN;  // a NaN: its code, the rest's amax
   DeviceBuffer g_ref = Upload<T>(g), g_fused = Upload<T>(g);
-  DeviceBuffer q_ref = Poisoned<uint8_t>(c.rows * c.ldq), q_fused = Poisoned<uint8_t>(c.rows * c.ldq);
+  DeviceBuffer q_ref = Poisoned<uint8_t>(c.rows * c.ldq),
+               q_fused = Poisoned<uint8_t>(c.rows * c.ldq);
   DeviceBuffer inv_ref = Poisoned<float>(c.rows), inv_fused = Poisoned<float>(c.rows);
 
   ASSERT_TRUE(LaunchMlpGate<T>(g_ref.as<T>(), c.rows, c.inner, c.gelu, nullptr).ok());
   ASSERT_TRUE(LaunchQuantizeRowsE4M3<T>(g_ref.as<T>(), c.rows, c.inner, 2 * c.inner,
                                         q_ref.as<uint8_t>(), c.ldq, inv_ref.as<float>(), nullptr,
-                                        sc.fixed).ok());
-  const E4M3RowsOut out{.codes = q_fused.as<uint8_t>(), .ldq = c.ldq,
-                        .inv_scale = inv_fused.as<float>(), .fixed_scale = sc.fixed};
+                                        sc.fixed)
+                  .ok());
+  const E4M3RowsOut out{.codes = q_fused.as<uint8_t>(),
+                        .ldq = c.ldq,
+                        .inv_scale = inv_fused.as<float>(),
+                        .fixed_scale = sc.fixed};
   const auto g_before = Bytes(g_fused, n * sizeof(T));
-  const absl::Status st = LaunchMlpGateE4M3<T>(g_fused.as<T>(), c.rows, c.inner, c.gelu, out, nullptr);
+  const absl::Status st =
+      LaunchMlpGateE4M3<T>(g_fused.as<T>(), c.rows, c.inner, c.gelu, out, nullptr);
   ASSERT_TRUE(st.ok()) << st;
 
   const auto codes_ref = Bytes(q_ref, c.rows * c.ldq), codes = Bytes(q_fused, c.rows * c.ldq);
   const int64_t code_diff = Mismatches(codes_ref, codes);
   const int64_t scale_diff = Mismatches(Bytes(inv_ref, c.rows * 4), Bytes(inv_fused, c.rows * 4));
   const int64_t g_diff = Mismatches(g_before, Bytes(g_fused, n * sizeof(T)));
-  std::printf("[fp8fuse] mlp_gate %s rows=%lld I=%lld ldq=%lld mag=%g gelu=%d %s: "
-              "code/scale mismatches %lld/%lld, input changed %lld\n",
-              std::is_same_v<T, float> ? "fp32" : "bf16", static_cast<long long>(c.rows),
-              static_cast<long long>(c.inner), static_cast<long long>(c.ldq), c.magnitude, c.gelu,
-              sc.name, static_cast<long long>(code_diff), static_cast<long long>(scale_diff),
-              static_cast<long long>(g_diff));
+  std::printf(
+      "[fp8fuse] mlp_gate %s rows=%lld I=%lld ldq=%lld mag=%g gelu=%d %s: "
+      "code/scale mismatches %lld/%lld, input changed %lld\n",
+      std::is_same_v<T, float> ? "fp32" : "bf16", static_cast<long long>(c.rows),
+      static_cast<long long>(c.inner), static_cast<long long>(c.ldq), c.magnitude, c.gelu, sc.name,
+      static_cast<long long>(code_diff), static_cast<long long>(scale_diff),
+      static_cast<long long>(g_diff));
   EXPECT_EQ(code_diff, 0);
   EXPECT_EQ(scale_diff, 0);
   EXPECT_EQ(g_diff, 0);  // the fused gate only reads G
@@ -215,7 +226,8 @@ TEST(Fp8FusedQuantize, MlpGateMatchesGateThenQuantize) {
 
 TEST(Fp8FusedQuantize, RefusesBadArguments) {
   SKIP_WITHOUT_GPU();
-  DeviceBuffer x = Upload<float>(std::vector<float>(64, 1.0f)), w = Upload<BF16>(std::vector<float>(16, 1.0f));
+  DeviceBuffer x = Upload<float>(std::vector<float>(64, 1.0f)),
+               w = Upload<BF16>(std::vector<float>(16, 1.0f));
   DeviceBuffer q = Poisoned<uint8_t>(64), inv = Poisoned<float>(4);
   const E4M3RowsOut narrow{.codes = q.as<uint8_t>(), .ldq = 8, .inv_scale = inv.as<float>()};
   const absl::Status norm = LaunchRmsNormE4M3<BF16>(x.as<float>(), nullptr, w.as<BF16>(), nullptr,
@@ -226,11 +238,9 @@ TEST(Fp8FusedQuantize, RefusesBadArguments) {
   EXPECT_EQ(LaunchMlpGateE4M3<BF16>(w.as<BF16>(), 1, 8, false, no_codes, nullptr).code(),
             absl::StatusCode::kInvalidArgument);
   // A row whose gated values cannot sit in one block's shared memory: refused, not truncated.
-  const absl::Status huge =
-      LaunchMlpGateE4M3<float>(x.as<float>(), 1, int64_t{1} << 20, false,
-                               {.codes = q.as<uint8_t>(), .ldq = int64_t{1} << 20,
-                                .inv_scale = inv.as<float>()},
-                               nullptr);
+  const absl::Status huge = LaunchMlpGateE4M3<float>(
+      x.as<float>(), 1, int64_t{1} << 20, false,
+      {.codes = q.as<uint8_t>(), .ldq = int64_t{1} << 20, .inv_scale = inv.as<float>()}, nullptr);
   EXPECT_EQ(huge.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(std::string(huge.message()).find("shared memory"), std::string::npos) << huge;
 }
