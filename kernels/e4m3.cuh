@@ -18,11 +18,6 @@ __device__ __forceinline__ float E4M3ScaleForAmax(float amax) {
   return (amax > 0.0f && isfinite(amax)) ? kE4M3Max / amax : 1.0f;
 }
 
-// The row's scale: the fixed one when given (> 0), else from the amax.
-__device__ __forceinline__ float E4M3RowScale(float amax, float fixed_scale) {
-  return fixed_scale > 0.0f ? fixed_scale : E4M3ScaleForAmax(amax);
-}
-
 __device__ __forceinline__ uint8_t ToE4M3(float v) {
   return static_cast<uint8_t>(__nv_cvt_float_to_fp8(v, __NV_SATFINITE, __NV_E4M3));
 }

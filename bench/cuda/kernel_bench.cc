@@ -188,7 +188,15 @@ int main(int argc, char** argv) {
   std::printf("| --- | --- | --- | --- | --- |\n");
   for (const Case& c : cases) {
     if (!only.empty() && only != c.name) continue;
-    if (!match.empty() && std::string(c.name).find(match) == std::string::npos) continue;
+    if (!match.empty()) {
+      bool any = false;
+      for (size_t b = 0; b <= match.size();) {
+        const size_t e = std::min(match.find(',', b), match.size());
+        any |= e > b && std::string(c.name).find(match.substr(b, e - b)) != std::string::npos;
+        b = e + 1;
+      }
+      if (!any) continue;
+    }
     const double ms = MedianMs(c.launch);
     std::printf("| %s | %.3f | %.0f | %.0f %% | %.1f |\n", c.name, ms, c.bytes / ms / 1e6,
                 c.bytes / ms / 1e6 / 43.0, c.flops / ms / 1e9);
