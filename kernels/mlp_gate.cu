@@ -53,18 +53,57 @@ __global__ void MlpGateBf16x2Kernel(__nv_bfloat16* __restrict__ g, int inner) {
 // The gate with its output quantised for l3 (E4M3RowsOut): G's first half is not written; the
 // T-rounded products go to shared memory (`gated`, [I] T) for the row's amax, then out as codes.
 // With a fixed scale there is no amax and the codes go out in the same pass. bf16 with even I
-// and even ldq runs on element pairs (32-bit loads, 16-bit code stores), as MlpGateBf16x2Kernel.
-template <typename T, bool kGelu, bool kPairs>
+// and even ldq runs on element pairs (32-bit loads, 16-bit code stores), as MlpGateBf16x2Kernel;
+// with I and ldq multiples of 4 on quads (64-bit loads, 32-bit code stores): kVec = 1, 2 or 4.
+template <typename T, bool kGelu, int kVec>
 __global__ void __launch_bounds__(kThreads)
     MlpGateE4M3Kernel(const T* __restrict__ g, int inner, E4M3RowsOut e4m3) {
   AllowDependents();  // dependent_launch.cuh: the decoder's next GEMM may start early
-  extern __shared__ unsigned char gated_raw[];
+  extern __shared__ __align__(16) unsigned char gated_raw[];
   T* gated = reinterpret_cast<T*>(gated_raw);  // [I] T, only with current scaling
   const T* row = g + static_cast<int64_t>(blockIdx.x) * 2 * inner;
   uint8_t* qr = e4m3.codes + static_cast<int64_t>(blockIdx.x) * e4m3.ldq;
   const bool fixed = e4m3.fixed_scale > 0.0f;  // uniform over the block
   float s = e4m3.fixed_scale, amax = 0.f;
-  if constexpr (kPairs) {
+  if constexpr (kVec == 4) {
+    static_assert(std::is_same_v<T, __nv_bfloat16>);
+    const uint2* row4 = reinterpret_cast<const uint2*>(row);  // 4 bf16 per uint2
+    const int quads = inner / 4;
+    auto gate = [&](int i) {  // the 4 gated values, rounded to bf16, packed
+      const uint2 a = row4[i], l = row4[quads + i];
+      const float2 a0 = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&a.x));
+      const float2 a1 = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&a.y));
+      const float2 l0 = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&l.x));
+      const float2 l1 = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&l.y));
+      const __nv_bfloat162 lo = __floats2bfloat162_rn(Activation<T, kGelu>(a0.x) * l0.x,
+                                                      Activation<T, kGelu>(a0.y) * l0.y);
+      const __nv_bfloat162 hi = __floats2bfloat162_rn(Activation<T, kGelu>(a1.x) * l1.x,
+                                                      Activation<T, kGelu>(a1.y) * l1.y);
+      uint2 packed;
+      packed.x = *reinterpret_cast<const uint32_t*>(&lo);
+      packed.y = *reinterpret_cast<const uint32_t*>(&hi);
+      return packed;
+    };
+    auto unpack = [](uint2 v) {
+      const float2 lo = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&v.x));
+      const float2 hi = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&v.y));
+      return make_float4(lo.x, lo.y, hi.x, hi.y);
+    };
+    uint32_t* q4 = reinterpret_cast<uint32_t*>(qr);
+    uint2* gated4 = reinterpret_cast<uint2*>(gated);
+    if (fixed) {
+      for (int i = threadIdx.x; i < quads; i += kThreads) q4[i] = ToE4M3x4(unpack(gate(i)), s);
+    } else {
+      for (int i = threadIdx.x; i < quads; i += kThreads) {
+        const uint2 v = gate(i);
+        gated4[i] = v;
+        const float4 f = unpack(v);
+        amax = AbsMax(AbsMax(AbsMax(AbsMax(amax, f.x), f.y), f.z), f.w);
+      }
+      s = E4M3ScaleForAmax(BlockMaxNonNegative<kThreads>(amax));  // its barrier publishes `gated`
+      for (int i = threadIdx.x; i < quads; i += kThreads) q4[i] = ToE4M3x4(unpack(gated4[i]), s);
+    }
+  } else if constexpr (kVec == 2) {
     static_assert(std::is_same_v<T, __nv_bfloat16>);
     const __nv_bfloat162* row2 = reinterpret_cast<const __nv_bfloat162*>(row);
     const int pairs = inner / 2;
@@ -111,10 +150,10 @@ __global__ void __launch_bounds__(kThreads)
   if (threadIdx.x == 0) e4m3.inv_scale[blockIdx.x] = 1.0f / s;
 }
 
-template <typename T, bool kGelu, bool kPairs>
+template <typename T, bool kGelu, int kVec>
 absl::Status LaunchE4M3(const T* g, unsigned rows, int inner, const E4M3RowsOut& e4m3,
                         size_t smem_bytes, cudaStream_t stream) {
-  auto* kernel = MlpGateE4M3Kernel<T, kGelu, kPairs>;
+  auto* kernel = MlpGateE4M3Kernel<T, kGelu, kVec>;
   // Above 48 KiB of dynamic shared memory a kernel must opt in (I > 24 576 in bf16).
   if (smem_bytes > 48 * 1024)
     CUDA_RETURN_IF_ERROR(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
@@ -149,14 +188,21 @@ absl::Status LaunchMlpGateE4M3(const T* gate_linear, int64_t rows, int64_t inner
                      " bytes) exceed the block's ", smem_limit, " bytes of shared memory"));
   const unsigned blocks = static_cast<unsigned>(rows);
   const int i = static_cast<int>(inner);
+  auto aligned = [](const void* p, uintptr_t bytes) {
+    return reinterpret_cast<uintptr_t>(p) % bytes == 0;
+  };
   if constexpr (std::is_same_v<T, __nv_bfloat16>) {
-    if (inner % 2 == 0 && e4m3.ldq % 2 == 0 && reinterpret_cast<uintptr_t>(e4m3.codes) % 2 == 0) {
-      return gelu ? LaunchE4M3<T, true, true>(gate_linear, blocks, i, e4m3, smem_bytes, stream)
-                  : LaunchE4M3<T, false, true>(gate_linear, blocks, i, e4m3, smem_bytes, stream);
+    if (inner % 4 == 0 && e4m3.ldq % 4 == 0 && aligned(e4m3.codes, 4) && aligned(gate_linear, 8)) {
+      return gelu ? LaunchE4M3<T, true, 4>(gate_linear, blocks, i, e4m3, smem_bytes, stream)
+                  : LaunchE4M3<T, false, 4>(gate_linear, blocks, i, e4m3, smem_bytes, stream);
+    }
+    if (inner % 2 == 0 && e4m3.ldq % 2 == 0 && aligned(e4m3.codes, 2) && aligned(gate_linear, 4)) {
+      return gelu ? LaunchE4M3<T, true, 2>(gate_linear, blocks, i, e4m3, smem_bytes, stream)
+                  : LaunchE4M3<T, false, 2>(gate_linear, blocks, i, e4m3, smem_bytes, stream);
     }
   }
-  return gelu ? LaunchE4M3<T, true, false>(gate_linear, blocks, i, e4m3, smem_bytes, stream)
-              : LaunchE4M3<T, false, false>(gate_linear, blocks, i, e4m3, smem_bytes, stream);
+  return gelu ? LaunchE4M3<T, true, 1>(gate_linear, blocks, i, e4m3, smem_bytes, stream)
+              : LaunchE4M3<T, false, 1>(gate_linear, blocks, i, e4m3, smem_bytes, stream);
 }
 
 template <typename T>

@@ -137,6 +137,7 @@ const NormCase kNormCases[] = {
     {4, 13, 16, 1.0f, true, true},        // H odd: the generic kernel
     {6, 2050, 2064, 1.0f, false, false},  // H % 4 == 2: generic, padding
     {9, 36, 48, 1.0f, true, false},       // H not a multiple of 16
+    {3, 64, 66, 1.0f, false, true},       // code rows not 4-byte multiples: generic kernel
     {4, 256, 256, 3e4f, false, true},     // huge outputs (weights ~3e4)
     {4, 256, 256, 1e-5f, false, true},    // tiny outputs (codes subnormal under stored scales)
     {0, 4096, 4096, 1.0f, true, true},    // no rows
@@ -202,11 +203,11 @@ void CheckGate(const GateCase& c, const Scaling& sc, std::mt19937& rng) {
 }
 
 const GateCase kGateCases[] = {
-    {6, 11008, 11008, 1.0f, false},  // 7B inner size
+    {6, 11008, 11008, 1.0f, false},  // 7B inner size (bf16 quads)
     {5, 5120, 5120, 1.0f, true},     // 1B inner size, GELU (block 0 of the Arc MLP)
     {4, 16384, 16384, 1.0f, false},  // fp32: 64 KiB of shared memory (the opt-in path)
     {1, 7, 16, 1.0f, true},          // odd I, one row, padded code row
-    {4, 30, 48, 1.0f, false},        // even I, not a multiple of 16, padded
+    {4, 30, 48, 1.0f, false},        // I even, not a multiple of 4: bf16 pairs, padded
     {3, 33, 48, 1.0f, true},         // odd I in bf16: the scalar kernel
     {4, 512, 512, 300.0f, true},     // huge products (~1e5)
     {4, 512, 512, 3e-3f, false},     // tiny products (~1e-5)
