@@ -145,10 +145,23 @@ __global__ void __launch_bounds__(kThreads)
     const float s = e4m3.fixed_scale > 0.0f ? e4m3.fixed_scale
                                             : E4M3ScaleForAmax(BlockMaxNonNegative<kThreads>(amax));
     uint8_t* qr = e4m3.codes + row * e4m3.ldq;
+    // 4-byte code stores where every row starts 4-byte aligned; else byte stores (the kernel
+    // choice must not depend on the code layout: it sets the sum-of-squares order, hence y).
+    const bool by_word =
+        e4m3.ldq % 4 == 0 && reinterpret_cast<uintptr_t>(e4m3.codes) % 4 == 0;  // uniform
 #pragma unroll
     for (int j = 0; j < kChunks; ++j) {
       const int i = threadIdx.x + j * kThreads;
-      if (i < n4) *reinterpret_cast<uint32_t*>(qr + 4 * i) = ToE4M3x4(v[j], s);
+      if (i < n4) {
+        if (by_word) {
+          *reinterpret_cast<uint32_t*>(qr + 4 * i) = ToE4M3x4(v[j], s);
+        } else {
+          qr[4 * i] = ToE4M3(v[j].x * s);
+          qr[4 * i + 1] = ToE4M3(v[j].y * s);
+          qr[4 * i + 2] = ToE4M3(v[j].z * s);
+          qr[4 * i + 3] = ToE4M3(v[j].w * s);
+        }
+      }
     }
     for (int64_t k = hidden + threadIdx.x; k < e4m3.ldq; k += kThreads) qr[k] = 0;
     if (threadIdx.x == 0) e4m3.inv_scale[row] = 1.0f / s;
@@ -178,11 +191,10 @@ absl::Status Launch(float* x, const T* bias, const T* scale, T* y, const E4M3Row
   if (rows == 0) return absl::OkStatus();
   const E4M3RowsOut out = e4m3 == nullptr ? E4M3RowsOut{} : *e4m3;
   const int chunks = static_cast<int>((hidden / 4 + kThreads - 1) / kThreads);
-  const bool codes_vectorisable =
-      e4m3 == nullptr || (e4m3->ldq % 4 == 0 && Aligned(e4m3->codes, 4));
-  if (hidden % 4 == 0 && chunks <= 8 && codes_vectorisable && Aligned(x, 16) &&
-      Aligned(scale, 4 * sizeof(T)) && Aligned(y, 4 * sizeof(T)) &&
-      (bias == nullptr || Aligned(bias, 4 * sizeof(T)))) {
+  // The same choice for both entry points (a null y counts as aligned), so that the fused norm
+  // computes y exactly as LaunchRmsNorm does.
+  if (hidden % 4 == 0 && chunks <= 8 && Aligned(x, 16) && Aligned(scale, 4 * sizeof(T)) &&
+      Aligned(y, 4 * sizeof(T)) && (bias == nullptr || Aligned(bias, 4 * sizeof(T)))) {
     const unsigned grid = static_cast<unsigned>(rows);
     const int h = static_cast<int>(hidden);
     auto run = [&](auto chunks_tag) {

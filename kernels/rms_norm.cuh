@@ -26,7 +26,8 @@ absl::Status LaunchRmsNorm(float* x, const T* bias, const T* scale, T* y, int64_
 // codes and scales bit-identical to LaunchRmsNorm followed by LaunchQuantizeRowsE4M3(y, …,
 // e4m3.fixed_scale), in one pass (the row's amax is taken over the T-rounded outputs the kernel
 // already holds). y [rows, H] T is written too unless null — the forward passes null where
-// nothing else reads the norm output. e4m3.ldq >= H.
+// nothing else reads the norm output. e4m3.ldq >= H, any alignment. The kernel (and so the order
+// of the sum of squares) is chosen as LaunchRmsNorm chooses it, a null y counting as aligned.
 template <typename T>
 absl::Status LaunchRmsNormE4M3(float* x, const T* bias, const T* scale, T* y,
                                const E4M3RowsOut& e4m3, int64_t rows, int64_t hidden, float eps,

@@ -137,7 +137,8 @@ const NormCase kNormCases[] = {
     {4, 13, 16, 1.0f, true, true},        // H odd: the generic kernel
     {6, 2050, 2064, 1.0f, false, false},  // H % 4 == 2: generic, padding
     {9, 36, 48, 1.0f, true, false},       // H not a multiple of 16
-    {3, 64, 66, 1.0f, false, true},       // code rows not 4-byte multiples: generic kernel
+    {3, 64, 66, 1.0f, false, true},       // registers kernel, code rows not 4-byte multiples
+    {2, 13, 17, 1.0f, false, true},       // generic kernel, odd code rows
     {4, 256, 256, 3e4f, false, true},     // huge outputs (weights ~3e4)
     {4, 256, 256, 1e-5f, false, true},    // tiny outputs (codes subnormal under stored scales)
     {0, 4096, 4096, 1.0f, true, true},    // no rows
