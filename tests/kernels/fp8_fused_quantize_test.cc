@@ -27,7 +27,7 @@
 namespace evo2::kernels {
 namespace {
 
-using namespace testing;  // NOLINT: test helpers
+using namespace testing;  // NOLINT: tests/kernels/gpu_test_util.h
 using BF16 = __nv_bfloat16;
 
 std::vector<uint8_t> Bytes(const DeviceBuffer& buf, size_t n) {
