@@ -6,35 +6,13 @@
 #include <algorithm>
 
 #include "kernels/cuda_status.cuh"
+#include "kernels/e4m3.cuh"
 #include "kernels/element.cuh"
 
 namespace evo2::kernels {
 namespace {
 
 constexpr int kThreads = 256;
-constexpr float kE4M3Max = 448.0f;
-
-__device__ __forceinline__ float ScaleForAmax(float amax) {
-  // Same expression as the CPU emulation (ops/fp8.cc): IEEE division, 1 when 0 or not finite.
-  return (amax > 0.0f && isfinite(amax)) ? kE4M3Max / amax : 1.0f;
-}
-
-__device__ __forceinline__ uint8_t ToE4M3(float v) {
-  return static_cast<uint8_t>(__nv_cvt_float_to_fp8(v, __NV_SATFINITE, __NV_E4M3));
-}
-
-// Block-wide max of non-negative values; every thread gets the result.
-__device__ float BlockMax(float v) {
-  __shared__ float warp_max[kThreads / 32];
-  for (int o = 16; o > 0; o /= 2) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
-  if ((threadIdx.x & 31) == 0) warp_max[threadIdx.x / 32] = v;
-  __syncthreads();
-  float m = 0.0f;
-  for (int w = 0; w < kThreads / 32; ++w) m = fmaxf(m, warp_max[w]);
-  __syncthreads();  // warp_max may be reused by the caller's next BlockMax
-  return m;
-}
-
 // One block per row: amax, scale, then the codes.
 template <typename T>
 __global__ void QuantizeRowsKernel(const T* __restrict__ x, int64_t cols, int64_t ldx,
@@ -43,14 +21,11 @@ __global__ void QuantizeRowsKernel(const T* __restrict__ x, int64_t cols, int64_
   const int64_t t = blockIdx.x;
   const T* xr = x + t * ldx;
   float s = fixed_scale;
-  if (!(s > 0.0f)) {  // uniform over the block, so BlockMax's barriers are reached by all threads
-    // fmaxf ignores NaN operands, like the CPU's std::fmax: the amax of the non-NaN values (a NaN
-    // input still becomes a NaN code, so it is not hidden).
+  if (!(s > 0.0f)) {  // uniform over the block, so the max reduction's barriers are reached by all
+                      // threads
     float amax = 0.0f;
-    for (int64_t k = threadIdx.x; k < cols; k += kThreads)
-      amax = fmaxf(amax, fabsf(ToFloat(xr[k])));
-    amax = BlockMax(amax);
-    s = ScaleForAmax(amax);
+    for (int64_t k = threadIdx.x; k < cols; k += kThreads) amax = AbsMax(amax, ToFloat(xr[k]));
+    s = E4M3ScaleForAmax(BlockMaxNonNegative<kThreads>(amax));
   }
   if (threadIdx.x == 0) inv_scale[t] = 1.0f / s;
   uint8_t* qr = q + t * ldq;
@@ -62,9 +37,9 @@ __global__ void AmaxKernel(const T* __restrict__ w, int64_t n, float* __restrict
   float m = 0.0f;
   for (int64_t i = blockIdx.x * static_cast<int64_t>(kThreads) + threadIdx.x; i < n;
        i += static_cast<int64_t>(gridDim.x) * kThreads) {
-    m = fmaxf(m, fabsf(ToFloat(w[i])));
+    m = AbsMax(m, ToFloat(w[i]));
   }
-  m = BlockMax(m);
+  m = BlockMaxNonNegative<kThreads>(m);
   // Non-negative floats order like their bit patterns as ints.
   if (threadIdx.x == 0) atomicMax(reinterpret_cast<int*>(amax), __float_as_int(m));
 }
@@ -74,7 +49,7 @@ __global__ void QuantizeTensorKernel(const T* __restrict__ w, int64_t rows, int6
                                      uint8_t* __restrict__ q, int64_t ldq,
                                      float* __restrict__ inv_scale, const float* __restrict__ amax,
                                      float fixed_scale) {
-  const float s = fixed_scale > 0.0f ? fixed_scale : ScaleForAmax(*amax);
+  const float s = fixed_scale > 0.0f ? fixed_scale : E4M3ScaleForAmax(*amax);
   const int64_t n = rows * ldq;
   for (int64_t i = blockIdx.x * static_cast<int64_t>(kThreads) + threadIdx.x; i < n;
        i += static_cast<int64_t>(gridDim.x) * kThreads) {

@@ -17,6 +17,17 @@
 
 namespace evo2::kernels {
 
+// Where a kernel that quantises its own output (rms_norm.cuh, mlp_gate.cuh: the quantisation fused
+// into the kernel that produces an FP8 GEMM's input) writes it, with the same rule as
+// LaunchQuantizeRowsE4M3 applied to the act-typed output that kernel would otherwise write:
+// codes [rows, ldq] (columns past the row's width zero), inv_scale [rows] = 1/s_t.
+struct E4M3RowsOut {
+  uint8_t* codes = nullptr;
+  int64_t ldq = 0;
+  float* inv_scale = nullptr;
+  float fixed_scale = 0.0f;  // > 0: the stored input scale for every row; else current scaling
+};
+
 // x [rows, cols] (row stride ldx) -> q [rows, ldq] codes, inv_scale [rows].
 template <typename T>
 absl::Status LaunchQuantizeRowsE4M3(const T* x, int64_t rows, int64_t cols, int64_t ldx, uint8_t* q,

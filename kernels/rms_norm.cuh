@@ -13,6 +13,7 @@
 #include <cstdint>
 
 #include "absl/status/status.h"
+#include "kernels/fp8_quantize.cuh"
 
 namespace evo2::kernels {
 
@@ -20,5 +21,16 @@ namespace evo2::kernels {
 template <typename T>
 absl::Status LaunchRmsNorm(float* x, const T* bias, const T* scale, T* y, int64_t rows, int64_t hidden,
                            float eps, cudaStream_t stream);
+
+// The same norm with its output quantised for the FP8 linear that reads it (docs/spec/fp8.md):
+// codes and scales bit-identical to LaunchRmsNorm followed by LaunchQuantizeRowsE4M3(y, …,
+// e4m3.fixed_scale), in one pass (the row's amax is taken over the T-rounded outputs the kernel
+// already holds). y [rows, H] T is written too unless null — the forward passes null where
+// nothing else reads the norm output. e4m3.ldq >= H, any alignment. The kernel (and so the order
+// of the sum of squares) is chosen as LaunchRmsNorm chooses it, a null y counting as aligned.
+template <typename T>
+absl::Status LaunchRmsNormE4M3(float* x, const T* bias, const T* scale, T* y,
+                               const E4M3RowsOut& e4m3, int64_t rows, int64_t hidden, float eps,
+                               cudaStream_t stream);
 
 }  // namespace evo2::kernels

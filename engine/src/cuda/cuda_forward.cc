@@ -3,6 +3,9 @@
 #include <cuda_bf16.h>
 
 #include <algorithm>
+#include <cstdlib>
+#include <optional>
+#include <string_view>
 #include <type_traits>
 
 #include "absl/strings/str_cat.h"
@@ -25,6 +28,16 @@
 #include "kernels/rotary.cuh"
 
 namespace evo2::cuda {
+namespace {
+
+// EVO2_FP8_FUSED=0 turns the fused FP8 quantisation off (the separate pass before each FP8 GEMM);
+// on by default. Read per forward, so a benchmark can A/B both in one process.
+bool Fp8FusionEnabled() {
+  const char* v = std::getenv("EVO2_FP8_FUSED");
+  return v == nullptr || std::string_view(v) != "0";
+}
+
+}  // namespace
 
 template <typename T>
 absl::Status CudaModel::RunTyped(const RunRequest& r) {
@@ -61,24 +74,23 @@ absl::Status CudaModel::RunTyped(const RunRequest& r) {
   auto mark = [&](const char* stage) {
     if (r.timer != nullptr) r.timer->Mark(st, stage);
   };
-  // A linear layer: cuBLAS on the act-typed weight, or the FP8 GEMM where the block has an FP8
-  // copy (docs/spec/fp8.md). FP8 quantises the input rows into `scratch`, a workspace buffer the
-  // forward does not need at that point: o for the input projection (before the mixer writes it),
-  // a for the out-projection (the mixer has consumed it), big for the MLP (a mixer-only buffer).
-  auto linear = [&](DType result, const GemmArgs& g, const DeviceFp8Linear& w8,
-                    kernels::DeviceBuffer& scratch) -> absl::Status {
-    if (!w8.present()) return gemm_->Run(act, result, g);
-    const size_t codes = (static_cast<size_t>(g.rows * w8.k) + 255) / 256 * 256;
-    if (codes + static_cast<size_t>(g.rows) * sizeof(float) > scratch.bytes())
-      return absl::InternalError(absl::StrCat("fp8 linear: ", g.rows, " rows x ", w8.k,
-                                              " codes do not fit the ", scratch.bytes(), "-byte scratch"));
-    uint8_t* codes_ptr = scratch.as<uint8_t>();
-    float* inv = reinterpret_cast<float*>(codes_ptr + codes);
-    RETURN_IF_ERROR(kernels::LaunchQuantizeRowsE4M3<T>(
-        static_cast<const T*>(g.x), g.rows, g.in, g.ldx, codes_ptr, w8.k, inv, st, w8.input_scale));
-    return fp8_gemm_->Run(result, {.x = codes_ptr,
-                                   .ldx = w8.k,
-                                   .x_inv = inv,
+  // FP8 input rows in a workspace buffer: codes [rows, w8.k] from its start, then inv [rows] fp32
+  // at the next 256-byte boundary. Null when the buffer is too small (the caller does not fuse).
+  auto fp8_rows = [](kernels::DeviceBuffer& buf, int64_t rows,
+                     const DeviceFp8Linear& w8) -> std::optional<kernels::E4M3RowsOut> {
+    const size_t codes = (static_cast<size_t>(rows * w8.k) + 255) / 256 * 256;
+    if (codes + static_cast<size_t>(rows) * sizeof(float) > buf.bytes()) return std::nullopt;
+    return kernels::E4M3RowsOut{.codes = buf.as<uint8_t>(),
+                                .ldq = w8.k,
+                                .inv_scale = reinterpret_cast<float*>(buf.as<uint8_t>() + codes),
+                                .fixed_scale = w8.input_scale};
+  };
+  // The FP8 GEMM on input rows already quantised (`in.codes` row 0 is g's row 0).
+  auto fp8_linear = [&](DType result, const GemmArgs& g, const DeviceFp8Linear& w8,
+                        const kernels::E4M3RowsOut& in) -> absl::Status {
+    return fp8_gemm_->Run(result, {.x = in.codes,
+                                   .ldx = in.ldq,
+                                   .x_inv = in.inv_scale,
                                    .w = w8.q,
                                    .w_inv = w8.inv_scale,
                                    .y = g.y,
@@ -87,6 +99,53 @@ absl::Status CudaModel::RunTyped(const RunRequest& r) {
                                    .k = w8.k,
                                    .out = g.out,
                                    .beta = g.beta});
+  };
+  // A linear layer: cuBLAS on the act-typed weight, or the FP8 GEMM where the block has an FP8
+  // copy (docs/spec/fp8.md). FP8 quantises the input rows into `scratch`, a workspace buffer the
+  // forward does not need at that point: o for the input projection (before the mixer writes it),
+  // a for the out-projection (the mixer has consumed it), big for the MLP (a mixer-only buffer).
+  auto linear = [&](DType result, const GemmArgs& g, const DeviceFp8Linear& w8,
+                    kernels::DeviceBuffer& scratch) -> absl::Status {
+    if (!w8.present()) return gemm_->Run(act, result, g);
+    const std::optional<kernels::E4M3RowsOut> in = fp8_rows(scratch, g.rows, w8);
+    if (!in.has_value())
+      return absl::InternalError(absl::StrCat("fp8 linear: ", g.rows, " rows x ", w8.k,
+                                              " codes do not fit the ", scratch.bytes(), "-byte scratch"));
+    RETURN_IF_ERROR(kernels::LaunchQuantizeRowsE4M3<T>(static_cast<const T*>(g.x), g.rows, g.in,
+                                                       g.ldx, in->codes, in->ldq, in->inv_scale, st,
+                                                       in->fixed_scale));
+    return fp8_linear(result, g, w8, *in);
+  };
+  // Fused quantisation (docs/spec/fp8.md "Where it runs"): where an FP8 linear's input is made by
+  // a norm or the MLP gate, that kernel writes the codes and scales itself (bit-identical to the
+  // separate pass), saving the pass's read of the act-typed rows and their write. The norms' codes
+  // take the place of their output in z (nothing else reads it: the attention output overwrites z,
+  // the next norm rewrites it); [R, k] codes + R scales fit [R, H] T except on toy shapes (a few
+  // rows of a narrow model), where fp8_rows refuses and the separate pass runs. EVO2_FP8_FUSED=0
+  // runs the separate pass (the A/B of bench/RESULTS.md).
+  const bool fuse_fp8 = Fp8FusionEnabled();
+  // z' = RMSNorm(x (+ bias)) feeding the linear `w8` (its codes in z), or into z when unfused.
+  auto norm_for =
+      [&](const void* bias, const void* scale,
+          const DeviceFp8Linear& w8) -> absl::StatusOr<std::optional<kernels::E4M3RowsOut>> {
+    const std::optional<kernels::E4M3RowsOut> codes =
+        fuse_fp8 && w8.present() ? fp8_rows(ws.z, R, w8) : std::nullopt;
+    if (codes.has_value()) {
+      RETURN_IF_ERROR(kernels::LaunchRmsNormE4M3<T>(x, static_cast<const T*>(bias),
+                                                    static_cast<const T*>(scale), nullptr, *codes,
+                                                    R, H, cfg.eps, st));
+    } else {
+      RETURN_IF_ERROR(kernels::LaunchRmsNorm<T>(
+          x, static_cast<const T*>(bias), static_cast<const T*>(scale), z, R, H, cfg.eps, st));
+    }
+    return codes;
+  };
+  // Rows row0.. of quantised input rows.
+  auto rows_from = [&](const kernels::E4M3RowsOut& in, int64_t row0) {
+    kernels::E4M3RowsOut r0 = in;
+    r0.codes += row0 * in.ldq;
+    r0.inv_scale += row0;
+    return r0;
   };
   mark("start");
   RETURN_IF_ERROR(kernels::LaunchEmbedding<T>(tokens, static_cast<const T*>(weights_.embedding), z,
@@ -101,12 +160,19 @@ absl::Status CudaModel::RunTyped(const RunRequest& r) {
     }
     const DeviceBlockWeights& blk = weights_.blocks[i];
     // x = u + Mixer(RMSNorm_pre(u))  (§6); the mixer's out bias is added by the next norm.
-    RETURN_IF_ERROR(kernels::LaunchRmsNorm<T>(x, nullptr, static_cast<const T*>(blk.pre_norm), z, R,
-                                              H, cfg.eps, st));
+    ASSIGN_OR_RETURN(const std::optional<kernels::E4M3RowsOut> in_codes,
+                     norm_for(nullptr, blk.pre_norm, blk.in_proj_fp8));
     mark("rms_norm");
-    RETURN_IF_ERROR(linear(act,
-                           {.x = z, .ldx = H, .w = blk.in_proj, .y = big, .ldy = 3 * H, .rows = R, .in = H, .out = 3 * H},
-                           blk.in_proj_fp8, ws.o));
+    const GemmArgs in_args{.x = z,
+                           .ldx = H,
+                           .w = blk.in_proj,
+                           .y = big,
+                           .ldy = 3 * H,
+                           .rows = R,
+                           .in = H,
+                           .out = 3 * H};
+    RETURN_IF_ERROR(in_codes.has_value() ? fp8_linear(act, in_args, blk.in_proj_fp8, *in_codes)
+                                         : linear(act, in_args, blk.in_proj_fp8, ws.o));
     mark(blk.kind == BlockKind::kAttn ? "gemm_wqkv" : "gemm_hyena_in");
     const T* mixed = nullptr;
     if (blk.kind == BlockKind::kAttn) {
@@ -150,24 +216,46 @@ absl::Status CudaModel::RunTyped(const RunRequest& r) {
                            blk.out_proj_fp8, ws.a));
     mark("gemm_out");
     // x = x + MLP(RMSNorm_post(x)), in row chunks so [rows, 2I] stays bounded.
-    RETURN_IF_ERROR(kernels::LaunchRmsNorm<T>(x, static_cast<const T*>(blk.out_bias),
-                                              static_cast<const T*>(blk.post_norm), z, R, H,
-                                              cfg.eps, st));
+    ASSIGN_OR_RETURN(const std::optional<kernels::E4M3RowsOut> l12_codes,
+                     norm_for(blk.out_bias, blk.post_norm, blk.mlp_l12_fp8));
     mark("rms_norm");
     const bool gelu = i == 0 && cfg.mlp_activation == MlpActivation::kArc;  // §6
     for (int64_t row0 = 0; row0 < R; row0 += kMlpChunkRows) {
       const int64_t rows = std::min(kMlpChunkRows, R - row0);
-      RETURN_IF_ERROR(linear(act,
-                             {.x = z + row0 * H, .ldx = H, .w = blk.mlp_l12, .y = mlp, .ldy = 2 * I, .rows = rows,
-                              .in = H, .out = 2 * I},
-                             blk.mlp_l12_fp8, ws.big));
+      const GemmArgs l12_args{.x = z + row0 * H,
+                              .ldx = H,
+                              .w = blk.mlp_l12,
+                              .y = mlp,
+                              .ldy = 2 * I,
+                              .rows = rows,
+                              .in = H,
+                              .out = 2 * I};
+      RETURN_IF_ERROR(l12_codes.has_value()
+                          ? fp8_linear(act, l12_args, blk.mlp_l12_fp8, rows_from(*l12_codes, row0))
+                          : linear(act, l12_args, blk.mlp_l12_fp8, ws.big));
       mark("gemm_mlp_l12");
-      RETURN_IF_ERROR(kernels::LaunchMlpGate<T>(mlp, rows, I, gelu, st));
-      mark("mlp_gate");
-      RETURN_IF_ERROR(linear(DType::kFloat32,
-                             {.x = mlp, .ldx = 2 * I, .w = blk.mlp_l3, .y = x + row0 * H, .ldy = H, .rows = rows,
-                              .in = I, .out = H, .beta = 1.f},
-                             blk.mlp_l3_fp8, ws.big));
+      const GemmArgs l3_args{.x = mlp,
+                             .ldx = 2 * I,
+                             .w = blk.mlp_l3,
+                             .y = x + row0 * H,
+                             .ldy = H,
+                             .rows = rows,
+                             .in = I,
+                             .out = H,
+                             .beta = 1.f};
+      // l3's codes in big (a mixer-only buffer; the l12 codes are in z).
+      const std::optional<kernels::E4M3RowsOut> l3_codes =
+          fuse_fp8 && blk.mlp_l3_fp8.present() ? fp8_rows(ws.big, rows, blk.mlp_l3_fp8)
+                                               : std::nullopt;
+      if (l3_codes.has_value()) {
+        RETURN_IF_ERROR(kernels::LaunchMlpGateE4M3<T>(mlp, rows, I, gelu, *l3_codes, st));
+        mark("mlp_gate");
+        RETURN_IF_ERROR(fp8_linear(DType::kFloat32, l3_args, blk.mlp_l3_fp8, *l3_codes));
+      } else {
+        RETURN_IF_ERROR(kernels::LaunchMlpGate<T>(mlp, rows, I, gelu, st));
+        mark("mlp_gate");
+        RETURN_IF_ERROR(linear(DType::kFloat32, l3_args, blk.mlp_l3_fp8, ws.big));
+      }
       mark("gemm_mlp_l3");
     }
     RETURN_IF_ERROR(capture(i));
