@@ -53,6 +53,46 @@ __global__ void RotaryGqaSplitKernel(const T* __restrict__ qkv, const float* __r
   }
 }
 
+// The decode step's form: one block per sequence b at its own position t_b = positions[b]; the
+// rotation is RotaryGqaSplitKernel's, K and V go to row t_b of the caches.
+template <typename T>
+__global__ void RotaryGqaKvAppendKernel(const T* __restrict__ qkv,
+                                        const float* __restrict__ inv_freq,
+                                        const int32_t* __restrict__ positions, T* __restrict__ q,
+                                        T* __restrict__ k_cache, T* __restrict__ v_cache, int heads,
+                                        int kv_heads, int head_dim, int64_t cap) {
+  const int64_t b = blockIdx.x;
+  const int t = positions[b];
+  const int half = head_dim / 2;
+  const int64_t ld = static_cast<int64_t>(heads + 2 * kv_heads) * head_dim;
+  const T* src = qkv + b * ld;
+  const float pos = static_cast<float>(t);
+  for (int idx = threadIdx.x; idx < (heads + kv_heads) * half; idx += blockDim.x) {
+    const int slot = idx / half;
+    const int i = idx - slot * half;
+    const float angle = pos * inv_freq[i];
+    const float cs = Round<T>(cosf(angle));
+    const float sn = Round<T>(sinf(angle));
+    const T* hs = src + static_cast<int64_t>(slot) * head_dim;
+    const float x1 = ToFloat(hs[i]), x2 = ToFloat(hs[i + half]);
+    const T r1 = FromFloat<T>(x1 * cs - x2 * sn);
+    const T r2 = FromFloat<T>(x1 * sn + x2 * cs);
+    if (slot < heads) {
+      const int64_t dst = (b * heads + slot) * head_dim;
+      q[dst + i] = r1;
+      q[dst + i + half] = r2;
+      continue;
+    }
+    const int g = slot - heads;
+    const T* vs = src + static_cast<int64_t>(heads + kv_heads + g) * head_dim;
+    const int64_t dst = ((b * kv_heads + g) * cap + t) * head_dim;
+    k_cache[dst + i] = r1;
+    k_cache[dst + i + half] = r2;
+    v_cache[dst + i] = vs[i];
+    v_cache[dst + i + half] = vs[i + half];
+  }
+}
+
 }  // namespace
 
 template <typename T>
@@ -78,6 +118,28 @@ absl::Status LaunchRotaryGqaSplit(const T* qkv, const float* inv_freq, T* q, T* 
   return absl::OkStatus();
 }
 
+template <typename T>
+absl::Status LaunchRotaryGqaKvAppend(const T* qkv, const float* inv_freq, const int32_t* positions,
+                                     T* q, T* k_cache, T* v_cache, int64_t batch,
+                                     const GqaShape& shape, int64_t cap, cudaStream_t stream) {
+  if (qkv == nullptr || inv_freq == nullptr || positions == nullptr || q == nullptr ||
+      k_cache == nullptr || v_cache == nullptr)
+    return absl::InvalidArgumentError("rotary_gqa_kv_append: null pointer");
+  const int64_t heads = shape.heads, kv_heads = shape.kv_heads, d = shape.head_dim;
+  if (batch < 0 || batch > 65535 || heads <= 0 || kv_heads <= 0 || heads % kv_heads != 0 ||
+      d <= 0 || d % 2 != 0 || cap <= 0 || cap > (int64_t{1} << 30) ||
+      (heads + 2 * kv_heads) * d > (1 << 20))
+    return absl::InvalidArgumentError(absl::StrCat("rotary_gqa_kv_append: bad shape B=", batch,
+                                                   " heads=", heads, " kv_heads=", kv_heads,
+                                                   " d=", d, " cap=", cap));
+  if (batch == 0) return absl::OkStatus();
+  RotaryGqaKvAppendKernel<T><<<static_cast<unsigned>(batch), 256, 0, stream>>>(
+      qkv, inv_freq, positions, q, k_cache, v_cache, static_cast<int>(heads),
+      static_cast<int>(kv_heads), static_cast<int>(d), cap);
+  RETURN_IF_LAUNCH_FAILED("rotary_gqa_kv_append");
+  return absl::OkStatus();
+}
+
 template absl::Status LaunchRotaryGqaSplit<float>(const float*, const float*, float*, float*,
                                                   float*, int64_t, int64_t, const GqaShape&, bool,
                                                   cudaStream_t);
@@ -85,5 +147,13 @@ template absl::Status LaunchRotaryGqaSplit<__nv_bfloat16>(const __nv_bfloat16*, 
                                                           __nv_bfloat16*, __nv_bfloat16*,
                                                           __nv_bfloat16*, int64_t, int64_t,
                                                           const GqaShape&, bool, cudaStream_t);
+template absl::Status LaunchRotaryGqaKvAppend<float>(const float*, const float*, const int32_t*,
+                                                     float*, float*, float*, int64_t,
+                                                     const GqaShape&, int64_t, cudaStream_t);
+template absl::Status LaunchRotaryGqaKvAppend<__nv_bfloat16>(const __nv_bfloat16*, const float*,
+                                                             const int32_t*, __nv_bfloat16*,
+                                                             __nv_bfloat16*, __nv_bfloat16*,
+                                                             int64_t, const GqaShape&, int64_t,
+                                                             cudaStream_t);
 
 }  // namespace evo2::kernels

@@ -34,4 +34,13 @@ absl::Status LaunchRotaryGqaSplit(const T* qkv, const float* inv_freq, T* q, T* 
                                   int64_t batch, int64_t seq, const GqaShape& shape, bool repeat_kv,
                                   cudaStream_t stream);
 
+// The decode step (docs/spec/model.md §12): one new row per sequence b at position
+// t_b = positions[b] (device, each < cap). qkv: [batch, (heads + 2·kv_heads)·d] T;
+// q: [batch, heads, d] T; the rotated k and the v of KV head g go to row t_b of
+// k_cache, v_cache [batch, kv_heads, cap, d] T. Same arithmetic as LaunchRotaryGqaSplit.
+template <typename T>
+absl::Status LaunchRotaryGqaKvAppend(const T* qkv, const float* inv_freq, const int32_t* positions,
+                                     T* q, T* k_cache, T* v_cache, int64_t batch,
+                                     const GqaShape& shape, int64_t cap, cudaStream_t stream);
+
 }  // namespace evo2::kernels
