@@ -23,6 +23,10 @@ struct BlockIntermediates {
   const void* a = nullptr;     // Hyena: [batch, seq, H] act, k ⊙ v after the featurizer
   const void* k = nullptr;     // attention: [batch, heads, seq, d] act, rotated keys
   const void* v = nullptr;     // attention: [batch, heads, seq, d] act
+  // Grouped-query attention (Llama): k, v hold kv_heads·kv_repeat heads, each KV head repeated
+  // kv_repeat times in a row (> 1 where the forward repeated them for cuDNN).
+  int64_t kv_heads = 0;
+  int64_t kv_repeat = 1;
 };
 
 // One batched pass over `batch` sequences of `seq` tokens each (right-padded by the caller).

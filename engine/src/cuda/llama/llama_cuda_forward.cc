@@ -87,6 +87,14 @@ absl::Status LlamaCudaModel::RunTyped(const RunRequest& r) {
                                                      {.heads = nq, .kv_heads = nkv, .head_dim = d},
                                                      /*repeat_kv=*/cudnn, st));
     mark("rotary");
+    if (r.block_observer) {  // the decoder's prefill copies K, V into its cache
+      RETURN_IF_ERROR(r.block_observer({.block = layer,
+                                        .kind = BlockKind::kAttn,
+                                        .k = k,
+                                        .v = v,
+                                        .kv_heads = nkv,
+                                        .kv_repeat = cudnn ? nq / nkv : 1}));
+    }
     RETURN_IF_ERROR(Attention<T>(q, k, v, z, B, S, cudnn));
     mark("attention");
     // x ← x + o·W_oᵀ (the residual is the GEMM's C operand)
@@ -141,6 +149,27 @@ absl::Status LlamaCudaModel::RunTyped(const RunRequest& r) {
   mark("rms_norm");
   if (r.final_norm_host != nullptr)
     RETURN_IF_ERROR(CopyActivationsToHost<T>(z, R * H, r.final_norm_host, st));
+  if (r.head_last_rows_only) {
+    // The decoder's prefill: logits [B, V] of each sequence's last row (row b·S + S − 1).
+    float* logits = ws.logits.as<float>();
+    for (int64_t b0 = 0; b0 < B; b0 += kHeadChunkRows) {
+      const int64_t rows = std::min(kHeadChunkRows, B - b0);
+      RETURN_IF_ERROR(gemm(DType::kFloat32, {.x = z + ((b0 + 1) * S - 1) * H,
+                                             .ldx = S * H,
+                                             .w = weights_.head,
+                                             .y = logits,
+                                             .ldy = V,
+                                             .rows = rows,
+                                             .in = H,
+                                             .out = V}));
+      if (r.logits_host != nullptr) {
+        CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(r.logits_host + b0 * V, logits,
+                                             rows * V * sizeof(float), cudaMemcpyDeviceToHost, st));
+        CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(st));
+      }
+    }
+    return absl::OkStatus();
+  }
   const bool want_lp = r.targets_host != nullptr || r.tokens_on_device;
   if (want_lp || r.logits_host != nullptr) {
     float* logits = ws.logits.as<float>();
