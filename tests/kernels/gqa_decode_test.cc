@@ -165,8 +165,10 @@ TYPED_TEST(GqaDecodeTest, RefusesBadShapes) {
                                        {.heads = 4, .kv_heads = 2, .head_dim = 33}, 256, nullptr)
                 .code(),
             absl::StatusCode::kInvalidArgument);
+  // A cache head narrower than the head.
   EXPECT_EQ(LaunchRotaryGqaKvAppend<T>(p, nullptr, pos, o, o, o, 1,
-                                       {.heads = 4, .kv_heads = 2, .head_dim = 32}, 256, nullptr)
+                                       {.heads = 4, .kv_heads = 2, .head_dim = 32}, 256, nullptr,
+                                       {.cache_head_dim = 16})
                 .code(),
             absl::StatusCode::kInvalidArgument);
 }

@@ -35,13 +35,14 @@
 #include "cuda/cuda_decoder_graphs.h"
 #include "cuda/cuda_decoder_linear.h"
 #include "cuda/cuda_model.h"
+#include "cuda/cuda_step_decoder.h"
 #include "evo2/decoder.h"
 #include "kernels/device_buffer.h"
 #include "kernels/skinny_gemm.cuh"
 
 namespace evo2::cuda {
 
-class CudaDecoder final : public Decoder {
+class CudaDecoder final : public CudaStepDecoder {
  public:
   CudaDecoder(CudaModel& model, DecoderOptions options);
 
@@ -54,12 +55,12 @@ class CudaDecoder final : public Decoder {
   int64_t vocab_size() const override { return config_.vocab_size; }
 
   // Device bytes of the decode state and the step buffers.
-  size_t device_bytes() const;
+  size_t device_bytes() const override;
   // Steps replayed from a captured graph so far (benchmark and tests).
-  int64_t graph_steps() const { return graphs_.replayed(); }
+  int64_t graph_steps() const override { return graphs_.replayed(); }
   // Why steps run eagerly although graphs were on (a capture failed), or why they run without
   // programmatic launches; empty otherwise.
-  const std::string& graph_error() const { return graphs_.error(); }
+  const std::string& graph_error() const override { return graphs_.error(); }
 
  private:
   absl::Status DeriveBlockState(const BlockIntermediates& bi, int64_t slot, int64_t seq);

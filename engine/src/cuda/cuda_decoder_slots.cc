@@ -15,6 +15,23 @@ int64_t KvBucket(int64_t tokens) {
   return cap;
 }
 
+absl::Status CopyPrefillKv(const BlockIntermediates& bi, int64_t seq, size_t row_bytes,
+                           const DecodeSlots& slots, int k_buffer, int v_buffer, int64_t slot,
+                           cudaStream_t stream) {
+  const size_t width = static_cast<size_t>(seq) * row_bytes;
+  const size_t src_pitch = static_cast<size_t>(bi.kv_repeat) * width;
+  const size_t dst_pitch = static_cast<size_t>(slots.kv_cap()) * row_bytes;
+  const size_t offset = static_cast<size_t>(slot * bi.kv_heads) * dst_pitch;
+  const auto heads = static_cast<size_t>(bi.kv_heads);
+  CUDA_RETURN_IF_ERROR(cudaMemcpy2DAsync(slots.as<char>(k_buffer) + offset, dst_pitch, bi.k,
+                                         src_pitch, width, heads, cudaMemcpyDeviceToDevice,
+                                         stream));
+  CUDA_RETURN_IF_ERROR(cudaMemcpy2DAsync(slots.as<char>(v_buffer) + offset, dst_pitch, bi.v,
+                                         src_pitch, width, heads, cudaMemcpyDeviceToDevice,
+                                         stream));
+  return absl::OkStatus();
+}
+
 int DecodeSlots::AddFixed(size_t bytes_per_slot) {
   Buffer b;
   b.fixed_bytes = bytes_per_slot;

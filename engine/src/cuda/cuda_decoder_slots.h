@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "cuda/run_request.h"
 #include "kernels/device_buffer.h"
 
 namespace evo2::cuda {
@@ -64,6 +65,14 @@ class DecodeSlots {
   int64_t slots_ = 0, capacity_ = 0, kv_cap_ = 0;  // slots in use, slots allocated
   uint64_t version_ = 0;
 };
+
+// A prefill's K, V of one attention layer (bi.k, bi.v: [1, kv_heads·kv_repeat, seq, d'] act,
+// the forward's head-major buffers, KV head g at head g·kv_repeat) into rows 0..seq−1 of `slot`
+// of the KV buffers k_buffer, v_buffer ([slots, kv_heads, cap, d'], row_bytes = d'·act): one
+// 2-D copy each, enqueued on `stream` (ordered before the forward reuses its buffers).
+absl::Status CopyPrefillKv(const BlockIntermediates& bi, int64_t seq, size_t row_bytes,
+                           const DecodeSlots& slots, int k_buffer, int v_buffer, int64_t slot,
+                           cudaStream_t stream);
 
 // KV capacity for `tokens` cached positions: a power of two ≥ 256 (the step graphs' bucket).
 int64_t KvBucket(int64_t tokens);

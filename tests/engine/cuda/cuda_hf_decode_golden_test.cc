@@ -2,7 +2,10 @@
 // cuda/llama/llama_cuda_decoder.h) against the HF golden cases (golden/HF_FAMILIES.md): prefill
 // of tokens 0..299 of the 500-token record, then tokens 300..499 fed one at a time (teacher
 // forcing), against the fp32 parallel golden (len00500.logits.npy rows 299..499; these cases
-// ship no decode_from300 file) and this backend's own parallel forward.
+// ship no decode_from300 file), this backend's own parallel forward and the CPU backend's greedy
+// generation. Cases l_eden_a/b (Llama, cuda/llama/llama_cuda_decoder.h) and m_hybrid_a/b
+// (NemotronH, cuda/nemotron_h/nemotron_h_cuda_decoder.h); the _b cases come from
+// $EVO2_GOLDEN_DIR or the shared set and are skipped where absent.
 //
 // Tolerances, and why:
 //   bf16 vs the fp32 golden: logits rel-L2 ≤ 2e-2, the bound of the bf16 parallel forward of
@@ -31,6 +34,7 @@
 #include <string>
 #include <vector>
 
+#include "cuda/cuda_step_decoder.h"
 #include "evo2/cuda_backend.h"
 #include "evo2/decoder.h"
 #include "evo2/generate.h"
@@ -153,6 +157,9 @@ TEST_P(CudaHfDecodeGoldenTest, Bf16PrefillThenStepsMatchGoldenAndForward) {
   const std::vector<float> got = TeacherForced(**d, 300, 500);
   ASSERT_EQ(got.size(), 201u * kV);
   EXPECT_EQ((*d)->position(0), 500);
+  auto& cd = dynamic_cast<cuda::CudaStepDecoder&>(**d);
+  EXPECT_GT(cd.graph_steps(), 150) << "steps after the first of a shape replay a captured graph; "
+                                   << "capture error: " << cd.graph_error();
   // A second prefill of the same shape starts from the new prompt's state only.
   const std::vector<float> again = TeacherForced(**d, 300, 320);
   EXPECT_EQ(MaxAbs(again, Rows(got, 0, 21)), 0.0) << "second prefill differs from the first";
@@ -247,6 +254,8 @@ TEST_P(CudaHfDecodeGoldenTest, GraphReplayEqualsEagerSteps) {
   const auto a = TeacherForced(**eager, 300, 340);
   const auto b = TeacherForced(**graphed, 300, 340);
   ASSERT_EQ(a.size(), 41u * kV);
+  EXPECT_EQ(dynamic_cast<cuda::CudaStepDecoder&>(**eager).graph_steps(), 0);
+  EXPECT_GT(dynamic_cast<cuda::CudaStepDecoder&>(**graphed).graph_steps(), 0);
   EXPECT_EQ(MaxAbs(a, b), 0.0);
 }
 
@@ -336,7 +345,8 @@ TEST_P(CudaHfDecodeGoldenTest, GreedyGenerateEqualsCpuBackend) {
   EXPECT_LE(worst_lp, 1e-3);
 }
 
-INSTANTIATE_TEST_SUITE_P(Cases, CudaHfDecodeGoldenTest, ::testing::Values("l_eden_a", "l_eden_b"),
+INSTANTIATE_TEST_SUITE_P(Cases, CudaHfDecodeGoldenTest,
+                         ::testing::Values("l_eden_a", "l_eden_b", "m_hybrid_a", "m_hybrid_b"),
                          [](const auto& p) { return p.param; });
 
 }  // namespace

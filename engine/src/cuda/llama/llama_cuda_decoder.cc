@@ -43,13 +43,12 @@ size_t LlamaCudaDecoder::device_bytes() const {
 
 absl::StatusOr<std::vector<float>> LlamaCudaDecoder::Prefill(
     std::span<const std::vector<int32_t>> prompts) {
-  const int64_t V = config_.vocab_size, nkv = config_.num_kv_heads, d = config_.head_dim;
+  const int64_t V = config_.vocab_size, d = config_.head_dim;
   batch_.Start({});
   ASSIGN_OR_RETURN(const int64_t max_len, DecodeBatch::CheckPrompts(prompts, V));
   const auto n = static_cast<int64_t>(prompts.size());
   RETURN_IF_ERROR(slots_.Reset(n, KvBucket(max_len + 1)));
   const size_t act = weights_.act_dtype == DType::kFloat32 ? 4 : 2;
-  const int64_t cap = slots_.kv_cap();
   cudaStream_t stream = model_.stream();
   std::vector<float> logits(static_cast<size_t>(n * V));  // [prompts, V]
   for (int64_t i = 0; i < n; ++i) {
@@ -62,20 +61,9 @@ absl::StatusOr<std::vector<float>> LlamaCudaDecoder::Prefill(
     req.cancelled = options_.cancelled;
     req.head_last_rows_only = true;
     req.logits_host = logits.data() + i * V;
-    // Forward K, V [1, n_kv·repeat, S, d] → rows 0..S−1 of KV head g of slot i, [n_kv, cap, d]:
-    // one 2-D copy per buffer (head g is the forward's head g·repeat).
-    req.block_observer = [&](const BlockIntermediates& bi) -> absl::Status {
-      const size_t width = static_cast<size_t>(S * d) * act;
-      const size_t src_pitch = static_cast<size_t>(bi.kv_repeat) * width;
-      const size_t dst_pitch = static_cast<size_t>(cap * d) * act;
-      const size_t slot_offset = static_cast<size_t>(i * nkv) * dst_pitch;
-      CUDA_RETURN_IF_ERROR(cudaMemcpy2DAsync(
-          slots_.as<char>(k_[static_cast<size_t>(bi.block)]) + slot_offset, dst_pitch, bi.k,
-          src_pitch, width, static_cast<size_t>(nkv), cudaMemcpyDeviceToDevice, stream));
-      CUDA_RETURN_IF_ERROR(cudaMemcpy2DAsync(
-          slots_.as<char>(v_[static_cast<size_t>(bi.block)]) + slot_offset, dst_pitch, bi.v,
-          src_pitch, width, static_cast<size_t>(nkv), cudaMemcpyDeviceToDevice, stream));
-      return absl::OkStatus();
+    req.block_observer = [&](const BlockIntermediates& bi) {
+      const auto l = static_cast<size_t>(bi.block);
+      return CopyPrefillKv(bi, S, static_cast<size_t>(d) * act, slots_, k_[l], v_[l], i, stream);
     };
     if (auto st = model_.Run(req); !st.ok()) return PromptError(static_cast<size_t>(i), st);
   }

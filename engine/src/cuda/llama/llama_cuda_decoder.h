@@ -27,13 +27,14 @@
 #include "cuda/cuda_decoder_graphs.h"
 #include "cuda/cuda_decoder_linear.h"
 #include "cuda/cuda_decoder_slots.h"
+#include "cuda/cuda_step_decoder.h"
 #include "cuda/llama/llama_cuda_model.h"
 #include "evo2/decoder.h"
 #include "kernels/device_buffer.h"
 
 namespace evo2::cuda {
 
-class LlamaCudaDecoder final : public Decoder {
+class LlamaCudaDecoder final : public CudaStepDecoder {
  public:
   LlamaCudaDecoder(LlamaCudaModel& model, DecoderOptions options);
 
@@ -46,9 +47,9 @@ class LlamaCudaDecoder final : public Decoder {
   int64_t vocab_size() const override { return config_.vocab_size; }
 
   // Device bytes of the KV cache and the step buffers.
-  size_t device_bytes() const;
-  int64_t graph_steps() const { return graphs_.replayed(); }
-  const std::string& graph_error() const { return graphs_.error(); }
+  size_t device_bytes() const override;
+  int64_t graph_steps() const override { return graphs_.replayed(); }
+  const std::string& graph_error() const override { return graphs_.error(); }
 
  private:
   absl::Status EnsureStepBuffers(int64_t batch);

@@ -7,6 +7,7 @@
 #include <type_traits>
 
 #include "cuda/activations_to_host.h"
+#include "cuda/head_last_rows.h"
 #include "cuda/llama/llama_cuda_model.h"
 #include "cuda/workspace.h"
 #include "evo2/status_macros.h"
@@ -149,27 +150,9 @@ absl::Status LlamaCudaModel::RunTyped(const RunRequest& r) {
   mark("rms_norm");
   if (r.final_norm_host != nullptr)
     RETURN_IF_ERROR(CopyActivationsToHost<T>(z, R * H, r.final_norm_host, st));
-  if (r.head_last_rows_only) {
-    // The decoder's prefill: logits [B, V] of each sequence's last row (row b·S + S − 1).
-    float* logits = ws.logits.as<float>();
-    for (int64_t b0 = 0; b0 < B; b0 += kHeadChunkRows) {
-      const int64_t rows = std::min(kHeadChunkRows, B - b0);
-      RETURN_IF_ERROR(gemm(DType::kFloat32, {.x = z + ((b0 + 1) * S - 1) * H,
-                                             .ldx = S * H,
-                                             .w = weights_.head,
-                                             .y = logits,
-                                             .ldy = V,
-                                             .rows = rows,
-                                             .in = H,
-                                             .out = V}));
-      if (r.logits_host != nullptr) {
-        CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(r.logits_host + b0 * V, logits,
-                                             rows * V * sizeof(float), cudaMemcpyDeviceToHost, st));
-        CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(st));
-      }
-    }
-    return absl::OkStatus();
-  }
+  if (r.head_last_rows_only)  // the decoder's prefill: logits [B, V] of each last row
+    return HeadOnLastRows(*gemm_, act, z, B, S, H, weights_.head, V, ws.logits.as<float>(),
+                          r.logits_host, st);
   const bool want_lp = r.targets_host != nullptr || r.tokens_on_device;
   if (want_lp || r.logits_host != nullptr) {
     float* logits = ws.logits.as<float>();
