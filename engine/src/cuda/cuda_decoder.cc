@@ -22,6 +22,7 @@
 #include "model/decoder_util.h"
 
 namespace evo2::cuda {
+
 absl::StatusOr<std::unique_ptr<Decoder>> CudaModel::NewDecoder(const DecoderOptions& options) {
   return std::unique_ptr<Decoder>(new CudaDecoder(*this, options));
 }
@@ -76,7 +77,7 @@ absl::Status CudaDecoder::DeriveBlockState(const BlockIntermediates& bi, int64_t
 template <typename T>
 absl::Status CudaDecoder::DeriveTyped(const BlockIntermediates& bi, int64_t slot, int64_t S) {
   const DeviceBlockWeights& w = weights_.blocks[static_cast<size_t>(bi.block)];
-  CudaBlockState& st = state_.block(bi.block);
+  const CudaBlockState st = state_.block(bi.block);
   const int64_t H = config_.hidden_size;
   cudaStream_t stream = model_.stream();
   if (w.kind == BlockKind::kAttn) {
@@ -202,7 +203,7 @@ absl::Status CudaDecoder::EnqueueStepTyped(int64_t B) {
   RETURN_IF_ERROR(kernels::LaunchConvert<T, float>(z, x, B * H, st));
   for (int i = 0; i < cfg.num_layers; ++i) {
     const DeviceBlockWeights& blk = weights_.blocks[static_cast<size_t>(i)];
-    CudaBlockState& state = state_.block(i);
+    const CudaBlockState state = state_.block(i);
     // big [B, 3H] = RMSNorm_pre(x)·W_inᵀ
     if (fuse) {
       RETURN_IF_ERROR((Fused<T, T>({.input = SkinnyInput::kRmsNorm, .x = x, .ldx = H,
