@@ -51,12 +51,15 @@ __global__ void __launch_bounds__(32 * kWarps)
     DecodeAttentionPartialKernel(const T* __restrict__ q, const T* __restrict__ k_cache,
                                  const T* __restrict__ v_cache,
                                  const int32_t* __restrict__ positions, float* __restrict__ partial,
-                                 int heads, int head_dim, int64_t cap, int splits, float scale) {
+                                 int heads, int kv_heads, int head_dim, int64_t cap, int splits,
+                                 float scale) {
   __shared__ float sm_m[kWarps], sm_l[kWarps];
   __shared__ float sm_acc[kWarps][32 * kMaxPerLane];
   const int64_t bh = blockIdx.x;
   const int split = blockIdx.y;
   const int64_t b = bh / heads;
+  // Query head h reads KV head h / (heads / kv_heads) of its sequence (GQA; equal counts: h).
+  const int64_t kvh = b * kv_heads + (bh - b * heads) / (heads / kv_heads);
   const int len = positions[b] + 1;
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
   const int k0 = split * static_cast<int>(kDecodeKeysPerSplit);
@@ -78,8 +81,8 @@ __global__ void __launch_bounds__(32 * kWarps)
     acc[j] = 0.f;
   }
   float m = -INFINITY, l = 0.f;
-  const T* kb = k_cache + bh * cap * head_dim;
-  const T* vb = v_cache + bh * cap * head_dim;
+  const T* kb = k_cache + kvh * cap * head_dim;
+  const T* vb = v_cache + kvh * cap * head_dim;
   for (int tau = k0 + warp; tau < k1; tau += kWarps) {
     const T* kr = kb + static_cast<int64_t>(tau) * head_dim;
     float dot = 0.f;
@@ -191,14 +194,18 @@ absl::Status LaunchRotaryKvAppend(const T* qkv, const float* inv_freq, float pos
 }
 
 template <typename T>
-absl::Status LaunchDecodeAttention(const T* q, const T* k_cache, const T* v_cache,
-                                   const int32_t* positions, T* out, void* workspace,
-                                   size_t workspace_bytes, int64_t batch, int64_t heads,
-                                   int64_t head_dim, int64_t cap, cudaStream_t stream) {
+absl::Status LaunchDecodeAttentionGqa(const T* q, const T* k_cache, const T* v_cache,
+                                      const int32_t* positions, T* out, void* workspace,
+                                      size_t workspace_bytes, int64_t batch, int64_t heads,
+                                      int64_t kv_heads, int64_t head_dim, int64_t cap,
+                                      cudaStream_t stream) {
   if (q == nullptr || k_cache == nullptr || v_cache == nullptr || positions == nullptr ||
       out == nullptr)
     return absl::InvalidArgumentError("decode_attention: null pointer");
   RETURN_IF_ERROR(CheckShape("decode_attention", batch, heads, head_dim, cap));
+  if (kv_heads <= 0 || heads % kv_heads != 0)
+    return absl::InvalidArgumentError(
+        absl::StrCat("decode_attention: ", kv_heads, " KV heads do not divide ", heads, " heads"));
   if (batch == 0) return absl::OkStatus();
   const size_t need = DecodeAttentionWorkspaceBytes(batch, heads, head_dim, cap);
   if (workspace == nullptr || workspace_bytes < need)
@@ -211,7 +218,8 @@ absl::Status LaunchDecodeAttention(const T* q, const T* k_cache, const T* v_cach
   DecodeAttentionPartialKernel<T>
       <<<dim3(static_cast<unsigned>(batch * heads), static_cast<unsigned>(splits)), 32 * kWarps, 0,
          stream>>>(q, k_cache, v_cache, positions, partial, static_cast<int>(heads),
-                   static_cast<int>(head_dim), cap, static_cast<int>(splits), scale);
+                   static_cast<int>(kv_heads), static_cast<int>(head_dim), cap,
+                   static_cast<int>(splits), scale);
   RETURN_IF_LAUNCH_FAILED("decode_attention partial");
   DecodeAttentionMergeKernel<T><<<static_cast<unsigned>(batch * heads), 128, 0, stream>>>(
       partial, positions, out, static_cast<int>(heads), static_cast<int>(head_dim),
@@ -220,13 +228,25 @@ absl::Status LaunchDecodeAttention(const T* q, const T* k_cache, const T* v_cach
   return absl::OkStatus();
 }
 
+template <typename T>
+absl::Status LaunchDecodeAttention(const T* q, const T* k_cache, const T* v_cache,
+                                   const int32_t* positions, T* out, void* workspace,
+                                   size_t workspace_bytes, int64_t batch, int64_t heads,
+                                   int64_t head_dim, int64_t cap, cudaStream_t stream) {
+  return LaunchDecodeAttentionGqa<T>(q, k_cache, v_cache, positions, out, workspace,
+                                     workspace_bytes, batch, heads, heads, head_dim, cap, stream);
+}
+
 #define EVO2_INSTANTIATE(T)                                                                        \
   template absl::Status LaunchRotaryKvAppend<T>(const T*, const float*, float, const int32_t*, T*, \
                                                 T*, T*, int64_t, int64_t, int64_t, int64_t,        \
                                                 cudaStream_t);                                     \
   template absl::Status LaunchDecodeAttention<T>(const T*, const T*, const T*, const int32_t*, T*, \
                                                  void*, size_t, int64_t, int64_t, int64_t,         \
-                                                 int64_t, cudaStream_t);
+                                                 int64_t, cudaStream_t);                           \
+  template absl::Status LaunchDecodeAttentionGqa<T>(const T*, const T*, const T*, const int32_t*,  \
+                                                    T*, void*, size_t, int64_t, int64_t, int64_t,  \
+                                                    int64_t, int64_t, cudaStream_t);
 EVO2_INSTANTIATE(float)
 EVO2_INSTANTIATE(__nv_bfloat16)
 #undef EVO2_INSTANTIATE

@@ -36,6 +36,15 @@ absl::Status LaunchRotaryKvAppend(const T* qkv, const float* inv_freq, float pos
 // fp32 scratch LaunchDecodeAttention needs.
 size_t DecodeAttentionWorkspaceBytes(int64_t batch, int64_t heads, int64_t head_dim, int64_t cap);
 
+// Grouped-query form: caches [B, kv_heads, cap, d] T, query head h reads KV head
+// h / (heads / kv_heads) (kv_heads divides heads); the workspace is sized by the query heads.
+template <typename T>
+absl::Status LaunchDecodeAttentionGqa(const T* q, const T* k_cache, const T* v_cache,
+                                      const int32_t* positions, T* out, void* workspace,
+                                      size_t workspace_bytes, int64_t batch, int64_t heads,
+                                      int64_t kv_heads, int64_t head_dim, int64_t cap,
+                                      cudaStream_t stream);
+
 // q: [B, heads, d] T; caches [B, heads, cap, d] T; out: [B, heads·d] T. d ≤ 256.
 template <typename T>
 absl::Status LaunchDecodeAttention(const T* q, const T* k_cache, const T* v_cache,

@@ -34,4 +34,22 @@ absl::Status LaunchRotaryGqaSplit(const T* qkv, const float* inv_freq, T* q, T* 
                                   int64_t batch, int64_t seq, const GqaShape& shape, bool repeat_kv,
                                   cudaStream_t stream);
 
+// The decode step (docs/spec/model.md §12): one new row per sequence b at position
+// t_b = positions[b] (device, each < cap). qkv: [batch, (heads + 2·kv_heads)·d] T;
+// q: [batch, heads, d'] T; the rotated k and the v of KV head g go to row t_b of
+// k_cache, v_cache [batch, kv_heads, cap, d'] T. Same arithmetic as LaunchRotaryGqaSplit.
+// inv_freq nullptr: no rotation (a model without position encoding, NemotronH's attention).
+// `layout` widens the stored heads to d' = cache_head_dim ≥ d with zero columns and scales q by
+// q_scale after its rounding to T (the attention kernels' head dims; see
+// cuda/nemotron_h/nemotron_h_device_weights.h AttentionKernelHeadDim).
+struct KvAppendLayout {
+  int64_t cache_head_dim = 0;  // d' (0: d)
+  float q_scale = 1.f;
+};
+template <typename T>
+absl::Status LaunchRotaryGqaKvAppend(const T* qkv, const float* inv_freq, const int32_t* positions,
+                                     T* q, T* k_cache, T* v_cache, int64_t batch,
+                                     const GqaShape& shape, int64_t cap, cudaStream_t stream,
+                                     const KvAppendLayout& layout = {});
+
 }  // namespace evo2::kernels

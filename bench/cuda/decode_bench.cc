@@ -1,5 +1,8 @@
-// Cached-state decoding benchmark of the cuda backend on one GPU (cuda/cuda_decoder.h): random
-// weights with the real evo2_1b_base / evo2_7b shapes, random A/C/G/T tokens.
+// Cached-state decoding benchmark of the cuda backend on one GPU: random weights with real
+// shapes, random A/C/G/T tokens. Models: Evo 2 `1b` / `7b` (evo2_1b_base / evo2_7b,
+// cuda/cuda_decoder.h), Llama `eden7b` / `llama8b` (cuda/llama/llama_cuda_decoder.h) and
+// `hybrid8b` (hybrid_mamba_8b, cuda/nemotron_h/nemotron_h_cuda_decoder.h); bench_models.h has the
+// HF families' shapes.
 //   * time to first token: Prefill of one 8 192-token prompt (the parallel forward, the state
 //     derivation, the last row's logits back on the host), median of 3 after a warm-up;
 //   * decode rate: B prompts of 64 tokens prefilled (the 147 steps then stay in one KV
@@ -8,9 +11,12 @@
 //     Step call includes the token upload, the graph launch and the logits' copy back to the
 //     host, so the rate is what `evo2 generate` sees minus its sampling. Aggregate tokens/s =
 //     B · steps / median wall time.
-// Targets (one H100/H200): 7B batch 1 ≥ 250 tokens/s, 1B batch 1 ≥ 1 000 tokens/s.
+// Targets (one H100/H200): 7B batch 1 ≥ 250 tokens/s, 1B batch 1 ≥ 1 000 tokens/s; the HF
+// families' rows have no target (their bf16 weight-read ceilings: eden7b 14.0 GB, llama8b
+// 16.1 GB, hybrid8b ~16 GB per batch-1 step).
 //
-//   evo2_decode_bench [--models 1b,7b] [--batches 1,32] [--ab] [--ttft-prompt 8192]
+//   evo2_decode_bench [--models 1b,7b,eden7b,llama8b,hybrid8b] [--batches 1,32] [--ab]
+//                     [--ttft-prompt 8192]
 // --ab adds batch-1 rows for comparison: without CUDA graphs (EVO2_CUDA_DECODE_GRAPHS=0), without
 // programmatic dependent launches (EVO2_CUDA_DECODE_PDL=0), with the norm/gate-fused GEMMs
 // (EVO2_CUDA_DECODE_FUSED=1), and with cuBLAS instead of the few-row GEMM kernel
@@ -28,22 +34,47 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_split.h"
-#include "cuda/cuda_decoder.h"
+#include "bench/cuda/bench_models.h"
 #include "cuda/cuda_model.h"
+#include "cuda/cuda_step_decoder.h"
 #include "cuda/cuda_weights.h"
+#include "cuda/llama/llama_cuda_model.h"
+#include "cuda/llama/llama_cuda_weights.h"
 #include "evo2/config.h"
 #include "evo2/status_macros.h"
 
 namespace {
 
-using evo2::cuda::CudaDecoder;
+using evo2::Model;
 using evo2::cuda::CudaModel;
+using evo2::cuda::CudaStepDecoder;
 using Clock = std::chrono::steady_clock;
 
 constexpr int kThroughputPrompt = 64;
 constexpr int kWarmupSteps = 3, kRuns = 3, kStepsPerRun = 48;
 
-std::string Preset(const std::string& m) { return m == "1b" ? "evo2_1b_base" : "evo2_7b"; }
+// A model of `name` with random bf16 weights.
+absl::StatusOr<std::unique_ptr<Model>> RandomModel(const std::string& name) {
+  if (name == "1b" || name == "7b") {
+    ASSIGN_OR_RETURN(auto cfg, evo2::ModelConfigPreset(name == "1b" ? "evo2_1b_base" : "evo2_7b"));
+    ASSIGN_OR_RETURN(auto w, evo2::cuda::DeviceWeights::Random(cfg, evo2::DType::kBFloat16, 1234));
+    ASSIGN_OR_RETURN(auto m, CudaModel::Create(cfg, std::move(w)));
+    return std::unique_ptr<Model>(std::move(m));
+  }
+  if (name == "eden7b" || name == "llama8b") {
+    ASSIGN_OR_RETURN(auto cfg, evo2::bench::LlamaBenchShape(name));
+    ASSIGN_OR_RETURN(auto w,
+                     evo2::cuda::LlamaDeviceWeights::Random(cfg, evo2::DType::kBFloat16, 1234));
+    ASSIGN_OR_RETURN(auto m, evo2::cuda::LlamaCudaModel::Create(cfg, std::move(w)));
+    return std::unique_ptr<Model>(std::move(m));
+  }
+  if (name == "hybrid8b") {
+    ASSIGN_OR_RETURN(auto m, evo2::bench::RandomHybridMamba8b(evo2::DType::kBFloat16));
+    return std::unique_ptr<Model>(std::move(m));
+  }
+  return absl::InvalidArgumentError("unknown model '" + name +
+                                    "' (1b, 7b, eden7b, llama8b, hybrid8b)");
+}
 
 std::vector<int32_t> RandomBases(int64_t n, std::mt19937& rng) {
   static constexpr int32_t kBases[] = {'A', 'C', 'G', 'T'};
@@ -69,7 +100,7 @@ struct Variant {
   }
 };
 
-absl::StatusOr<std::unique_ptr<evo2::Decoder>> NewDecoder(CudaModel& model, Variant v) {
+absl::StatusOr<std::unique_ptr<evo2::Decoder>> NewDecoder(Model& model, Variant v) {
   if (!v.graphs) setenv("EVO2_CUDA_DECODE_GRAPHS", "0", 1);
   if (!v.skinny_gemm) setenv("EVO2_CUDA_DECODE_GEMV", "0", 1);
   if (v.fused) setenv("EVO2_CUDA_DECODE_FUSED", "1", 1);
@@ -82,7 +113,7 @@ absl::StatusOr<std::unique_ptr<evo2::Decoder>> NewDecoder(CudaModel& model, Vari
   return d;
 }
 
-absl::StatusOr<double> TimeToFirstToken(CudaModel& model, int64_t prompt_len) {
+absl::StatusOr<double> TimeToFirstToken(Model& model, int64_t prompt_len) {
   std::mt19937 rng(7);
   const std::vector<std::vector<int32_t>> prompt = {RandomBases(prompt_len, rng)};
   ASSIGN_OR_RETURN(auto d, NewDecoder(model, Variant{}));
@@ -101,7 +132,7 @@ struct Rate {
   int64_t graph_steps = 0;
 };
 
-absl::StatusOr<Rate> DecodeRate(CudaModel& model, int64_t batch, Variant variant) {
+absl::StatusOr<Rate> DecodeRate(Model& model, int64_t batch, Variant variant) {
   std::mt19937 rng(11);
   std::vector<std::vector<int32_t>> prompts;
   for (int64_t b = 0; b < batch; ++b) prompts.push_back(RandomBases(kThroughputPrompt, rng));
@@ -116,7 +147,7 @@ absl::StatusOr<Rate> DecodeRate(CudaModel& model, int64_t batch, Variant variant
     s.push_back(std::chrono::duration<double>(Clock::now() - t0).count());
   }
   const double med = Median(s);
-  auto& cd = dynamic_cast<CudaDecoder&>(*d);
+  auto& cd = dynamic_cast<CudaStepDecoder&>(*d);
   if (!cd.graph_error().empty())
     std::printf("note: graph capture error: %s\n", cd.graph_error().c_str());
   return Rate{.tokens_per_s = batch * kStepsPerRun / med,
@@ -143,7 +174,8 @@ int main(int argc, char** argv) {
       ab = true;
     else {
       std::fprintf(stderr,
-                   "usage: %s [--models 1b,7b] [--batches 1,32] [--ab] [--ttft-prompt N]\n",
+                   "usage: %s [--models 1b,7b,eden7b,llama8b,hybrid8b] [--batches 1,32] [--ab] "
+                   "[--ttft-prompt N]\n",
                    argv[0]);
       return 2;
     }
@@ -160,22 +192,12 @@ int main(int argc, char** argv) {
   int failures = 0;
   const std::vector<std::string> models = absl::StrSplit(models_arg, ',');
   for (const std::string& name : models) {
-    auto cfg = evo2::ModelConfigPreset(Preset(name));
-    if (!cfg.ok()) {
-      std::fprintf(stderr, "%s\n", cfg.status().ToString().c_str());
-      return 1;
-    }
-    auto w = evo2::cuda::DeviceWeights::Random(*cfg, evo2::DType::kBFloat16, 1234);
-    if (!w.ok()) {
-      std::fprintf(stderr, "weights: %s\n", w.status().ToString().c_str());
-      return 1;
-    }
-    auto m = CudaModel::Create(*cfg, std::move(*w));
+    auto m = RandomModel(name);
     if (!m.ok()) {
-      std::fprintf(stderr, "model: %s\n", m.status().ToString().c_str());
+      std::fprintf(stderr, "%s: %s\n", name.c_str(), m.status().ToString().c_str());
       return 1;
     }
-    CudaModel& model = **m;
+    Model& model = **m;
     const double target = name == "7b" ? 250 : (name == "1b" ? 1000 : 0);
     std::vector<std::pair<int64_t, Variant>> rows;
     const std::vector<std::string> batches = absl::StrSplit(batches_arg, ',');
@@ -183,7 +205,7 @@ int main(int argc, char** argv) {
     if (ab) {
       rows.push_back({1, Variant{.graphs = false}});
       rows.push_back({1, Variant{.pdl = false}});
-      rows.push_back({1, Variant{.fused = true}});
+      if (name == "1b" || name == "7b") rows.push_back({1, Variant{.fused = true}});  // Evo 2 only
       rows.push_back({1, Variant{.skinny_gemm = false}});
     }
     for (const auto& [batch, variant] : rows) {

@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "absl/strings/str_split.h"
+#include "bench/cuda/bench_models.h"
 #include "cuda/llama/llama_cuda_model.h"
 #include "cuda/llama/llama_cuda_weights.h"
 #include "cuda/llama/llama_cuda_workspace.h"
@@ -52,29 +53,6 @@ constexpr double kMeasuredGemmFlops = 790e12;
 
 double Gib(double bytes) { return bytes / (1024.0 * 1024.0 * 1024.0); }
 
-absl::StatusOr<evo2::hf::LlamaConfig> Shape(const std::string& name) {
-  evo2::hf::LlamaConfig c;
-  c.num_layers = 32;
-  c.hidden_size = 4096;
-  c.num_heads = 32;
-  c.num_kv_heads = 8;
-  c.head_dim = 128;
-  c.intermediate_size = 14336;
-  c.rms_norm_eps = 1e-5;
-  c.rope.theta = 500000.0;
-  c.rope.llama3 = true;  // Llama 3.1: factor 8, low 1, high 4, original context 8192
-  c.rope.factor = 8.0;
-  c.max_position_embeddings = 131072;
-  if (name == "eden7b") {
-    c.vocab_size = 512;
-  } else if (name == "llama8b") {
-    c.vocab_size = 128256;
-  } else {
-    return absl::InvalidArgumentError("model must be eden7b or llama8b, got '" + name + "'");
-  }
-  return c;
-}
-
 struct Flops {
   double gemm = 0, attention = 0;
 };
@@ -88,7 +66,7 @@ Flops ForwardFlops(const evo2::hf::LlamaConfig& c, int64_t B, int64_t S) {
 }
 
 absl::Status RunRow(const Row& row, double peak_flops, bool profile) {
-  ASSIGN_OR_RETURN(const evo2::hf::LlamaConfig config, Shape(row.model));
+  ASSIGN_OR_RETURN(const evo2::hf::LlamaConfig config, evo2::bench::LlamaBenchShape(row.model));
   const int64_t R = row.batch * row.seq;
   const size_t planned =
       evo2::cuda::PlannedLlamaWeightBytes(config, evo2::DType::kBFloat16) +

@@ -19,6 +19,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
+#include "bench/cuda/bench_models.h"
 #include "cuda/nemotron_h/nemotron_h_cuda_model.h"
 #include "cuda/nemotron_h/nemotron_h_device_weights.h"
 #include "cuda/stage_timer.h"
@@ -139,28 +140,12 @@ int main(int argc, char** argv) {
   }
   const NemotronHConfig config = evo2::hf::HybridMamba8bConfig();
   const evo2::DType act = fp32 ? evo2::DType::kFloat32 : evo2::DType::kBFloat16;
-  cudaStream_t stream = nullptr;
-  if (cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking) != cudaSuccess) return 1;
-  auto weights = evo2::cuda::DeviceNemotronHWeights::Random(config, act, 1, stream);
-  if (!weights.ok()) {
-    std::fprintf(stderr, "weights error: %s\n", weights.status().ToString().c_str());
-    cudaStreamDestroy(stream);
-    return 1;
-  }
-  evo2::ModelConfig common;
-  common.family = evo2::ModelFamily::kNemotronH;
-  common.name = "hybrid_mamba_8b (random weights)";
-  common.num_layers = static_cast<int>(config.num_layers());
-  common.hidden_size = static_cast<int>(config.hidden_size);
-  common.num_heads = static_cast<int>(config.num_attention_heads);
-  common.head_dim = static_cast<int>(config.attention_head_dim);
-  common.vocab_size = static_cast<int>(config.vocab_size);
-  const double weight_gib = Gib(double(weights->bytes));
-  auto model = CudaNemotronHModel::Create(common, config, std::move(*weights), stream);
+  auto model = evo2::bench::RandomHybridMamba8b(act);
   if (!model.ok()) {
     std::fprintf(stderr, "model error: %s\n", model.status().ToString().c_str());
     return 1;
   }
+  const double weight_gib = Gib(double((*model)->weights().bytes));
   std::printf("hybrid_mamba_8b: %zu layers (%s), weights %.2f GiB, attention: %s, SSD scan %s\n",
               config.layers.size(), config.Pattern().c_str(), weight_gib,
               (*model)->attention_note().c_str(),

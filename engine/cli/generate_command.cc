@@ -194,7 +194,7 @@ void AddGenerateCommand(CLI::App& app) {
            auto d = ParseDevice(text);
            if (d.ok()) a.device = *d;
          },
-         "cpu (fp32, every model family) or cuda (bf16 by default; Evo 2 Hyena checkpoints)")
+         "cpu (fp32) or cuda (bf16 by default); every model family on both")
       ->check(CLI::Validator(
           [](std::string& text) {
             auto d = ParseDevice(text);

@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "cuda/head_last_rows.h"
 #include "cuda/stage_timer.h"
 #include "cuda/workspace.h"
 #include "evo2/status_macros.h"
@@ -22,25 +23,11 @@ absl::Status RunChunkedHead(const ChunkedHeadOperands& head, const RunRequest& r
   float* logits = head.logits;
 
   if (r.head_last_rows_only) {
-    // Row S−1 of every sequence: rows b·S + S − 1, i.e. a stride of S·H from row S − 1.
-    if (r.logits_host == nullptr || B > kHeadChunkRows)
-      return absl::InvalidArgumentError(
-          absl::StrCat("head_last_rows_only: needs logits_host and batch ≤ ", kHeadChunkRows,
-                       " (batch ", B, ")"));
-    RETURN_IF_ERROR(
-        gemm.Run(head.operand, DType::kFloat32,
-                 {.x = z + (S - 1) * row_bytes,
-                  .ldx = B == 1 ? H : S * H,  // any ldx ≥ H serves one row; S·H must fit an int
-                  .w = head.weight,
-                  .y = logits,
-                  .ldy = V,
-                  .rows = B,
-                  .in = H,
-                  .out = V}));
-    CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(r.logits_host, logits, B * V * sizeof(float),
-                                         cudaMemcpyDeviceToHost, stream));
-    CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(stream));
-    return absl::OkStatus();
+    // The decoder's prefill: row S−1 of every sequence only.
+    if (r.logits_host == nullptr)
+      return absl::InvalidArgumentError("head_last_rows_only: needs logits_host");
+    return HeadOnLastRows(gemm, head.operand, head.z, B, S, H, head.weight, V, logits,
+                          r.logits_host, stream);
   }
   const bool want_lp = r.targets_host != nullptr || r.tokens_on_device;
   if (want_lp || r.logits_host != nullptr) {

@@ -31,7 +31,7 @@ struct ChunkedHeadOperands {
 
 // What it does, read from `r`:
 //  - r.head_last_rows_only: logits of each sequence's last row only, into r.logits_host
-//    [batch, V] (generation prefill); needs logits_host and batch ≤ kHeadChunkRows.
+//    [batch, V] (generation prefill, head_last_rows.h); needs logits_host.
 //  - otherwise, when log-probs are wanted (r.targets_host set or r.tokens_on_device) or
 //    r.logits_host is set: the chunked head; logits copied per chunk to r.logits_host
 //    [R, V], log-probs to r.log_probs_host [R] at the end (each copy waited for).

@@ -7,10 +7,9 @@
 //   attention     k, v      [slots, heads, kv_cap, d] act   rotated keys, values; row τ = position
 //   τ
 //
-// The layouts are what kernels/hyena_step.cuh and kernels/decode_attention.cuh take. Buffers
-// are kept while they are large enough (a generation's next prefill or Select of the same shape
-// reuses them) and reallocated only to grow: a change of `version()` tells the decoder that
-// device pointers captured in its CUDA graphs are stale.
+// The layouts are what kernels/hyena_step.cuh and kernels/decode_attention.cuh take. Storage,
+// growth and Select's gather are the shared cuda/cuda_decoder_slots.h (a change of `version()`
+// tells the decoder that device pointers captured in its CUDA graphs are stale).
 #pragma once
 
 #include <cstdint>
@@ -18,14 +17,24 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "cuda/cuda_decoder_slots.h"
 #include "cuda/cuda_weights.h"
 #include "evo2/config.h"
-#include "kernels/device_buffer.h"
 
 namespace evo2::cuda {
 
+// A view of one state buffer (null where the block has none).
+struct SlotView {
+  void* ptr = nullptr;
+  void* get() const { return ptr; }
+  template <typename T>
+  T* as() const {
+    return static_cast<T*>(ptr);
+  }
+};
+
 struct CudaBlockState {
-  kernels::DeviceBuffer proj_tail, fir_tail, modal, k, v;
+  SlotView proj_tail, fir_tail, modal, k, v;
 };
 
 class CudaDecodeState {
@@ -34,32 +43,27 @@ class CudaDecodeState {
 
   // Buffers for `slots` sequences and a KV capacity of at least `kv_cap` (contents undefined:
   // the prefill derives every slot's state); the current ones when large enough.
-  absl::Status Reset(int64_t slots, int64_t kv_cap);
+  absl::Status Reset(int64_t slots, int64_t kv_cap) { return slots_.Reset(slots, kv_cap); }
   // Grows the KV capacity to `kv_cap`, keeping rows 0..old cap of every slot.
-  absl::Status GrowKv(int64_t kv_cap, cudaStream_t stream);
-  // New slot i ← old slot rows[i] (rows already checked to lie in [0, slots)); in place (through
-  // a scratch copy) when the buffers hold rows.size() slots.
-  absl::Status Gather(std::span<const int64_t> rows, cudaStream_t stream);
+  absl::Status GrowKv(int64_t kv_cap, cudaStream_t stream) { return slots_.GrowKv(kv_cap, stream); }
+  // New slot i ← old slot rows[i] (rows already checked to lie in [0, slots)).
+  absl::Status Gather(std::span<const int64_t> rows, cudaStream_t stream) {
+    return slots_.Gather(rows, stream);
+  }
 
-  CudaBlockState& block(int i) { return blocks_[static_cast<size_t>(i)]; }
-  int64_t slots() const { return slots_; }
-  int64_t kv_cap() const { return kv_cap_; }
-  uint64_t version() const { return version_; }
-  size_t bytes() const;
+  // Block i's buffers as they are now (views change when version() does).
+  CudaBlockState block(int i) const;
+  int64_t slots() const { return slots_.slots(); }
+  int64_t kv_cap() const { return slots_.kv_cap(); }
+  uint64_t version() const { return slots_.version(); }
+  size_t bytes() const { return slots_.bytes(); }
 
  private:
-  // Bytes of one slot of each buffer of block i (0 where the block has no such buffer).
-  struct SlotBytes {
-    size_t proj_tail = 0, fir_tail = 0, modal = 0, kv = 0;
+  struct BlockBuffers {  // DecodeSlots indices, -1 where the block has none
+    int proj_tail = -1, fir_tail = -1, modal = -1, k = -1, v = -1;
   };
-  SlotBytes SlotBytesOf(int i, int64_t kv_cap) const;
-
-  const ModelConfig& config_;
-  const DeviceWeights& weights_;
-  size_t act_bytes_;
-  std::vector<CudaBlockState> blocks_;
-  int64_t slots_ = 0, capacity_ = 0, kv_cap_ = 0;  // slots in use, slots allocated
-  uint64_t version_ = 0;
+  DecodeSlots slots_;
+  std::vector<BlockBuffers> blocks_;
 };
 
 }  // namespace evo2::cuda

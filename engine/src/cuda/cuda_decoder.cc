@@ -7,6 +7,7 @@
 #include <string_view>
 
 #include "absl/strings/str_cat.h"
+#include "cuda/cuda_decoder_slots.h"
 #include "evo2/status_macros.h"
 #include "kernels/convert.cuh"
 #include "kernels/cuda_status.cuh"
@@ -21,20 +22,9 @@
 #include "model/decoder_util.h"
 
 namespace evo2::cuda {
-namespace {
-
-// Captured step graphs kept at once; a generation uses one (B, KV capacity) at a time, a few
-// more cover a caller alternating batch sizes.
-constexpr size_t kMaxGraphs = 4;
-
-}  // namespace
 
 absl::StatusOr<std::unique_ptr<Decoder>> CudaModel::NewDecoder(const DecoderOptions& options) {
   return std::unique_ptr<Decoder>(new CudaDecoder(*this, options));
-}
-
-void CudaDecoder::HostDeleter::operator()(void* p) const {
-  if (p != nullptr) cudaFreeHost(p);
 }
 
 CudaDecoder::CudaDecoder(CudaModel& model, DecoderOptions options)
@@ -42,39 +32,22 @@ CudaDecoder::CudaDecoder(CudaModel& model, DecoderOptions options)
       config_(model.config()),
       weights_(model.weights()),
       options_(options),
-      state_(model.config(), model.weights()) {
-  if (const char* v = std::getenv("EVO2_CUDA_DECODE_GRAPHS"); v != nullptr)
-    use_graphs_ = std::string_view(v) != "0";
-  if (const char* v = std::getenv("EVO2_CUDA_DECODE_GEMV"); v != nullptr)
-    use_skinny_gemm_ = std::string_view(v) != "0";
+      state_(model.config(), model.weights()),
+      linear_(model.gemm(), model.weights().act_dtype, model.stream()) {
   if (const char* v = std::getenv("EVO2_CUDA_DECODE_FUSED"); v != nullptr)
     use_fused_ = std::string_view(v) == "1";
-  if (const char* v = std::getenv("EVO2_CUDA_DECODE_PDL"); v != nullptr)
-    use_pdl_ = std::string_view(v) != "0";
-}
-
-int64_t CudaDecoder::KvBucket(int64_t tokens) {
-  int64_t cap = 256;
-  while (cap < tokens) cap *= 2;
-  return cap;
 }
 
 size_t CudaDecoder::device_bytes() const {
   return state_.bytes() + x_.bytes() + z_.bytes() + big_.bytes() + o_.bytes() + q_.bytes() +
-         mlp_.bytes() + logits_.bytes() + io_.bytes() + attn_ws_.bytes();
+         mlp_.bytes() + logits_.bytes() + batch_.device_bytes() + attn_ws_.bytes();
 }
 
 absl::StatusOr<std::vector<float>> CudaDecoder::Prefill(
     std::span<const std::vector<int32_t>> prompts) {
   const int64_t V = config_.vocab_size;
-  positions_.clear();
-  int64_t max_len = 0;
-  for (size_t i = 0; i < prompts.size(); ++i) {
-    if (prompts[i].empty())
-      return absl::InvalidArgumentError(absl::StrCat("Prefill: prompt ", i, " is empty"));
-    if (auto st = CheckForwardTokens(prompts[i], V); !st.ok()) return PromptError(i, st);
-    max_len = std::max<int64_t>(max_len, static_cast<int64_t>(prompts[i].size()));
-  }
+  batch_.Start({});
+  ASSIGN_OR_RETURN(const int64_t max_len, DecodeBatch::CheckPrompts(prompts, V));
   const auto n = static_cast<int64_t>(prompts.size());
   RETURN_IF_ERROR(state_.Reset(n, KvBucket(max_len + 1)));
   std::vector<float> logits(static_cast<size_t>(n * V));  // [prompts, V]
@@ -91,7 +64,7 @@ absl::StatusOr<std::vector<float>> CudaDecoder::Prefill(
     req.block_observer = [&](const BlockIntermediates& bi) { return DeriveBlockState(bi, i, S); };
     if (auto st = model_.Run(req); !st.ok()) return PromptError(static_cast<size_t>(i), st);
   }
-  for (const auto& p : prompts) positions_.push_back(static_cast<int64_t>(p.size()));
+  batch_.Start(prompts);
   return logits;
 }
 
@@ -104,7 +77,7 @@ absl::Status CudaDecoder::DeriveBlockState(const BlockIntermediates& bi, int64_t
 template <typename T>
 absl::Status CudaDecoder::DeriveTyped(const BlockIntermediates& bi, int64_t slot, int64_t S) {
   const DeviceBlockWeights& w = weights_.blocks[static_cast<size_t>(bi.block)];
-  CudaBlockState& st = state_.block(bi.block);
+  const CudaBlockState st = state_.block(bi.block);
   const int64_t H = config_.hidden_size;
   cudaStream_t stream = model_.stream();
   if (w.kind == BlockKind::kAttn) {
@@ -133,16 +106,9 @@ absl::Status CudaDecoder::DeriveTyped(const BlockIntermediates& bi, int64_t slot
 }
 
 absl::Status CudaDecoder::Select(std::span<const int64_t> rows) {
-  for (int64_t r : rows) {
-    if (r < 0 || r >= batch_size()) {
-      return absl::OutOfRangeError(
-          absl::StrCat("Select: row ", r, " is outside the batch [0, ", batch_size(), ")"));
-    }
-  }
+  RETURN_IF_ERROR(batch_.CheckRows(rows));
   RETURN_IF_ERROR(state_.Gather(rows, model_.stream()));
-  std::vector<int64_t> next;
-  for (int64_t r : rows) next.push_back(positions_[static_cast<size_t>(r)]);
-  positions_ = std::move(next);
+  batch_.Commit(rows);
   CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(model_.stream()));
   return absl::OkStatus();
 }
@@ -163,12 +129,6 @@ absl::Status CudaDecoder::EnsureStepBuffers(int64_t B) {
                              b * static_cast<size_t>(config_.num_heads * config_.head_dim) * act));
     ASSIGN_OR_RETURN(mlp_, kernels::DeviceBuffer::Allocate(b * 2 * I * act));
     ASSIGN_OR_RETURN(logits_, kernels::DeviceBuffer::Allocate(b * V * sizeof(float)));
-    ASSIGN_OR_RETURN(io_, kernels::DeviceBuffer::Allocate(b * 2 * sizeof(int32_t)));
-    void* host = nullptr;
-    CUDA_RETURN_IF_ERROR(cudaMallocHost(&host, b * 2 * sizeof(int32_t)));
-    io_host_.reset(static_cast<int32_t*>(host));
-    CUDA_RETURN_IF_ERROR(cudaMallocHost(&host, b * V * sizeof(float)));
-    logits_host_.reset(static_cast<float*>(host));
     step_rows_ = B;
   }
   if (attn_need > attn_ws_.bytes()) {
@@ -179,86 +139,24 @@ absl::Status CudaDecoder::EnsureStepBuffers(int64_t B) {
 }
 
 absl::StatusOr<std::vector<float>> CudaDecoder::Step(std::span<const int32_t> tokens) {
-  const int64_t B = batch_size(), V = config_.vocab_size;
-  if (auto st = CheckStepTokens(tokens, B, V, options_.cancelled); !st.ok()) {
-    if (st.code() == absl::StatusCode::kCancelled) positions_.clear();
-    return st;
-  }
+  const int64_t B = batch_size();
   cudaStream_t stream = model_.stream();
-  const int64_t needed = *std::max_element(positions_.begin(), positions_.end()) + 1;
+  RETURN_IF_ERROR(batch_.BeginStep(tokens, config_.vocab_size, options_.cancelled, stream));
+  const int64_t needed = batch_.needed_positions();
   if (needed > state_.kv_cap()) RETURN_IF_ERROR(state_.GrowKv(KvBucket(needed), stream));
   RETURN_IF_ERROR(EnsureStepBuffers(B));
-  for (int64_t i = 0; i < B; ++i) {
-    io_host_.get()[i] = tokens[static_cast<size_t>(i)];
-    io_host_.get()[B + i] = static_cast<int32_t>(positions_[static_cast<size_t>(i)]);
-  }
-  CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(io_.get(), io_host_.get(), 2 * B * sizeof(int32_t),
-                                       cudaMemcpyHostToDevice, stream));
-  const std::pair<uint64_t, uint64_t> version{state_.version(), buffers_version_};
-  if (version != graphs_for_) {  // buffers moved: every captured pointer is stale
-    graphs_.clear();
-    warmed_.clear();
-    graphs_for_ = version;
-  }
-  const std::pair<int64_t, int64_t> key{B, state_.kv_cap()};
-  auto it = graphs_.find(key);
-  if (it != graphs_.end()) {
-    RETURN_IF_ERROR(it->second.Launch(stream));
-    ++graph_steps_;
-  } else if (use_graphs_ && warmed_[key]) {
-    if (graphs_.size() >= kMaxGraphs) graphs_.erase(graphs_.begin());
-    auto graph = CaptureGraph(stream, [&] { return EnqueueStep(B); });
-    if (!graph.ok() && use_pdl_) {
-      // A driver that captures no programmatic launches: capture plain ones.
-      graph_error_ = absl::StrCat("programmatic launches not captured (", graph.status().message(),
-                                  "); captured without them");
-      use_pdl_ = false;
-      graph = CaptureGraph(stream, [&] { return EnqueueStep(B); });
-    }
-    if (graph.ok()) {
-      RETURN_IF_ERROR(graph->Launch(stream));
-      graphs_.emplace(key, std::move(*graph));
-      ++graph_steps_;
-    } else {
-      // A step that cannot be captured (a library refusing stream capture) still runs, eagerly;
-      // graph_error() says why for the log and the benchmark.
-      graph_error_ = std::string(graph.status().message());
-      use_graphs_ = false;
-      RETURN_IF_ERROR(EnqueueStep(B));
-    }
-  } else {
-    RETURN_IF_ERROR(EnqueueStep(B));
-    warmed_[key] = true;
-  }
+  // Every buffer the step's graph points into: the state, the step buffers, the batch's inputs.
+  const BufferVersions versions{state_.version(), buffers_version_, batch_.version()};
+  RETURN_IF_ERROR(graphs_.Run(
+      versions, {B, state_.kv_cap()}, stream, [&] { return EnqueueStep(B); },
+      linear_.programmatic()));
   CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(stream));
-  for (int64_t& p : positions_) ++p;
-  return std::vector<float>(logits_host_.get(), logits_host_.get() + B * V);
-}
-
-template <typename T>
-absl::Status CudaDecoder::Linear(DType result, const GemmArgs& g) {
-  if (use_skinny_gemm_ && g.rows <= kernels::kSkinnyGemmMaxRows) {
-    const kernels::SkinnyGemmArgs a{.x = g.x,
-                                    .ldx = g.ldx,
-                                    .w = g.w,
-                                    .y = g.y,
-                                    .ldy = g.ldy,
-                                    .rows = g.rows,
-                                    .in = g.in,
-                                    .out = g.out,
-                                    .accumulate = g.beta != 0.f,
-                                    .programmatic = use_pdl_};
-    const absl::Status s = result == DType::kFloat32
-                               ? kernels::LaunchSkinnyGemm<T, float>(a, model_.stream())
-                               : kernels::LaunchSkinnyGemm<T, T>(a, model_.stream());
-    if (s.code() != absl::StatusCode::kUnimplemented) return s;  // else: a shape for cuBLAS
-  }
-  return model_.gemm().Run(weights_.act_dtype, result, g);
+  return batch_.FinishStep();
 }
 
 template <typename T, typename Out>
 absl::Status CudaDecoder::Fused(kernels::SkinnyGemmArgs a) {
-  a.programmatic = use_pdl_;
+  a.programmatic = linear_.programmatic_on();
   const absl::Status s = kernels::LaunchSkinnyGemm<T, Out>(a, model_.stream());
   if (s.code() == absl::StatusCode::kUnimplemented)  // FuseStep promised this shape fits
     return absl::InternalError(absl::StrCat("decode step: fused linear refused: ", s.message()));
@@ -269,7 +167,7 @@ bool CudaDecoder::FuseStep(int64_t B) const {
   const size_t act = weights_.act_dtype == DType::kFloat32 ? 4 : 2;
   const auto widest = static_cast<size_t>(std::max(config_.hidden_size, config_.inner_mlp_size));
   const int64_t vec = static_cast<int64_t>(16 / act);
-  return use_skinny_gemm_ && use_fused_ && B <= kernels::kSkinnyGemmMaxRows &&
+  return linear_.skinny() && use_fused_ && B <= kernels::kSkinnyGemmMaxRows &&
          static_cast<size_t>(B) * widest * act <= kernels::kSkinnyGemmMaxInputBytes &&
          config_.hidden_size % vec == 0 && config_.inner_mlp_size % vec == 0;
 }
@@ -291,8 +189,8 @@ absl::Status CudaDecoder::EnqueueStepTyped(int64_t B) {
   T* big = big_.as<T>();
   T* o = o_.as<T>();
   T* mlp = mlp_.as<T>();
-  const int32_t* tokens = io_.as<int32_t>();
-  const int32_t* positions = io_.as<int32_t>() + B;
+  const int32_t* tokens = batch_.tokens();
+  const int32_t* positions = batch_.positions();
 
   // The forward's operations (cuda_forward.cc, docs/spec/model.md §5-8) on B rows. With
   // `fuse`, each RMSNorm and the MLP gate run inside the GEMM that consumes them
@@ -305,7 +203,7 @@ absl::Status CudaDecoder::EnqueueStepTyped(int64_t B) {
   RETURN_IF_ERROR(kernels::LaunchConvert<T, float>(z, x, B * H, st));
   for (int i = 0; i < cfg.num_layers; ++i) {
     const DeviceBlockWeights& blk = weights_.blocks[static_cast<size_t>(i)];
-    CudaBlockState& state = state_.block(i);
+    const CudaBlockState state = state_.block(i);
     // big [B, 3H] = RMSNorm_pre(x)·W_inᵀ
     if (fuse) {
       RETURN_IF_ERROR((Fused<T, T>({.input = SkinnyInput::kRmsNorm, .x = x, .ldx = H,
@@ -390,9 +288,7 @@ absl::Status CudaDecoder::EnqueueStepTyped(int64_t B) {
                                                 .y = logits_.get(), .ldy = V, .rows = B, .in = H,
                                                 .out = V}));
   }
-  CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(logits_host_.get(), logits_.get(), B * V * sizeof(float),
-                                       cudaMemcpyDeviceToHost, st));
-  return absl::OkStatus();
+  return batch_.CopyLogits(logits_.as<float>(), st);
 }
 
 }  // namespace evo2::cuda

@@ -11,7 +11,9 @@
 // append and a split-K single-query kernel (kernels/decode_attention.cuh). The step is captured
 // as a CUDA graph per (B, KV capacity) and replayed; the first step of a new shape runs
 // eagerly (it loads the kernels a capture cannot load). EVO2_CUDA_DECODE_GRAPHS=0 runs every
-// step eagerly (A/B and debugging). Up to 8 sequences the linear layers run on the
+// step eagerly (A/B and debugging). The batch bookkeeping, the graph cache and the linear-layer
+// dispatch are shared with the other families' decoders (cuda/cuda_decoder_batch.h,
+// cuda_decoder_graphs.h, cuda_decoder_linear.h). Up to 8 sequences the linear layers run on the
 // weight-streaming kernel of kernels/skinny_gemm.cuh, above on cuBLAS; EVO2_CUDA_DECODE_GEMV=0
 // uses cuBLAS for every B (A/B): on an H100 the kernel made a 7B batch-1 step 6.04 ms against
 // cuBLAS's 6.46 (bench/RESULTS.md). Those GEMMs are launched as programmatic dependents
@@ -23,23 +25,24 @@
 #pragma once
 
 #include <cstdint>
-#include <map>
 #include <memory>
 #include <span>
 #include <string>
-#include <utility>
 #include <vector>
 
 #include "cuda/cuda_decode_state.h"
-#include "cuda/cuda_graph.h"
+#include "cuda/cuda_decoder_batch.h"
+#include "cuda/cuda_decoder_graphs.h"
+#include "cuda/cuda_decoder_linear.h"
 #include "cuda/cuda_model.h"
+#include "cuda/cuda_step_decoder.h"
 #include "evo2/decoder.h"
 #include "kernels/device_buffer.h"
 #include "kernels/skinny_gemm.cuh"
 
 namespace evo2::cuda {
 
-class CudaDecoder final : public Decoder {
+class CudaDecoder final : public CudaStepDecoder {
  public:
   CudaDecoder(CudaModel& model, DecoderOptions options);
 
@@ -47,25 +50,19 @@ class CudaDecoder final : public Decoder {
       std::span<const std::vector<int32_t>> prompts) override;
   absl::StatusOr<std::vector<float>> Step(std::span<const int32_t> tokens) override;
   absl::Status Select(std::span<const int64_t> rows) override;
-  int64_t batch_size() const override { return static_cast<int64_t>(positions_.size()); }
-  int64_t position(int64_t i) const override { return positions_[static_cast<size_t>(i)]; }
+  int64_t batch_size() const override { return batch_.size(); }
+  int64_t position(int64_t i) const override { return batch_.position(i); }
   int64_t vocab_size() const override { return config_.vocab_size; }
 
-  // KV capacity for `tokens` cached positions: a power of two ≥ 256 (the graph cache's bucket).
-  static int64_t KvBucket(int64_t tokens);
   // Device bytes of the decode state and the step buffers.
-  size_t device_bytes() const;
+  size_t device_bytes() const override;
   // Steps replayed from a captured graph so far (benchmark and tests).
-  int64_t graph_steps() const { return graph_steps_; }
+  int64_t graph_steps() const override { return graphs_.replayed(); }
   // Why steps run eagerly although graphs were on (a capture failed), or why they run without
   // programmatic launches; empty otherwise.
-  const std::string& graph_error() const { return graph_error_; }
+  const std::string& graph_error() const override { return graphs_.error(); }
 
  private:
-  struct HostDeleter {
-    void operator()(void* p) const;
-  };
-
   absl::Status DeriveBlockState(const BlockIntermediates& bi, int64_t slot, int64_t seq);
   template <typename T>
   absl::Status DeriveTyped(const BlockIntermediates& bi, int64_t slot, int64_t seq);
@@ -74,9 +71,10 @@ class CudaDecoder final : public Decoder {
   absl::Status EnqueueStep(int64_t batch);
   template <typename T>
   absl::Status EnqueueStepTyped(int64_t batch);
-  // y = x·wᵀ (+ y when beta = 1) for the step's few rows: the skinny kernel or cuBLAS.
   template <typename T>
-  absl::Status Linear(DType result, const GemmArgs& g);
+  absl::Status Linear(DType result, const GemmArgs& g) {
+    return linear_.Run<T>(result, g);
+  }
   // A fused few-row linear (kernels/skinny_gemm.cuh) of a step FuseStep admitted.
   template <typename T, typename Out>
   absl::Status Fused(kernels::SkinnyGemmArgs args);
@@ -87,7 +85,10 @@ class CudaDecoder final : public Decoder {
   const DeviceWeights& weights_;
   DecoderOptions options_;
   CudaDecodeState state_;
-  std::vector<int64_t> positions_;  // host: tokens each sequence has consumed
+  DecodeBatch batch_;
+  DecodeLinear linear_;
+  DecodeStepGraphs graphs_;
+  bool use_fused_ = false;
 
   // Step buffers for up to step_rows_ sequences.
   int64_t step_rows_ = 0;
@@ -99,21 +100,7 @@ class CudaDecoder final : public Decoder {
   kernels::DeviceBuffer q_;        // [B, heads, d] act rotated attention query
   kernels::DeviceBuffer mlp_;      // [B, 2I] act
   kernels::DeviceBuffer logits_;   // [B, V] fp32
-  kernels::DeviceBuffer io_;       // [2B] int32: tokens, then positions
   kernels::DeviceBuffer attn_ws_;  // decode-attention partials (kernels/decode_attention.cuh)
-  std::unique_ptr<int32_t, HostDeleter> io_host_;    // [2B] pinned
-  std::unique_ptr<float, HostDeleter> logits_host_;  // [B, V] pinned
-
-  // Captured steps by (B, KV capacity); valid while the buffers they point into are.
-  bool use_graphs_ = true;
-  bool use_skinny_gemm_ = true;
-  bool use_fused_ = false;
-  bool use_pdl_ = true;
-  std::pair<uint64_t, uint64_t> graphs_for_{0, 0};  // (state version, buffers version)
-  std::map<std::pair<int64_t, int64_t>, CudaGraphExec> graphs_;
-  std::map<std::pair<int64_t, int64_t>, bool> warmed_;
-  int64_t graph_steps_ = 0;
-  std::string graph_error_;
 };
 
 }  // namespace evo2::cuda

@@ -23,6 +23,16 @@ struct BlockIntermediates {
   const void* a = nullptr;     // Hyena: [batch, seq, H] act, k ⊙ v after the featurizer
   const void* k = nullptr;     // attention: [batch, heads, seq, d] act, rotated keys
   const void* v = nullptr;     // attention: [batch, heads, seq, d] act
+  // Grouped-query attention (Llama): k, v hold kv_heads·kv_repeat heads, each KV head repeated
+  // kv_repeat times in a row (> 1 where the forward repeated them for cuDNN).
+  int64_t kv_heads = 0;
+  int64_t kv_repeat = 1;
+  int64_t kv_head_dim = 0;  // columns per head in k, v (> d where widened with zeros; 0: d)
+  // Mamba-2 (NemotronH), shown before the scan: the in-projection z ‖ xBC ‖ dt
+  // [batch, seq, mamba_proj_ld] act and the conv + SiLU output x̂ ‖ B ‖ C [batch, seq, C] act.
+  const void* mamba_proj = nullptr;
+  int64_t mamba_proj_ld = 0;
+  const void* mamba_conv = nullptr;
 };
 
 // One batched pass over `batch` sequences of `seq` tokens each (right-padded by the caller).

@@ -87,6 +87,14 @@ absl::Status LlamaCudaModel::RunTyped(const RunRequest& r) {
                                                      {.heads = nq, .kv_heads = nkv, .head_dim = d},
                                                      /*repeat_kv=*/cudnn, st));
     mark("rotary");
+    if (r.block_observer) {  // the decoder's prefill copies K, V into its cache
+      RETURN_IF_ERROR(r.block_observer({.block = layer,
+                                        .kind = BlockKind::kAttn,
+                                        .k = k,
+                                        .v = v,
+                                        .kv_heads = nkv,
+                                        .kv_repeat = cudnn ? nq / nkv : 1}));
+    }
     RETURN_IF_ERROR(Attention<T>(q, k, v, z, B, S, cudnn));
     mark("attention");
     // x ← x + o·W_oᵀ (the residual is the GEMM's C operand)

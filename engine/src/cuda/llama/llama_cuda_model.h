@@ -50,6 +50,8 @@ class LlamaCudaModel final : public Model {
                                         const ForwardOptions& options) override;
   absl::StatusOr<std::vector<ForwardResult>> ForwardBatch(
       std::span<const std::vector<int32_t>> sequences, const ForwardOptions& options) override;
+  // The cached-state decoder (cuda/llama/llama_cuda_decoder.h).
+  absl::StatusOr<std::unique_ptr<Decoder>> NewDecoder(const DecoderOptions& options) override;
 
   // Grows the workspace (and builds a cuDNN plan where the policy says so) for (batch, seq);
   // the benchmark calls it before timing.
@@ -63,6 +65,8 @@ class LlamaCudaModel final : public Model {
   size_t device_bytes() const;
   const std::string& attention_note() const { return attention_note_; }
   cudaStream_t stream() const { return stream_; }
+  GemmRunner& gemm() { return *gemm_; }
+  const LlamaDeviceWeights& weights() const { return weights_; }
 
  private:
   LlamaCudaModel(hf::LlamaConfig config, LlamaDeviceWeights weights);

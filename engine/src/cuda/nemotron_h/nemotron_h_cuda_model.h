@@ -46,6 +46,8 @@ class CudaNemotronHModel final : public Model {
                                         const ForwardOptions& options) override;
   absl::StatusOr<std::vector<ForwardResult>> ForwardBatch(
       std::span<const std::vector<int32_t>> sequences, const ForwardOptions& options) override;
+  // The cached-state decoder (cuda/nemotron_h/nemotron_h_cuda_decoder.h).
+  absl::StatusOr<std::unique_ptr<Decoder>> NewDecoder(const DecoderOptions& options) override;
 
   // Grows the workspace for (batch, seq) (the benchmark calls it before timing).
   absl::Status Reserve(int64_t batch, int64_t seq);
@@ -53,6 +55,8 @@ class CudaNemotronHModel final : public Model {
   NemotronHWorkspace& workspace() { return workspace_; }
   size_t device_bytes() const;
   cudaStream_t stream() const { return stream_; }
+  GemmRunner& gemm() { return *gemm_; }
+  const DeviceNemotronHWeights& weights() const { return weights_; }
   // Which attention implementation runs, and why (benchmark and log lines).
   const std::string& attention_note() const { return attention_note_; }
   // The SSD scan's kernel version (kernels/ssd_scan.cuh): EVO2_SSD_SCAN=v2 (default) or v1.
@@ -68,13 +72,12 @@ class CudaNemotronHModel final : public Model {
   template <typename T>
   absl::Status RunTyped(const RunRequest& request);
   // The three mixers: read z ([R, H] normed input), add their output into the fp32 stream x.
-  // `timer` (nullable) marks their stages for the benchmark's profile.
+  // r.timer (nullable) marks their stages for the benchmark's profile; r.block_observer sees
+  // layer `index`'s intermediates (the decoder's prefill derives its state from them).
   template <typename T>
-  absl::Status MambaMixer(const DeviceNemotronHLayer& layer, int64_t batch, int64_t seq,
-                          StageTimer* timer);
+  absl::Status MambaMixer(const DeviceNemotronHLayer& layer, int index, const RunRequest& r);
   template <typename T>
-  absl::Status AttentionMixer(const DeviceNemotronHLayer& layer, int64_t batch, int64_t seq,
-                              StageTimer* timer);
+  absl::Status AttentionMixer(const DeviceNemotronHLayer& layer, int index, const RunRequest& r);
   template <typename T>
   absl::Status MlpMixer(const DeviceNemotronHLayer& layer, int64_t rows, StageTimer* timer);
   // Causal grouped-query attention without positions: q [R, n_q·d], k, v [R, n_kv·d] row-major

@@ -78,10 +78,10 @@ absl::Status CudaNemotronHModel::RunTyped(const RunRequest& r) {
     mark("rms_norm");
     switch (layer.kind) {
       case NemotronHLayerKind::kMamba:
-        RETURN_IF_ERROR(MambaMixer<T>(layer, B, S, r.timer));
+        RETURN_IF_ERROR(MambaMixer<T>(layer, i, r));
         break;
       case NemotronHLayerKind::kAttention:
-        RETURN_IF_ERROR(AttentionMixer<T>(layer, B, S, r.timer));
+        RETURN_IF_ERROR(AttentionMixer<T>(layer, i, r));
         break;
       case NemotronHLayerKind::kMlp:
         RETURN_IF_ERROR(MlpMixer<T>(layer, R, r.timer));
@@ -114,8 +114,10 @@ absl::Status CudaNemotronHModel::RunTyped(const RunRequest& r) {
 
 // Mamba-2 mixer ('M'), README steps 1–8.
 template <typename T>
-absl::Status CudaNemotronHModel::MambaMixer(const DeviceNemotronHLayer& layer, int64_t batch,
-                                            int64_t seq, StageTimer* timer) {
+absl::Status CudaNemotronHModel::MambaMixer(const DeviceNemotronHLayer& layer, int index,
+                                            const RunRequest& r) {
+  const int64_t batch = r.batch, seq = r.seq;
+  StageTimer* timer = r.timer;
   const hf::NemotronHConfig& c = config_;
   const DType act = weights_.act_dtype;
   const int64_t R = batch * seq, H = c.hidden_size;
@@ -144,6 +146,10 @@ absl::Status CudaNemotronHModel::MambaMixer(const DeviceNemotronHLayer& layer, i
   RETURN_IF_ERROR(kernels::LaunchCausalConvSilu<T>(
       proj + di, R_in, layer.conv_weight, layer.conv_bias, xbc, batch, seq, C, c.conv_kernel, st));
   mark("conv_silu");
+  if (r.block_observer) {
+    RETURN_IF_ERROR(r.block_observer(
+        {.block = index, .mamba_proj = proj, .mamba_proj_ld = R_in, .mamba_conv = xbc}));
+  }
   // 4–6. Δ = softplus(dt_raw + dt_bias) (no clamp, README "dt clamp"), the selective scan.
   kernels::SsdScanArgs<T> scan;
   scan.x = xbc;
@@ -191,8 +197,10 @@ absl::Status CudaNemotronHModel::MambaMixer(const DeviceNemotronHLayer& layer, i
 
 // Attention mixer ('*'): GQA, causal, no position encoding.
 template <typename T>
-absl::Status CudaNemotronHModel::AttentionMixer(const DeviceNemotronHLayer& layer, int64_t batch,
-                                                int64_t seq, StageTimer* timer) {
+absl::Status CudaNemotronHModel::AttentionMixer(const DeviceNemotronHLayer& layer, int index,
+                                                const RunRequest& r) {
+  const int64_t batch = r.batch, seq = r.seq;
+  StageTimer* timer = r.timer;
   const hf::NemotronHConfig& c = config_;
   const DType act = weights_.act_dtype;
   const int64_t R = batch * seq, H = c.hidden_size, d = c.attention_head_dim;
@@ -216,6 +224,19 @@ absl::Status CudaNemotronHModel::AttentionMixer(const DeviceNemotronHLayer& laye
   mark("gemm_qkv");
   RETURN_IF_ERROR(GqaAttention<T>(qkv, qkv + qd, qkv + qd + kvd, ld, out, batch, seq));
   mark("attention");
+  if (r.block_observer) {
+    // GqaAttention left K, V head-major in the workspace: [B, n_q, S, d_k] each, every KV head
+    // repeated n_q/n_kv times, zero-widened to d_k.
+    const int64_t n_q = c.num_attention_heads, dk = AttentionKernelHeadDim(d);
+    const T* k_hm = workspace_.attn.as<T>() + R * n_q * dk;
+    RETURN_IF_ERROR(r.block_observer({.block = index,
+                                      .kind = BlockKind::kAttn,
+                                      .k = k_hm,
+                                      .v = k_hm + R * n_q * dk,
+                                      .kv_heads = c.num_key_value_heads,
+                                      .kv_repeat = n_q / c.num_key_value_heads,
+                                      .kv_head_dim = dk}));
+  }
   RETURN_IF_ERROR(gemm_->Run(act, DType::kFloat32,
                              {.x = out,
                               .ldx = qd_k,

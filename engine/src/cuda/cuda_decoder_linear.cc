@@ -1,0 +1,44 @@
+#include "cuda/cuda_decoder_linear.h"
+
+#include <cuda_bf16.h>
+
+#include <cstdlib>
+#include <string_view>
+
+#include "kernels/skinny_gemm.cuh"
+
+namespace evo2::cuda {
+
+DecodeLinear::DecodeLinear(GemmRunner& gemm, DType act, cudaStream_t stream)
+    : gemm_(gemm), act_(act), stream_(stream) {
+  if (const char* v = std::getenv("EVO2_CUDA_DECODE_GEMV"); v != nullptr)
+    skinny_ = std::string_view(v) != "0";
+  if (const char* v = std::getenv("EVO2_CUDA_DECODE_PDL"); v != nullptr)
+    programmatic_ = std::string_view(v) != "0";
+}
+
+template <typename T>
+absl::Status DecodeLinear::Run(DType result, const GemmArgs& g) const {
+  if (skinny_ && g.rows <= kernels::kSkinnyGemmMaxRows) {
+    const kernels::SkinnyGemmArgs a{.x = g.x,
+                                    .ldx = g.ldx,
+                                    .w = g.w,
+                                    .y = g.y,
+                                    .ldy = g.ldy,
+                                    .rows = g.rows,
+                                    .in = g.in,
+                                    .out = g.out,
+                                    .accumulate = g.beta != 0.f,
+                                    .programmatic = programmatic_};
+    const absl::Status s = result == DType::kFloat32
+                               ? kernels::LaunchSkinnyGemm<T, float>(a, stream_)
+                               : kernels::LaunchSkinnyGemm<T, T>(a, stream_);
+    if (s.code() != absl::StatusCode::kUnimplemented) return s;  // else: a shape for cuBLAS
+  }
+  return gemm_.Run(act_, result, g);
+}
+
+template absl::Status DecodeLinear::Run<float>(DType, const GemmArgs&) const;
+template absl::Status DecodeLinear::Run<__nv_bfloat16>(DType, const GemmArgs&) const;
+
+}  // namespace evo2::cuda
