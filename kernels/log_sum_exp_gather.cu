@@ -3,6 +3,7 @@
 #include "absl/strings/str_cat.h"
 #include "kernels/cuda_status.cuh"
 #include "kernels/log_sum_exp_gather.cuh"
+#include "kernels/warp_row_log_sum_exp.cuh"
 
 namespace evo2::kernels {
 namespace {
@@ -17,15 +18,10 @@ __global__ void LogSumExpGatherKernel(const float* __restrict__ logits,
   const int lane = threadIdx.x % 32;
   if (row >= rows) return;
   const float* x = logits + row * vocab;
-  float m = -INFINITY;
-  for (int j = lane; j < vocab; j += 32) m = fmaxf(m, x[j]);
-  for (int off = 16; off > 0; off >>= 1) m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, off));
-  float sum = 0.f;
-  for (int j = lane; j < vocab; j += 32) sum += expf(x[j] - m);
-  for (int off = 16; off > 0; off >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, off);
+  const WarpRowMaxSum row_sum = WarpRowMaxAndSumExp(x, vocab, lane);
   if (lane == 0) {
     const int target = targets[row];
-    lse_picked[2 * row] = m + logf(sum);
+    lse_picked[2 * row] = row_sum.max + logf(row_sum.sum_exp);
     lse_picked[2 * row + 1] = (target < 0 || target >= vocab) ? 0.f : x[target];
   }
 }

@@ -7,6 +7,7 @@
 #include "gtest/gtest.h"
 #include "kernels/embedding.cuh"
 #include "kernels/log_softmax_gather.cuh"
+#include "kernels/log_sum_exp_gather.cuh"
 #include "kernels/mlp_gate.cuh"
 #include "kernels/rms_norm.cuh"
 #include "tests/kernels/gpu_test_util.h"
@@ -135,6 +136,42 @@ TEST(LogSoftmaxGatherTest, MatchesReference) {
       }
       // fp32 log-sum-exp over 512 terms of magnitude ~10: ~1e-5 absolute.
       ASSERT_NEAR(got[r], want, 2e-5) << "row " << r;
+    }
+  }
+}
+
+// The vocab-parallel form: one shard's (lse, picked) pair per row, against a host reference, at
+// odd row counts and a shard width that is not a multiple of the warp; a target outside the shard
+// (-1, or past its columns) picks 0.
+TEST(LogSumExpGatherTest, MatchesReferenceOnOddShards) {
+  SKIP_WITHOUT_GPU();
+  std::mt19937 rng(5);
+  for (int vocab : {1, 37, 256}) {
+    for (int rows : {1, 9, 301}) {
+      auto logits = RandomValues<float>(static_cast<size_t>(rows) * vocab, 3.f, rng);
+      std::vector<int32_t> targets(rows);
+      for (int r = 0; r < rows; ++r)
+        targets[r] = r % 5 == 4 ? -1 : r % 7 == 6 ? vocab : static_cast<int>(rng() % vocab);
+      DeviceBuffer dl = Upload<float>(logits), dout = Poisoned<float>(2 * rows);
+      auto dt = DeviceBuffer::Allocate(rows * sizeof(int32_t));
+      ASSERT_TRUE(dt.ok());
+      ASSERT_EQ(
+          cudaMemcpy(dt->get(), targets.data(), rows * sizeof(int32_t), cudaMemcpyHostToDevice),
+          cudaSuccess);
+      ASSERT_TRUE(LaunchLogSumExpGather(dl.as<float>(), dt->as<int32_t>(), dout.as<float>(), rows,
+                                        vocab, nullptr)
+                      .ok());
+      const auto got = Download<float>(dout, 2 * rows);
+      for (int r = 0; r < rows; ++r) {
+        double m = -INFINITY, s = 0;
+        for (int j = 0; j < vocab; ++j) m = std::max<double>(m, logits[r * vocab + j]);
+        for (int j = 0; j < vocab; ++j) s += std::exp(logits[r * vocab + j] - m);
+        const bool in_shard = targets[r] >= 0 && targets[r] < vocab;
+        // fp32 log-sum-exp over at most 256 terms of magnitude ~10: ~1e-5 absolute.
+        ASSERT_NEAR(got[2 * r], m + std::log(s), 2e-5) << "vocab " << vocab << " row " << r;
+        ASSERT_EQ(got[2 * r + 1], in_shard ? logits[r * vocab + targets[r]] : 0.f)
+            << "vocab " << vocab << " row " << r;
+      }
     }
   }
 }
