@@ -12,6 +12,7 @@
 #include "hashing.h"
 #include "job_codec.h"
 #include "job_store.h"
+#include "record_capacity_registry.h"
 #include "reference_registry.h"
 #include "utf8_fields.h"
 #include "variant_validation.h"
@@ -149,6 +150,11 @@ absl::Status JobServiceImpl::DoSubmit(const std::string& tenant,
   RETURN_IF_ERROR(CheckEnumFields(req));
   auto model = models_.Find(req.model());
   if (!model.ok()) return WithFieldViolation(model.status(), "model");
+  {
+    ASSIGN_OR_RETURN(auto conn, redis_.Acquire());
+    ASSIGN_OR_RETURN(auto live, LiveRecordCapacities(*conn, config_.keys, req.model()));
+    *model = WithAdvertisedLimit(*std::move(model), live, req.outputs().logits());
+  }
   ASSIGN_OR_RETURN(auto valid, ValidateSubmit(req, *model, config_.limits));
 
   NewJob job;
@@ -453,6 +459,9 @@ grpc::Status JobServiceImpl::ListModels(grpc::ServerContext* ctx,
       evo2::v1::ModelInfo* m = resp->add_models();
       m->set_name(name);
       m->set_max_record_tokens(limits.max_record_tokens);
+      ASSIGN_OR_RETURN(auto live, LiveRecordCapacities(*conn, config_.keys, name));
+      const ModelLimits advertised = WithAdvertisedLimit(limits, live, /*logits=*/false);
+      m->set_advertised_max_record_tokens(advertised.advertised_record_tokens);
       // The registry SubmitJob checks names against (reference_registry.h), so a listed name
       // is one a submit accepts; descriptions name worker paths and stay private.
       ASSIGN_OR_RETURN(auto registered, RegisteredReferences(*conn, config_.keys, name));
