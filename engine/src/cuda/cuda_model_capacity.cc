@@ -1,0 +1,26 @@
+// What the CUDA backend tells evo2/record_capacity.h: the working memory of a one-record forward
+// from the workspace plan its Forward allocates (one memory model, cuda/workspace.h), and the
+// device memory such a forward could use now. The cuDNN attention workspace and cuBLASLt scratch
+// are sized at load and are part of what device_bytes() already holds, so they are not counted.
+#include <cuda_runtime.h>
+
+#include "cuda/cuda_model.h"
+
+namespace evo2::cuda {
+
+std::optional<int64_t> CudaModel::ForwardWorkingBytes(int64_t tokens,
+                                                      const ForwardOptions& /*options*/) const {
+  return static_cast<int64_t>(PlanWorkspace(config_, weights_.act_dtype, 1, tokens).total());
+}
+
+std::optional<int64_t> CudaModel::FreeWorkingMemoryBytes() const {
+  size_t free_bytes = 0, total_bytes = 0;
+  if (cudaMemGetInfo(&free_bytes, &total_bytes) != cudaSuccess) {
+    (void)cudaGetLastError();  // a failed query must not surface as the next call's error
+    return std::nullopt;
+  }
+  // A larger workspace replaces the current one (Workspace::Ensure frees first).
+  return static_cast<int64_t>(free_bytes + workspace_.bytes());
+}
+
+}  // namespace evo2::cuda
