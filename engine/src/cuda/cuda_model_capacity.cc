@@ -1,7 +1,8 @@
 // What the CUDA backend tells evo2/record_capacity.h: the working memory of a one-record forward
 // from the workspace plan its Forward allocates (one memory model, cuda/workspace.h), and the
-// device memory such a forward could use now. The cuDNN attention workspace and cuBLASLt scratch
-// are sized at load and are part of what device_bytes() already holds, so they are not counted.
+// device memory such a forward could use now. Not in the plan: the cuDNN attention workspace,
+// which grows per shape and whose size only cuDNN knows once it builds the plan
+// (cudnn_attention.h); on cuDNN builds the answer is optimistic by that much.
 #include <cuda_runtime.h>
 
 #include "cuda/cuda_model.h"
