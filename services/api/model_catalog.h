@@ -23,7 +23,7 @@ struct ModelLimits {
   // Per submit: the largest record capacity advertised by a live worker, for the job's outputs,
   // and the workers advertising it; 0 = none alive (max_record_tokens alone applies).
   int64_t advertised_record_tokens = 0;
-  std::string advertised_by;  // "worker-a, worker-b"
+  std::string advertised_by = {};  // "worker-a, worker-b"
 };
 
 // `limits` with the live workers' advertisements applied: the largest log-probs (or, when the
