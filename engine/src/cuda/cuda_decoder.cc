@@ -28,44 +28,27 @@ absl::StatusOr<std::unique_ptr<Decoder>> CudaModel::NewDecoder(const DecoderOpti
 }
 
 CudaDecoder::CudaDecoder(CudaModel& model, DecoderOptions options)
-    : model_(model),
+    : CachedStateDecoder(model.gemm(), model.weights().act_dtype, model.stream(), options,
+                         {.vocab = model.config().vocab_size,
+                          .attn_heads = model.config().num_heads,
+                          .attn_head_dim = model.config().head_dim},
+                         model.config(), model.weights()),
+      model_(model),
       config_(model.config()),
-      weights_(model.weights()),
-      options_(options),
-      state_(model.config(), model.weights()),
-      linear_(model.gemm(), model.weights().act_dtype, model.stream()) {
+      weights_(model.weights()) {
   if (const char* v = std::getenv("EVO2_CUDA_DECODE_FUSED"); v != nullptr)
     use_fused_ = std::string_view(v) == "1";
 }
 
 size_t CudaDecoder::device_bytes() const {
-  return state_.bytes() + x_.bytes() + z_.bytes() + big_.bytes() + o_.bytes() + q_.bytes() +
-         mlp_.bytes() + logits_.bytes() + batch_.device_bytes() + attn_ws_.bytes();
+  return shared_device_bytes() + x_.bytes() + z_.bytes() + big_.bytes() + o_.bytes() + q_.bytes() +
+         mlp_.bytes() + logits_.bytes();
 }
 
-absl::StatusOr<std::vector<float>> CudaDecoder::Prefill(
-    std::span<const std::vector<int32_t>> prompts) {
-  const int64_t V = config_.vocab_size;
-  batch_.Start({});
-  ASSIGN_OR_RETURN(const int64_t max_len, DecodeBatch::CheckPrompts(prompts, V));
-  const auto n = static_cast<int64_t>(prompts.size());
-  RETURN_IF_ERROR(state_.Reset(n, KvBucket(max_len + 1)));
-  std::vector<float> logits(static_cast<size_t>(n * V));  // [prompts, V]
-  for (int64_t i = 0; i < n; ++i) {
-    const auto& prompt = prompts[static_cast<size_t>(i)];
-    const auto S = static_cast<int64_t>(prompt.size());
-    RunRequest req;
-    req.batch = 1;
-    req.seq = S;
-    req.tokens_host = prompt.data();
-    req.cancelled = options_.cancelled;
-    req.head_last_rows_only = true;
-    req.logits_host = logits.data() + i * V;
-    req.block_observer = [&](const BlockIntermediates& bi) { return DeriveBlockState(bi, i, S); };
-    if (auto st = model_.Run(req); !st.ok()) return PromptError(static_cast<size_t>(i), st);
-  }
-  batch_.Start(prompts);
-  return logits;
+absl::Status CudaDecoder::RunPrompt(RunRequest& req, int64_t slot) {
+  const int64_t S = req.seq;
+  req.block_observer = [&](const BlockIntermediates& bi) { return DeriveBlockState(bi, slot, S); };
+  return model_.Run(req);
 }
 
 absl::Status CudaDecoder::DeriveBlockState(const BlockIntermediates& bi, int64_t slot,
@@ -105,53 +88,19 @@ absl::Status CudaDecoder::DeriveTyped(const BlockIntermediates& bi, int64_t slot
                                         st.fir_tail.as<T>() + slot * n * H, stream);
 }
 
-absl::Status CudaDecoder::Select(std::span<const int64_t> rows) {
-  RETURN_IF_ERROR(batch_.CheckRows(rows));
-  RETURN_IF_ERROR(state_.Gather(rows, model_.stream()));
-  batch_.Commit(rows);
-  CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(model_.stream()));
-  return absl::OkStatus();
-}
-
-absl::Status CudaDecoder::EnsureStepBuffers(int64_t B) {
+absl::Status CudaDecoder::AllocateStepBuffers(int64_t B) {
   const int64_t H = config_.hidden_size, I = config_.inner_mlp_size, V = config_.vocab_size;
   const size_t act = weights_.act_dtype == DType::kFloat32 ? 4 : 2;
-  const size_t attn_need = kernels::DecodeAttentionWorkspaceBytes(
-      B, config_.num_heads, config_.head_dim, state_.kv_cap());
-  if (B > step_rows_) {
-    ++buffers_version_;
-    const auto b = static_cast<size_t>(B);
-    ASSIGN_OR_RETURN(x_, kernels::DeviceBuffer::Allocate(b * H * sizeof(float)));
-    ASSIGN_OR_RETURN(z_, kernels::DeviceBuffer::Allocate(b * H * act));
-    ASSIGN_OR_RETURN(big_, kernels::DeviceBuffer::Allocate(b * 3 * H * act));
-    ASSIGN_OR_RETURN(o_, kernels::DeviceBuffer::Allocate(b * H * act));
-    ASSIGN_OR_RETURN(q_, kernels::DeviceBuffer::Allocate(
-                             b * static_cast<size_t>(config_.num_heads * config_.head_dim) * act));
-    ASSIGN_OR_RETURN(mlp_, kernels::DeviceBuffer::Allocate(b * 2 * I * act));
-    ASSIGN_OR_RETURN(logits_, kernels::DeviceBuffer::Allocate(b * V * sizeof(float)));
-    step_rows_ = B;
-  }
-  if (attn_need > attn_ws_.bytes()) {
-    ++buffers_version_;
-    ASSIGN_OR_RETURN(attn_ws_, kernels::DeviceBuffer::Allocate(attn_need));
-  }
+  const auto b = static_cast<size_t>(B);
+  ASSIGN_OR_RETURN(x_, kernels::DeviceBuffer::Allocate(b * H * sizeof(float)));
+  ASSIGN_OR_RETURN(z_, kernels::DeviceBuffer::Allocate(b * H * act));
+  ASSIGN_OR_RETURN(big_, kernels::DeviceBuffer::Allocate(b * 3 * H * act));
+  ASSIGN_OR_RETURN(o_, kernels::DeviceBuffer::Allocate(b * H * act));
+  ASSIGN_OR_RETURN(q_, kernels::DeviceBuffer::Allocate(
+                           b * static_cast<size_t>(config_.num_heads * config_.head_dim) * act));
+  ASSIGN_OR_RETURN(mlp_, kernels::DeviceBuffer::Allocate(b * 2 * I * act));
+  ASSIGN_OR_RETURN(logits_, kernels::DeviceBuffer::Allocate(b * V * sizeof(float)));
   return absl::OkStatus();
-}
-
-absl::StatusOr<std::vector<float>> CudaDecoder::Step(std::span<const int32_t> tokens) {
-  const int64_t B = batch_size();
-  cudaStream_t stream = model_.stream();
-  RETURN_IF_ERROR(batch_.BeginStep(tokens, config_.vocab_size, options_.cancelled, stream));
-  const int64_t needed = batch_.needed_positions();
-  if (needed > state_.kv_cap()) RETURN_IF_ERROR(state_.GrowKv(KvBucket(needed), stream));
-  RETURN_IF_ERROR(EnsureStepBuffers(B));
-  // Every buffer the step's graph points into: the state, the step buffers, the batch's inputs.
-  const BufferVersions versions{state_.version(), buffers_version_, batch_.version()};
-  RETURN_IF_ERROR(graphs_.Run(
-      versions, {B, state_.kv_cap()}, stream, [&] { return EnqueueStep(B); },
-      linear_.programmatic()));
-  CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(stream));
-  return batch_.FinishStep();
 }
 
 template <typename T, typename Out>

@@ -11,9 +11,9 @@
 // append and a split-K single-query kernel (kernels/decode_attention.cuh). The step is captured
 // as a CUDA graph per (B, KV capacity) and replayed; the first step of a new shape runs
 // eagerly (it loads the kernels a capture cannot load). EVO2_CUDA_DECODE_GRAPHS=0 runs every
-// step eagerly (A/B and debugging). The batch bookkeeping, the graph cache and the linear-layer
-// dispatch are shared with the other families' decoders (cuda/cuda_decoder_batch.h,
-// cuda_decoder_graphs.h, cuda_decoder_linear.h). Up to 8 sequences the linear layers run on the
+// step eagerly (A/B and debugging). Prefill's prompt loop, Step, Select, the batch bookkeeping,
+// the graph cache and the linear-layer dispatch are shared with the other families' decoders
+// (cuda/cuda_decoder_step.h, cuda_decoder_batch.h, cuda_decoder_graphs.h, cuda_decoder_linear.h). Up to 8 sequences the linear layers run on the
 // weight-streaming kernel of kernels/skinny_gemm.cuh, above on cuBLAS; EVO2_CUDA_DECODE_GEMV=0
 // uses cuBLAS for every B (A/B): on an H100 the kernel made a 7B batch-1 step 6.04 ms against
 // cuBLAS's 6.46 (bench/RESULTS.md). Those GEMMs are launched as programmatic dependents
@@ -31,44 +31,30 @@
 #include <vector>
 
 #include "cuda/cuda_decode_state.h"
-#include "cuda/cuda_decoder_batch.h"
-#include "cuda/cuda_decoder_graphs.h"
 #include "cuda/cuda_decoder_linear.h"
+#include "cuda/cuda_decoder_step.h"
 #include "cuda/cuda_model.h"
-#include "cuda/cuda_step_decoder.h"
+#include "cuda/run_request.h"
 #include "evo2/decoder.h"
 #include "kernels/device_buffer.h"
 #include "kernels/skinny_gemm.cuh"
 
 namespace evo2::cuda {
 
-class CudaDecoder final : public CudaStepDecoder {
+class CudaDecoder final : public CachedStateDecoder<CudaDecodeState> {
  public:
   CudaDecoder(CudaModel& model, DecoderOptions options);
 
-  absl::StatusOr<std::vector<float>> Prefill(
-      std::span<const std::vector<int32_t>> prompts) override;
-  absl::StatusOr<std::vector<float>> Step(std::span<const int32_t> tokens) override;
-  absl::Status Select(std::span<const int64_t> rows) override;
-  int64_t batch_size() const override { return batch_.size(); }
-  int64_t position(int64_t i) const override { return batch_.position(i); }
-  int64_t vocab_size() const override { return config_.vocab_size; }
-
   // Device bytes of the decode state and the step buffers.
   size_t device_bytes() const override;
-  // Steps replayed from a captured graph so far (benchmark and tests).
-  int64_t graph_steps() const override { return graphs_.replayed(); }
-  // Why steps run eagerly although graphs were on (a capture failed), or why they run without
-  // programmatic launches; empty otherwise.
-  const std::string& graph_error() const override { return graphs_.error(); }
 
  private:
   absl::Status DeriveBlockState(const BlockIntermediates& bi, int64_t slot, int64_t seq);
   template <typename T>
   absl::Status DeriveTyped(const BlockIntermediates& bi, int64_t slot, int64_t seq);
-  absl::Status EnsureStepBuffers(int64_t batch);
-  // The whole step for `batch` sequences, enqueued on the model's stream (the graph's body).
-  absl::Status EnqueueStep(int64_t batch);
+  absl::Status RunPrompt(RunRequest& req, int64_t slot) override;
+  absl::Status AllocateStepBuffers(int64_t batch) override;
+  absl::Status EnqueueStep(int64_t batch) override;
   template <typename T>
   absl::Status EnqueueStepTyped(int64_t batch);
   template <typename T>
@@ -83,16 +69,9 @@ class CudaDecoder final : public CudaStepDecoder {
   CudaModel& model_;
   const ModelConfig& config_;
   const DeviceWeights& weights_;
-  DecoderOptions options_;
-  CudaDecodeState state_;
-  DecodeBatch batch_;
-  DecodeLinear linear_;
-  DecodeStepGraphs graphs_;
   bool use_fused_ = false;
 
-  // Step buffers for up to step_rows_ sequences.
-  int64_t step_rows_ = 0;
-  uint64_t buffers_version_ = 0;
+  // Step buffers (CachedStateDecoder::EnsureStepBuffers sizes them for B rows).
   kernels::DeviceBuffer x_;        // [B, H] fp32 residual stream
   kernels::DeviceBuffer z_;        // [B, H] act norm output
   kernels::DeviceBuffer big_;      // [B, 3H] act input projection / Wqkv output
@@ -100,7 +79,6 @@ class CudaDecoder final : public CudaStepDecoder {
   kernels::DeviceBuffer q_;        // [B, heads, d] act rotated attention query
   kernels::DeviceBuffer mlp_;      // [B, 2I] act
   kernels::DeviceBuffer logits_;   // [B, V] fp32
-  kernels::DeviceBuffer attn_ws_;  // decode-attention partials (kernels/decode_attention.cuh)
 };
 
 }  // namespace evo2::cuda

@@ -13,6 +13,7 @@
 #include "ops/linear.h"
 #include "ops/working_memory.h"
 #include "parallel/in_process_communicator.h"
+#include "parallel/replica_spread.h"
 #include "parallel/shard_weights.h"
 
 namespace evo2::parallel {
@@ -69,29 +70,9 @@ absl::StatusOr<ForwardResult> EngineGroupModel::Forward(std::span<const int32_t>
 
 absl::StatusOr<std::vector<ForwardResult>> EngineGroupModel::ForwardBatch(
     std::span<const std::vector<int32_t>> sequences, const ForwardOptions& options) {
-  const size_t n = sequences.size();
-  std::vector<absl::StatusOr<ForwardResult>> results(n, absl::UnknownError("not run"));
-  std::vector<std::thread> threads;
-  for (size_t rep = 0; rep < replicas_.size() && rep < n; ++rep) {
-    threads.emplace_back([&, rep] {
-      for (size_t i = rep; i < n; i += replicas_.size()) {
-        results[i] = RunReplica(replicas_[rep], sequences[i], options);
-        if (!results[i].ok()) break;
-      }
-    });
-  }
-  for (std::thread& t : threads) t.join();
-  std::vector<ForwardResult> out;
-  out.reserve(n);
-  for (size_t i = 0; i < n; ++i) {
-    if (!results[i].ok()) {
-      return absl::Status(results[i].status().code(),
-                          absl::StrCat("sequence ", i, " of the batch (data-parallel replica ",
-                                       i % replicas_.size(), "): ", results[i].status().message()));
-    }
-    out.push_back(std::move(*results[i]));
-  }
-  return out;
+  return SpreadOverReplicas(replicas_.size(), sequences.size(), [&](size_t rep, size_t i) {
+    return RunReplica(replicas_[rep], sequences[i], options);
+  });
 }
 
 absl::StatusOr<ForwardResult> EngineGroupModel::RunReplica(Replica& replica,

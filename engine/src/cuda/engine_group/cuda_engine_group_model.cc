@@ -9,6 +9,7 @@
 #include "cuda/record_batch.h"
 #include "evo2/status_macros.h"
 #include "kernels/cuda_status.cuh"
+#include "parallel/replica_spread.h"
 
 namespace evo2::cuda {
 
@@ -74,28 +75,9 @@ absl::StatusOr<ForwardResult> CudaEngineGroupModel::Forward(std::span<const int3
 
 absl::StatusOr<std::vector<ForwardResult>> CudaEngineGroupModel::ForwardBatch(
     std::span<const std::vector<int32_t>> sequences, const ForwardOptions& options) {
-  const size_t n = sequences.size();
-  std::vector<absl::StatusOr<ForwardResult>> results(n, absl::UnknownError("not run"));
-  std::vector<std::thread> threads;
-  for (size_t rep = 0; rep < replicas_.size() && rep < n; ++rep) {
-    threads.emplace_back([&, rep] {
-      for (size_t i = rep; i < n; i += replicas_.size()) {
-        results[i] = RunReplica(replicas_[rep], sequences[i], options);
-        if (!results[i].ok()) break;
-      }
-    });
-  }
-  for (std::thread& t : threads) t.join();
-  std::vector<ForwardResult> out;
-  out.reserve(n);
-  for (size_t i = 0; i < n; ++i) {
-    if (!results[i].ok())
-      return absl::Status(results[i].status().code(),
-                          absl::StrCat("record ", i, " of the batch (data-parallel replica ",
-                                       i % replicas_.size(), "): ", results[i].status().message()));
-    out.push_back(std::move(*results[i]));
-  }
-  return out;
+  return parallel::SpreadOverReplicas(replicas_.size(), sequences.size(), [&](size_t rep, size_t i) {
+    return RunReplica(replicas_[rep], sequences[i], options);
+  });
 }
 
 absl::StatusOr<ForwardResult> CudaEngineGroupModel::RunReplica(Replica& replica,

@@ -23,113 +23,64 @@ absl::StatusOr<std::unique_ptr<Decoder>> LlamaCudaModel::NewDecoder(const Decode
 }
 
 LlamaCudaDecoder::LlamaCudaDecoder(LlamaCudaModel& model, DecoderOptions options)
-    : model_(model),
+    : CachedStateDecoder(model.gemm(), model.weights().act_dtype, model.stream(), options,
+                         {.vocab = model.llama_config().vocab_size,
+                          .attn_heads = model.llama_config().num_heads,
+                          .attn_head_dim = model.llama_config().head_dim}),
+      model_(model),
       config_(model.llama_config()),
-      weights_(model.weights()),
-      options_(options),
-      linear_(model.gemm(), model.weights().act_dtype, model.stream()) {
+      weights_(model.weights()) {
   const size_t act = weights_.act_dtype == DType::kFloat32 ? 4 : 2;
   const size_t row_bytes = static_cast<size_t>(config_.head_dim) * act;
   for (int64_t l = 0; l < config_.num_layers; ++l) {
-    k_.push_back(slots_.AddKv(config_.num_kv_heads, row_bytes));
-    v_.push_back(slots_.AddKv(config_.num_kv_heads, row_bytes));
+    k_.push_back(state_.AddKv(config_.num_kv_heads, row_bytes));
+    v_.push_back(state_.AddKv(config_.num_kv_heads, row_bytes));
   }
 }
 
 size_t LlamaCudaDecoder::device_bytes() const {
-  return slots_.bytes() + x_.bytes() + z_.bytes() + qkv_.bytes() + q_.bytes() + mlp_.bytes() +
-         logits_.bytes() + attn_ws_.bytes() + batch_.device_bytes();
+  return shared_device_bytes() + x_.bytes() + z_.bytes() + qkv_.bytes() + q_.bytes() +
+         mlp_.bytes() + logits_.bytes();
 }
 
-absl::StatusOr<std::vector<float>> LlamaCudaDecoder::Prefill(
-    std::span<const std::vector<int32_t>> prompts) {
-  const int64_t V = config_.vocab_size, d = config_.head_dim;
-  batch_.Start({});
-  ASSIGN_OR_RETURN(const int64_t max_len, DecodeBatch::CheckPrompts(prompts, V));
-  const auto n = static_cast<int64_t>(prompts.size());
-  RETURN_IF_ERROR(slots_.Reset(n, KvBucket(max_len + 1)));
+absl::Status LlamaCudaDecoder::RunPrompt(RunRequest& req, int64_t slot) {
+  const int64_t S = req.seq;
   const size_t act = weights_.act_dtype == DType::kFloat32 ? 4 : 2;
-  cudaStream_t stream = model_.stream();
-  std::vector<float> logits(static_cast<size_t>(n * V));  // [prompts, V]
-  for (int64_t i = 0; i < n; ++i) {
-    const auto& prompt = prompts[static_cast<size_t>(i)];
-    const auto S = static_cast<int64_t>(prompt.size());
-    RunRequest req;
-    req.batch = 1;
-    req.seq = S;
-    req.tokens_host = prompt.data();
-    req.cancelled = options_.cancelled;
-    req.head_last_rows_only = true;
-    req.logits_host = logits.data() + i * V;
-    req.block_observer = [&](const BlockIntermediates& bi) {
-      const auto l = static_cast<size_t>(bi.block);
-      return CopyPrefillKv(bi, S, static_cast<size_t>(d) * act, slots_, k_[l], v_[l], i, stream);
-    };
-    if (auto st = model_.Run(req); !st.ok()) return PromptError(static_cast<size_t>(i), st);
-  }
-  batch_.Start(prompts);
-  return logits;
+  const size_t row_bytes = static_cast<size_t>(config_.head_dim) * act;
+  req.block_observer = [&](const BlockIntermediates& bi) {
+    const auto l = static_cast<size_t>(bi.block);
+    return CopyPrefillKv(bi, S, row_bytes, state_, k_[l], v_[l], slot, stream_);
+  };
+  return model_.Run(req);
 }
 
-absl::Status LlamaCudaDecoder::Select(std::span<const int64_t> rows) {
-  RETURN_IF_ERROR(batch_.CheckRows(rows));
-  RETURN_IF_ERROR(slots_.Gather(rows, model_.stream()));
-  batch_.Commit(rows);
-  CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(model_.stream()));
-  return absl::OkStatus();
-}
-
-absl::Status LlamaCudaDecoder::EnsureStepBuffers(int64_t B) {
+absl::Status LlamaCudaDecoder::AllocateStepBuffers(int64_t B) {
   const hf::LlamaConfig& c = config_;
   const int64_t H = c.hidden_size, F = c.intermediate_size, V = c.vocab_size;
   const int64_t qd = c.num_heads * c.head_dim, ld = (c.num_heads + 2 * c.num_kv_heads) * c.head_dim;
   const size_t act = weights_.act_dtype == DType::kFloat32 ? 4 : 2;
-  const size_t attn_need =
-      kernels::DecodeAttentionWorkspaceBytes(B, c.num_heads, c.head_dim, slots_.kv_cap());
-  if (B > step_rows_) {
-    ++buffers_version_;
-    const auto b = static_cast<size_t>(B);
-    ASSIGN_OR_RETURN(x_, kernels::DeviceBuffer::Allocate(b * H * sizeof(float)));
-    ASSIGN_OR_RETURN(z_, kernels::DeviceBuffer::Allocate(b * std::max(H, qd) * act));
-    ASSIGN_OR_RETURN(qkv_, kernels::DeviceBuffer::Allocate(b * ld * act));
-    ASSIGN_OR_RETURN(q_, kernels::DeviceBuffer::Allocate(b * qd * act));
-    ASSIGN_OR_RETURN(mlp_, kernels::DeviceBuffer::Allocate(b * 2 * F * act));
-    ASSIGN_OR_RETURN(logits_, kernels::DeviceBuffer::Allocate(b * V * sizeof(float)));
-    step_rows_ = B;
-  }
-  if (attn_need > attn_ws_.bytes()) {
-    ++buffers_version_;
-    ASSIGN_OR_RETURN(attn_ws_, kernels::DeviceBuffer::Allocate(attn_need));
-  }
+  const auto b = static_cast<size_t>(B);
+  ASSIGN_OR_RETURN(x_, kernels::DeviceBuffer::Allocate(b * H * sizeof(float)));
+  ASSIGN_OR_RETURN(z_, kernels::DeviceBuffer::Allocate(b * std::max(H, qd) * act));
+  ASSIGN_OR_RETURN(qkv_, kernels::DeviceBuffer::Allocate(b * ld * act));
+  ASSIGN_OR_RETURN(q_, kernels::DeviceBuffer::Allocate(b * qd * act));
+  ASSIGN_OR_RETURN(mlp_, kernels::DeviceBuffer::Allocate(b * 2 * F * act));
+  ASSIGN_OR_RETURN(logits_, kernels::DeviceBuffer::Allocate(b * V * sizeof(float)));
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::vector<float>> LlamaCudaDecoder::Step(std::span<const int32_t> tokens) {
-  const int64_t B = batch_size();
-  cudaStream_t stream = model_.stream();
-  RETURN_IF_ERROR(batch_.BeginStep(tokens, config_.vocab_size, options_.cancelled, stream));
-  const int64_t needed = batch_.needed_positions();
-  if (needed > slots_.kv_cap()) RETURN_IF_ERROR(slots_.GrowKv(KvBucket(needed), stream));
-  RETURN_IF_ERROR(EnsureStepBuffers(B));
-  const BufferVersions versions{slots_.version(), buffers_version_, batch_.version()};
-  RETURN_IF_ERROR(graphs_.Run(
-      versions, {B, slots_.kv_cap()}, stream,
-      [&] {
-        return weights_.act_dtype == DType::kFloat32 ? EnqueueStep<float>(B)
-                                                     : EnqueueStep<__nv_bfloat16>(B);
-      },
-      linear_.programmatic()));
-  CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(stream));
-  return batch_.FinishStep();
+absl::Status LlamaCudaDecoder::EnqueueStep(int64_t B) {
+  return weights_.act_dtype == DType::kFloat32 ? EnqueueStepTyped<float>(B)
+                                               : EnqueueStepTyped<__nv_bfloat16>(B);
 }
 
 template <typename T>
-absl::Status LlamaCudaDecoder::EnqueueStep(int64_t B) {
+absl::Status LlamaCudaDecoder::EnqueueStepTyped(int64_t B) {
   const hf::LlamaConfig& c = config_;
   const DType act = weights_.act_dtype;
   const int64_t H = c.hidden_size, F = c.intermediate_size, V = c.vocab_size;
   const int64_t d = c.head_dim, nq = c.num_heads, nkv = c.num_kv_heads;
-  const int64_t qd = nq * d, ld = (nq + 2 * nkv) * d, cap = slots_.kv_cap();
+  const int64_t qd = nq * d, ld = (nq + 2 * nkv) * d, cap = state_.kv_cap();
   const float eps = static_cast<float>(c.rms_norm_eps);
   cudaStream_t st = model_.stream();
   float* x = x_.as<float>();
@@ -146,8 +97,8 @@ absl::Status LlamaCudaDecoder::EnqueueStep(int64_t B) {
   RETURN_IF_ERROR(kernels::LaunchConvert<T, float>(z, x, B * H, st));
   for (size_t l = 0; l < weights_.layers.size(); ++l) {
     const LlamaDeviceLayer& w = weights_.layers[l];
-    T* k_cache = slots_.as<T>(k_[l]);  // [B, n_kv, cap, d]
-    T* v_cache = slots_.as<T>(v_[l]);
+    T* k_cache = state_.as<T>(k_[l]);  // [B, n_kv, cap, d]
+    T* v_cache = state_.as<T>(v_[l]);
     // 1. u = RMSNorm(x); [q k v] = u·W_qkvᵀ  [B, ld]
     RETURN_IF_ERROR(kernels::LaunchRmsNormEpsInside<T>(x, static_cast<const T*>(w.input_norm), z, B,
                                                        H, eps, st));

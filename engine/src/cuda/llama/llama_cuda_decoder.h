@@ -23,59 +23,41 @@
 #include <string>
 #include <vector>
 
-#include "cuda/cuda_decoder_batch.h"
-#include "cuda/cuda_decoder_graphs.h"
-#include "cuda/cuda_decoder_linear.h"
 #include "cuda/cuda_decoder_slots.h"
-#include "cuda/cuda_step_decoder.h"
+#include "cuda/cuda_decoder_step.h"
 #include "cuda/llama/llama_cuda_model.h"
+#include "cuda/run_request.h"
 #include "evo2/decoder.h"
 #include "kernels/device_buffer.h"
 
 namespace evo2::cuda {
 
-class LlamaCudaDecoder final : public CudaStepDecoder {
+class LlamaCudaDecoder final : public CachedStateDecoder<DecodeSlots> {
  public:
   LlamaCudaDecoder(LlamaCudaModel& model, DecoderOptions options);
 
-  absl::StatusOr<std::vector<float>> Prefill(
-      std::span<const std::vector<int32_t>> prompts) override;
-  absl::StatusOr<std::vector<float>> Step(std::span<const int32_t> tokens) override;
-  absl::Status Select(std::span<const int64_t> rows) override;
-  int64_t batch_size() const override { return batch_.size(); }
-  int64_t position(int64_t i) const override { return batch_.position(i); }
-  int64_t vocab_size() const override { return config_.vocab_size; }
-
   // Device bytes of the KV cache and the step buffers.
   size_t device_bytes() const override;
-  int64_t graph_steps() const override { return graphs_.replayed(); }
-  const std::string& graph_error() const override { return graphs_.error(); }
 
  private:
-  absl::Status EnsureStepBuffers(int64_t batch);
+  absl::Status RunPrompt(RunRequest& req, int64_t slot) override;
+  absl::Status AllocateStepBuffers(int64_t batch) override;
+  absl::Status EnqueueStep(int64_t batch) override;
   template <typename T>
-  absl::Status EnqueueStep(int64_t batch);
+  absl::Status EnqueueStepTyped(int64_t batch);
 
   LlamaCudaModel& model_;
   const hf::LlamaConfig& config_;
   const LlamaDeviceWeights& weights_;
-  DecoderOptions options_;
-  DecodeSlots slots_;
-  std::vector<int> k_, v_;  // per layer: slots_ buffers [slots, n_kv, cap, d] act
-  DecodeBatch batch_;
-  DecodeLinear linear_;
-  DecodeStepGraphs graphs_;
+  std::vector<int> k_, v_;  // per layer: state_ buffers [slots, n_kv, cap, d] act
 
-  // Step buffers for up to step_rows_ sequences.
-  int64_t step_rows_ = 0;
-  uint64_t buffers_version_ = 0;
+  // Step buffers (CachedStateDecoder::EnsureStepBuffers sizes them for B rows).
   kernels::DeviceBuffer x_;        // [B, H] fp32 residual stream
   kernels::DeviceBuffer z_;        // [B, max(H, n_q·d)] act norm output | attention output
   kernels::DeviceBuffer qkv_;      // [B, (n_q + 2 n_kv)·d] act
   kernels::DeviceBuffer q_;        // [B, n_q, d] act rotated queries
   kernels::DeviceBuffer mlp_;      // [B, 2F] act gate/up, SwiGLU in the first half
   kernels::DeviceBuffer logits_;   // [B, V] fp32
-  kernels::DeviceBuffer attn_ws_;  // decode-attention partials (kernels/decode_attention.cuh)
 };
 
 }  // namespace evo2::cuda

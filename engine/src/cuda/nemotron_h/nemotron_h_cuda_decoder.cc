@@ -32,61 +32,45 @@ absl::StatusOr<std::unique_ptr<Decoder>> CudaNemotronHModel::NewDecoder(
 }
 
 NemotronHCudaDecoder::NemotronHCudaDecoder(CudaNemotronHModel& model, DecoderOptions options)
-    : model_(model),
+    : CachedStateDecoder(
+          model.gemm(), model.weights().act_dtype, model.stream(), options,
+          {.vocab = model.nemotron_config().vocab_size,
+           .attn_heads = model.nemotron_config().num_attention_heads,
+           .attn_head_dim = AttentionKernelHeadDim(model.nemotron_config().attention_head_dim)}),
+      model_(model),
       config_(model.nemotron_config()),
       weights_(model.weights()),
-      options_(options),
-      attn_head_dim_(AttentionKernelHeadDim(model.nemotron_config().attention_head_dim)),
-      linear_(model.gemm(), model.weights().act_dtype, model.stream()) {
+      attn_head_dim_(shape_.attn_head_dim) {
   const hf::NemotronHConfig& c = config_;
   const size_t act = weights_.act_dtype == DType::kFloat32 ? 4 : 2;
   for (NemotronHLayerKind kind : c.layers) {
     LayerState ls;
     if (kind == NemotronHLayerKind::kMamba) {
-      ls.conv = slots_.AddFixed(static_cast<size_t>((c.conv_kernel - 1) * c.ConvChannels()) * act);
-      ls.ssm = slots_.AddFixed(
+      ls.conv = state_.AddFixed(static_cast<size_t>((c.conv_kernel - 1) * c.ConvChannels()) * act);
+      ls.ssm = state_.AddFixed(
           static_cast<size_t>(c.mamba_num_heads * c.mamba_head_dim * c.ssm_state_size) *
           sizeof(float));
     } else if (kind == NemotronHLayerKind::kAttention) {
       const size_t row = static_cast<size_t>(attn_head_dim_) * act;
-      ls.k = slots_.AddKv(c.num_key_value_heads, row);
-      ls.v = slots_.AddKv(c.num_key_value_heads, row);
+      ls.k = state_.AddKv(c.num_key_value_heads, row);
+      ls.v = state_.AddKv(c.num_key_value_heads, row);
     }
     layers_.push_back(ls);
   }
 }
 
 size_t NemotronHCudaDecoder::device_bytes() const {
-  return slots_.bytes() + x_.bytes() + z_.bytes() + proj_.bytes() + xbc_.bytes() + q_.bytes() +
-         y_.bytes() + logits_.bytes() + attn_ws_.bytes() + batch_.device_bytes();
+  return shared_device_bytes() + x_.bytes() + z_.bytes() + proj_.bytes() + xbc_.bytes() +
+         q_.bytes() + y_.bytes() + logits_.bytes();
 }
 
-absl::StatusOr<std::vector<float>> NemotronHCudaDecoder::Prefill(
-    std::span<const std::vector<int32_t>> prompts) {
-  const int64_t V = config_.vocab_size;
-  batch_.Start({});
-  ASSIGN_OR_RETURN(const int64_t max_len, DecodeBatch::CheckPrompts(prompts, V));
-  const auto n = static_cast<int64_t>(prompts.size());
-  RETURN_IF_ERROR(slots_.Reset(n, KvBucket(max_len + 1)));
-  std::vector<float> logits(static_cast<size_t>(n * V));  // [prompts, V]
-  for (int64_t i = 0; i < n; ++i) {
-    const auto& prompt = prompts[static_cast<size_t>(i)];
-    const auto S = static_cast<int64_t>(prompt.size());
-    RunRequest req;
-    req.batch = 1;
-    req.seq = S;
-    req.tokens_host = prompt.data();
-    req.cancelled = options_.cancelled;
-    req.head_last_rows_only = true;
-    req.logits_host = logits.data() + i * V;
-    req.block_observer = [&](const BlockIntermediates& bi) {
-      return weights_.act_dtype == DType::kFloat32 ? DeriveState<float>(bi, i, S)
-                                                   : DeriveState<__nv_bfloat16>(bi, i, S);
-    };
-    if (auto st = model_.Run(req); !st.ok()) return PromptError(static_cast<size_t>(i), st);
-  }
-  batch_.Start(prompts);
-  return logits;
+absl::Status NemotronHCudaDecoder::RunPrompt(RunRequest& req, int64_t slot) {
+  const int64_t S = req.seq;
+  req.block_observer = [&](const BlockIntermediates& bi) {
+    return weights_.act_dtype == DType::kFloat32 ? DeriveState<float>(bi, slot, S)
+                                                 : DeriveState<__nv_bfloat16>(bi, slot, S);
+  };
+  return model_.Run(req);
 }
 
 template <typename T>
@@ -96,7 +80,7 @@ absl::Status NemotronHCudaDecoder::DeriveState(const BlockIntermediates& bi, int
   const LayerState& ls = layers_[static_cast<size_t>(bi.block)];
   cudaStream_t st = model_.stream();
   if (ls.k >= 0) {
-    return CopyPrefillKv(bi, S, static_cast<size_t>(attn_head_dim_) * sizeof(T), slots_, ls.k, ls.v,
+    return CopyPrefillKv(bi, S, static_cast<size_t>(attn_head_dim_) * sizeof(T), state_, ls.k, ls.v,
                          slot, st);
   }
   if (ls.conv < 0) return absl::OkStatus();
@@ -107,7 +91,7 @@ absl::Status NemotronHCudaDecoder::DeriveState(const BlockIntermediates& bi, int
   const T* conv = static_cast<const T*>(bi.mamba_conv);  // [S, C]  x̂ ‖ B ‖ C
   // Conv ring: the last K−1 raw inputs x‖B‖C.
   RETURN_IF_ERROR(kernels::LaunchRingFromRows<T>(proj + di, bi.mamba_proj_ld, S, C, n,
-                                                 slots_.as<T>(ls.conv) + slot * n * C, st));
+                                                 state_.as<T>(ls.conv) + slot * n * C, st));
   // σ after the prompt.
   kernels::SsmStepArgs<T> a;
   a.x = conv;
@@ -119,7 +103,7 @@ absl::Status NemotronHCudaDecoder::DeriveState(const BlockIntermediates& bi, int
   a.dt_bias = w.dt_bias;
   a.A = w.A;
   a.state =
-      slots_.as<float>(ls.ssm) + slot * c.mamba_num_heads * c.mamba_head_dim * c.ssm_state_size;
+      state_.as<float>(ls.ssm) + slot * c.mamba_num_heads * c.mamba_head_dim * c.ssm_state_size;
   a.rows = S;
   a.heads = c.mamba_num_heads;
   a.head_dim = c.mamba_head_dim;
@@ -128,64 +112,32 @@ absl::Status NemotronHCudaDecoder::DeriveState(const BlockIntermediates& bi, int
   return kernels::LaunchSsmState<T>(a, st);
 }
 
-absl::Status NemotronHCudaDecoder::Select(std::span<const int64_t> rows) {
-  RETURN_IF_ERROR(batch_.CheckRows(rows));
-  RETURN_IF_ERROR(slots_.Gather(rows, model_.stream()));
-  batch_.Commit(rows);
-  CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(model_.stream()));
-  return absl::OkStatus();
-}
-
-absl::Status NemotronHCudaDecoder::EnsureStepBuffers(int64_t B) {
+absl::Status NemotronHCudaDecoder::AllocateStepBuffers(int64_t B) {
   const hf::NemotronHConfig& c = config_;
   const int64_t H = c.hidden_size, V = c.vocab_size;
   const int64_t qkv = (c.num_attention_heads + 2 * c.num_key_value_heads) * c.attention_head_dim;
   const int64_t qd_k = c.num_attention_heads * attn_head_dim_;
   const size_t act = weights_.act_dtype == DType::kFloat32 ? 4 : 2;
-  const size_t attn_need = kernels::DecodeAttentionWorkspaceBytes(B, c.num_attention_heads,
-                                                                  attn_head_dim_, slots_.kv_cap());
-  if (B > step_rows_) {
-    ++buffers_version_;
-    const auto b = static_cast<size_t>(B);
-    const int64_t proj_w = std::max({c.InProjRows(), qkv, c.intermediate_size});
-    ASSIGN_OR_RETURN(x_, kernels::DeviceBuffer::Allocate(b * H * sizeof(float)));
-    ASSIGN_OR_RETURN(z_, kernels::DeviceBuffer::Allocate(b * H * act));
-    ASSIGN_OR_RETURN(proj_, kernels::DeviceBuffer::Allocate(b * proj_w * act));
-    ASSIGN_OR_RETURN(xbc_,
-                     kernels::DeviceBuffer::Allocate(b * std::max(c.ConvChannels(), qd_k) * act));
-    ASSIGN_OR_RETURN(q_, kernels::DeviceBuffer::Allocate(b * qd_k * act));
-    ASSIGN_OR_RETURN(y_, kernels::DeviceBuffer::Allocate(b * c.MambaInner() * sizeof(float)));
-    ASSIGN_OR_RETURN(logits_, kernels::DeviceBuffer::Allocate(b * V * sizeof(float)));
-    step_rows_ = B;
-  }
-  if (attn_need > attn_ws_.bytes()) {
-    ++buffers_version_;
-    ASSIGN_OR_RETURN(attn_ws_, kernels::DeviceBuffer::Allocate(attn_need));
-  }
+  const auto b = static_cast<size_t>(B);
+  const int64_t proj_w = std::max({c.InProjRows(), qkv, c.intermediate_size});
+  ASSIGN_OR_RETURN(x_, kernels::DeviceBuffer::Allocate(b * H * sizeof(float)));
+  ASSIGN_OR_RETURN(z_, kernels::DeviceBuffer::Allocate(b * H * act));
+  ASSIGN_OR_RETURN(proj_, kernels::DeviceBuffer::Allocate(b * proj_w * act));
+  ASSIGN_OR_RETURN(xbc_,
+                   kernels::DeviceBuffer::Allocate(b * std::max(c.ConvChannels(), qd_k) * act));
+  ASSIGN_OR_RETURN(q_, kernels::DeviceBuffer::Allocate(b * qd_k * act));
+  ASSIGN_OR_RETURN(y_, kernels::DeviceBuffer::Allocate(b * c.MambaInner() * sizeof(float)));
+  ASSIGN_OR_RETURN(logits_, kernels::DeviceBuffer::Allocate(b * V * sizeof(float)));
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::vector<float>> NemotronHCudaDecoder::Step(std::span<const int32_t> tokens) {
-  const int64_t B = batch_size();
-  cudaStream_t stream = model_.stream();
-  RETURN_IF_ERROR(batch_.BeginStep(tokens, config_.vocab_size, options_.cancelled, stream));
-  const int64_t needed = batch_.needed_positions();
-  if (needed > slots_.kv_cap()) RETURN_IF_ERROR(slots_.GrowKv(KvBucket(needed), stream));
-  RETURN_IF_ERROR(EnsureStepBuffers(B));
-  const BufferVersions versions{slots_.version(), buffers_version_, batch_.version()};
-  RETURN_IF_ERROR(graphs_.Run(
-      versions, {B, slots_.kv_cap()}, stream,
-      [&] {
-        return weights_.act_dtype == DType::kFloat32 ? EnqueueStep<float>(B)
-                                                     : EnqueueStep<__nv_bfloat16>(B);
-      },
-      linear_.programmatic()));
-  CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(stream));
-  return batch_.FinishStep();
+absl::Status NemotronHCudaDecoder::EnqueueStep(int64_t B) {
+  return weights_.act_dtype == DType::kFloat32 ? EnqueueStepTyped<float>(B)
+                                               : EnqueueStepTyped<__nv_bfloat16>(B);
 }
 
 template <typename T>
-absl::Status NemotronHCudaDecoder::EnqueueStep(int64_t B) {
+absl::Status NemotronHCudaDecoder::EnqueueStepTyped(int64_t B) {
   const hf::NemotronHConfig& c = config_;
   const DType act = weights_.act_dtype;
   const int64_t H = c.hidden_size, V = c.vocab_size, F = c.intermediate_size;
@@ -193,7 +145,7 @@ absl::Status NemotronHCudaDecoder::EnqueueStep(int64_t B) {
   const int64_t C = c.ConvChannels(), R_in = c.InProjRows();
   const int64_t n_q = c.num_attention_heads, n_kv = c.num_key_value_heads;
   const int64_t d = c.attention_head_dim, dk = attn_head_dim_, qd_k = n_q * dk;
-  const int64_t ld_qkv = (n_q + 2 * n_kv) * d, cap = slots_.kv_cap();
+  const int64_t ld_qkv = (n_q + 2 * n_kv) * d, cap = state_.kv_cap();
   cudaStream_t st = model_.stream();
   float* x = x_.as<float>();
   T* z = z_.as<T>();
@@ -224,7 +176,7 @@ absl::Status NemotronHCudaDecoder::EnqueueStep(int64_t B) {
                                      .in = H,
                                      .out = R_in}));
         RETURN_IF_ERROR(kernels::LaunchMambaConvStep<T>(proj + di, R_in, w.conv_weight, w.conv_bias,
-                                                        positions, slots_.as<T>(ls.conv), xbc, B, C,
+                                                        positions, state_.as<T>(ls.conv), xbc, B, C,
                                                         c.conv_kernel, st));
         // 4–6. Δ, the SSM state update and y = σ·C + D·x  → y [B, d_inner] fp32.
         kernels::SsmStepArgs<T> a;
@@ -238,7 +190,7 @@ absl::Status NemotronHCudaDecoder::EnqueueStep(int64_t B) {
         a.dt_bias = w.dt_bias;
         a.A = w.A;
         a.D = w.D;
-        a.state = slots_.as<float>(ls.ssm);
+        a.state = state_.as<float>(ls.ssm);
         a.y = y_.as<float>();
         a.ld_y = di;
         a.rows = B;
@@ -266,8 +218,8 @@ absl::Status NemotronHCudaDecoder::EnqueueStep(int64_t B) {
         // q ‖ k ‖ v [B, ld_qkv]; K, V appended at t_b (no positions: no rotation), heads
         // widened to d_k and q scaled by √(d_k/d) as the forward does (nemotron_h_forward.cc
         // GqaAttention); attention over rows 0..t_b → xbc [B, n_q·d_k]; x += W_o·out.
-        T* k_cache = slots_.as<T>(ls.k);
-        T* v_cache = slots_.as<T>(ls.v);
+        T* k_cache = state_.as<T>(ls.k);
+        T* v_cache = state_.as<T>(ls.v);
         RETURN_IF_ERROR(linear(act, {.x = z,
                                      .ldx = H,
                                      .w = w.qkv_proj,

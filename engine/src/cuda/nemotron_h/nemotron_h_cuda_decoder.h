@@ -28,33 +28,21 @@
 #include <string>
 #include <vector>
 
-#include "cuda/cuda_decoder_batch.h"
-#include "cuda/cuda_decoder_graphs.h"
-#include "cuda/cuda_decoder_linear.h"
 #include "cuda/cuda_decoder_slots.h"
-#include "cuda/cuda_step_decoder.h"
+#include "cuda/cuda_decoder_step.h"
 #include "cuda/nemotron_h/nemotron_h_cuda_model.h"
+#include "cuda/run_request.h"
 #include "evo2/decoder.h"
 #include "kernels/device_buffer.h"
 
 namespace evo2::cuda {
 
-class NemotronHCudaDecoder final : public CudaStepDecoder {
+class NemotronHCudaDecoder final : public CachedStateDecoder<DecodeSlots> {
  public:
   NemotronHCudaDecoder(CudaNemotronHModel& model, DecoderOptions options);
 
-  absl::StatusOr<std::vector<float>> Prefill(
-      std::span<const std::vector<int32_t>> prompts) override;
-  absl::StatusOr<std::vector<float>> Step(std::span<const int32_t> tokens) override;
-  absl::Status Select(std::span<const int64_t> rows) override;
-  int64_t batch_size() const override { return batch_.size(); }
-  int64_t position(int64_t i) const override { return batch_.position(i); }
-  int64_t vocab_size() const override { return config_.vocab_size; }
-
   // Device bytes of the state and the step buffers.
   size_t device_bytes() const override;
-  int64_t graph_steps() const override { return graphs_.replayed(); }
-  const std::string& graph_error() const override { return graphs_.error(); }
 
  private:
   // Slot buffers of one layer (-1 where the layer has none).
@@ -63,24 +51,19 @@ class NemotronHCudaDecoder final : public CudaStepDecoder {
   };
   template <typename T>
   absl::Status DeriveState(const BlockIntermediates& bi, int64_t slot, int64_t seq);
-  absl::Status EnsureStepBuffers(int64_t batch);
+  absl::Status RunPrompt(RunRequest& req, int64_t slot) override;
+  absl::Status AllocateStepBuffers(int64_t batch) override;
+  absl::Status EnqueueStep(int64_t batch) override;
   template <typename T>
-  absl::Status EnqueueStep(int64_t batch);
+  absl::Status EnqueueStepTyped(int64_t batch);
 
   CudaNemotronHModel& model_;
   const hf::NemotronHConfig& config_;
   const DeviceNemotronHWeights& weights_;
-  DecoderOptions options_;
   int64_t attn_head_dim_ = 0;  // d_k, the attention kernels' head dim
-  DecodeSlots slots_;
   std::vector<LayerState> layers_;
-  DecodeBatch batch_;
-  DecodeLinear linear_;
-  DecodeStepGraphs graphs_;
 
-  // Step buffers for up to step_rows_ sequences.
-  int64_t step_rows_ = 0;
-  uint64_t buffers_version_ = 0;
+  // Step buffers (CachedStateDecoder::EnsureStepBuffers sizes them for B rows).
   kernels::DeviceBuffer x_;        // [B, H] fp32 residual stream
   kernels::DeviceBuffer z_;        // [B, H] act normed layer input
   kernels::DeviceBuffer proj_;     // [B, max(R_in, (n_q + 2n_kv)·d, F)] act projection
@@ -88,7 +71,6 @@ class NemotronHCudaDecoder final : public CudaStepDecoder {
   kernels::DeviceBuffer q_;        // [B, n_q, d_k] act queries
   kernels::DeviceBuffer y_;        // [B, d_inner] fp32 SSM output
   kernels::DeviceBuffer logits_;   // [B, V] fp32
-  kernels::DeviceBuffer attn_ws_;  // decode-attention partials (kernels/decode_attention.cuh)
 };
 
 }  // namespace evo2::cuda
