@@ -4,6 +4,8 @@
 // tokens; a record one base over it is refused with INVALID_ARGUMENT naming the record, its
 // length, the limit and the worker; a record under it runs; once the worker is killed its
 // advertisement expires and the configured limit applies again (the job waits for a worker).
+// The API keeps the advertisements in memory (services/api/record_capacity_cache.h), so the
+// test waits for its view (ListModels) with a bounded poll before it submits.
 #include <csignal>
 #include <cstdio>
 #include <string>
@@ -34,7 +36,10 @@ evo2::v1::SubmitJobRequest OneRecord(const std::string& name, int64_t bases) {
 }
 
 TEST(ServiceRecordCapacity, AdvertisedLimitRefusesLongerRecordsWhileTheWorkerLives) {
-  auto c = ServiceCluster::Start();
+  // The API reads the advertisements every 200 ms (record_capacity_cache.h), not at submit.
+  ClusterOptions options;
+  options.api_args = {"--record-capacity-refresh-ms", "200"};
+  auto c = ServiceCluster::Start(options);
   if (absl::IsFailedPrecondition(c.status())) GTEST_SKIP() << c.status();
   ASSERT_TRUE(c.ok()) << c.status();
   ServiceCluster& cluster = **c;
@@ -45,7 +50,10 @@ TEST(ServiceRecordCapacity, AdvertisedLimitRefusesLongerRecordsWhileTheWorkerLiv
   ASSERT_TRUE(w.ok()) << w.status();
   EXPECT_TRUE(absl::StrContains(cluster.worker(*w).Log(), "longest record"))
       << cluster.worker(*w).Log();
-  // The worker advertises before it pulls jobs, so the limit is visible at once.
+  // The worker advertised before it pulled jobs; the API sees it at its next refresh. ListModels
+  // and SubmitJob read the same view, so once ListModels shows it a submit applies it.
+  ASSERT_TRUE(WaitUntil([&] { return AdvertisedLimit(*client) > 0; }, std::chrono::seconds(10)))
+      << cluster.worker(*w).Log();
   const int64_t limit = AdvertisedLimit(*client);
   ASSERT_GT(limit, 16) << cluster.worker(*w).Log();
   ASSERT_LT(limit, 8192) << "a 2 MiB budget must hold less than the configured limit";
@@ -73,8 +81,9 @@ TEST(ServiceRecordCapacity, AdvertisedLimitRefusesLongerRecordsWhileTheWorkerLiv
   ASSERT_TRUE(done.ok()) << done.status();
   EXPECT_EQ(done->state(), evo2::v1::JOB_STATE_SUCCEEDED) << done->DebugString();
 
-  // Killed (no clean withdrawal): the advertisement expires after 3 metrics intervals (0.6 s)
-  // and the configured 8192-token limit applies; the job is queued for a future worker.
+  // Killed (no clean withdrawal): the advertisement expires after 3 metrics intervals (0.6 s),
+  // the API's view drops it at its next refresh (0.2 s) and the configured 8192-token limit
+  // applies; the job is queued for a future worker.
   cluster.worker(*w).Signal(SIGKILL);
   ASSERT_TRUE(WaitUntil([&] { return AdvertisedLimit(*client) == 0; }, std::chrono::seconds(10)));
   auto queued = client->Submit(OneRecord("too_long", limit + 1));
