@@ -28,7 +28,9 @@ void RecordCapacityCache::Stop() { thread_.Stop(); }
 
 std::vector<RecordCapacity> RecordCapacityCache::Live(const std::string& model) const {
   std::lock_guard<std::mutex> lock(mu_);
-  if (!has_view_ || Clock::now() - refreshed_at_ > absl::ToChronoMilliseconds(options_.max_stale)) {
+  if (!has_view_) return {};
+  if (refresh_failing_ &&
+      Clock::now() - refreshed_at_ > absl::ToChronoMilliseconds(options_.max_stale)) {
     return {};
   }
   auto it = view_.find(model);
@@ -55,22 +57,27 @@ void RecordCapacityCache::Refresh() {
       status = live.status();
     }
   }
-  if (!status.ok()) {
-    // The last view stays (Live() drops it once max_stale old); one line per outage.
-    if (!failing_) {
-      LogLine() << "evo2-api: reading the workers' record capacities failed: " << status
-                << "; keeping the last view for up to " << options_.max_stale
-                << ", then only the configured limits apply";
+  bool was_failing = false;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    was_failing = refresh_failing_;
+    // On failure the last view stays; Live() drops it once it is max_stale old.
+    refresh_failing_ = !status.ok();
+    if (status.ok()) {
+      view_ = std::move(fresh);
+      refreshed_at_ = Clock::now();
+      has_view_ = true;
     }
-    failing_ = true;
-    return;
   }
-  if (failing_) LogLine() << "evo2-api: reading the workers' record capacities works again";
-  failing_ = false;
-  std::lock_guard<std::mutex> lock(mu_);
-  view_ = std::move(fresh);
-  refreshed_at_ = Clock::now();
-  has_view_ = true;
+  // One line per outage and one at its end, not one per refresh.
+  if (!status.ok() && !was_failing) {
+    LogLine() << "evo2-api: reading the workers' record capacities failed: " << status
+              << "; keeping the last view for up to " << options_.max_stale
+              << ", then only the configured limits apply";
+  }
+  if (status.ok() && was_failing) {
+    LogLine() << "evo2-api: reading the workers' record capacities works again";
+  }
 }
 
 }  // namespace evo2::svc

@@ -32,7 +32,8 @@ namespace evo2::svc {
 
 struct RecordCapacityCacheOptions {
   absl::Duration refresh_interval = absl::Seconds(1);
-  // How long after the last good refresh a view is still used while refreshes fail.
+  // While refreshes fail, the last good view is used until it is this old (0 = dropped at the
+  // first failure). While they succeed, the view is at most one refresh old.
   absl::Duration max_stale = absl::Seconds(15);
 };
 
@@ -46,13 +47,13 @@ class RecordCapacityCache {
   RecordCapacityCache(const RecordCapacityCache&) = delete;
   RecordCapacityCache& operator=(const RecordCapacityCache&) = delete;
 
-  // Ends the refresh thread; returns within one Redis command timeout. Live() keeps answering
-  // from the last view (until it is max_stale old).
+  // Ends the refresh thread; returns within one Redis command timeout (at most 2 s). Live()
+  // keeps answering from the last view.
   void Stop();
 
   // The advertisements of `model`'s live workers as of the last good refresh, sorted by worker
-  // id; empty when none, for a model not in the list, or when that refresh is older than
-  // max_stale. Thread-safe; no Redis call.
+  // id; empty when none, for a model not in the list, or when refreshes have been failing and
+  // the last good one is older than max_stale. Thread-safe; no Redis call.
   std::vector<RecordCapacity> Live(const std::string& model) const;
 
  private:
@@ -65,12 +66,12 @@ class RecordCapacityCache {
   RecordCapacityCacheOptions options_;
   RedisOptions redis_;
   std::unique_ptr<RedisConnection> conn_;  // refresh thread only (the constructor before it)
-  bool failing_ = false;                   // refresh thread only: a failure was logged
 
   mutable std::mutex mu_;
   std::map<std::string, std::vector<RecordCapacity>> view_;  // guarded by mu_; model -> live
-  Clock::time_point refreshed_at_;                           // guarded by mu_
+  Clock::time_point refreshed_at_;                           // guarded by mu_: last good one
   bool has_view_ = false;                                    // guarded by mu_
+  bool refresh_failing_ = false;  // guarded by mu_: the latest refresh failed
 
   PeriodicThread thread_;  // last: stopped (joined) before the members it uses go
 };

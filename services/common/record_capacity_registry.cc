@@ -8,6 +8,24 @@
 #include "evo2/status_macros.h"
 
 namespace evo2::svc {
+namespace {
+
+// Drops a worker from the index only if its advertisement is still gone: a worker that renewed
+// (SADD + SET) between the reader's MGET and this call stays listed. KEYS[1] = index,
+// KEYS[2] = the worker's key, ARGV[1] = worker id.
+const LuaScript& PruneExpired() {
+  // Leaked, as job_scripts.cc's are: it lives as long as the process.
+  static const LuaScript& s = *new LuaScript(R"lua(
+if redis.call('EXISTS', KEYS[2]) == 0 then
+  return redis.call('SREM', KEYS[1], ARGV[1])
+end
+return 0
+)lua",
+                                             LuaScript::Idempotent::kYes);
+  return s;
+}
+
+}  // namespace
 
 absl::Status AdvertiseRecordCapacity(RedisConnection& redis, const JobKeys& keys,
                                      const std::string& model, const RecordCapacity& capacity,
@@ -50,8 +68,10 @@ absl::StatusOr<std::vector<RecordCapacity>> LiveRecordCapacities(RedisConnection
   for (size_t i = 0; i < workers.size() && i < values.elements.size(); ++i) {
     if (values.elements[i].is_nil()) {
       // Expired: the worker stopped renewing. Dropping it from the index keeps the set small;
-      // a worker that comes back adds itself again.
-      (void)redis.Command({"SREM", keys.RecordCapacities(model), workers[i]});
+      // a worker that comes back adds itself again. Best effort: the next reader retries.
+      (void)redis.Eval(PruneExpired(),
+                       {keys.RecordCapacities(model), keys.RecordCapacity(model, workers[i])},
+                       {workers[i]});
       continue;
     }
     const std::string value = values.elements[i].AsString();
