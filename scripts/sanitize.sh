@@ -43,7 +43,9 @@ case "$MODE" in
     # queue and worker logic in process. Not the tests that start evo2-api/evo2-worker: Debian's
     # gRPC is not built with TSan, so TSan reports races inside its poller threads
     # (Epoll1Poller::DoEpollWait) that it cannot see synchronised, and those servers halt.
-    TARGETS=(service_unit_test service_store_test cancel_test cpu_ops_test parallel_unit_test)
+    # service_record_capacity_cache_test runs the API's advertisement refresh thread in process.
+    TARGETS=(service_unit_test service_store_test service_record_capacity_cache_test cancel_test
+             cpu_ops_test parallel_unit_test)
     LABELS='unit|integration|fault'
     export TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1:suppressions=$SUPP/tsan.supp
     ;;

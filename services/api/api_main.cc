@@ -25,6 +25,7 @@
 #include "job_store.h"
 #include "metrics.h"
 #include "model_catalog.h"
+#include "record_capacity_cache.h"
 #include "redis_durability.h"
 #include "redis_health.h"
 #include "results_janitor.h"
@@ -153,6 +154,17 @@ int main(int argc, char** argv) {
                  "Good PINGs in a row before health reports SERVING again");
   app.add_option("--retry-promote-ms", retry_promote_ms,
                  "Period of queueing jobs whose retry backoff is over (workers do it too)");
+  int64_t capacity_refresh_ms = 1000, capacity_max_stale_ms = 15000;
+  app.add_option("--record-capacity-refresh-ms", capacity_refresh_ms,
+                 "Period of reading the longest records live workers advertise (SubmitJob "
+                 "checks records against the last read)")
+      ->capture_default_str()
+      ->check(CLI::Range(int64_t{10}, int64_t{600000}));
+  app.add_option("--record-capacity-max-stale-ms", capacity_max_stale_ms,
+                 "While those reads fail, keep using the last one this long, then apply only "
+                 "the configured --model limits")
+      ->capture_default_str()
+      ->check(CLI::Range(int64_t{0}, int64_t{3600000}));
   app.add_option("--drain-grace-ms", drain_grace_ms,
                  "After SIGTERM: report NOT_SERVING but keep serving this long, so load "
                  "balancers stop routing first; a second signal cuts it short "
@@ -256,7 +268,13 @@ int main(int argc, char** argv) {
   if (!metrics.ok()) Die("metrics", metrics.status());
   evo2::svc::ExportRedisDurable((*metrics)->registry(), redis_durable);
 
-  evo2::svc::JobServiceImpl service(config, models, keys, pool, (*metrics)->registry());
+  std::vector<std::string> model_names;
+  for (const auto& [name, m] : models.models()) model_names.push_back(name);
+  evo2::svc::RecordCapacityCacheOptions capacity_opts;
+  capacity_opts.refresh_interval = absl::Milliseconds(capacity_refresh_ms);
+  capacity_opts.max_stale = absl::Milliseconds(capacity_max_stale_ms);
+  evo2::svc::RecordCapacityCache capacities(*redis_opts, config.keys, model_names, capacity_opts);
+  evo2::svc::JobServiceImpl service(config, models, keys, pool, capacities, (*metrics)->registry());
   grpc::EnableDefaultHealthCheckService(true);
   if (reflection) grpc::reflection::InitProtoReflectionServerBuilderPlugin();
 
@@ -297,8 +315,6 @@ int main(int argc, char** argv) {
     if (!gw.ok()) Die("--http-listen", gw.status());
     http_gateway = std::move(*gw);
   }
-  std::vector<std::string> model_names;
-  for (const auto& [name, m] : models.models()) model_names.push_back(name);
   evo2::svc::RetryPromoter retry_promoter(*redis_opts, config.keys, model_names,
                                           absl::Milliseconds(retry_promote_ms));
   evo2::svc::ServingHealth health(server->GetHealthCheckService());
@@ -339,6 +355,7 @@ int main(int argc, char** argv) {
     }
   }
   redis_health.Stop();
+  capacities.Stop();  // submits still in flight read the last view
   if (results_janitor != nullptr) results_janitor->Stop();
   // Open streams end with UNAVAILABLE so clients resume on another replica.
   service.BeginShutdown();

@@ -38,11 +38,13 @@ absl::Status CheckJobId(const std::string& id) {
 }  // namespace
 
 JobServiceImpl::JobServiceImpl(ApiConfig config, ModelCatalog models, ApiKeyRegistry keys,
-                               RedisPool& redis, prometheus::Registry& metrics)
+                               RedisPool& redis, const RecordCapacityCache& capacities,
+                               prometheus::Registry& metrics)
     : config_(std::move(config)),
       models_(std::move(models)),
       api_keys_(std::move(keys)),
       redis_(redis),
+      capacities_(capacities),
       results_store_(config_.results_dir),
       requests_(prometheus::BuildCounter()
                     .Name("evo2_api_requests_total")
@@ -149,6 +151,10 @@ absl::Status JobServiceImpl::DoSubmit(const std::string& tenant,
   RETURN_IF_ERROR(CheckEnumFields(req));
   auto model = models_.Find(req.model());
   if (!model.ok()) return WithFieldViolation(model.status(), "model");
+  // From memory, not Redis: the submit below must stay one script round trip
+  // (record_capacity_cache.h).
+  *model =
+      WithAdvertisedLimit(*std::move(model), capacities_.Live(req.model()), req.outputs().logits());
   ASSIGN_OR_RETURN(auto valid, ValidateSubmit(req, *model, config_.limits));
 
   NewJob job;
@@ -453,6 +459,11 @@ grpc::Status JobServiceImpl::ListModels(grpc::ServerContext* ctx,
       evo2::v1::ModelInfo* m = resp->add_models();
       m->set_name(name);
       m->set_max_record_tokens(limits.max_record_tokens);
+      // The view SubmitJob checks against (record_capacity_cache.h), so what a portal shows is
+      // what a submit applies.
+      const ModelLimits advertised =
+          WithAdvertisedLimit(limits, capacities_.Live(name), /*logits=*/false);
+      m->set_advertised_max_record_tokens(advertised.advertised_record_tokens);
       // The registry SubmitJob checks names against (reference_registry.h), so a listed name
       // is one a submit accepts; descriptions name worker paths and stay private.
       ASSIGN_OR_RETURN(auto registered, RegisteredReferences(*conn, config_.keys, name));

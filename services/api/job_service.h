@@ -14,6 +14,7 @@
 #include "prometheus/family.h"
 #include "prometheus/histogram.h"
 #include "prometheus/registry.h"
+#include "record_capacity_cache.h"
 #include "redis_pool.h"
 #include "results_store.h"
 #include "status_details.h"
@@ -39,8 +40,10 @@ struct ApiConfig {
 
 class JobServiceImpl final : public evo2::v1::JobService::Service {
  public:
+  // `capacities`: the live workers' record capacities, read at submit and by ListModels; it
+  // must outlive the service.
   JobServiceImpl(ApiConfig config, ModelCatalog models, ApiKeyRegistry keys, RedisPool& redis,
-                 prometheus::Registry& metrics);
+                 const RecordCapacityCache& capacities, prometheus::Registry& metrics);
 
   // SubmitJob is served by SubmitJobRaw (see the constructor), not by the typed override.
   grpc::Status GetJob(grpc::ServerContext* ctx, const evo2::v1::GetJobRequest* req,
@@ -74,6 +77,7 @@ class JobServiceImpl final : public evo2::v1::JobService::Service {
   ModelCatalog models_;
   ApiKeyRegistry api_keys_;
   RedisPool& redis_;
+  const RecordCapacityCache& capacities_;
   ResultsStore results_store_;
   std::atomic<bool> draining_{false};
 

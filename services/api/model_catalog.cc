@@ -47,4 +47,23 @@ absl::StatusOr<ModelLimits> ModelCatalog::Find(const std::string& name) const {
                                                  absl::StrJoin(names, ", ")));
 }
 
+ModelLimits WithAdvertisedLimit(ModelLimits limits, const std::vector<RecordCapacity>& live,
+                                bool logits) {
+  int64_t best = 0;
+  std::vector<std::string> by;
+  for (const RecordCapacity& c : live) {
+    const int64_t tokens = logits ? c.logits_tokens : c.log_probs_tokens;
+    if (tokens > best) {
+      best = tokens;
+      by.clear();
+    }
+    if (tokens == best) by.push_back(c.worker_id);
+  }
+  if (best > 0 && best < limits.max_record_tokens) {
+    limits.advertised_record_tokens = best;
+    limits.advertised_by = absl::StrJoin(by, ", ");
+  }
+  return limits;
+}
+
 }  // namespace evo2::svc

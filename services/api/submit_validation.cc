@@ -275,6 +275,16 @@ absl::StatusOr<ValidatedSubmit> ValidateSubmit(const evo2::v1::SubmitJobRequest&
                        model.max_record_tokens, " per record for model '", model.name, "'"),
           tokens, model.max_record_tokens);
     }
+    if (model.advertised_record_tokens > 0 && tokens > model.advertised_record_tokens) {
+      // INVALID_ARGUMENT, not RESOURCE_EXHAUSTED: no worker alive now has the memory for it
+      // (docs/service.md "Limits"); the operator may add larger workers, the client may split.
+      return InvalidField(
+          FieldOf(r, i, "sequence"),
+          absl::StrCat(where, ": ", tokens, " tokens exceeds the limit of ",
+                       model.advertised_record_tokens, out.logits() ? " (with logits)" : "",
+                       " per record that the live workers of model '", model.name,
+                       "' can hold in memory (advertised by ", model.advertised_by, ")"));
+    }
     // Tensor bytes of this record's result: [S, 512] logits, [S, H] per un-pooled layer,
     // [S-1] per-token log-probs, [H] per pooled layer (results.proto).
     int64_t out_bytes = 0;

@@ -14,6 +14,8 @@
 //                                            XLEN is what the autoscaler scales on
 //   {p}q:{model}:references          hash    reference name -> what the worker registering it
 //                                            said of it (variant-scoring jobs)
+//   {p}q:{model}:capacity[:{worker}] set/str the longest record each live worker can hold
+//                                            (record_capacity_registry.h)
 //   {p}dead                          stream  dead-lettered jobs (tenant, job, error)
 //
 // Tenants are part of every job key, so a lookup with the caller's tenant cannot reach another
@@ -85,6 +87,14 @@ class JobKeys {
   // Reference genomes registered by the model's workers (reference_registry.h).
   std::string References(const std::string& model) const {
     return absl::StrCat(prefix_, "q:", model, ":references");
+  }
+  // Index of the workers advertising their record capacity (record_capacity_registry.h).
+  std::string RecordCapacities(const std::string& model) const {
+    return absl::StrCat(prefix_, "q:", model, ":capacity");
+  }
+  // One worker's advertisement; expires unless the worker renews it.
+  std::string RecordCapacity(const std::string& model, const std::string& worker_id) const {
+    return absl::StrCat(RecordCapacities(model), ":", worker_id);
   }
   std::string DeadLetter() const { return absl::StrCat(prefix_, "dead"); }
 

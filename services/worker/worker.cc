@@ -92,6 +92,7 @@ absl::Status Worker::Run() {
   queue_ = std::make_unique<JobQueue>(*conn_, options_.keys, options_.model);
   RETURN_IF_ERROR(queue_->EnsureGroups());
   RETURN_IF_ERROR(RegisterReferences(*conn_));
+  RETURN_IF_ERROR(AdvertiseCapacity(*conn_));
 
   std::atomic<bool> sampler_stop{false};
   std::thread sampler([&] {
@@ -106,6 +107,10 @@ absl::Status Worker::Run() {
         // Again every interval: a Redis that lost its data (no AOF, a failover to an empty
         // replica) learns the references back without a worker restart.
         (void)RegisterReferences(*c);
+        if (auto st = AdvertiseCapacity(*c); !st.ok()) {
+          LogLine() << "evo2-worker " << options_.worker_id
+                    << ": advertising record capacity failed: " << st;
+        }
       }
       for (int i = 0; i < ToMs(options_.metrics_interval) / 50 && !sampler_stop; ++i) {
         std::this_thread::sleep_for(std::chrono::milliseconds(50));
@@ -143,6 +148,10 @@ absl::Status Worker::Run() {
   health_files_.SetReady(false);
   sampler_stop = true;
   sampler.join();
+  if (options_.record_capacity.has_value()) {
+    // A stopping worker holds no records any more; the API falls back at once, not after the TTL.
+    (void)WithdrawRecordCapacity(*conn_, options_.keys, options_.model, options_.worker_id);
+  }
   LogLine() << "evo2-worker " << options_.worker_id << ": stopped";
   return absl::OkStatus();
 }
@@ -484,6 +493,12 @@ absl::Status Worker::RegisterReferences(RedisConnection& c) {
         absl::StrCat("worker ", options_.worker_id, ": ", path.filename().string())));
   }
   return absl::OkStatus();
+}
+
+absl::Status Worker::AdvertiseCapacity(RedisConnection& c) {
+  if (!options_.record_capacity.has_value()) return absl::OkStatus();
+  return AdvertiseRecordCapacity(c, options_.keys, options_.model, *options_.record_capacity,
+                                 kCapacityTtlIntervals * options_.metrics_interval);
 }
 
 void Worker::SampleQueue(RedisConnection& c) {

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <optional>
 #include <random>
 #include <regex>
 #include <string>
@@ -17,6 +18,7 @@
 #include "job_keys.h"
 #include "job_queue.h"
 #include "job_store.h"
+#include "record_capacity_registry.h"
 #include "record_scorer.h"
 #include "redis_client.h"
 #include "redis_health.h"
@@ -53,6 +55,10 @@ struct WorkerOptions {
   std::map<std::string, std::filesystem::path> references;
   std::string vcf_model_name;
   std::string vcf_precision_name;
+  // The longest record this worker's engine can hold (record_capacity_measure.h), advertised
+  // under the model every metrics_interval with a TTL of kCapacityTtlIntervals intervals; none
+  // = advertise nothing (a backend without a memory plan).
+  std::optional<RecordCapacity> record_capacity;
   // Fault injection, for tests only: records whose name matches fail with fault_fail_code
   // (UNAVAILABLE: retryable; INVALID_ARGUMENT etc.: permanent), and each record waits this long
   // before it is scored.
@@ -60,6 +66,10 @@ struct WorkerOptions {
   absl::StatusCode fault_fail_code = absl::StatusCode::kUnavailable;
   absl::Duration fault_record_delay = absl::ZeroDuration();
 };
+
+// An advertisement outlives this many missed renewals (metrics intervals) before it expires:
+// one late sample does not make the API forget a live worker.
+inline constexpr int kCapacityTtlIntervals = 3;
 
 class Worker {
  public:
@@ -81,6 +91,8 @@ class Worker {
   void SampleQueue(RedisConnection& conn);
   // Registers options_.references under the model (reference_registry.h); idempotent.
   absl::Status RegisterReferences(RedisConnection& conn);
+  // Renews options_.record_capacity (record_capacity_registry.h); OK when there is none.
+  absl::Status AdvertiseCapacity(RedisConnection& conn);
   // evo2_worker_ready (and the `ready` probe file) = Redis reachable and not stopping; the
   // model is loaded and its self-test passed before a Worker exists.
   void PublishReady();

@@ -19,6 +19,7 @@
 #include "hashing.h"
 #include "log_line.h"
 #include "metrics.h"
+#include "record_capacity_measure.h"
 #include "record_scorer.h"
 #include "reference_registry.h"
 #include "self_test.h"
@@ -65,6 +66,7 @@ int main(int argc, char** argv) {
   std::string redis_url = "redis://127.0.0.1:6379", redis_password, key_prefix = "evo2:";
   std::string worker_id, metrics_listen = "0.0.0.0:9465", checkpoint_digest, lora_path;
   int threads = 0, tp = 1, cp = 1;
+  int64_t memory_budget_mib = 0;
   int64_t visibility_ms = 60000, heartbeat_ms = 0, block_ms = 1000, metrics_interval_ms = 5000;
   std::string fault_fail_records;
   int fault_fail_code = static_cast<int>(absl::StatusCode::kUnavailable);
@@ -111,6 +113,11 @@ int main(int argc, char** argv) {
   app.add_option("--heartbeat-ms", heartbeat_ms, "Lease renewal period (default timeout/4)");
   app.add_option("--block-ms", block_ms, "XREADGROUP BLOCK time");
   app.add_option("--metrics-interval-ms", metrics_interval_ms, "Queue-depth sampling period");
+  app.add_option("--memory-budget-mib", memory_budget_mib,
+                 "Working memory a forward may use, for the longest record advertised to the "
+                 "API (0 = what is free after load) [EVO2_MEMORY_BUDGET_MIB]")
+      ->envname("EVO2_MEMORY_BUDGET_MIB")
+      ->check(CLI::Range(int64_t{0}, int64_t{1} << 30));
   app.add_option("--checkpoint-digest", checkpoint_digest,
                  "Provenance digest (default: sha256 of a checkpoint file)");
   app.add_option("--retry-base-ms", retry_base_ms,
@@ -247,6 +254,26 @@ int main(int argc, char** argv) {
   evo2::svc::RecordScorer scorer(**model);
   if (auto st = evo2::svc::RunSelfTest(scorer); !st.ok()) Die("self-test", st);
   LogLine() << "evo2-worker " << worker_id << ": model loaded, self-test passed";
+  // After load and self-test, so the free memory is what jobs will have (docs/service.md "Limits").
+  auto capacity = evo2::svc::MeasureRecordCapacity(**model, worker_id, memory_budget_mib << 20);
+  if (capacity.ok()) {
+    LogLine() << "evo2-worker " << worker_id << ": longest record " << capacity->log_probs_tokens
+              << " tokens (log-probs), " << capacity->logits_tokens << " tokens (logits) in "
+              << (memory_budget_mib > 0
+                      ? absl::StrCat(memory_budget_mib, " MiB (--memory-budget-mib)")
+                      : std::string("the memory free after load"));
+    wm.max_record_tokens.Add({{"model", model_name}, {"output", "log_probs"}})
+        .Set(static_cast<double>(capacity->log_probs_tokens));
+    wm.max_record_tokens.Add({{"model", model_name}, {"output", "logits"}})
+        .Set(static_cast<double>(capacity->logits_tokens));
+    wo.record_capacity = *capacity;
+  } else if (capacity.status().code() == absl::StatusCode::kUnimplemented ||
+             capacity.status().code() == absl::StatusCode::kUnavailable) {
+    LogLine() << "evo2-worker " << worker_id
+              << ": advertises no record limit: " << capacity.status();
+  } else {
+    Die("--memory-budget-mib", capacity.status());
+  }
   wo.health_dir = health_dir;
   wo.results_dir = results_dir;
   wo.results_inline_max_bytes = results_inline_max_bytes;

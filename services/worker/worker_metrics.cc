@@ -84,6 +84,11 @@ WorkerMetrics::WorkerMetrics(prometheus::Registry& r, const std::string& model)
                               .Help("GPU memory the engine holds (weights, workspace, library "
                                     "scratch); 0 on CPU workers")
                               .Register(r)
-                              .Add(M(model))) {}
+                              .Add(M(model))),
+      max_record_tokens(prometheus::BuildGauge()
+                            .Name("evo2_worker_max_record_tokens")
+                            .Help("Longest record (tokens) the engine can hold in its memory "
+                                  "budget, as advertised to the API")
+                            .Register(r)) {}
 
 }  // namespace evo2::svc

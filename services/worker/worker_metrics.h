@@ -39,6 +39,9 @@ struct WorkerMetrics {
   prometheus::Gauge& busy;
   prometheus::Gauge& ready;
   prometheus::Gauge& device_memory_bytes;
+  // The longest record the engine can hold (record_capacity_measure.h), by output:
+  // "log_probs" or "logits".
+  prometheus::Family<prometheus::Gauge>& max_record_tokens;
 };
 
 }  // namespace evo2::svc

@@ -79,6 +79,18 @@ class Model {
   // monitoring; nullopt for host-memory backends.
   virtual std::optional<size_t> device_memory_bytes() const { return std::nullopt; }
 
+  // Working memory (bytes) one forward of `tokens` tokens with `options` needs beyond what the
+  // loaded model already holds, from the backend's own plan (the estimate its Forward checks
+  // before allocating); nullopt for a backend without one. Non-decreasing in `tokens`.
+  // evo2/record_capacity.h turns it into the longest record that fits a budget.
+  virtual std::optional<int64_t> ForwardWorkingBytes(int64_t /*tokens*/,
+                                                     const ForwardOptions& /*options*/) const {
+    return std::nullopt;
+  }
+  // Memory a forward may still use now: the host's MemAvailable for host-memory backends;
+  // nullopt when unknown. An accelerator backend reports its device's free memory.
+  virtual std::optional<int64_t> FreeWorkingMemoryBytes() const;
+
   // One sequence of token ids (0..511). Thread-compatible: one call at a time per Model.
   virtual absl::StatusOr<ForwardResult> Forward(std::span<const int32_t> tokens,
                                                 const ForwardOptions& options) = 0;

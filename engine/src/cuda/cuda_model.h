@@ -38,6 +38,13 @@ class CudaModel final : public Model {
   const ModelConfig& config() const override { return config_; }
   std::string backend_name() const override;
   std::optional<size_t> device_memory_bytes() const override { return device_bytes(); }
+  // One record's workspace plan (cuda/workspace.h PlanWorkspace, batch 1); logits leave the
+  // device in head chunks, so they cost no more device memory than log-probs.
+  // cuda_model_capacity.cc.
+  std::optional<int64_t> ForwardWorkingBytes(int64_t tokens,
+                                             const ForwardOptions& options) const override;
+  // cudaMemGetInfo's free bytes plus the workspace held now (Ensure frees it before growing).
+  std::optional<int64_t> FreeWorkingMemoryBytes() const override;
   absl::StatusOr<ForwardResult> Forward(std::span<const int32_t> tokens,
                                         const ForwardOptions& options) override;
   absl::StatusOr<std::vector<ForwardResult>> ForwardBatch(

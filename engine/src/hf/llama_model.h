@@ -46,6 +46,10 @@ class LlamaModel final : public Model {
   // and the requested outputs. Forward refuses (RESOURCE_EXHAUSTED) when this exceeds the memory
   // the OS reports available, instead of dying half-way.
   int64_t EstimateForwardBytes(int64_t S, const ForwardOptions& options) const;
+  std::optional<int64_t> ForwardWorkingBytes(int64_t tokens,
+                                             const ForwardOptions& options) const override {
+    return EstimateForwardBytes(tokens, options);
+  }
 
  private:
   // x [S, H] += attention block of layer l; x += MLP block of layer l.

@@ -48,6 +48,10 @@ class NemotronHModel final : public Model {
   // Working memory (bytes) a forward of S tokens needs beyond the weights; Forward refuses
   // (RESOURCE_EXHAUSTED) when it exceeds what the OS reports available.
   int64_t EstimateForwardBytes(int64_t S, const ForwardOptions& options) const;
+  std::optional<int64_t> ForwardWorkingBytes(int64_t tokens,
+                                             const ForwardOptions& options) const override {
+    return EstimateForwardBytes(tokens, options);
+  }
 
  private:
   friend class NemotronHDecoder;  // steps reuse the mixers, the weights and the pool

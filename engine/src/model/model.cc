@@ -7,8 +7,16 @@
 
 #include "absl/strings/str_cat.h"
 #include "evo2/config.h"
+#include "ops/working_memory.h"
 
 namespace evo2 {
+
+std::optional<int64_t> Model::FreeWorkingMemoryBytes() const {
+  if (device_memory_bytes().has_value()) return std::nullopt;  // a device backend overrides this
+  const int64_t avail = ops::AvailableMemoryBytes();
+  if (avail <= 0) return std::nullopt;
+  return avail;
+}
 
 absl::Status CancelledAt(const std::atomic<bool>* cancelled, int block, int num_blocks) {
   if (cancelled == nullptr || !cancelled->load(std::memory_order_relaxed)) {

@@ -42,6 +42,11 @@ class EngineGroupModel final : public Model {
   absl::StatusOr<std::vector<ForwardResult>> ForwardBatch(
       std::span<const std::vector<int32_t>> sequences, const ForwardOptions& options) override;
 
+  std::optional<int64_t> ForwardWorkingBytes(int64_t tokens,
+                                             const ForwardOptions& options) const override {
+    return EstimateForwardBytes(tokens, options);
+  }
+
  private:
   struct Replica {
     std::vector<RankState> ranks;  // index tp_rank + TP · cp_rank
