@@ -4,13 +4,14 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <type_traits>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "cuda/communicator_stream_wait.h"
 #include "cuda/engine_group/device_halo.h"
-#include "cuda/engine_group/natural_order.h"
+#include "cuda/engine_group/kv_gather_attention.h"
 #include "cuda/workspace.h"
 #include "evo2/model.h"
 #include "evo2/status_macros.h"
@@ -33,7 +34,6 @@ namespace evo2::cuda {
 namespace {
 
 constexpr int32_t kPadId = 1;  // after the record's end; every mixer is causal (model.md §3)
-constexpr int64_t kFeaturizerHalo = 2;  // 3 taps
 
 }  // namespace
 
@@ -48,6 +48,9 @@ absl::StatusOr<std::unique_ptr<CudaRank>> CudaRank::Create(int device, int tp_ra
   std::unique_ptr<CudaRank> r(new CudaRank(device, tp_rank, cp_rank, weights));
   CUDA_RETURN_IF_ERROR(cudaStreamCreateWithFlags(&r->stream_, cudaStreamNonBlocking));
   ASSIGN_OR_RETURN(r->gemm_, GemmRunner::Create(r->stream_));
+  // Heads per K/V gather of the CP attention (rank_buffers.h); tests set it to force small groups.
+  if (const char* v = std::getenv("EVO2_CP_KV_HEADS_PER_GATHER"); v != nullptr)
+    r->kv_heads_per_gather_ = std::max(0, std::atoi(v));
   return r;
 }
 
@@ -82,11 +85,9 @@ absl::Status CudaRank::ForwardTyped(const ModelConfig& c, DeviceCommunicator& tp
   const int tps = tp.size(), me = tp.rank() + tps * cp.rank();
   const parallel::SequenceSplit split(static_cast<int64_t>(tokens.size()), cp.size());
   const int64_t S = split.tokens(), L = split.LocalRows(), Lc = split.chunk_tokens();
-  const int64_t P = split.padded_tokens();
   const int64_t H = c.hidden_size, Hl = H / tps, Il = c.inner_mlp_size / tps;
   const int64_t V = c.vocab_size, Vl = V / tps, v0 = tp.rank() * Vl;
   const bool cp_split = cp.size() > 1;
-  const HaloLayout hcm_halo = MakeHaloLayout(Lc, c.hcm_filter_length - 1);
   const HaloLayout feat_halo = MakeHaloLayout(Lc, kFeaturizerHalo);
   // The gathered end states are rank-major [CP][2]: chunk k of owner o at its index j is slot 2o +
   // j.
@@ -96,19 +97,8 @@ absl::Status CudaRank::ForwardTyped(const ModelConfig& c, DeviceCommunicator& tp
       slot_of_chunk[static_cast<size_t>(split.ChunksOf(r)[j])] = static_cast<int32_t>(2 * r + j);
   const std::vector<int32_t> my_chunks(split.ChunksOf(cp.rank()).begin(),
                                        split.ChunksOf(cp.rank()).end());
-  RankShape shape{.H = H,
-                  .Hl = Hl,
-                  .Il = Il,
-                  .Vl = Vl,
-                  .tp = tps,
-                  .cp = cp.size(),
-                  .L = L,
-                  .Lc = Lc,
-                  .P = P,
-                  .act_bytes = sizeof(T)};
-  // The widest halo region: the hcm's of Hl columns or the featurizer's of 3Hl (ext_in).
-  shape.ext_rows = std::max(
-      {hcm_halo.region, feat_halo.region, MakeHaloLayout(Lc, c.hcs_filter_length - 1).region});
+  RankShape shape = MakeRankShape(c, split, tps, sizeof(T));
+  shape.kv_heads_per_gather = kv_heads_per_gather_;
   RETURN_IF_ERROR(buffers_.Ensure(shape));
   RankBuffers& b = buffers_;
   cudaStream_t st = stream_;
@@ -118,6 +108,11 @@ absl::Status CudaRank::ForwardTyped(const ModelConfig& c, DeviceCommunicator& tp
   T* q = b.q.as<T>();          // [L, Hl]
   T* a = b.a.as<T>();          // [L, Hl]
   T* o = b.o.as<T>();          // [L, Hl]
+  // CP > 1: the Hyena blocks' halo regions in cp_scratch (rank_buffers.h).
+  const HyenaScratchLayout hs = MakeHyenaScratchLayout(shape);
+  T* ext_in = b.cp_scratch.as<T>();  // [2, region, 3Hl]
+  T* ext_q = ext_in + hs.ext_q;      // [2, region, Hl]
+  T* ext_o = ext_in + hs.ext_o;      // [2, region, Hl]
 
   // Host inputs of the local rows: shard-local ids (foreign tokens → the zero row Vl) and
   // shard-local next-token targets (−1 where the target is another shard's or absent).
@@ -179,12 +174,12 @@ absl::Status CudaRank::ForwardTyped(const ModelConfig& c, DeviceCommunicator& tp
   // ext_o; the last Lc rows of each chunk land in `dst` [L, out_width].
   auto with_halo = [&](const T* in, int64_t width, const HaloLayout& h, const T* q_local, T* dst,
                        int64_t out_width, auto&& kernel) -> absl::Status {
-    T* ext = b.ext_in.as<T>();
+    T* ext = ext_in;
     RETURN_IF_ERROR(ExchangeHalos(split, cp, in, width * sizeof(T), h, ext, st));
     for (int j = 0; j < split.chunks_per_rank(); ++j) {
       T* ext_j = ext + j * h.region * width + h.front * width;  // [halo + Lc, width]
-      T* q_j = b.ext_q.as<T>() + j * h.region * out_width;      // [halo + Lc, out_width]
-      T* o_j = b.ext_o.as<T>() + j * h.region * out_width;
+      T* q_j = ext_q + j * h.region * out_width;                // [halo + Lc, out_width]
+      T* o_j = ext_o + j * h.region * out_width;
       if (q_local != nullptr)  // q's halo rows only feed output rows that are dropped
         CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(q_j + h.halo * out_width, q_local + j * Lc * out_width,
                                              Lc * out_width * sizeof(T), cudaMemcpyDeviceToDevice,
@@ -223,27 +218,16 @@ absl::Status CudaRank::ForwardTyped(const ModelConfig& c, DeviceCommunicator& tp
                                                          heads, d, st));
         RETURN_IF_ERROR(kernels::LaunchCausalAttention<T>(q, a, o, z, 1, heads, L, d, st));
       } else {
-        // The whole sequence's Wqkv rows in natural order (all-gather over CP), rotary at
-        // absolute positions; then each of the rank's query chunks against the gathered keys
-        // and values at its offset (docs/parallelism.md §4): causal work balanced by the zigzag.
-        T* nat = b.natural.as<T>();  // [P, 3Hl]
-        RETURN_IF_ERROR(
-            AllGatherNatural(split, cp, big, 3 * Hl * sizeof(T), b.gathered.get(), nat, st));
-        // Q, K, V [3, heads, P, d] into the all-gather's buffer, free once `nat` is filled.
-        T* qh = b.gathered.as<T>();
-        const T* kh = qh + P * Hl;
-        const T* vh = qh + 2 * P * Hl;
-        RETURN_IF_ERROR(kernels::LaunchRotaryQkvSplit<T>(nat, blk.inv_freq, scale, qh, qh + P * Hl,
-                                                         qh + 2 * P * Hl, 1, P, heads, d, st));
-        T* q_chunk = b.q_chunk.as<T>();  // [heads, Lc, d]
-        for (int j = 0; j < split.chunks_per_rank(); ++j) {
-          const int64_t first = split.ChunksOf(cp.rank())[static_cast<size_t>(j)] * Lc;
-          CUDA_RETURN_IF_ERROR(cudaMemcpy2DAsync(q_chunk, Lc * d * sizeof(T), qh + first * d,
-                                                 P * d * sizeof(T), Lc * d * sizeof(T), heads,
-                                                 cudaMemcpyDeviceToDevice, st));
-          RETURN_IF_ERROR(kernels::LaunchCausalGqaAttentionAtOffset<T>(
-              q_chunk, kh, vh, z + j * Lc * Hl, 1, heads, heads, Lc, P, first, d, st));
-        }
+        // Rotary over the rank's own rows at their absolute positions (Q, K, V [2, heads, Lc, d]:
+        // the two zigzag chunks as a batch), then only K and V all-gathered over CP, g heads at a
+        // time, and each query chunk against the whole sequence's K/V at its offset
+        // (docs/parallelism.md §4): the gather holds [g, P, d] twice, not [P, 3Hl] twice.
+        const std::vector<int>& chunks = split.ChunksOf(cp.rank());
+        RETURN_IF_ERROR(kernels::LaunchRotaryQkvSplit<T>(big, blk.inv_freq, scale, q, a, o, 2, Lc,
+                                                         heads, d, st, chunks[0] * Lc,
+                                                         (chunks[1] - chunks[0]) * Lc));
+        RETURN_IF_ERROR(AttendOverGatheredKv<T>(split, cp, b.plan().kv, q, a, o, heads, d,
+                                                b.cp_scratch.as<T>(), z, st));
       }
       mixed = z;
     } else {
@@ -252,12 +236,12 @@ absl::Status CudaRank::ForwardTyped(const ModelConfig& c, DeviceCommunicator& tp
         RETURN_IF_ERROR(kernels::LaunchHyenaFeaturizer<T>(big, blk.short_taps, q, a, 1, L, Hl, st));
       } else {
         // ext_q receives q, ext_o receives a; their last Lc rows per chunk go to q and a.
-        T* ext = b.ext_in.as<T>();
+        T* ext = ext_in;
         const HaloLayout& h = feat_halo;
         RETURN_IF_ERROR(ExchangeHalos(split, cp, big, 3 * Hl * sizeof(T), h, ext, st));
         for (int j = 0; j < split.chunks_per_rank(); ++j) {
-          T* q_j = b.ext_q.as<T>() + j * h.region * Hl;
-          T* a_j = b.ext_o.as<T>() + j * h.region * Hl;
+          T* q_j = ext_q + j * h.region * Hl;
+          T* a_j = ext_o + j * h.region * Hl;
           RETURN_IF_ERROR(kernels::LaunchHyenaFeaturizer<T>(ext + (j * h.region + h.front) * 3 * Hl,
                                                             blk.short_taps, q_j, a_j, 1,
                                                             h.halo + Lc, Hl, st));

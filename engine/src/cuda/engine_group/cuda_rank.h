@@ -6,9 +6,9 @@
 //   Hyena mixer      column-parallel projections → featurizer (CP halo 2) → hcs (halo 6) /
 //                    hcm (halo 127) / hcl (zero-state chunks, end states all-gathered over CP,
 //                    fold, rank-16 correction) → gate → row-parallel out-projection
-//   attention mixer  the rank's heads; CP > 1: Wqkv rows all-gathered over CP (natural_order.h),
-//                    rotary at absolute positions, each query chunk at its offset against
-//                    the whole K/V
+//   attention mixer  the rank's heads; CP > 1: rotary on the rank's rows at their absolute
+//                    positions, only K and V all-gathered over CP (a head group at a time,
+//                    kv_gather_attention.h), each query chunk at its offset against the whole K/V
 //   out-projections  row-parallel into the replicated fp32 residual stream: TP rank 0 adds
 //                    x + W₀·o₀ (β = 1), the others write W_r·o_r (β = 0), one all-reduce sums
 //                    them, so x stays bit-identical on every TP rank and biases are added once
@@ -71,6 +71,8 @@ class CudaRank {
   int cp_rank() const { return cp_rank_; }
   cudaStream_t stream() const { return stream_; }
   size_t device_bytes() const { return buffers_.bytes() + gemm_->workspace_bytes(); }
+  // The workspace plan of the last Forward (rank_buffers.h).
+  const RankWorkspacePlan& workspace_plan() const { return buffers_.plan(); }
 
  private:
   CudaRank(int device, int tp_rank, int cp_rank, const DeviceWeights* weights)
@@ -83,6 +85,7 @@ class CudaRank {
 
   int device_, tp_rank_, cp_rank_;
   const DeviceWeights* weights_;
+  int64_t kv_heads_per_gather_ = 0;  // EVO2_CP_KV_HEADS_PER_GATHER; 0 = as many as fit
   cudaStream_t stream_ = nullptr;
   std::unique_ptr<GemmRunner> gemm_;
   RankBuffers buffers_;
