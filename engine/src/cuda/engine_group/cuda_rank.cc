@@ -20,6 +20,8 @@
 #include "kernels/cuda_status.cuh"
 #include "kernels/device_buffer.h"
 #include "kernels/embedding.cuh"
+#include "kernels/fp8_quantize.cuh"
+#include "kernels/fp8_split_amax.cuh"
 #include "kernels/hyena_featurizer.cuh"
 #include "kernels/hyena_fir.cuh"
 #include "kernels/hyena_long.cuh"
@@ -39,6 +41,7 @@ constexpr int32_t kPadId = 1;  // after the record's end; every mixer is causal 
 
 CudaRank::~CudaRank() {
   gemm_.reset();  // its handles are bound to the stream
+  fp8_gemm_.reset();
   if (stream_ != nullptr) cudaStreamDestroy(stream_);
 }
 
@@ -59,6 +62,9 @@ absl::Status CudaRank::Forward(const ModelConfig& config, DeviceCommunicator& tp
                                const std::atomic<bool>* cancelled, const InjectedFailure& failure,
                                const RankOutputs& out) {
   CUDA_RETURN_IF_ERROR(cudaSetDevice(device_));
+  if (weights_->fp8 != Fp8Mode::kOff && fp8_gemm_ == nullptr) {
+    ASSIGN_OR_RETURN(fp8_gemm_, Fp8Gemm::Create(stream_));
+  }
   const absl::Status s =
       weights_->act_dtype == DType::kFloat32
           ? ForwardTyped<float>(config, tp, cp, tokens, cancelled, failure, out)
@@ -99,6 +105,7 @@ absl::Status CudaRank::ForwardTyped(const ModelConfig& c, DeviceCommunicator& tp
                                        split.ChunksOf(cp.rank()).end());
   RankShape shape = MakeRankShape(c, split, tps, sizeof(T));
   shape.kv_heads_per_gather = kv_heads_per_gather_;
+  shape.fp8 = w.fp8 != Fp8Mode::kOff;
   RETURN_IF_ERROR(buffers_.Ensure(shape));
   RankBuffers& b = buffers_;
   cudaStream_t st = stream_;
@@ -161,6 +168,43 @@ absl::Status CudaRank::ForwardTyped(const ModelConfig& c, DeviceCommunicator& tp
   // β of a row-parallel GEMM into x: TP rank 0 adds to the stream, the others write partials.
   const float beta = tp.rank() == 0 ? 1.f : 0.f;
 
+  // A linear layer: cuBLAS on the act-typed weight, or the FP8 GEMM where the shard has an FP8
+  // copy (docs/spec/fp8.md; its weight codes carry the whole tensor's scale, fp8_weights.cc).
+  // The input rows are quantised per row (per token) into fp8_rows as one GPU does: a
+  // column-parallel linear's input (the norm output z) is the whole row on every TP rank, so its
+  // amax is one GPU's; a row-parallel linear's input (the mixer output, the MLP gate) is this
+  // rank's block of columns, so its row amaxes are all-gathered over TP and their max (exact)
+  // gives the whole row's scale: the codes are one GPU's bit for bit, whatever TP is.
+  auto linear = [&](DType result, const GemmArgs& g, const DeviceFp8Linear& w8,
+                    bool row_parallel) -> absl::Status {
+    if (!w8.present()) return gemm_->Run(act, result, g);
+    uint8_t* codes = b.fp8_rows.as<uint8_t>();                                   // [rows, k] E4M3
+    float* inv = reinterpret_cast<float*>(codes + Fp8CodesBytes(g.rows, w8.k));  // [rows]
+    const T* in = static_cast<const T*>(g.x);
+    if (row_parallel && tps > 1 && !(w8.input_scale > 0.0f)) {
+      float* amax = b.fp8_amax.as<float>();  // [rows]
+      float* amax_all = amax + L;            // [TP, rows]
+      RETURN_IF_ERROR(kernels::LaunchRowAmax<T>(in, g.rows, g.in, g.ldx, amax, st));
+      RETURN_IF_ERROR(tp.AllGather(amax, amax_all, g.rows * sizeof(float), st));
+      RETURN_IF_ERROR(kernels::LaunchQuantizeRowsE4M3WithAmax<T>(in, g.rows, g.in, g.ldx, amax_all,
+                                                                 tps, codes, w8.k, inv, st));
+    } else {
+      RETURN_IF_ERROR(kernels::LaunchQuantizeRowsE4M3<T>(in, g.rows, g.in, g.ldx, codes, w8.k, inv,
+                                                         st, w8.input_scale));
+    }
+    return fp8_gemm_->Run(result, {.x = codes,
+                                   .ldx = w8.k,
+                                   .x_inv = inv,
+                                   .w = w8.q,
+                                   .w_inv = w8.inv_scale,
+                                   .y = g.y,
+                                   .ldy = g.ldy,
+                                   .rows = g.rows,
+                                   .k = w8.k,
+                                   .out = g.out,
+                                   .beta = g.beta});
+  };
+
   // 1. Embedding: masked lookup (+ the zero row), fp32 stream, all-reduce over TP (sums of one
   // value and zeros: exact).
   RETURN_IF_ERROR(kernels::LaunchEmbedding<T>(
@@ -200,15 +244,16 @@ absl::Status CudaRank::ForwardTyped(const ModelConfig& c, DeviceCommunicator& tp
     RETURN_IF_ERROR(kernels::LaunchRmsNorm<T>(x, nullptr, static_cast<const T*>(blk.pre_norm), z, L,
                                               H, c.eps, st));
     // Column-parallel: the rank's channel triples / heads, [L, 3Hl].
-    RETURN_IF_ERROR(gemm_->Run(act, act,
-                               {.x = z,
-                                .ldx = H,
-                                .w = blk.in_proj,
-                                .y = big,
-                                .ldy = 3 * Hl,
-                                .rows = L,
-                                .in = H,
-                                .out = 3 * Hl}));
+    RETURN_IF_ERROR(linear(act,
+                           {.x = z,
+                            .ldx = H,
+                            .w = blk.in_proj,
+                            .y = big,
+                            .ldy = 3 * Hl,
+                            .rows = L,
+                            .in = H,
+                            .out = 3 * Hl},
+                           blk.in_proj_fp8, false));
     const T* mixed = nullptr;  // [L, Hl]
     if (blk.kind == BlockKind::kAttn) {
       const int64_t heads = c.num_heads / tps, d = c.head_dim;
@@ -287,16 +332,17 @@ absl::Status CudaRank::ForwardTyped(const ModelConfig& c, DeviceCommunicator& tp
       mixed = o;
     }
     // Row-parallel out-projection into the stream; the bias is added by the next norm.
-    RETURN_IF_ERROR(gemm_->Run(act, DType::kFloat32,
-                               {.x = mixed,
-                                .ldx = Hl,
-                                .w = blk.out_proj,
-                                .y = x,
-                                .ldy = H,
-                                .rows = L,
-                                .in = Hl,
-                                .out = H,
-                                .beta = beta}));
+    RETURN_IF_ERROR(linear(DType::kFloat32,
+                           {.x = mixed,
+                            .ldx = Hl,
+                            .w = blk.out_proj,
+                            .y = x,
+                            .ldy = H,
+                            .rows = L,
+                            .in = Hl,
+                            .out = H,
+                            .beta = beta},
+                           blk.out_proj_fp8, true));
     RETURN_IF_ERROR(all_reduce_x());
     RETURN_IF_ERROR(kernels::LaunchRmsNorm<T>(x, static_cast<const T*>(blk.out_bias),
                                               static_cast<const T*>(blk.post_norm), z, L, H, c.eps,
@@ -305,26 +351,28 @@ absl::Status CudaRank::ForwardTyped(const ModelConfig& c, DeviceCommunicator& tp
     T* mlp = b.mlp.as<T>();                                               // [rows, 2Il]
     for (int64_t row0 = 0; row0 < L; row0 += kMlpChunkRows) {
       const int64_t rows = std::min(kMlpChunkRows, L - row0);
-      RETURN_IF_ERROR(gemm_->Run(act, act,
-                                 {.x = z + row0 * H,
-                                  .ldx = H,
-                                  .w = blk.mlp_l12,
-                                  .y = mlp,
-                                  .ldy = 2 * Il,
-                                  .rows = rows,
-                                  .in = H,
-                                  .out = 2 * Il}));
+      RETURN_IF_ERROR(linear(act,
+                             {.x = z + row0 * H,
+                              .ldx = H,
+                              .w = blk.mlp_l12,
+                              .y = mlp,
+                              .ldy = 2 * Il,
+                              .rows = rows,
+                              .in = H,
+                              .out = 2 * Il},
+                             blk.mlp_l12_fp8, false));
       RETURN_IF_ERROR(kernels::LaunchMlpGate<T>(mlp, rows, Il, gelu, st));
-      RETURN_IF_ERROR(gemm_->Run(act, DType::kFloat32,
-                                 {.x = mlp,
-                                  .ldx = 2 * Il,
-                                  .w = blk.mlp_l3,
-                                  .y = x + row0 * H,
-                                  .ldy = H,
-                                  .rows = rows,
-                                  .in = Il,
-                                  .out = H,
-                                  .beta = beta}));
+      RETURN_IF_ERROR(linear(DType::kFloat32,
+                             {.x = mlp,
+                              .ldx = 2 * Il,
+                              .w = blk.mlp_l3,
+                              .y = x + row0 * H,
+                              .ldy = H,
+                              .rows = rows,
+                              .in = Il,
+                              .out = H,
+                              .beta = beta},
+                             blk.mlp_l3_fp8, true));
     }
     RETURN_IF_ERROR(all_reduce_x());
     RETURN_IF_ERROR(capture(i));

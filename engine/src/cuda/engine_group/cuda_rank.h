@@ -14,6 +14,8 @@
 //                    them, so x stays bit-identical on every TP rank and biases are added once
 //                    (the next RMSNorm folds the bias in, as on one GPU)
 //   MLP              l1/l2 column-, l3 row-parallel, the same β trick and one all-reduce
+//   FP8 (--fp8, --full-fp8) the linears with FP8 copies run the FP8 GEMM; a row-parallel one's
+//                    per-token input scales come from the row amaxes max-gathered over TP
 //   head             the rank's vocabulary columns; per position (log-sum-exp, target logit)
 //                    all-gathered over TP and combined on the host in double:
 //                    lp = Σ_r tgt_r − logsumexp_r(lse_r); full logits only when asked.
@@ -31,6 +33,7 @@
 #include "cuda/cuda_weights.h"
 #include "cuda/device_communicator.h"
 #include "cuda/engine_group/rank_buffers.h"
+#include "cuda/fp8_gemm.h"
 #include "cuda/gemm.h"
 #include "evo2/config.h"
 
@@ -88,6 +91,7 @@ class CudaRank {
   int64_t kv_heads_per_gather_ = 0;  // EVO2_CP_KV_HEADS_PER_GATHER; 0 = as many as fit
   cudaStream_t stream_ = nullptr;
   std::unique_ptr<GemmRunner> gemm_;
+  std::unique_ptr<Fp8Gemm> fp8_gemm_;  // when the weights have FP8 copies (made at first Forward)
   RankBuffers buffers_;
 };
 

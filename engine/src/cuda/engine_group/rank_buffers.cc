@@ -61,6 +61,10 @@ RankShape MakeRankShape(const ModelConfig& c, const parallel::SequenceSplit& spl
   return s;
 }
 
+size_t Fp8CodesBytes(int64_t rows, int64_t k) {
+  return (static_cast<size_t>(rows * k) + 255) / 256 * 256;
+}
+
 int64_t AlignElements(int64_t n) { return (n + kScratchAlign - 1) / kScratchAlign * kScratchAlign; }
 
 HyenaScratchLayout MakeHyenaScratchLayout(const RankShape& s) {
@@ -145,6 +149,13 @@ RankWorkspacePlan PlanRankWorkspace(const RankShape& s) {
     add("end_states", n(s.cp * 2 * s.Hl * 16) * f32);
     add("incoming", n(2 * s.Hl * 16) * f32);
   }
+  if (s.fp8) {
+    const auto pad16 = [](int64_t k) { return (k + 15) / 16 * 16; };
+    const size_t codes = std::max({Fp8CodesBytes(s.L, pad16(s.H)), Fp8CodesBytes(s.L, pad16(s.Hl)),
+                                   Fp8CodesBytes(mlp_rows, pad16(s.Il))});
+    add("fp8_rows", codes + n(s.L) * f32);
+    add("fp8_amax", s.tp > 1 ? n((s.tp + 1) * s.L) * f32 : 0);
+  }
   p.pinned_host_bytes =
       std::max({n(s.L * s.H), n(head_rows * s.Vl), n(s.tp * s.L * 2)}) * sizeof(float);
   return p;
@@ -169,7 +180,9 @@ absl::Status RankBuffers::Ensure(const RankShape& s) {
                                                                   {"hcl_end", &hcl_end},
                                                                   {"end_state", &end_state},
                                                                   {"end_states", &end_states},
-                                                                  {"incoming", &incoming}};
+                                                                  {"incoming", &incoming},
+                                                                  {"fp8_rows", &fp8_rows},
+                                                                  {"fp8_amax", &fp8_amax}};
   for (const auto& [name, buffer] : named) RETURN_IF_ERROR(Grow(*buffer, plan_.bytes_of(name)));
   return host.Ensure(plan_.pinned_host_bytes / sizeof(float));
 }
@@ -177,8 +190,9 @@ absl::Status RankBuffers::Ensure(const RankShape& s) {
 size_t RankBuffers::bytes() const {
   size_t total = 0;
   for (const kernels::DeviceBuffer* b :
-       {&x, &z, &big, &q, &a, &o, &mlp, &logits, &lse, &lse_all, &ids, &targets, &hcl, &hcl_end,
-        &end_state, &end_states, &incoming, &cp_scratch, &staging})
+       {&x,         &z,          &big,      &q,          &a,        &o,        &mlp,
+        &logits,    &lse,        &lse_all,  &ids,        &targets,  &hcl,      &hcl_end,
+        &end_state, &end_states, &incoming, &cp_scratch, &fp8_rows, &fp8_amax, &staging})
     total += b->bytes();
   return total;
 }

@@ -23,6 +23,9 @@
 //                FIR inputs with their halo rows (device_halo.h), q and the output likewise
 //     attention  the K/V gather of one group of g heads (KvGatherLayout below):
 //                send [2, g, Lc, d] | gathered [CP, 2, g, Lc, d] | k, v [g, P, d] | out [Lc, g·d]
+//   fp8_rows     FP8: one linear's input codes [rows, k] E4M3, then 1/s_t [rows] fp32 (rows ≤ L,
+//                k = the input width rounded up to 16)
+//   fp8_amax     FP8, TP > 1: [L] fp32 the rank's row amaxes, then [T, L] the TP ranks' gathered
 //   staging      [L, H] fp32      a hidden state on its way out (allocated when first asked for)
 //   host         pinned host fp32, max([L, H], [head rows, Vl], [TP, L, 2]): results on their
 //                way out. Pinned, so that a copy out returns at once and the rank then waits
@@ -51,7 +54,12 @@ struct RankShape {
   // Heads per K/V gather (CP > 1): 0 = the most that fit in the Hyena blocks' halo scratch;
   // otherwise the largest divisor of `heads` not above it (tests force small groups).
   int64_t kv_heads_per_gather = 0;
+  bool fp8 = false;  // the weights have FP8 copies: fp8_rows and fp8_amax
 };
+
+// Bytes of [rows, k] E4M3 codes rounded up to 256, where their [rows] fp32 inverse scales start
+// in fp8_rows.
+size_t Fp8CodesBytes(int64_t rows, int64_t k);
 
 // The shape of CP rank's buffers for a record split by `split` over TP = `tp` ranks.
 inline constexpr int64_t kFeaturizerHalo = 2;  // 3 taps
@@ -116,7 +124,7 @@ class RankBuffers {
   const RankWorkspacePlan& plan() const { return plan_; }
 
   kernels::DeviceBuffer x, z, big, q, a, o, mlp, logits, lse, lse_all, ids, targets, hcl, hcl_end,
-      end_state, end_states, incoming, cp_scratch;
+      end_state, end_states, incoming, cp_scratch, fp8_rows, fp8_amax;
   kernels::DeviceBuffer staging;
   PinnedHostFloats host;
   // Grows `b` to `bytes` (releasing the old allocation first).
