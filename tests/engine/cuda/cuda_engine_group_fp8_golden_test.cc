@@ -14,7 +14,10 @@
 // GPU-vs-emulation test (cuda_golden_test.cc): logits rel-L2 ≤ 8e-2, |Δ mean log-prob| ≤ 1e-2 for
 // records of ≥ 500 tokens and 5e-2 below. And the group must follow the FP8 arithmetic, not bf16:
 // over all records its logits lie closer to the single-GPU FP8 run than that run lies to the
-// single-GPU bf16 run (a group that ignored FP8 would be exactly as far). Label gpu.
+// single-GPU bf16 run (a group that ignored FP8 would be exactly as far). Measured on an H100
+// (a_tiny6): logits rel-L2 ≤ 1.3e-2 (--fp8) and ≤ 4.4e-2 (--full-fp8) against the single-GPU FP8
+// run, which itself lies 5.4e-2 and 7.4e-2 from the bf16 run; |Δ mean lp| ≤ 3.3e-2, on a 3-token
+// record (--full-fp8, TP=2×CP=2). Label gpu.
 #include <cuda_runtime.h>
 
 #include <algorithm>
