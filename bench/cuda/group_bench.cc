@@ -7,7 +7,12 @@
 // (weights shard + scratch) and the most used memory cudaMemGetInfo reports over the GPUs.
 //
 //   evo2_cuda_group_bench [--model 7b] [--tokens 8192,131072] [--tp 1] [--cp 2] [--runs 5]
-//                         [--baseline] [--markdown FILE]
+//                         [--warmup 2] [--baseline] [--markdown FILE] [--plan-only]
+//
+// Every length first prints the rank's workspace plan (cuda/engine_group/rank_buffers.h: what
+// RankBuffers::Ensure allocates, by buffer, for one rank at that length, bf16) with the weights
+// shard and the cuBLAS workspace: the per-rank peak the group needs. --plan-only prints only
+// that (no GPU needed), e.g. 1,048,576 and 2,097,152 tokens of the 7B at CP=2 and 4.
 //
 // Placement as `evo2 predict` does it (cuda/engine_group/rank_placement.h): one GPU per rank
 // over NCCL where the machine has TP·CP GPUs, else, with EVO2_CUDA_GROUP=one-gpu, every rank on
@@ -28,17 +33,21 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "cuda/cuda_model.h"
 #include "cuda/cuda_weights.h"
 #include "cuda/engine_group/cuda_engine_group_model.h"
+#include "cuda/engine_group/rank_buffers.h"
 #include "cuda/engine_group/rank_placement.h"
+#include "cuda/gemm.h"
 #include "cuda/in_process_device_communicator.h"
 #include "cuda/nccl_communicator.h"
 #include "evo2/config.h"
 #include "evo2/model.h"
 #include "evo2/status_macros.h"
 #include "parallel/group_layout.h"
+#include "parallel/sequence_split.h"
 
 namespace {
 
@@ -73,13 +82,40 @@ struct Result {
   std::string error;
 };
 
-absl::Status Time(evo2::Model& model, int64_t S, int runs, int ranks, Result& out) {
+// One rank's planned device memory at S tokens (CP rank 0; all CP ranks plan the same), with the
+// largest buffers by name. Weights: the whole model's bytes / TP (the shard plus the replicated
+// norms and the embedding's zero row is within a few MB of that).
+void PrintPlan(const evo2::ModelConfig& config, int64_t S, int tp, int cp) {
+  const evo2::parallel::SequenceSplit split(S, cp);
+  const evo2::cuda::RankWorkspacePlan plan =
+      evo2::cuda::PlanRankWorkspace(evo2::cuda::MakeRankShape(config, split, tp, sizeof(uint16_t)));
+  const double weights =
+      double(evo2::cuda::PlannedWeightBytes(config, evo2::DType::kBFloat16)) / tp;
+  const double workspace = double(plan.device_bytes());
+  const double cublas = double(evo2::cuda::kLtWorkspaceBytes);
+  std::string top;
+  auto buffers = plan.buffers;
+  std::sort(buffers.begin(), buffers.end(),
+            [](const auto& a, const auto& b) { return a.bytes > b.bytes; });
+  for (size_t i = 0; i < std::min<size_t>(6, buffers.size()); ++i)
+    absl::StrAppend(&top, i ? ", " : "", buffers[i].name, " ",
+                    absl::StrFormat("%.2f", Gib(double(buffers[i].bytes))));
+  std::printf(
+      "plan TP=%d CP=%d %lld tokens, per rank: %.2f GiB = weights %.2f + workspace %.2f + "
+      "cuBLAS %.2f (largest: %s GiB); K/V gather %lld heads x %lld groups; pinned host %.2f "
+      "GiB\n",
+      tp, cp, static_cast<long long>(S), Gib(weights + workspace + cublas), Gib(weights),
+      Gib(workspace), Gib(cublas), top.c_str(), static_cast<long long>(plan.kv.g),
+      static_cast<long long>(plan.kv.groups), Gib(double(plan.pinned_host_bytes)));
+}
+
+absl::Status Time(evo2::Model& model, int64_t S, int runs, int warmup, int ranks, Result& out) {
   std::vector<int32_t> tokens(static_cast<size_t>(S));
   std::mt19937 rng(7);
   const int32_t acgt[4] = {65, 67, 71, 84};
   for (auto& t : tokens) t = acgt[rng() % 4];
   evo2::ForwardOptions fo;     // log-probs only
-  for (int i = 0; i < 2; ++i)  // warm-up: scratch, cuBLAS heuristics, the cuDNN plan
+  for (int i = 0; i < warmup; ++i)  // warm-up: scratch, cuBLAS heuristics, the cuDNN plan
     RETURN_IF_ERROR(model.Forward(tokens, fo).status());
   std::vector<double> times;
   for (int i = 0; i < runs; ++i) {
@@ -126,8 +162,8 @@ absl::StatusOr<std::unique_ptr<evo2::Model>> MakeGroup(const evo2::ModelConfig& 
 
 int main(int argc, char** argv) {
   std::string model_name = "7b", tokens_arg = "8192", markdown;
-  int tp = 1, cp = 2, runs = 5;
-  bool baseline = false;
+  int tp = 1, cp = 2, runs = 5, warmup = 2;
+  bool baseline = false, plan_only = false;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--model" && i + 1 < argc)
@@ -140,26 +176,22 @@ int main(int argc, char** argv) {
       cp = std::atoi(argv[++i]);
     else if (a == "--runs" && i + 1 < argc)
       runs = std::max(1, std::atoi(argv[++i]));
+    else if (a == "--warmup" && i + 1 < argc)
+      warmup = std::max(0, std::atoi(argv[++i]));
     else if (a == "--baseline")
       baseline = true;
+    else if (a == "--plan-only")
+      plan_only = true;
     else if (a == "--markdown" && i + 1 < argc)
       markdown = argv[++i];
     else {
       std::fprintf(stderr,
                    "usage: %s [--model 1b|7b|40b] [--tokens 8192,131072] [--tp N] [--cp N] "
-                   "[--runs N] [--baseline] [--markdown FILE]\n",
+                   "[--runs N] [--warmup N] [--baseline] [--markdown FILE] [--plan-only]\n",
                    argv[0]);
       return 2;
     }
   }
-  cudaDeviceProp prop{};
-  int gpus = 0;
-  if (cudaGetDeviceCount(&gpus) != cudaSuccess || gpus == 0 ||
-      cudaGetDeviceProperties(&prop, 0) != cudaSuccess) {
-    std::fprintf(stderr, "no CUDA device\n");
-    return 1;
-  }
-  std::printf("devices: %d x %s, %.1f GiB\n", gpus, prop.name, Gib(double(prop.totalGlobalMem)));
   auto config = evo2::ModelConfigPreset(Preset(model_name));
   if (!config.ok()) {
     std::fprintf(stderr, "%s\n", config.status().ToString().c_str());
@@ -168,13 +200,23 @@ int main(int argc, char** argv) {
   std::vector<int64_t> lengths;
   const std::vector<std::string> parts = absl::StrSplit(tokens_arg, ',');
   for (const std::string& t : parts) lengths.push_back(std::atoll(t.c_str()));
+  for (int64_t S : lengths) PrintPlan(*config, S, tp, cp);
+  if (plan_only) return 0;
+  cudaDeviceProp prop{};
+  int gpus = 0;
+  if (cudaGetDeviceCount(&gpus) != cudaSuccess || gpus == 0 ||
+      cudaGetDeviceProperties(&prop, 0) != cudaSuccess) {
+    std::fprintf(stderr, "no CUDA device\n");
+    return 1;
+  }
+  std::printf("devices: %d x %s, %.1f GiB\n", gpus, prop.name, Gib(double(prop.totalGlobalMem)));
   std::vector<Result> results;
   auto run_all = [&](evo2::Model& m, const std::string& what, int ranks) {
     for (int64_t S : lengths) {
       Result r;
       r.what = what;
       r.tokens = S;
-      if (auto s = Time(m, S, runs, ranks, r); !s.ok()) r.error = s.ToString();
+      if (auto s = Time(m, S, runs, warmup, ranks, r); !s.ok()) r.error = s.ToString();
       std::printf("%s %lld tokens: %s\n", what.c_str(), static_cast<long long>(S),
                   r.error.empty()
                       ? absl::StrCat(r.tokens_per_s, " tokens/s, median ", r.median_s, " s, ",

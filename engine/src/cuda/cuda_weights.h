@@ -87,9 +87,19 @@ class DeviceWeights {
   // bf16 checkpoints give exactly the CPU emulation's codes). The act-typed weights stay.
   // `stored`: Transformer Engine's stored scales (Checkpoint::fp8_scales), used where present
   // exactly as cpu/quantize_linears.cc uses them.
+  // A TP shard (docs/parallelism.md §7) passes its `shard` (the linears' shapes) and
+  // `tensor_amax`: per FP8 linear, in Fp8TensorAmaxes' order, the max |w| of the WHOLE tensor
+  // (the max over the shards' Fp8TensorAmaxes), so that every shard is quantised with the
+  // per-tensor scale one GPU uses and the codes do not depend on TP. Stored scales still win.
   absl::Status AddFp8Copies(const ModelConfig& config, Fp8Mode mode,
                             const std::map<std::string, StoredFp8Scales>& stored,
-                            cudaStream_t stream);
+                            cudaStream_t stream, TensorParallelShard shard = {},
+                            const std::vector<float>* tensor_amax = nullptr);
+  // max |w| of each linear `mode` quantises, this shard's part of it, in block order (in_proj,
+  // then with kAllLinears out_proj, mlp_l12, mlp_l3). Waits for `stream`.
+  absl::StatusOr<std::vector<float>> Fp8TensorAmaxes(const ModelConfig& config, Fp8Mode mode,
+                                                     TensorParallelShard shard,
+                                                     cudaStream_t stream) const;
   // Random weights of realistic scale for `config` (benchmarks): built on the device.
   static absl::StatusOr<DeviceWeights> Random(const ModelConfig& config, DType act_dtype,
                                               uint64_t seed, TensorParallelShard shard = {});

@@ -20,9 +20,6 @@ absl::Status CublasStatus(cublasStatus_t st, const char* expr, const char* file,
 
 namespace {
 
-// cuBLASLt scratch: what its fastest sm_90 kernels ask for on these shapes (split-K / stream-K
-// reductions); the heuristic is told this limit.
-constexpr size_t kLtWorkspaceBytes = size_t{32} << 20;
 constexpr int kLtCandidates = 8;
 // Below this many rows a GEMM costs microseconds: not worth a tuning pass.
 constexpr int64_t kMinTunedRows = 1024;

@@ -49,6 +49,10 @@ struct GemmArgs {
   float beta = 0.f;
 };
 
+// cuBLASLt scratch of each GemmRunner: what its fastest sm_90 kernels ask for on these shapes
+// (split-K / stream-K reductions); the heuristic is told this limit.
+inline constexpr size_t kLtWorkspaceBytes = size_t{32} << 20;
+
 class GemmRunner {
  public:
   ~GemmRunner();

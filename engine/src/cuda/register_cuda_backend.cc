@@ -37,10 +37,6 @@ absl::StatusOr<std::unique_ptr<Model>> MakeCudaEngineGroup(const ModelConfig& co
       const parallel::GroupLayout layout,
       parallel::MakeGroupLayout(config, options.tensor_parallel_size, options.context_parallel_size,
                                 options.devices, kMaxCudaRanks));
-  if (options.fp8 != Fp8Mode::kOff)
-    return absl::UnimplementedError(
-        "--fp8/--full-fp8 with a cuda engine group (tensor/context parallel size or --devices "
-        "above 1) is not implemented; run FP8 on one GPU");
   int gpus = 0;
   if (cudaGetDeviceCount(&gpus) != cudaSuccess) gpus = 0;
   const char* env = std::getenv("EVO2_CUDA_GROUP");
@@ -65,9 +61,9 @@ absl::StatusOr<std::unique_ptr<Model>> MakeCudaEngineGroup(const ModelConfig& co
                                                   : cuda::MakeNcclDeviceGroup(d, tp, cp));
     return std::make_unique<cuda::DeviceGroup>(std::move(g));
   };
-  ASSIGN_OR_RETURN(auto model,
-                   cuda::CudaEngineGroupModel::Create(config, layout, std::move(placement), weights,
-                                                      std::move(groups)));
+  ASSIGN_OR_RETURN(auto model, cuda::CudaEngineGroupModel::Create(
+                                   config, layout, std::move(placement), weights, std::move(groups),
+                                   {.mode = options.fp8, .stored = &checkpoint.fp8_scales}));
   return std::unique_ptr<Model>(std::move(model));
 }
 

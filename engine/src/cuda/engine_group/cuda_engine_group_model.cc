@@ -3,6 +3,8 @@
 #include <cuda_runtime.h>
 
 #include <atomic>
+#include <cmath>
+#include <string>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -15,7 +17,7 @@ namespace evo2::cuda {
 
 absl::StatusOr<std::unique_ptr<CudaEngineGroupModel>> CudaEngineGroupModel::Create(
     ModelConfig config, parallel::GroupLayout layout, GroupPlacement placement,
-    const WeightsFactory& weights, GroupFactory groups) {
+    const WeightsFactory& weights, GroupFactory groups, GroupFp8Load fp8) {
   const int per_replica = layout.ranks_per_replica();
   if (static_cast<int>(placement.device.size()) != layout.devices())
     return absl::InternalError(
@@ -46,7 +48,45 @@ absl::StatusOr<std::unique_ptr<CudaEngineGroupModel>> CudaEngineGroupModel::Crea
     // The communicators once at load (NCCL initialisation is slow); again only after a failure.
     ASSIGN_OR_RETURN(replica.group, m->groups_(replica.devices));
   }
+  RETURN_IF_ERROR(m->AddFp8Copies(fp8));
   return m;
+}
+
+absl::Status CudaEngineGroupModel::AddFp8Copies(const GroupFp8Load& fp8) {
+  fp8_ = fp8.mode;
+  if (fp8.mode == Fp8Mode::kOff) return absl::OkStatus();
+  static const std::map<std::string, StoredFp8Scales> kNone;
+  const auto& stored = fp8.stored != nullptr ? *fp8.stored : kNone;
+  // The per-tensor weight scale is the WHOLE tensor's (docs/spec/fp8.md): each shard's max |w|
+  // per linear, then the max over the TP shards (exact), so the codes equal one GPU's whatever
+  // TP is. All shards live in this process, so the exchange is this one host max at load.
+  auto on_device = [](int device) -> absl::StatusOr<cudaStream_t> {
+    CUDA_RETURN_IF_ERROR(cudaSetDevice(device));
+    cudaStream_t s = nullptr;
+    CUDA_RETURN_IF_ERROR(cudaStreamCreate(&s));
+    return s;
+  };
+  std::vector<float> whole;
+  for (const auto& [key, w] : weights_) {
+    ASSIGN_OR_RETURN(cudaStream_t s, on_device(key.first));
+    auto amax = w->Fp8TensorAmaxes(config_, fp8.mode, {.size = layout_.tp, .rank = key.second}, s);
+    cudaStreamDestroy(s);
+    RETURN_IF_ERROR(amax.status());
+    if (whole.empty()) whole.assign(amax->size(), 0.0f);
+    if (amax->size() != whole.size())
+      return absl::InternalError("FP8: the TP shards list different numbers of linears");
+    for (size_t j = 0; j < whole.size(); ++j) whole[j] = std::fmax(whole[j], (*amax)[j]);
+  }
+  for (auto& [key, w] : weights_) {
+    ASSIGN_OR_RETURN(cudaStream_t s, on_device(key.first));
+    const absl::Status st = w->AddFp8Copies(config_, fp8.mode, stored, s,
+                                            {.size = layout_.tp, .rank = key.second}, &whole);
+    cudaStreamDestroy(s);
+    if (!st.ok())
+      return absl::Status(st.code(), absl::StrCat("FP8 copies of TP rank ", key.second, " on GPU ",
+                                                  key.first, ": ", st.message()));
+  }
+  return absl::OkStatus();
 }
 
 CudaEngineGroupModel::~CudaEngineGroupModel() {
@@ -57,7 +97,9 @@ CudaEngineGroupModel::~CudaEngineGroupModel() {
 }
 
 std::string CudaEngineGroupModel::backend_name() const {
-  return act_dtype_ == DType::kFloat32 ? "cuda-fp32" : "cuda-bf16";
+  std::string name = act_dtype_ == DType::kFloat32 ? "cuda-fp32" : "cuda-bf16";
+  if (fp8_ != Fp8Mode::kOff) absl::StrAppend(&name, "+fp8-", Fp8ModeName(fp8_));
+  return name;
 }
 
 std::optional<size_t> CudaEngineGroupModel::device_memory_bytes() const {

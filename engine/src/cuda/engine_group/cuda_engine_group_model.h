@@ -33,6 +33,14 @@
 
 namespace evo2::cuda {
 
+// FP8 (--fp8 / --full-fp8, docs/spec/fp8.md) for a group: every shard's FP8 copies get the whole
+// tensor's per-tensor scale (the shards' amaxes, max-combined once at load) unless the checkpoint
+// stores one (`stored`: Checkpoint::fp8_scales).
+struct GroupFp8Load {
+  Fp8Mode mode = Fp8Mode::kOff;
+  const std::map<std::string, StoredFp8Scales>* stored = nullptr;
+};
+
 class CudaEngineGroupModel final : public Model {
  public:
   // The TP rank's weights on the current device (the factory is called with it set).
@@ -41,11 +49,9 @@ class CudaEngineGroupModel final : public Model {
   using GroupFactory =
       std::function<absl::StatusOr<std::unique_ptr<DeviceGroup>>(std::span<const int> devices)>;
 
-  static absl::StatusOr<std::unique_ptr<CudaEngineGroupModel>> Create(ModelConfig config,
-                                                                      parallel::GroupLayout layout,
-                                                                      GroupPlacement placement,
-                                                                      const WeightsFactory& weights,
-                                                                      GroupFactory groups);
+  static absl::StatusOr<std::unique_ptr<CudaEngineGroupModel>> Create(
+      ModelConfig config, parallel::GroupLayout layout, GroupPlacement placement,
+      const WeightsFactory& weights, GroupFactory groups, GroupFp8Load fp8 = {});
   ~CudaEngineGroupModel() override;
 
   const ModelConfig& config() const override { return config_; }
@@ -75,6 +81,7 @@ class CudaEngineGroupModel final : public Model {
         layout_(layout),
         placement_(std::move(placement)),
         groups_(std::move(groups)) {}
+  absl::Status AddFp8Copies(const GroupFp8Load& fp8);
   absl::StatusOr<ForwardResult> RunReplica(Replica& replica, std::span<const int32_t> tokens,
                                            const ForwardOptions& options);
 
@@ -84,6 +91,7 @@ class CudaEngineGroupModel final : public Model {
   GroupFactory groups_;
   InjectedFailure failure_;
   DType act_dtype_ = DType::kBFloat16;
+  Fp8Mode fp8_ = Fp8Mode::kOff;
   // (device, tp_rank) → that shard on that device; shared by the CP ranks and the replicas there.
   // Declared before replicas_ so that it outlives the ranks reading it.
   std::map<std::pair<int, int>, std::unique_ptr<DeviceWeights>> weights_;

@@ -4,13 +4,14 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <type_traits>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "cuda/communicator_stream_wait.h"
 #include "cuda/engine_group/device_halo.h"
-#include "cuda/engine_group/natural_order.h"
+#include "cuda/engine_group/kv_gather_attention.h"
 #include "cuda/workspace.h"
 #include "evo2/model.h"
 #include "evo2/status_macros.h"
@@ -19,6 +20,8 @@
 #include "kernels/cuda_status.cuh"
 #include "kernels/device_buffer.h"
 #include "kernels/embedding.cuh"
+#include "kernels/fp8_quantize.cuh"
+#include "kernels/fp8_split_amax.cuh"
 #include "kernels/hyena_featurizer.cuh"
 #include "kernels/hyena_fir.cuh"
 #include "kernels/hyena_long.cuh"
@@ -33,12 +36,12 @@ namespace evo2::cuda {
 namespace {
 
 constexpr int32_t kPadId = 1;  // after the record's end; every mixer is causal (model.md §3)
-constexpr int64_t kFeaturizerHalo = 2;  // 3 taps
 
 }  // namespace
 
 CudaRank::~CudaRank() {
   gemm_.reset();  // its handles are bound to the stream
+  fp8_gemm_.reset();
   if (stream_ != nullptr) cudaStreamDestroy(stream_);
 }
 
@@ -48,6 +51,9 @@ absl::StatusOr<std::unique_ptr<CudaRank>> CudaRank::Create(int device, int tp_ra
   std::unique_ptr<CudaRank> r(new CudaRank(device, tp_rank, cp_rank, weights));
   CUDA_RETURN_IF_ERROR(cudaStreamCreateWithFlags(&r->stream_, cudaStreamNonBlocking));
   ASSIGN_OR_RETURN(r->gemm_, GemmRunner::Create(r->stream_));
+  // Heads per K/V gather of the CP attention (rank_buffers.h); tests set it to force small groups.
+  if (const char* v = std::getenv("EVO2_CP_KV_HEADS_PER_GATHER"); v != nullptr)
+    r->kv_heads_per_gather_ = std::max(0, std::atoi(v));
   return r;
 }
 
@@ -56,6 +62,9 @@ absl::Status CudaRank::Forward(const ModelConfig& config, DeviceCommunicator& tp
                                const std::atomic<bool>* cancelled, const InjectedFailure& failure,
                                const RankOutputs& out) {
   CUDA_RETURN_IF_ERROR(cudaSetDevice(device_));
+  if (weights_->fp8 != Fp8Mode::kOff && fp8_gemm_ == nullptr) {
+    ASSIGN_OR_RETURN(fp8_gemm_, Fp8Gemm::Create(stream_));
+  }
   const absl::Status s =
       weights_->act_dtype == DType::kFloat32
           ? ForwardTyped<float>(config, tp, cp, tokens, cancelled, failure, out)
@@ -82,11 +91,9 @@ absl::Status CudaRank::ForwardTyped(const ModelConfig& c, DeviceCommunicator& tp
   const int tps = tp.size(), me = tp.rank() + tps * cp.rank();
   const parallel::SequenceSplit split(static_cast<int64_t>(tokens.size()), cp.size());
   const int64_t S = split.tokens(), L = split.LocalRows(), Lc = split.chunk_tokens();
-  const int64_t P = split.padded_tokens();
   const int64_t H = c.hidden_size, Hl = H / tps, Il = c.inner_mlp_size / tps;
   const int64_t V = c.vocab_size, Vl = V / tps, v0 = tp.rank() * Vl;
   const bool cp_split = cp.size() > 1;
-  const HaloLayout hcm_halo = MakeHaloLayout(Lc, c.hcm_filter_length - 1);
   const HaloLayout feat_halo = MakeHaloLayout(Lc, kFeaturizerHalo);
   // The gathered end states are rank-major [CP][2]: chunk k of owner o at its index j is slot 2o +
   // j.
@@ -96,19 +103,9 @@ absl::Status CudaRank::ForwardTyped(const ModelConfig& c, DeviceCommunicator& tp
       slot_of_chunk[static_cast<size_t>(split.ChunksOf(r)[j])] = static_cast<int32_t>(2 * r + j);
   const std::vector<int32_t> my_chunks(split.ChunksOf(cp.rank()).begin(),
                                        split.ChunksOf(cp.rank()).end());
-  RankShape shape{.H = H,
-                  .Hl = Hl,
-                  .Il = Il,
-                  .Vl = Vl,
-                  .tp = tps,
-                  .cp = cp.size(),
-                  .L = L,
-                  .Lc = Lc,
-                  .P = P,
-                  .act_bytes = sizeof(T)};
-  // The widest halo region: the hcm's of Hl columns or the featurizer's of 3Hl (ext_in).
-  shape.ext_rows = std::max(
-      {hcm_halo.region, feat_halo.region, MakeHaloLayout(Lc, c.hcs_filter_length - 1).region});
+  RankShape shape = MakeRankShape(c, split, tps, sizeof(T));
+  shape.kv_heads_per_gather = kv_heads_per_gather_;
+  shape.fp8 = w.fp8 != Fp8Mode::kOff;
   RETURN_IF_ERROR(buffers_.Ensure(shape));
   RankBuffers& b = buffers_;
   cudaStream_t st = stream_;
@@ -118,6 +115,11 @@ absl::Status CudaRank::ForwardTyped(const ModelConfig& c, DeviceCommunicator& tp
   T* q = b.q.as<T>();          // [L, Hl]
   T* a = b.a.as<T>();          // [L, Hl]
   T* o = b.o.as<T>();          // [L, Hl]
+  // CP > 1: the Hyena blocks' halo regions in cp_scratch (rank_buffers.h).
+  const HyenaScratchLayout hs = MakeHyenaScratchLayout(shape);
+  T* ext_in = b.cp_scratch.as<T>();  // [2, region, 3Hl]
+  T* ext_q = ext_in + hs.ext_q;      // [2, region, Hl]
+  T* ext_o = ext_in + hs.ext_o;      // [2, region, Hl]
 
   // Host inputs of the local rows: shard-local ids (foreign tokens → the zero row Vl) and
   // shard-local next-token targets (−1 where the target is another shard's or absent).
@@ -166,6 +168,43 @@ absl::Status CudaRank::ForwardTyped(const ModelConfig& c, DeviceCommunicator& tp
   // β of a row-parallel GEMM into x: TP rank 0 adds to the stream, the others write partials.
   const float beta = tp.rank() == 0 ? 1.f : 0.f;
 
+  // A linear layer: cuBLAS on the act-typed weight, or the FP8 GEMM where the shard has an FP8
+  // copy (docs/spec/fp8.md; its weight codes carry the whole tensor's scale, fp8_weights.cc).
+  // The input rows are quantised per row (per token) into fp8_rows as one GPU does: a
+  // column-parallel linear's input (the norm output z) is the whole row on every TP rank, so its
+  // amax is one GPU's; a row-parallel linear's input (the mixer output, the MLP gate) is this
+  // rank's block of columns, so its row amaxes are all-gathered over TP and their max (exact)
+  // gives the whole row's scale: the codes are one GPU's bit for bit, whatever TP is.
+  auto linear = [&](DType result, const GemmArgs& g, const DeviceFp8Linear& w8,
+                    bool row_parallel) -> absl::Status {
+    if (!w8.present()) return gemm_->Run(act, result, g);
+    uint8_t* codes = b.fp8_rows.as<uint8_t>();                                   // [rows, k] E4M3
+    float* inv = reinterpret_cast<float*>(codes + Fp8CodesBytes(g.rows, w8.k));  // [rows]
+    const T* in = static_cast<const T*>(g.x);
+    if (row_parallel && tps > 1 && !(w8.input_scale > 0.0f)) {
+      float* amax = b.fp8_amax.as<float>();  // [rows]
+      float* amax_all = amax + L;            // [TP, rows]
+      RETURN_IF_ERROR(kernels::LaunchRowAmax<T>(in, g.rows, g.in, g.ldx, amax, st));
+      RETURN_IF_ERROR(tp.AllGather(amax, amax_all, g.rows * sizeof(float), st));
+      RETURN_IF_ERROR(kernels::LaunchQuantizeRowsE4M3WithAmax<T>(in, g.rows, g.in, g.ldx, amax_all,
+                                                                 tps, codes, w8.k, inv, st));
+    } else {
+      RETURN_IF_ERROR(kernels::LaunchQuantizeRowsE4M3<T>(in, g.rows, g.in, g.ldx, codes, w8.k, inv,
+                                                         st, w8.input_scale));
+    }
+    return fp8_gemm_->Run(result, {.x = codes,
+                                   .ldx = w8.k,
+                                   .x_inv = inv,
+                                   .w = w8.q,
+                                   .w_inv = w8.inv_scale,
+                                   .y = g.y,
+                                   .ldy = g.ldy,
+                                   .rows = g.rows,
+                                   .k = w8.k,
+                                   .out = g.out,
+                                   .beta = g.beta});
+  };
+
   // 1. Embedding: masked lookup (+ the zero row), fp32 stream, all-reduce over TP (sums of one
   // value and zeros: exact).
   RETURN_IF_ERROR(kernels::LaunchEmbedding<T>(
@@ -179,12 +218,12 @@ absl::Status CudaRank::ForwardTyped(const ModelConfig& c, DeviceCommunicator& tp
   // ext_o; the last Lc rows of each chunk land in `dst` [L, out_width].
   auto with_halo = [&](const T* in, int64_t width, const HaloLayout& h, const T* q_local, T* dst,
                        int64_t out_width, auto&& kernel) -> absl::Status {
-    T* ext = b.ext_in.as<T>();
+    T* ext = ext_in;
     RETURN_IF_ERROR(ExchangeHalos(split, cp, in, width * sizeof(T), h, ext, st));
     for (int j = 0; j < split.chunks_per_rank(); ++j) {
       T* ext_j = ext + j * h.region * width + h.front * width;  // [halo + Lc, width]
-      T* q_j = b.ext_q.as<T>() + j * h.region * out_width;      // [halo + Lc, out_width]
-      T* o_j = b.ext_o.as<T>() + j * h.region * out_width;
+      T* q_j = ext_q + j * h.region * out_width;                // [halo + Lc, out_width]
+      T* o_j = ext_o + j * h.region * out_width;
       if (q_local != nullptr)  // q's halo rows only feed output rows that are dropped
         CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(q_j + h.halo * out_width, q_local + j * Lc * out_width,
                                              Lc * out_width * sizeof(T), cudaMemcpyDeviceToDevice,
@@ -205,15 +244,16 @@ absl::Status CudaRank::ForwardTyped(const ModelConfig& c, DeviceCommunicator& tp
     RETURN_IF_ERROR(kernels::LaunchRmsNorm<T>(x, nullptr, static_cast<const T*>(blk.pre_norm), z, L,
                                               H, c.eps, st));
     // Column-parallel: the rank's channel triples / heads, [L, 3Hl].
-    RETURN_IF_ERROR(gemm_->Run(act, act,
-                               {.x = z,
-                                .ldx = H,
-                                .w = blk.in_proj,
-                                .y = big,
-                                .ldy = 3 * Hl,
-                                .rows = L,
-                                .in = H,
-                                .out = 3 * Hl}));
+    RETURN_IF_ERROR(linear(act,
+                           {.x = z,
+                            .ldx = H,
+                            .w = blk.in_proj,
+                            .y = big,
+                            .ldy = 3 * Hl,
+                            .rows = L,
+                            .in = H,
+                            .out = 3 * Hl},
+                           blk.in_proj_fp8, false));
     const T* mixed = nullptr;  // [L, Hl]
     if (blk.kind == BlockKind::kAttn) {
       const int64_t heads = c.num_heads / tps, d = c.head_dim;
@@ -223,27 +263,16 @@ absl::Status CudaRank::ForwardTyped(const ModelConfig& c, DeviceCommunicator& tp
                                                          heads, d, st));
         RETURN_IF_ERROR(kernels::LaunchCausalAttention<T>(q, a, o, z, 1, heads, L, d, st));
       } else {
-        // The whole sequence's Wqkv rows in natural order (all-gather over CP), rotary at
-        // absolute positions; then each of the rank's query chunks against the gathered keys
-        // and values at its offset (docs/parallelism.md §4): causal work balanced by the zigzag.
-        T* nat = b.natural.as<T>();  // [P, 3Hl]
-        RETURN_IF_ERROR(
-            AllGatherNatural(split, cp, big, 3 * Hl * sizeof(T), b.gathered.get(), nat, st));
-        // Q, K, V [3, heads, P, d] into the all-gather's buffer, free once `nat` is filled.
-        T* qh = b.gathered.as<T>();
-        const T* kh = qh + P * Hl;
-        const T* vh = qh + 2 * P * Hl;
-        RETURN_IF_ERROR(kernels::LaunchRotaryQkvSplit<T>(nat, blk.inv_freq, scale, qh, qh + P * Hl,
-                                                         qh + 2 * P * Hl, 1, P, heads, d, st));
-        T* q_chunk = b.q_chunk.as<T>();  // [heads, Lc, d]
-        for (int j = 0; j < split.chunks_per_rank(); ++j) {
-          const int64_t first = split.ChunksOf(cp.rank())[static_cast<size_t>(j)] * Lc;
-          CUDA_RETURN_IF_ERROR(cudaMemcpy2DAsync(q_chunk, Lc * d * sizeof(T), qh + first * d,
-                                                 P * d * sizeof(T), Lc * d * sizeof(T), heads,
-                                                 cudaMemcpyDeviceToDevice, st));
-          RETURN_IF_ERROR(kernels::LaunchCausalGqaAttentionAtOffset<T>(
-              q_chunk, kh, vh, z + j * Lc * Hl, 1, heads, heads, Lc, P, first, d, st));
-        }
+        // Rotary over the rank's own rows at their absolute positions (Q, K, V [2, heads, Lc, d]:
+        // the two zigzag chunks as a batch), then only K and V all-gathered over CP, g heads at a
+        // time, and each query chunk against the whole sequence's K/V at its offset
+        // (docs/parallelism.md §4): the gather holds [g, P, d] twice, not [P, 3Hl] twice.
+        const std::vector<int>& chunks = split.ChunksOf(cp.rank());
+        RETURN_IF_ERROR(kernels::LaunchRotaryQkvSplit<T>(big, blk.inv_freq, scale, q, a, o, 2, Lc,
+                                                         heads, d, st, chunks[0] * Lc,
+                                                         (chunks[1] - chunks[0]) * Lc));
+        RETURN_IF_ERROR(AttendOverGatheredKv<T>(split, cp, b.plan().kv, q, a, o, heads, d,
+                                                b.cp_scratch.as<T>(), z, st));
       }
       mixed = z;
     } else {
@@ -252,12 +281,12 @@ absl::Status CudaRank::ForwardTyped(const ModelConfig& c, DeviceCommunicator& tp
         RETURN_IF_ERROR(kernels::LaunchHyenaFeaturizer<T>(big, blk.short_taps, q, a, 1, L, Hl, st));
       } else {
         // ext_q receives q, ext_o receives a; their last Lc rows per chunk go to q and a.
-        T* ext = b.ext_in.as<T>();
+        T* ext = ext_in;
         const HaloLayout& h = feat_halo;
         RETURN_IF_ERROR(ExchangeHalos(split, cp, big, 3 * Hl * sizeof(T), h, ext, st));
         for (int j = 0; j < split.chunks_per_rank(); ++j) {
-          T* q_j = b.ext_q.as<T>() + j * h.region * Hl;
-          T* a_j = b.ext_o.as<T>() + j * h.region * Hl;
+          T* q_j = ext_q + j * h.region * Hl;
+          T* a_j = ext_o + j * h.region * Hl;
           RETURN_IF_ERROR(kernels::LaunchHyenaFeaturizer<T>(ext + (j * h.region + h.front) * 3 * Hl,
                                                             blk.short_taps, q_j, a_j, 1,
                                                             h.halo + Lc, Hl, st));
@@ -303,16 +332,17 @@ absl::Status CudaRank::ForwardTyped(const ModelConfig& c, DeviceCommunicator& tp
       mixed = o;
     }
     // Row-parallel out-projection into the stream; the bias is added by the next norm.
-    RETURN_IF_ERROR(gemm_->Run(act, DType::kFloat32,
-                               {.x = mixed,
-                                .ldx = Hl,
-                                .w = blk.out_proj,
-                                .y = x,
-                                .ldy = H,
-                                .rows = L,
-                                .in = Hl,
-                                .out = H,
-                                .beta = beta}));
+    RETURN_IF_ERROR(linear(DType::kFloat32,
+                           {.x = mixed,
+                            .ldx = Hl,
+                            .w = blk.out_proj,
+                            .y = x,
+                            .ldy = H,
+                            .rows = L,
+                            .in = Hl,
+                            .out = H,
+                            .beta = beta},
+                           blk.out_proj_fp8, true));
     RETURN_IF_ERROR(all_reduce_x());
     RETURN_IF_ERROR(kernels::LaunchRmsNorm<T>(x, static_cast<const T*>(blk.out_bias),
                                               static_cast<const T*>(blk.post_norm), z, L, H, c.eps,
@@ -321,26 +351,28 @@ absl::Status CudaRank::ForwardTyped(const ModelConfig& c, DeviceCommunicator& tp
     T* mlp = b.mlp.as<T>();                                               // [rows, 2Il]
     for (int64_t row0 = 0; row0 < L; row0 += kMlpChunkRows) {
       const int64_t rows = std::min(kMlpChunkRows, L - row0);
-      RETURN_IF_ERROR(gemm_->Run(act, act,
-                                 {.x = z + row0 * H,
-                                  .ldx = H,
-                                  .w = blk.mlp_l12,
-                                  .y = mlp,
-                                  .ldy = 2 * Il,
-                                  .rows = rows,
-                                  .in = H,
-                                  .out = 2 * Il}));
+      RETURN_IF_ERROR(linear(act,
+                             {.x = z + row0 * H,
+                              .ldx = H,
+                              .w = blk.mlp_l12,
+                              .y = mlp,
+                              .ldy = 2 * Il,
+                              .rows = rows,
+                              .in = H,
+                              .out = 2 * Il},
+                             blk.mlp_l12_fp8, false));
       RETURN_IF_ERROR(kernels::LaunchMlpGate<T>(mlp, rows, Il, gelu, st));
-      RETURN_IF_ERROR(gemm_->Run(act, DType::kFloat32,
-                                 {.x = mlp,
-                                  .ldx = 2 * Il,
-                                  .w = blk.mlp_l3,
-                                  .y = x + row0 * H,
-                                  .ldy = H,
-                                  .rows = rows,
-                                  .in = Il,
-                                  .out = H,
-                                  .beta = beta}));
+      RETURN_IF_ERROR(linear(DType::kFloat32,
+                             {.x = mlp,
+                              .ldx = 2 * Il,
+                              .w = blk.mlp_l3,
+                              .y = x + row0 * H,
+                              .ldy = H,
+                              .rows = rows,
+                              .in = Il,
+                              .out = H,
+                              .beta = beta},
+                             blk.mlp_l3_fp8, true));
     }
     RETURN_IF_ERROR(all_reduce_x());
     RETURN_IF_ERROR(capture(i));

@@ -6,14 +6,16 @@
 //   Hyena mixer      column-parallel projections → featurizer (CP halo 2) → hcs (halo 6) /
 //                    hcm (halo 127) / hcl (zero-state chunks, end states all-gathered over CP,
 //                    fold, rank-16 correction) → gate → row-parallel out-projection
-//   attention mixer  the rank's heads; CP > 1: Wqkv rows all-gathered over CP (natural_order.h),
-//                    rotary at absolute positions, each query chunk at its offset against
-//                    the whole K/V
+//   attention mixer  the rank's heads; CP > 1: rotary on the rank's rows at their absolute
+//                    positions, only K and V all-gathered over CP (a head group at a time,
+//                    kv_gather_attention.h), each query chunk at its offset against the whole K/V
 //   out-projections  row-parallel into the replicated fp32 residual stream: TP rank 0 adds
 //                    x + W₀·o₀ (β = 1), the others write W_r·o_r (β = 0), one all-reduce sums
 //                    them, so x stays bit-identical on every TP rank and biases are added once
 //                    (the next RMSNorm folds the bias in, as on one GPU)
 //   MLP              l1/l2 column-, l3 row-parallel, the same β trick and one all-reduce
+//   FP8 (--fp8, --full-fp8) the linears with FP8 copies run the FP8 GEMM; a row-parallel one's
+//                    per-token input scales come from the row amaxes max-gathered over TP
 //   head             the rank's vocabulary columns; per position (log-sum-exp, target logit)
 //                    all-gathered over TP and combined on the host in double:
 //                    lp = Σ_r tgt_r − logsumexp_r(lse_r); full logits only when asked.
@@ -31,6 +33,7 @@
 #include "cuda/cuda_weights.h"
 #include "cuda/device_communicator.h"
 #include "cuda/engine_group/rank_buffers.h"
+#include "cuda/fp8_gemm.h"
 #include "cuda/gemm.h"
 #include "evo2/config.h"
 
@@ -71,6 +74,8 @@ class CudaRank {
   int cp_rank() const { return cp_rank_; }
   cudaStream_t stream() const { return stream_; }
   size_t device_bytes() const { return buffers_.bytes() + gemm_->workspace_bytes(); }
+  // The workspace plan of the last Forward (rank_buffers.h).
+  const RankWorkspacePlan& workspace_plan() const { return buffers_.plan(); }
 
  private:
   CudaRank(int device, int tp_rank, int cp_rank, const DeviceWeights* weights)
@@ -83,8 +88,10 @@ class CudaRank {
 
   int device_, tp_rank_, cp_rank_;
   const DeviceWeights* weights_;
+  int64_t kv_heads_per_gather_ = 0;  // EVO2_CP_KV_HEADS_PER_GATHER; 0 = as many as fit
   cudaStream_t stream_ = nullptr;
   std::unique_ptr<GemmRunner> gemm_;
+  std::unique_ptr<Fp8Gemm> fp8_gemm_;  // when the weights have FP8 copies (made at first Forward)
   RankBuffers buffers_;
 };
 
