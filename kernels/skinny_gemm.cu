@@ -1,20 +1,19 @@
-#include "kernels/skinny_gemm.cuh"
-
 #include <cuda_bf16.h>
 
 #include <algorithm>
 #include <cstdint>
+#include <type_traits>
 
 #include "absl/strings/str_cat.h"
 #include "kernels/cuda_status.cuh"
 #include "kernels/dependent_launch.cuh"
 #include "kernels/element.cuh"
+#include "kernels/skinny_gemm.cuh"
 
 namespace evo2::kernels {
 namespace {
 
-constexpr int kWarps = 8;   // output rows in flight per block
-constexpr int kUnroll = 4;  // 16-byte loads of w in flight per lane
+constexpr int kWarps = 8;  // output rows in flight per block
 
 template <typename T>
 struct Vec {
@@ -79,19 +78,34 @@ __device__ void FormInput(const SkinnyGemmArgs& a, int rows, int64_t K, T* xs) {
   __syncthreads();
 }
 
-template <typename T, typename Out, int R, SkinnyInput kIn>
+// φ of the MLP gate, rounded to T as mlp_gate.cu's Activation (the same expression, so the
+// gated epilogue and the separate gate kernel agree bit for bit).
+template <typename T>
+__device__ __forceinline__ float GateActivation(float v, bool gelu) {
+  return gelu ? Round<T>(0.5f * v * (1.f + erff(v * 0.70710678118654752f))) : v;
+}
+
+// kU: 16-byte loads in flight per lane. kGate (SkinnyOutput::kGatedMlp): the block's first
+// kWarps/2 warps take l1 rows o, the others the l2 rows out + o of the same o, and the l1 warp
+// gates with its partner's sum passed through shared memory.
+template <typename T, typename Out, int R, SkinnyInput kIn, int kU, bool kGate>
 __global__ void __launch_bounds__(32 * kWarps) SkinnyGemmKernel(SkinnyGemmArgs a) {
   constexpr int n = Vec<T>::kElems;
+  constexpr int kRowsPerStep = kGate ? kWarps / 2 : kWarps;  // outputs per block and step
   extern __shared__ uint4 smem[];
   const int rows = static_cast<int>(a.rows);
   const int64_t K = a.in;
   const T* w = static_cast<const T*>(a.w);
+  const int warp = static_cast<int>(threadIdx.x / 32);
+  const int slot = warp % kRowsPerStep;
+  const bool partner = kGate && warp >= kRowsPerStep;  // computes the l2 row
+  const int64_t w_offset = partner ? a.out : 0;        // [l1; l2]: l2 row o is row out + o
   {
     // The weights are never written: pull this warp's first row toward L2 (one 128-byte line
     // per lane and step) while the kernel before this one may still be running.
-    const int64_t o = static_cast<int64_t>(blockIdx.x) * kWarps + threadIdx.x / 32;
+    const int64_t o = static_cast<int64_t>(blockIdx.x) * kRowsPerStep + slot;
     if (o < a.out) {
-      const char* row = reinterpret_cast<const char*>(w + o * K);
+      const char* row = reinterpret_cast<const char*>(w + (o + w_offset) * K);
       const int64_t bytes = K * static_cast<int64_t>(sizeof(T));
       for (int64_t off = (threadIdx.x % 32) * 128; off < bytes; off += 32 * 128)
         asm volatile("prefetch.global.L2 [%0];" ::"l"(row + off));
@@ -108,31 +122,54 @@ __global__ void __launch_bounds__(32 * kWarps) SkinnyGemmKernel(SkinnyGemmArgs a
     x = xs;
     ldx = K;
   }
+  __shared__ float partner_sum[kGate ? kRowsPerStep : 1][R];  // kGate: the l2 rows' sums
   const int lane = threadIdx.x % 32;
   const T* bias = static_cast<const T*>(a.bias);
   Out* y = static_cast<Out*>(a.y);
   const int64_t chunks = K / n;  // 16-byte chunks per weight row
-  for (int64_t o = static_cast<int64_t>(blockIdx.x) * kWarps + threadIdx.x / 32; o < a.out;
-       o += static_cast<int64_t>(gridDim.x) * kWarps) {
-    const uint4* wr = reinterpret_cast<const uint4*>(w + o * K);
+  // The step count is the same for every warp of the block (kGate synchronises the block).
+  for (int64_t base = static_cast<int64_t>(blockIdx.x) * kRowsPerStep; base < a.out;
+       base += static_cast<int64_t>(gridDim.x) * kRowsPerStep) {
+    const int64_t o = base + slot;
     float acc[R];
 #pragma unroll
     for (int r = 0; r < R; ++r) acc[r] = 0.f;
-    int64_t c = lane;
-    for (; c + 32 * (kUnroll - 1) < chunks; c += 32 * kUnroll) {
-      uint4 wv[kUnroll];
+    if (o < a.out) {
+      const uint4* wr = reinterpret_cast<const uint4*>(w + (o + w_offset) * K);
+      // Lane chunks lane, lane + 32, … in this order whatever kU (results independent of it).
+      int64_t c = lane;
+      for (; c + 32 * (kU - 1) < chunks; c += 32 * kU) {
+        uint4 wv[kU];
 #pragma unroll
-      for (int u = 0; u < kUnroll; ++u) wv[u] = __ldcs(wr + c + 32 * u);  // streamed once
+        for (int u = 0; u < kU; ++u) wv[u] = __ldcs(wr + c + 32 * u);  // streamed once
 #pragma unroll
-      for (int u = 0; u < kUnroll; ++u) Dot16<T, R>(wv[u], x, ldx, (c + 32 * u) * n, acc, rows);
+        for (int u = 0; u < kU; ++u) Dot16<T, R>(wv[u], x, ldx, (c + 32 * u) * n, acc, rows);
+      }
+      for (; c < chunks; c += 32) Dot16<T, R>(__ldcs(wr + c), x, ldx, c * n, acc, rows);
+#pragma unroll
+      for (int r = 0; r < R; ++r) {
+#pragma unroll
+        for (int off = 16; off > 0; off /= 2) acc[r] += __shfl_xor_sync(0xffffffffu, acc[r], off);
+      }
     }
-    for (; c < chunks; c += 32) Dot16<T, R>(__ldcs(wr + c), x, ldx, c * n, acc, rows);
+    if constexpr (kGate) {
+      if (partner && lane == 0) {
 #pragma unroll
-    for (int r = 0; r < R; ++r) {
+        for (int r = 0; r < R; ++r) partner_sum[slot][r] = acc[r];
+      }
+      __syncthreads();
+      if (!partner && lane == 0 && o < a.out) {
 #pragma unroll
-      for (int off = 16; off > 0; off /= 2) acc[r] += __shfl_xor_sync(0xffffffffu, acc[r], off);
-    }
-    if (lane == 0) {
+        for (int r = 0; r < R; ++r) {
+          if (r >= rows) break;
+          // The plain product's store (acc + bias 0 + y 0) rounded to T, then the gate.
+          const float l1 = Round<T>(acc[r] + 0.f + 0.f);
+          const float l2 = Round<T>(partner_sum[slot][r] + 0.f + 0.f);
+          y[r * a.ldy + o] = FromFloat<Out>(GateActivation<T>(l1, a.gelu) * l2);
+        }
+      }
+      __syncthreads();  // partner_sum is reused by the next step
+    } else if (lane == 0 && o < a.out) {
       const float b = bias != nullptr ? ToFloat(bias[o]) : 0.f;
 #pragma unroll
       for (int r = 0; r < R; ++r) {
@@ -180,22 +217,56 @@ cudaError_t LaunchKernel(Kernel kernel, unsigned grid, size_t smem, cudaStream_t
   return err;
 }
 
+// Loads in flight per lane for a row of `chunks` 16-byte chunks: the whole row where it fits in
+// 16 per lane (one memory round trip per row), else 16.
+int AutoUnroll(int64_t chunks) {
+  const int64_t per_lane = (chunks + 31) / 32;
+  return per_lane <= 4 ? 4 : (per_lane <= 8 ? 8 : 16);
+}
+
+template <typename T, typename Out, int R, bool kGate>
+cudaError_t LaunchPlainInput(const SkinnyGemmArgs& a, unsigned grid, cudaStream_t stream,
+                             int unroll) {
+  switch (unroll) {
+    case 4:
+      return LaunchKernel(SkinnyGemmKernel<T, Out, R, SkinnyInput::kPlain, 4, kGate>, grid, 0,
+                          stream, a);
+    case 8:
+      return LaunchKernel(SkinnyGemmKernel<T, Out, R, SkinnyInput::kPlain, 8, kGate>, grid, 0,
+                          stream, a);
+    default:
+      return LaunchKernel(SkinnyGemmKernel<T, Out, R, SkinnyInput::kPlain, 16, kGate>, grid, 0,
+                          stream, a);
+  }
+}
+
 template <typename T, typename Out, int R>
 cudaError_t Launch(const SkinnyGemmArgs& a, size_t smem, cudaStream_t stream) {
-  int64_t blocks = (a.out + kWarps - 1) / kWarps;
+  const bool gate = a.output == SkinnyOutput::kGatedMlp;
+  const int64_t per_block = gate ? kWarps / 2 : kWarps;
+  int64_t blocks = (a.out + per_block - 1) / per_block;
   // A fused input is formed once per block: enough blocks to fill the card, each looping over
   // several output rows.
   if (a.input != SkinnyInput::kPlain) blocks = std::min<int64_t>(blocks, 4 * MultiprocessorCount());
   const auto grid = static_cast<unsigned>(blocks);
+  const int unroll = a.unroll != 0 ? a.unroll : AutoUnroll(a.in / Vec<T>::kElems);
   switch (a.input) {
     case SkinnyInput::kPlain:
-      return LaunchKernel(SkinnyGemmKernel<T, Out, R, SkinnyInput::kPlain>, grid, 0, stream, a);
+      if constexpr (std::is_same_v<T, Out>) {
+        if (gate) return LaunchPlainInput<T, Out, R, true>(a, grid, stream, unroll);
+      }
+      return LaunchPlainInput<T, Out, R, false>(a, grid, stream, unroll);
     case SkinnyInput::kRmsNorm:
-      return LaunchKernel(SkinnyGemmKernel<T, Out, R, SkinnyInput::kRmsNorm>, grid, smem, stream,
-                          a);
+      if constexpr (std::is_same_v<T, Out>) {
+        if (gate)
+          return LaunchKernel(SkinnyGemmKernel<T, Out, R, SkinnyInput::kRmsNorm, 4, true>, grid,
+                              smem, stream, a);
+      }
+      return LaunchKernel(SkinnyGemmKernel<T, Out, R, SkinnyInput::kRmsNorm, 4, false>, grid, smem,
+                          stream, a);
     case SkinnyInput::kGatedMlp:
-      return LaunchKernel(SkinnyGemmKernel<T, Out, R, SkinnyInput::kGatedMlp>, grid, smem, stream,
-                          a);
+      return LaunchKernel(SkinnyGemmKernel<T, Out, R, SkinnyInput::kGatedMlp, 4, false>, grid, smem,
+                          stream, a);
   }
   return cudaErrorInvalidValue;
 }
@@ -222,6 +293,15 @@ absl::Status LaunchSkinnyGemm(const SkinnyGemmArgs& a, cudaStream_t stream) {
     return absl::UnimplementedError(absl::StrCat(
         "skinny_gemm: rows=", a.rows, " in=", a.in, " ldx=", a.ldx,
         " (needs ≤ 8 rows, 16-byte rows, fused inputs within 46 KiB of shared memory)"));
+  const bool gate = a.output == SkinnyOutput::kGatedMlp;
+  if (gate && (!std::is_same_v<T, Out> || a.bias != nullptr || a.accumulate ||
+               a.input == SkinnyInput::kGatedMlp))
+    return absl::InvalidArgumentError(
+        "skinny_gemm: the gated output needs Out = T, no bias, no accumulation and a plain or "
+        "RMSNorm input");
+  if (a.unroll != 0 && a.unroll != 4 && a.unroll != 8 && a.unroll != 16)
+    return absl::InvalidArgumentError(
+        absl::StrCat("skinny_gemm: unroll ", a.unroll, " (0, 4, 8 or 16)"));
   if (a.rows == 0) return absl::OkStatus();
   cudaError_t err;
   if (a.rows == 1) {

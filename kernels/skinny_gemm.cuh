@@ -9,11 +9,19 @@
 // with the standalone kernel's arithmetic (only the sum of squares is ordered differently), so
 // the decoder saves one launch per fused op: at batch 1 the small kernels between the GEMMs
 // cost about as much as the GEMMs of a 1B model.
+// With output kGatedMlp the product also applies the MLP gate (mlp_gate.cuh) in its epilogue:
+//   y[r, o] = round_T(φ(round_T(x·w[o])) · round_T(x·w[out + o]))   w [2·out, K] = [l1; l2]
+// the value LaunchMlpGate leaves in G[:, :out] after the plain product into G, bit for bit (each
+// row's sum is the same), one launch fewer per block of the decoder.
 // At a handful of rows a GEMM is a pass over the weights (2·O·K bytes against 2·rows·O·K
 // FLOPs), so the kernel is written for bandwidth: one warp per output row o, 16-byte loads of w
-// kept in flight four deep per lane, a warp reduction per row. Needs K and ldx multiples of 16
+// kept in flight `unroll` deep per lane (4, 8 or 16; by default enough to hold a whole row of up
+// to 16 chunks per lane, so a warp's row is one memory round trip), a warp reduction per row.
+// Every lane sums its chunks in the same order whatever the unroll, so results do not depend
+// on it. Needs K and ldx multiples of 16
 // bytes of T, 16-byte aligned x and w, rows ≤ 8, and for fused inputs rows·K·sizeof(T) within
-// kSkinnyGemmMaxInputBytes of shared memory; other shapes are refused with UNIMPLEMENTED (the caller runs the ops apart).
+// kSkinnyGemmMaxInputBytes of shared memory; other shapes are refused with UNIMPLEMENTED (the
+// caller runs the ops apart).
 #pragma once
 
 #include <cuda_runtime.h>
@@ -31,6 +39,7 @@ inline constexpr int64_t kSkinnyGemmMaxRows = 8;
 inline constexpr size_t kSkinnyGemmMaxInputBytes = 46 * 1024;
 
 enum class SkinnyInput { kPlain, kRmsNorm, kGatedMlp };
+enum class SkinnyOutput { kPlain, kGatedMlp };
 
 struct SkinnyGemmArgs {
   SkinnyInput input = SkinnyInput::kPlain;
@@ -45,6 +54,12 @@ struct SkinnyGemmArgs {
   int64_t ldy = 0;
   int64_t rows = 0, in = 0, out = 0;
   bool accumulate = false;
+  // kGatedMlp: w holds 2·out rows, y gets the gated products; needs Out = T, no bias, no
+  // accumulate (`gelu` picks φ as for the gated input).
+  SkinnyOutput output = SkinnyOutput::kPlain;
+  // 16-byte loads of w in flight per lane: 4, 8 or 16, or 0 to pick from K (see above). Inputs
+  // other than kPlain always run with 4.
+  int unroll = 0;
   // Launch as a programmatic dependent of the kernel before it on the stream
   // (kernels/dependent_launch.cuh): each warp prefetches its first weight row into L2, then
   // waits for that kernel before touching x or y. Falls back to a plain launch if refused.

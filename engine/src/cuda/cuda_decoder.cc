@@ -16,7 +16,6 @@
 #include "kernels/hyena_long.cuh"
 #include "kernels/hyena_state.cuh"
 #include "kernels/hyena_step.cuh"
-#include "kernels/mlp_gate.cuh"
 #include "kernels/rms_norm.cuh"
 #include "kernels/skinny_gemm.cuh"
 #include "model/decoder_util.h"
@@ -216,9 +215,16 @@ absl::Status CudaDecoder::EnqueueStepTyped(int64_t B) {
     RETURN_IF_ERROR(kernels::LaunchRmsNorm<T>(x, static_cast<const T*>(blk.out_bias),
                                               static_cast<const T*>(blk.post_norm), z, B, H,
                                               cfg.eps, st));
-    RETURN_IF_ERROR(Linear<T>(act, {.x = z, .ldx = H, .w = blk.mlp_l12, .y = mlp, .ldy = 2 * I,
-                                    .rows = B, .in = H, .out = 2 * I}));
-    RETURN_IF_ERROR(kernels::LaunchMlpGate<T>(mlp, B, I, gelu, st));
+    // mlp[:, :I] = gate(z·[l1; l2]ᵀ), the gate in the product's epilogue where it can be.
+    RETURN_IF_ERROR(linear_.RunGatedMlp<T>({.x = z,
+                                            .ldx = H,
+                                            .w = blk.mlp_l12,
+                                            .y = mlp,
+                                            .ldy = 2 * I,
+                                            .rows = B,
+                                            .in = H,
+                                            .out = 2 * I},
+                                           gelu));
     RETURN_IF_ERROR(Linear<T>(DType::kFloat32, {.x = mlp, .ldx = 2 * I, .w = blk.mlp_l3, .y = x,
                                                 .ldy = H, .rows = B, .in = I, .out = H,
                                                 .beta = 1.f}));
