@@ -1,4 +1,6 @@
 #include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_fp8.h>
 
 #include <algorithm>
 #include <cstdint>
@@ -37,6 +39,47 @@ __device__ __forceinline__ void Dot16(const uint4& wv, const T* x, int64_t ldx, 
     const T* xe = reinterpret_cast<const T*>(&xv);
 #pragma unroll
     for (int e = 0; e < n; ++e) acc[r] = fmaf(ToFloat(xe[e]), wf[e], acc[r]);
+  }
+}
+
+template <bool kW8, typename T, int R>
+__device__ __forceinline__ void Dot(const uint4& wv, const T* x, int64_t ldx, int64_t k,
+                                    float (&acc)[R], int rows);
+
+// Adds Σ over one 16-byte chunk of E4M3 weights (16 codes): acc[r] += x[r, k..k+16) · w.
+template <typename T, int R>
+__device__ __forceinline__ void Dot16E4M3(const uint4& wv, const T* x, int64_t ldx, int64_t k,
+                                          float (&acc)[R], int rows) {
+  constexpr int n = Vec<T>::kElems;  // x elements per 16-byte load
+  const auto* codes = reinterpret_cast<const __nv_fp8x2_storage_t*>(&wv);
+  float wf[16];
+#pragma unroll
+  for (int e = 0; e < 8; ++e) {
+    const __half2 h(__nv_cvt_fp8x2_to_halfraw2(codes[e], __NV_E4M3));  // exact: E4M3 ⊂ fp16
+    const float2 f = __half22float2(h);
+    wf[2 * e] = f.x;
+    wf[2 * e + 1] = f.y;
+  }
+#pragma unroll
+  for (int r = 0; r < R; ++r) {
+    if (r >= rows) break;
+#pragma unroll
+    for (int part = 0; part < 16 / n; ++part) {
+      const uint4 xv = *reinterpret_cast<const uint4*>(x + r * ldx + k + part * n);
+      const T* xe = reinterpret_cast<const T*>(&xv);
+#pragma unroll
+      for (int e = 0; e < n; ++e) acc[r] = fmaf(ToFloat(xe[e]), wf[part * n + e], acc[r]);
+    }
+  }
+}
+
+template <bool kW8, typename T, int R>
+__device__ __forceinline__ void Dot(const uint4& wv, const T* x, int64_t ldx, int64_t k,
+                                    float (&acc)[R], int rows) {
+  if constexpr (kW8) {
+    Dot16E4M3<T, R>(wv, x, ldx, k, acc, rows);
+  } else {
+    Dot16<T, R>(wv, x, ldx, k, acc, rows);
   }
 }
 
@@ -88,14 +131,16 @@ __device__ __forceinline__ float GateActivation(float v, bool gelu) {
 // kU: 16-byte loads in flight per lane. kGate (SkinnyOutput::kGatedMlp): the block's first
 // kWarps/2 warps take l1 rows o, the others the l2 rows out + o of the same o, and the l1 warp
 // gates with its partner's sum passed through shared memory.
-template <typename T, typename Out, int R, SkinnyInput kIn, int kU, bool kGate>
+// kW8: E4M3 weight codes (16 per 16-byte chunk) scaled per output row by w_inv_scale.
+template <typename T, typename Out, int R, SkinnyInput kIn, int kU, bool kGate, bool kW8 = false>
 __global__ void __launch_bounds__(32 * kWarps) SkinnyGemmKernel(SkinnyGemmArgs a) {
-  constexpr int n = Vec<T>::kElems;
+  constexpr int n = kW8 ? 16 : Vec<T>::kElems;               // weights per 16-byte chunk
   constexpr int kRowsPerStep = kGate ? kWarps / 2 : kWarps;  // outputs per block and step
   extern __shared__ uint4 smem[];
   const int rows = static_cast<int>(a.rows);
   const int64_t K = a.in;
-  const T* w = static_cast<const T*>(a.w);
+  using W = std::conditional_t<kW8, uint8_t, T>;
+  const W* w = static_cast<const W*>(a.w);
   const int warp = static_cast<int>(threadIdx.x / 32);
   const int slot = warp % kRowsPerStep;
   const bool partner = kGate && warp >= kRowsPerStep;  // computes the l2 row
@@ -106,7 +151,7 @@ __global__ void __launch_bounds__(32 * kWarps) SkinnyGemmKernel(SkinnyGemmArgs a
     const int64_t o = static_cast<int64_t>(blockIdx.x) * kRowsPerStep + slot;
     if (o < a.out) {
       const char* row = reinterpret_cast<const char*>(w + (o + w_offset) * K);
-      const int64_t bytes = K * static_cast<int64_t>(sizeof(T));
+      const int64_t bytes = K * static_cast<int64_t>(sizeof(W));
       for (int64_t off = (threadIdx.x % 32) * 128; off < bytes; off += 32 * 128)
         asm volatile("prefetch.global.L2 [%0];" ::"l"(row + off));
     }
@@ -143,13 +188,18 @@ __global__ void __launch_bounds__(32 * kWarps) SkinnyGemmKernel(SkinnyGemmArgs a
 #pragma unroll
         for (int u = 0; u < kU; ++u) wv[u] = __ldcs(wr + c + 32 * u);  // streamed once
 #pragma unroll
-        for (int u = 0; u < kU; ++u) Dot16<T, R>(wv[u], x, ldx, (c + 32 * u) * n, acc, rows);
+        for (int u = 0; u < kU; ++u) Dot<kW8, T, R>(wv[u], x, ldx, (c + 32 * u) * n, acc, rows);
       }
-      for (; c < chunks; c += 32) Dot16<T, R>(__ldcs(wr + c), x, ldx, c * n, acc, rows);
+      for (; c < chunks; c += 32) Dot<kW8, T, R>(__ldcs(wr + c), x, ldx, c * n, acc, rows);
 #pragma unroll
       for (int r = 0; r < R; ++r) {
 #pragma unroll
         for (int off = 16; off > 0; off /= 2) acc[r] += __shfl_xor_sync(0xffffffffu, acc[r], off);
+      }
+      if constexpr (kW8) {
+        const float inv = a.w_inv_scale[o + w_offset];
+#pragma unroll
+        for (int r = 0; r < R; ++r) acc[r] *= inv;
       }
     }
     if constexpr (kGate) {
@@ -224,20 +274,28 @@ int AutoUnroll(int64_t chunks) {
   return per_lane <= 4 ? 4 : (per_lane <= 8 ? 8 : 16);
 }
 
-template <typename T, typename Out, int R, bool kGate>
+template <typename T, typename Out, int R, bool kGate, bool kW8>
 cudaError_t LaunchPlainInput(const SkinnyGemmArgs& a, unsigned grid, cudaStream_t stream,
                              int unroll) {
   switch (unroll) {
     case 4:
-      return LaunchKernel(SkinnyGemmKernel<T, Out, R, SkinnyInput::kPlain, 4, kGate>, grid, 0,
+      return LaunchKernel(SkinnyGemmKernel<T, Out, R, SkinnyInput::kPlain, 4, kGate, kW8>, grid, 0,
                           stream, a);
     case 8:
-      return LaunchKernel(SkinnyGemmKernel<T, Out, R, SkinnyInput::kPlain, 8, kGate>, grid, 0,
+      return LaunchKernel(SkinnyGemmKernel<T, Out, R, SkinnyInput::kPlain, 8, kGate, kW8>, grid, 0,
                           stream, a);
     default:
-      return LaunchKernel(SkinnyGemmKernel<T, Out, R, SkinnyInput::kPlain, 16, kGate>, grid, 0,
+      return LaunchKernel(SkinnyGemmKernel<T, Out, R, SkinnyInput::kPlain, 16, kGate, kW8>, grid, 0,
                           stream, a);
   }
+}
+
+template <typename T, typename Out, int R, bool kGate>
+cudaError_t LaunchPlainInput(const SkinnyGemmArgs& a, unsigned grid, cudaStream_t stream,
+                             int unroll) {
+  if (a.w_inv_scale != nullptr)
+    return LaunchPlainInput<T, Out, R, kGate, true>(a, grid, stream, unroll);
+  return LaunchPlainInput<T, Out, R, kGate, false>(a, grid, stream, unroll);
 }
 
 template <typename T, typename Out, int R>
@@ -249,7 +307,8 @@ cudaError_t Launch(const SkinnyGemmArgs& a, size_t smem, cudaStream_t stream) {
   // several output rows.
   if (a.input != SkinnyInput::kPlain) blocks = std::min<int64_t>(blocks, 4 * MultiprocessorCount());
   const auto grid = static_cast<unsigned>(blocks);
-  const int unroll = a.unroll != 0 ? a.unroll : AutoUnroll(a.in / Vec<T>::kElems);
+  const int64_t per_chunk = a.w_inv_scale != nullptr ? 16 : Vec<T>::kElems;  // weights
+  const int unroll = a.unroll != 0 ? a.unroll : AutoUnroll(a.in / per_chunk);
   switch (a.input) {
     case SkinnyInput::kPlain:
       if constexpr (std::is_same_v<T, Out>) {
@@ -299,6 +358,9 @@ absl::Status LaunchSkinnyGemm(const SkinnyGemmArgs& a, cudaStream_t stream) {
     return absl::InvalidArgumentError(
         "skinny_gemm: the gated output needs Out = T, no bias, no accumulation and a plain or "
         "RMSNorm input");
+  if (a.w_inv_scale != nullptr && (a.input != SkinnyInput::kPlain || a.in % 16 != 0))
+    return absl::UnimplementedError(absl::StrCat(
+        "skinny_gemm: E4M3 weights need a plain input and K a multiple of 16 (K=", a.in, ")"));
   if (a.unroll != 0 && a.unroll != 4 && a.unroll != 8 && a.unroll != 16)
     return absl::InvalidArgumentError(
         absl::StrCat("skinny_gemm: unroll ", a.unroll, " (0, 4, 8 or 16)"));

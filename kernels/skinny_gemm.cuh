@@ -18,7 +18,12 @@
 // kept in flight `unroll` deep per lane (4, 8 or 16; by default enough to hold a whole row of up
 // to 16 chunks per lane, so a warp's row is one memory round trip), a warp reduction per row.
 // Every lane sums its chunks in the same order whatever the unroll, so results do not depend
-// on it. Needs K and ldx multiples of 16
+// on it.
+// With w_inv_scale the weights are an FP8 copy (docs/spec/fp8.md, cuda_weights.h's
+// DeviceFp8Linear): w [O, K] E4M3 codes, and every output row's sum is scaled once,
+//   y[r, o] = w_inv_scale[o] · Σ_k x[r, k] · e4m3(w[o, k])  (+ bias[o]) (+ y[r, o])
+// — weight-only FP8: half the bytes of a bf16 pass, x stays T (not quantised as the FP8
+// forward's inputs are). Plain inputs only; K a multiple of 16. Needs K and ldx multiples of 16
 // bytes of T, 16-byte aligned x and w, rows ≤ 8, and for fused inputs rows·K·sizeof(T) within
 // kSkinnyGemmMaxInputBytes of shared memory; other shapes are refused with UNIMPLEMENTED (the
 // caller runs the ops apart).
@@ -48,7 +53,8 @@ struct SkinnyGemmArgs {
   const void* norm_scale = nullptr;  // kRmsNorm: [K] T
   float eps = 0.f;                   // kRmsNorm
   bool gelu = false;                 // kGatedMlp: φ = exact erf GELU, else identity
-  const void* w = nullptr;           // [O, K] T
+  const void* w = nullptr;           // [O, K] T, or E4M3 codes with w_inv_scale
+  const float* w_inv_scale = nullptr;  // [O] 1/s_W of E4M3 weights (the gated output: [2·out])
   const void* bias = nullptr;        // [O] T or nullptr
   void* y = nullptr;                 // [rows, O] Out, leading dimension ldy
   int64_t ldy = 0;

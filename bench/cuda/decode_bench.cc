@@ -1,8 +1,9 @@
 // Cached-state decoding benchmark of the cuda backend on one GPU: random weights with real
 // shapes, random A/C/G/T tokens. Models: Evo 2 `1b` / `7b` (evo2_1b_base / evo2_7b,
-// cuda/cuda_decoder.h), Llama `eden7b` / `llama8b` (cuda/llama/llama_cuda_decoder.h) and
-// `hybrid8b` (hybrid_mamba_8b, cuda/nemotron_h/nemotron_h_cuda_decoder.h); bench_models.h has the
-// HF families' shapes.
+// cuda/cuda_decoder.h; `1b+full-fp8` / `7b+full-fp8` with every linear's FP8 copy, whose
+// few-row steps stream the E4M3 weights), Llama `eden7b` / `llama8b`
+// (cuda/llama/llama_cuda_decoder.h) and `hybrid8b` (hybrid_mamba_8b,
+// cuda/nemotron_h/nemotron_h_cuda_decoder.h); bench_models.h has the HF families' shapes.
 //   * time to first token: Prefill of one 8 192-token prompt (the parallel forward, the state
 //     derivation, the last row's logits back on the host), median of 3 after a warm-up;
 //   * decode rate: B prompts of 64 tokens prefilled (the 147 steps then stay in one KV
@@ -46,6 +47,7 @@
 #include "cuda/llama/llama_cuda_model.h"
 #include "cuda/llama/llama_cuda_weights.h"
 #include "evo2/config.h"
+#include "evo2/device.h"
 #include "evo2/status_macros.h"
 #include "kernels/cuda_status.cuh"
 
@@ -61,9 +63,12 @@ constexpr int kWarmupSteps = 3, kRuns = 3, kStepsPerRun = 48;
 
 // A model of `name` with random bf16 weights.
 absl::StatusOr<std::unique_ptr<Model>> RandomModel(const std::string& name) {
-  if (name == "1b" || name == "7b") {
-    ASSIGN_OR_RETURN(auto cfg, evo2::ModelConfigPreset(name == "1b" ? "evo2_1b_base" : "evo2_7b"));
+  const bool full_fp8 = name == "1b+full-fp8" || name == "7b+full-fp8";
+  if (name == "1b" || name == "7b" || full_fp8) {
+    ASSIGN_OR_RETURN(auto cfg,
+                     evo2::ModelConfigPreset(name[0] == '1' ? "evo2_1b_base" : "evo2_7b"));
     ASSIGN_OR_RETURN(auto w, evo2::cuda::DeviceWeights::Random(cfg, evo2::DType::kBFloat16, 1234));
+    if (full_fp8) RETURN_IF_ERROR(w.AddFp8Copies(cfg, evo2::Fp8Mode::kAllLinears, {}, nullptr));
     ASSIGN_OR_RETURN(auto m, CudaModel::Create(cfg, std::move(w)));
     return std::unique_ptr<Model>(std::move(m));
   }
@@ -78,8 +83,8 @@ absl::StatusOr<std::unique_ptr<Model>> RandomModel(const std::string& name) {
     ASSIGN_OR_RETURN(auto m, evo2::bench::RandomHybridMamba8b(evo2::DType::kBFloat16));
     return std::unique_ptr<Model>(std::move(m));
   }
-  return absl::InvalidArgumentError("unknown model '" + name +
-                                    "' (1b, 7b, eden7b, llama8b, hybrid8b)");
+  return absl::InvalidArgumentError(
+      "unknown model '" + name + "' (1b, 7b, 1b+full-fp8, 7b+full-fp8, eden7b, llama8b, hybrid8b)");
 }
 
 std::vector<int32_t> RandomBases(int64_t n, std::mt19937& rng) {
@@ -97,8 +102,12 @@ double Median(std::vector<double> v) {
 // Which step implementation a row measures (the decoder reads these switches when created).
 struct Variant {
   bool graphs = true, skinny_gemm = true, fused = false, pdl = true, v1_linears = false;
-  bool is_default() const { return graphs && skinny_gemm && !fused && pdl && !v1_linears; }
+  bool bf16_copies = false;  // an FP8 model's steps on its bf16 weights
+  bool is_default() const {
+    return graphs && skinny_gemm && !fused && pdl && !v1_linears && !bf16_copies;
+  }
   const char* name() const {
+    if (bf16_copies) return "graph, bf16 weights (EVO2_CUDA_DECODE_FP8=0)";
     if (!graphs) return "eager launches";
     if (!skinny_gemm) return "graph, cuBLAS";
     if (fused) return "graph, fused norm/gate";
@@ -116,7 +125,9 @@ absl::StatusOr<std::unique_ptr<evo2::Decoder>> NewDecoder(Model& model, Variant 
     setenv("EVO2_CUDA_DECODE_UNROLL", "4", 1);
     setenv("EVO2_CUDA_DECODE_GATE_EPILOGUE", "0", 1);
   }
+  if (v.bf16_copies) setenv("EVO2_CUDA_DECODE_FP8", "0", 1);
   auto d = model.NewDecoder(evo2::DecoderOptions{});
+  unsetenv("EVO2_CUDA_DECODE_FP8");
   unsetenv("EVO2_CUDA_DECODE_UNROLL");
   unsetenv("EVO2_CUDA_DECODE_GATE_EPILOGUE");
   unsetenv("EVO2_CUDA_DECODE_GRAPHS");
@@ -224,16 +235,18 @@ int main(int argc, char** argv) {
       return 1;
     }
     Model& model = **m;
-    const double target = name == "7b" ? 250 : (name == "1b" ? 1000 : 0);
+    const bool evo2_model = name[0] == '1' || name[0] == '7';  // 1b, 7b and their +full-fp8
+    const double target = !evo2_model ? 0 : (name[0] == '7' ? 250 : 1000);
     std::vector<std::pair<int64_t, Variant>> rows;
     const std::vector<std::string> batches = absl::StrSplit(batches_arg, ',');
     for (const std::string& b : batches) rows.push_back({std::atoll(b.c_str()), Variant{}});
     if (ab) {
       rows.push_back({1, Variant{.graphs = false}});
       rows.push_back({1, Variant{.pdl = false}});
-      if (name == "1b" || name == "7b") rows.push_back({1, Variant{.fused = true}});  // Evo 2 only
+      if (evo2_model) rows.push_back({1, Variant{.fused = true}});  // Evo 2 only
       rows.push_back({1, Variant{.skinny_gemm = false}});
-      if (name == "1b" || name == "7b") rows.push_back({1, Variant{.v1_linears = true}});
+      if (evo2_model) rows.push_back({1, Variant{.v1_linears = true}});
+      if (name.find("fp8") != std::string::npos) rows.push_back({1, Variant{.bf16_copies = true}});
     }
     if (profile_steps > 0) rows.resize(1);
     for (const auto& [batch, variant] : rows) {

@@ -2,7 +2,9 @@
 // weight shape of an evo2_7b / evo2_1b_base batch-B step, random bf16 data, per variant of the
 // few-row kernel: loads in flight per lane (unroll 4, 8, 16 and the default by K) and, for the
 // MLP's l1/l2 product, the gate in the epilogue against the product plus the separate gate
-// kernel (kernels/mlp_gate.cuh). Achieved GB/s counts the weight bytes once (x and y are a few
+// kernel (kernels/mlp_gate.cuh); and the FP8 copy (E4M3 codes, one scale per row: half the
+// bytes) the decoder streams for an --fp8 / --full-fp8 model. Achieved GB/s counts the weight
+// bytes once (x and y are a few
 // KiB); the ceiling printed beside it is this card's device-to-device copy rate (bytes read +
 // written), measured first.
 //
@@ -25,6 +27,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_split.h"
+#include "kernels/fp8_quantize.cuh"
 #include "kernels/mlp_gate.cuh"
 #include "kernels/random_fill.cuh"
 #include "kernels/skinny_gemm.cuh"
@@ -201,6 +204,45 @@ int main(int argc, char** argv) {
           return evo2::kernels::LaunchSkinnyGemm<BF16, BF16>(a, nullptr);
         });
       }
+      // The FP8 copy of each weight copy: codes [out, in] and 1/s per row.
+      std::vector<uint8_t*> codes(static_cast<size_t>(copies));
+      std::vector<float*> inv(static_cast<size_t>(copies));
+      for (int c = 0; c < copies; ++c) {
+        const auto i = static_cast<size_t>(c);
+        codes[i] = static_cast<uint8_t*>(Alloc(w_bytes / 2));
+        inv[i] = static_cast<float*>(Alloc(static_cast<size_t>(s.out) * sizeof(float)));
+        Check(evo2::kernels::LaunchQuantizeRowsE4M3<BF16>(w[i], s.out, s.in, s.in, codes[i], s.in,
+                                                          inv[i], nullptr),
+              "quantize");
+      }
+      Check(cudaDeviceSynchronize(), "quantize");
+      const auto fp8_row = [&](const char* variant, SkinnyOutput output, int64_t out) {
+        const double ms = MedianLaunchMs(40, [&](int i) {
+          const auto c = static_cast<size_t>(i % copies);
+          const SkinnyGemmArgs a{.x = x,
+                                 .ldx = s.ldx,
+                                 .w = codes[c],
+                                 .w_inv_scale = inv[c],
+                                 .y = y,
+                                 .ldy = s.out,
+                                 .rows = rows,
+                                 .in = s.in,
+                                 .out = out,
+                                 .output = output};
+          return evo2::kernels::LaunchSkinnyGemm<BF16, BF16>(a, nullptr);
+        });
+        const double bytes = static_cast<double>(w_bytes / 2 + s.out * sizeof(float));
+        std::printf("| %s | %s [%lld × %lld] | %lld | %s | %.1f | %.0f | %.0f %% |\n",
+                    model.c_str(), s.name, static_cast<long long>(s.out),
+                    static_cast<long long>(s.in), static_cast<long long>(rows), variant, 1e3 * ms,
+                    bytes / ms / 1e6, 100.0 * bytes / ms / 1e6 / copy);
+        std::fflush(stdout);
+      };
+      fp8_row("E4M3 weights", SkinnyOutput::kPlain, s.out);
+      if (s.gated)
+        fp8_row("E4M3 weights, gate in the epilogue", SkinnyOutput::kGatedMlp, s.out / 2);
+      for (uint8_t* p : codes) Check(cudaFree(p), "free");
+      for (float* p : inv) Check(cudaFree(p), "free");
       for (BF16* p : w) Check(cudaFree(p), "free");
       Check(cudaFree(x), "free");
       Check(cudaFree(y), "free");

@@ -7,7 +7,13 @@
 //   * the gated output equals the plain product followed by LaunchMlpGate bit for bit (same
 //     sums, same rounding, same φ expression), for both φ, a plain and an RMSNorm input, 1, 3
 //     and 8 rows, and is within Tolerance<T>() of a float64 reference;
+//   * E4M3 weights (an FP8 copy made by LaunchQuantizeRowsE4M3, one scale per output row) against
+//     a float64 product with the decoded codes times each row's 1/s, plain and gated outputs,
+//     every unroll;
 //   * the kernel refuses a gated output it cannot form, and an unroll it does not have.
+#include <cuda_fp16.h>
+#include <cuda_fp8.h>
+
 #include <cmath>
 #include <cstring>
 #include <random>
@@ -15,6 +21,7 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "kernels/fp8_quantize.cuh"
 #include "kernels/mlp_gate.cuh"
 #include "kernels/skinny_gemm.cuh"
 #include "tests/kernels/gpu_test_util.h"
@@ -186,6 +193,104 @@ TYPED_TEST(DecodeLinearTest, GatedOutputEqualsProductThenGate) {
   }
   std::printf("gated few-row GEMM %s: worst rel-L2 error %.2e\n",
               std::is_same_v<T, float> ? "fp32" : "bf16", worst);
+}
+
+// The value of an E4M3 code (cuda_fp8.h's host conversion; exact through fp16).
+float DecodeE4M3(uint8_t code) {
+  return __half2float(__half(__nv_cvt_fp8_to_halfraw(code, __NV_E4M3)));
+}
+
+TYPED_TEST(DecodeLinearTest, E4M3WeightsMatchReference) {
+  SKIP_WITHOUT_GPU();
+  using T = TypeParam;
+  std::mt19937 rng(23);
+  double worst = 0;
+  for (int64_t rows : {1, 3, 8}) {
+    // 1, 48 and 701 16-byte chunks (16 codes each) per weight row.
+    for (int64_t in : {16, 48 * 16, 701 * 16}) {
+      for (bool gated : {false, true}) {
+        const int64_t out = 77, w_rows = gated ? 2 * out : out, ldx = in + 16;
+        auto x = RandomValues<T>(static_cast<size_t>(rows * ldx), 1.f, rng);
+        auto w = RandomValues<T>(static_cast<size_t>(w_rows * in), 0.05f, rng);
+        DeviceBuffer dx = Upload<T>(x), dw = Upload<T>(w);
+        DeviceBuffer codes = Poisoned<uint8_t>(static_cast<size_t>(w_rows * in)),
+                     inv = Poisoned<float>(static_cast<size_t>(w_rows));
+        ASSERT_TRUE(LaunchQuantizeRowsE4M3<T>(dw.as<T>(), w_rows, in, in, codes.as<uint8_t>(), in,
+                                              inv.as<float>(), nullptr)
+                        .ok());
+        ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+        std::vector<uint8_t> q(static_cast<size_t>(w_rows * in));
+        ASSERT_EQ(cudaMemcpy(q.data(), codes.get(), q.size(), cudaMemcpyDeviceToHost), cudaSuccess);
+        const auto inv_host = Download<float>(inv, static_cast<size_t>(w_rows));
+        // Float64 sums of x · decoded code, times the row's 1/s.
+        std::vector<double> sums(static_cast<size_t>(rows * w_rows));
+        for (int64_t r = 0; r < rows; ++r)
+          for (int64_t o = 0; o < w_rows; ++o) {
+            double acc = 0;
+            for (int64_t k = 0; k < in; ++k)
+              acc += double(x[static_cast<size_t>(r * ldx + k)]) *
+                     DecodeE4M3(q[static_cast<size_t>(o * in + k)]);
+            sums[static_cast<size_t>(r * w_rows + o)] = acc * inv_host[static_cast<size_t>(o)];
+          }
+        std::vector<unsigned char> first;
+        for (int unroll : {4, 16, 0}) {
+          DeviceBuffer dy = Poisoned<T>(static_cast<size_t>(rows * out));
+          const SkinnyGemmArgs a{.x = dx.get(),
+                                 .ldx = ldx,
+                                 .gelu = gated,
+                                 .w = codes.get(),
+                                 .w_inv_scale = inv.as<float>(),
+                                 .y = dy.get(),
+                                 .ldy = out,
+                                 .rows = rows,
+                                 .in = in,
+                                 .out = out,
+                                 .output = gated ? SkinnyOutput::kGatedMlp : SkinnyOutput::kPlain,
+                                 .unroll = unroll};
+          const absl::Status launched = LaunchSkinnyGemm<T, T>(a, nullptr);
+          ASSERT_TRUE(launched.ok()) << launched;
+          ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+          const auto got_bits = Bytes<T>(dy, static_cast<size_t>(rows * out));
+          if (first.empty()) first = got_bits;
+          EXPECT_TRUE(got_bits == first) << "unroll " << unroll << " changed the result";
+          std::vector<double> want(static_cast<size_t>(rows * out));
+          for (int64_t r = 0; r < rows; ++r)
+            for (int64_t o = 0; o < out; ++o) {
+              const double l1 = sums[static_cast<size_t>(r * w_rows + o)];
+              want[static_cast<size_t>(r * out + o)] =
+                  gated
+                      ? GateReference<T>(l1, sums[static_cast<size_t>(r * w_rows + out + o)], true)
+                      : l1;
+            }
+          const double rel = RelL2(Download<T>(dy, want.size()), want);
+          worst = std::max(worst, rel);
+          // Tolerance<T>(): fp32 sums of exactly representable products; bf16 output rounding
+          // (and the gate's roundings, as the reference makes them).
+          EXPECT_LE(rel, Tolerance<T>())
+              << "rows " << rows << " in " << in << " gated " << gated << " unroll " << unroll;
+        }
+      }
+    }
+  }
+  std::printf("few-row GEMM with E4M3 weights %s: worst rel-L2 error %.2e\n",
+              std::is_same_v<T, float> ? "fp32" : "bf16", worst);
+  DeviceBuffer any = Poisoned<float>(4096);
+  SkinnyGemmArgs bad{.x = any.get(),
+                     .ldx = 24,
+                     .w = any.get(),
+                     .w_inv_scale = any.as<float>(),
+                     .y = any.get(),
+                     .ldy = 8,
+                     .rows = 1,
+                     .in = 24,
+                     .out = 8};
+  EXPECT_EQ((LaunchSkinnyGemm<T, T>(bad, nullptr).code()), absl::StatusCode::kUnimplemented)
+      << "E4M3 rows of 24 codes (16-byte rows of x, but not whole 16-code chunks)";
+  bad.in = bad.ldx = 32;
+  bad.input = SkinnyInput::kRmsNorm;
+  bad.norm_scale = any.get();
+  EXPECT_EQ((LaunchSkinnyGemm<T, T>(bad, nullptr).code()), absl::StatusCode::kUnimplemented)
+      << "E4M3 weights with a fused input";
 }
 
 TYPED_TEST(DecodeLinearTest, RefusesWhatItCannotForm) {

@@ -161,8 +161,16 @@ absl::Status CudaDecoder::EnqueueStepTyped(int64_t B) {
     } else {
       RETURN_IF_ERROR(kernels::LaunchRmsNorm<T>(x, nullptr, static_cast<const T*>(blk.pre_norm), z,
                                                 B, H, cfg.eps, st));
-      RETURN_IF_ERROR(Linear<T>(act, {.x = z, .ldx = H, .w = blk.in_proj, .y = big, .ldy = 3 * H,
-                                      .rows = B, .in = H, .out = 3 * H}));
+      RETURN_IF_ERROR(Linear<T>(act,
+                                {.x = z,
+                                 .ldx = H,
+                                 .w = blk.in_proj,
+                                 .y = big,
+                                 .ldy = 3 * H,
+                                 .rows = B,
+                                 .in = H,
+                                 .out = 3 * H},
+                                &blk.in_proj_fp8));
     }
     // o [B, H] = mixer step
     if (blk.kind == BlockKind::kAttn) {
@@ -209,9 +217,17 @@ absl::Status CudaDecoder::EnqueueStepTyped(int64_t B) {
                                         .rows = B, .in = I, .out = H, .accumulate = true})));
       continue;
     }
-    RETURN_IF_ERROR(Linear<T>(DType::kFloat32, {.x = o, .ldx = H, .w = blk.out_proj, .y = x,
-                                                .ldy = H, .rows = B, .in = H, .out = H,
-                                                .beta = 1.f}));
+    RETURN_IF_ERROR(Linear<T>(DType::kFloat32,
+                              {.x = o,
+                               .ldx = H,
+                               .w = blk.out_proj,
+                               .y = x,
+                               .ldy = H,
+                               .rows = B,
+                               .in = H,
+                               .out = H,
+                               .beta = 1.f},
+                              &blk.out_proj_fp8));
     RETURN_IF_ERROR(kernels::LaunchRmsNorm<T>(x, static_cast<const T*>(blk.out_bias),
                                               static_cast<const T*>(blk.post_norm), z, B, H,
                                               cfg.eps, st));
@@ -224,10 +240,18 @@ absl::Status CudaDecoder::EnqueueStepTyped(int64_t B) {
                                             .rows = B,
                                             .in = H,
                                             .out = 2 * I},
-                                           gelu));
-    RETURN_IF_ERROR(Linear<T>(DType::kFloat32, {.x = mlp, .ldx = 2 * I, .w = blk.mlp_l3, .y = x,
-                                                .ldy = H, .rows = B, .in = I, .out = H,
-                                                .beta = 1.f}));
+                                           gelu, &blk.mlp_l12_fp8));
+    RETURN_IF_ERROR(Linear<T>(DType::kFloat32,
+                              {.x = mlp,
+                               .ldx = 2 * I,
+                               .w = blk.mlp_l3,
+                               .y = x,
+                               .ldy = H,
+                               .rows = B,
+                               .in = I,
+                               .out = H,
+                               .beta = 1.f},
+                              &blk.mlp_l3_fp8));
   }
   // logits [B, V] = RMSNorm_final(x)·Eᵀ
   if (fuse) {

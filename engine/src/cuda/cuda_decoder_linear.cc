@@ -19,26 +19,36 @@ DecodeLinear::DecodeLinear(GemmRunner& gemm, DType act, cudaStream_t stream)
     programmatic_ = std::string_view(v) != "0";
   if (const char* v = std::getenv("EVO2_CUDA_DECODE_GATE_EPILOGUE"); v != nullptr)
     gate_epilogue_ = std::string_view(v) != "0";
+  if (const char* v = std::getenv("EVO2_CUDA_DECODE_FP8"); v != nullptr)
+    fp8_weights_ = std::string_view(v) != "0";
   if (const char* v = std::getenv("EVO2_CUDA_DECODE_UNROLL"); v != nullptr) {
     const int u = std::atoi(v);
     unroll_ = u == 4 || u == 8 || u == 16 ? u : 0;  // anything else: by K
   }
 }
 
+void DecodeLinear::UseFp8Copy(const DeviceFp8Linear* w8, kernels::SkinnyGemmArgs& a) const {
+  // The copy's rows are padded to k (a multiple of 16); the kernel reads exactly `in` columns.
+  if (!fp8_weights_ || w8 == nullptr || !w8->present() || w8->k != a.in) return;
+  a.w = w8->q;
+  a.w_inv_scale = w8->inv_scale;
+}
+
 template <typename T>
-absl::Status DecodeLinear::Run(DType result, const GemmArgs& g) const {
+absl::Status DecodeLinear::Run(DType result, const GemmArgs& g, const DeviceFp8Linear* w8) const {
   if (skinny_ && g.rows <= kernels::kSkinnyGemmMaxRows) {
-    const kernels::SkinnyGemmArgs a{.x = g.x,
-                                    .ldx = g.ldx,
-                                    .w = g.w,
-                                    .y = g.y,
-                                    .ldy = g.ldy,
-                                    .rows = g.rows,
-                                    .in = g.in,
-                                    .out = g.out,
-                                    .accumulate = g.beta != 0.f,
-                                    .unroll = unroll_,
-                                    .programmatic = programmatic_};
+    kernels::SkinnyGemmArgs a{.x = g.x,
+                              .ldx = g.ldx,
+                              .w = g.w,
+                              .y = g.y,
+                              .ldy = g.ldy,
+                              .rows = g.rows,
+                              .in = g.in,
+                              .out = g.out,
+                              .accumulate = g.beta != 0.f,
+                              .unroll = unroll_,
+                              .programmatic = programmatic_};
+    UseFp8Copy(w8, a);
     const absl::Status s = result == DType::kFloat32
                                ? kernels::LaunchSkinnyGemm<T, float>(a, stream_)
                                : kernels::LaunchSkinnyGemm<T, T>(a, stream_);
@@ -48,30 +58,36 @@ absl::Status DecodeLinear::Run(DType result, const GemmArgs& g) const {
 }
 
 template <typename T>
-absl::Status DecodeLinear::RunGatedMlp(const GemmArgs& g, bool gelu) const {
+absl::Status DecodeLinear::RunGatedMlp(const GemmArgs& g, bool gelu,
+                                       const DeviceFp8Linear* w8) const {
   if (skinny_ && gate_epilogue_ && g.rows <= kernels::kSkinnyGemmMaxRows && g.out % 2 == 0) {
-    const kernels::SkinnyGemmArgs a{.x = g.x,
-                                    .ldx = g.ldx,
-                                    .gelu = gelu,
-                                    .w = g.w,
-                                    .y = g.y,
-                                    .ldy = g.ldy,
-                                    .rows = g.rows,
-                                    .in = g.in,
-                                    .out = g.out / 2,
-                                    .output = kernels::SkinnyOutput::kGatedMlp,
-                                    .unroll = unroll_,
-                                    .programmatic = programmatic_};
+    kernels::SkinnyGemmArgs a{.x = g.x,
+                              .ldx = g.ldx,
+                              .gelu = gelu,
+                              .w = g.w,
+                              .y = g.y,
+                              .ldy = g.ldy,
+                              .rows = g.rows,
+                              .in = g.in,
+                              .out = g.out / 2,
+                              .output = kernels::SkinnyOutput::kGatedMlp,
+                              .unroll = unroll_,
+                              .programmatic = programmatic_};
+    UseFp8Copy(w8, a);
     const absl::Status s = kernels::LaunchSkinnyGemm<T, T>(a, stream_);
     if (s.code() != absl::StatusCode::kUnimplemented) return s;  // else: apart, below
   }
-  RETURN_IF_ERROR(Run<T>(act_, g));
+  RETURN_IF_ERROR(Run<T>(act_, g, w8));
   return kernels::LaunchMlpGate<T>(static_cast<T*>(g.y), g.rows, g.out / 2, gelu, stream_);
 }
 
-template absl::Status DecodeLinear::Run<float>(DType, const GemmArgs&) const;
-template absl::Status DecodeLinear::Run<__nv_bfloat16>(DType, const GemmArgs&) const;
-template absl::Status DecodeLinear::RunGatedMlp<float>(const GemmArgs&, bool) const;
-template absl::Status DecodeLinear::RunGatedMlp<__nv_bfloat16>(const GemmArgs&, bool) const;
+template absl::Status DecodeLinear::Run<float>(DType, const GemmArgs&,
+                                               const DeviceFp8Linear*) const;
+template absl::Status DecodeLinear::Run<__nv_bfloat16>(DType, const GemmArgs&,
+                                                       const DeviceFp8Linear*) const;
+template absl::Status DecodeLinear::RunGatedMlp<float>(const GemmArgs&, bool,
+                                                       const DeviceFp8Linear*) const;
+template absl::Status DecodeLinear::RunGatedMlp<__nv_bfloat16>(const GemmArgs&, bool,
+                                                               const DeviceFp8Linear*) const;
 
 }  // namespace evo2::cuda

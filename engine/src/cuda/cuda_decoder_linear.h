@@ -6,13 +6,19 @@
 // EVO2_CUDA_DECODE_UNROLL=4|8|16 fixes the kernel's loads in flight per lane (default: by K),
 // EVO2_CUDA_DECODE_GATE_EPILOGUE=0 runs the MLP gate as its own kernel after the l1/l2 product
 // instead of in that product's epilogue (A/B; the results are the same bit for bit).
+// A layer given its FP8 copy (an --fp8 / --full-fp8 model, cuda_weights.h) streams the E4M3
+// codes instead of the bf16 weights on the few-row kernel (weight-only FP8: half the bytes, the
+// input stays bf16); EVO2_CUDA_DECODE_FP8=0 keeps the bf16 copies. cuBLAS rows (B > 8) always
+// use the bf16 weights.
 #pragma once
 
 #include <cuda_runtime.h>
 
 #include "absl/status/status.h"
+#include "cuda/cuda_weights.h"
 #include "cuda/gemm.h"
 #include "evo2/tensor.h"
+#include "kernels/skinny_gemm.cuh"
 
 namespace evo2::cuda {
 
@@ -21,15 +27,15 @@ class DecodeLinear {
   DecodeLinear(GemmRunner& gemm, DType act, cudaStream_t stream);
 
   // x, w in the activation dtype `act`; y in `result` (act, or fp32 for the residual stream and
-  // the logits).
+  // the logits). `w8`: the layer's FP8 copy of g.w, or null.
   template <typename T>
-  absl::Status Run(DType result, const GemmArgs& g) const;
+  absl::Status Run(DType result, const GemmArgs& g, const DeviceFp8Linear* w8 = nullptr) const;
 
   // mlp [B, 2I] act: its first I columns = gate(x·[l1; l2]ᵀ) (kernels/mlp_gate.cuh) for
   // g = {x, w = [l1; l2] [2I, H], y = mlp, ldy = 2I, in = H, out = 2I}; the second half is
   // scratch (left unwritten when the few-row kernel applies the gate in its epilogue).
   template <typename T>
-  absl::Status RunGatedMlp(const GemmArgs& g, bool gelu) const;
+  absl::Status RunGatedMlp(const GemmArgs& g, bool gelu, const DeviceFp8Linear* w8 = nullptr) const;
 
   bool skinny() const { return skinny_; }
   // Whether the skinny kernel launches as a programmatic dependent; DecodeStepGraphs clears it
@@ -38,12 +44,16 @@ class DecodeLinear {
   bool programmatic_on() const { return programmatic_; }
 
  private:
+  // Points `a` at the E4M3 copy when one applies to this few-row product.
+  void UseFp8Copy(const DeviceFp8Linear* w8, kernels::SkinnyGemmArgs& a) const;
+
   GemmRunner& gemm_;
   DType act_;
   cudaStream_t stream_;
   bool skinny_ = true;
   bool programmatic_ = true;
   bool gate_epilogue_ = true;
+  bool fp8_weights_ = true;
   int unroll_ = 0;  // kernels::SkinnyGemmArgs::unroll
 };
 
