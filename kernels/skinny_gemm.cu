@@ -83,6 +83,37 @@ __device__ __forceinline__ void Dot(const uint4& wv, const T* x, int64_t ldx, in
   }
 }
 
+// kRmsNormInline: acc[r] += Σ (scale·X[r, k..k+n)) · w over one 16-byte chunk of T weights,
+// ss[r] += Σ X[r, k..k+n)² (X fp32, read as float4).
+template <typename T, int R>
+__device__ __forceinline__ void Dot16Normed(const uint4& wv, const float* x, const T* scale,
+                                            int64_t ldx, int64_t k, float (&acc)[R], float (&ss)[R],
+                                            int rows) {
+  constexpr int n = Vec<T>::kElems;
+  const T* we = reinterpret_cast<const T*>(&wv);
+  const uint4 sv = *reinterpret_cast<const uint4*>(scale + k);
+  const T* se = reinterpret_cast<const T*>(&sv);
+  float ws[n];  // scale ⊙ w
+#pragma unroll
+  for (int e = 0; e < n; ++e) ws[e] = ToFloat(se[e]) * ToFloat(we[e]);
+#pragma unroll
+  for (int r = 0; r < R; ++r) {
+    if (r >= rows) break;
+#pragma unroll
+    for (int q = 0; q < n / 4; ++q) {
+      const float4 xv = *reinterpret_cast<const float4*>(x + r * ldx + k + 4 * q);
+      acc[r] = fmaf(xv.x, ws[4 * q], acc[r]);
+      acc[r] = fmaf(xv.y, ws[4 * q + 1], acc[r]);
+      acc[r] = fmaf(xv.z, ws[4 * q + 2], acc[r]);
+      acc[r] = fmaf(xv.w, ws[4 * q + 3], acc[r]);
+      ss[r] = fmaf(xv.x, xv.x, ss[r]);
+      ss[r] = fmaf(xv.y, xv.y, ss[r]);
+      ss[r] = fmaf(xv.z, xv.z, ss[r]);
+      ss[r] = fmaf(xv.w, xv.w, ss[r]);
+    }
+  }
+}
+
 // Sum over the block (256 threads); every thread gets it.
 __device__ __forceinline__ float BlockSum(float v, float* scratch) {
   for (int off = 16; off > 0; off >>= 1) v += __shfl_xor_sync(0xffffffffu, v, off);
@@ -161,7 +192,7 @@ __global__ void __launch_bounds__(32 * kWarps) SkinnyGemmKernel(SkinnyGemmArgs a
   WaitForPrerequisites();
   const T* x = static_cast<const T*>(a.x);
   int64_t ldx = a.ldx;
-  if constexpr (kIn != SkinnyInput::kPlain) {
+  if constexpr (kIn != SkinnyInput::kPlain && kIn != SkinnyInput::kRmsNormInline) {
     T* xs = reinterpret_cast<T*>(smem);
     FormInput<T, kIn>(a, rows, K, xs);
     x = xs;
@@ -176,9 +207,9 @@ __global__ void __launch_bounds__(32 * kWarps) SkinnyGemmKernel(SkinnyGemmArgs a
   for (int64_t base = static_cast<int64_t>(blockIdx.x) * kRowsPerStep; base < a.out;
        base += static_cast<int64_t>(gridDim.x) * kRowsPerStep) {
     const int64_t o = base + slot;
-    float acc[R];
+    float acc[R], ss[R];  // ss: kRmsNormInline's Σ X_r²
 #pragma unroll
-    for (int r = 0; r < R; ++r) acc[r] = 0.f;
+    for (int r = 0; r < R; ++r) acc[r] = ss[r] = 0.f;
     if (o < a.out) {
       const uint4* wr = reinterpret_cast<const uint4*>(w + (o + w_offset) * K);
       // Lane chunks lane, lane + 32, … in this order whatever kU (results independent of it).
@@ -188,13 +219,37 @@ __global__ void __launch_bounds__(32 * kWarps) SkinnyGemmKernel(SkinnyGemmArgs a
 #pragma unroll
         for (int u = 0; u < kU; ++u) wv[u] = __ldcs(wr + c + 32 * u);  // streamed once
 #pragma unroll
-        for (int u = 0; u < kU; ++u) Dot<kW8, T, R>(wv[u], x, ldx, (c + 32 * u) * n, acc, rows);
+        for (int u = 0; u < kU; ++u) {
+          if constexpr (kIn == SkinnyInput::kRmsNormInline) {
+            Dot16Normed<T, R>(wv[u], static_cast<const float*>(a.x),
+                              static_cast<const T*>(a.norm_scale), ldx, (c + 32 * u) * n, acc, ss,
+                              rows);
+          } else {
+            Dot<kW8, T, R>(wv[u], x, ldx, (c + 32 * u) * n, acc, rows);
+          }
+        }
       }
-      for (; c < chunks; c += 32) Dot<kW8, T, R>(__ldcs(wr + c), x, ldx, c * n, acc, rows);
+      for (; c < chunks; c += 32) {
+        if constexpr (kIn == SkinnyInput::kRmsNormInline) {
+          Dot16Normed<T, R>(__ldcs(wr + c), static_cast<const float*>(a.x),
+                            static_cast<const T*>(a.norm_scale), ldx, c * n, acc, ss, rows);
+        } else {
+          Dot<kW8, T, R>(__ldcs(wr + c), x, ldx, c * n, acc, rows);
+        }
+      }
 #pragma unroll
       for (int r = 0; r < R; ++r) {
 #pragma unroll
         for (int off = 16; off > 0; off /= 2) acc[r] += __shfl_xor_sync(0xffffffffu, acc[r], off);
+      }
+      if constexpr (kIn == SkinnyInput::kRmsNormInline) {
+#pragma unroll
+        for (int r = 0; r < R; ++r) {
+#pragma unroll
+          for (int off = 16; off > 0; off /= 2) ss[r] += __shfl_xor_sync(0xffffffffu, ss[r], off);
+          // §5: eps added to the RMS, outside the square root (rms_norm.cu's BlockInvRms).
+          acc[r] *= 1.f / (sqrtf(ss[r] / static_cast<float>(K)) + a.eps);
+        }
       }
       if constexpr (kW8) {
         const float inv = a.w_inv_scale[o + w_offset];
@@ -274,28 +329,29 @@ int AutoUnroll(int64_t chunks) {
   return per_lane <= 4 ? 4 : (per_lane <= 8 ? 8 : 16);
 }
 
-template <typename T, typename Out, int R, bool kGate, bool kW8>
-cudaError_t LaunchPlainInput(const SkinnyGemmArgs& a, unsigned grid, cudaStream_t stream,
-                             int unroll) {
+// The streamed inputs (kPlain, kRmsNormInline): no shared memory, any unroll.
+template <typename T, typename Out, int R, SkinnyInput kIn, bool kGate, bool kW8>
+cudaError_t LaunchStreamed(const SkinnyGemmArgs& a, unsigned grid, cudaStream_t stream,
+                           int unroll) {
   switch (unroll) {
     case 4:
-      return LaunchKernel(SkinnyGemmKernel<T, Out, R, SkinnyInput::kPlain, 4, kGate, kW8>, grid, 0,
-                          stream, a);
+      return LaunchKernel(SkinnyGemmKernel<T, Out, R, kIn, 4, kGate, kW8>, grid, 0, stream, a);
     case 8:
-      return LaunchKernel(SkinnyGemmKernel<T, Out, R, SkinnyInput::kPlain, 8, kGate, kW8>, grid, 0,
-                          stream, a);
+      return LaunchKernel(SkinnyGemmKernel<T, Out, R, kIn, 8, kGate, kW8>, grid, 0, stream, a);
     default:
-      return LaunchKernel(SkinnyGemmKernel<T, Out, R, SkinnyInput::kPlain, 16, kGate, kW8>, grid, 0,
-                          stream, a);
+      return LaunchKernel(SkinnyGemmKernel<T, Out, R, kIn, 16, kGate, kW8>, grid, 0, stream, a);
   }
 }
 
 template <typename T, typename Out, int R, bool kGate>
 cudaError_t LaunchPlainInput(const SkinnyGemmArgs& a, unsigned grid, cudaStream_t stream,
                              int unroll) {
+  if (a.input == SkinnyInput::kRmsNormInline)
+    return LaunchStreamed<T, Out, R, SkinnyInput::kRmsNormInline, kGate, false>(a, grid, stream,
+                                                                                unroll);
   if (a.w_inv_scale != nullptr)
-    return LaunchPlainInput<T, Out, R, kGate, true>(a, grid, stream, unroll);
-  return LaunchPlainInput<T, Out, R, kGate, false>(a, grid, stream, unroll);
+    return LaunchStreamed<T, Out, R, SkinnyInput::kPlain, kGate, true>(a, grid, stream, unroll);
+  return LaunchStreamed<T, Out, R, SkinnyInput::kPlain, kGate, false>(a, grid, stream, unroll);
 }
 
 template <typename T, typename Out, int R>
@@ -305,12 +361,14 @@ cudaError_t Launch(const SkinnyGemmArgs& a, size_t smem, cudaStream_t stream) {
   int64_t blocks = (a.out + per_block - 1) / per_block;
   // A fused input is formed once per block: enough blocks to fill the card, each looping over
   // several output rows.
-  if (a.input != SkinnyInput::kPlain) blocks = std::min<int64_t>(blocks, 4 * MultiprocessorCount());
+  if (a.input == SkinnyInput::kRmsNorm || a.input == SkinnyInput::kGatedMlp)
+    blocks = std::min<int64_t>(blocks, 4 * MultiprocessorCount());
   const auto grid = static_cast<unsigned>(blocks);
   const int64_t per_chunk = a.w_inv_scale != nullptr ? 16 : Vec<T>::kElems;  // weights
   const int unroll = a.unroll != 0 ? a.unroll : AutoUnroll(a.in / per_chunk);
   switch (a.input) {
     case SkinnyInput::kPlain:
+    case SkinnyInput::kRmsNormInline:
       if constexpr (std::is_same_v<T, Out>) {
         if (gate) return LaunchPlainInput<T, Out, R, true>(a, grid, stream, unroll);
       }
@@ -335,7 +393,8 @@ cudaError_t Launch(const SkinnyGemmArgs& a, size_t smem, cudaStream_t stream) {
 template <typename T, typename Out>
 absl::Status LaunchSkinnyGemm(const SkinnyGemmArgs& a, cudaStream_t stream) {
   if (a.x == nullptr || a.w == nullptr || a.y == nullptr ||
-      (a.input == SkinnyInput::kRmsNorm && a.norm_scale == nullptr))
+      ((a.input == SkinnyInput::kRmsNorm || a.input == SkinnyInput::kRmsNormInline) &&
+       a.norm_scale == nullptr))
     return absl::InvalidArgumentError("skinny_gemm: null pointer");
   const int64_t x_width = a.input == SkinnyInput::kGatedMlp ? 2 * a.in : a.in;
   if (a.rows < 0 || a.in <= 0 || a.out <= 0 || a.ldx < x_width || a.ldy < a.out ||
@@ -345,10 +404,13 @@ absl::Status LaunchSkinnyGemm(const SkinnyGemmArgs& a, cudaStream_t stream) {
                                                    " ldy=", a.ldy));
   constexpr int64_t n = Vec<T>::kElems;
   const auto misaligned = [](const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 != 0; };
-  const size_t smem =
-      a.input == SkinnyInput::kPlain ? 0 : static_cast<size_t>(a.rows * a.in) * sizeof(T);
-  if (a.rows > kSkinnyGemmMaxRows || a.in % n != 0 || misaligned(a.w) || smem > kSkinnyGemmMaxInputBytes ||
-      (a.input == SkinnyInput::kPlain && (a.ldx % n != 0 || misaligned(a.x))))
+  const bool streamed = a.input == SkinnyInput::kPlain || a.input == SkinnyInput::kRmsNormInline;
+  const size_t smem = streamed ? 0 : static_cast<size_t>(a.rows * a.in) * sizeof(T);
+  if (a.rows > kSkinnyGemmMaxRows || a.in % n != 0 || misaligned(a.w) ||
+      smem > kSkinnyGemmMaxInputBytes ||
+      (a.input == SkinnyInput::kPlain && (a.ldx % n != 0 || misaligned(a.x))) ||
+      (a.input == SkinnyInput::kRmsNormInline &&
+       (a.ldx % 4 != 0 || misaligned(a.x) || misaligned(a.norm_scale))))
     return absl::UnimplementedError(absl::StrCat(
         "skinny_gemm: rows=", a.rows, " in=", a.in, " ldx=", a.ldx,
         " (needs ≤ 8 rows, 16-byte rows, fused inputs within 46 KiB of shared memory)"));

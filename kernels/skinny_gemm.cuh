@@ -9,6 +9,12 @@
 // with the standalone kernel's arithmetic (only the sum of squares is ordered differently), so
 // the decoder saves one launch per fused op: at batch 1 the small kernels between the GEMMs
 // cost about as much as the GEMMs of a 1B model.
+//   kRmsNormInline: X [rows, K] fp32, the RMSNorm applied while the row streams:
+//   y[r, o] = Σ_k (scale_k·X[r, k])·w[o, k] / (‖X_r‖₂/√K + eps)      (+ bias) (+ y)
+// Every warp reads all of X_r for its dot product anyway, so it sums X_r² alongside and scales
+// its sum at the end: no prologue, no shared memory, no launch for the norm. It differs from
+// kRmsNorm (and the separate RMSNorm kernel) only in not rounding the normalised input to T
+// before the product (more exact, not bit-identical).
 // With output kGatedMlp the product also applies the MLP gate (mlp_gate.cuh) in its epilogue:
 //   y[r, o] = round_T(φ(round_T(x·w[o])) · round_T(x·w[out + o]))   w [2·out, K] = [l1; l2]
 // the value LaunchMlpGate leaves in G[:, :out] after the plain product into G, bit for bit (each
@@ -43,7 +49,7 @@ inline constexpr int64_t kSkinnyGemmMaxRows = 8;
 // an opt-in, leaving room for the kernel's own reduction scratch.
 inline constexpr size_t kSkinnyGemmMaxInputBytes = 46 * 1024;
 
-enum class SkinnyInput { kPlain, kRmsNorm, kGatedMlp };
+enum class SkinnyInput { kPlain, kRmsNorm, kGatedMlp, kRmsNormInline };
 enum class SkinnyOutput { kPlain, kGatedMlp };
 
 struct SkinnyGemmArgs {

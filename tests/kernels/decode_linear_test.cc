@@ -10,6 +10,9 @@
 //   * E4M3 weights (an FP8 copy made by LaunchQuantizeRowsE4M3, one scale per output row) against
 //     a float64 product with the decoded codes times each row's 1/s, plain and gated outputs,
 //     every unroll;
+//   * the inline RMSNorm input (kRmsNormInline) against float64 (the normalised row is not
+//     rounded to T there, so the bound is the product's own), with bias and accumulation, both
+//     result types and the gated output;
 //   * the kernel refuses a gated output it cannot form, and an unroll it does not have.
 #include <cuda_fp16.h>
 #include <cuda_fp8.h>
@@ -193,6 +196,99 @@ TYPED_TEST(DecodeLinearTest, GatedOutputEqualsProductThenGate) {
   }
   std::printf("gated few-row GEMM %s: worst rel-L2 error %.2e\n",
               std::is_same_v<T, float> ? "fp32" : "bf16", worst);
+}
+
+TYPED_TEST(DecodeLinearTest, InlineRmsNormMatchesReference) {
+  SKIP_WITHOUT_GPU();
+  using T = TypeParam;
+  constexpr int64_t n = 16 / sizeof(T);
+  std::mt19937 rng(24);
+  double worst = 0;
+  for (int64_t rows : {1, 3, 8}) {
+    for (int64_t in : {n, 40 * n, 701 * n}) {
+      for (int variant = 0; variant < 3; ++variant) {  // fp32 += with bias, T out, T gated
+        const bool gated = variant == 2, to_fp32 = variant == 0;
+        const int64_t out = 77, w_rows = gated ? 2 * out : out, ldy = gated ? 2 * out : out;
+        auto x = RandomValues<float>(static_cast<size_t>(rows * in), 3.f, rng);
+        auto scale = RandomValues<T>(static_cast<size_t>(in), 1.f, rng);
+        auto w = RandomValues<T>(static_cast<size_t>(w_rows * in), 0.05f, rng);
+        auto bias = RandomValues<T>(static_cast<size_t>(out), 0.5f, rng);
+        auto y0 = RandomValues<float>(static_cast<size_t>(rows * ldy), 1.f, rng);
+        DeviceBuffer dx = Upload<float>(x), dscale = Upload<T>(scale), dw = Upload<T>(w),
+                     dbias = Upload<T>(bias);
+        DeviceBuffer dy = to_fp32 ? Upload<float>(y0) : Poisoned<T>(y0.size());
+        const SkinnyGemmArgs a{.input = SkinnyInput::kRmsNormInline,
+                               .x = dx.get(),
+                               .ldx = in,
+                               .norm_scale = dscale.get(),
+                               .eps = 1e-6f,
+                               .gelu = gated,
+                               .w = dw.get(),
+                               .bias = to_fp32 ? dbias.get() : nullptr,
+                               .y = dy.get(),
+                               .ldy = ldy,
+                               .rows = rows,
+                               .in = in,
+                               .out = out,
+                               .accumulate = to_fp32,
+                               .output = gated ? SkinnyOutput::kGatedMlp : SkinnyOutput::kPlain};
+        const absl::Status launched =
+            to_fp32 ? LaunchSkinnyGemm<T, float>(a, nullptr) : LaunchSkinnyGemm<T, T>(a, nullptr);
+        ASSERT_TRUE(launched.ok()) << launched;
+        ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+        std::vector<double> want;
+        std::vector<float> got;
+        const auto all = to_fp32 ? Download<float>(dy, y0.size()) : Download<T>(dy, y0.size());
+        for (int64_t r = 0; r < rows; ++r) {
+          const float* xr = x.data() + r * in;
+          double ss = 0;
+          for (int64_t k = 0; k < in; ++k) ss += double(xr[k]) * xr[k];
+          const double inv = 1.0 / (std::sqrt(ss / in) + 1e-6);
+          const auto dot = [&](int64_t row) {
+            double acc = 0;
+            for (int64_t k = 0; k < in; ++k)
+              acc += double(scale[static_cast<size_t>(k)]) * xr[k] *
+                     w[static_cast<size_t>(row * in + k)];
+            return acc * inv;
+          };
+          for (int64_t o = 0; o < out; ++o) {
+            const size_t at = static_cast<size_t>(r * ldy + o);
+            got.push_back(all[at]);
+            if (gated) {
+              want.push_back(GateReference<T>(dot(o), dot(out + o), true));
+            } else {
+              want.push_back(dot(o) +
+                             (to_fp32 ? double(y0[at]) + bias[static_cast<size_t>(o)] : 0.0));
+            }
+          }
+        }
+        const double rel = RelL2(got, want);
+        worst = std::max(worst, rel);
+        // fp32 results: fp32 sums (2e-5); T results: Tolerance<T>() (rounding of the output and
+        // the gate's operands).
+        EXPECT_LE(rel, to_fp32 ? 2e-5 : Tolerance<T>())
+            << "rows " << rows << " in " << in << " variant " << variant;
+      }
+    }
+  }
+  std::printf("few-row GEMM with the inline RMSNorm %s: worst rel-L2 error %.2e\n",
+              std::is_same_v<T, float> ? "fp32" : "bf16", worst);
+  DeviceBuffer any = Poisoned<float>(4096);
+  SkinnyGemmArgs bad{.input = SkinnyInput::kRmsNormInline,
+                     .x = any.get(),
+                     .ldx = 64,
+                     .w = any.get(),
+                     .y = any.get(),
+                     .ldy = 8,
+                     .rows = 1,
+                     .in = 64,
+                     .out = 8};
+  EXPECT_EQ((LaunchSkinnyGemm<T, T>(bad, nullptr).code()), absl::StatusCode::kInvalidArgument)
+      << "no scale";
+  bad.norm_scale = any.get();
+  bad.w_inv_scale = any.as<float>();
+  EXPECT_EQ((LaunchSkinnyGemm<T, T>(bad, nullptr).code()), absl::StatusCode::kUnimplemented)
+      << "with E4M3 weights";
 }
 
 // The value of an E4M3 code (cuda_fp8.h's host conversion; exact through fp16).

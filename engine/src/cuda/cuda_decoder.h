@@ -61,8 +61,9 @@ class CudaDecoder final : public CachedStateDecoder<CudaDecodeState> {
   template <typename T>
   absl::Status EnqueueStepTyped(int64_t batch);
   template <typename T>
-  absl::Status Linear(DType result, const GemmArgs& g, const DeviceFp8Linear* w8 = nullptr) {
-    return linear_.Run<T>(result, g, w8);
+  absl::Status Linear(DType result, const GemmArgs& g, const DeviceFp8Linear* w8 = nullptr,
+                      const void* bias = nullptr) {
+    return linear_.Run<T>(result, g, w8, bias);
   }
   // A fused few-row linear (kernels/skinny_gemm.cuh) of a step FuseStep admitted.
   template <typename T, typename Out>

@@ -10,6 +10,10 @@
 // codes instead of the bf16 weights on the few-row kernel (weight-only FP8: half the bytes, the
 // input stays bf16); EVO2_CUDA_DECODE_FP8=0 keeps the bf16 copies. cuBLAS rows (B > 8) always
 // use the bf16 weights.
+// RMSNorm inputs (DecodeNorm) are folded into the few-row product (kernels/skinny_gemm.cuh's
+// kRmsNormInline: one launch fewer per norm, the normalised row not rounded to bf16 first) for
+// bf16 weights; an FP8 layer, a refused shape or EVO2_CUDA_DECODE_NORM_INLINE=0 runs the RMSNorm
+// kernel apart into the scratch rows z.
 #pragma once
 
 #include <cuda_runtime.h>
@@ -22,14 +26,38 @@
 
 namespace evo2::cuda {
 
+// A linear layer's input as RMSNorm(x (+ bias)) (docs/spec/model.md §5).
+struct DecodeNorm {
+  float* x = nullptr;           // [rows, in] fp32 residual stream
+  const void* scale = nullptr;  // [in] act
+  const void* bias = nullptr;   // [in] act added into x first (the norm kernel folds it in), or
+                                // null; must be null where InlinesNorm holds
+  float eps = 0.f;
+  void* z = nullptr;  // [rows, in] act scratch: the normalised rows when run apart
+};
+
 class DecodeLinear {
  public:
   DecodeLinear(GemmRunner& gemm, DType act, cudaStream_t stream);
 
   // x, w in the activation dtype `act`; y in `result` (act, or fp32 for the residual stream and
   // the logits). `w8`: the layer's FP8 copy of g.w, or null.
+  // `bias` ([out] act, added in the epilogue) needs the few-row kernel: an error where it does
+  // not run (callers ask only where InlinesNorm holds).
   template <typename T>
-  absl::Status Run(DType result, const GemmArgs& g, const DeviceFp8Linear* w8 = nullptr) const;
+  absl::Status Run(DType result, const GemmArgs& g, const DeviceFp8Linear* w8 = nullptr,
+                   const void* bias = nullptr) const;
+
+  // Whether RunNormed / RunNormedGatedMlp fold the norm into a product of `rows` rows whose
+  // FP8 copy is `w8` (the caller then adds the norm's bias elsewhere, e.g. in Run's epilogue).
+  bool InlinesNorm(int64_t rows, const DeviceFp8Linear* w8) const;
+  // Run / RunGatedMlp of RMSNorm(norm.x): g.x is ignored (ldx = in).
+  template <typename T>
+  absl::Status RunNormed(DType result, GemmArgs g, const DecodeNorm& norm,
+                         const DeviceFp8Linear* w8 = nullptr) const;
+  template <typename T>
+  absl::Status RunNormedGatedMlp(GemmArgs g, bool gelu, const DecodeNorm& norm,
+                                 const DeviceFp8Linear* w8 = nullptr) const;
 
   // mlp [B, 2I] act: its first I columns = gate(x·[l1; l2]ᵀ) (kernels/mlp_gate.cuh) for
   // g = {x, w = [l1; l2] [2I, H], y = mlp, ldy = 2I, in = H, out = 2I}; the second half is
@@ -54,6 +82,7 @@ class DecodeLinear {
   bool programmatic_ = true;
   bool gate_epilogue_ = true;
   bool fp8_weights_ = true;
+  bool norm_inline_ = true;
   int unroll_ = 0;  // kernels::SkinnyGemmArgs::unroll
 };
 
