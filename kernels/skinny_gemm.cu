@@ -322,12 +322,11 @@ cudaError_t LaunchKernel(Kernel kernel, unsigned grid, size_t smem, cudaStream_t
   return err;
 }
 
-// Loads in flight per lane for a row of `chunks` 16-byte chunks: the whole row where it fits in
-// 16 per lane (one memory round trip per row), else 16.
-int AutoUnroll(int64_t chunks) {
-  const int64_t per_lane = (chunks + 31) / 32;
-  return per_lane <= 4 ? 4 : (per_lane <= 8 ? 8 : 16);
-}
+// Loads in flight per lane: 16 for every K. Measured on an H100 (evo2_decode_linear_bench,
+// bench/RESULTS.md) 16 was the fastest or tied on every 7B and 1B shape; 8 (the first choice
+// for 5–8 chunks a lane, e.g. K = 1 920) was the slowest, since its main loop then runs once
+// and leaves the rest to the one-load tail loop.
+int AutoUnroll(int64_t /*chunks*/) { return 16; }
 
 // The streamed inputs (kPlain, kRmsNormInline): no shared memory, any unroll.
 template <typename T, typename Out, int R, SkinnyInput kIn, bool kGate, bool kW8>

@@ -402,8 +402,10 @@ TYPED_TEST(DecodeLinearTest, RefusesWhatItCannotForm) {
                    .in = 64,
                    .out = 8,
                    .output = SkinnyOutput::kGatedMlp};
-  EXPECT_EQ((LaunchSkinnyGemm<T, float>(a, nullptr).code()), absl::StatusCode::kInvalidArgument)
-      << "gated output into fp32";
+  if constexpr (!std::is_same_v<T, float>) {  // for T = float, fp32 is T
+    EXPECT_EQ((LaunchSkinnyGemm<T, float>(a, nullptr).code()), absl::StatusCode::kInvalidArgument)
+        << "gated output into fp32";
+  }
   a.bias = any.get();
   EXPECT_EQ((LaunchSkinnyGemm<T, T>(a, nullptr).code()), absl::StatusCode::kInvalidArgument)
       << "gated output with a bias";

@@ -21,7 +21,7 @@ DecodeLinear::DecodeLinear(GemmRunner& gemm, DType act, cudaStream_t stream)
   if (const char* v = std::getenv("EVO2_CUDA_DECODE_GATE_EPILOGUE"); v != nullptr)
     gate_epilogue_ = std::string_view(v) != "0";
   if (const char* v = std::getenv("EVO2_CUDA_DECODE_NORM_INLINE"); v != nullptr)
-    norm_inline_ = std::string_view(v) != "0";
+    norm_inline_ = std::string_view(v) == "1";
   if (const char* v = std::getenv("EVO2_CUDA_DECODE_FP8"); v != nullptr)
     fp8_weights_ = std::string_view(v) != "0";
   if (const char* v = std::getenv("EVO2_CUDA_DECODE_UNROLL"); v != nullptr) {

@@ -3,17 +3,19 @@
 // rows a GEMM is one pass over the weights), above, or for a shape it refuses, on cuBLAS.
 // EVO2_CUDA_DECODE_GEMV=0 uses cuBLAS for every B and EVO2_CUDA_DECODE_PDL=0 launches the kernel
 // plainly instead of as a programmatic dependent (A/B); every CUDA decoder reads them here.
-// EVO2_CUDA_DECODE_UNROLL=4|8|16 fixes the kernel's loads in flight per lane (default: by K),
+// EVO2_CUDA_DECODE_UNROLL=4|8|16 fixes the kernel's loads in flight per lane (default 16),
 // EVO2_CUDA_DECODE_GATE_EPILOGUE=0 runs the MLP gate as its own kernel after the l1/l2 product
 // instead of in that product's epilogue (A/B; the results are the same bit for bit).
 // A layer given its FP8 copy (an --fp8 / --full-fp8 model, cuda_weights.h) streams the E4M3
 // codes instead of the bf16 weights on the few-row kernel (weight-only FP8: half the bytes, the
 // input stays bf16); EVO2_CUDA_DECODE_FP8=0 keeps the bf16 copies. cuBLAS rows (B > 8) always
 // use the bf16 weights.
-// RMSNorm inputs (DecodeNorm) are folded into the few-row product (kernels/skinny_gemm.cuh's
-// kRmsNormInline: one launch fewer per norm, the normalised row not rounded to bf16 first) for
-// bf16 weights; an FP8 layer, a refused shape or EVO2_CUDA_DECODE_NORM_INLINE=0 runs the RMSNorm
-// kernel apart into the scratch rows z.
+// With EVO2_CUDA_DECODE_NORM_INLINE=1, RMSNorm inputs (DecodeNorm) are folded into the few-row
+// product (kernels/skinny_gemm.cuh's kRmsNormInline: one launch fewer per norm, the normalised
+// row not rounded to bf16 first) for bf16 weights. Off by default: on an H100 it made the 7B
+// step 6.79 ms against 6.47 with the norm kernels apart (the products read fp32 x and the scale
+// in their inner loop). Otherwise, and for FP8 layers, the RMSNorm kernel runs apart into the
+// scratch rows z.
 #pragma once
 
 #include <cuda_runtime.h>
@@ -82,7 +84,7 @@ class DecodeLinear {
   bool programmatic_ = true;
   bool gate_epilogue_ = true;
   bool fp8_weights_ = true;
-  bool norm_inline_ = true;
+  bool norm_inline_ = false;  // measured slower (docs/adr/0006): opt-in
   int unroll_ = 0;  // kernels::SkinnyGemmArgs::unroll
 };
 
