@@ -83,27 +83,61 @@ __global__ void __launch_bounds__(32 * kWarps)
   float m = -INFINITY, l = 0.f;
   const T* kb = k_cache + kvh * cap * head_dim;
   const T* vb = v_cache + kvh * cap * head_dim;
-  for (int tau = k0 + warp; tau < k1; tau += kWarps) {
-    const T* kr = kb + static_cast<int64_t>(tau) * head_dim;
-    float dot = 0.f;
+  // A warp's keys tau = k0 + warp, + kWarps, … in this order, kKeyBatch at a time: the K rows of
+  // the batch are loaded before their dot products and the V rows before their updates, so a
+  // batch costs two memory latencies instead of two per key (one key at a time took 37 µs per
+  // call at a 7B step under ncu on an H100). The arithmetic and its order are unchanged.
+  constexpr int kKeyBatch = 4;
+  for (int tau0 = k0 + warp; tau0 < k1; tau0 += kWarps * kKeyBatch) {
+    float rows[kKeyBatch][kMaxPerLane];  // K rows, then V rows of the batch's keys
 #pragma unroll
-    for (int j = 0; j < kMaxPerLane; ++j) {
-      const int i = lane + 32 * j;
-      if (i < head_dim) dot = fmaf(qr[j], ToFloat(kr[i]), dot);
+    for (int u = 0; u < kKeyBatch; ++u) {
+      const int tau = tau0 + u * kWarps;
+      const T* kr = kb + static_cast<int64_t>(tau) * head_dim;
+#pragma unroll
+      for (int j = 0; j < kMaxPerLane; ++j) {
+        const int i = lane + 32 * j;
+        rows[u][j] = tau < k1 && i < head_dim ? ToFloat(kr[i]) : 0.f;
+      }
+    }
+    float dots[kKeyBatch];
+#pragma unroll
+    for (int u = 0; u < kKeyBatch; ++u) {
+      float dot = 0.f;
+#pragma unroll
+      for (int j = 0; j < kMaxPerLane; ++j) {
+        const int i = lane + 32 * j;
+        if (i < head_dim) dot = fmaf(qr[j], rows[u][j], dot);
+      }
+#pragma unroll
+      for (int off = 16; off > 0; off /= 2) dot += __shfl_xor_sync(0xffffffffu, dot, off);
+      dots[u] = dot;
     }
 #pragma unroll
-    for (int off = 16; off > 0; off /= 2) dot += __shfl_xor_sync(0xffffffffu, dot, off);
-    const float m_new = fmaxf(m, dot);
-    const float corr = expf(m - m_new);  // 0 on the first key (m = −inf)
-    const float p = expf(dot - m_new);
-    l = l * corr + p;
-    const T* vr = vb + static_cast<int64_t>(tau) * head_dim;
+    for (int u = 0; u < kKeyBatch; ++u) {
+      const int tau = tau0 + u * kWarps;
+      const T* vr = vb + static_cast<int64_t>(tau) * head_dim;
 #pragma unroll
-    for (int j = 0; j < kMaxPerLane; ++j) {
-      const int i = lane + 32 * j;
-      if (i < head_dim) acc[j] = fmaf(p, ToFloat(vr[i]), acc[j] * corr);
+      for (int j = 0; j < kMaxPerLane; ++j) {
+        const int i = lane + 32 * j;
+        rows[u][j] = tau < k1 && i < head_dim ? ToFloat(vr[i]) : 0.f;
+      }
     }
-    m = m_new;
+#pragma unroll
+    for (int u = 0; u < kKeyBatch; ++u) {
+      if (tau0 + u * kWarps >= k1) break;
+      const float dot = dots[u];
+      const float m_new = fmaxf(m, dot);
+      const float corr = expf(m - m_new);  // 0 on the first key (m = −inf)
+      const float p = expf(dot - m_new);
+      l = l * corr + p;
+#pragma unroll
+      for (int j = 0; j < kMaxPerLane; ++j) {
+        const int i = lane + 32 * j;
+        if (i < head_dim) acc[j] = fmaf(p, rows[u][j], acc[j] * corr);
+      }
+      m = m_new;
+    }
   }
   if (lane == 0) {
     sm_m[warp] = m;

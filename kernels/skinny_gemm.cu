@@ -1,20 +1,21 @@
-#include "kernels/skinny_gemm.cuh"
-
 #include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_fp8.h>
 
 #include <algorithm>
 #include <cstdint>
+#include <type_traits>
 
 #include "absl/strings/str_cat.h"
 #include "kernels/cuda_status.cuh"
 #include "kernels/dependent_launch.cuh"
 #include "kernels/element.cuh"
+#include "kernels/skinny_gemm.cuh"
 
 namespace evo2::kernels {
 namespace {
 
-constexpr int kWarps = 8;   // output rows in flight per block
-constexpr int kUnroll = 4;  // 16-byte loads of w in flight per lane
+constexpr int kWarps = 8;  // output rows in flight per block
 
 template <typename T>
 struct Vec {
@@ -38,6 +39,78 @@ __device__ __forceinline__ void Dot16(const uint4& wv, const T* x, int64_t ldx, 
     const T* xe = reinterpret_cast<const T*>(&xv);
 #pragma unroll
     for (int e = 0; e < n; ++e) acc[r] = fmaf(ToFloat(xe[e]), wf[e], acc[r]);
+  }
+}
+
+template <bool kW8, typename T, int R>
+__device__ __forceinline__ void Dot(const uint4& wv, const T* x, int64_t ldx, int64_t k,
+                                    float (&acc)[R], int rows);
+
+// Adds Σ over one 16-byte chunk of E4M3 weights (16 codes): acc[r] += x[r, k..k+16) · w.
+template <typename T, int R>
+__device__ __forceinline__ void Dot16E4M3(const uint4& wv, const T* x, int64_t ldx, int64_t k,
+                                          float (&acc)[R], int rows) {
+  constexpr int n = Vec<T>::kElems;  // x elements per 16-byte load
+  const auto* codes = reinterpret_cast<const __nv_fp8x2_storage_t*>(&wv);
+  float wf[16];
+#pragma unroll
+  for (int e = 0; e < 8; ++e) {
+    const __half2 h(__nv_cvt_fp8x2_to_halfraw2(codes[e], __NV_E4M3));  // exact: E4M3 ⊂ fp16
+    const float2 f = __half22float2(h);
+    wf[2 * e] = f.x;
+    wf[2 * e + 1] = f.y;
+  }
+#pragma unroll
+  for (int r = 0; r < R; ++r) {
+    if (r >= rows) break;
+#pragma unroll
+    for (int part = 0; part < 16 / n; ++part) {
+      const uint4 xv = *reinterpret_cast<const uint4*>(x + r * ldx + k + part * n);
+      const T* xe = reinterpret_cast<const T*>(&xv);
+#pragma unroll
+      for (int e = 0; e < n; ++e) acc[r] = fmaf(ToFloat(xe[e]), wf[part * n + e], acc[r]);
+    }
+  }
+}
+
+template <bool kW8, typename T, int R>
+__device__ __forceinline__ void Dot(const uint4& wv, const T* x, int64_t ldx, int64_t k,
+                                    float (&acc)[R], int rows) {
+  if constexpr (kW8) {
+    Dot16E4M3<T, R>(wv, x, ldx, k, acc, rows);
+  } else {
+    Dot16<T, R>(wv, x, ldx, k, acc, rows);
+  }
+}
+
+// kRmsNormInline: acc[r] += Σ (scale·X[r, k..k+n)) · w over one 16-byte chunk of T weights,
+// ss[r] += Σ X[r, k..k+n)² (X fp32, read as float4).
+template <typename T, int R>
+__device__ __forceinline__ void Dot16Normed(const uint4& wv, const float* x, const T* scale,
+                                            int64_t ldx, int64_t k, float (&acc)[R], float (&ss)[R],
+                                            int rows) {
+  constexpr int n = Vec<T>::kElems;
+  const T* we = reinterpret_cast<const T*>(&wv);
+  const uint4 sv = *reinterpret_cast<const uint4*>(scale + k);
+  const T* se = reinterpret_cast<const T*>(&sv);
+  float ws[n];  // scale ⊙ w
+#pragma unroll
+  for (int e = 0; e < n; ++e) ws[e] = ToFloat(se[e]) * ToFloat(we[e]);
+#pragma unroll
+  for (int r = 0; r < R; ++r) {
+    if (r >= rows) break;
+#pragma unroll
+    for (int q = 0; q < n / 4; ++q) {
+      const float4 xv = *reinterpret_cast<const float4*>(x + r * ldx + k + 4 * q);
+      acc[r] = fmaf(xv.x, ws[4 * q], acc[r]);
+      acc[r] = fmaf(xv.y, ws[4 * q + 1], acc[r]);
+      acc[r] = fmaf(xv.z, ws[4 * q + 2], acc[r]);
+      acc[r] = fmaf(xv.w, ws[4 * q + 3], acc[r]);
+      ss[r] = fmaf(xv.x, xv.x, ss[r]);
+      ss[r] = fmaf(xv.y, xv.y, ss[r]);
+      ss[r] = fmaf(xv.z, xv.z, ss[r]);
+      ss[r] = fmaf(xv.w, xv.w, ss[r]);
+    }
   }
 }
 
@@ -79,20 +152,37 @@ __device__ void FormInput(const SkinnyGemmArgs& a, int rows, int64_t K, T* xs) {
   __syncthreads();
 }
 
-template <typename T, typename Out, int R, SkinnyInput kIn>
+// φ of the MLP gate, rounded to T as mlp_gate.cu's Activation (the same expression, so the
+// gated epilogue and the separate gate kernel agree bit for bit).
+template <typename T>
+__device__ __forceinline__ float GateActivation(float v, bool gelu) {
+  return gelu ? Round<T>(0.5f * v * (1.f + erff(v * 0.70710678118654752f))) : v;
+}
+
+// kU: 16-byte loads in flight per lane. kGate (SkinnyOutput::kGatedMlp): the block's first
+// kWarps/2 warps take l1 rows o, the others the l2 rows out + o of the same o, and the l1 warp
+// gates with its partner's sum passed through shared memory.
+// kW8: E4M3 weight codes (16 per 16-byte chunk) scaled per output row by w_inv_scale.
+template <typename T, typename Out, int R, SkinnyInput kIn, int kU, bool kGate, bool kW8 = false>
 __global__ void __launch_bounds__(32 * kWarps) SkinnyGemmKernel(SkinnyGemmArgs a) {
-  constexpr int n = Vec<T>::kElems;
+  constexpr int n = kW8 ? 16 : Vec<T>::kElems;               // weights per 16-byte chunk
+  constexpr int kRowsPerStep = kGate ? kWarps / 2 : kWarps;  // outputs per block and step
   extern __shared__ uint4 smem[];
   const int rows = static_cast<int>(a.rows);
   const int64_t K = a.in;
-  const T* w = static_cast<const T*>(a.w);
+  using W = std::conditional_t<kW8, uint8_t, T>;
+  const W* w = static_cast<const W*>(a.w);
+  const int warp = static_cast<int>(threadIdx.x / 32);
+  const int slot = warp % kRowsPerStep;
+  const bool partner = kGate && warp >= kRowsPerStep;  // computes the l2 row
+  const int64_t w_offset = partner ? a.out : 0;        // [l1; l2]: l2 row o is row out + o
   {
     // The weights are never written: pull this warp's first row toward L2 (one 128-byte line
     // per lane and step) while the kernel before this one may still be running.
-    const int64_t o = static_cast<int64_t>(blockIdx.x) * kWarps + threadIdx.x / 32;
+    const int64_t o = static_cast<int64_t>(blockIdx.x) * kRowsPerStep + slot;
     if (o < a.out) {
-      const char* row = reinterpret_cast<const char*>(w + o * K);
-      const int64_t bytes = K * static_cast<int64_t>(sizeof(T));
+      const char* row = reinterpret_cast<const char*>(w + (o + w_offset) * K);
+      const int64_t bytes = K * static_cast<int64_t>(sizeof(W));
       for (int64_t off = (threadIdx.x % 32) * 128; off < bytes; off += 32 * 128)
         asm volatile("prefetch.global.L2 [%0];" ::"l"(row + off));
     }
@@ -102,37 +192,89 @@ __global__ void __launch_bounds__(32 * kWarps) SkinnyGemmKernel(SkinnyGemmArgs a
   WaitForPrerequisites();
   const T* x = static_cast<const T*>(a.x);
   int64_t ldx = a.ldx;
-  if constexpr (kIn != SkinnyInput::kPlain) {
+  if constexpr (kIn != SkinnyInput::kPlain && kIn != SkinnyInput::kRmsNormInline) {
     T* xs = reinterpret_cast<T*>(smem);
     FormInput<T, kIn>(a, rows, K, xs);
     x = xs;
     ldx = K;
   }
+  __shared__ float partner_sum[kGate ? kRowsPerStep : 1][R];  // kGate: the l2 rows' sums
   const int lane = threadIdx.x % 32;
   const T* bias = static_cast<const T*>(a.bias);
   Out* y = static_cast<Out*>(a.y);
   const int64_t chunks = K / n;  // 16-byte chunks per weight row
-  for (int64_t o = static_cast<int64_t>(blockIdx.x) * kWarps + threadIdx.x / 32; o < a.out;
-       o += static_cast<int64_t>(gridDim.x) * kWarps) {
-    const uint4* wr = reinterpret_cast<const uint4*>(w + o * K);
-    float acc[R];
+  // The step count is the same for every warp of the block (kGate synchronises the block).
+  for (int64_t base = static_cast<int64_t>(blockIdx.x) * kRowsPerStep; base < a.out;
+       base += static_cast<int64_t>(gridDim.x) * kRowsPerStep) {
+    const int64_t o = base + slot;
+    float acc[R], ss[R];  // ss: kRmsNormInline's Σ X_r²
 #pragma unroll
-    for (int r = 0; r < R; ++r) acc[r] = 0.f;
-    int64_t c = lane;
-    for (; c + 32 * (kUnroll - 1) < chunks; c += 32 * kUnroll) {
-      uint4 wv[kUnroll];
+    for (int r = 0; r < R; ++r) acc[r] = ss[r] = 0.f;
+    if (o < a.out) {
+      const uint4* wr = reinterpret_cast<const uint4*>(w + (o + w_offset) * K);
+      // Lane chunks lane, lane + 32, … in this order whatever kU (results independent of it).
+      int64_t c = lane;
+      for (; c + 32 * (kU - 1) < chunks; c += 32 * kU) {
+        uint4 wv[kU];
 #pragma unroll
-      for (int u = 0; u < kUnroll; ++u) wv[u] = __ldcs(wr + c + 32 * u);  // streamed once
+        for (int u = 0; u < kU; ++u) wv[u] = __ldcs(wr + c + 32 * u);  // streamed once
 #pragma unroll
-      for (int u = 0; u < kUnroll; ++u) Dot16<T, R>(wv[u], x, ldx, (c + 32 * u) * n, acc, rows);
+        for (int u = 0; u < kU; ++u) {
+          if constexpr (kIn == SkinnyInput::kRmsNormInline) {
+            Dot16Normed<T, R>(wv[u], static_cast<const float*>(a.x),
+                              static_cast<const T*>(a.norm_scale), ldx, (c + 32 * u) * n, acc, ss,
+                              rows);
+          } else {
+            Dot<kW8, T, R>(wv[u], x, ldx, (c + 32 * u) * n, acc, rows);
+          }
+        }
+      }
+      for (; c < chunks; c += 32) {
+        if constexpr (kIn == SkinnyInput::kRmsNormInline) {
+          Dot16Normed<T, R>(__ldcs(wr + c), static_cast<const float*>(a.x),
+                            static_cast<const T*>(a.norm_scale), ldx, c * n, acc, ss, rows);
+        } else {
+          Dot<kW8, T, R>(__ldcs(wr + c), x, ldx, c * n, acc, rows);
+        }
+      }
+#pragma unroll
+      for (int r = 0; r < R; ++r) {
+#pragma unroll
+        for (int off = 16; off > 0; off /= 2) acc[r] += __shfl_xor_sync(0xffffffffu, acc[r], off);
+      }
+      if constexpr (kIn == SkinnyInput::kRmsNormInline) {
+#pragma unroll
+        for (int r = 0; r < R; ++r) {
+#pragma unroll
+          for (int off = 16; off > 0; off /= 2) ss[r] += __shfl_xor_sync(0xffffffffu, ss[r], off);
+          // §5: eps added to the RMS, outside the square root (rms_norm.cu's BlockInvRms).
+          acc[r] *= 1.f / (sqrtf(ss[r] / static_cast<float>(K)) + a.eps);
+        }
+      }
+      if constexpr (kW8) {
+        const float inv = a.w_inv_scale[o + w_offset];
+#pragma unroll
+        for (int r = 0; r < R; ++r) acc[r] *= inv;
+      }
     }
-    for (; c < chunks; c += 32) Dot16<T, R>(__ldcs(wr + c), x, ldx, c * n, acc, rows);
+    if constexpr (kGate) {
+      if (partner && lane == 0) {
 #pragma unroll
-    for (int r = 0; r < R; ++r) {
+        for (int r = 0; r < R; ++r) partner_sum[slot][r] = acc[r];
+      }
+      __syncthreads();
+      if (!partner && lane == 0 && o < a.out) {
 #pragma unroll
-      for (int off = 16; off > 0; off /= 2) acc[r] += __shfl_xor_sync(0xffffffffu, acc[r], off);
-    }
-    if (lane == 0) {
+        for (int r = 0; r < R; ++r) {
+          if (r >= rows) break;
+          // The plain product's store (acc + bias 0 + y 0) rounded to T, then the gate.
+          const float l1 = Round<T>(acc[r] + 0.f + 0.f);
+          const float l2 = Round<T>(partner_sum[slot][r] + 0.f + 0.f);
+          y[r * a.ldy + o] = FromFloat<Out>(GateActivation<T>(l1, a.gelu) * l2);
+        }
+      }
+      __syncthreads();  // partner_sum is reused by the next step
+    } else if (lane == 0 && o < a.out) {
       const float b = bias != nullptr ? ToFloat(bias[o]) : 0.f;
 #pragma unroll
       for (int r = 0; r < R; ++r) {
@@ -180,22 +322,67 @@ cudaError_t LaunchKernel(Kernel kernel, unsigned grid, size_t smem, cudaStream_t
   return err;
 }
 
+// Loads in flight per lane: 16 for every K. Measured on an H100 (evo2_decode_linear_bench,
+// bench/RESULTS.md) 16 was the fastest or tied on every 7B and 1B shape; 8 (the first choice
+// for 5–8 chunks a lane, e.g. K = 1 920) was the slowest, since its main loop then runs once
+// and leaves the rest to the one-load tail loop.
+int AutoUnroll(int64_t /*chunks*/) { return 16; }
+
+// The streamed inputs (kPlain, kRmsNormInline): no shared memory, any unroll.
+template <typename T, typename Out, int R, SkinnyInput kIn, bool kGate, bool kW8>
+cudaError_t LaunchStreamed(const SkinnyGemmArgs& a, unsigned grid, cudaStream_t stream,
+                           int unroll) {
+  switch (unroll) {
+    case 4:
+      return LaunchKernel(SkinnyGemmKernel<T, Out, R, kIn, 4, kGate, kW8>, grid, 0, stream, a);
+    case 8:
+      return LaunchKernel(SkinnyGemmKernel<T, Out, R, kIn, 8, kGate, kW8>, grid, 0, stream, a);
+    default:
+      return LaunchKernel(SkinnyGemmKernel<T, Out, R, kIn, 16, kGate, kW8>, grid, 0, stream, a);
+  }
+}
+
+template <typename T, typename Out, int R, bool kGate>
+cudaError_t LaunchPlainInput(const SkinnyGemmArgs& a, unsigned grid, cudaStream_t stream,
+                             int unroll) {
+  if (a.input == SkinnyInput::kRmsNormInline)
+    return LaunchStreamed<T, Out, R, SkinnyInput::kRmsNormInline, kGate, false>(a, grid, stream,
+                                                                                unroll);
+  if (a.w_inv_scale != nullptr)
+    return LaunchStreamed<T, Out, R, SkinnyInput::kPlain, kGate, true>(a, grid, stream, unroll);
+  return LaunchStreamed<T, Out, R, SkinnyInput::kPlain, kGate, false>(a, grid, stream, unroll);
+}
+
 template <typename T, typename Out, int R>
 cudaError_t Launch(const SkinnyGemmArgs& a, size_t smem, cudaStream_t stream) {
-  int64_t blocks = (a.out + kWarps - 1) / kWarps;
+  const bool gate = a.output == SkinnyOutput::kGatedMlp;
+  const int64_t per_block = gate ? kWarps / 2 : kWarps;
+  int64_t blocks = (a.out + per_block - 1) / per_block;
   // A fused input is formed once per block: enough blocks to fill the card, each looping over
   // several output rows.
-  if (a.input != SkinnyInput::kPlain) blocks = std::min<int64_t>(blocks, 4 * MultiprocessorCount());
+  if (a.input == SkinnyInput::kRmsNorm || a.input == SkinnyInput::kGatedMlp)
+    blocks = std::min<int64_t>(blocks, 4 * MultiprocessorCount());
   const auto grid = static_cast<unsigned>(blocks);
+  const int64_t per_chunk = a.w_inv_scale != nullptr ? 16 : Vec<T>::kElems;  // weights
+  const int unroll = a.unroll != 0 ? a.unroll : AutoUnroll(a.in / per_chunk);
   switch (a.input) {
     case SkinnyInput::kPlain:
-      return LaunchKernel(SkinnyGemmKernel<T, Out, R, SkinnyInput::kPlain>, grid, 0, stream, a);
+    case SkinnyInput::kRmsNormInline:
+      if constexpr (std::is_same_v<T, Out>) {
+        if (gate) return LaunchPlainInput<T, Out, R, true>(a, grid, stream, unroll);
+      }
+      return LaunchPlainInput<T, Out, R, false>(a, grid, stream, unroll);
     case SkinnyInput::kRmsNorm:
-      return LaunchKernel(SkinnyGemmKernel<T, Out, R, SkinnyInput::kRmsNorm>, grid, smem, stream,
-                          a);
+      if constexpr (std::is_same_v<T, Out>) {
+        if (gate)
+          return LaunchKernel(SkinnyGemmKernel<T, Out, R, SkinnyInput::kRmsNorm, 4, true>, grid,
+                              smem, stream, a);
+      }
+      return LaunchKernel(SkinnyGemmKernel<T, Out, R, SkinnyInput::kRmsNorm, 4, false>, grid, smem,
+                          stream, a);
     case SkinnyInput::kGatedMlp:
-      return LaunchKernel(SkinnyGemmKernel<T, Out, R, SkinnyInput::kGatedMlp>, grid, smem, stream,
-                          a);
+      return LaunchKernel(SkinnyGemmKernel<T, Out, R, SkinnyInput::kGatedMlp, 4, false>, grid, smem,
+                          stream, a);
   }
   return cudaErrorInvalidValue;
 }
@@ -205,7 +392,8 @@ cudaError_t Launch(const SkinnyGemmArgs& a, size_t smem, cudaStream_t stream) {
 template <typename T, typename Out>
 absl::Status LaunchSkinnyGemm(const SkinnyGemmArgs& a, cudaStream_t stream) {
   if (a.x == nullptr || a.w == nullptr || a.y == nullptr ||
-      (a.input == SkinnyInput::kRmsNorm && a.norm_scale == nullptr))
+      ((a.input == SkinnyInput::kRmsNorm || a.input == SkinnyInput::kRmsNormInline) &&
+       a.norm_scale == nullptr))
     return absl::InvalidArgumentError("skinny_gemm: null pointer");
   const int64_t x_width = a.input == SkinnyInput::kGatedMlp ? 2 * a.in : a.in;
   if (a.rows < 0 || a.in <= 0 || a.out <= 0 || a.ldx < x_width || a.ldy < a.out ||
@@ -215,13 +403,28 @@ absl::Status LaunchSkinnyGemm(const SkinnyGemmArgs& a, cudaStream_t stream) {
                                                    " ldy=", a.ldy));
   constexpr int64_t n = Vec<T>::kElems;
   const auto misaligned = [](const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 != 0; };
-  const size_t smem =
-      a.input == SkinnyInput::kPlain ? 0 : static_cast<size_t>(a.rows * a.in) * sizeof(T);
-  if (a.rows > kSkinnyGemmMaxRows || a.in % n != 0 || misaligned(a.w) || smem > kSkinnyGemmMaxInputBytes ||
-      (a.input == SkinnyInput::kPlain && (a.ldx % n != 0 || misaligned(a.x))))
+  const bool streamed = a.input == SkinnyInput::kPlain || a.input == SkinnyInput::kRmsNormInline;
+  const size_t smem = streamed ? 0 : static_cast<size_t>(a.rows * a.in) * sizeof(T);
+  if (a.rows > kSkinnyGemmMaxRows || a.in % n != 0 || misaligned(a.w) ||
+      smem > kSkinnyGemmMaxInputBytes ||
+      (a.input == SkinnyInput::kPlain && (a.ldx % n != 0 || misaligned(a.x))) ||
+      (a.input == SkinnyInput::kRmsNormInline &&
+       (a.ldx % 4 != 0 || misaligned(a.x) || misaligned(a.norm_scale))))
     return absl::UnimplementedError(absl::StrCat(
         "skinny_gemm: rows=", a.rows, " in=", a.in, " ldx=", a.ldx,
         " (needs ≤ 8 rows, 16-byte rows, fused inputs within 46 KiB of shared memory)"));
+  const bool gate = a.output == SkinnyOutput::kGatedMlp;
+  if (gate && (!std::is_same_v<T, Out> || a.bias != nullptr || a.accumulate ||
+               a.input == SkinnyInput::kGatedMlp))
+    return absl::InvalidArgumentError(
+        "skinny_gemm: the gated output needs Out = T, no bias, no accumulation and a plain or "
+        "RMSNorm input");
+  if (a.w_inv_scale != nullptr && (a.input != SkinnyInput::kPlain || a.in % 16 != 0))
+    return absl::UnimplementedError(absl::StrCat(
+        "skinny_gemm: E4M3 weights need a plain input and K a multiple of 16 (K=", a.in, ")"));
+  if (a.unroll != 0 && a.unroll != 4 && a.unroll != 8 && a.unroll != 16)
+    return absl::InvalidArgumentError(
+        absl::StrCat("skinny_gemm: unroll ", a.unroll, " (0, 4, 8 or 16)"));
   if (a.rows == 0) return absl::OkStatus();
   cudaError_t err;
   if (a.rows == 1) {

@@ -1,8 +1,9 @@
 // Cached-state decoding benchmark of the cuda backend on one GPU: random weights with real
 // shapes, random A/C/G/T tokens. Models: Evo 2 `1b` / `7b` (evo2_1b_base / evo2_7b,
-// cuda/cuda_decoder.h), Llama `eden7b` / `llama8b` (cuda/llama/llama_cuda_decoder.h) and
-// `hybrid8b` (hybrid_mamba_8b, cuda/nemotron_h/nemotron_h_cuda_decoder.h); bench_models.h has the
-// HF families' shapes.
+// cuda/cuda_decoder.h; `1b+full-fp8` / `7b+full-fp8` with every linear's FP8 copy, whose
+// few-row steps stream the E4M3 weights), Llama `eden7b` / `llama8b`
+// (cuda/llama/llama_cuda_decoder.h) and `hybrid8b` (hybrid_mamba_8b,
+// cuda/nemotron_h/nemotron_h_cuda_decoder.h); bench_models.h has the HF families' shapes.
 //   * time to first token: Prefill of one 8 192-token prompt (the parallel forward, the state
 //     derivation, the last row's logits back on the host), median of 3 after a warm-up;
 //   * decode rate: B prompts of 64 tokens prefilled (the 147 steps then stay in one KV
@@ -16,11 +17,18 @@
 // 16.1 GB, hybrid8b ~16 GB per batch-1 step).
 //
 //   evo2_decode_bench [--models 1b,7b,eden7b,llama8b,hybrid8b] [--batches 1,32] [--ab]
-//                     [--ttft-prompt 8192]
+//                     [--ttft-prompt 8192] [--profile-steps N]
 // --ab adds batch-1 rows for comparison: without CUDA graphs (EVO2_CUDA_DECODE_GRAPHS=0), without
 // programmatic dependent launches (EVO2_CUDA_DECODE_PDL=0), with the norm/gate-fused GEMMs
-// (EVO2_CUDA_DECODE_FUSED=1), and with cuBLAS instead of the few-row GEMM kernel
-// (EVO2_CUDA_DECODE_GEMV=0).
+// (EVO2_CUDA_DECODE_FUSED=1), with cuBLAS instead of the few-row GEMM kernel
+// (EVO2_CUDA_DECODE_GEMV=0), and with the few-row kernel as it was before its deeper loads and
+// gated epilogue (EVO2_CUDA_DECODE_UNROLL=4 EVO2_CUDA_DECODE_GATE_EPILOGUE=0), and with the
+// RMSNorms inside the products (EVO2_CUDA_DECODE_NORM_INLINE=1); an FP8 model adds its steps
+// on the bf16 weights (EVO2_CUDA_DECODE_FP8=0).
+// --ttft-prompt 0 skips the time to first token. --profile-steps N runs, per model, only the
+// first batch's default step: warm-up, then N steps between cudaProfilerStart and
+// cudaProfilerStop, for a profiler started with its capture off (ncu --profile-from-start off).
+#include <cuda_profiler_api.h>
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -41,7 +49,9 @@
 #include "cuda/llama/llama_cuda_model.h"
 #include "cuda/llama/llama_cuda_weights.h"
 #include "evo2/config.h"
+#include "evo2/device.h"
 #include "evo2/status_macros.h"
+#include "kernels/cuda_status.cuh"
 
 namespace {
 
@@ -55,9 +65,12 @@ constexpr int kWarmupSteps = 3, kRuns = 3, kStepsPerRun = 48;
 
 // A model of `name` with random bf16 weights.
 absl::StatusOr<std::unique_ptr<Model>> RandomModel(const std::string& name) {
-  if (name == "1b" || name == "7b") {
-    ASSIGN_OR_RETURN(auto cfg, evo2::ModelConfigPreset(name == "1b" ? "evo2_1b_base" : "evo2_7b"));
+  const bool full_fp8 = name == "1b+full-fp8" || name == "7b+full-fp8";
+  if (name == "1b" || name == "7b" || full_fp8) {
+    ASSIGN_OR_RETURN(auto cfg,
+                     evo2::ModelConfigPreset(name[0] == '1' ? "evo2_1b_base" : "evo2_7b"));
     ASSIGN_OR_RETURN(auto w, evo2::cuda::DeviceWeights::Random(cfg, evo2::DType::kBFloat16, 1234));
+    if (full_fp8) RETURN_IF_ERROR(w.AddFp8Copies(cfg, evo2::Fp8Mode::kAllLinears, {}, nullptr));
     ASSIGN_OR_RETURN(auto m, CudaModel::Create(cfg, std::move(w)));
     return std::unique_ptr<Model>(std::move(m));
   }
@@ -72,8 +85,8 @@ absl::StatusOr<std::unique_ptr<Model>> RandomModel(const std::string& name) {
     ASSIGN_OR_RETURN(auto m, evo2::bench::RandomHybridMamba8b(evo2::DType::kBFloat16));
     return std::unique_ptr<Model>(std::move(m));
   }
-  return absl::InvalidArgumentError("unknown model '" + name +
-                                    "' (1b, 7b, eden7b, llama8b, hybrid8b)");
+  return absl::InvalidArgumentError(
+      "unknown model '" + name + "' (1b, 7b, 1b+full-fp8, 7b+full-fp8, eden7b, llama8b, hybrid8b)");
 }
 
 std::vector<int32_t> RandomBases(int64_t n, std::mt19937& rng) {
@@ -90,12 +103,19 @@ double Median(std::vector<double> v) {
 
 // Which step implementation a row measures (the decoder reads these switches when created).
 struct Variant {
-  bool graphs = true, skinny_gemm = true, fused = false, pdl = true;
-  bool is_default() const { return graphs && skinny_gemm && !fused && pdl; }
+  bool graphs = true, skinny_gemm = true, fused = false, pdl = true, v1_linears = false;
+  bool bf16_copies = false;  // an FP8 model's steps on its bf16 weights
+  bool norm_inline = false;  // the RMSNorm inside the few-row products (opt-in)
+  bool is_default() const {
+    return graphs && skinny_gemm && !fused && pdl && !v1_linears && !bf16_copies && !norm_inline;
+  }
   const char* name() const {
+    if (norm_inline) return "graph, RMSNorm inside the products (EVO2_CUDA_DECODE_NORM_INLINE=1)";
+    if (bf16_copies) return "graph, bf16 weights (EVO2_CUDA_DECODE_FP8=0)";
     if (!graphs) return "eager launches";
     if (!skinny_gemm) return "graph, cuBLAS";
     if (fused) return "graph, fused norm/gate";
+    if (v1_linears) return "graph, few-row kernel v1 (unroll 4, gate kernel apart)";
     return pdl ? "graph" : "graph, no PDL";
   }
 };
@@ -105,7 +125,17 @@ absl::StatusOr<std::unique_ptr<evo2::Decoder>> NewDecoder(Model& model, Variant 
   if (!v.skinny_gemm) setenv("EVO2_CUDA_DECODE_GEMV", "0", 1);
   if (v.fused) setenv("EVO2_CUDA_DECODE_FUSED", "1", 1);
   if (!v.pdl) setenv("EVO2_CUDA_DECODE_PDL", "0", 1);
+  if (v.v1_linears) {
+    setenv("EVO2_CUDA_DECODE_UNROLL", "4", 1);
+    setenv("EVO2_CUDA_DECODE_GATE_EPILOGUE", "0", 1);
+  }
+  if (v.norm_inline) setenv("EVO2_CUDA_DECODE_NORM_INLINE", "1", 1);
+  if (v.bf16_copies) setenv("EVO2_CUDA_DECODE_FP8", "0", 1);
   auto d = model.NewDecoder(evo2::DecoderOptions{});
+  unsetenv("EVO2_CUDA_DECODE_FP8");
+  unsetenv("EVO2_CUDA_DECODE_UNROLL");
+  unsetenv("EVO2_CUDA_DECODE_NORM_INLINE");
+  unsetenv("EVO2_CUDA_DECODE_GATE_EPILOGUE");
   unsetenv("EVO2_CUDA_DECODE_GRAPHS");
   unsetenv("EVO2_CUDA_DECODE_GEMV");
   unsetenv("EVO2_CUDA_DECODE_FUSED");
@@ -132,7 +162,9 @@ struct Rate {
   int64_t graph_steps = 0;
 };
 
-absl::StatusOr<Rate> DecodeRate(Model& model, int64_t batch, Variant variant) {
+// profile_steps > 0: only those steps, between cudaProfilerStart and cudaProfilerStop.
+absl::StatusOr<Rate> DecodeRate(Model& model, int64_t batch, Variant variant,
+                                int profile_steps = 0) {
   std::mt19937 rng(11);
   std::vector<std::vector<int32_t>> prompts;
   for (int64_t b = 0; b < batch; ++b) prompts.push_back(RandomBases(kThroughputPrompt, rng));
@@ -140,6 +172,14 @@ absl::StatusOr<Rate> DecodeRate(Model& model, int64_t batch, Variant variant) {
   RETURN_IF_ERROR(d->Prefill(prompts).status());
   auto step = [&]() -> absl::Status { return d->Step(RandomBases(batch, rng)).status(); };
   for (int i = 0; i < kWarmupSteps; ++i) RETURN_IF_ERROR(step());
+  if (profile_steps > 0) {
+    CUDA_RETURN_IF_ERROR(cudaProfilerStart());
+    const auto t0 = Clock::now();
+    for (int i = 0; i < profile_steps; ++i) RETURN_IF_ERROR(step());
+    const double t = std::chrono::duration<double>(Clock::now() - t0).count();
+    CUDA_RETURN_IF_ERROR(cudaProfilerStop());
+    return Rate{.tokens_per_s = batch * profile_steps / t, .step_ms = 1e3 * t / profile_steps};
+  }
   std::vector<double> s;
   for (int r = 0; r < kRuns; ++r) {
     const auto t0 = Clock::now();
@@ -162,6 +202,7 @@ int main(int argc, char** argv) {
   std::string models_arg = "1b,7b", batches_arg = "1,32";
   bool ab = false;
   int64_t ttft_prompt = 8192;
+  int profile_steps = 0;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--models" && i + 1 < argc)
@@ -170,12 +211,14 @@ int main(int argc, char** argv) {
       batches_arg = argv[++i];
     else if (a == "--ttft-prompt" && i + 1 < argc)
       ttft_prompt = std::atoll(argv[++i]);
+    else if (a == "--profile-steps" && i + 1 < argc)
+      profile_steps = std::atoi(argv[++i]);
     else if (a == "--ab")
       ab = true;
     else {
       std::fprintf(stderr,
                    "usage: %s [--models 1b,7b,eden7b,llama8b,hybrid8b] [--batches 1,32] [--ab] "
-                   "[--ttft-prompt N]\n",
+                   "[--ttft-prompt N] [--profile-steps N]\n",
                    argv[0]);
       return 2;
     }
@@ -198,18 +241,23 @@ int main(int argc, char** argv) {
       return 1;
     }
     Model& model = **m;
-    const double target = name == "7b" ? 250 : (name == "1b" ? 1000 : 0);
+    const bool evo2_model = name[0] == '1' || name[0] == '7';  // 1b, 7b and their +full-fp8
+    const double target = !evo2_model ? 0 : (name[0] == '7' ? 250 : 1000);
     std::vector<std::pair<int64_t, Variant>> rows;
     const std::vector<std::string> batches = absl::StrSplit(batches_arg, ',');
     for (const std::string& b : batches) rows.push_back({std::atoll(b.c_str()), Variant{}});
     if (ab) {
       rows.push_back({1, Variant{.graphs = false}});
       rows.push_back({1, Variant{.pdl = false}});
-      if (name == "1b" || name == "7b") rows.push_back({1, Variant{.fused = true}});  // Evo 2 only
+      if (evo2_model) rows.push_back({1, Variant{.fused = true}});  // Evo 2 only
       rows.push_back({1, Variant{.skinny_gemm = false}});
+      if (evo2_model) rows.push_back({1, Variant{.v1_linears = true}});
+      if (evo2_model) rows.push_back({1, Variant{.norm_inline = true}});
+      if (name.find("fp8") != std::string::npos) rows.push_back({1, Variant{.bf16_copies = true}});
     }
+    if (profile_steps > 0) rows.resize(1);
     for (const auto& [batch, variant] : rows) {
-      auto r = DecodeRate(model, batch, variant);
+      auto r = DecodeRate(model, batch, variant, profile_steps);
       if (!r.ok()) {
         std::printf("| %s | %lld | %s | error: %s | | | |\n", name.c_str(),
                     static_cast<long long>(batch), variant.name(), r.status().ToString().c_str());
@@ -224,6 +272,7 @@ int main(int argc, char** argv) {
                   r->state_gib);
       std::fflush(stdout);
     }
+    if (ttft_prompt <= 0 || profile_steps > 0) continue;
     auto ttft = TimeToFirstToken(model, ttft_prompt);
     if (!ttft.ok()) {
       std::printf("%s time to first token (%lld-token prompt): error %s\n", name.c_str(),

@@ -16,8 +16,6 @@
 #include "kernels/hyena_long.cuh"
 #include "kernels/hyena_state.cuh"
 #include "kernels/hyena_step.cuh"
-#include "kernels/mlp_gate.cuh"
-#include "kernels/rms_norm.cuh"
 #include "kernels/skinny_gemm.cuh"
 #include "model/decoder_util.h"
 
@@ -146,6 +144,11 @@ absl::Status CudaDecoder::EnqueueStepTyped(int64_t B) {
   // (kernels/skinny_gemm.cuh) and the out-projection adds its bias itself: 5 launches per block
   // instead of 8.
   const bool fuse = FuseStep(B);
+  // RMSNorm(x (+ bias)) as a linear's input (cuda_decoder_linear.h), z the scratch rows.
+  const auto norm = [&](const void* scale, const void* bias) {
+    return DecodeNorm{
+        .x = x, .scale = scale, .bias = bias, .eps = static_cast<float>(cfg.eps), .z = z};
+  };
   using SkinnyInput = kernels::SkinnyInput;
   RETURN_IF_ERROR(kernels::LaunchEmbedding<T>(tokens, static_cast<const T*>(weights_.embedding), z,
                                               B, H, V, st));
@@ -160,10 +163,9 @@ absl::Status CudaDecoder::EnqueueStepTyped(int64_t B) {
                                     .w = blk.in_proj, .y = big, .ldy = 3 * H, .rows = B, .in = H,
                                     .out = 3 * H})));
     } else {
-      RETURN_IF_ERROR(kernels::LaunchRmsNorm<T>(x, nullptr, static_cast<const T*>(blk.pre_norm), z,
-                                                B, H, cfg.eps, st));
-      RETURN_IF_ERROR(Linear<T>(act, {.x = z, .ldx = H, .w = blk.in_proj, .y = big, .ldy = 3 * H,
-                                      .rows = B, .in = H, .out = 3 * H}));
+      RETURN_IF_ERROR(linear_.RunNormed<T>(
+          act, {.w = blk.in_proj, .y = big, .ldy = 3 * H, .rows = B, .in = H, .out = 3 * H},
+          norm(blk.pre_norm, nullptr), &blk.in_proj_fp8));
     }
     // o [B, H] = mixer step
     if (blk.kind == BlockKind::kAttn) {
@@ -210,18 +212,36 @@ absl::Status CudaDecoder::EnqueueStepTyped(int64_t B) {
                                         .rows = B, .in = I, .out = H, .accumulate = true})));
       continue;
     }
-    RETURN_IF_ERROR(Linear<T>(DType::kFloat32, {.x = o, .ldx = H, .w = blk.out_proj, .y = x,
-                                                .ldy = H, .rows = B, .in = H, .out = H,
-                                                .beta = 1.f}));
-    RETURN_IF_ERROR(kernels::LaunchRmsNorm<T>(x, static_cast<const T*>(blk.out_bias),
-                                              static_cast<const T*>(blk.post_norm), z, B, H,
-                                              cfg.eps, st));
-    RETURN_IF_ERROR(Linear<T>(act, {.x = z, .ldx = H, .w = blk.mlp_l12, .y = mlp, .ldy = 2 * I,
-                                    .rows = B, .in = H, .out = 2 * I}));
-    RETURN_IF_ERROR(kernels::LaunchMlpGate<T>(mlp, B, I, gelu, st));
-    RETURN_IF_ERROR(Linear<T>(DType::kFloat32, {.x = mlp, .ldx = 2 * I, .w = blk.mlp_l3, .y = x,
-                                                .ldy = H, .rows = B, .in = I, .out = H,
-                                                .beta = 1.f}));
+    // x += o·W_outᵀ, + b_out in this epilogue where the post-norm is folded into the l1/l2
+    // product (it then has no kernel of its own to add it in).
+    const bool post_inline = linear_.InlinesNorm(B, &blk.mlp_l12_fp8);
+    RETURN_IF_ERROR(Linear<T>(DType::kFloat32,
+                              {.x = o,
+                               .ldx = H,
+                               .w = blk.out_proj,
+                               .y = x,
+                               .ldy = H,
+                               .rows = B,
+                               .in = H,
+                               .out = H,
+                               .beta = 1.f},
+                              &blk.out_proj_fp8, post_inline ? blk.out_bias : nullptr));
+    // mlp[:, :I] = gate(RMSNorm_post(x)·[l1; l2]ᵀ): the norm and the gate inside the product
+    // where they can be.
+    RETURN_IF_ERROR(linear_.RunNormedGatedMlp<T>(
+        {.w = blk.mlp_l12, .y = mlp, .ldy = 2 * I, .rows = B, .in = H, .out = 2 * I}, gelu,
+        norm(blk.post_norm, post_inline ? nullptr : blk.out_bias), &blk.mlp_l12_fp8));
+    RETURN_IF_ERROR(Linear<T>(DType::kFloat32,
+                              {.x = mlp,
+                               .ldx = 2 * I,
+                               .w = blk.mlp_l3,
+                               .y = x,
+                               .ldy = H,
+                               .rows = B,
+                               .in = I,
+                               .out = H,
+                               .beta = 1.f},
+                              &blk.mlp_l3_fp8));
   }
   // logits [B, V] = RMSNorm_final(x)·Eᵀ
   if (fuse) {
@@ -231,11 +251,10 @@ absl::Status CudaDecoder::EnqueueStepTyped(int64_t B) {
                                       .y = logits_.get(), .ldy = V, .rows = B, .in = H,
                                       .out = V})));
   } else {
-    RETURN_IF_ERROR(kernels::LaunchRmsNorm<T>(
-        x, nullptr, static_cast<const T*>(weights_.final_norm), z, B, H, cfg.eps, st));
-    RETURN_IF_ERROR(Linear<T>(DType::kFloat32, {.x = z, .ldx = H, .w = weights_.embedding,
-                                                .y = logits_.get(), .ldy = V, .rows = B, .in = H,
-                                                .out = V}));
+    RETURN_IF_ERROR(linear_.RunNormed<T>(
+        DType::kFloat32,
+        {.w = weights_.embedding, .y = logits_.get(), .ldy = V, .rows = B, .in = H, .out = V},
+        norm(weights_.final_norm, nullptr)));
   }
   return batch_.CopyLogits(logits_.as<float>(), st);
 }

@@ -13,15 +13,18 @@
 // eagerly (it loads the kernels a capture cannot load). EVO2_CUDA_DECODE_GRAPHS=0 runs every
 // step eagerly (A/B and debugging). Prefill's prompt loop, Step, Select, the batch bookkeeping,
 // the graph cache and the linear-layer dispatch are shared with the other families' decoders
-// (cuda/cuda_decoder_step.h, cuda_decoder_batch.h, cuda_decoder_graphs.h, cuda_decoder_linear.h). Up to 8 sequences the linear layers run on the
-// weight-streaming kernel of kernels/skinny_gemm.cuh, above on cuBLAS; EVO2_CUDA_DECODE_GEMV=0
-// uses cuBLAS for every B (A/B): on an H100 the kernel made a 7B batch-1 step 6.04 ms against
-// cuBLAS's 6.46 (bench/RESULTS.md). Those GEMMs are launched as programmatic dependents
-// (kernels/dependent_launch.cuh) so that their weight prefetch overlaps the small kernel before
-// them; EVO2_CUDA_DECODE_PDL=0 launches them plainly. EVO2_CUDA_DECODE_FUSED=1 fuses each
-// RMSNorm and the MLP gate into the GEMM after them where the input rows fit in shared memory
-// (B·max(H, I) values within 46 KiB): off by default, as it measured slower (6.63 ms) than the
-// separate launches. FP8 models decode with their bf16 weights.
+// (cuda/cuda_decoder_step.h, cuda_decoder_batch.h, cuda_decoder_graphs.h, cuda_decoder_linear.h).
+// Up to 8 sequences the linear layers run on the weight-streaming kernel of
+// kernels/skinny_gemm.cuh, above on cuBLAS; EVO2_CUDA_DECODE_GEMV=0 uses cuBLAS for every B (A/B):
+// on an H100 the kernel made a 7B batch-1 step 6.04 ms against cuBLAS's 6.46 (bench/RESULTS.md).
+// Those GEMMs are launched as programmatic dependents (kernels/dependent_launch.cuh) so that their
+// weight prefetch overlaps the small kernel before them; EVO2_CUDA_DECODE_PDL=0 launches them
+// plainly. EVO2_CUDA_DECODE_FUSED=1 fuses each RMSNorm and the MLP gate into the GEMM after them
+// where the input rows fit in shared memory (B·max(H, I) values within 46 KiB): off by default, as
+// it measured slower (6.63 ms) than the separate launches. The l1/l2 product applies the MLP gate
+// in its epilogue (EVO2_CUDA_DECODE_GATE_EPILOGUE=0: the gate kernel apart). An --fp8 / --full-fp8
+// model's few-row products stream the layers' E4M3 copies (weight-only FP8, cuda_decoder_linear.h;
+// EVO2_CUDA_DECODE_FP8=0: its bf16 weights).
 #pragma once
 
 #include <cstdint>
@@ -58,8 +61,9 @@ class CudaDecoder final : public CachedStateDecoder<CudaDecodeState> {
   template <typename T>
   absl::Status EnqueueStepTyped(int64_t batch);
   template <typename T>
-  absl::Status Linear(DType result, const GemmArgs& g) {
-    return linear_.Run<T>(result, g);
+  absl::Status Linear(DType result, const GemmArgs& g, const DeviceFp8Linear* w8 = nullptr,
+                      const void* bias = nullptr) {
+    return linear_.Run<T>(result, g, w8, bias);
   }
   // A fused few-row linear (kernels/skinny_gemm.cuh) of a step FuseStep admitted.
   template <typename T, typename Out>

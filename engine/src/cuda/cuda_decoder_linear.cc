@@ -5,6 +5,9 @@
 #include <cstdlib>
 #include <string_view>
 
+#include "evo2/status_macros.h"
+#include "kernels/mlp_gate.cuh"
+#include "kernels/rms_norm.cuh"
 #include "kernels/skinny_gemm.cuh"
 
 namespace evo2::cuda {
@@ -15,13 +18,39 @@ DecodeLinear::DecodeLinear(GemmRunner& gemm, DType act, cudaStream_t stream)
     skinny_ = std::string_view(v) != "0";
   if (const char* v = std::getenv("EVO2_CUDA_DECODE_PDL"); v != nullptr)
     programmatic_ = std::string_view(v) != "0";
+  if (const char* v = std::getenv("EVO2_CUDA_DECODE_GATE_EPILOGUE"); v != nullptr)
+    gate_epilogue_ = std::string_view(v) != "0";
+  if (const char* v = std::getenv("EVO2_CUDA_DECODE_NORM_INLINE"); v != nullptr)
+    norm_inline_ = std::string_view(v) == "1";
+  if (const char* v = std::getenv("EVO2_CUDA_DECODE_FP8"); v != nullptr)
+    fp8_weights_ = std::string_view(v) != "0";
+  if (const char* v = std::getenv("EVO2_CUDA_DECODE_UNROLL"); v != nullptr) {
+    const int u = std::atoi(v);
+    unroll_ = u == 4 || u == 8 || u == 16 ? u : 0;  // anything else: by K
+  }
+}
+
+void DecodeLinear::UseFp8Copy(const DeviceFp8Linear* w8, kernels::SkinnyGemmArgs& a) const {
+  // The copy's rows are padded to k (a multiple of 16); the kernel reads exactly `in` columns.
+  if (!fp8_weights_ || w8 == nullptr || !w8->present() || w8->k != a.in) return;
+  a.w = w8->q;
+  a.w_inv_scale = w8->inv_scale;
+}
+
+bool DecodeLinear::InlinesNorm(int64_t rows, const DeviceFp8Linear* w8) const {
+  const bool fp8 = fp8_weights_ && w8 != nullptr && w8->present();  // E4M3: plain inputs only
+  return skinny_ && norm_inline_ && rows <= kernels::kSkinnyGemmMaxRows && !fp8;
 }
 
 template <typename T>
-absl::Status DecodeLinear::Run(DType result, const GemmArgs& g) const {
-  if (skinny_ && g.rows <= kernels::kSkinnyGemmMaxRows) {
-    const kernels::SkinnyGemmArgs a{.x = g.x,
-                                    .ldx = g.ldx,
+absl::Status DecodeLinear::RunNormed(DType result, GemmArgs g, const DecodeNorm& norm,
+                                     const DeviceFp8Linear* w8) const {
+  if (InlinesNorm(g.rows, w8) && norm.bias == nullptr) {
+    const kernels::SkinnyGemmArgs a{.input = kernels::SkinnyInput::kRmsNormInline,
+                                    .x = norm.x,
+                                    .ldx = g.in,
+                                    .norm_scale = norm.scale,
+                                    .eps = norm.eps,
                                     .w = g.w,
                                     .y = g.y,
                                     .ldy = g.ldy,
@@ -29,16 +58,118 @@ absl::Status DecodeLinear::Run(DType result, const GemmArgs& g) const {
                                     .in = g.in,
                                     .out = g.out,
                                     .accumulate = g.beta != 0.f,
+                                    .unroll = unroll_,
                                     .programmatic = programmatic_};
+    const absl::Status s = result == DType::kFloat32
+                               ? kernels::LaunchSkinnyGemm<T, float>(a, stream_)
+                               : kernels::LaunchSkinnyGemm<T, T>(a, stream_);
+    if (s.code() != absl::StatusCode::kUnimplemented) return s;  // else: apart, below
+  }
+  RETURN_IF_ERROR(kernels::LaunchRmsNorm<T>(
+      norm.x, static_cast<const T*>(norm.bias), static_cast<const T*>(norm.scale),
+      static_cast<T*>(norm.z), g.rows, g.in, norm.eps, stream_));
+  g.x = norm.z;
+  g.ldx = g.in;
+  return Run<T>(result, g, w8);
+}
+
+template <typename T>
+absl::Status DecodeLinear::RunNormedGatedMlp(GemmArgs g, bool gelu, const DecodeNorm& norm,
+                                             const DeviceFp8Linear* w8) const {
+  if (InlinesNorm(g.rows, w8) && norm.bias == nullptr && gate_epilogue_ && g.out % 2 == 0) {
+    const kernels::SkinnyGemmArgs a{.input = kernels::SkinnyInput::kRmsNormInline,
+                                    .x = norm.x,
+                                    .ldx = g.in,
+                                    .norm_scale = norm.scale,
+                                    .eps = norm.eps,
+                                    .gelu = gelu,
+                                    .w = g.w,
+                                    .y = g.y,
+                                    .ldy = g.ldy,
+                                    .rows = g.rows,
+                                    .in = g.in,
+                                    .out = g.out / 2,
+                                    .output = kernels::SkinnyOutput::kGatedMlp,
+                                    .unroll = unroll_,
+                                    .programmatic = programmatic_};
+    const absl::Status s = kernels::LaunchSkinnyGemm<T, T>(a, stream_);
+    if (s.code() != absl::StatusCode::kUnimplemented) return s;  // else: apart, below
+  }
+  RETURN_IF_ERROR(kernels::LaunchRmsNorm<T>(
+      norm.x, static_cast<const T*>(norm.bias), static_cast<const T*>(norm.scale),
+      static_cast<T*>(norm.z), g.rows, g.in, norm.eps, stream_));
+  g.x = norm.z;
+  g.ldx = g.in;
+  return RunGatedMlp<T>(g, gelu, w8);
+}
+
+template <typename T>
+absl::Status DecodeLinear::Run(DType result, const GemmArgs& g, const DeviceFp8Linear* w8,
+                               const void* bias) const {
+  if (skinny_ && g.rows <= kernels::kSkinnyGemmMaxRows) {
+    kernels::SkinnyGemmArgs a{.x = g.x,
+                              .ldx = g.ldx,
+                              .w = g.w,
+                              .bias = bias,
+                              .y = g.y,
+                              .ldy = g.ldy,
+                              .rows = g.rows,
+                              .in = g.in,
+                              .out = g.out,
+                              .accumulate = g.beta != 0.f,
+                              .unroll = unroll_,
+                              .programmatic = programmatic_};
+    UseFp8Copy(w8, a);
     const absl::Status s = result == DType::kFloat32
                                ? kernels::LaunchSkinnyGemm<T, float>(a, stream_)
                                : kernels::LaunchSkinnyGemm<T, T>(a, stream_);
     if (s.code() != absl::StatusCode::kUnimplemented) return s;  // else: a shape for cuBLAS
   }
+  if (bias != nullptr)
+    return absl::InternalError("decode linear: a bias epilogue needs the few-row kernel");
   return gemm_.Run(act_, result, g);
 }
 
-template absl::Status DecodeLinear::Run<float>(DType, const GemmArgs&) const;
-template absl::Status DecodeLinear::Run<__nv_bfloat16>(DType, const GemmArgs&) const;
+template <typename T>
+absl::Status DecodeLinear::RunGatedMlp(const GemmArgs& g, bool gelu,
+                                       const DeviceFp8Linear* w8) const {
+  if (skinny_ && gate_epilogue_ && g.rows <= kernels::kSkinnyGemmMaxRows && g.out % 2 == 0) {
+    kernels::SkinnyGemmArgs a{.x = g.x,
+                              .ldx = g.ldx,
+                              .gelu = gelu,
+                              .w = g.w,
+                              .y = g.y,
+                              .ldy = g.ldy,
+                              .rows = g.rows,
+                              .in = g.in,
+                              .out = g.out / 2,
+                              .output = kernels::SkinnyOutput::kGatedMlp,
+                              .unroll = unroll_,
+                              .programmatic = programmatic_};
+    UseFp8Copy(w8, a);
+    const absl::Status s = kernels::LaunchSkinnyGemm<T, T>(a, stream_);
+    if (s.code() != absl::StatusCode::kUnimplemented) return s;  // else: apart, below
+  }
+  RETURN_IF_ERROR(Run<T>(act_, g, w8));
+  return kernels::LaunchMlpGate<T>(static_cast<T*>(g.y), g.rows, g.out / 2, gelu, stream_);
+}
+
+template absl::Status DecodeLinear::Run<float>(DType, const GemmArgs&, const DeviceFp8Linear*,
+                                               const void*) const;
+template absl::Status DecodeLinear::Run<__nv_bfloat16>(DType, const GemmArgs&,
+                                                       const DeviceFp8Linear*, const void*) const;
+template absl::Status DecodeLinear::RunNormed<float>(DType, GemmArgs, const DecodeNorm&,
+                                                     const DeviceFp8Linear*) const;
+template absl::Status DecodeLinear::RunNormed<__nv_bfloat16>(DType, GemmArgs, const DecodeNorm&,
+                                                             const DeviceFp8Linear*) const;
+template absl::Status DecodeLinear::RunNormedGatedMlp<float>(GemmArgs, bool, const DecodeNorm&,
+                                                             const DeviceFp8Linear*) const;
+template absl::Status DecodeLinear::RunNormedGatedMlp<__nv_bfloat16>(GemmArgs, bool,
+                                                                     const DecodeNorm&,
+                                                                     const DeviceFp8Linear*) const;
+template absl::Status DecodeLinear::RunGatedMlp<float>(const GemmArgs&, bool,
+                                                       const DeviceFp8Linear*) const;
+template absl::Status DecodeLinear::RunGatedMlp<__nv_bfloat16>(const GemmArgs&, bool,
+                                                               const DeviceFp8Linear*) const;
 
 }  // namespace evo2::cuda

@@ -18,8 +18,13 @@
 //   Batch vs single runs: fp32 max-abs ≤ 1e-4 (only the GEMMs' row count differs), bf16 rel-L2
 //     ≤ 1e-2 (as decode vs forward, above).
 //   Graph replay vs eager launches: bit-identical (the same kernels on the same buffers).
+//   FP8 weights (--full-fp8 model, weight-only E4M3 decode): against the bf16 forward, within
+//     1.5× the distance of the model's own FP8 forward to it (or 3e-2 if that is smaller): the
+//     decode quantises the weights as the FP8 forward does but not the activations, so it
+//     should not land further from bf16 than that forward does.
 #include <cuda_runtime.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <cstdio>
@@ -227,6 +232,45 @@ TEST_P(CudaDecodeGoldenTest, GraphReplayEqualsEagerSteps) {
   EXPECT_EQ(dynamic_cast<cuda::CudaDecoder&>(**eager).graph_steps(), 0);
   EXPECT_GT(dynamic_cast<cuda::CudaDecoder&>(**graphed).graph_steps(), 0);
   EXPECT_EQ(MaxAbsDiff(a, b), 0.0);
+}
+
+// An --full-fp8 model's steps stream the E4M3 weight copies (cuda_decoder_linear.h); with
+// EVO2_CUDA_DECODE_FP8=0 they stream the bf16 weights. Both against the bf16 forward.
+TEST_P(CudaDecodeGoldenTest, Fp8WeightStepsStayWithinTheFp8ForwardsDistance) {
+  LoadOptions lo;
+  lo.checkpoint = dir_ / "model.pt";
+  lo.device = Device::kCuda;
+  lo.precision = Precision::kBf16;
+  lo.fp8 = Fp8Mode::kAllLinears;
+  auto fp8_model = LoadModel(lo);
+  ASSERT_TRUE(fp8_model.ok()) << fp8_model.status();
+  auto bf16_model = Load(Precision::kBf16);
+  ASSERT_NE(bf16_model, nullptr);
+  ForwardOptions fo;
+  fo.logits = true;
+  auto bf16_fwd = bf16_model->Forward(tokens_, fo);
+  auto fp8_fwd = (*fp8_model)->Forward(tokens_, fo);
+  ASSERT_TRUE(bf16_fwd.ok() && fp8_fwd.ok());
+  const auto bf16_rows = Rows(bf16_fwd->logits, 299, 500);
+  const double fp8_forward = RelL2(Rows(fp8_fwd->logits, 299, 500), bf16_rows);
+
+  auto fp8_steps = (*fp8_model)->NewDecoder(DecoderOptions{});
+  ASSERT_EQ(setenv("EVO2_CUDA_DECODE_FP8", "0", 1), 0);
+  auto bf16_steps = (*fp8_model)->NewDecoder(DecoderOptions{});
+  ASSERT_EQ(unsetenv("EVO2_CUDA_DECODE_FP8"), 0);
+  ASSERT_TRUE(fp8_steps.ok() && bf16_steps.ok());
+  const auto with_fp8 = TeacherForced(**fp8_steps, 300, 500);
+  const auto with_bf16 = TeacherForced(**bf16_steps, 300, 500);
+  ASSERT_EQ(with_fp8.size(), 201u * kV);
+  // The prefill (row 0) is the FP8 forward in both; the steps differ.
+  const double fp8_decode = RelL2(with_fp8, bf16_rows);
+  const double bf16_decode = RelL2(with_bf16, bf16_rows);
+  std::printf(
+      "[full-fp8] %s decode 300->500 logits rel-L2 vs the bf16 forward: E4M3 weight steps %.4f, "
+      "bf16 weight steps %.4f; the FP8 forward %.4f\n",
+      GetParam().name.c_str(), fp8_decode, bf16_decode, fp8_forward);
+  EXPECT_GT(MaxAbsDiff(with_fp8, with_bf16), 0.0) << "the steps did not use the E4M3 copies";
+  EXPECT_LE(fp8_decode, std::max(1.5 * fp8_forward, 3e-2));
 }
 
 // Select copies sequences: two copies of one prefill, stepped with different tokens; copy 0
