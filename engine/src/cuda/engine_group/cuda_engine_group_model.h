@@ -57,6 +57,12 @@ class CudaEngineGroupModel final : public Model {
   const ModelConfig& config() const override { return config_; }
   std::string backend_name() const override;
   std::optional<size_t> device_memory_bytes() const override;
+  // Admission control (evo2/record_capacity.h), per GPU of the group: the rank buffers one record
+  // needs on the GPU that holds the most ranks (every rank of every replica keeps its own, and
+  // the replicas run at once), and the least any GPU of the group could give them now.
+  std::optional<int64_t> ForwardWorkingBytes(int64_t tokens,
+                                             const ForwardOptions& options) const override;
+  std::optional<int64_t> FreeWorkingMemoryBytes() const override;
   const parallel::GroupLayout& layout() const { return layout_; }
   const GroupPlacement& placement() const { return placement_; }
 

@@ -81,6 +81,14 @@ absl::Status CudaRank::Forward(const ModelConfig& config, DeviceCommunicator& tp
   return cp.Check();
 }
 
+RankShape CudaRank::ShapeFor(const ModelConfig& config, const parallel::SequenceSplit& split,
+                             int tp) const {
+  RankShape shape = MakeRankShape(config, split, tp, DTypeSize(weights_->act_dtype));
+  shape.kv_heads_per_gather = kv_heads_per_gather_;
+  shape.fp8 = weights_->fp8 != Fp8Mode::kOff;
+  return shape;
+}
+
 template <typename T>
 absl::Status CudaRank::ForwardTyped(const ModelConfig& c, DeviceCommunicator& tp,
                                     DeviceCommunicator& cp, std::span<const int32_t> tokens,
@@ -103,9 +111,7 @@ absl::Status CudaRank::ForwardTyped(const ModelConfig& c, DeviceCommunicator& tp
       slot_of_chunk[static_cast<size_t>(split.ChunksOf(r)[j])] = static_cast<int32_t>(2 * r + j);
   const std::vector<int32_t> my_chunks(split.ChunksOf(cp.rank()).begin(),
                                        split.ChunksOf(cp.rank()).end());
-  RankShape shape = MakeRankShape(c, split, tps, sizeof(T));
-  shape.kv_heads_per_gather = kv_heads_per_gather_;
-  shape.fp8 = w.fp8 != Fp8Mode::kOff;
+  const RankShape shape = ShapeFor(c, split, tps);
   RETURN_IF_ERROR(buffers_.Ensure(shape));
   RankBuffers& b = buffers_;
   cudaStream_t st = stream_;

@@ -76,6 +76,12 @@ class CudaRank {
   size_t device_bytes() const { return buffers_.bytes() + gemm_->workspace_bytes(); }
   // The workspace plan of the last Forward (rank_buffers.h).
   const RankWorkspacePlan& workspace_plan() const { return buffers_.plan(); }
+  // Device bytes of the buffers the last Forward grew (a larger record replaces them).
+  size_t buffer_bytes() const { return buffers_.bytes(); }
+  // The buffers' shape for a record split by `split` over `tp` ranks: what Forward allocates, so
+  // admission control can ask for a length without running it.
+  RankShape ShapeFor(const ModelConfig& config, const parallel::SequenceSplit& split,
+                     int tp) const;
 
  private:
   CudaRank(int device, int tp_rank, int cp_rank, const DeviceWeights* weights)
