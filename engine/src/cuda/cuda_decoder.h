@@ -13,15 +13,19 @@
 // eagerly (it loads the kernels a capture cannot load). EVO2_CUDA_DECODE_GRAPHS=0 runs every
 // step eagerly (A/B and debugging). Prefill's prompt loop, Step, Select, the batch bookkeeping,
 // the graph cache and the linear-layer dispatch are shared with the other families' decoders
-// (cuda/cuda_decoder_step.h, cuda_decoder_batch.h, cuda_decoder_graphs.h, cuda_decoder_linear.h). Up to 8 sequences the linear layers run on the
-// weight-streaming kernel of kernels/skinny_gemm.cuh, above on cuBLAS; EVO2_CUDA_DECODE_GEMV=0
-// uses cuBLAS for every B (A/B): on an H100 the kernel made a 7B batch-1 step 6.04 ms against
-// cuBLAS's 6.46 (bench/RESULTS.md). Those GEMMs are launched as programmatic dependents
-// (kernels/dependent_launch.cuh) so that their weight prefetch overlaps the small kernel before
-// them; EVO2_CUDA_DECODE_PDL=0 launches them plainly. EVO2_CUDA_DECODE_FUSED=1 fuses each
-// RMSNorm and the MLP gate into the GEMM after them where the input rows fit in shared memory
-// (B·max(H, I) values within 46 KiB): off by default, as it measured slower (6.63 ms) than the
-// separate launches. FP8 models decode with their bf16 weights.
+// (cuda/cuda_decoder_step.h, cuda_decoder_batch.h, cuda_decoder_graphs.h, cuda_decoder_linear.h).
+// Up to 8 sequences the linear layers run on the weight-streaming kernel of
+// kernels/skinny_gemm.cuh, above on cuBLAS; EVO2_CUDA_DECODE_GEMV=0 uses cuBLAS for every B (A/B):
+// on an H100 the kernel made a 7B batch-1 step 6.04 ms against cuBLAS's 6.46 (bench/RESULTS.md).
+// Those GEMMs are launched as programmatic dependents (kernels/dependent_launch.cuh) so that their
+// weight prefetch overlaps the small kernel before them; EVO2_CUDA_DECODE_PDL=0 launches them
+// plainly. EVO2_CUDA_DECODE_FUSED=1 fuses each RMSNorm and the MLP gate into the GEMM after them
+// where the input rows fit in shared memory (B·max(H, I) values within 46 KiB): off by default, as
+// it measured slower (6.63 ms) than the separate launches. FP8 models decode with their bf16
+// weights.
+//
+// Extend (cuda_decoder_extend.cc): each sequence's suffix as a parallel forward over its rows,
+// seeded from the sequence's slot the way a context-parallel rank is seeded by its predecessor.
 #pragma once
 
 #include <cstdint>
@@ -48,7 +52,19 @@ class CudaDecoder final : public CachedStateDecoder<CudaDecodeState> {
   // Device bytes of the decode state and the step buffers.
   size_t device_bytes() const override;
 
+  absl::StatusOr<std::vector<float>> Extend(
+      std::span<const std::vector<int32_t>> suffixes) override;
+
  private:
+  // Extend of sequence `slot` by `suffix`; its logits [|suffix|, V] fp32 into `logits` (host).
+  template <typename T>
+  absl::Status ExtendRow(int64_t slot, std::span<const int32_t> suffix, float* logits);
+  // o rows [halo, halo + L) of the model workspace = block `blk`'s Hyena mixer over the input
+  // projections in big rows [halo, halo + L), continuing slot `slot` at position `pos`.
+  template <typename T>
+  absl::Status HyenaMixerExtend(const DeviceBlockWeights& blk, const CudaBlockState& state,
+                                int64_t slot, int64_t pos, int64_t L);
+
   absl::Status DeriveBlockState(const BlockIntermediates& bi, int64_t slot, int64_t seq);
   template <typename T>
   absl::Status DeriveTyped(const BlockIntermediates& bi, int64_t slot, int64_t seq);
@@ -79,6 +95,13 @@ class CudaDecoder final : public CachedStateDecoder<CudaDecodeState> {
   kernels::DeviceBuffer q_;        // [B, heads, d] act rotated attention query
   kernels::DeviceBuffer mlp_;      // [B, 2I] act
   kernels::DeviceBuffer logits_;   // [B, V] fp32
+
+  // Extend: rows in front of the suffix in the workspace's mixer buffers, for the widest halo
+  // (the hcm FIR's K − 1 inputs; at least the featurizer's 2 projection rows).
+  int64_t extend_halo_ = 2;
+  kernels::DeviceBuffer modal_in_;   // [H, 16] fp32 a slot's modal state, channel-major
+  kernels::DeviceBuffer modal_end_;  // [H, 16] fp32 the suffix's zero-state end state
+  kernels::DeviceBuffer hcl_ws_;     // fp32 scratch of the hcl gate and end state for L rows
 };
 
 }  // namespace evo2::cuda
