@@ -1,8 +1,9 @@
 // Variant scoring on the cuda backend (evo2/variant_scoring.h, what `evo2 score-variants
 // --device cuda` runs): the shared-prefix path (docs/variant-scoring.md §5: Prefill, Extend,
 // Select, Extend per window) against full forwards per window (`--no-shared-prefix`), on the
-// 32-block 7B-like golden checkpoint, both strands, SNVs, an MNV, an insertion, a deletion and a
-// multi-allelic record on a random 1 000-base contig, 300-base windows.
+// golden checkpoints a_tiny6 (6 blocks) and c_7blike32 (32 blocks in the 7B's block order), both
+// strands, SNVs, an MNV, an insertion, a deletion and a multi-allelic record on a random
+// 1 000-base contig, 300-base windows.
 //
 // Tolerances, and why (per delta, ref and alt log-likelihood; each a sum over ~300 log-probs):
 //   fp32: 2e-3. The two paths differ per log-prob by fp32 summation order (GEMMs over other row
@@ -46,13 +47,13 @@ std::vector<std::vector<std::string>> ReadTsv(const std::filesystem::path& path)
   return rows;
 }
 
-class CudaSharedPrefixScoringTest : public ::testing::Test {
+class CudaSharedPrefixScoringTest : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
     if (!testing::HaveCudaDevice())
       GTEST_SKIP() << "no CUDA device (cudaGetDeviceCount reports none)";
-    auto dir = testing::GoldenCaseDirFromEnv("c_7blike32");
-    if (!dir) GTEST_SKIP() << "golden case c_7blike32 not present";
+    auto dir = testing::GoldenCaseDirFromEnv(GetParam());
+    if (!dir) GTEST_SKIP() << "golden case " << GetParam() << " not present";
     checkpoint_ = *dir / "model.pt";
     RegisterCudaBackend();
     std::mt19937 rng(29);
@@ -129,10 +130,11 @@ class CudaSharedPrefixScoringTest : public ::testing::Test {
       }
     }
     std::printf(
-        "[%s] c_7blike32 score-variants (%lld-base windows, both strands) shared-prefix "
+        "[%s] %s score-variants (%lld-base windows, both strands) shared-prefix "
         "vs full windows: max |Δ| of delta/ref_ll/alt_ll %.2e (%lld of %lld window strands "
         "from a shared prefix)\n",
-        precision == Precision::kFp32 ? "fp32" : "bf16", static_cast<long long>(kWindow), worst,
+        precision == Precision::kFp32 ? "fp32" : "bf16", GetParam().c_str(),
+        static_cast<long long>(kWindow), worst,
         static_cast<long long>(shared_summary.windows_from_shared_prefix),
         static_cast<long long>(shared_summary.windows_scored));
   }
@@ -142,13 +144,17 @@ class CudaSharedPrefixScoringTest : public ::testing::Test {
   std::string contig_;
 };
 
-TEST_F(CudaSharedPrefixScoringTest, Fp32SharedPrefixEqualsFullWindows) {
+TEST_P(CudaSharedPrefixScoringTest, Fp32SharedPrefixEqualsFullWindows) {
   Check(Precision::kFp32, 2e-3);
 }
 
-TEST_F(CudaSharedPrefixScoringTest, Bf16SharedPrefixEqualsFullWindows) {
+TEST_P(CudaSharedPrefixScoringTest, Bf16SharedPrefixEqualsFullWindows) {
   Check(Precision::kBf16, 0.5);
 }
+
+INSTANTIATE_TEST_SUITE_P(Cases, CudaSharedPrefixScoringTest,
+                         ::testing::Values("a_tiny6", "c_7blike32"),
+                         [](const auto& p) { return p.param; });
 
 }  // namespace
 }  // namespace evo2
