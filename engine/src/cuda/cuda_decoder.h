@@ -54,11 +54,20 @@ class CudaDecoder final : public CachedStateDecoder<CudaDecodeState> {
 
   absl::StatusOr<std::vector<float>> Extend(
       std::span<const std::vector<int32_t>> suffixes) override;
+  // The log-probs gathered on the device by the forward's fused log-softmax (chunked_head.h).
+  absl::StatusOr<std::vector<float>> ExtendLogProbs(
+      std::span<const std::vector<int32_t>> suffixes,
+      std::span<const std::vector<int32_t>> targets) override;
 
  private:
-  // Extend of sequence `slot` by `suffix`; its logits [|suffix|, V] fp32 into `logits` (host).
+  // Extend, or ExtendLogProbs when `targets` is not empty.
+  absl::StatusOr<std::vector<float>> RunExtend(std::span<const std::vector<int32_t>> suffixes,
+                                               std::span<const std::vector<int32_t>> targets);
+  // Extend of sequence `slot` by `suffix`: into `out` (host) its logits [|suffix|, V] fp32, or
+  // with `targets` (|suffix| ids or −1) their log-probs [|suffix|] fp32.
   template <typename T>
-  absl::Status ExtendRow(int64_t slot, std::span<const int32_t> suffix, float* logits);
+  absl::Status ExtendRow(int64_t slot, std::span<const int32_t> suffix,
+                         std::span<const int32_t> targets, float* out);
   // o rows [halo, halo + L) of the model workspace = block `blk`'s Hyena mixer over the input
   // projections in big rows [halo, halo + L), continuing slot `slot` at position `pos`.
   template <typename T>

@@ -40,12 +40,25 @@
 #include "kernels/mlp_gate.cuh"
 #include "kernels/rms_norm.cuh"
 #include "kernels/rotary.cuh"
+#include "model/decoder_util.h"
 
 namespace evo2::cuda {
 
 absl::StatusOr<std::vector<float>> CudaDecoder::Extend(
     std::span<const std::vector<int32_t>> suffixes) {
+  return RunExtend(suffixes, {});
+}
+
+absl::StatusOr<std::vector<float>> CudaDecoder::ExtendLogProbs(
+    std::span<const std::vector<int32_t>> suffixes, std::span<const std::vector<int32_t>> targets) {
+  RETURN_IF_ERROR(CheckExtendTargets(suffixes, targets, config_.vocab_size));
+  return RunExtend(suffixes, targets);
+}
+
+absl::StatusOr<std::vector<float>> CudaDecoder::RunExtend(
+    std::span<const std::vector<int32_t>> suffixes, std::span<const std::vector<int32_t>> targets) {
   const int64_t B = batch_.size(), V = config_.vocab_size;
+  const int64_t width = targets.empty() ? V : 1;  // values per suffix row in the result
   if (B == 0) return absl::FailedPreconditionError("Extend: no sequences (Prefill first)");
   if (static_cast<int64_t>(suffixes.size()) != B) {
     return absl::InvalidArgumentError(
@@ -63,14 +76,16 @@ absl::StatusOr<std::vector<float>> CudaDecoder::Extend(
   }
   // Room for the suffixes and the next step, in the step graphs' capacity buckets.
   if (needed + 1 > state_.kv_cap()) RETURN_IF_ERROR(state_.GrowKv(KvBucket(needed + 1), stream_));
-  std::vector<float> logits(static_cast<size_t>(rows * V));  // [Σ L_i, V]
+  std::vector<float> result(static_cast<size_t>(rows * width));  // [Σ L_i, V] or [Σ L_i]
   int64_t row = 0;
   for (int64_t i = 0; i < B; ++i) {
     const auto& suffix = suffixes[static_cast<size_t>(i)];
-    float* out = logits.data() + row * V;
+    const std::span<const int32_t> t =
+        targets.empty() ? std::span<const int32_t>() : targets[static_cast<size_t>(i)];
+    float* out = result.data() + row * width;
     const absl::Status st = weights_.act_dtype == DType::kFloat32
-                                ? ExtendRow<float>(i, suffix, out)
-                                : ExtendRow<__nv_bfloat16>(i, suffix, out);
+                                ? ExtendRow<float>(i, suffix, t, out)
+                                : ExtendRow<__nv_bfloat16>(i, suffix, t, out);
     if (!st.ok()) {
       // The slots are updated block by block: a half-extended batch is unusable.
       (void)cudaStreamSynchronize(stream_);
@@ -80,11 +95,12 @@ absl::StatusOr<std::vector<float>> CudaDecoder::Extend(
     batch_.Advance(i, static_cast<int64_t>(suffix.size()));
     row += static_cast<int64_t>(suffix.size());
   }
-  return logits;
+  return result;
 }
 
 template <typename T>
-absl::Status CudaDecoder::ExtendRow(int64_t slot, std::span<const int32_t> suffix, float* logits) {
+absl::Status CudaDecoder::ExtendRow(int64_t slot, std::span<const int32_t> suffix,
+                                    std::span<const int32_t> targets, float* out) {
   const ModelConfig& cfg = config_;
   const DType act = weights_.act_dtype;
   const auto L = static_cast<int64_t>(suffix.size());
@@ -197,22 +213,32 @@ absl::Status CudaDecoder::ExtendRow(int64_t slot, std::span<const int32_t> suffi
                                 .beta = 1.f}));
     }
   }
-  // logits [L, V] = RMSNorm_final(x)·Eᵀ, chunk by chunk to the host (§5).
+  // logits [L, V] = RMSNorm_final(x)·Eᵀ, chunk by chunk (§5): to the host, or reduced on the
+  // device to the targets' log-probs [L] by the forward's fused log-softmax + gather.
   RETURN_IF_ERROR(kernels::LaunchRmsNorm<T>(x, nullptr, static_cast<const T*>(weights_.final_norm),
                                             z, L, H, cfg.eps, st));
   RunRequest head;
   head.batch = 1;
   head.seq = L;
-  head.logits_host = logits;
-  return RunChunkedHead({.z = z,
-                         .weight = weights_.embedding,
-                         .operand = act,
-                         .batch = 1,
-                         .seq = L,
-                         .hidden = H,
-                         .vocab = V,
-                         .logits = ws.logits.as<float>()},
-                        head, gemm, st);
+  ChunkedHeadOperands ops{.z = z,
+                          .weight = weights_.embedding,
+                          .operand = act,
+                          .batch = 1,
+                          .seq = L,
+                          .hidden = H,
+                          .vocab = V,
+                          .logits = ws.logits.as<float>()};
+  if (targets.empty()) {
+    head.logits_host = out;
+  } else {
+    CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(ws.targets.as<int32_t>(), targets.data(),
+                                         L * sizeof(int32_t), cudaMemcpyHostToDevice, st));
+    head.targets_host = targets.data();  // asks RunChunkedHead for log-probs (read on the device)
+    head.log_probs_host = out;
+    ops.targets = ws.targets.as<int32_t>();
+    ops.log_probs = ws.log_probs.as<float>();
+  }
+  return RunChunkedHead(ops, head, gemm, st);
 }
 
 template <typename T>

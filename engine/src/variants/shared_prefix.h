@@ -34,9 +34,11 @@ struct PrefixGroup {
 std::vector<PrefixGroup> GroupBySharedPrefix(std::span<const std::string* const> windows,
                                              int64_t min_prefix_tokens, std::vector<size_t>& alone);
 
-// S(w) of each member of `group`, in member order: Prefill of the first token, Extend over the
-// rest of the prefix (its log-probs, shared), Select a copy per member, Extend each copy with its
-// own suffix. Tokens as `evo2 predict` makes them (upper-cased, no BOS). Any decoder error is
+// S(w) of each member of `group`, in member order: Prefill of the first token, ExtendLogProbs
+// over the prefix but its last token (the shared log-probs), Select a copy per member,
+// ExtendLogProbs of each copy from the prefix's last token to its window's second-to-last (the
+// log-prob of every next token; on a GPU gathered on the device). Tokens as `evo2 predict` makes
+// them (upper-cased, no BOS). INVALID_ARGUMENT for a prefix under 2 tokens; any decoder error is
 // returned as is (UNIMPLEMENTED from a backend without Extend).
 absl::StatusOr<std::vector<double>> ScorePrefixGroup(Decoder& decoder,
                                                      std::span<const std::string* const> windows,

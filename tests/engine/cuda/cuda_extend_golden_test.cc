@@ -1,7 +1,8 @@
 // Decoder::Extend on the cuda backend (evo2/decoder.h, cuda/cuda_decoder.h) on the golden Hyena
 // cases: Prefill of a record's first k tokens, then Extend over the rest, against this backend's
 // parallel forward of the whole record, the fp32 golden, and the CPU backend's Extend; Extend
-// followed by Step, Select followed by Extend of several copies, and bad input.
+// followed by Step, Select followed by Extend of several copies, ExtendLogProbs (gathered on the
+// device) against the log-softmax of Extend's logits, and bad input.
 //
 // Split points k: 1 (a prompt shorter than every tail: the halos are mostly the zeros before
 // position 0), 37 (odd), 127/128/129 (around the hcm FIR's 127-row halo and the hcl gate's
@@ -25,10 +26,15 @@
 //     (sequences are extended one after another with the same kernels on the same shapes; only
 //     the slot differs); the step after it as cuda_decode_golden_test.cc's batch vs single runs
 //     (fp32 max|Δ| ≤ 1e-4, bf16 rel-L2 ≤ 1e-2: the step's GEMMs run over 2 rows instead of 1).
+//   ExtendLogProbs vs the host log-softmax (double) of Extend's logits from a second decoder:
+//     max|Δ| ≤ 1e-4. The logits are the same (same kernels on the same shapes); the device's
+//     log-softmax sums 512 exponentials in fp32 (≲ 512 · 6e-8 relative on the sum, 3e-5 on its
+//     log in the worst case).
 #include <cuda_runtime.h>
 
 #include <algorithm>
 #include <atomic>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <memory>
@@ -38,6 +44,7 @@
 #include "cuda_golden_support.h"
 #include "evo2/cuda_backend.h"
 #include "evo2/decoder.h"
+#include "evo2/generate.h"
 #include "evo2/model.h"
 #include "gtest/gtest.h"
 #include "support/golden_compare.h"
@@ -267,6 +274,53 @@ TEST_P(CudaExtendGoldenTest, SelectThenExtendEqualsSeparateRuns) {
     }
     // The copies saw different tokens at position 60: their logits there differ.
     EXPECT_GT(MaxAbsDiff(Rows(*together, 0, 1), Rows(*together, 240, 241)), 1e-3);
+  }
+}
+
+TEST_P(CudaExtendGoldenTest, ExtendLogProbsEqualLogSoftmaxOfExtendLogits) {
+  for (Precision precision : {Precision::kFp32, Precision::kBf16}) {
+    auto model = Load(Device::kCuda, precision);
+    ASSERT_NE(model, nullptr);
+    auto a = model->NewDecoder(DecoderOptions{});
+    auto b = model->NewDecoder(DecoderOptions{});
+    ASSERT_TRUE(a.ok() && b.ok());
+    const std::vector<std::vector<int32_t>> prompt = {Tokens(0, 100)};
+    ASSERT_TRUE((*a)->Prefill(prompt).ok());
+    ASSERT_TRUE((*b)->Prefill(prompt).ok());
+    const std::vector<std::vector<int32_t>> suffix = {Tokens(100, 300)};
+    std::vector<std::vector<int32_t>> targets = {Tokens(101, 300)};
+    targets[0].push_back(-1);  // the last row predicts nothing here
+    auto logits = (*a)->Extend(suffix);
+    ASSERT_TRUE(logits.ok()) << logits.status();
+    std::vector<std::vector<int32_t>> bad = targets;
+    bad[0][5] = static_cast<int32_t>(kV);
+    EXPECT_EQ((*b)->ExtendLogProbs(suffix, bad).status().code(),
+              absl::StatusCode::kInvalidArgument);
+    EXPECT_EQ((*b)->position(0), 100) << "refused targets leave the batch as it was";
+    auto lp = (*b)->ExtendLogProbs(suffix, targets);
+    ASSERT_TRUE(lp.ok()) << lp.status();
+    ASSERT_EQ(lp->size(), 200u);
+    EXPECT_EQ((*b)->position(0), 300);
+    double worst = 0;
+    for (size_t j = 0; j < 199; ++j) {
+      const std::vector<float> row =
+          Rows(*logits, static_cast<int64_t>(j), static_cast<int64_t>(j) + 1);
+      const float want = TokenLogProb(row, targets[0][j]);
+      ASSERT_TRUE(std::isfinite((*lp)[j])) << "row " << j;
+      worst = std::max(worst, static_cast<double>(std::abs((*lp)[j] - want)));
+    }
+    EXPECT_EQ((*lp)[199], 0.f);
+    std::printf(
+        "[%s] %s extend log-probs on the device vs host log-softmax of the logits: "
+        "max|Δ| %.2e\n",
+        precision == Precision::kFp32 ? "fp32" : "bf16", GetParam().name.c_str(), worst);
+    EXPECT_LE(worst, 1e-4);
+    // The state advanced as Extend's: the next step agrees with the other decoder's.
+    const int32_t next = tokens_[300];
+    auto sa = (*a)->Step({&next, 1});
+    auto sb = (*b)->Step({&next, 1});
+    ASSERT_TRUE(sa.ok() && sb.ok());
+    EXPECT_EQ(MaxAbsDiff(*sa, *sb), 0.0);
   }
 }
 

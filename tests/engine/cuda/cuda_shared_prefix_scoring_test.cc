@@ -70,7 +70,9 @@ class CudaSharedPrefixScoringTest : public ::testing::TestWithParam<std::string>
         if (b != contig_[static_cast<size_t>(pos - 1)]) alts += b;
       return std::string(1, alts[static_cast<size_t>(k)]);
     };
-    std::string vcf = "##fileformat=VCFv4.2\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n";
+    std::string vcf =
+        "##fileformat=VCFv4.2\n##contig=<ID=chr1,length=1000>\n"
+        "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n";
     auto add = [&](int64_t pos, const std::string& ref, const std::string& alt) {
       absl::StrAppend(&vcf, "chr1\t", pos, "\t.\t", ref, "\t", alt, "\t.\tPASS\t.\n");
     };
