@@ -3,10 +3,13 @@
 // A/C/G/T reference contig and a VCF of SNVs, insertions and deletions, scored end to end by
 // the engine's ScoreVariants (htslib reading, window cutting, batching, annotated VCF writing)
 // exactly as `evo2 score-variants --device cuda` runs it. Reports variants/s, forward passes/s
-// and tokens/s per --batch after one warm-up run (cuBLAS/cuDNN plans, workspace growth).
+// and tokens/s per --batch and path after one warm-up run (cuBLAS/cuDNN plans, workspace
+// growth). Paths: `shared` (the default: windows that start alike continue from one prefix
+// forward through Decoder::Extend, docs/variant-scoring.md §5) and `full` (--no-shared-prefix:
+// a full forward per window).
 //
 //   evo2_variants_bench [--model 7b|1b] [--window 8192] [--variants 96] [--batches 1,4,8]
-//                       [--both-strands]
+//                       [--paths shared,full] [--both-strands]
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -63,6 +66,7 @@ int main(int argc, char** argv) {
   int64_t window = 8192;
   int variants = 96;
   std::string batches_arg = "1,4,8";
+  std::string paths_arg = "shared,full";
   bool both = false;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
@@ -74,12 +78,14 @@ int main(int argc, char** argv) {
       variants = std::atoi(argv[++i]);
     else if (a == "--batches" && i + 1 < argc)
       batches_arg = argv[++i];
+    else if (a == "--paths" && i + 1 < argc)
+      paths_arg = argv[++i];
     else if (a == "--both-strands")
       both = true;
     else {
       std::fprintf(stderr,
                    "usage: %s [--model 7b|1b] [--window N] [--variants N] "
-                   "[--batches 1,4,8] [--both-strands]\n",
+                   "[--batches 1,4,8] [--paths shared,full] [--both-strands]\n",
                    argv[0]);
       return 2;
     }
@@ -105,37 +111,47 @@ int main(int argc, char** argv) {
   std::printf("%s (%s), attention: %s; %d variants, window %lld, %s\n", model_name.c_str(),
               config->name.c_str(), (*model)->attention_note().c_str(), variants,
               static_cast<long long>(window), both ? "both strands" : "forward strand");
-  for (absl::string_view b : absl::StrSplit(batches_arg, ',')) {
-    evo2::VariantScoringOptions o;
-    o.vcf = dir / "in.vcf";
-    o.reference = dir / "ref.fa";
-    o.output = dir / "out.vcf.gz";
-    o.window_bases = window;
-    o.both_strands = both;
-    o.batch_windows = std::atoi(std::string(b).c_str());
-    o.model_name = config->name;
-    o.precision_name = "bf16";
-    double seconds = 0;
-    evo2::VariantScoringSummary s;
-    for (int run = 0; run < 2; ++run) {  // run 0 warms up (plans, workspace for this batch)
-      const auto t0 = std::chrono::steady_clock::now();
-      auto summary = evo2::ScoreVariants(**model, o);
-      seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-      if (!summary.ok()) {
-        std::fprintf(stderr, "batch %d: %s\n", o.batch_windows,
-                     summary.status().ToString().c_str());
-        return 1;
-      }
-      s = *summary;
+  std::vector<std::string> paths = absl::StrSplit(paths_arg, ',');
+  for (const std::string& path : paths) {
+    if (path != "shared" && path != "full") {
+      std::fprintf(stderr, "--paths: '%s' is neither shared nor full\n", path.c_str());
+      return 2;
     }
-    std::printf(
-        "batch %2d: %lld variants in %.2f s = %.1f variants/s, %.1f forwards/s, "
-        "%.0f tokens/s (%lld forwards, %lld shared)\n",
-        o.batch_windows, static_cast<long long>(s.records), seconds, s.records / seconds,
-        s.windows_scored / seconds, s.tokens_scored / seconds,
-        static_cast<long long>(s.windows_scored), static_cast<long long>(s.windows_reused));
-    std::fflush(stdout);
   }
+  for (absl::string_view b : absl::StrSplit(batches_arg, ','))
+    for (const std::string& path : paths) {
+      evo2::VariantScoringOptions o;
+      o.shared_prefix = path == "shared";
+      o.vcf = dir / "in.vcf";
+      o.reference = dir / "ref.fa";
+      o.output = dir / "out.vcf.gz";
+      o.window_bases = window;
+      o.both_strands = both;
+      o.batch_windows = std::atoi(std::string(b).c_str());
+      o.model_name = config->name;
+      o.precision_name = "bf16";
+      double seconds = 0;
+      evo2::VariantScoringSummary s;
+      for (int run = 0; run < 2; ++run) {  // run 0 warms up (plans, workspace for this batch)
+        const auto t0 = std::chrono::steady_clock::now();
+        auto summary = evo2::ScoreVariants(**model, o);
+        seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        if (!summary.ok()) {
+          std::fprintf(stderr, "batch %d: %s\n", o.batch_windows,
+                       summary.status().ToString().c_str());
+          return 1;
+        }
+        s = *summary;
+      }
+      std::printf(
+          "batch %2d %-6s: %lld variants in %.2f s = %.2f variants/s, %.1f windows/s, "
+          "%.0f tokens/s (%lld windows, %lld reused, %lld from a shared prefix)\n",
+          o.batch_windows, path.c_str(), static_cast<long long>(s.records), seconds,
+          s.records / seconds, s.windows_scored / seconds, s.tokens_scored / seconds,
+          static_cast<long long>(s.windows_scored), static_cast<long long>(s.windows_reused),
+          static_cast<long long>(s.windows_from_shared_prefix));
+      std::fflush(stdout);
+    }
   std::filesystem::remove_all(dir);
   return 0;
 }

@@ -60,6 +60,17 @@ class Decoder {
     return absl::UnimplementedError("Decoder::Extend is not implemented by this backend");
   }
 
+  // Extend, returning the log-prob of a given next token at every suffix position instead of
+  // the logits: targets[i][j] (targets[i].size() == suffixes[i].size(); ids in [0, vocab), or −1
+  // for none, whose value is 0) is scored as log p(targets[i][j] | sequence i + suffixes[i][0..j]),
+  // log-softmax over the position's logits. Returns [Σ_i |suffixes[i]|] in Extend's row order;
+  // the state advances as for Extend. Scoring needs only these: the default computes them on the
+  // host from Extend's logits (evo2/generate.h TokenLogProb), a GPU backend on the device, so the
+  // [rows, vocab] logits never leave it.
+  virtual absl::StatusOr<std::vector<float>> ExtendLogProbs(
+      std::span<const std::vector<int32_t>> suffixes,
+      std::span<const std::vector<int32_t>> targets);
+
   // Rebuilds the batch from the current sequences: new sequence i continues from a copy of
   // current sequence rows[i]. Repeats are allowed (several samples share one prefill); a
   // sequence not named is dropped. OUT_OF_RANGE for a row outside [0, batch_size()).

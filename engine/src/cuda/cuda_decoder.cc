@@ -36,11 +36,14 @@ CudaDecoder::CudaDecoder(CudaModel& model, DecoderOptions options)
       weights_(model.weights()) {
   if (const char* v = std::getenv("EVO2_CUDA_DECODE_FUSED"); v != nullptr)
     use_fused_ = std::string_view(v) == "1";
+  for (const DeviceBlockWeights& b : weights_.blocks)
+    if (b.kind == BlockKind::kHcs || b.kind == BlockKind::kHcm)
+      extend_halo_ = std::max<int64_t>(extend_halo_, b.fir_length - 1);
 }
 
 size_t CudaDecoder::device_bytes() const {
   return shared_device_bytes() + x_.bytes() + z_.bytes() + big_.bytes() + o_.bytes() + q_.bytes() +
-         mlp_.bytes() + logits_.bytes();
+         mlp_.bytes() + logits_.bytes() + modal_in_.bytes() + modal_end_.bytes() + hcl_ws_.bytes();
 }
 
 absl::Status CudaDecoder::RunPrompt(RunRequest& req, int64_t slot) {

@@ -25,6 +25,10 @@
 // in its epilogue (EVO2_CUDA_DECODE_GATE_EPILOGUE=0: the gate kernel apart). An --fp8 / --full-fp8
 // model's few-row products stream the layers' E4M3 copies (weight-only FP8, cuda_decoder_linear.h;
 // EVO2_CUDA_DECODE_FP8=0: its bf16 weights).
+//
+// Extend (cuda_decoder_extend.cc): each sequence's suffix as a parallel forward over its rows,
+// seeded from the sequence's slot the way a context-parallel rank is seeded by its predecessor;
+// its linears read the bf16 weights, also on FP8 models.
 #pragma once
 
 #include <cstdint>
@@ -51,7 +55,28 @@ class CudaDecoder final : public CachedStateDecoder<CudaDecodeState> {
   // Device bytes of the decode state and the step buffers.
   size_t device_bytes() const override;
 
+  absl::StatusOr<std::vector<float>> Extend(
+      std::span<const std::vector<int32_t>> suffixes) override;
+  // The log-probs gathered on the device by the forward's fused log-softmax (chunked_head.h).
+  absl::StatusOr<std::vector<float>> ExtendLogProbs(
+      std::span<const std::vector<int32_t>> suffixes,
+      std::span<const std::vector<int32_t>> targets) override;
+
  private:
+  // Extend, or ExtendLogProbs when `targets` is not empty.
+  absl::StatusOr<std::vector<float>> RunExtend(std::span<const std::vector<int32_t>> suffixes,
+                                               std::span<const std::vector<int32_t>> targets);
+  // Extend of sequence `slot` by `suffix`: into `out` (host) its logits [|suffix|, V] fp32, or
+  // with `targets` (|suffix| ids or −1) their log-probs [|suffix|] fp32.
+  template <typename T>
+  absl::Status ExtendRow(int64_t slot, std::span<const int32_t> suffix,
+                         std::span<const int32_t> targets, float* out);
+  // o rows [halo, halo + L) of the model workspace = block `blk`'s Hyena mixer over the input
+  // projections in big rows [halo, halo + L), continuing slot `slot` at position `pos`.
+  template <typename T>
+  absl::Status HyenaMixerExtend(const DeviceBlockWeights& blk, const CudaBlockState& state,
+                                int64_t slot, int64_t pos, int64_t L);
+
   absl::Status DeriveBlockState(const BlockIntermediates& bi, int64_t slot, int64_t seq);
   template <typename T>
   absl::Status DeriveTyped(const BlockIntermediates& bi, int64_t slot, int64_t seq);
@@ -83,6 +108,13 @@ class CudaDecoder final : public CachedStateDecoder<CudaDecodeState> {
   kernels::DeviceBuffer q_;        // [B, heads, d] act rotated attention query
   kernels::DeviceBuffer mlp_;      // [B, 2I] act
   kernels::DeviceBuffer logits_;   // [B, V] fp32
+
+  // Extend: rows in front of the suffix in the workspace's mixer buffers, for the widest halo
+  // (the hcm FIR's K − 1 inputs; at least the featurizer's 2 projection rows).
+  int64_t extend_halo_ = 2;
+  kernels::DeviceBuffer modal_in_;   // [H, 16] fp32 a slot's modal state, channel-major
+  kernels::DeviceBuffer modal_end_;  // [H, 16] fp32 the suffix's zero-state end state
+  kernels::DeviceBuffer hcl_ws_;     // fp32 scratch of the hcl gate and end state for L rows
 };
 
 }  // namespace evo2::cuda

@@ -42,6 +42,8 @@ class DecodeBatch {
 
   int64_t size() const { return static_cast<int64_t>(positions_.size()); }
   int64_t position(int64_t i) const { return positions_[static_cast<size_t>(i)]; }
+  // Sequence i has consumed `tokens` more (Extend).
+  void Advance(int64_t i, int64_t tokens) { positions_[static_cast<size_t>(i)] += tokens; }
   // Capacity the next step needs: the largest position + 1.
   int64_t needed_positions() const;
   // Device [B] int32 each: the step's tokens and positions.

@@ -23,6 +23,11 @@ absl::Status CheckStepTokens(std::span<const int32_t> tokens, int64_t batch, int
 absl::Status ForwardLastLogits(Model& model, std::span<const int32_t> prompt,
                                const std::atomic<bool>* cancelled, int64_t V, std::vector<float>& logits);
 
+// Decoder::ExtendLogProbs's targets against its suffixes: one per suffix token, each in
+// [0, V) or −1; INVALID_ARGUMENT naming the suffix and position otherwise.
+absl::Status CheckExtendTargets(std::span<const std::vector<int32_t>> suffixes,
+                                std::span<const std::vector<int32_t>> targets, int64_t V);
+
 // A prefill error of prompt `i`, keeping the code.
 absl::Status PromptError(size_t i, const absl::Status& status);
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <numeric>
 
+#include "absl/strings/str_cat.h"
 #include "evo2/generate.h"
 #include "evo2/status_macros.h"
 #include "evo2/tokenizer.h"
@@ -55,40 +56,43 @@ absl::StatusOr<std::vector<double>> ScorePrefixGroup(Decoder& decoder,
                                                      const PrefixGroup& group) {
   const TokenizerOptions tok;  // upper-cased, no BOS: as Predictor scores a window
   const int64_t P = group.prefix_tokens;
-  const int64_t V = decoder.vocab_size();
-  const std::vector<int32_t> head = Tokenize(*windows[group.members[0]], tok);
-  // prefix_logits [P, V]: row t predicts prefix token t + 1 (row P − 1 the first suffix token).
-  const std::vector<std::vector<int32_t>> first = {{head.begin(), head.begin() + 1}};
-  ASSIGN_OR_RETURN(std::vector<float> prefix_logits, decoder.Prefill(first));
-  if (P > 1) {
-    const std::vector<std::vector<int32_t>> rest = {{head.begin() + 1, head.begin() + P}};
-    ASSIGN_OR_RETURN(std::vector<float> rest_logits, decoder.Extend(rest));
-    prefix_logits.insert(prefix_logits.end(), rest_logits.begin(), rest_logits.end());
+  if (P < 2) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("shared prefix of ", P, " tokens: at least 2 are needed"));
   }
-  auto row = [V](const std::vector<float>& m, int64_t r) {
-    return std::span<const float>(m.data() + r * V, static_cast<size_t>(V));
-  };
-  double prefix_sum = 0;  // log p(w[t] | w[..t−1]) for t = 1..P−1, shared by every member
-  for (int64_t t = 1; t < P; ++t) prefix_sum += TokenLogProb(row(prefix_logits, t - 1), head[t]);
+  const std::vector<int32_t> head = Tokenize(*windows[group.members[0]], tok);
+  // lp(t) = log p(w[t] | w[..t−1]); the prefix's t = 1 … P − 1 are shared by every member.
+  // Prefill of w[0]: its logits give lp(1).
+  const std::vector<std::vector<int32_t>> first = {{head[0]}};
+  ASSIGN_OR_RETURN(const std::vector<float> first_logits, decoder.Prefill(first));
+  double prefix_sum = TokenLogProb(first_logits, head[1]);
+  // Extend over w[1 … P−2] with targets w[2 … P−1]: lp(2 … P−1). The state then holds P − 1
+  // tokens: each member feeds w[P−1] itself, whose row gives its own lp(P).
+  if (P > 2) {
+    const std::vector<std::vector<int32_t>> rest = {{head.begin() + 1, head.begin() + P - 1}};
+    const std::vector<std::vector<int32_t>> rest_targets = {{head.begin() + 2, head.begin() + P}};
+    ASSIGN_OR_RETURN(const std::vector<float> lp, decoder.ExtendLogProbs(rest, rest_targets));
+    for (float v : lp) prefix_sum += v;
+  }
 
   const size_t n = group.members.size();
   RETURN_IF_ERROR(decoder.Select(std::vector<int64_t>(n, 0)));
-  std::vector<std::vector<int32_t>> tokens(n), suffixes(n);
+  // Member i: suffix w[P−1 … len−2], targets w[P … len−1] (the last token predicts nothing).
+  std::vector<std::vector<int32_t>> suffixes(n), targets(n);
   for (size_t i = 0; i < n; ++i) {
-    tokens[i] = Tokenize(*windows[group.members[i]], tok);
-    suffixes[i].assign(tokens[i].begin() + P, tokens[i].end());
+    const std::vector<int32_t> w = Tokenize(*windows[group.members[i]], tok);
+    suffixes[i].assign(w.begin() + P - 1, w.end() - 1);
+    targets[i].assign(w.begin() + P, w.end());
   }
-  ASSIGN_OR_RETURN(std::vector<float> logits, decoder.Extend(suffixes));  // [Σ suffix, V]
+  ASSIGN_OR_RETURN(const std::vector<float> lp, decoder.ExtendLogProbs(suffixes, targets));
   std::vector<double> scores(n);
-  int64_t base = 0;  // logits row of member i's first suffix position
+  size_t row = 0;  // lp row of member i's lp(P)
   for (size_t i = 0; i < n; ++i) {
-    const std::vector<int32_t>& w = tokens[i];
-    const auto len = static_cast<int64_t>(w.size());
     // Summed in position order, as Predictor sums a full forward's log-probs.
-    double sum = prefix_sum + TokenLogProb(row(prefix_logits, P - 1), w[P]);
-    for (int64_t t = P + 1; t < len; ++t) sum += TokenLogProb(row(logits, base + t - 1 - P), w[t]);
+    double sum = prefix_sum;
+    for (size_t j = 0; j < targets[i].size(); ++j) sum += lp[row + j];
     scores[i] = sum;
-    base += len - P;
+    row += targets[i].size();
   }
   return scores;
 }

@@ -3,7 +3,9 @@
 // 300 tokens (shorter and longer than the 2/6/127-row FIR tails) extended by suffixes of 1, 2,
 // 7, 127, 128 and 300 tokens (shorter than, equal to and longer than the hcm halo; suffixes that
 // cross attention query blocks of 64); Extend twice against Extend once with the concatenation;
-// Step after Extend; a batch of copies with different suffix lengths.
+// Step after Extend; a batch of copies with different suffix lengths; ExtendLogProbs (the
+// Decoder's default, Extend's logits reduced on the host) against the forward's log-softmax at
+// its targets, 0 where the target is −1.
 //
 // Tolerances: 1e-5 max-abs on the bases' log-probs (what scoring sums), 1e-4 (the project's
 // fp32 golden bound, docs/spec/golden.md §2) on whole log-softmax rows, whose far tail (ids
@@ -202,6 +204,44 @@ TEST_P(CpuDecodeExtendTest, SelectedCopiesExtendWithTheirOwnSuffixes) {
     row += L;
   }
   EXPECT_EQ(decoder_->position(1), 133);
+}
+
+TEST_P(CpuDecodeExtendTest, ExtendLogProbsAreTheForwardsAtTheirTargets) {
+  const auto prefix = RandomDna(7, 40);
+  const auto tail_a = RandomDna(8, 30), tail_b = RandomDna(9, 2);
+  ASSERT_TRUE(decoder_->Prefill(std::vector<std::vector<int32_t>>{prefix}).ok());
+  ASSERT_TRUE(decoder_->Select(std::vector<int64_t>{0, 0}).ok());
+  const std::vector<std::vector<int32_t>> suffixes = {tail_a, tail_b};
+  // Target of row j: the suffix's next token; the last row of tail_a has none (−1).
+  std::vector<std::vector<int32_t>> targets = {{tail_a.begin() + 1, tail_a.end()}, {67, 84}};
+  targets[0].push_back(-1);
+  // Refused targets leave the batch as it was.
+  std::vector<std::vector<int32_t>> bad = targets;
+  bad[1][1] = static_cast<int32_t>(V_);
+  const auto st = decoder_->ExtendLogProbs(suffixes, bad).status();
+  EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(st.message().find("suffix 1 target 1"), std::string::npos) << st;
+  const std::vector<std::vector<int32_t>> short_targets = {targets[0], {67}};
+  EXPECT_EQ(decoder_->ExtendLogProbs(suffixes, short_targets).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(decoder_->position(0), 40);
+  auto lp = decoder_->ExtendLogProbs(suffixes, targets);
+  ASSERT_TRUE(lp.ok()) << lp.status();
+  ASSERT_EQ(lp->size(), 32u);
+  EXPECT_EQ(decoder_->position(0), 70);
+  EXPECT_EQ(decoder_->position(1), 42);
+  size_t row = 0;
+  for (size_t i = 0; i < 2; ++i) {
+    std::vector<int32_t> whole = prefix;
+    whole.insert(whole.end(), suffixes[i].begin(), suffixes[i].end());
+    const auto L = static_cast<int64_t>(suffixes[i].size());
+    const std::vector<double> want = Parallel(whole, 40, 40 + L);  // [L, V] log-softmax
+    for (int64_t j = 0; j < L; ++j, ++row) {
+      const int32_t t = targets[i][static_cast<size_t>(j)];
+      const double expect = t < 0 ? 0.0 : want[static_cast<size_t>(j * V_ + t)];
+      EXPECT_NEAR((*lp)[row], expect, kTolDna) << "suffix " << i << " row " << j;
+    }
+  }
 }
 
 TEST_P(CpuDecodeExtendTest, BadInputIsRefused) {
