@@ -15,13 +15,16 @@
 namespace evo2::cuda {
 
 std::optional<int64_t> CudaEngineGroupModel::ForwardWorkingBytes(
-    int64_t tokens, const ForwardOptions& /*options*/) const {
+    int64_t tokens, const ForwardOptions& options) const {
   if (replicas_.empty() || replicas_[0].ranks.empty() || tokens < 1) return std::nullopt;
   const parallel::SequenceSplit split(tokens, layout_.cp);
   // Every rank of a record has the same local shape (the zigzag split pads to equal chunks).
-  const size_t per_rank =
-      PlanRankWorkspace(replicas_[0].ranks[0]->ShapeFor(config_, split, layout_.tp))
-          .device_bytes();
+  size_t per_rank =
+      PlanRankWorkspace(replicas_[0].ranks[0]->ShapeFor(config_, split, layout_.tp)).device_bytes();
+  // Returned activations pass through an fp32 [L, H] staging buffer on the TP-rank-0 ranks
+  // (cuda_rank.cc); counted on every rank, so a TP group is over-counted by it, never under.
+  if (!options.hidden_after_blocks.empty() || !options.layers.empty())
+    per_rank += static_cast<size_t>(split.LocalRows() * config_.hidden_size) * sizeof(float);
   std::map<int, size_t> ranks_on;
   for (const Replica& replica : replicas_)
     for (const auto& rank : replica.ranks) ++ranks_on[rank->device()];
