@@ -2,8 +2,8 @@
 // the group reports for a record length is exactly what a forward of that length then allocates
 // on its GPU (the ranks' workspace plan, all ranks here on GPU 0), MaxRecordTokens turns a budget
 // into the longest length whose plan fits it, and the default budget (the GPUs' free memory plus
-// the buffers a larger record would replace) is known. Golden case a_tiny6, CP=2 and TP=2×CP=2
-// with one-GPU placement. Label gpu: skips without a CUDA device.
+// the buffers a larger record would replace) is known. Golden case a_tiny6: one GPU, and CP=2 and
+// TP=2×CP=2 with one-GPU placement. Label gpu: skips without a CUDA device.
 #include <cuda_runtime.h>
 
 #include <cstdlib>
@@ -59,7 +59,7 @@ TEST_F(CudaEngineGroupCapacity, PlanEqualsWhatAForwardAllocatesAndBoundsTheLonge
   struct Layout {
     int tp, cp;
   };
-  for (const Layout l : {Layout{1, 2}, Layout{2, 2}}) {
+  for (const Layout l : {Layout{1, 1}, Layout{1, 2}, Layout{2, 2}}) {
     SCOPED_TRACE(::testing::Message() << "TP=" << l.tp << " CP=" << l.cp);
     auto model = Load(l.tp, l.cp);
     ASSERT_TRUE(model.ok()) << model.status();
@@ -86,8 +86,15 @@ TEST_F(CudaEngineGroupCapacity, PlanEqualsWhatAForwardAllocatesAndBoundsTheLonge
     const std::optional<size_t> after = m.device_memory_bytes();
     ASSERT_TRUE(after.has_value());
     const int64_t need = *m.ForwardWorkingBytes(S, fo);
-    EXPECT_EQ(static_cast<int64_t>(*after - *before), need)
-        << "the plan must be exactly what the ranks on GPU 0 allocated";
+    const int64_t grown = static_cast<int64_t>(*after - *before);
+    if (l.tp * l.cp > 1) {
+      EXPECT_EQ(grown, need) << "the plan must be exactly what the ranks on GPU 0 allocated";
+    } else {
+      // One GPU (cuda_model_capacity.cc): the workspace plan, plus whatever cuDNN's attention
+      // workspace took, which only cuDNN sizes (documented as left out of the plan).
+      EXPECT_GE(grown, need);
+      EXPECT_LE(grown, need + (int64_t{256} << 20));
+    }
 
     // The longest record for a budget of that need is at least S, and one more token's plan is
     // over the budget (the answer is the largest that fits, not merely one that does).
