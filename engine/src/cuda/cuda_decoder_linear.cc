@@ -42,6 +42,22 @@ bool DecodeLinear::InlinesNorm(int64_t rows, const DeviceFp8Linear* w8) const {
   return skinny_ && norm_inline_ && rows <= kernels::kSkinnyGemmMaxRows && !fp8;
 }
 
+namespace {
+
+// The RMSNorm as its own kernel into norm.z, which the product then reads: the path when the
+// norm is not inlined into the product (off by default, or a shape the inline form refuses).
+template <typename T>
+absl::Status NormApart(const DecodeNorm& norm, GemmArgs& g, cudaStream_t stream) {
+  RETURN_IF_ERROR(kernels::LaunchRmsNorm<T>(
+      norm.x, static_cast<const T*>(norm.bias), static_cast<const T*>(norm.scale),
+      static_cast<T*>(norm.z), g.rows, g.in, norm.eps, stream));
+  g.x = norm.z;
+  g.ldx = g.in;
+  return absl::OkStatus();
+}
+
+}  // namespace
+
 template <typename T>
 absl::Status DecodeLinear::RunNormed(DType result, GemmArgs g, const DecodeNorm& norm,
                                      const DeviceFp8Linear* w8) const {
@@ -65,11 +81,7 @@ absl::Status DecodeLinear::RunNormed(DType result, GemmArgs g, const DecodeNorm&
                                : kernels::LaunchSkinnyGemm<T, T>(a, stream_);
     if (s.code() != absl::StatusCode::kUnimplemented) return s;  // else: apart, below
   }
-  RETURN_IF_ERROR(kernels::LaunchRmsNorm<T>(
-      norm.x, static_cast<const T*>(norm.bias), static_cast<const T*>(norm.scale),
-      static_cast<T*>(norm.z), g.rows, g.in, norm.eps, stream_));
-  g.x = norm.z;
-  g.ldx = g.in;
+  RETURN_IF_ERROR(NormApart<T>(norm, g, stream_));
   return Run<T>(result, g, w8);
 }
 
@@ -95,11 +107,7 @@ absl::Status DecodeLinear::RunNormedGatedMlp(GemmArgs g, bool gelu, const Decode
     const absl::Status s = kernels::LaunchSkinnyGemm<T, T>(a, stream_);
     if (s.code() != absl::StatusCode::kUnimplemented) return s;  // else: apart, below
   }
-  RETURN_IF_ERROR(kernels::LaunchRmsNorm<T>(
-      norm.x, static_cast<const T*>(norm.bias), static_cast<const T*>(norm.scale),
-      static_cast<T*>(norm.z), g.rows, g.in, norm.eps, stream_));
-  g.x = norm.z;
-  g.ldx = g.in;
+  RETURN_IF_ERROR(NormApart<T>(norm, g, stream_));
   return RunGatedMlp<T>(g, gelu, w8);
 }
 
