@@ -11,6 +11,7 @@
 #include <memory>
 #include <vector>
 
+#include "cuda_golden_support.h"
 #include "evo2/config.h"
 #include "evo2/cuda_backend.h"
 #include "evo2/model.h"
@@ -24,15 +25,11 @@ namespace {
 
 namespace fs = std::filesystem;
 
-bool HaveGpu() {
-  int n = 0;
-  return cudaGetDeviceCount(&n) == cudaSuccess && n > 0;
-}
-
 class CudaEngineGroupCapacity : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (!HaveGpu()) GTEST_SKIP() << "no CUDA device (cudaGetDeviceCount reports none)";
+    if (!evo2::testing::HaveCudaDevice())
+      GTEST_SKIP() << "no CUDA device (cudaGetDeviceCount reports none)";
     auto dir = evo2::testing::GoldenCaseDirFromEnv("a_tiny6");
     if (!dir) GTEST_SKIP() << "golden case a_tiny6 not present";
     dir_ = *dir;
@@ -42,13 +39,7 @@ class CudaEngineGroupCapacity : public ::testing::Test {
   void TearDown() override { unsetenv("EVO2_CUDA_GROUP"); }
 
   absl::StatusOr<std::unique_ptr<Model>> Load(int tp, int cp) const {
-    LoadOptions o;
-    o.checkpoint = dir_ / "model.pt";
-    o.device = Device::kCuda;
-    o.precision = Precision::kBf16;
-    o.tensor_parallel_size = tp;
-    o.context_parallel_size = cp;
-    return LoadModel(o);
+    return evo2::testing::LoadGoldenModel(dir_, {.tp = tp, .cp = cp});
   }
   fs::path dir_;
 };

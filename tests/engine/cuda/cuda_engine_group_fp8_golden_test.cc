@@ -32,6 +32,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "cuda_golden_support.h"
 #include "evo2/config.h"
 #include "evo2/cuda_backend.h"
 #include "evo2/model.h"
@@ -46,20 +47,8 @@ namespace {
 namespace fs = std::filesystem;
 using evo2::testing::ReadNpyTokens;
 
-bool HaveGpu() {
-  int n = 0;
-  return cudaGetDeviceCount(&n) == cudaSuccess && n > 0;
-}
-
 absl::StatusOr<std::unique_ptr<Model>> Load(const fs::path& dir, Fp8Mode fp8, int tp, int cp) {
-  LoadOptions o;
-  o.checkpoint = dir / "model.pt";
-  o.device = Device::kCuda;
-  o.precision = Precision::kBf16;
-  o.fp8 = fp8;
-  o.tensor_parallel_size = tp;
-  o.context_parallel_size = cp;
-  return LoadModel(o);
+  return evo2::testing::LoadGoldenModel(dir, {.fp8 = fp8, .tp = tp, .cp = cp});
 }
 
 // ‖got − want‖ / ‖want‖ over the concatenated records; inf on NaN or a size mismatch.
@@ -86,7 +75,8 @@ double Mean(const std::vector<float>& v) {
 class CudaEngineGroupFp8Golden : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
-    if (!HaveGpu()) GTEST_SKIP() << "no CUDA device (cudaGetDeviceCount reports none)";
+    if (!evo2::testing::HaveCudaDevice())
+      GTEST_SKIP() << "no CUDA device (cudaGetDeviceCount reports none)";
     auto dir = evo2::testing::GoldenCaseDirFromEnv(GetParam());
     if (!dir) GTEST_SKIP() << "golden case " << GetParam() << " not present";
     dir_ = *dir;

@@ -34,6 +34,7 @@
 #include <vector>
 
 #include "cuda/engine_group/cuda_engine_group_model.h"
+#include "cuda_golden_support.h"
 #include "evo2/config.h"
 #include "evo2/cuda_backend.h"
 #include "evo2/model.h"
@@ -50,11 +51,6 @@ namespace fs = std::filesystem;
 using evo2::testing::MaxAbsDiff;
 using evo2::testing::ReadNpyTokens;
 
-bool HaveGpu() {
-  int n = 0;
-  return cudaGetDeviceCount(&n) == cudaSuccess && n > 0;
-}
-
 struct Layout {
   const char* name;
   int tp, cp, devices;
@@ -64,14 +60,8 @@ const Layout kLayouts[] = {
 
 absl::StatusOr<std::unique_ptr<Model>> Load(const fs::path& dir, Device device, Precision precision,
                                             int tp, int cp, int devices) {
-  LoadOptions o;
-  o.checkpoint = dir / "model.pt";
-  o.device = device;
-  o.precision = precision;
-  o.tensor_parallel_size = tp;
-  o.context_parallel_size = cp;
-  o.devices = devices;
-  return LoadModel(o);
+  return evo2::testing::LoadGoldenModel(
+      dir, {.device = device, .precision = precision, .tp = tp, .cp = cp, .devices = devices});
 }
 
 // ‖got − want‖ / ‖want‖; inf on NaN or a size mismatch.
@@ -111,7 +101,8 @@ std::vector<std::vector<int32_t>> Records(const fs::path& dir, size_t max_len) {
 class CudaEngineGroupGolden : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
-    if (!HaveGpu()) GTEST_SKIP() << "no CUDA device (cudaGetDeviceCount reports none)";
+    if (!evo2::testing::HaveCudaDevice())
+      GTEST_SKIP() << "no CUDA device (cudaGetDeviceCount reports none)";
     auto dir = evo2::testing::GoldenCaseDirFromEnv(GetParam());
     if (!dir) GTEST_SKIP() << "golden case " << GetParam() << " not present";
     dir_ = *dir;
@@ -310,7 +301,8 @@ TEST(CudaEngineGroupNccl, LayoutsOnOneGpuPerRankMatchTheSingleGpuRun) {
 class CudaEngineGroupFailure : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (!HaveGpu()) GTEST_SKIP() << "no CUDA device (cudaGetDeviceCount reports none)";
+    if (!evo2::testing::HaveCudaDevice())
+      GTEST_SKIP() << "no CUDA device (cudaGetDeviceCount reports none)";
     auto dir = evo2::testing::GoldenCaseDirFromEnv("a_tiny6");
     if (!dir) GTEST_SKIP() << "golden case a_tiny6 not present";
     dir_ = *dir;

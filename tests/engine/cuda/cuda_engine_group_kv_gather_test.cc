@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "cuda_golden_support.h"
 #include "evo2/config.h"
 #include "evo2/cuda_backend.h"
 #include "evo2/model.h"
@@ -31,26 +32,16 @@ namespace {
 namespace fs = std::filesystem;
 using evo2::testing::ReadNpyTokens;
 
-bool HaveGpu() {
-  int n = 0;
-  return cudaGetDeviceCount(&n) == cudaSuccess && n > 0;
-}
-
 absl::StatusOr<std::unique_ptr<Model>> Load(const fs::path& dir, Precision precision, int tp,
                                             int cp) {
-  LoadOptions o;
-  o.checkpoint = dir / "model.pt";
-  o.device = Device::kCuda;
-  o.precision = precision;
-  o.tensor_parallel_size = tp;
-  o.context_parallel_size = cp;
-  return LoadModel(o);
+  return evo2::testing::LoadGoldenModel(dir, {.precision = precision, .tp = tp, .cp = cp});
 }
 
 class KvGatherHeadGroups : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
-    if (!HaveGpu()) GTEST_SKIP() << "no CUDA device (cudaGetDeviceCount reports none)";
+    if (!evo2::testing::HaveCudaDevice())
+      GTEST_SKIP() << "no CUDA device (cudaGetDeviceCount reports none)";
     auto dir = evo2::testing::GoldenCaseDirFromEnv(GetParam());
     if (!dir) GTEST_SKIP() << "golden case " << GetParam() << " not present";
     dir_ = *dir;

@@ -1,6 +1,6 @@
-// What the cuda backend's golden tests share (cuda_golden_test, cuda_llama_golden_test,
-// cuda_nemotron_h_golden_test, cuda_decode_golden_test): the GPU check, where a case is read
-// from on the GPU machine, and the error measures their tolerances are stated in. Every measure
+// What the cuda backend's GPU tests share (the golden, decode, FP8 and engine-group tests): the
+// GPU check, loading a case's checkpoint, where a case is read from on the GPU machine, and the
+// error measures their tolerances are stated in. Every measure
 // returns +inf on a NaN/inf output or on a size that does not fit, so a broken output never
 // passes a tolerance.
 #pragma once
@@ -10,10 +10,13 @@
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "absl/status/statusor.h"
+#include "evo2/model.h"
 #include "support/golden_compare.h"
 #include "support/golden_paths.h"
 
@@ -22,6 +25,27 @@ namespace evo2::testing {
 inline bool HaveCudaDevice() {
   int n = 0;
   return cudaGetDeviceCount(&n) == cudaSuccess && n > 0;
+}
+
+// How a test loads a case's `model.pt`: device, precision, FP8 mode and engine-group layout
+// (`devices` 0: TP × CP, no data-parallel replicas).
+struct GoldenModelLoad {
+  Device device = Device::kCuda;
+  Precision precision = Precision::kBf16;
+  Fp8Mode fp8 = Fp8Mode::kOff;
+  int tp = 1, cp = 1, devices = 0;
+};
+inline absl::StatusOr<std::unique_ptr<Model>> LoadGoldenModel(const std::filesystem::path& dir,
+                                                              const GoldenModelLoad& load) {
+  LoadOptions o;
+  o.checkpoint = dir / "model.pt";
+  o.device = load.device;
+  o.precision = load.precision;
+  o.fp8 = load.fp8;
+  o.tensor_parallel_size = load.tp;
+  o.context_parallel_size = load.cp;
+  o.devices = load.devices;
+  return LoadModel(o);
 }
 
 // Golden case `name`: under $EVO2_GOLDEN_DIR when that is set (the packed test binaries run on a

@@ -35,6 +35,7 @@
 #include <vector>
 
 #include "cuda/cuda_step_decoder.h"
+#include "cuda_golden_support.h"
 #include "evo2/cuda_backend.h"
 #include "evo2/decoder.h"
 #include "evo2/generate.h"
@@ -52,11 +53,6 @@ using evo2::testing::ReadNpyFloats;
 using evo2::testing::ReadNpyTokens;
 
 constexpr int64_t kV = 512;
-
-bool HaveGpu() {
-  int n = 0;
-  return cudaGetDeviceCount(&n) == cudaSuccess && n > 0;
-}
 
 // An HF case directory: under $EVO2_GOLDEN_DIR when set (the packed GPU run), else the shared
 // set or the repository's subset.
@@ -98,7 +94,8 @@ double MaxAbs(const std::vector<float>& got, const std::vector<float>& want) {
 class CudaHfDecodeGoldenTest : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
-    if (!HaveGpu()) GTEST_SKIP() << "no CUDA device (cudaGetDeviceCount reports none)";
+    if (!evo2::testing::HaveCudaDevice())
+      GTEST_SKIP() << "no CUDA device (cudaGetDeviceCount reports none)";
     auto dir = CaseDir(GetParam());
     if (!dir) GTEST_SKIP() << "golden case " << GetParam() << " not present";
     dir_ = *dir;

@@ -12,6 +12,7 @@
 #include <cstring>
 #include <vector>
 
+#include "cuda_golden_support.h"
 #include "evo2/cuda_backend.h"
 #include "evo2/model.h"
 #include "evo2/npy.h"
@@ -20,11 +21,6 @@
 
 namespace evo2 {
 namespace {
-
-bool HaveGpu() {
-  int n = 0;
-  return cudaGetDeviceCount(&n) == cudaSuccess && n > 0;
-}
 
 // Positions whose bits differ (NaN compares by its bits too: a NaN on one side only counts).
 size_t BitMismatches(const std::vector<float>& a, const std::vector<float>& b) {
@@ -45,7 +41,7 @@ double MaxAbsDiff(const std::vector<float>& a, const std::vector<float>& b) {
 }
 
 TEST(CudaFp8Fused, ForwardMatchesSeparateQuantisation) {
-  if (!HaveGpu()) GTEST_SKIP() << "no CUDA device";
+  if (!evo2::testing::HaveCudaDevice()) GTEST_SKIP() << "no CUDA device";
   RegisterCudaBackend();
   // EVO2_GOLDEN_DIR first: the packed binary runs where the build tree's golden paths are absent.
   auto golden = testing::GoldenCaseDirFromEnv("a_tiny6");

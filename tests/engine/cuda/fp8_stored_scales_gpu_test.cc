@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "cuda_golden_support.h"
 #include "evo2/cuda_backend.h"
 #include "evo2/model.h"
 #include "evo2/npy.h"
@@ -26,11 +27,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-bool HaveGpu() {
-  int n = 0;
-  return cudaGetDeviceCount(&n) == cudaSuccess && n > 0;
-}
-
 double Mean(const std::vector<float>& v) {
   return std::accumulate(v.begin(), v.end(), 0.0) / double(v.size());
 }
@@ -45,7 +41,7 @@ double RelL2(const std::vector<float>& a, const std::vector<float>& b) {
 }
 
 TEST(CudaFp8StoredScales, MatchCpuEmulation) {
-  if (!HaveGpu()) GTEST_SKIP() << "no CUDA device";
+  if (!evo2::testing::HaveCudaDevice()) GTEST_SKIP() << "no CUDA device";
   RegisterCudaBackend();
   // EVO2_GOLDEN_DIR first: the packed binary runs where the build tree's golden paths are absent.
   auto golden = testing::GoldenCaseDirFromEnv("a_tiny6");
