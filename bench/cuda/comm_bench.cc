@@ -28,6 +28,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
+#include "bench/cuda/bench_check.h"
 #include "cuda/in_process_device_communicator.h"
 #include "cuda/nccl_communicator.h"
 
@@ -37,18 +38,7 @@ using evo2::cuda::DeviceCommunicator;
 using Comms = std::vector<std::unique_ptr<DeviceCommunicator>>;
 using Clock = std::chrono::steady_clock;
 
-void Check(const absl::Status& s, const char* what) {
-  if (!s.ok()) {
-    std::fprintf(stderr, "%s: %s\n", what, std::string(s.message()).c_str());
-    std::exit(1);
-  }
-}
-void Check(cudaError_t e, const char* what) {
-  if (e != cudaSuccess) {
-    std::fprintf(stderr, "%s: %s\n", what, cudaGetErrorString(e));
-    std::exit(1);
-  }
-}
+using evo2::bench::Check;
 
 enum class Op { kAllReduce, kAllGather };
 

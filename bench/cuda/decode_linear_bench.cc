@@ -27,6 +27,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_split.h"
+#include "bench/cuda/bench_check.h"
 #include "kernels/fp8_quantize.cuh"
 #include "kernels/mlp_gate.cuh"
 #include "kernels/random_fill.cuh"
@@ -38,24 +39,8 @@ using BF16 = __nv_bfloat16;
 using evo2::kernels::SkinnyGemmArgs;
 using evo2::kernels::SkinnyOutput;
 
-void Check(const absl::Status& s, const char* what) {
-  if (!s.ok()) {
-    std::fprintf(stderr, "%s: %s\n", what, std::string(s.message()).c_str());
-    std::exit(1);
-  }
-}
-void Check(cudaError_t e, const char* what) {
-  if (e != cudaSuccess) {
-    std::fprintf(stderr, "%s: %s\n", what, cudaGetErrorString(e));
-    std::exit(1);
-  }
-}
-
-void* Alloc(size_t bytes) {
-  void* p = nullptr;
-  Check(cudaMalloc(&p, bytes), "cudaMalloc");
-  return p;
-}
+using evo2::bench::Alloc;
+using evo2::bench::Check;
 
 // Median over 5 runs of the mean time of `launches` back-to-back launches (ms per launch).
 double MedianLaunchMs(int launches, const std::function<absl::Status(int)>& launch) {

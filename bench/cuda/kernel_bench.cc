@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "bench/cuda/bench_check.h"
 #include "kernels/fp8_quantize.cuh"
 #include "kernels/hyena_featurizer.cuh"
 #include "kernels/hyena_fir.cuh"
@@ -30,24 +31,8 @@ namespace {
 
 using BF16 = __nv_bfloat16;
 
-void Check(const absl::Status& s, const char* what) {
-  if (!s.ok()) {
-    std::fprintf(stderr, "%s: %s\n", what, std::string(s.message()).c_str());
-    std::exit(1);
-  }
-}
-void Check(cudaError_t e, const char* what) {
-  if (e != cudaSuccess) {
-    std::fprintf(stderr, "%s: %s\n", what, cudaGetErrorString(e));
-    std::exit(1);
-  }
-}
-
-void* Alloc(size_t bytes) {
-  void* p = nullptr;
-  Check(cudaMalloc(&p, bytes), "cudaMalloc");
-  return p;
-}
+using evo2::bench::Alloc;
+using evo2::bench::Check;
 
 double MedianMs(const std::function<absl::Status()>& launch) {
   for (int i = 0; i < 3; ++i) Check(launch(), "warm-up");

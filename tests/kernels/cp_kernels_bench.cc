@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "bench/cuda/bench_check.h"
 #include "kernels/attention.cuh"
 #include "kernels/hyena_long.cuh"
 #include "kernels/hyena_long_cp.cuh"
@@ -29,18 +30,7 @@ namespace {
 using BF16 = __nv_bfloat16;
 using evo2::kernels::kHyenaLongModes;
 
-void Check(const absl::Status& s, const char* what) {
-  if (!s.ok()) {
-    std::fprintf(stderr, "%s: %s\n", what, std::string(s.message()).c_str());
-    std::exit(1);
-  }
-}
-void Check(cudaError_t e, const char* what) {
-  if (e != cudaSuccess) {
-    std::fprintf(stderr, "%s: %s\n", what, cudaGetErrorString(e));
-    std::exit(1);
-  }
-}
+using evo2::bench::Check;
 
 void* Alloc(size_t bytes) {
   void* p = nullptr;
