@@ -18,7 +18,9 @@
 //
 //   evo2_decode_bench [--models 1b,7b,eden7b,llama8b,hybrid8b] [--batches 1,32] [--ab]
 //                     [--ttft-prompt 8192] [--profile-steps N]
-// --ab adds batch-1 rows for comparison: without CUDA graphs (EVO2_CUDA_DECODE_GRAPHS=0), without
+// --ab adds batch-1 rows for comparison: the Evo 2 step with one launch per op instead of the
+// persistent decode program (EVO2_CUDA_DECODE_PERSISTENT=0; the other rows below vary that
+// per-op step or, at batch 1, run the program), without CUDA graphs (EVO2_CUDA_DECODE_GRAPHS=0), without
 // programmatic dependent launches (EVO2_CUDA_DECODE_PDL=0), with the norm/gate-fused GEMMs
 // (EVO2_CUDA_DECODE_FUSED=1), with cuBLAS instead of the few-row GEMM kernel
 // (EVO2_CUDA_DECODE_GEMV=0), and with the few-row kernel as it was before its deeper loads and
@@ -106,10 +108,13 @@ struct Variant {
   bool graphs = true, skinny_gemm = true, fused = false, pdl = true, v1_linears = false;
   bool bf16_copies = false;  // an FP8 model's steps on its bf16 weights
   bool norm_inline = false;  // the RMSNorm inside the few-row products (opt-in)
+  bool per_op = false;       // one launch per op instead of the persistent decode program
   bool is_default() const {
-    return graphs && skinny_gemm && !fused && pdl && !v1_linears && !bf16_copies && !norm_inline;
+    return graphs && skinny_gemm && !fused && pdl && !v1_linears && !bf16_copies && !norm_inline &&
+           !per_op;
   }
   const char* name() const {
+    if (per_op) return "graph, one launch per op (EVO2_CUDA_DECODE_PERSISTENT=0)";
     if (norm_inline) return "graph, RMSNorm inside the products (EVO2_CUDA_DECODE_NORM_INLINE=1)";
     if (bf16_copies) return "graph, bf16 weights (EVO2_CUDA_DECODE_FP8=0)";
     if (!graphs) return "eager launches";
@@ -131,7 +136,11 @@ absl::StatusOr<std::unique_ptr<evo2::Decoder>> NewDecoder(Model& model, Variant 
   }
   if (v.norm_inline) setenv("EVO2_CUDA_DECODE_NORM_INLINE", "1", 1);
   if (v.bf16_copies) setenv("EVO2_CUDA_DECODE_FP8", "0", 1);
+  // The rows that vary the per-op step's linears measure that step, not the program.
+  if (v.per_op || !v.pdl || !v.skinny_gemm || v.fused || v.v1_linears || v.norm_inline)
+    setenv("EVO2_CUDA_DECODE_PERSISTENT", "0", 1);
   auto d = model.NewDecoder(evo2::DecoderOptions{});
+  unsetenv("EVO2_CUDA_DECODE_PERSISTENT");
   unsetenv("EVO2_CUDA_DECODE_FP8");
   unsetenv("EVO2_CUDA_DECODE_UNROLL");
   unsetenv("EVO2_CUDA_DECODE_NORM_INLINE");
@@ -247,6 +256,7 @@ int main(int argc, char** argv) {
     const std::vector<std::string> batches = absl::StrSplit(batches_arg, ',');
     for (const std::string& b : batches) rows.push_back({std::atoll(b.c_str()), Variant{}});
     if (ab) {
+      if (evo2_model) rows.push_back({1, Variant{.per_op = true}});  // Evo 2 only
       rows.push_back({1, Variant{.graphs = false}});
       rows.push_back({1, Variant{.pdl = false}});
       if (evo2_model) rows.push_back({1, Variant{.fused = true}});  // Evo 2 only

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <string_view>
+#include <type_traits>
 
 #include "absl/strings/str_cat.h"
 #include "cuda/cuda_decoder_slots.h"
@@ -12,6 +13,7 @@
 #include "kernels/convert.cuh"
 #include "kernels/cuda_status.cuh"
 #include "kernels/decode_attention.cuh"
+#include "kernels/decode_program.cuh"
 #include "kernels/embedding.cuh"
 #include "kernels/hyena_long.cuh"
 #include "kernels/hyena_state.cuh"
@@ -36,6 +38,14 @@ CudaDecoder::CudaDecoder(CudaModel& model, DecoderOptions options)
       weights_(model.weights()) {
   if (const char* v = std::getenv("EVO2_CUDA_DECODE_FUSED"); v != nullptr)
     use_fused_ = std::string_view(v) == "1";
+  if (const char* v = std::getenv("EVO2_CUDA_DECODE_PERSISTENT"); v != nullptr)
+    use_program_ = std::string_view(v) != "0";
+  if (use_program_) {
+    if (absl::Status s = kernels::DecodeProgramAvailable(); !s.ok()) {
+      use_program_ = false;
+      program_error_ = std::string(s.message());
+    }
+  }
   for (const DeviceBlockWeights& b : weights_.blocks)
     if (b.kind == BlockKind::kHcs || b.kind == BlockKind::kHcm)
       extend_halo_ = std::max<int64_t>(extend_halo_, b.fir_length - 1);
@@ -101,6 +111,11 @@ absl::Status CudaDecoder::AllocateStepBuffers(int64_t B) {
                            b * static_cast<size_t>(config_.num_heads * config_.head_dim) * act));
   ASSIGN_OR_RETURN(mlp_, kernels::DeviceBuffer::Allocate(b * 2 * I * act));
   ASSIGN_OR_RETURN(logits_, kernels::DeviceBuffer::Allocate(b * V * sizeof(float)));
+  if (program_barrier_.get() == nullptr) {
+    // Zeroed once, never reset: the barrier counts rounds by division (decode_program.cuh).
+    ASSIGN_OR_RETURN(program_barrier_, kernels::DeviceBuffer::Allocate(sizeof(uint64_t)));
+    CUDA_RETURN_IF_ERROR(cudaMemset(program_barrier_.get(), 0, sizeof(uint64_t)));
+  }
   return absl::OkStatus();
 }
 
@@ -128,7 +143,41 @@ absl::Status CudaDecoder::EnqueueStep(int64_t B) {
 }
 
 template <typename T>
+absl::Status CudaDecoder::EmbedStepTokens(int64_t B) {
+  const int64_t H = config_.hidden_size;
+  cudaStream_t st = model_.stream();
+  RETURN_IF_ERROR(kernels::LaunchEmbedding<T>(batch_.tokens(),
+                                              static_cast<const T*>(weights_.embedding),
+                                              z_.as<T>(), B, H, config_.vocab_size, st));
+  return kernels::LaunchConvert<T, float>(z_.as<T>(), x_.as<float>(), B * H, st);
+}
+
+template <typename T>
+absl::Status CudaDecoder::StepHead(int64_t B) {
+  // logits [B, V] = RMSNorm_final(x)·Eᵀ
+  const int64_t H = config_.hidden_size, V = config_.vocab_size;
+  RETURN_IF_ERROR(linear_.RunNormed<T>(
+      DType::kFloat32,
+      {.w = weights_.embedding, .y = logits_.get(), .ldy = V, .rows = B, .in = H, .out = V},
+      {.x = x_.as<float>(),
+       .scale = weights_.final_norm,
+       .eps = static_cast<float>(config_.eps),
+       .z = z_.get()}));
+  return batch_.CopyLogits(logits_.as<float>(), model_.stream());
+}
+
+template <typename T>
 absl::Status CudaDecoder::EnqueueStepTyped(int64_t B) {
+  if constexpr (std::is_same_v<T, __nv_bfloat16>) {
+    if (UseProgram(B)) {
+      // A shape the persistent kernel refuses is refused before anything is enqueued: the
+      // per-op step below runs instead, from then on.
+      const absl::Status s = EnqueueProgramStep();
+      if (s.code() != absl::StatusCode::kUnimplemented) return s;
+      use_program_ = false;
+      program_error_ = std::string(s.message());
+    }
+  }
   const ModelConfig& cfg = config_;
   const DType act = weights_.act_dtype;
   const int64_t H = cfg.hidden_size, I = cfg.inner_mlp_size, V = cfg.vocab_size;
@@ -139,7 +188,6 @@ absl::Status CudaDecoder::EnqueueStepTyped(int64_t B) {
   T* big = big_.as<T>();
   T* o = o_.as<T>();
   T* mlp = mlp_.as<T>();
-  const int32_t* tokens = batch_.tokens();
   const int32_t* positions = batch_.positions();
 
   // The forward's operations (cuda_forward.cc, docs/spec/model.md §5-8) on B rows. With
@@ -153,9 +201,7 @@ absl::Status CudaDecoder::EnqueueStepTyped(int64_t B) {
         .x = x, .scale = scale, .bias = bias, .eps = static_cast<float>(cfg.eps), .z = z};
   };
   using SkinnyInput = kernels::SkinnyInput;
-  RETURN_IF_ERROR(kernels::LaunchEmbedding<T>(tokens, static_cast<const T*>(weights_.embedding), z,
-                                              B, H, V, st));
-  RETURN_IF_ERROR(kernels::LaunchConvert<T, float>(z, x, B * H, st));
+  RETURN_IF_ERROR(EmbedStepTokens<T>(B));
   for (int i = 0; i < cfg.num_layers; ++i) {
     const DeviceBlockWeights& blk = weights_.blocks[static_cast<size_t>(i)];
     const CudaBlockState state = state_.block(i);
@@ -253,13 +299,13 @@ absl::Status CudaDecoder::EnqueueStepTyped(int64_t B) {
                                       .eps = static_cast<float>(cfg.eps), .w = weights_.embedding,
                                       .y = logits_.get(), .ldy = V, .rows = B, .in = H,
                                       .out = V})));
-  } else {
-    RETURN_IF_ERROR(linear_.RunNormed<T>(
-        DType::kFloat32,
-        {.w = weights_.embedding, .y = logits_.get(), .ldy = V, .rows = B, .in = H, .out = V},
-        norm(weights_.final_norm, nullptr)));
+    return batch_.CopyLogits(logits_.as<float>(), st);
   }
-  return batch_.CopyLogits(logits_.as<float>(), st);
+  return StepHead<T>(B);
 }
+
+// The persistent step (cuda_decoder_program.cc) shares the embedding and the head.
+template absl::Status CudaDecoder::EmbedStepTokens<__nv_bfloat16>(int64_t);
+template absl::Status CudaDecoder::StepHead<__nv_bfloat16>(int64_t);
 
 }  // namespace evo2::cuda

@@ -57,6 +57,11 @@ class CudaDecoder final : public CachedStateDecoder<CudaDecodeState> {
 
   absl::StatusOr<std::vector<float>> Extend(
       std::span<const std::vector<int32_t>> suffixes) override;
+
+  // Whether a step of `batch` rows runs as persistent decode-program launches (tests, benchmark),
+  // and why not where the device or the shape rules it out (empty otherwise).
+  bool uses_program(int64_t batch) const { return UseProgram(batch); }
+  const std::string& program_error() const { return program_error_; }
   // The log-probs gathered on the device by the forward's fused log-softmax (chunked_head.h).
   absl::StatusOr<std::vector<float>> ExtendLogProbs(
       std::span<const std::vector<int32_t>> suffixes,
@@ -85,6 +90,15 @@ class CudaDecoder final : public CachedStateDecoder<CudaDecodeState> {
   absl::Status EnqueueStep(int64_t batch) override;
   template <typename T>
   absl::Status EnqueueStepTyped(int64_t batch);
+  // The step's token embedding into x_ and its head from x_ into the batch's logits: the same
+  // for the per-op step and the persistent one.
+  template <typename T>
+  absl::Status EmbedStepTokens(int64_t batch);
+  template <typename T>
+  absl::Status StepHead(int64_t batch);
+  // Whether a step of `batch` rows runs as decode-program launches (cuda_decoder_program.cc).
+  bool UseProgram(int64_t batch) const;
+  absl::Status EnqueueProgramStep();
   template <typename T>
   absl::Status Linear(DType result, const GemmArgs& g, const DeviceFp8Linear* w8 = nullptr,
                       const void* bias = nullptr) {
@@ -99,6 +113,11 @@ class CudaDecoder final : public CachedStateDecoder<CudaDecodeState> {
   const ModelConfig& config_;
   const DeviceWeights& weights_;
   bool use_fused_ = false;
+  // The batch-1 bf16 step as persistent decode-program launches (EVO2_CUDA_DECODE_PERSISTENT=0:
+  // one launch per op); off where the device lacks the kernel (program_error_ says why).
+  bool use_program_ = true;
+  std::string program_error_;
+  kernels::DeviceBuffer program_barrier_;  // the program's grid-barrier counter (8 bytes)
 
   // Step buffers (CachedStateDecoder::EnsureStepBuffers sizes them for B rows).
   kernels::DeviceBuffer x_;        // [B, H] fp32 residual stream

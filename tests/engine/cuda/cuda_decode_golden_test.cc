@@ -234,6 +234,30 @@ TEST_P(CudaDecodeGoldenTest, GraphReplayEqualsEagerSteps) {
   EXPECT_EQ(MaxAbsDiff(a, b), 0.0);
 }
 
+// The batch-1 bf16 step runs as persistent decode-program launches where the GPU has the kernel
+// (cuda/cuda_decoder_program.cc); EVO2_CUDA_DECODE_PERSISTENT=0 runs one launch per op. The
+// golden shapes are narrow (H = 96..192 channels over a whole GPU's CTAs, most owning none or
+// one), so this covers the kernel's thin end; cuda_decode_program_test.cc its real widths.
+// Tolerance: rel-L2 ≤ 1e-2, as decode vs forward above (the same sums in another order).
+TEST_P(CudaDecodeGoldenTest, PersistentStepEqualsPerOpStep) {
+  auto model = Load(Precision::kBf16);
+  ASSERT_NE(model, nullptr);
+  auto program = model->NewDecoder(DecoderOptions{});
+  ASSERT_EQ(setenv("EVO2_CUDA_DECODE_PERSISTENT", "0", 1), 0);
+  auto per_op = model->NewDecoder(DecoderOptions{});
+  ASSERT_EQ(unsetenv("EVO2_CUDA_DECODE_PERSISTENT"), 0);
+  ASSERT_TRUE(program.ok() && per_op.ok());
+  const auto& pd = dynamic_cast<const cuda::CudaDecoder&>(**program);
+  if (!pd.uses_program(1)) GTEST_SKIP() << "no decode program here: " << pd.program_error();
+  const auto a = TeacherForced(**program, 300, 400);
+  const auto b = TeacherForced(**per_op, 300, 400);
+  EXPECT_TRUE(pd.uses_program(1)) << "the program was dropped: " << pd.program_error();
+  const double d = RelL2(a, b);
+  std::printf("[program] %s: persistent vs per-op step logits rel-L2 %.2e\n",
+              GetParam().name.c_str(), d);
+  EXPECT_LE(d, 1e-2);
+}
+
 // An --full-fp8 model's steps stream the E4M3 weight copies (cuda_decoder_linear.h); with
 // EVO2_CUDA_DECODE_FP8=0 they stream the bf16 weights. Both against the bf16 forward.
 TEST_P(CudaDecodeGoldenTest, Fp8WeightStepsStayWithinTheFp8ForwardsDistance) {

@@ -1,0 +1,140 @@
+// The batch-1 bf16 Evo 2 step as decode-program launches (kernels/decode_program.cuh): every
+// linear layer of a run of blocks, with its RMSNorm, MLP gate, residual add and the Hyena mixer
+// step, in one persistent kernel; a segment ends where an attention block's rotary, KV append
+// and attention kernels must run (docs/adr/0006). The embedding and the head run as in the
+// per-op step.
+#include <cuda_bf16.h>
+
+#include <limits>
+#include <vector>
+
+#include "cuda/cuda_decoder.h"
+#include "evo2/status_macros.h"
+#include "kernels/decode_attention.cuh"
+#include "kernels/decode_program.cuh"
+
+namespace evo2::cuda {
+
+bool CudaDecoder::UseProgram(int64_t batch) const {
+  // FP8 models step on their E4M3 copies (cuda_decoder_linear.h), which the program does not read.
+  return use_program_ && batch == 1 && weights_.act_dtype == DType::kBFloat16 &&
+         weights_.fp8 == Fp8Mode::kOff && config_.hidden_size <= std::numeric_limits<int32_t>::max() / 3;
+}
+
+absl::Status CudaDecoder::EnqueueProgramStep() {
+  using T = __nv_bfloat16;
+  using kernels::DecodeOp;
+  using kernels::DecodeOpInput;
+  using kernels::DecodeOpOutput;
+  const ModelConfig& cfg = config_;
+  const auto H = static_cast<int32_t>(cfg.hidden_size);
+  const auto I = static_cast<int32_t>(cfg.inner_mlp_size);
+  const auto eps = static_cast<float>(cfg.eps);
+  cudaStream_t st = model_.stream();
+  float* x = x_.as<float>();
+  T* big = big_.as<T>();
+  T* o = o_.as<T>();
+  T* mlp = mlp_.as<T>();
+
+  // The step as pieces: a segment of ops, then (for an attention block) that block's rotary,
+  // KV append and attention. Every segment is checked before anything is enqueued, so a shape
+  // the kernel refuses leaves the caller free to run the per-op step instead.
+  struct Piece {
+    kernels::DecodeSegment seg;
+    int attention_block = -1;
+  };
+  std::vector<Piece> pieces(1);
+  const auto add = [&](const DecodeOp& op) {
+    if (pieces.back().seg.n_ops == kernels::kDecodeProgramMaxOps) pieces.emplace_back();
+    kernels::DecodeSegment& seg = pieces.back().seg;
+    seg.ops[seg.n_ops++] = op;
+  };
+  for (int i = 0; i < cfg.num_layers; ++i) {
+    const DeviceBlockWeights& blk = weights_.blocks[static_cast<size_t>(i)];
+    const CudaBlockState state = state_.block(i);
+    // The forward's operations (cuda_forward.cc, docs/spec/model.md §5-8) on one row.
+    DecodeOp in_proj{.input = DecodeOpInput::kNormedResidual,
+                     .in = H,
+                     .out = 3 * H,
+                     .w = blk.in_proj,
+                     .x = x,
+                     .norm_scale = blk.pre_norm,
+                     .eps = eps};
+    if (blk.kind == BlockKind::kAttn) {
+      // big [3H] = RMSNorm_pre(x)·Wqkvᵀ, then rotary, KV append and attention into o.
+      in_proj.output = DecodeOpOutput::kStore;
+      in_proj.y = big;
+      add(in_proj);
+      pieces.back().attention_block = i;
+      pieces.emplace_back();
+    } else {
+      // o [H] = the Hyena mixer step over RMSNorm_pre(x)·W_inᵀ.
+      in_proj.output = DecodeOpOutput::kHyenaStep;
+      in_proj.y = o;
+      in_proj.short_taps = blk.short_taps;
+      in_proj.proj_tail = state.proj_tail.get();
+      in_proj.skip_d = blk.skip_d;
+      if (blk.kind == BlockKind::kHcl) {
+        in_proj.log_poles = blk.log_poles;
+        in_proj.residues = blk.residues;
+        in_proj.modal = state.modal.as<float>();
+      } else {
+        in_proj.fir_taps = blk.fir_taps;
+        in_proj.fir_tail = state.fir_tail.get();
+        in_proj.groups = blk.fir_groups;
+        in_proj.taps = blk.fir_length;
+      }
+      add(in_proj);
+    }
+    // x += o·W_outᵀ + b_out
+    add({.input = DecodeOpInput::kPlain,
+                         .output = DecodeOpOutput::kResidualAdd,
+                         .in = H,
+                         .out = H,
+                         .w = blk.out_proj,
+                         .x = o,
+                         .y = x,
+                         .bias = blk.out_bias});
+    // mlp [I] = gate(RMSNorm_post(x)·[l1; l2]ᵀ);  x += mlp·l3ᵀ
+    add({.input = DecodeOpInput::kNormedResidual,
+                         .output = DecodeOpOutput::kGatedStore,
+                         .in = H,
+                         .out = I,
+                         .w = blk.mlp_l12,
+                         .x = x,
+                         .norm_scale = blk.post_norm,
+                         .eps = eps,
+                         .gelu = i == 0 && cfg.mlp_activation == MlpActivation::kArc,  // §6
+                         .y = mlp});
+    add({.input = DecodeOpInput::kPlain,
+                         .output = DecodeOpOutput::kResidualAdd,
+                         .in = I,
+                         .out = H,
+                         .w = blk.mlp_l3,
+                         .x = mlp,
+                         .y = x});
+  }
+  for (Piece& p : pieces) {
+    p.seg.position = batch_.positions();
+    p.seg.barrier = program_barrier_.as<unsigned long long>();
+    if (p.seg.n_ops > 0) RETURN_IF_ERROR(kernels::CheckDecodeSegment(p.seg));
+  }
+
+  RETURN_IF_ERROR(EmbedStepTokens<T>(1));
+  for (const Piece& p : pieces) {
+    if (p.seg.n_ops > 0) RETURN_IF_ERROR(kernels::LaunchDecodeProgram(p.seg, st));
+    if (p.attention_block < 0) continue;
+    const CudaBlockState state = state_.block(p.attention_block);
+    const int64_t heads = cfg.num_heads, d = cfg.head_dim, cap = state_.kv_cap();
+    RETURN_IF_ERROR(kernels::LaunchRotaryKvAppend<T>(
+        big, weights_.blocks[static_cast<size_t>(p.attention_block)].inv_freq,
+        static_cast<float>(cfg.rotary_position_scale), batch_.positions(), q_.as<T>(),
+        state.k.as<T>(), state.v.as<T>(), 1, heads, d, cap, st));
+    RETURN_IF_ERROR(kernels::LaunchDecodeAttention<T>(q_.as<T>(), state.k.as<T>(), state.v.as<T>(),
+                                                      batch_.positions(), o, attn_ws_.get(),
+                                                      attn_ws_.bytes(), 1, heads, d, cap, st));
+  }
+  return StepHead<T>(1);
+}
+
+}  // namespace evo2::cuda

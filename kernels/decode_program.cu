@@ -1,0 +1,509 @@
+#include <cuda_bf16.h>
+
+#include <algorithm>
+#include <cstdint>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
+#include "evo2/status_macros.h"
+#include "kernels/cuda_status.cuh"
+#include "kernels/decode_program.cuh"
+#include "kernels/element.cuh"
+#include "kernels/hyena_long.cuh"
+
+namespace evo2::kernels {
+namespace {
+
+using bf16 = __nv_bfloat16;
+
+constexpr int kConsumerWarps = 16;
+constexpr int kConsumers = 32 * kConsumerWarps;
+constexpr int kThreads = kConsumers + 32;  // + the producer warp
+constexpr int kStages = 3;
+constexpr int kMaxRowsPerStage = kConsumerWarps;
+constexpr int kModes = kHyenaLongModes;
+// Shared memory the kernel asks for (the H100's opt-in maximum is 227 KiB per block).
+constexpr int kSmemBytes = 224 * 1024;
+// What the stages leave for the input row, the partial sums and the per-CTA results.
+constexpr int kInputBytesMax = 24 * 1024;
+constexpr int kResultFloatsMax = 1024;
+constexpr int kStageBytes =
+    ((kSmemBytes - kInputBytesMax - 4 * kResultFloatsMax - 2 * kMaxRowsPerStage * 4 - 256) /
+     kStages) &
+    ~127;
+
+// ---- mbarrier and bulk-copy primitives (PTX ISA: mbarrier, cp.async.bulk) ----
+
+__device__ __forceinline__ uint32_t SharedAddress(const void* p) {
+  return static_cast<uint32_t>(__cvta_generic_to_shared(p));
+}
+
+__device__ __forceinline__ void BarrierInit(uint64_t* bar, uint32_t count) {
+  asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;" ::"r"(SharedAddress(bar)), "r"(count)
+               : "memory");
+}
+
+__device__ __forceinline__ void BarrierArrive(uint64_t* bar) {
+  asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];" ::"r"(SharedAddress(bar)) : "memory");
+}
+
+__device__ __forceinline__ void BarrierExpectBytes(uint64_t* bar, uint32_t bytes) {
+  asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;" ::"r"(SharedAddress(bar)),
+               "r"(bytes)
+               : "memory");
+}
+
+// Waits until the barrier's phase of parity `parity` has completed.
+__device__ __forceinline__ void BarrierWait(uint64_t* bar, uint32_t parity) {
+  const uint32_t addr = SharedAddress(bar);
+  uint32_t done = 0;
+  do {
+    asm volatile(
+        "{\n .reg .pred p;\n mbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\n"
+        " selp.u32 %0, 1, 0, p;\n}\n"
+        : "=r"(done)
+        : "r"(addr), "r"(parity)
+        : "memory");
+  } while (done == 0);
+}
+
+// Global → shared bulk copy whose completion counts `bytes` on `bar`.
+__device__ __forceinline__ void BulkCopy(void* dst, const void* src, uint32_t bytes,
+                                         uint64_t* bar) {
+  asm volatile(
+      "cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];" ::
+          "r"(SharedAddress(dst)),
+      "l"(src), "r"(bytes), "r"(SharedAddress(bar))
+      : "memory");
+}
+
+// The 16 consumer warps only (the producer warp never joins): named barrier 1.
+__device__ __forceinline__ void ConsumerSync() {
+  asm volatile("bar.sync 1, %0;" ::"n"(kConsumers) : "memory");
+}
+
+__device__ __forceinline__ unsigned long long LoadAcquire(const unsigned long long* p) {
+  unsigned long long v;
+  asm volatile("ld.acquire.gpu.global.u64 %0, [%1];" : "=l"(v) : "l"(p) : "memory");
+  return v;
+}
+
+// Grid-wide barrier of the consumers (the cooperative-groups pattern: fence, one arrival per
+// CTA, spin). The counter only grows: `old / grid` is the round this arrival belongs to.
+__device__ void GridBarrier(unsigned long long* counter) {
+  ConsumerSync();
+  if (threadIdx.x == 0) {
+    __threadfence();
+    const unsigned long long grid = gridDim.x;
+    const unsigned long long old = atomicAdd(counter, 1ull);
+    const unsigned long long target = (old / grid + 1) * grid;
+    while (LoadAcquire(counter) < target) {
+    }
+    __threadfence();
+  }
+  ConsumerSync();
+}
+
+// ---- the schedule both roles walk ----
+
+// This CTA's rows of an op's weight matrix: one or two contiguous runs (kGatedStore: its l1
+// rows, then the same outputs' l2 rows). `units` are outputs (channels for kHyenaStep).
+struct CtaRows {
+  int64_t unit0 = 0;
+  int units = 0;
+  int64_t first[2] = {0, 0};
+  int count[2] = {0, 0};
+  int runs = 1;
+};
+
+__device__ __forceinline__ CtaRows RowsOf(const DecodeOp& op) {
+  const bool hyena = op.output == DecodeOpOutput::kHyenaStep;
+  const int64_t units = hyena ? op.out / 3 : op.out;
+  const int64_t u0 = units * blockIdx.x / gridDim.x;
+  const int64_t u1 = units * (blockIdx.x + 1) / gridDim.x;
+  CtaRows r;
+  r.unit0 = u0;
+  r.units = static_cast<int>(u1 - u0);
+  const int per = hyena ? 3 : 1;
+  r.first[0] = u0 * per;
+  r.count[0] = r.units * per;
+  if (op.output == DecodeOpOutput::kGatedStore) {
+    r.runs = 2;
+    r.first[1] = op.out + u0;
+    r.count[1] = r.units;
+  }
+  return r;
+}
+
+__device__ __forceinline__ int RowsPerStage(int in) {
+  return min(kMaxRowsPerStage, kStageBytes / (in * static_cast<int>(sizeof(bf16))));
+}
+
+// Warps per row in a stage of n rows: the largest power of two with n·w ≤ 16.
+__device__ __forceinline__ int WarpsPerRow(int n) {
+  int w = 1;
+  while (2 * w * n <= kConsumerWarps) w *= 2;
+  return w;
+}
+
+// ---- consumer parts ----
+
+__device__ __forceinline__ float ConsumerSum(float v, float* red) {
+  for (int off = 16; off > 0; off >>= 1) v += __shfl_xor_sync(0xffffffffu, v, off);
+  if ((threadIdx.x & 31) == 0) red[threadIdx.x >> 5] = v;
+  ConsumerSync();
+  float total = 0.f;
+#pragma unroll
+  for (int w = 0; w < kConsumerWarps; ++w) total += red[w];
+  ConsumerSync();  // red is reused
+  return total;
+}
+
+// x̂ [in] bf16 into shared memory. Activations written by other CTAs in this launch are read
+// through L2 (__ldcg): this SM's L1 may hold an older copy.
+__device__ void FormInput(const DecodeOp& op, bf16* xhat, float* red) {
+  const int K = op.in;
+  if (op.input == DecodeOpInput::kNormedResidual) {
+    const float* x = static_cast<const float*>(op.x);
+    const bf16* scale = static_cast<const bf16*>(op.norm_scale);
+    float ss = 0.f;
+    for (int k = threadIdx.x; k < K; k += kConsumers) {
+      const float v = __ldcg(x + k);
+      ss += v * v;
+    }
+    const float inv = 1.f / (sqrtf(ConsumerSum(ss, red) / static_cast<float>(K)) + op.eps);
+    for (int k = threadIdx.x; k < K; k += kConsumers)
+      xhat[k] = FromFloat<bf16>(ToFloat(scale[k]) * (__ldcg(x + k) * inv));
+  } else {
+    const unsigned short* x = static_cast<const unsigned short*>(op.x);
+    unsigned short* dst = reinterpret_cast<unsigned short*>(xhat);
+    for (int k = threadIdx.x; k < K; k += kConsumers) dst[k] = __ldcg(x + k);
+  }
+  ConsumerSync();
+}
+
+__device__ __forceinline__ float Dot8(const uint4& w, const uint4& x, float acc) {
+  const bf16* we = reinterpret_cast<const bf16*>(&w);
+  const bf16* xe = reinterpret_cast<const bf16*>(&x);
+#pragma unroll
+  for (int e = 0; e < 8; ++e) acc = fmaf(ToFloat(xe[e]), ToFloat(we[e]), acc);
+  return acc;
+}
+
+// One stage of n rows: warp (row, part) sums its share of the row's 16-byte chunks.
+__device__ __forceinline__ void StageDots(const bf16* stage, int n, int K, const bf16* xhat,
+                                          float* partial) {
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  const int parts = WarpsPerRow(n);
+  if (warp >= n * parts) return;
+  const int row = warp / parts, part = warp % parts;
+  const int chunks = K / 8;
+  const int c0 = part * chunks / parts, c1 = (part + 1) * chunks / parts;
+  const uint4* w = reinterpret_cast<const uint4*>(stage + static_cast<int64_t>(row) * K);
+  const uint4* x = reinterpret_cast<const uint4*>(xhat);
+  float acc = 0.f;
+#pragma unroll 4
+  for (int c = c0 + lane; c < c1; c += 32) acc = Dot8(w[c], x[c], acc);
+  for (int off = 16; off > 0; off >>= 1) acc += __shfl_xor_sync(0xffffffffu, acc, off);
+  if (lane == 0) partial[warp] = acc;
+}
+
+// The Hyena mixer step of channel c (hyena_step.cuh), one warp per channel: lane 0 runs the
+// featurizer, the lanes share the FIR taps or the 16 modes. p[3] = the rounded projections.
+__device__ void HyenaChannelStep(const DecodeOp& op, int64_t c, int t, const float* p) {
+  const int lane = threadIdx.x & 31;
+  const int64_t H = op.out / 3, width = op.out;
+  float q = 0.f, a = 0.f;
+  if (lane == 0) {
+    bf16* tail = static_cast<bf16*>(op.proj_tail);
+    bf16* prev2 = tail + (t & 1) * width + 3 * c;  // P[t−2], then P[t]
+    const bf16* prev1 = tail + ((t + 1) & 1) * width + 3 * c;
+    float f[3];
+#pragma unroll
+    for (int r = 0; r < 3; ++r) {
+      const float* w = op.short_taps + (3 * c + r) * 3;
+      // The featurizer's expression (hyena_step.cu's FeaturizeStep), contracted the same way.
+      f[r] = w[0] * ToFloat(prev2[r]) + w[1] * ToFloat(prev1[r]) + w[2] * p[r];
+      prev2[r] = FromFloat<bf16>(p[r]);
+    }
+    q = Round<bf16>(f[0]);
+    a = Round<bf16>(Round<bf16>(f[1]) * Round<bf16>(f[2]));
+  }
+  q = __shfl_sync(0xffffffffu, q, 0);
+  a = __shfl_sync(0xffffffffu, a, 0);
+  bf16* out = static_cast<bf16*>(op.y);
+  if (op.fir_taps != nullptr) {
+    const int K = op.taps, n = K - 1;
+    bf16* tail = static_cast<bf16*>(op.fir_tail) + c;
+    const float* h = op.fir_taps + (c / (H / op.groups)) * K;
+    float acc = 0.f;
+    for (int k = 1 + lane; k < K; k += 32) {
+      const int tau = t - k;
+      if (tau >= 0) acc = fmaf(h[k], ToFloat(tail[static_cast<int64_t>(tau % n) * H]), acc);
+    }
+    for (int off = 16; off > 0; off >>= 1) acc += __shfl_xor_sync(0xffffffffu, acc, off);
+    __syncwarp();  // every lane has read slot t mod n (a[t − n]) before it is overwritten
+    if (lane == 0) {
+      acc = fmaf(h[0], a, acc);
+      tail[static_cast<int64_t>(t % n) * H] = FromFloat<bf16>(a);
+      const float d = op.skip_d != nullptr ? op.skip_d[c] : 0.f;
+      out[c] = FromFloat<bf16>(q * Round<bf16>(acc + d * a));
+    }
+  } else {
+    float y = 0.f;
+    if (lane < kModes) {
+      float* s = op.modal + static_cast<int64_t>(lane) * H + c;
+      const float sn = fmaf(expf(op.log_poles[c * kModes + lane]), *s, a);
+      *s = sn;
+      y = op.residues[c * kModes + lane] * sn;
+    }
+    for (int off = 16; off > 0; off >>= 1) y += __shfl_xor_sync(0xffffffffu, y, off);
+    if (lane == 0) {
+      const float gated = Round<bf16>(Round<bf16>(y) + Round<bf16>(op.skip_d[c] * a)) * q;
+      out[c] = FromFloat<bf16>(gated);
+    }
+  }
+}
+
+// What the op does with this CTA's sums res[run][row].
+__device__ void Epilogue(const DecodeOp& op, const CtaRows& rows, const float* res, int stride,
+                         int t) {
+  const int tid = threadIdx.x;
+  switch (op.output) {
+    case DecodeOpOutput::kStore: {
+      bf16* y = static_cast<bf16*>(op.y) + rows.first[0];
+      for (int i = tid; i < rows.count[0]; i += kConsumers) y[i] = FromFloat<bf16>(res[i]);
+      break;
+    }
+    case DecodeOpOutput::kResidualAdd: {
+      float* x = static_cast<float*>(op.y) + rows.first[0];
+      const bf16* bias = static_cast<const bf16*>(op.bias);
+      for (int i = tid; i < rows.count[0]; i += kConsumers) {
+        const float b = bias != nullptr ? ToFloat(bias[rows.first[0] + i]) : 0.f;
+        x[i] = (__ldcg(x + i) + res[i]) + b;
+      }
+      break;
+    }
+    case DecodeOpOutput::kGatedStore: {
+      bf16* y = static_cast<bf16*>(op.y) + rows.unit0;
+      for (int i = tid; i < rows.units; i += kConsumers) {
+        float l1 = Round<bf16>(res[i]);
+        if (op.gelu) l1 = Round<bf16>(0.5f * l1 * (1.f + erff(l1 * 0.70710678118654752f)));
+        y[i] = FromFloat<bf16>(l1 * Round<bf16>(res[stride + i]));
+      }
+      break;
+    }
+    case DecodeOpOutput::kHyenaStep: {
+      for (int i = tid >> 5; i < rows.units; i += kConsumerWarps) {
+        const float p[3] = {Round<bf16>(res[3 * i]), Round<bf16>(res[3 * i + 1]),
+                            Round<bf16>(res[3 * i + 2])};
+        HyenaChannelStep(op, rows.unit0 + i, t, p);
+      }
+      break;
+    }
+  }
+}
+
+struct SharedLayout {
+  bf16* stage[kStages];
+  bf16* xhat;
+  float* partial;  // [2][kMaxRowsPerStage] (double-buffered across stages)
+  float* res;      // [2][stride]
+  float* red;      // [kConsumerWarps]
+  uint64_t* full;  // [kStages]
+  uint64_t* empty;
+};
+
+__device__ SharedLayout Carve(char* smem, int stride) {
+  SharedLayout s;
+  char* p = smem;
+  for (int i = 0; i < kStages; ++i, p += kStageBytes) s.stage[i] = reinterpret_cast<bf16*>(p);
+  s.xhat = reinterpret_cast<bf16*>(p);
+  p += kInputBytesMax;
+  s.res = reinterpret_cast<float*>(p);
+  p += 2 * stride * sizeof(float);
+  s.partial = reinterpret_cast<float*>(p);
+  p += 2 * kMaxRowsPerStage * sizeof(float);
+  s.red = reinterpret_cast<float*>(p);
+  p += kConsumerWarps * sizeof(float);
+  p = reinterpret_cast<char*>((reinterpret_cast<uintptr_t>(p) + 7) & ~uintptr_t{7});
+  s.full = reinterpret_cast<uint64_t*>(p);
+  s.empty = s.full + kStages;
+  return s;
+}
+
+__global__ void __launch_bounds__(kThreads, 1)
+    DecodeProgramKernel(const __grid_constant__ DecodeSegment seg, int stride) {
+  extern __shared__ __align__(128) char smem[];
+  const SharedLayout s = Carve(smem, stride);
+  if (threadIdx.x == 0) {
+    for (int i = 0; i < kStages; ++i) {
+      BarrierInit(&s.full[i], 1);   // the producer's expect-bytes arrival (+ the copy's bytes)
+      BarrierInit(&s.empty[i], 1);  // one consumer arrival once the stage is read
+    }
+    asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
+  }
+  __syncthreads();
+
+  if (threadIdx.x >= kConsumers) {  // the producer warp: one lane streams the weights
+    if (threadIdx.x != kConsumers) return;
+    uint32_t use = 0;
+    for (int i = 0; i < seg.n_ops; ++i) {
+      const DecodeOp& op = seg.ops[i];
+      const CtaRows rows = RowsOf(op);
+      const int n = RowsPerStage(op.in);
+      const uint32_t row_bytes = static_cast<uint32_t>(op.in) * sizeof(bf16);
+      const bf16* w = static_cast<const bf16*>(op.w);
+      for (int run = 0; run < rows.runs; ++run) {
+        for (int r = 0; r < rows.count[run]; r += n, ++use) {
+          const int st = static_cast<int>(use % kStages);
+          if (use >= kStages) BarrierWait(&s.empty[st], ((use / kStages) - 1) & 1);
+          const uint32_t bytes = static_cast<uint32_t>(min(n, rows.count[run] - r)) * row_bytes;
+          BarrierExpectBytes(&s.full[st], bytes);
+          BulkCopy(s.stage[st], w + (rows.first[run] + r) * op.in, bytes, &s.full[st]);
+        }
+      }
+    }
+    return;
+  }
+
+  const int t = *seg.position;
+  uint32_t use = 0;
+  for (int i = 0; i < seg.n_ops; ++i) {
+    const DecodeOp& op = seg.ops[i];
+    if (i > 0) GridBarrier(seg.barrier);  // op i reads what every CTA wrote in op i − 1
+    FormInput(op, s.xhat, s.red);
+    const CtaRows rows = RowsOf(op);
+    const int n = RowsPerStage(op.in);
+    for (int run = 0; run < rows.runs; ++run) {
+      for (int r = 0; r < rows.count[run]; r += n, ++use) {
+        const int st = static_cast<int>(use % kStages);
+        const int cnt = min(n, rows.count[run] - r);
+        float* partial = s.partial + (use & 1) * kMaxRowsPerStage;
+        BarrierWait(&s.full[st], (use / kStages) & 1);
+        StageDots(s.stage[st], cnt, op.in, s.xhat, partial);
+        ConsumerSync();
+        if (threadIdx.x == 0) BarrierArrive(&s.empty[st]);  // the stage may be refilled
+        if (threadIdx.x < cnt) {
+          const int parts = WarpsPerRow(cnt);
+          float sum = 0.f;
+          for (int p = 0; p < parts; ++p) sum += partial[threadIdx.x * parts + p];
+          s.res[run * stride + r + threadIdx.x] = sum;
+        }
+      }
+    }
+    ConsumerSync();  // every row's sum is in res
+    Epilogue(op, rows, s.res, stride, t);
+  }
+}
+
+int DeviceSms() {
+  int device = 0, sms = 0;
+  if (cudaGetDevice(&device) != cudaSuccess ||
+      cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device) != cudaSuccess)
+    return 0;
+  return sms;
+}
+
+}  // namespace
+
+absl::Status DecodeProgramAvailable() {
+  int device = 0, major = 0, coop = 0, smem = 0;
+  CUDA_RETURN_IF_ERROR(cudaGetDevice(&device));
+  CUDA_RETURN_IF_ERROR(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device));
+  CUDA_RETURN_IF_ERROR(cudaDeviceGetAttribute(&coop, cudaDevAttrCooperativeLaunch, device));
+  CUDA_RETURN_IF_ERROR(
+      cudaDeviceGetAttribute(&smem, cudaDevAttrMaxSharedMemoryPerBlockOptin, device));
+  if (major < 9)
+    return absl::UnimplementedError("decode program: needs sm_90 (bulk async copies)");
+  if (coop == 0) return absl::UnimplementedError("decode program: no cooperative launches");
+  if (smem < kSmemBytes)
+    return absl::UnimplementedError(absl::StrCat("decode program: needs ", kSmemBytes,
+                                                 " bytes of shared memory per block, has ", smem));
+  return absl::OkStatus();
+}
+
+absl::Status CheckDecodeOp(const DecodeOp& op) {
+  if (op.w == nullptr || op.x == nullptr || op.y == nullptr ||
+      (op.input == DecodeOpInput::kNormedResidual && op.norm_scale == nullptr))
+    return absl::InvalidArgumentError("decode program: null pointer");
+  if (op.in <= 0 || op.out <= 0)
+    return absl::InvalidArgumentError(
+        absl::StrCat("decode program: bad shape in=", op.in, " out=", op.out));
+  if (op.in % 8 != 0 || reinterpret_cast<uintptr_t>(op.w) % 16 != 0)
+    return absl::UnimplementedError(absl::StrCat(
+        "decode program: in=", op.in, " (needs 16-byte weight rows and a 16-byte aligned matrix)"));
+  if (op.in * static_cast<int64_t>(sizeof(bf16)) > kInputBytesMax ||
+      op.in * static_cast<int64_t>(sizeof(bf16)) > kStageBytes)
+    return absl::UnimplementedError(absl::StrCat("decode program: in=", op.in, " above ",
+                                                 kInputBytesMax / 2, " (one row per stage)"));
+  if (op.output == DecodeOpOutput::kHyenaStep) {
+    const int64_t H = op.out / 3;
+    if (op.out % 3 != 0 || op.short_taps == nullptr || op.proj_tail == nullptr)
+      return absl::InvalidArgumentError("decode program: Hyena step needs out = 3H and its rings");
+    if (op.fir_taps != nullptr) {
+      if (op.fir_tail == nullptr || op.taps < 2 || op.taps > 128 || op.groups <= 0 ||
+          H % op.groups != 0)
+        return absl::InvalidArgumentError(absl::StrCat("decode program: FIR K=", op.taps,
+                                                       " G=", op.groups, " H=", H));
+    } else if (op.log_poles == nullptr || op.residues == nullptr || op.modal == nullptr ||
+               op.skip_d == nullptr) {
+      return absl::InvalidArgumentError("decode program: modal step needs poles, residues, D");
+    }
+  }
+  return absl::OkStatus();
+}
+
+namespace {
+
+// The most result rows any CTA owns in one op and run (× 3 for a Hyena step's channels).
+absl::StatusOr<int> ResultStride(const DecodeSegment& segment, int grid) {
+  if (segment.n_ops <= 0 || segment.n_ops > kDecodeProgramMaxOps || segment.position == nullptr ||
+      segment.barrier == nullptr)
+    return absl::InvalidArgumentError(
+        absl::StrCat("decode program: bad segment of ", segment.n_ops, " ops"));
+  int stride = 0;
+  for (int i = 0; i < segment.n_ops; ++i) {
+    const DecodeOp& op = segment.ops[i];
+    RETURN_IF_ERROR(CheckDecodeOp(op));
+    const bool hyena = op.output == DecodeOpOutput::kHyenaStep;
+    const int64_t units = hyena ? op.out / 3 : op.out;
+    const int64_t per_cta = (units + grid - 1) / grid * (hyena ? 3 : 1);
+    if (2 * per_cta > kResultFloatsMax)
+      return absl::UnimplementedError(absl::StrCat("decode program: op ", i, ": ", per_cta,
+                                                   " output rows per CTA above ",
+                                                   kResultFloatsMax / 2));
+    stride = std::max<int>(stride, static_cast<int>(per_cta));
+  }
+  return stride;
+}
+
+}  // namespace
+
+absl::Status CheckDecodeSegment(const DecodeSegment& segment) {
+  return ResultStride(segment, DeviceSms()).status();
+}
+
+absl::Status LaunchDecodeProgram(const DecodeSegment& segment, cudaStream_t stream) {
+  const int grid = DeviceSms();
+  if (grid <= 0) return absl::InternalError("decode program: no device");
+  ASSIGN_OR_RETURN(const int stride, ResultStride(segment, grid));
+  static const cudaError_t attr = cudaFuncSetAttribute(
+      DecodeProgramKernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmemBytes);
+  CUDA_RETURN_IF_ERROR(attr);
+  cudaLaunchConfig_t config{};
+  config.gridDim = dim3(static_cast<unsigned>(grid));
+  config.blockDim = dim3(kThreads);
+  config.dynamicSmemBytes = kSmemBytes;
+  config.stream = stream;
+  cudaLaunchAttribute cooperative{};
+  cooperative.id = cudaLaunchAttributeCooperative;
+  cooperative.val.cooperative = 1;
+  config.attrs = &cooperative;
+  config.numAttrs = 1;
+  CUDA_RETURN_IF_ERROR(cudaLaunchKernelEx(&config, DecodeProgramKernel, segment, stride));
+  RETURN_IF_LAUNCH_FAILED("decode_program");
+  return absl::OkStatus();
+}
+
+}  // namespace evo2::kernels
