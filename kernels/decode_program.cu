@@ -414,8 +414,7 @@ absl::Status DecodeProgramAvailable() {
   CUDA_RETURN_IF_ERROR(cudaDeviceGetAttribute(&coop, cudaDevAttrCooperativeLaunch, device));
   CUDA_RETURN_IF_ERROR(
       cudaDeviceGetAttribute(&smem, cudaDevAttrMaxSharedMemoryPerBlockOptin, device));
-  if (major < 9)
-    return absl::UnimplementedError("decode program: needs sm_90 (bulk async copies)");
+  if (major < 9) return absl::UnimplementedError("decode program: needs sm_90 (bulk async copies)");
   if (coop == 0) return absl::UnimplementedError("decode program: no cooperative launches");
   if (smem < kSmemBytes)
     return absl::UnimplementedError(absl::StrCat("decode program: needs ", kSmemBytes,
@@ -444,8 +443,8 @@ absl::Status CheckDecodeOp(const DecodeOp& op) {
     if (op.fir_taps != nullptr) {
       if (op.fir_tail == nullptr || op.taps < 2 || op.taps > 128 || op.groups <= 0 ||
           H % op.groups != 0)
-        return absl::InvalidArgumentError(absl::StrCat("decode program: FIR K=", op.taps,
-                                                       " G=", op.groups, " H=", H));
+        return absl::InvalidArgumentError(
+            absl::StrCat("decode program: FIR K=", op.taps, " G=", op.groups, " H=", H));
     } else if (op.log_poles == nullptr || op.residues == nullptr || op.modal == nullptr ||
                op.skip_d == nullptr) {
       return absl::InvalidArgumentError("decode program: modal step needs poles, residues, D");

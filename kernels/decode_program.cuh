@@ -23,9 +23,10 @@
 //          kGatedStore:      W has 2·out rows [l1; l2]:  y[o] = round(φ(round(l1·x̂)) ·
 //                            round(l2·x̂)) bf16, φ = exact GELU or identity (mlp_gate.cuh)
 //          kHyenaStep:       out = 3·hidden; the projection rows 3c..3c+2 of channel c, rounded
-//                            to bf16, go through the Hyena mixer step of hyena_step.cuh (featurizer,
-//                            FIR or modal filter, gate), writing the gated output [hidden] bf16
-//                            and updating the state rings in place. Each CTA owns whole channels.
+//                            to bf16, go through the Hyena mixer step of hyena_step.cuh
+//                            (featurizer, FIR or modal filter, gate), writing the gated output
+//                            [hidden] bf16 and updating the state rings in place. Each CTA owns
+//                            whole channels.
 // The sums are ordered differently from the per-op kernels (skinny_gemm.cuh, hyena_step.cuh),
 // so results agree with them to fp32 rounding of the sums, not bit for bit.
 #pragma once
@@ -49,8 +50,8 @@ struct DecodeOp {
   const void* x = nullptr;           // [in] fp32 (kNormedResidual) or bf16 (kPlain)
   const void* norm_scale = nullptr;  // [in] bf16 (kNormedResidual)
   float eps = 0.f;
-  int32_t gelu = 0;         // kGatedStore: φ = exact erf GELU
-  void* y = nullptr;        // [O] bf16, or [O] fp32 residual (kResidualAdd), or [O/3] bf16
+  int32_t gelu = 0;            // kGatedStore: φ = exact erf GELU
+  void* y = nullptr;           // [O] bf16, or [O] fp32 residual (kResidualAdd), or [O/3] bf16
   const void* bias = nullptr;  // kResidualAdd: [O] bf16 or null
   // kHyenaStep (hyena_step.cuh's HyenaStepArgs for one sequence): FIR when fir_taps is set,
   // else modal.

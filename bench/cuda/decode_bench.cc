@@ -20,8 +20,8 @@
 //                     [--ttft-prompt 8192] [--profile-steps N]
 // --ab adds batch-1 rows for comparison: the Evo 2 step with one launch per op instead of the
 // persistent decode program (EVO2_CUDA_DECODE_PERSISTENT=0; the other rows below vary that
-// per-op step or, at batch 1, run the program), without CUDA graphs (EVO2_CUDA_DECODE_GRAPHS=0), without
-// programmatic dependent launches (EVO2_CUDA_DECODE_PDL=0), with the norm/gate-fused GEMMs
+// per-op step or, at batch 1, run the program), without CUDA graphs (EVO2_CUDA_DECODE_GRAPHS=0),
+// without programmatic dependent launches (EVO2_CUDA_DECODE_PDL=0), with the norm/gate-fused GEMMs
 // (EVO2_CUDA_DECODE_FUSED=1), with cuBLAS instead of the few-row GEMM kernel
 // (EVO2_CUDA_DECODE_GEMV=0), and with the few-row kernel as it was before its deeper loads and
 // gated epilogue (EVO2_CUDA_DECODE_UNROLL=4 EVO2_CUDA_DECODE_GATE_EPILOGUE=0), and with the

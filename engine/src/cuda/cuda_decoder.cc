@@ -147,8 +147,8 @@ absl::Status CudaDecoder::EmbedStepTokens(int64_t B) {
   const int64_t H = config_.hidden_size;
   cudaStream_t st = model_.stream();
   RETURN_IF_ERROR(kernels::LaunchEmbedding<T>(batch_.tokens(),
-                                              static_cast<const T*>(weights_.embedding),
-                                              z_.as<T>(), B, H, config_.vocab_size, st));
+                                              static_cast<const T*>(weights_.embedding), z_.as<T>(),
+                                              B, H, config_.vocab_size, st));
   return kernels::LaunchConvert<T, float>(z_.as<T>(), x_.as<float>(), B * H, st);
 }
 

@@ -18,7 +18,8 @@ namespace evo2::cuda {
 bool CudaDecoder::UseProgram(int64_t batch) const {
   // FP8 models step on their E4M3 copies (cuda_decoder_linear.h), which the program does not read.
   return use_program_ && batch == 1 && weights_.act_dtype == DType::kBFloat16 &&
-         weights_.fp8 == Fp8Mode::kOff && config_.hidden_size <= std::numeric_limits<int32_t>::max() / 3;
+         weights_.fp8 == Fp8Mode::kOff &&
+         config_.hidden_size <= std::numeric_limits<int32_t>::max() / 3;
 }
 
 absl::Status CudaDecoder::EnqueueProgramStep() {
@@ -88,31 +89,31 @@ absl::Status CudaDecoder::EnqueueProgramStep() {
     }
     // x += o·W_outᵀ + b_out
     add({.input = DecodeOpInput::kPlain,
-                         .output = DecodeOpOutput::kResidualAdd,
-                         .in = H,
-                         .out = H,
-                         .w = blk.out_proj,
-                         .x = o,
-                         .y = x,
-                         .bias = blk.out_bias});
+         .output = DecodeOpOutput::kResidualAdd,
+         .in = H,
+         .out = H,
+         .w = blk.out_proj,
+         .x = o,
+         .y = x,
+         .bias = blk.out_bias});
     // mlp [I] = gate(RMSNorm_post(x)·[l1; l2]ᵀ);  x += mlp·l3ᵀ
     add({.input = DecodeOpInput::kNormedResidual,
-                         .output = DecodeOpOutput::kGatedStore,
-                         .in = H,
-                         .out = I,
-                         .w = blk.mlp_l12,
-                         .x = x,
-                         .norm_scale = blk.post_norm,
-                         .eps = eps,
-                         .gelu = i == 0 && cfg.mlp_activation == MlpActivation::kArc,  // §6
-                         .y = mlp});
+         .output = DecodeOpOutput::kGatedStore,
+         .in = H,
+         .out = I,
+         .w = blk.mlp_l12,
+         .x = x,
+         .norm_scale = blk.post_norm,
+         .eps = eps,
+         .gelu = i == 0 && cfg.mlp_activation == MlpActivation::kArc,  // §6
+         .y = mlp});
     add({.input = DecodeOpInput::kPlain,
-                         .output = DecodeOpOutput::kResidualAdd,
-                         .in = I,
-                         .out = H,
-                         .w = blk.mlp_l3,
-                         .x = mlp,
-                         .y = x});
+         .output = DecodeOpOutput::kResidualAdd,
+         .in = I,
+         .out = H,
+         .w = blk.mlp_l3,
+         .x = mlp,
+         .y = x});
   }
   for (Piece& p : pieces) {
     p.seg.position = batch_.positions();

@@ -64,7 +64,8 @@ std::vector<float> TeacherForced(Decoder& d, const std::vector<int32_t>& prompt,
 class CudaDecodeProgramTest : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(CudaDecodeProgramTest, PersistentStepEqualsPerOpStep) {
-  if (!testing::HaveCudaDevice()) GTEST_SKIP() << "no CUDA device (cudaGetDeviceCount reports none)";
+  if (!testing::HaveCudaDevice())
+    GTEST_SKIP() << "no CUDA device (cudaGetDeviceCount reports none)";
   if (absl::Status s = kernels::DecodeProgramAvailable(); !s.ok())
     GTEST_SKIP() << "this GPU does not run the decode program: " << s.message();
   auto model = RandomModel(GetParam());
