@@ -1,4 +1,6 @@
 #include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_fp8.h>
 
 #include <algorithm>
 #include <cstdint>
@@ -135,8 +137,13 @@ __device__ __forceinline__ CtaRows RowsOf(const DecodeOp& op) {
   return r;
 }
 
-__device__ __forceinline__ int RowsPerStage(int in) {
-  return min(kMaxRowsPerStage, kStageBytes / (in * static_cast<int>(sizeof(bf16))));
+// Bytes of one weight row: 2 per bf16 weight, 1 per E4M3 code.
+__device__ __host__ __forceinline__ int64_t RowBytes(const DecodeOp& op) {
+  return static_cast<int64_t>(op.in) * (op.w_inv_scale != nullptr ? 1 : 2);
+}
+
+__device__ __forceinline__ int RowsPerStage(const DecodeOp& op) {
+  return min(kMaxRowsPerStage, static_cast<int>(kStageBytes / RowBytes(op)));
 }
 
 // Warps per row in a stage of n rows: the largest power of two with n·w ≤ 16.
@@ -190,20 +197,42 @@ __device__ __forceinline__ float Dot8(const uint4& w, const uint4& x, float acc)
   return acc;
 }
 
+// 16 E4M3 codes against x̂[16c, 16c + 16) (two 16-byte chunks of bf16).
+__device__ __forceinline__ float Dot16E4M3(const uint4& w, const uint4& x0, const uint4& x1,
+                                           float acc) {
+  const auto* codes = reinterpret_cast<const __nv_fp8x2_storage_t*>(&w);
+  const bf16* xa = reinterpret_cast<const bf16*>(&x0);
+  const bf16* xb = reinterpret_cast<const bf16*>(&x1);
+#pragma unroll
+  for (int e = 0; e < 8; ++e) {
+    const float2 f = __half22float2(__half2(__nv_cvt_fp8x2_to_halfraw2(codes[e], __NV_E4M3)));
+    const bf16* xe = e < 4 ? xa + 2 * e : xb + 2 * (e - 4);  // exact: E4M3 ⊂ fp16
+    acc = fmaf(ToFloat(xe[0]), f.x, acc);
+    acc = fmaf(ToFloat(xe[1]), f.y, acc);
+  }
+  return acc;
+}
+
 // One stage of n rows: warp (row, part) sums its share of the row's 16-byte chunks.
-__device__ __forceinline__ void StageDots(const bf16* stage, int n, int K, const bf16* xhat,
-                                          float* partial) {
+__device__ __forceinline__ void StageDots(const char* stage, int n, const DecodeOp& op,
+                                          const bf16* xhat, float* partial) {
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   const int parts = WarpsPerRow(n);
   if (warp >= n * parts) return;
   const int row = warp / parts, part = warp % parts;
-  const int chunks = K / 8;
+  const bool e4m3 = op.w_inv_scale != nullptr;
+  const int chunks = static_cast<int>(RowBytes(op) / 16);
   const int c0 = part * chunks / parts, c1 = (part + 1) * chunks / parts;
-  const uint4* w = reinterpret_cast<const uint4*>(stage + static_cast<int64_t>(row) * K);
+  const uint4* w = reinterpret_cast<const uint4*>(stage + row * RowBytes(op));
   const uint4* x = reinterpret_cast<const uint4*>(xhat);
   float acc = 0.f;
+  if (e4m3) {
 #pragma unroll 4
-  for (int c = c0 + lane; c < c1; c += 32) acc = Dot8(w[c], x[c], acc);
+    for (int c = c0 + lane; c < c1; c += 32) acc = Dot16E4M3(w[c], x[2 * c], x[2 * c + 1], acc);
+  } else {
+#pragma unroll 4
+    for (int c = c0 + lane; c < c1; c += 32) acc = Dot8(w[c], x[c], acc);
+  }
   for (int off = 16; off > 0; off >>= 1) acc += __shfl_xor_sync(0xffffffffu, acc, off);
   if (lane == 0) partial[warp] = acc;
 }
@@ -305,7 +334,7 @@ __device__ void Epilogue(const DecodeOp& op, const CtaRows& rows, const float* r
 }
 
 struct SharedLayout {
-  bf16* stage[kStages];
+  char* stage[kStages];
   bf16* xhat;
   float* partial;  // [2][kMaxRowsPerStage] (double-buffered across stages)
   float* res;      // [2][stride]
@@ -317,7 +346,7 @@ struct SharedLayout {
 __device__ SharedLayout Carve(char* smem, int stride) {
   SharedLayout s;
   char* p = smem;
-  for (int i = 0; i < kStages; ++i, p += kStageBytes) s.stage[i] = reinterpret_cast<bf16*>(p);
+  for (int i = 0; i < kStages; ++i, p += kStageBytes) s.stage[i] = p;
   s.xhat = reinterpret_cast<bf16*>(p);
   p += kInputBytesMax;
   s.res = reinterpret_cast<float*>(p);
@@ -351,16 +380,16 @@ __global__ void __launch_bounds__(kThreads, 1)
     for (int i = 0; i < seg.n_ops; ++i) {
       const DecodeOp& op = seg.ops[i];
       const CtaRows rows = RowsOf(op);
-      const int n = RowsPerStage(op.in);
-      const uint32_t row_bytes = static_cast<uint32_t>(op.in) * sizeof(bf16);
-      const bf16* w = static_cast<const bf16*>(op.w);
+      const int n = RowsPerStage(op);
+      const auto row_bytes = static_cast<uint32_t>(RowBytes(op));
+      const char* w = static_cast<const char*>(op.w);
       for (int run = 0; run < rows.runs; ++run) {
         for (int r = 0; r < rows.count[run]; r += n, ++use) {
           const int st = static_cast<int>(use % kStages);
           if (use >= kStages) BarrierWait(&s.empty[st], ((use / kStages) - 1) & 1);
           const uint32_t bytes = static_cast<uint32_t>(min(n, rows.count[run] - r)) * row_bytes;
           BarrierExpectBytes(&s.full[st], bytes);
-          BulkCopy(s.stage[st], w + (rows.first[run] + r) * op.in, bytes, &s.full[st]);
+          BulkCopy(s.stage[st], w + (rows.first[run] + r) * row_bytes, bytes, &s.full[st]);
         }
       }
     }
@@ -374,20 +403,22 @@ __global__ void __launch_bounds__(kThreads, 1)
     if (i > 0) GridBarrier(seg.barrier);  // op i reads what every CTA wrote in op i − 1
     FormInput(op, s.xhat, s.red);
     const CtaRows rows = RowsOf(op);
-    const int n = RowsPerStage(op.in);
+    const int n = RowsPerStage(op);
     for (int run = 0; run < rows.runs; ++run) {
       for (int r = 0; r < rows.count[run]; r += n, ++use) {
         const int st = static_cast<int>(use % kStages);
         const int cnt = min(n, rows.count[run] - r);
         float* partial = s.partial + (use & 1) * kMaxRowsPerStage;
         BarrierWait(&s.full[st], (use / kStages) & 1);
-        StageDots(s.stage[st], cnt, op.in, s.xhat, partial);
+        StageDots(s.stage[st], cnt, op, s.xhat, partial);
         ConsumerSync();
         if (threadIdx.x == 0) BarrierArrive(&s.empty[st]);  // the stage may be refilled
         if (threadIdx.x < cnt) {
           const int parts = WarpsPerRow(cnt);
           float sum = 0.f;
           for (int p = 0; p < parts; ++p) sum += partial[threadIdx.x * parts + p];
+          if (op.w_inv_scale != nullptr)
+            sum *= op.w_inv_scale[rows.first[run] + r + threadIdx.x];  // one scale per row
           s.res[run * stride + r + threadIdx.x] = sum;
         }
       }
@@ -429,11 +460,10 @@ absl::Status CheckDecodeOp(const DecodeOp& op) {
   if (op.in <= 0 || op.out <= 0)
     return absl::InvalidArgumentError(
         absl::StrCat("decode program: bad shape in=", op.in, " out=", op.out));
-  if (op.in % 8 != 0 || reinterpret_cast<uintptr_t>(op.w) % 16 != 0)
+  if (RowBytes(op) % 16 != 0 || op.in % 8 != 0 || reinterpret_cast<uintptr_t>(op.w) % 16 != 0)
     return absl::UnimplementedError(absl::StrCat(
         "decode program: in=", op.in, " (needs 16-byte weight rows and a 16-byte aligned matrix)"));
-  if (op.in * static_cast<int64_t>(sizeof(bf16)) > kInputBytesMax ||
-      op.in * static_cast<int64_t>(sizeof(bf16)) > kStageBytes)
+  if (op.in * static_cast<int64_t>(sizeof(bf16)) > kInputBytesMax || RowBytes(op) > kStageBytes)
     return absl::UnimplementedError(absl::StrCat("decode program: in=", op.in, " above ",
                                                  kInputBytesMax / 2, " (one row per stage)"));
   if (op.output == DecodeOpOutput::kHyenaStep) {

@@ -13,7 +13,9 @@
 //   * a grid-wide barrier separates ops (each reads what every CTA wrote before it).
 // The launch is cooperative, so all CTAs are resident and the barrier cannot deadlock.
 //
-// An op is  y = x̂·Wᵀ,  W [rows, in] bf16 row-major (a PyTorch Linear weight), fp32 sums, with
+// An op is  y = x̂·Wᵀ,  W [rows, in] bf16 row-major (a PyTorch Linear weight), fp32 sums, or with
+// w_inv_scale W as E4M3 codes [rows, in] and every row's sum scaled once by w_inv_scale[row]
+// (weight-only FP8, as skinny_gemm.cuh streams an --fp8 / --full-fp8 model's copies), with
 //   input  kNormedResidual:  x̂ = round_bf16(scale ⊙ X / (‖X‖₂/√in + eps)),  X [in] fp32
 //                            (rms_norm.cuh's arithmetic; §5 of docs/spec/model.md)
 //          kPlain:           x̂ = X [in] bf16
@@ -46,7 +48,8 @@ struct DecodeOp {
   DecodeOpInput input = DecodeOpInput::kPlain;
   DecodeOpOutput output = DecodeOpOutput::kStore;
   int32_t in = 0, out = 0;           // K; O (kGatedStore: the gated outputs, W has 2·O rows)
-  const void* w = nullptr;           // [rows, in] bf16, 16-byte aligned
+  const void* w = nullptr;           // [rows, in] bf16 or E4M3, 16-byte aligned
+  const float* w_inv_scale = nullptr;  // [rows] 1/s_W of E4M3 weights, or null (bf16)
   const void* x = nullptr;           // [in] fp32 (kNormedResidual) or bf16 (kPlain)
   const void* norm_scale = nullptr;  // [in] bf16 (kNormedResidual)
   float eps = 0.f;

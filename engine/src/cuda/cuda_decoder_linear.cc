@@ -30,11 +30,17 @@ DecodeLinear::DecodeLinear(GemmRunner& gemm, DType act, cudaStream_t stream)
   }
 }
 
+const DeviceFp8Linear* DecodeLinear::StreamedFp8Copy(const DeviceFp8Linear* w8, int64_t in) const {
+  // The copy's rows are padded to k (a multiple of 16); the kernels read exactly `in` columns.
+  if (!fp8_weights_ || w8 == nullptr || !w8->present() || w8->k != in) return nullptr;
+  return w8;
+}
+
 void DecodeLinear::UseFp8Copy(const DeviceFp8Linear* w8, kernels::SkinnyGemmArgs& a) const {
-  // The copy's rows are padded to k (a multiple of 16); the kernel reads exactly `in` columns.
-  if (!fp8_weights_ || w8 == nullptr || !w8->present() || w8->k != a.in) return;
-  a.w = w8->q;
-  a.w_inv_scale = w8->inv_scale;
+  if (const DeviceFp8Linear* copy = StreamedFp8Copy(w8, a.in); copy != nullptr) {
+    a.w = copy->q;
+    a.w_inv_scale = copy->inv_scale;
+  }
 }
 
 bool DecodeLinear::InlinesNorm(int64_t rows, const DeviceFp8Linear* w8) const {

@@ -67,6 +67,10 @@ class DecodeLinear {
   template <typename T>
   absl::Status RunGatedMlp(const GemmArgs& g, bool gelu, const DeviceFp8Linear* w8 = nullptr) const;
 
+  // The FP8 copy a few-row product of `in` columns streams instead of the bf16 weights: `w8`
+  // where it applies (present, its rows exactly `in` wide, FP8 steps on), else null.
+  const DeviceFp8Linear* StreamedFp8Copy(const DeviceFp8Linear* w8, int64_t in) const;
+
   bool skinny() const { return skinny_; }
   // Whether the skinny kernel launches as a programmatic dependent; DecodeStepGraphs clears it
   // when a capture refuses such launches.

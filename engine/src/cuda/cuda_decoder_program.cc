@@ -16,9 +16,7 @@
 namespace evo2::cuda {
 
 bool CudaDecoder::UseProgram(int64_t batch) const {
-  // FP8 models step on their E4M3 copies (cuda_decoder_linear.h), which the program does not read.
   return use_program_ && batch == 1 && weights_.act_dtype == DType::kBFloat16 &&
-         weights_.fp8 == Fp8Mode::kOff &&
          config_.hidden_size <= std::numeric_limits<int32_t>::max() / 3;
 }
 
@@ -50,6 +48,14 @@ absl::Status CudaDecoder::EnqueueProgramStep() {
     kernels::DecodeSegment& seg = pieces.back().seg;
     seg.ops[seg.n_ops++] = op;
   };
+  // An FP8 model's products stream the E4M3 copies the per-op step would (cuda_decoder_linear.h).
+  const auto streamed = [&](DecodeOp op, const DeviceFp8Linear& w8) {
+    if (const DeviceFp8Linear* copy = linear_.StreamedFp8Copy(&w8, op.in); copy != nullptr) {
+      op.w = copy->q;
+      op.w_inv_scale = copy->inv_scale;
+    }
+    return op;
+  };
   for (int i = 0; i < cfg.num_layers; ++i) {
     const DeviceBlockWeights& blk = weights_.blocks[static_cast<size_t>(i)];
     const CudaBlockState state = state_.block(i);
@@ -65,7 +71,7 @@ absl::Status CudaDecoder::EnqueueProgramStep() {
       // big [3H] = RMSNorm_pre(x)·Wqkvᵀ, then rotary, KV append and attention into o.
       in_proj.output = DecodeOpOutput::kStore;
       in_proj.y = big;
-      add(in_proj);
+      add(streamed(in_proj, blk.in_proj_fp8));
       pieces.back().attention_block = i;
       pieces.emplace_back();
     } else {
@@ -85,35 +91,38 @@ absl::Status CudaDecoder::EnqueueProgramStep() {
         in_proj.groups = blk.fir_groups;
         in_proj.taps = blk.fir_length;
       }
-      add(in_proj);
+      add(streamed(in_proj, blk.in_proj_fp8));
     }
     // x += o·W_outᵀ + b_out
-    add({.input = DecodeOpInput::kPlain,
-         .output = DecodeOpOutput::kResidualAdd,
-         .in = H,
-         .out = H,
-         .w = blk.out_proj,
-         .x = o,
-         .y = x,
-         .bias = blk.out_bias});
+    add(streamed({.input = DecodeOpInput::kPlain,
+                  .output = DecodeOpOutput::kResidualAdd,
+                  .in = H,
+                  .out = H,
+                  .w = blk.out_proj,
+                  .x = o,
+                  .y = x,
+                  .bias = blk.out_bias},
+                 blk.out_proj_fp8));
     // mlp [I] = gate(RMSNorm_post(x)·[l1; l2]ᵀ);  x += mlp·l3ᵀ
-    add({.input = DecodeOpInput::kNormedResidual,
-         .output = DecodeOpOutput::kGatedStore,
-         .in = H,
-         .out = I,
-         .w = blk.mlp_l12,
-         .x = x,
-         .norm_scale = blk.post_norm,
-         .eps = eps,
-         .gelu = i == 0 && cfg.mlp_activation == MlpActivation::kArc,  // §6
-         .y = mlp});
-    add({.input = DecodeOpInput::kPlain,
-         .output = DecodeOpOutput::kResidualAdd,
-         .in = I,
-         .out = H,
-         .w = blk.mlp_l3,
-         .x = mlp,
-         .y = x});
+    add(streamed({.input = DecodeOpInput::kNormedResidual,
+                  .output = DecodeOpOutput::kGatedStore,
+                  .in = H,
+                  .out = I,
+                  .w = blk.mlp_l12,
+                  .x = x,
+                  .norm_scale = blk.post_norm,
+                  .eps = eps,
+                  .gelu = i == 0 && cfg.mlp_activation == MlpActivation::kArc,  // §6
+                  .y = mlp},
+                 blk.mlp_l12_fp8));
+    add(streamed({.input = DecodeOpInput::kPlain,
+                  .output = DecodeOpOutput::kResidualAdd,
+                  .in = I,
+                  .out = H,
+                  .w = blk.mlp_l3,
+                  .x = mlp,
+                  .y = x},
+                 blk.mlp_l3_fp8));
   }
   for (Piece& p : pieces) {
     p.seg.position = batch_.positions();

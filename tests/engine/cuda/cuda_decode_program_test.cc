@@ -1,7 +1,8 @@
 // The batch-1 decode step as persistent decode-program launches (kernels/decode_program.cuh,
 // cuda/cuda_decoder_program.cc) against the per-op step it replaces
 // (EVO2_CUDA_DECODE_PERSISTENT=0), on random bf16 weights with the real evo2_1b_base and evo2_7b
-// shapes: prefill of a random 64-base prompt, then 40 teacher-forced steps of random bases.
+// shapes (and the 1B with every linear's E4M3 copy, which both steps stream): prefill of a random
+// 64-base prompt, then 40 teacher-forced steps of random bases.
 //
 // Tolerance, and why: logits rel-L2 ≤ 1e-2 over the 41 rows, per row ≤ 2e-2. Both steps round
 // the same intermediates to bf16 and differ only in the order of their fp32 sums (the products'
@@ -32,13 +33,21 @@ namespace {
 
 using evo2::testing::RelL2;
 
-std::unique_ptr<Model> RandomModel(const std::string& preset) {
-  auto cfg = ModelConfigPreset(preset);
+// `preset`, or `preset+full-fp8` with every linear's E4M3 copy (which both steps then stream).
+std::unique_ptr<Model> RandomModel(const std::string& name) {
+  const std::string suffix = "+full-fp8";
+  const bool fp8 = name.ends_with(suffix);
+  auto cfg = ModelConfigPreset(fp8 ? name.substr(0, name.size() - suffix.size()) : name);
   EXPECT_TRUE(cfg.ok()) << cfg.status();
   if (!cfg.ok()) return nullptr;
   auto w = cuda::DeviceWeights::Random(*cfg, DType::kBFloat16, 99);
   EXPECT_TRUE(w.ok()) << w.status();
   if (!w.ok()) return nullptr;
+  if (fp8) {
+    const absl::Status s = w->AddFp8Copies(*cfg, Fp8Mode::kAllLinears, {}, nullptr);
+    EXPECT_TRUE(s.ok()) << s;
+    if (!s.ok()) return nullptr;
+  }
   auto m = cuda::CudaModel::Create(*cfg, std::move(*w));
   EXPECT_TRUE(m.ok()) << m.status();
   return m.ok() ? std::unique_ptr<Model>(std::move(*m)) : nullptr;
@@ -107,8 +116,13 @@ TEST_P(CudaDecodeProgramTest, PersistentStepEqualsPerOpStep) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Shapes, CudaDecodeProgramTest,
-                         ::testing::Values("evo2_1b_base", "evo2_7b"),
-                         [](const auto& p) { return p.param; });
+                         ::testing::Values("evo2_1b_base", "evo2_7b", "evo2_1b_base+full-fp8"),
+                         [](const auto& p) {
+                           std::string n = p.param;
+                           for (char& c : n)
+                             if (c == '+' || c == '-') c = '_';
+                           return n;
+                         });
 
 }  // namespace
 }  // namespace evo2
