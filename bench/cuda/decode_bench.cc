@@ -19,12 +19,10 @@
 //   evo2_decode_bench [--models 1b,7b,eden7b,llama8b,hybrid8b] [--batches 1,32] [--ab]
 //                     [--ttft-prompt 8192] [--profile-steps N]
 // --ab adds batch-1 rows for comparison: without CUDA graphs (EVO2_CUDA_DECODE_GRAPHS=0), without
-// programmatic dependent launches (EVO2_CUDA_DECODE_PDL=0), with the norm/gate-fused GEMMs
-// (EVO2_CUDA_DECODE_FUSED=1), with cuBLAS instead of the few-row GEMM kernel
-// (EVO2_CUDA_DECODE_GEMV=0), and with the few-row kernel as it was before its deeper loads and
-// gated epilogue (EVO2_CUDA_DECODE_UNROLL=4 EVO2_CUDA_DECODE_GATE_EPILOGUE=0), and with the
-// RMSNorms inside the products (EVO2_CUDA_DECODE_NORM_INLINE=1); an FP8 model adds its steps
-// on the bf16 weights (EVO2_CUDA_DECODE_FP8=0).
+// programmatic dependent launches (EVO2_CUDA_DECODE_PDL=0), with cuBLAS instead of the few-row
+// GEMM kernel (EVO2_CUDA_DECODE_GEMV=0), and with the few-row kernel as it was before its deeper
+// loads and gated epilogue (EVO2_CUDA_DECODE_UNROLL=4 EVO2_CUDA_DECODE_GATE_EPILOGUE=0); an FP8
+// model adds its steps on the bf16 weights (EVO2_CUDA_DECODE_FP8=0).
 // --ttft-prompt 0 skips the time to first token. --profile-steps N runs, per model, only the
 // first batch's default step: warm-up, then N steps between cudaProfilerStart and
 // cudaProfilerStop, for a profiler started with its capture off (ncu --profile-from-start off).
@@ -103,18 +101,13 @@ double Median(std::vector<double> v) {
 
 // Which step implementation a row measures (the decoder reads these switches when created).
 struct Variant {
-  bool graphs = true, skinny_gemm = true, fused = false, pdl = true, v1_linears = false;
+  bool graphs = true, skinny_gemm = true, pdl = true, v1_linears = false;
   bool bf16_copies = false;  // an FP8 model's steps on its bf16 weights
-  bool norm_inline = false;  // the RMSNorm inside the few-row products (opt-in)
-  bool is_default() const {
-    return graphs && skinny_gemm && !fused && pdl && !v1_linears && !bf16_copies && !norm_inline;
-  }
+  bool is_default() const { return graphs && skinny_gemm && pdl && !v1_linears && !bf16_copies; }
   const char* name() const {
-    if (norm_inline) return "graph, RMSNorm inside the products (EVO2_CUDA_DECODE_NORM_INLINE=1)";
     if (bf16_copies) return "graph, bf16 weights (EVO2_CUDA_DECODE_FP8=0)";
     if (!graphs) return "eager launches";
     if (!skinny_gemm) return "graph, cuBLAS";
-    if (fused) return "graph, fused norm/gate";
     if (v1_linears) return "graph, few-row kernel v1 (unroll 4, gate kernel apart)";
     return pdl ? "graph" : "graph, no PDL";
   }
@@ -123,22 +116,18 @@ struct Variant {
 absl::StatusOr<std::unique_ptr<evo2::Decoder>> NewDecoder(Model& model, Variant v) {
   if (!v.graphs) setenv("EVO2_CUDA_DECODE_GRAPHS", "0", 1);
   if (!v.skinny_gemm) setenv("EVO2_CUDA_DECODE_GEMV", "0", 1);
-  if (v.fused) setenv("EVO2_CUDA_DECODE_FUSED", "1", 1);
   if (!v.pdl) setenv("EVO2_CUDA_DECODE_PDL", "0", 1);
   if (v.v1_linears) {
     setenv("EVO2_CUDA_DECODE_UNROLL", "4", 1);
     setenv("EVO2_CUDA_DECODE_GATE_EPILOGUE", "0", 1);
   }
-  if (v.norm_inline) setenv("EVO2_CUDA_DECODE_NORM_INLINE", "1", 1);
   if (v.bf16_copies) setenv("EVO2_CUDA_DECODE_FP8", "0", 1);
   auto d = model.NewDecoder(evo2::DecoderOptions{});
   unsetenv("EVO2_CUDA_DECODE_FP8");
   unsetenv("EVO2_CUDA_DECODE_UNROLL");
-  unsetenv("EVO2_CUDA_DECODE_NORM_INLINE");
   unsetenv("EVO2_CUDA_DECODE_GATE_EPILOGUE");
   unsetenv("EVO2_CUDA_DECODE_GRAPHS");
   unsetenv("EVO2_CUDA_DECODE_GEMV");
-  unsetenv("EVO2_CUDA_DECODE_FUSED");
   unsetenv("EVO2_CUDA_DECODE_PDL");
   return d;
 }
@@ -249,10 +238,8 @@ int main(int argc, char** argv) {
     if (ab) {
       rows.push_back({1, Variant{.graphs = false}});
       rows.push_back({1, Variant{.pdl = false}});
-      if (evo2_model) rows.push_back({1, Variant{.fused = true}});  // Evo 2 only
       rows.push_back({1, Variant{.skinny_gemm = false}});
       if (evo2_model) rows.push_back({1, Variant{.v1_linears = true}});
-      if (evo2_model) rows.push_back({1, Variant{.norm_inline = true}});
       if (name.find("fp8") != std::string::npos) rows.push_back({1, Variant{.bf16_copies = true}});
     }
     if (profile_steps > 0) rows.resize(1);
