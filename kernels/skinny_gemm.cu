@@ -2,7 +2,6 @@
 #include <cuda_fp16.h>
 #include <cuda_fp8.h>
 
-#include <algorithm>
 #include <cstdint>
 #include <type_traits>
 
@@ -22,8 +21,7 @@ struct Vec {
   static constexpr int kElems = 16 / sizeof(T);
 };
 
-// Adds Σ over one 16-byte chunk: acc[r] += x[r, k..k+n) · w[o, k..k+n). x is global (kPlain) or
-// shared memory (fused inputs): generic loads serve both.
+// Adds Σ over one 16-byte chunk: acc[r] += x[r, k..k+n) · w[o, k..k+n).
 template <typename T, int R>
 __device__ __forceinline__ void Dot16(const uint4& wv, const T* x, int64_t ldx, int64_t k,
                                       float (&acc)[R], int rows) {
@@ -83,75 +81,6 @@ __device__ __forceinline__ void Dot(const uint4& wv, const T* x, int64_t ldx, in
   }
 }
 
-// kRmsNormInline: acc[r] += Σ (scale·X[r, k..k+n)) · w over one 16-byte chunk of T weights,
-// ss[r] += Σ X[r, k..k+n)² (X fp32, read as float4).
-template <typename T, int R>
-__device__ __forceinline__ void Dot16Normed(const uint4& wv, const float* x, const T* scale,
-                                            int64_t ldx, int64_t k, float (&acc)[R], float (&ss)[R],
-                                            int rows) {
-  constexpr int n = Vec<T>::kElems;
-  const T* we = reinterpret_cast<const T*>(&wv);
-  const uint4 sv = *reinterpret_cast<const uint4*>(scale + k);
-  const T* se = reinterpret_cast<const T*>(&sv);
-  float ws[n];  // scale ⊙ w
-#pragma unroll
-  for (int e = 0; e < n; ++e) ws[e] = ToFloat(se[e]) * ToFloat(we[e]);
-#pragma unroll
-  for (int r = 0; r < R; ++r) {
-    if (r >= rows) break;
-#pragma unroll
-    for (int q = 0; q < n / 4; ++q) {
-      const float4 xv = *reinterpret_cast<const float4*>(x + r * ldx + k + 4 * q);
-      acc[r] = fmaf(xv.x, ws[4 * q], acc[r]);
-      acc[r] = fmaf(xv.y, ws[4 * q + 1], acc[r]);
-      acc[r] = fmaf(xv.z, ws[4 * q + 2], acc[r]);
-      acc[r] = fmaf(xv.w, ws[4 * q + 3], acc[r]);
-      ss[r] = fmaf(xv.x, xv.x, ss[r]);
-      ss[r] = fmaf(xv.y, xv.y, ss[r]);
-      ss[r] = fmaf(xv.z, xv.z, ss[r]);
-      ss[r] = fmaf(xv.w, xv.w, ss[r]);
-    }
-  }
-}
-
-// Sum over the block (256 threads); every thread gets it.
-__device__ __forceinline__ float BlockSum(float v, float* scratch) {
-  for (int off = 16; off > 0; off >>= 1) v += __shfl_xor_sync(0xffffffffu, v, off);
-  __syncthreads();  // scratch reused across rows
-  if ((threadIdx.x & 31) == 0) scratch[threadIdx.x >> 5] = v;
-  __syncthreads();
-  float total = 0.f;
-#pragma unroll
-  for (int w = 0; w < kWarps; ++w) total += scratch[w];
-  return total;
-}
-
-// Forms the fused input rows in shared memory: xs [rows, K] T.
-template <typename T, SkinnyInput kIn>
-__device__ void FormInput(const SkinnyGemmArgs& a, int rows, int64_t K, T* xs) {
-  __shared__ float scratch[kWarps];
-  for (int r = 0; r < rows; ++r) {
-    T* dst = xs + r * K;
-    if constexpr (kIn == SkinnyInput::kRmsNorm) {
-      const float* src = static_cast<const float*>(a.x) + r * a.ldx;
-      const T* scale = static_cast<const T*>(a.norm_scale);
-      float ss = 0.f;
-      for (int64_t k = threadIdx.x; k < K; k += blockDim.x) ss += src[k] * src[k];
-      const float inv = 1.f / (sqrtf(BlockSum(ss, scratch) / static_cast<float>(K)) + a.eps);
-      for (int64_t k = threadIdx.x; k < K; k += blockDim.x)
-        dst[k] = FromFloat<T>(ToFloat(scale[k]) * (src[k] * inv));
-    } else {
-      const T* g = static_cast<const T*>(a.x) + r * a.ldx;
-      for (int64_t k = threadIdx.x; k < K; k += blockDim.x) {
-        float v = ToFloat(g[k]);
-        if (a.gelu) v = Round<T>(0.5f * v * (1.f + erff(v * 0.70710678118654752f)));
-        dst[k] = FromFloat<T>(v * ToFloat(g[K + k]));
-      }
-    }
-  }
-  __syncthreads();
-}
-
 // φ of the MLP gate, rounded to T as mlp_gate.cu's Activation (the same expression, so the
 // gated epilogue and the separate gate kernel agree bit for bit).
 template <typename T>
@@ -163,11 +92,10 @@ __device__ __forceinline__ float GateActivation(float v, bool gelu) {
 // kWarps/2 warps take l1 rows o, the others the l2 rows out + o of the same o, and the l1 warp
 // gates with its partner's sum passed through shared memory.
 // kW8: E4M3 weight codes (16 per 16-byte chunk) scaled per output row by w_inv_scale.
-template <typename T, typename Out, int R, SkinnyInput kIn, int kU, bool kGate, bool kW8 = false>
+template <typename T, typename Out, int R, int kU, bool kGate, bool kW8>
 __global__ void __launch_bounds__(32 * kWarps) SkinnyGemmKernel(SkinnyGemmArgs a) {
   constexpr int n = kW8 ? 16 : Vec<T>::kElems;               // weights per 16-byte chunk
   constexpr int kRowsPerStep = kGate ? kWarps / 2 : kWarps;  // outputs per block and step
-  extern __shared__ uint4 smem[];
   const int rows = static_cast<int>(a.rows);
   const int64_t K = a.in;
   using W = std::conditional_t<kW8, uint8_t, T>;
@@ -191,13 +119,7 @@ __global__ void __launch_bounds__(32 * kWarps) SkinnyGemmKernel(SkinnyGemmArgs a
   AllowDependents();
   WaitForPrerequisites();
   const T* x = static_cast<const T*>(a.x);
-  int64_t ldx = a.ldx;
-  if constexpr (kIn != SkinnyInput::kPlain && kIn != SkinnyInput::kRmsNormInline) {
-    T* xs = reinterpret_cast<T*>(smem);
-    FormInput<T, kIn>(a, rows, K, xs);
-    x = xs;
-    ldx = K;
-  }
+  const int64_t ldx = a.ldx;
   __shared__ float partner_sum[kGate ? kRowsPerStep : 1][R];  // kGate: the l2 rows' sums
   const int lane = threadIdx.x % 32;
   const T* bias = static_cast<const T*>(a.bias);
@@ -207,9 +129,9 @@ __global__ void __launch_bounds__(32 * kWarps) SkinnyGemmKernel(SkinnyGemmArgs a
   for (int64_t base = static_cast<int64_t>(blockIdx.x) * kRowsPerStep; base < a.out;
        base += static_cast<int64_t>(gridDim.x) * kRowsPerStep) {
     const int64_t o = base + slot;
-    float acc[R], ss[R];  // ss: kRmsNormInline's Σ X_r²
+    float acc[R];
 #pragma unroll
-    for (int r = 0; r < R; ++r) acc[r] = ss[r] = 0.f;
+    for (int r = 0; r < R; ++r) acc[r] = 0.f;
     if (o < a.out) {
       const uint4* wr = reinterpret_cast<const uint4*>(w + (o + w_offset) * K);
       // Lane chunks lane, lane + 32, … in this order whatever kU (results independent of it).
@@ -219,37 +141,13 @@ __global__ void __launch_bounds__(32 * kWarps) SkinnyGemmKernel(SkinnyGemmArgs a
 #pragma unroll
         for (int u = 0; u < kU; ++u) wv[u] = __ldcs(wr + c + 32 * u);  // streamed once
 #pragma unroll
-        for (int u = 0; u < kU; ++u) {
-          if constexpr (kIn == SkinnyInput::kRmsNormInline) {
-            Dot16Normed<T, R>(wv[u], static_cast<const float*>(a.x),
-                              static_cast<const T*>(a.norm_scale), ldx, (c + 32 * u) * n, acc, ss,
-                              rows);
-          } else {
-            Dot<kW8, T, R>(wv[u], x, ldx, (c + 32 * u) * n, acc, rows);
-          }
-        }
+        for (int u = 0; u < kU; ++u) Dot<kW8, T, R>(wv[u], x, ldx, (c + 32 * u) * n, acc, rows);
       }
-      for (; c < chunks; c += 32) {
-        if constexpr (kIn == SkinnyInput::kRmsNormInline) {
-          Dot16Normed<T, R>(__ldcs(wr + c), static_cast<const float*>(a.x),
-                            static_cast<const T*>(a.norm_scale), ldx, c * n, acc, ss, rows);
-        } else {
-          Dot<kW8, T, R>(__ldcs(wr + c), x, ldx, c * n, acc, rows);
-        }
-      }
+      for (; c < chunks; c += 32) Dot<kW8, T, R>(__ldcs(wr + c), x, ldx, c * n, acc, rows);
 #pragma unroll
       for (int r = 0; r < R; ++r) {
 #pragma unroll
         for (int off = 16; off > 0; off /= 2) acc[r] += __shfl_xor_sync(0xffffffffu, acc[r], off);
-      }
-      if constexpr (kIn == SkinnyInput::kRmsNormInline) {
-#pragma unroll
-        for (int r = 0; r < R; ++r) {
-#pragma unroll
-          for (int off = 16; off > 0; off /= 2) ss[r] += __shfl_xor_sync(0xffffffffu, ss[r], off);
-          // §5: eps added to the RMS, outside the square root (rms_norm.cu's BlockInvRms).
-          acc[r] *= 1.f / (sqrtf(ss[r] / static_cast<float>(K)) + a.eps);
-        }
       }
       if constexpr (kW8) {
         const float inv = a.w_inv_scale[o + w_offset];
@@ -287,26 +185,14 @@ __global__ void __launch_bounds__(32 * kWarps) SkinnyGemmKernel(SkinnyGemmArgs a
   }
 }
 
-int MultiprocessorCount() {
-  static const int count = [] {
-    int device = 0, sms = 0;
-    if (cudaGetDevice(&device) != cudaSuccess ||
-        cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device) != cudaSuccess)
-      return 132;
-    return sms;
-  }();
-  return count;
-}
-
 // Launches `kernel`, as a programmatic dependent when asked; a refused programmatic launch
 // (a driver without PDL) is retried as a plain one.
 template <typename Kernel>
-cudaError_t LaunchKernel(Kernel kernel, unsigned grid, size_t smem, cudaStream_t stream,
+cudaError_t LaunchKernel(Kernel kernel, unsigned grid, cudaStream_t stream,
                          const SkinnyGemmArgs& a) {
   cudaLaunchConfig_t config{};
   config.gridDim = dim3(grid);
   config.blockDim = dim3(32 * kWarps);
-  config.dynamicSmemBytes = smem;
   config.stream = stream;
   cudaLaunchAttribute attribute{};
   attribute.id = cudaLaunchAttributeProgrammaticStreamSerialization;
@@ -328,113 +214,77 @@ cudaError_t LaunchKernel(Kernel kernel, unsigned grid, size_t smem, cudaStream_t
 // and leaves the rest to the one-load tail loop.
 int AutoUnroll(int64_t /*chunks*/) { return 16; }
 
-// The streamed inputs (kPlain, kRmsNormInline): no shared memory, any unroll.
-template <typename T, typename Out, int R, SkinnyInput kIn, bool kGate, bool kW8>
-cudaError_t LaunchStreamed(const SkinnyGemmArgs& a, unsigned grid, cudaStream_t stream,
+template <typename T, typename Out, int R, bool kGate, bool kW8>
+cudaError_t LaunchUnrolled(const SkinnyGemmArgs& a, unsigned grid, cudaStream_t stream,
                            int unroll) {
   switch (unroll) {
     case 4:
-      return LaunchKernel(SkinnyGemmKernel<T, Out, R, kIn, 4, kGate, kW8>, grid, 0, stream, a);
+      return LaunchKernel(SkinnyGemmKernel<T, Out, R, 4, kGate, kW8>, grid, stream, a);
     case 8:
-      return LaunchKernel(SkinnyGemmKernel<T, Out, R, kIn, 8, kGate, kW8>, grid, 0, stream, a);
+      return LaunchKernel(SkinnyGemmKernel<T, Out, R, 8, kGate, kW8>, grid, stream, a);
     default:
-      return LaunchKernel(SkinnyGemmKernel<T, Out, R, kIn, 16, kGate, kW8>, grid, 0, stream, a);
+      return LaunchKernel(SkinnyGemmKernel<T, Out, R, 16, kGate, kW8>, grid, stream, a);
   }
 }
 
 template <typename T, typename Out, int R, bool kGate>
-cudaError_t LaunchPlainInput(const SkinnyGemmArgs& a, unsigned grid, cudaStream_t stream,
-                             int unroll) {
-  if (a.input == SkinnyInput::kRmsNormInline)
-    return LaunchStreamed<T, Out, R, SkinnyInput::kRmsNormInline, kGate, false>(a, grid, stream,
-                                                                                unroll);
+cudaError_t LaunchWeights(const SkinnyGemmArgs& a, unsigned grid, cudaStream_t stream, int unroll) {
   if (a.w_inv_scale != nullptr)
-    return LaunchStreamed<T, Out, R, SkinnyInput::kPlain, kGate, true>(a, grid, stream, unroll);
-  return LaunchStreamed<T, Out, R, SkinnyInput::kPlain, kGate, false>(a, grid, stream, unroll);
+    return LaunchUnrolled<T, Out, R, kGate, true>(a, grid, stream, unroll);
+  return LaunchUnrolled<T, Out, R, kGate, false>(a, grid, stream, unroll);
 }
 
 template <typename T, typename Out, int R>
-cudaError_t Launch(const SkinnyGemmArgs& a, size_t smem, cudaStream_t stream) {
+cudaError_t Launch(const SkinnyGemmArgs& a, cudaStream_t stream) {
   const bool gate = a.output == SkinnyOutput::kGatedMlp;
   const int64_t per_block = gate ? kWarps / 2 : kWarps;
-  int64_t blocks = (a.out + per_block - 1) / per_block;
-  // A fused input is formed once per block: enough blocks to fill the card, each looping over
-  // several output rows.
-  if (a.input == SkinnyInput::kRmsNorm || a.input == SkinnyInput::kGatedMlp)
-    blocks = std::min<int64_t>(blocks, 4 * MultiprocessorCount());
-  const auto grid = static_cast<unsigned>(blocks);
+  const auto grid = static_cast<unsigned>((a.out + per_block - 1) / per_block);
   const int64_t per_chunk = a.w_inv_scale != nullptr ? 16 : Vec<T>::kElems;  // weights
   const int unroll = a.unroll != 0 ? a.unroll : AutoUnroll(a.in / per_chunk);
-  switch (a.input) {
-    case SkinnyInput::kPlain:
-    case SkinnyInput::kRmsNormInline:
-      if constexpr (std::is_same_v<T, Out>) {
-        if (gate) return LaunchPlainInput<T, Out, R, true>(a, grid, stream, unroll);
-      }
-      return LaunchPlainInput<T, Out, R, false>(a, grid, stream, unroll);
-    case SkinnyInput::kRmsNorm:
-      if constexpr (std::is_same_v<T, Out>) {
-        if (gate)
-          return LaunchKernel(SkinnyGemmKernel<T, Out, R, SkinnyInput::kRmsNorm, 4, true>, grid,
-                              smem, stream, a);
-      }
-      return LaunchKernel(SkinnyGemmKernel<T, Out, R, SkinnyInput::kRmsNorm, 4, false>, grid, smem,
-                          stream, a);
-    case SkinnyInput::kGatedMlp:
-      return LaunchKernel(SkinnyGemmKernel<T, Out, R, SkinnyInput::kGatedMlp, 4, false>, grid, smem,
-                          stream, a);
+  if constexpr (std::is_same_v<T, Out>) {
+    if (gate) return LaunchWeights<T, Out, R, true>(a, grid, stream, unroll);
   }
-  return cudaErrorInvalidValue;
+  return LaunchWeights<T, Out, R, false>(a, grid, stream, unroll);
 }
 
 }  // namespace
 
 template <typename T, typename Out>
 absl::Status LaunchSkinnyGemm(const SkinnyGemmArgs& a, cudaStream_t stream) {
-  if (a.x == nullptr || a.w == nullptr || a.y == nullptr ||
-      ((a.input == SkinnyInput::kRmsNorm || a.input == SkinnyInput::kRmsNormInline) &&
-       a.norm_scale == nullptr))
+  if (a.x == nullptr || a.w == nullptr || a.y == nullptr)
     return absl::InvalidArgumentError("skinny_gemm: null pointer");
-  const int64_t x_width = a.input == SkinnyInput::kGatedMlp ? 2 * a.in : a.in;
-  if (a.rows < 0 || a.in <= 0 || a.out <= 0 || a.ldx < x_width || a.ldy < a.out ||
+  if (a.rows < 0 || a.in <= 0 || a.out <= 0 || a.ldx < a.in || a.ldy < a.out ||
       a.out > (int64_t{1} << 31))
     return absl::InvalidArgumentError(absl::StrCat("skinny_gemm: bad shape rows=", a.rows, " in=",
                                                    a.in, " out=", a.out, " ldx=", a.ldx,
                                                    " ldy=", a.ldy));
   constexpr int64_t n = Vec<T>::kElems;
   const auto misaligned = [](const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 != 0; };
-  const bool streamed = a.input == SkinnyInput::kPlain || a.input == SkinnyInput::kRmsNormInline;
-  const size_t smem = streamed ? 0 : static_cast<size_t>(a.rows * a.in) * sizeof(T);
-  if (a.rows > kSkinnyGemmMaxRows || a.in % n != 0 || misaligned(a.w) ||
-      smem > kSkinnyGemmMaxInputBytes ||
-      (a.input == SkinnyInput::kPlain && (a.ldx % n != 0 || misaligned(a.x))) ||
-      (a.input == SkinnyInput::kRmsNormInline &&
-       (a.ldx % 4 != 0 || misaligned(a.x) || misaligned(a.norm_scale))))
-    return absl::UnimplementedError(absl::StrCat(
-        "skinny_gemm: rows=", a.rows, " in=", a.in, " ldx=", a.ldx,
-        " (needs ≤ 8 rows, 16-byte rows, fused inputs within 46 KiB of shared memory)"));
+  if (a.rows > kSkinnyGemmMaxRows || a.in % n != 0 || a.ldx % n != 0 || misaligned(a.w) ||
+      misaligned(a.x))
+    return absl::UnimplementedError(absl::StrCat("skinny_gemm: rows=", a.rows, " in=", a.in,
+                                                 " ldx=", a.ldx,
+                                                 " (needs ≤ 8 rows and 16-byte rows)"));
   const bool gate = a.output == SkinnyOutput::kGatedMlp;
-  if (gate && (!std::is_same_v<T, Out> || a.bias != nullptr || a.accumulate ||
-               a.input == SkinnyInput::kGatedMlp))
+  if (gate && (!std::is_same_v<T, Out> || a.bias != nullptr || a.accumulate))
     return absl::InvalidArgumentError(
-        "skinny_gemm: the gated output needs Out = T, no bias, no accumulation and a plain or "
-        "RMSNorm input");
-  if (a.w_inv_scale != nullptr && (a.input != SkinnyInput::kPlain || a.in % 16 != 0))
-    return absl::UnimplementedError(absl::StrCat(
-        "skinny_gemm: E4M3 weights need a plain input and K a multiple of 16 (K=", a.in, ")"));
+        "skinny_gemm: the gated output needs Out = T, no bias and no accumulation");
+  if (a.w_inv_scale != nullptr && a.in % 16 != 0)
+    return absl::UnimplementedError(
+        absl::StrCat("skinny_gemm: E4M3 weights need K a multiple of 16 (K=", a.in, ")"));
   if (a.unroll != 0 && a.unroll != 4 && a.unroll != 8 && a.unroll != 16)
     return absl::InvalidArgumentError(
         absl::StrCat("skinny_gemm: unroll ", a.unroll, " (0, 4, 8 or 16)"));
   if (a.rows == 0) return absl::OkStatus();
   cudaError_t err;
   if (a.rows == 1) {
-    err = Launch<T, Out, 1>(a, smem, stream);
+    err = Launch<T, Out, 1>(a, stream);
   } else if (a.rows <= 2) {
-    err = Launch<T, Out, 2>(a, smem, stream);
+    err = Launch<T, Out, 2>(a, stream);
   } else if (a.rows <= 4) {
-    err = Launch<T, Out, 4>(a, smem, stream);
+    err = Launch<T, Out, 4>(a, stream);
   } else {
-    err = Launch<T, Out, 8>(a, smem, stream);
+    err = Launch<T, Out, 8>(a, stream);
   }
   CUDA_RETURN_IF_ERROR(err);
   RETURN_IF_LAUNCH_FAILED("skinny_gemm");

@@ -1,24 +1,13 @@
-// Matrix product for a few rows (the decoder's [B, ·] GEMMs at small B), weight-streaming,
-// optionally fused with the op that forms its input:
+// Matrix product for a few rows (the decoder's [B, ·] GEMMs at small B), weight-streaming:
 //   y[r, o] = Σ_k x[r, k] · w[o, k]  (+ bias[o])  (+ y[r, o] when accumulate)   fp32 sums
-//   x = X                                          kPlain:    X [rows, K] T
-//   x = round_T(scale ⊙ X / (‖X‖₂/√K + eps))        kRmsNorm:  X [rows, K] fp32 (rms_norm.cuh)
-//   x = round_T(round_T(φ(G[:, :K])) · G[:, K:])   kGatedMlp: G [rows, 2K] T  (mlp_gate.cuh)
-// w [O, K] T contiguous (a PyTorch Linear weight), bias [O] T, y [rows, O] Out (T, or fp32 for
-// the residual stream and the logits). Each fused input is computed per block into shared memory
-// with the standalone kernel's arithmetic (only the sum of squares is ordered differently), so
-// the decoder saves one launch per fused op: at batch 1 the small kernels between the GEMMs
-// cost about as much as the GEMMs of a 1B model.
-//   kRmsNormInline: X [rows, K] fp32, the RMSNorm applied while the row streams:
-//   y[r, o] = Σ_k (scale_k·X[r, k])·w[o, k] / (‖X_r‖₂/√K + eps)      (+ bias) (+ y)
-// Every warp reads all of X_r for its dot product anyway, so it sums X_r² alongside and scales
-// its sum at the end: no prologue, no shared memory, no launch for the norm. It differs from
-// kRmsNorm (and the separate RMSNorm kernel) only in not rounding the normalised input to T
-// before the product (more exact, not bit-identical).
+// x [rows, K] T, w [O, K] T contiguous (a PyTorch Linear weight), bias [O] T, y [rows, O] Out
+// (T, or fp32 for the residual stream and the logits). The RMSNorm before a product runs as its
+// own kernel (rms_norm.cuh): the two ways of forming it inside the product measured slower on an
+// H100 and were removed (kernels/NOTES.md, docs/adr/0006-cuda-decode-step.md).
 // With output kGatedMlp the product also applies the MLP gate (mlp_gate.cuh) in its epilogue:
 //   y[r, o] = round_T(φ(round_T(x·w[o])) · round_T(x·w[out + o]))   w [2·out, K] = [l1; l2]
-// the value LaunchMlpGate leaves in G[:, :out] after the plain product into G, bit for bit (each
-// row's sum is the same), one launch fewer per block of the decoder.
+// the value LaunchMlpGate leaves in y[:, :out] after the plain product of all 2·out rows into y,
+// bit for bit (each row's sum is the same), one launch fewer per block of the decoder.
 // At a handful of rows a GEMM is a pass over the weights (2·O·K bytes against 2·rows·O·K
 // FLOPs), so the kernel is written for bandwidth: one warp per output row o, 16-byte loads of w
 // kept in flight `unroll` deep per lane (4, 8 or 16; by default 16, the fastest on every measured
@@ -29,15 +18,13 @@
 // DeviceFp8Linear): w [O, K] E4M3 codes, and every output row's sum is scaled once,
 //   y[r, o] = w_inv_scale[o] · Σ_k x[r, k] · e4m3(w[o, k])  (+ bias[o]) (+ y[r, o])
 // — weight-only FP8: half the bytes of a bf16 pass, x stays T (not quantised as the FP8
-// forward's inputs are). Plain inputs only; K a multiple of 16. Needs K and ldx multiples of 16
-// bytes of T, 16-byte aligned x and w, rows ≤ 8, and for fused inputs rows·K·sizeof(T) within
-// kSkinnyGemmMaxInputBytes of shared memory; other shapes are refused with UNIMPLEMENTED (the
-// caller runs the ops apart).
+// forward's inputs are); K a multiple of 16. Needs K and ldx multiples of 16 bytes of T, 16-byte
+// aligned x and w and rows ≤ 8; other shapes are refused with UNIMPLEMENTED (the caller runs
+// cuBLAS).
 #pragma once
 
 #include <cuda_runtime.h>
 
-#include <cstddef>
 #include <cstdint>
 
 #include "absl/status/status.h"
@@ -45,19 +32,12 @@
 namespace evo2::kernels {
 
 inline constexpr int64_t kSkinnyGemmMaxRows = 8;
-// Shared memory a fused input may take (rows·K·sizeof(T)): under the 48 KiB a launch gets without
-// an opt-in, leaving room for the kernel's own reduction scratch.
-inline constexpr size_t kSkinnyGemmMaxInputBytes = 46 * 1024;
 
-enum class SkinnyInput { kPlain, kRmsNorm, kGatedMlp, kRmsNormInline };
 enum class SkinnyOutput { kPlain, kGatedMlp };
 
 struct SkinnyGemmArgs {
-  SkinnyInput input = SkinnyInput::kPlain;
-  const void* x = nullptr;  // see above; leading dimension ldx (elements)
+  const void* x = nullptr;  // [rows, K] T, leading dimension ldx (elements)
   int64_t ldx = 0;
-  const void* norm_scale = nullptr;  // kRmsNorm: [K] T
-  float eps = 0.f;                   // kRmsNorm
   bool gelu = false;                 // kGatedMlp: φ = exact erf GELU, else identity
   const void* w = nullptr;           // [O, K] T, or E4M3 codes with w_inv_scale
   const float* w_inv_scale = nullptr;  // [O] 1/s_W of E4M3 weights (the gated output: [2·out])
@@ -67,10 +47,9 @@ struct SkinnyGemmArgs {
   int64_t rows = 0, in = 0, out = 0;
   bool accumulate = false;
   // kGatedMlp: w holds 2·out rows, y gets the gated products; needs Out = T, no bias, no
-  // accumulate (`gelu` picks φ as for the gated input).
+  // accumulate (`gelu` picks φ).
   SkinnyOutput output = SkinnyOutput::kPlain;
-  // 16-byte loads of w in flight per lane: 4, 8 or 16, or 0 for the default (16). Inputs
-  // other than kPlain always run with 4.
+  // 16-byte loads of w in flight per lane: 4, 8 or 16, or 0 for the default (16).
   int unroll = 0;
   // Launch as a programmatic dependent of the kernel before it on the stream
   // (kernels/dependent_launch.cuh): each warp prefetches its first weight row into L2, then

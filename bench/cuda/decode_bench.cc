@@ -19,14 +19,12 @@
 //   evo2_decode_bench [--models 1b,7b,eden7b,llama8b,hybrid8b] [--batches 1,32] [--ab]
 //                     [--ttft-prompt 8192] [--profile-steps N]
 // --ab adds batch-1 rows for comparison: the Evo 2 step with one launch per op instead of the
-// persistent decode program (EVO2_CUDA_DECODE_PERSISTENT=0; the other rows below vary that
-// per-op step or, at batch 1, run the program), without CUDA graphs (EVO2_CUDA_DECODE_GRAPHS=0),
-// without programmatic dependent launches (EVO2_CUDA_DECODE_PDL=0), with the norm/gate-fused GEMMs
-// (EVO2_CUDA_DECODE_FUSED=1), with cuBLAS instead of the few-row GEMM kernel
-// (EVO2_CUDA_DECODE_GEMV=0), and with the few-row kernel as it was before its deeper loads and
-// gated epilogue (EVO2_CUDA_DECODE_UNROLL=4 EVO2_CUDA_DECODE_GATE_EPILOGUE=0), and with the
-// RMSNorms inside the products (EVO2_CUDA_DECODE_NORM_INLINE=1); an FP8 model adds its steps
-// on the bf16 weights (EVO2_CUDA_DECODE_FP8=0).
+// persistent decode program (EVO2_CUDA_DECODE_PERSISTENT=0; the rows below that vary the per-op
+// step's linears run that step), without CUDA graphs (EVO2_CUDA_DECODE_GRAPHS=0), without
+// programmatic dependent launches (EVO2_CUDA_DECODE_PDL=0), with cuBLAS instead of the few-row
+// GEMM kernel (EVO2_CUDA_DECODE_GEMV=0), and with the few-row kernel as it was before its deeper
+// loads and gated epilogue (EVO2_CUDA_DECODE_UNROLL=4 EVO2_CUDA_DECODE_GATE_EPILOGUE=0); an FP8
+// model adds its steps on the bf16 weights (EVO2_CUDA_DECODE_FP8=0).
 // --ttft-prompt 0 skips the time to first token. --profile-steps N runs, per model, only the
 // first batch's default step: warm-up, then N steps between cudaProfilerStart and
 // cudaProfilerStop, for a profiler started with its capture off (ncu --profile-from-start off).
@@ -105,21 +103,17 @@ double Median(std::vector<double> v) {
 
 // Which step implementation a row measures (the decoder reads these switches when created).
 struct Variant {
-  bool graphs = true, skinny_gemm = true, fused = false, pdl = true, v1_linears = false;
+  bool graphs = true, skinny_gemm = true, pdl = true, v1_linears = false;
   bool bf16_copies = false;  // an FP8 model's steps on its bf16 weights
-  bool norm_inline = false;  // the RMSNorm inside the few-row products (opt-in)
-  bool per_op = false;       // one launch per op instead of the persistent decode program
+  bool per_op = false;  // one launch per op instead of the persistent decode program
   bool is_default() const {
-    return graphs && skinny_gemm && !fused && pdl && !v1_linears && !bf16_copies && !norm_inline &&
-           !per_op;
+    return graphs && skinny_gemm && pdl && !v1_linears && !bf16_copies && !per_op;
   }
   const char* name() const {
     if (per_op) return "graph, one launch per op (EVO2_CUDA_DECODE_PERSISTENT=0)";
-    if (norm_inline) return "graph, RMSNorm inside the products (EVO2_CUDA_DECODE_NORM_INLINE=1)";
     if (bf16_copies) return "graph, bf16 weights (EVO2_CUDA_DECODE_FP8=0)";
     if (!graphs) return "eager launches";
     if (!skinny_gemm) return "graph, cuBLAS";
-    if (fused) return "graph, fused norm/gate";
     if (v1_linears) return "graph, few-row kernel v1 (unroll 4, gate kernel apart)";
     return pdl ? "graph" : "graph, no PDL";
   }
@@ -128,26 +122,22 @@ struct Variant {
 absl::StatusOr<std::unique_ptr<evo2::Decoder>> NewDecoder(Model& model, Variant v) {
   if (!v.graphs) setenv("EVO2_CUDA_DECODE_GRAPHS", "0", 1);
   if (!v.skinny_gemm) setenv("EVO2_CUDA_DECODE_GEMV", "0", 1);
-  if (v.fused) setenv("EVO2_CUDA_DECODE_FUSED", "1", 1);
   if (!v.pdl) setenv("EVO2_CUDA_DECODE_PDL", "0", 1);
   if (v.v1_linears) {
     setenv("EVO2_CUDA_DECODE_UNROLL", "4", 1);
     setenv("EVO2_CUDA_DECODE_GATE_EPILOGUE", "0", 1);
   }
-  if (v.norm_inline) setenv("EVO2_CUDA_DECODE_NORM_INLINE", "1", 1);
   if (v.bf16_copies) setenv("EVO2_CUDA_DECODE_FP8", "0", 1);
   // The rows that vary the per-op step's linears measure that step, not the program.
-  if (v.per_op || !v.pdl || !v.skinny_gemm || v.fused || v.v1_linears || v.norm_inline)
+  if (v.per_op || !v.pdl || !v.skinny_gemm || v.v1_linears)
     setenv("EVO2_CUDA_DECODE_PERSISTENT", "0", 1);
   auto d = model.NewDecoder(evo2::DecoderOptions{});
   unsetenv("EVO2_CUDA_DECODE_PERSISTENT");
   unsetenv("EVO2_CUDA_DECODE_FP8");
   unsetenv("EVO2_CUDA_DECODE_UNROLL");
-  unsetenv("EVO2_CUDA_DECODE_NORM_INLINE");
   unsetenv("EVO2_CUDA_DECODE_GATE_EPILOGUE");
   unsetenv("EVO2_CUDA_DECODE_GRAPHS");
   unsetenv("EVO2_CUDA_DECODE_GEMV");
-  unsetenv("EVO2_CUDA_DECODE_FUSED");
   unsetenv("EVO2_CUDA_DECODE_PDL");
   return d;
 }
@@ -259,10 +249,8 @@ int main(int argc, char** argv) {
       if (evo2_model) rows.push_back({1, Variant{.per_op = true}});  // Evo 2 only
       rows.push_back({1, Variant{.graphs = false}});
       rows.push_back({1, Variant{.pdl = false}});
-      if (evo2_model) rows.push_back({1, Variant{.fused = true}});  // Evo 2 only
       rows.push_back({1, Variant{.skinny_gemm = false}});
       if (evo2_model) rows.push_back({1, Variant{.v1_linears = true}});
-      if (evo2_model) rows.push_back({1, Variant{.norm_inline = true}});
       if (name.find("fp8") != std::string::npos) rows.push_back({1, Variant{.bf16_copies = true}});
     }
     if (profile_steps > 0) rows.resize(1);

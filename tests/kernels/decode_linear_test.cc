@@ -5,14 +5,11 @@
 //     main loop, its tail and the one-chunk loop all run), outputs that are no multiple of the
 //     block's 8 rows;
 //   * the gated output equals the plain product followed by LaunchMlpGate bit for bit (same
-//     sums, same rounding, same φ expression), for both φ, a plain and an RMSNorm input, 1, 3
-//     and 8 rows, and is within Tolerance<T>() of a float64 reference;
+//     sums, same rounding, same φ expression), for both φ, 1, 3 and 8 rows, and is within
+//     Tolerance<T>() of a float64 reference;
 //   * E4M3 weights (an FP8 copy made by LaunchQuantizeRowsE4M3, one scale per output row) against
 //     a float64 product with the decoded codes times each row's 1/s, plain and gated outputs,
 //     every unroll;
-//   * the inline RMSNorm input (kRmsNormInline) against float64 (the normalised row is not
-//     rounded to T there, so the bound is the product's own), with bias and accumulation, both
-//     result types and the gated output;
 //   * the kernel refuses a gated output it cannot form, and an unroll it does not have.
 #include <cuda_fp16.h>
 #include <cuda_fp8.h>
@@ -109,186 +106,65 @@ TYPED_TEST(DecodeLinearTest, GatedOutputEqualsProductThenGate) {
   constexpr int64_t n = 16 / sizeof(T);
   std::mt19937 rng(22);
   double worst = 0;
-  for (SkinnyInput input : {SkinnyInput::kPlain, SkinnyInput::kRmsNorm}) {
-    for (int64_t rows : {1, 3, 8}) {
-      for (int64_t inner : {1, 77, 257}) {
-        for (bool gelu : {false, true}) {
-          const int64_t in = 40 * n, ldx = in + 2 * n;
-          const bool norm = input == SkinnyInput::kRmsNorm;
-          auto x = norm ? RandomValues<float>(static_cast<size_t>(rows * ldx), 1.f, rng)
-                        : RandomValues<T>(static_cast<size_t>(rows * ldx), 1.f, rng);
-          auto scale = RandomValues<T>(static_cast<size_t>(in), 1.f, rng);
-          auto w = RandomValues<T>(static_cast<size_t>(2 * inner * in), 0.1f, rng);
-          DeviceBuffer dx = norm ? Upload<float>(x) : Upload<T>(x);
-          DeviceBuffer dw = Upload<T>(w), dscale = Upload<T>(scale);
-          // [rows, 2I] with ld 2I, as the decoder's mlp buffer: the gate's half is compared.
-          const auto size = static_cast<size_t>(rows * 2 * inner);
-          DeviceBuffer gated = Poisoned<T>(size), apart = Poisoned<T>(size);
-          SkinnyGemmArgs a{.input = input,
-                           .x = dx.get(),
-                           .ldx = ldx,
-                           .norm_scale = dscale.get(),
-                           .eps = 1e-5f,
-                           .gelu = gelu,
-                           .w = dw.get(),
-                           .y = gated.get(),
-                           .ldy = 2 * inner,
-                           .rows = rows,
-                           .in = in,
-                           .out = inner,
-                           .output = SkinnyOutput::kGatedMlp};
-          ASSERT_TRUE((LaunchSkinnyGemm<T, T>(a, nullptr).ok()));
-          a.output = SkinnyOutput::kPlain;
-          a.out = 2 * inner;
-          a.y = apart.get();
-          ASSERT_TRUE((LaunchSkinnyGemm<T, T>(a, nullptr).ok()));
-          ASSERT_TRUE(LaunchMlpGate<T>(apart.as<T>(), rows, inner, gelu, nullptr).ok());
-          ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
-          const auto got = Download<T>(gated, size), sep = Download<T>(apart, size);
-          std::vector<float> got_half, sep_half;
-          for (int64_t r = 0; r < rows; ++r)
-            for (int64_t o = 0; o < inner; ++o) {
-              got_half.push_back(got[static_cast<size_t>(r * 2 * inner + o)]);
-              sep_half.push_back(sep[static_cast<size_t>(r * 2 * inner + o)]);
-            }
-          EXPECT_EQ(std::memcmp(got_half.data(), sep_half.data(), got_half.size() * sizeof(float)),
-                    0)
-              << "input " << static_cast<int>(input) << " rows " << rows << " inner " << inner
-              << " gelu " << gelu;
-          // Against float64 from the rounded inputs the kernel multiplies (the RMSNorm row is
-          // formed in float64 and rounded to T: it can land one T step away, as
-          // decode_step_test's fused-input case explains, hence the bf16 tolerance only).
-          std::vector<double> want;
-          for (int64_t r = 0; r < rows; ++r) {
-            std::vector<double> xr(static_cast<size_t>(in));
-            double inv = 1;
-            if (norm) {
-              double ss = 0;
-              for (int64_t k = 0; k < in; ++k)
-                ss += double(x[static_cast<size_t>(r * ldx + k)]) *
-                      x[static_cast<size_t>(r * ldx + k)];
-              inv = 1.0 / (std::sqrt(ss / in) + 1e-5);
-            }
+  for (int64_t rows : {1, 3, 8}) {
+    for (int64_t inner : {1, 77, 257}) {
+      for (bool gelu : {false, true}) {
+        const int64_t in = 40 * n, ldx = in + 2 * n;
+        auto x = RandomValues<T>(static_cast<size_t>(rows * ldx), 1.f, rng);
+        auto w = RandomValues<T>(static_cast<size_t>(2 * inner * in), 0.1f, rng);
+        DeviceBuffer dx = Upload<T>(x), dw = Upload<T>(w);
+        // [rows, 2I] with ld 2I, as the decoder's mlp buffer: the gate's half is compared.
+        const auto size = static_cast<size_t>(rows * 2 * inner);
+        DeviceBuffer gated = Poisoned<T>(size), apart = Poisoned<T>(size);
+        SkinnyGemmArgs a{.x = dx.get(),
+                         .ldx = ldx,
+                         .gelu = gelu,
+                         .w = dw.get(),
+                         .y = gated.get(),
+                         .ldy = 2 * inner,
+                         .rows = rows,
+                         .in = in,
+                         .out = inner,
+                         .output = SkinnyOutput::kGatedMlp};
+        ASSERT_TRUE((LaunchSkinnyGemm<T, T>(a, nullptr).ok()));
+        a.output = SkinnyOutput::kPlain;
+        a.out = 2 * inner;
+        a.y = apart.get();
+        ASSERT_TRUE((LaunchSkinnyGemm<T, T>(a, nullptr).ok()));
+        ASSERT_TRUE(LaunchMlpGate<T>(apart.as<T>(), rows, inner, gelu, nullptr).ok());
+        ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+        const auto got = Download<T>(gated, size), sep = Download<T>(apart, size);
+        std::vector<float> got_half, sep_half;
+        for (int64_t r = 0; r < rows; ++r)
+          for (int64_t o = 0; o < inner; ++o) {
+            got_half.push_back(got[static_cast<size_t>(r * 2 * inner + o)]);
+            sep_half.push_back(sep[static_cast<size_t>(r * 2 * inner + o)]);
+          }
+        EXPECT_EQ(std::memcmp(got_half.data(), sep_half.data(), got_half.size() * sizeof(float)), 0)
+            << "rows " << rows << " inner " << inner << " gelu " << gelu;
+        // Against float64 from the rounded inputs the kernel multiplies.
+        std::vector<double> want;
+        for (int64_t r = 0; r < rows; ++r) {
+          for (int64_t o = 0; o < inner; ++o) {
+            double l1 = 0, l2 = 0;
             for (int64_t k = 0; k < in; ++k) {
               const double v = x[static_cast<size_t>(r * ldx + k)];
-              xr[static_cast<size_t>(k)] =
-                  norm ? RoundTo<T>(static_cast<float>(scale[static_cast<size_t>(k)] * (v * inv)))
-                       : v;
+              l1 += v * w[static_cast<size_t>(o * in + k)];
+              l2 += v * w[static_cast<size_t>((inner + o) * in + k)];
             }
-            for (int64_t o = 0; o < inner; ++o) {
-              double l1 = 0, l2 = 0;
-              for (int64_t k = 0; k < in; ++k) {
-                l1 += xr[static_cast<size_t>(k)] * w[static_cast<size_t>(o * in + k)];
-                l2 += xr[static_cast<size_t>(k)] * w[static_cast<size_t>((inner + o) * in + k)];
-              }
-              want.push_back(GateReference<T>(l1, l2, gelu));
-            }
+            want.push_back(GateReference<T>(l1, l2, gelu));
           }
-          const double rel = RelL2(got_half, want);
-          worst = std::max(worst, rel);
-          // Tolerance<T>(): fp32 differs in the sums' order only; bf16 rounds both products
-          // and φ's output, as the reference does, a few 2^-9 steps at worst.
-          EXPECT_LE(rel, Tolerance<T>()) << "input " << static_cast<int>(input) << " rows " << rows
-                                         << " inner " << inner << " gelu " << gelu;
         }
+        const double rel = RelL2(got_half, want);
+        worst = std::max(worst, rel);
+        // Tolerance<T>(): fp32 differs in the sums' order only; bf16 rounds both products
+        // and φ's output, as the reference does, a few 2^-9 steps at worst.
+        EXPECT_LE(rel, Tolerance<T>()) << "rows " << rows << " inner " << inner << " gelu " << gelu;
       }
     }
   }
   std::printf("gated few-row GEMM %s: worst rel-L2 error %.2e\n",
               std::is_same_v<T, float> ? "fp32" : "bf16", worst);
-}
-
-TYPED_TEST(DecodeLinearTest, InlineRmsNormMatchesReference) {
-  SKIP_WITHOUT_GPU();
-  using T = TypeParam;
-  constexpr int64_t n = 16 / sizeof(T);
-  std::mt19937 rng(24);
-  double worst = 0;
-  for (int64_t rows : {1, 3, 8}) {
-    for (int64_t in : {n, 40 * n, 701 * n}) {
-      for (int variant = 0; variant < 3; ++variant) {  // fp32 += with bias, T out, T gated
-        const bool gated = variant == 2, to_fp32 = variant == 0;
-        const int64_t out = 77, w_rows = gated ? 2 * out : out, ldy = gated ? 2 * out : out;
-        auto x = RandomValues<float>(static_cast<size_t>(rows * in), 3.f, rng);
-        auto scale = RandomValues<T>(static_cast<size_t>(in), 1.f, rng);
-        auto w = RandomValues<T>(static_cast<size_t>(w_rows * in), 0.05f, rng);
-        auto bias = RandomValues<T>(static_cast<size_t>(out), 0.5f, rng);
-        auto y0 = RandomValues<float>(static_cast<size_t>(rows * ldy), 1.f, rng);
-        DeviceBuffer dx = Upload<float>(x), dscale = Upload<T>(scale), dw = Upload<T>(w),
-                     dbias = Upload<T>(bias);
-        DeviceBuffer dy = to_fp32 ? Upload<float>(y0) : Poisoned<T>(y0.size());
-        const SkinnyGemmArgs a{.input = SkinnyInput::kRmsNormInline,
-                               .x = dx.get(),
-                               .ldx = in,
-                               .norm_scale = dscale.get(),
-                               .eps = 1e-6f,
-                               .gelu = gated,
-                               .w = dw.get(),
-                               .bias = to_fp32 ? dbias.get() : nullptr,
-                               .y = dy.get(),
-                               .ldy = ldy,
-                               .rows = rows,
-                               .in = in,
-                               .out = out,
-                               .accumulate = to_fp32,
-                               .output = gated ? SkinnyOutput::kGatedMlp : SkinnyOutput::kPlain};
-        const absl::Status launched =
-            to_fp32 ? LaunchSkinnyGemm<T, float>(a, nullptr) : LaunchSkinnyGemm<T, T>(a, nullptr);
-        ASSERT_TRUE(launched.ok()) << launched;
-        ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
-        std::vector<double> want;
-        std::vector<float> got;
-        const auto all = to_fp32 ? Download<float>(dy, y0.size()) : Download<T>(dy, y0.size());
-        for (int64_t r = 0; r < rows; ++r) {
-          const float* xr = x.data() + r * in;
-          double ss = 0;
-          for (int64_t k = 0; k < in; ++k) ss += double(xr[k]) * xr[k];
-          const double inv = 1.0 / (std::sqrt(ss / in) + 1e-6);
-          const auto dot = [&](int64_t row) {
-            double acc = 0;
-            for (int64_t k = 0; k < in; ++k)
-              acc += double(scale[static_cast<size_t>(k)]) * xr[k] *
-                     w[static_cast<size_t>(row * in + k)];
-            return acc * inv;
-          };
-          for (int64_t o = 0; o < out; ++o) {
-            const size_t at = static_cast<size_t>(r * ldy + o);
-            got.push_back(all[at]);
-            if (gated) {
-              want.push_back(GateReference<T>(dot(o), dot(out + o), true));
-            } else {
-              want.push_back(dot(o) +
-                             (to_fp32 ? double(y0[at]) + bias[static_cast<size_t>(o)] : 0.0));
-            }
-          }
-        }
-        const double rel = RelL2(got, want);
-        worst = std::max(worst, rel);
-        // fp32 results: fp32 sums (2e-5); T results: Tolerance<T>() (rounding of the output and
-        // the gate's operands).
-        EXPECT_LE(rel, to_fp32 ? 2e-5 : Tolerance<T>())
-            << "rows " << rows << " in " << in << " variant " << variant;
-      }
-    }
-  }
-  std::printf("few-row GEMM with the inline RMSNorm %s: worst rel-L2 error %.2e\n",
-              std::is_same_v<T, float> ? "fp32" : "bf16", worst);
-  DeviceBuffer any = Poisoned<float>(4096);
-  SkinnyGemmArgs bad{.input = SkinnyInput::kRmsNormInline,
-                     .x = any.get(),
-                     .ldx = 64,
-                     .w = any.get(),
-                     .y = any.get(),
-                     .ldy = 8,
-                     .rows = 1,
-                     .in = 64,
-                     .out = 8};
-  EXPECT_EQ((LaunchSkinnyGemm<T, T>(bad, nullptr).code()), absl::StatusCode::kInvalidArgument)
-      << "no scale";
-  bad.norm_scale = any.get();
-  bad.w_inv_scale = any.as<float>();
-  EXPECT_EQ((LaunchSkinnyGemm<T, T>(bad, nullptr).code()), absl::StatusCode::kUnimplemented)
-      << "with E4M3 weights";
 }
 
 // The value of an E4M3 code (cuda_fp8.h's host conversion; exact through fp16).
@@ -382,11 +258,6 @@ TYPED_TEST(DecodeLinearTest, E4M3WeightsMatchReference) {
                      .out = 8};
   EXPECT_EQ((LaunchSkinnyGemm<T, T>(bad, nullptr).code()), absl::StatusCode::kUnimplemented)
       << "E4M3 rows of 24 codes (16-byte rows of x, but not whole 16-code chunks)";
-  bad.in = bad.ldx = 32;
-  bad.input = SkinnyInput::kRmsNorm;
-  bad.norm_scale = any.get();
-  EXPECT_EQ((LaunchSkinnyGemm<T, T>(bad, nullptr).code()), absl::StatusCode::kUnimplemented)
-      << "E4M3 weights with a fused input";
 }
 
 TYPED_TEST(DecodeLinearTest, RefusesWhatItCannotForm) {

@@ -7,7 +7,6 @@
 #include <string_view>
 #include <type_traits>
 
-#include "absl/strings/str_cat.h"
 #include "cuda/cuda_decoder_slots.h"
 #include "evo2/status_macros.h"
 #include "kernels/convert.cuh"
@@ -18,7 +17,6 @@
 #include "kernels/hyena_long.cuh"
 #include "kernels/hyena_state.cuh"
 #include "kernels/hyena_step.cuh"
-#include "kernels/skinny_gemm.cuh"
 #include "model/decoder_util.h"
 
 namespace evo2::cuda {
@@ -36,8 +34,6 @@ CudaDecoder::CudaDecoder(CudaModel& model, DecoderOptions options)
       model_(model),
       config_(model.config()),
       weights_(model.weights()) {
-  if (const char* v = std::getenv("EVO2_CUDA_DECODE_FUSED"); v != nullptr)
-    use_fused_ = std::string_view(v) == "1";
   if (const char* v = std::getenv("EVO2_CUDA_DECODE_PERSISTENT"); v != nullptr)
     use_program_ = std::string_view(v) != "0";
   if (use_program_) {
@@ -119,24 +115,6 @@ absl::Status CudaDecoder::AllocateStepBuffers(int64_t B) {
   return absl::OkStatus();
 }
 
-template <typename T, typename Out>
-absl::Status CudaDecoder::Fused(kernels::SkinnyGemmArgs a) {
-  a.programmatic = linear_.programmatic_on();
-  const absl::Status s = kernels::LaunchSkinnyGemm<T, Out>(a, model_.stream());
-  if (s.code() == absl::StatusCode::kUnimplemented)  // FuseStep promised this shape fits
-    return absl::InternalError(absl::StrCat("decode step: fused linear refused: ", s.message()));
-  return s;
-}
-
-bool CudaDecoder::FuseStep(int64_t B) const {
-  const size_t act = weights_.act_dtype == DType::kFloat32 ? 4 : 2;
-  const auto widest = static_cast<size_t>(std::max(config_.hidden_size, config_.inner_mlp_size));
-  const int64_t vec = static_cast<int64_t>(16 / act);
-  return linear_.skinny() && use_fused_ && B <= kernels::kSkinnyGemmMaxRows &&
-         static_cast<size_t>(B) * widest * act <= kernels::kSkinnyGemmMaxInputBytes &&
-         config_.hidden_size % vec == 0 && config_.inner_mlp_size % vec == 0;
-}
-
 absl::Status CudaDecoder::EnqueueStep(int64_t B) {
   return weights_.act_dtype == DType::kFloat32 ? EnqueueStepTyped<float>(B)
                                                : EnqueueStepTyped<__nv_bfloat16>(B);
@@ -180,7 +158,7 @@ absl::Status CudaDecoder::EnqueueStepTyped(int64_t B) {
   }
   const ModelConfig& cfg = config_;
   const DType act = weights_.act_dtype;
-  const int64_t H = cfg.hidden_size, I = cfg.inner_mlp_size, V = cfg.vocab_size;
+  const int64_t H = cfg.hidden_size, I = cfg.inner_mlp_size;
   const int64_t heads = cfg.num_heads, d = cfg.head_dim, cap = state_.kv_cap();
   cudaStream_t st = model_.stream();
   float* x = x_.as<float>();
@@ -190,32 +168,20 @@ absl::Status CudaDecoder::EnqueueStepTyped(int64_t B) {
   T* mlp = mlp_.as<T>();
   const int32_t* positions = batch_.positions();
 
-  // The forward's operations (cuda_forward.cc, docs/spec/model.md §5-8) on B rows. With
-  // `fuse`, each RMSNorm and the MLP gate run inside the GEMM that consumes them
-  // (kernels/skinny_gemm.cuh) and the out-projection adds its bias itself: 5 launches per block
-  // instead of 8.
-  const bool fuse = FuseStep(B);
+  // The forward's operations (cuda_forward.cc, docs/spec/model.md §5-8) on B rows.
   // RMSNorm(x (+ bias)) as a linear's input (cuda_decoder_linear.h), z the scratch rows.
   const auto norm = [&](const void* scale, const void* bias) {
     return DecodeNorm{
         .x = x, .scale = scale, .bias = bias, .eps = static_cast<float>(cfg.eps), .z = z};
   };
-  using SkinnyInput = kernels::SkinnyInput;
   RETURN_IF_ERROR(EmbedStepTokens<T>(B));
   for (int i = 0; i < cfg.num_layers; ++i) {
     const DeviceBlockWeights& blk = weights_.blocks[static_cast<size_t>(i)];
     const CudaBlockState state = state_.block(i);
     // big [B, 3H] = RMSNorm_pre(x)·W_inᵀ
-    if (fuse) {
-      RETURN_IF_ERROR((Fused<T, T>({.input = SkinnyInput::kRmsNorm, .x = x, .ldx = H,
-                                    .norm_scale = blk.pre_norm, .eps = static_cast<float>(cfg.eps),
-                                    .w = blk.in_proj, .y = big, .ldy = 3 * H, .rows = B, .in = H,
-                                    .out = 3 * H})));
-    } else {
-      RETURN_IF_ERROR(linear_.RunNormed<T>(
-          act, {.w = blk.in_proj, .y = big, .ldy = 3 * H, .rows = B, .in = H, .out = 3 * H},
-          norm(blk.pre_norm, nullptr), &blk.in_proj_fp8));
-    }
+    RETURN_IF_ERROR(linear_.RunNormed<T>(
+        act, {.w = blk.in_proj, .y = big, .ldy = 3 * H, .rows = B, .in = H, .out = 3 * H},
+        norm(blk.pre_norm, nullptr), &blk.in_proj_fp8));
     // o [B, H] = mixer step
     if (blk.kind == BlockKind::kAttn) {
       T* q = q_.as<T>();
@@ -247,23 +213,7 @@ absl::Status CudaDecoder::EnqueueStepTyped(int64_t B) {
       RETURN_IF_ERROR(kernels::LaunchHyenaStep<T>(a, st));
     }
     const bool gelu = i == 0 && cfg.mlp_activation == MlpActivation::kArc;  // §6
-    if (fuse) {
-      // x += o·W_outᵀ + b_out;  mlp [B, 2I] = RMSNorm_post(x)·[l1; l2]ᵀ;  x += gate(mlp)·l3ᵀ
-      RETURN_IF_ERROR((Fused<T, float>({.x = o, .ldx = H, .w = blk.out_proj, .bias = blk.out_bias,
-                                        .y = x, .ldy = H, .rows = B, .in = H, .out = H,
-                                        .accumulate = true})));
-      RETURN_IF_ERROR((Fused<T, T>({.input = SkinnyInput::kRmsNorm, .x = x, .ldx = H,
-                                    .norm_scale = blk.post_norm, .eps = static_cast<float>(cfg.eps),
-                                    .w = blk.mlp_l12, .y = mlp, .ldy = 2 * I, .rows = B, .in = H,
-                                    .out = 2 * I})));
-      RETURN_IF_ERROR((Fused<T, float>({.input = SkinnyInput::kGatedMlp, .x = mlp, .ldx = 2 * I,
-                                        .gelu = gelu, .w = blk.mlp_l3, .y = x, .ldy = H,
-                                        .rows = B, .in = I, .out = H, .accumulate = true})));
-      continue;
-    }
-    // x += o·W_outᵀ, + b_out in this epilogue where the post-norm is folded into the l1/l2
-    // product (it then has no kernel of its own to add it in).
-    const bool post_inline = linear_.InlinesNorm(B, &blk.mlp_l12_fp8);
+    // x += o·W_outᵀ (b_out is added by the post-norm's kernel below)
     RETURN_IF_ERROR(Linear<T>(DType::kFloat32,
                               {.x = o,
                                .ldx = H,
@@ -274,12 +224,12 @@ absl::Status CudaDecoder::EnqueueStepTyped(int64_t B) {
                                .in = H,
                                .out = H,
                                .beta = 1.f},
-                              &blk.out_proj_fp8, post_inline ? blk.out_bias : nullptr));
-    // mlp[:, :I] = gate(RMSNorm_post(x)·[l1; l2]ᵀ): the norm and the gate inside the product
-    // where they can be.
+                              &blk.out_proj_fp8));
+    // x += b_out, then mlp[:, :I] = gate(RMSNorm_post(x)·[l1; l2]ᵀ): the gate inside the product
+    // where it can be.
     RETURN_IF_ERROR(linear_.RunNormedGatedMlp<T>(
         {.w = blk.mlp_l12, .y = mlp, .ldy = 2 * I, .rows = B, .in = H, .out = 2 * I}, gelu,
-        norm(blk.post_norm, post_inline ? nullptr : blk.out_bias), &blk.mlp_l12_fp8));
+        norm(blk.post_norm, blk.out_bias), &blk.mlp_l12_fp8));
     RETURN_IF_ERROR(Linear<T>(DType::kFloat32,
                               {.x = mlp,
                                .ldx = 2 * I,
@@ -293,14 +243,6 @@ absl::Status CudaDecoder::EnqueueStepTyped(int64_t B) {
                               &blk.mlp_l3_fp8));
   }
   // logits [B, V] = RMSNorm_final(x)·Eᵀ
-  if (fuse) {
-    RETURN_IF_ERROR((Fused<T, float>({.input = SkinnyInput::kRmsNorm, .x = x, .ldx = H,
-                                      .norm_scale = weights_.final_norm,
-                                      .eps = static_cast<float>(cfg.eps), .w = weights_.embedding,
-                                      .y = logits_.get(), .ldy = V, .rows = B, .in = H,
-                                      .out = V})));
-    return batch_.CopyLogits(logits_.as<float>(), st);
-  }
   return StepHead<T>(B);
 }
 

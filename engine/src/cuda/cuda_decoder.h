@@ -19,10 +19,9 @@
 // on an H100 the kernel made a 7B batch-1 step 6.04 ms against cuBLAS's 6.46 (bench/RESULTS.md).
 // Those GEMMs are launched as programmatic dependents (kernels/dependent_launch.cuh) so that their
 // weight prefetch overlaps the small kernel before them; EVO2_CUDA_DECODE_PDL=0 launches them
-// plainly. EVO2_CUDA_DECODE_FUSED=1 fuses each RMSNorm and the MLP gate into the GEMM after them
-// where the input rows fit in shared memory (B·max(H, I) values within 46 KiB): off by default, as
-// it measured slower (6.63 ms) than the separate launches. The l1/l2 product applies the MLP gate
-// in its epilogue (EVO2_CUDA_DECODE_GATE_EPILOGUE=0: the gate kernel apart). An --fp8 / --full-fp8
+// plainly. Each RMSNorm runs as its own kernel before the product that reads it (forming it inside
+// the product measured slower, docs/adr/0006). The l1/l2 product applies the MLP gate in its
+// epilogue (EVO2_CUDA_DECODE_GATE_EPILOGUE=0: the gate kernel apart). An --fp8 / --full-fp8
 // model's few-row products stream the layers' E4M3 copies (weight-only FP8, cuda_decoder_linear.h;
 // EVO2_CUDA_DECODE_FP8=0: its bf16 weights).
 //
@@ -44,7 +43,6 @@
 #include "cuda/run_request.h"
 #include "evo2/decoder.h"
 #include "kernels/device_buffer.h"
-#include "kernels/skinny_gemm.cuh"
 
 namespace evo2::cuda {
 
@@ -100,19 +98,13 @@ class CudaDecoder final : public CachedStateDecoder<CudaDecodeState> {
   bool UseProgram(int64_t batch) const;
   absl::Status EnqueueProgramStep();
   template <typename T>
-  absl::Status Linear(DType result, const GemmArgs& g, const DeviceFp8Linear* w8 = nullptr,
-                      const void* bias = nullptr) {
-    return linear_.Run<T>(result, g, w8, bias);
+  absl::Status Linear(DType result, const GemmArgs& g, const DeviceFp8Linear* w8 = nullptr) {
+    return linear_.Run<T>(result, g, w8);
   }
-  // A fused few-row linear (kernels/skinny_gemm.cuh) of a step FuseStep admitted.
-  template <typename T, typename Out>
-  absl::Status Fused(kernels::SkinnyGemmArgs args);
-  bool FuseStep(int64_t batch) const;
 
   CudaModel& model_;
   const ModelConfig& config_;
   const DeviceWeights& weights_;
-  bool use_fused_ = false;
   // The batch-1 bf16 step as persistent decode-program launches (EVO2_CUDA_DECODE_PERSISTENT=0:
   // one launch per op); off where the device lacks the kernel (program_error_ says why).
   bool use_program_ = true;

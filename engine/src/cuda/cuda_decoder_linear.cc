@@ -20,8 +20,6 @@ DecodeLinear::DecodeLinear(GemmRunner& gemm, DType act, cudaStream_t stream)
     programmatic_ = std::string_view(v) != "0";
   if (const char* v = std::getenv("EVO2_CUDA_DECODE_GATE_EPILOGUE"); v != nullptr)
     gate_epilogue_ = std::string_view(v) != "0";
-  if (const char* v = std::getenv("EVO2_CUDA_DECODE_NORM_INLINE"); v != nullptr)
-    norm_inline_ = std::string_view(v) == "1";
   if (const char* v = std::getenv("EVO2_CUDA_DECODE_FP8"); v != nullptr)
     fp8_weights_ = std::string_view(v) != "0";
   if (const char* v = std::getenv("EVO2_CUDA_DECODE_UNROLL"); v != nullptr) {
@@ -43,15 +41,9 @@ void DecodeLinear::UseFp8Copy(const DeviceFp8Linear* w8, kernels::SkinnyGemmArgs
   }
 }
 
-bool DecodeLinear::InlinesNorm(int64_t rows, const DeviceFp8Linear* w8) const {
-  const bool fp8 = fp8_weights_ && w8 != nullptr && w8->present();  // E4M3: plain inputs only
-  return skinny_ && norm_inline_ && rows <= kernels::kSkinnyGemmMaxRows && !fp8;
-}
-
 namespace {
 
-// The RMSNorm as its own kernel into norm.z, which the product then reads: the path when the
-// norm is not inlined into the product (off by default, or a shape the inline form refuses).
+// The RMSNorm as its own kernel into norm.z, which the product then reads.
 template <typename T>
 absl::Status NormApart(const DecodeNorm& norm, GemmArgs& g, cudaStream_t stream) {
   RETURN_IF_ERROR(kernels::LaunchRmsNorm<T>(
@@ -67,26 +59,6 @@ absl::Status NormApart(const DecodeNorm& norm, GemmArgs& g, cudaStream_t stream)
 template <typename T>
 absl::Status DecodeLinear::RunNormed(DType result, GemmArgs g, const DecodeNorm& norm,
                                      const DeviceFp8Linear* w8) const {
-  if (InlinesNorm(g.rows, w8) && norm.bias == nullptr) {
-    const kernels::SkinnyGemmArgs a{.input = kernels::SkinnyInput::kRmsNormInline,
-                                    .x = norm.x,
-                                    .ldx = g.in,
-                                    .norm_scale = norm.scale,
-                                    .eps = norm.eps,
-                                    .w = g.w,
-                                    .y = g.y,
-                                    .ldy = g.ldy,
-                                    .rows = g.rows,
-                                    .in = g.in,
-                                    .out = g.out,
-                                    .accumulate = g.beta != 0.f,
-                                    .unroll = unroll_,
-                                    .programmatic = programmatic_};
-    const absl::Status s = result == DType::kFloat32
-                               ? kernels::LaunchSkinnyGemm<T, float>(a, stream_)
-                               : kernels::LaunchSkinnyGemm<T, T>(a, stream_);
-    if (s.code() != absl::StatusCode::kUnimplemented) return s;  // else: apart, below
-  }
   RETURN_IF_ERROR(NormApart<T>(norm, g, stream_));
   return Run<T>(result, g, w8);
 }
@@ -94,37 +66,16 @@ absl::Status DecodeLinear::RunNormed(DType result, GemmArgs g, const DecodeNorm&
 template <typename T>
 absl::Status DecodeLinear::RunNormedGatedMlp(GemmArgs g, bool gelu, const DecodeNorm& norm,
                                              const DeviceFp8Linear* w8) const {
-  if (InlinesNorm(g.rows, w8) && norm.bias == nullptr && gate_epilogue_ && g.out % 2 == 0) {
-    const kernels::SkinnyGemmArgs a{.input = kernels::SkinnyInput::kRmsNormInline,
-                                    .x = norm.x,
-                                    .ldx = g.in,
-                                    .norm_scale = norm.scale,
-                                    .eps = norm.eps,
-                                    .gelu = gelu,
-                                    .w = g.w,
-                                    .y = g.y,
-                                    .ldy = g.ldy,
-                                    .rows = g.rows,
-                                    .in = g.in,
-                                    .out = g.out / 2,
-                                    .output = kernels::SkinnyOutput::kGatedMlp,
-                                    .unroll = unroll_,
-                                    .programmatic = programmatic_};
-    const absl::Status s = kernels::LaunchSkinnyGemm<T, T>(a, stream_);
-    if (s.code() != absl::StatusCode::kUnimplemented) return s;  // else: apart, below
-  }
   RETURN_IF_ERROR(NormApart<T>(norm, g, stream_));
   return RunGatedMlp<T>(g, gelu, w8);
 }
 
 template <typename T>
-absl::Status DecodeLinear::Run(DType result, const GemmArgs& g, const DeviceFp8Linear* w8,
-                               const void* bias) const {
+absl::Status DecodeLinear::Run(DType result, const GemmArgs& g, const DeviceFp8Linear* w8) const {
   if (skinny_ && g.rows <= kernels::kSkinnyGemmMaxRows) {
     kernels::SkinnyGemmArgs a{.x = g.x,
                               .ldx = g.ldx,
                               .w = g.w,
-                              .bias = bias,
                               .y = g.y,
                               .ldy = g.ldy,
                               .rows = g.rows,
@@ -139,8 +90,6 @@ absl::Status DecodeLinear::Run(DType result, const GemmArgs& g, const DeviceFp8L
                                : kernels::LaunchSkinnyGemm<T, T>(a, stream_);
     if (s.code() != absl::StatusCode::kUnimplemented) return s;  // else: a shape for cuBLAS
   }
-  if (bias != nullptr)
-    return absl::InternalError("decode linear: a bias epilogue needs the few-row kernel");
   return gemm_.Run(act_, result, g);
 }
 
@@ -168,10 +117,10 @@ absl::Status DecodeLinear::RunGatedMlp(const GemmArgs& g, bool gelu,
   return kernels::LaunchMlpGate<T>(static_cast<T*>(g.y), g.rows, g.out / 2, gelu, stream_);
 }
 
-template absl::Status DecodeLinear::Run<float>(DType, const GemmArgs&, const DeviceFp8Linear*,
-                                               const void*) const;
+template absl::Status DecodeLinear::Run<float>(DType, const GemmArgs&,
+                                               const DeviceFp8Linear*) const;
 template absl::Status DecodeLinear::Run<__nv_bfloat16>(DType, const GemmArgs&,
-                                                       const DeviceFp8Linear*, const void*) const;
+                                                       const DeviceFp8Linear*) const;
 template absl::Status DecodeLinear::RunNormed<float>(DType, GemmArgs, const DecodeNorm&,
                                                      const DeviceFp8Linear*) const;
 template absl::Status DecodeLinear::RunNormed<__nv_bfloat16>(DType, GemmArgs, const DecodeNorm&,

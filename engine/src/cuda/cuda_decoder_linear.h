@@ -10,12 +10,8 @@
 // codes instead of the bf16 weights on the few-row kernel (weight-only FP8: half the bytes, the
 // input stays bf16); EVO2_CUDA_DECODE_FP8=0 keeps the bf16 copies. cuBLAS rows (B > 8) always
 // use the bf16 weights.
-// With EVO2_CUDA_DECODE_NORM_INLINE=1, RMSNorm inputs (DecodeNorm) are folded into the few-row
-// product (kernels/skinny_gemm.cuh's kRmsNormInline: one launch fewer per norm, the normalised
-// row not rounded to bf16 first) for bf16 weights. Off by default: on an H100 it made the 7B
-// step 6.79 ms against 6.47 with the norm kernels apart (the products read fp32 x and the scale
-// in their inner loop). Otherwise, and for FP8 layers, the RMSNorm kernel runs apart into the
-// scratch rows z.
+// An RMSNorm input (DecodeNorm) runs as its own kernel into the scratch rows z, which the product
+// then reads: folding it into the product measured slower on an H100 (docs/adr/0006).
 #pragma once
 
 #include <cuda_runtime.h>
@@ -32,10 +28,9 @@ namespace evo2::cuda {
 struct DecodeNorm {
   float* x = nullptr;           // [rows, in] fp32 residual stream
   const void* scale = nullptr;  // [in] act
-  const void* bias = nullptr;   // [in] act added into x first (the norm kernel folds it in), or
-                                // null; must be null where InlinesNorm holds
+  const void* bias = nullptr;   // [in] act added into x first by the norm kernel, or null
   float eps = 0.f;
-  void* z = nullptr;  // [rows, in] act scratch: the normalised rows when run apart
+  void* z = nullptr;  // [rows, in] act scratch: the normalised rows
 };
 
 class DecodeLinear {
@@ -44,15 +39,9 @@ class DecodeLinear {
 
   // x, w in the activation dtype `act`; y in `result` (act, or fp32 for the residual stream and
   // the logits). `w8`: the layer's FP8 copy of g.w, or null.
-  // `bias` ([out] act, added in the epilogue) needs the few-row kernel: an error where it does
-  // not run (callers ask only where InlinesNorm holds).
   template <typename T>
-  absl::Status Run(DType result, const GemmArgs& g, const DeviceFp8Linear* w8 = nullptr,
-                   const void* bias = nullptr) const;
+  absl::Status Run(DType result, const GemmArgs& g, const DeviceFp8Linear* w8 = nullptr) const;
 
-  // Whether RunNormed / RunNormedGatedMlp fold the norm into a product of `rows` rows whose
-  // FP8 copy is `w8` (the caller then adds the norm's bias elsewhere, e.g. in Run's epilogue).
-  bool InlinesNorm(int64_t rows, const DeviceFp8Linear* w8) const;
   // Run / RunGatedMlp of RMSNorm(norm.x): g.x is ignored (ldx = in).
   template <typename T>
   absl::Status RunNormed(DType result, GemmArgs g, const DecodeNorm& norm,
@@ -70,12 +59,9 @@ class DecodeLinear {
   // The FP8 copy a few-row product of `in` columns streams instead of the bf16 weights: `w8`
   // where it applies (present, its rows exactly `in` wide, FP8 steps on), else null.
   const DeviceFp8Linear* StreamedFp8Copy(const DeviceFp8Linear* w8, int64_t in) const;
-
-  bool skinny() const { return skinny_; }
   // Whether the skinny kernel launches as a programmatic dependent; DecodeStepGraphs clears it
   // when a capture refuses such launches.
   bool* programmatic() { return &programmatic_; }
-  bool programmatic_on() const { return programmatic_; }
 
  private:
   // Points `a` at the E4M3 copy when one applies to this few-row product.
@@ -88,7 +74,6 @@ class DecodeLinear {
   bool programmatic_ = true;
   bool gate_epilogue_ = true;
   bool fp8_weights_ = true;
-  bool norm_inline_ = false;  // measured slower (docs/adr/0006): opt-in
   int unroll_ = 0;  // kernels::SkinnyGemmArgs::unroll
 };
 

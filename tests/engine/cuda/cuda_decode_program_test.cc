@@ -88,14 +88,18 @@ TEST_P(CudaDecodeProgramTest, PersistentStepEqualsPerOpStep) {
   auto program = model->NewDecoder(DecoderOptions{});
   ASSERT_EQ(setenv("EVO2_CUDA_DECODE_PERSISTENT", "0", 1), 0);
   auto per_op = model->NewDecoder(DecoderOptions{});
+  ASSERT_EQ(setenv("EVO2_CUDA_DECODE_GEMV", "0", 1), 0);
+  auto per_op_cublas = model->NewDecoder(DecoderOptions{});
+  ASSERT_EQ(unsetenv("EVO2_CUDA_DECODE_GEMV"), 0);
   ASSERT_EQ(unsetenv("EVO2_CUDA_DECODE_PERSISTENT"), 0);
-  ASSERT_TRUE(program.ok() && per_op.ok());
+  ASSERT_TRUE(program.ok() && per_op.ok() && per_op_cublas.ok());
   const auto& pd = dynamic_cast<const cuda::CudaDecoder&>(**program);
   ASSERT_TRUE(pd.uses_program(1)) << pd.program_error();
   EXPECT_FALSE(dynamic_cast<const cuda::CudaDecoder&>(**per_op).uses_program(1));
 
   const std::vector<float> a = TeacherForced(**program, prompt, feed);
   const std::vector<float> b = TeacherForced(**per_op, prompt, feed);
+  const std::vector<float> c = TeacherForced(**per_op_cublas, prompt, feed);
   EXPECT_TRUE(pd.uses_program(1)) << "the program was dropped: " << pd.program_error();
   EXPECT_GT(pd.graph_steps(), 30) << pd.graph_error();
   const int64_t V = (*program)->vocab_size();
@@ -108,10 +112,13 @@ TEST_P(CudaDecodeProgramTest, PersistentStepEqualsPerOpStep) {
     worst_row = std::max(worst_row, RelL2(ra, rb));
   }
   const double all = RelL2(a, b);
-  std::printf("[program] %s: persistent vs per-op step logits rel-L2 %.2e (worst row %.2e)\n",
-              GetParam().c_str(), all, worst_row);
-  EXPECT_LE(all, 1e-2);
-  EXPECT_LE(worst_row, 2e-2);
+  const double order = RelL2(c, b);  // the per-op step on cuBLAS: its sums in yet another order
+  std::printf(
+      "[program] %s: persistent vs per-op step logits rel-L2 %.2e (worst row %.2e); per-op on "
+      "cuBLAS vs per-op %.2e\n",
+      GetParam().c_str(), all, worst_row, order);
+  EXPECT_LE(all, std::max(1e-2, 2 * order));
+  EXPECT_LE(worst_row, std::max(2e-2, 4 * order));
   EXPECT_GT(all, 0.0) << "the two paths ran the same kernels: the comparison proves nothing";
 }
 
