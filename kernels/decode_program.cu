@@ -27,6 +27,9 @@ constexpr int kMaxRowsPerStage = kConsumerWarps;
 // ring's, 25 MiB of an H100's 50 MiB L2 over 132 SMs): the ring alone keeps too few bytes in
 // flight per SM to cover the memory latency under load.
 constexpr int kPrefetchStages = 3;
+// With direct loads (DecodeSegment::direct_loads) nothing lands in shared memory, so the
+// prefetches are the only bytes in flight ahead of the consumers' own loads.
+constexpr int kDirectPrefetchStages = 8;
 constexpr int kModes = kHyenaLongModes;
 // Shared memory the kernel asks for (the H100's opt-in maximum is 227 KiB per block).
 constexpr int kSmemBytes = 224 * 1024;
@@ -254,9 +257,23 @@ __device__ __forceinline__ float Dot16E4M3(const uint4& w, const uint4& x0, cons
   return acc;
 }
 
-// One stage of n rows: warp (row, part) sums its share of the row's 16-byte chunks.
-__device__ __forceinline__ void StageDots(const char* stage, int n, const DecodeOp& op,
+// 16-byte chunk c of a weight row: from the shared-memory ring, or straight from global memory
+// (streamed once, kept out of L1).
+template <bool kGlobal>
+__device__ __forceinline__ uint4 LoadChunk(const uint4* w, int c) {
+  if constexpr (kGlobal) {
+    return __ldcs(w + c);
+  } else {
+    return w[c];
+  }
+}
+
+// One stage of n rows at `rows` (shared memory, or global with kGlobal): warp (row, part) sums
+// its share of the row's 16-byte chunks, loading 8 chunks per lane before their FMAs.
+template <bool kGlobal>
+__device__ __forceinline__ void StageDots(const char* rows, int n, const DecodeOp& op,
                                           const bf16* xhat, float* partial) {
+  constexpr int kDepth = 8;
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   const int parts = WarpsPerRow(n);
   if (warp >= n * parts) return;
@@ -264,15 +281,20 @@ __device__ __forceinline__ void StageDots(const char* stage, int n, const Decode
   const bool e4m3 = op.w_inv_scale != nullptr;
   const int chunks = static_cast<int>(RowBytes(op) / 16);
   const int c0 = part * chunks / parts, c1 = (part + 1) * chunks / parts;
-  const uint4* w = reinterpret_cast<const uint4*>(stage + row * RowBytes(op));
+  const uint4* w = reinterpret_cast<const uint4*>(rows + row * RowBytes(op));
   const uint4* x = reinterpret_cast<const uint4*>(xhat);
   float acc = 0.f;
-  if (e4m3) {
-#pragma unroll 4
-    for (int c = c0 + lane; c < c1; c += 32) acc = Dot16E4M3(w[c], x[2 * c], x[2 * c + 1], acc);
-  } else {
-#pragma unroll 4
-    for (int c = c0 + lane; c < c1; c += 32) acc = Dot8(w[c], x[c], acc);
+  for (int c = c0 + lane; c < c1; c += 32 * kDepth) {
+    uint4 wv[kDepth];
+#pragma unroll
+    for (int u = 0; u < kDepth; ++u)
+      wv[u] = c + 32 * u < c1 ? LoadChunk<kGlobal>(w, c + 32 * u) : make_uint4(0, 0, 0, 0);
+#pragma unroll
+    for (int u = 0; u < kDepth; ++u) {
+      const int cu = c + 32 * u;
+      if (cu >= c1) break;
+      acc = e4m3 ? Dot16E4M3(wv[u], x[2 * cu], x[2 * cu + 1], acc) : Dot8(wv[u], x[cu], acc);
+    }
   }
   for (int off = 16; off > 0; off >>= 1) acc += __shfl_xor_sync(0xffffffffu, acc, off);
   if (lane == 0) partial[warp] = acc;
@@ -382,6 +404,7 @@ struct SharedLayout {
   float* red;      // [kConsumerWarps]
   uint64_t* full;  // [kStages]
   uint64_t* empty;
+  volatile uint32_t* progress;  // direct loads: stages the consumers have finished
 };
 
 __device__ SharedLayout Carve(char* smem, int stride) {
@@ -399,6 +422,7 @@ __device__ SharedLayout Carve(char* smem, int stride) {
   p = reinterpret_cast<char*>((reinterpret_cast<uintptr_t>(p) + 7) & ~uintptr_t{7});
   s.full = reinterpret_cast<uint64_t*>(p);
   s.empty = s.full + kStages;
+  s.progress = reinterpret_cast<volatile uint32_t*>(s.empty + kStages);
   return s;
 }
 
@@ -407,6 +431,7 @@ __global__ void __launch_bounds__(kThreads, 1)
   extern __shared__ __align__(128) char smem[];
   const SharedLayout s = Carve(smem, stride);
   if (threadIdx.x == 0) {
+    *s.progress = 0;
     for (int i = 0; i < kStages; ++i) {
       BarrierInit(&s.full[i], 1);   // the producer's expect-bytes arrival (+ the copy's bytes)
       BarrierInit(&s.empty[i], 1);  // one consumer arrival once the stage is read
@@ -417,10 +442,20 @@ __global__ void __launch_bounds__(kThreads, 1)
 
   if (threadIdx.x >= kConsumers) {  // the producer warp: one lane streams the weights
     if (threadIdx.x != kConsumers) return;
-    // Two cursors over the same stages: the copies into the ring, and L2 prefetches
-    // kPrefetchStages ahead of them, so that more bytes are in flight per SM than the ring holds.
     StageCursor copy, ahead;
     StageBytes next;
+    if (seg.direct_loads) {
+      // The consumers load the weights themselves; keep kDirectPrefetchStages stages ahead of
+      // them on their way into L2 (`progress`: stages the consumers have finished).
+      for (uint32_t k = 0; NextStage(seg, ahead, next); ++k) {
+        while (k >= *s.progress + kDirectPrefetchStages) {
+        }
+        PrefetchL2(next.src, next.bytes);
+      }
+      return;
+    }
+    // Two cursors over the same stages: the copies into the ring, and L2 prefetches
+    // kPrefetchStages ahead of them, so that more bytes are in flight per SM than the ring holds.
     for (int i = 0; i < kPrefetchStages && NextStage(seg, ahead, next); ++i)
       PrefetchL2(next.src, next.bytes);
     for (uint32_t use = 0; NextStage(seg, copy, next); ++use) {
@@ -447,10 +482,17 @@ __global__ void __launch_bounds__(kThreads, 1)
         const int st = static_cast<int>(use % kStages);
         const int cnt = min(n, rows.count[run] - r);
         float* partial = s.partial + (use & 1) * kMaxRowsPerStage;
-        BarrierWait(&s.full[st], (use / kStages) & 1);
-        StageDots(s.stage[st], cnt, op, s.xhat, partial);
-        ConsumerSync();
-        if (threadIdx.x == 0) BarrierArrive(&s.empty[st]);  // the stage may be refilled
+        if (seg.direct_loads) {
+          StageDots<true>(static_cast<const char*>(op.w) + (rows.first[run] + r) * RowBytes(op),
+                          cnt, op, s.xhat, partial);
+          ConsumerSync();
+          if (threadIdx.x == 0) *s.progress = use + 1;  // the producer may prefetch further
+        } else {
+          BarrierWait(&s.full[st], (use / kStages) & 1);
+          StageDots<false>(s.stage[st], cnt, op, s.xhat, partial);
+          ConsumerSync();
+          if (threadIdx.x == 0) BarrierArrive(&s.empty[st]);  // the stage may be refilled
+        }
         if (threadIdx.x < cnt) {
           const int parts = WarpsPerRow(cnt);
           float sum = 0.f;
