@@ -23,13 +23,6 @@ constexpr int kConsumers = 32 * kConsumerWarps;
 constexpr int kThreads = kConsumers + 32;  // + the producer warp
 constexpr int kStages = 3;
 constexpr int kMaxRowsPerStage = kConsumerWarps;
-// Stages the producer prefetches into L2 ahead of its copies (about 190 KiB per SM beyond the
-// ring's, 25 MiB of an H100's 50 MiB L2 over 132 SMs): the ring alone keeps too few bytes in
-// flight per SM to cover the memory latency under load.
-constexpr int kPrefetchStages = 3;
-// With direct loads (DecodeSegment::direct_loads) nothing lands in shared memory, so the
-// prefetches are the only bytes in flight ahead of the consumers' own loads.
-constexpr int kDirectPrefetchStages = 8;
 constexpr int kModes = kHyenaLongModes;
 // Shared memory the kernel asks for (the H100's opt-in maximum is 227 KiB per block).
 constexpr int kSmemBytes = 224 * 1024;
@@ -84,11 +77,6 @@ __device__ __forceinline__ void BulkCopy(void* dst, const void* src, uint32_t by
           "r"(SharedAddress(dst)),
       "l"(src), "r"(bytes), "r"(SharedAddress(bar))
       : "memory");
-}
-
-// Pulls bytes toward L2 without a destination (the ring is full; the copy comes later).
-__device__ __forceinline__ void PrefetchL2(const void* src, uint32_t bytes) {
-  asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;" ::"l"(src), "r"(bytes) : "memory");
 }
 
 // The 16 consumer warps only (the producer warp never joins): named barrier 1.
@@ -165,8 +153,8 @@ __device__ __forceinline__ int WarpsPerRow(int n) {
   return w;
 }
 
-// Where the stages of a segment are: op, run, first row of the next stage. The consumers walk
-// the same order with nested loops (op → run → stage).
+// Where the producer is in a segment's stages: op, run, first row of the next stage. The
+// consumers walk the same order with nested loops (op → run → stage).
 struct StageCursor {
   int op = 0, run = 0, row = 0;
 };
@@ -257,20 +245,8 @@ __device__ __forceinline__ float Dot16E4M3(const uint4& w, const uint4& x0, cons
   return acc;
 }
 
-// 16-byte chunk c of a weight row: from the shared-memory ring, or straight from global memory
-// (streamed once, kept out of L1).
-template <bool kGlobal>
-__device__ __forceinline__ uint4 LoadChunk(const uint4* w, int c) {
-  if constexpr (kGlobal) {
-    return __ldcs(w + c);
-  } else {
-    return w[c];
-  }
-}
-
-// One stage of n rows at `rows` (shared memory, or global with kGlobal): warp (row, part) sums
-// its share of the row's 16-byte chunks, loading 8 chunks per lane before their FMAs.
-template <bool kGlobal>
+// One stage of n rows in shared memory: warp (row, part) sums its share of the row's 16-byte
+// chunks, loading 8 chunks per lane before their FMAs.
 __device__ __forceinline__ void StageDots(const char* rows, int n, const DecodeOp& op,
                                           const bf16* xhat, float* partial) {
   constexpr int kDepth = 8;
@@ -288,7 +264,7 @@ __device__ __forceinline__ void StageDots(const char* rows, int n, const DecodeO
     uint4 wv[kDepth];
 #pragma unroll
     for (int u = 0; u < kDepth; ++u)
-      wv[u] = c + 32 * u < c1 ? LoadChunk<kGlobal>(w, c + 32 * u) : make_uint4(0, 0, 0, 0);
+      wv[u] = c + 32 * u < c1 ? w[c + 32 * u] : make_uint4(0, 0, 0, 0);
 #pragma unroll
     for (int u = 0; u < kDepth; ++u) {
       const int cu = c + 32 * u;
@@ -404,7 +380,6 @@ struct SharedLayout {
   float* red;      // [kConsumerWarps]
   uint64_t* full;  // [kStages]
   uint64_t* empty;
-  volatile uint32_t* progress;  // direct loads: stages the consumers have finished
 };
 
 __device__ SharedLayout Carve(char* smem, int stride) {
@@ -422,7 +397,6 @@ __device__ SharedLayout Carve(char* smem, int stride) {
   p = reinterpret_cast<char*>((reinterpret_cast<uintptr_t>(p) + 7) & ~uintptr_t{7});
   s.full = reinterpret_cast<uint64_t*>(p);
   s.empty = s.full + kStages;
-  s.progress = reinterpret_cast<volatile uint32_t*>(s.empty + kStages);
   return s;
 }
 
@@ -431,7 +405,6 @@ __global__ void __launch_bounds__(kThreads, 1)
   extern __shared__ __align__(128) char smem[];
   const SharedLayout s = Carve(smem, stride);
   if (threadIdx.x == 0) {
-    *s.progress = 0;
     for (int i = 0; i < kStages; ++i) {
       BarrierInit(&s.full[i], 1);   // the producer's expect-bytes arrival (+ the copy's bytes)
       BarrierInit(&s.empty[i], 1);  // one consumer arrival once the stage is read
@@ -442,25 +415,9 @@ __global__ void __launch_bounds__(kThreads, 1)
 
   if (threadIdx.x >= kConsumers) {  // the producer warp: one lane streams the weights
     if (threadIdx.x != kConsumers) return;
-    StageCursor copy, ahead;
+    StageCursor cursor;
     StageBytes next;
-    if (seg.direct_loads) {
-      // The consumers load the weights themselves; keep kDirectPrefetchStages stages ahead of
-      // them on their way into L2 (`progress`: stages the consumers have finished).
-      for (uint32_t k = 0; NextStage(seg, ahead, next); ++k) {
-        while (k >= *s.progress + kDirectPrefetchStages) {
-        }
-        PrefetchL2(next.src, next.bytes);
-      }
-      return;
-    }
-    // Two cursors over the same stages: the copies into the ring, and L2 prefetches
-    // kPrefetchStages ahead of them, so that more bytes are in flight per SM than the ring holds.
-    for (int i = 0; i < kPrefetchStages && NextStage(seg, ahead, next); ++i)
-      PrefetchL2(next.src, next.bytes);
-    for (uint32_t use = 0; NextStage(seg, copy, next); ++use) {
-      StageBytes later;
-      if (NextStage(seg, ahead, later)) PrefetchL2(later.src, later.bytes);
+    for (uint32_t use = 0; NextStage(seg, cursor, next); ++use) {
       const int st = static_cast<int>(use % kStages);
       if (use >= kStages) BarrierWait(&s.empty[st], ((use / kStages) - 1) & 1);
       BarrierExpectBytes(&s.full[st], next.bytes);
@@ -482,17 +439,10 @@ __global__ void __launch_bounds__(kThreads, 1)
         const int st = static_cast<int>(use % kStages);
         const int cnt = min(n, rows.count[run] - r);
         float* partial = s.partial + (use & 1) * kMaxRowsPerStage;
-        if (seg.direct_loads) {
-          StageDots<true>(static_cast<const char*>(op.w) + (rows.first[run] + r) * RowBytes(op),
-                          cnt, op, s.xhat, partial);
-          ConsumerSync();
-          if (threadIdx.x == 0) *s.progress = use + 1;  // the producer may prefetch further
-        } else {
-          BarrierWait(&s.full[st], (use / kStages) & 1);
-          StageDots<false>(s.stage[st], cnt, op, s.xhat, partial);
-          ConsumerSync();
-          if (threadIdx.x == 0) BarrierArrive(&s.empty[st]);  // the stage may be refilled
-        }
+        BarrierWait(&s.full[st], (use / kStages) & 1);
+        StageDots(s.stage[st], cnt, op, s.xhat, partial);
+        ConsumerSync();
+        if (threadIdx.x == 0) BarrierArrive(&s.empty[st]);  // the stage may be refilled
         if (threadIdx.x < cnt) {
           const int parts = WarpsPerRow(cnt);
           float sum = 0.f;

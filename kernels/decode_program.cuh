@@ -5,10 +5,9 @@
 // step took 2.2 ms on an H100 against 0.66 ms of weight reads; bench/RESULTS.md). This kernel
 // runs a list of ops (a "segment") with one CTA per SM:
 //   * a producer warp per CTA streams that CTA's rows of every op's weight matrix, one op after
-//     another, into a ring of shared-memory stages with bulk async copies (TMA), and prefetches
-//     the stages after those into L2, never waiting for the activations: the weights of the next
-//     op are already arriving while the CTAs wait for each other (with `direct_loads` the
-//     consumers load the stages from global memory themselves and the producer only prefetches);
+//     another, into a ring of shared-memory stages with bulk async copies (TMA), never waiting
+//     for the activations: the weights of the next op are already arriving while the CTAs wait
+//     for each other;
 //   * 16 consumer warps form the op's input row in shared memory, take each stage's dot products
 //     as it lands, then apply the op's epilogue to the CTA's own output rows;
 //   * a grid-wide barrier separates ops (each reads what every CTA wrote before it).
@@ -80,10 +79,6 @@ struct DecodeSegment {
   // Device counter of the grid barrier, zeroed once before the first launch and never reset
   // (each barrier adds the grid size; a launch leaves it at a multiple of it).
   unsigned long long* barrier = nullptr;
-  // 0: the producer warp copies each stage into a shared-memory ring (TMA); 1: the consumer
-  // warps load each stage's weights straight from global memory, 8 chunks per lane in flight,
-  // while the producer only prefetches the stages ahead into L2.
-  int32_t direct_loads = 0;
 };
 
 // Whether this device runs the kernel (sm_90 or newer, cooperative launches, enough shared

@@ -18,10 +18,9 @@
 //
 //   evo2_decode_bench [--models 1b,7b,eden7b,llama8b,hybrid8b] [--batches 1,32] [--ab]
 //                     [--ttft-prompt 8192] [--profile-steps N]
-// --ab adds batch-1 rows for comparison: the Evo 2 step with one launch per op instead of the
-// persistent decode program (EVO2_CUDA_DECODE_PERSISTENT=0; the rows below that vary the per-op
-// step's linears run that step), the program with its direct weight loads
-// (EVO2_CUDA_DECODE_PROGRAM_LOADS=direct), without CUDA graphs (EVO2_CUDA_DECODE_GRAPHS=0), without
+// --ab adds batch-1 rows for comparison: the Evo 2 step with one launch per op and as the
+// persistent decode program (EVO2_CUDA_DECODE_PERSISTENT=0 / 1; the rows below that vary the
+// per-op step's linears run that step), without CUDA graphs (EVO2_CUDA_DECODE_GRAPHS=0), without
 // programmatic dependent launches (EVO2_CUDA_DECODE_PDL=0), with cuBLAS instead of the few-row
 // GEMM kernel (EVO2_CUDA_DECODE_GEMV=0), and with the few-row kernel as it was before its deeper
 // loads and gated epilogue (EVO2_CUDA_DECODE_UNROLL=4 EVO2_CUDA_DECODE_GATE_EPILOGUE=0); an FP8
@@ -106,14 +105,15 @@ double Median(std::vector<double> v) {
 struct Variant {
   bool graphs = true, skinny_gemm = true, pdl = true, v1_linears = false;
   bool bf16_copies = false;  // an FP8 model's steps on its bf16 weights
-  bool per_op = false;  // one launch per op instead of the persistent decode program
-  bool direct_loads = false;  // the program's consumers load the weights (no shared-memory ring)
+  // The Evo 2 batch-1 step as the persistent decode program (1) or one launch per op (0);
+  // -1: the decoder's default.
+  int persistent = -1;
   bool is_default() const {
-    return graphs && skinny_gemm && pdl && !v1_linears && !bf16_copies && !per_op && !direct_loads;
+    return graphs && skinny_gemm && pdl && !v1_linears && !bf16_copies && persistent < 0;
   }
   const char* name() const {
-    if (per_op) return "graph, one launch per op (EVO2_CUDA_DECODE_PERSISTENT=0)";
-    if (direct_loads) return "graph, program with direct loads (EVO2_CUDA_DECODE_PROGRAM_LOADS)";
+    if (persistent == 0) return "graph, one launch per op (EVO2_CUDA_DECODE_PERSISTENT=0)";
+    if (persistent == 1) return "graph, persistent decode program (EVO2_CUDA_DECODE_PERSISTENT=1)";
     if (bf16_copies) return "graph, bf16 weights (EVO2_CUDA_DECODE_FP8=0)";
     if (!graphs) return "eager launches";
     if (!skinny_gemm) return "graph, cuBLAS";
@@ -132,11 +132,11 @@ absl::StatusOr<std::unique_ptr<evo2::Decoder>> NewDecoder(Model& model, Variant 
   }
   if (v.bf16_copies) setenv("EVO2_CUDA_DECODE_FP8", "0", 1);
   // The rows that vary the per-op step's linears measure that step, not the program.
-  if (v.per_op || !v.pdl || !v.skinny_gemm || v.v1_linears)
+  if (v.persistent == 0 || !v.pdl || !v.skinny_gemm || v.v1_linears)
     setenv("EVO2_CUDA_DECODE_PERSISTENT", "0", 1);
-  if (v.direct_loads) setenv("EVO2_CUDA_DECODE_PROGRAM_LOADS", "direct", 1);
+  else if (v.persistent == 1)
+    setenv("EVO2_CUDA_DECODE_PERSISTENT", "1", 1);
   auto d = model.NewDecoder(evo2::DecoderOptions{});
-  unsetenv("EVO2_CUDA_DECODE_PROGRAM_LOADS");
   unsetenv("EVO2_CUDA_DECODE_PERSISTENT");
   unsetenv("EVO2_CUDA_DECODE_FP8");
   unsetenv("EVO2_CUDA_DECODE_UNROLL");
@@ -251,8 +251,10 @@ int main(int argc, char** argv) {
     const std::vector<std::string> batches = absl::StrSplit(batches_arg, ',');
     for (const std::string& b : batches) rows.push_back({std::atoll(b.c_str()), Variant{}});
     if (ab) {
-      if (evo2_model) rows.push_back({1, Variant{.per_op = true}});  // Evo 2 only
-      if (evo2_model) rows.push_back({1, Variant{.direct_loads = true}});
+      if (evo2_model) {  // Evo 2 only
+        rows.push_back({1, Variant{.persistent = 0}});
+        rows.push_back({1, Variant{.persistent = 1}});
+      }
       rows.push_back({1, Variant{.graphs = false}});
       rows.push_back({1, Variant{.pdl = false}});
       rows.push_back({1, Variant{.skinny_gemm = false}});

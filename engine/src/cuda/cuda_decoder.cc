@@ -36,8 +36,6 @@ CudaDecoder::CudaDecoder(CudaModel& model, DecoderOptions options)
       weights_(model.weights()) {
   if (const char* v = std::getenv("EVO2_CUDA_DECODE_PERSISTENT"); v != nullptr)
     use_program_ = std::string_view(v) != "0";
-  if (const char* v = std::getenv("EVO2_CUDA_DECODE_PROGRAM_LOADS"); v != nullptr)
-    program_direct_loads_ = std::string_view(v) == "direct";
   if (use_program_) {
     if (absl::Status s = kernels::DecodeProgramAvailable(); !s.ok()) {
       use_program_ = false;

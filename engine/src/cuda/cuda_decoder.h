@@ -108,9 +108,6 @@ class CudaDecoder final : public CachedStateDecoder<CudaDecodeState> {
   // The batch-1 bf16 step as persistent decode-program launches (EVO2_CUDA_DECODE_PERSISTENT=0:
   // one launch per op); off where the device lacks the kernel (program_error_ says why).
   bool use_program_ = true;
-  // EVO2_CUDA_DECODE_PROGRAM_LOADS=direct|ring: the program's weight path
-  // (kernels/decode_program.cuh DecodeSegment::direct_loads).
-  bool program_direct_loads_ = false;
   std::string program_error_;
   kernels::DeviceBuffer program_barrier_;  // the program's grid-barrier counter (8 bytes)
 

@@ -127,7 +127,6 @@ absl::Status CudaDecoder::EnqueueProgramStep() {
   for (Piece& p : pieces) {
     p.seg.position = batch_.positions();
     p.seg.barrier = program_barrier_.as<unsigned long long>();
-    p.seg.direct_loads = program_direct_loads_ ? 1 : 0;
     if (p.seg.n_ops > 0) RETURN_IF_ERROR(kernels::CheckDecodeSegment(p.seg));
   }
 

@@ -17,7 +17,6 @@
 #include <memory>
 #include <random>
 #include <string>
-#include <tuple>
 #include <vector>
 
 #include "cuda/cuda_decoder.h"
@@ -71,16 +70,14 @@ std::vector<float> TeacherForced(Decoder& d, const std::vector<int32_t>& prompt,
   return got;
 }
 
-// (model, the program's weight path: "ring" or "direct", EVO2_CUDA_DECODE_PROGRAM_LOADS)
-class CudaDecodeProgramTest
-    : public ::testing::TestWithParam<std::tuple<std::string, std::string>> {};
+class CudaDecodeProgramTest : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(CudaDecodeProgramTest, PersistentStepEqualsPerOpStep) {
   if (!testing::HaveCudaDevice())
     GTEST_SKIP() << "no CUDA device (cudaGetDeviceCount reports none)";
   if (absl::Status s = kernels::DecodeProgramAvailable(); !s.ok())
     GTEST_SKIP() << "this GPU does not run the decode program: " << s.message();
-  const auto& [name, loads] = GetParam();
+  const std::string& name = GetParam();
   auto model = RandomModel(name);
   ASSERT_NE(model, nullptr);
   std::mt19937 rng(5);
@@ -89,9 +86,8 @@ TEST_P(CudaDecodeProgramTest, PersistentStepEqualsPerOpStep) {
   for (int32_t& t : prompt) t = bases[rng() % 4];
   for (int32_t& t : feed) t = bases[rng() % 4];
 
-  ASSERT_EQ(setenv("EVO2_CUDA_DECODE_PROGRAM_LOADS", loads.c_str(), 1), 0);
+  ASSERT_EQ(setenv("EVO2_CUDA_DECODE_PERSISTENT", "1", 1), 0);
   auto program = model->NewDecoder(DecoderOptions{});
-  ASSERT_EQ(unsetenv("EVO2_CUDA_DECODE_PROGRAM_LOADS"), 0);
   ASSERT_EQ(setenv("EVO2_CUDA_DECODE_PERSISTENT", "0", 1), 0);
   auto per_op = model->NewDecoder(DecoderOptions{});
   ASSERT_EQ(setenv("EVO2_CUDA_DECODE_GEMV", "0", 1), 0);
@@ -122,18 +118,16 @@ TEST_P(CudaDecodeProgramTest, PersistentStepEqualsPerOpStep) {
   std::printf(
       "[program] %s: persistent vs per-op step logits rel-L2 %.2e (worst row %.2e); per-op on "
       "cuBLAS vs per-op %.2e\n",
-      (name + " " + loads).c_str(), all, worst_row, order);
+      name.c_str(), all, worst_row, order);
   EXPECT_LE(all, std::max(1e-2, 2 * order));
   EXPECT_LE(worst_row, std::max(2e-2, 4 * order));
   EXPECT_GT(all, 0.0) << "the two paths ran the same kernels: the comparison proves nothing";
 }
 
 INSTANTIATE_TEST_SUITE_P(Shapes, CudaDecodeProgramTest,
-                         ::testing::Combine(::testing::Values("evo2_1b_base", "evo2_7b",
-                                                              "evo2_1b_base+full-fp8"),
-                                            ::testing::Values("ring", "direct")),
+                         ::testing::Values("evo2_1b_base", "evo2_7b", "evo2_1b_base+full-fp8"),
                          [](const auto& p) {
-                           std::string n = std::get<0>(p.param) + "_" + std::get<1>(p.param);
+                           std::string n = p.param;
                            for (char& c : n)
                              if (c == '+' || c == '-') c = '_';
                            return n;
