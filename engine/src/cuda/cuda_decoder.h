@@ -24,6 +24,9 @@
 // epilogue (EVO2_CUDA_DECODE_GATE_EPILOGUE=0: the gate kernel apart). An --fp8 / --full-fp8
 // model's few-row products stream the layers' E4M3 copies (weight-only FP8, cuda_decoder_linear.h;
 // EVO2_CUDA_DECODE_FP8=0: its bf16 weights).
+// With EVO2_CUDA_DECODE_PERSISTENT=1 a batch-1 bf16 step runs instead as one persistent kernel
+// per run of blocks between attention blocks (cuda_decoder_program.cc, kernels/decode_program.cuh:
+// weights streamed by TMA, grid barriers between ops), the same FP8 copies included.
 //
 // Extend (cuda_decoder_extend.cc): each sequence's suffix as a parallel forward over its rows,
 // seeded from the sequence's slot the way a context-parallel rank is seeded by its predecessor;
@@ -105,9 +108,10 @@ class CudaDecoder final : public CachedStateDecoder<CudaDecodeState> {
   CudaModel& model_;
   const ModelConfig& config_;
   const DeviceWeights& weights_;
-  // The batch-1 bf16 step as persistent decode-program launches (EVO2_CUDA_DECODE_PERSISTENT=0:
-  // one launch per op); off where the device lacks the kernel (program_error_ says why).
-  bool use_program_ = true;
+  // The batch-1 step as persistent decode-program launches: EVO2_CUDA_DECODE_PERSISTENT=1 (off by
+  // default: on an H100 it measured 2.6 % faster for the 1B, 5 % slower for the 7B; docs/adr/0006);
+  // never where the device lacks the kernel (program_error_ says why).
+  bool use_program_ = false;
   std::string program_error_;
   kernels::DeviceBuffer program_barrier_;  // the program's grid-barrier counter (8 bytes)
 

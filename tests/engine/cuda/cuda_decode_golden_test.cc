@@ -234,14 +234,15 @@ TEST_P(CudaDecodeGoldenTest, GraphReplayEqualsEagerSteps) {
   EXPECT_EQ(MaxAbsDiff(a, b), 0.0);
 }
 
-// The batch-1 bf16 step runs as persistent decode-program launches where the GPU has the kernel
-// (cuda/cuda_decoder_program.cc); EVO2_CUDA_DECODE_PERSISTENT=0 runs one launch per op. The
+// The batch-1 bf16 step as persistent decode-program launches (EVO2_CUDA_DECODE_PERSISTENT=1,
+// cuda/cuda_decoder_program.cc) against the per-op step (=0), where the GPU has the kernel. The
 // golden shapes are narrow (H = 96..192 channels over a whole GPU's CTAs, most owning none or
 // one), so this covers the kernel's thin end; cuda_decode_program_test.cc its real widths.
 // Tolerance: rel-L2 ≤ 1e-2, as decode vs forward above (the same sums in another order).
 TEST_P(CudaDecodeGoldenTest, PersistentStepEqualsPerOpStep) {
   auto model = Load(Precision::kBf16);
   ASSERT_NE(model, nullptr);
+  ASSERT_EQ(setenv("EVO2_CUDA_DECODE_PERSISTENT", "1", 1), 0);
   auto program = model->NewDecoder(DecoderOptions{});
   ASSERT_EQ(setenv("EVO2_CUDA_DECODE_PERSISTENT", "0", 1), 0);
   auto per_op = model->NewDecoder(DecoderOptions{});
@@ -249,6 +250,7 @@ TEST_P(CudaDecodeGoldenTest, PersistentStepEqualsPerOpStep) {
   ASSERT_TRUE(program.ok() && per_op.ok());
   const auto& pd = dynamic_cast<const cuda::CudaDecoder&>(**program);
   if (!pd.uses_program(1)) GTEST_SKIP() << "no decode program here: " << pd.program_error();
+  EXPECT_FALSE(dynamic_cast<const cuda::CudaDecoder&>(**per_op).uses_program(1));
   const auto a = TeacherForced(**program, 300, 400);
   const auto b = TeacherForced(**per_op, 300, 400);
   EXPECT_TRUE(pd.uses_program(1)) << "the program was dropped: " << pd.program_error();
