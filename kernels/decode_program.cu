@@ -283,13 +283,13 @@ __device__ void HyenaChannelStep(const DecodeOp& op, int64_t c, int t, const flo
   const int64_t H = op.out / 3, width = op.out;
   float q = 0.f, a = 0.f;
   if (lane == 0) {
-    bf16* tail = static_cast<bf16*>(op.proj_tail);
+    bf16* tail = static_cast<bf16*>(op.hyena.proj_tail);
     bf16* prev2 = tail + (t & 1) * width + 3 * c;  // P[t−2], then P[t]
     const bf16* prev1 = tail + ((t + 1) & 1) * width + 3 * c;
     float f[3];
 #pragma unroll
     for (int r = 0; r < 3; ++r) {
-      const float* w = op.short_taps + (3 * c + r) * 3;
+      const float* w = op.hyena.short_taps + (3 * c + r) * 3;
       // The featurizer's expression (hyena_step.cu's FeaturizeStep), contracted the same way.
       f[r] = w[0] * ToFloat(prev2[r]) + w[1] * ToFloat(prev1[r]) + w[2] * p[r];
       prev2[r] = FromFloat<bf16>(p[r]);
@@ -300,10 +300,10 @@ __device__ void HyenaChannelStep(const DecodeOp& op, int64_t c, int t, const flo
   q = __shfl_sync(0xffffffffu, q, 0);
   a = __shfl_sync(0xffffffffu, a, 0);
   bf16* out = static_cast<bf16*>(op.y);
-  if (op.fir_taps != nullptr) {
-    const int K = op.taps, n = K - 1;
-    bf16* tail = static_cast<bf16*>(op.fir_tail) + c;
-    const float* h = op.fir_taps + (c / (H / op.groups)) * K;
+  if (op.hyena.fir_taps != nullptr) {
+    const int K = static_cast<int>(op.hyena.taps), n = K - 1;
+    bf16* tail = static_cast<bf16*>(op.hyena.fir_tail) + c;
+    const float* h = op.hyena.fir_taps + (c / (H / op.hyena.groups)) * K;
     float acc = 0.f;
     for (int k = 1 + lane; k < K; k += 32) {
       const int tau = t - k;
@@ -314,20 +314,20 @@ __device__ void HyenaChannelStep(const DecodeOp& op, int64_t c, int t, const flo
     if (lane == 0) {
       acc = fmaf(h[0], a, acc);
       tail[static_cast<int64_t>(t % n) * H] = FromFloat<bf16>(a);
-      const float d = op.skip_d != nullptr ? op.skip_d[c] : 0.f;
+      const float d = op.hyena.skip_d != nullptr ? op.hyena.skip_d[c] : 0.f;
       out[c] = FromFloat<bf16>(q * Round<bf16>(acc + d * a));
     }
   } else {
     float y = 0.f;
     if (lane < kModes) {
-      float* s = op.modal + static_cast<int64_t>(lane) * H + c;
-      const float sn = fmaf(expf(op.log_poles[c * kModes + lane]), *s, a);
+      float* s = op.hyena.modal + static_cast<int64_t>(lane) * H + c;
+      const float sn = fmaf(expf(op.hyena.log_poles[c * kModes + lane]), *s, a);
       *s = sn;
-      y = op.residues[c * kModes + lane] * sn;
+      y = op.hyena.residues[c * kModes + lane] * sn;
     }
     for (int off = 16; off > 0; off >>= 1) y += __shfl_xor_sync(0xffffffffu, y, off);
     if (lane == 0) {
-      const float gated = Round<bf16>(Round<bf16>(y) + Round<bf16>(op.skip_d[c] * a)) * q;
+      const float gated = Round<bf16>(Round<bf16>(y) + Round<bf16>(op.hyena.skip_d[c] * a)) * q;
       out[c] = FromFloat<bf16>(gated);
     }
   }
@@ -498,15 +498,15 @@ absl::Status CheckDecodeOp(const DecodeOp& op) {
                                                  kInputBytesMax / 2, " (one row per stage)"));
   if (op.output == DecodeOpOutput::kHyenaStep) {
     const int64_t H = op.out / 3;
-    if (op.out % 3 != 0 || op.short_taps == nullptr || op.proj_tail == nullptr)
+    if (op.out % 3 != 0 || op.hyena.short_taps == nullptr || op.hyena.proj_tail == nullptr)
       return absl::InvalidArgumentError("decode program: Hyena step needs out = 3H and its rings");
-    if (op.fir_taps != nullptr) {
-      if (op.fir_tail == nullptr || op.taps < 2 || op.taps > 128 || op.groups <= 0 ||
-          H % op.groups != 0)
-        return absl::InvalidArgumentError(
-            absl::StrCat("decode program: FIR K=", op.taps, " G=", op.groups, " H=", H));
-    } else if (op.log_poles == nullptr || op.residues == nullptr || op.modal == nullptr ||
-               op.skip_d == nullptr) {
+    if (op.hyena.fir_taps != nullptr) {
+      if (op.hyena.fir_tail == nullptr || op.hyena.taps < 2 || op.hyena.taps > 128 ||
+          op.hyena.groups <= 0 || H % op.hyena.groups != 0)
+        return absl::InvalidArgumentError(absl::StrCat("decode program: FIR K=", op.hyena.taps,
+                                                       " G=", op.hyena.groups, " H=", H));
+    } else if (op.hyena.log_poles == nullptr || op.hyena.residues == nullptr ||
+               op.hyena.modal == nullptr || op.hyena.skip_d == nullptr) {
       return absl::InvalidArgumentError("decode program: modal step needs poles, residues, D");
     }
   }

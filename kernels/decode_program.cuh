@@ -38,6 +38,7 @@
 #include <cstdint>
 
 #include "absl/status/status.h"
+#include "kernels/hyena_step.cuh"
 
 namespace evo2::kernels {
 
@@ -56,17 +57,11 @@ struct DecodeOp {
   int32_t gelu = 0;            // kGatedStore: φ = exact erf GELU
   void* y = nullptr;           // [O] bf16, or [O] fp32 residual (kResidualAdd), or [O/3] bf16
   const void* bias = nullptr;  // kResidualAdd: [O] bf16 or null
-  // kHyenaStep (hyena_step.cuh's HyenaStepArgs for one sequence): FIR when fir_taps is set,
-  // else modal.
-  const float* short_taps = nullptr;  // [3H, 3] fp32
-  void* proj_tail = nullptr;          // [2, 3H] bf16 ring
-  const float* skip_d = nullptr;      // [H] fp32 or null (FIR)
-  const float* fir_taps = nullptr;    // [G, K] fp32, impulse order
-  void* fir_tail = nullptr;           // [K−1, H] bf16 ring
-  int32_t groups = 0, taps = 0;
-  const float* log_poles = nullptr;  // [H, 16] fp32
-  const float* residues = nullptr;   // [H, 16] fp32
-  float* modal = nullptr;            // [16, H] fp32
+  // kHyenaStep: the block's filter weights and this sequence's state rings, as for
+  // LaunchHyenaStep with one sequence (FIR when fir_taps is set, else modal). proj, positions,
+  // out, batch and hidden are not read: the projections are this op's sums, the position the
+  // segment's, the output y, and H = out / 3.
+  HyenaStepArgs hyena;
 };
 
 // Ops per launch: the segment travels as a kernel parameter (Hopper's 32 KB parameter space).

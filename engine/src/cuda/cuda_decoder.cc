@@ -120,6 +120,23 @@ absl::Status CudaDecoder::EnqueueStep(int64_t B) {
                                                : EnqueueStepTyped<__nv_bfloat16>(B);
 }
 
+kernels::HyenaStepArgs CudaDecoder::HyenaStepOf(const DeviceBlockWeights& blk,
+                                                const CudaBlockState& state) {
+  kernels::HyenaStepArgs a{
+      .short_taps = blk.short_taps, .proj_tail = state.proj_tail.get(), .skip_d = blk.skip_d};
+  if (blk.kind == BlockKind::kHcl) {
+    a.log_poles = blk.log_poles;
+    a.residues = blk.residues;
+    a.modal = state.modal.as<float>();
+  } else {
+    a.fir_taps = blk.fir_taps;
+    a.fir_tail = state.fir_tail.get();
+    a.groups = blk.fir_groups;
+    a.taps = blk.fir_length;
+  }
+  return a;
+}
+
 template <typename T>
 absl::Status CudaDecoder::EmbedStepTokens(int64_t B) {
   const int64_t H = config_.hidden_size;
@@ -192,24 +209,12 @@ absl::Status CudaDecoder::EnqueueStepTyped(int64_t B) {
                                                         positions, o, attn_ws_.get(),
                                                         attn_ws_.bytes(), B, heads, d, cap, st));
     } else {
-      kernels::HyenaStepArgs a{.proj = big,
-                               .short_taps = blk.short_taps,
-                               .proj_tail = state.proj_tail.get(),
-                               .positions = positions,
-                               .out = o,
-                               .skip_d = blk.skip_d,
-                               .batch = B,
-                               .hidden = H};
-      if (blk.kind == BlockKind::kHcl) {
-        a.log_poles = blk.log_poles;
-        a.residues = blk.residues;
-        a.modal = state.modal.as<float>();
-      } else {
-        a.fir_taps = blk.fir_taps;
-        a.fir_tail = state.fir_tail.get();
-        a.groups = blk.fir_groups;
-        a.taps = blk.fir_length;
-      }
+      kernels::HyenaStepArgs a = HyenaStepOf(blk, state);
+      a.proj = big;
+      a.positions = positions;
+      a.out = o;
+      a.batch = B;
+      a.hidden = H;
       RETURN_IF_ERROR(kernels::LaunchHyenaStep<T>(a, st));
     }
     const bool gelu = i == 0 && cfg.mlp_activation == MlpActivation::kArc;  // §6

@@ -46,6 +46,7 @@
 #include "cuda/run_request.h"
 #include "evo2/decoder.h"
 #include "kernels/device_buffer.h"
+#include "kernels/hyena_step.cuh"
 
 namespace evo2::cuda {
 
@@ -97,6 +98,10 @@ class CudaDecoder final : public CachedStateDecoder<CudaDecodeState> {
   absl::Status EmbedStepTokens(int64_t batch);
   template <typename T>
   absl::Status StepHead(int64_t batch);
+  // Block `blk`'s Hyena step weights and `state`'s rings (kernels/hyena_step.cuh): what the
+  // per-op step and the decode program both pass; the per-op step adds its inputs and shape.
+  static kernels::HyenaStepArgs HyenaStepOf(const DeviceBlockWeights& blk,
+                                            const CudaBlockState& state);
   // Whether a step of `batch` rows runs as decode-program launches (cuda_decoder_program.cc).
   bool UseProgram(int64_t batch) const;
   absl::Status EnqueueProgramStep();

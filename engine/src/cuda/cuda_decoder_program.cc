@@ -78,19 +78,7 @@ absl::Status CudaDecoder::EnqueueProgramStep() {
       // o [H] = the Hyena mixer step over RMSNorm_pre(x)·W_inᵀ.
       in_proj.output = DecodeOpOutput::kHyenaStep;
       in_proj.y = o;
-      in_proj.short_taps = blk.short_taps;
-      in_proj.proj_tail = state.proj_tail.get();
-      in_proj.skip_d = blk.skip_d;
-      if (blk.kind == BlockKind::kHcl) {
-        in_proj.log_poles = blk.log_poles;
-        in_proj.residues = blk.residues;
-        in_proj.modal = state.modal.as<float>();
-      } else {
-        in_proj.fir_taps = blk.fir_taps;
-        in_proj.fir_tail = state.fir_tail.get();
-        in_proj.groups = blk.fir_groups;
-        in_proj.taps = blk.fir_length;
-      }
+      in_proj.hyena = HyenaStepOf(blk, state);
       add(streamed(in_proj, blk.in_proj_fp8));
     }
     // x += o·W_outᵀ + b_out
