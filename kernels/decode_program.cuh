@@ -61,7 +61,7 @@ struct DecodeOp {
   // LaunchHyenaStep with one sequence (FIR when fir_taps is set, else modal). proj, positions,
   // out, batch and hidden are not read: the projections are this op's sums, the position the
   // segment's, the output y, and H = out / 3.
-  HyenaStepArgs hyena;
+  HyenaStepArgs hyena = {};
 };
 
 // Ops per launch: the segment travels as a kernel parameter (Hopper's 32 KB parameter space).
