@@ -18,9 +18,8 @@
 //
 //   evo2_decode_bench [--models 1b,7b,eden7b,llama8b,hybrid8b] [--batches 1,32] [--ab]
 //                     [--ttft-prompt 8192] [--profile-steps N]
-// --ab adds batch-1 rows for comparison: the Evo 2 step with one launch per op and as the
-// persistent decode program (EVO2_CUDA_DECODE_PERSISTENT=0 / 1; the rows below that vary the
-// per-op step's linears run that step), without CUDA graphs (EVO2_CUDA_DECODE_GRAPHS=0), without
+// --ab adds batch-1 rows for comparison: the Evo 2 step as the persistent decode program
+// (EVO2_CUDA_DECODE_PERSISTENT=1; every other row runs one launch per op), without CUDA graphs (EVO2_CUDA_DECODE_GRAPHS=0), without
 // programmatic dependent launches (EVO2_CUDA_DECODE_PDL=0), with cuBLAS instead of the few-row
 // GEMM kernel (EVO2_CUDA_DECODE_GEMV=0), and with the few-row kernel as it was before its deeper
 // loads and gated epilogue (EVO2_CUDA_DECODE_UNROLL=4 EVO2_CUDA_DECODE_GATE_EPILOGUE=0); an FP8
@@ -105,15 +104,12 @@ double Median(std::vector<double> v) {
 struct Variant {
   bool graphs = true, skinny_gemm = true, pdl = true, v1_linears = false;
   bool bf16_copies = false;  // an FP8 model's steps on its bf16 weights
-  // The Evo 2 batch-1 step as the persistent decode program (1) or one launch per op (0);
-  // -1: the decoder's default.
-  int persistent = -1;
+  bool program = false;  // the Evo 2 batch-1 step as the persistent decode program (opt-in)
   bool is_default() const {
-    return graphs && skinny_gemm && pdl && !v1_linears && !bf16_copies && persistent < 0;
+    return graphs && skinny_gemm && pdl && !v1_linears && !bf16_copies && !program;
   }
   const char* name() const {
-    if (persistent == 0) return "graph, one launch per op (EVO2_CUDA_DECODE_PERSISTENT=0)";
-    if (persistent == 1) return "graph, persistent decode program (EVO2_CUDA_DECODE_PERSISTENT=1)";
+    if (program) return "graph, persistent decode program (EVO2_CUDA_DECODE_PERSISTENT=1)";
     if (bf16_copies) return "graph, bf16 weights (EVO2_CUDA_DECODE_FP8=0)";
     if (!graphs) return "eager launches";
     if (!skinny_gemm) return "graph, cuBLAS";
@@ -131,11 +127,7 @@ absl::StatusOr<std::unique_ptr<evo2::Decoder>> NewDecoder(Model& model, Variant 
     setenv("EVO2_CUDA_DECODE_GATE_EPILOGUE", "0", 1);
   }
   if (v.bf16_copies) setenv("EVO2_CUDA_DECODE_FP8", "0", 1);
-  // The rows that vary the per-op step's linears measure that step, not the program.
-  if (v.persistent == 0 || !v.pdl || !v.skinny_gemm || v.v1_linears)
-    setenv("EVO2_CUDA_DECODE_PERSISTENT", "0", 1);
-  else if (v.persistent == 1)
-    setenv("EVO2_CUDA_DECODE_PERSISTENT", "1", 1);
+  if (v.program) setenv("EVO2_CUDA_DECODE_PERSISTENT", "1", 1);
   auto d = model.NewDecoder(evo2::DecoderOptions{});
   unsetenv("EVO2_CUDA_DECODE_PERSISTENT");
   unsetenv("EVO2_CUDA_DECODE_FP8");
@@ -251,10 +243,7 @@ int main(int argc, char** argv) {
     const std::vector<std::string> batches = absl::StrSplit(batches_arg, ',');
     for (const std::string& b : batches) rows.push_back({std::atoll(b.c_str()), Variant{}});
     if (ab) {
-      if (evo2_model) {  // Evo 2 only
-        rows.push_back({1, Variant{.persistent = 0}});
-        rows.push_back({1, Variant{.persistent = 1}});
-      }
+      if (evo2_model) rows.push_back({1, Variant{.program = true}});  // Evo 2 only
       rows.push_back({1, Variant{.graphs = false}});
       rows.push_back({1, Variant{.pdl = false}});
       rows.push_back({1, Variant{.skinny_gemm = false}});

@@ -35,7 +35,7 @@ CudaDecoder::CudaDecoder(CudaModel& model, DecoderOptions options)
       config_(model.config()),
       weights_(model.weights()) {
   if (const char* v = std::getenv("EVO2_CUDA_DECODE_PERSISTENT"); v != nullptr)
-    use_program_ = std::string_view(v) != "0";
+    use_program_ = std::string_view(v) == "1";
   if (use_program_) {
     if (absl::Status s = kernels::DecodeProgramAvailable(); !s.ok()) {
       use_program_ = false;
