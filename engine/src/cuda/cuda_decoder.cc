@@ -138,6 +138,19 @@ kernels::HyenaStepArgs CudaDecoder::HyenaStepOf(const DeviceBlockWeights& blk,
 }
 
 template <typename T>
+absl::Status CudaDecoder::AttentionStep(const DeviceBlockWeights& blk, const CudaBlockState& state,
+                                        int64_t B) {
+  const int64_t heads = config_.num_heads, d = config_.head_dim, cap = state_.kv_cap();
+  cudaStream_t st = model_.stream();
+  RETURN_IF_ERROR(kernels::LaunchRotaryKvAppend<T>(
+      big_.as<T>(), blk.inv_freq, static_cast<float>(config_.rotary_position_scale),
+      batch_.positions(), q_.as<T>(), state.k.as<T>(), state.v.as<T>(), B, heads, d, cap, st));
+  return kernels::LaunchDecodeAttention<T>(q_.as<T>(), state.k.as<T>(), state.v.as<T>(),
+                                           batch_.positions(), o_.as<T>(), attn_ws_.get(),
+                                           attn_ws_.bytes(), B, heads, d, cap, st);
+}
+
+template <typename T>
 absl::Status CudaDecoder::EmbedStepTokens(int64_t B) {
   const int64_t H = config_.hidden_size;
   cudaStream_t st = model_.stream();
@@ -176,7 +189,6 @@ absl::Status CudaDecoder::EnqueueStepTyped(int64_t B) {
   const ModelConfig& cfg = config_;
   const DType act = weights_.act_dtype;
   const int64_t H = cfg.hidden_size, I = cfg.inner_mlp_size;
-  const int64_t heads = cfg.num_heads, d = cfg.head_dim, cap = state_.kv_cap();
   cudaStream_t st = model_.stream();
   float* x = x_.as<float>();
   T* z = z_.as<T>();
@@ -201,13 +213,7 @@ absl::Status CudaDecoder::EnqueueStepTyped(int64_t B) {
         norm(blk.pre_norm, nullptr), &blk.in_proj_fp8));
     // o [B, H] = mixer step
     if (blk.kind == BlockKind::kAttn) {
-      T* q = q_.as<T>();
-      RETURN_IF_ERROR(kernels::LaunchRotaryKvAppend<T>(
-          big, blk.inv_freq, static_cast<float>(cfg.rotary_position_scale), positions, q,
-          state.k.as<T>(), state.v.as<T>(), B, heads, d, cap, st));
-      RETURN_IF_ERROR(kernels::LaunchDecodeAttention<T>(q, state.k.as<T>(), state.v.as<T>(),
-                                                        positions, o, attn_ws_.get(),
-                                                        attn_ws_.bytes(), B, heads, d, cap, st));
+      RETURN_IF_ERROR(AttentionStep<T>(blk, state, B));
     } else {
       kernels::HyenaStepArgs a = HyenaStepOf(blk, state);
       a.proj = big;
@@ -254,5 +260,7 @@ absl::Status CudaDecoder::EnqueueStepTyped(int64_t B) {
 // The persistent step (cuda_decoder_program.cc) shares the embedding and the head.
 template absl::Status CudaDecoder::EmbedStepTokens<__nv_bfloat16>(int64_t);
 template absl::Status CudaDecoder::StepHead<__nv_bfloat16>(int64_t);
+template absl::Status CudaDecoder::AttentionStep<__nv_bfloat16>(const DeviceBlockWeights&,
+                                                                const CudaBlockState&, int64_t);
 
 }  // namespace evo2::cuda

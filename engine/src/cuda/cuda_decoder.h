@@ -98,6 +98,11 @@ class CudaDecoder final : public CachedStateDecoder<CudaDecodeState> {
   absl::Status EmbedStepTokens(int64_t batch);
   template <typename T>
   absl::Status StepHead(int64_t batch);
+  // An attention block's mixer for `batch` rows: rotary + KV append of big_'s Wqkv rows at the
+  // batch's positions, then decode attention into o_.
+  template <typename T>
+  absl::Status AttentionStep(const DeviceBlockWeights& blk, const CudaBlockState& state,
+                             int64_t batch);
   // Block `blk`'s Hyena step weights and `state`'s rings (kernels/hyena_step.cuh): what the
   // per-op step and the decode program both pass; the per-op step adds its inputs and shape.
   static kernels::HyenaStepArgs HyenaStepOf(const DeviceBlockWeights& blk,

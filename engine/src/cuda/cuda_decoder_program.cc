@@ -10,7 +10,6 @@
 
 #include "cuda/cuda_decoder.h"
 #include "evo2/status_macros.h"
-#include "kernels/decode_attention.cuh"
 #include "kernels/decode_program.cuh"
 
 namespace evo2::cuda {
@@ -121,16 +120,10 @@ absl::Status CudaDecoder::EnqueueProgramStep() {
   RETURN_IF_ERROR(EmbedStepTokens<T>(1));
   for (const Piece& p : pieces) {
     if (p.seg.n_ops > 0) RETURN_IF_ERROR(kernels::LaunchDecodeProgram(p.seg, st));
-    if (p.attention_block < 0) continue;
-    const CudaBlockState state = state_.block(p.attention_block);
-    const int64_t heads = cfg.num_heads, d = cfg.head_dim, cap = state_.kv_cap();
-    RETURN_IF_ERROR(kernels::LaunchRotaryKvAppend<T>(
-        big, weights_.blocks[static_cast<size_t>(p.attention_block)].inv_freq,
-        static_cast<float>(cfg.rotary_position_scale), batch_.positions(), q_.as<T>(),
-        state.k.as<T>(), state.v.as<T>(), 1, heads, d, cap, st));
-    RETURN_IF_ERROR(kernels::LaunchDecodeAttention<T>(q_.as<T>(), state.k.as<T>(), state.v.as<T>(),
-                                                      batch_.positions(), o, attn_ws_.get(),
-                                                      attn_ws_.bytes(), 1, heads, d, cap, st));
+    if (p.attention_block >= 0) {
+      const auto blk = static_cast<size_t>(p.attention_block);
+      RETURN_IF_ERROR(AttentionStep<T>(weights_.blocks[blk], state_.block(p.attention_block), 1));
+    }
   }
   return StepHead<T>(1);
 }
