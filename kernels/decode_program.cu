@@ -11,6 +11,7 @@
 #include "kernels/cuda_status.cuh"
 #include "kernels/decode_program.cuh"
 #include "kernels/element.cuh"
+#include "kernels/gate_activation.cuh"
 #include "kernels/hyena_long.cuh"
 
 namespace evo2::kernels {
@@ -355,8 +356,7 @@ __device__ void Epilogue(const DecodeOp& op, const CtaRows& rows, const float* r
     case DecodeOpOutput::kGatedStore: {
       bf16* y = static_cast<bf16*>(op.y) + rows.unit0;
       for (int i = tid; i < rows.units; i += kConsumers) {
-        float l1 = Round<bf16>(res[i]);
-        if (op.gelu) l1 = Round<bf16>(0.5f * l1 * (1.f + erff(l1 * 0.70710678118654752f)));
+        const float l1 = GateActivation<bf16>(Round<bf16>(res[i]), op.gelu != 0);
         y[i] = FromFloat<bf16>(l1 * Round<bf16>(res[stride + i]));
       }
       break;

@@ -1,5 +1,3 @@
-#include "kernels/mlp_gate.cuh"
-
 #include <cuda_bf16.h>
 
 #include <cstdint>
@@ -10,19 +8,13 @@
 #include "kernels/dependent_launch.cuh"
 #include "kernels/e4m3.cuh"
 #include "kernels/element.cuh"
+#include "kernels/gate_activation.cuh"
+#include "kernels/mlp_gate.cuh"
 
 namespace evo2::kernels {
 namespace {
 
 constexpr int kThreads = 256;
-
-// φ(a) rounded to T as the reference rounds the activation before the product (one expression
-// for every kernel here, so the fused and unfused outputs agree bit for bit).
-template <typename T, bool kGelu>
-__device__ __forceinline__ float Activation(float a) {
-  if (kGelu) return Round<T>(0.5f * a * (1.f + erff(a * 0.70710678118654752f)));
-  return a;
-}
 
 // One block per row: no index division, coalesced along the row.
 template <typename T, bool kGelu>
@@ -30,7 +22,7 @@ __global__ void MlpGateKernel(T* __restrict__ g, int inner) {
   AllowDependents();  // dependent_launch.cuh: the decoder's next GEMM may start early
   T* row = g + static_cast<int64_t>(blockIdx.x) * 2 * inner;
   for (int i = threadIdx.x; i < inner; i += blockDim.x) {
-    row[i] = FromFloat<T>(Activation<T, kGelu>(ToFloat(row[i])) * ToFloat(row[inner + i]));
+    row[i] = FromFloat<T>(GateActivation<T>(ToFloat(row[i]), kGelu) * ToFloat(row[inner + i]));
   }
 }
 
@@ -45,8 +37,8 @@ __global__ void MlpGateBf16x2Kernel(__nv_bfloat16* __restrict__ g, int inner) {
   for (int i = threadIdx.x; i < pairs; i += blockDim.x) {
     const float2 a = __bfloat1622float2(row[i]);
     const float2 l = __bfloat1622float2(row[pairs + i]);
-    row[i] = __floats2bfloat162_rn(Activation<__nv_bfloat16, kGelu>(a.x) * l.x,
-                                   Activation<__nv_bfloat16, kGelu>(a.y) * l.y);
+    row[i] = __floats2bfloat162_rn(GateActivation<__nv_bfloat16>(a.x, kGelu) * l.x,
+                                   GateActivation<__nv_bfloat16>(a.y, kGelu) * l.y);
   }
 }
 
@@ -75,10 +67,10 @@ __global__ void __launch_bounds__(kThreads)
       const float2 a1 = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&a.y));
       const float2 l0 = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&l.x));
       const float2 l1 = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&l.y));
-      const __nv_bfloat162 lo = __floats2bfloat162_rn(Activation<T, kGelu>(a0.x) * l0.x,
-                                                      Activation<T, kGelu>(a0.y) * l0.y);
-      const __nv_bfloat162 hi = __floats2bfloat162_rn(Activation<T, kGelu>(a1.x) * l1.x,
-                                                      Activation<T, kGelu>(a1.y) * l1.y);
+      const __nv_bfloat162 lo = __floats2bfloat162_rn(GateActivation<T>(a0.x, kGelu) * l0.x,
+                                                      GateActivation<T>(a0.y, kGelu) * l0.y);
+      const __nv_bfloat162 hi = __floats2bfloat162_rn(GateActivation<T>(a1.x, kGelu) * l1.x,
+                                                      GateActivation<T>(a1.y, kGelu) * l1.y);
       uint2 packed;
       packed.x = *reinterpret_cast<const uint32_t*>(&lo);
       packed.y = *reinterpret_cast<const uint32_t*>(&hi);
@@ -110,8 +102,8 @@ __global__ void __launch_bounds__(kThreads)
     auto gate = [&](int i) {
       const float2 a = __bfloat1622float2(row2[i]);
       const float2 l = __bfloat1622float2(row2[pairs + i]);
-      return __floats2bfloat162_rn(Activation<T, kGelu>(a.x) * l.x,
-                                   Activation<T, kGelu>(a.y) * l.y);
+      return __floats2bfloat162_rn(GateActivation<T>(a.x, kGelu) * l.x,
+                                   GateActivation<T>(a.y, kGelu) * l.y);
     };
     auto store = [&](int i, float2 v) {
       *reinterpret_cast<uint16_t*>(qr + 2 * i) =
@@ -132,7 +124,7 @@ __global__ void __launch_bounds__(kThreads)
     }
   } else {
     auto gate = [&](int i) {
-      return Round<T>(Activation<T, kGelu>(ToFloat(row[i])) * ToFloat(row[inner + i]));
+      return Round<T>(GateActivation<T>(ToFloat(row[i]), kGelu) * ToFloat(row[inner + i]));
     };
     if (fixed) {
       for (int i = threadIdx.x; i < inner; i += kThreads) qr[i] = ToE4M3(gate(i) * s);

@@ -9,6 +9,7 @@
 #include "kernels/cuda_status.cuh"
 #include "kernels/dependent_launch.cuh"
 #include "kernels/element.cuh"
+#include "kernels/gate_activation.cuh"
 #include "kernels/skinny_gemm.cuh"
 
 namespace evo2::kernels {
@@ -79,13 +80,6 @@ __device__ __forceinline__ void Dot(const uint4& wv, const T* x, int64_t ldx, in
   } else {
     Dot16<T, R>(wv, x, ldx, k, acc, rows);
   }
-}
-
-// φ of the MLP gate, rounded to T as mlp_gate.cu's Activation (the same expression, so the
-// gated epilogue and the separate gate kernel agree bit for bit).
-template <typename T>
-__device__ __forceinline__ float GateActivation(float v, bool gelu) {
-  return gelu ? Round<T>(0.5f * v * (1.f + erff(v * 0.70710678118654752f))) : v;
 }
 
 // kU: 16-byte loads in flight per lane. kGate (SkinnyOutput::kGatedMlp): the block's first
