@@ -12,6 +12,7 @@
 #include "kernels/decode_program.cuh"
 #include "kernels/element.cuh"
 #include "kernels/gate_activation.cuh"
+#include "kernels/hyena_featurize_step.cuh"
 #include "kernels/hyena_long.cuh"
 
 namespace evo2::kernels {
@@ -278,25 +279,16 @@ __device__ __forceinline__ void StageDots(const char* rows, int n, const DecodeO
 }
 
 // The Hyena mixer step of channel c (hyena_step.cuh), one warp per channel: lane 0 runs the
-// featurizer, the lanes share the FIR taps or the 16 modes. p[3] = the rounded projections.
+// featurizer (hyena_featurize_step.cuh), the lanes share the FIR taps or the 16 modes.
+// p[3] = the projections, already rounded to bf16.
 __device__ void HyenaChannelStep(const DecodeOp& op, int64_t c, int t, const float* p) {
   const int lane = threadIdx.x & 31;
-  const int64_t H = op.out / 3, width = op.out;
+  const int64_t H = op.out / 3;
   float q = 0.f, a = 0.f;
   if (lane == 0) {
-    bf16* tail = static_cast<bf16*>(op.hyena.proj_tail);
-    bf16* prev2 = tail + (t & 1) * width + 3 * c;  // P[t−2], then P[t]
-    const bf16* prev1 = tail + ((t + 1) & 1) * width + 3 * c;
-    float f[3];
-#pragma unroll
-    for (int r = 0; r < 3; ++r) {
-      const float* w = op.hyena.short_taps + (3 * c + r) * 3;
-      // The featurizer's expression (hyena_step.cu's FeaturizeStep), contracted the same way.
-      f[r] = w[0] * ToFloat(prev2[r]) + w[1] * ToFloat(prev1[r]) + w[2] * p[r];
-      prev2[r] = FromFloat<bf16>(p[r]);
-    }
-    q = Round<bf16>(f[0]);
-    a = Round<bf16>(Round<bf16>(f[1]) * Round<bf16>(f[2]));
+    FeaturizeStep<bf16>([&](int r) { return FromFloat<bf16>(p[r]); }, op.hyena.short_taps,
+                        static_cast<bf16*>(op.hyena.proj_tail), 0, static_cast<int>(c),
+                        static_cast<int>(H), t, q, a);
   }
   q = __shfl_sync(0xffffffffu, q, 0);
   a = __shfl_sync(0xffffffffu, a, 0);

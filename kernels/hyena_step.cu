@@ -4,6 +4,7 @@
 #include "kernels/cuda_status.cuh"
 #include "kernels/dependent_launch.cuh"
 #include "kernels/element.cuh"
+#include "kernels/hyena_featurize_step.cuh"
 #include "kernels/hyena_long.cuh"
 #include "kernels/hyena_step.cuh"
 
@@ -12,31 +13,6 @@ namespace {
 
 constexpr int kThreads = 128;  // channels per block
 constexpr int kModes = kHyenaLongModes;
-
-// Featurizer for channel c of sequence b at position t; shifts P_t into the tail ring.
-template <typename T>
-__device__ __forceinline__ void FeaturizeStep(const T* __restrict__ proj,
-                                              const float* __restrict__ taps, T* __restrict__ tail,
-                                              int64_t b, int c, int hidden, int t, float& q,
-                                              float& a) {
-  const int64_t width = 3 * static_cast<int64_t>(hidden);
-  const T* p = proj + b * width + 3 * c;
-  T* slot_prev2 = tail + (b * 2 + (t & 1)) * width + 3 * c;              // P[t−2], then P[t]
-  const T* slot_prev1 = tail + (b * 2 + ((t + 1) & 1)) * width + 3 * c;  // P[t−1]
-  float f[3];
-#pragma unroll
-  for (int r = 0; r < 3; ++r) {
-    const float* w = taps + (3 * c + r) * 3;
-    const T cur_t = p[r];
-    const float prev2 = ToFloat(slot_prev2[r]), prev1 = ToFloat(slot_prev1[r]);
-    const float cur = ToFloat(cur_t);
-    // Same expression as HyenaFeaturizerKernel, so the compiler contracts it the same way.
-    f[r] = w[0] * prev2 + w[1] * prev1 + w[2] * cur;
-    slot_prev2[r] = cur_t;
-  }
-  q = Round<T>(f[0]);
-  a = Round<T>(Round<T>(f[1]) * Round<T>(f[2]));
-}
 
 template <typename T>
 __global__ void __launch_bounds__(kThreads)
@@ -47,8 +23,10 @@ __global__ void __launch_bounds__(kThreads)
   if (c >= hidden) return;
   const int t = args.positions[b];
   float q, a;
-  FeaturizeStep<T>(static_cast<const T*>(args.proj), args.short_taps,
-                   static_cast<T*>(args.proj_tail), b, c, hidden, t, q, a);
+  const T* __restrict__ proj =
+      static_cast<const T*>(args.proj) + b * (3 * static_cast<int64_t>(hidden)) + 3 * c;
+  FeaturizeStep<T>([&](int r) { return proj[r]; }, args.short_taps, static_cast<T*>(args.proj_tail),
+                   b, c, hidden, t, q, a);
   const int n = K - 1;
   T* tail = static_cast<T*>(args.fir_tail) + b * n * hidden + c;
   const float* h = args.fir_taps + static_cast<int64_t>(c / channels_per_group) * K;
@@ -86,8 +64,10 @@ __global__ void __launch_bounds__(kThreads) HyenaModalStepKernel(HyenaStepArgs a
   if (c >= hidden) return;
   const int t = args.positions[b];
   float q, x;
-  FeaturizeStep<T>(static_cast<const T*>(args.proj), args.short_taps,
-                   static_cast<T*>(args.proj_tail), b, c, hidden, t, q, x);
+  const T* __restrict__ proj =
+      static_cast<const T*>(args.proj) + b * (3 * static_cast<int64_t>(hidden)) + 3 * c;
+  FeaturizeStep<T>([&](int r) { return proj[r]; }, args.short_taps, static_cast<T*>(args.proj_tail),
+                   b, c, hidden, t, q, x);
   float* s = args.modal + b * kModes * hidden + c;
   // All 16 modes' poles, residues and states are loaded before the first state is stored: with
   // the loads between the stores (which may alias them as far as the compiler knows), each mode
