@@ -8,6 +8,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "evo2/status_macros.h"
+#include "kernels/bulk_copy.cuh"
 #include "kernels/cuda_status.cuh"
 #include "kernels/decode_program.cuh"
 #include "kernels/element.cuh"
@@ -36,75 +37,15 @@ constexpr int kStageBytes =
      kStages) &
     ~127;
 
-// ---- mbarrier and bulk-copy primitives (PTX ISA: mbarrier, cp.async.bulk) ----
-
-__device__ __forceinline__ uint32_t SharedAddress(const void* p) {
-  return static_cast<uint32_t>(__cvta_generic_to_shared(p));
-}
-
-__device__ __forceinline__ void BarrierInit(uint64_t* bar, uint32_t count) {
-  asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;" ::"r"(SharedAddress(bar)), "r"(count)
-               : "memory");
-}
-
-__device__ __forceinline__ void BarrierArrive(uint64_t* bar) {
-  asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];" ::"r"(SharedAddress(bar)) : "memory");
-}
-
-__device__ __forceinline__ void BarrierExpectBytes(uint64_t* bar, uint32_t bytes) {
-  asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;" ::"r"(SharedAddress(bar)),
-               "r"(bytes)
-               : "memory");
-}
-
-// Waits until the barrier's phase of parity `parity` has completed.
-__device__ __forceinline__ void BarrierWait(uint64_t* bar, uint32_t parity) {
-  const uint32_t addr = SharedAddress(bar);
-  uint32_t done = 0;
-  do {
-    asm volatile(
-        "{\n .reg .pred p;\n mbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\n"
-        " selp.u32 %0, 1, 0, p;\n}\n"
-        : "=r"(done)
-        : "r"(addr), "r"(parity)
-        : "memory");
-  } while (done == 0);
-}
-
-// Global → shared bulk copy whose completion counts `bytes` on `bar`.
-__device__ __forceinline__ void BulkCopy(void* dst, const void* src, uint32_t bytes,
-                                         uint64_t* bar) {
-  asm volatile(
-      "cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];" ::
-          "r"(SharedAddress(dst)),
-      "l"(src), "r"(bytes), "r"(SharedAddress(bar))
-      : "memory");
-}
-
 // The 16 consumer warps only (the producer warp never joins): named barrier 1.
 __device__ __forceinline__ void ConsumerSync() {
   asm volatile("bar.sync 1, %0;" ::"n"(kConsumers) : "memory");
 }
 
-__device__ __forceinline__ unsigned long long LoadAcquire(const unsigned long long* p) {
-  unsigned long long v;
-  asm volatile("ld.acquire.gpu.global.u64 %0, [%1];" : "=l"(v) : "l"(p) : "memory");
-  return v;
-}
-
-// Grid-wide barrier of the consumers (the cooperative-groups pattern: fence, one arrival per
-// CTA, spin). The counter only grows: `old / grid` is the round this arrival belongs to.
+// Grid-wide barrier of the consumers (bulk_copy.cuh).
 __device__ void GridBarrier(unsigned long long* counter) {
   ConsumerSync();
-  if (threadIdx.x == 0) {
-    __threadfence();
-    const unsigned long long grid = gridDim.x;
-    const unsigned long long old = atomicAdd(counter, 1ull);
-    const unsigned long long target = (old / grid + 1) * grid;
-    while (LoadAcquire(counter) < target) {
-    }
-    __threadfence();
-  }
+  if (threadIdx.x == 0) GridArriveAndWait(counter);
   ConsumerSync();
 }
 
@@ -401,7 +342,7 @@ __global__ void __launch_bounds__(kThreads, 1)
       BarrierInit(&s.full[i], 1);   // the producer's expect-bytes arrival (+ the copy's bytes)
       BarrierInit(&s.empty[i], 1);  // one consumer arrival once the stage is read
     }
-    asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
+    FenceBarrierInit();
   }
   __syncthreads();
 
