@@ -100,6 +100,7 @@ __global__ void __launch_bounds__(kThreads, 1)
 
   if (threadIdx.x >= kConsumers) {  // the producer warp: one lane streams
     if (threadIdx.x != kConsumers) return;
+    const int in_flight = p.in_flight > 0 ? p.in_flight : p.stages;
     uint32_t use = 0;
     for (int op = 0; op < p.n_ops; ++op) {
       const char* base = static_cast<const char*>(p.w) + op * p.op_bytes;
@@ -116,6 +117,10 @@ __global__ void __launch_bounds__(kThreads, 1)
         const int st = static_cast<int>(use % p.stages);
         if (use >= static_cast<uint32_t>(p.stages))
           BarrierWait(&empty[st], ((use / p.stages) - 1) & 1);
+        if (in_flight < p.stages && use >= static_cast<uint32_t>(in_flight)) {
+          const uint32_t landed = use - in_flight;  // wait until that stage's copy has landed
+          BarrierWait(&full[landed % p.stages], (landed / p.stages) & 1);
+        }
         stage_rows[st] = first;
         if (first < 0) {  // this CTA's part of the op is over: an empty stage says so
           BarrierArrive(&full[st]);
@@ -190,11 +195,11 @@ absl::Status LaunchWeightStreamProbe(const StreamProbe& p, cudaStream_t stream) 
     return absl::InvalidArgumentError("weight_stream_probe: null pointer");
   if (p.row_bytes <= 0 || p.row_bytes % 16 != 0 || p.row_bytes > 2 * kInputElems ||
       p.op_bytes <= 0 || p.op_bytes % p.row_bytes != 0 || p.n_ops <= 0 ||
-      p.n_ops > kStreamProbeMaxOps || p.stages < 2 || p.stages > kMaxStages ||
-      p.row_bytes > ((kRingBytes / p.stages) & ~127))
-    return absl::InvalidArgumentError(
-        absl::StrCat("weight_stream_probe: bad probe: row_bytes=", p.row_bytes,
-                     " op_bytes=", p.op_bytes, " ops=", p.n_ops, " stages=", p.stages));
+      p.n_ops > kStreamProbeMaxOps || p.stages < 2 || p.stages > kMaxStages || p.in_flight < 0 ||
+      p.in_flight > p.stages || p.row_bytes > ((kRingBytes / p.stages) & ~127))
+    return absl::InvalidArgumentError(absl::StrCat(
+        "weight_stream_probe: bad probe: row_bytes=", p.row_bytes, " op_bytes=", p.op_bytes,
+        " ops=", p.n_ops, " stages=", p.stages, " in flight=", p.in_flight));
   const int grid = DeviceSms();
   if (grid <= 0) return absl::InternalError("weight_stream_probe: no device");
   CUDA_RETURN_IF_ERROR(cudaMemsetAsync(p.sums, 0, sizeof(float) * grid, stream));

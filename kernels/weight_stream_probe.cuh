@@ -30,6 +30,10 @@ struct StreamProbe {
   int32_t n_ops = 0;        // ≤ kStreamProbeMaxOps
   int32_t row_bytes = 0;    // a multiple of 16, ≤ one stage
   int32_t stages = 3;       // 2..8: the ring's ~200 KB split into this many stages
+  // At most this many stages' copies in flight (0: all of them). Fewer copies in flight than
+  // stages leaves landed stages in the ring, which the consumers can take after a pause (a
+  // barrier) without waiting for memory.
+  int32_t in_flight = 0;
   StreamProbeMode mode = StreamProbeMode::kRing;
   // Device scratch of kStreamProbeCounters u64 (barrier and claim counters); zeroed by the launch.
   unsigned long long* counters = nullptr;

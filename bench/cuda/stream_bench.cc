@@ -8,7 +8,10 @@
 // The buffer (4 GiB by default, far above the L2) is read whole per launch; median of 5
 // launches after one warm-up; GB/s counts every byte once.
 //
-//   evo2_stream_bench [--gib 4] [--stages 3,6]
+// --in-flight caps the copies in flight below the stage count (0: one per stage), so that landed
+// stages wait in the ring while the consumers pause.
+//
+//   evo2_stream_bench [--gib 4] [--stages 3,6] [--in-flight 0]
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -79,16 +82,18 @@ float MedianMs(const StreamProbe& p, cudaEvent_t e0, cudaEvent_t e1) {
 int main(int argc, char** argv) {
   double gib = 4;
   std::vector<int> stage_counts = {3, 6};
+  std::vector<int> in_flight_counts = {0};
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--gib" && i + 1 < argc) {
       gib = std::atof(argv[++i]);
-    } else if (a == "--stages" && i + 1 < argc) {
-      stage_counts.clear();
+    } else if ((a == "--stages" || a == "--in-flight") && i + 1 < argc) {
+      std::vector<int>& list = a == "--stages" ? stage_counts : in_flight_counts;
+      list.clear();
       for (const auto& s : absl::StrSplit(argv[++i], ','))
-        stage_counts.push_back(std::atoi(std::string(s).c_str()));
+        list.push_back(std::atoi(std::string(s).c_str()));
     } else {
-      std::fprintf(stderr, "usage: %s [--gib 4] [--stages 3,6]\n", argv[0]);
+      std::fprintf(stderr, "usage: %s [--gib 4] [--stages 3,6] [--in-flight 0,2]\n", argv[0]);
       return 2;
     }
   }
@@ -118,19 +123,24 @@ int main(int argc, char** argv) {
     p.counters = counters;
     p.sums = sums;
     const double read = static_cast<double>(p.op_bytes) * p.n_ops;
-    const auto row = [&](const char* stages, float ms) {
-      std::printf("| %s | %s | %s | %.3f | %.0f | %.2f |\n", shape.name, ModeName(p.mode), stages,
-                  ms, read / ms / 1e6, 1e3 * ms / p.n_ops);
+    const auto row = [&](const std::string& stages, const std::string& in_flight, float ms) {
+      std::printf("| %s | %s | %s | %s | %.3f | %.0f | %.2f |\n", shape.name, ModeName(p.mode),
+                  stages.c_str(), in_flight.c_str(), ms, read / ms / 1e6, 1e3 * ms / p.n_ops);
       std::fflush(stdout);
     };
     p.mode = StreamProbeMode::kPlainLoads;
-    row("", MedianMs(p, e0, e1));
+    row("", "", MedianMs(p, e0, e1));
     for (const StreamProbeMode mode :
          {StreamProbeMode::kRing, StreamProbeMode::kRingBarrier, StreamProbeMode::kRingClaimed}) {
       for (const int stages : stage_counts) {
-        p.mode = mode;
-        p.stages = stages;
-        row(std::to_string(stages).c_str(), MedianMs(p, e0, e1));
+        for (const int in_flight : in_flight_counts) {
+          if (in_flight > stages) continue;
+          p.mode = mode;
+          p.stages = stages;
+          p.in_flight = in_flight;
+          row(std::to_string(stages), in_flight == 0 ? "all" : std::to_string(in_flight),
+              MedianMs(p, e0, e1));
+        }
       }
     }
   }
