@@ -361,13 +361,27 @@ __global__ void __launch_bounds__(kThreads, 1)
 
   const int t = *seg.position;
   uint32_t use = 0;
+  __shared__ DecodeOp op_copy[2];
+  static_assert(sizeof(DecodeOp) % 4 == 0);
   for (int i = 0; i < seg.n_ops; ++i) {
-    const DecodeOp& op = seg.ops[i];
-    if (i > 0) GridBarrier(seg.barrier);  // op i reads what every CTA wrote in op i − 1
+    // The consumers read the op from shared memory: a kernel parameter indexed at run time is
+    // read through the constant cache, and the segment (up to 48 ops) does not stay in it.
+    // Two copies, so that writing op i cannot race with the epilogue of op i − 1.
+    const auto* src = reinterpret_cast<const uint32_t*>(&seg.ops[i]);
+    auto* dst = reinterpret_cast<uint32_t*>(&op_copy[i & 1]);
+    for (int w = threadIdx.x; w < static_cast<int>(sizeof(DecodeOp) / 4); w += kConsumers)
+      dst[w] = src[w];
+    if (i > 0)
+      GridBarrier(seg.barrier);  // op i reads what every CTA wrote in op i − 1
+    else
+      ConsumerSync();  // the copy is complete
+    const DecodeOp& op = op_copy[i & 1];
     FormInput(op, s.xhat, s.red);
     const CtaRows rows = RowsOf(op);
     const int n = RowsPerStage(op);
-    for (int run = 0; run < rows.runs; ++run) {
+#pragma unroll
+    for (int run = 0; run < 2; ++run) {  // unrolled: rows.first / count stay in registers
+      if (run >= rows.runs) break;
       for (int r = 0; r < rows.count[run]; r += n, ++use) {
         const int st = static_cast<int>(use % kStages);
         const int cnt = min(n, rows.count[run] - r);
@@ -410,8 +424,10 @@ absl::Status DecodeProgramAvailable() {
       cudaDeviceGetAttribute(&smem, cudaDevAttrMaxSharedMemoryPerBlockOptin, device));
   if (major < 9) return absl::UnimplementedError("decode program: needs sm_90 (bulk async copies)");
   if (coop == 0) return absl::UnimplementedError("decode program: no cooperative launches");
-  if (smem < kSmemBytes)
-    return absl::UnimplementedError(absl::StrCat("decode program: needs ", kSmemBytes,
+  // The ring and buffers, plus the kernel's two static copies of an op.
+  constexpr int kNeeded = kSmemBytes + 2 * static_cast<int>(sizeof(DecodeOp));
+  if (smem < kNeeded)
+    return absl::UnimplementedError(absl::StrCat("decode program: needs ", kNeeded,
                                                  " bytes of shared memory per block, has ", smem));
   return absl::OkStatus();
 }
