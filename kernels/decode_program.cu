@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "evo2/status_macros.h"
 #include "kernels/bulk_copy.cuh"
+#include "kernels/cooperative_launch.cuh"
 #include "kernels/cuda_status.cuh"
 #include "kernels/decode_program.cuh"
 #include "kernels/element.cuh"
@@ -405,14 +406,6 @@ __global__ void __launch_bounds__(kThreads, 1)
   }
 }
 
-int DeviceSms() {
-  int device = 0, sms = 0;
-  if (cudaGetDevice(&device) != cudaSuccess ||
-      cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device) != cudaSuccess)
-    return 0;
-  return sms;
-}
-
 }  // namespace
 
 absl::Status DecodeProgramAvailable() {
@@ -489,27 +482,18 @@ absl::StatusOr<int> ResultStride(const DecodeSegment& segment, int grid) {
 }  // namespace
 
 absl::Status CheckDecodeSegment(const DecodeSegment& segment) {
-  return ResultStride(segment, DeviceSms()).status();
+  return ResultStride(segment, DeviceSmCount()).status();
 }
 
 absl::Status LaunchDecodeProgram(const DecodeSegment& segment, cudaStream_t stream) {
-  const int grid = DeviceSms();
+  const int grid = DeviceSmCount();
   if (grid <= 0) return absl::InternalError("decode program: no device");
   ASSIGN_OR_RETURN(const int stride, ResultStride(segment, grid));
   static const cudaError_t attr = cudaFuncSetAttribute(
       DecodeProgramKernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmemBytes);
   CUDA_RETURN_IF_ERROR(attr);
-  cudaLaunchConfig_t config{};
-  config.gridDim = dim3(static_cast<unsigned>(grid));
-  config.blockDim = dim3(kThreads);
-  config.dynamicSmemBytes = kSmemBytes;
-  config.stream = stream;
-  cudaLaunchAttribute cooperative{};
-  cooperative.id = cudaLaunchAttributeCooperative;
-  cooperative.val.cooperative = 1;
-  config.attrs = &cooperative;
-  config.numAttrs = 1;
-  CUDA_RETURN_IF_ERROR(cudaLaunchKernelEx(&config, DecodeProgramKernel, segment, stride));
+  RETURN_IF_ERROR(
+      LaunchOnePerSm(DecodeProgramKernel, kThreads, kSmemBytes, stream, segment, stride));
   RETURN_IF_LAUNCH_FAILED("decode_program");
   return absl::OkStatus();
 }

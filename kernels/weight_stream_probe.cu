@@ -3,7 +3,9 @@
 #include <cstdint>
 
 #include "absl/strings/str_cat.h"
+#include "evo2/status_macros.h"
 #include "kernels/bulk_copy.cuh"
+#include "kernels/cooperative_launch.cuh"
 #include "kernels/cuda_status.cuh"
 #include "kernels/weight_stream_probe.cuh"
 
@@ -180,14 +182,6 @@ __global__ void PlainLoadsKernel(const uint4* __restrict__ w, int64_t n, float* 
   if (bits == 0x7fc00001u) sums[0] = 1.f;  // keeps the loads; practically never true
 }
 
-int DeviceSms() {
-  int device = 0, sms = 0;
-  if (cudaGetDevice(&device) != cudaSuccess ||
-      cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device) != cudaSuccess)
-    return 0;
-  return sms;
-}
-
 }  // namespace
 
 absl::Status LaunchWeightStreamProbe(const StreamProbe& p, cudaStream_t stream) {
@@ -200,7 +194,7 @@ absl::Status LaunchWeightStreamProbe(const StreamProbe& p, cudaStream_t stream) 
     return absl::InvalidArgumentError(absl::StrCat(
         "weight_stream_probe: bad probe: row_bytes=", p.row_bytes, " op_bytes=", p.op_bytes,
         " ops=", p.n_ops, " stages=", p.stages, " in flight=", p.in_flight));
-  const int grid = DeviceSms();
+  const int grid = DeviceSmCount();
   if (grid <= 0) return absl::InternalError("weight_stream_probe: no device");
   CUDA_RETURN_IF_ERROR(cudaMemsetAsync(p.sums, 0, sizeof(float) * grid, stream));
   if (p.mode == StreamProbeMode::kPlainLoads) {
@@ -215,17 +209,7 @@ absl::Status LaunchWeightStreamProbe(const StreamProbe& p, cudaStream_t stream) 
   static const cudaError_t attr = cudaFuncSetAttribute(
       WeightStreamProbeKernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmemBytes);
   CUDA_RETURN_IF_ERROR(attr);
-  cudaLaunchConfig_t config{};
-  config.gridDim = dim3(static_cast<unsigned>(grid));
-  config.blockDim = dim3(kThreads);
-  config.dynamicSmemBytes = kSmemBytes;
-  config.stream = stream;
-  cudaLaunchAttribute cooperative{};
-  cooperative.id = cudaLaunchAttributeCooperative;
-  cooperative.val.cooperative = 1;
-  config.attrs = &cooperative;
-  config.numAttrs = 1;
-  CUDA_RETURN_IF_ERROR(cudaLaunchKernelEx(&config, WeightStreamProbeKernel, p));
+  RETURN_IF_ERROR(LaunchOnePerSm(WeightStreamProbeKernel, kThreads, kSmemBytes, stream, p));
   RETURN_IF_LAUNCH_FAILED("weight_stream_probe");
   return absl::OkStatus();
 }
