@@ -366,7 +366,7 @@ __global__ void __launch_bounds__(kThreads, 1)
   static_assert(sizeof(DecodeOp) % 4 == 0);
   for (int i = 0; i < seg.n_ops; ++i) {
     // The consumers read the op from shared memory: a kernel parameter indexed at run time is
-    // read through the constant cache, and the segment (up to 48 ops) does not stay in it.
+    // read through the constant cache, which the segment (up to 48 ops) may overflow.
     // Two copies, so that writing op i cannot race with the epilogue of op i − 1.
     const auto* src = reinterpret_cast<const uint32_t*>(&seg.ops[i]);
     auto* dst = reinterpret_cast<uint32_t*>(&op_copy[i & 1]);
