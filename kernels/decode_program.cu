@@ -33,6 +33,8 @@ constexpr int kSmemBytes = 224 * 1024;
 // What the stages leave for the input row, the partial sums and the per-CTA results.
 constexpr int kInputBytesMax = 24 * 1024;
 constexpr int kResultFloatsMax = 1024;
+// A normed input row is read once into registers: at most this many values per consumer.
+constexpr int kNormedValuesPerThread = 16;
 constexpr int kStageBytes =
     ((kSmemBytes - kInputBytesMax - 4 * kResultFloatsMax - 2 * kMaxRowsPerStage * 4 - 256) /
      kStages) &
@@ -41,13 +43,6 @@ constexpr int kStageBytes =
 // The 16 consumer warps only (the producer warp never joins): named barrier 1.
 __device__ __forceinline__ void ConsumerSync() {
   asm volatile("bar.sync 1, %0;" ::"n"(kConsumers) : "memory");
-}
-
-// Grid-wide barrier of the consumers (bulk_copy.cuh).
-__device__ void GridBarrier(unsigned long long* counter) {
-  ConsumerSync();
-  if (threadIdx.x == 0) GridArriveAndWait(counter);
-  ConsumerSync();
 }
 
 // ---- the schedule both roles walk ----
@@ -131,6 +126,46 @@ __device__ bool NextStage(const DecodeSegment& seg, StageCursor& c, StageBytes& 
 
 // ---- consumer parts ----
 
+// Every 128-byte line of [p, p + bytes) into this SM's L1, the lines dealt round-robin over the
+// consumers; `line` counts the lines dealt so far (the same in every thread).
+__device__ __forceinline__ void PrefetchL1(const void* p, int64_t bytes, int64_t& line) {
+  const uintptr_t first = reinterpret_cast<uintptr_t>(p) & ~uintptr_t{127};
+  const auto lines = static_cast<int64_t>(
+      (reinterpret_cast<uintptr_t>(p) + static_cast<uintptr_t>(bytes) - first + 127) / 128);
+  for (int64_t l = (threadIdx.x - line % kConsumers + kConsumers) % kConsumers; l < lines;
+       l += kConsumers)
+    asm volatile("prefetch.global.L1 [%0];" ::"l"(first + 128 * l));
+  line += lines;
+}
+
+// What the op reads besides its input row and weights and nobody writes during the launch (the
+// norm scale; this CTA's channels' Hyena filters and state, which only this CTA touches), into
+// L1 while the CTA waits at the grid barrier: under the weight stream a read that misses L2
+// waits behind it, and the epilogue's reads depend on each other.
+__device__ void PrefetchSideData(const DecodeOp& op, const CtaRows& rows) {
+  int64_t line = 0;
+  if (op.input == DecodeOpInput::kNormedResidual) PrefetchL1(op.norm_scale, 2 * op.in, line);
+  if (op.output != DecodeOpOutput::kHyenaStep || rows.units <= 0) return;
+  const HyenaStepArgs& h = op.hyena;
+  const int64_t H = op.out / 3, c0 = rows.unit0, nc = rows.units;
+  PrefetchL1(h.short_taps + 9 * c0, 36 * nc, line);
+  for (int slot = 0; slot < 2; ++slot)
+    PrefetchL1(static_cast<const bf16*>(h.proj_tail) + slot * 3 * H + 3 * c0, 6 * nc, line);
+  if (h.fir_taps != nullptr) {
+    const int64_t per_group = H / h.groups;
+    const int64_t g0 = c0 / per_group, g1 = (c0 + nc - 1) / per_group;
+    PrefetchL1(h.fir_taps + g0 * h.taps, 4 * (g1 - g0 + 1) * h.taps, line);
+    for (int64_t slot = 0; slot < h.taps - 1; ++slot)
+      PrefetchL1(static_cast<const bf16*>(h.fir_tail) + slot * H + c0, 2 * nc, line);
+    if (h.skip_d != nullptr) PrefetchL1(h.skip_d + c0, 4 * nc, line);
+  } else {
+    for (int m = 0; m < kModes; ++m) PrefetchL1(h.modal + m * H + c0, 4 * nc, line);
+    PrefetchL1(h.log_poles + kModes * c0, 4 * kModes * nc, line);
+    PrefetchL1(h.residues + kModes * c0, 4 * kModes * nc, line);
+    PrefetchL1(h.skip_d + c0, 4 * nc, line);
+  }
+}
+
 __device__ __forceinline__ float ConsumerSum(float v, float* red) {
   for (int off = 16; off > 0; off >>= 1) v += __shfl_xor_sync(0xffffffffu, v, off);
   if ((threadIdx.x & 31) == 0) red[threadIdx.x >> 5] = v;
@@ -149,14 +184,21 @@ __device__ void FormInput(const DecodeOp& op, bf16* xhat, float* red) {
   if (op.input == DecodeOpInput::kNormedResidual) {
     const float* x = static_cast<const float*>(op.x);
     const bf16* scale = static_cast<const bf16*>(op.norm_scale);
+    // One read of the residual (in registers across the reduction): each read is a trip to L2.
+    float v[kNormedValuesPerThread];
     float ss = 0.f;
-    for (int k = threadIdx.x; k < K; k += kConsumers) {
-      const float v = __ldcg(x + k);
-      ss += v * v;
+#pragma unroll
+    for (int j = 0; j < kNormedValuesPerThread; ++j) {
+      const int k = threadIdx.x + j * kConsumers;
+      v[j] = k < K ? __ldcg(x + k) : 0.f;
+      ss += v[j] * v[j];
     }
     const float inv = 1.f / (sqrtf(ConsumerSum(ss, red) / static_cast<float>(K)) + op.eps);
-    for (int k = threadIdx.x; k < K; k += kConsumers)
-      xhat[k] = FromFloat<bf16>(ToFloat(scale[k]) * (__ldcg(x + k) * inv));
+#pragma unroll
+    for (int j = 0; j < kNormedValuesPerThread; ++j) {
+      const int k = threadIdx.x + j * kConsumers;
+      if (k < K) xhat[k] = FromFloat<bf16>(ToFloat(scale[k]) * (v[j] * inv));
+    }
   } else {
     const unsigned short* x = static_cast<const unsigned short*>(op.x);
     unsigned short* dst = reinterpret_cast<unsigned short*>(xhat);
@@ -372,10 +414,12 @@ __global__ void __launch_bounds__(kThreads, 1)
     auto* dst = reinterpret_cast<uint32_t*>(&op_copy[i & 1]);
     for (int w = threadIdx.x; w < static_cast<int>(sizeof(DecodeOp) / 4); w += kConsumers)
       dst[w] = src[w];
-    if (i > 0)
-      GridBarrier(seg.barrier);  // op i reads what every CTA wrote in op i − 1
-    else
-      ConsumerSync();  // the copy is complete
+    ConsumerSync();  // the copy is complete
+    PrefetchSideData(op_copy[i & 1], RowsOf(op_copy[i & 1]));
+    if (i > 0) {  // grid barrier: op i reads what every CTA wrote in op i − 1
+      if (threadIdx.x == 0) GridArriveAndWait(seg.barrier);
+      ConsumerSync();
+    }
     const DecodeOp& op = op_copy[i & 1];
     FormInput(op, s.xhat, s.red);
     const CtaRows rows = RowsOf(op);
@@ -435,6 +479,9 @@ absl::Status CheckDecodeOp(const DecodeOp& op) {
   if (RowBytes(op) % 16 != 0 || op.in % 8 != 0 || reinterpret_cast<uintptr_t>(op.w) % 16 != 0)
     return absl::UnimplementedError(absl::StrCat(
         "decode program: in=", op.in, " (needs 16-byte weight rows and a 16-byte aligned matrix)"));
+  if (op.input == DecodeOpInput::kNormedResidual && op.in > kNormedValuesPerThread * kConsumers)
+    return absl::UnimplementedError(absl::StrCat("decode program: normed input in=", op.in,
+                                                 " above ", kNormedValuesPerThread * kConsumers));
   if (op.in * static_cast<int64_t>(sizeof(bf16)) > kInputBytesMax || RowBytes(op) > kStageBytes)
     return absl::UnimplementedError(absl::StrCat("decode program: in=", op.in, " above ",
                                                  kInputBytesMax / 2, " (one row per stage)"));
