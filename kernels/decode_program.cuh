@@ -10,7 +10,10 @@
 //     for each other;
 //   * 16 consumer warps form the op's input row in shared memory, take each stage's dot products
 //     as it lands, then apply the op's epilogue to the CTA's own output rows;
-//   * a grid-wide barrier separates ops (each reads what every CTA wrote before it).
+//   * a grid-wide barrier separates ops (each reads what every CTA wrote before it); while a
+//     CTA waits there it prefetches the next op's side data (norm scale, its channels' Hyena
+//     filters and state) into L1, so the epilogue's dependent reads do not queue behind the
+//     weight stream.
 // The launch is cooperative, so all CTAs are resident and the barrier cannot deadlock.
 //
 // An op is  y = x̂·Wᵀ,  W [rows, in] bf16 row-major (a PyTorch Linear weight), fp32 sums, or with
@@ -79,8 +82,9 @@ struct DecodeSegment {
 // Whether this device runs the kernel (sm_90 or newer, cooperative launches, enough shared
 // memory); the reason when not.
 absl::Status DecodeProgramAvailable();
-// Checks one op against the kernel's limits (K a multiple of 8, a row within one stage,
-// pointers set); INVALID_ARGUMENT or UNIMPLEMENTED naming the limit.
+// Checks one op against the kernel's limits (K a multiple of 8, a row within one stage, a
+// normed input row of at most 8 192, pointers set); INVALID_ARGUMENT or UNIMPLEMENTED naming the
+// limit.
 absl::Status CheckDecodeOp(const DecodeOp& op);
 // Checks every op of `segment` and that each CTA's output rows fit the kernel's shared memory
 // (at most 512 per op and run on this device's grid).
