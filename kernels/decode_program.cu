@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
@@ -12,12 +13,19 @@
 #include "kernels/cooperative_launch.cuh"
 #include "kernels/cuda_status.cuh"
 #include "kernels/decode_program.cuh"
+#include "kernels/decode_program_trace.cuh"
 #include "kernels/element.cuh"
 #include "kernels/gate_activation.cuh"
 #include "kernels/hyena_featurize_step.cuh"
 #include "kernels/hyena_long.cuh"
 
 namespace evo2::kernels {
+
+#ifdef EVO2_DECODE_PROGRAM_TRACE
+__device__ unsigned long long g_decode_phase_cycles[kDecodeTraceMaxCtas][kDecodePhaseCount];
+__device__ unsigned long long g_decode_cta0_wall[2];
+#endif
+
 namespace {
 
 using bf16 = __nv_bfloat16;
@@ -402,6 +410,7 @@ __global__ void __launch_bounds__(kThreads, 1)
     return;
   }
 
+  PhaseClock phases;
   const int t = *seg.position;
   uint32_t use = 0;
   __shared__ DecodeOp op_copy[2];
@@ -421,7 +430,9 @@ __global__ void __launch_bounds__(kThreads, 1)
       ConsumerSync();
     }
     const DecodeOp& op = op_copy[i & 1];
+    phases.Mark(DecodePhase::kBarrier);
     FormInput(op, s.xhat, s.red);
+    phases.Mark(DecodePhase::kInput);
     const CtaRows rows = RowsOf(op);
     const int n = RowsPerStage(op);
 #pragma unroll
@@ -432,6 +443,7 @@ __global__ void __launch_bounds__(kThreads, 1)
         const int cnt = min(n, rows.count[run] - r);
         float* partial = s.partial + (use & 1) * kMaxRowsPerStage;
         BarrierWait(&s.full[st], (use / kStages) & 1);
+        phases.Mark(DecodePhase::kStageWait);
         StageDots(s.stage[st], cnt, op, s.xhat, partial);
         ConsumerSync();
         if (threadIdx.x == 0) BarrierArrive(&s.empty[st]);  // the stage may be refilled
@@ -443,11 +455,20 @@ __global__ void __launch_bounds__(kThreads, 1)
             sum *= op.w_inv_scale[rows.first[run] + r + threadIdx.x];  // one scale per row
           s.res[run * stride + r + threadIdx.x] = sum;
         }
+        phases.Mark(DecodePhase::kDots);
       }
     }
     ConsumerSync();  // every row's sum is in res
+    phases.Mark(DecodePhase::kLastSync);
     Epilogue(op, rows, s.res, stride, t);
+    if (op.output == DecodeOpOutput::kHyenaStep)  // constant phases keep the sums in registers
+      phases.Mark(DecodePhase::kHyenaEpilogue);
+    else
+      phases.Mark(DecodePhase::kOtherEpilogue);
   }
+#ifdef EVO2_DECODE_PROGRAM_TRACE
+  phases.Flush({g_decode_phase_cycles, g_decode_cta0_wall});
+#endif
 }
 
 }  // namespace
@@ -543,6 +564,46 @@ absl::Status LaunchDecodeProgram(const DecodeSegment& segment, cudaStream_t stre
       LaunchOnePerSm(DecodeProgramKernel, kThreads, kSmemBytes, stream, segment, stride));
   RETURN_IF_LAUNCH_FAILED("decode_program");
   return absl::OkStatus();
+}
+
+bool DecodeProgramTraced() {
+#ifdef EVO2_DECODE_PROGRAM_TRACE
+  return true;
+#else
+  return false;
+#endif
+}
+
+absl::StatusOr<DecodeProgramTrace> TakeDecodeProgramTrace() {
+#ifdef EVO2_DECODE_PROGRAM_TRACE
+  static_assert(sizeof(g_decode_phase_cycles[0][0]) == sizeof(uint64_t));
+  std::vector<uint64_t> cycles(static_cast<size_t>(kDecodeTraceMaxCtas) * kDecodePhaseCount);
+  uint64_t wall[2] = {0, 0};
+  CUDA_RETURN_IF_ERROR(cudaDeviceSynchronize());
+  CUDA_RETURN_IF_ERROR(
+      cudaMemcpyFromSymbol(cycles.data(), g_decode_phase_cycles, cycles.size() * sizeof(uint64_t)));
+  CUDA_RETURN_IF_ERROR(cudaMemcpyFromSymbol(wall, g_decode_cta0_wall, sizeof(wall)));
+  const std::vector<uint64_t> zeros(cycles.size(), 0);
+  CUDA_RETURN_IF_ERROR(
+      cudaMemcpyToSymbol(g_decode_phase_cycles, zeros.data(), zeros.size() * sizeof(uint64_t)));
+  CUDA_RETURN_IF_ERROR(cudaMemcpyToSymbol(g_decode_cta0_wall, zeros.data(), sizeof(wall)));
+  const int grid = std::min(DeviceSmCount(), kDecodeTraceMaxCtas);
+  DecodeProgramTrace trace;
+  for (int p = 0; p < kDecodePhaseCount; ++p) {
+    for (int b = 0; b < grid; ++b) {
+      const auto c = static_cast<double>(cycles[static_cast<size_t>(b) * kDecodePhaseCount + p]);
+      trace.cycles_per_cta[p] += c / grid;
+      trace.cycles_max_cta[p] = std::max(trace.cycles_max_cta[p], c);
+    }
+  }
+  trace.cta0_wall_ns = static_cast<double>(wall[0]);
+  trace.launches = static_cast<int64_t>(wall[1]);
+  return trace;
+#else
+  return absl::UnimplementedError(
+      "decode program: this build does not time phases (configure with "
+      "-DEVO2_DECODE_PROGRAM_TRACE=ON)");
+#endif
 }
 
 }  // namespace evo2::kernels

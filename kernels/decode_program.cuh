@@ -41,6 +41,7 @@
 #include <cstdint>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "kernels/hyena_step.cuh"
 
 namespace evo2::kernels {
@@ -91,5 +92,31 @@ absl::Status CheckDecodeOp(const DecodeOp& op);
 absl::Status CheckDecodeSegment(const DecodeSegment& segment);
 // Runs ops [0, n_ops) of `segment` in one cooperative launch (after CheckDecodeSegment).
 absl::Status LaunchDecodeProgram(const DecodeSegment& segment, cudaStream_t stream);
+
+// Where a CTA's consumers spend a launch, phase by phase (decode_program_trace.cuh): the grid
+// barrier (with the op copy and the side-data prefetch), the input row, waiting for a stage,
+// the dot products of a stage, the sync after the last stage, and the epilogue.
+enum class DecodePhase : int32_t {
+  kBarrier,
+  kInput,
+  kStageWait,
+  kDots,
+  kLastSync,
+  kHyenaEpilogue,
+  kOtherEpilogue
+};
+inline constexpr int kDecodePhaseCount = 7;
+
+struct DecodeProgramTrace {
+  double cycles_per_cta[kDecodePhaseCount] = {};  // summed over launches, averaged over CTAs
+  double cycles_max_cta[kDecodePhaseCount] = {};  // the CTA with the most
+  double cta0_wall_ns = 0;                        // CTA 0's time inside the kernel
+  int64_t launches = 0;
+};
+// Whether this build times the program's phases (-DEVO2_DECODE_PROGRAM_TRACE=ON; slower).
+bool DecodeProgramTraced();
+// The phase clocks summed since the last call, and resets them (after synchronizing the
+// device). UNIMPLEMENTED in a build without the option.
+absl::StatusOr<DecodeProgramTrace> TakeDecodeProgramTrace();
 
 }  // namespace evo2::kernels

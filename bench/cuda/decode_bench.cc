@@ -17,16 +17,20 @@
 // 16.1 GB, hybrid8b ~16 GB per batch-1 step).
 //
 //   evo2_decode_bench [--models 1b,7b,eden7b,llama8b,hybrid8b] [--batches 1,32] [--ab]
-//                     [--ttft-prompt 8192] [--profile-steps N]
+//                     [--ttft-prompt 8192] [--profile-steps N] [--trace]
 // --ab adds batch-1 rows for comparison: the Evo 2 step as the persistent decode program
-// (EVO2_CUDA_DECODE_PERSISTENT=1; every other row runs one launch per op), without CUDA graphs (EVO2_CUDA_DECODE_GRAPHS=0), without
-// programmatic dependent launches (EVO2_CUDA_DECODE_PDL=0), with cuBLAS instead of the few-row
-// GEMM kernel (EVO2_CUDA_DECODE_GEMV=0), and with the few-row kernel as it was before its deeper
-// loads and gated epilogue (EVO2_CUDA_DECODE_UNROLL=4 EVO2_CUDA_DECODE_GATE_EPILOGUE=0); an FP8
-// model adds its steps on the bf16 weights (EVO2_CUDA_DECODE_FP8=0).
+// (EVO2_CUDA_DECODE_PERSISTENT=1; every other row runs one launch per op), without CUDA graphs
+// (EVO2_CUDA_DECODE_GRAPHS=0), without programmatic dependent launches (EVO2_CUDA_DECODE_PDL=0),
+// with cuBLAS instead of the few-row GEMM kernel (EVO2_CUDA_DECODE_GEMV=0), and with the few-row
+// kernel as it was before its deeper loads and gated epilogue (EVO2_CUDA_DECODE_UNROLL=4
+// EVO2_CUDA_DECODE_GATE_EPILOGUE=0); an FP8 model adds its steps on the bf16 weights
+// (EVO2_CUDA_DECODE_FP8=0).
 // --ttft-prompt 0 skips the time to first token. --profile-steps N runs, per model, only the
 // first batch's default step: warm-up, then N steps between cudaProfilerStart and
 // cudaProfilerStop, for a profiler started with its capture off (ncu --profile-from-start off).
+// --trace (a build configured with -DEVO2_DECODE_PROGRAM_TRACE=ON): after each decode-program
+// row, where its consumers spent the timed steps, phase by phase (µs per CTA per step, cycles
+// converted at the SM's nominal clock; the timing makes the row itself slower).
 #include <cuda_profiler_api.h>
 #include <cuda_runtime.h>
 
@@ -51,6 +55,7 @@
 #include "evo2/device.h"
 #include "evo2/status_macros.h"
 #include "kernels/cuda_status.cuh"
+#include "kernels/decode_program.cuh"
 
 namespace {
 
@@ -156,11 +161,41 @@ absl::StatusOr<double> TimeToFirstToken(Model& model, int64_t prompt_len) {
 struct Rate {
   double tokens_per_s = 0, step_ms = 0, state_gib = 0;
   int64_t graph_steps = 0;
+  std::string trace{};  // ProgramTraceLine, for a traced program row
 };
 
+// The program's phase clocks over `steps` steps (TakeDecodeProgramTrace), as one line.
+absl::StatusOr<std::string> ProgramTraceLine(int steps) {
+  static constexpr const char* kNames[evo2::kernels::kDecodePhaseCount] = {
+      "barrier", "input", "stage wait", "dots", "last sync", "Hyena epilogue", "other epilogue"};
+  ASSIGN_OR_RETURN(const auto trace, evo2::kernels::TakeDecodeProgramTrace());
+  int device = 0, khz = 0;
+  CUDA_RETURN_IF_ERROR(cudaGetDevice(&device));
+  CUDA_RETURN_IF_ERROR(cudaDeviceGetAttribute(&khz, cudaDevAttrClockRate, device));
+  const double us_per_cycle = 1e3 / khz;
+  char buf[256];
+  std::snprintf(buf, sizeof(buf),
+                "  phases, us per CTA per step at %.0f MHz (max CTA):", khz / 1e3);
+  std::string line = buf;
+  double total = 0;
+  for (int p = 0; p < evo2::kernels::kDecodePhaseCount; ++p) {
+    const double us = trace.cycles_per_cta[p] * us_per_cycle / steps;
+    total += us;
+    std::snprintf(buf, sizeof(buf), " %s %.1f (%.1f);", kNames[p], us,
+                  trace.cycles_max_cta[p] * us_per_cycle / steps);
+    line += buf;
+  }
+  std::snprintf(buf, sizeof(buf), " sum %.1f; CTA 0 in the kernel %.1f us per step, %.1f launches",
+                total, trace.cta0_wall_ns / 1e3 / steps,
+                static_cast<double>(trace.launches) / steps);
+  return line + buf;
+}
+
 // profile_steps > 0: only those steps, between cudaProfilerStart and cudaProfilerStop.
-absl::StatusOr<Rate> DecodeRate(Model& model, int64_t batch, Variant variant,
-                                int profile_steps = 0) {
+// trace: a program row's phase clocks over the timed steps (ProgramTraceLine).
+absl::StatusOr<Rate> DecodeRate(Model& model, int64_t batch, Variant variant, int profile_steps = 0,
+                                bool trace = false) {
+  trace = trace && variant.program;
   std::mt19937 rng(11);
   std::vector<std::vector<int32_t>> prompts;
   for (int64_t b = 0; b < batch; ++b) prompts.push_back(RandomBases(kThroughputPrompt, rng));
@@ -168,6 +203,7 @@ absl::StatusOr<Rate> DecodeRate(Model& model, int64_t batch, Variant variant,
   RETURN_IF_ERROR(d->Prefill(prompts).status());
   auto step = [&]() -> absl::Status { return d->Step(RandomBases(batch, rng)).status(); };
   for (int i = 0; i < kWarmupSteps; ++i) RETURN_IF_ERROR(step());
+  if (trace) RETURN_IF_ERROR(evo2::kernels::TakeDecodeProgramTrace().status());  // from zero
   if (profile_steps > 0) {
     CUDA_RETURN_IF_ERROR(cudaProfilerStart());
     const auto t0 = Clock::now();
@@ -183,20 +219,25 @@ absl::StatusOr<Rate> DecodeRate(Model& model, int64_t batch, Variant variant,
     s.push_back(std::chrono::duration<double>(Clock::now() - t0).count());
   }
   const double med = Median(s);
+  std::string trace_line;
+  if (trace) {
+    ASSIGN_OR_RETURN(trace_line, ProgramTraceLine(kRuns * kStepsPerRun));
+  }
   auto& cd = dynamic_cast<CudaStepDecoder&>(*d);
   if (!cd.graph_error().empty())
     std::printf("note: graph capture error: %s\n", cd.graph_error().c_str());
   return Rate{.tokens_per_s = batch * kStepsPerRun / med,
               .step_ms = 1e3 * med / kStepsPerRun,
               .state_gib = double(cd.device_bytes()) / (1 << 30),
-              .graph_steps = cd.graph_steps()};
+              .graph_steps = cd.graph_steps(),
+              .trace = trace_line};
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
   std::string models_arg = "1b,7b", batches_arg = "1,32";
-  bool ab = false;
+  bool ab = false, trace = false;
   int64_t ttft_prompt = 8192;
   int profile_steps = 0;
   for (int i = 1; i < argc; ++i) {
@@ -211,13 +252,21 @@ int main(int argc, char** argv) {
       profile_steps = std::atoi(argv[++i]);
     else if (a == "--ab")
       ab = true;
+    else if (a == "--trace")
+      trace = true;
     else {
       std::fprintf(stderr,
                    "usage: %s [--models 1b,7b,eden7b,llama8b,hybrid8b] [--batches 1,32] [--ab] "
-                   "[--ttft-prompt N] [--profile-steps N]\n",
+                   "[--ttft-prompt N] [--profile-steps N] [--trace]\n",
                    argv[0]);
       return 2;
     }
+  }
+  if (trace && !evo2::kernels::DecodeProgramTraced()) {
+    std::fprintf(stderr,
+                 "--trace: this build does not time the decode program (configure with "
+                 "-DEVO2_DECODE_PROGRAM_TRACE=ON)\n");
+    return 2;
   }
   cudaDeviceProp prop{};
   if (cudaGetDeviceProperties(&prop, 0) != cudaSuccess) {
@@ -242,8 +291,8 @@ int main(int argc, char** argv) {
     std::vector<std::pair<int64_t, Variant>> rows;
     const std::vector<std::string> batches = absl::StrSplit(batches_arg, ',');
     for (const std::string& b : batches) rows.push_back({std::atoll(b.c_str()), Variant{}});
+    if (evo2_model && (ab || trace)) rows.push_back({1, Variant{.program = true}});  // Evo 2 only
     if (ab) {
-      if (evo2_model) rows.push_back({1, Variant{.program = true}});  // Evo 2 only
       rows.push_back({1, Variant{.graphs = false}});
       rows.push_back({1, Variant{.pdl = false}});
       rows.push_back({1, Variant{.skinny_gemm = false}});
@@ -252,7 +301,7 @@ int main(int argc, char** argv) {
     }
     if (profile_steps > 0) rows.resize(1);
     for (const auto& [batch, variant] : rows) {
-      auto r = DecodeRate(model, batch, variant, profile_steps);
+      auto r = DecodeRate(model, batch, variant, profile_steps, trace);
       if (!r.ok()) {
         std::printf("| %s | %lld | %s | error: %s | | | |\n", name.c_str(),
                     static_cast<long long>(batch), variant.name(), r.status().ToString().c_str());
@@ -265,6 +314,7 @@ int main(int argc, char** argv) {
                   static_cast<long long>(r->graph_steps), r->step_ms, r->tokens_per_s,
                   check ? (r->tokens_per_s >= target ? "≥ target: met" : "below target") : "",
                   r->state_gib);
+      if (!r->trace.empty()) std::printf("%s\n", r->trace.c_str());
       std::fflush(stdout);
     }
     if (ttft_prompt <= 0 || profile_steps > 0) continue;
