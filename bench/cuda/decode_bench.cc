@@ -28,9 +28,10 @@
 // --ttft-prompt 0 skips the time to first token. --profile-steps N runs, per model, only the
 // first batch's default step: warm-up, then N steps between cudaProfilerStart and
 // cudaProfilerStop, for a profiler started with its capture off (ncu --profile-from-start off).
-// --trace (a build configured with -DEVO2_DECODE_PROGRAM_TRACE=ON): after each decode-program
-// row, where its consumers spent the timed steps, phase by phase (µs per CTA per step, cycles
-// converted at the SM's nominal clock; the timing makes the row itself slower).
+// --trace (a build configured with -DEVO2_DECODE_PROGRAM_TRACE=ON) adds the decode-program row
+// where --ab does not, and prints under it where its consumers spent the timed steps, phase by
+// phase (µs per CTA per step, cycles converted at the SM's nominal clock; the timing makes the
+// row itself slower).
 #include <cuda_profiler_api.h>
 #include <cuda_runtime.h>
 
