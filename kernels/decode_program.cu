@@ -20,12 +20,6 @@
 #include "kernels/hyena_long.cuh"
 
 namespace evo2::kernels {
-
-#ifdef EVO2_DECODE_PROGRAM_TRACE
-__device__ unsigned long long g_decode_phase_cycles[kDecodeTraceMaxCtas][kDecodePhaseCount];
-__device__ unsigned long long g_decode_cta0_wall[2];
-#endif
-
 namespace {
 
 using bf16 = __nv_bfloat16;
@@ -424,16 +418,16 @@ __global__ void __launch_bounds__(kThreads, 1)
     for (int w = threadIdx.x; w < static_cast<int>(sizeof(DecodeOp) / 4); w += kConsumers)
       dst[w] = src[w];
     ConsumerSync();  // the copy is complete
-    PrefetchSideData(op_copy[i & 1], RowsOf(op_copy[i & 1]));
+    const DecodeOp& op = op_copy[i & 1];
+    const CtaRows rows = RowsOf(op);
+    PrefetchSideData(op, rows);
     if (i > 0) {  // grid barrier: op i reads what every CTA wrote in op i − 1
       if (threadIdx.x == 0) GridArriveAndWait(seg.barrier);
       ConsumerSync();
     }
-    const DecodeOp& op = op_copy[i & 1];
     phases.Mark(DecodePhase::kBarrier);
     FormInput(op, s.xhat, s.red);
     phases.Mark(DecodePhase::kInput);
-    const CtaRows rows = RowsOf(op);
     const int n = RowsPerStage(op);
 #pragma unroll
     for (int run = 0; run < 2; ++run) {  // unrolled: rows.first / count stay in registers
@@ -466,9 +460,7 @@ __global__ void __launch_bounds__(kThreads, 1)
     else
       phases.Mark(DecodePhase::kOtherEpilogue);
   }
-#ifdef EVO2_DECODE_PROGRAM_TRACE
-  phases.Flush({g_decode_phase_cycles, g_decode_cta0_wall});
-#endif
+  phases.Flush();
 }
 
 }  // namespace

@@ -2,7 +2,7 @@
 // (-DEVO2_DECODE_PROGRAM_TRACE=ON). Thread 0 of every CTA reads clock64() at each phase boundary,
 // keeps the sums in registers and adds them to a device table once per launch, so the timing
 // itself adds a few instructions per phase and no memory traffic inside the op loop. Without the
-// option Mark compiles to nothing (and the kernel's PTX is that of a build without this header).
+// option Mark and Flush compile to nothing (the kernel's PTX is that of a build without them).
 #pragma once
 
 #include <cstdint>
@@ -15,12 +15,11 @@ namespace evo2::kernels {
 
 inline constexpr int kDecodeTraceMaxCtas = 1024;
 
-// The device tables a launch adds to (defined in decode_program.cu): [CTA][phase] cycles, and
-// CTA 0's time inside the kernel in ns with its launch count.
-struct PhaseTables {
-  unsigned long long (*cycles)[kDecodePhaseCount];
-  unsigned long long* cta0_wall;
-};
+// The tables every launch adds to: [CTA][phase] cycles, and CTA 0's time inside the kernel in ns
+// with its launch count. Static: decode_program.cu, the one file that includes this header, both
+// fills them (PhaseClock) and reads them (TakeDecodeProgramTrace).
+static __device__ unsigned long long g_decode_phase_cycles[kDecodeTraceMaxCtas][kDecodePhaseCount];
+static __device__ unsigned long long g_decode_cta0_wall[2];
 
 class PhaseClock {
  public:
@@ -35,13 +34,13 @@ class PhaseClock {
     last_ = now;
   }
   // At the end of the consumers' loop: the launch's sums into the device tables.
-  __device__ void Flush(PhaseTables tables) {
+  __device__ void Flush() {
     if (threadIdx.x != 0 || blockIdx.x >= kDecodeTraceMaxCtas) return;
 #pragma unroll
-    for (int p = 0; p < kDecodePhaseCount; ++p) tables.cycles[blockIdx.x][p] += sums_[p];
+    for (int p = 0; p < kDecodePhaseCount; ++p) g_decode_phase_cycles[blockIdx.x][p] += sums_[p];
     if (blockIdx.x == 0) {
-      tables.cta0_wall[0] += GlobalNs() - entry_ns_;
-      tables.cta0_wall[1] += 1;
+      g_decode_cta0_wall[0] += GlobalNs() - entry_ns_;
+      g_decode_cta0_wall[1] += 1;
     }
   }
 
@@ -65,6 +64,7 @@ class PhaseClock {
 class PhaseClock {
  public:
   __device__ void Mark(DecodePhase) {}
+  __device__ void Flush() {}
 };
 
 #endif
