@@ -8,6 +8,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
 #include "evo2/status_macros.h"
 #include "job_codec.h"
 #include "log_line.h"
@@ -245,6 +246,9 @@ absl::Status Worker::ScoreWithFaults(const evo2::v1::JobInput& input, int64_t in
                                      RunningJob* job, evo2::v1::RecordResult* out) {
   const std::string name = ResultName(input, index);
   if (options_.fault_record_delay > absl::ZeroDuration()) {
+    // Said aloud so that fault tests can signal the worker while a record is surely in progress.
+    LogLine() << "evo2-worker " << options_.worker_id << ": record #" << index
+              << " started, injected delay " << absl::FormatDuration(options_.fault_record_delay);
     const absl::Time until = absl::Now() + options_.fault_record_delay;
     while (absl::Now() < until) {
       if (job->engine_cancel) return absl::CancelledError("cancelled during injected delay");

@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <string>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
@@ -89,12 +90,11 @@ TEST_F(ServiceWorkerProbesTest, DrainTimeoutAbortsTheRecordAndReleasesTheJob) {
   auto submitted = client_->Submit(req);
   ASSERT_TRUE(submitted.ok()) << submitted.status();
   const std::string id = submitted->job().job_id();
-  ASSERT_TRUE(WaitUntil(
-      [&] {
-        auto j = client_->Get(id);
-        return j.ok() && j->state() == evo2::v1::JOB_STATE_RUNNING;
-      },
-      seconds(30)));
+  // Signalled once the record is surely in progress, so that the drain has one to wait for.
+  ASSERT_TRUE(
+      WaitUntil([&] { return absl::StrContains(cluster_->worker(0).Log(), "record #0 started"); },
+                seconds(30)))
+      << cluster_->worker(0).Log();
   const auto t0 = std::chrono::steady_clock::now();
   cluster_->worker(0).Signal(SIGTERM);  // once: without the timeout it would wait ~60 s
   ASSERT_EQ(cluster_->worker(0).Wait(seconds(20)), 0) << cluster_->worker(0).Log();
