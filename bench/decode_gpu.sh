@@ -9,7 +9,11 @@
 #                                     #   .gpu/decode (ignored; about 20 MB)
 #   bench/decode_gpu.sh run [DIR]     # there: unpack, run everything; logs under $OUT, a short
 #                                     #   summary on stdout
-# Carry .gpu/decode. Environment for run: MODELS (default 1b,7b), SKIP_TESTS=1, SKIP_STREAM=1.
+# Carry .gpu/decode. Environment for run: MODELS (default 1b,7b), SKIP_TESTS=1, SKIP_STREAM=1,
+# FIGURES=1 to add the figures bench/RESULTS.md reports for generation: batch 1 and 32 with
+# time to first token after an 8 192-token prompt (1b, 7b, 7b+full-fp8), and the reference
+# code's decode rate on the same card (bench/vortex_decode.py), when pack found a vortex
+# checkout in .ref/vortex (its vortex/ and configs/ travel, ≈ 0.5 MB).
 set -uo pipefail
 mode=${1:-run}
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -41,6 +45,9 @@ if [ "$mode" = pack ]; then
     (cd "$src/.." && tar -cf - c_7blike32/model.pt c_7blike32/config.yml c_7blike32/input.fa \
       c_7blike32/len00500.tokens.npy c_7blike32/len00500.logits.npy \
       c_7blike32/len00500.decode_from300.logits.npy | xz -T2 -6 > "$ship/golden.tar.xz")
+  fi
+  if [ -d "$root/.ref/vortex/vortex" ]; then
+    (cd "$root/.ref" && tar -cf - vortex/vortex vortex/configs | xz -T2 -6 > "$ship/vortex.tar.xz")
   fi
   { git -C "$root" rev-parse HEAD; git -C "$root" status --short -- kernels engine/src/cuda bench/cuda; } \
     > "$ship/commit.txt"
@@ -81,11 +88,22 @@ step decode_bench_trace "$bin/evo2_decode_bench_trace" --models "$models" --batc
   --ttft-prompt 0 --trace
 [ "${SKIP_STREAM:-0}" = 1 ] ||
   step stream_bench "$bin/evo2_stream_bench" --stages 3,6 --in-flight 0,2,3
+if [ "${FIGURES:-0}" = 1 ]; then
+  step figures_bench "$bin/evo2_decode_bench" --models 1b,7b,7b+full-fp8 --batches 1,32 \
+    --ttft-prompt 8192
+  if [ -f "$ship/vortex.tar.xz" ]; then
+    tar -xJf "$ship/vortex.tar.xz" -C "$work"
+    step vortex_decode python3 "$root/bench/vortex_decode.py" --vortex "$work/vortex" \
+      --shapes tiny,1b,7b
+  else
+    echo "== vortex_decode: not run (no .ref/vortex when packed)" >> "$out/summary.txt"
+  fi
+fi
 
 echo "== $(tail -1 "$out/nvidia-smi.txt"); packed from $(head -1 "$out/commit.txt" 2>/dev/null)"
 cat "$out/summary.txt"
 grep -hE -A3 'Failure' "$out"/*_test.log 2>/dev/null | head -40
 grep -hE 'rel-L2|logits error' "$out"/cuda_decode_*test.log 2>/dev/null | head -20
-for log in decode_bench decode_bench_trace stream_bench; do
+for log in decode_bench decode_bench_trace stream_bench figures_bench vortex_decode; do
   [ -f "$out/$log.log" ] && { echo "== $log"; cat "$out/$log.log"; }
 done
