@@ -167,7 +167,8 @@ int main(int argc, char** argv) {
                  "TESTING ONLY: status code of those failures (14 UNAVAILABLE: retried; "
                  "3 INVALID_ARGUMENT: permanent)");
   app.add_option("--fault-record-delay-ms", fault_delay_ms,
-                 "TESTING ONLY: wait this long before scoring each record");
+                 "TESTING ONLY: wait this long before scoring each record (logging "
+                 "\"record #I started\" as the wait begins)");
   CLI11_PARSE(app, argc, argv);
 
   if (worker_id.empty()) {
