@@ -48,13 +48,9 @@ TEST(ServiceClientRetryFaultTest, RetryAcrossAnApiCrashCreatesExactlyOneJob) {
                log);
   ASSERT_NE(cli, nullptr);
   // The first attempt reached the API, whose script waits in the paused Redis.
-  ASSERT_TRUE(WaitUntil([&] { return absl::StrContains(cli->Log(), "DEADLINE_EXCEEDED"); },
-                        std::chrono::seconds(20)))
-      << cli->Log();
+  ASSERT_TRUE(cli->WaitForLog("DEADLINE_EXCEEDED", std::chrono::seconds(20))) << cli->Log();
   cluster.KillApi();
-  ASSERT_TRUE(WaitUntil([&] { return absl::StrContains(cli->Log(), "UNAVAILABLE"); },
-                        std::chrono::seconds(20)))
-      << cli->Log();
+  ASSERT_TRUE(cli->WaitForLog("UNAVAILABLE", std::chrono::seconds(20))) << cli->Log();
   ASSERT_EQ(::kill(cluster.redis().pid(), SIGCONT), 0);
   // The dead API's script ran: a job exists that no client was told about.
   ASSERT_TRUE(WaitUntil([&] { return TenantJobs(cluster) == 2; }, std::chrono::seconds(10)))

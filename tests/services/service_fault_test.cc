@@ -204,9 +204,7 @@ TEST_F(ServiceFaultTest, SigtermDrainsTheRecordAndReleasesTheJob) {
   const std::string id = Submit({"len00001", "len00017", "len00500"});
   // Signalled once the first record is surely in progress: a worker signalled between its claim
   // and its first record releases the job with nothing done, which is right but not this test.
-  ASSERT_TRUE(
-      WaitUntil([&] { return absl::StrContains(cluster_->worker(0).Log(), "record #0 started"); },
-                std::chrono::seconds(30)))
+  ASSERT_TRUE(cluster_->worker(0).WaitForLog("record #0 started", std::chrono::seconds(30)))
       << cluster_->worker(0).Log();
   cluster_->worker(0).Signal(SIGTERM);
   // Finishes the record in progress, releases the job and exits cleanly.

@@ -81,6 +81,10 @@ std::string ChildProcess::Log() const {
   return ss.str();
 }
 
+bool ChildProcess::WaitForLog(const std::string& text, std::chrono::milliseconds timeout) const {
+  return WaitUntil([&] { return absl::StrContains(Log(), text); }, timeout);
+}
+
 bool WaitUntil(const std::function<bool()>& pred, std::chrono::milliseconds timeout) {
   const auto until = std::chrono::steady_clock::now() + timeout;
   while (std::chrono::steady_clock::now() < until) {

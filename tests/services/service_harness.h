@@ -31,6 +31,8 @@ class ChildProcess {
   int Wait(std::chrono::milliseconds timeout);
   bool Running();
   std::string Log() const;
+  // Polls the log every 20 ms until it contains `text`; false after `timeout`.
+  bool WaitForLog(const std::string& text, std::chrono::milliseconds timeout) const;
   pid_t pid() const { return pid_; }
 
  private:

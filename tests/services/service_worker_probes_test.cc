@@ -10,7 +10,6 @@
 #include <filesystem>
 #include <string>
 
-#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
@@ -91,9 +90,7 @@ TEST_F(ServiceWorkerProbesTest, DrainTimeoutAbortsTheRecordAndReleasesTheJob) {
   ASSERT_TRUE(submitted.ok()) << submitted.status();
   const std::string id = submitted->job().job_id();
   // Signalled once the record is surely in progress, so that the drain has one to wait for.
-  ASSERT_TRUE(
-      WaitUntil([&] { return absl::StrContains(cluster_->worker(0).Log(), "record #0 started"); },
-                seconds(30)))
+  ASSERT_TRUE(cluster_->worker(0).WaitForLog("record #0 started", seconds(30)))
       << cluster_->worker(0).Log();
   const auto t0 = std::chrono::steady_clock::now();
   cluster_->worker(0).Signal(SIGTERM);  // once: without the timeout it would wait ~60 s
