@@ -6,7 +6,7 @@
 #   bench/decode_gpu.sh pack          # here: build build-cuda and build-cuda-trace (the same tree
 #                                     #   with -DEVO2_DECODE_PROGRAM_TRACE=ON), pack executables,
 #                                     #   libraries and the golden cases the repository lacks into
-#                                     #   .gpu/decode (ignored; about 20 MB)
+#                                     #   .gpu/decode (ignored; about 24 MB)
 #   bench/decode_gpu.sh run [DIR]     # there: unpack, run everything; logs under $OUT, a short
 #                                     #   summary on stdout
 # Carry .gpu/decode. Environment for run: MODELS (default 1b,7b), SKIP_TESTS=1, SKIP_STREAM=1,
