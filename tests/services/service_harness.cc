@@ -148,23 +148,39 @@ absl::Status ServiceCluster::SpawnApi() {
   if (!options_.tls_cert.empty()) {
     argv.insert(argv.end(), {"--tls-cert", options_.tls_cert, "--tls-key", options_.tls_key});
   }
+  // The log is appended to across restarts: only text after this offset is this start's.
+  std::error_code size_error;
+  const auto log_start = std::filesystem::file_size(logs_ / "api.log", size_error);
   auto api = ChildProcess::Spawn(
       argv, {{"EVO2_API_KEYS", absl::StrCat("alpha=", kKeyAlpha, ",beta=", kKeyBeta)}},
       logs_ / "api.log");
   if (!api.ok()) return api.status();
   api_ = std::move(*api);
-  auto client = Client();
-  const bool up = WaitUntil(
+  // The API logs this line once its listeners are open. Waiting for it before the first call
+  // matters: a channel whose connects were refused backs off (1 s growing by 1.6x), which on a
+  // loaded machine can push the next connect past any wait.
+  const bool listening = WaitUntil(
       [&] {
-        evo2::v1::ListJobsRequest req;
-        auto r = client->List(req);
-        // The HTTP port opens just after the gRPC one.
-        const bool http_up = http_port_ == 0 || HttpGet(http_port_, "/v1/openapi.json").ok();
-        return (r.ok() && http_up) || !api_->Running();
+        return api_->Log().find("serving on port", size_error ? 0 : log_start) !=
+                   std::string::npos ||
+               !api_->Running();
       },
-      std::chrono::seconds(15));
+      std::chrono::seconds(60));
+  auto client = Client();
+  std::string last_error;
+  auto answers = [&] {
+    evo2::v1::ListJobsRequest req;
+    auto r = client->List(req);
+    if (!r.ok()) last_error = r.status().ToString();
+    // The HTTP port opens just after the gRPC one.
+    const bool http_up = http_port_ == 0 || HttpGet(http_port_, "/v1/openapi.json").ok();
+    return (r.ok() && http_up) || !api_->Running();
+  };
+  const bool up = listening && api_->Running() && WaitUntil(answers, std::chrono::seconds(30));
   if (!up || !api_->Running()) {
-    return absl::UnavailableError("evo2-api did not come up:\n" + api_->Log());
+    return absl::UnavailableError(absl::StrCat(
+        "evo2-api did not come up (last ListJobs: ", last_error.empty() ? "none" : last_error,
+        "):\n", api_->Log()));
   }
   return absl::OkStatus();
 }
