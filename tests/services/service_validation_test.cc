@@ -517,6 +517,24 @@ TEST_F(ServiceValidationTest, TlsListenerServesTlsClientsOnly) {
   EXPECT_EQ(refused.status().code(), absl::StatusCode::kUnavailable) << refused.status();
 }
 
+// A second API on a port the first one holds must refuse to start: with gRPC's default
+// SO_REUSEPORT both would listen and the kernel would split connections between them.
+TEST_F(ServiceValidationTest, SecondApiOnATakenPortRefusesToStart) {
+  auto second = ChildProcess::Spawn(
+      {EVO2_API_BIN, "--listen", cluster_->api_target(), "--metrics-listen", "", "--redis",
+       absl::StrCat("redis://127.0.0.1:", cluster_->redis().port()), "--model",
+       absl::StrCat(kModel, "=8192,layers=6,hidden=128"), "--allow-non-durable-redis"},
+      {{"EVO2_API_KEYS", absl::StrCat("alpha=", kKeyAlpha)}},
+      cluster_->redis().dir() / "second-api.log");
+  ASSERT_TRUE(second.ok()) << second.status();
+  EXPECT_EQ((*second)->Wait(std::chrono::seconds(30)), 2) << (*second)->Log();
+  EXPECT_TRUE(absl::StrContains((*second)->Log(), "cannot listen on " + cluster_->api_target()))
+      << (*second)->Log();
+  // The first API still answers.
+  evo2::v1::ListJobsRequest req;
+  EXPECT_TRUE(cluster_->Client()->List(req).ok());
+}
+
 // grpc.health.v1.Health/Check through a generic stub (no health stubs ship with Debian's gRPC):
 // an empty HealthCheckRequest (service "") must answer status SERVING (field 1 = 1 → 08 01).
 TEST_F(ServiceValidationTest, StandardHealthServiceReportsServing) {
