@@ -10,7 +10,7 @@
 # Time: `.ci/run` on a fresh clone, on a 2-core development machine: 54 min in all (limit 90):
 # the CUDA-enabled build and the plain suite (817 tests, 187 s of it), fuzzing (11 targets x
 # 60 s), ASan+UBSan (361 tests, 131 s after its build), TSan (58 tests, 47 s after its build).
-# The builds take most of it. The CI machine has been slower: its recent runs took 57-66 min.
+# The builds take most of it. The CI machine has been slower: its recent runs took 57-67 min.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export EVO2_BUILD_DIR=${EVO2_BUILD_DIR:-build}

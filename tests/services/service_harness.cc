@@ -25,6 +25,9 @@ absl::StatusOr<std::unique_ptr<ChildProcess>> ChildProcess::Spawn(
     const std::filesystem::path& log) {
   auto p = std::unique_ptr<ChildProcess>(new ChildProcess());
   p->log_ = log;
+  std::error_code no_file;  // a log that does not exist yet starts at 0
+  const auto size = std::filesystem::file_size(log, no_file);
+  p->log_start_ = no_file ? 0 : static_cast<size_t>(size);
   pid_t pid = ::fork();
   if (pid < 0) return absl::InternalError("fork failed");
   if (pid == 0) {
@@ -81,8 +84,10 @@ std::string ChildProcess::Log() const {
   return ss.str();
 }
 
-bool ChildProcess::WaitForLog(const std::string& text, std::chrono::milliseconds timeout) const {
-  return WaitUntil([&] { return absl::StrContains(Log(), text); }, timeout);
+bool ChildProcess::WaitForLog(const std::string& text, std::chrono::milliseconds timeout) {
+  auto written = [&] { return Log().find(text, log_start_) != std::string::npos; };
+  WaitUntil([&] { return written() || !Running(); }, timeout);
+  return written();
 }
 
 bool WaitUntil(const std::function<bool()>& pred, std::chrono::milliseconds timeout) {
@@ -148,9 +153,6 @@ absl::Status ServiceCluster::SpawnApi() {
   if (!options_.tls_cert.empty()) {
     argv.insert(argv.end(), {"--tls-cert", options_.tls_cert, "--tls-key", options_.tls_key});
   }
-  // The log is appended to across restarts: only text after this offset is this start's.
-  std::error_code size_error;
-  const auto log_start = std::filesystem::file_size(logs_ / "api.log", size_error);
   auto api = ChildProcess::Spawn(
       argv, {{"EVO2_API_KEYS", absl::StrCat("alpha=", kKeyAlpha, ",beta=", kKeyBeta)}},
       logs_ / "api.log");
@@ -159,13 +161,7 @@ absl::Status ServiceCluster::SpawnApi() {
   // The API logs this line once its listeners are open. Waiting for it before the first call
   // matters: a channel whose connects were refused backs off (1 s growing by 1.6x), which on a
   // loaded machine can push the next connect past any wait.
-  const bool listening = WaitUntil(
-      [&] {
-        return api_->Log().find("serving on port", size_error ? 0 : log_start) !=
-                   std::string::npos ||
-               !api_->Running();
-      },
-      std::chrono::seconds(60));
+  const bool listening = api_->WaitForLog("serving on port", std::chrono::seconds(60));
   auto client = Client();
   std::string last_error;
   auto answers = [&] {
@@ -176,7 +172,7 @@ absl::Status ServiceCluster::SpawnApi() {
     const bool http_up = http_port_ == 0 || HttpGet(http_port_, "/v1/openapi.json").ok();
     return (r.ok() && http_up) || !api_->Running();
   };
-  const bool up = listening && api_->Running() && WaitUntil(answers, std::chrono::seconds(30));
+  const bool up = listening && WaitUntil(answers, std::chrono::seconds(30));
   if (!up || !api_->Running()) {
     return absl::UnavailableError(absl::StrCat(
         "evo2-api did not come up (last ListJobs: ", last_error.empty() ? "none" : last_error,
@@ -232,9 +228,8 @@ absl::StatusOr<int> ServiceCluster::StartWorker(const std::vector<std::string>& 
   workers_.push_back(std::move(*w));
   worker_metrics_ports_.push_back(*mport);
   ChildProcess& p = *workers_.back();
-  const bool up = WaitUntil([&] { return absl::StrContains(p.Log(), "pulling jobs") || !p.Running(); },
-                            std::chrono::seconds(60));
-  if (!up || !p.Running()) return absl::UnavailableError("evo2-worker did not start:\n" + p.Log());
+  if (!p.WaitForLog("pulling jobs", std::chrono::seconds(60)) || !p.Running())
+    return absl::UnavailableError("evo2-worker did not start:\n" + p.Log());
   return index;
 }
 

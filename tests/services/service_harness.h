@@ -31,8 +31,10 @@ class ChildProcess {
   int Wait(std::chrono::milliseconds timeout);
   bool Running();
   std::string Log() const;
-  // Polls the log every 20 ms until it contains `text`; false after `timeout`.
-  bool WaitForLog(const std::string& text, std::chrono::milliseconds timeout) const;
+  // Polls the log every 20 ms until this process has written `text` (the log file may hold an
+  // earlier process's lines: only what was appended since Spawn counts); false after `timeout`
+  // or once the process has exited without writing it.
+  bool WaitForLog(const std::string& text, std::chrono::milliseconds timeout);
   pid_t pid() const { return pid_; }
 
  private:
@@ -40,6 +42,7 @@ class ChildProcess {
   bool reaped_ = false;
   int status_ = 0;
   std::filesystem::path log_;
+  size_t log_start_ = 0;  // the log's size when this process was spawned
 };
 
 // Polls `pred` every 20 ms until true or `timeout`.
